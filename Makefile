@@ -1,0 +1,120 @@
+# ferry: one plain Makefile for the whole tree.
+#
+#   make          build/bin/ferry and the libraries under build/lib/
+#   make check    install what is missing, build with ASan+UBSan, run every test
+#   make demo     install what is missing, build, show ferry on real frames
+#   make bench    optimised build, figures and ratios against lora-packet
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS (clang)
+#
+# Each layer is a folder under src/ and becomes one static library; a layer
+# links only against the layers below it (see docs/architecture.md).
+
+CC        ?= cc
+PKG       ?= pkg-config
+BUILD     ?= build
+OPT       ?= -O2 -g
+FUZZ_SECONDS ?= 60
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+             -Wformat=2 -Wvla
+BASE_CFLAGS := -std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) -Isrc
+
+# mbedTLS 2.28 on Debian ships no .pc file; fall back to the plain names.
+MBEDTLS_LIBS := $(shell $(PKG) --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
+JANSSON_CFLAGS := $(shell $(PKG) --cflags jansson 2>/dev/null)
+JANSSON_LIBS   := $(shell $(PKG) --libs jansson 2>/dev/null || echo -ljansson)
+CMOCKA_CFLAGS  := $(shell $(PKG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS    := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+# Layers, bottom first. Static link order is the reverse.
+LAYERS    := lorawan
+LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
+reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+
+EXT_LIBS  := $(JANSSON_LIBS) $(MBEDTLS_LIBS)
+EXT_CFLAGS := $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
+
+CLI_SRC   := $(wildcard src/cli/*.c)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+HEADERS   := $(wildcard src/*/*.h tests/unit/*.h)
+
+# ---------------------------------------------------------------------------
+# One build tree per flavour: $(BUILD) (normal), $(BUILD)/san (sanitizers),
+# $(BUILD)/bench (optimised, no debug checks).
+# $(call flavour,DIR,CFLAGS,LDFLAGS)
+define flavour
+$(1)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(BASE_CFLAGS) $(2) $(EXT_CFLAGS) -c $$< -o $$@
+
+$(foreach l,$(LAYERS),
+$(1)/lib/libferry-$(l).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard src/$(l)/*.c))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+)
+
+$(1)/bin/ferry: $$(patsubst %.c,$(1)/obj/%.o,$(CLI_SRC)) $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/tests/%: $(1)/obj/tests/unit/%.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $(3) $$^ $(CMOCKA_LIBS) $(EXT_LIBS) -o $$@
+
+$(1)/tests/oracle_check: $(1)/obj/tests/oracle/oracle_check.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/bench/bench_lw: $(1)/obj/bench/bench_lw.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+endef
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+$(eval $(call flavour,$(BUILD),$(OPT),))
+$(eval $(call flavour,$(BUILD)/san,-O1 -g $(SAN),$(SAN)))
+$(eval $(call flavour,$(BUILD)/bench,-O2 -DNDEBUG,))
+
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/san/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps check demo bench fuzz clean san-build
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(BUILD)/bin/ferry $(foreach l,$(LAYERS),$(BUILD)/lib/libferry-$(l).a)
+
+deps:
+	@./scripts/deps.sh
+
+san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check
+
+check: deps
+	@$(MAKE) --no-print-directory all san-build
+	@BUILD=$(BUILD) ./tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ./scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_lw
+	@BUILD=$(BUILD) ./bench/run.sh
+
+# libFuzzer needs clang; each target gets its own corpus directory.
+FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))
+LORAWAN_SRC := $(wildcard src/lorawan/*.c)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LORAWAN_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(LORAWAN_SRC) $(MBEDTLS_LIBS) -o $@
+
+fuzz: deps $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	    name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=300 $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name || exit 1; \
+	done
+
+clean:
+	rm -rf $(BUILD)

@@ -84,7 +84,7 @@ static lw_status sw_wrap(void *ctx, const lw_key *kek, const lw_key *key, uint8_
     if (!key_usable(kek) || !key_usable(key))
         return LW_ERR_KEY;
     size_t n = key->length / 8u;
-    if (out_cap < key->length + LW_WRAP_OVERHEAD)
+    if (out_cap < (size_t)key->length + LW_WRAP_OVERHEAD)
         return LW_ERR_BUFFER;
 
     mbedtls_aes_context aes;

@@ -27,7 +27,8 @@ CMOCKA_CFLAGS  := $(shell $(PKG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS    := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # Layers, bottom first. Static link order is the reverse.
-LAYERS    := lorawan
+# A layer exists once its folder has a source file.
+LAYERS    := $(foreach l,lorawan mls se,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
@@ -104,10 +105,11 @@ bench: deps
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))
-LORAWAN_SRC := $(wildcard src/lorawan/*.c)
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LORAWAN_SRC) $(HEADERS)
+# The fuzz targets link the pure layers' sources directly.
+PURE_SRC := $(wildcard src/lorawan/*.c src/mls/*.c src/se/*.c)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
-	clang $(BASE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(LORAWAN_SRC) $(MBEDTLS_LIBS) -o $@
+	clang $(BASE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(PURE_SRC) $(MBEDTLS_LIBS) -o $@
 
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \

@@ -1,0 +1,304 @@
+/*
+ * se.c - the secure element's operations.
+ *
+ * Pattern of every state-changing operation:
+ *
+ *     se_state next = e->st;   modify next;   commit(next);   e->st = next;   answer
+ *
+ * so a failed commit (power cut, worn flash) leaves RAM and NVM as they were,
+ * and an answer never leaves the element before the counters it consumed are
+ * durable. Keys are turned into lw_key values only for the call that uses
+ * them and wiped right after.
+ */
+#include "se/se.h"
+#include "se/se_internal.h"
+#include "lorawan/lorawan.h"
+
+#include <string.h>
+
+#define NONCE_EXHAUSTED 0x10000u
+
+se_status se_manufacture(se *e, const se_nvm *nvm, const lw_crypto *crypto, const uint8_t transport_key[16])
+{
+    if (e == NULL || nvm == NULL || crypto == NULL || transport_key == NULL)
+        return SE_ERR_ARGUMENT;
+    memset(e, 0, sizeof(*e));
+    se_state probe;
+    se_status st = se_store_open(&e->store, nvm, &probe);
+    se_state_wipe(&probe);
+    if (st == SE_OK)
+        return SE_ERR_STATE;   /* never overwrite an element that holds an image */
+    se_state next;
+    memset(&next, 0, sizeof(next));
+    next.lifecycle = SE_LIFECYCLE_BLANK;
+    memcpy(next.transport_key, transport_key, 16);
+    next.active_slot = SE_SLOT_BOOTSTRAP;
+    next.previous_slot = SE_NO_SLOT;
+    next.staged_slot = SE_NO_SLOT;
+    e->crypto = crypto;
+    st = se_commit(e, &next);
+    e->booted = (st == SE_OK);
+    return st;
+}
+
+se_status se_boot(se *e, const se_nvm *nvm, const lw_crypto *crypto)
+{
+    if (e == NULL || nvm == NULL || crypto == NULL)
+        return SE_ERR_ARGUMENT;
+    memset(e, 0, sizeof(*e));
+    e->crypto = crypto;
+    se_status st = se_store_open(&e->store, nvm, &e->st);
+    e->booted = (st == SE_OK);
+    return st;
+}
+
+static bool mac_version_ok(uint8_t v)
+{
+    return v == SE_MAC_1_0_2 || v == SE_MAC_1_0_3 || v == SE_MAC_1_0_4 || v == SE_MAC_1_1;
+}
+
+se_status se_personalise(se *e, const se_personalisation *p)
+{
+    if (e == NULL || p == NULL || !e->booted)
+        return SE_ERR_ARGUMENT;
+    if (e->st.lifecycle != SE_LIFECYCLE_BLANK)
+        return SE_ERR_STATE;
+    if (!mac_version_ok(p->mac_version))
+        return SE_ERR_ARGUMENT;
+    se_state next = e->st;
+    lw_key transport;
+    se_status st = se_load_key(&transport, e->st.transport_key);
+    se_profile *boot = &next.profiles[SE_SLOT_BOOTSTRAP];
+    if (st == SE_OK)
+        st = se_unwrap_key(e->crypto, &transport, p->nwk_key_wrapped, boot->nwk_key);
+    if (st == SE_OK)
+        st = se_unwrap_key(e->crypto, &transport, p->app_key_wrapped, boot->app_key);
+    if (st == SE_OK)
+        st = se_unwrap_key(e->crypto, &transport, p->mls_key_wrapped, next.mls_root_key);
+    lw_key_wipe(&transport);
+    if (st != SE_OK) {
+        se_state_wipe(&next);
+        return st;
+    }
+    boot->in_use = true;
+    boot->id = 0;
+    boot->join_eui = p->join_eui;
+    boot->mac_version = p->mac_version;
+    boot->max_join_attempts = 0;
+    next.dev_eui = p->dev_eui;
+    next.serial = p->serial;
+    next.active_slot = SE_SLOT_BOOTSTRAP;
+    lw_secure_wipe(next.transport_key, sizeof(next.transport_key));
+    next.lifecycle = SE_LIFECYCLE_OPERATIONAL;
+    se_state again = next;
+    st = se_commit(e, &next);
+    /* The older bank still holds the blank image with the transport key:
+     * write the personalised image over it too. If this second write is cut,
+     * the element is personalised all the same and the next commit of any
+     * operation overwrites that bank. */
+    if (st == SE_OK)
+        st = se_commit(e, &again);
+    else
+        se_state_wipe(&again);
+    return st;
+}
+
+static se_nonce_entry *nonce_entry(se_state *s, uint64_t join_eui, bool create)
+{
+    for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
+        if (s->nonces[i].in_use && s->nonces[i].join_eui == join_eui)
+            return &s->nonces[i];
+    }
+    if (!create)
+        return NULL;
+    for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
+        if (!s->nonces[i].in_use) {
+            s->nonces[i].in_use = true;
+            s->nonces[i].join_eui = join_eui;
+            s->nonces[i].next_dev_nonce = 0;
+            return &s->nonces[i];
+        }
+    }
+    return NULL;
+}
+
+se_status se_get_info(const se *e, se_info *out)
+{
+    if (e == NULL || out == NULL || !e->booted)
+        return SE_ERR_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    const se_state *s = &e->st;
+    const se_profile *p = &s->profiles[s->active_slot];
+    out->lifecycle = s->lifecycle;
+    out->dev_eui = s->dev_eui;
+    out->serial = s->serial;
+    out->active_slot = s->active_slot;
+    out->active_profile_id = p->id;
+    out->join_eui = p->join_eui;
+    out->mac_version = p->mac_version;
+    out->on_trial = s->on_trial;
+    out->join_attempts = s->join_attempts;
+    out->staged_slot = s->staged_slot;
+    for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
+        if (s->nonces[i].in_use && s->nonces[i].join_eui == p->join_eui)
+            out->next_dev_nonce = s->nonces[i].next_dev_nonce;
+    }
+    out->rj_count1 = s->rj_count1;
+    out->joined = s->session.valid;
+    out->dev_addr = s->session.dev_addr;
+    out->net_id = s->session.net_id;
+    out->fcnt_up = s->session.fcnt_up;
+    out->nfcnt_down = s->session.nfcnt_down;
+    out->afcnt_down = s->session.afcnt_down;
+    out->rj_count0 = s->session.rj_count0;
+    out->mls_epoch = s->mls_epoch;
+    out->mls_down_counter = s->mls_down_counter;
+    out->mls_up_counter = s->mls_up_counter;
+    return SE_OK;
+}
+
+/* Falls back from a trial profile whose attempts are spent. */
+static void fall_back(se_state *s)
+{
+    s->fallback_pending = true;
+    s->fallback_profile_id = s->profiles[s->active_slot].id;
+    s->active_slot = s->previous_slot;
+    s->previous_slot = SE_NO_SLOT;
+    s->on_trial = false;
+    s->join_attempts = 0;
+    memset(&s->session, 0, sizeof(s->session));
+}
+
+se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (out == NULL)
+        return SE_ERR_ARGUMENT;
+    se_state next = e->st;
+    if (next.on_trial) {
+        const se_profile *trial = &next.profiles[next.active_slot];
+        if (trial->max_join_attempts > 0 && next.join_attempts >= trial->max_join_attempts)
+            fall_back(&next);
+        else
+            next.join_attempts++;
+    }
+    const se_profile *p = &next.profiles[next.active_slot];
+    if (!p->in_use) {
+        se_state_wipe(&next);
+        return SE_ERR_NO_PROFILE;
+    }
+    se_nonce_entry *n = nonce_entry(&next, p->join_eui, true);
+    if (n == NULL || n->next_dev_nonce >= NONCE_EXHAUSTED) {
+        se_state_wipe(&next);
+        return SE_ERR_COUNTER;
+    }
+    uint16_t dev_nonce = (uint16_t)n->next_dev_nonce;
+    n->next_dev_nonce++;
+
+    lw_frame f;
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_JOIN_REQUEST;
+    f.u.join_request.join_eui = p->join_eui;
+    f.u.join_request.dev_eui = next.dev_eui;
+    f.u.join_request.dev_nonce = dev_nonce;
+    uint8_t frame[LW_JOIN_REQUEST_LEN];
+    size_t len = 0;
+    uint8_t mic[LW_MIC_LEN];
+    lw_key k;
+    st = se_load_key(&k, p->nwk_key);
+    if (st == SE_OK)
+        st = se_from_lw(lw_frame_encode(&f, frame, sizeof(frame), &len));
+    if (st == SE_OK)
+        st = se_from_lw(lw_mic_join_request(e->crypto, &k, frame, len - LW_MIC_LEN, mic));
+    if (st == SE_OK)
+        st = se_from_lw(lw_frame_set_mic(frame, len, mic));
+    lw_key_wipe(&k);
+    se_pending_join pending = {.active = true, .join_req_type = LW_JOIN_REQ_TYPE_JOIN,
+                               .slot = next.active_slot, .join_eui = p->join_eui, .nonce = dev_nonce};
+    if (st != SE_OK) {
+        se_state_wipe(&next);
+        return st;
+    }
+    st = se_commit(e, &next);
+    if (st != SE_OK)
+        return st;
+    e->pending = pending;
+    memcpy(out, frame, LW_JOIN_REQUEST_LEN);
+    return SE_OK;
+}
+
+se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size_t cap, size_t *out_len)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (out == NULL || out_len == NULL || (unsigned)type > LW_REJOIN_TYPE_2)
+        return SE_ERR_ARGUMENT;
+    const se_session *s = &e->st.session;
+    if (!s->valid)
+        return SE_ERR_NO_SESSION;
+    if (s->mac_version != SE_MAC_1_1)
+        return SE_ERR_STATE;   /* rejoin-requests exist only in 1.1 */
+    se_state next = e->st;
+    const se_profile *p = &next.profiles[next.session.slot];
+
+    lw_frame f;
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_REJOIN_REQUEST;
+    f.u.rejoin_request.type = type;
+    f.u.rejoin_request.dev_eui = next.dev_eui;
+    uint32_t *counter = (type == LW_REJOIN_TYPE_1) ? &next.rj_count1 : &next.session.rj_count0;
+    if (*counter > 0xFFFFu) {
+        se_state_wipe(&next);
+        return SE_ERR_COUNTER;
+    }
+    uint16_t rj = (uint16_t)*counter;
+    (*counter)++;
+    f.u.rejoin_request.rj_count = rj;
+    if (type == LW_REJOIN_TYPE_1)
+        f.u.rejoin_request.join_eui = p->join_eui;
+    else
+        f.u.rejoin_request.net_id = next.session.net_id;
+
+    uint8_t frame[LW_REJOIN_1_LEN];
+    size_t len = 0;
+    uint8_t mic[LW_MIC_LEN];
+    lw_key k, root;
+    memset(&k, 0, sizeof(k));
+    lw_js_keys js;
+    memset(&js, 0, sizeof(js));
+    st = se_from_lw(lw_frame_encode(&f, frame, sizeof(frame), &len));
+    if (st == SE_OK && type == LW_REJOIN_TYPE_1) {
+        st = se_load_key(&root, p->nwk_key);
+        if (st == SE_OK)
+            st = se_from_lw(lw_derive_js_keys(e->crypto, &root, next.dev_eui, &js));
+        lw_key_wipe(&root);
+        if (st == SE_OK)
+            st = se_from_lw(lw_mic_rejoin_request(e->crypto, &js.js_int_key, frame, len - LW_MIC_LEN, mic));
+    } else if (st == SE_OK) {
+        st = se_load_key(&k, next.session.s_nwk_s_int_key);
+        if (st == SE_OK)
+            st = se_from_lw(lw_mic_rejoin_request(e->crypto, &k, frame, len - LW_MIC_LEN, mic));
+    }
+    lw_key_wipe(&k);
+    lw_js_keys_release(e->crypto, &js);
+    if (st == SE_OK)
+        st = se_from_lw(lw_frame_set_mic(frame, len, mic));
+    if (st == SE_OK && cap < len)
+        st = SE_ERR_BUFFER;
+    se_pending_join pending = {.active = true, .join_req_type = (uint8_t)type, .slot = next.session.slot,
+                               .join_eui = p->join_eui, .nonce = rj};
+    if (st != SE_OK) {
+        se_state_wipe(&next);
+        return st;
+    }
+    st = se_commit(e, &next);
+    if (st != SE_OK)
+        return st;
+    e->pending = pending;
+    memcpy(out, frame, len);
+    *out_len = len;
+    return SE_OK;
+}

@@ -1,0 +1,200 @@
+/*
+ * se.h - the Generic Secure Element: identity, profiles, LoRaWAN key work.
+ *
+ * The element keeps every root and session key inside its state and answers
+ * with frames, never with keys. Each operation that consumes a nonce or a
+ * counter commits the new value to NVM (se_store) before its result leaves
+ * the element; when that commit fails the operation fails and nothing
+ * changed, in RAM or in NVM. Operations work on a copy of the state and adopt
+ * it only after a successful commit.
+ *
+ * A host reaches these functions through APDUs (se_apdu.h); the C API is the
+ * same operations for in-process use and tests.
+ *
+ * The caller owns the se struct (no allocation); its fields are private.
+ */
+#ifndef FERRY_SE_H
+#define FERRY_SE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lorawan/lw_crypto.h"
+#include "lorawan/lw_frame.h"
+#include "se/se_nvm.h"
+#include "se/se_state.h"
+#include "se/se_status.h"
+#include "se/se_store.h"
+
+#define SE_WRAPPED_KEY_LEN 24     /* RFC 3394 of a 16-byte key */
+
+/* The join or rejoin the element last sent, so that it knows how to open
+ * the answer. Kept in RAM only: after a reset the device simply joins again. */
+typedef struct se_pending_join {
+    bool active;
+    uint8_t join_req_type;        /* LW_JOIN_REQ_TYPE_* */
+    uint8_t slot;
+    uint64_t join_eui;
+    uint16_t nonce;               /* DevNonce, or RJcount0/1 for a rejoin */
+} se_pending_join;
+
+typedef struct se {
+    se_store store;
+    const lw_crypto *crypto;
+    se_state st;
+    se_pending_join pending;
+    bool booted;
+} se;
+
+/* What the factory writes into a blank element: the personalisation
+ * transport key, and nothing else. */
+se_status se_manufacture(se *e, const se_nvm *nvm, const lw_crypto *crypto, const uint8_t transport_key[16]);
+
+/* Starts the element from its NVM. SE_ERR_CORRUPT on a chip never
+ * manufactured. */
+se_status se_boot(se *e, const se_nvm *nvm, const lw_crypto *crypto);
+
+/* Personalisation data, as the high-security area sends it. Keys arrive
+ * wrapped (RFC 3394) under the transport key. */
+typedef struct se_personalisation {
+    uint64_t dev_eui;
+    uint64_t serial;
+    uint64_t join_eui;                       /* bootstrap JoinEUI */
+    uint8_t mac_version;                     /* se_mac_version of the bootstrap profile */
+    uint8_t nwk_key_wrapped[SE_WRAPPED_KEY_LEN];
+    uint8_t app_key_wrapped[SE_WRAPPED_KEY_LEN];
+    uint8_t mls_key_wrapped[SE_WRAPPED_KEY_LEN];
+} se_personalisation;
+
+/* Personalises a blank element once, then locks it (the transport key is
+ * erased). SE_ERR_STATE when already personalised, SE_ERR_MIC when a
+ * wrapped key fails its integrity check. */
+se_status se_personalise(se *e, const se_personalisation *p);
+
+/* Public facts about the element; never a key. */
+typedef struct se_info {
+    uint8_t lifecycle;
+    uint64_t dev_eui;
+    uint64_t serial;
+    uint8_t active_slot;
+    uint8_t active_profile_id;
+    uint64_t join_eui;
+    uint8_t mac_version;
+    bool on_trial;
+    uint8_t join_attempts;
+    uint8_t staged_slot;
+    uint32_t next_dev_nonce;
+    uint32_t rj_count1;
+    bool joined;
+    uint32_t dev_addr;
+    uint32_t net_id;
+    uint32_t fcnt_up;
+    uint32_t nfcnt_down;
+    uint32_t afcnt_down;
+    uint32_t rj_count0;
+    uint8_t mls_epoch;
+    uint32_t mls_down_counter;
+    uint32_t mls_up_counter;
+} se_info;
+
+se_status se_get_info(const se *e, se_info *out);
+
+/* Builds a join-request for the active profile into out[23]. The DevNonce
+ * is consumed and committed first. On a profile on trial, the attempt is
+ * counted; once the policy's attempts are spent without an accept the
+ * element first falls back to the previous profile and builds the request
+ * for that one. */
+se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN]);
+
+/* Builds a rejoin-request of type 0, 1 or 2 (1.1 sessions only) into
+ * out[cap]; RJcount0/1 consumed and committed first. */
+se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size_t cap, size_t *out_len);
+
+/* What a verified join-accept told the device. */
+typedef struct se_join_result {
+    uint32_t dev_addr;
+    uint32_t net_id;
+    uint8_t dl_settings;
+    uint8_t rx_delay;
+    bool has_cflist;
+    uint8_t cflist[LW_CFLIST_LEN];
+    uint8_t mac_version;          /* of the new session: 1.1 only with OptNeg */
+} se_join_result;
+
+/* Opens the answer to the last join or rejoin: decrypts, checks the MIC and
+ * the JoinNonce, derives and keeps the session keys, ends a profile's trial,
+ * commits. SE_ERR_MIC / SE_ERR_REPLAY / SE_ERR_FRAME change nothing. */
+se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_result *out);
+
+/* An uplink the device wants protected. */
+typedef struct se_uplink {
+    bool confirmed;
+    bool adr;
+    bool adr_ack_req;
+    bool ack;                     /* acknowledges the last confirmed downlink */
+    bool class_b;
+    const uint8_t *fopts;         /* plaintext MAC commands, 0..15 bytes */
+    uint8_t fopts_len;
+    bool has_fport;
+    uint8_t fport;
+    const uint8_t *payload;       /* plaintext FRMPayload */
+    size_t payload_len;
+    uint16_t conf_fcnt;           /* 1.1: FCnt of the confirmed downlink acknowledged */
+    uint8_t tx_dr;                /* 1.1: data rate and channel of this uplink */
+    uint8_t tx_ch;
+} se_uplink;
+
+/* Encrypts and MICs an uplink into out[cap]; FCntUp consumed and committed
+ * first. */
+se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len);
+
+/* A downlink opened by the element. Byte fields point into `out_buf` given
+ * to se_unprotect_downlink. */
+typedef struct se_downlink {
+    bool confirmed;
+    bool ack;
+    bool f_pending;
+    bool adr;
+    uint32_t fcnt;                /* the full 32-bit counter */
+    uint8_t fopts_len;
+    const uint8_t *fopts;         /* decrypted */
+    bool has_fport;
+    uint8_t fport;
+    size_t payload_len;
+    const uint8_t *payload;       /* decrypted */
+} se_downlink;
+
+/* Checks address, counter and MIC of a downlink, decrypts FOpts and
+ * FRMPayload into out_buf[cap], commits the new downlink counter. */
+se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
+                                se_downlink *out);
+
+/* Profile management, for the MLS commands of the Identity Manager. Keys
+ * arrive wrapped (RFC 3394) under `kek`, a key the caller derived inside the
+ * element (the MLS downlink wrap key). */
+typedef struct se_profile_install {
+    uint8_t id;
+    uint64_t join_eui;
+    uint8_t mac_version;
+    uint8_t max_join_attempts;
+    uint8_t nwk_key_wrapped[SE_WRAPPED_KEY_LEN];
+    uint8_t app_key_wrapped[SE_WRAPPED_KEY_LEN];
+} se_profile_install;
+
+/* Writes a profile into the free customer slot and marks it staged. Key
+ * renewal is a new profile (same JoinEUI, new keys) staged and activated, so
+ * that it too is on trial and cannot brick the device. */
+se_status se_profile_stage(se *e, const lw_key *kek, const se_profile_install *p);
+
+/* Makes the staged profile active, on trial; the current one is kept as
+ * the fallback. The session is dropped: the device must join. */
+se_status se_profile_activate(se *e, uint8_t profile_id);
+
+/* Erases a customer profile that is neither active nor the fallback. */
+se_status se_profile_delete(se *e, uint8_t profile_id);
+
+/* Makes the bootstrap profile active again (not on trial) and drops the
+ * session. */
+se_status se_return_to_bootstrap(se *e);
+
+#endif

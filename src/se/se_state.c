@@ -1,0 +1,198 @@
+/*
+ * se_state.c - the fixed little-endian image of se_state.
+ *
+ * One cursor type does both directions so that the reader and the writer
+ * cannot drift apart: each field is visited once, by `visit_state`, with the
+ * cursor either copying out of the struct or into it. A reader also range-
+ * checks the enumerations and booleans it restores.
+ */
+#include "se/se_state.h"
+#include "lorawan/lw_frame.h"
+#include "lorawan/lw_secure.h"
+
+#include <string.h>
+
+#define IMAGE_VERSION 1
+
+typedef struct cursor {
+    uint8_t *buf;
+    size_t cap;
+    size_t pos;
+    bool writing;      /* struct -> image */
+    bool bad;          /* overflow or an out-of-range value */
+} cursor;
+
+static void visit_int(cursor *c, void *field, size_t field_size, size_t wire_size)
+{
+    if (c->bad || wire_size > c->cap - c->pos) {
+        c->bad = true;
+        return;
+    }
+    uint64_t v = 0;
+    if (c->writing) {
+        switch (field_size) {
+        case 1: v = *(uint8_t *)field; break;
+        case 2: v = *(uint16_t *)field; break;
+        case 4: v = *(uint32_t *)field; break;
+        default: v = *(uint64_t *)field; break;
+        }
+        lw_put_le(c->buf + c->pos, v, wire_size);
+    } else {
+        v = lw_get_le(c->buf + c->pos, wire_size);
+        switch (field_size) {
+        case 1: *(uint8_t *)field = (uint8_t)v; break;
+        case 2: *(uint16_t *)field = (uint16_t)v; break;
+        case 4: *(uint32_t *)field = (uint32_t)v; break;
+        default: *(uint64_t *)field = v; break;
+        }
+    }
+    c->pos += wire_size;
+}
+
+#define VISIT(c, f) visit_int((c), &(f), sizeof(f), sizeof(f))
+
+static void visit_bool(cursor *c, bool *b)
+{
+    uint8_t v = *b ? 1 : 0;
+    visit_int(c, &v, 1, 1);
+    if (!c->writing) {
+        if (v > 1)
+            c->bad = true;
+        *b = (v == 1);
+    }
+}
+
+static void visit_bytes(cursor *c, uint8_t *p, size_t n)
+{
+    if (c->bad || n > c->cap - c->pos) {
+        c->bad = true;
+        return;
+    }
+    if (c->writing)
+        memcpy(c->buf + c->pos, p, n);
+    else
+        memcpy(p, c->buf + c->pos, n);
+    c->pos += n;
+}
+
+static bool mac_version_valid(uint8_t v)
+{
+    return v == SE_MAC_1_0_2 || v == SE_MAC_1_0_3 || v == SE_MAC_1_0_4 || v == SE_MAC_1_1;
+}
+
+static void visit_profile(cursor *c, se_profile *p)
+{
+    visit_bool(c, &p->in_use);
+    VISIT(c, p->id);
+    VISIT(c, p->join_eui);
+    VISIT(c, p->mac_version);
+    visit_bytes(c, p->nwk_key, sizeof(p->nwk_key));
+    visit_bytes(c, p->app_key, sizeof(p->app_key));
+    VISIT(c, p->max_join_attempts);
+    visit_bool(c, &p->has_join_nonce);
+    VISIT(c, p->last_join_nonce);
+    if (!c->writing && p->in_use && !mac_version_valid(p->mac_version))
+        c->bad = true;
+}
+
+static void visit_session(cursor *c, se_session *s)
+{
+    visit_bool(c, &s->valid);
+    VISIT(c, s->slot);
+    VISIT(c, s->mac_version);
+    VISIT(c, s->dev_addr);
+    VISIT(c, s->net_id);
+    visit_bytes(c, s->f_nwk_s_int_key, 16);
+    visit_bytes(c, s->s_nwk_s_int_key, 16);
+    visit_bytes(c, s->nwk_s_enc_key, 16);
+    visit_bytes(c, s->app_s_key, 16);
+    VISIT(c, s->fcnt_up);
+    VISIT(c, s->nfcnt_down);
+    VISIT(c, s->afcnt_down);
+    VISIT(c, s->rj_count0);
+    visit_bool(c, &s->has_conf_fcnt_up);
+    VISIT(c, s->conf_fcnt_up);
+    if (!c->writing && s->valid && (s->slot >= SE_PROFILE_SLOTS || !mac_version_valid(s->mac_version)))
+        c->bad = true;
+}
+
+static bool slot_valid_or_none(uint8_t s)
+{
+    return s < SE_PROFILE_SLOTS || s == SE_NO_SLOT;
+}
+
+static void visit_state(cursor *c, se_state *st)
+{
+    uint8_t version = IMAGE_VERSION;
+    VISIT(c, version);
+    if (!c->writing && version != IMAGE_VERSION)
+        c->bad = true;
+    VISIT(c, st->lifecycle);
+    visit_bytes(c, st->transport_key, sizeof(st->transport_key));
+    VISIT(c, st->dev_eui);
+    VISIT(c, st->serial);
+    for (unsigned i = 0; i < SE_PROFILE_SLOTS; i++)
+        visit_profile(c, &st->profiles[i]);
+    VISIT(c, st->active_slot);
+    VISIT(c, st->previous_slot);
+    VISIT(c, st->staged_slot);
+    visit_bool(c, &st->on_trial);
+    VISIT(c, st->join_attempts);
+    visit_bool(c, &st->fallback_pending);
+    VISIT(c, st->fallback_profile_id);
+    for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
+        visit_bool(c, &st->nonces[i].in_use);
+        VISIT(c, st->nonces[i].join_eui);
+        VISIT(c, st->nonces[i].next_dev_nonce);
+    }
+    VISIT(c, st->rj_count1);
+    visit_session(c, &st->session);
+    visit_bytes(c, st->mls_root_key, sizeof(st->mls_root_key));
+    VISIT(c, st->mls_epoch);
+    VISIT(c, st->mls_down_counter);
+    VISIT(c, st->mls_up_counter);
+
+    if (!c->writing) {
+        if (st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||
+            !slot_valid_or_none(st->previous_slot) || !slot_valid_or_none(st->staged_slot))
+            c->bad = true;
+    }
+}
+
+se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (st == NULL || out == NULL || out_len == NULL)
+        return SE_ERR_ARGUMENT;
+    if (cap < SE_STATE_IMAGE_LEN)
+        return SE_ERR_BUFFER;
+    cursor c = {.buf = out, .cap = cap, .pos = 0, .writing = true, .bad = false};
+    /* The visitor takes non-const pointers for both directions; in this
+     * direction it only reads them. */
+    visit_state(&c, (se_state *)st);
+    if (c.bad || c.pos != SE_STATE_IMAGE_LEN)
+        return SE_ERR_BUFFER;
+    *out_len = c.pos;
+    return SE_OK;
+}
+
+se_status se_state_deserialize(const uint8_t *in, size_t len, se_state *st)
+{
+    if (in == NULL || st == NULL)
+        return SE_ERR_ARGUMENT;
+    if (len != SE_STATE_IMAGE_LEN)
+        return SE_ERR_CORRUPT;
+    memset(st, 0, sizeof(*st));
+    cursor c = {.buf = (uint8_t *)in, .cap = len, .pos = 0, .writing = false, .bad = false};
+    visit_state(&c, st);
+    if (c.bad || c.pos != len) {
+        se_state_wipe(st);
+        return SE_ERR_CORRUPT;
+    }
+    return SE_OK;
+}
+
+void se_state_wipe(se_state *st)
+{
+    if (st != NULL)
+        lw_secure_wipe(st, sizeof(*st));
+}

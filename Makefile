@@ -28,7 +28,7 @@ CMOCKA_LIBS    := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan mls se sehost,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 

@@ -1,0 +1,220 @@
+/*
+ * se_apdu.c - APDU parsing and dispatch to the element's operations.
+ *
+ * Parsing follows ISO 7816-4 short cases: 4 bytes (case 1), 5 (case 2, Le),
+ * 5 + Lc (case 3) and 6 + Lc (case 4). Anything else is a length error. The
+ * data field is parsed here, once, into the C structs of se.h; the
+ * operations never see raw APDU bytes.
+ */
+#include "se/se_apdu.h"
+#include "lorawan/lw_secure.h"
+
+#include <string.h>
+
+typedef struct apdu {
+    uint8_t cla, ins, p1, p2;
+    const uint8_t *data;
+    size_t lc;
+} apdu;
+
+static se_status parse(const uint8_t *cmd, size_t len, apdu *a)
+{
+    if (len < 4)
+        return SE_ERR_LENGTH;
+    a->cla = cmd[0];
+    a->ins = cmd[1];
+    a->p1 = cmd[2];
+    a->p2 = cmd[3];
+    a->data = NULL;
+    a->lc = 0;
+    if (len == 4 || len == 5)
+        return SE_OK;
+    size_t lc = cmd[4];
+    if (lc == 0 || (len != 5 + lc && len != 6 + lc))
+        return SE_ERR_LENGTH;
+    a->lc = lc;
+    a->data = cmd + 5;
+    return SE_OK;
+}
+
+static uint64_t get_be(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static se_status do_personalise(se *e, const apdu *a)
+{
+    if (a->lc != SE_PERSONALISE_LEN)
+        return SE_ERR_LENGTH;
+    se_personalisation p;
+    const uint8_t *d = a->data;
+    p.dev_eui = get_be(d, 8);
+    p.serial = get_be(d + 8, 8);
+    p.join_eui = get_be(d + 16, 8);
+    p.mac_version = d[24];
+    memcpy(p.nwk_key_wrapped, d + 25, 24);
+    memcpy(p.app_key_wrapped, d + 49, 24);
+    memcpy(p.mls_key_wrapped, d + 73, 24);
+    se_status st = se_personalise(e, &p);
+    LW_WIPE(p);
+    return st;
+}
+
+static se_status do_get_info(se *e, uint8_t *out, size_t *n)
+{
+    se_info i;
+    se_status st = se_get_info(e, &i);
+    if (st != SE_OK)
+        return st;
+    uint8_t *p = out;
+    p[0] = i.lifecycle;
+    put_be(p + 1, i.dev_eui, 8);
+    put_be(p + 9, i.serial, 8);
+    p[17] = i.active_slot;
+    p[18] = i.active_profile_id;
+    put_be(p + 19, i.join_eui, 8);
+    p[27] = i.mac_version;
+    p[28] = (uint8_t)((i.on_trial ? 0x01 : 0) | (i.joined ? 0x02 : 0));
+    p[29] = i.join_attempts;
+    p[30] = i.staged_slot;
+    put_be(p + 31, i.next_dev_nonce, 3);
+    put_be(p + 34, i.dev_addr, 4);
+    put_be(p + 38, i.fcnt_up, 4);
+    put_be(p + 42, i.nfcnt_down, 4);
+    put_be(p + 46, i.afcnt_down, 4);
+    p[50] = i.mls_epoch;
+    put_be(p + 51, i.mls_down_counter, 4);
+    put_be(p + 55, i.net_id, 3);
+    *n = SE_INFO_LEN;
+    return SE_OK;
+}
+
+static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t *n)
+{
+    se_join_result r;
+    se_status st = se_process_join_accept(e, a->data, a->lc, &r);
+    if (st != SE_OK)
+        return st;
+    put_be(out, r.dev_addr, 4);
+    put_be(out + 4, r.net_id, 3);
+    out[7] = r.dl_settings;
+    out[8] = r.rx_delay;
+    out[9] = r.mac_version;
+    *n = 10;
+    if (r.has_cflist) {
+        memcpy(out + 10, r.cflist, LW_CFLIST_LEN);
+        *n += LW_CFLIST_LEN;
+    }
+    return SE_OK;
+}
+
+static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+{
+    if (a->lc < 7)
+        return SE_ERR_LENGTH;
+    const uint8_t *d = a->data;
+    se_uplink up;
+    memset(&up, 0, sizeof(up));
+    up.confirmed = (d[0] & SE_UP_CONFIRMED) != 0;
+    up.adr = (d[0] & SE_UP_ADR) != 0;
+    up.adr_ack_req = (d[0] & SE_UP_ADR_ACK_REQ) != 0;
+    up.ack = (d[0] & SE_UP_ACK) != 0;
+    up.class_b = (d[0] & SE_UP_CLASS_B) != 0;
+    up.has_fport = (d[0] & SE_UP_HAS_FPORT) != 0;
+    up.fport = d[1];
+    up.conf_fcnt = (uint16_t)get_be(d + 2, 2);
+    up.tx_dr = d[4];
+    up.tx_ch = d[5];
+    up.fopts_len = d[6];
+    if (up.fopts_len > LW_FOPTS_MAX || 7u + up.fopts_len > a->lc)
+        return SE_ERR_LENGTH;
+    up.fopts = d + 7;
+    up.payload = d + 7 + up.fopts_len;
+    up.payload_len = a->lc - 7 - up.fopts_len;
+    return se_protect_uplink(e, &up, out, cap, n);
+}
+
+static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+{
+    uint8_t plain[LW_PHY_MAX];
+    se_downlink dl;
+    se_status st = se_unprotect_downlink(e, a->data, a->lc, plain, sizeof(plain), &dl);
+    if (st == SE_OK && 8u + dl.fopts_len + dl.payload_len > cap)
+        st = SE_ERR_BUFFER;
+    if (st == SE_OK) {
+        out[0] = (uint8_t)((dl.confirmed ? SE_DOWN_CONFIRMED : 0) | (dl.ack ? SE_DOWN_ACK : 0) |
+                           (dl.f_pending ? SE_DOWN_F_PENDING : 0) | (dl.adr ? SE_DOWN_ADR : 0) |
+                           (dl.has_fport ? SE_DOWN_HAS_FPORT : 0));
+        put_be(out + 1, dl.fcnt, 4);
+        out[5] = dl.fport;
+        out[6] = dl.fopts_len;
+        memcpy(out + 7, dl.fopts, dl.fopts_len);
+        memcpy(out + 7 + dl.fopts_len, dl.payload, dl.payload_len);
+        *n = 7u + dl.fopts_len + dl.payload_len;
+    }
+    LW_WIPE(plain);
+    return st;
+}
+
+static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    if (a->cla != SE_CLA)
+        return SE_ERR_CLA;
+    switch (a->ins) {
+    case SE_INS_PERSONALISE:
+        return do_personalise(e, a);
+    case SE_INS_GET_INFO:
+        return do_get_info(e, out, n);
+    case SE_INS_JOIN_REQUEST: {
+        se_status st = se_build_join_request(e, out);
+        if (st == SE_OK)
+            *n = LW_JOIN_REQUEST_LEN;
+        return st;
+    }
+    case SE_INS_REJOIN_REQUEST:
+        return se_build_rejoin_request(e, (lw_rejoin_type)a->p1, out, cap, n);
+    case SE_INS_JOIN_ACCEPT:
+        return do_join_accept(e, a, out, n);
+    case SE_INS_PROTECT_UPLINK:
+        return do_protect_uplink(e, a, out, cap, n);
+    case SE_INS_UNPROTECT_DOWNLINK:
+        return do_unprotect_downlink(e, a, out, cap, n);
+    default:
+        return SE_ERR_INS;
+    }
+}
+
+se_status se_apdu_process(se *e, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len)
+{
+    if (resp == NULL || resp_len == NULL || cap < 2)
+        return SE_ERR_ARGUMENT;
+    uint8_t data[256];
+    size_t n = 0;
+    apdu a;
+    se_status st = (e == NULL || cmd == NULL) ? SE_ERR_ARGUMENT : parse(cmd, len, &a);
+    if (st == SE_OK)
+        st = dispatch(e, &a, data, sizeof(data), &n);
+    if (st == SE_OK && n + 2 > cap)
+        st = SE_ERR_BUFFER;
+    if (st != SE_OK)
+        n = 0;
+    memcpy(resp, data, n);
+    uint16_t sw = se_status_sw(st);
+    resp[n] = (uint8_t)(sw >> 8);
+    resp[n + 1] = (uint8_t)sw;
+    *resp_len = n + 2;
+    LW_WIPE(data);
+    return st;
+}

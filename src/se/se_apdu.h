@@ -1,0 +1,52 @@
+/*
+ * se_apdu.h - the secure element's command interface: ISO 7816-4 style
+ * APDUs (CLA INS P1 P2 [Lc data] [Le] -> data SW1 SW2), short form only.
+ *
+ * Every command and response layout is in docs/se-commands.md. Multi-byte
+ * fields are big-endian, as people read them; LoRaWAN frames inside are
+ * carried as they are on the air. No response ever holds a key.
+ */
+#ifndef FERRY_SE_APDU_H
+#define FERRY_SE_APDU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "se/se.h"
+
+#define SE_CLA 0x80
+
+enum se_ins {
+    SE_INS_PERSONALISE = 0x10,
+    SE_INS_GET_INFO = 0xCA,
+    SE_INS_JOIN_REQUEST = 0x20,
+    SE_INS_REJOIN_REQUEST = 0x21,
+    SE_INS_JOIN_ACCEPT = 0x22,
+    SE_INS_PROTECT_UPLINK = 0x30,
+    SE_INS_UNPROTECT_DOWNLINK = 0x31
+};
+
+#define SE_APDU_MAX_RESPONSE 258   /* 256 data bytes + SW1 SW2 */
+#define SE_PERSONALISE_LEN 97
+#define SE_INFO_LEN 58
+
+/* Uplink flags (PROTECT UPLINK byte 0) and downlink flags (UNPROTECT
+ * DOWNLINK response byte 0). */
+#define SE_UP_CONFIRMED   0x01
+#define SE_UP_ADR         0x02
+#define SE_UP_ADR_ACK_REQ 0x04
+#define SE_UP_ACK         0x08
+#define SE_UP_CLASS_B     0x10
+#define SE_UP_HAS_FPORT   0x80
+#define SE_DOWN_CONFIRMED 0x01
+#define SE_DOWN_ACK       0x02
+#define SE_DOWN_F_PENDING 0x04
+#define SE_DOWN_ADR       0x08
+#define SE_DOWN_HAS_FPORT 0x80
+
+/* Runs one command APDU cmd[len] and writes the response (data, then SW1
+ * SW2) to resp[cap], its length to *resp_len. Always produces a status word,
+ * also for a malformed APDU; returns the se_status behind it. cap must be at
+ * least 2; SE_APDU_MAX_RESPONSE always suffices. */
+se_status se_apdu_process(se *e, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len);
+
+#endif

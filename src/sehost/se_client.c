@@ -1,0 +1,330 @@
+/*
+ * se_client.c - typed secure element calls over an APDU transport.
+ *
+ * The encoders here are the mirror of se_apdu.c; test_se_apdu.c drives both
+ * through every command so that the two cannot disagree.
+ */
+#include "sehost/se_client.h"
+#include "lorawan/lw_secure.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static uint64_t get_be(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_be(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+/* ---- transports ---------------------------------------------------- */
+
+static se_status local_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                                size_t *resp_len)
+{
+    se_client *c = ctx;
+    (void)se_apdu_process(c->local, cmd, len, resp, cap, resp_len);
+    return SE_OK;   /* the element's verdict is in the status word */
+}
+
+static void local_close(void *ctx)
+{
+    (void)ctx;
+}
+
+static const se_transport_class local_class = {.transmit = local_transmit, .close = local_close};
+
+void se_client_open_local(se_client *c, se *e)
+{
+    memset(c, 0, sizeof(*c));
+    c->cls = &local_class;
+    c->ctx = c;
+    c->fd = -1;
+    c->local = e;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Frames: 2-byte big-endian length, then that many bytes. */
+static se_status socket_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                                 size_t *resp_len)
+{
+    se_client *c = ctx;
+    uint8_t hdr[2];
+    if (len > 0xFFFF)
+        return SE_ERR_LENGTH;
+    put_be(hdr, len, 2);
+    if (write_all(c->fd, hdr, 2) != 0 || write_all(c->fd, cmd, len) != 0)
+        return SE_ERR_NVM;
+    if (read_all(c->fd, hdr, 2) != 0)
+        return SE_ERR_NVM;
+    size_t n = (size_t)get_be(hdr, 2);
+    if (n < 2 || n > cap)
+        return SE_ERR_BUFFER;
+    if (read_all(c->fd, resp, n) != 0)
+        return SE_ERR_NVM;
+    *resp_len = n;
+    return SE_OK;
+}
+
+static void socket_close(void *ctx)
+{
+    se_client *c = ctx;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+static const se_transport_class socket_class = {.transmit = socket_transmit, .close = socket_close};
+
+se_status se_client_open_socket(se_client *c, const char *path)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (path == NULL || strlen(path) >= sizeof(addr.sun_path))
+        return SE_ERR_ARGUMENT;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return SE_ERR_NVM;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return SE_ERR_NVM;
+    }
+    c->cls = &socket_class;
+    c->ctx = c;
+    c->fd = fd;
+    return SE_OK;
+}
+
+void se_client_close(se_client *c)
+{
+    if (c != NULL && c->cls != NULL)
+        c->cls->close(c->ctx);
+}
+
+se_status se_client_transmit(se_client *c, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                             size_t *resp_len)
+{
+    if (c == NULL || c->cls == NULL || resp == NULL || resp_len == NULL)
+        return SE_ERR_ARGUMENT;
+    uint8_t buf[SE_APDU_MAX_RESPONSE];
+    size_t n = 0;
+    se_status st = c->cls->transmit(c->ctx, cmd, len, buf, sizeof(buf), &n);
+    if (st == SE_OK && n < 2)
+        st = SE_ERR_LENGTH;
+    if (st == SE_OK) {
+        st = se_status_from_sw((uint16_t)get_be(buf + n - 2, 2));
+        if (st == SE_OK && n - 2 > cap)
+            st = SE_ERR_BUFFER;
+        if (st == SE_OK) {
+            memcpy(resp, buf, n - 2);
+            *resp_len = n - 2;
+        }
+    }
+    LW_WIPE(buf);
+    return st;
+}
+
+/* Builds CLA INS P1 P2 [Lc data] Le=00 into cmd and transmits. */
+static se_status call(se_client *c, uint8_t ins, uint8_t p1, const uint8_t *data, size_t len, uint8_t *resp,
+                      size_t cap, size_t *resp_len)
+{
+    uint8_t cmd[5 + 255 + 1];
+    if (len > 255)
+        return SE_ERR_LENGTH;
+    cmd[0] = SE_CLA;
+    cmd[1] = ins;
+    cmd[2] = p1;
+    cmd[3] = 0;
+    size_t n = 4;
+    if (len > 0) {
+        cmd[4] = (uint8_t)len;
+        memcpy(cmd + 5, data, len);
+        n = 5 + len;
+    }
+    cmd[n++] = 0;   /* Le: up to 256 */
+    se_status st = se_client_transmit(c, cmd, n, resp, cap, resp_len);
+    LW_WIPE(cmd);
+    return st;
+}
+
+se_status se_client_get_info(se_client *c, se_info *out)
+{
+    uint8_t r[256];
+    size_t n = 0;
+    se_status st = call(c, SE_INS_GET_INFO, 0, NULL, 0, r, sizeof(r), &n);
+    if (st != SE_OK)
+        return st;
+    if (n != SE_INFO_LEN)
+        return SE_ERR_LENGTH;
+    memset(out, 0, sizeof(*out));
+    out->lifecycle = r[0];
+    out->dev_eui = get_be(r + 1, 8);
+    out->serial = get_be(r + 9, 8);
+    out->active_slot = r[17];
+    out->active_profile_id = r[18];
+    out->join_eui = get_be(r + 19, 8);
+    out->mac_version = r[27];
+    out->on_trial = (r[28] & 0x01) != 0;
+    out->joined = (r[28] & 0x02) != 0;
+    out->join_attempts = r[29];
+    out->staged_slot = r[30];
+    out->next_dev_nonce = (uint32_t)get_be(r + 31, 3);
+    out->dev_addr = (uint32_t)get_be(r + 34, 4);
+    out->fcnt_up = (uint32_t)get_be(r + 38, 4);
+    out->nfcnt_down = (uint32_t)get_be(r + 42, 4);
+    out->afcnt_down = (uint32_t)get_be(r + 46, 4);
+    out->mls_epoch = r[50];
+    out->mls_down_counter = (uint32_t)get_be(r + 51, 4);
+    out->net_id = (uint32_t)get_be(r + 55, 3);
+    return SE_OK;
+}
+
+se_status se_client_personalise(se_client *c, const se_personalisation *p)
+{
+    uint8_t d[SE_PERSONALISE_LEN], r[8];
+    size_t n = 0;
+    put_be(d, p->dev_eui, 8);
+    put_be(d + 8, p->serial, 8);
+    put_be(d + 16, p->join_eui, 8);
+    d[24] = p->mac_version;
+    memcpy(d + 25, p->nwk_key_wrapped, 24);
+    memcpy(d + 49, p->app_key_wrapped, 24);
+    memcpy(d + 73, p->mls_key_wrapped, 24);
+    se_status st = call(c, SE_INS_PERSONALISE, 0, d, sizeof(d), r, sizeof(r), &n);
+    LW_WIPE(d);
+    return st;
+}
+
+se_status se_client_join_request(se_client *c, uint8_t out[LW_JOIN_REQUEST_LEN])
+{
+    uint8_t r[64];
+    size_t n = 0;
+    se_status st = call(c, SE_INS_JOIN_REQUEST, 0, NULL, 0, r, sizeof(r), &n);
+    if (st == SE_OK && n != LW_JOIN_REQUEST_LEN)
+        st = SE_ERR_LENGTH;
+    if (st == SE_OK)
+        memcpy(out, r, LW_JOIN_REQUEST_LEN);
+    return st;
+}
+
+se_status se_client_rejoin_request(se_client *c, lw_rejoin_type type, uint8_t *out, size_t cap, size_t *len)
+{
+    return call(c, SE_INS_REJOIN_REQUEST, (uint8_t)type, NULL, 0, out, cap, len);
+}
+
+se_status se_client_join_accept(se_client *c, const uint8_t *phy, size_t len, se_join_result *out)
+{
+    uint8_t r[64];
+    size_t n = 0;
+    se_status st = call(c, SE_INS_JOIN_ACCEPT, 0, phy, len, r, sizeof(r), &n);
+    if (st != SE_OK)
+        return st;
+    if (n != 10 && n != 10 + LW_CFLIST_LEN)
+        return SE_ERR_LENGTH;
+    memset(out, 0, sizeof(*out));
+    out->dev_addr = (uint32_t)get_be(r, 4);
+    out->net_id = (uint32_t)get_be(r + 4, 3);
+    out->dl_settings = r[7];
+    out->rx_delay = r[8];
+    out->mac_version = r[9];
+    out->has_cflist = (n > 10);
+    if (out->has_cflist)
+        memcpy(out->cflist, r + 10, LW_CFLIST_LEN);
+    return SE_OK;
+}
+
+se_status se_client_protect_uplink(se_client *c, const se_uplink *up, uint8_t *out, size_t cap, size_t *len)
+{
+    uint8_t d[255];
+    if (up->fopts_len > LW_FOPTS_MAX || 7u + up->fopts_len + up->payload_len > sizeof(d))
+        return SE_ERR_LENGTH;
+    d[0] = (uint8_t)((up->confirmed ? SE_UP_CONFIRMED : 0) | (up->adr ? SE_UP_ADR : 0) |
+                     (up->adr_ack_req ? SE_UP_ADR_ACK_REQ : 0) | (up->ack ? SE_UP_ACK : 0) |
+                     (up->class_b ? SE_UP_CLASS_B : 0) | (up->has_fport ? SE_UP_HAS_FPORT : 0));
+    d[1] = up->fport;
+    put_be(d + 2, up->conf_fcnt, 2);
+    d[4] = up->tx_dr;
+    d[5] = up->tx_ch;
+    d[6] = up->fopts_len;
+    if (up->fopts_len > 0)
+        memcpy(d + 7, up->fopts, up->fopts_len);
+    if (up->payload_len > 0)
+        memcpy(d + 7 + up->fopts_len, up->payload, up->payload_len);
+    se_status st = call(c, SE_INS_PROTECT_UPLINK, 0, d, 7u + up->fopts_len + up->payload_len, out, cap, len);
+    LW_WIPE(d);
+    return st;
+}
+
+se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
+                                       se_downlink *out)
+{
+    uint8_t r[256];
+    size_t n = 0;
+    se_status st = call(c, SE_INS_UNPROTECT_DOWNLINK, 0, phy, len, r, sizeof(r), &n);
+    if (st == SE_OK && (n < 7 || 7u + r[6] > n))
+        st = SE_ERR_LENGTH;
+    if (st == SE_OK && n - 7 > cap)
+        st = SE_ERR_BUFFER;
+    if (st == SE_OK) {
+        memset(out, 0, sizeof(*out));
+        out->confirmed = (r[0] & SE_DOWN_CONFIRMED) != 0;
+        out->ack = (r[0] & SE_DOWN_ACK) != 0;
+        out->f_pending = (r[0] & SE_DOWN_F_PENDING) != 0;
+        out->adr = (r[0] & SE_DOWN_ADR) != 0;
+        out->has_fport = (r[0] & SE_DOWN_HAS_FPORT) != 0;
+        out->fcnt = (uint32_t)get_be(r + 1, 4);
+        out->fport = r[5];
+        out->fopts_len = r[6];
+        memcpy(out_buf, r + 7, n - 7);
+        out->fopts = out_buf;
+        out->payload = out_buf + out->fopts_len;
+        out->payload_len = n - 7 - out->fopts_len;
+    }
+    LW_WIPE(r);
+    return st;
+}

@@ -1,0 +1,60 @@
+/*
+ * se_client.h - how a device program talks to its secure element.
+ *
+ * The client speaks APDUs over a transport: in-process (the element linked
+ * into the program, as in tests and the lab) or a Unix socket to the
+ * emulator (`ferry se serve`), exactly as it would over a chip's I2C or SPI
+ * link. Typed calls below build the APDUs of docs/se-commands.md and parse
+ * the answers; a status word other than 9000 comes back as its se_status.
+ */
+#ifndef FERRY_SE_CLIENT_H
+#define FERRY_SE_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "se/se.h"
+#include "se/se_apdu.h"
+
+typedef struct se_transport_class {
+    /* Sends cmd[len], receives the response (data + SW1 SW2) into resp[cap]. */
+    se_status (*transmit)(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len);
+    void (*close)(void *ctx);
+} se_transport_class;
+
+typedef struct se_client {
+    const se_transport_class *cls;
+    void *ctx;
+    int fd;          /* socket transport */
+    se *local;       /* in-process transport */
+} se_client;
+
+/* In-process: APDUs go straight to se_apdu_process on `e` (owned by the caller). */
+void se_client_open_local(se_client *c, se *e);
+
+/* Unix socket to an emulator. SE_ERR_NVM (errno set) when it cannot connect. */
+se_status se_client_open_socket(se_client *c, const char *path);
+
+void se_client_close(se_client *c);
+
+/* One raw APDU; resp holds data without the status word, *status the
+ * se_status of the status word. */
+se_status se_client_transmit(se_client *c, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                             size_t *resp_len);
+
+se_status se_client_get_info(se_client *c, se_info *out);
+se_status se_client_personalise(se_client *c, const se_personalisation *p);
+se_status se_client_join_request(se_client *c, uint8_t out[LW_JOIN_REQUEST_LEN]);
+se_status se_client_rejoin_request(se_client *c, lw_rejoin_type type, uint8_t *out, size_t cap, size_t *len);
+se_status se_client_join_accept(se_client *c, const uint8_t *phy, size_t len, se_join_result *out);
+se_status se_client_protect_uplink(se_client *c, const se_uplink *up, uint8_t *out, size_t cap, size_t *len);
+
+/* Downlink answer; fopts and payload are copied into out_buf[cap]. */
+se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
+                                       se_downlink *out);
+
+/* Serves APDUs for `e` on a Unix socket at `path`, one connection at a time
+ * (a chip has one host), until *stop becomes non-zero or accept fails.
+ * Frames on the socket: length (2 bytes, big-endian) then the bytes. */
+se_status se_serve_socket(se *e, const char *path, volatile int *stop);
+
+#endif

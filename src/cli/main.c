@@ -1,0 +1,64 @@
+/*
+ * main.c - `ferry`: dispatch to a subcommand.
+ *
+ * ferry's tools share one binary; each layer that has an operator-facing
+ * face adds one row to `commands` below (today `lorawan`; `se` and `js` come
+ * with their layers). A subcommand receives argv from its own name on and
+ * owns everything after it, including its --help.
+ */
+#include "cli/cli.h"
+#include "cli/cli_json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int cmd_version(int argc, char **argv);
+
+static const cli_command commands[] = {
+    {"lorawan", cli_lorawan_main, "decode frames, derive session keys, build join-accepts (LoRaWAN 1.0.x, 1.1)"},
+    {"version", cmd_version, "print ferry's version"},
+};
+
+#define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ferry <command> [arguments]\n\ncommands:\n");
+    for (size_t i = 0; i < COMMAND_COUNT; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n`ferry <command> --help` describes a command. Results are JSON on stdout;\n"
+                 "errors go to stderr with exit status 2 (command line) or 1 (operation).\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        cli_error("ferry version", "takes no arguments");
+        return CLI_EXIT_USAGE;
+    }
+    printf("ferry %s\n", FERRY_VERSION);
+    return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    cli_json_init();
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0)
+        return cmd_version(1, argv + 1);
+    for (size_t i = 0; i < COMMAND_COUNT; i++) {
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    }
+    cli_error("ferry", "unknown command \"%s\" (see ferry --help)", name);
+    return CLI_EXIT_USAGE;
+}

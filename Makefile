@@ -100,8 +100,8 @@ demo: deps
 	@BUILD=$(BUILD) ./scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench/bench_lw
-	@BUILD=$(BUILD) ./bench/run.sh
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw
+	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))

@@ -46,6 +46,9 @@ typedef struct cli_command {
 /* `ferry lorawan ...` (cli_lorawan.c). */
 int cli_lorawan_main(int argc, char **argv);
 
+/* `ferry se ...` (cli_se.c). */
+int cli_se_main(int argc, char **argv);
+
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *
  * Options are long options only, `--name VALUE` or `--name=VALUE`; every

@@ -16,6 +16,7 @@ static int cmd_version(int argc, char **argv);
 
 static const cli_command commands[] = {
     {"lorawan", cli_lorawan_main, "decode frames, derive session keys, build join-accepts (LoRaWAN 1.0.x, 1.1)"},
+    {"se", cli_se_main, "the secure element emulator and a device-side host for it"},
     {"version", cmd_version, "print ferry's version"},
 };
 

@@ -79,7 +79,7 @@ static lw_status join_accept_transform(const lw_crypto *c, const lw_key *key, bo
     if (in == NULL || out == NULL)
         return LW_ERR_ARGUMENT;
     if (len != LW_JOIN_ACCEPT_LEN && len != LW_JOIN_ACCEPT_CFLIST_LEN)
-        return len < LW_JOIN_ACCEPT_LEN ? LW_ERR_TRUNCATED : LW_ERR_FORMAT;
+        return len > LW_JOIN_ACCEPT_CFLIST_LEN ? LW_ERR_TOO_LONG : LW_ERR_TRUNCATED;
     if (cap < len)
         return LW_ERR_BUFFER;
     if ((in[0] >> 5) != LW_MTYPE_JOIN_ACCEPT)

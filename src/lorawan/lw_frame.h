@@ -136,8 +136,10 @@ const char *lw_mtype_name(lw_mtype m);
 /* Parses `len` bytes at `phy` into *out. Pointers in *out point into `phy`.
  * Errors: LW_ERR_TRUNCATED / LW_ERR_TOO_LONG for a length that does not fit
  * the MType, LW_ERR_MAJOR for a Major other than 0, LW_ERR_FORMAT for a
- * rejoin type above 2, or a data frame whose FOpts and FPort 0 both carry MAC
- * commands. *out is only meaningful on LW_OK. */
+ * rejoin type above 2, or a data frame with FOptsLen > 0 and FPort 0 (L2 1.1
+ * section 4.3.1.6 forbids port 0 when FOpts is used, even with an empty
+ * FRMPayload). A join-accept of 18 to 32 bytes is LW_ERR_TRUNCATED (a partial
+ * CFList), above 33 LW_ERR_TOO_LONG. *out is only meaningful on LW_OK. */
 lw_status lw_frame_decode(const uint8_t *phy, size_t len, lw_frame *out) LW_MUST_CHECK;
 
 /* Writes the frame's PHYPayload to out[cap] and its length to *out_len.

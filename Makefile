@@ -102,6 +102,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
+	@BUILD=$(BUILD) ./bench/se_footprint.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))

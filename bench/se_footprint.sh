@@ -1,0 +1,52 @@
+#!/bin/sh
+# The secure element's footprint and cost per operation.
+#
+# Size: bench/se_footprint.c and an empty program, both built -Os with
+# section garbage collection and static mbedTLS, measured with `size`; the
+# difference is what the element's code and static data weigh (x86-64 here;
+# a Cortex-M build is typically smaller). RAM: the caller-allocated se
+# context and the APDU buffers, printed by the program itself.
+# Cost: callgrind counts instructions (repeatable, unlike time) for 20 and 40
+# rounds of join-request + join-accept + one 20-byte uplink; the difference
+# divided by 20 is the cost of one round, without the set-up.
+set -eu
+BUILD=${BUILD:-build}
+out="$BUILD/bench/se"
+mkdir -p "$out"
+CC=${CC:-cc}
+src=$(ls src/lorawan/*.c src/mls/*.c src/se/*.c 2>/dev/null)
+flags="-std=c17 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Isrc -Os -DNDEBUG -ffunction-sections -fdata-sections"
+# shellcheck disable=SC2086
+$CC $flags bench/se_footprint.c $src -Wl,--gc-sections -Wl,-Bstatic -lmbedcrypto -Wl,-Bdynamic -o "$out/se_footprint"
+printf 'int main(void) { return 0; }\n' >"$out/empty.c"
+# shellcheck disable=SC2086
+$CC $flags "$out/empty.c" -Wl,--gc-sections -o "$out/empty"
+
+set -- $(size "$out/se_footprint" | awk 'NR == 2 { print $1, $2, $3 }')
+t1=$1 d1=$2 b1=$3
+set -- $(size "$out/empty" | awk 'NR == 2 { print $1, $2, $3 }')
+echo "se-footprint: text=$((t1 - $1)) data=$((d1 - $2)) bss=$((b1 - $3)) (x86-64 -Os, SE + LoRaWAN core + MLS + mbedTLS AES/CMAC; aim: text <= 32768)"
+# Where the bytes go: ferry's own functions, mbedTLS's (its self-test would
+# be configured out on a chip), and bss tables (mbedTLS builds its AES
+# tables in RAM unless MBEDTLS_AES_ROM_TABLES puts them in flash) and this
+# program's own NVM stand-in.
+nm -S -t d "$out/se_footprint" | awk '
+    NF == 4 && $3 ~ /[tT]/ { if ($4 ~ /^mbedtls_aes_self_test/) self += $2; else if ($4 ~ /^mbedtls|^aes_/) m += $2;
+                             else if ($4 ~ /^(se|lw|mls)_|^(visit|decode|encode|mic|derive|join|do_|parse|dispatch|commit|slot|fall|nonce|rebuild|open|data|a_block|put|get|expect|hex|cmac|sw_|aes_block|key_|unwrap|wrap|mac_|cursor|read_bank|backend|frag|tag|ctr)/) f += $2 }
+    NF == 4 && $3 ~ /[bB]/ { if ($4 ~ /^(FT|RT|FSb|RSb|RCON)/) tables += $2; else if ($4 ~ /^mem/) nvm += $2 }
+    END { printf "se-footprint-detail: ferry-text~%d mbedtls-aes-text=%d mbedtls-selftest=%d aes-tables-in-ram=%d nvm-stand-in=%d\n", f, m, self, tables, nvm }'
+"$out/se_footprint"
+
+if command -v valgrind >/dev/null 2>&1; then
+    count() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$out/se_footprint" --count "$1" 2>&1 |
+            awk '/Collected :/ { print $4 }'
+    }
+    a=$(count 20)
+    b=$(count 40)
+    if [ -n "$a" ] && [ -n "$b" ]; then
+        echo "se-cost: $(((b - a) / 20)) instructions per round (join-request + join-accept + 20-byte uplink, each committed to NVM)"
+    fi
+else
+    echo "se-cost: valgrind not installed, skipped"
+fi

@@ -47,4 +47,59 @@ step "A truncated frame is refused with a clear error" \
      "ferry lorawan decode 40F17DBE49" \
      sh -c "\"$FERRY\" lorawan decode 40F17DBE49 || echo \"(exit status \$?)\""
 
+# ---------------------------------------------------------------------------
+# The secure element: an emulated chip in its own process, reached over a
+# Unix socket exactly as a device reaches a soldered one.
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
+server=""
+trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null; fi; rm -rf "$work"' EXIT INT TERM
+TRANSPORT=000102030405060708090a0b0c0d0e0f
+APPKEY=2b7e151628aed2a6abf7158809cf4f3c
+MLSKEY=a0a1a2a3a4a5a6a7a8a9aaabacadaeaf
+
+step "The factory makes a blank secure element holding only its transport key" \
+     "echo \$TRANSPORT | ferry se create --image se.img" \
+     sh -c "echo $TRANSPORT | \"$FERRY\" se create --image \"$work/se.img\""
+
+"$FERRY" se serve --image "$work/se.img" --socket "$work/se.sock" 2>/dev/null &
+server=$!
+i=0
+while [ ! -S "$work/se.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+
+# The high-security area wraps the bootstrap keys under the transport key
+# (here with node's OpenSSL, standing in for the factory HSM).
+wrap() {
+    node -e 'const c=require("crypto"); const w=c.createCipheriv("id-aes128-wrap",Buffer.from(process.argv[1],"hex"),Buffer.from("a6a6a6a6a6a6a6a6","hex")); process.stdout.write(Buffer.concat([w.update(Buffer.from(process.argv[2],"hex")),w.final()]).toString("hex"))' "$1" "$2"
+}
+step "Personalisation: the keys arrive wrapped (RFC 3394), then the element locks" \
+     "ferry se personalise --socket se.sock --dev-eui 0004a30b001c0530 ... --nwkkey-wrapped <24 bytes> ..." \
+     "$FERRY" se personalise --socket "$work/se.sock" --dev-eui 0004a30b001c0530 --serial 5e00000000000001 \
+     --join-eui 70b3d57ed0000001 --mac-version 1.0.3 --nwkkey-wrapped "$(wrap $TRANSPORT $APPKEY)" \
+     --appkey-wrapped "$(wrap $TRANSPORT $APPKEY)" --mlskey-wrapped "$(wrap $TRANSPORT $MLSKEY)"
+
+jr=$("$FERRY" se join-request --socket "$work/se.sock" | sed -n 's/.*"PHYPayload": "\([0-9a-f]*\)".*/\1/p')
+step "The element builds a join-request (its DevNonce is committed before the frame leaves)" \
+     "ferry se join-request --socket se.sock  ->  $jr; the network checks it:" \
+     "$FERRY" lorawan decode "$jr" --appkey $APPKEY
+
+nonce=$(printf '%s' "$jr" | cut -c35-38)
+dev_nonce=$(printf '%s' "$nonce" | cut -c3-4)$(printf '%s' "$nonce" | cut -c1-2)
+ja=$("$FERRY" lorawan join-accept --mac-version 1.0.3 --nwkkey $APPKEY --join-nonce 000001 --net-id 000013 \
+     --dev-addr 26011234 | sed -n 's/.*"PHYPayload": "\([0-9a-f]*\)".*/\1/p')
+step "The Join Server answers; the element verifies and keeps the session keys inside" \
+     "ferry se join-accept --socket se.sock $ja" \
+     "$FERRY" se join-accept --socket "$work/se.sock" "$ja"
+
+up=$("$FERRY" se uplink --socket "$work/se.sock" --fport 2 --payload 68656c6c6f | sed -n 's/.*"PHYPayload": "\([0-9a-f]*\)".*/\1/p')
+keys=$("$FERRY" lorawan derive --mac-version 1.0.3 --nwkkey $APPKEY --join-nonce 000001 --net-id 000013 --dev-nonce "$dev_nonce")
+nwks=$(printf '%s' "$keys" | sed -n 's/.*"NwkSKey": "\([0-9a-f]*\)".*/\1/p')
+apps=$(printf '%s' "$keys" | sed -n 's/.*"AppSKey": "\([0-9a-f]*\)".*/\1/p')
+step "The element protects an uplink; the network server verifies and decrypts it (\"hello\")" \
+     "ferry se uplink --socket se.sock --fport 2 --payload 68656c6c6f  ->  $up" \
+     "$FERRY" lorawan decode "$up" --nwkskey "$nwks" --appskey "$apps"
+
+step "What the element tells its host: identity and counters, never a key" \
+     "ferry se info --socket se.sock" \
+     "$FERRY" se info --socket "$work/se.sock"
+
 printf '\nDemo complete.\n'

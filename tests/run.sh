@@ -52,6 +52,10 @@ for t in tests/integration/*.sh; do
     run_one "integration-$(basename "$t" .sh)" sh "$t"
 done
 
+if command -v node >/dev/null 2>&1 && [ -f tests/mls/check_vectors.js ]; then
+    run_one mls-vectors node tests/mls/check_vectors.js
+fi
+
 if [ -x tests/oracle/run.sh ]; then
     run_one oracle tests/oracle/run.sh
 fi

@@ -25,15 +25,20 @@ JANSSON_CFLAGS := $(shell $(PKG) --cflags jansson 2>/dev/null)
 JANSSON_LIBS   := $(shell $(PKG) --libs jansson 2>/dev/null || echo -ljansson)
 CMOCKA_CFLAGS  := $(shell $(PKG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS    := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
+# Server side: HTTP (libmicrohttpd + GnuTLS), HTTP client, SQLite,
+# PostgreSQL, PKCS#11 headers (the module itself is dlopen()ed).
+SERVER_PKGS    := libmicrohttpd gnutls libcurl sqlite3 libpq p11-kit-1
+SERVER_CFLAGS  := $(shell $(PKG) --cflags $(SERVER_PKGS) 2>/dev/null)
+SERVER_LIBS    := $(shell $(PKG) --libs $(SERVER_PKGS) 2>/dev/null) -lpthread -ldl
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se sehost,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
-EXT_LIBS  := $(JANSSON_LIBS) $(MBEDTLS_LIBS)
-EXT_CFLAGS := $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS)
+EXT_LIBS  := $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS)
+EXT_CFLAGS := $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS) $(SERVER_CFLAGS)
 
 CLI_SRC   := $(wildcard src/cli/*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)

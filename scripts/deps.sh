@@ -12,6 +12,15 @@ libclang-rt-14-dev
 libmbedtls-dev
 libcmocka-dev
 libjansson-dev
+libmicrohttpd-dev
+libgnutls28-dev
+libcurl4-openssl-dev
+libsqlite3-dev
+libpq-dev
+postgresql
+libp11-kit-dev
+softhsm2
+openssl
 "
 
 missing=""

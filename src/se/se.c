@@ -82,11 +82,13 @@ se_status se_personalise(se *e, const se_personalisation *p)
     }
     boot->in_use = true;
     boot->id = 0;
+    boot->dev_eui = p->dev_eui;
     boot->join_eui = p->join_eui;
     boot->mac_version = p->mac_version;
     boot->max_join_attempts = 0;
     next.dev_eui = p->dev_eui;
     next.serial = p->serial;
+    next.mls_up_counter = 1;   /* MLS counters start at 1: 0 means none */
     next.active_slot = SE_SLOT_BOOTSTRAP;
     lw_secure_wipe(next.transport_key, sizeof(next.transport_key));
     next.lifecycle = SE_LIFECYCLE_OPERATIONAL;
@@ -157,16 +159,29 @@ se_status se_get_info(const se *e, se_info *out)
     return SE_OK;
 }
 
-/* Falls back from a trial profile whose attempts are spent. */
+/* Falls back from a trial profile whose attempts are spent, and records an
+ * event for the Identity Manager (docs/mls.md, EVENT). */
 static void fall_back(se_state *s)
 {
-    s->fallback_pending = true;
     s->fallback_profile_id = s->profiles[s->active_slot].id;
+    s->fallback_reason = SE_FALLBACK_JOINS;
+    s->fallback_attempts = s->join_attempts;
+    s->last_event_id = (uint8_t)(s->last_event_id == 255 ? 1 : s->last_event_id + 1);
+    s->event_id = s->last_event_id;
     s->active_slot = s->previous_slot;
     s->previous_slot = SE_NO_SLOT;
     s->on_trial = false;
     s->join_attempts = 0;
     memset(&s->session, 0, sizeof(s->session));
+    /* A renewal's copy is dropped; a new profile waits, staged, for the
+     * Identity Manager to try it again or delete it. */
+    uint16_t left_id = s->fallback_profile_id;
+    se_profile_drop_superseded(s, left_id);
+    for (unsigned i = 1; i < SE_PROFILE_SLOTS; i++) {
+        if (s->profiles[i].in_use && s->profiles[i].id == left_id && i != s->active_slot &&
+            s->staged_slot == SE_NO_SLOT)
+            s->staged_slot = (uint8_t)i;
+    }
 }
 
 se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
@@ -201,7 +216,7 @@ se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
     memset(&f, 0, sizeof(f));
     f.mtype = LW_MTYPE_JOIN_REQUEST;
     f.u.join_request.join_eui = p->join_eui;
-    f.u.join_request.dev_eui = next.dev_eui;
+    f.u.join_request.dev_eui = p->dev_eui;
     f.u.join_request.dev_nonce = dev_nonce;
     uint8_t frame[LW_JOIN_REQUEST_LEN];
     size_t len = 0;
@@ -248,7 +263,7 @@ se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size
     memset(&f, 0, sizeof(f));
     f.mtype = LW_MTYPE_REJOIN_REQUEST;
     f.u.rejoin_request.type = type;
-    f.u.rejoin_request.dev_eui = next.dev_eui;
+    f.u.rejoin_request.dev_eui = p->dev_eui;
     uint32_t *counter = (type == LW_REJOIN_TYPE_1) ? &next.rj_count1 : &next.session.rj_count0;
     if (*counter > 0xFFFFu) {
         se_state_wipe(&next);
@@ -273,7 +288,7 @@ se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size
     if (st == SE_OK && type == LW_REJOIN_TYPE_1) {
         st = se_load_key(&root, p->nwk_key);
         if (st == SE_OK)
-            st = se_from_lw(lw_derive_js_keys(e->crypto, &root, next.dev_eui, &js));
+            st = se_from_lw(lw_derive_js_keys(e->crypto, &root, p->dev_eui, &js));
         lw_key_wipe(&root);
         if (st == SE_OK)
             st = se_from_lw(lw_mic_rejoin_request(e->crypto, &js.js_int_key, frame, len - LW_MIC_LEN, mic));

@@ -77,7 +77,7 @@ typedef struct se_info {
     uint64_t dev_eui;
     uint64_t serial;
     uint8_t active_slot;
-    uint8_t active_profile_id;
+    uint16_t active_profile_id;
     uint64_t join_eui;
     uint8_t mac_version;
     bool on_trial;
@@ -173,7 +173,8 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
  * arrive wrapped (RFC 3394) under `kek`, a key the caller derived inside the
  * element (the MLS downlink wrap key). */
 typedef struct se_profile_install {
-    uint8_t id;
+    uint16_t id;
+    uint64_t dev_eui;             /* 0: the element's own DevEUI */
     uint64_t join_eui;
     uint8_t mac_version;
     uint8_t max_join_attempts;
@@ -188,10 +189,10 @@ se_status se_profile_stage(se *e, const lw_key *kek, const se_profile_install *p
 
 /* Makes the staged profile active, on trial; the current one is kept as
  * the fallback. The session is dropped: the device must join. */
-se_status se_profile_activate(se *e, uint8_t profile_id);
+se_status se_profile_activate(se *e, uint16_t profile_id);
 
 /* Erases a customer profile that is neither active nor the fallback. */
-se_status se_profile_delete(se *e, uint8_t profile_id);
+se_status se_profile_delete(se *e, uint16_t profile_id);
 
 /* Makes the bootstrap profile active again (not on trial) and drops the
  * session. */

@@ -26,4 +26,25 @@ se_status se_unwrap_key(const lw_crypto *c, const lw_key *kek, const uint8_t wra
 /* SE_OK when the element is booted and personalised. */
 se_status se_require_operational(const se *e);
 
+/* Profile changes on a state copy, without committing (se_profile.c). */
+#define SE_RENEW_DEFAULT_ATTEMPTS 8
+int se_profile_slot_of(const se_state *s, uint16_t profile_id);
+se_status se_profile_apply_stage(const lw_crypto *c, se_state *next, const lw_key *kek,
+                                 const se_profile_install *p);
+se_status se_profile_apply_activate(se_state *next, uint16_t profile_id);
+se_status se_profile_apply_delete(se_state *next, uint16_t profile_id);
+se_status se_profile_apply_renew(const lw_crypto *c, se_state *next, const lw_key *kek, uint16_t profile_id,
+                                 const uint8_t nwk_wrapped[SE_WRAPPED_KEY_LEN],
+                                 const uint8_t app_wrapped[SE_WRAPPED_KEY_LEN]);
+void se_profile_apply_bootstrap(se_state *next, bool erase);
+
+/* Wipes copies of `profile_id` other than the active one and the fallback:
+ * what a renewal leaves behind once it is confirmed or abandoned. */
+void se_profile_drop_superseded(se_state *s, uint16_t profile_id);
+
+/* Fallback reasons, as MLS events report them (docs/mls.md 5.9). */
+#define SE_FALLBACK_JOINS   0x01
+#define SE_FALLBACK_SILENCE 0x02
+#define SE_FALLBACK_COMMAND 0x03
+
 #endif

@@ -38,7 +38,7 @@ static se_status open_join_accept(se *e, const se_profile *p, const uint8_t *phy
     se_status st = se_load_key(&root, p->nwk_key);
     bool need_js = (p->mac_version == SE_MAC_1_1);
     if (st == SE_OK && need_js)
-        st = se_from_lw(lw_derive_js_keys(e->crypto, &root, e->st.dev_eui, &js));
+        st = se_from_lw(lw_derive_js_keys(e->crypto, &root, p->dev_eui, &js));
     /* A rejoin's answer is encrypted with JSEncKey, a join's with NwkKey. */
     const lw_key *dec_key = (pj->join_req_type == LW_JOIN_REQ_TYPE_JOIN) ? &root : &js.js_enc_key;
     if (st == SE_OK)
@@ -150,6 +150,7 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
         next.on_trial = false;
         next.previous_slot = SE_NO_SLOT;
         next.join_attempts = 0;
+        se_profile_drop_superseded(&next, next.profiles[next.active_slot].id);
     }
     st = se_commit(e, &next);
     if (st != SE_OK)

@@ -84,6 +84,7 @@ static void visit_profile(cursor *c, se_profile *p)
 {
     visit_bool(c, &p->in_use);
     VISIT(c, p->id);
+    VISIT(c, p->dev_eui);
     VISIT(c, p->join_eui);
     VISIT(c, p->mac_version);
     visit_bytes(c, p->nwk_key, sizeof(p->nwk_key));
@@ -138,8 +139,11 @@ static void visit_state(cursor *c, se_state *st)
     VISIT(c, st->staged_slot);
     visit_bool(c, &st->on_trial);
     VISIT(c, st->join_attempts);
-    visit_bool(c, &st->fallback_pending);
+    VISIT(c, st->event_id);
+    VISIT(c, st->last_event_id);
     VISIT(c, st->fallback_profile_id);
+    VISIT(c, st->fallback_reason);
+    VISIT(c, st->fallback_attempts);
     for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
         visit_bool(c, &st->nonces[i].in_use);
         VISIT(c, st->nonces[i].join_eui);
@@ -151,6 +155,8 @@ static void visit_state(cursor *c, se_state *st)
     VISIT(c, st->mls_epoch);
     VISIT(c, st->mls_down_counter);
     VISIT(c, st->mls_up_counter);
+    visit_bool(c, &st->has_mls_next);
+    visit_bytes(c, st->mls_next_root_key, sizeof(st->mls_next_root_key));
 
     if (!c->writing) {
         if (st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||

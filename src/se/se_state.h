@@ -36,7 +36,8 @@ typedef enum se_mac_version {
 
 typedef struct se_profile {
     bool in_use;
-    uint8_t id;                 /* chosen by the Identity Manager */
+    uint16_t id;                /* chosen by the Identity Manager; 0 = bootstrap */
+    uint64_t dev_eui;           /* the DevEUI this profile joins with */
     uint64_t join_eui;
     uint8_t mac_version;        /* se_mac_version */
     uint8_t nwk_key[16];        /* 1.0.x: the device's AppKey */
@@ -81,19 +82,24 @@ typedef struct se_state {
     uint8_t staged_slot;           /* SE_NO_SLOT when nothing is staged */
     bool on_trial;                 /* active profile not yet confirmed by a join-accept */
     uint8_t join_attempts;         /* join-requests sent on the trial profile */
-    bool fallback_pending;         /* a fallback to report on the next MLS uplink */
-    uint8_t fallback_profile_id;
+    uint8_t event_id;              /* unacknowledged fallback event, 0 = none */
+    uint8_t last_event_id;         /* last id used, so ids never repeat back to back */
+    uint16_t fallback_profile_id;  /* the profile the element left */
+    uint8_t fallback_reason;       /* MLS_FALLBACK_* */
+    uint16_t fallback_attempts;
     se_nonce_entry nonces[SE_NONCE_TABLE];
     uint32_t rj_count1;
     se_session session;
     uint8_t mls_root_key[16];
     uint8_t mls_epoch;
     uint32_t mls_down_counter;     /* last accepted downlink counter */
-    uint32_t mls_up_counter;       /* next uplink counter */
+    uint32_t mls_up_counter;       /* next uplink counter, >= 1 */
+    bool has_mls_next;             /* a rotation is pending: */
+    uint8_t mls_next_root_key[16]; /* the next epoch's root key */
 } se_state;
 
 /* Size of a serialised state; fixed. */
-#define SE_STATE_IMAGE_LEN 365
+#define SE_STATE_IMAGE_LEN 414
 
 /* Writes the image of *st to out[cap]; SE_ERR_BUFFER when cap is short. */
 se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len);

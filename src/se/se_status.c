@@ -21,6 +21,7 @@ static const struct {
     [SE_ERR_BUFFER] = {0x6C00, "response larger than the buffer"},
     [SE_ERR_INS] = {0x6D00, "instruction not supported"},
     [SE_ERR_CLA] = {0x6E00, "class not supported"},
+    [SE_ERR_NO_SPACE] = {0x6A84, "no free profile slot"},
 };
 
 const char *se_strerror(se_status st)

@@ -27,6 +27,7 @@ typedef enum se_status {
     SE_ERR_BUFFER,          /* the response does not fit the host's buffer: 6C00 */
     SE_ERR_INS,             /* unknown instruction: 6D00 */
     SE_ERR_CLA,             /* unknown class: 6E00 */
+    SE_ERR_NO_SPACE,        /* no free profile slot: 6A84 */
     SE_STATUS_COUNT
 } se_status;
 

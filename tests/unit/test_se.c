@@ -265,7 +265,10 @@ static void test_profile_trial_falls_back_after_attempts(void **state)
     assert_int_equal(se_get_info(&e, &info), SE_OK);
     assert_false(info.on_trial);
     assert_int_equal(info.active_slot, SE_SLOT_BOOTSTRAP);
-    assert_true(e.st.fallback_pending);
+    assert_int_equal(e.st.event_id, 1);
+    assert_int_equal(e.st.fallback_reason, 1);
+    assert_int_equal(e.st.fallback_attempts, 3);
+    assert_int_equal(e.st.staged_slot, 1);   /* the left profile waits, staged */
     assert_int_equal(e.st.fallback_profile_id, 7);
 }
 
@@ -290,7 +293,7 @@ static void test_profile_trial_confirmed_by_join_accept(void **state)
     assert_false(info.on_trial);
     assert_int_equal(info.active_profile_id, 9);
     /* Bootstrap can never be deleted; the old fallback is now free to go. */
-    assert_int_equal(se_profile_delete(&e, 0), SE_ERR_NO_PROFILE);
+    assert_int_equal(se_profile_delete(&e, 0), SE_ERR_STATE);
     assert_int_equal(se_profile_delete(&e, 9), SE_ERR_STATE);
     assert_int_equal(se_return_to_bootstrap(&e), SE_OK);
     assert_int_equal(se_get_info(&e, &info), SE_OK);

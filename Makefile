@@ -45,6 +45,15 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 HEADERS   := $(wildcard src/*/*.h tests/unit/*.h)
 
+# Quiet by default: one line per file; `make V=1` prints whole commands.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
 # ---------------------------------------------------------------------------
 # One build tree per flavour: $(BUILD) (normal), $(BUILD)/san (sanitizers),
 # $(BUILD)/bench (optimised, no debug checks).
@@ -52,29 +61,35 @@ HEADERS   := $(wildcard src/*/*.h tests/unit/*.h)
 define flavour
 $(1)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(BASE_CFLAGS) $(2) $(EXT_CFLAGS) -c $$< -o $$@
+	$$(call say,CC,$$@)
+	$(Q)$$(CC) $(BASE_CFLAGS) $(2) $(EXT_CFLAGS) -c $$< -o $$@
 
 $(foreach l,$(LAYERS),
 $(1)/lib/libferry-$(l).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard src/$(l)/*.c))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	$$(call say,AR,$$@)
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
 )
 
 $(1)/bin/ferry: $$(patsubst %.c,$(1)/obj/%.o,$(CLI_SRC)) $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 
 $(1)/tests/%: $(1)/obj/tests/unit/%.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $(3) $$^ $(CMOCKA_LIBS) $(EXT_LIBS) -o $$@
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(CMOCKA_LIBS) $(EXT_LIBS) -o $$@
 
 $(1)/tests/oracle_check: $(1)/obj/tests/oracle/oracle_check.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 
 $(1)/bench/bench_lw: $(1)/obj/bench/bench_lw.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 endef
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -47,7 +47,7 @@ static mls_status check_install(const mls_profile_install *p)
 {
     if (p->profile_id == 0 || (p->flags & ~MLS_INSTALL_ACTIVATE_NOW) != 0)
         return MLS_ERR_FORMAT;
-    if (p->mac_version == MLS_MAC_1_0)
+    if (p->mac_version == MLS_MAC_1_0 || p->mac_version == MLS_MAC_1_0_4)
         return all_zero(p->app_key_wrapped, MLS_WRAPPED_LEN) ? MLS_OK : MLS_ERR_FORMAT;
     return p->mac_version == MLS_MAC_1_1 ? MLS_OK : MLS_ERR_FORMAT;
 }

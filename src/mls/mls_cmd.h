@@ -46,8 +46,9 @@
 #define MLS_SECURE_MAX   (MLS_BODY_MAX - 5)  /* 1003: the reply fits a response too */
 
 /* Profile MAC versions. */
-#define MLS_MAC_1_0      0x00  /* LoRaWAN 1.0.x: the one root key travels as NwkKey */
+#define MLS_MAC_1_0      0x00  /* LoRaWAN 1.0.0-1.0.3: the one root key travels as NwkKey */
 #define MLS_MAC_1_1      0x01  /* LoRaWAN 1.1: NwkKey and AppKey */
+#define MLS_MAC_1_0_4    0x02  /* LoRaWAN 1.0.4: as 1.0, and JoinNonce must increase */
 
 #define MLS_INSTALL_ACTIVATE_NOW 0x01  /* install flag: activate right after install */
 #define MLS_BOOTSTRAP_ERASE      0x01  /* bootstrap flag: delete operational profiles */

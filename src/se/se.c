@@ -36,6 +36,7 @@ se_status se_manufacture(se *e, const se_nvm *nvm, const lw_crypto *crypto, cons
     next.previous_slot = SE_NO_SLOT;
     next.staged_slot = SE_NO_SLOT;
     e->crypto = crypto;
+    se_mls_reset(e);
     st = se_commit(e, &next);
     e->booted = (st == SE_OK);
     return st;
@@ -47,6 +48,7 @@ se_status se_boot(se *e, const se_nvm *nvm, const lw_crypto *crypto)
         return SE_ERR_ARGUMENT;
     memset(e, 0, sizeof(*e));
     e->crypto = crypto;
+    se_mls_reset(e);
     se_status st = se_store_open(&e->store, nvm, &e->st);
     e->booted = (st == SE_OK);
     return st;
@@ -192,6 +194,10 @@ se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
     if (out == NULL)
         return SE_ERR_ARGUMENT;
     se_state next = e->st;
+    /* A switch the Identity Manager ordered happens at the latest when the
+     * host decides to join. */
+    if (se_profile_apply_switch(&next))
+        e->mls.tx_active = false;
     if (next.on_trial) {
         const se_profile *trial = &next.profiles[next.active_slot];
         if (trial->max_join_attempts > 0 && next.join_attempts >= trial->max_join_attempts)

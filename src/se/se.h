@@ -25,6 +25,7 @@
 #include "se/se_state.h"
 #include "se/se_status.h"
 #include "se/se_store.h"
+#include "mls/mls_frag.h"
 
 #define SE_WRAPPED_KEY_LEN 24     /* RFC 3394 of a 16-byte key */
 
@@ -38,13 +39,35 @@ typedef struct se_pending_join {
     uint16_t nonce;               /* DevNonce, or RJcount0/1 for a rejoin */
 } se_pending_join;
 
+/* The MLS endpoint's working memory (RAM only: a reset abandons transfers
+ * in flight, which the Identity Manager repeats; committed effects stay). */
+typedef struct se_mls_runtime {
+    mls_frag_rx rx;               /* downlink message being reassembled */
+    mls_frag_tx tx;               /* uplink message being sent */
+    uint8_t work[MLS_MSG_MAX];    /* opened command, then a secure command or its reply */
+    uint32_t now;                 /* host-given monotonic seconds */
+    uint8_t next_msg_id;
+    bool ack_pending;             /* an ack of the downlink message is due */
+    bool tx_active;
+    uint32_t last_cmd_counter;    /* counter of the command the tx answers */
+    uint8_t event_sent;           /* event id already sent since boot */
+    uint8_t secure_state;         /* 0 none, 1 command held, 2 reply accumulating */
+    uint32_t secure_counter;
+    size_t secure_len;
+    uint32_t rejected;            /* messages that failed to open (for diagnostics) */
+} se_mls_runtime;
+
 typedef struct se {
     se_store store;
     const lw_crypto *crypto;
     se_state st;
     se_pending_join pending;
+    se_mls_runtime mls;
     bool booted;
 } se;
+
+/* The FPort on which MLS fragments travel, both ways. */
+#define SE_MLS_FPORT 200
 
 /* What the factory writes into a blank element: the personalisation
  * transport key, and nothing else. */
@@ -149,8 +172,11 @@ typedef struct se_uplink {
 se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len);
 
 /* A downlink opened by the element. Byte fields point into `out_buf` given
- * to se_unprotect_downlink. */
+ * to se_unprotect_downlink. A downlink on SE_MLS_FPORT is consumed by the
+ * element's MLS endpoint: `mls` is set and no payload is returned. */
 typedef struct se_downlink {
+    bool mls;                     /* consumed by MLS: ask se_mls_next_uplink for what to send */
+    bool secure_pending;          /* a secure command waits for the application */
     bool confirmed;
     bool ack;
     bool f_pending;
@@ -197,5 +223,34 @@ se_status se_profile_delete(se *e, uint16_t profile_id);
 /* Makes the bootstrap profile active again (not on trial) and drops the
  * session. */
 se_status se_return_to_bootstrap(se *e);
+
+/* ---- MLS endpoint (se_mls.c, docs/mls.md) ------------------------------
+ *
+ * Downlink fragments reach the endpoint through se_unprotect_downlink (FPort
+ * SE_MLS_FPORT). A complete message is opened, its counter, its effect and
+ * its sealed response committed together, then the response is fragmented.
+ * The host asks for what to send with se_mls_next_uplink at each uplink
+ * opportunity and protects it on SE_MLS_FPORT. */
+
+/* Hands one MLS frame (the FRMPayload of a verified downlink on
+ * SE_MLS_FPORT) to the endpoint; se_unprotect_downlink does this itself.
+ * Bad fragments and messages that do not open change nothing. */
+se_status se_mls_push(se *e, const uint8_t *frame, size_t len);
+
+/* Sets the host's monotonic clock, in seconds, used for transfer timeouts. */
+void se_set_time(se *e, uint32_t now);
+
+/* Writes the next MLS frame to send (an ack, a fragment of a response or of
+ * an event) into out[frame_max] (frame_max: the uplink's maximum FRMPayload,
+ * 11..242) and its length to *out_len, 0 when there is nothing to send. */
+se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len);
+
+/* The secure command waiting for the application: *cmd points into the
+ * element's memory, valid until se_secure_reply. SE_ERR_STATE when none. */
+se_status se_secure_command(const se *e, const uint8_t **cmd, size_t *len);
+
+/* The application's answer to the waiting secure command: accepted (with
+ * reply[len], 0..1003 bytes) or rejected. The element seals the response. */
+se_status se_secure_reply(se *e, bool accepted, const uint8_t *reply, size_t len);
 
 #endif

@@ -38,9 +38,20 @@ se_status se_profile_apply_renew(const lw_crypto *c, se_state *next, const lw_ke
                                  const uint8_t app_wrapped[SE_WRAPPED_KEY_LEN]);
 void se_profile_apply_bootstrap(se_state *next, bool erase);
 
+/* SE_OK when the staged profile `profile_id` may be activated. */
+se_status se_profile_check_activate(const se_state *s, uint16_t profile_id);
+
+/* Carries out next->switch_pending (activation or return to bootstrap) and
+ * clears it; true when the active profile changed. */
+bool se_profile_apply_switch(se_state *next);
+
 /* Wipes copies of `profile_id` other than the active one and the fallback:
  * what a renewal leaves behind once it is confirmed or abandoned. */
 void se_profile_drop_superseded(se_state *s, uint16_t profile_id);
+
+/* Empties the MLS endpoint's RAM (transfers in flight are abandoned), as
+ * at power-on. */
+void se_mls_reset(se *e);
 
 /* Fallback reasons, as MLS events report them (docs/mls.md 5.9). */
 #define SE_FALLBACK_JOINS   0x01

@@ -186,10 +186,35 @@ se_status se_profile_apply_renew(const lw_crypto *c, se_state *next, const lw_ke
         fresh.max_join_attempts = copy.max_join_attempts;
         next->profiles[target] = fresh;
         next->staged_slot = (uint8_t)target;
-        st = se_profile_apply_activate(next, copy.id);
+        next->switch_pending = SE_SWITCH_ACTIVATE;
     }
     LW_WIPE(fresh);
     return st;
+}
+
+se_status se_profile_check_activate(const se_state *s, uint16_t profile_id)
+{
+    if (s->staged_slot == SE_NO_SLOT || s->profiles[s->staged_slot].id != profile_id)
+        return SE_ERR_NO_PROFILE;
+    return s->on_trial ? SE_ERR_STATE : SE_OK;
+}
+
+bool se_profile_apply_switch(se_state *next)
+{
+    uint8_t sw = next->switch_pending;
+    next->switch_pending = SE_SWITCH_NONE;
+    switch (sw) {
+    case SE_SWITCH_ACTIVATE:
+        if (next->staged_slot != SE_NO_SLOT)
+            return se_profile_apply_activate(next, next->profiles[next->staged_slot].id) == SE_OK;
+        return false;
+    case SE_SWITCH_BOOTSTRAP:
+    case SE_SWITCH_BOOTSTRAP_ERASE:
+        se_profile_apply_bootstrap(next, sw == SE_SWITCH_BOOTSTRAP_ERASE);
+        return true;
+    default:
+        return false;
+    }
 }
 
 void se_profile_apply_bootstrap(se_state *next, bool erase)

@@ -366,6 +366,23 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
         return st;
     }
     memset(out, 0, sizeof(*out));
+    if (d->has_fport && d->fport == SE_MLS_FPORT && d->frm_payload_len > 0) {
+        /* For the element itself: the host sees neither the fragment nor
+         * what it carries. */
+        (void)se_mls_push(e, payload, d->frm_payload_len);
+        lw_secure_wipe(payload, d->frm_payload_len);
+        out->mls = true;
+        out->secure_pending = e->mls.secure_state == 1;
+        out->confirmed = (f.mtype == LW_MTYPE_CONFIRMED_DATA_DOWN);
+        out->ack = d->fctrl.ack;
+        out->fcnt = fcnt;
+        out->has_fport = true;
+        out->fport = d->fport;
+        out->fopts_len = d->fctrl.fopts_len;
+        out->fopts = fopts;
+        out->payload = payload;
+        return SE_OK;
+    }
     out->confirmed = (f.mtype == LW_MTYPE_CONFIRMED_DATA_DOWN);
     out->ack = d->fctrl.ack;
     out->f_pending = d->fctrl.f_pending;

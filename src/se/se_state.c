@@ -138,6 +138,7 @@ static void visit_state(cursor *c, se_state *st)
     VISIT(c, st->previous_slot);
     VISIT(c, st->staged_slot);
     visit_bool(c, &st->on_trial);
+    VISIT(c, st->switch_pending);
     VISIT(c, st->join_attempts);
     VISIT(c, st->event_id);
     VISIT(c, st->last_event_id);
@@ -160,7 +161,8 @@ static void visit_state(cursor *c, se_state *st)
 
     if (!c->writing) {
         if (st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||
-            !slot_valid_or_none(st->previous_slot) || !slot_valid_or_none(st->staged_slot))
+            !slot_valid_or_none(st->previous_slot) || !slot_valid_or_none(st->staged_slot) ||
+            st->switch_pending > SE_SWITCH_BOOTSTRAP_ERASE)
             c->bad = true;
     }
 }

@@ -34,6 +34,13 @@ typedef enum se_mac_version {
     SE_MAC_1_1 = 11
 } se_mac_version;
 
+/* A profile switch ordered by the Identity Manager waits until its answer
+ * has left over the current network (or the host starts a join). */
+#define SE_SWITCH_NONE            0
+#define SE_SWITCH_ACTIVATE        1   /* the staged profile becomes active, on trial */
+#define SE_SWITCH_BOOTSTRAP       2
+#define SE_SWITCH_BOOTSTRAP_ERASE 3   /* and the customer profiles are erased */
+
 typedef struct se_profile {
     bool in_use;
     uint16_t id;                /* chosen by the Identity Manager; 0 = bootstrap */
@@ -81,6 +88,7 @@ typedef struct se_state {
     uint8_t previous_slot;         /* SE_NO_SLOT when not on trial */
     uint8_t staged_slot;           /* SE_NO_SLOT when nothing is staged */
     bool on_trial;                 /* active profile not yet confirmed by a join-accept */
+    uint8_t switch_pending;        /* SE_SWITCH_*: applied once the command's answer is out */
     uint8_t join_attempts;         /* join-requests sent on the trial profile */
     uint8_t event_id;              /* unacknowledged fallback event, 0 = none */
     uint8_t last_event_id;         /* last id used, so ids never repeat back to back */
@@ -99,7 +107,7 @@ typedef struct se_state {
 } se_state;
 
 /* Size of a serialised state; fixed. */
-#define SE_STATE_IMAGE_LEN 414
+#define SE_STATE_IMAGE_LEN 415
 
 /* Writes the image of *st to out[cap]; SE_ERR_BUFFER when cap is short. */
 se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len);

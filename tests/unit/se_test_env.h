@@ -17,8 +17,27 @@ typedef struct ram_nvm {
     uint8_t bank[2][SE_NVM_BANK_SIZE];
     unsigned writes;
     unsigned cut_at;      /* 0 = never */
+    unsigned tear;        /* how the cut write tears: 0 = a prefix that depends on the
+                           * cut point; 1..8 = none, 1 byte, 4, 10 (header), half, all
+                           * but the CRC, all but 1 byte, all of it (power lost after
+                           * the write, before it was acknowledged) */
     int power_off;
 } ram_nvm;
+
+static size_t ram_tear_length(const ram_nvm *n, size_t len)
+{
+    switch (n->tear) {
+    case 1: return 0;
+    case 2: return 1;
+    case 3: return 4;
+    case 4: return 10;
+    case 5: return len / 2;
+    case 6: return len > 4 ? len - 4 : 0;
+    case 7: return len - 1;
+    case 8: return len;
+    default: return (n->writes * 37u) % len;
+    }
+}
 
 static se_status ram_read(void *ctx, unsigned bank, uint8_t *buf, size_t len)
 {
@@ -37,7 +56,7 @@ static se_status ram_write(void *ctx, unsigned bank, const uint8_t *buf, size_t 
     n->writes++;
     if (n->cut_at != 0 && n->writes == n->cut_at) {
         /* Torn: a prefix whose length depends on the cut point. */
-        size_t part = (n->writes * 37u) % len;
+        size_t part = ram_tear_length(n, len);
         memcpy(n->bank[bank], buf, part);
         n->power_off = 1;
         return SE_ERR_NVM;

@@ -79,7 +79,7 @@ static void install_forbidden_values(void **state)
     body[1] = 1;      /* profile 1 */
     body[18] = 0x00;  /* 1.0.x, AppKey zero */
     assert_int_equal(mls_cmd_decode(MLS_T_INSTALL, body, sizeof(body), &out), MLS_OK);
-    body[18] = 0x02;  /* no such MAC version */
+    body[18] = 0x03;  /* no such MAC version */
     assert_int_equal(mls_cmd_decode(MLS_T_INSTALL, body, sizeof(body), &out), MLS_ERR_FORMAT);
     assert_true(tu_all_zero(&out, sizeof(out)));
     body[18] = 0x00;

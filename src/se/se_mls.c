@@ -1,0 +1,445 @@
+/*
+ * se_mls.c - the secure element's MLS endpoint: reassembles commands from
+ * the Identity Manager, opens them, acts, and sends back sealed responses
+ * and events (docs/mls.md for the protocol, docs/se-commands.md for how the
+ * host drives it).
+ *
+ * Exactly once: a command's counter, its effect on the profiles and the
+ * counter of its sealed response are committed in ONE image write. If that
+ * write fails, nothing happened and the Identity Manager's retransmission is
+ * accepted as new; if it succeeded and the response was lost, the
+ * retransmission is recognised (authentic, counter equal to the last one
+ * accepted) and the same response is sent again instead of acting twice.
+ *
+ * Messages that do not open (bad tag, wrong direction or epoch, replay) are
+ * dropped silently: answering them would give an attacker an oracle and
+ * cost airtime.
+ */
+#include "se/se.h"
+#include "se/se_internal.h"
+#include "lorawan/lw_secure.h"
+#include "mls/mls.h"
+#include "mls/mls_cmd.h"
+
+#include <string.h>
+
+#define FRAG_TIMEOUT_S 3600u   /* a transfer without progress for an hour is abandoned */
+
+void se_mls_reset(se *e)
+{
+    memset(&e->mls, 0, sizeof(e->mls));
+    mls_frag_rx_init(&e->mls.rx, FRAG_TIMEOUT_S);
+}
+
+void se_set_time(se *e, uint32_t now)
+{
+    if (e != NULL)
+        e->mls.now = now;
+}
+
+/* The session for `epoch`: the current one, or the pending one of a
+ * rotation. *pending tells which. */
+static se_status session_for_epoch(const se *e, uint8_t epoch, mls_session *s, bool *pending)
+{
+    const se_state *st = &e->st;
+    lw_key root;
+    uint32_t tx_next, rx_last;
+    if (epoch == st->mls_epoch) {
+        *pending = false;
+        if (se_load_key(&root, st->mls_root_key) != SE_OK)
+            return SE_ERR_CRYPTO;
+        tx_next = st->mls_up_counter;
+        rx_last = st->mls_down_counter;
+    } else if (st->has_mls_next && epoch == (uint8_t)(st->mls_epoch + 1)) {
+        *pending = true;
+        if (se_load_key(&root, st->mls_next_root_key) != SE_OK)
+            return SE_ERR_CRYPTO;
+        tx_next = 1;
+        rx_last = 0;
+    } else {
+        return SE_ERR_REPLAY;   /* an epoch we have no key for */
+    }
+    mls_status ms = mls_session_init(s, e->crypto, MLS_ROLE_SE, &root, st->dev_eui, epoch, tx_next, rx_last);
+    lw_key_wipe(&root);
+    return ms == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
+}
+
+static uint8_t result_of(se_status st)
+{
+    switch (st) {
+    case SE_OK: return MLS_R_OK;
+    case SE_ERR_MIC: return MLS_R_UNWRAP_FAILED;
+    case SE_ERR_NO_SPACE: return MLS_R_NO_SPACE;
+    case SE_ERR_NO_PROFILE: return MLS_R_NO_PROFILE;
+    case SE_ERR_STATE: return MLS_R_BAD_STATE;
+    case SE_ERR_ARGUMENT: return MLS_R_UNSUPPORTED;
+    default: return MLS_R_INTERNAL;
+    }
+}
+
+static uint8_t se_mac_of(uint8_t mls_mac)
+{
+    switch (mls_mac) {
+    case MLS_MAC_1_1: return SE_MAC_1_1;
+    case MLS_MAC_1_0_4: return SE_MAC_1_0_4;
+    default: return SE_MAC_1_0_3;   /* 1.0.0-1.0.3: JoinNonce only has to differ */
+    }
+}
+
+static void fill_status(const se_state *st, mls_se_status *out)
+{
+    out->state = st->active_slot == SE_SLOT_BOOTSTRAP ? 0 : 1;
+    out->active_profile = st->profiles[st->active_slot].id;
+    out->staged_profile = st->staged_slot == SE_NO_SLOT ? 0 : st->profiles[st->staged_slot].id;
+    out->pending_event = st->event_id;
+}
+
+/* Applies command *c to `next` (only when it succeeds as a whole) and fills
+ * the response's result. */
+static void execute(se *e, se_state *next, const mls_session *s, const mls_cmd *c, mls_rsp *rsp)
+{
+    se_state work = *next;
+    se_status st = SE_OK;
+    switch (c->type) {
+    case MLS_T_STATUS:
+        if (c->u.status.ack_event != 0 && c->u.status.ack_event == work.event_id)
+            work.event_id = 0;
+        else if (c->u.status.ack_event != work.event_id)
+            e->mls.event_sent = 0;   /* the IDM has not seen it: send it again */
+        break;
+    case MLS_T_INSTALL: {
+        const mls_profile_install *in = &c->u.install;
+        if (in->max_silence_hours != 0 || in->max_join_attempts > 255) {
+            st = SE_ERR_ARGUMENT;   /* reported as unsupported */
+            break;
+        }
+        se_profile_install p = {.id = in->profile_id, .dev_eui = in->dev_eui, .join_eui = in->join_eui,
+                                .mac_version = se_mac_of(in->mac_version),
+                                .max_join_attempts = (uint8_t)in->max_join_attempts};
+        memcpy(p.nwk_key_wrapped, in->nwk_key_wrapped, SE_WRAPPED_KEY_LEN);
+        memcpy(p.app_key_wrapped, in->app_key_wrapped, SE_WRAPPED_KEY_LEN);
+        st = se_profile_apply_stage(e->crypto, &work, &s->keys.wrap_down, &p);
+        if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
+            st = se_profile_check_activate(&work, in->profile_id);
+        if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
+            work.switch_pending = SE_SWITCH_ACTIVATE;
+        LW_WIPE(p);
+        break;
+    }
+    case MLS_T_ACTIVATE:
+        /* The switch waits for the answer to leave over this network. */
+        st = se_profile_check_activate(&work, c->u.activate.profile_id);
+        if (st == SE_OK)
+            work.switch_pending = SE_SWITCH_ACTIVATE;
+        break;
+    case MLS_T_DELETE:
+        st = se_profile_apply_delete(&work, c->u.remove.profile_id);
+        break;
+    case MLS_T_RENEW:
+        st = se_profile_apply_renew(e->crypto, &work, &s->keys.wrap_down, c->u.renew.profile_id,
+                                    c->u.renew.nwk_key_wrapped, c->u.renew.app_key_wrapped);
+        break;
+    case MLS_T_ROTATE:
+        if (c->u.rotate.new_epoch != (uint8_t)(work.mls_epoch + 1)) {
+            st = SE_ERR_ARGUMENT;
+            break;
+        }
+        st = se_unwrap_key(e->crypto, &s->keys.wrap_down, c->u.rotate.root_wrapped, work.mls_next_root_key);
+        if (st == SE_OK)
+            work.has_mls_next = true;
+        break;
+    case MLS_T_BOOTSTRAP:
+        work.switch_pending = (c->u.bootstrap.flags & MLS_BOOTSTRAP_ERASE) ? SE_SWITCH_BOOTSTRAP_ERASE
+                                                                             : SE_SWITCH_BOOTSTRAP;
+        break;
+    default:
+        rsp->result = MLS_R_UNKNOWN_COMMAND;
+        se_state_wipe(&work);
+        return;
+    }
+    rsp->result = result_of(st);
+    if (st == SE_OK) {
+        *next = work;
+        if (c->type == MLS_T_STATUS)
+            fill_status(next, &rsp->u.status);
+    }
+    se_state_wipe(&work);
+}
+
+/* Seals a response or event body with `s` into the transmit side; the
+ * caller commits next->mls_up_counter = s->tx_next with everything else. */
+static se_status seal(mls_session *s, uint8_t type, const uint8_t *body, size_t blen, uint8_t *msg, size_t *mlen)
+{
+    return mls_seal(s, type, body, blen, msg, MLS_MSG_MAX, mlen) == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
+}
+
+/* Starts sending msg[len]; the fragment size follows the last frame size the
+ * host gave (51 bytes, DR0 in EU868, until it says otherwise). */
+static void start_tx(se *e, const uint8_t *msg, size_t len, size_t frame_max)
+{
+    uint8_t id = e->mls.next_msg_id;
+    e->mls.next_msg_id = (uint8_t)((e->mls.next_msg_id + 1) & MLS_FRAG_ID_MAX);
+    e->mls.tx_active = mls_frag_tx_start(&e->mls.tx, id, msg, len, frame_max, e->mls.now, FRAG_TIMEOUT_S) == MLS_OK;
+}
+
+static size_t default_frame(void)
+{
+    return 51;
+}
+
+/* Seals `rsp`, commits `next` (carrying the command's counter and effects)
+ * with the new uplink counter, then queues the response. */
+static se_status answer(se *e, se_state *next, mls_session *s, const mls_rsp *rsp, uint32_t cmd_counter)
+{
+    uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX];
+    size_t blen = 0, mlen = 0;
+    se_status st = mls_rsp_encode(rsp, body, sizeof(body), &blen) == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
+    if (st == SE_OK)
+        st = seal(s, (uint8_t)(MLS_T_RESPONSE | rsp->type), body, blen, msg, &mlen);
+    if (st == SE_OK) {
+        next->mls_up_counter = s->tx_next;
+        st = se_commit(e, next);
+    } else {
+        se_state_wipe(next);
+    }
+    if (st == SE_OK) {
+        start_tx(e, msg, mlen, default_frame());
+        e->mls.last_cmd_counter = cmd_counter;
+    }
+    LW_WIPE(body);
+    LW_WIPE(msg);
+    return st;
+}
+
+/* A complete downlink message. */
+static void process_message(se *e, const uint8_t *msg, size_t len)
+{
+    mls_header h;
+    if (mls_header_parse(msg, len, &h) != MLS_OK) {
+        e->mls.rejected++;
+        return;
+    }
+    mls_session s;
+    bool pending = false;
+    if (session_for_epoch(e, h.epoch, &s, &pending) != SE_OK) {
+        e->mls.rejected++;
+        return;
+    }
+    size_t blen = 0;
+    mls_status ms = mls_open(&s, msg, len, &h, e->mls.work, sizeof(e->mls.work), &blen);
+    if (ms == MLS_ERR_REPLAY && h.counter == e->st.mls_down_counter && h.counter == e->mls.last_cmd_counter &&
+        e->mls.tx.len > 0 && !pending) {
+        /* The Identity Manager repeats a command whose response it missed:
+         * the same response again, not the action. */
+        uint8_t copy[MLS_MSG_MAX];
+        size_t n = e->mls.tx.len;
+        memcpy(copy, e->mls.tx.msg, n);
+        start_tx(e, copy, n, default_frame());
+        LW_WIPE(copy);
+        mls_session_end(&s);
+        return;
+    }
+    if (ms != MLS_OK) {
+        e->mls.rejected++;
+        mls_session_end(&s);
+        return;
+    }
+
+    se_state next = e->st;
+    if (pending) {
+        /* The first message under the rotated key commits the rotation. */
+        memcpy(next.mls_root_key, next.mls_next_root_key, 16);
+        lw_secure_wipe(next.mls_next_root_key, 16);
+        next.has_mls_next = false;
+        next.mls_epoch = (uint8_t)(next.mls_epoch + 1);
+        next.mls_up_counter = 1;
+    }
+    next.mls_down_counter = h.counter;
+    if (mls_accept_counter(&s, h.counter) != MLS_OK) {   /* cannot fail after a successful open */
+        se_state_wipe(&next);
+        mls_session_end(&s);
+        return;
+    }
+
+    mls_cmd cmd;
+    mls_rsp rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.type = h.type;
+    rsp.req_counter = h.counter;
+    if (mls_cmd_decode(h.type, e->mls.work, blen, &cmd) != MLS_OK) {
+        rsp.result = (h.type >= MLS_T_STATUS && h.type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED : MLS_R_UNKNOWN_COMMAND;
+        if (rsp.result == MLS_R_UNKNOWN_COMMAND)
+            rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
+    } else if (cmd.type == MLS_T_SECURE) {
+        /* Held for the application: the counter is committed now, the
+         * response when the application answers (se_secure_reply). */
+        memcpy(e->mls.work, cmd.u.secure.data, cmd.u.secure.len);
+        if (se_commit(e, &next) == SE_OK) {
+            e->mls.secure_state = 1;
+            e->mls.secure_counter = h.counter;
+            e->mls.secure_len = cmd.u.secure.len;
+        }
+        LW_WIPE(cmd);
+        mls_session_end(&s);
+        return;
+    } else {
+        execute(e, &next, &s, &cmd, &rsp);
+    }
+    LW_WIPE(cmd);
+    (void)answer(e, &next, &s, &rsp, h.counter);
+    mls_session_end(&s);
+}
+
+se_status se_mls_push(se *e, const uint8_t *frame, size_t len)
+{
+    if (e == NULL || frame == NULL || len == 0)
+        return SE_ERR_ARGUMENT;
+    if (frame[0] & MLS_FRAG_ACK_BIT) {
+        /* An ack for another message or a malformed one changes nothing. */
+        if (e->mls.tx_active && mls_frag_tx_ack(&e->mls.tx, frame, len, e->mls.now) != MLS_OK)
+            e->mls.rejected++;
+        return SE_OK;
+    }
+    int complete = 0;
+    if (mls_frag_rx_push(&e->mls.rx, frame, len, e->mls.now, &complete) != MLS_OK)
+        return SE_OK;   /* a malformed or inconsistent fragment changes nothing */
+    e->mls.ack_pending = true;
+    if (complete) {
+        uint8_t msg[MLS_MSG_MAX];
+        size_t mlen = 0;
+        if (mls_frag_rx_take(&e->mls.rx, msg, sizeof(msg), &mlen) == MLS_OK)
+            process_message(e, msg, mlen);
+        LW_WIPE(msg);
+    }
+    return SE_OK;
+}
+
+/* Seals the pending fallback event, once per boot until acknowledged. */
+static void queue_event(se *e)
+{
+    se_state *st = &e->st;
+    if (st->event_id == 0 || e->mls.event_sent == st->event_id)
+        return;
+    mls_event ev = {.event_id = st->event_id, .code = MLS_EVENT_FALLBACK, .profile_id = st->fallback_profile_id,
+                    .reason = st->fallback_reason, .join_attempts = st->fallback_attempts};
+    uint8_t body[16], msg[MLS_MSG_MAX];
+    size_t blen = 0, mlen = 0;
+    mls_session s;
+    bool pending = false;
+    if (mls_event_encode(&ev, body, sizeof(body), &blen) != MLS_OK ||
+        session_for_epoch(e, st->mls_epoch, &s, &pending) != SE_OK)
+        return;
+    se_state next = e->st;
+    if (seal(&s, MLS_T_EVENT, body, blen, msg, &mlen) == SE_OK) {
+        next.mls_up_counter = s.tx_next;
+        if (se_commit(e, &next) == SE_OK) {
+            start_tx(e, msg, mlen, default_frame());
+            e->mls.event_sent = e->st.event_id;
+            e->mls.last_cmd_counter = 0;
+        }
+    } else {
+        se_state_wipe(&next);
+    }
+    mls_session_end(&s);
+    LW_WIPE(msg);
+}
+
+se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (out == NULL || out_len == NULL || frame_max < MLS_FRAG_FRAME_MIN || frame_max > MLS_FRAG_FRAME_MAX)
+        return SE_ERR_ARGUMENT;
+    *out_len = 0;
+    if (mls_frag_rx_poll(&e->mls.rx, e->mls.now) != MLS_OK)
+        e->mls.ack_pending = false;   /* the half-received message expired */
+    if (e->mls.tx_active && mls_frag_tx_poll(&e->mls.tx, e->mls.now) != MLS_OK)
+        e->mls.tx_active = false;
+    if (e->mls.tx_active && mls_frag_tx_done(&e->mls.tx))
+        e->mls.tx_active = false;
+    if (!e->mls.tx_active && e->st.switch_pending != SE_SWITCH_NONE) {
+        /* The answer is out (or abandoned): now change networks. The host
+         * sees "not joined" in GET INFO and joins. */
+        se_state next = e->st;
+        (void)se_profile_apply_switch(&next);
+        st = se_commit(e, &next);
+        if (st != SE_OK)
+            return st;
+        e->pending.active = false;
+    }
+
+    if (e->mls.ack_pending) {
+        if (mls_frag_rx_ack(&e->mls.rx, frame_max, out, out_len) == MLS_OK) {
+            e->mls.ack_pending = false;
+            return SE_OK;
+        }
+        e->mls.ack_pending = false;
+    }
+    if (!e->mls.tx_active)
+        queue_event(e);
+    if (!e->mls.tx_active)
+        return SE_OK;
+
+    mls_status ms = mls_frag_tx_next(&e->mls.tx, frame_max, out, out_len);
+    if (ms == MLS_ERR_FRAG_FRAME) {
+        /* The data rate dropped below the fragment size: start over smaller. */
+        uint8_t copy[MLS_MSG_MAX];
+        size_t n = e->mls.tx.len;
+        memcpy(copy, e->mls.tx.msg, n);
+        start_tx(e, copy, n, frame_max);
+        LW_WIPE(copy);
+        ms = e->mls.tx_active ? mls_frag_tx_next(&e->mls.tx, frame_max, out, out_len) : MLS_ERR_FRAG_STATE;
+    }
+    if (ms == MLS_OK && *out_len == 0 && !mls_frag_tx_done(&e->mls.tx)) {
+        /* Everything sent, no ack yet: resend what is not acknowledged. */
+        mls_frag_tx_rewind(&e->mls.tx);
+        ms = mls_frag_tx_next(&e->mls.tx, frame_max, out, out_len);
+    }
+    return ms == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
+}
+
+se_status se_secure_command(const se *e, const uint8_t **cmd, size_t *len)
+{
+    if (e == NULL || cmd == NULL || len == NULL)
+        return SE_ERR_ARGUMENT;
+    if (e->mls.secure_state != 1)
+        return SE_ERR_STATE;
+    *cmd = e->mls.work;
+    *len = e->mls.secure_len;
+    return SE_OK;
+}
+
+se_status se_secure_reply(se *e, bool accepted, const uint8_t *reply, size_t len)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (e->mls.secure_state == 0)
+        return SE_ERR_STATE;
+    if (len > MLS_SECURE_MAX || (len > 0 && reply == NULL))
+        return SE_ERR_ARGUMENT;
+    mls_rsp rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.type = MLS_T_SECURE;
+    rsp.req_counter = e->mls.secure_counter;
+    rsp.result = accepted ? MLS_R_OK : MLS_R_REJECTED;
+    if (accepted) {
+        rsp.u.secure.len = (uint16_t)len;
+        memmove(rsp.u.secure.data, reply, len);
+    }
+    mls_session s;
+    bool pending = false;
+    st = session_for_epoch(e, e->st.mls_epoch, &s, &pending);
+    if (st == SE_OK) {
+        se_state next = e->st;
+        st = answer(e, &next, &s, &rsp, e->mls.secure_counter);
+        mls_session_end(&s);
+    }
+    if (st == SE_OK) {
+        e->mls.secure_state = 0;
+        lw_secure_wipe(e->mls.work, sizeof(e->mls.work));
+    }
+    LW_WIPE(rsp);
+    return st;
+}

@@ -8,6 +8,7 @@
  */
 #include "se/se_apdu.h"
 #include "lorawan/lw_secure.h"
+#include "mls/mls_cmd.h"
 
 #include <string.h>
 
@@ -155,7 +156,8 @@ static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_
     if (st == SE_OK) {
         out[0] = (uint8_t)((dl.confirmed ? SE_DOWN_CONFIRMED : 0) | (dl.ack ? SE_DOWN_ACK : 0) |
                            (dl.f_pending ? SE_DOWN_F_PENDING : 0) | (dl.adr ? SE_DOWN_ADR : 0) |
-                           (dl.has_fport ? SE_DOWN_HAS_FPORT : 0));
+                           (dl.has_fport ? SE_DOWN_HAS_FPORT : 0) | (dl.mls ? SE_DOWN_MLS : 0) |
+                           (dl.secure_pending ? SE_DOWN_SECURE : 0));
         put_be(out + 1, dl.fcnt, 4);
         out[5] = dl.fport;
         out[6] = dl.fopts_len;
@@ -165,6 +167,43 @@ static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_
     }
     LW_WIPE(plain);
     return st;
+}
+
+static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t *n)
+{
+    const uint8_t *cmd = NULL;
+    size_t len = 0;
+    se_status st = se_secure_command(e, &cmd, &len);
+    if (st != SE_OK)
+        return st;
+    size_t off = (size_t)a->p1 << 8 | a->p2;
+    if (off > len)
+        return SE_ERR_ARGUMENT;
+    size_t chunk = len - off < SE_SECURE_CHUNK ? len - off : SE_SECURE_CHUNK;
+    memcpy(out, cmd + off, chunk);
+    *n = chunk;
+    return SE_OK;
+}
+
+/* Chunks of the reply accumulate in the endpoint's work buffer (the
+ * command was read by then); P1 bit 0 rejects, P2 bit 0 marks the last. */
+static se_status do_secure_reply(se *e, const apdu *a)
+{
+    if (e->mls.secure_state == 0)
+        return SE_ERR_STATE;
+    if (e->mls.secure_state == 1) {
+        e->mls.secure_state = 2;
+        e->mls.secure_len = 0;
+    }
+    if (a->lc > 0) {
+        if (a->lc > MLS_SECURE_MAX - e->mls.secure_len)
+            return SE_ERR_LENGTH;
+        memcpy(e->mls.work + e->mls.secure_len, a->data, a->lc);
+        e->mls.secure_len += a->lc;
+    }
+    if (!(a->p2 & 0x01))
+        return SE_OK;
+    return se_secure_reply(e, (a->p1 & 0x01) == 0, e->mls.work, e->mls.secure_len);
 }
 
 static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
@@ -191,6 +230,17 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
         return do_protect_uplink(e, a, out, cap, n);
     case SE_INS_UNPROTECT_DOWNLINK:
         return do_unprotect_downlink(e, a, out, cap, n);
+    case SE_INS_MLS_UPLINK:
+        return se_mls_next_uplink(e, a->p1, out, n);
+    case SE_INS_SET_TIME:
+        if (a->lc != 4)
+            return SE_ERR_LENGTH;
+        se_set_time(e, (uint32_t)get_be(a->data, 4));
+        return SE_OK;
+    case SE_INS_SECURE_GET:
+        return do_secure_get(e, a, out, n);
+    case SE_INS_SECURE_REPLY:
+        return do_secure_reply(e, a);
     default:
         return SE_ERR_INS;
     }

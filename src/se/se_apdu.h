@@ -22,8 +22,14 @@ enum se_ins {
     SE_INS_REJOIN_REQUEST = 0x21,
     SE_INS_JOIN_ACCEPT = 0x22,
     SE_INS_PROTECT_UPLINK = 0x30,
-    SE_INS_UNPROTECT_DOWNLINK = 0x31
+    SE_INS_UNPROTECT_DOWNLINK = 0x31,
+    SE_INS_MLS_UPLINK = 0x40,
+    SE_INS_SET_TIME = 0x42,
+    SE_INS_SECURE_GET = 0x43,
+    SE_INS_SECURE_REPLY = 0x44
 };
+
+#define SE_SECURE_CHUNK 240   /* bytes of a secure command or reply per APDU */
 
 #define SE_APDU_MAX_RESPONSE 258   /* 256 data bytes + SW1 SW2 */
 #define SE_PERSONALISE_LEN 97
@@ -41,6 +47,8 @@ enum se_ins {
 #define SE_DOWN_ACK       0x02
 #define SE_DOWN_F_PENDING 0x04
 #define SE_DOWN_ADR       0x08
+#define SE_DOWN_SECURE    0x20   /* a secure command waits for the application */
+#define SE_DOWN_MLS       0x40   /* consumed by the MLS endpoint: ask MLS UPLINK */
 #define SE_DOWN_HAS_FPORT 0x80
 
 /* Runs one command APDU cmd[len] and writes the response (data, then SW1

@@ -170,8 +170,17 @@ se_status se_client_transmit(se_client *c, const uint8_t *cmd, size_t len, uint8
 }
 
 /* Builds CLA INS P1 P2 [Lc data] Le=00 into cmd and transmits. */
+static se_status call2(se_client *c, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data, size_t len,
+                       uint8_t *resp, size_t cap, size_t *resp_len);
+
 static se_status call(se_client *c, uint8_t ins, uint8_t p1, const uint8_t *data, size_t len, uint8_t *resp,
                       size_t cap, size_t *resp_len)
+{
+    return call2(c, ins, p1, 0, data, len, resp, cap, resp_len);
+}
+
+static se_status call2(se_client *c, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data, size_t len,
+                       uint8_t *resp, size_t cap, size_t *resp_len)
 {
     uint8_t cmd[5 + 255 + 1];
     if (len > 255)
@@ -179,7 +188,7 @@ static se_status call(se_client *c, uint8_t ins, uint8_t p1, const uint8_t *data
     cmd[0] = SE_CLA;
     cmd[1] = ins;
     cmd[2] = p1;
-    cmd[3] = 0;
+    cmd[3] = p2;
     size_t n = 4;
     if (len > 0) {
         cmd[4] = (uint8_t)len;
@@ -312,6 +321,8 @@ se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t 
         st = SE_ERR_BUFFER;
     if (st == SE_OK) {
         memset(out, 0, sizeof(*out));
+        out->mls = (r[0] & SE_DOWN_MLS) != 0;
+        out->secure_pending = (r[0] & SE_DOWN_SECURE) != 0;
         out->confirmed = (r[0] & SE_DOWN_CONFIRMED) != 0;
         out->ack = (r[0] & SE_DOWN_ACK) != 0;
         out->f_pending = (r[0] & SE_DOWN_F_PENDING) != 0;
@@ -327,4 +338,56 @@ se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t 
     }
     LW_WIPE(r);
     return st;
+}
+
+se_status se_client_set_time(se_client *c, uint32_t now)
+{
+    uint8_t d[4], r[8];
+    size_t n = 0;
+    put_be(d, now, 4);
+    return call(c, SE_INS_SET_TIME, 0, d, sizeof(d), r, sizeof(r), &n);
+}
+
+se_status se_client_mls_uplink(se_client *c, size_t frame_max, uint8_t *out, size_t *len)
+{
+    if (frame_max > 255)
+        return SE_ERR_ARGUMENT;
+    return call(c, SE_INS_MLS_UPLINK, (uint8_t)frame_max, NULL, 0, out, frame_max, len);
+}
+
+se_status se_client_secure_command(se_client *c, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t total = 0;
+    for (;;) {
+        uint8_t r[256];
+        size_t n = 0;
+        se_status st = call2(c, SE_INS_SECURE_GET, (uint8_t)(total >> 8), (uint8_t)total, NULL, 0, r, sizeof(r), &n);
+        if (st != SE_OK)
+            return st;
+        if (n > cap - total)
+            return SE_ERR_BUFFER;
+        memcpy(out + total, r, n);
+        total += n;
+        if (n < SE_SECURE_CHUNK)
+            break;
+    }
+    *len = total;
+    return SE_OK;
+}
+
+se_status se_client_secure_reply(se_client *c, bool accepted, const uint8_t *reply, size_t len)
+{
+    size_t off = 0;
+    do {
+        size_t chunk = len - off < SE_SECURE_CHUNK ? len - off : SE_SECURE_CHUNK;
+        bool last = off + chunk == len;
+        uint8_t r[8];
+        size_t n = 0;
+        se_status st = call2(c, SE_INS_SECURE_REPLY, accepted ? 0 : 1, last ? 1 : 0,
+                             chunk > 0 ? reply + off : NULL, chunk, r, sizeof(r), &n);
+        if (st != SE_OK)
+            return st;
+        off += chunk;
+    } while (off < len);
+    return SE_OK;
 }

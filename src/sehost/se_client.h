@@ -52,6 +52,13 @@ se_status se_client_protect_uplink(se_client *c, const se_uplink *up, uint8_t *o
 se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
                                        se_downlink *out);
 
+/* MLS: the host's clock, the next frame for SE_MLS_FPORT, and the secure
+ * command the application must answer (docs/se-commands.md). */
+se_status se_client_set_time(se_client *c, uint32_t now);
+se_status se_client_mls_uplink(se_client *c, size_t frame_max, uint8_t *out, size_t *len);
+se_status se_client_secure_command(se_client *c, uint8_t *out, size_t cap, size_t *len);
+se_status se_client_secure_reply(se_client *c, bool accepted, const uint8_t *reply, size_t len);
+
 /* Serves APDUs for `e` on a Unix socket at `path`, one connection at a time
  * (a chip has one host), until *stop becomes non-zero or accept fails.
  * Frames on the socket: length (2 bytes, big-endian) then the bytes. */

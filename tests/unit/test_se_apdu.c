@@ -20,6 +20,9 @@
 #include "sehost/se_client.h"
 #include "sehost/se_nvm_file.h"
 #include "se_test_env.h"
+#include "mls/mls.h"
+#include "mls/mls_cmd.h"
+#include "mls/mls_frag.h"
 
 static const uint8_t TRANSPORT[16] = {0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
                                       0x78, 0x79, 0x7a, 0x7b, 0x7c, 0x7d, 0x7e, 0x7f};
@@ -276,12 +279,137 @@ static void test_life_over_socket_and_file(void **state)
     rmdir(dir);
 }
 
+/* A secure command of 600 bytes and a reply of 500, through the APDU
+ * interface: MLS fragments in LoRaWAN downlinks on FPort 200, the command
+ * read and answered in chunks, the sealed answer back in uplinks. */
+static void test_secure_command_over_apdus(void **state)
+{
+    (void)state;
+    const lw_crypto *cr = lw_crypto_software();
+    ram_nvm nvm = {0};
+    se_nvm v = ram_nvm_bind(&nvm);
+    se *e = test_malloc(sizeof(se));
+    assert_int_equal(se_manufacture(e, &v, cr, TRANSPORT), SE_OK);
+    se_client c;
+    se_client_open_local(&c, e);
+    personalise(&c);
+    assert_int_equal(se_client_set_time(&c, 1000), SE_OK);
+    uint8_t none[64];
+    size_t nn = 99;
+    assert_int_equal(se_client_mls_uplink(&c, 51, none, &nn), SE_OK);
+    assert_int_equal(nn, 0);   /* nothing to say yet */
+    assert_int_equal(se_client_secure_command(&c, none, sizeof(none), &nn), SE_ERR_STATE);
+
+    /* Join (1.0.4). */
+    uint8_t jr[23];
+    assert_int_equal(se_client_join_request(&c, jr), SE_OK);
+    lw_key nwk;
+    assert_int_equal(lw_key_from_bytes(&nwk, NWK_KEY, 16), LW_OK);
+    lw_join_accept ja = {.join_nonce = 5, .net_id = 0x13, .dev_addr = 0x26000042};
+    uint8_t plain[33], wire[33];
+    size_t n = 0;
+    assert_int_equal(lw_join_accept_build(&ja, plain, sizeof(plain), &n), LW_OK);
+    assert_int_equal(lw_mic_join_accept_10(cr, &nwk, plain, n, plain + n), LW_OK);
+    assert_int_equal(lw_join_accept_encrypt(cr, &nwk, plain, n + 4, wire, sizeof(wire)), LW_OK);
+    se_join_result r;
+    assert_int_equal(se_client_join_accept(&c, wire, n + 4, &r), SE_OK);
+    lw_session_keys_10 k;
+    assert_int_equal(lw_derive_session_keys_10(cr, &nwk, 5, 0x13, (uint16_t)lw_get_le(jr + 17, 2), &k), LW_OK);
+
+    /* The IDM seals a 600-byte secure command. */
+    mls_session idm;
+    lw_key root;
+    assert_int_equal(lw_key_from_bytes(&root, MLS_KEY, 16), LW_OK);
+    assert_int_equal(mls_session_init(&idm, cr, MLS_ROLE_SERVER, &root, 0x0004A30B001C0530ull, 0, 1, 0), MLS_OK);
+    mls_cmd *cmd = test_malloc(sizeof(mls_cmd));
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->type = MLS_T_SECURE;
+    cmd->u.secure.len = 600;
+    for (int i = 0; i < 600; i++)
+        cmd->u.secure.data[i] = (uint8_t)(i * 7);
+    uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX];
+    size_t blen = 0, mlen = 0;
+    assert_int_equal(mls_cmd_encode(cmd, body, sizeof(body), &blen), MLS_OK);
+    assert_int_equal(mls_seal(&idm, MLS_T_SECURE, body, blen, msg, sizeof(msg), &mlen), MLS_OK);
+    mls_frag_tx *tx = test_malloc(sizeof(mls_frag_tx));
+    assert_int_equal(mls_frag_tx_start(tx, 3, msg, mlen, 51, 0, 100), MLS_OK);
+    uint32_t fcnt = 0;
+    se_downlink dl;
+    while (!mls_frag_tx_done(tx)) {
+        uint8_t frag[51], enc[51], frame[80], mic[4], out[80];
+        size_t fl = 0, dn = 0;
+        assert_int_equal(mls_frag_tx_next(tx, 51, frag, &fl), MLS_OK);
+        if (fl == 0)
+            break;
+        assert_int_equal(lw_frm_payload_crypt(cr, &k.app_s_key, false, 0x26000042, fcnt, frag, fl, enc), LW_OK);
+        lw_frame d = {.mtype = LW_MTYPE_UNCONFIRMED_DATA_DOWN};
+        d.u.data.dev_addr = 0x26000042;
+        d.u.data.fcnt = (uint16_t)fcnt;
+        d.u.data.has_fport = true;
+        d.u.data.fport = SE_MLS_FPORT;
+        d.u.data.frm_payload = enc;
+        d.u.data.frm_payload_len = fl;
+        assert_int_equal(lw_frame_encode(&d, frame, sizeof(frame), &dn), LW_OK);
+        lw_data_mic_params mp = {.dev_addr = 0x26000042, .fcnt = fcnt++};
+        assert_int_equal(lw_mic_data_10(cr, &k.nwk_s_key, &mp, frame, dn - 4, mic), LW_OK);
+        assert_int_equal(lw_frame_set_mic(frame, dn, mic), LW_OK);
+        assert_int_equal(se_client_unprotect_downlink(&c, frame, dn, out, sizeof(out), &dl), SE_OK);
+        assert_true(dl.mls);
+        assert_int_equal(dl.payload_len, 0);
+    }
+    assert_true(dl.secure_pending);
+
+    /* The application reads the command and answers in chunks. */
+    uint8_t got[1024];
+    size_t glen = 0;
+    assert_int_equal(se_client_secure_command(&c, got, sizeof(got), &glen), SE_OK);
+    assert_int_equal(glen, 600);
+    assert_memory_equal(got, cmd->u.secure.data, 600);
+    uint8_t reply[500];
+    for (int i = 0; i < 500; i++)
+        reply[i] = (uint8_t)(255 - i);
+    assert_int_equal(se_client_secure_reply(&c, true, reply, sizeof(reply)), SE_OK);
+
+    /* The answer leaves in uplinks on FPort 200 (read here from the MLS
+     * uplink APDU directly) and opens at the IDM. */
+    mls_frag_rx *rx = test_malloc(sizeof(mls_frag_rx));
+    mls_frag_rx_init(rx, 100);
+    int complete = 0;
+    for (int i = 0; i < 40 && !complete; i++) {
+        uint8_t frag[51];
+        size_t fl = 0;
+        assert_int_equal(se_client_mls_uplink(&c, 51, frag, &fl), SE_OK);
+        if (fl > 0 && !(frag[0] & MLS_FRAG_ACK_BIT))
+            assert_int_equal(mls_frag_rx_push(rx, frag, fl, 0, &complete), MLS_OK);
+    }
+    assert_true(complete);
+    uint8_t in[MLS_MSG_MAX], rb[MLS_BODY_MAX];
+    size_t inlen = 0, rblen = 0;
+    mls_header h;
+    assert_int_equal(mls_frag_rx_take(rx, in, sizeof(in), &inlen), MLS_OK);
+    assert_int_equal(mls_open(&idm, in, inlen, &h, rb, sizeof(rb), &rblen), MLS_OK);
+    mls_rsp *rsp = test_malloc(sizeof(mls_rsp));
+    assert_int_equal(mls_rsp_decode(h.type, rb, rblen, rsp), MLS_OK);
+    assert_int_equal(rsp->result, MLS_R_OK);
+    assert_int_equal(rsp->u.secure.len, 500);
+    assert_memory_equal(rsp->u.secure.data, reply, 500);
+    test_free(rsp);
+    test_free(rx);
+    test_free(tx);
+    test_free(cmd);
+    mls_session_end(&idm);
+    lw_session_keys_10_release(cr, &k);
+    se_client_close(&c);
+    test_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_life_in_process),
         cmocka_unit_test(test_malformed_apdus_change_nothing),
         cmocka_unit_test(test_life_over_socket_and_file),
+        cmocka_unit_test(test_secure_command_over_apdus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

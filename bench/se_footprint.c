@@ -5,7 +5,8 @@
  * section-collected binary minus an empty program's is the code and static
  * data of the SE core, the LoRaWAN core, MLS and mbedTLS's AES/CMAC.
  *
- * With --count N it also runs N join-accepts and N protected uplinks, for
+ * With --join N it runs N join-request + join-accept rounds, with
+ * --uplink N one join then N protected 20-byte uplinks, for
  * bench/se_footprint.sh to count instructions per operation with callgrind.
  */
 #include <stdio.h>
@@ -46,7 +47,8 @@ int main(int argc, char **argv)
     se_nvm nvm = {.cls = &ram_class, .ctx = &mem};
     const lw_crypto *c = lw_crypto_software();
     uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-    long count = (argc == 3 && strcmp(argv[1], "--count") == 0) ? atol(argv[2]) : 0;
+    long count = argc == 3 ? atol(argv[2]) : 0;
+    int uplinks = argc == 3 && strcmp(argv[1], "--uplink") == 0;
     if (count <= 0) {
         /* Size mode: reference the entry points a firmware would. */
         if (se_boot(&e, &nvm, c) != SE_OK && se_manufacture(&e, &nvm, c, key) != SE_OK)
@@ -68,7 +70,8 @@ int main(int argc, char **argv)
         lw_key_wrap(c, &k, &k, p.app_key_wrapped, 24) != LW_OK ||
         lw_key_wrap(c, &k, &k, p.mls_key_wrapped, 24) != LW_OK || se_personalise(&e, &p) != SE_OK)
         return fail("personalise");
-    for (long i = 0; i < count; i++) {
+    long joins = uplinks ? 1 : count;
+    for (long i = 0; i < joins; i++) {
         uint8_t jr[23], plain[33], wire[33];
         size_t len = 0;
         lw_join_accept ja = {.join_nonce = (uint32_t)i + 1, .net_id = 0x13, .dev_addr = 0x26000001};
@@ -79,6 +82,8 @@ int main(int argc, char **argv)
         se_join_result r;
         if (se_process_join_accept(&e, wire, len + 4, &r) != SE_OK)
             return fail("join-accept");
+    }
+    for (long i = 0; uplinks && i < count; i++) {
         static const uint8_t payload[20] = {0};
         se_uplink up = {.has_fport = true, .fport = 1, .payload = payload, .payload_len = sizeof(payload)};
         uint8_t frame[64];

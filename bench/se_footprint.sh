@@ -7,8 +7,8 @@
 # a Cortex-M build is typically smaller). RAM: the caller-allocated se
 # context and the APDU buffers, printed by the program itself.
 # Cost: callgrind counts instructions (repeatable, unlike time) for 20 and 40
-# rounds of join-request + join-accept + one 20-byte uplink; the difference
-# divided by 20 is the cost of one round, without the set-up.
+# operations; the difference divided by 20 is the cost of one, without the
+# set-up. Each operation includes its NVM commit (to RAM here).
 set -eu
 BUILD=${BUILD:-build}
 out="$BUILD/bench/se"
@@ -39,14 +39,20 @@ nm -S -t d "$out/se_footprint" | awk '
 
 if command -v valgrind >/dev/null 2>&1; then
     count() {
-        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$out/se_footprint" --count "$1" 2>&1 |
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$out/se_footprint" "$1" "$2" 2>&1 |
             awk '/Collected :/ { print $4 }'
     }
-    a=$(count 20)
-    b=$(count 40)
-    if [ -n "$a" ] && [ -n "$b" ]; then
-        echo "se-cost: $(((b - a) / 20)) instructions per round (join-request + join-accept + 20-byte uplink, each committed to NVM)"
-    fi
+    for op in join uplink; do
+        a=$(count --$op 20)
+        b=$(count --$op 40)
+        if [ -n "$a" ] && [ -n "$b" ]; then
+            case $op in
+            join) what="join-request + join-accept (two NVM commits)" ;;
+            *) what="protected 20-byte uplink (one NVM commit)" ;;
+            esac
+            echo "se-cost-$op: $(((b - a) / 20)) instructions per $what"
+        fi
+    done
 else
     echo "se-cost: valgrind not installed, skipped"
 fi

@@ -192,5 +192,50 @@ st=$?
 server=""
 if [ "$st" -eq 0 ]; then ok "SIGTERM stops the emulator cleanly"; else not_ok "SIGTERM stops the emulator cleanly" "exit $st: $(cat "$tmp/serve.log")"; fi
 
+# 8. A LoRaWAN 1.1 element: join-request, a 1.1 join-accept (OptNeg, JSIntKey
+#    MIC) built by lora-packet, and a 1.1 uplink (cmacS|cmacF) verified by it.
+NWK11=0f0e0d0c0b0a09080706050403020100
+APP11=101112131415161718191a1b1c1d1e1f
+img="$tmp/se11.img"
+sock="$tmp/se11.sock"
+echo "$TRANSPORT" | "$FERRY" se create --image "$img" >/dev/null 2>&1
+start_server
+check "personalise a 1.1 element" "$FERRY" se personalise --socket "$sock" --dev-eui $DEVEUI \
+    --serial 5e00000000000002 --join-eui $JOINEUI --mac-version 1.1 --nwkkey-wrapped "$(wrap $TRANSPORT $NWK11)" \
+    --appkey-wrapped "$(wrap $TRANSPORT $APP11)" --mlskey-wrapped "$mw"
+"$FERRY" se join-request --socket "$sock" >"$tmp/jr11.json" 2>&1
+jr=$(json "$tmp/jr11.json" PHYPayload)
+check "lora-packet verifies the 1.1 join-request MIC (NwkKey)" node -e '
+const lp=require("lora-packet"); const p=lp.fromWire(Buffer.from(process.argv[1],"hex"));
+if(!lp.verifyMIC(p,undefined,Buffer.from(process.argv[2],"hex"))) process.exit(1);' "$jr" "$NWK11"
+devnonce=$(node -e 'const lp=require("lora-packet"); process.stdout.write(lp.fromWire(Buffer.from(process.argv[1],"hex")).DevNonce.toString("hex"))' "$jr")
+ja=$(node -e '
+const lp=require("lora-packet"); const [nwk,deveui,joineui,devnonce]=process.argv.slice(1);
+const js=lp.generateJSKeys(Buffer.from(nwk,"hex"),Buffer.from(deveui,"hex"));
+const p=lp.fromFields({MType:"Join Accept", AppNonce:Buffer.from("000001","hex"), NetID:Buffer.from("000013","hex"),
+  DevAddr:Buffer.from("26015678","hex"), DLSettings:Buffer.from("80","hex"), RxDelay:Buffer.from("01","hex"), CFList:Buffer.alloc(0),
+  JoinReqType:Buffer.from("ff","hex"), AppEUI:Buffer.from(joineui,"hex"), DevNonce:Buffer.from(devnonce,"hex")},
+  undefined, js.JSIntKey, Buffer.from(nwk,"hex"));
+process.stdout.write(p.getPHYPayload().toString("hex"));' "$NWK11" "$DEVEUI" "$JOINEUI" "$devnonce")
+"$FERRY" se join-accept --socket "$sock" "$ja" >"$tmp/ja11.json" 2>"$tmp/err"
+if [ "$(json "$tmp/ja11.json" MACVersion)" = "1.1" ] && [ "$(json "$tmp/ja11.json" DevAddr)" = "26015678" ]; then
+    ok "the element accepts lora-packet's 1.1 join-accept and runs a 1.1 session"
+else
+    not_ok "1.1 join-accept" "$(cat "$tmp/ja11.json" "$tmp/err")"
+fi
+"$FERRY" se uplink --socket "$sock" --fport 3 --payload 0102030405 >"$tmp/up11.json" 2>&1
+check "lora-packet verifies the 1.1 uplink MIC and decrypts it" node -e '
+const lp=require("lora-packet"); const [hex,nwk,app,joineui,devnonce]=process.argv.slice(1);
+const k=lp.generateSessionKeys11(Buffer.from(app,"hex"),Buffer.from(nwk,"hex"),Buffer.from(joineui,"hex"),Buffer.from("000001","hex"),Buffer.from(devnonce,"hex"));
+const p=lp.fromWire(Buffer.from(hex,"hex"));
+// lora-packet computes cmacF (B0) with its second argument and cmacS (B1)
+// with its third, whatever its comments say.
+if(!lp.verifyMIC(p,k.FNwkSIntKey,k.SNwkSIntKey,undefined,Buffer.alloc(4))) { console.error("MIC"); process.exit(1); }
+if(lp.decrypt(p,k.AppSKey,k.NwkSEncKey).toString("hex")!=="0102030405") { console.error("payload"); process.exit(1); }' \
+    "$(json "$tmp/up11.json" PHYPayload)" "$NWK11" "$APP11" "$JOINEUI" "$devnonce"
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+server=""
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -228,6 +228,62 @@ static void test_join_1_1_uplink_mic(void **state)
     lw_session_keys_11_release(c, &k2);
 }
 
+static void test_rejoin_requests_and_their_answer(void **state)
+{
+    (void)state;
+    const lw_crypto *c = lw_crypto_software();
+    ram_nvm nvm = {0};
+    se_nvm v = ram_nvm_bind(&nvm);
+    se e;
+    assert_int_equal(se_manufacture(&e, &v, c, TRANSPORT), SE_OK);
+    assert_int_equal(personalise(&e, SE_MAC_1_1), SE_OK);
+    lw_session_keys_11 k;
+    join_and_check(&e, true, 1, &k, NULL);
+    lw_key nwk;
+    lw_js_keys js;
+    assert_int_equal(lw_key_from_bytes(&nwk, NWK_KEY, 16), LW_OK);
+    assert_int_equal(lw_derive_js_keys(c, &nwk, DEV_EUI, &js), LW_OK);
+    uint8_t frame[32], mic[4];
+    size_t n = 0;
+    lw_frame f;
+    for (unsigned type = 0; type <= 2; type++) {
+        for (unsigned round = 0; round < 2; round++) {
+            assert_int_equal(se_build_rejoin_request(&e, (lw_rejoin_type)type, frame, sizeof(frame), &n), SE_OK);
+            assert_int_equal(lw_frame_decode(frame, n, &f), LW_OK);
+            assert_int_equal(f.mtype, LW_MTYPE_REJOIN_REQUEST);
+            assert_int_equal(f.u.rejoin_request.type, type);
+            assert_true(f.u.rejoin_request.dev_eui == DEV_EUI);
+            /* RJcount0 is shared by types 0 and 2; RJcount1 is its own. */
+            unsigned want = type == 1 ? round : (type == 0 ? round : 2 + round);
+            assert_int_equal(f.u.rejoin_request.rj_count, want);
+            const lw_key *key = type == 1 ? &js.js_int_key : &k.s_nwk_s_int_key;
+            assert_int_equal(lw_mic_rejoin_request(c, key, frame, n - 4, mic), LW_OK);
+            assert_true(lw_mic_equal(mic, f.mic));
+        }
+    }
+    /* The answer to the last rejoin (type 2, RJcount0 = 3): encrypted with
+     * JSEncKey, MIC with JSIntKey over JoinReqType 02 | JoinEUI | RJcount0. */
+    lw_join_accept ja = {.join_nonce = 2, .net_id = 0x13, .dev_addr = 0x26019999, .dl_settings = LW_DL_OPTNEG};
+    uint8_t plain[33], wire[33];
+    assert_int_equal(lw_join_accept_build(&ja, plain, sizeof(plain), &n), LW_OK);
+    assert_int_equal(lw_mic_join_accept_11(c, &js.js_int_key, 0x02, BOOT_JOIN_EUI, 3, plain, n, plain + n), LW_OK);
+    assert_int_equal(lw_join_accept_encrypt(c, &js.js_enc_key, plain, n + 4, wire, sizeof(wire)), LW_OK);
+    se_join_result r;
+    assert_int_equal(se_process_join_accept(&e, wire, n + 4, &r), SE_OK);
+    assert_int_equal(r.dev_addr, 0x26019999);
+    /* A 1.0 session has no rejoin-requests. */
+    lw_session_keys_11_release(c, &k);
+    lw_js_keys_release(c, &js);
+    ram_nvm nvm10 = {0};
+    se_nvm v10 = ram_nvm_bind(&nvm10);
+    assert_int_equal(se_manufacture(&e, &v10, c, TRANSPORT), SE_OK);
+    assert_int_equal(personalise(&e, SE_MAC_1_0_3), SE_OK);
+    lw_session_keys_10 k10;
+    join_and_check(&e, false, 1, NULL, &k10);
+    assert_int_equal(se_build_rejoin_request(&e, LW_REJOIN_TYPE_0, frame, sizeof(frame), &n), SE_ERR_STATE);
+    lw_session_keys_10_release(c, &k10);
+}
+
 static void stage_customer(se *e, uint8_t id, uint8_t attempts)
 {
     uint8_t kek_bytes[16] = {0x55};
@@ -394,6 +450,7 @@ int main(void)
         cmocka_unit_test(test_personalisation_is_once_and_checks_wrapping),
         cmocka_unit_test(test_join_1_0_uplink_downlink),
         cmocka_unit_test(test_join_1_1_uplink_mic),
+        cmocka_unit_test(test_rejoin_requests_and_their_answer),
         cmocka_unit_test(test_profile_trial_falls_back_after_attempts),
         cmocka_unit_test(test_profile_trial_confirmed_by_join_accept),
         cmocka_unit_test(test_power_cut_at_every_write),

@@ -1,0 +1,266 @@
+/*
+ * store_join.c - the heart of the Join Server's state: one transaction per
+ * JoinReq or RejoinReq that checks the nonce rule, takes the JoinNonce and
+ * keeps the session, or changes nothing.
+ *
+ * Order inside the transaction, and why:
+ *  1. Lock the device (PostgreSQL: FOR UPDATE; SQLite: the writer lock
+ *     BEGIN IMMEDIATE took) and read its MAC version and JoinNonce counter.
+ *     Everything after reads state no other server can change until commit.
+ *  2. The DevNonce (or RJcount) rule, on the newest committed state.
+ *  3. The JoinNonce: the counter's value, refused once 2^24 were issued.
+ *  4. The caller derives the session keys with that JoinNonce (in the HSM)
+ *     and hands back wrapped blobs; refusing rolls everything back, so a
+ *     failed derivation burns neither the DevNonce nor the JoinNonce.
+ *  5. Write: counter + 1, the DevNonce (or RJcount), the session; commit.
+ *
+ * DevNonces are kept one row per accepted value in dev_nonces, with primary
+ * key (dev_eui, join_eui, dev_nonce), for every MAC version. Why rows and
+ * not an 8 KiB bitmap per pair: a join writes one small row instead of
+ * rewriting 8 KiB (the WAL of a busy server would carry 8 KiB per join), the
+ * same table answers both rules (1.0.0-1.0.3: "is this value there?";
+ * 1.0.4/1.1: "MAX(dev_nonce)" - both one index lookup), and the primary key
+ * is a guard of its own: whatever the isolation, the database cannot hold one
+ * DevNonce twice. The worst case, a 1.0.x device that used all 65,536
+ * values, is about 3 MB of rows, bounded.
+ */
+#include "store/store_driver.h"
+
+#include <assert.h>
+#include <string.h>
+
+typedef struct commit_ctx {
+    /* in */
+    uint64_t dev_eui;
+    uint64_t join_eui;     /* JoinReq and rejoin type 1: from the frame */
+    uint16_t nonce;        /* DevNonce or RJcount */
+    int rejoin_type;       /* -1: JoinReq */
+    store_session_fn make_session;
+    void *user;
+    /* read under the lock */
+    bool found;
+    store_mac_version mac;
+    int64_t next_join_nonce;
+    /* out */
+    store_join_result result;
+} commit_ctx;
+
+static store_status device_locked_row(void *ctx, const store_value *c, size_t n)
+{
+    commit_ctx *x = ctx;
+    uint64_t join_eui;
+    if (n < 3 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_INT ||
+        store_eui_parse(c[0].text, &join_eui) != STORE_OK || store_mac_version_parse(c[1].text, &x->mac) != STORE_OK ||
+        c[2].i < 0 || c[2].i > STORE_JOIN_NONCE_LIMIT)
+        return STORE_ERR_CORRUPT;
+    /* Rejoins of types 0 and 2 carry a NetID, not a JoinEUI: the device's. */
+    if (x->rejoin_type == 0 || x->rejoin_type == 2)
+        x->join_eui = join_eui;
+    x->next_join_nonce = c[2].i;
+    x->found = true;
+    return STORE_OK;
+}
+
+static store_status int_row(void *ctx, const store_value *c, size_t n)
+{
+    if (n < 1 || c[0].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    *(int64_t *)ctx = c[0].i;
+    return STORE_OK;
+}
+
+typedef struct rj_row_data {
+    bool found;
+    int64_t last, session;
+} rj_row_data;
+
+static store_status rj_row(void *ctx, const store_value *c, size_t n)
+{
+    rj_row_data *r = ctx;
+    if (n < 2 || c[0].type != STORE_V_INT || c[1].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    r->found = true;
+    r->last = c[0].i;
+    r->session = c[1].i;
+    return STORE_OK;
+}
+
+/* The lock is a statement of its own, and must stay one. Under READ
+ * COMMITTED a statement that waited for a row lock re-reads that row, but
+ * any subquery in it keeps the snapshot taken before the wait: folding the
+ * DevNonce query into this one would check the rule against a state older
+ * than the lock. The statements after it take fresh snapshots. */
+static const char LOCK_DEVICE[] = "SELECT join_eui, mac_version, next_join_nonce FROM devices WHERE dev_eui = $1";
+static const char LOCK_DEVICE_FOR_UPDATE[] =
+    "SELECT join_eui, mac_version, next_join_nonce FROM devices WHERE dev_eui = $1 FOR UPDATE";
+
+/* 1.0.4 and 1.1 (LoRaWAN 1.0.4 §6.2.5, 1.1 §6.2.5): DevNonce is a counter,
+ * accept only above the last one. 1.0.0-1.0.3: DevNonce is random, accept
+ * only a value never accepted for this (DevEUI, JoinEUI). */
+static store_status check_dev_nonce(store *s, commit_ctx *x, const char *dev, const char *join)
+{
+    int64_t v = -1;
+    store_status st;
+    if (store_mac_version_counts_dev_nonce(x->mac)) {
+        const store_value p[] = {SV_TEXT(dev), SV_TEXT(join)};
+        st = s->drv->exec(s, "SELECT COALESCE(MAX(dev_nonce), -1) FROM dev_nonces WHERE dev_eui = $1 AND join_eui = $2",
+                          p, 2, int_row, &v, NULL);
+        if (st == STORE_OK && (int64_t)x->nonce <= v)
+            st = STORE_ERR_REPLAY;
+    } else {
+        const store_value p[] = {SV_TEXT(dev), SV_TEXT(join), SV_INT(x->nonce)};
+        v = 0;
+        st = s->drv->exec(s,
+                          "SELECT COUNT(*) FROM dev_nonces WHERE dev_eui = $1 AND join_eui = $2 AND dev_nonce = $3",
+                          p, 3, int_row, &v, NULL);
+        if (st == STORE_OK && v != 0)
+            st = STORE_ERR_REPLAY;
+    }
+    return st;
+}
+
+/* RJcount1 (type 1) lives as long as the device and only grows. RJcount0
+ * (types 0 and 2) restarts at 0 with every session, so a value is compared
+ * only with the last one received while the same session was in force -
+ * the session being named by its JoinNonce (docs/store.md discusses what
+ * this can catch). */
+static store_status check_rj_count(store *s, commit_ctx *x, const char *dev, const char *join, int64_t session)
+{
+    rj_row_data r = {0};
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(join), SV_INT(x->rejoin_type == 1 ? 1 : 0)};
+    store_status st = s->drv->exec(s,
+                                   "SELECT last_count, session_join_nonce FROM rejoin_counts "
+                                   "WHERE dev_eui = $1 AND join_eui = $2 AND counter = $3",
+                                   p, 3, rj_row, &r, NULL);
+    if (st != STORE_OK || !r.found)
+        return st;
+    bool same_epoch = x->rejoin_type == 1 || r.session == session;
+    return same_epoch && (int64_t)x->nonce <= r.last ? STORE_ERR_REPLAY : STORE_OK;
+}
+
+static bool session_ok(const store_session *ss)
+{
+    return ss->session_key_id_len > 0 && ss->session_key_id_len <= STORE_SESSION_ID_MAX &&
+           ss->app_s_key.len <= STORE_BLOB_MAX && ss->f_nwk_s_int_key.len <= STORE_BLOB_MAX &&
+           ss->s_nwk_s_int_key.len <= STORE_BLOB_MAX && ss->nwk_s_enc_key.len <= STORE_BLOB_MAX;
+}
+
+static store_value opt_blob(const store_blob *b)
+{
+    return b->len > 0 ? SV_BLOB(b->data, b->len) : SV_NULL;
+}
+
+static store_status commit_body(store *s, void *ctx)
+{
+    commit_ctx *x = ctx;
+    char dev[17], join[17];
+    store_eui_text(x->dev_eui, dev);
+    x->found = false;
+
+    /* 1. the device, locked */
+    const store_value pd[] = {SV_TEXT(dev)};
+    store_status st = s->drv->exec(s, s->drv->row_locks ? LOCK_DEVICE_FOR_UPDATE : LOCK_DEVICE, pd, 1,
+                                   device_locked_row, x, NULL);
+    if (st != STORE_OK)
+        return st;
+    if (!x->found)
+        return STORE_ERR_NOT_FOUND;
+    store_eui_text(x->join_eui, join);
+    int64_t session_in_force = x->next_join_nonce - 1; /* -1: never joined */
+
+    /* 2. the nonce rule */
+    if (x->rejoin_type < 0) {
+        st = check_dev_nonce(s, x, dev, join);
+    } else {
+        st = x->mac == STORE_MAC_1_1 ? check_rj_count(s, x, dev, join, session_in_force) : STORE_ERR_NOT_ALLOWED;
+    }
+    if (st != STORE_OK)
+        return st;
+
+    /* 3. the JoinNonce */
+    if (x->next_join_nonce >= STORE_JOIN_NONCE_LIMIT)
+        return STORE_ERR_JOIN_NONCE_EXHAUSTED;
+    uint32_t join_nonce = (uint32_t)x->next_join_nonce;
+    assert(join_nonce < STORE_JOIN_NONCE_LIMIT);
+
+    /* 4. the caller's session */
+    store_join_grant grant = {.dev_eui = x->dev_eui, .join_eui = x->join_eui, .mac_version = x->mac,
+                              .dev_nonce = x->nonce, .join_nonce = join_nonce};
+    store_session ss;
+    memset(&ss, 0, sizeof ss);
+    if (x->make_session(x->user, &grant, &ss) != STORE_OK)
+        return STORE_ERR_ABORTED;
+    if (!session_ok(&ss))
+        return STORE_ERR_ARGUMENT;
+    int64_t now = store_now();
+    int64_t expires = ss.lifetime_s ? now + (int64_t)ss.lifetime_s : 0;
+
+    /* 5. write */
+    const store_value pu[] = {SV_TEXT(dev), SV_INT(join_nonce + 1)};
+    if ((st = s->drv->exec(s, "UPDATE devices SET next_join_nonce = $2 WHERE dev_eui = $1", pu, 2, NULL, NULL,
+                           NULL)) != STORE_OK)
+        return st;
+    if (x->rejoin_type < 0) {
+        const store_value pn[] = {SV_TEXT(dev), SV_TEXT(join), SV_INT(x->nonce), SV_INT(join_nonce), SV_INT(now)};
+        st = s->drv->exec(s,
+                          "INSERT INTO dev_nonces (dev_eui, join_eui, dev_nonce, join_nonce, accepted_at) "
+                          "VALUES ($1, $2, $3, $4, $5)",
+                          pn, 5, NULL, NULL, NULL);
+        if (st == STORE_ERR_EXISTS) /* the primary key caught what the rule did not */
+            st = STORE_ERR_REPLAY;
+    } else {
+        const store_value pr[] = {SV_TEXT(dev), SV_TEXT(join), SV_INT(x->rejoin_type == 1 ? 1 : 0),
+                                  SV_INT(x->nonce), SV_INT(session_in_force), SV_INT(now)};
+        st = s->drv->exec(s,
+                          "INSERT INTO rejoin_counts (dev_eui, join_eui, counter, last_count, session_join_nonce, "
+                          "updated_at) VALUES ($1, $2, $3, $4, $5, $6) "
+                          "ON CONFLICT (dev_eui, join_eui, counter) DO UPDATE SET last_count = excluded.last_count, "
+                          "session_join_nonce = excluded.session_join_nonce, updated_at = excluded.updated_at",
+                          pr, 6, NULL, NULL, NULL);
+    }
+    if (st != STORE_OK)
+        return st;
+    const store_value ps[] = {
+        SV_TEXT(dev), SV_BLOB(ss.session_key_id, ss.session_key_id_len), SV_TEXT(join), SV_INT(join_nonce),
+        SV_INT(x->nonce), SV_INT(x->rejoin_type), SV_INT(ss.dev_addr), opt_blob(&ss.app_s_key),
+        opt_blob(&ss.f_nwk_s_int_key), opt_blob(&ss.s_nwk_s_int_key), opt_blob(&ss.nwk_s_enc_key),
+        SV_INT(ss.lifetime_s), SV_INT(now), SV_INT(expires),
+    };
+    st = s->drv->exec(s,
+                      "INSERT INTO sessions (dev_eui, session_key_id, join_eui, join_nonce, dev_nonce, rejoin_type, "
+                      "dev_addr, app_s_key, f_nwk_s_int_key, s_nwk_s_int_key, nwk_s_enc_key, lifetime_s, "
+                      "created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                      ps, sizeof ps / sizeof ps[0], NULL, NULL, NULL);
+    memset(&ss, 0, sizeof ss); /* blobs are wrapped, but keep no copies around */
+    if (st != STORE_OK)
+        return st;
+    assert(x->found && st == STORE_OK);
+    x->result = (store_join_result){.join_nonce = join_nonce, .mac_version = x->mac, .created_at = now,
+                                    .expires_at = expires};
+    return STORE_OK;
+}
+
+store_status store_join_commit(store *s, const store_join *j, store_join_result *out)
+{
+    if (s == NULL || j == NULL || j->make_session == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    commit_ctx x = {.dev_eui = j->dev_eui, .join_eui = j->join_eui, .nonce = j->dev_nonce, .rejoin_type = -1,
+                    .make_session = j->make_session, .user = j->ctx};
+    store_status st = store_txn(s, commit_body, &x);
+    if (st == STORE_OK)
+        *out = x.result;
+    return st;
+}
+
+store_status store_rejoin_commit(store *s, const store_rejoin *r, store_join_result *out)
+{
+    if (s == NULL || r == NULL || r->make_session == NULL || out == NULL || r->rejoin_type < 0 ||
+        r->rejoin_type > 2)
+        return STORE_ERR_ARGUMENT;
+    commit_ctx x = {.dev_eui = r->dev_eui, .join_eui = r->join_eui, .nonce = r->rj_count,
+                    .rejoin_type = r->rejoin_type, .make_session = r->make_session, .user = r->ctx};
+    store_status st = store_txn(s, commit_body, &x);
+    if (st == STORE_OK)
+        *out = x.result;
+    return st;
+}

@@ -1,0 +1,79 @@
+/*
+ * store_schema.c - the migrations, side by side for both databases.
+ *
+ * One schema, two spellings: SQLite says BLOB where PostgreSQL says BYTEA,
+ * PostgreSQL's key text is COLLATE "C", and SQLite's small per-nonce table is
+ * WITHOUT ROWID. Everything else -
+ * names, keys, constraints, column order - is identical, so docs/store.md
+ * describes both at once and the same SQL in store_join.c runs on both.
+ *
+ * Rules for a new migration: append, never edit one that has shipped; add it
+ * to both arrays in the same commit; keep it one transaction's worth of DDL.
+ */
+#include "store/store_driver.h"
+
+/* Key text columns (EUIs, labels) compare bytewise on both databases:
+ * SQLite's default, PostgreSQL's COLLATE "C" (whatever the cluster's locale),
+ * so paging orders and index lookups agree.
+ *
+ * Version 1. EUIs as 16 uppercase hex digits; integers fit BIGINT; times are
+ * Unix seconds. Key columns hold wrapped blobs only (see store.h). */
+#define V1(BLOB, KEY, NONCES_TAIL)                                                                        \
+    "CREATE TABLE devices ("                                                                         \
+    " dev_eui " KEY " PRIMARY KEY CHECK (length(dev_eui) = 16),"                                        \
+    " join_eui " KEY " NOT NULL CHECK (length(join_eui) = 16),"                                         \
+    " mac_version TEXT NOT NULL CHECK (mac_version IN ('1.0.0','1.0.1','1.0.2','1.0.3','1.0.4','1.1')),"  \
+    " home_net_id BIGINT NOT NULL CHECK (home_net_id BETWEEN 0 AND 16777215),"                       \
+    " allowed_net_ids TEXT NOT NULL DEFAULT '',"                                                     \
+    " nwk_key " BLOB " NOT NULL,"                                                                    \
+    " app_key " BLOB ","                                                                             \
+    " ns_kek_label TEXT,"                                                                            \
+    " as_kek_label TEXT,"                                                                            \
+    " as_id TEXT,"                                                                                   \
+    " next_join_nonce BIGINT NOT NULL DEFAULT 0 CHECK (next_join_nonce BETWEEN 0 AND 16777216),"     \
+    " created_at BIGINT NOT NULL,"                                                                   \
+    " updated_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE dev_nonces ("                                                                      \
+    " dev_eui " KEY " NOT NULL REFERENCES devices (dev_eui) ON DELETE CASCADE,"                         \
+    " join_eui " KEY " NOT NULL,"                                                                       \
+    " dev_nonce INTEGER NOT NULL CHECK (dev_nonce BETWEEN 0 AND 65535),"                             \
+    " join_nonce BIGINT NOT NULL,"                                                                   \
+    " accepted_at BIGINT NOT NULL,"                                                                  \
+    " PRIMARY KEY (dev_eui, join_eui, dev_nonce))" NONCES_TAIL ";"                                   \
+    "CREATE TABLE rejoin_counts ("                                                                   \
+    " dev_eui " KEY " NOT NULL REFERENCES devices (dev_eui) ON DELETE CASCADE,"                         \
+    " join_eui " KEY " NOT NULL,"                                                                       \
+    " counter INTEGER NOT NULL CHECK (counter IN (0, 1)),"                                           \
+    " last_count INTEGER NOT NULL CHECK (last_count BETWEEN 0 AND 65535),"                           \
+    " session_join_nonce BIGINT NOT NULL,"                                                           \
+    " updated_at BIGINT NOT NULL,"                                                                   \
+    " PRIMARY KEY (dev_eui, join_eui, counter));"                                                    \
+    "CREATE TABLE sessions ("                                                                        \
+    " dev_eui " KEY " NOT NULL REFERENCES devices (dev_eui) ON DELETE CASCADE,"                         \
+    " session_key_id " BLOB " NOT NULL,"                                                             \
+    " join_eui " KEY " NOT NULL,"                                                                       \
+    " join_nonce BIGINT NOT NULL,"                                                                   \
+    " dev_nonce INTEGER NOT NULL,"                                                                   \
+    " rejoin_type INTEGER NOT NULL CHECK (rejoin_type BETWEEN -1 AND 2),"                            \
+    " dev_addr BIGINT NOT NULL,"                                                                     \
+    " app_s_key " BLOB ","                                                                           \
+    " f_nwk_s_int_key " BLOB ","                                                                     \
+    " s_nwk_s_int_key " BLOB ","                                                                     \
+    " nwk_s_enc_key " BLOB ","                                                                       \
+    " lifetime_s BIGINT NOT NULL,"                                                                   \
+    " created_at BIGINT NOT NULL,"                                                                   \
+    " expires_at BIGINT NOT NULL,"                                                                   \
+    " PRIMARY KEY (dev_eui, session_key_id));"                                                       \
+    "CREATE INDEX sessions_expiry ON sessions (expires_at);"                                         \
+    "CREATE TABLE keks ("                                                                            \
+    " label " KEY " PRIMARY KEY,"                                                                       \
+    " wrapped " BLOB " NOT NULL,"                                                                    \
+    " created_at BIGINT NOT NULL);"
+
+const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
+    V1("BLOB", "TEXT", " WITHOUT ROWID"),
+};
+
+const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
+    V1("BYTEA", "TEXT COLLATE \"C\"", ""),
+};

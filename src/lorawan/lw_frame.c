@@ -41,6 +41,22 @@ void lw_put_le(uint8_t *p, uint64_t v, size_t n)
     }
 }
 
+uint64_t lw_get_be(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void lw_put_be(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = n; i > 0; i--) {
+        p[i - 1] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
 bool lw_mtype_is_data(lw_mtype m)
 {
     return m >= LW_MTYPE_UNCONFIRMED_DATA_UP && m <= LW_MTYPE_CONFIRMED_DATA_DOWN;

@@ -160,8 +160,11 @@ lw_status lw_join_accept_parse(const uint8_t *plain, size_t len, lw_join_accept 
  * before lw_join_accept_encrypt(). */
 lw_status lw_join_accept_build(const lw_join_accept *ja, uint8_t *out, size_t cap, size_t *out_len) LW_MUST_CHECK;
 
-/* Little-endian helpers used by the wire formats. */
+/* Byte-order helpers for the wire formats: n (1..8) bytes, little-endian as
+ * LoRaWAN frames carry integers, big-endian as APDUs and MLS do. */
 uint64_t lw_get_le(const uint8_t *p, size_t n);
 void lw_put_le(uint8_t *p, uint64_t v, size_t n);
+uint64_t lw_get_be(const uint8_t *p, size_t n);
+void lw_put_be(uint8_t *p, uint64_t v, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
  * operations never see raw APDU bytes.
  */
 #include "se/se_apdu.h"
+#include "lorawan/lw_frame.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 
@@ -38,31 +39,15 @@ static se_status parse(const uint8_t *cmd, size_t len, apdu *a)
     return SE_OK;
 }
 
-static uint64_t get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = n; i > 0; i--) {
-        p[i - 1] = (uint8_t)v;
-        v >>= 8;
-    }
-}
-
 static se_status do_personalise(se *e, const apdu *a)
 {
     if (a->lc != SE_PERSONALISE_LEN)
         return SE_ERR_LENGTH;
     se_personalisation p;
     const uint8_t *d = a->data;
-    p.dev_eui = get_be(d, 8);
-    p.serial = get_be(d + 8, 8);
-    p.join_eui = get_be(d + 16, 8);
+    p.dev_eui = lw_get_be(d, 8);
+    p.serial = lw_get_be(d + 8, 8);
+    p.join_eui = lw_get_be(d + 16, 8);
     p.mac_version = d[24];
     memcpy(p.nwk_key_wrapped, d + 25, 24);
     memcpy(p.app_key_wrapped, d + 49, 24);
@@ -80,23 +65,23 @@ static se_status do_get_info(se *e, uint8_t *out, size_t *n)
         return st;
     uint8_t *p = out;
     p[0] = i.lifecycle;
-    put_be(p + 1, i.dev_eui, 8);
-    put_be(p + 9, i.serial, 8);
+    lw_put_be(p + 1, i.dev_eui, 8);
+    lw_put_be(p + 9, i.serial, 8);
     p[17] = i.active_slot;
     p[18] = i.active_profile_id;
-    put_be(p + 19, i.join_eui, 8);
+    lw_put_be(p + 19, i.join_eui, 8);
     p[27] = i.mac_version;
     p[28] = (uint8_t)((i.on_trial ? 0x01 : 0) | (i.joined ? 0x02 : 0));
     p[29] = i.join_attempts;
     p[30] = i.staged_slot;
-    put_be(p + 31, i.next_dev_nonce, 3);
-    put_be(p + 34, i.dev_addr, 4);
-    put_be(p + 38, i.fcnt_up, 4);
-    put_be(p + 42, i.nfcnt_down, 4);
-    put_be(p + 46, i.afcnt_down, 4);
+    lw_put_be(p + 31, i.next_dev_nonce, 3);
+    lw_put_be(p + 34, i.dev_addr, 4);
+    lw_put_be(p + 38, i.fcnt_up, 4);
+    lw_put_be(p + 42, i.nfcnt_down, 4);
+    lw_put_be(p + 46, i.afcnt_down, 4);
     p[50] = i.mls_epoch;
-    put_be(p + 51, i.mls_down_counter, 4);
-    put_be(p + 55, i.net_id, 3);
+    lw_put_be(p + 51, i.mls_down_counter, 4);
+    lw_put_be(p + 55, i.net_id, 3);
     *n = SE_INFO_LEN;
     return SE_OK;
 }
@@ -107,8 +92,8 @@ static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t *n)
     se_status st = se_process_join_accept(e, a->data, a->lc, &r);
     if (st != SE_OK)
         return st;
-    put_be(out, r.dev_addr, 4);
-    put_be(out + 4, r.net_id, 3);
+    lw_put_be(out, r.dev_addr, 4);
+    lw_put_be(out + 4, r.net_id, 3);
     out[7] = r.dl_settings;
     out[8] = r.rx_delay;
     out[9] = r.mac_version;
@@ -134,7 +119,7 @@ static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t ca
     up.class_b = (d[0] & SE_UP_CLASS_B) != 0;
     up.has_fport = (d[0] & SE_UP_HAS_FPORT) != 0;
     up.fport = d[1];
-    up.conf_fcnt = (uint16_t)get_be(d + 2, 2);
+    up.conf_fcnt = (uint16_t)lw_get_be(d + 2, 2);
     up.tx_dr = d[4];
     up.tx_ch = d[5];
     up.fopts_len = d[6];
@@ -158,7 +143,7 @@ static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_
                            (dl.f_pending ? SE_DOWN_F_PENDING : 0) | (dl.adr ? SE_DOWN_ADR : 0) |
                            (dl.has_fport ? SE_DOWN_HAS_FPORT : 0) | (dl.mls ? SE_DOWN_MLS : 0) |
                            (dl.secure_pending ? SE_DOWN_SECURE : 0));
-        put_be(out + 1, dl.fcnt, 4);
+        lw_put_be(out + 1, dl.fcnt, 4);
         out[5] = dl.fport;
         out[6] = dl.fopts_len;
         memcpy(out + 7, dl.fopts, dl.fopts_len);
@@ -235,7 +220,7 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     case SE_INS_SET_TIME:
         if (a->lc != 4)
             return SE_ERR_LENGTH;
-        se_set_time(e, (uint32_t)get_be(a->data, 4));
+        se_set_time(e, (uint32_t)lw_get_be(a->data, 4));
         return SE_OK;
     case SE_INS_SECURE_GET:
         return do_secure_get(e, a, out, n);

@@ -5,29 +5,15 @@
  * through every command so that the two cannot disagree.
  */
 #include "sehost/se_client.h"
+#include "lorawan/lw_frame.h"
 #include "lorawan/lw_secure.h"
+#include "sehost/se_io.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static uint64_t get_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put_be(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = n; i > 0; i--) {
-        p[i - 1] = (uint8_t)v;
-        v >>= 8;
-    }
-}
 
 /* ---- transports ---------------------------------------------------- */
 
@@ -55,34 +41,6 @@ void se_client_open_local(se_client *c, se *e)
     c->local = e;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
 /* Frames: 2-byte big-endian length, then that many bytes. */
 static se_status socket_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
                                  size_t *resp_len)
@@ -91,15 +49,15 @@ static se_status socket_transmit(void *ctx, const uint8_t *cmd, size_t len, uint
     uint8_t hdr[2];
     if (len > 0xFFFF)
         return SE_ERR_LENGTH;
-    put_be(hdr, len, 2);
-    if (write_all(c->fd, hdr, 2) != 0 || write_all(c->fd, cmd, len) != 0)
+    lw_put_be(hdr, len, 2);
+    if (se_io_write_full(c->fd, hdr, 2) != 0 || se_io_write_full(c->fd, cmd, len) != 0)
         return SE_ERR_NVM;
-    if (read_all(c->fd, hdr, 2) != 0)
+    if (se_io_read_full(c->fd, hdr, 2) != 0)
         return SE_ERR_NVM;
-    size_t n = (size_t)get_be(hdr, 2);
+    size_t n = (size_t)lw_get_be(hdr, 2);
     if (n < 2 || n > cap)
         return SE_ERR_BUFFER;
-    if (read_all(c->fd, resp, n) != 0)
+    if (se_io_read_full(c->fd, resp, n) != 0)
         return SE_ERR_NVM;
     *resp_len = n;
     return SE_OK;
@@ -157,7 +115,7 @@ se_status se_client_transmit(se_client *c, const uint8_t *cmd, size_t len, uint8
     if (st == SE_OK && n < 2)
         st = SE_ERR_LENGTH;
     if (st == SE_OK) {
-        st = se_status_from_sw((uint16_t)get_be(buf + n - 2, 2));
+        st = se_status_from_sw((uint16_t)lw_get_be(buf + n - 2, 2));
         if (st == SE_OK && n - 2 > cap)
             st = SE_ERR_BUFFER;
         if (st == SE_OK) {
@@ -212,24 +170,24 @@ se_status se_client_get_info(se_client *c, se_info *out)
         return SE_ERR_LENGTH;
     memset(out, 0, sizeof(*out));
     out->lifecycle = r[0];
-    out->dev_eui = get_be(r + 1, 8);
-    out->serial = get_be(r + 9, 8);
+    out->dev_eui = lw_get_be(r + 1, 8);
+    out->serial = lw_get_be(r + 9, 8);
     out->active_slot = r[17];
     out->active_profile_id = r[18];
-    out->join_eui = get_be(r + 19, 8);
+    out->join_eui = lw_get_be(r + 19, 8);
     out->mac_version = r[27];
     out->on_trial = (r[28] & 0x01) != 0;
     out->joined = (r[28] & 0x02) != 0;
     out->join_attempts = r[29];
     out->staged_slot = r[30];
-    out->next_dev_nonce = (uint32_t)get_be(r + 31, 3);
-    out->dev_addr = (uint32_t)get_be(r + 34, 4);
-    out->fcnt_up = (uint32_t)get_be(r + 38, 4);
-    out->nfcnt_down = (uint32_t)get_be(r + 42, 4);
-    out->afcnt_down = (uint32_t)get_be(r + 46, 4);
+    out->next_dev_nonce = (uint32_t)lw_get_be(r + 31, 3);
+    out->dev_addr = (uint32_t)lw_get_be(r + 34, 4);
+    out->fcnt_up = (uint32_t)lw_get_be(r + 38, 4);
+    out->nfcnt_down = (uint32_t)lw_get_be(r + 42, 4);
+    out->afcnt_down = (uint32_t)lw_get_be(r + 46, 4);
     out->mls_epoch = r[50];
-    out->mls_down_counter = (uint32_t)get_be(r + 51, 4);
-    out->net_id = (uint32_t)get_be(r + 55, 3);
+    out->mls_down_counter = (uint32_t)lw_get_be(r + 51, 4);
+    out->net_id = (uint32_t)lw_get_be(r + 55, 3);
     return SE_OK;
 }
 
@@ -237,9 +195,9 @@ se_status se_client_personalise(se_client *c, const se_personalisation *p)
 {
     uint8_t d[SE_PERSONALISE_LEN], r[8];
     size_t n = 0;
-    put_be(d, p->dev_eui, 8);
-    put_be(d + 8, p->serial, 8);
-    put_be(d + 16, p->join_eui, 8);
+    lw_put_be(d, p->dev_eui, 8);
+    lw_put_be(d + 8, p->serial, 8);
+    lw_put_be(d + 16, p->join_eui, 8);
     d[24] = p->mac_version;
     memcpy(d + 25, p->nwk_key_wrapped, 24);
     memcpy(d + 49, p->app_key_wrapped, 24);
@@ -276,8 +234,8 @@ se_status se_client_join_accept(se_client *c, const uint8_t *phy, size_t len, se
     if (n != 10 && n != 10 + LW_CFLIST_LEN)
         return SE_ERR_LENGTH;
     memset(out, 0, sizeof(*out));
-    out->dev_addr = (uint32_t)get_be(r, 4);
-    out->net_id = (uint32_t)get_be(r + 4, 3);
+    out->dev_addr = (uint32_t)lw_get_be(r, 4);
+    out->net_id = (uint32_t)lw_get_be(r + 4, 3);
     out->dl_settings = r[7];
     out->rx_delay = r[8];
     out->mac_version = r[9];
@@ -296,7 +254,7 @@ se_status se_client_protect_uplink(se_client *c, const se_uplink *up, uint8_t *o
                      (up->adr_ack_req ? SE_UP_ADR_ACK_REQ : 0) | (up->ack ? SE_UP_ACK : 0) |
                      (up->class_b ? SE_UP_CLASS_B : 0) | (up->has_fport ? SE_UP_HAS_FPORT : 0));
     d[1] = up->fport;
-    put_be(d + 2, up->conf_fcnt, 2);
+    lw_put_be(d + 2, up->conf_fcnt, 2);
     d[4] = up->tx_dr;
     d[5] = up->tx_ch;
     d[6] = up->fopts_len;
@@ -328,7 +286,7 @@ se_status se_client_unprotect_downlink(se_client *c, const uint8_t *phy, size_t 
         out->f_pending = (r[0] & SE_DOWN_F_PENDING) != 0;
         out->adr = (r[0] & SE_DOWN_ADR) != 0;
         out->has_fport = (r[0] & SE_DOWN_HAS_FPORT) != 0;
-        out->fcnt = (uint32_t)get_be(r + 1, 4);
+        out->fcnt = (uint32_t)lw_get_be(r + 1, 4);
         out->fport = r[5];
         out->fopts_len = r[6];
         memcpy(out_buf, r + 7, n - 7);
@@ -344,7 +302,7 @@ se_status se_client_set_time(se_client *c, uint32_t now)
 {
     uint8_t d[4], r[8];
     size_t n = 0;
-    put_be(d, now, 4);
+    lw_put_be(d, now, 4);
     return call(c, SE_INS_SET_TIME, 0, d, sizeof(d), r, sizeof(r), &n);
 }
 

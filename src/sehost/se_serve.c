@@ -6,6 +6,7 @@
  */
 #include "sehost/se_client.h"
 #include "lorawan/lw_secure.h"
+#include "sehost/se_io.h"
 
 #include <errno.h>
 #include <string.h>
@@ -14,51 +15,23 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int read_full(int fd, uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = read(fd, p, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void serve_connection(se *e, int fd, volatile int *stop)
 {
     uint8_t cmd[512], resp[SE_APDU_MAX_RESPONSE + 2];
     while (!*stop) {
         uint8_t hdr[2];
-        if (read_full(fd, hdr, 2) != 0)
+        if (se_io_read_full(fd, hdr, 2) != 0)
             break;
         size_t len = (size_t)hdr[0] << 8 | hdr[1];
         if (len > sizeof(cmd))
             break;   /* not an APDU: drop the host */
-        if (read_full(fd, cmd, len) != 0)
+        if (se_io_read_full(fd, cmd, len) != 0)
             break;
         size_t n = 0;
         (void)se_apdu_process(e, cmd, len, resp + 2, SE_APDU_MAX_RESPONSE, &n);
         resp[0] = (uint8_t)(n >> 8);
         resp[1] = (uint8_t)n;
-        if (write_full(fd, resp, n + 2) != 0)
+        if (se_io_write_full(fd, resp, n + 2) != 0)
             break;
     }
     LW_WIPE(cmd);

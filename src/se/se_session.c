@@ -30,10 +30,9 @@ static se_status open_join_accept(se *e, const se_profile *p, const uint8_t *phy
                                   lw_join_accept *ja, bool *is_11)
 {
     const se_pending_join *pj = &e->pending;
-    lw_key root, app_root;
+    lw_key root;
     lw_js_keys js;
     memset(&js, 0, sizeof(js));
-    memset(&app_root, 0, sizeof(app_root));
     uint8_t mic[LW_MIC_LEN], want[LW_MIC_LEN];
     se_status st = se_load_key(&root, p->nwk_key);
     bool need_js = (p->mac_version == SE_MAC_1_1);
@@ -58,7 +57,6 @@ static se_status open_join_accept(se *e, const se_profile *p, const uint8_t *phy
     if (st == SE_OK && !lw_mic_equal(mic, want))
         st = SE_ERR_MIC;
     lw_key_wipe(&root);
-    lw_key_wipe(&app_root);
     lw_js_keys_release(e->crypto, &js);
     return st;
 }

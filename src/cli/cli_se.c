@@ -321,8 +321,76 @@ static int run_downlink(const char *prog, se_client *c, char **v, char **pos)
     if (d.has_fport)
         err |= cli_json_set_uint(o, "FPort", d.fport);
     err |= cli_json_set_hex(o, "FOpts", d.fopts, d.fopts_len);
-    err |= cli_json_set_hex(o, "FRMPayload", d.payload, d.payload_len);
+    if (d.mls) {
+        /* FPort 200: the element kept the MLS frame; the host only learns that. */
+        err |= cli_json_set_bool(o, "MLS", true);
+        err |= cli_json_set_bool(o, "SecureCommandWaiting", d.secure_pending);
+    } else {
+        err |= cli_json_set_hex(o, "FRMPayload", d.payload, d.payload_len);
+    }
     return cli_json_emit(prog, o, err);
+}
+
+static int run_mls_uplink(const char *prog, se_client *c, char **v, char **pos)
+{
+    (void)pos;
+    uint64_t max = 51, now = 0;
+    if (v[1] != NULL && cli_parse_dec_uint(prog, "--frame-max", v[1], 242, &max) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    if (max < 11) {
+        cli_error(prog, "--frame-max: expected 11 to 242");
+        return CLI_EXIT_USAGE;
+    }
+    if (v[2] != NULL) {
+        if (cli_parse_dec_uint(prog, "--time", v[2], UINT32_MAX, &now) != CLI_EXIT_OK)
+            return CLI_EXIT_USAGE;
+        se_status st = se_client_set_time(c, (uint32_t)now);
+        if (st != SE_OK)
+            return se_fail(prog, "set time", st);
+    }
+    uint8_t out[242];
+    size_t n = 0;
+    se_status st = se_client_mls_uplink(c, (size_t)max, out, &n);
+    if (st != SE_OK)
+        return se_fail(prog, "mls uplink", st);
+    json_t *o = json_object();
+    int err = cli_json_set_uint(o, "FPort", SE_MLS_FPORT);
+    err |= cli_json_set_hex(o, "FRMPayload", out, n);
+    return cli_json_emit(prog, o, err);
+}
+
+static int run_secure_command(const char *prog, se_client *c, char **v, char **pos)
+{
+    (void)v;
+    (void)pos;
+    uint8_t cmd[1024];
+    size_t n = 0;
+    se_status st = se_client_secure_command(c, cmd, sizeof(cmd), &n);
+    if (st != SE_OK)
+        return se_fail(prog, "secure command", st);
+    json_t *o = json_object();
+    return cli_json_emit(prog, o, cli_json_set_hex(o, "Command", cmd, n));
+}
+
+static int run_secure_reply(const char *prog, se_client *c, char **v, char **pos)
+{
+    (void)pos;
+    uint8_t reply[1003];
+    size_t n = 0;
+    bool reject = v[2] != NULL && strcmp(v[2], "true") == 0;
+    if (v[1] != NULL) {
+        size_t len = strlen(v[1]);
+        if (len % 2 != 0 || len / 2 > sizeof(reply) || lw_hex_decode(v[1], len, reply, len / 2) != LW_OK) {
+            cli_error(prog, "--reply: expected up to 1003 bytes of hex");
+            return CLI_EXIT_USAGE;
+        }
+        n = len / 2;
+    }
+    se_status st = se_client_secure_reply(c, !reject, reply, n);
+    if (st != SE_OK)
+        return se_fail(prog, "secure reply", st);
+    json_t *o = json_object();
+    return cli_json_emit(prog, o, cli_json_set_str(o, "Result", reject ? "rejected" : "accepted"));
 }
 
 static const cli_opt_spec socket_only[] = {{"socket", "PATH", "the emulator's Unix socket"}};
@@ -343,6 +411,17 @@ static const cli_opt_spec uplink_specs[] = {
     {"confirmed", "true|false", "a confirmed uplink"},
 };
 
+static const cli_opt_spec mls_uplink_specs[] = {
+    {"socket", "PATH", "the emulator's Unix socket"},
+    {"frame-max", "N", "largest FRMPayload of the next uplink, 11..242 (default 51)"},
+    {"time", "S", "the host's monotonic clock in seconds, for transfer timeouts"},
+};
+static const cli_opt_spec secure_reply_specs[] = {
+    {"socket", "PATH", "the emulator's Unix socket"},
+    {"reply", "HEX", "the application's reply (up to 1003 bytes)"},
+    {"reject", "true|false", "refuse the command instead"},
+};
+
 static const host_cmd host_cmds[] = {
     {"info", "ferry se info --socket PATH", socket_only, 1, 0, run_info},
     {"personalise", "ferry se personalise --socket PATH --dev-eui E --serial H --join-eui E --mac-version V "
@@ -353,6 +432,11 @@ static const host_cmd host_cmds[] = {
     {"uplink", "ferry se uplink --socket PATH [--fport N --payload HEX] [--confirmed true]", uplink_specs, 4, 0,
      run_uplink},
     {"downlink", "ferry se downlink --socket PATH PHYPAYLOAD", socket_only, 1, 1, run_downlink},
+    {"mls-uplink", "ferry se mls-uplink --socket PATH [--frame-max N] [--time S]", mls_uplink_specs, 3, 0,
+     run_mls_uplink},
+    {"secure-command", "ferry se secure-command --socket PATH", socket_only, 1, 0, run_secure_command},
+    {"secure-reply", "ferry se secure-reply --socket PATH [--reply HEX] [--reject true]", secure_reply_specs, 3, 0,
+     run_secure_reply},
 };
 
 static int run_host(const host_cmd *h, int argc, char **argv)

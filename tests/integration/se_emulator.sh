@@ -180,6 +180,20 @@ else
     grep -q "replayed" "$tmp/err" && ok "a replayed downlink is refused as a replay" || not_ok "replay message" "$(cat "$tmp/err")"
 fi
 
+# MLS with nothing to say, and no secure command waiting.
+"$FERRY" se mls-uplink --socket "$sock" --frame-max 51 --time 100 >"$tmp/mls.json" 2>"$tmp/err"
+if [ "$(json "$tmp/mls.json" FPort)" = "200" ] && [ -z "$(json "$tmp/mls.json" FRMPayload)" ]; then
+    ok "mls-uplink: nothing to send yet"
+else
+    not_ok "mls-uplink: nothing to send yet" "$(cat "$tmp/mls.json" "$tmp/err")"
+fi
+if "$FERRY" se secure-command --socket "$sock" >/dev/null 2>"$tmp/err"; then
+    not_ok "secure-command without one waiting is refused"
+else
+    grep -q "6985" "$tmp/err" && ok "secure-command without one waiting is refused (6985)" ||
+        not_ok "secure-command message" "$(cat "$tmp/err")"
+fi
+
 # 7. Errors: bad arguments and a missing emulator.
 if "$FERRY" se join-accept --socket "$sock" 20zz >/dev/null 2>"$tmp/err"; then not_ok "bad hex is refused"; else
     [ $? -eq 2 ] && ok "bad hex is a usage error (exit 2)" || not_ok "bad hex exit status"; fi

@@ -90,6 +90,11 @@ $(1)/bench/bench_lw: $(1)/obj/bench/bench_lw.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/bench/js_load: $(1)/obj/bench/js_load.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 endef
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -120,9 +125,10 @@ demo: deps
 	@BUILD=$(BUILD) ./scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bin/ferry
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
 	@BUILD=$(BUILD) ./bench/se_footprint.sh
+	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))

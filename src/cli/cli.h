@@ -49,6 +49,19 @@ int cli_lorawan_main(int argc, char **argv);
 /* `ferry se ...` (cli_se.c). */
 int cli_se_main(int argc, char **argv);
 
+/* The Join Server (cli_js.c): `ferry init`, and with `-d DIR` before the
+ * command, `kek`, `device`, `peer` and `serve`. */
+int cli_js_init_main(int argc, char **argv);
+int cli_js_kek_main(int argc, char **argv);
+int cli_js_device_main(int argc, char **argv);
+int cli_js_peer_main(int argc, char **argv);
+int cli_js_serve_main(int argc, char **argv);
+/* The deployment directory of the global `-d DIR` option (borrowed from argv). */
+void cli_set_deploy_dir(const char *dir);
+/* That directory (or $FERRY_DIR); NULL with a message on stderr when none. */
+const char *cli_deploy_dir(const char *prog);
+
+
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *
  * Options are long options only, `--name VALUE` or `--name=VALUE`; every

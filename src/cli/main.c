@@ -17,6 +17,11 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"lorawan", cli_lorawan_main, "decode frames, derive session keys, build join-accepts (LoRaWAN 1.0.x, 1.1)"},
     {"se", cli_se_main, "the secure element emulator and a device-side host for it"},
+    {"init", cli_js_init_main, "create a Join Server deployment: ferry init DIR --join-eui EUI"},
+    {"kek", cli_js_kek_main, "import, generate or list the KEKs of peers (-d DIR)"},
+    {"device", cli_js_device_main, "import, list, show or delete devices (-d DIR)"},
+    {"peer", cli_js_peer_main, "authorise a network or application server with a bearer token (-d DIR)"},
+    {"serve", cli_js_serve_main, "run the Join Server: Backend Interfaces, admin API, metrics (-d DIR)"},
     {"version", cmd_version, "print ferry's version"},
 };
 
@@ -24,10 +29,10 @@ static const cli_command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ferry <command> [arguments]\n\ncommands:\n");
+    fprintf(out, "usage: ferry [-d DIR] <command> [arguments]\n\ncommands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n`ferry <command> --help` describes a command. Results are JSON on stdout;\n"
+    fprintf(out, "\n-d DIR names the Join Server deployment (or set FERRY_DIR).\n`ferry <command> --help` describes a command. Results are JSON on stdout;\n"
                  "errors go to stderr with exit status 2 (command line) or 1 (operation).\n");
 }
 
@@ -48,6 +53,17 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;
+    }
+    /* The one global option: the deployment directory of the Join Server's
+     * commands (`ferry -d DIR kek list`). */
+    if (strcmp(argv[1], "-d") == 0) {
+        if (argc < 4) {
+            cli_error("ferry", "-d needs a directory and a command (ferry -d DIR <command> ...)");
+            return CLI_EXIT_USAGE;
+        }
+        cli_set_deploy_dir(argv[2]);
+        argc -= 2;
+        argv += 2;
     }
     const char *name = argv[1];
     if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {

@@ -1,0 +1,237 @@
+/*
+ * js.h - ferry's Join Server: the table of contents.
+ *
+ * A deployment is a directory (docs/join-server.md): ferry.conf, a SoftHSM2
+ * token, the database, admin.token. This layer turns Backend Interfaces
+ * requests into answers with the hsm (keys) and the store (state), and runs
+ * them behind an HTTP server. The request handling is a function of
+ * (worker, credentials, body) -> (HTTP status, body) with no I/O of its own,
+ * so the unit tests drive it directly; js_http.c is the thin HTTP shell.
+ *
+ * Ownership and threads:
+ *   js_ctx     one per process: the configuration, the hsm (PKCS#11 module,
+ *              login), the metrics. Shared by every thread.
+ *   js_worker  one per thread: a PKCS#11 session, a database connection and
+ *              a cache of peer KEK handles (session objects, so per session).
+ *              Never used by two threads at once.
+ * Open: js_open() then js_worker_open() per thread; close the workers before
+ * js_close().
+ *
+ * Secrets: keys exist only as token handles and as blobs wrapped under the
+ * token's master key; the only clear input is the operator's explicit one
+ * (js_kek_import_clear, js_device_translate with allow_clear). Bearer tokens
+ * are kept as SHA-256 hashes and compared in constant time. Nothing here
+ * formats a key, a blob or a token into text.
+ */
+#ifndef FERRY_JS_H
+#define FERRY_JS_H
+
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bi/bi.h"
+#include "hsm/hsm.h"
+#include "store/store.h"
+
+typedef enum js_status {
+    JS_OK = 0,
+    JS_ERR_ARGUMENT,  /* a NULL pointer or a value out of range */
+    JS_ERR_CONFIG,    /* ferry.conf is missing, unreadable or wrong (see the message) */
+    JS_ERR_EXISTS,    /* the deployment, KEK or device exists already */
+    JS_ERR_NOT_FOUND, /* no such KEK or device */
+    JS_ERR_IO,        /* a file could not be written or read */
+    JS_ERR_HSM,       /* the key service failed (see the message) */
+    JS_ERR_STORE,     /* the database failed (see the message) */
+    JS_ERR_INPUT,     /* an import line or request body is malformed */
+    JS_ERR_CLEAR_KEY, /* a clear key without the operator's permission */
+    JS_ERR_KEK,       /* a wrapped key does not unwrap under the named KEK */
+    JS_ERR_RANDOM,    /* the OS random generator failed */
+    JS_ERR_NOMEM,     /* out of memory */
+    JS_ERR_HTTP,      /* the HTTP server could not start (address, TLS) */
+    JS_STATUS_COUNT
+} js_status;
+
+/* A static sentence for `st`; never NULL. */
+const char *js_strerror(js_status st);
+
+/* ---- configuration (js_config.c) -------------------------------------- */
+
+#define JS_CONF_FILE      "ferry.conf"
+#define JS_ADMIN_TOKEN    "admin.token"
+#define JS_DEFAULT_PORT   4711
+#define JS_TOKEN_LABEL    "ferry"
+#define JS_PEERS_MAX      64
+#define JS_PATH_MAX       1024
+#define JS_ERR_MAX        256
+#define JS_HASH_LEN       32        /* SHA-256 of a bearer token */
+#define JS_TOKEN_HEX_LEN  64        /* a generated token: 32 random bytes as hex */
+
+typedef struct js_peer {
+    char id[BI_ID_MAX + 1];           /* NetID as 6 uppercase hex, or an AS-ID */
+    bool has_token;
+    uint8_t token_sha256[JS_HASH_LEN];
+    bool has_nsid;                    /* the NS-ID sent as HNSID for this home NetID */
+    uint64_t nsid;
+} js_peer;
+
+typedef struct js_config {
+    char dir[JS_PATH_MAX];            /* absolute deployment directory */
+    uint64_t join_eui;                /* this Join Server's JoinEUI (ReceiverID) */
+    char listen[128];                 /* ADDR:PORT */
+    char database[JS_PATH_MAX + 16];  /* store_open() location */
+    char pkcs11_module[JS_PATH_MAX];
+    char softhsm_conf[JS_PATH_MAX];   /* "" for a non-SoftHSM2 module */
+    char token_label[HSM_LABEL_MAX + 1];
+    char pin_file[JS_PATH_MAX];
+    bool peer_auth_required;          /* false only with plain HTTP on loopback */
+    uint32_t lifetime;                /* JoinAns Lifetime and session expiry, seconds; 0 = none */
+    unsigned threads;                 /* HTTP worker threads, 1..64 */
+    char tls_cert[JS_PATH_MAX];       /* "" = no TLS */
+    char tls_key[JS_PATH_MAX];
+    char tls_client_ca[JS_PATH_MAX];  /* "" = no client certificates asked */
+    bool has_admin_token;
+    uint8_t admin_token_sha256[JS_HASH_LEN];
+    size_t peer_count;
+    js_peer peers[JS_PEERS_MAX];
+} js_config;
+
+/* Reads DIR/ferry.conf into *out (caller-owned; it is large, allocate it).
+ * JS_ERR_CONFIG with a sentence in err[JS_ERR_MAX] naming the line. */
+js_status js_config_load(const char *dir, js_config *out, char err[JS_ERR_MAX]);
+
+/* The peer entry for `id` (compared exactly; NetIDs are uppercase), or NULL. */
+const js_peer *js_config_peer(const js_config *cfg, const char *id);
+
+/* True when `listen` (ADDR:PORT) names a loopback address. */
+bool js_listen_is_loopback(const char *listen);
+
+/* SHA-256 of `len` bytes. */
+void js_sha256(const void *data, size_t len, uint8_t out[JS_HASH_LEN]);
+
+/* A fresh random token: 64 lowercase hex digits and a NUL in out[65], and
+ * its hash. The caller wipes out[] when done. */
+js_status js_token_generate(char out[JS_TOKEN_HEX_LEN + 1], uint8_t hash[JS_HASH_LEN]);
+
+/* ---- deployment (js_deploy.c) ----------------------------------------- */
+
+typedef struct js_init_opts {
+    uint64_t join_eui;
+    const char *listen;       /* NULL = 127.0.0.1:JS_DEFAULT_PORT */
+    const char *database;     /* NULL = sqlite:DIR/ferry.db */
+    const char *token_label;  /* NULL = JS_TOKEN_LABEL */
+} js_init_opts;
+
+/* Creates a deployment in `dir` (0700; it may exist but must not hold one):
+ * the token (hsm_token_create), the database (store_open: migrations),
+ * DIR/admin.token (0600, the admin API's bearer token, written once) and
+ * DIR/ferry.conf (0600) holding only the token's hash. JS_ERR_EXISTS when
+ * DIR already holds a deployment; nothing is overwritten. */
+js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR_MAX]);
+
+/* Appends a peer to DIR/ferry.conf with a fresh bearer token whose hash is
+ * kept; the token itself goes to token_out (a new file, 0600). */
+js_status js_peer_add(const char *dir, const char *id, const char *token_out, const char *nsid_hex,
+                      char err[JS_ERR_MAX]);
+
+/* ---- the service (js.c) ----------------------------------------------- */
+
+typedef struct js_ctx js_ctx;
+typedef struct js_worker js_worker;
+
+/* Loads DIR's configuration and opens its key service. *out is freed with
+ * js_close(). */
+js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX]);
+void js_close(js_ctx *ctx);
+const js_config *js_ctx_config(const js_ctx *ctx);
+
+/* A PKCS#11 session and a database connection for the calling thread. */
+js_status js_worker_open(js_ctx *ctx, js_worker **out, char err[JS_ERR_MAX]);
+void js_worker_close(js_worker *w);
+store *js_worker_store(js_worker *w);
+
+/* ---- keys and devices (js_admin.c) ------------------------------------ */
+
+/* Imports a KEK from key[len] (16, 24 or 32 bytes) under `label`: made
+ * inside the token, kept as a blob. key[] is wiped on every path. */
+js_status js_kek_import_clear(js_worker *w, const char *label, uint8_t *key, size_t len, char err[JS_ERR_MAX]);
+
+/* Generates a random AES-128 KEK inside the token and keeps it as a blob. */
+js_status js_kek_generate(js_worker *w, const char *label, char err[JS_ERR_MAX]);
+
+/* Parses one device line (bi_device_parse) and translates its keys into
+ * master-key blobs inside the token: wrapped envelopes are unwrapped under
+ * the KEK they name (which must have been imported), clear ones are taken
+ * only with allow_clear (*was_clear tells). *out is ready for
+ * store_device_put; nothing is written. */
+js_status js_device_translate(js_worker *w, const char *line, size_t len, bool allow_clear, store_device *out,
+                              bool *was_clear, char err[JS_ERR_MAX]);
+
+/* ---- requests (js_handler.c, js_admin_api.c) -------------------------- */
+
+#define JS_REPLY_MAX 8192
+
+/* What the transport knows about the peer. */
+typedef struct js_auth {
+    const char *bearer;       /* the token of "Authorization: Bearer X", or NULL */
+    const char *tls_id;       /* CN of a client certificate that verified against
+                                 tls_client_ca, or NULL */
+} js_auth;
+
+/* An answer: HTTP status and body, plus what the metrics and logs record. */
+typedef struct js_reply {
+    unsigned http_status;
+    const char *content_type;
+    size_t len;
+    char body[JS_REPLY_MAX];
+    bool has_type;            /* a BI message was recognised */
+    bi_message_type type;     /* the request's MessageType */
+    bool has_result;
+    bi_result_code result;
+    bool has_dev_eui;
+    uint64_t dev_eui;
+    char note[BI_DESCRIPTION_MAX + 1]; /* the Description or admin error, for the log */
+} js_reply;
+
+/* Clears every field of *r (the body to ""). */
+void js_reply_reset(js_reply *r);
+
+/* Serves one Backend Interfaces body (POST /): JoinReq, RejoinReq,
+ * AppSKeyReq, HomeNSReq. Always fills *out: 200 with an answer, or 400 with
+ * a plain-text sentence when the body is not an answerable BI message. */
+void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t len, js_reply *out);
+
+/* The admin REST API (/api/v1/...), authenticated by the admin token:
+ *   POST   /api/v1/devices           a device line (wrapped keys only) -> 201
+ *   GET    /api/v1/devices/{DevEUI}  -> 200 the device without keys
+ *   DELETE /api/v1/devices/{DevEUI}  -> 200
+ * 401 without a valid token, 404, 409 for an existing device, 400 bad input. */
+void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, const char *path, const void *body,
+                     size_t len, js_reply *out);
+
+/* A device as JSON text without keys or blobs (for the CLI and the admin
+ * API): {"DevEUI":...,"JoinEUI":...,"MACVersion":...,...}. */
+js_status js_device_json(const store_device *d, char *out, size_t cap, size_t *len);
+
+/* ---- metrics and logs (js_metrics.c, js_log.c) ------------------------ */
+
+/* Records one request (thread-safe). */
+void js_metrics_observe(js_ctx *ctx, const js_reply *r, double seconds);
+/* Prometheus text exposition into out[cap]; JS_ERR_ARGUMENT if too small. */
+js_status js_metrics_render(js_ctx *ctx, char *out, size_t cap, size_t *len);
+
+/* One JSON line on stderr: {"ts":...,"level":...,"msg":...} plus the
+ * request fields of `r` when given. Never a key, a blob or a token. */
+void js_log(const char *level, const char *msg, const js_reply *r, double seconds, const char *extra);
+
+/* ---- HTTP (js_http.c) -------------------------------------------------- */
+
+/* Serves HTTP on `listen` (NULL = the configuration's) until *stop is set:
+ * POST / (Backend Interfaces), /api/v1/ (admin), GET /metrics. Plain HTTP
+ * only on loopback; TLS when tls_cert is configured. Calls
+ * hsm_process_harden() first. */
+js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, char err[JS_ERR_MAX]);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * js_admin_api.c - the admin REST API the IDM uses to provision devices.
+ *
+ * Authenticated by the deployment's admin token (Authorization: Bearer),
+ * whose SHA-256 is in ferry.conf; compared in constant time. Keys arrive
+ * only as wrapped KeyEnvelopes under a KEK already imported with `ferry kek
+ * import`: a clear key is refused here whatever the body says (the clear
+ * path is an operator's decision at the console, not an API call). Answers
+ * never carry a key or a blob (js_device_json).
+ */
+#include "js/js.h"
+#include "js/js_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define JSON_TYPE "application/json"
+#define DEVICES "/api/v1/devices"
+
+static void admin_error(js_reply *out, unsigned status, const char *msg)
+{
+    snprintf(out->note, sizeof(out->note), "%s", msg);
+    char esc[BI_DESCRIPTION_MAX + 1];
+    size_t j = 0;
+    for (size_t i = 0; msg[i] != '\0' && j + 2 < sizeof(esc); i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c == '"' || c == '\\')
+            esc[j++] = '\\';
+        esc[j++] = (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+    }
+    esc[j] = '\0';
+    js_reply_text(out, status, JSON_TYPE, "{\"error\":\"%s\"}", esc);
+}
+
+static bool parse_dev_eui(const char *s, uint64_t *out)
+{
+    uint8_t b[8];
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    if (lw_hex_decode(s, strlen(s), b, sizeof(b)) != LW_OK)
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    *out = v;
+    return true;
+}
+
+static void device_reply(js_reply *out, unsigned status, const store_device *d)
+{
+    size_t n = 0;
+    if (js_device_json(d, out->body, sizeof(out->body), &n) != JS_OK) {
+        admin_error(out, 500, "could not render the device");
+        return;
+    }
+    out->http_status = status;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+}
+
+static void post_device(js_worker *w, const void *body, size_t len, js_reply *out)
+{
+    char err[JS_ERR_MAX];
+    store_device d;
+    bool was_clear = false;
+    js_status st = js_device_translate(w, body, len, false, &d, &was_clear, err);
+    if (st != JS_OK) {
+        admin_error(out, st == JS_ERR_HSM || st == JS_ERR_STORE ? 500 : 400, err);
+        return;
+    }
+    out->has_dev_eui = true;
+    out->dev_eui = d.dev_eui;
+    store_status ss = store_device_put(w->db, &d, false);
+    if (ss == STORE_ERR_EXISTS) {
+        admin_error(out, 409, "a device with that DevEUI exists");
+    } else if (ss != STORE_OK) {
+        snprintf(err, sizeof(err), "database: %s", store_strerror(ss));
+        admin_error(out, 500, err);
+    } else if (store_device_get(w->db, d.dev_eui, &d) == STORE_OK) {
+        device_reply(out, 201, &d);
+    } else {
+        admin_error(out, 500, "the device was stored but could not be read back");
+    }
+    lw_secure_wipe(&d, sizeof(d));
+}
+
+void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, const char *path, const void *body,
+                     size_t len, js_reply *out)
+{
+    js_reply_reset(out);
+    const js_config *cfg = w->ctx->cfg;
+    if (!cfg->has_admin_token || auth == NULL || !js_token_matches(auth->bearer, cfg->admin_token_sha256)) {
+        admin_error(out, 401, "admin token missing or wrong");
+        return;
+    }
+    size_t dl = strlen(DEVICES);
+    if (strncmp(path, DEVICES, dl) != 0 || (path[dl] != '\0' && path[dl] != '/')) {
+        admin_error(out, 404, "no such resource");
+        return;
+    }
+    const char *rest = path[dl] == '/' ? path + dl + 1 : NULL;
+    if (rest == NULL || *rest == '\0') {
+        if (strcmp(method, "POST") == 0)
+            post_device(w, body, len, out);
+        else
+            admin_error(out, 405, "use POST on /api/v1/devices");
+        return;
+    }
+    uint64_t eui;
+    if (!parse_dev_eui(rest, &eui)) {
+        admin_error(out, 400, "DevEUI: expected 16 hex digits");
+        return;
+    }
+    out->has_dev_eui = true;
+    out->dev_eui = eui;
+    store_device d;
+    store_status ss;
+    if (strcmp(method, "GET") == 0) {
+        ss = store_device_get(w->db, eui, &d);
+        if (ss == STORE_OK)
+            device_reply(out, 200, &d);
+        lw_secure_wipe(&d, sizeof(d));
+    } else if (strcmp(method, "DELETE") == 0) {
+        ss = store_device_delete(w->db, eui);
+        if (ss == STORE_OK)
+            js_reply_text(out, 200, JSON_TYPE, "{\"DevEUI\":\"%016llX\",\"deleted\":true}", (unsigned long long)eui);
+    } else {
+        admin_error(out, 405, "use GET or DELETE on /api/v1/devices/{DevEUI}");
+        return;
+    }
+    if (ss == STORE_ERR_NOT_FOUND)
+        admin_error(out, 404, "no device with that DevEUI");
+    else if (ss != STORE_OK)
+        admin_error(out, 500, "database failure");
+}

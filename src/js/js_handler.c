@@ -1,0 +1,597 @@
+/*
+ * js_handler.c - a Backend Interfaces body in, an answer out.
+ *
+ * The order of checks for a JoinReq/RejoinReq follows the cost of each and
+ * what it may reveal: parse (bi) -> ReceiverID is us -> the peer is
+ * authenticated for its SenderID -> PHYPayload decodes and matches DevEUI ->
+ * the device exists under that JoinEUI -> SenderID may activate it ->
+ * the MIC (one C_UnwrapKey and one CMAC in the token) -> one store
+ * transaction that applies the DevNonce rule, takes the JoinNonce and keeps
+ * the session, with the keys derived and wrapped inside it by the callback
+ * make_session(). The answer is built only from what that transaction
+ * committed, so an answer never leaves for a nonce the database did not
+ * keep. The peer KEKs are looked up before the transaction: a missing KEK
+ * refuses the join without consuming a DevNonce.
+ *
+ * Rejoin types 0 and 2 carry a MIC under SNwkSIntKey, which the network
+ * server checks before it forwards the request (TS002 1.0 §11.4.1); the JS
+ * checks type 1 (JSIntKey) itself.
+ */
+#include "js/js.h"
+#include "js/js_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define JSON_TYPE "application/json"
+
+static void answer_error(js_reply *out, const bi_header *h, bi_result_code code, const char *desc)
+{
+    size_t n = 0;
+    out->has_result = true;
+    out->result = code;
+    snprintf(out->note, sizeof(out->note), "%s", desc != NULL ? desc : "");
+    if (bi_error_answer_build(h, code, desc, out->body, sizeof(out->body), &n) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->http_status = 200;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+}
+
+static void sender_text(const bi_id *id, char out[BI_ID_MAX + 1])
+{
+    if (id->kind == BI_ID_NET_ID)
+        snprintf(out, BI_ID_MAX + 1, "%06llX", (unsigned long long)id->value);
+    else if (id->kind == BI_ID_EUI)
+        snprintf(out, BI_ID_MAX + 1, "%016llX", (unsigned long long)id->value);
+    else
+        snprintf(out, BI_ID_MAX + 1, "%s", id->raw);
+}
+
+static bool authorised(const js_config *cfg, const char *sender, const js_auth *auth)
+{
+    const js_peer *p = js_config_peer(cfg, sender);
+    if (auth != NULL && auth->tls_id != NULL && p != NULL && strcmp(auth->tls_id, sender) == 0)
+        return true;
+    if (p != NULL && p->has_token)
+        return js_token_matches(auth != NULL ? auth->bearer : NULL, p->token_sha256);
+    return !cfg->peer_auth_required;
+}
+
+static bool net_allowed(const store_device *d, uint32_t net_id)
+{
+    if (d->home_net_id == net_id)
+        return true;
+    for (size_t i = 0; i < d->allowed_net_id_count; i++) {
+        if (d->allowed_net_ids[i] == net_id)
+            return true;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- joins */
+
+typedef struct join_job {
+    js_worker *w;
+    const js_config *cfg;
+    const store_device *dev;
+    const bi_join_req *jr;
+    const char *ns_label;
+    const char *as_label;
+    const lw_key *ns_kek;
+    const lw_key *as_kek;      /* NULL: the AppSKey is only kept */
+    lw_key nwk_key, app_key;
+    lw_js_keys js;
+    bool v11;                  /* OptNeg: 1.1 keys and MIC */
+    int rejoin_type;           /* -1 for a JoinReq */
+    uint32_t net_id;
+    uint64_t join_eui;
+    bi_join_ans ans;
+    char err[JS_ERR_MAX];
+} join_job;
+
+static store_status fail_job(join_job *j, const char *what, lw_status ls)
+{
+    js_errf(j->err, "%s: %s", what, lw_strerror(ls));
+    return STORE_ERR_ABORTED;
+}
+
+static store_status wrap_env(join_job *j, const lw_key *kek, const char *label, const lw_key *key,
+                             bi_key_envelope *env)
+{
+    uint8_t wrapped[BI_WRAPPED_KEY_LEN];
+    lw_status ls = lw_key_wrap(hsm_session_crypto(j->w->sess), kek, key, wrapped, sizeof(wrapped));
+    if (ls != LW_OK)
+        return fail_job(j, "wrapping a session key", ls);
+    if (bi_key_envelope_set_wrapped(env, label, wrapped) != BI_OK) {
+        js_errf(j->err, "KEK label does not fit a KeyEnvelope");
+        return STORE_ERR_ABORTED;
+    }
+    return STORE_OK;
+}
+
+/* Builds the join-accept with the granted JoinNonce; keys stay in the token. */
+static store_status build_accept(join_job *j, const store_join_grant *g, const lw_key *enc_key)
+{
+    const lw_crypto *c = hsm_session_crypto(j->w->sess);
+    lw_join_accept ja;
+    memset(&ja, 0, sizeof(ja));
+    ja.join_nonce = g->join_nonce;
+    ja.net_id = j->net_id;
+    ja.dev_addr = j->jr->dev_addr;
+    ja.dl_settings = j->v11 ? (uint8_t)(j->jr->dl_settings | LW_DL_OPTNEG) : (uint8_t)(j->jr->dl_settings & 0x7F);
+    ja.rx_delay = j->jr->rx_delay;
+    ja.has_cflist = j->jr->has_cflist;
+    if (ja.has_cflist)
+        memcpy(ja.cflist, j->jr->cflist, LW_CFLIST_LEN);
+    uint8_t plain[LW_JOIN_ACCEPT_CFLIST_LEN];
+    size_t n = 0;
+    lw_status ls = lw_join_accept_build(&ja, plain, sizeof(plain), &n);
+    uint8_t mic[LW_MIC_LEN];
+    if (ls == LW_OK) {
+        if (j->v11) {
+            uint8_t jrt = j->rejoin_type < 0 ? LW_JOIN_REQ_TYPE_JOIN : (uint8_t)j->rejoin_type;
+            ls = lw_mic_join_accept_11(c, &j->js.js_int_key, jrt, j->join_eui, g->dev_nonce, plain, n, mic);
+        } else {
+            ls = lw_mic_join_accept_10(c, &j->nwk_key, plain, n, mic);
+        }
+    }
+    if (ls != LW_OK)
+        return fail_job(j, "join-accept", ls);
+    memcpy(plain + n, mic, LW_MIC_LEN);
+    n += LW_MIC_LEN;
+    ls = lw_join_accept_encrypt(c, enc_key, plain, n, j->ans.phy_payload, sizeof(j->ans.phy_payload));
+    LW_WIPE(plain);
+    if (ls != LW_OK)
+        return fail_job(j, "join-accept encryption", ls);
+    j->ans.phy_payload_len = n;
+    return STORE_OK;
+}
+
+/* The store's callback: runs inside the join transaction. */
+static store_status make_session(void *ctx, const store_join_grant *g, store_session *s)
+{
+    join_job *j = ctx;
+    const lw_crypto *c = hsm_session_crypto(j->w->sess);
+    memset(&j->ans, 0, sizeof(j->ans));
+    lw_session_keys_10 k10;
+    lw_session_keys_11 k11;
+    memset(&k10, 0, sizeof(k10));
+    memset(&k11, 0, sizeof(k11));
+    lw_status ls;
+    if (j->v11)
+        ls = lw_derive_session_keys_11(c, &j->nwk_key, &j->app_key, g->join_nonce, j->join_eui, g->dev_nonce, &k11);
+    else
+        ls = lw_derive_session_keys_10(c, &j->nwk_key, g->join_nonce, j->net_id, g->dev_nonce, &k10);
+    if (ls != LW_OK)
+        return fail_job(j, "session key derivation", ls);
+
+    store_status st = build_accept(j, g, j->rejoin_type < 0 ? &j->nwk_key : &j->js.js_enc_key);
+    const lw_key *app_s_key = j->v11 ? &k11.app_s_key : &k10.app_s_key;
+    if (st == STORE_OK && j->v11) {
+        st = wrap_env(j, j->ns_kek, j->ns_label, &k11.f_nwk_s_int_key, &j->ans.f_nwk_s_int_key);
+        if (st == STORE_OK)
+            st = wrap_env(j, j->ns_kek, j->ns_label, &k11.s_nwk_s_int_key, &j->ans.s_nwk_s_int_key);
+        if (st == STORE_OK)
+            st = wrap_env(j, j->ns_kek, j->ns_label, &k11.nwk_s_enc_key, &j->ans.nwk_s_enc_key);
+    } else if (st == STORE_OK) {
+        st = wrap_env(j, j->ns_kek, j->ns_label, &k10.nwk_s_key, &j->ans.nwk_s_key);
+    }
+    if (st == STORE_OK && j->as_kek != NULL)
+        st = wrap_env(j, j->as_kek, j->as_label, app_s_key, &j->ans.app_s_key);
+    if (st == STORE_OK) {
+        size_t n = 0;
+        hsm_status hs = hsm_key_wrap_blob(j->w->sess, app_s_key, s->app_s_key.data, sizeof(s->app_s_key.data), &n);
+        if (hs != HSM_OK) {
+            js_errf(j->err, "keeping the AppSKey: %s", hsm_strerror(hs));
+            st = STORE_ERR_ABORTED;
+        }
+        s->app_s_key.len = n;
+    }
+    if (st == STORE_OK) {
+        /* 16 random bytes, like TTS's ULIDs: unique per device with
+         * overwhelming probability; the store refuses a duplicate anyway. */
+        if (getrandom(s->session_key_id, 16, 0) != 16) {
+            js_errf(j->err, "random generator failed");
+            st = STORE_ERR_ABORTED;
+        } else {
+            s->session_key_id_len = 16;
+            memcpy(j->ans.session_key_id, s->session_key_id, 16);
+            j->ans.session_key_id_len = 16;
+        }
+        s->dev_addr = j->jr->dev_addr;
+        s->lifetime_s = j->cfg->lifetime;
+        j->ans.has_lifetime = true;
+        j->ans.lifetime = j->cfg->lifetime;
+    }
+    if (j->v11)
+        lw_session_keys_11_release(c, &k11);
+    else
+        lw_session_keys_10_release(c, &k10);
+    return st;
+}
+
+static void release_job(join_job *j)
+{
+    const lw_crypto *c = hsm_session_crypto(j->w->sess);
+    lw_js_keys_release(c, &j->js);
+    hsm_key_release(j->w->sess, &j->nwk_key);
+    hsm_key_release(j->w->sess, &j->app_key);
+}
+
+static void handle_join(js_worker *w, const bi_request *req, js_reply *out)
+{
+    const js_config *cfg = w->ctx->cfg;
+    const bi_join_req *jr = &req->u.join;
+    bool rejoin = req->hdr.message_type == BI_MSG_REJOIN_REQ;
+    char msg[JS_ERR_MAX];
+    lw_frame f;
+    lw_status ls = lw_frame_decode(jr->phy_payload, jr->phy_payload_len, &f);
+    if (ls == LW_ERR_TRUNCATED || ls == LW_ERR_TOO_LONG) {
+        answer_error(out, &req->hdr, BI_RESULT_FRAME_SIZE_ERROR, "PHYPayload: wrong size for its message type");
+        return;
+    }
+    lw_mtype want = rejoin ? LW_MTYPE_REJOIN_REQUEST : LW_MTYPE_JOIN_REQUEST;
+    if (ls != LW_OK || f.mtype != want) {
+        answer_error(out, &req->hdr, BI_RESULT_MALFORMED,
+                     rejoin ? "PHYPayload: not a rejoin-request" : "PHYPayload: not a join-request");
+        return;
+    }
+    uint64_t frame_dev_eui = rejoin ? f.u.rejoin_request.dev_eui : f.u.join_request.dev_eui;
+    out->has_dev_eui = true;
+    out->dev_eui = jr->dev_eui;
+    if (frame_dev_eui != jr->dev_eui) {
+        answer_error(out, &req->hdr, BI_RESULT_MALFORMED, "DevEUI: differs from the one in PHYPayload");
+        return;
+    }
+    store_device dev;
+    store_status ss = store_device_get(w->db, jr->dev_eui, &dev);
+    if (ss == STORE_ERR_NOT_FOUND) {
+        answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI");
+        return;
+    }
+    if (ss != STORE_OK) {
+        js_errf(msg, "database: %s", store_strerror(ss));
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+        return;
+    }
+    join_job j;
+    memset(&j, 0, sizeof(j));
+    j.w = w;
+    j.cfg = cfg;
+    j.dev = &dev;
+    j.jr = jr;
+    j.net_id = (uint32_t)req->hdr.sender_id.value;
+    j.rejoin_type = rejoin ? (int)f.u.rejoin_request.type : -1;
+    if (!rejoin)
+        j.join_eui = f.u.join_request.join_eui;
+    else if (f.u.rejoin_request.type == LW_REJOIN_TYPE_1)
+        j.join_eui = f.u.rejoin_request.join_eui;
+    else
+        j.join_eui = dev.join_eui;
+    if (j.join_eui != dev.join_eui) {
+        answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI under that JoinEUI");
+        return;
+    }
+    if (!net_allowed(&dev, j.net_id)) {
+        answer_error(out, &req->hdr, BI_RESULT_ACTIVATION_DISALLOWED,
+                     "SenderID is neither the device's home NetID nor one it allows");
+        return;
+    }
+    bool dev11 = dev.mac_version == STORE_MAC_1_1;
+    if (rejoin && !dev11) {
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, "rejoin-requests exist only in LoRaWAN 1.1");
+        return;
+    }
+    j.v11 = dev11 && (rejoin || jr->mac_version == BI_MAC_1_1);
+    if (dev.ns_kek_label[0] == '\0') {
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED,
+                     "the device has no NSKEKLabel: network session keys cannot be delivered");
+        return;
+    }
+    j.ns_label = dev.ns_kek_label;
+    if (js_worker_kek(w, dev.ns_kek_label, &j.ns_kek, msg) != JS_OK) {
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+        return;
+    }
+    if (dev.as_kek_label[0] != '\0') {
+        j.as_label = dev.as_kek_label;
+        if (js_worker_kek(w, dev.as_kek_label, &j.as_kek, msg) != JS_OK) {
+            answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+            return;
+        }
+    }
+    const lw_crypto *c = hsm_session_crypto(w->sess);
+    hsm_status hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, dev.nwk_key.data, dev.nwk_key.len, &j.nwk_key);
+    if (hs == HSM_OK && j.v11) {
+        if (dev.app_key.len == 0)
+            hs = HSM_ERR_KEY_INVALID;
+        else
+            hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, dev.app_key.data, dev.app_key.len, &j.app_key);
+    }
+    if (hs == HSM_OK && dev11) {
+        if (lw_derive_js_keys(c, &j.nwk_key, dev.dev_eui, &j.js) != LW_OK)
+            hs = HSM_ERR_DEVICE;
+    }
+    if (hs != HSM_OK) {
+        js_errf(msg, "key service: %s", hsm_strerror(hs));
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+        release_job(&j);
+        return;
+    }
+    /* MIC */
+    bool check_mic = !rejoin || f.u.rejoin_request.type == LW_REJOIN_TYPE_1;
+    if (check_mic) {
+        uint8_t mic[LW_MIC_LEN];
+        size_t mlen = jr->phy_payload_len - LW_MIC_LEN;
+        ls = rejoin ? lw_mic_rejoin_request(c, &j.js.js_int_key, jr->phy_payload, mlen, mic)
+                    : lw_mic_join_request(c, &j.nwk_key, jr->phy_payload, mlen, mic);
+        if (ls != LW_OK) {
+            js_errf(msg, "key service: %s", lw_strerror(ls));
+            answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+            release_job(&j);
+            return;
+        }
+        if (lw_mic_equal(mic, f.mic) != 1) {
+            answer_error(out, &req->hdr, BI_RESULT_MIC_FAILED,
+                         rejoin ? "rejoin-request MIC does not match" : "join-request MIC does not match");
+            release_job(&j);
+            return;
+        }
+    }
+    store_join_result res;
+    bool serial = strcmp(store_backend_name(w->db), "sqlite") == 0;
+    if (serial)
+        pthread_mutex_lock(&w->ctx->commit_lock);
+    if (!rejoin) {
+        store_join sj = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .dev_nonce = f.u.join_request.dev_nonce,
+                         .make_session = make_session, .ctx = &j};
+        ss = store_join_commit(w->db, &sj, &res);
+    } else {
+        store_rejoin sr = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .rejoin_type = j.rejoin_type,
+                           .rj_count = f.u.rejoin_request.rj_count, .make_session = make_session, .ctx = &j};
+        ss = store_rejoin_commit(w->db, &sr, &res);
+    }
+    if (serial)
+        pthread_mutex_unlock(&w->ctx->commit_lock);
+    release_job(&j);
+    switch (ss) {
+    case STORE_OK:
+        break;
+    case STORE_ERR_REPLAY:
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED,
+                     rejoin ? "RJcount refused: not greater than the last one accepted"
+                            : "DevNonce refused: used already (or not greater than the last one, 1.0.4/1.1)");
+        return;
+    case STORE_ERR_JOIN_NONCE_EXHAUSTED:
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, "the device has used all 2^24 JoinNonces");
+        return;
+    case STORE_ERR_NOT_FOUND:
+        answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI");
+        return;
+    case STORE_ERR_ABORTED:
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, j.err);
+        return;
+    default:
+        js_errf(msg, "database: %s", store_strerror(ss));
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
+        return;
+    }
+    bi_header ah;
+    size_t n = 0;
+    j.ans.result.code = BI_RESULT_SUCCESS;
+    if (bi_answer_header(&req->hdr, &ah) != BI_OK ||
+        bi_join_ans_build(&ah, &j.ans, out->body, sizeof(out->body), &n) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->http_status = 200;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+    out->has_result = true;
+    out->result = BI_RESULT_SUCCESS;
+    snprintf(out->note, sizeof(out->note), "JoinNonce %06X", (unsigned)res.join_nonce);
+}
+
+/* ---------------------------------------------------------------- AppSKeyReq */
+
+static void app_s_key_fail(js_reply *out, const bi_header *ah, uint64_t dev_eui, bi_result_code code,
+                           const char *desc)
+{
+    bi_app_s_key_ans a;
+    memset(&a, 0, sizeof(a));
+    a.result.code = code;
+    snprintf(a.result.description, sizeof(a.result.description), "%s", desc);
+    a.dev_eui = dev_eui;
+    size_t n = 0;
+    out->has_result = true;
+    out->result = code;
+    snprintf(out->note, sizeof(out->note), "%s", desc);
+    if (bi_app_s_key_ans_build(ah, &a, out->body, sizeof(out->body), &n) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->http_status = 200;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+}
+
+static void handle_app_s_key(js_worker *w, const bi_request *req, js_reply *out)
+{
+    const bi_app_s_key_req *r = &req->u.app_s_key;
+    bi_header ah;
+    if (bi_answer_header(&req->hdr, &ah) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->has_dev_eui = true;
+    out->dev_eui = r->dev_eui;
+    char msg[JS_ERR_MAX];
+    store_device dev;
+    store_status ss = store_device_get(w->db, r->dev_eui, &dev);
+    if (ss == STORE_ERR_NOT_FOUND) {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI");
+        return;
+    }
+    if (ss != STORE_OK) {
+        js_errf(msg, "database: %s", store_strerror(ss));
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_OTHER, msg);
+        return;
+    }
+    if (dev.as_id[0] == '\0' || strcmp(dev.as_id, req->hdr.sender_id.raw) != 0) {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_ACTIVATION_DISALLOWED,
+                       "SenderID is not the application server of this device");
+        return;
+    }
+    store_session s;
+    ss = r->session_key_id_len > STORE_SESSION_ID_MAX
+             ? STORE_ERR_NOT_FOUND
+             : store_session_get(w->db, r->dev_eui, r->session_key_id, r->session_key_id_len, &s);
+    if (ss == STORE_OK && s.expires_at != 0 && s.expires_at <= (int64_t)time(NULL))
+        ss = STORE_ERR_NOT_FOUND;
+    if (ss != STORE_OK || s.app_s_key.len == 0) {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_UNKNOWN_DEV_EUI,
+                       "no session with that SessionKeyID for the device (or it expired)");
+        return;
+    }
+    if (dev.as_kek_label[0] == '\0') {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_OTHER, "the device has no ASKEKLabel");
+        return;
+    }
+    const lw_key *kek = NULL;
+    if (js_worker_kek(w, dev.as_kek_label, &kek, msg) != JS_OK) {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_OTHER, msg);
+        return;
+    }
+    lw_key k;
+    memset(&k, 0, sizeof(k));
+    bi_app_s_key_ans a;
+    memset(&a, 0, sizeof(a));
+    uint8_t wrapped[BI_WRAPPED_KEY_LEN];
+    hsm_status hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, s.app_s_key.data, s.app_s_key.len, &k);
+    lw_status ls = LW_OK;
+    if (hs == HSM_OK)
+        ls = lw_key_wrap(hsm_session_crypto(w->sess), kek, &k, wrapped, sizeof(wrapped));
+    hsm_key_release(w->sess, &k);
+    if (hs != HSM_OK || ls != LW_OK || bi_key_envelope_set_wrapped(&a.app_s_key, dev.as_kek_label, wrapped) != BI_OK) {
+        app_s_key_fail(out, &ah, r->dev_eui, BI_RESULT_OTHER, "key service failed to wrap the AppSKey");
+        return;
+    }
+    a.result.code = BI_RESULT_SUCCESS;
+    a.dev_eui = r->dev_eui;
+    memcpy(a.session_key_id, r->session_key_id, r->session_key_id_len);
+    a.session_key_id_len = r->session_key_id_len;
+    size_t n = 0;
+    if (bi_app_s_key_ans_build(&ah, &a, out->body, sizeof(out->body), &n) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->http_status = 200;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+    out->has_result = true;
+    out->result = BI_RESULT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- HomeNSReq */
+
+static void handle_home_ns(js_worker *w, const bi_request *req, js_reply *out)
+{
+    const js_config *cfg = w->ctx->cfg;
+    out->has_dev_eui = true;
+    out->dev_eui = req->u.home_ns.dev_eui;
+    store_device dev;
+    store_status ss = store_device_get(w->db, req->u.home_ns.dev_eui, &dev);
+    if (ss == STORE_ERR_NOT_FOUND) {
+        answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI");
+        return;
+    }
+    if (ss != STORE_OK) {
+        answer_error(out, &req->hdr, BI_RESULT_OTHER, "database failure");
+        return;
+    }
+    if (!net_allowed(&dev, (uint32_t)req->hdr.sender_id.value)) {
+        answer_error(out, &req->hdr, BI_RESULT_NO_ROAMING_AGREEMENT,
+                     "SenderID is not a network this device may use");
+        return;
+    }
+    bi_home_ns_ans a;
+    memset(&a, 0, sizeof(a));
+    a.result.code = BI_RESULT_SUCCESS;
+    a.has_h_net_id = true;
+    a.h_net_id = dev.home_net_id;
+    if (req->hdr.version == BI_VERSION_1_1) {
+        char id[BI_ID_MAX + 1];
+        snprintf(id, sizeof(id), "%06X", (unsigned)dev.home_net_id);
+        const js_peer *p = js_config_peer(cfg, id);
+        if (p != NULL && p->has_nsid) {
+            a.has_hnsid = true;
+            a.hnsid = p->nsid;
+        }
+    }
+    bi_header ah;
+    size_t n = 0;
+    if (bi_answer_header(&req->hdr, &ah) != BI_OK ||
+        bi_home_ns_ans_build(&ah, &a, out->body, sizeof(out->body), &n) != BI_OK) {
+        js_reply_text(out, 500, "text/plain", "could not build the answer\n");
+        return;
+    }
+    out->http_status = 200;
+    out->content_type = JSON_TYPE;
+    out->len = n;
+    out->has_result = true;
+    out->result = BI_RESULT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- entry */
+
+void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t len, js_reply *out)
+{
+    js_reply_reset(out);
+    const js_config *cfg = w->ctx->cfg;
+    bi_request req;
+    bi_error err;
+    memset(&req, 0, sizeof(req));
+    if (bi_request_parse(body, len, &req, &err) != BI_OK) {
+        if (!err.answerable) {
+            snprintf(out->note, sizeof(out->note), "%s", err.description);
+            js_reply_text(out, 400, "text/plain", "not a Backend Interfaces request: %s\n", err.description);
+            return;
+        }
+        out->has_type = true;
+        out->type = req.hdr.message_type;
+        answer_error(out, &req.hdr, bi_error_result_code(&err), err.description);
+        return;
+    }
+    out->has_type = true;
+    out->type = req.hdr.message_type;
+    if (req.hdr.receiver_id.kind != BI_ID_EUI || req.hdr.receiver_id.value != cfg->join_eui) {
+        answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_RECEIVER, "ReceiverID is not this Join Server's JoinEUI");
+        return;
+    }
+    char sender[BI_ID_MAX + 1];
+    sender_text(&req.hdr.sender_id, sender);
+    if (!authorised(cfg, sender, auth)) {
+        answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_SENDER, "the peer is not authenticated for this SenderID");
+        return;
+    }
+    switch (req.hdr.message_type) {
+    case BI_MSG_JOIN_REQ:
+    case BI_MSG_REJOIN_REQ:
+        handle_join(w, &req, out);
+        break;
+    case BI_MSG_APP_S_KEY_REQ:
+        handle_app_s_key(w, &req, out);
+        break;
+    case BI_MSG_HOME_NS_REQ:
+        handle_home_ns(w, &req, out);
+        break;
+    default:
+        answer_error(out, &req.hdr, BI_RESULT_MALFORMED, "this message is not served by a Join Server");
+        break;
+    }
+}

@@ -1,0 +1,77 @@
+/*
+ * js_internal.h - internal to src/js: the context and worker structs, the
+ * per-session KEK cache, metrics storage and small helpers.
+ */
+#ifndef FERRY_JS_INTERNAL_H
+#define FERRY_JS_INTERNAL_H
+
+#include <pthread.h>
+
+#include "js/js.h"
+#include "lorawan/lorawan.h"
+
+#define JS_METRIC_TYPES   4   /* JoinReq, RejoinReq, AppSKeyReq, HomeNSReq */
+#define JS_METRIC_OTHER   4   /* index for "other" (admin, 400s, unknown types) */
+#define JS_BUCKETS        12
+
+typedef struct js_metrics {
+    pthread_mutex_t lock;
+    uint64_t count[JS_METRIC_TYPES + 1][BI_RESULT_COUNT + 1]; /* last column: no result (HTTP 400) */
+    uint64_t hist[JS_BUCKETS + 1];                            /* cumulative at render time */
+    uint64_t hist_count;
+    double hist_sum;
+    uint64_t http_status[6];                                  /* 1xx..5xx by hundreds */
+} js_metrics;
+
+struct js_ctx {
+    js_config *cfg;
+    hsm *h;
+    js_metrics metrics;
+    /* SQLite has one writer: threads of this process queue here instead of
+     * in SQLite's busy handler, which sleeps in steps of up to 100 ms. */
+    pthread_mutex_t commit_lock;
+};
+
+#define JS_KEK_CACHE 16
+
+typedef struct js_kek_entry {
+    char label[STORE_LABEL_MAX + 1];
+    store_blob blob;          /* what was unwrapped: a changed KEK row is noticed */
+    lw_key key;               /* session object in this worker's session */
+    uint64_t used;            /* LRU clock */
+} js_kek_entry;
+
+struct js_worker {
+    js_ctx *ctx;
+    hsm_session *sess;
+    store *db;
+    uint64_t clock;
+    js_kek_entry keks[JS_KEK_CACHE];
+};
+
+/* ADDR:PORT or [V6]:PORT into host[cap] and *port. */
+js_status js_parse_listen(const char *listen, char *host, size_t cap, uint16_t *port);
+
+/* A NetID given as 6 hex digits becomes uppercase without 0x; anything
+ * else (an AS-ID) is copied. */
+void js_canonical_id(const char *in, char out[BI_ID_MAX + 1]);
+
+/* The KEK `label` as a HSM_KEY_KEK handle of this worker's session, from
+ * the cache or unwrapped from the store. *key stays owned by the cache.
+ * JS_ERR_NOT_FOUND when no KEK has that label. */
+js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, char err[JS_ERR_MAX]);
+
+/* Constant-time check of a bearer token against a SHA-256 hash. */
+bool js_token_matches(const char *token, const uint8_t hash[JS_HASH_LEN]);
+
+/* vsnprintf into err[JS_ERR_MAX] (cut when longer). */
+void js_errf(char err[JS_ERR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Copies src into dst[cap], cut to fit, always NUL-terminated. */
+void js_copy(char *dst, size_t cap, const char *src);
+
+/* Fill a reply with a plain-text / JSON body. */
+void js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,90 @@
+#!/bin/sh
+# js_kill.sh - kill -9 under load: a node client sends JoinReqs with
+# increasing DevNonces (a 1.0.4 and a 1.0.2 device) over keep-alive HTTP
+# while the server is killed with SIGKILL at random moments and restarted,
+# KILLS times. The client (js_kill_client.js) checks that no DevNonce already
+# answered is accepted again and that no JoinNonce repeats. Prints TAP.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export NODE_PATH="$root/tests/oracle/node_modules"
+KILLS=${KILLS:-10}
+JOINEUI=70B3D57ED0000000
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jskill.XXXXXX") || exit 1
+server=""
+client=""
+cleanup() {
+    [ -n "$server" ] && kill -9 "$server" 2>/dev/null
+    [ -n "$client" ] && kill "$client" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+if ! "$root/tests/oracle/install.sh" >/dev/null 2>&1; then
+    echo "1..1"; echo "not ok 1 - lora-packet installed"; exit 1
+fi
+dep="$tmp/dep"
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
+K104=000102030405060708090a0b0c0d0e0f
+K102=2b7e151628aed2a6abf7158809cf4f3c
+F="$FERRY -d $dep"
+setup_ok=1
+"$FERRY" init "$dep" --join-eui $JOINEUI --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/err" || setup_ok=0
+$F peer add 000013 --token-out "$tmp/ns.tok" >/dev/null 2>>"$tmp/err" || setup_ok=0
+echo 00112233445566778899aabbccddeeff | $F kek import ns:000013 >/dev/null 2>>"$tmp/err" || setup_ok=0
+cat >"$tmp/devices.jsonl" <<EOD
+{"DevEUI":"0004A30B001C0002","JoinEUI":"$JOINEUI","MACVersion":"1.0.4","HomeNetID":"000013","NwkKey":{"AESKey":"$K104"},"NSKEKLabel":"ns:000013"}
+{"DevEUI":"0004A30B001C0001","JoinEUI":"$JOINEUI","MACVersion":"1.0.2","HomeNetID":"000013","NwkKey":{"AESKey":"$K102"},"NSKEKLabel":"ns:000013"}
+EOD
+$F device import "$tmp/devices.jsonl" --allow-clear-keys >/dev/null 2>>"$tmp/err" || setup_ok=0
+if [ $setup_ok -ne 1 ]; then
+    echo "1..1"; echo "not ok 1 - deployment set-up"; sed 's/^/# /' "$tmp/err"; exit 1
+fi
+
+start() {
+    "$FERRY" -d "$dep" serve 2>>"$tmp/serve.log" &
+    server=$!
+    i=0
+    while [ $i -lt 400 ]; do
+        curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null && return 0
+        sleep 0.025; i=$((i + 1))
+    done
+    return 1
+}
+
+n_ok=0
+start || { echo "1..1"; echo "not ok 1 - serve starts"; exit 1; }
+node "$here/js_kill_client.js" "$port" "$tmp/stop" "$(cat "$tmp/ns.tok")" $JOINEUI \
+    "0004A30B001C0002:$K104:1.0.4" "0004A30B001C0001:$K102:1.0.2" >"$tmp/client.tap" 2>&1 &
+client=$!
+k=0
+restarts_ok=1
+while [ $k -lt "$KILLS" ]; do
+    sleep "0.$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | awk '{printf "%02d", 20 + $1 % 70}')"
+    kill -9 "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+    start || restarts_ok=0
+    k=$((k + 1))
+done
+sleep 0.5
+touch "$tmp/stop"
+wait "$client"
+crc=$?
+client=""
+kill "$server" 2>/dev/null
+wait "$server" 2>/dev/null
+server=""
+# renumber: this script's own line first, then the client's
+echo "ok 1 - the server was killed with SIGKILL $KILLS times under load and restarted" | \
+    { [ $restarts_ok -eq 1 ] && cat || sed 's/^ok/not ok/'; }
+m=1
+grep -E '^(ok|not ok) ' "$tmp/client.tap" | while IFS= read -r line; do
+    m=$((m + 1))
+    echo "$line" | sed -E "s/^(ok|not ok) [0-9]+/\1 $m/"
+done
+c=$(grep -cE '^(ok|not ok) ' "$tmp/client.tap")
+[ "$c" -eq 0 ] && { echo "not ok 2 - the client reported"; sed 's/^/# /' "$tmp/client.tap"; }
+echo "1..$((c + 1))"
+[ $crc -eq 0 ] && [ $restarts_ok -eq 1 ] && [ "$c" -gt 0 ]

@@ -1,0 +1,122 @@
+#!/bin/sh
+# js_pg.sh - two `ferry serve` processes sharing one PostgreSQL (a throwaway
+# cluster, as in store_pg.sh) race the same DevNonce: a node client sends
+# each JoinReq to both servers at once, ROUNDS times for a 1.0.4 and a 1.0.2
+# device. Exactly one server may accept each DevNonce. Prints TAP.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export NODE_PATH="$root/tests/oracle/node_modules"
+ROUNDS=${ROUNDS:-40}
+JOINEUI=70B3D57ED0000000
+
+pg_bin=${PG_BIN:-}
+if [ -z "$pg_bin" ]; then
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin=$d; done
+fi
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
+    echo "1..1"; echo "not ok 1 - PostgreSQL server binaries not found"; exit 1
+fi
+as_pg=""
+if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jspg.XXXXXX") || exit 1
+chmod 755 "$tmp"
+mkdir "$tmp/pg"
+[ -n "$as_pg" ] && chown postgres "$tmp/pg"
+data="$tmp/pg/data"
+started=""
+s1=""; s2=""
+cleanup() {
+    [ -n "$s1" ] && kill "$s1" 2>/dev/null
+    [ -n "$s2" ] && kill "$s2" 2>/dev/null
+    [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1; then
+    echo "1..1"; echo "not ok 1 - initdb failed"; exit 1
+fi
+pgport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
+if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t 60 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c max_connections=64" \
+        start >/dev/null 2>&1; then
+    echo "1..1"; echo "not ok 1 - the PostgreSQL server did not start"; exit 1
+fi
+started=1
+db="pg:host=$tmp/pg port=$pgport user=postgres dbname=postgres"
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+p1=$(free_port); p2=$(free_port)
+dep="$tmp/dep"
+F="$FERRY -d $dep"
+K104=000102030405060708090a0b0c0d0e0f
+K102=2b7e151628aed2a6abf7158809cf4f3c
+ok_setup=1
+"$FERRY" init "$dep" --join-eui $JOINEUI --database "$db" >/dev/null 2>"$tmp/err" || ok_setup=0
+$F peer add 000013 --token-out "$tmp/ns.tok" >/dev/null 2>>"$tmp/err" || ok_setup=0
+echo 00112233445566778899aabbccddeeff | $F kek import ns:000013 >/dev/null 2>>"$tmp/err" || ok_setup=0
+cat >"$tmp/devices.jsonl" <<EOD
+{"DevEUI":"0004A30B001C0002","JoinEUI":"$JOINEUI","MACVersion":"1.0.4","HomeNetID":"000013","NwkKey":{"AESKey":"$K104"},"NSKEKLabel":"ns:000013"}
+{"DevEUI":"0004A30B001C0001","JoinEUI":"$JOINEUI","MACVersion":"1.0.2","HomeNetID":"000013","NwkKey":{"AESKey":"$K102"},"NSKEKLabel":"ns:000013"}
+EOD
+$F device import "$tmp/devices.jsonl" --allow-clear-keys >/dev/null 2>>"$tmp/err" || ok_setup=0
+if [ $ok_setup -ne 1 ]; then echo "1..1"; echo "not ok 1 - deployment on PostgreSQL"; sed 's/^/# /' "$tmp/err"; exit 1; fi
+echo "ok 1 - a deployment whose database is PostgreSQL"
+
+wait_port() {
+    i=0
+    while [ $i -lt 400 ]; do
+        curl -s -o /dev/null "http://127.0.0.1:$1/metrics" 2>/dev/null && return 0
+        sleep 0.025; i=$((i + 1))
+    done
+    return 1
+}
+$F serve --listen "127.0.0.1:$p1" 2>"$tmp/s1.log" &
+s1=$!
+$F serve --listen "127.0.0.1:$p2" 2>"$tmp/s2.log" &
+s2=$!
+if wait_port "$p1" && wait_port "$p2"; then echo "ok 2 - two servers on one database"; else
+    echo "not ok 2 - two servers on one database"; tail -3 "$tmp/s1.log" "$tmp/s2.log" | sed 's/^/# /'; echo "1..2"; exit 1; fi
+
+node - "$p1" "$p2" "$(cat "$tmp/ns.tok")" $JOINEUI $ROUNDS "0004A30B001C0002:$K104:1.0.4" "0004A30B001C0001:$K102:1.0.2" <<'EOF2'
+"use strict";
+const http = require("http");
+const lp = require("lora-packet");
+const [p1, p2, token, joinEui, rounds, ...devs] = process.argv.slice(2);
+const H = (s) => Buffer.from(s, "hex");
+const post = (port, body) => new Promise((res, rej) => {
+  const r = http.request({ host: "127.0.0.1", port: +port, path: "/", method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: "Bearer " + token } }, (x) => {
+    let d = ""; x.on("data", (c) => (d += c)); x.on("end", () => res(JSON.parse(d))); });
+  r.on("error", rej); r.end(body);
+});
+(async () => {
+  let n = 2, bad = [], wins = [0, 0], total = 0;
+  for (const s of devs) {
+    const [eui, key, mac] = s.split(":");
+    for (let i = 1; i <= +rounds; i++) {
+      const dn = Buffer.alloc(2); dn.writeUInt16BE(i);
+      const phy = lp.fromFields({ MType: "Join Request", AppEUI: H(joinEui), DevEUI: H(eui), DevNonce: dn },
+        undefined, undefined, H(key)).getPHYPayload().toString("hex");
+      const body = JSON.stringify({ ProtocolVersion: "1.0", SenderID: "000013", ReceiverID: joinEui, TransactionID: i,
+        MessageType: "JoinReq", MACVersion: mac, PHYPayload: phy, DevEUI: eui, DevAddr: "26011234", DLSettings: "00", RxDelay: 1 });
+      const [a, b] = await Promise.all([post(p1, body), post(p2, body)]);
+      const ok = [a, b].map((x) => x.Result.ResultCode === "Success");
+      if (ok[0]) wins[0]++; if (ok[1]) wins[1]++;
+      total++;
+      if (ok[0] && ok[1]) bad.push(mac + " DevNonce " + i + " accepted by both servers");
+      if (!ok[0] && !ok[1]) bad.push(mac + " DevNonce " + i + " accepted by neither: " + a.Result.ResultCode + "/" + b.Result.ResultCode);
+    }
+  }
+  const t = (c, m) => console.log((c ? "ok " : "not ok ") + ++n + " - " + m);
+  t(bad.length === 0, total + " DevNonces raced on two servers: each accepted exactly once (server 1 won " + wins[0] +
+    ", server 2 won " + wins[1] + ")" + (bad.length ? ": " + bad.slice(0, 4).join("; ") : ""));
+  console.log("1.." + n);
+  process.exit(bad.length ? 1 : 0);
+})().catch((e) => { console.log("not ok 3 - client: " + e.message); console.log("1..3"); process.exit(1); });
+EOF2

@@ -1,0 +1,653 @@
+/*
+ * test_js.c - the Join Server's request handling, driven directly through
+ * js_handle_bi / js_handle_admin (no HTTP), with a real SoftHSM2 token and a
+ * SQLite database in a temporary deployment made by js_deploy_init.
+ *
+ * Every answer is checked with independent software crypto
+ * (lw_crypto_software): the join-accept is decrypted and its MIC verified
+ * with the device's root keys, and each wrapped session key is unwrapped
+ * with the peer's KEK and compared with the software derivation for the
+ * JoinNonce and DevNonce of that accept. One deployment serves all tests
+ * (SoftHSM2 allows one configuration per process); the tests use distinct
+ * devices so that their order does not matter except where stated.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "js/js.h"
+#include "lorawan/lorawan.h"
+#include "test_util.h"
+
+#define JOIN_EUI 0x70B3D57ED0000000ull
+#define HOME_NET 0x000013u
+#define OTHER_NET 0x000014u
+#define STRANGER 0x0000AAu
+
+static const char *NS_KEK = "00112233445566778899AABBCCDDEEFF";
+static const char *AS_KEK = "0F0E0D0C0B0A09080706050403020100";
+static const char *TR_KEK = "A0A1A2A3A4A5A6A7A8A9AAABACADAEAF";
+static const char *APPKEY_102 = "2B7E151628AED2A6ABF7158809CF4F3C";
+static const char *APPKEY_104 = "000102030405060708090A0B0C0D0E0F";
+static const char *NWKKEY_11 = "101112131415161718191A1B1C1D1E1F";
+static const char *APPKEY_11 = "202122232425262728292A2B2C2D2E2F";
+
+#define DEV_102 0x0004A30B001C0001ull
+#define DEV_104 0x0004A30B001C0002ull
+#define DEV_11  0x0004A30B001C0003ull
+
+static char dir[256];
+static char ns_token[80], sender_token[80];
+static char admin_token[80];
+static js_ctx *ctx;
+static js_worker *w;
+static uint32_t txn = 1;
+
+/* ---------------------------------------------------------------- helpers */
+
+static void read_token(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(out, (int)cap, f));
+    fclose(f);
+    out[strcspn(out, "\n")] = '\0';
+}
+
+static void sw_key(lw_key *k, const char *hex)
+{
+    uint8_t b[16];
+    assert_int_equal(tu_hex(hex, b, sizeof(b)), 16);
+    assert_int_equal(lw_key_from_bytes(k, b, 16), LW_OK);
+}
+
+static void wrap_hex(const char *kek_hex, const char *key_hex, char out[49])
+{
+    lw_key kek, key;
+    sw_key(&kek, kek_hex);
+    sw_key(&key, key_hex);
+    uint8_t w8[24];
+    assert_int_equal(lw_key_wrap(lw_crypto_software(), &kek, &key, w8, sizeof(w8)), LW_OK);
+    assert_int_equal(lw_hex_encode(w8, 24, out, 49), LW_OK);
+}
+
+static void import_kek(const char *label, const char *hex)
+{
+    uint8_t k[16];
+    tu_hex(hex, k, 16);
+    char err[JS_ERR_MAX];
+    assert_int_equal(js_kek_import_clear(w, label, k, 16, err), JS_OK);
+}
+
+static void import_line(const char *line, bool allow_clear)
+{
+    store_device d;
+    bool clear = false;
+    char err[JS_ERR_MAX];
+    js_status st = js_device_translate(w, line, strlen(line), allow_clear, &d, &clear, err);
+    if (st != JS_OK)
+        fail_msg("translate: %s", err);
+    assert_int_equal(store_device_put(js_worker_store(w), &d, false), STORE_OK);
+}
+
+/* A signed join-request under `root`. */
+static void join_request(uint64_t dev_eui, uint16_t dev_nonce, const char *root, uint8_t phy[23])
+{
+    lw_frame f;
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_JOIN_REQUEST;
+    f.u.join_request.join_eui = JOIN_EUI;
+    f.u.join_request.dev_eui = dev_eui;
+    f.u.join_request.dev_nonce = dev_nonce;
+    size_t n = 0;
+    assert_int_equal(lw_frame_encode(&f, phy, 23, &n), LW_OK);
+    lw_key k;
+    sw_key(&k, root);
+    uint8_t mic[4];
+    assert_int_equal(lw_mic_join_request(lw_crypto_software(), &k, phy, 19, mic), LW_OK);
+    assert_int_equal(lw_frame_set_mic(phy, 23, mic), LW_OK);
+}
+
+static void body_for(bi_message_type t, bi_version v, uint32_t sender, const char *mac, const uint8_t *phy,
+                     size_t phy_len, uint64_t dev_eui, char *out, size_t cap)
+{
+    bi_request r;
+    memset(&r, 0, sizeof(r));
+    r.hdr.version = v;
+    bi_id_set_net_id(&r.hdr.sender_id, sender);
+    bi_id_set_eui(&r.hdr.receiver_id, JOIN_EUI);
+    r.hdr.transaction_id = txn++;
+    r.hdr.message_type = t;
+    if (v == BI_VERSION_1_1) {
+        r.hdr.has_sender_nsid = true;
+        r.hdr.sender_nsid = 0x0000000000000013ull;
+    }
+    if (t == BI_MSG_HOME_NS_REQ) {
+        r.u.home_ns.dev_eui = dev_eui;
+    } else {
+        assert_int_equal(bi_mac_version_parse(mac, strlen(mac), &r.u.join.mac_version), BI_OK);
+        memcpy(r.u.join.phy_payload, phy, phy_len);
+        r.u.join.phy_payload_len = phy_len;
+        r.u.join.dev_eui = dev_eui;
+        r.u.join.dev_addr = 0x26011234;
+        r.u.join.dl_settings = 0x03;
+        r.u.join.rx_delay = 1;
+    }
+    size_t n = 0;
+    assert_int_equal(bi_request_build(&r, out, cap, &n), BI_OK);
+}
+
+static json_t *call(const char *body, size_t len, const char *bearer, js_reply *r)
+{
+    js_auth a = {.bearer = bearer, .tls_id = NULL};
+    js_handle_bi(w, &a, body, len, r);
+    if (r->http_status != 200)
+        return NULL;
+    json_error_t je;
+    json_t *o = json_loadb(r->body, r->len, 0, &je);
+    assert_non_null(o);
+    return o;
+}
+
+static const char *result_of(json_t *o)
+{
+    return json_string_value(json_object_get(json_object_get(o, "Result"), "ResultCode"));
+}
+
+static size_t hex_field(json_t *o, const char *name, uint8_t *out, size_t cap)
+{
+    const char *s = json_string_value(json_object_get(o, name));
+    assert_non_null(s);
+    return tu_hex(s, out, cap);
+}
+
+/* Unwraps envelope `name` with `kek_hex` and compares it with `want`. */
+static void check_env(json_t *o, const char *name, const char *label, const char *kek_hex, const lw_key *want)
+{
+    json_t *env = json_object_get(o, name);
+    assert_non_null(env);
+    assert_string_equal(json_string_value(json_object_get(env, "KEKLabel")), label);
+    uint8_t wr[24];
+    assert_int_equal(tu_hex(json_string_value(json_object_get(env, "AESKey")), wr, 24), 24);
+    lw_key kek, got;
+    sw_key(&kek, kek_hex);
+    assert_int_equal(lw_key_unwrap(lw_crypto_software(), &kek, wr, 24, &got), LW_OK);
+    assert_memory_equal(got.material, want->material, 16);
+}
+
+/* Decrypts a join-accept with `key`, checks the MIC with `mic_key` (1.0)
+ * or JSIntKey (1.1, join_req_type), returns the fields. */
+static void open_accept(json_t *o, const char *enc_key, bool v11, const lw_key *js_int, uint8_t jrt,
+                        uint16_t dev_nonce, lw_join_accept *ja)
+{
+    uint8_t wire[33], plain[33], mic[4], want[4];
+    size_t n = hex_field(o, "PHYPayload", wire, sizeof(wire));
+    lw_key k;
+    sw_key(&k, enc_key);
+    assert_int_equal(lw_join_accept_decrypt(lw_crypto_software(), &k, wire, n, plain, sizeof(plain)), LW_OK);
+    assert_int_equal(lw_join_accept_parse(plain, n, ja, mic), LW_OK);
+    if (v11)
+        assert_int_equal(
+            lw_mic_join_accept_11(lw_crypto_software(), js_int, jrt, JOIN_EUI, dev_nonce, plain, n - 4, want), LW_OK);
+    else
+        assert_int_equal(lw_mic_join_accept_10(lw_crypto_software(), &k, plain, n - 4, want), LW_OK);
+    assert_memory_equal(mic, want, 4);
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/ferry-js-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    char dep[300], err[JS_ERR_MAX], path[400];
+    snprintf(dep, sizeof(dep), "%s/dep", dir);
+    js_init_opts o = {.join_eui = JOIN_EUI};
+    if (js_deploy_init(dep, &o, err) != JS_OK) {
+        fprintf(stderr, "init: %s\n", err);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/ns.token", dir);
+    if (js_peer_add(dep, "000013", path, "0000000000000013", err) != JS_OK)
+        return -1;
+    read_token(path, ns_token, sizeof(ns_token));
+    snprintf(path, sizeof(path), "%s/other.token", dir);
+    if (js_peer_add(dep, "0x000014", path, NULL, err) != JS_OK)
+        return -1;
+    read_token(path, sender_token, sizeof(sender_token));
+    snprintf(path, sizeof(path), "%s/as.token", dir);
+    if (js_peer_add(dep, "as.example.com", path, NULL, err) != JS_OK)
+        return -1;
+    snprintf(path, sizeof(path), "%s/stranger.token", dir);
+    if (js_peer_add(dep, "0000AA", path, NULL, err) != JS_OK)
+        return -1;
+    snprintf(path, sizeof(path), "%s/admin.token", dep);
+    read_token(path, admin_token, sizeof(admin_token));
+    if (js_open(dep, &ctx, err) != JS_OK || js_worker_open(ctx, &w, err) != JS_OK) {
+        fprintf(stderr, "open: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    js_worker_close(w);
+    js_close(ctx);
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs first: KEKs and the three devices. */
+static void provisioning(void **state)
+{
+    (void)state;
+    import_kek("ns:000013", NS_KEK);
+    import_kek("as:app1", AS_KEK);
+    import_kek("transport", TR_KEK);
+    char err[JS_ERR_MAX];
+    uint8_t k[16];
+    tu_hex(NS_KEK, k, 16);
+    assert_int_equal(js_kek_import_clear(w, "ns:000013", k, 16, err), JS_ERR_EXISTS);
+
+    char line[1024], wr1[49], wr2[49];
+    /* 1.0.2 with a clear key: refused without the flag, taken with it. */
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.2\",\"HomeNetID\":\"000013\","
+             "\"AllowedNetIDs\":[\"000014\"],\"NwkKey\":{\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\","
+             "\"ASKEKLabel\":\"as:app1\",\"ASID\":\"as.example.com\"}",
+             (unsigned long long)DEV_102, JOIN_EUI, APPKEY_102);
+    store_device d;
+    bool clear = false;
+    assert_int_equal(js_device_translate(w, line, strlen(line), false, &d, &clear, err), JS_ERR_CLEAR_KEY);
+    assert_true(clear);
+    import_line(line, true);
+    /* 1.0.4 wrapped under the transport KEK; a wrong KEK is refused. */
+    wrap_hex(TR_KEK, APPKEY_104, wr1);
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.4\",\"HomeNetID\":\"000013\","
+             "\"NwkKey\":{\"KEKLabel\":\"as:app1\",\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\"}",
+             (unsigned long long)DEV_104, JOIN_EUI, wr1);
+    assert_int_equal(js_device_translate(w, line, strlen(line), false, &d, &clear, err), JS_ERR_KEK);
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.4\",\"HomeNetID\":\"000013\","
+             "\"NwkKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\"}",
+             (unsigned long long)DEV_104, JOIN_EUI, wr1);
+    import_line(line, false);
+    /* 1.1, both keys wrapped. */
+    wrap_hex(TR_KEK, NWKKEY_11, wr1);
+    wrap_hex(TR_KEK, APPKEY_11, wr2);
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.1\",\"HomeNetID\":\"000013\","
+             "\"NwkKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},"
+             "\"AppKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},"
+             "\"NSKEKLabel\":\"ns:000013\",\"ASKEKLabel\":\"as:app1\",\"ASID\":\"as.example.com\"}",
+             (unsigned long long)DEV_11, JOIN_EUI, wr1, wr2);
+    import_line(line, false);
+}
+
+/* ---------------------------------------------------------------- joins */
+
+static void join_10(uint64_t dev, const char *key, const char *mac, uint16_t nonce, bool expect_as, uint32_t sender,
+                    const char *bearer)
+{
+    uint8_t phy[23];
+    char body[2048];
+    join_request(dev, nonce, key, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, sender, mac, phy, 23, dev, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), bearer, &r);
+    assert_non_null(o);
+    if (strcmp(result_of(o), "Success") != 0)
+        fail_msg("join: %s", r.body);
+    lw_join_accept ja;
+    open_accept(o, key, false, NULL, 0, nonce, &ja);
+    assert_int_equal(ja.net_id, sender);
+    assert_int_equal(ja.dev_addr, 0x26011234);
+    assert_int_equal(ja.dl_settings, 0x03);
+    lw_key root;
+    sw_key(&root, key);
+    lw_session_keys_10 sk;
+    assert_int_equal(lw_derive_session_keys_10(lw_crypto_software(), &root, ja.join_nonce, sender, nonce, &sk), LW_OK);
+    check_env(o, "NwkSKey", "ns:000013", NS_KEK, &sk.nwk_s_key);
+    if (expect_as)
+        check_env(o, "AppSKey", "as:app1", AS_KEK, &sk.app_s_key);
+    else
+        assert_null(json_object_get(o, "AppSKey"));
+    assert_non_null(json_object_get(o, "SessionKeyID"));
+    assert_non_null(json_object_get(o, "Lifetime"));
+    json_decref(o);
+}
+
+static void join_102_and_replay(void **state)
+{
+    (void)state;
+    join_10(DEV_102, APPKEY_102, "1.0.2", 0x1234, true, HOME_NET, ns_token);
+    /* another allowed network, then a lower (random) DevNonce: fine in 1.0.2 */
+    join_10(DEV_102, APPKEY_102, "1.0.2", 0x0005, true, OTHER_NET, sender_token);
+    /* replay of an accepted DevNonce */
+    uint8_t phy[23];
+    char body[2048];
+    join_request(DEV_102, 0x1234, APPKEY_102, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, HOME_NET, "1.0.2", phy, 23, DEV_102, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(o), "JoinReqFailed");
+    json_decref(o);
+}
+
+static void join_104_counter(void **state)
+{
+    (void)state;
+    join_10(DEV_104, APPKEY_104, "1.0.4", 10, false, HOME_NET, ns_token);
+    join_10(DEV_104, APPKEY_104, "1.0.4", 11, false, HOME_NET, ns_token);
+    uint8_t phy[23];
+    char body[2048];
+    join_request(DEV_104, 9, APPKEY_104, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.0.4", phy, 23, DEV_104, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(o), "JoinReqFailed");
+    json_decref(o);
+}
+
+static json_t *join_11(uint16_t nonce, lw_join_accept *ja, lw_session_keys_11 *sk)
+{
+    uint8_t phy[23];
+    char body[2048];
+    join_request(DEV_11, nonce, NWKKEY_11, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.1", phy, 23, DEV_11, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), ns_token, &r);
+    assert_non_null(o);
+    if (strcmp(result_of(o), "Success") != 0)
+        fail_msg("join 1.1: %s", r.body);
+    lw_key nwk, app;
+    sw_key(&nwk, NWKKEY_11);
+    sw_key(&app, APPKEY_11);
+    lw_js_keys jk;
+    assert_int_equal(lw_derive_js_keys(lw_crypto_software(), &nwk, DEV_11, &jk), LW_OK);
+    open_accept(o, NWKKEY_11, true, &jk.js_int_key, LW_JOIN_REQ_TYPE_JOIN, nonce, ja);
+    assert_true(ja->dl_settings & LW_DL_OPTNEG);
+    assert_int_equal(
+        lw_derive_session_keys_11(lw_crypto_software(), &nwk, &app, ja->join_nonce, JOIN_EUI, nonce, sk), LW_OK);
+    check_env(o, "FNwkSIntKey", "ns:000013", NS_KEK, &sk->f_nwk_s_int_key);
+    check_env(o, "SNwkSIntKey", "ns:000013", NS_KEK, &sk->s_nwk_s_int_key);
+    check_env(o, "NwkSEncKey", "ns:000013", NS_KEK, &sk->nwk_s_enc_key);
+    check_env(o, "AppSKey", "as:app1", AS_KEK, &sk->app_s_key);
+    assert_null(json_object_get(o, "NwkSKey"));
+    return o;
+}
+
+static void join_11_and_app_s_key(void **state)
+{
+    (void)state;
+    lw_join_accept ja;
+    lw_session_keys_11 sk;
+    json_t *o = join_11(1, &ja, &sk);
+    const char *skid = json_string_value(json_object_get(o, "SessionKeyID"));
+    assert_non_null(skid);
+    char body[1024];
+    /* the device's AS gets the AppSKey of that session */
+    snprintf(body, sizeof(body),
+             "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"as.example.com\",\"ReceiverID\":\"70B3D57ED0000000\","
+             "\"TransactionID\":5,\"MessageType\":\"AppSKeyReq\",\"DevEUI\":\"%016llX\",\"SessionKeyID\":\"%s\"}",
+             (unsigned long long)DEV_11, skid);
+    char as_path[400], as_token[80];
+    snprintf(as_path, sizeof(as_path), "%s/as.token", dir);
+    read_token(as_path, as_token, sizeof(as_token));
+    js_reply r;
+    json_t *a = call(body, strlen(body), as_token, &r);
+    assert_string_equal(result_of(a), "Success");
+    check_env(a, "AppSKey", "as:app1", AS_KEK, &sk.app_s_key);
+    json_decref(a);
+    /* without the AS's token: UnknownSender */
+    a = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(a), "UnknownSender");
+    json_decref(a);
+    /* an unknown SessionKeyID */
+    snprintf(body, sizeof(body),
+             "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"as.example.com\",\"ReceiverID\":\"70B3D57ED0000000\","
+             "\"TransactionID\":6,\"MessageType\":\"AppSKeyReq\",\"DevEUI\":\"%016llX\",\"SessionKeyID\":\"0102\"}",
+             (unsigned long long)DEV_11);
+    a = call(body, strlen(body), as_token, &r);
+    assert_string_equal(result_of(a), "UnknownDevEUI");
+    json_decref(a);
+    json_decref(o);
+}
+
+static void rejoin_11(void **state)
+{
+    (void)state;
+    lw_key nwk;
+    sw_key(&nwk, NWKKEY_11);
+    lw_js_keys jk;
+    assert_int_equal(lw_derive_js_keys(lw_crypto_software(), &nwk, DEV_11, &jk), LW_OK);
+    /* type 1, MIC by JSIntKey */
+    lw_frame f;
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_REJOIN_REQUEST;
+    f.u.rejoin_request.type = LW_REJOIN_TYPE_1;
+    f.u.rejoin_request.join_eui = JOIN_EUI;
+    f.u.rejoin_request.dev_eui = DEV_11;
+    f.u.rejoin_request.rj_count = 7;
+    uint8_t phy[24];
+    size_t n = 0;
+    assert_int_equal(lw_frame_encode(&f, phy, sizeof(phy), &n), LW_OK);
+    assert_int_equal(n, 24);
+    uint8_t mic[4];
+    assert_int_equal(lw_mic_rejoin_request(lw_crypto_software(), &jk.js_int_key, phy, 20, mic), LW_OK);
+    assert_int_equal(lw_frame_set_mic(phy, 24, mic), LW_OK);
+    char body[2048];
+    body_for(BI_MSG_REJOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.1", phy, 24, DEV_11, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), ns_token, &r);
+    if (strcmp(result_of(o), "Success") != 0)
+        fail_msg("rejoin: %s", r.body);
+    /* the accept is encrypted with JSEncKey and its MIC has JoinReqType 01 */
+    uint8_t wire[33], plain[33], want[4], got[4];
+    size_t wl = hex_field(o, "PHYPayload", wire, sizeof(wire));
+    assert_int_equal(lw_join_accept_decrypt(lw_crypto_software(), &jk.js_enc_key, wire, wl, plain, sizeof(plain)),
+                     LW_OK);
+    lw_join_accept ja;
+    assert_int_equal(lw_join_accept_parse(plain, wl, &ja, got), LW_OK);
+    assert_int_equal(lw_mic_join_accept_11(lw_crypto_software(), &jk.js_int_key, 0x01, JOIN_EUI, 7, plain, wl - 4,
+                                           want),
+                     LW_OK);
+    assert_memory_equal(got, want, 4);
+    json_decref(o);
+    /* the same RJcount1 again is refused */
+    body_for(BI_MSG_REJOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.1", phy, 24, DEV_11, body, sizeof(body));
+    o = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(o), "JoinReqFailed");
+    json_decref(o);
+    /* a broken MIC */
+    phy[23] ^= 1;
+    body_for(BI_MSG_REJOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.1", phy, 24, DEV_11, body, sizeof(body));
+    o = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(o), "MICFailed");
+    json_decref(o);
+    /* type 0 (MIC is the NS's): served */
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_REJOIN_REQUEST;
+    f.u.rejoin_request.type = LW_REJOIN_TYPE_0;
+    f.u.rejoin_request.net_id = HOME_NET;
+    f.u.rejoin_request.dev_eui = DEV_11;
+    f.u.rejoin_request.rj_count = 0;
+    assert_int_equal(lw_frame_encode(&f, phy, sizeof(phy), &n), LW_OK);
+    assert_int_equal(n, 19);
+    body_for(BI_MSG_REJOIN_REQ, BI_VERSION_1_1, HOME_NET, "1.1", phy, 19, DEV_11, body, sizeof(body));
+    o = call(body, strlen(body), ns_token, &r);
+    assert_string_equal(result_of(o), "Success");
+    json_decref(o);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+static void expect(const char *body, const char *bearer, const char *code)
+{
+    js_reply r;
+    json_t *o = call(body, strlen(body), bearer, &r);
+    if (o == NULL)
+        fail_msg("HTTP %u: %s", r.http_status, r.body);
+    if (strcmp(result_of(o), code) != 0)
+        fail_msg("expected %s, got %s", code, r.body);
+    json_decref(o);
+}
+
+static void failure_codes(void **state)
+{
+    (void)state;
+    uint8_t phy[23];
+    char body[2048];
+    /* bad MIC */
+    join_request(DEV_102, 0x4000, APPKEY_104, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, HOME_NET, "1.0.2", phy, 23, DEV_102, body, sizeof(body));
+    expect(body, ns_token, "MICFailed");
+    /* unknown device */
+    join_request(0x1122334455667788ull, 1, APPKEY_104, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, HOME_NET, "1.0.2", phy, 23, 0x1122334455667788ull, body, sizeof(body));
+    expect(body, ns_token, "UnknownDevEUI");
+    /* a sender that is authenticated but not allowed for the device */
+    join_request(DEV_102, 0x4001, APPKEY_102, phy);
+    char spath[400], stoken[80];
+    snprintf(spath, sizeof(spath), "%s/stranger.token", dir);
+    read_token(spath, stoken, sizeof(stoken));
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, STRANGER, "1.0.2", phy, 23, DEV_102, body, sizeof(body));
+    expect(body, stoken, "ActivationDisallowed");
+    /* no token, a wrong token */
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, HOME_NET, "1.0.2", phy, 23, DEV_102, body, sizeof(body));
+    expect(body, NULL, "UnknownSender");
+    expect(body, sender_token, "UnknownSender");
+    /* wrong protocol version */
+    expect("{\"ProtocolVersion\":\"2.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+           "\"TransactionID\":1,\"MessageType\":\"JoinReq\"}",
+           ns_token, "InvalidProtocolVersion");
+    /* truncated frame */
+    expect("{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+           "\"TransactionID\":1,\"MessageType\":\"JoinReq\",\"MACVersion\":\"1.0.2\",\"PHYPayload\":\"0000\","
+           "\"DevEUI\":\"0004A30B001C0001\",\"DevAddr\":\"01020304\",\"DLSettings\":\"00\",\"RxDelay\":1}",
+           ns_token, "FrameSizeError");
+    /* a missing field: MalformedRequest (1.0) / MalformedMessage (1.1) */
+    expect("{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+           "\"TransactionID\":1,\"MessageType\":\"JoinReq\"}",
+           ns_token, "MalformedRequest");
+    expect("{\"ProtocolVersion\":\"1.1\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+           "\"SenderNSID\":\"0000000000000013\",\"TransactionID\":1,\"MessageType\":\"JoinReq\"}",
+           ns_token, "MalformedMessage");
+    /* another JoinEUI */
+    expect("{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000001\","
+           "\"TransactionID\":1,\"MessageType\":\"HomeNSReq\",\"DevEUI\":\"0004A30B001C0001\"}",
+           ns_token, "UnkownReceiver");
+    /* not JSON: HTTP 400 */
+    js_reply r;
+    js_auth a = {.bearer = ns_token, .tls_id = NULL};
+    js_handle_bi(w, &a, "{not json", 9, &r);
+    assert_int_equal(r.http_status, 400);
+}
+
+static void home_ns(void **state)
+{
+    (void)state;
+    char body[1024];
+    body_for(BI_MSG_HOME_NS_REQ, BI_VERSION_1_1, OTHER_NET, NULL, NULL, 0, DEV_102, body, sizeof(body));
+    js_reply r;
+    json_t *o = call(body, strlen(body), sender_token, &r);
+    assert_string_equal(result_of(o), "Success");
+    assert_string_equal(json_string_value(json_object_get(o, "HNetID")), "000013");
+    assert_string_equal(json_string_value(json_object_get(o, "HNSID")), "0000000000000013");
+    json_decref(o);
+    char spath[400], stoken[80];
+    snprintf(spath, sizeof(spath), "%s/stranger.token", dir);
+    read_token(spath, stoken, sizeof(stoken));
+    body_for(BI_MSG_HOME_NS_REQ, BI_VERSION_1_0, STRANGER, NULL, NULL, 0, DEV_102, body, sizeof(body));
+    o = call(body, strlen(body), stoken, &r);
+    assert_string_equal(result_of(o), "NoRoamingAgreement");
+    assert_null(json_object_get(o, "HNetID"));
+    json_decref(o);
+}
+
+/* ---------------------------------------------------------------- admin */
+
+static void admin_api(void **state)
+{
+    (void)state;
+    char wr[49], line[1024], bearer[100];
+    wrap_hex(TR_KEK, APPKEY_104, wr);
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"0004A30B001C00AA\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.3\","
+             "\"HomeNetID\":\"000013\",\"NwkKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},"
+             "\"NSKEKLabel\":\"ns:000013\"}",
+             JOIN_EUI, wr);
+    js_reply r;
+    js_auth none = {.bearer = "wrong", .tls_id = NULL};
+    js_handle_admin(w, &none, "POST", "/api/v1/devices", line, strlen(line), &r);
+    assert_int_equal(r.http_status, 401);
+    snprintf(bearer, sizeof(bearer), "%s", admin_token);
+    js_auth ok = {.bearer = bearer, .tls_id = NULL};
+    js_handle_admin(w, &ok, "POST", "/api/v1/devices", line, strlen(line), &r);
+    assert_int_equal(r.http_status, 201);
+    assert_null(strstr(r.body, wr));
+    js_handle_admin(w, &ok, "POST", "/api/v1/devices", line, strlen(line), &r);
+    assert_int_equal(r.http_status, 409);
+    js_handle_admin(w, &ok, "GET", "/api/v1/devices/0004A30B001C00AA", "", 0, &r);
+    assert_int_equal(r.http_status, 200);
+    assert_non_null(strstr(r.body, "\"MACVersion\":\"1.0.3\""));
+    js_handle_admin(w, &ok, "DELETE", "/api/v1/devices/0004A30B001C00AA", "", 0, &r);
+    assert_int_equal(r.http_status, 200);
+    js_handle_admin(w, &ok, "GET", "/api/v1/devices/0004A30B001C00AA", "", 0, &r);
+    assert_int_equal(r.http_status, 404);
+    /* a clear key is refused by the API */
+    snprintf(line, sizeof(line),
+             "{\"DevEUI\":\"0004A30B001C00AB\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.3\","
+             "\"HomeNetID\":\"000013\",\"NwkKey\":{\"AESKey\":\"%s\"}}",
+             JOIN_EUI, APPKEY_104);
+    js_handle_admin(w, &ok, "POST", "/api/v1/devices", line, strlen(line), &r);
+    assert_int_equal(r.http_status, 400);
+}
+
+static void metrics(void **state)
+{
+    (void)state;
+    js_reply r;
+    js_reply_reset(&r);
+    r.http_status = 200;
+    r.has_type = true;
+    r.type = BI_MSG_JOIN_REQ;
+    r.has_result = true;
+    r.result = BI_RESULT_SUCCESS;
+    js_metrics_observe(ctx, &r, 0.003);
+    char text[8192];
+    size_t n = 0;
+    assert_int_equal(js_metrics_render(ctx, text, sizeof(text), &n), JS_OK);
+    assert_non_null(strstr(text, "ferry_js_requests_total{type=\"JoinReq\",result=\"Success\"} 1"));
+    assert_non_null(strstr(text, "ferry_js_request_duration_seconds_count 1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(provisioning),
+        cmocka_unit_test(join_102_and_replay),
+        cmocka_unit_test(join_104_counter),
+        cmocka_unit_test(join_11_and_app_s_key),
+        cmocka_unit_test(rejoin_11),
+        cmocka_unit_test(failure_codes),
+        cmocka_unit_test(home_ns),
+        cmocka_unit_test(admin_api),
+        cmocka_unit_test(metrics),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -33,7 +33,7 @@ SERVER_LIBS    := $(shell $(PKG) --libs $(SERVER_PKGS) 2>/dev/null) -lpthread -l
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js idm,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
@@ -128,6 +128,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bin/ferry
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
 	@BUILD=$(BUILD) ./bench/se_footprint.sh
+	@BUILD=$(BUILD) ./bench/idm_import.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
@@ -145,11 +146,18 @@ $(BUILD)/fuzz/fuzz_bi_%: tests/fuzz/fuzz_bi_%.c $(BI_FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(BASE_CFLAGS) $(JANSSON_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(BI_FUZZ_SRC) $(JANSSON_LIBS) $(MBEDTLS_LIBS) -o $@
 
+# The IDM's batch-line parser needs jansson, the store (MAC version names)
+# and the core.
+IDM_FUZZ_SRC := src/idm/idm_batch.c src/idm/idm_status.c $(wildcard src/store/*.c src/lorawan/*.c)
+$(BUILD)/fuzz/fuzz_idm_%: tests/fuzz/fuzz_idm_%.c $(IDM_FUZZ_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) $(JANSSON_CFLAGS) $(SERVER_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(IDM_FUZZ_SRC) $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS) -o $@
+
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	    name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$(case $$name in bi_*) echo 4096;; *) echo 600;; esac) $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name || exit 1; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$(case $$name in bi_*|idm_*) echo 4096;; *) echo 600;; esac) $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
 clean:

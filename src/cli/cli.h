@@ -61,6 +61,9 @@ void cli_set_deploy_dir(const char *dir);
 /* That directory (or $FERRY_DIR); NULL with a message on stderr when none. */
 const char *cli_deploy_dir(const char *prog);
 
+/* The high-security area (cli_hsa.c) and the Identity Manager (cli_idm.c). */
+int cli_hsa_main(int argc, char **argv);
+int cli_idm_main(int argc, char **argv);
 
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *

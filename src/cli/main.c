@@ -22,6 +22,8 @@ static const cli_command commands[] = {
     {"device", cli_js_device_main, "import, list, show or delete devices (-d DIR)"},
     {"peer", cli_js_peer_main, "authorise a network or application server with a bearer token (-d DIR)"},
     {"serve", cli_js_serve_main, "run the Join Server: Backend Interfaces, admin API, metrics (-d DIR)"},
+    {"hsa", cli_hsa_main, "high-security area: personalise secure elements, write the IDM batch"},
+    {"idm", cli_idm_main, "Identity Manager: import a manufacturing batch, SE status, audit verify (-d DIR)"},
     {"version", cmd_version, "print ferry's version"},
 };
 

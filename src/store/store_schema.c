@@ -70,10 +70,39 @@
     " wrapped " BLOB " NOT NULL,"                                                                    \
     " created_at BIGINT NOT NULL);"
 
+/* Version 2: the Identity Manager (docs/idm-lifecycle.md, src/store/store_idm.h).
+ * idm_se: one row per secure element from a manufacturing batch; the MLS
+ * root key as a blob under the master key, the owner token only as its
+ * SHA-256. idm_audit: the append-only, hash-chained audit log; seq is the
+ * chain position (1, 2, ...), hash = SHA-256(prev_hash || record), see
+ * store_idm.c for the record's bytes. */
+#define V2(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_se ("                                                                          \
+    " dev_eui " KEY " PRIMARY KEY CHECK (length(dev_eui) = 16),"                                        \
+    " join_eui " KEY " NOT NULL CHECK (length(join_eui) = 16),"                                         \
+    " serial " KEY " NOT NULL CHECK (length(serial) = 16),"                                             \
+    " mac_version TEXT NOT NULL CHECK (mac_version IN ('1.0.0','1.0.1','1.0.2','1.0.3','1.0.4','1.1')),"  \
+    " mls_key " BLOB " NOT NULL,"                                                                    \
+    " owner_token_hash " BLOB " NOT NULL,"                                                           \
+    " state TEXT NOT NULL,"                                                                          \
+    " created_at BIGINT NOT NULL,"                                                                   \
+    " updated_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE idm_audit ("                                                                       \
+    " seq BIGINT PRIMARY KEY CHECK (seq >= 1),"                                                      \
+    " logged_at BIGINT NOT NULL,"                                                                    \
+    " actor TEXT NOT NULL,"                                                                          \
+    " action TEXT NOT NULL,"                                                                         \
+    " subject TEXT NOT NULL,"                                                                        \
+    " details TEXT NOT NULL,"                                                                        \
+    " prev_hash " BLOB " NOT NULL,"                                                                  \
+    " hash " BLOB " NOT NULL);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
+    V2("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V1("BYTEA", "TEXT COLLATE \"C\"", ""),
+    V2("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -33,7 +33,7 @@ SERVER_LIBS    := $(shell $(PKG) --libs $(SERVER_PKGS) 2>/dev/null) -lpthread -l
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js idm,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js idm lab,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
@@ -153,11 +153,17 @@ $(BUILD)/fuzz/fuzz_idm_%: tests/fuzz/fuzz_idm_%.c $(IDM_FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(BASE_CFLAGS) $(JANSSON_CFLAGS) $(SERVER_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(IDM_FUZZ_SRC) $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS) -o $@
 
+# The packet-forwarder codec needs jansson and the core's byte helpers.
+LAB_FUZZ_SRC := src/lab/lab_udp.c src/lab/lab_status.c $(wildcard src/lorawan/*.c)
+$(BUILD)/fuzz/fuzz_lab_%: tests/fuzz/fuzz_lab_%.c $(LAB_FUZZ_SRC) $(HEADERS)
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) $(JANSSON_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(LAB_FUZZ_SRC) $(JANSSON_LIBS) $(MBEDTLS_LIBS) -o $@
+
 fuzz: deps $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	    name=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$name; \
 	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$(case $$name in bi_*|idm_*) echo 4096;; *) echo 600;; esac) $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name || exit 1; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=$$(case $$name in bi_*|idm_*|lab_*) echo 4096;; *) echo 600;; esac) $(BUILD)/fuzz/corpus-$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
 clean:

@@ -65,6 +65,9 @@ const char *cli_deploy_dir(const char *prog);
 int cli_hsa_main(int argc, char **argv);
 int cli_idm_main(int argc, char **argv);
 
+/* The lab (cli_lab.c): `ferry lab ns`, `ferry lab gateway`. */
+int cli_lab_main(int argc, char **argv);
+
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *
  * Options are long options only, `--name VALUE` or `--name=VALUE`; every

@@ -24,6 +24,7 @@ static const cli_command commands[] = {
     {"serve", cli_js_serve_main, "run the Join Server: Backend Interfaces, admin API, metrics (-d DIR)"},
     {"hsa", cli_hsa_main, "high-security area: personalise secure elements, write the IDM batch"},
     {"idm", cli_idm_main, "Identity Manager: import a manufacturing batch, SE status, audit verify (-d DIR)"},
+    {"lab", cli_lab_main, "the lab: a network server and simulated gateways (packet-forwarder protocol)"},
     {"version", cmd_version, "print ferry's version"},
 };
 

@@ -1,0 +1,42 @@
+/*
+ * lab_gw.h - a simulated gateway: the packet-forwarder side of lab_udp.h
+ * over a real UDP socket, so that the lab's devices (and the tests) reach a
+ * network server exactly as a Semtech packet forwarder would, and a real
+ * forwarder can stand in for this one.
+ *
+ * One gateway is one connected UDP socket and one EUI. Radio time is
+ * simulated: the gateway does not wait for txpk.tmst, it hands the
+ * downlink to its caller at once with the tmst it was asked for.
+ */
+#ifndef FERRY_LAB_GW_H
+#define FERRY_LAB_GW_H
+
+#include <stdint.h>
+#include "lab/lab_udp.h"
+
+#define LAB_GW_PENDING 4
+
+typedef struct lab_gw {
+    int fd;
+    uint64_t eui;
+    uint16_t token;
+    size_t pending;                     /* PULL_RESPs received while waiting for an ack */
+    lab_txpk down[LAB_GW_PENDING];
+} lab_gw;
+
+/* Opens a socket connected to the NS at "ADDR:PORT" (numeric). */
+lab_status lab_gw_open(lab_gw *gw, const char *ns_addr, uint64_t eui) LAB_MUST_CHECK;
+void lab_gw_close(lab_gw *gw);
+/* PULL_DATA, then waits for its PULL_ACK. LAB_ERR_IO on timeout. */
+lab_status lab_gw_pull(lab_gw *gw, int timeout_ms) LAB_MUST_CHECK;
+/* PUSH_DATA with one rxpk, then waits for its PUSH_ACK. */
+lab_status lab_gw_push(lab_gw *gw, const lab_rxpk *pk, int timeout_ms) LAB_MUST_CHECK;
+/* Waits for a PULL_RESP (or takes one received earlier), answers TX_ACK
+ * "NONE" and returns its txpk. LAB_ERR_IO on timeout. */
+lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out) LAB_MUST_CHECK;
+
+/* "ADDR:PORT" or "[V6]:PORT" into a sockaddr (for lab_gw and lab_ns_http). */
+struct sockaddr_storage;
+lab_status lab_addr_parse(const char *text, struct sockaddr_storage *out, unsigned *len) LAB_MUST_CHECK;
+
+#endif

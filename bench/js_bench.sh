@@ -5,12 +5,18 @@
 # HTTP or database, and the same crypto in plain memory. Prints figures and
 # ratios; asserts nothing about them.
 #
-#   BUILD=build [JS_BENCH_SECONDS=5] [JS_BENCH_CONNS=16] bench/js_bench.sh
+#   BUILD=build [JS_BENCH_SECONDS=5] [JS_BENCH_CONNS=16] [JS_BENCH_THREADS=2] bench/js_bench.sh
+#
+# JS_BENCH_THREADS is the server's `threads`: 2 matches the development
+# machine's 2 vCPUs. With group commit, threads that wait for an fsync use
+# no CPU, so more threads make bigger batches (docs/join-server.md,
+# "Performance").
 set -eu
 
 BUILD=${BUILD:-build}
 seconds=${JS_BENCH_SECONDS:-5}
 conns=${JS_BENCH_CONNS:-16}
+threads=${JS_BENCH_THREADS:-2}
 ferry=${JS_BENCH_FERRY:-$BUILD/bench/bin/ferry}
 [ -x "$ferry" ] || ferry=$BUILD/bin/ferry
 load=${JS_LOAD:-$BUILD/bench/bench/js_load}
@@ -24,7 +30,7 @@ trap cleanup EXIT INT TERM
 dep="$tmp/dep"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$ferry" init "$dep" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$port" >/dev/null
-sed -i 's/^threads = .*/threads = 2/' "$dep/ferry.conf"
+sed -i "s/^threads = .*/threads = $threads/" "$dep/ferry.conf"
 "$ferry" -d "$dep" peer add 000013 --token-out "$tmp/ns.tok" >/dev/null
 echo 00112233445566778899aabbccddeeff | "$ferry" -d "$dep" kek import ns:000013 >/dev/null
 echo 0f0e0d0c0b0a09080706050403020100 | "$ferry" -d "$dep" kek import as:bench >/dev/null
@@ -43,17 +49,23 @@ until curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; do
     sleep 0.05; i=$((i + 1)); [ $i -lt 200 ] || { echo "js_bench: serve did not start" >&2; exit 1; }
 done
 http=$("$load" http "$port" "$(cat "$tmp/ns.tok")" "$conns" "$seconds")
+batch=$(curl -s "http://127.0.0.1:$port/metrics" | awk '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f", (c > 0 ? j / c : 0)}')
 kill "$server"; wait "$server" 2>/dev/null || true; server=""
+# the same joins through the handler in-process: no HTTP, same store and token
+handler=$("$load" handler "$dep" "$(cat "$tmp/ns.tok")" "$threads" "$conns" "$seconds" 2>/dev/null)
 
-python3 - "$mem" "$floor" "$http" <<'PY'
+python3 - "$mem" "$floor" "$http" "$handler" "$batch" "$threads" <<'PY'
 import json, sys
-m, f, h = (json.loads(x) for x in sys.argv[1:4])
+m, f, h, hd = (json.loads(x) for x in sys.argv[1:5])
+batch, threads = sys.argv[5], sys.argv[6]
 print("Join Server, LoRaWAN 1.0.4 JoinReq -> JoinAns (NwkSKey + AppSKey wrapped, AppSKey kept)")
 print(f"  {'what':44} {'joins/s':>10}")
 print(f"  {'plain-memory crypto (mbedTLS, no token)':44} {m['per_s']:>10.0f}")
 print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {f['per_s']:>10.0f}")
 print(f"  {'served: HTTP + SoftHSM2 + SQLite fsync':44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
-      f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors")
+      f" {threads} server threads, p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors,"
+      f" {batch} joins per SQLite commit")
+print(f"  {'same, without HTTP (js_handle_bi in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
 print(f"  served / PKCS#11 floor = {h['per_s']/f['per_s']:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {f['per_s']/m['per_s']:.3f}")
 PY

@@ -5,6 +5,10 @@
  *                                            thread and one device each
  *                                            (DevEUI BENCH_EUI+i, 1.0.4), JoinReqs
  *                                            with increasing DevNonces
+ *   js_load handler DIR TOKEN THREADS DEVICES SECONDS
+ *                                            the same JoinReqs through js_handle_bi
+ *                                            in THREADS threads, no HTTP (handler,
+ *                                            store with group commit, token)
  *   js_load floor DIR SECONDS                the PKCS#11 calls of one 1.0.x join
  *                                            (unwrap, MIC, 2 derives, accept MIC +
  *                                            encrypt, 2 KEK wraps, keep AppSKey,
@@ -120,6 +124,32 @@ static bool read_response(int fd, bool *success)
     return true;
 }
 
+static int join_body(char *body, size_t cap, uint16_t nonce, const char *hex, unsigned index)
+{
+    return snprintf(body, cap,
+                    "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
+                    "\"TransactionID\":%u,\"MessageType\":\"JoinReq\",\"MACVersion\":\"1.0.4\","
+                    "\"PHYPayload\":\"%s\",\"DevEUI\":\"%016llX\",\"DevAddr\":\"26011234\","
+                    "\"DLSettings\":\"00\",\"RxDelay\":1}",
+                    (unsigned)nonce, hex, (unsigned long long)(BENCH_EUI + index));
+}
+
+/* A signed join-request of bench device `index` as hex (47 bytes). */
+static bool join_hex(unsigned index, const lw_key *key, uint16_t nonce, char hex[47])
+{
+    lw_frame f;
+    memset(&f, 0, sizeof(f));
+    f.mtype = LW_MTYPE_JOIN_REQUEST;
+    f.u.join_request.join_eui = JOIN_EUI;
+    f.u.join_request.dev_eui = BENCH_EUI + index;
+    f.u.join_request.dev_nonce = nonce;
+    uint8_t phy[23], mic[4];
+    size_t n = 0;
+    return lw_frame_encode(&f, phy, sizeof(phy), &n) == LW_OK &&
+           lw_mic_join_request(lw_crypto_software(), key, phy, 19, mic) == LW_OK &&
+           lw_frame_set_mic(phy, 23, mic) == LW_OK && lw_hex_encode(phy, 23, hex, 47) == LW_OK;
+}
+
 static void *conn_main(void *arg)
 {
     conn_job *j = arg;
@@ -131,26 +161,11 @@ static void *conn_main(void *arg)
     int fd = dial(j->port);
     uint16_t nonce = 1;
     while (fd >= 0 && now_s() < j->until && nonce < 65535) {
-        lw_frame f;
-        memset(&f, 0, sizeof(f));
-        f.mtype = LW_MTYPE_JOIN_REQUEST;
-        f.u.join_request.join_eui = JOIN_EUI;
-        f.u.join_request.dev_eui = BENCH_EUI + j->index;
-        f.u.join_request.dev_nonce = nonce++;
-        uint8_t phy[23], mic[4];
-        size_t n = 0;
         char hex[47];
-        if (lw_frame_encode(&f, phy, sizeof(phy), &n) != LW_OK ||
-            lw_mic_join_request(lw_crypto_software(), &key, phy, 19, mic) != LW_OK ||
-            lw_frame_set_mic(phy, 23, mic) != LW_OK || lw_hex_encode(phy, 23, hex, sizeof(hex)) != LW_OK)
+        if (!join_hex(j->index, &key, nonce++, hex))
             break;
         char body[512], req[1024];
-        int bl = snprintf(body, sizeof(body),
-                          "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0000000\","
-                          "\"TransactionID\":%u,\"MessageType\":\"JoinReq\",\"MACVersion\":\"1.0.4\","
-                          "\"PHYPayload\":\"%s\",\"DevEUI\":\"%016llX\",\"DevAddr\":\"26011234\","
-                          "\"DLSettings\":\"00\",\"RxDelay\":1}",
-                          (unsigned)nonce, hex, (unsigned long long)(BENCH_EUI + j->index));
+        int bl = join_body(body, sizeof(body), nonce, hex, j->index);
         int rl = snprintf(req, sizeof(req),
                           "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                           "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
@@ -227,6 +242,85 @@ static int run_http(uint16_t port, const char *token, unsigned conns, double sec
     return total > 0 ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- handler
+ * The server minus HTTP: THREADS threads, each with its own js_worker (PKCS#11
+ * session, database connection), call js_handle_bi with real JoinReq bodies
+ * for their own devices; the store's group commit and fsyncs are all there. */
+typedef struct handler_job {
+    js_ctx *ctx;
+    unsigned first, count; /* devices first .. first+count-1 */
+    const char *token;
+    double until;
+    size_t ops, errors;
+} handler_job;
+
+static void *handler_main(void *arg)
+{
+    handler_job *h = arg;
+    js_worker *w = NULL;
+    char err[JS_ERR_MAX];
+    js_reply *r = malloc(sizeof(*r));
+    if (r == NULL || js_worker_open(h->ctx, &w, err) != JS_OK) {
+        free(r);
+        h->errors++;
+        return NULL;
+    }
+    js_auth auth = {.bearer = h->token};
+    uint16_t nonce = 32768; /* above what an `http` run on the same devices used (1.0.4 counts up) */
+    while (now_s() < h->until && nonce < 65535) {
+        for (unsigned d = h->first; d < h->first + h->count; d++) {
+            uint8_t kb[16];
+            lw_key key;
+            char hex[47], body[512];
+            bench_key(d, kb);
+            if (lw_key_from_bytes(&key, kb, 16) != LW_OK || !join_hex(d, &key, nonce, hex))
+                break;
+            int bl = join_body(body, sizeof(body), nonce, hex, d);
+            js_handle_bi(w, &auth, body, (size_t)bl, r);
+            if (r->http_status == 200 && r->has_result && r->result == BI_RESULT_SUCCESS)
+                h->ops++;
+            else
+                h->errors++;
+        }
+        nonce++;
+    }
+    js_worker_close(w);
+    free(r);
+    return NULL;
+}
+
+static int run_handler(const char *dir, const char *token, unsigned threads, unsigned devices, double seconds)
+{
+    if (threads == 0 || threads > 64 || devices < threads || devices > MAX_CONNS)
+        return 2;
+    js_ctx *ctx = NULL;
+    char err[JS_ERR_MAX];
+    if (js_open(dir, &ctx, err) != JS_OK) {
+        fprintf(stderr, "js_load handler: %s\n", err);
+        return 1;
+    }
+    handler_job jobs[64];
+    pthread_t th[64];
+    double t0 = now_s();
+    for (unsigned i = 0; i < threads; i++) {
+        unsigned per = devices / threads, first = i * per;
+        jobs[i] = (handler_job){.ctx = ctx, .first = first, .count = i + 1 == threads ? devices - first : per,
+                                .token = token, .until = t0 + seconds};
+        pthread_create(&th[i], NULL, handler_main, &jobs[i]);
+    }
+    size_t ops = 0, errors = 0;
+    for (unsigned i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        ops += jobs[i].ops;
+        errors += jobs[i].errors;
+    }
+    double el = now_s() - t0;
+    js_close(ctx);
+    printf("{\"mode\":\"handler\",\"threads\":%u,\"ops\":%zu,\"seconds\":%.2f,\"per_s\":%.1f,\"errors\":%zu}\n",
+           threads, ops, el, (double)ops / el, errors);
+    return ops > 0 ? 0 : 1;
+}
+
 /* The crypto of one 1.0.x join with `c`: keys unwrapped from blobs by
  * `unwrap` for the token, or software keys as they are for memory. */
 typedef struct floor_keys {
@@ -293,6 +387,8 @@ int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "http") == 0)
         return run_http((uint16_t)atoi(argv[2]), argv[3], (unsigned)atoi(argv[4]), atof(argv[5]));
+    if (argc == 7 && strcmp(argv[1], "handler") == 0)
+        return run_handler(argv[2], argv[3], (unsigned)atoi(argv[4]), (unsigned)atoi(argv[5]), atof(argv[6]));
     if (argc == 3 && strcmp(argv[1], "memory") == 0) {
         floor_keys fk;
         memset(&fk, 0, sizeof(fk));
@@ -345,6 +441,7 @@ int main(int argc, char **argv)
         free(cfg);
         return rc;
     }
-    fprintf(stderr, "usage: js_load http PORT TOKEN CONNS SECONDS | floor DIR SECONDS | memory SECONDS\n");
+    fprintf(stderr, "usage: js_load http PORT TOKEN CONNS SECONDS | handler DIR TOKEN THREADS DEVICES SECONDS |"
+                    " floor DIR SECONDS | memory SECONDS\n");
     return 2;
 }

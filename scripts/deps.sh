@@ -21,6 +21,7 @@ postgresql
 libp11-kit-dev
 softhsm2
 openssl
+curl
 "
 
 missing=""

@@ -6,7 +6,7 @@
  *   ferry -d DIR kek list
  *   ferry -d DIR device import FILE [--allow-clear-keys]
  *   ferry -d DIR device list | show DEVEUI | delete DEVEUI
- *   ferry -d DIR peer add ID --token-out FILE [--nsid EUI]
+ *   ferry -d DIR peer add ID [--token-out FILE] [--client-ca FILE] [--nsid EUI]
  *   ferry -d DIR serve [--listen ADDR:PORT]
  *
  * Nothing here prints a key, a blob or a token: a KEK is read from stdin and
@@ -445,35 +445,41 @@ int cli_js_device_main(int argc, char **argv)
 int cli_js_peer_main(int argc, char **argv)
 {
     static const char prog[] = "ferry peer";
+    static const char usage[] =
+        "ferry -d DIR peer add ID [--token-out FILE] [--client-ca FILE] [--nsid EUI]   (ID: a NetID or an AS-ID;"
+        " at least one of --token-out, --client-ca)";
     static const cli_opt_spec specs[] = {
-        {"token-out", "FILE", "new file (0600) that receives the peer's bearer token (required)"},
+        {"token-out", "FILE", "new file (0600) that receives the peer's bearer token"},
+        {"client-ca", "FILE", "PEM CA bundle that issues this peer's TLS client certificates"},
         {"nsid", "EUI", "the NS-ID sent as HNSID in 1.1 HomeNSAns for this home NetID"},
     };
-    char *v[2];
+    char *v[3];
     char *pos[2];
     size_t npos = 0;
-    cli_parse_result pr = cli_opts_parse(prog, specs, 2, argc, argv, v, pos, 2, &npos);
+    cli_parse_result pr = cli_opts_parse(prog, specs, 3, argc, argv, v, pos, 2, &npos);
     if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry -d DIR peer add ID --token-out FILE [--nsid EUI]   (ID: a NetID or an AS-ID)",
-                       specs, 2);
+        cli_opts_usage(stdout, usage, specs, 3);
         return CLI_EXIT_OK;
     }
     if (pr != CLI_PARSED)
         return CLI_EXIT_USAGE;
-    if (npos != 2 || strcmp(pos[0], "add") != 0 || v[0] == NULL) {
-        cli_error(prog, "expected add ID --token-out FILE (see --help)");
+    if (npos != 2 || strcmp(pos[0], "add") != 0 || (v[0] == NULL && v[1] == NULL)) {
+        cli_error(prog, "expected add ID with --token-out FILE and/or --client-ca FILE (see --help)");
         return CLI_EXIT_USAGE;
     }
     const char *dir = cli_deploy_dir(prog);
     if (dir == NULL)
         return CLI_EXIT_USAGE;
     char err[JS_ERR_MAX];
-    js_status st = js_peer_add(dir, pos[1], v[0], v[1], err);
+    js_status st = js_peer_add(dir, pos[1], v[0], v[1], v[2], err);
     if (st != JS_OK)
         return js_fail(prog, st, err);
     json_t *out = json_object();
     int e = cli_json_set_str(out, "Peer", pos[1]);
-    e |= cli_json_set_str(out, "TokenFile", v[0]);
+    if (v[0] != NULL)
+        e |= cli_json_set_str(out, "TokenFile", v[0]);
+    if (v[1] != NULL)
+        e |= cli_json_set_str(out, "ClientCA", v[1]);
     return cli_json_emit(prog, out, e);
 }
 

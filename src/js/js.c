@@ -50,8 +50,15 @@ js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX])
         free(ctx);
         return JS_ERR_HSM;
     }
+    st = js_trust_load(ctx, err);
+    if (st != JS_OK || store_batch_new(&ctx->batch) != STORE_OK) {
+        js_trust_free(ctx);
+        hsm_close(ctx->h);
+        free(ctx->cfg);
+        free(ctx);
+        return st != JS_OK ? st : JS_ERR_NOMEM;
+    }
     pthread_mutex_init(&ctx->metrics.lock, NULL);
-    pthread_mutex_init(&ctx->commit_lock, NULL);
     *out = ctx;
     return JS_OK;
 }
@@ -62,7 +69,8 @@ void js_close(js_ctx *ctx)
         return;
     hsm_close(ctx->h);
     pthread_mutex_destroy(&ctx->metrics.lock);
-    pthread_mutex_destroy(&ctx->commit_lock);
+    store_batch_free(ctx->batch);
+    js_trust_free(ctx);
     free(ctx->cfg);
     free(ctx);
 }

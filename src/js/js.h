@@ -57,6 +57,9 @@ typedef enum js_status {
 /* A static sentence for `st`; never NULL. */
 const char *js_strerror(js_status st);
 
+typedef struct js_ctx js_ctx;       /* the process: js_open */
+typedef struct js_worker js_worker; /* one thread: js_worker_open */
+
 /* ---- configuration (js_config.c) -------------------------------------- */
 
 #define JS_CONF_FILE      "ferry.conf"
@@ -75,6 +78,8 @@ typedef struct js_peer {
     uint8_t token_sha256[JS_HASH_LEN];
     bool has_nsid;                    /* the NS-ID sent as HNSID for this home NetID */
     uint64_t nsid;
+    char client_ca[JS_PATH_MAX];      /* PEM CA bundle that issues this peer's client
+                                         certificates; "" = none (docs/join-server.md) */
 } js_peer;
 
 typedef struct js_config {
@@ -91,7 +96,7 @@ typedef struct js_config {
     unsigned threads;                 /* HTTP worker threads, 1..64 */
     char tls_cert[JS_PATH_MAX];       /* "" = no TLS */
     char tls_key[JS_PATH_MAX];
-    char tls_client_ca[JS_PATH_MAX];  /* "" = no client certificates asked */
+    char tls_client_ca[JS_PATH_MAX];  /* CA for the peers without their own client_ca; "" = none */
     bool has_admin_token;
     uint8_t admin_token_sha256[JS_HASH_LEN];
     size_t peer_count;
@@ -131,15 +136,15 @@ typedef struct js_init_opts {
  * DIR already holds a deployment; nothing is overwritten. */
 js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR_MAX]);
 
-/* Appends a peer to DIR/ferry.conf with a fresh bearer token whose hash is
- * kept; the token itself goes to token_out (a new file, 0600). */
-js_status js_peer_add(const char *dir, const char *id, const char *token_out, const char *nsid_hex,
-                      char err[JS_ERR_MAX]);
+/* Appends a peer to DIR/ferry.conf with its credentials, at least one of:
+ * token_out: a fresh bearer token goes to that file (new, 0600) and only its
+ * hash to ferry.conf; client_ca: a PEM file of one or more CA certificates
+ * (checked to parse) whose absolute path is kept as peer.<ID>.client_ca.
+ * nsid_hex (may be NULL): the NS-ID for HomeNSAns. */
+js_status js_peer_add(const char *dir, const char *id, const char *token_out, const char *client_ca,
+                      const char *nsid_hex, char err[JS_ERR_MAX]);
 
 /* ---- the service (js.c) ----------------------------------------------- */
-
-typedef struct js_ctx js_ctx;
-typedef struct js_worker js_worker;
 
 /* Loads DIR's configuration and opens its key service. *out is freed with
  * js_close(). */
@@ -173,12 +178,32 @@ js_status js_device_translate(js_worker *w, const char *line, size_t len, bool a
 
 #define JS_REPLY_MAX 8192
 
-/* What the transport knows about the peer. */
+/* One certificate as the TLS client sent it (DER). */
+typedef struct js_cert {
+    const uint8_t *der;
+    size_t len;
+} js_cert;
+
+#define JS_CHAIN_MAX 8
+
+/* What the transport knows about the peer. The certificates are not
+ * verified by the transport: js_peer_authenticated verifies them against
+ * the CA of the SenderID they claim. */
 typedef struct js_auth {
     const char *bearer;       /* the token of "Authorization: Bearer X", or NULL */
-    const char *tls_id;       /* CN of a client certificate that verified against
-                                 tls_client_ca, or NULL */
+    const js_cert *tls_chain; /* the client's certificate chain, leaf first, or NULL */
+    size_t tls_chain_len;     /* 0..JS_CHAIN_MAX */
 } js_auth;
+
+/* ---- peer authentication (js_auth.c) ----------------------------------- */
+
+/* True when `auth` authenticates the peer `sender` (a canonical peer ID):
+ * its bearer token matches peer.<sender>.token_sha256, or its client
+ * certificate chain verifies against that peer's own CA (peer.<sender>.
+ * client_ca, else tls_client_ca) and names `sender` (a DNS or URI
+ * subjectAltName if the certificate has any, else its CN). A peer with
+ * neither credential configured is served only with peer_auth = none. */
+bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth *auth);
 
 /* An answer: HTTP status and body, plus what the metrics and logs record. */
 typedef struct js_reply {

@@ -218,6 +218,11 @@ static js_status set_peer(js_config *cfg, const char *key, const char *v, char e
             return JS_ERR_CONFIG;
         }
         p->has_nsid = true;
+    } else if (strcmp(attr, "client_ca") == 0) {
+        if (v[0] != '/' || !copy_str(p->client_ca, sizeof(p->client_ca), v)) {
+            js_errf(err, "ferry.conf line %d: client_ca must be an absolute path", line);
+            return JS_ERR_CONFIG;
+        }
     } else {
         js_errf(err, "ferry.conf line %d: unknown peer attribute \"%.40s\"", line, attr);
         return JS_ERR_CONFIG;

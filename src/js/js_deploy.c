@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,7 +161,8 @@ js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR
                  "# tls_cert = /path/cert.pem\n"
                  "# tls_key = /path/key.pem\n"
                  "admin_token_sha256 = %s\n"
-                 "# peers: peer.<NetID or AS-ID>.token_sha256 = <hex>, peer.<NetID>.nsid = <EUI>\n",
+                 "# peers (ferry peer add): peer.<NetID or AS-ID>.token_sha256 = <hex>,\n"
+                 "# peer.<ID>.client_ca = /abs/ca.pem (its client certificates), peer.<NetID>.nsid = <EUI>\n",
                  (unsigned long long)o->join_eui, listen, db, dc.cfg.module != NULL ? dc.cfg.module : HSM_DEFAULT_MODULE,
                  dc.conf_path, dc.label, dc.pin_path, hash_hex);
         st = write_new(conf_path, text);
@@ -171,9 +174,52 @@ js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR
     return st;
 }
 
-js_status js_peer_add(const char *dir, const char *id, const char *token_out, const char *nsid_hex,
-                      char err[JS_ERR_MAX])
+/* The absolute path of a PEM file holding at least one X.509 certificate. */
+static js_status check_ca_file(const char *path, char out[JS_PATH_MAX], char err[JS_ERR_MAX])
 {
+    char *abs = realpath(path, NULL);
+    if (abs == NULL || strlen(abs) >= JS_PATH_MAX) {
+        js_errf(err, "--client-ca %s: %s", path, abs == NULL ? strerror(errno) : "path too long");
+        free(abs);
+        return JS_ERR_ARGUMENT;
+    }
+    for (const char *p = abs; *p != '\0'; p++) {
+        if (*p == '\n' || *p == '\r') {
+            js_errf(err, "--client-ca: the path may not contain a newline");
+            free(abs);
+            return JS_ERR_ARGUMENT;
+        }
+    }
+    gnutls_x509_trust_list_t tl;
+    int added = -1;
+    if (gnutls_x509_trust_list_init(&tl, 0) == GNUTLS_E_SUCCESS) {
+        added = gnutls_x509_trust_list_add_trust_file(tl, abs, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        gnutls_x509_trust_list_deinit(tl, 1);
+    }
+    if (added <= 0) {
+        js_errf(err, "--client-ca %s: no PEM certificate could be read", path);
+        free(abs);
+        return JS_ERR_INPUT;
+    }
+    js_copy(out, JS_PATH_MAX, abs);
+    free(abs);
+    return JS_OK;
+}
+
+js_status js_peer_add(const char *dir, const char *id, const char *token_out, const char *client_ca,
+                      const char *nsid_hex, char err[JS_ERR_MAX])
+{
+    err[0] = '\0';
+    if (token_out == NULL && client_ca == NULL) {
+        js_errf(err, "a peer needs a credential: --token-out FILE, --client-ca FILE, or both");
+        return JS_ERR_ARGUMENT;
+    }
+    char ca_abs[JS_PATH_MAX] = "";
+    if (client_ca != NULL) {
+        js_status cs = check_ca_file(client_ca, ca_abs, err);
+        if (cs != JS_OK)
+            return cs;
+    }
     err[0] = '\0';
     js_config *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL)
@@ -210,29 +256,35 @@ js_status js_peer_add(const char *dir, const char *id, const char *token_out, co
             return JS_ERR_ARGUMENT;
         }
     }
-    char token[JS_TOKEN_HEX_LEN + 2];
-    uint8_t hash[JS_HASH_LEN];
-    st = js_token_generate(token, hash);
-    if (st != JS_OK)
-        return st;
-    token[JS_TOKEN_HEX_LEN] = '\n';
-    token[JS_TOKEN_HEX_LEN + 1] = '\0';
-    st = write_new(token_out, token);
-    lw_secure_wipe(token, sizeof(token));
-    if (st != JS_OK) {
-        js_errf(err, "%s: %s", token_out,
-                 st == JS_ERR_EXISTS ? "exists; the token file is never overwritten" : "could not write");
-        return st;
+    char hash_hex[2 * JS_HASH_LEN + 1] = "";
+    if (token_out != NULL) {
+        char token[JS_TOKEN_HEX_LEN + 2];
+        uint8_t hash[JS_HASH_LEN];
+        st = js_token_generate(token, hash);
+        if (st != JS_OK)
+            return st;
+        token[JS_TOKEN_HEX_LEN] = '\n';
+        token[JS_TOKEN_HEX_LEN + 1] = '\0';
+        st = write_new(token_out, token);
+        lw_secure_wipe(token, sizeof(token));
+        if (st != JS_OK) {
+            js_errf(err, "%s: %s", token_out,
+                     st == JS_ERR_EXISTS ? "exists; the token file is never overwritten" : "could not write");
+            return st;
+        }
+        hex_of(hash, sizeof(hash), hash_hex, sizeof(hash_hex));
     }
-    char hash_hex[2 * JS_HASH_LEN + 1];
-    hex_of(hash, sizeof(hash), hash_hex, sizeof(hash_hex));
     FILE *f = fopen(path, "a");
     if (f == NULL) {
-        unlink(token_out);
+        if (token_out != NULL)
+            unlink(token_out);
         js_errf(err, "%s: %s", path, strerror(errno));
         return JS_ERR_IO;
     }
-    fprintf(f, "peer.%s.token_sha256 = %s\n", canon, hash_hex);
+    if (token_out != NULL)
+        fprintf(f, "peer.%s.token_sha256 = %s\n", canon, hash_hex);
+    if (client_ca != NULL)
+        fprintf(f, "peer.%s.client_ca = %s\n", canon, ca_abs);
     if (nsid_hex != NULL)
         fprintf(f, "peer.%s.nsid = %s\n", canon, nsid_hex);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {

@@ -5,12 +5,14 @@
  * what it may reveal: parse (bi) -> ReceiverID is us -> the peer is
  * authenticated for its SenderID -> PHYPayload decodes and matches DevEUI ->
  * the device exists under that JoinEUI -> SenderID may activate it ->
- * the MIC (one C_UnwrapKey and one CMAC in the token) -> one store
- * transaction that applies the DevNonce rule, takes the JoinNonce and keeps
- * the session, with the keys derived and wrapped inside it by the callback
- * make_session(). The answer is built only from what that transaction
- * committed, so an answer never leaves for a nonce the database did not
- * keep. The peer KEKs are looked up before the transaction: a missing KEK
+ * the MIC (one C_UnwrapKey and one CMAC in the token) -> make_session()
+ * for the JoinNonce the device should get, outside any lock -> one store
+ * transaction (batched with other threads' joins on SQLite) that applies
+ * the DevNonce rule, takes the JoinNonce and keeps the session: the prepared
+ * one if the JoinNonce granted is the one predicted, else one made by
+ * make_session() again inside. The answer is built only from what that
+ * transaction committed, so an answer never leaves for a nonce the database
+ * did not keep. The peer KEKs are looked up before the transaction: a missing KEK
  * refuses the join without consuming a DevNonce.
  *
  * Rejoin types 0 and 2 carry a MIC under SNwkSIntKey, which the network
@@ -50,16 +52,6 @@ static void sender_text(const bi_id *id, char out[BI_ID_MAX + 1])
         snprintf(out, BI_ID_MAX + 1, "%016llX", (unsigned long long)id->value);
     else
         snprintf(out, BI_ID_MAX + 1, "%s", id->raw);
-}
-
-static bool authorised(const js_config *cfg, const char *sender, const js_auth *auth)
-{
-    const js_peer *p = js_config_peer(cfg, sender);
-    if (auth != NULL && auth->tls_id != NULL && p != NULL && strcmp(auth->tls_id, sender) == 0)
-        return true;
-    if (p != NULL && p->has_token)
-        return js_token_matches(auth != NULL ? auth->bearer : NULL, p->token_sha256);
-    return !cfg->peer_auth_required;
 }
 
 static bool net_allowed(const store_device *d, uint32_t net_id)
@@ -343,22 +335,36 @@ static void handle_join(js_worker *w, const bi_request *req, js_reply *out)
             return;
         }
     }
+    /* The keys for the JoinNonce the device should get, derived now, outside
+     * the database's writer lock, in parallel with the other threads. The
+     * store keeps this session only if the grant it makes under the lock is
+     * the one predicted; if another join of the device came first, it calls
+     * make_session again inside (store_prepared). */
+    uint16_t nonce = rejoin ? f.u.rejoin_request.rj_count : f.u.join_request.dev_nonce;
+    store_prepared prep;
+    memset(&prep, 0, sizeof(prep));
+    prep.grant = (store_join_grant){.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .mac_version = dev.mac_version,
+                                    .dev_nonce = nonce, .join_nonce = dev.next_join_nonce};
+    bool prepared = dev.next_join_nonce < STORE_JOIN_NONCE_LIMIT &&
+                    make_session(&j, &prep.grant, &prep.session) == STORE_OK;
+    bi_join_ans prep_ans = j.ans; /* make_session() overwrites j.ans if the store calls it */
     store_join_result res;
-    bool serial = strcmp(store_backend_name(w->db), "sqlite") == 0;
-    if (serial)
-        pthread_mutex_lock(&w->ctx->commit_lock);
     if (!rejoin) {
-        store_join sj = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .dev_nonce = f.u.join_request.dev_nonce,
-                         .make_session = make_session, .ctx = &j};
-        ss = store_join_commit(w->db, &sj, &res);
+        store_join sj = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .dev_nonce = nonce,
+                         .make_session = make_session, .ctx = &j, .prepared = prepared ? &prep : NULL};
+        ss = store_join_commit_batched(w->db, w->ctx->batch, &sj, &res);
     } else {
         store_rejoin sr = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .rejoin_type = j.rejoin_type,
-                           .rj_count = f.u.rejoin_request.rj_count, .make_session = make_session, .ctx = &j};
-        ss = store_rejoin_commit(w->db, &sr, &res);
+                           .rj_count = nonce, .make_session = make_session, .ctx = &j,
+                           .prepared = prepared ? &prep : NULL};
+        ss = store_rejoin_commit_batched(w->db, w->ctx->batch, &sr, &res);
     }
-    if (serial)
-        pthread_mutex_unlock(&w->ctx->commit_lock);
+    lw_secure_wipe(&prep, sizeof(prep));
     release_job(&j);
+    /* The answer must be the one built with the session that was kept. */
+    if (ss == STORE_OK && res.used_prepared)
+        j.ans = prep_ans;
+    lw_secure_wipe(&prep_ans, sizeof(prep_ans));
     switch (ss) {
     case STORE_OK:
         break;
@@ -575,7 +581,7 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
     }
     char sender[BI_ID_MAX + 1];
     sender_text(&req.hdr.sender_id, sender);
-    if (!authorised(cfg, sender, auth)) {
+    if (!js_peer_authenticated(w->ctx, sender, auth)) {
         answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_SENDER, "the peer is not authenticated for this SenderID");
         return;
     }

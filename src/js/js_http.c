@@ -8,10 +8,19 @@
  * MHD_stop_daemon() has joined the pool threads and before the hsm closes.
  *
  * Transport security: plain HTTP is refused on any address that is not
- * loopback; with tls_cert/tls_key GnuTLS serves HTTPS (any address). With
- * tls_client_ca the server asks for a client certificate; one that verifies
- * against that CA authenticates the peer named by its CN (one CA for all
- * peers - a CA per SenderID is not done, see docs/join-server.md).
+ * loopback; with tls_cert/tls_key GnuTLS serves HTTPS (any address).
+ *
+ * Client certificates: when some peer has a client CA (peer.<ID>.client_ca
+ * or the fallback tls_client_ca), libmicrohttpd is given every distinct CA
+ * file concatenated as MHD_OPTION_HTTPS_MEM_TRUST. That makes it ask each
+ * client for a certificate (GNUTLS_CERT_REQUEST: optional, so token-only
+ * peers still connect) and lets the handshake advertise the acceptable CA
+ * names. The handshake's own verification against that union is NOT what
+ * authenticates: a certificate from peer A's CA verifies against the union
+ * too. The chain the client sent is handed to the handler, which verifies
+ * it against the CA of the SenderID the body claims (js_auth.c). Asking
+ * without a trust store (a custom GnuTLS callback) would work as well but
+ * needs hooks libmicrohttpd does not offer for its sessions.
  */
 #include "js/js.h"
 #include "js/js_internal.h"
@@ -93,30 +102,20 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, const js_reply *r)
     return ret;
 }
 
-/* CN of a client certificate that verified against the configured CA. */
-static bool client_cert_id(struct MHD_Connection *c, char *out, size_t cap)
+/* The certificates the client sent, as they are: verified per SenderID by
+ * js_peer_authenticated, not here (see js_auth.c for why). */
+static size_t client_chain(struct MHD_Connection *c, js_cert out[JS_CHAIN_MAX])
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (ci == NULL || ci->tls_session == NULL)
-        return false;
-    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-    unsigned status = 0;
-    if (gnutls_certificate_verify_peers2(s, &status) != GNUTLS_E_SUCCESS || status != 0)
-        return false;
+        return 0;
     unsigned n = 0;
-    const gnutls_datum_t *chain = gnutls_certificate_get_peers(s, &n);
-    if (chain == NULL || n == 0)
-        return false;
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) != GNUTLS_E_SUCCESS)
-        return false;
-    bool ok = false;
-    size_t len = cap;
-    if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS &&
-        gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, out, &len) == GNUTLS_E_SUCCESS)
-        ok = len > 0 && len < cap;
-    gnutls_x509_crt_deinit(crt);
-    return ok;
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+    if (chain == NULL || n == 0 || n > JS_CHAIN_MAX)
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = (js_cert){.der = chain[i].data, .len = chain[i].size};
+    return n;
 }
 
 static const char *bearer_of(struct MHD_Connection *c)
@@ -192,10 +191,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         js_reply_text(r, 413, "text/plain", "body larger than %u bytes\n", BI_BODY_MAX);
     } else {
         js_worker *w = thread_worker(srv);
-        char cn[BI_ID_MAX + 1];
-        js_auth auth = {.bearer = bearer_of(c), .tls_id = NULL};
-        if (srv->client_ca && client_cert_id(c, cn, sizeof(cn)))
-            auth.tls_id = cn;
+        js_cert chain[JS_CHAIN_MAX];
+        js_auth auth = {.bearer = bearer_of(c), .tls_chain = chain, .tls_chain_len = 0};
+        if (srv->client_ca)
+            auth.tls_chain_len = client_chain(c, chain);
         if (w == NULL) {
             js_reply_text(r, 503, "text/plain", "the server cannot reach its key service or database\n");
         } else if (strncmp(url, "/api/", 5) == 0) {
@@ -312,10 +311,10 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         flags |= MHD_USE_TLS;
         cert = read_file(cfg->tls_cert, &cert_len);
         key = read_file(cfg->tls_key, &key_len);
-        if (cfg->tls_client_ca[0] != '\0')
-            ca = read_file(cfg->tls_client_ca, &ca_len);
-        if (cert == NULL || key == NULL || (cfg->tls_client_ca[0] != '\0' && ca == NULL)) {
-            js_errf(err, "could not read tls_cert, tls_key or tls_client_ca");
+        if (js_trust_any(ctx))
+            ca = js_trust_pem(ctx, &ca_len);
+        if (cert == NULL || key == NULL || (js_trust_any(ctx) && ca == NULL)) {
+            js_errf(err, "could not read tls_cert, tls_key or a client CA file");
             wipe_free(cert, cert_len);
             wipe_free(key, key_len);
             wipe_free(ca, ca_len);

@@ -5,6 +5,7 @@
 #ifndef FERRY_JS_INTERNAL_H
 #define FERRY_JS_INTERNAL_H
 
+#include <gnutls/x509.h>
 #include <pthread.h>
 
 #include "js/js.h"
@@ -27,9 +28,13 @@ struct js_ctx {
     js_config *cfg;
     hsm *h;
     js_metrics metrics;
-    /* SQLite has one writer: threads of this process queue here instead of
-     * in SQLite's busy handler, which sleeps in steps of up to 100 ms. */
-    pthread_mutex_t commit_lock;
+    /* SQLite has one writer and an fsync per COMMIT: the threads of this
+     * process queue their joins here and share transactions (group commit,
+     * store_join_commit_batched); PostgreSQL ignores it. */
+    store_batch *batch;
+    /* trust[i]: the CA list that authenticates cfg->peers[i]'s client
+     * certificates (its client_ca, else tls_client_ca), or NULL. */
+    gnutls_x509_trust_list_t *trust;
 };
 
 #define JS_KEK_CACHE 16
@@ -48,6 +53,18 @@ struct js_worker {
     uint64_t clock;
     js_kek_entry keks[JS_KEK_CACHE];
 };
+
+/* Loads ctx->trust from the configuration (js_auth.c); JS_ERR_CONFIG when
+ * a CA file gives no certificate. js_trust_free undoes it (safe on a
+ * partial load). */
+js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX]);
+void js_trust_free(js_ctx *ctx);
+/* True when some peer can authenticate by client certificate. */
+bool js_trust_any(const js_ctx *ctx);
+/* The distinct CA files of ctx->trust concatenated (NUL-terminated; *len
+ * without the NUL), for the TLS handshake; NULL if none or on failure.
+ * The caller frees it. */
+char *js_trust_pem(const js_ctx *ctx, size_t *len);
 
 /* ADDR:PORT or [V6]:PORT into host[cap] and *port. */
 js_status js_parse_listen(const char *listen, char *host, size_t cap, uint16_t *port);

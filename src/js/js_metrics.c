@@ -111,6 +111,15 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     put(&o, "ferry_js_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)snap.hist_count);
     put(&o, "ferry_js_request_duration_seconds_sum %.6f\n", snap.hist_sum);
     put(&o, "ferry_js_request_duration_seconds_count %llu\n", (unsigned long long)snap.hist_count);
+    uint64_t txns = 0, joins = 0;
+    store_batch_counts(ctx->batch, &txns, &joins);
+    put(&o, "# HELP ferry_js_store_commits_total SQLite transactions that wrote joins (group commit).\n"
+            "# TYPE ferry_js_store_commits_total counter\n"
+            "ferry_js_store_commits_total %llu\n"
+            "# HELP ferry_js_store_committed_joins_total Joins and rejoins those transactions carried.\n"
+            "# TYPE ferry_js_store_committed_joins_total counter\n"
+            "ferry_js_store_committed_joins_total %llu\n",
+        (unsigned long long)txns, (unsigned long long)joins);
     if (o.over)
         return JS_ERR_ARGUMENT;
     *len = o.len;

@@ -220,6 +220,19 @@ typedef struct store_join_grant {
  * outside `session` (or undo them when the commit fails). */
 typedef store_status (*store_session_fn)(void *ctx, const store_join_grant *grant, store_session *session);
 
+/* A session the caller made before the transaction, for the grant it
+ * expected (typically with join_nonce = the device's next_join_nonce read by
+ * store_device_get), so that the key derivations run outside the writer
+ * lock. Inside the transaction the store compares `grant` field by field
+ * with the real grant: equal, `session` is kept as if make_session had
+ * returned it; different (another join of the device came first), the store
+ * calls make_session as usual and `session` is ignored. Either way the rules
+ * and the commit are the same; only where the HSM work runs changes. */
+typedef struct store_prepared {
+    store_join_grant grant;
+    store_session session;
+} store_prepared;
+
 typedef struct store_join {
     uint64_t dev_eui;
     /* From the JoinReq frame. The nonce rules are per (DevEUI, JoinEUI); the
@@ -229,6 +242,7 @@ typedef struct store_join {
     uint16_t dev_nonce;
     store_session_fn make_session;
     void *ctx;
+    const store_prepared *prepared; /* NULL: make_session always runs inside */
 } store_join;
 
 typedef struct store_join_result {
@@ -236,6 +250,10 @@ typedef struct store_join_result {
     store_mac_version mac_version;
     int64_t created_at;
     int64_t expires_at;
+    /* true: the committed session is the caller's store_prepared one; false:
+     * it is the one the last make_session call returned. (After a retried
+     * transaction these may differ from what the first attempt used.) */
+    bool used_prepared;
 } store_join_result;
 
 /* Serves a JoinReq, atomically and durably, in one transaction that holds the
@@ -257,6 +275,7 @@ typedef struct store_rejoin {
     uint16_t rj_count;   /* RJcount0 for types 0 and 2, RJcount1 for type 1 */
     store_session_fn make_session;
     void *ctx;
+    const store_prepared *prepared; /* as in store_join */
 } store_rejoin;
 
 /* Serves a RejoinReq like store_join_commit (same JoinNonce counter, same
@@ -267,6 +286,39 @@ typedef struct store_rejoin {
  * docs/store.md for what that can and cannot catch). STORE_ERR_NOT_ALLOWED
  * when the device is not LoRaWAN 1.1. */
 store_status store_rejoin_commit(store *s, const store_rejoin *r, store_join_result *out) STORE_MUST_CHECK;
+
+/* ---------------------------------------------------------------- group commit */
+
+/* A commit queue shared by the threads of one process that write joins to
+ * one SQLite database (docs/join-server.md, "Threads, state and
+ * durability"). SQLite has one writer and synchronous=FULL makes every
+ * COMMIT an fsync; with the queue, the joins that arrive while one
+ * transaction is being written wait, and the next thread to run takes all
+ * of them into one BEGIN IMMEDIATE ... COMMIT, each in a SAVEPOINT of its
+ * own: a refused join rolls back to its savepoint and leaves the others
+ * untouched. Each caller returns only after the
+ * COMMIT that holds its join returned (or with its own refusal), so the
+ * durability of store_join_commit is unchanged.
+ * Created by store_batch_new (STORE_ERR_NOMEM), freed by store_batch_free
+ * once no thread uses it; thread-safe. */
+typedef struct store_batch store_batch;
+store_status store_batch_new(store_batch **out) STORE_MUST_CHECK;
+void store_batch_free(store_batch *b);
+
+/* What `b` wrote so far: *transactions committed (or failed) and the
+ * *joins they carried; joins / transactions is the mean batch size. */
+void store_batch_counts(store_batch *b, uint64_t *transactions, uint64_t *joins);
+
+/* store_join_commit / store_rejoin_commit through the queue `b`, on the
+ * calling thread's own handle `s` (all handles queued on one batch must
+ * open the same database). The callbacks of queued joins may run on
+ * another queued thread (the one that writes the batch), while their own
+ * thread waits. With b == NULL, or on PostgreSQL (whose connections
+ * commit in parallel), this is the unbatched call. */
+store_status store_join_commit_batched(store *s, store_batch *b, const store_join *j,
+                                       store_join_result *out) STORE_MUST_CHECK;
+store_status store_rejoin_commit_batched(store *s, store_batch *b, const store_rejoin *r,
+                                         store_join_result *out) STORE_MUST_CHECK;
 
 /* Reads the session `session_key_id` of `dev_eui` (AppSKeyReq).
  * STORE_ERR_NOT_FOUND if there is none; expiry is the caller's decision. */

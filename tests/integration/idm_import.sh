@@ -121,7 +121,7 @@ if command -v curl >/dev/null 2>&1; then
     "$FERRY" se serve --image "$out/se-70B3D57ED00200F8.img" --socket "$tmp/se.sock" 2>"$tmp/se.log" &
     se_pid=$!
     i=0
-    while [ $i -lt 200 ] && ! { curl -s -o /dev/null "http://127.0.0.1:$port/metrics" && [ -S "$tmp/se.sock" ]; }; do
+    while [ $i -lt 800 ] && ! { curl -s -o /dev/null "http://127.0.0.1:$port/metrics" && [ -S "$tmp/se.sock" ]; }; do
         sleep 0.05; i=$((i + 1))
     done
     "$FERRY" se join-request --socket "$tmp/se.sock" >"$tmp/o" 2>"$tmp/err"

@@ -47,7 +47,7 @@ start() {
     "$FERRY" -d "$dep" serve 2>>"$tmp/serve.log" &
     server=$!
     i=0
-    while [ $i -lt 400 ]; do
+    while [ $i -lt 1600 ]; do
         curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null && return 0
         sleep 0.025; i=$((i + 1))
     done

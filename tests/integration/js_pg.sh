@@ -70,7 +70,7 @@ echo "ok 1 - a deployment whose database is PostgreSQL"
 
 wait_port() {
     i=0
-    while [ $i -lt 400 ]; do
+    while [ $i -lt 1600 ]; do
         curl -s -o /dev/null "http://127.0.0.1:$1/metrics" 2>/dev/null && return 0
         sleep 0.025; i=$((i + 1))
     done
@@ -81,7 +81,7 @@ s1=$!
 $F serve --listen "127.0.0.1:$p2" 2>"$tmp/s2.log" &
 s2=$!
 if wait_port "$p1" && wait_port "$p2"; then echo "ok 2 - two servers on one database"; else
-    echo "not ok 2 - two servers on one database"; tail -3 "$tmp/s1.log" "$tmp/s2.log" | sed 's/^/# /'; echo "1..2"; exit 1; fi
+    echo "not ok 2 - two servers on one database"; tail -n 3 "$tmp/s1.log" "$tmp/s2.log" | sed 's/^/# /'; echo "1..2"; exit 1; fi
 
 node - "$p1" "$p2" "$(cat "$tmp/ns.tok")" $JOINEUI $ROUNDS "0004A30B001C0002:$K104:1.0.4" "0004A30B001C0001:$K102:1.0.2" <<'EOF2'
 "use strict";

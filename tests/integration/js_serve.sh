@@ -108,7 +108,7 @@ start() {
     "$FERRY" -d "$dep" serve "$@" 2>>"$tmp/serve.log" &
     server=$!
     i=0
-    while [ $i -lt 200 ]; do
+    while [ $i -lt 800 ]; do
         curl -s -o /dev/null "$url/metrics" 2>/dev/null && return 0
         curl -sk -o /dev/null "https://127.0.0.1:$port/metrics" 2>/dev/null && return 0
         kill -0 "$server" 2>/dev/null || return 1

@@ -59,7 +59,7 @@ NSURL="http://127.0.0.1:$nsport"
 
 wait_http() {   # wait_http URL PID
     i=0
-    while [ $i -lt 200 ]; do
+    while [ $i -lt 800 ]; do
         curl -s -o /dev/null "$1" 2>/dev/null && return 0
         kill -0 "$2" 2>/dev/null || return 1
         sleep 0.05; i=$((i + 1))

@@ -147,7 +147,7 @@ static void body_for(bi_message_type t, bi_version v, uint32_t sender, const cha
 
 static json_t *call(const char *body, size_t len, const char *bearer, js_reply *r)
 {
-    js_auth a = {.bearer = bearer, .tls_id = NULL};
+    js_auth a = {.bearer = bearer, .tls_chain = NULL, .tls_chain_len = 0};
     js_handle_bi(w, &a, body, len, r);
     if (r->http_status != 200)
         return NULL;
@@ -218,18 +218,18 @@ static int setup(void **state)
         return -1;
     }
     snprintf(path, sizeof(path), "%s/ns.token", dir);
-    if (js_peer_add(dep, "000013", path, "0000000000000013", err) != JS_OK)
+    if (js_peer_add(dep, "000013", path, NULL, "0000000000000013", err) != JS_OK)
         return -1;
     read_token(path, ns_token, sizeof(ns_token));
     snprintf(path, sizeof(path), "%s/other.token", dir);
-    if (js_peer_add(dep, "0x000014", path, NULL, err) != JS_OK)
+    if (js_peer_add(dep, "0x000014", path, NULL, NULL, err) != JS_OK)
         return -1;
     read_token(path, sender_token, sizeof(sender_token));
     snprintf(path, sizeof(path), "%s/as.token", dir);
-    if (js_peer_add(dep, "as.example.com", path, NULL, err) != JS_OK)
+    if (js_peer_add(dep, "as.example.com", path, NULL, NULL, err) != JS_OK)
         return -1;
     snprintf(path, sizeof(path), "%s/stranger.token", dir);
-    if (js_peer_add(dep, "0000AA", path, NULL, err) != JS_OK)
+    if (js_peer_add(dep, "0000AA", path, NULL, NULL, err) != JS_OK)
         return -1;
     snprintf(path, sizeof(path), "%s/admin.token", dep);
     read_token(path, admin_token, sizeof(admin_token));
@@ -553,7 +553,7 @@ static void failure_codes(void **state)
            ns_token, "UnkownReceiver");
     /* not JSON: HTTP 400 */
     js_reply r;
-    js_auth a = {.bearer = ns_token, .tls_id = NULL};
+    js_auth a = {.bearer = ns_token, .tls_chain = NULL, .tls_chain_len = 0};
     js_handle_bi(w, &a, "{not json", 9, &r);
     assert_int_equal(r.http_status, 400);
 }
@@ -592,11 +592,11 @@ static void admin_api(void **state)
              "\"NSKEKLabel\":\"ns:000013\"}",
              JOIN_EUI, wr);
     js_reply r;
-    js_auth none = {.bearer = "wrong", .tls_id = NULL};
+    js_auth none = {.bearer = "wrong", .tls_chain = NULL, .tls_chain_len = 0};
     js_handle_admin(w, &none, "POST", "/api/v1/devices", line, strlen(line), &r);
     assert_int_equal(r.http_status, 401);
     snprintf(bearer, sizeof(bearer), "%s", admin_token);
-    js_auth ok = {.bearer = bearer, .tls_id = NULL};
+    js_auth ok = {.bearer = bearer, .tls_chain = NULL, .tls_chain_len = 0};
     js_handle_admin(w, &ok, "POST", "/api/v1/devices", line, strlen(line), &r);
     assert_int_equal(r.http_status, 201);
     assert_null(strstr(r.body, wr));

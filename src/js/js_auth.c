@@ -1,0 +1,232 @@
+/*
+ * js_auth.c - who is asking: bearer tokens and client certificates per peer.
+ *
+ * A request names its peer in SenderID; it is served only when it proves to
+ * be that peer. Two credentials, either of which a peer may have:
+ *
+ *  - a bearer token, kept as its SHA-256 and compared in constant time;
+ *  - a client certificate whose chain verifies against the CA configured for
+ *    THAT peer (peer.<ID>.client_ca; tls_client_ca is the fallback for peers
+ *    without one) and whose identity is the SenderID.
+ *
+ * Why the chain is verified here and not in the TLS handshake: the
+ * handshake does not know the SenderID yet (it is inside the body), and one
+ * trust store for all peers would let a certificate issued by peer A's CA
+ * claim to be peer B by putting B in its name. The transport (js_http.c)
+ * therefore only asks for a certificate and hands the chain as sent; this
+ * file verifies it with gnutls_x509_trust_list_verify_crt2 against the
+ * trust list of the claimed peer alone, with the TLS-client key purpose and
+ * the validity dates checked. Possession of the private key is what the TLS
+ * handshake proved (CertificateVerify).
+ *
+ * The identity (RFC 6125's rule, applied to peer IDs): if the certificate
+ * carries DNS or URI subjectAltNames, one of them must equal the SenderID
+ * and the CN is ignored; without such names, its one CN must equal it.
+ * Equality is after js_canonical_id (a NetID in either case matches its
+ * 6 uppercase hex digits); anything else is compared exactly.
+ */
+#include "js/js.h"
+#include "js/js_internal.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 256
+
+static bool name_is(const char *name, size_t len, const char *sender)
+{
+    if (len == 0 || len > BI_ID_MAX || strlen(name) != len) /* an embedded NUL is no match */
+        return false;
+    char canon[BI_ID_MAX + 1];
+    js_canonical_id(name, canon);
+    return strcmp(canon, sender) == 0;
+}
+
+/* The certificate names `sender` (see the rule above). */
+static bool cert_names(gnutls_x509_crt_t crt, const char *sender)
+{
+    bool has_san = false;
+    for (unsigned i = 0;; i++) {
+        char name[NAME_MAX_LEN];
+        size_t len = sizeof(name) - 1;
+        unsigned critical = 0;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len, &critical);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) { /* a name too long to be a peer ID */
+            has_san = true;
+            continue;
+        }
+        if (type < 0)
+            return false;
+        if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_URI)
+            continue;
+        has_san = true;
+        name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
+        if (name_is(name, len, sender))
+            return true;
+    }
+    if (has_san)
+        return false;
+    char cn[NAME_MAX_LEN];
+    size_t len = sizeof(cn);
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) != GNUTLS_E_SUCCESS)
+        return false;
+    char second[NAME_MAX_LEN];
+    size_t len2 = sizeof(second);
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, second, &len2) !=
+        GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        return false; /* two CNs: ambiguous, refuse */
+    return name_is(cn, len, sender);
+}
+
+static bool chain_authenticates(gnutls_x509_trust_list_t tl, const js_auth *auth, const char *sender)
+{
+    size_t n = auth->tls_chain_len;
+    if (tl == NULL || auth->tls_chain == NULL || n == 0 || n > JS_CHAIN_MAX)
+        return false;
+    gnutls_x509_crt_t crts[JS_CHAIN_MAX];
+    size_t made = 0;
+    bool ok = true;
+    for (; made < n && ok; made++) {
+        if (gnutls_x509_crt_init(&crts[made]) != GNUTLS_E_SUCCESS)
+            break;
+        gnutls_datum_t d = {(unsigned char *)(uintptr_t)auth->tls_chain[made].der,
+                            (unsigned)auth->tls_chain[made].len};
+        ok = auth->tls_chain[made].len <= 65536 &&
+             gnutls_x509_crt_import(crts[made], &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
+    }
+    ok = ok && made == n;
+    if (ok) {
+        unsigned status = ~0u;
+        gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                         .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
+        ok = gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) ==
+                 GNUTLS_E_SUCCESS &&
+             status == 0 && cert_names(crts[0], sender);
+    }
+    for (size_t i = 0; i < made; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    return ok;
+}
+
+bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth *auth)
+{
+    const js_config *cfg = ctx->cfg;
+    const js_peer *p = js_config_peer(cfg, sender);
+    if (p == NULL)
+        return !cfg->peer_auth_required;
+    size_t i = (size_t)(p - cfg->peers);
+    gnutls_x509_trust_list_t tl = ctx->trust != NULL ? ctx->trust[i] : NULL;
+    if (auth != NULL && tl != NULL && chain_authenticates(tl, auth, sender))
+        return true;
+    if (auth != NULL && p->has_token && js_token_matches(auth->bearer, p->token_sha256))
+        return true;
+    /* A peer with a credential must present it; one without (an entry for
+     * its nsid only) is like an unknown sender. */
+    return !p->has_token && tl == NULL && !cfg->peer_auth_required;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static const char *ca_path_of(const js_config *cfg, const js_peer *p)
+{
+    if (p->client_ca[0] != '\0')
+        return p->client_ca;
+    return cfg->tls_client_ca[0] != '\0' ? cfg->tls_client_ca : NULL;
+}
+
+js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX])
+{
+    const js_config *cfg = ctx->cfg;
+    ctx->trust = calloc(JS_PEERS_MAX, sizeof(*ctx->trust));
+    if (ctx->trust == NULL)
+        return JS_ERR_NOMEM;
+    for (size_t i = 0; i < cfg->peer_count; i++) {
+        const char *path = ca_path_of(cfg, &cfg->peers[i]);
+        if (path == NULL)
+            continue;
+        gnutls_x509_trust_list_t tl;
+        if (gnutls_x509_trust_list_init(&tl, 0) != GNUTLS_E_SUCCESS)
+            return JS_ERR_NOMEM;
+        int added = gnutls_x509_trust_list_add_trust_file(tl, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        if (added <= 0) {
+            gnutls_x509_trust_list_deinit(tl, 1);
+            js_errf(err, "peer %s: client CA %s: no PEM certificate could be read", cfg->peers[i].id, path);
+            return JS_ERR_CONFIG;
+        }
+        ctx->trust[i] = tl;
+    }
+    return JS_OK;
+}
+
+void js_trust_free(js_ctx *ctx)
+{
+    if (ctx->trust == NULL)
+        return;
+    for (size_t i = 0; i < JS_PEERS_MAX; i++) {
+        if (ctx->trust[i] != NULL)
+            gnutls_x509_trust_list_deinit(ctx->trust[i], 1);
+    }
+    free(ctx->trust);
+    ctx->trust = NULL;
+}
+
+bool js_trust_any(const js_ctx *ctx)
+{
+    for (size_t i = 0; ctx->trust != NULL && i < ctx->cfg->peer_count; i++) {
+        if (ctx->trust[i] != NULL)
+            return true;
+    }
+    return false;
+}
+
+/* Every distinct CA file in use, concatenated: what the TLS handshake
+ * advertises (and how libmicrohttpd knows to ask for a certificate). */
+char *js_trust_pem(const js_ctx *ctx, size_t *len)
+{
+    const js_config *cfg = ctx->cfg;
+    size_t cap = 0, n = 0;
+    char *out = NULL;
+    for (size_t i = 0; i < cfg->peer_count; i++) {
+        const char *path = ctx->trust != NULL && ctx->trust[i] != NULL ? ca_path_of(cfg, &cfg->peers[i]) : NULL;
+        bool seen = path == NULL;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = ctx->trust[k] != NULL && strcmp(ca_path_of(cfg, &cfg->peers[k]), path) == 0;
+        if (seen)
+            continue;
+        FILE *f = fopen(path, "rb");
+        if (f == NULL) {
+            free(out);
+            return NULL;
+        }
+        char buf[4096];
+        size_t got;
+        while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
+            if (n + got + 2 > cap) {
+                size_t ncap = (n + got + 2) * 2;
+                char *nb = realloc(out, ncap);
+                if (nb == NULL || ncap > 4u * 1024 * 1024) {
+                    free(nb != NULL ? nb : out);
+                    fclose(f);
+                    return NULL;
+                }
+                out = nb;
+                cap = ncap;
+            }
+            memcpy(out + n, buf, got);
+            n += got;
+        }
+        fclose(f);
+        if (out != NULL)
+            out[n++] = '\n';
+    }
+    if (out == NULL)
+        return NULL;
+    out[n] = '\0';
+    *len = n;
+    return out;
+}

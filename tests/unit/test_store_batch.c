@@ -1,0 +1,331 @@
+/*
+ * test_store_batch.c - group commit (store_join_commit_batched) and sessions
+ * prepared outside the transaction (store_prepared), on SQLite, where they
+ * matter:
+ *  - a prepared session is kept only when its grant is the real one; else
+ *    make_session runs inside and its session is the one kept;
+ *  - threads racing one DevNonce through one batch: exactly one wins per
+ *    round, whatever ends up in the same transaction;
+ *  - threads on interleaved DevNonces of one device: JoinNonces unique and
+ *    contiguous, accepted DevNonces strictly increasing in JoinNonce order
+ *    (1.1), i.e. the batched history is a serial one;
+ *  - a callback that refuses inside a batch rolls back its own join only;
+ *  - the fallbacks (no batch) behave like store_join_commit.
+ * The durability side (kill -9 while batches commit) is js_kill.sh's.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/store.h"
+
+#define JOIN_EUI 0x70B3D57ED0000001ull
+#define THREADS 8
+
+typedef struct fixture {
+    char dir[256];
+    char location[512];
+    store *s;
+    store_batch *b;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(fx->dir, sizeof fx->dir, "%s/ferry-batch.XXXXXX", base);
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->location, sizeof fx->location, "sqlite:%s/ferry.db", fx->dir);
+    assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+    assert_int_equal(store_batch_new(&fx->b), STORE_OK);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    store_batch_free(fx->b);
+    store_close(fx->s);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx->dir);
+    int rc = system(cmd);
+    free(fx);
+    return rc == 0 ? 0 : -1;
+}
+
+static store_blob fake_blob(uint8_t seed)
+{
+    store_blob b = {.len = 24};
+    for (size_t i = 0; i < b.len; i++)
+        b.data[i] = (uint8_t)(seed + 13 * i);
+    return b;
+}
+
+static void add_device(store *s, uint64_t dev_eui, store_mac_version v)
+{
+    store_device d;
+    memset(&d, 0, sizeof d);
+    d.dev_eui = dev_eui;
+    d.join_eui = JOIN_EUI;
+    d.mac_version = v;
+    d.home_net_id = 0x13;
+    d.nwk_key = fake_blob(1);
+    if (v == STORE_MAC_1_1)
+        d.app_key = fake_blob(2);
+    strcpy(d.ns_kek_label, "ns-kek");
+    assert_int_equal(store_device_put(s, &d, false), STORE_OK);
+}
+
+/* Session ID = 0xA5 and the JoinNonce; ctx (may be NULL) counts calls. With
+ * refuse_every = n, every n-th call (process-wide) refuses. */
+static int refuse_every;
+static int calls_total;
+static pthread_mutex_t calls_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static store_status make_session(void *ctx, const store_join_grant *g, store_session *ss)
+{
+    pthread_mutex_lock(&calls_lock);
+    int k = ++calls_total;
+    pthread_mutex_unlock(&calls_lock);
+    if (ctx != NULL)
+        (*(int *)ctx)++;
+    if (refuse_every > 0 && k % refuse_every == 0)
+        return STORE_ERR_BACKEND;
+    ss->session_key_id_len = 4;
+    ss->session_key_id[0] = 0xA5;
+    ss->session_key_id[1] = (uint8_t)(g->join_nonce >> 16);
+    ss->session_key_id[2] = (uint8_t)(g->join_nonce >> 8);
+    ss->session_key_id[3] = (uint8_t)g->join_nonce;
+    ss->app_s_key = fake_blob((uint8_t)g->join_nonce);
+    return STORE_OK;
+}
+
+static uint32_t next_join_nonce(store *s, uint64_t dev)
+{
+    store_device d;
+    assert_int_equal(store_device_get(s, dev, &d), STORE_OK);
+    return d.next_join_nonce;
+}
+
+/* ---------------------------------------------------------------- prepared */
+
+static void test_prepared_session(void **state)
+{
+    fixture *fx = *state;
+    add_device(fx->s, 0x100, STORE_MAC_1_0_4);
+    int calls = 0;
+    store_prepared p;
+    memset(&p, 0, sizeof p);
+    p.grant = (store_join_grant){.dev_eui = 0x100, .join_eui = JOIN_EUI, .mac_version = STORE_MAC_1_0_4,
+                                 .dev_nonce = 1, .join_nonce = 0};
+    p.session.session_key_id_len = 3;
+    memcpy(p.session.session_key_id, "\x01\x02\x03", 3);
+    p.session.app_s_key = fake_blob(77);
+    store_join j = {.dev_eui = 0x100, .join_eui = JOIN_EUI, .dev_nonce = 1, .make_session = make_session,
+                    .ctx = &calls, .prepared = &p};
+    store_join_result r;
+    assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
+    assert_int_equal(r.join_nonce, 0);
+    assert_int_equal(calls, 0); /* the prepared session was right: no callback */
+    assert_true(r.used_prepared);
+    store_session got;
+    assert_int_equal(store_session_get(fx->s, 0x100, (const uint8_t *)"\x01\x02\x03", 3, &got), STORE_OK);
+    assert_memory_equal(got.app_s_key.data, fake_blob(77).data, 24);
+
+    /* Prepared for JoinNonce 0 again (stale): the store must call back for 1. */
+    j.dev_nonce = 2;
+    p.grant.dev_nonce = 2;
+    assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
+    assert_int_equal(r.join_nonce, 1);
+    assert_int_equal(calls, 1);
+    assert_false(r.used_prepared);
+    const uint8_t id1[4] = {0xA5, 0, 0, 1};
+    assert_int_equal(store_session_get(fx->s, 0x100, id1, 4, &got), STORE_OK);
+    assert_int_equal(got.join_nonce, 1);
+
+    /* Prepared with another DevNonce than the request's: not used either. */
+    p.grant.join_nonce = 2;
+    p.grant.dev_nonce = 9;
+    j.dev_nonce = 3;
+    assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_OK);
+    assert_int_equal(calls, 2);
+    /* A replay with a perfect prepared session is still a replay. */
+    p.grant = (store_join_grant){.dev_eui = 0x100, .join_eui = JOIN_EUI, .mac_version = STORE_MAC_1_0_4,
+                                 .dev_nonce = 3, .join_nonce = 3};
+    assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_ERR_REPLAY);
+    assert_int_equal(next_join_nonce(fx->s, 0x100), 3);
+    /* No batch: the plain commit, which takes a prepared session too. */
+    j.dev_nonce = 4;
+    p.grant.dev_nonce = 4;
+    memcpy(p.session.session_key_id, "\x04\x05\x06", 3);
+    assert_int_equal(store_join_commit_batched(fx->s, NULL, &j, &r), STORE_OK);
+    assert_int_equal(r.join_nonce, 3);
+    assert_int_equal(calls, 2);
+}
+
+/* ---------------------------------------------------------------- races */
+
+typedef struct racer {
+    const char *location;
+    store_batch *b;
+    pthread_barrier_t *barrier;
+    uint64_t dev;
+    int id, rounds, per_round;
+    bool same;
+    int attempts;
+    uint16_t nonce[256];
+    store_status st[256];
+    uint32_t jn[256];
+} racer;
+
+static void *race(void *arg)
+{
+    racer *r = arg;
+    store *s = NULL;
+    assert_int_equal(store_open(r->location, &s), STORE_OK);
+    for (int round = 0; round < r->rounds; round++) {
+        pthread_barrier_wait(r->barrier);
+        for (int k = 0; k < r->per_round; k++) {
+            int a = r->attempts++;
+            r->nonce[a] = r->same ? (uint16_t)(round + 1) : (uint16_t)((round * r->per_round + k) * THREADS + r->id);
+            store_join j = {.dev_eui = r->dev, .join_eui = JOIN_EUI, .dev_nonce = r->nonce[a],
+                            .make_session = make_session};
+            store_join_result res;
+            r->st[a] = store_join_commit_batched(s, r->b, &j, &res);
+            r->jn[a] = res.join_nonce;
+        }
+    }
+    store_close(s);
+    return NULL;
+}
+
+static racer racers[THREADS];
+
+static void run(fixture *fx, uint64_t dev, int rounds, int per_round, bool same)
+{
+    pthread_barrier_t barrier;
+    pthread_t th[THREADS];
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, THREADS), 0);
+    for (int i = 0; i < THREADS; i++) {
+        racers[i] = (racer){.location = fx->location, .b = fx->b, .barrier = &barrier, .dev = dev, .id = i,
+                            .rounds = rounds, .per_round = per_round, .same = same};
+        assert_int_equal(pthread_create(&th[i], NULL, race, &racers[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&barrier);
+}
+
+static void test_race_same_dev_nonce(void **state)
+{
+    fixture *fx = *state;
+    const store_mac_version versions[] = {STORE_MAC_1_0_2, STORE_MAC_1_1};
+    for (int v = 0; v < 2; v++) {
+        uint64_t dev = 0x200 + (uint64_t)v;
+        add_device(fx->s, dev, versions[v]);
+        run(fx, dev, 25, 1, true);
+        for (int round = 0; round < 25; round++) {
+            int winners = 0;
+            for (int i = 0; i < THREADS; i++) {
+                if (racers[i].st[round] == STORE_OK)
+                    winners++;
+                else if (racers[i].st[round] != STORE_ERR_REPLAY)
+                    fail_msg("racer %d: %s", i, store_strerror(racers[i].st[round]));
+            }
+            if (winners != 1)
+                fail_msg("round %d: %d threads had the same DevNonce accepted", round, winners);
+        }
+        assert_int_equal(next_join_nonce(fx->s, dev), 25);
+    }
+}
+
+static void test_race_interleaved(void **state)
+{
+    fixture *fx = *state;
+    enum { ROUNDS = 10, PER = 5, TOTAL = THREADS * ROUNDS * PER };
+    add_device(fx->s, 0x300, STORE_MAC_1_1);
+    run(fx, 0x300, ROUNDS, PER, false);
+    static int32_t by_jn[TOTAL];
+    for (int k = 0; k < TOTAL; k++)
+        by_jn[k] = -1;
+    int accepted = 0;
+    for (int i = 0; i < THREADS; i++) {
+        for (int a = 0; a < racers[i].attempts; a++) {
+            if (racers[i].st[a] == STORE_ERR_REPLAY)
+                continue;
+            assert_int_equal(racers[i].st[a], STORE_OK);
+            assert_true(racers[i].jn[a] < (uint32_t)TOTAL);
+            assert_int_equal(by_jn[racers[i].jn[a]], -1);
+            by_jn[racers[i].jn[a]] = racers[i].nonce[a];
+            accepted++;
+        }
+    }
+    assert_true(accepted >= ROUNDS);
+    for (int k = 0; k < accepted; k++) {
+        assert_true(by_jn[k] >= 0);
+        if (k > 0)
+            assert_true(by_jn[k] > by_jn[k - 1]);
+    }
+    assert_int_equal(next_join_nonce(fx->s, 0x300), accepted);
+}
+
+/* Every 3rd callback refuses: only those joins are missing, the batch
+ * partners of a refused join are kept. 1.0.2 and distinct DevNonces, so
+ * every join not refused is accepted. */
+static void test_refusal_inside_batch(void **state)
+{
+    fixture *fx = *state;
+    enum { ROUNDS = 10, PER = 5, TOTAL = THREADS * ROUNDS * PER };
+    add_device(fx->s, 0x400, STORE_MAC_1_0_2);
+    calls_total = 0;
+    refuse_every = 3;
+    run(fx, 0x400, ROUNDS, PER, false);
+    refuse_every = 0;
+    static uint8_t seen[TOTAL];
+    memset(seen, 0, sizeof seen);
+    int ok = 0, aborted = 0;
+    for (int i = 0; i < THREADS; i++) {
+        for (int a = 0; a < racers[i].attempts; a++) {
+            if (racers[i].st[a] == STORE_ERR_ABORTED) {
+                aborted++;
+                continue;
+            }
+            assert_int_equal(racers[i].st[a], STORE_OK);
+            assert_true(racers[i].jn[a] < (uint32_t)TOTAL);
+            assert_int_equal(seen[racers[i].jn[a]]++, 0);
+            ok++;
+        }
+    }
+    assert_int_equal(ok + aborted, TOTAL);
+    uint64_t txns = 0, joins = 0;
+    store_batch_counts(fx->b, &txns, &joins);
+    assert_int_equal(joins, TOTAL);
+    if (txns >= joins) /* else nothing above tested a batch of more than one */
+        fail_msg("no two joins shared a transaction (%llu for %llu)", (unsigned long long)txns,
+                 (unsigned long long)joins);
+    assert_true(aborted > 0);
+    assert_int_equal(next_join_nonce(fx->s, 0x400), ok); /* contiguous: refused joins took none */
+    for (int k = 0; k < ok; k++)
+        assert_int_equal(seen[k], 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_prepared_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_same_dev_nonce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_race_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_inside_batch, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store-batch", tests, NULL, NULL);
+}

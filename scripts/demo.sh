@@ -102,4 +102,67 @@ step "What the element tells its host: identity and counters, never a key" \
      "ferry se info --socket se.sock" \
      "$FERRY" se info --socket "$work/se.sock"
 
+# ---------------------------------------------------------------------------
+# The network path: a Join Server deployment (keys in its SoftHSM2 token), the
+# lab network server, a simulated packet-forwarder gateway, and a second
+# emulated secure element that joins through them.
+jsport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
+udpport=$((jsport + 1)); nsport=$((jsport + 2)); asport=$((jsport + 3))
+JOINEUI=70B3D57ED0000000
+DEVEUI2=0004a30b001c0a02
+NSKEK=00112233445566778899aabbccddeeff
+ASKEK=0f0e0d0c0b0a09080706050403020100
+dep="$work/js"
+step "A Join Server deployment: config, SoftHSM2 token with a non-extractable master key, database" \
+     "ferry init js --join-eui $JOINEUI" \
+     "$FERRY" init "$dep" --join-eui $JOINEUI --listen "127.0.0.1:$jsport"
+"$FERRY" -d "$dep" peer add 000013 --token-out "$work/js.tok" >/dev/null
+echo $NSKEK | "$FERRY" -d "$dep" kek import ns:000013 >/dev/null
+echo $ASKEK | "$FERRY" -d "$dep" kek import as:app1 >/dev/null
+printf '{"DevEUI":"%s","JoinEUI":"%s","MACVersion":"1.0.3","HomeNetID":"000013","NwkKey":{"KEKLabel":"","AESKey":"%s"},"NSKEKLabel":"ns:000013","ASKEKLabel":"as:app1","ASID":"as.example.com"}\n' \
+    $DEVEUI2 $JOINEUI $APPKEY >"$work/dev.jsonl"
+step "The device's root key enters the token (here in clear, for the demo: --allow-clear-keys)" \
+     "ferry -d js device import dev.jsonl --allow-clear-keys" \
+     "$FERRY" -d "$dep" device import "$work/dev.jsonl" --allow-clear-keys
+"$FERRY" -d "$dep" serve 2>"$work/js.log" &
+jspid=$!
+umask 077
+echo $NSKEK >"$work/ns.kek"
+echo demo-as-token >"$work/as.tok"
+echo demo-dl-token >"$work/dl.tok"
+cat >"$work/ns.conf" <<EOT
+net_id = 000013
+kek_label = ns:000013
+kek_file = ns.kek
+udp_listen = 127.0.0.1:$udpport
+http_listen = 127.0.0.1:$nsport
+route = 70B3D57E00000000/32 http://127.0.0.1:$jsport/ js.tok
+as_url = http://127.0.0.1:$asport
+as_token_file = as.tok
+downlink_token_file = dl.tok
+EOT
+"$FERRY" lab ns --config "$work/ns.conf" 2>"$work/ns.log" &
+nspid=$!
+echo $TRANSPORT | "$FERRY" se create --image "$work/se2.img" >/dev/null
+"$FERRY" se serve --image "$work/se2.img" --socket "$work/se2.sock" 2>/dev/null &
+se2pid=$!
+i=0
+while { [ ! -S "$work/se2.sock" ] || ! curl -s -o /dev/null "http://127.0.0.1:$jsport/metrics" ||
+        ! curl -s -o /dev/null "http://127.0.0.1:$nsport/status"; } && [ $i -lt 400 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+"$FERRY" se personalise --socket "$work/se2.sock" --dev-eui $DEVEUI2 --serial 5e00000000000002 \
+    --join-eui $JOINEUI --mac-version 1.0.3 --nwkkey-wrapped "$(wrap $TRANSPORT $APPKEY)" \
+    --appkey-wrapped "$(wrap $TRANSPORT $APPKEY)" --mlskey-wrapped "$(wrap $TRANSPORT $MLSKEY)" >/dev/null
+jr=$("$FERRY" se join-request --socket "$work/se2.sock" | sed -n 's/.*"PHYPayload": "\([0-9a-f]*\)".*/\1/p')
+step "The element's join-request goes up through a packet-forwarder gateway to the lab NS, which asks the Join Server" \
+     "ferry lab gateway --ns 127.0.0.1:$udpport --gateway-eui AA555A0000000001 $jr" \
+     sh -c "\"$FERRY\" lab gateway --ns 127.0.0.1:$udpport --gateway-eui AA555A0000000001 --wait-ms 4000 $jr | tee \"$work/gw.json\""
+ja=$(node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); process.stdout.write((o.Downlink||{}).PHYPayload||"")' "$work/gw.json")
+step "The join-accept came back in a PULL_RESP; the element opens it" \
+     "ferry se join-accept --socket se2.sock $ja" \
+     "$FERRY" se join-accept --socket "$work/se2.sock" "$ja"
+kill "$jspid" "$nspid" "$se2pid" 2>/dev/null
+wait "$jspid" "$nspid" "$se2pid" 2>/dev/null
+
 printf '\nDemo complete.\n'

@@ -5,6 +5,16 @@
  *                                 [--as-kek-label L] [--as-id ID]
  *   ferry -d DIR idm show DEVEUI
  *   ferry -d DIR idm audit verify
+ *   ferry -d DIR idm init --ns-token-out FILE [--listen A:P]
+ *   ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]
+ *   ferry -d DIR idm tenant list
+ *   ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E
+ *                           --net-id HEX6 --kek-label L [--ns-kek-label L]
+ *   ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID
+ *   ferry -d DIR idm release DEVEUI --tenant ID | refuse DEVEUI | lock DEVEUI | unlock DEVEUI
+ *   ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]
+ *   ferry -d DIR idm provision DEVEUI
+ *   ferry -d DIR idm serve [--listen A:P]
  *
  * The deployment's ferry.conf names the token and the database (js_config);
  * the IDM opens them itself, with one PKCS#11 session and one connection.
@@ -13,9 +23,13 @@
 #include "cli/cli.h"
 #include "cli/cli_json.h"
 #include "idm/idm.h"
+#include "idm/idm_ota.h"
 #include "js/js.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -180,7 +194,13 @@ static int show(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     store_idm_se se;
+    store_idm_claim cl;
+    uint64_t pending = 0, queued = 0;
     store_status ss = store_idm_se_get(c.db, dev_eui, &se);
+    bool have_claim = ss == STORE_OK && store_idm_claim_get(c.db, dev_eui, &cl) == STORE_OK;
+    if (ss == STORE_OK && (store_idm_cmd_count(c.db, dev_eui, "sending", &pending) != STORE_OK ||
+                           store_idm_cmd_count(c.db, dev_eui, "queued", &queued) != STORE_OK))
+        pending = queued = 0;
     idm_cli_close(&c);
     if (ss != STORE_OK) {
         cli_error(prog, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
@@ -192,6 +212,13 @@ static int show(int argc, char **argv)
     e |= cli_json_set_be(out, "SerialNumber", se.serial, 16);
     e |= cli_json_set_str(out, "MACVersion", store_mac_version_name(se.mac_version));
     e |= cli_json_set_str(out, "State", se.state);
+    e |= cli_json_set_str(out, "Claim", have_claim ? cl.state : "none");
+    if (have_claim) {
+        e |= cli_json_set_str(out, "Tenant", cl.tenant_id);
+        e |= cli_json_set_str(out, "JoinServer", cl.js_id);
+        e |= cli_json_set_bool(out, "Provisioned", cl.provisioned_at > 0);
+    }
+    e |= cli_json_set_uint(out, "PendingCommands", pending + queued);
     lw_secure_wipe(&se, sizeof se);
     return cli_json_emit(prog, out, e);
 }
@@ -227,22 +254,455 @@ static int audit_verify(void)
     return rc;
 }
 
+/* ---------------------------------------------------------------- tenants, claims, delivery */
+
+/* Writes text and a newline to a new file, 0600; refuses to overwrite. */
+static int write_secret_file(const char *prog, const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cli_error(prog, "%s: %s", path, errno == EEXIST ? "exists already; refusing to overwrite it" : strerror(errno));
+        return CLI_EXIT_FAIL;
+    }
+    size_t n = strlen(text);
+    bool ok = write(fd, text, n) == (ssize_t)n && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        cli_error(prog, "%s: write failed", path);
+        unlink(path);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Reads the first line of a file into out[cap]; the caller wipes it. */
+static int read_secret_file(const char *prog, const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        cli_error(prog, "%s: cannot open", path);
+        return CLI_EXIT_FAIL;
+    }
+    bool ok = fgets(out, (int)cap, f) != NULL;
+    fclose(f);
+    if (!ok) {
+        cli_error(prog, "%s: empty", path);
+        return CLI_EXIT_FAIL;
+    }
+    out[strcspn(out, "\r\n")] = '\0';
+    return CLI_EXIT_OK;
+}
+
+static int fail_idm(const char *prog, idm_status st, const char *err)
+{
+    cli_error(prog, "%s", err != NULL && err[0] != '\0' ? err : idm_strerror(st));
+    return CLI_EXIT_FAIL;
+}
+
+static int parse_dev(const char *prog, size_t npos, char **pos, uint64_t *dev)
+{
+    if (npos != 1) {
+        cli_error(prog, "expected one DevEUI");
+        return CLI_EXIT_USAGE;
+    }
+    return cli_parse_hex_uint(prog, "DEVEUI", pos[0], 16, "DevEUI", dev);
+}
+
+#define PARSE(prog, specs, nspecs, synopsis, v, pos, maxpos, npos)                                                \
+    switch (cli_opts_parse(prog, specs, nspecs, argc, argv, v, pos, maxpos, &npos)) {                           \
+    case CLI_PARSE_HELP:                                                                                       \
+        cli_opts_usage(stdout, synopsis, specs, nspecs);                                                        \
+        return CLI_EXIT_OK;                                                                                    \
+    case CLI_PARSE_ERROR:                                                                                      \
+        return CLI_EXIT_USAGE;                                                                                 \
+    default:                                                                                                   \
+        break;                                                                                                 \
+    }
+
+static int idm_init(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm init";
+    static const cli_opt_spec specs[] = {
+        {"listen", "A:P", "idm serve's address (default 127.0.0.1:4720)"},
+        {"ns-token-out", "FILE", "new file (0600) for the bootstrap NS's bearer token (POST /uplink)"},
+    };
+    char *v[2], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 2, "ferry -d DIR idm init --ns-token-out FILE [--listen A:P]", v, pos, 0, npos);
+    if (v[1] == NULL) {
+        cli_error(prog, "--ns-token-out FILE is required");
+        return CLI_EXIT_USAGE;
+    }
+    const char *dir = cli_deploy_dir(prog);
+    if (dir == NULL)
+        return CLI_EXIT_USAGE;
+    char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
+    if (access(v[1], F_OK) == 0) {
+        cli_error(prog, "%s: exists already; refusing to overwrite it", v[1]);
+        return CLI_EXIT_FAIL;
+    }
+    idm_status st = idm_config_init(dir, v[0], tok, err);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    int rc = write_secret_file(prog, v[1], tok);
+    lw_secure_wipe(tok, sizeof tok);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *out = json_object();
+    int e = cli_json_set_str(out, "listen", v[0] != NULL ? v[0] : "127.0.0.1:4720");
+    e |= cli_json_set_str(out, "ns_token_file", v[1]);
+    return cli_json_emit(prog, out, e);
+}
+
+static int tenant(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm tenant";
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        idm_cli c;
+        int rc = idm_cli_open(prog, false, &c);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        json_t *arr = json_array();
+        store_idm_tenant *page = calloc(100, sizeof *page);
+        char after[STORE_IDM_ID_MAX + 1] = "";
+        size_t n = 0;
+        store_status ss = page == NULL ? STORE_ERR_NOMEM : STORE_OK;
+        do {
+            if (ss == STORE_OK)
+                ss = store_idm_tenant_list(c.db, after, page, 100, &n);
+            for (size_t i = 0; ss == STORE_OK && i < n; i++) {
+                json_t *o = json_object();
+                (void)cli_json_set_str(o, "id", page[i].id);
+                (void)cli_json_set_str(o, "kind", page[i].kind);
+                (void)cli_json_set_str(o, "name", page[i].name);
+                json_array_append_new(arr, o);
+                memcpy(after, page[i].id, sizeof after);
+            }
+        } while (ss == STORE_OK && n == 100);
+        free(page);
+        idm_cli_close(&c);
+        if (ss != STORE_OK) {
+            json_decref(arr);
+            cli_error(prog, "database: %s", store_strerror(ss));
+            return CLI_EXIT_FAIL;
+        }
+        json_t *out = json_object();
+        int e = json_object_set_new(out, "tenants", arr);
+        return cli_json_emit(prog, out, e);
+    }
+    if (argc < 2 || strcmp(argv[1], "add") != 0) {
+        cli_error(prog, "expected add or list");
+        return CLI_EXIT_USAGE;
+    }
+    argc--, argv++;
+    static const cli_opt_spec specs[] = {
+        {"kind", "K", "maker or customer"},
+        {"name", "N", "display name (default: the id)"},
+        {"token-out", "FILE", "new file (0600) that receives the tenant's bearer token"},
+    };
+    char *v[3], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 3, "ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]", v, pos,
+          1, npos);
+    if (npos != 1 || v[0] == NULL || v[2] == NULL) {
+        cli_error(prog, "expected add ID --kind K --token-out FILE");
+        return CLI_EXIT_USAGE;
+    }
+    if (access(v[2], F_OK) == 0) {
+        cli_error(prog, "%s: exists already; refusing to overwrite it", v[2]);
+        return CLI_EXIT_FAIL;
+    }
+    idm_cli c;
+    int rc = idm_cli_open(prog, false, &c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
+    idm_status st = idm_tenant_add(c.db, pos[0], v[0], v[1] != NULL ? v[1] : pos[0], "cli", tok, err);
+    idm_cli_close(&c);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    rc = write_secret_file(prog, v[2], tok);
+    lw_secure_wipe(tok, sizeof tok);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *out = json_object();
+    int e = cli_json_set_str(out, "id", pos[0]);
+    e |= cli_json_set_str(out, "kind", v[0]);
+    e |= cli_json_set_str(out, "token_file", v[2]);
+    return cli_json_emit(prog, out, e);
+}
+
+static int js_add(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm js add";
+    if (argc < 2 || strcmp(argv[1], "add") != 0) {
+        cli_error(prog, "expected add");
+        return CLI_EXIT_USAGE;
+    }
+    argc--, argv++;
+    static const cli_opt_spec specs[] = {
+        {"tenant", "T", "the customer tenant owning the Join Server"},
+        {"url", "URL", "its admin API base URL (http://127.0.0.1:4712)"},
+        {"admin-token-file", "F", "its DIR/admin.token (read once, kept encrypted under a token key)"},
+        {"join-eui", "E", "its JoinEUI"},
+        {"net-id", "HEX6", "HomeNetID of the devices provisioned there"},
+        {"kek-label", "L", "KEK shared with it (imported into this token with `ferry kek import`)"},
+        {"ns-kek-label", "L", "NSKEKLabel of the devices provisioned there (optional)"},
+    };
+    char *v[7], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 7,
+          "ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6 "
+          "--kek-label L [--ns-kek-label L]",
+          v, pos, 1, npos);
+    if (npos != 1 || v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL || v[4] == NULL || v[5] == NULL) {
+        cli_error(prog, "expected ID and --tenant, --url, --admin-token-file, --join-eui, --net-id, --kek-label");
+        return CLI_EXIT_USAGE;
+    }
+    uint64_t join_eui, net_id;
+    if (cli_parse_hex_uint(prog, "--join-eui", v[3], 16, "JoinEUI", &join_eui) != CLI_EXIT_OK ||
+        cli_parse_hex_uint(prog, "--net-id", v[4], 6, "NetID", &net_id) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    char tok[STORE_IDM_TOKEN_CT_MAX];
+    if (read_secret_file(prog, v[2], tok, sizeof tok) != CLI_EXIT_OK)
+        return CLI_EXIT_FAIL;
+    idm_cli c;
+    int rc = idm_cli_open(prog, true, &c);
+    if (rc != CLI_EXIT_OK) {
+        lw_secure_wipe(tok, sizeof tok);
+        return rc;
+    }
+    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], "cli"};
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_js_add(c.tok.s, c.db, &o, err);
+    lw_secure_wipe(tok, sizeof tok);
+    idm_cli_close(&c);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    json_t *out = json_object();
+    int e = cli_json_set_str(out, "id", pos[0]);
+    e |= cli_json_set_str(out, "tenant", v[0]);
+    e |= cli_json_set_str(out, "url", v[1]);
+    e |= cli_json_set_be(out, "JoinEUI", join_eui, 16);
+    e |= cli_json_set_str(out, "kek_label", v[5]);
+    return cli_json_emit(prog, out, e);
+}
+
+static int claim(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm claim";
+    static const cli_opt_spec specs[] = {
+        {"owner-token", "T", "the SE's owner token (32 hex digits, from its QR label)"},
+        {"tenant", "ID", "the customer tenant claiming it"},
+    };
+    char *v[2], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 2, "ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID", v, pos, 1, npos);
+    uint64_t dev;
+    int rc = parse_dev(prog, npos, pos, &dev);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (v[0] == NULL || v[1] == NULL) {
+        cli_error(prog, "--owner-token and --tenant are required");
+        return CLI_EXIT_USAGE;
+    }
+    idm_cli c;
+    if ((rc = idm_cli_open(prog, false, &c)) != CLI_EXIT_OK)
+        return rc;
+    char err[IDM_ERR_MAX];
+    bool already = false;
+    idm_status st = idm_claim(c.db, dev, v[1], v[0], "cli", &already, err);
+    idm_cli_close(&c);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    e |= cli_json_set_str(out, "Claim", "claimed");
+    e |= cli_json_set_str(out, "Tenant", v[1]);
+    e |= cli_json_set_bool(out, "Already", already);
+    return cli_json_emit(prog, out, e);
+}
+
+static int claim_change(int argc, char **argv, idm_claim_op op, const char *prog, const char *result)
+{
+    static const cli_opt_spec specs[] = {{"tenant", "ID", "the tenant holding the claim (release)"}};
+    char *v[1], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 1, "ferry -d DIR idm release|refuse|lock|unlock DEVEUI [--tenant ID]", v, pos, 1, npos);
+    uint64_t dev;
+    int rc = parse_dev(prog, npos, pos, &dev);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (op == IDM_CLAIM_RELEASE && v[0] == NULL) {
+        cli_error(prog, "--tenant is required");
+        return CLI_EXIT_USAGE;
+    }
+    idm_cli c;
+    if ((rc = idm_cli_open(prog, false, &c)) != CLI_EXIT_OK)
+        return rc;
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_claim_change(c.db, dev, op, v[0], "cli", err);
+    idm_cli_close(&c);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    e |= cli_json_set_str(out, "Claim", result);
+    return cli_json_emit(prog, out, e);
+}
+
+/* Provisions now when the SE's state allows; otherwise says it waits. */
+static int provision_now(const char *prog, idm_cli *c, uint64_t dev, json_t *out)
+{
+    idm_config cfg;
+    char err[IDM_ERR_MAX];
+    if (idm_config_load(c->cfg->dir, &cfg, err) != IDM_OK)
+        return fail_idm(prog, IDM_ERR_INPUT, err);
+    idm_status st = idm_provision(c->tok.s, c->db, dev, &cfg.policy, "cli", err);
+    if (st == IDM_OK)
+        return cli_json_set_str(out, "Profile", "queued") != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (st == IDM_ERR_ILLEGAL) /* not bootstrapped yet: idm serve provisions it when it is */
+        return cli_json_set_str(out, "Profile", "waiting for the bootstrap join") != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (st == IDM_ERR_EXISTS)
+        return cli_json_set_str(out, "Profile", "queued already") != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    json_decref(out);
+    return fail_idm(prog, st, err);
+}
+
+static int assign(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm assign";
+    static const cli_opt_spec specs[] = {
+        {"tenant", "ID", "act as this tenant (refused unless it holds the SE)"},
+        {"js", "ID", "the tenant's Join Server (default: its only one)"},
+    };
+    char *v[2], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 2, "ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]", v, pos, 1, npos);
+    uint64_t dev;
+    int rc = parse_dev(prog, npos, pos, &dev);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    idm_cli c;
+    if ((rc = idm_cli_open(prog, true, &c)) != CLI_EXIT_OK)
+        return rc;
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_assign(c.db, dev, v[0], v[1], "cli", err);
+    if (st != IDM_OK) {
+        idm_cli_close(&c);
+        return fail_idm(prog, st, err);
+    }
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    store_idm_claim cl;
+    if (store_idm_claim_get(c.db, dev, &cl) == STORE_OK)
+        e |= cli_json_set_str(out, "JoinServer", cl.js_id);
+    rc = provision_now(prog, &c, dev, out);
+    idm_cli_close(&c);
+    return rc != CLI_EXIT_OK ? rc : cli_json_emit(prog, out, e);
+}
+
+static int provision(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm provision";
+    char *pos[1];
+    size_t npos = 0;
+    PARSE(prog, NULL, 0, "ferry -d DIR idm provision DEVEUI", NULL, pos, 1, npos);
+    uint64_t dev;
+    int rc = parse_dev(prog, npos, pos, &dev);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    idm_cli c;
+    if ((rc = idm_cli_open(prog, true, &c)) != CLI_EXIT_OK)
+        return rc;
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    rc = provision_now(prog, &c, dev, out);
+    idm_cli_close(&c);
+    return rc != CLI_EXIT_OK ? rc : cli_json_emit(prog, out, e);
+}
+
+static int serve(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm serve";
+    static const cli_opt_spec specs[] = {{"listen", "A:P", "override idm.conf's listen"}};
+    char *v[1], *pos[1];
+    size_t npos = 0;
+    PARSE(prog, specs, 1, "ferry -d DIR idm serve [--listen A:P]", v, pos, 0, npos);
+    idm_cli c;
+    int rc = idm_cli_open(prog, false, &c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    idm_config cfg;
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_config_load(c.cfg->dir, &cfg, err);
+    if (st == IDM_OK) {
+        hsm_config hc = {
+            .module = c.cfg->pkcs11_module[0] ? c.cfg->pkcs11_module : NULL,
+            .softhsm_conf = c.cfg->softhsm_conf[0] ? c.cfg->softhsm_conf : NULL,
+            .token_label = c.cfg->token_label,
+            .pin_file = c.cfg->pin_file,
+        };
+        store_close(c.db);
+        c.db = NULL;
+        idm_serve_opts o = {&hc, c.cfg->database, &cfg, v[0]};
+        st = idm_serve(&o, err);
+    }
+    idm_cli_close(&c);
+    return st == IDM_OK ? CLI_EXIT_OK : fail_idm(prog, st, err);
+}
+
 int cli_idm_main(int argc, char **argv)
 {
-    static const char usage[] = "usage: ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L] "
-                                "[--as-kek-label L] [--as-id ID]\n"
-                                "       ferry -d DIR idm show DEVEUI\n"
-                                "       ferry -d DIR idm audit verify\n";
+    static const char usage[] =
+        "usage: ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L] [--as-kek-label L] [--as-id ID]\n"
+        "       ferry -d DIR idm show DEVEUI\n"
+        "       ferry -d DIR idm audit verify\n"
+        "       ferry -d DIR idm init --ns-token-out FILE [--listen A:P]\n"
+        "       ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]\n"
+        "       ferry -d DIR idm tenant list\n"
+        "       ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6\n"
+        "                               --kek-label L [--ns-kek-label L]\n"
+        "       ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID\n"
+        "       ferry -d DIR idm release DEVEUI --tenant ID\n"
+        "       ferry -d DIR idm refuse|lock|unlock DEVEUI\n"
+        "       ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]\n"
+        "       ferry -d DIR idm provision DEVEUI\n"
+        "       ferry -d DIR idm serve [--listen A:P]\n";
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
-    if (strcmp(argv[1], "import") == 0)
-        return import(argc - 1, argv + 1);
-    if (strcmp(argv[1], "show") == 0)
-        return show(argc - 1, argv + 1);
-    if (strcmp(argv[1], "audit") == 0 && argc == 3 && strcmp(argv[2], "verify") == 0)
+    const char *cmd = argv[1];
+    argc--, argv++;
+    if (strcmp(cmd, "import") == 0)
+        return import(argc, argv);
+    if (strcmp(cmd, "show") == 0)
+        return show(argc, argv);
+    if (strcmp(cmd, "audit") == 0 && argc == 2 && strcmp(argv[1], "verify") == 0)
         return audit_verify();
+    if (strcmp(cmd, "init") == 0)
+        return idm_init(argc, argv);
+    if (strcmp(cmd, "tenant") == 0)
+        return tenant(argc, argv);
+    if (strcmp(cmd, "js") == 0)
+        return js_add(argc, argv);
+    if (strcmp(cmd, "claim") == 0)
+        return claim(argc, argv);
+    if (strcmp(cmd, "release") == 0)
+        return claim_change(argc, argv, IDM_CLAIM_RELEASE, "ferry idm release", "released");
+    if (strcmp(cmd, "refuse") == 0)
+        return claim_change(argc, argv, IDM_CLAIM_REFUSE, "ferry idm refuse", "refused");
+    if (strcmp(cmd, "lock") == 0)
+        return claim_change(argc, argv, IDM_CLAIM_LOCK, "ferry idm lock", "locked");
+    if (strcmp(cmd, "unlock") == 0)
+        return claim_change(argc, argv, IDM_CLAIM_UNLOCK, "ferry idm unlock", "unlocked");
+    if (strcmp(cmd, "assign") == 0)
+        return assign(argc, argv);
+    if (strcmp(cmd, "provision") == 0)
+        return provision(argc, argv);
+    if (strcmp(cmd, "serve") == 0)
+        return serve(argc, argv);
     cli_error("ferry idm", "unknown subcommand (see ferry idm --help)");
     return CLI_EXIT_USAGE;
 }

@@ -149,6 +149,13 @@ hsm_status hsm_session_last_error(const hsm_session *s, hsm_diag *out);
  * hsm_key_release(). */
 hsm_status hsm_key_generate(hsm_session *s, hsm_key_role role, lw_key *out);
 
+/* Derives AES-ECB(root, block) into a new session object with `role`
+ * (CKM_AES_ECB_ENCRYPT_DATA), like lw_derive but choosing the role: the
+ * IDM's MLS WrapDown key must be a HSM_KEY_KEK to wrap profile keys, which
+ * lw_derive's working keys cannot. Release with hsm_key_release(). */
+hsm_status hsm_key_derive(hsm_session *s, hsm_key_role role, const lw_key *root, const uint8_t block[16],
+                          lw_key *out);
+
 /* Unwraps a storage blob (as kept in the database) under the master key into
  * a session object with `role`. HSM_ERR_WRAPPED_INVALID when the blob does
  * not unwrap under this token's master key. */

@@ -108,6 +108,27 @@ hsm_status hsm_key_generate(hsm_session *s, hsm_key_role role, lw_key *out)
     return HSM_OK;
 }
 
+hsm_status hsm_key_derive(hsm_session *s, hsm_key_role role, const lw_key *root, const uint8_t block[16],
+                          lw_key *out)
+{
+    if (s == NULL || root == NULL || block == NULL || out == NULL)
+        return HSM_ERR_ARGUMENT;
+    memset(out, 0, sizeof(*out));
+    if (root->handle == 0)
+        return HSM_ERR_ARGUMENT;
+    CK_KEY_DERIVATION_STRING_DATA data = {(CK_BYTE_PTR)block, 16};
+    CK_MECHANISM mech = {CKM_AES_ECB_ENCRYPT_DATA, &data, sizeof(data)};
+    CK_ATTRIBUTE t[HSM_TEMPLATE_MAX];
+    CK_ULONG len = LW_KEY_LEN;
+    CK_ULONG n = hsm_key_template(role, 0, t, &len, NULL, 0);
+    CK_OBJECT_HANDLE obj = CK_INVALID_HANDLE;
+    CK_RV rv = s->f->C_DeriveKey(s->s, &mech, (CK_OBJECT_HANDLE)root->handle, t, n, &obj);
+    if (rv != CKR_OK)
+        return hsm_session_fail(s, "C_DeriveKey", rv);
+    name_key(out, obj, LW_KEY_LEN);
+    return HSM_OK;
+}
+
 /* C_UnwrapKey(CKM_AES_KEY_WRAP) of in[len] under `kek` into a new object. */
 static hsm_status unwrap(hsm_session *s, CK_OBJECT_HANDLE kek, hsm_key_role role, int transient,
                          const uint8_t *in, size_t len, CK_OBJECT_HANDLE *obj)

@@ -19,6 +19,12 @@ static const char *const MESSAGES[IDM_STATUS_COUNT] = {
     [IDM_ERR_CONFLICT] = "the batch contradicts a secure element the IDM already holds",
     [IDM_ERR_RANDOM] = "the OS random generator failed",
     [IDM_ERR_NOMEM] = "out of memory",
+    [IDM_ERR_NOT_FOUND] = "no such secure element, tenant, Join Server or claim",
+    [IDM_ERR_AUTH] = "the token is wrong",
+    [IDM_ERR_LOCKED] = "the claim is locked or held by another tenant",
+    [IDM_ERR_REMOTE] = "the customer Join Server refused or could not be reached",
+    [IDM_ERR_MLS] = "an MLS message could not be sealed, opened or decoded",
+    [IDM_ERR_BUSY] = "not possible now; try again later",
 };
 
 const char *idm_strerror(idm_status st)

@@ -18,6 +18,12 @@ typedef enum idm_status {
     IDM_ERR_CONFLICT,    /* a batch line contradicts an SE the IDM already holds */
     IDM_ERR_RANDOM,      /* the OS random generator failed */
     IDM_ERR_NOMEM,       /* out of memory */
+    IDM_ERR_NOT_FOUND,   /* no such secure element, tenant, Join Server or claim */
+    IDM_ERR_AUTH,        /* a wrong owner token or bearer token */
+    IDM_ERR_LOCKED,      /* the claim is locked, or held by another tenant */
+    IDM_ERR_REMOTE,      /* the customer Join Server refused or could not be reached */
+    IDM_ERR_MLS,         /* an MLS message could not be sealed, opened or decoded */
+    IDM_ERR_BUSY,        /* nothing to do now: try again later */
     IDM_STATUS_COUNT
 } idm_status;
 

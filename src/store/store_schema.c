@@ -97,12 +97,76 @@
     " prev_hash " BLOB " NOT NULL,"                                                                  \
     " hash " BLOB " NOT NULL);"
 
+/* Version 3: tenants, customer Join Servers, claims and the over-the-air
+ * delivery state of the Identity Manager (docs/idm.md,
+ * src/store/store_idm_tenant.h). No column holds a secret in clear: tenant
+ * bearer tokens as SHA-256; a customer JS's admin token encrypted (AES-CTR)
+ * under a per-row working key kept as a blob under the master key; sealed
+ * MLS messages only. */
+#define V3(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_tenant ("                                                                      \
+    " id " KEY " PRIMARY KEY,"                                                                          \
+    " kind TEXT NOT NULL CHECK (kind IN ('maker','customer')),"                                      \
+    " name TEXT NOT NULL,"                                                                           \
+    " token_hash " BLOB " NOT NULL UNIQUE,"                                                          \
+    " created_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE idm_customer_js ("                                                                 \
+    " id " KEY " PRIMARY KEY,"                                                                          \
+    " tenant_id " KEY " NOT NULL REFERENCES idm_tenant (id),"                                           \
+    " admin_url TEXT NOT NULL,"                                                                      \
+    " token_key " BLOB " NOT NULL,"                                                                  \
+    " token_ct " BLOB " NOT NULL,"                                                                   \
+    " join_eui " KEY " NOT NULL CHECK (length(join_eui) = 16),"                                         \
+    " home_net_id BIGINT NOT NULL CHECK (home_net_id BETWEEN 0 AND 16777215),"                       \
+    " kek_label TEXT NOT NULL,"                                                                      \
+    " ns_kek_label TEXT NOT NULL,"                                                                   \
+    " created_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE idm_claim ("                                                                       \
+    " dev_eui " KEY " PRIMARY KEY REFERENCES idm_se (dev_eui),"                                         \
+    " tenant_id " KEY " REFERENCES idm_tenant (id),"                                                    \
+    " state TEXT NOT NULL CHECK (state IN ('claimed','locked','released','refused')),"               \
+    " js_id " KEY " REFERENCES idm_customer_js (id),"                                                   \
+    " failures INTEGER NOT NULL DEFAULT 0,"                                                          \
+    " provisioned_at BIGINT NOT NULL DEFAULT 0,"                                                     \
+    " created_at BIGINT NOT NULL,"                                                                   \
+    " updated_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE idm_ota ("                                                                         \
+    " dev_eui " KEY " PRIMARY KEY REFERENCES idm_se (dev_eui),"                                         \
+    " epoch INTEGER NOT NULL DEFAULT 0,"                                                             \
+    " tx_next BIGINT NOT NULL CHECK (tx_next BETWEEN 0 AND 4294967295),"                             \
+    " rx_last BIGINT NOT NULL CHECK (rx_last BETWEEN 0 AND 4294967295),"                             \
+    " next_msg_id INTEGER NOT NULL DEFAULT 0,"                                                       \
+    " next_profile_id INTEGER NOT NULL DEFAULT 1,"                                                   \
+    " last_fcnt_up BIGINT NOT NULL DEFAULT -1,"                                                      \
+    " last_session " BLOB ","                                                                        \
+    " updated_at BIGINT NOT NULL);"                                                                  \
+    "CREATE TABLE idm_cmd ("                                                                         \
+    " dev_eui " KEY " NOT NULL REFERENCES idm_se (dev_eui),"                                            \
+    " seq BIGINT NOT NULL,"                                                                          \
+    " type INTEGER NOT NULL,"                                                                        \
+    " counter BIGINT NOT NULL,"                                                                      \
+    " msg " BLOB " NOT NULL,"                                                                        \
+    " state TEXT NOT NULL CHECK (state IN ('queued','sending','done','failed')),"                    \
+    " msg_id INTEGER NOT NULL DEFAULT 0,"                                                            \
+    " frame_max INTEGER NOT NULL DEFAULT 0,"                                                         \
+    " acked " BLOB ","                                                                               \
+    " sent " BLOB ","                                                                                \
+    " rounds INTEGER NOT NULL DEFAULT 0,"                                                            \
+    " last_sent_at BIGINT NOT NULL DEFAULT 0,"                                                       \
+    " deadline BIGINT NOT NULL,"                                                                     \
+    " result INTEGER NOT NULL DEFAULT -1,"                                                           \
+    " created_at BIGINT NOT NULL,"                                                                   \
+    " updated_at BIGINT NOT NULL,"                                                                   \
+    " PRIMARY KEY (dev_eui, seq));"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
+    V3("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V1("BYTEA", "TEXT COLLATE \"C\"", ""),
     V2("BYTEA", "TEXT COLLATE \"C\""),
+    V3("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -2,7 +2,8 @@
 # store_pg.sh - the store's tests against a real PostgreSQL: starts a
 # throwaway cluster in a temporary directory, runs build/san/tests/test_store
 # with FERRY_TEST_PG pointing at it (only the PostgreSQL half: the SQLite half
-# runs as a unit test already), stops and removes the cluster, prints TAP.
+# runs as a unit test already), then build/san/tests/test_idm_tenant the same
+# way, stops and removes the cluster, prints TAP.
 #
 # The cluster listens on a Unix socket inside the temporary directory only
 # (no TCP port to collide with), trusts local connections, and runs with
@@ -78,6 +79,11 @@ started=1
 FERRY_TEST_PG="pg:host=$tmp port=$port user=postgres dbname=postgres" \
 FERRY_TEST_PG_ONLY=1 CMOCKA_MESSAGE_OUTPUT=TAP "$test_bin"
 rc=$?
+# The IDM's tenant, claim and delivery rows (schema 3) on the same cluster.
+idm_bin="$BUILD/san/tests/test_idm_tenant"
+if [ -x "$idm_bin" ]; then
+    FERRY_TEST_PG="pg:host=$tmp port=$port user=postgres dbname=postgres" CMOCKA_MESSAGE_OUTPUT=TAP "$idm_bin" || rc=1
+fi
 if [ "$rc" -ne 0 ]; then
     echo "# server log:"
     tail -20 "$tmp/server.log" | sed 's/^/# /'

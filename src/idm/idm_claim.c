@@ -1,0 +1,325 @@
+/*
+ * idm_claim.c - claims and assignment (docs/idm.md, "Claims").
+ *
+ * A claim is checked and changed in one transaction with its audit entry.
+ * Why the owner token is compared before anything is answered: a caller
+ * without the token must not learn whether, or by whom, an SE is held. Why
+ * wrong tokens count only on a free SE: otherwise anyone who knows a DevEUI
+ * could lock the holder's SE by guessing.
+ */
+#include "idm/idm_tenant.h"
+#include "lorawan/lw_secure.h"
+
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <string.h>
+
+static void eui_text(uint64_t eui, char out[17])
+{
+    snprintf(out, 17, "%016llX", (unsigned long long)eui);
+}
+
+static idm_status from_store(store_status st)
+{
+    switch (st) {
+    case STORE_OK:
+        return IDM_OK;
+    case STORE_ERR_NOT_FOUND:
+        return IDM_ERR_NOT_FOUND;
+    case STORE_ERR_EXISTS:
+        return IDM_ERR_EXISTS;
+    case STORE_ERR_ARGUMENT:
+        return IDM_ERR_ARGUMENT;
+    default:
+        return IDM_ERR_STORE;
+    }
+}
+
+/* ---------------------------------------------------------------- claims */
+
+typedef struct claim_job {
+    uint64_t dev_eui;
+    const char *tenant_id;
+    const char *owner_token;
+    idm_claim_op op;
+    const char *actor;
+    idm_status result;
+    bool already;
+    char *err;
+} claim_job;
+
+static store_status claim_audit(store *s, const claim_job *j, const char *action, const char *det)
+{
+    char subject[17];
+    eui_text(j->dev_eui, subject);
+    store_idm_audit_record r = {j->actor, action, subject, det};
+    return store_idm_audit_append(s, &r, NULL);
+}
+
+static store_status claim_fn(store *s, void *ctx)
+{
+    claim_job *j = ctx;
+    j->result = IDM_OK;
+    j->already = false;
+    store_idm_se se;
+    store_status st = store_idm_se_get(s, j->dev_eui, &se);
+    if (st != STORE_OK) {
+        j->result = from_store(st);
+        return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+    }
+    store_idm_tenant t;
+    st = store_idm_tenant_get(s, j->tenant_id, &t);
+    if (st != STORE_OK || strcmp(t.kind, "customer") != 0) {
+        lw_secure_wipe(&se, sizeof se);
+        j->result = IDM_ERR_NOT_FOUND;
+        snprintf(j->err, IDM_ERR_MAX, "tenant %s: %s", j->tenant_id, st == STORE_OK ? "is not a customer" : "unknown");
+        return st == STORE_OK || st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+    }
+    store_idm_claim c;
+    st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND) {
+        memset(&c, 0, sizeof c);
+        c.dev_eui = j->dev_eui;
+        memcpy(c.state, "released", sizeof "released");
+    } else if (st != STORE_OK) {
+        return st;
+    }
+    char det[256];
+    snprintf(det, sizeof det, "{\"tenant\":\"%s\"}", j->tenant_id);
+    /* The token is checked first, and also for the holder's repeat, so
+     * that no answer tells someone without the token whether or by whom the
+     * SE is held. */
+    uint8_t tok[IDM_OWNER_TOKEN_LEN], h[32];
+    bool good = j->owner_token != NULL && strlen(j->owner_token) == 2 * IDM_OWNER_TOKEN_LEN &&
+                lw_hex_decode(j->owner_token, 2 * IDM_OWNER_TOKEN_LEN, tok, sizeof tok) == LW_OK;
+    if (good) {
+        (void)mbedtls_sha256_ret(tok, sizeof tok, h, 0);
+        good = lw_secure_equal(h, se.owner_token_hash, sizeof h) == 1;
+    }
+    lw_secure_wipe(tok, sizeof tok);
+    lw_secure_wipe(h, sizeof h);
+    lw_secure_wipe(&se, sizeof se);
+    if (strcmp(c.state, "locked") == 0) {
+        j->result = IDM_ERR_LOCKED;
+        snprintf(j->err, IDM_ERR_MAX, "the claim of this secure element is locked");
+        return claim_audit(s, j, "idm.claim.refused", det);
+    }
+    if (strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, j->tenant_id) != 0) {
+        /* Held by another tenant: wrong tokens are not counted here, so a
+         * stranger cannot lock someone else's SE. */
+        j->result = good ? IDM_ERR_LOCKED : IDM_ERR_AUTH;
+        snprintf(j->err, IDM_ERR_MAX, good ? "the secure element is claimed by another tenant" : "wrong owner token");
+        return claim_audit(s, j, "idm.claim.refused", det);
+    }
+    if (!good) {
+        c.failures++;
+        bool lock = c.failures >= IDM_CLAIM_MAX_FAILURES;
+        if (lock) {
+            memcpy(c.state, "locked", sizeof "locked");
+            snprintf(j->err, IDM_ERR_MAX, "wrong owner token; %u failures: the claim is now locked", c.failures);
+        } else {
+            snprintf(j->err, IDM_ERR_MAX, "wrong owner token (%u of %u before the claim locks)", c.failures,
+                     IDM_CLAIM_MAX_FAILURES);
+        }
+        j->result = IDM_ERR_AUTH;
+        st = store_idm_claim_put(s, &c);
+        if (st == STORE_OK)
+            st = claim_audit(s, j, lock ? "idm.claim.locked" : "idm.claim.refused", det);
+        return st;
+    }
+    if (strcmp(c.state, "claimed") == 0) {
+        j->already = true;
+        c.failures = 0;
+        return store_idm_claim_put(s, &c);
+    }
+    memcpy(c.state, "claimed", sizeof "claimed");
+    memcpy(c.tenant_id, j->tenant_id, strlen(j->tenant_id) + 1);
+    c.js_id[0] = '\0';
+    c.failures = 0;
+    c.provisioned_at = 0;
+    st = store_idm_claim_put(s, &c);
+    if (st == STORE_OK)
+        st = claim_audit(s, j, "idm.claim", det);
+    return st;
+}
+
+idm_status idm_claim(store *db, uint64_t dev_eui, const char *tenant_id, const char *owner_token, const char *actor,
+                     bool *already, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    if (db == NULL || tenant_id == NULL)
+        return IDM_ERR_ARGUMENT;
+    claim_job j = {.dev_eui = dev_eui, .tenant_id = tenant_id, .owner_token = owner_token, .actor = actor, .err = err};
+    store_status st = store_idm_txn(db, claim_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return IDM_ERR_STORE;
+    }
+    if (j.result == IDM_ERR_NOT_FOUND && err[0] == '\0')
+        snprintf(err, IDM_ERR_MAX, "%016llX: no such secure element", (unsigned long long)dev_eui);
+    if (already != NULL)
+        *already = j.already;
+    return j.result;
+}
+
+static store_status change_fn(store *s, void *ctx)
+{
+    claim_job *j = ctx;
+    j->result = IDM_OK;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND && j->op == IDM_CLAIM_LOCK && store_idm_se_get(s, j->dev_eui, &(store_idm_se){0}) == STORE_OK) {
+        memset(&c, 0, sizeof c);
+        c.dev_eui = j->dev_eui;
+        memcpy(c.state, "released", sizeof "released");
+        st = STORE_OK;
+    }
+    if (st != STORE_OK) {
+        j->result = from_store(st);
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: no claim", (unsigned long long)j->dev_eui);
+        return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+    }
+    const char *to = "locked", *action = "idm.claim.lock";
+    switch (j->op) {
+    case IDM_CLAIM_RELEASE:
+        if (strcmp(c.state, "claimed") != 0 || j->tenant_id == NULL || strcmp(c.tenant_id, j->tenant_id) != 0) {
+            j->result = IDM_ERR_NOT_FOUND;
+            snprintf(j->err, IDM_ERR_MAX, "%016llX: not claimed by %s", (unsigned long long)j->dev_eui,
+                     j->tenant_id != NULL ? j->tenant_id : "?");
+            return STORE_OK;
+        }
+        if (c.provisioned_at != 0) {
+            j->result = IDM_ERR_ILLEGAL;
+            snprintf(j->err, IDM_ERR_MAX, "%016llX: a profile was queued; release is a transfer now",
+                     (unsigned long long)j->dev_eui);
+            return STORE_OK;
+        }
+        to = "released", action = "idm.claim.release";
+        break;
+    case IDM_CLAIM_REFUSE:
+        if (strcmp(c.state, "claimed") != 0 || c.provisioned_at != 0) {
+            j->result = IDM_ERR_ILLEGAL;
+            snprintf(j->err, IDM_ERR_MAX, "%016llX: only an unprovisioned claimed SE can be refused",
+                     (unsigned long long)j->dev_eui);
+            return STORE_OK;
+        }
+        to = "refused", action = "idm.claim.refuse";
+        break;
+    case IDM_CLAIM_LOCK:
+        break;
+    case IDM_CLAIM_UNLOCK:
+        if (strcmp(c.state, "locked") != 0) {
+            j->result = IDM_ERR_ILLEGAL;
+            snprintf(j->err, IDM_ERR_MAX, "%016llX: the claim is not locked", (unsigned long long)j->dev_eui);
+            return STORE_OK;
+        }
+        to = c.tenant_id[0] != '\0' ? "claimed" : "released", action = "idm.claim.unlock";
+        c.failures = 0;
+        break;
+    }
+    char det[160];
+    snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"}", c.state, to);
+    memcpy(c.state, to, strlen(to) + 1);
+    if (strcmp(to, "released") == 0 || strcmp(to, "refused") == 0)
+        c.js_id[0] = '\0';
+    st = store_idm_claim_put(s, &c);
+    return st == STORE_OK ? claim_audit(s, j, action, det) : st;
+}
+
+idm_status idm_claim_change(store *db, uint64_t dev_eui, idm_claim_op op, const char *tenant_id, const char *actor,
+                            char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    claim_job j = {.dev_eui = dev_eui, .tenant_id = tenant_id, .op = op, .actor = actor, .err = err};
+    store_status st = store_idm_txn(db, change_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return IDM_ERR_STORE;
+    }
+    return j.result;
+}
+
+/* ---------------------------------------------------------------- assignment */
+
+typedef struct assign_job {
+    uint64_t dev_eui;
+    const char *tenant_id, *js_id, *actor;
+    idm_status result;
+    char *err;
+} assign_job;
+
+static store_status assign_fn(store *s, void *ctx)
+{
+    assign_job *j = ctx;
+    j->result = IDM_OK;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND || (st == STORE_OK && (strcmp(c.state, "claimed") != 0 ||
+                                                         (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)))) {
+        j->result = IDM_ERR_NOT_FOUND;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: not claimed%s%s", (unsigned long long)j->dev_eui,
+                 j->tenant_id != NULL ? " by " : "", j->tenant_id != NULL ? j->tenant_id : "");
+        return STORE_OK;
+    }
+    if (st != STORE_OK)
+        return st;
+    store_idm_js js[2];
+    size_t n = 0;
+    if (j->js_id != NULL) {
+        st = store_idm_js_get(s, j->js_id, &js[0]);
+        n = st == STORE_OK && strcmp(js[0].tenant_id, c.tenant_id) == 0 ? 1 : 0;
+        if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+            return st;
+    } else {
+        st = store_idm_js_of_tenant(s, c.tenant_id, js, 2, &n);
+        if (st != STORE_OK)
+            return st;
+        if (n > 1) {
+            j->result = IDM_ERR_ARGUMENT;
+            snprintf(j->err, IDM_ERR_MAX, "tenant %s has several Join Servers: name one", c.tenant_id);
+            lw_secure_wipe(js, sizeof js);
+            return STORE_OK;
+        }
+    }
+    if (n == 0) {
+        j->result = IDM_ERR_NOT_FOUND;
+        snprintf(j->err, IDM_ERR_MAX, "tenant %s has no such Join Server", c.tenant_id);
+        return STORE_OK;
+    }
+    if (c.provisioned_at != 0 && strcmp(c.js_id, js[0].id) == 0) {
+        lw_secure_wipe(js, sizeof js);
+        return STORE_OK; /* already assigned and provisioned: nothing new */
+    }
+    if (c.provisioned_at != 0) {
+        j->result = IDM_ERR_ILLEGAL;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: provisioned on %s already; moving it is a transfer",
+                 (unsigned long long)j->dev_eui, c.js_id);
+        lw_secure_wipe(js, sizeof js);
+        return STORE_OK;
+    }
+    memcpy(c.js_id, js[0].id, strlen(js[0].id) + 1);
+    char det[200];
+    snprintf(det, sizeof det, "{\"tenant\":\"%s\",\"js\":\"%s\"}", c.tenant_id, c.js_id);
+    lw_secure_wipe(js, sizeof js);
+    st = store_idm_claim_put(s, &c);
+    if (st == STORE_OK) {
+        char subject[17];
+        eui_text(j->dev_eui, subject);
+        store_idm_audit_record r = {j->actor, "idm.assign", subject, det};
+        st = store_idm_audit_append(s, &r, NULL);
+    }
+    return st;
+}
+
+idm_status idm_assign(store *db, uint64_t dev_eui, const char *tenant_id, const char *js_id, const char *actor,
+                      char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    assign_job j = {dev_eui, tenant_id, js_id, actor, IDM_OK, err};
+    store_status st = store_idm_txn(db, assign_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return IDM_ERR_STORE;
+    }
+    return j.result;
+}

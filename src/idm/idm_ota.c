@@ -1,0 +1,587 @@
+/*
+ * idm_ota.c - the over-the-air delivery engine: the IDM as application
+ * server of the bootstrap sessions (docs/ns-as.md, docs/idm.md "OTA").
+ *
+ * One uplink at a time, for any number of SEs: everything an SE's delivery
+ * needs between two uplinks is in the database (idm_ota, idm_cmd), so the
+ * engine holds no per-SE state but the reassembly of the SE's own
+ * messages (rx slots below), which the SE's re-sending makes disposable.
+ *
+ * Exactly once, across restarts:
+ *   - a command is sealed once, with a counter persisted in the same
+ *     transaction as the sealed bytes (idm_provision.c, queue_status());
+ *     re-sends are the same bytes, which the SE answers from memory;
+ *   - a response is acted on in the transaction that records its counter
+ *     as rx_last; a repeat fails mls_open with MLS_ERR_REPLAY and is only
+ *     acknowledged again;
+ *   - a fragment round (sent/acked bitmaps) is persisted before the frame
+ *     is returned to the NS.
+ *
+ * Back-off: within a round every fragment goes once; when an uplink brings
+ * no ack and nothing is left in the round, a new round (only unacked
+ * fragments) starts after retry_base * 2^rounds seconds (capped at
+ * retry_max). The policy deadline fails the whole queue of the SE.
+ */
+#include "idm/idm_ota.h"
+#include "lorawan/lw_cipher.h"
+#include "lorawan/lw_secure.h"
+#include "mls/mls_cmd.h"
+#include "mls/mls_frag.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RX_SLOTS 256
+#define RX_TIMEOUT 600
+
+typedef struct rx_slot {
+    uint64_t dev_eui;
+    bool used;
+    int64_t last_use;
+    mls_frag_rx rx;
+} rx_slot;
+
+struct idm_ota {
+    hsm_session *hs;
+    store *db;
+    idm_policy pol;
+    rx_slot rx[RX_SLOTS];
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "{\"time\":%lld,\"component\":\"idm\",\"msg\":\"", (long long)now_s());
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\"}\n");
+    va_end(ap);
+}
+
+idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out)
+{
+    idm_ota *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return IDM_ERR_NOMEM;
+    e->hs = hs;
+    e->db = db;
+    e->pol = *p;
+    *out = e;
+    return IDM_OK;
+}
+
+void idm_ota_free(idm_ota *e)
+{
+    if (e != NULL) {
+        lw_secure_wipe(e, sizeof *e);
+        free(e);
+    }
+}
+
+static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
+{
+    rx_slot *oldest = &e->rx[0];
+    for (size_t i = 0; i < RX_SLOTS; i++) {
+        rx_slot *s = &e->rx[i];
+        if (s->used && s->dev_eui == dev_eui) {
+            s->last_use = now_s();
+            return &s->rx;
+        }
+        if (!s->used || (oldest->used && s->last_use < oldest->last_use))
+            oldest = s;
+    }
+    oldest->used = true;
+    oldest->dev_eui = dev_eui;
+    oldest->last_use = now_s();
+    mls_frag_rx_init(&oldest->rx, RX_TIMEOUT);
+    return &oldest->rx;
+}
+
+/* ---------------------------------------------------------------- transactions */
+
+typedef struct resp_job {
+    store_idm_ota *ota;
+    uint32_t counter;            /* MLS counter of the SE's message */
+    bool is_event;
+    mls_rsp rsp;
+    mls_event ev;
+    store_idm_cmd *status_cmd;   /* a sealed STATUS acking the event, or NULL */
+    uint32_t tx_next_after;
+    const char *actor;
+} resp_job;
+
+static store_status resp_fn(store *s, void *ctx)
+{
+    resp_job *j = ctx;
+    store_idm_ota cur, next;
+    store_status st = store_idm_ota_get(s, j->ota->dev_eui, &cur);
+    if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+        return st;
+    if (j->counter <= cur.rx_last)
+        return STORE_ERR_ABORTED; /* handled already */
+    next = cur;
+    next.rx_last = j->counter;
+    if (j->is_event && j->status_cmd != NULL) {
+        /* the STATUS was sealed with counter tx_next as read before: still ours? */
+        if (cur.tx_next != j->status_cmd->counter)
+            return STORE_ERR_ABORTED;
+        next.tx_next = j->tx_next_after;
+        j->status_cmd->dev_eui = j->ota->dev_eui;
+        if ((st = store_idm_cmd_add(s, j->status_cmd)) != STORE_OK)
+            return st;
+    }
+    if ((st = store_idm_ota_cas(s, &cur, &next)) != STORE_OK)
+        return st;
+    char subject[17];
+    snprintf(subject, sizeof subject, "%016llX", (unsigned long long)j->ota->dev_eui);
+    char det[256];
+    if (j->is_event) {
+        snprintf(det, sizeof det, "\"event_id\":%u,\"code\":%u,\"profile_id\":%u,\"reason\":%u,\"join_attempts\":%u",
+                 j->ev.event_id, j->ev.code, j->ev.profile_id, j->ev.reason, j->ev.join_attempts);
+        store_idm_se se;
+        idm_state from, to;
+        if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
+            return st;
+        bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_parse(se.state, &from) == IDM_OK &&
+                     idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
+        lw_secure_wipe(&se, sizeof se);
+        if (legal)
+            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
+        char full[300];
+        snprintf(full, sizeof full, "{%s}", det);
+        store_idm_audit_record r = {j->actor, "idm.mls.event", subject, full};
+        return store_idm_audit_append(s, &r, NULL);
+    }
+    store_idm_cmd c;
+    st = store_idm_cmd_current(s, j->ota->dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND || (st == STORE_OK && c.counter != j->rsp.req_counter)) {
+        snprintf(det, sizeof det, "{\"stale\":true,\"type\":\"%s\",\"req_counter\":%u,\"result\":%u}",
+                 mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result);
+        store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
+        return store_idm_audit_append(s, &r, NULL);
+    }
+    if (st != STORE_OK)
+        return st;
+    bool ok = j->rsp.result == MLS_R_OK;
+    memcpy(c.state, ok ? "done" : "failed", ok ? sizeof "done" : sizeof "failed");
+    c.result = j->rsp.result;
+    if ((st = store_idm_cmd_update(s, &c)) != STORE_OK)
+        return st;
+    snprintf(det, sizeof det, "{\"type\":\"%s\",\"req_counter\":%u,\"result\":%u,\"seq\":%lld}",
+             mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result,
+             (long long)c.seq);
+    store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
+    if ((st = store_idm_audit_append(s, &r, NULL)) != STORE_OK)
+        return st;
+    if (ok && c.type == MLS_T_ACTIVATE)
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL);
+    if (!ok && (c.type == MLS_T_INSTALL || c.type == MLS_T_ACTIVATE)) {
+        if ((st = store_idm_cmd_fail_all(s, j->ota->dev_eui)) != STORE_OK)
+            return st;
+        char d2[64];
+        snprintf(d2, sizeof d2, "\"result\":%u", j->rsp.result);
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_DELIVERY_FAILED, j->actor, d2, NULL);
+    }
+    return STORE_OK;
+}
+
+/* A whole message from the SE: open it and act. */
+static void handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, const uint8_t *msg, size_t len)
+{
+    mls_header h;
+    if (mls_header_parse(msg, len, &h) != MLS_OK || h.epoch != ota->epoch) {
+        logf_("%016llX: MLS message with a bad header or another epoch dropped", (unsigned long long)se->dev_eui);
+        return;
+    }
+    mls_session ms;
+    if (idm_mls_open(e->hs, se, ota, &ms) != IDM_OK) {
+        logf_("%016llX: MLS session could not be opened in the token", (unsigned long long)se->dev_eui);
+        return;
+    }
+    uint8_t body[MLS_BODY_MAX];
+    size_t blen = 0;
+    mls_status st = mls_open(&ms, msg, len, &h, body, sizeof body, &blen);
+    resp_job j;
+    memset(&j, 0, sizeof j);
+    j.ota = ota;
+    j.counter = h.counter;
+    j.actor = "idm-ota";
+    store_idm_cmd *status_cmd = NULL;
+    if (st == MLS_ERR_REPLAY) {
+        goto out; /* handled before a restart or a lost ack: the ack goes again */
+    } else if (st != MLS_OK) {
+        logf_("%016llX: MLS message refused: %s", (unsigned long long)se->dev_eui, mls_strerror(st));
+        goto out;
+    }
+    if (h.type == MLS_T_EVENT) {
+        j.is_event = true;
+        if (mls_event_decode(body, blen, &j.ev) != MLS_OK)
+            goto out;
+        /* Acknowledge the event with a STATUS, sealed now, queued with it. */
+        status_cmd = calloc(1, sizeof *status_cmd);
+        uint8_t b[16];
+        size_t bl = 0;
+        mls_cmd cmd = {.type = MLS_T_STATUS};
+        cmd.u.status.ack_event = j.ev.event_id;
+        if (status_cmd != NULL) {
+            status_cmd->counter = ms.tx_next;
+            status_cmd->type = MLS_T_STATUS;
+            memcpy(status_cmd->state, "queued", sizeof "queued");
+            status_cmd->deadline = now_s() + (int64_t)e->pol.deadline_s;
+            status_cmd->result = -1;
+            if (mls_cmd_encode(&cmd, b, sizeof b, &bl) == MLS_OK &&
+                mls_seal(&ms, MLS_T_STATUS, b, bl, status_cmd->msg, sizeof status_cmd->msg, &status_cmd->msg_len) ==
+                    MLS_OK) {
+                j.status_cmd = status_cmd;
+                j.tx_next_after = ms.tx_next;
+            }
+        }
+    } else if ((h.type & 0xC0) == MLS_T_RESPONSE) {
+        if (mls_rsp_decode(h.type, body, blen, &j.rsp) != MLS_OK)
+            goto out;
+    } else {
+        goto out;
+    }
+    store_status ss = store_idm_txn(e->db, resp_fn, &j);
+    if (ss == STORE_OK) {
+        if (store_idm_ota_get(e->db, se->dev_eui, ota) != STORE_OK)
+            ota->rx_last = h.counter;
+        logf_("%016llX: MLS %s counter %u handled", (unsigned long long)se->dev_eui, mls_type_name(h.type), h.counter);
+    } else if (ss != STORE_ERR_ABORTED) {
+        logf_("%016llX: recording MLS %s: %s", (unsigned long long)se->dev_eui, mls_type_name(h.type),
+              store_strerror(ss));
+    }
+out:
+    free(status_cmd);
+    lw_secure_wipe(body, sizeof body);
+    mls_session_end(&ms);
+}
+
+/* ---------------------------------------------------------------- downlink fragments */
+
+static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
+{
+    memset(tx, 0, sizeof *tx);
+    if (mls_frag_tx_start(tx, c->msg_id, c->msg, c->msg_len, c->frame_max, (uint32_t)now_s(), 0xFFFFFFFFu) != MLS_OK)
+        return;
+    memcpy(tx->acked, c->acked, sizeof tx->acked);
+    memcpy(tx->sent, c->sent, sizeof tx->sent);
+}
+
+static void fail_delivery(idm_ota *e, uint64_t dev_eui, const char *why)
+{
+    char err[IDM_ERR_MAX], det[128], subject[17];
+    if (store_idm_cmd_fail_all(e->db, dev_eui) != STORE_OK)
+        return;
+    snprintf(det, sizeof det, "\"reason\":\"%s\"", why);
+    snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
+    store_idm_se se;
+    idm_state from, to;
+    if (store_idm_se_get(e->db, dev_eui, &se) == STORE_OK && idm_state_parse(se.state, &from) == IDM_OK &&
+        idm_state_transition(from, IDM_EV_DELIVERY_FAILED, &to) == IDM_OK) {
+        (void)idm_se_event(e->db, dev_eui, IDM_EV_DELIVERY_FAILED, "idm-ota", det, NULL, err);
+    } else {
+        /* e.g. a STATUS that acknowledged an event: no lifecycle change */
+        char full[160];
+        snprintf(full, sizeof full, "{%s}", det);
+        (void)idm_audit(e->db, "idm-ota", "idm.delivery.failed", subject, full);
+    }
+    lw_secure_wipe(&se, sizeof se);
+    logf_("%016llX: delivery failed: %s", (unsigned long long)dev_eui, why);
+}
+
+typedef struct start_job {
+    const store_idm_ota *before;
+    store_idm_ota *ota;
+    store_idm_cmd *cmd;
+} start_job;
+
+static store_status start_fn(store *s, void *ctx)
+{
+    start_job *j = ctx;
+    store_status st = store_idm_ota_cas(s, j->before, j->ota);
+    return st == STORE_OK ? store_idm_cmd_update(s, j->cmd) : st;
+}
+
+/* The next fragment of the SE's current command into frame[*len]. */
+static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool got_ack, uint8_t *frame, size_t *len)
+{
+    *len = 0;
+    store_idm_cmd *c = malloc(sizeof *c);
+    mls_frag_tx *tx = malloc(sizeof *tx);
+    if (c == NULL || tx == NULL)
+        goto out;
+    if (store_idm_cmd_current(e->db, ota->dev_eui, c) != STORE_OK)
+        goto out;
+    int64_t now = now_s();
+    if (now > c->deadline) {
+        fail_delivery(e, ota->dev_eui, "deadline");
+        goto out;
+    }
+    size_t cap = max_dl > MLS_FRAG_FRAME_MAX ? MLS_FRAG_FRAME_MAX : max_dl;
+    if (cap < MLS_FRAG_FRAME_MIN)
+        goto out;
+    bool restart = strcmp(c->state, "queued") == 0;
+    if (!restart) {
+        tx_rebuild(c, tx);
+        if (mls_frag_tx_done(tx))
+            goto out; /* all fragments acked: waiting for the SE's answer */
+        if (mls_frag_tx_next(tx, cap, frame, len) == MLS_ERR_FRAG_FRAME)
+            restart = true; /* the data rate dropped: the message starts again */
+    }
+    if (restart) {
+        store_idm_ota before = *ota;
+        c->msg_id = ota->next_msg_id;
+        ota->next_msg_id = (uint8_t)((ota->next_msg_id + 1) & MLS_FRAG_ID_MAX);
+        c->frame_max = (uint8_t)cap;
+        memset(c->acked, 0, sizeof c->acked);
+        memset(c->sent, 0, sizeof c->sent);
+        memcpy(c->state, "sending", sizeof "sending");
+        tx_rebuild(c, tx);
+        start_job sj = {&before, ota, c};
+        if (store_idm_txn(e->db, start_fn, &sj) != STORE_OK) {
+            *ota = before; /* another writer moved the row: next uplink */
+            goto out;
+        }
+        ota->exists = true;
+        if (mls_frag_tx_next(tx, cap, frame, len) != MLS_OK)
+            *len = 0;
+    }
+    if (*len == 0 && !got_ack) {
+        /* Nothing left in this round and no ack came: back off, then a new
+         * round of only the fragments not acked. */
+        uint32_t shift = c->rounds < 16 ? c->rounds : 16;
+        uint64_t wait = (uint64_t)e->pol.retry_base_s << shift;
+        if (wait > e->pol.retry_max_s)
+            wait = e->pol.retry_max_s;
+        if (now - c->last_sent_at >= (int64_t)wait) {
+            mls_frag_tx_rewind(tx);
+            c->rounds++;
+            if (mls_frag_tx_next(tx, cap, frame, len) != MLS_OK)
+                *len = 0;
+        }
+    }
+    if (*len > 0) {
+        memcpy(c->sent, tx->sent, sizeof c->sent);
+        c->last_sent_at = now;
+        if (store_idm_cmd_update(e->db, c) != STORE_OK)
+            *len = 0; /* never send what the database does not know was sent */
+    }
+out:
+    free(c);
+    if (tx != NULL)
+        lw_secure_wipe(tx, sizeof *tx);
+    free(tx);
+}
+
+/* An ack frame from the SE for our current message. */
+static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t len)
+{
+    store_idm_cmd *c = malloc(sizeof *c);
+    mls_frag_tx *tx = malloc(sizeof *tx);
+    bool ok = false;
+    if (c != NULL && tx != NULL && store_idm_cmd_current(e->db, dev_eui, c) == STORE_OK &&
+        strcmp(c->state, "sending") == 0 && (frame[0] & MLS_FRAG_ID_MAX) == c->msg_id) {
+        tx_rebuild(c, tx);
+        if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s()) == MLS_OK) {
+            memcpy(c->acked, tx->acked, sizeof c->acked);
+            memcpy(c->sent, tx->sent, sizeof c->sent);
+            ok = store_idm_cmd_update(e->db, c) == STORE_OK;
+        }
+    }
+    free(c);
+    free(tx);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- the uplink */
+
+idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX])
+{
+    memset(dl, 0, sizeof *dl);
+    err[0] = '\0';
+    if (u->frm_len > sizeof u->frm || u->fport == 0) {
+        snprintf(err, IDM_ERR_MAX, "FRMPayload: 0..242 bytes, FPort 1..223");
+        return IDM_ERR_ARGUMENT;
+    }
+    store_idm_se se;
+    store_status ss = store_idm_se_get(e->db, u->dev_eui, &se);
+    if (ss != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)u->dev_eui, store_strerror(ss));
+        return ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+    }
+    idm_status rc = IDM_OK;
+    store_session sess;
+    lw_key ask = {0};
+    uint8_t plain[242], frame[242];
+    memset(&sess, 0, sizeof sess);
+    store_idm_ota ota;
+    ss = store_idm_ota_get(e->db, u->dev_eui, &ota);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+        rc = IDM_ERR_STORE;
+        goto out;
+    }
+    if (ota.last_fcnt_up >= 0 && (int64_t)u->fcnt <= ota.last_fcnt_up &&
+        ota.last_session_len == u->session_key_id_len &&
+        memcmp(ota.last_session, u->session_key_id, u->session_key_id_len) == 0)
+        goto out; /* a repeat of an uplink of this session already handled */
+    ss = store_session_get(e->db, u->dev_eui, u->session_key_id, u->session_key_id_len, &sess);
+    if (ss != STORE_OK || sess.app_s_key.len == 0 || sess.dev_addr != u->dev_addr) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: no bootstrap session with that SessionKeyID and DevAddr",
+                 (unsigned long long)u->dev_eui);
+        rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        goto out;
+    }
+    if (hsm_key_unwrap_blob(e->hs, HSM_KEY_WORKING, sess.app_s_key.data, sess.app_s_key.len, &ask) != HSM_OK ||
+        (u->frm_len > 0 && lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, true, u->dev_addr, u->fcnt, u->frm,
+                                                 u->frm_len, plain) != LW_OK)) {
+        snprintf(err, IDM_ERR_MAX, "key service: AppSKey");
+        rc = IDM_ERR_HSM;
+        goto out;
+    }
+    /* An uplink on the bootstrap session: the SE has joined. */
+    idm_state cur, next;
+    if (idm_state_parse(se.state, &cur) == IDM_OK &&
+        (cur == IDM_STATE_MANUFACTURED || cur == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
+        idm_state_transition(cur, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
+        char e2[IDM_ERR_MAX];
+        (void)idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"uplink\"", NULL, e2);
+    }
+    /* Any uplink opens a downlink window for the next fragment; only FPort
+     * 200 carries MLS frames to read. */
+    bool got_ack = false, want_rx_ack = false;
+    mls_frag_rx *rx = NULL;
+    if (u->fport != IDM_MLS_FPORT || u->frm_len == 0) {
+        /* nothing to read */
+    } else if (plain[0] & MLS_FRAG_ACK_BIT) {
+        got_ack = apply_ack(e, u->dev_eui, plain, u->frm_len);
+    } else {
+        rx = rx_for(e, u->dev_eui);
+        int complete = 0;
+        if (mls_frag_rx_push(rx, plain, u->frm_len, (uint32_t)now_s(), &complete) == MLS_OK) {
+            want_rx_ack = true;
+            if (complete) {
+                uint8_t msg[MLS_MSG_MAX];
+                size_t mlen = 0;
+                if (mls_frag_rx_take(rx, msg, sizeof msg, &mlen) == MLS_OK)
+                    handle_message(e, &se, &ota, msg, mlen);
+                lw_secure_wipe(msg, sizeof msg);
+            }
+        }
+    }
+    size_t flen = 0;
+    size_t cap = u->max_downlink > sizeof frame ? sizeof frame : u->max_downlink;
+    if (want_rx_ack) {
+        if (mls_frag_rx_ack(rx, cap, frame, &flen) != MLS_OK)
+            flen = 0;
+    } else {
+        next_fragment(e, &ota, cap, got_ack, frame, &flen);
+    }
+    /* Remember the uplink for de-duplication (best effort: a writer that
+     * moved the row meanwhile wins, and a repeat is harmless anyway). */
+    store_idm_ota now_row, seen;
+    ss = store_idm_ota_get(e->db, u->dev_eui, &now_row);
+    if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND) {
+        seen = now_row;
+        seen.last_fcnt_up = u->fcnt;
+        memcpy(seen.last_session, u->session_key_id, u->session_key_id_len);
+        seen.last_session_len = u->session_key_id_len;
+        ss = store_idm_ota_cas(e->db, &now_row, &seen);
+    }
+    if (ss != STORE_OK && ss != STORE_ERR_ABORTED) {
+        rc = IDM_ERR_STORE;
+        goto out;
+    }
+    if (flen > 0) {
+        if (lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, false, u->dev_addr, u->next_af_cnt_down, frame, flen,
+                                 dl->frm) != LW_OK) {
+            rc = IDM_ERR_HSM;
+            goto out;
+        }
+        dl->present = true;
+        dl->fport = IDM_MLS_FPORT;
+        dl->fcnt = u->next_af_cnt_down;
+        dl->frm_len = flen;
+    }
+out:
+    hsm_key_release(e->hs, &ask);
+    lw_secure_wipe(plain, sizeof plain);
+    lw_secure_wipe(frame, sizeof frame);
+    lw_secure_wipe(&sess, sizeof sess);
+    lw_secure_wipe(&se, sizeof se);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- housekeeping */
+
+/* Has the customer JS served a join of the device? NextJoinNonce > 0. */
+static bool customer_joined(idm_ota *e, uint64_t dev_eui)
+{
+    store_idm_claim c;
+    store_idm_js *js = malloc(sizeof *js);
+    idm_http_resp *r = malloc(sizeof *r);
+    bool joined = false;
+    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64], err[IDM_ERR_MAX];
+    if (js == NULL || r == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK || c.js_id[0] == '\0' ||
+        store_idm_js_get(e->db, c.js_id, js) != STORE_OK || idm_js_token(e->hs, js, token, sizeof token) != IDM_OK)
+        goto out;
+    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
+    idm_status st = idm_http_call("GET", url, token, NULL, r, err);
+    lw_secure_wipe(token, sizeof token);
+    if (st != IDM_OK || r->status != 200)
+        goto out;
+    json_t *root = json_loadb(r->body, r->len, 0, NULL);
+    json_t *n = root != NULL ? json_object_get(root, "NextJoinNonce") : NULL;
+    joined = n != NULL && json_is_integer(n) && json_integer_value(n) > 0;
+    json_decref(root);
+out:
+    if (js != NULL)
+        lw_secure_wipe(js, sizeof *js);
+    free(js);
+    free(r);
+    return joined;
+}
+
+idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    uint64_t *list = malloc(256 * sizeof *list);
+    if (list == NULL)
+        return IDM_ERR_NOMEM;
+    size_t n = 0;
+    char e2[IDM_ERR_MAX];
+    if (store_idm_work_list(e->db, STORE_IDM_WORK_BOOTSTRAP, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            if (idm_se_event(e->db, list[i], IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL,
+                             e2) == IDM_OK)
+                logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)list[i]);
+    if (store_idm_work_list(e->db, STORE_IDM_WORK_PROVISION, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++) {
+            idm_status st = idm_provision(e->hs, e->db, list[i], &e->pol, "idm-ota", e2);
+            if (st == IDM_OK)
+                logf_("%016llX: profile queued", (unsigned long long)list[i]);
+            else if (st != IDM_ERR_BUSY)
+                logf_("%016llX: provisioning: %s", (unsigned long long)list[i], e2);
+        }
+    if (store_idm_work_list(e->db, STORE_IDM_WORK_DELIVERED, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            if (customer_joined(e, list[i]) &&
+                idm_se_event(e->db, list[i], IDM_EV_CUSTOMER_JOIN, "idm-ota", "\"via\":\"customer_js\"", NULL, e2) ==
+                    IDM_OK)
+                logf_("%016llX: active at customer", (unsigned long long)list[i]);
+    if (store_idm_cmd_expired(e->db, now_s(), list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            fail_delivery(e, list[i], "deadline");
+    free(list);
+    return IDM_OK;
+}

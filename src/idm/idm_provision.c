@@ -1,0 +1,354 @@
+/*
+ * idm_provision.c - a customer profile for one SE: keys made in the token,
+ * the customer Join Server provisioned, INSTALL and ACTIVATE sealed and
+ * queued (docs/idm.md, "Provisioning").
+ *
+ * Order, and why:
+ *   0. a reservation: the claim's provisioned_at becomes -now in its own
+ *      transaction, so that two provisioners (idm serve's housekeeping and
+ *      a CLI `idm assign`) cannot both post keys to the customer JS; a
+ *      reservation older than IDM_PROVISION_STALE seconds (a crashed
+ *      provisioner) may be taken over
+ *   1. keys generated (hsm_key_generate: session objects, never bytes here),
+ *      wrapped under the customer KEK and under the SE's MLS WrapDown;
+ *      INSTALL and ACTIVATE sealed with MLS counters tx_next, tx_next + 1
+ *   2. POST the device to the customer JS (a 409 means an earlier attempt
+ *      got this far and then failed to commit: its keys were never sent to
+ *      the SE, so the device is deleted and posted again)
+ *   3. one transaction: the two sealed commands, tx_next + 2, the claim's
+ *      provisioned_at, the lifecycle transition profile_queued and its audit
+ * A crash between 2 and 3 leaves a device on the customer JS whose keys
+ * nobody has; step 2 of the retry replaces it. A crash before 3 never let a
+ * sealed message out, so the counters it used are free to be used again:
+ * no ciphertext under them ever left the process.
+ */
+#include "idm/idm_ota.h"
+#include "lorawan/lw_secure.h"
+#include "mls/mls_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+idm_status idm_mls_open(hsm_session *hs, const store_idm_se *se, const store_idm_ota *ota, mls_session *out)
+{
+    memset(out, 0, sizeof *out);
+    lw_key root;
+    if (hsm_key_unwrap_blob(hs, HSM_KEY_WORKING, se->mls_key.data, se->mls_key.len, &root) != HSM_OK)
+        return IDM_ERR_HSM;
+    const lw_crypto *c = hsm_session_crypto(hs);
+    idm_status rc = IDM_OK;
+    if (mls_session_init(out, c, MLS_ROLE_SERVER, &root, se->dev_eui, ota->epoch, ota->tx_next, ota->rx_last) !=
+        MLS_OK) {
+        rc = IDM_ERR_MLS;
+    } else {
+        /* WrapDown again, as a KEK: lw_derive makes working keys, which the
+         * token will not let wrap (hsm_keys.c on why). Same block as mls.c. */
+        uint8_t block[16] = {MLS_LABEL_WRAP_DOWN};
+        for (int i = 0; i < 8; i++)
+            block[1 + i] = (uint8_t)(se->dev_eui >> (56 - 8 * i));
+        block[9] = ota->epoch;
+        lw_key_release(c, &out->keys.wrap_down);
+        if (hsm_key_derive(hs, HSM_KEY_KEK, &root, block, &out->keys.wrap_down) != HSM_OK) {
+            mls_session_end(out);
+            rc = IDM_ERR_HSM;
+        }
+    }
+    hsm_key_release(hs, &root);
+    return rc;
+}
+
+static uint8_t mls_mac(store_mac_version v)
+{
+    return v == STORE_MAC_1_1 ? MLS_MAC_1_1 : v == STORE_MAC_1_0_4 ? MLS_MAC_1_0_4 : MLS_MAC_1_0;
+}
+
+#define IDM_PROVISION_STALE 300
+
+typedef struct prov {
+    store_idm_se se;
+    store_idm_claim claim;
+    store_idm_js js;
+    store_idm_ota ota;           /* as it will be written */
+    store_idm_ota ota_old;       /* as read: the compare of the compare-and-set */
+    store_idm_cmd cmd[2];
+    char line[1024];
+    const char *actor;
+    int64_t now;
+    int64_t reservation;         /* -now once reserved */
+    idm_status result;
+    char *err;
+} prov;
+
+static idm_status seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline)
+{
+    uint8_t body[MLS_BODY_MAX];
+    size_t blen = 0;
+    memset(out, 0, sizeof *out);
+    out->counter = ms->tx_next;
+    out->type = cmd->type;
+    mls_status ms_st = mls_cmd_encode(cmd, body, sizeof body, &blen);
+    if (ms_st == MLS_OK)
+        ms_st = mls_seal(ms, cmd->type, body, blen, out->msg, sizeof out->msg, &out->msg_len);
+    lw_secure_wipe(body, sizeof body);
+    memcpy(out->state, "queued", sizeof "queued");
+    out->deadline = deadline;
+    out->result = -1;
+    return ms_st == MLS_OK ? IDM_OK : IDM_ERR_MLS;
+}
+
+/* Step 1: everything in the token. */
+static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy *pol)
+{
+    const lw_crypto *c = hsm_session_crypto(hs);
+    store_kek kek;
+    store_status ss = store_kek_get(db, p->js.kek_label, &kek);
+    if (ss != STORE_OK) {
+        snprintf(p->err, IDM_ERR_MAX, "KEK %s of join server %s: %s", p->js.kek_label, p->js.id, store_strerror(ss));
+        return IDM_ERR_KEK;
+    }
+    bool v11 = p->se.mac_version == STORE_MAC_1_1;
+    lw_key kk = {0}, nwk = {0}, app = {0};
+    mls_session ms;
+    memset(&ms, 0, sizeof ms);
+    idm_status rc = IDM_ERR_HSM;
+    uint8_t w_nwk[24], w_app[24];
+    mls_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    if (hsm_key_unwrap_blob(hs, HSM_KEY_KEK, kek.key.data, kek.key.len, &kk) != HSM_OK ||
+        hsm_key_generate(hs, HSM_KEY_WORKING, &nwk) != HSM_OK ||
+        (v11 && hsm_key_generate(hs, HSM_KEY_WORKING, &app) != HSM_OK)) {
+        snprintf(p->err, IDM_ERR_MAX, "key service: could not make the customer keys");
+        goto out;
+    }
+    /* For the customer Join Server: KeyEnvelopes under the shared KEK. */
+    if (lw_key_wrap(c, &kk, &nwk, w_nwk, sizeof w_nwk) != LW_OK ||
+        (v11 && lw_key_wrap(c, &kk, &app, w_app, sizeof w_app) != LW_OK)) {
+        snprintf(p->err, IDM_ERR_MAX, "key service: could not wrap under KEK %s", p->js.kek_label);
+        goto out;
+    }
+    char hn[49], ha[49] = "";
+    if (lw_hex_encode(w_nwk, 24, hn, sizeof hn) != LW_OK || (v11 && lw_hex_encode(w_app, 24, ha, sizeof ha) != LW_OK))
+        goto out;
+    char app_part[160] = "", ns_part[100] = "";
+    if (v11)
+        snprintf(app_part, sizeof app_part, ",\"AppKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}", p->js.kek_label, ha);
+    if (p->js.ns_kek_label[0] != '\0')
+        snprintf(ns_part, sizeof ns_part, ",\"NSKEKLabel\":\"%s\"", p->js.ns_kek_label);
+    int n = snprintf(p->line, sizeof p->line,
+                     "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"%s\",\"HomeNetID\":\"%06X\","
+                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s}",
+                     (unsigned long long)p->se.dev_eui, (unsigned long long)p->js.join_eui,
+                     store_mac_version_name(p->se.mac_version), (unsigned)p->js.home_net_id, p->js.kek_label, hn,
+                     app_part, ns_part);
+    if (n < 0 || (size_t)n >= sizeof p->line)
+        goto out;
+    /* For the SE: the same keys under its MLS WrapDown, sealed. */
+    rc = idm_mls_open(hs, &p->se, &p->ota, &ms);
+    if (rc != IDM_OK) {
+        snprintf(p->err, IDM_ERR_MAX, "MLS session: %s", idm_strerror(rc));
+        goto out;
+    }
+    rc = IDM_ERR_MLS;
+    mls_profile_install *in = &cmd.u.install;
+    cmd.type = MLS_T_INSTALL;
+    in->profile_id = p->ota.next_profile_id != 0 ? p->ota.next_profile_id : 1;
+    in->join_eui = p->js.join_eui;
+    in->dev_eui = p->se.dev_eui;
+    in->mac_version = mls_mac(p->se.mac_version);
+    in->max_join_attempts = pol->max_join_attempts;
+    if (mls_wrap_key(&ms, &nwk, in->nwk_key_wrapped, sizeof in->nwk_key_wrapped) != MLS_OK ||
+        (v11 && mls_wrap_key(&ms, &app, in->app_key_wrapped, sizeof in->app_key_wrapped) != MLS_OK)) {
+        snprintf(p->err, IDM_ERR_MAX, "MLS: could not wrap the profile keys for the SE");
+        goto out;
+    }
+    uint16_t profile_id = in->profile_id;
+    int64_t deadline = p->now + (int64_t)pol->deadline_s;
+    if (seal_cmd(&ms, &cmd, &p->cmd[0], deadline) != IDM_OK)
+        goto out;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = MLS_T_ACTIVATE;
+    cmd.u.activate.profile_id = profile_id;
+    if (seal_cmd(&ms, &cmd, &p->cmd[1], deadline) != IDM_OK)
+        goto out;
+    p->ota.tx_next = ms.tx_next;
+    p->ota.next_profile_id = (uint16_t)(profile_id == 0xFFFF ? 1 : profile_id + 1);
+    rc = IDM_OK;
+out:
+    if (rc == IDM_ERR_MLS && p->err[0] == '\0')
+        snprintf(p->err, IDM_ERR_MAX, "MLS: could not seal the profile commands");
+    mls_session_end(&ms);
+    hsm_key_release(hs, &kk);
+    hsm_key_release(hs, &nwk);
+    hsm_key_release(hs, &app);
+    lw_secure_wipe(&kek, sizeof kek);
+    lw_secure_wipe(&cmd, sizeof cmd);
+    lw_secure_wipe(w_nwk, sizeof w_nwk);
+    lw_secure_wipe(w_app, sizeof w_app);
+    return rc;
+}
+
+/* Step 2. */
+static idm_status post_device(hsm_session *hs, prov *p)
+{
+    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
+    if (idm_js_token(hs, &p->js, token, sizeof token) != IDM_OK) {
+        snprintf(p->err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", p->js.id);
+        return IDM_ERR_HSM;
+    }
+    idm_http_resp *r = malloc(sizeof *r);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
+    snprintf(url, sizeof url, "%s/api/v1/devices", p->js.admin_url);
+    for (int attempt = 0; rc == IDM_OK && attempt < 2; attempt++) {
+        rc = idm_http_call("POST", url, token, p->line, r, p->err);
+        if (rc != IDM_OK)
+            break;
+        if (r->status == 201)
+            break;
+        if (r->status == 409 && attempt == 0) {
+            char del[STORE_IDM_URL_MAX + 96];
+            snprintf(del, sizeof del, "%s/%016llX", url, (unsigned long long)p->se.dev_eui);
+            rc = idm_http_call("DELETE", del, token, NULL, r, p->err);
+            if (rc == IDM_OK && r->status != 200) {
+                snprintf(p->err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", p->js.id, r->status);
+                rc = IDM_ERR_REMOTE;
+            }
+            continue;
+        }
+        snprintf(p->err, IDM_ERR_MAX, "join server %s: POST /api/v1/devices answered %ld: %.120s", p->js.id,
+                 r->status, r->body);
+        rc = IDM_ERR_REMOTE;
+    }
+    lw_secure_wipe(token, sizeof token);
+    free(r);
+    return rc;
+}
+
+/* Step 3. */
+static store_status commit_fn(store *s, void *ctx)
+{
+    prov *p = ctx;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, p->se.dev_eui, &c);
+    if (st != STORE_OK)
+        return st;
+    if (strcmp(c.state, "claimed") != 0 || strcmp(c.js_id, p->js.id) != 0 || c.provisioned_at != p->reservation)
+        return STORE_ERR_ABORTED; /* changed under us, or our reservation was taken over */
+    c.provisioned_at = p->now;
+    if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_ota_cas(s, &p->ota_old, &p->ota)) != STORE_OK)
+        return st;
+    for (int i = 0; i < 2; i++) {
+        p->cmd[i].dev_eui = p->se.dev_eui;
+        if ((st = store_idm_cmd_add(s, &p->cmd[i])) != STORE_OK)
+            return st;
+    }
+    char det[200];
+    snprintf(det, sizeof det, "\"tenant\":\"%s\",\"js\":\"%s\",\"profile_id\":%u,\"mls_counters\":[%u,%u]",
+             c.tenant_id, p->js.id, (unsigned)(p->ota.next_profile_id - 1), p->cmd[0].counter, p->cmd[1].counter);
+    return idm_se_event_txn(s, p->se.dev_eui, IDM_EV_PROFILE_QUEUED, p->actor, det, NULL);
+}
+
+/* Step 0, and its undo when a later step fails. */
+static store_status reserve_fn(store *s, void *ctx)
+{
+    prov *p = ctx;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, p->se.dev_eui, &c);
+    if (st != STORE_OK)
+        return st;
+    bool free_now = c.provisioned_at == 0 || (c.provisioned_at < 0 && -c.provisioned_at < p->now - IDM_PROVISION_STALE);
+    if (strcmp(c.state, "claimed") != 0 || strcmp(c.js_id, p->claim.js_id) != 0 || !free_now)
+        return STORE_ERR_ABORTED;
+    c.provisioned_at = p->reservation = -p->now;
+    return store_idm_claim_put(s, &c);
+}
+
+static store_status unreserve_fn(store *s, void *ctx)
+{
+    prov *p = ctx;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, p->se.dev_eui, &c);
+    if (st != STORE_OK || c.provisioned_at != p->reservation)
+        return st;
+    c.provisioned_at = 0;
+    return store_idm_claim_put(s, &c);
+}
+
+idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm_policy *pol, const char *actor,
+                         char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    prov *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return IDM_ERR_NOMEM;
+    p->err = err;
+    p->actor = actor;
+    p->now = (int64_t)time(NULL);
+    idm_status rc = IDM_OK;
+    store_status ss = store_idm_se_get(db, dev_eui, &p->se);
+    if (ss == STORE_OK)
+        ss = store_idm_claim_get(db, dev_eui, &p->claim);
+    if (ss != STORE_OK || strcmp(p->claim.state, "claimed") != 0 || p->claim.js_id[0] == '\0') {
+        rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        snprintf(err, IDM_ERR_MAX, "%016llX: not claimed and assigned", (unsigned long long)dev_eui);
+        goto out;
+    }
+    if (p->claim.provisioned_at > 0) {
+        rc = IDM_ERR_EXISTS;
+        snprintf(err, IDM_ERR_MAX, "%016llX: provisioned already", (unsigned long long)dev_eui);
+        goto out;
+    }
+    idm_state cur, next;
+    if (idm_state_parse(p->se.state, &cur) != IDM_OK || idm_state_transition(cur, IDM_EV_PROFILE_QUEUED, &next) != IDM_OK) {
+        rc = IDM_ERR_ILLEGAL;
+        snprintf(err, IDM_ERR_MAX, "%016llX: state %s: a profile cannot be queued (not bootstrapped yet?)",
+                 (unsigned long long)dev_eui, p->se.state);
+        goto out;
+    }
+    if ((ss = store_idm_js_get(db, p->claim.js_id, &p->js)) != STORE_OK) {
+        rc = IDM_ERR_NOT_FOUND;
+        snprintf(err, IDM_ERR_MAX, "join server %s: %s", p->claim.js_id, store_strerror(ss));
+        goto out;
+    }
+    ss = store_idm_ota_get(db, dev_eui, &p->ota);
+    p->ota_old = p->ota;
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+        rc = IDM_ERR_STORE;
+        snprintf(err, IDM_ERR_MAX, "database: %s", store_strerror(ss));
+        goto out;
+    }
+    uint64_t pending = 0;
+    if (store_idm_cmd_count(db, dev_eui, "queued", &pending) != STORE_OK || pending != 0 ||
+        store_idm_cmd_count(db, dev_eui, "sending", &pending) != STORE_OK || pending != 0) {
+        rc = IDM_ERR_BUSY;
+        snprintf(err, IDM_ERR_MAX, "%016llX: a delivery is in progress", (unsigned long long)dev_eui);
+        goto out;
+    }
+    if ((ss = store_idm_txn(db, reserve_fn, p)) != STORE_OK) {
+        rc = ss == STORE_ERR_ABORTED ? IDM_ERR_BUSY : IDM_ERR_STORE;
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui,
+                 ss == STORE_ERR_ABORTED ? "another provisioning of this SE is in progress" : store_strerror(ss));
+        goto out;
+    }
+    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_device(hs, p)) != IDM_OK) {
+        if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
+            fprintf(stderr, "%016llX: the provisioning reservation stays until it is stale\n",
+                    (unsigned long long)dev_eui);
+        goto out;
+    }
+    ss = store_idm_txn(db, commit_fn, p);
+    if (ss != STORE_OK) {
+        if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
+            fprintf(stderr, "%016llX: the provisioning reservation stays until it is stale\n",
+                    (unsigned long long)dev_eui);
+        rc = ss == STORE_ERR_ABORTED ? IDM_ERR_BUSY : IDM_ERR_STORE;
+        snprintf(err, IDM_ERR_MAX, "%016llX: queueing the profile: %s", (unsigned long long)dev_eui,
+                 ss == STORE_ERR_ABORTED ? "the claim, the state or the MLS counters changed meanwhile"
+                                         : store_strerror(ss));
+    }
+out:
+    lw_secure_wipe(p, sizeof *p);
+    free(p);
+    return rc;
+}

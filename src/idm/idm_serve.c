@@ -1,0 +1,471 @@
+/*
+ * idm_serve.c - `ferry -d DIR idm serve`: the NS-AS endpoint of the
+ * bootstrap sessions and the tenants' REST API, over libmicrohttpd, plus a
+ * housekeeping thread (idm_ota_tick every `poll` seconds).
+ *
+ * One PKCS#11 session and one database connection, used under one lock by
+ * the HTTP thread and the housekeeping thread: the engine keeps its state
+ * in the database, so a second `idm serve` on PostgreSQL would scale it out
+ * more simply than threads here (not done: two engines would race for one
+ * SE's fragments; an advisory lock per SE would be needed). Plain HTTP on
+ * loopback only, for now.
+ *
+ *   POST /uplink                         NS, bearer = the NS token (docs/ns-as.md)
+ *   POST /api/v1/claims                  tenant: {"DevEUI","OwnerToken"}
+ *   DELETE /api/v1/claims/{DevEUI}       tenant: release
+ *   POST /api/v1/ses/{DevEUI}/assign     tenant: {"JoinServer": id} (optional)
+ *   GET  /api/v1/ses/{DevEUI}            tenant: status of an SE it holds (maker: any)
+ *   GET  /healthz
+ */
+#include "idm/idm_ota.h"
+#include "lorawan/lw_secure.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <mbedtls/sha256.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BODY_MAX 8192
+
+typedef struct server {
+    pthread_mutex_t lock;
+    idm_ota *engine;
+    hsm_session *hs;
+    store *db;
+    const idm_config *cfg;
+    volatile sig_atomic_t *stop;
+} server;
+
+typedef struct reply {
+    unsigned status;
+    char body[1024];
+} reply;
+
+typedef struct conn {
+    size_t len;
+    char buf[BODY_MAX + 1];
+    bool too_big;
+} conn;
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void reply_error(reply *r, unsigned status, const char *msg)
+{
+    r->status = status;
+    char esc[512];
+    size_t j = 0;
+    for (size_t i = 0; msg[i] != '\0' && j + 2 < sizeof esc; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (c == '"' || c == '\\')
+            esc[j++] = '\\';
+        esc[j++] = (c < 0x20 || c > 0x7e) ? '?' : (char)c;
+    }
+    esc[j] = '\0';
+    snprintf(r->body, sizeof r->body, "{\"Error\":\"%s\"}", esc);
+}
+
+static bool parse_hex(const char *s, uint8_t *out, size_t min, size_t max, size_t *len)
+{
+    if (s == NULL)
+        return false;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    size_t n = strlen(s);
+    if (n % 2 != 0 || n / 2 < min || n / 2 > max)
+        return false;
+    *len = n / 2;
+    return lw_hex_decode(s, n, out, n / 2) == LW_OK;
+}
+
+static bool parse_eui(const char *s, uint64_t *out)
+{
+    uint8_t b[8];
+    size_t n = 0;
+    if (!parse_hex(s, b, 8, 8, &n))
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    *out = v;
+    return true;
+}
+
+static bool json_u32(const json_t *o, const char *k, uint32_t *out)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 0xFFFFFFFFll)
+        return false;
+    *out = (uint32_t)json_integer_value(v);
+    return true;
+}
+
+static bool bearer_is(struct MHD_Connection *c, const uint8_t hash[32])
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    uint8_t got[32];
+    (void)mbedtls_sha256_ret((const unsigned char *)h + 7, strlen(h + 7), got, 0);
+    return lw_secure_equal(got, hash, 32) == 1;
+}
+
+static const char *bearer_of(struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    return h != NULL && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+}
+
+/* ---------------------------------------------------------------- POST /uplink */
+
+static void handle_uplink(server *sv, struct MHD_Connection *c, const conn *cs, reply *r)
+{
+    if (!sv->cfg->has_ns_token || !bearer_is(c, sv->cfg->ns_token_sha256)) {
+        reply_error(r, 401, "bearer token missing or wrong");
+        return;
+    }
+    json_t *o = json_loadb(cs->buf, cs->len, 0, NULL);
+    idm_uplink u;
+    memset(&u, 0, sizeof u);
+    uint8_t addr[4];
+    size_t n = 0;
+    uint32_t fport = 0, maxdl = 0;
+    const char *bad = NULL;
+    if (!json_is_object(o))
+        bad = "body: a JSON object";
+    else if (!parse_eui(json_string_value(json_object_get(o, "DevEUI")), &u.dev_eui))
+        bad = "DevEUI: 16 hex digits";
+    else if (!parse_hex(json_string_value(json_object_get(o, "DevAddr")), addr, 4, 4, &n))
+        bad = "DevAddr: 8 hex digits";
+    else if (!parse_hex(json_string_value(json_object_get(o, "SessionKeyID")), u.session_key_id, 1,
+                        STORE_SESSION_ID_MAX, &u.session_key_id_len))
+        bad = "SessionKeyID: hex";
+    else if (!json_u32(o, "FCnt", &u.fcnt))
+        bad = "FCnt: a number";
+    else if (!json_u32(o, "FPort", &fport) || fport < 1 || fport > 223)
+        bad = "FPort: 1..223";
+    else if (!parse_hex(json_string_value(json_object_get(o, "FRMPayload")), u.frm, 0, sizeof u.frm, &u.frm_len))
+        bad = "FRMPayload: hex, at most 242 bytes";
+    else if (!json_u32(o, "MaxDownlinkPayload", &maxdl))
+        bad = "MaxDownlinkPayload: a number";
+    else if (!json_u32(o, "NextAFCntDown", &u.next_af_cnt_down))
+        bad = "NextAFCntDown: a number";
+    json_decref(o);
+    if (bad != NULL) {
+        reply_error(r, 400, bad);
+        return;
+    }
+    u.dev_addr = (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 | addr[3];
+    u.fport = (uint8_t)fport;
+    u.max_downlink = maxdl;
+    idm_downlink dl;
+    char err[IDM_ERR_MAX];
+    uint64_t dev_eui_of_uplink = u.dev_eui;
+    pthread_mutex_lock(&sv->lock);
+    idm_status st = idm_ota_uplink(sv->engine, &u, &dl, err);
+    pthread_mutex_unlock(&sv->lock);
+    lw_secure_wipe(&u, sizeof u);
+    if (st != IDM_OK) {
+        reply_error(r, st == IDM_ERR_NOT_FOUND ? 404 : st == IDM_ERR_ARGUMENT ? 400 : 500, err);
+        return;
+    }
+    r->status = 200;
+    if (!dl.present) {
+        snprintf(r->body, sizeof r->body, "{}");
+        return;
+    }
+    char hex[2 * 242 + 1];
+    if (lw_hex_encode(dl.frm, dl.frm_len, hex, sizeof hex) != LW_OK) {
+        reply_error(r, 500, "downlink");
+        return;
+    }
+    snprintf(r->body, sizeof r->body,
+             "{\"Downlinks\":[{\"DevEUI\":\"%016llX\",\"FPort\":%u,\"FCnt\":%u,\"FRMPayload\":\"%s\",\"Confirmed\":false}]}",
+             (unsigned long long)dev_eui_of_uplink, dl.fport, dl.fcnt, hex);
+}
+
+/* ---------------------------------------------------------------- tenant API */
+
+static const char *http_of(idm_status st, unsigned *code)
+{
+    switch (st) {
+    case IDM_OK:
+        *code = 200;
+        break;
+    case IDM_ERR_NOT_FOUND:
+        *code = 404;
+        break;
+    case IDM_ERR_AUTH:
+        *code = 403;
+        break;
+    case IDM_ERR_LOCKED:
+    case IDM_ERR_ILLEGAL:
+    case IDM_ERR_EXISTS:
+    case IDM_ERR_BUSY:
+        *code = 409;
+        break;
+    case IDM_ERR_ARGUMENT:
+        *code = 400;
+        break;
+    default:
+        *code = 500;
+        break;
+    }
+    return idm_strerror(st);
+}
+
+static void se_status(server *sv, const store_idm_tenant *t, uint64_t dev, reply *r)
+{
+    store_idm_se se;
+    store_idm_claim c;
+    store_status ss = store_idm_se_get(sv->db, dev, &se);
+    bool have_claim = ss == STORE_OK && store_idm_claim_get(sv->db, dev, &c) == STORE_OK;
+    bool mine = have_claim && strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, t->id) == 0;
+    if (ss != STORE_OK || (!mine && strcmp(t->kind, "maker") != 0)) {
+        lw_secure_wipe(&se, sizeof se);
+        reply_error(r, 404, "no such secure element");
+        return;
+    }
+    uint64_t pending = 0, q = 0;
+    if (store_idm_cmd_count(sv->db, dev, "sending", &pending) != STORE_OK ||
+        store_idm_cmd_count(sv->db, dev, "queued", &q) != STORE_OK)
+        pending = q = 0;
+    r->status = 200;
+    snprintf(r->body, sizeof r->body,
+             "{\"DevEUI\":\"%016llX\",\"State\":\"%s\",\"Claim\":\"%s\",\"Tenant\":\"%s\",\"JoinServer\":\"%s\","
+             "\"PendingCommands\":%llu}",
+             (unsigned long long)dev, se.state, have_claim ? c.state : "none", have_claim ? c.tenant_id : "",
+             have_claim ? c.js_id : "", (unsigned long long)(pending + q));
+    lw_secure_wipe(&se, sizeof se);
+}
+
+static void handle_tenant(server *sv, struct MHD_Connection *c, const char *method, const char *url, const conn *cs,
+                          reply *r)
+{
+    store_idm_tenant t;
+    const char *tok = bearer_of(c);
+    pthread_mutex_lock(&sv->lock);
+    idm_status st = tok != NULL ? idm_tenant_authenticate(sv->db, tok, &t) : IDM_ERR_AUTH;
+    if (st != IDM_OK) {
+        pthread_mutex_unlock(&sv->lock);
+        reply_error(r, 401, "bearer token missing or wrong");
+        return;
+    }
+    char err[IDM_ERR_MAX] = "";
+    char actor[80];
+    snprintf(actor, sizeof actor, "tenant:%s", t.id);
+    uint64_t dev = 0;
+    unsigned code = 200;
+    json_t *o = cs->len > 0 ? json_loadb(cs->buf, cs->len, 0, NULL) : NULL;
+    if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/claims") == 0) {
+        const char *ot = json_string_value(json_object_get(o, "OwnerToken"));
+        bool already = false;
+        if (!parse_eui(json_string_value(json_object_get(o, "DevEUI")), &dev) || ot == NULL) {
+            reply_error(r, 400, "DevEUI and OwnerToken are required");
+        } else if ((st = idm_claim(sv->db, dev, t.id, ot, actor, &already, err)) != IDM_OK) {
+            http_of(st, &code);
+            reply_error(r, code, err[0] ? err : idm_strerror(st));
+        } else {
+            r->status = 200;
+            snprintf(r->body, sizeof r->body, "{\"DevEUI\":\"%016llX\",\"Claim\":\"claimed\",\"Already\":%s}",
+                     (unsigned long long)dev, already ? "true" : "false");
+        }
+    } else if (strcmp(method, "DELETE") == 0 && strncmp(url, "/api/v1/claims/", 15) == 0 && parse_eui(url + 15, &dev)) {
+        if ((st = idm_claim_change(sv->db, dev, IDM_CLAIM_RELEASE, t.id, actor, err)) != IDM_OK) {
+            http_of(st, &code);
+            reply_error(r, code, err[0] ? err : idm_strerror(st));
+        } else {
+            r->status = 200;
+            snprintf(r->body, sizeof r->body, "{\"DevEUI\":\"%016llX\",\"Claim\":\"released\"}",
+                     (unsigned long long)dev);
+        }
+    } else if (strncmp(url, "/api/v1/ses/", 12) == 0 && strlen(url) >= 28) {
+        char eui[17];
+        memcpy(eui, url + 12, 16);
+        eui[16] = '\0';
+        const char *rest = url + 28;
+        if (!parse_eui(eui, &dev)) {
+            reply_error(r, 400, "DevEUI: 16 hex digits");
+        } else if (strcmp(method, "GET") == 0 && rest[0] == '\0') {
+            se_status(sv, &t, dev, r);
+        } else if (strcmp(method, "POST") == 0 && strcmp(rest, "/assign") == 0) {
+            const char *js = json_string_value(json_object_get(o, "JoinServer"));
+            if ((st = idm_assign(sv->db, dev, t.id, js, actor, err)) != IDM_OK) {
+                http_of(st, &code);
+                reply_error(r, code, err[0] ? err : idm_strerror(st));
+            } else {
+                se_status(sv, &t, dev, r);
+            }
+        } else {
+            reply_error(r, 404, "no such resource");
+        }
+    } else {
+        reply_error(r, 404, "no such resource");
+    }
+    json_decref(o);
+    pthread_mutex_unlock(&sv->lock);
+}
+
+/* ---------------------------------------------------------------- libmicrohttpd */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    server *sv = cls;
+    conn *cs = *con_cls;
+    if (cs == NULL) {
+        cs = calloc(1, sizeof *cs);
+        if (cs == NULL)
+            return MHD_NO;
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        if (cs->len + *upload_size > BODY_MAX)
+            cs->too_big = true;
+        else {
+            memcpy(cs->buf + cs->len, upload, *upload_size);
+            cs->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    cs->buf[cs->len] = '\0';
+    reply *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return MHD_NO;
+    if (cs->too_big)
+        reply_error(r, 413, "body too large");
+    else if (strcmp(url, "/healthz") == 0)
+        r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
+    else if (strcmp(url, "/uplink") == 0 && strcmp(method, "POST") == 0)
+        handle_uplink(sv, c, cs, r);
+    else if (strncmp(url, "/api/v1/", 8) == 0)
+        handle_tenant(sv, c, method, url, cs, r);
+    else
+        reply_error(r, 404, "no such resource");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(r->body), r->body, MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (resp != NULL) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        ret = MHD_queue_response(c, r->status, resp);
+        MHD_destroy_response(resp);
+    }
+    fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"request\",\"method\":\"%s\",\"path\":\"%.64s\",\"status\":%u}\n",
+            method, strncmp(url, "/api/v1/", 8) == 0 || strcmp(url, "/uplink") == 0 ? url : "?", r->status);
+    lw_secure_wipe(r, sizeof *r);
+    free(r);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls, (void)c, (void)toe;
+    conn *cs = *con_cls;
+    if (cs != NULL) {
+        lw_secure_wipe(cs, sizeof *cs);
+        free(cs);
+    }
+    *con_cls = NULL;
+}
+
+static void *housekeeping(void *arg)
+{
+    server *sv = arg;
+    while (!stop_flag) {
+        char err[IDM_ERR_MAX];
+        pthread_mutex_lock(&sv->lock);
+        (void)idm_ota_tick(sv->engine, err);
+        pthread_mutex_unlock(&sv->lock);
+        for (uint32_t i = 0; i < sv->cfg->policy.poll_s * 10 && !stop_flag; i++)
+            usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
+{
+    const char *listen = o->listen != NULL ? o->listen : o->cfg->listen;
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    unsigned port = colon != NULL ? (unsigned)atoi(colon + 1) : 0;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || port == 0 || port > 65535) {
+        snprintf(err, IDM_ERR_MAX, "listen address \"%s\": expected ADDR:PORT", listen);
+        return IDM_ERR_ARGUMENT;
+    }
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1 || (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+        snprintf(err, IDM_ERR_MAX, "listen address \"%s\": only an IPv4 loopback address (plain HTTP) for now", listen);
+        return IDM_ERR_ARGUMENT;
+    }
+    if (!o->cfg->has_ns_token) {
+        snprintf(err, IDM_ERR_MAX, "no ns_token_sha256 in idm.conf: run `ferry -d DIR idm init` first");
+        return IDM_ERR_ARGUMENT;
+    }
+    hsm *h = NULL;
+    hsm_diag diag = {0};
+    server sv;
+    memset(&sv, 0, sizeof sv);
+    sv.cfg = o->cfg;
+    idm_status rc = IDM_OK;
+    if (hsm_process_harden() != HSM_OK || hsm_open(o->hc, &h, &diag) != HSM_OK || hsm_session_open(h, &sv.hs) != HSM_OK) {
+        snprintf(err, IDM_ERR_MAX, "key service: could not open the token");
+        rc = IDM_ERR_HSM;
+        goto out;
+    }
+    if (store_open(o->database, &sv.db) != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "database: could not open %s", o->database);
+        rc = IDM_ERR_STORE;
+        goto out;
+    }
+    if ((rc = idm_ota_new(sv.hs, sv.db, &o->cfg->policy, &sv.engine)) != IDM_OK)
+        goto out;
+    pthread_mutex_init(&sv.lock, NULL);
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_signal;
+    sigaction(SIGINT, &act, NULL);
+    sigaction(SIGTERM, &act, NULL);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, (uint16_t)port, NULL, NULL, on_request, &sv,
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (d == NULL) {
+        snprintf(err, IDM_ERR_MAX, "could not listen on %s", listen);
+        rc = IDM_ERR_IO;
+    } else {
+        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"listening\",\"listen\":\"%s\"}\n", listen);
+        pthread_t hk;
+        bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
+        while (!stop_flag)
+            usleep(50 * 1000);
+        if (hk_ok)
+            pthread_join(hk, NULL);
+        MHD_stop_daemon(d);
+        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"stopped\"}\n");
+    }
+    pthread_mutex_destroy(&sv.lock);
+out:
+    idm_ota_free(sv.engine);
+    store_close(sv.db);
+    hsm_session_close(sv.hs);
+    hsm_close(h);
+    return rc;
+}

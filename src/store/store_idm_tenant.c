@@ -1,0 +1,567 @@
+/*
+ * store_idm_tenant.c - tenants, customer Join Servers, claims and the
+ * over-the-air delivery rows of the Identity Manager, in SQL both databases
+ * run unchanged (store_idm_tenant.h says what each table is for).
+ *
+ * Why the delivery state is rows and not a blob of mls_frag_tx: the fields
+ * that must survive a restart are few (msg_id, frame size, the acked and
+ * sent bitmaps, rounds, times) and readable in a SQL shell; the engine
+ * rebuilds an mls_frag_tx from them for each uplink (idm_ota.c).
+ */
+#include "store/store_idm_tenant.h"
+#include "store/store_driver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool id_ok(const char *id)
+{
+    size_t n = strnlen(id, STORE_IDM_ID_MAX + 1);
+    if (n == 0 || n > STORE_IDM_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == '-'))
+            return false;
+    }
+    return true;
+}
+
+static store_status copy_text(char *dst, size_t cap, const store_value *v, bool null_ok)
+{
+    if (v->type == STORE_V_NULL && null_ok) {
+        dst[0] = '\0';
+        return STORE_OK;
+    }
+    if (v->type != STORE_V_TEXT)
+        return STORE_ERR_CORRUPT;
+    size_t n = strlen(v->text);
+    if (n >= cap)
+        return STORE_ERR_CORRUPT;
+    memcpy(dst, v->text, n + 1);
+    return STORE_OK;
+}
+
+typedef struct rows {
+    void *out;
+    size_t cap, count;
+} rows;
+
+/* ---------------------------------------------------------------- tenants */
+
+static const char T_COLS[] = "SELECT id, kind, name, token_hash, created_at FROM idm_tenant ";
+
+static store_status tenant_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    if (r->count >= r->cap)
+        return STORE_OK;
+    store_idm_tenant *t = (store_idm_tenant *)r->out + r->count;
+    memset(t, 0, sizeof *t);
+    if (n < 5 || c[3].type != STORE_V_BLOB || c[3].len != STORE_IDM_HASH_LEN || c[4].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    store_status st;
+    if ((st = copy_text(t->id, sizeof t->id, &c[0], false)) != STORE_OK ||
+        (st = copy_text(t->kind, sizeof t->kind, &c[1], false)) != STORE_OK ||
+        (st = copy_text(t->name, sizeof t->name, &c[2], false)) != STORE_OK)
+        return st;
+    memcpy(t->token_hash, c[3].blob, STORE_IDM_HASH_LEN);
+    t->created_at = c[4].i;
+    r->count++;
+    return STORE_OK;
+}
+
+store_status store_idm_tenant_put(store *s, const store_idm_tenant *t)
+{
+    if (s == NULL || t == NULL || !id_ok(t->id) || (strcmp(t->kind, "maker") != 0 && strcmp(t->kind, "customer") != 0) ||
+        strnlen(t->name, STORE_IDM_NAME_MAX + 1) > STORE_IDM_NAME_MAX)
+        return STORE_ERR_ARGUMENT;
+    const store_value p[] = {SV_TEXT(t->id), SV_TEXT(t->kind), SV_TEXT(t->name),
+                             SV_BLOB(t->token_hash, STORE_IDM_HASH_LEN), SV_INT(store_now())};
+    return s->drv->exec(s, "INSERT INTO idm_tenant (id, kind, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                        p, 5, NULL, NULL, NULL);
+}
+
+static store_status tenant_one(store *s, const char *sql, const store_value *p, store_idm_tenant *out)
+{
+    rows r = {.out = out, .cap = 1};
+    store_status st = s->drv->exec(s, sql, p, 1, tenant_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+store_status store_idm_tenant_get(store *s, const char *id, store_idm_tenant *out)
+{
+    if (s == NULL || id == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char sql[160];
+    snprintf(sql, sizeof sql, "%sWHERE id = $1", T_COLS);
+    const store_value p[] = {SV_TEXT(id)};
+    return tenant_one(s, sql, p, out);
+}
+
+store_status store_idm_tenant_by_token(store *s, const uint8_t hash[STORE_IDM_HASH_LEN], store_idm_tenant *out)
+{
+    if (s == NULL || hash == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char sql[160];
+    snprintf(sql, sizeof sql, "%sWHERE token_hash = $1", T_COLS);
+    const store_value p[] = {SV_BLOB(hash, STORE_IDM_HASH_LEN)};
+    return tenant_one(s, sql, p, out);
+}
+
+store_status store_idm_tenant_list(store *s, const char *after, store_idm_tenant *out, size_t cap, size_t *count)
+{
+    if (s == NULL || out == NULL || count == NULL || cap == 0)
+        return STORE_ERR_ARGUMENT;
+    char sql[200];
+    snprintf(sql, sizeof sql, "%sWHERE id > $1 ORDER BY id LIMIT %zu", T_COLS, cap);
+    const store_value p[] = {SV_TEXT(after != NULL ? after : "")};
+    rows r = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s, sql, p, 1, tenant_row, &r, NULL);
+    *count = r.count;
+    return st;
+}
+
+/* ---------------------------------------------------------------- customer Join Servers */
+
+static const char J_COLS[] = "SELECT id, tenant_id, admin_url, token_key, token_ct, join_eui, home_net_id, kek_label, "
+                             "created_at, ns_kek_label FROM idm_customer_js ";
+
+static store_status js_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    if (r->count >= r->cap)
+        return STORE_OK;
+    store_idm_js *j = (store_idm_js *)r->out + r->count;
+    memset(j, 0, sizeof *j);
+    if (n < 10 || c[3].type != STORE_V_BLOB || c[3].len == 0 || c[3].len > STORE_BLOB_MAX ||
+        c[4].type != STORE_V_BLOB || c[4].len > STORE_IDM_TOKEN_CT_MAX || c[5].type != STORE_V_TEXT ||
+        c[6].type != STORE_V_INT || c[8].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    store_status st;
+    if ((st = copy_text(j->id, sizeof j->id, &c[0], false)) != STORE_OK ||
+        (st = copy_text(j->tenant_id, sizeof j->tenant_id, &c[1], false)) != STORE_OK ||
+        (st = copy_text(j->admin_url, sizeof j->admin_url, &c[2], false)) != STORE_OK ||
+        (st = copy_text(j->kek_label, sizeof j->kek_label, &c[7], false)) != STORE_OK ||
+        (st = copy_text(j->ns_kek_label, sizeof j->ns_kek_label, &c[9], false)) != STORE_OK ||
+        (st = store_eui_parse(c[5].text, &j->join_eui)) != STORE_OK)
+        return st;
+    memcpy(j->token_key.data, c[3].blob, c[3].len);
+    j->token_key.len = c[3].len;
+    memcpy(j->token_ct, c[4].blob, c[4].len);
+    j->token_ct_len = c[4].len;
+    j->home_net_id = (uint32_t)c[6].i;
+    j->created_at = c[8].i;
+    r->count++;
+    return STORE_OK;
+}
+
+store_status store_idm_js_put(store *s, const store_idm_js *j)
+{
+    if (s == NULL || j == NULL || !id_ok(j->id) || !id_ok(j->tenant_id) || j->admin_url[0] == '\0' ||
+        j->token_key.len == 0 || j->token_key.len > STORE_BLOB_MAX || j->token_ct_len <= 16 ||
+        j->token_ct_len > STORE_IDM_TOKEN_CT_MAX || j->kek_label[0] == '\0' || j->home_net_id > 0xFFFFFF)
+        return STORE_ERR_ARGUMENT;
+    char join[17];
+    store_eui_text(j->join_eui, join);
+    const store_value p[] = {SV_TEXT(j->id),        SV_TEXT(j->tenant_id),
+                             SV_TEXT(j->admin_url), SV_BLOB(j->token_key.data, j->token_key.len),
+                             SV_BLOB(j->token_ct, j->token_ct_len), SV_TEXT(join),
+                             SV_INT(j->home_net_id), SV_TEXT(j->kek_label),
+                             SV_INT(store_now()), SV_TEXT(j->ns_kek_label)};
+    return s->drv->exec(s,
+                        "INSERT INTO idm_customer_js (id, tenant_id, admin_url, token_key, token_ct, join_eui, "
+                        "home_net_id, kek_label, created_at, ns_kek_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                        p, 10, NULL, NULL, NULL);
+}
+
+store_status store_idm_js_get(store *s, const char *id, store_idm_js *out)
+{
+    if (s == NULL || id == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char sql[240];
+    snprintf(sql, sizeof sql, "%sWHERE id = $1", J_COLS);
+    const store_value p[] = {SV_TEXT(id)};
+    rows r = {.out = out, .cap = 1};
+    store_status st = s->drv->exec(s, sql, p, 1, js_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_js *out, size_t cap, size_t *count)
+{
+    if (s == NULL || tenant_id == NULL || out == NULL || count == NULL || cap == 0)
+        return STORE_ERR_ARGUMENT;
+    char sql[260];
+    snprintf(sql, sizeof sql, "%sWHERE tenant_id = $1 ORDER BY id LIMIT %zu", J_COLS, cap);
+    const store_value p[] = {SV_TEXT(tenant_id)};
+    rows r = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s, sql, p, 1, js_row, &r, NULL);
+    *count = r.count;
+    return st;
+}
+
+/* ---------------------------------------------------------------- claims */
+
+static bool claim_state_ok(const char *st)
+{
+    return strcmp(st, "claimed") == 0 || strcmp(st, "locked") == 0 || strcmp(st, "released") == 0 ||
+           strcmp(st, "refused") == 0;
+}
+
+store_status store_idm_claim_put(store *s, const store_idm_claim *c)
+{
+    if (s == NULL || c == NULL || !claim_state_ok(c->state) || (c->tenant_id[0] != '\0' && !id_ok(c->tenant_id)) ||
+        (c->js_id[0] != '\0' && !id_ok(c->js_id)))
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(c->dev_eui, dev);
+    int64_t now = store_now();
+    const store_value p[] = {SV_TEXT(dev),
+                             c->tenant_id[0] ? SV_TEXT(c->tenant_id) : SV_NULL,
+                             SV_TEXT(c->state),
+                             c->js_id[0] ? SV_TEXT(c->js_id) : SV_NULL,
+                             SV_INT(c->failures),
+                             SV_INT(c->provisioned_at),
+                             SV_INT(now)};
+    return s->drv->exec(s,
+                        "INSERT INTO idm_claim (dev_eui, tenant_id, state, js_id, failures, provisioned_at, "
+                        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (dev_eui) DO "
+                        "UPDATE SET tenant_id = excluded.tenant_id, state = excluded.state, js_id = excluded.js_id, "
+                        "failures = excluded.failures, provisioned_at = excluded.provisioned_at, "
+                        "updated_at = excluded.updated_at",
+                        p, 7, NULL, NULL, NULL);
+}
+
+static store_status claim_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    store_idm_claim *o = r->out;
+    memset(o, 0, sizeof *o);
+    if (n < 8 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_INT || c[5].type != STORE_V_INT ||
+        c[6].type != STORE_V_INT || c[7].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    store_status st;
+    if ((st = store_eui_parse(c[0].text, &o->dev_eui)) != STORE_OK ||
+        (st = copy_text(o->tenant_id, sizeof o->tenant_id, &c[1], true)) != STORE_OK ||
+        (st = copy_text(o->state, sizeof o->state, &c[2], false)) != STORE_OK ||
+        (st = copy_text(o->js_id, sizeof o->js_id, &c[3], true)) != STORE_OK)
+        return st;
+    o->failures = (uint32_t)c[4].i;
+    o->provisioned_at = c[5].i;
+    o->created_at = c[6].i;
+    o->updated_at = c[7].i;
+    r->count = 1;
+    return STORE_OK;
+}
+
+store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev)};
+    rows r = {.out = out, .cap = 1};
+    store_status st = s->drv->exec(s,
+                                   "SELECT dev_eui, tenant_id, state, js_id, failures, provisioned_at, created_at, "
+                                   "updated_at FROM idm_claim WHERE dev_eui = $1",
+                                   p, 1, claim_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+static store_status eui_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    if (r->count >= r->cap)
+        return STORE_OK;
+    if (n < 1 || c[0].type != STORE_V_TEXT)
+        return STORE_ERR_CORRUPT;
+    store_status st = store_eui_parse(c[0].text, (uint64_t *)r->out + r->count);
+    if (st == STORE_OK)
+        r->count++;
+    return st;
+}
+
+#define WORK_LIMIT " LIMIT 256"
+
+static const char *const WORK_SQL[] = {
+    [STORE_IDM_WORK_BOOTSTRAP] =
+        "SELECT e.dev_eui FROM idm_se e WHERE e.state IN ('manufactured', 'returned_to_bootstrap') AND EXISTS "
+        "(SELECT 1 FROM sessions x WHERE x.dev_eui = e.dev_eui AND x.created_at >= e.updated_at) "
+        "ORDER BY e.dev_eui" WORK_LIMIT,
+    [STORE_IDM_WORK_PROVISION] =
+        "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE c.state = 'claimed' AND "
+        "c.js_id IS NOT NULL AND c.provisioned_at <= 0 AND e.state IN ('bootstrapped', 'fallback') "
+        "ORDER BY e.dev_eui" WORK_LIMIT,
+    [STORE_IDM_WORK_DELIVERED] =
+        "SELECT e.dev_eui FROM idm_se e WHERE e.state = 'profile_delivered' "
+        "ORDER BY e.dev_eui" WORK_LIMIT,
+};
+
+store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap, size_t *count)
+{
+    if (s == NULL || out == NULL || count == NULL || cap == 0 || (unsigned)what > STORE_IDM_WORK_DELIVERED)
+        return STORE_ERR_ARGUMENT;
+    rows r = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s, WORK_SQL[what], NULL, 0, eui_row, &r, NULL);
+    *count = r.count;
+    return st;
+}
+
+/* ---------------------------------------------------------------- over-the-air state */
+
+static store_status ota_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    store_idm_ota *o = r->out;
+    memset(o, 0, sizeof *o);
+    if (n < 8 || c[0].type != STORE_V_TEXT)
+        return STORE_ERR_CORRUPT;
+    for (size_t i = 1; i < 7; i++)
+        if (c[i].type != STORE_V_INT)
+            return STORE_ERR_CORRUPT;
+    store_status st = store_eui_parse(c[0].text, &o->dev_eui);
+    if (st != STORE_OK)
+        return st;
+    o->epoch = (uint8_t)c[1].i;
+    o->tx_next = (uint32_t)c[2].i;
+    o->rx_last = (uint32_t)c[3].i;
+    o->next_msg_id = (uint8_t)(c[4].i & 0x7F);
+    o->next_profile_id = (uint16_t)c[5].i;
+    o->last_fcnt_up = c[6].i;
+    if (c[7].type == STORE_V_BLOB && c[7].len <= STORE_SESSION_ID_MAX) {
+        memcpy(o->last_session, c[7].blob, c[7].len);
+        o->last_session_len = c[7].len;
+    }
+    o->exists = true;
+    r->count = 1;
+    return STORE_OK;
+}
+
+store_status store_idm_ota_get(store *s, uint64_t dev_eui, store_idm_ota *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev)};
+    rows r = {.out = out};
+    store_status st = s->drv->exec(s,
+                                   "SELECT dev_eui, epoch, tx_next, rx_last, next_msg_id, next_profile_id, "
+                                   "last_fcnt_up, last_session FROM idm_ota WHERE dev_eui = $1",
+                                   p, 1, ota_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0) {
+        memset(out, 0, sizeof *out);
+        out->dev_eui = dev_eui;
+        out->tx_next = 1;
+        out->next_profile_id = 1;
+        out->last_fcnt_up = -1;
+        st = STORE_ERR_NOT_FOUND;
+    }
+    return st;
+}
+
+store_status store_idm_ota_cas(store *s, const store_idm_ota *old, const store_idm_ota *next)
+{
+    if (s == NULL || old == NULL || next == NULL || old->dev_eui != next->dev_eui || next->tx_next == 0 ||
+        next->last_session_len > STORE_SESSION_ID_MAX)
+        return STORE_ERR_ARGUMENT;
+    const store_value sess = next->last_session_len > 0 ? SV_BLOB(next->last_session, next->last_session_len) : SV_NULL;
+    char dev[17];
+    store_eui_text(next->dev_eui, dev);
+    int64_t changes = 0;
+    store_status st;
+    if (!old->exists) {
+        const store_value p[] = {SV_TEXT(dev),          SV_INT(next->epoch),           SV_INT(next->tx_next),
+                                 SV_INT(next->rx_last), SV_INT(next->next_msg_id),     SV_INT(next->next_profile_id),
+                                 SV_INT(next->last_fcnt_up), SV_INT(store_now()), sess};
+        st = s->drv->exec(s,
+                          "INSERT INTO idm_ota (dev_eui, epoch, tx_next, rx_last, next_msg_id, next_profile_id, "
+                          "last_fcnt_up, updated_at, last_session) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                          "ON CONFLICT (dev_eui) DO NOTHING",
+                          p, 9, NULL, NULL, &changes);
+    } else {
+        const store_value p[] = {SV_TEXT(dev),
+                                 SV_INT(next->epoch),
+                                 SV_INT(next->tx_next),
+                                 SV_INT(next->rx_last),
+                                 SV_INT(next->next_msg_id),
+                                 SV_INT(next->next_profile_id),
+                                 SV_INT(next->last_fcnt_up),
+                                 SV_INT(store_now()),
+                                 SV_INT(old->epoch),
+                                 SV_INT(old->tx_next),
+                                 SV_INT(old->rx_last),
+                                 SV_INT(old->next_msg_id),
+                                 SV_INT(old->next_profile_id),
+                                 sess};
+        st = s->drv->exec(s,
+                          "UPDATE idm_ota SET epoch = $2, tx_next = $3, rx_last = $4, next_msg_id = $5, "
+                          "next_profile_id = $6, last_fcnt_up = $7, updated_at = $8, last_session = $14 "
+                          "WHERE dev_eui = $1 AND epoch = $9 AND tx_next = $10 AND rx_last = $11 AND "
+                          "next_msg_id = $12 AND next_profile_id = $13",
+                          p, 14, NULL, NULL, &changes);
+    }
+    if (st == STORE_OK && changes != 1)
+        st = STORE_ERR_ABORTED;
+    return st;
+}
+
+static store_status max_row(void *ctx, const store_value *c, size_t n)
+{
+    if (n < 1)
+        return STORE_ERR_CORRUPT;
+    *(int64_t *)ctx = c[0].type == STORE_V_INT ? c[0].i : 0;
+    return STORE_OK;
+}
+
+store_status store_idm_cmd_add(store *s, store_idm_cmd *c)
+{
+    if (s == NULL || c == NULL || c->msg_len == 0 || c->msg_len > sizeof c->msg)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(c->dev_eui, dev);
+    const store_value q[] = {SV_TEXT(dev)};
+    int64_t max = 0;
+    store_status st = s->drv->exec(s, "SELECT MAX(seq) FROM idm_cmd WHERE dev_eui = $1", q, 1, max_row, &max, NULL);
+    if (st != STORE_OK)
+        return st;
+    c->seq = max + 1;
+    int64_t now = store_now();
+    const store_value p[] = {SV_TEXT(dev), SV_INT(c->seq), SV_INT(c->type), SV_INT(c->counter),
+                             SV_BLOB(c->msg, c->msg_len), SV_INT(c->deadline), SV_INT(now)};
+    return s->drv->exec(s,
+                        "INSERT INTO idm_cmd (dev_eui, seq, type, counter, msg, state, deadline, created_at, "
+                        "updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
+                        p, 7, NULL, NULL, NULL);
+}
+
+static store_status cmd_row(void *ctx, const store_value *c, size_t n)
+{
+    rows *r = ctx;
+    store_idm_cmd *o = r->out;
+    memset(o, 0, sizeof *o);
+    if (n < 14 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_BLOB || c[4].len == 0 ||
+        c[4].len > sizeof o->msg || c[5].type != STORE_V_TEXT)
+        return STORE_ERR_CORRUPT;
+    store_status st = store_eui_parse(c[0].text, &o->dev_eui);
+    if (st != STORE_OK || (st = copy_text(o->state, sizeof o->state, &c[5], false)) != STORE_OK)
+        return st;
+    o->seq = c[1].i;
+    o->type = (uint8_t)c[2].i;
+    o->counter = (uint32_t)c[3].i;
+    memcpy(o->msg, c[4].blob, c[4].len);
+    o->msg_len = c[4].len;
+    o->msg_id = (uint8_t)c[6].i;
+    o->frame_max = (uint8_t)c[7].i;
+    if (c[8].type == STORE_V_BLOB && c[8].len == STORE_IDM_FRAG_BITMAP)
+        memcpy(o->acked, c[8].blob, STORE_IDM_FRAG_BITMAP);
+    if (c[9].type == STORE_V_BLOB && c[9].len == STORE_IDM_FRAG_BITMAP)
+        memcpy(o->sent, c[9].blob, STORE_IDM_FRAG_BITMAP);
+    o->rounds = (uint32_t)c[10].i;
+    o->last_sent_at = c[11].i;
+    o->deadline = c[12].i;
+    o->result = (int)c[13].i;
+    r->count = 1;
+    return STORE_OK;
+}
+
+store_status store_idm_cmd_current(store *s, uint64_t dev_eui, store_idm_cmd *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev)};
+    rows r = {.out = out};
+    store_status st = s->drv->exec(s,
+                                   "SELECT dev_eui, seq, type, counter, msg, state, msg_id, frame_max, acked, sent, "
+                                   "rounds, last_sent_at, deadline, result FROM idm_cmd WHERE dev_eui = $1 AND "
+                                   "state IN ('queued', 'sending') ORDER BY seq LIMIT 1",
+                                   p, 1, cmd_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+store_status store_idm_cmd_update(store *s, const store_idm_cmd *c)
+{
+    if (s == NULL || c == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(c->dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev),
+                             SV_INT(c->seq),
+                             SV_TEXT(c->state),
+                             SV_INT(c->msg_id),
+                             SV_INT(c->frame_max),
+                             SV_BLOB(c->acked, STORE_IDM_FRAG_BITMAP),
+                             SV_BLOB(c->sent, STORE_IDM_FRAG_BITMAP),
+                             SV_INT(c->rounds),
+                             SV_INT(c->last_sent_at),
+                             SV_INT(c->result),
+                             SV_INT(store_now())};
+    int64_t changes = 0;
+    store_status st = s->drv->exec(s,
+                                   "UPDATE idm_cmd SET state = $3, msg_id = $4, frame_max = $5, acked = $6, "
+                                   "sent = $7, rounds = $8, last_sent_at = $9, result = $10, updated_at = $11 "
+                                   "WHERE dev_eui = $1 AND seq = $2",
+                                   p, 11, NULL, NULL, &changes);
+    if (st == STORE_OK && changes != 1)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui)
+{
+    if (s == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(store_now())};
+    return s->drv->exec(s,
+                        "UPDATE idm_cmd SET state = 'failed', updated_at = $2 WHERE dev_eui = $1 AND state IN "
+                        "('queued', 'sending')",
+                        p, 2, NULL, NULL, NULL);
+}
+
+static store_status count_row(void *ctx, const store_value *c, size_t n)
+{
+    if (n < 1 || c[0].type != STORE_V_INT || c[0].i < 0)
+        return STORE_ERR_CORRUPT;
+    *(uint64_t *)ctx = (uint64_t)c[0].i;
+    return STORE_OK;
+}
+
+store_status store_idm_cmd_count(store *s, uint64_t dev_eui, const char *state, uint64_t *count)
+{
+    if (s == NULL || count == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(state != NULL ? state : "")};
+    *count = 0;
+    return s->drv->exec(s, "SELECT COUNT(*) FROM idm_cmd WHERE dev_eui = $1 AND ($2 = '' OR state = $2)", p, 2,
+                        count_row, count, NULL);
+}
+
+store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count)
+{
+    if (s == NULL || out == NULL || count == NULL || cap == 0)
+        return STORE_ERR_ARGUMENT;
+    const store_value p[] = {SV_INT(now)};
+    rows r = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s,
+                                   "SELECT DISTINCT dev_eui FROM idm_cmd WHERE state IN ('queued', 'sending') AND "
+                                   "deadline < $1 ORDER BY dev_eui" WORK_LIMIT,
+                                   p, 1, eui_row, &r, NULL);
+    *count = r.count;
+    return st;
+}

@@ -1,0 +1,165 @@
+/*
+ * store_idm_tenant.h - the Identity Manager's tenants, customer Join
+ * Servers, claims and over-the-air delivery state (schema version 3,
+ * src/store/store_schema.c; docs/idm.md).
+ *
+ *   idm_tenant       a device maker or a customer, with the SHA-256 of its
+ *                    bearer token for the IDM's REST API
+ *   idm_customer_js  a customer's Join Server: admin API URL, its admin
+ *                    token kept encrypted (see below), JoinEUI, home NetID,
+ *                    and the label of the KEK shared with it (a row of the
+ *                    keks table, `ferry kek import`)
+ *   idm_claim        which tenant holds an SE, and the state of that claim
+ *   idm_ota          per SE: the MLS counters and fragment/profile ids
+ *   idm_cmd          per SE: the queue of sealed MLS commands and the
+ *                    fragment state of the one being delivered
+ *
+ * The customer JS's admin token is a credential the IDM must present in
+ * clear to the customer's API, so it cannot be a hash. It is kept as
+ * token_ct = nonce(16) || AES-CTR(K, token) where K is a working key made
+ * in the token for that row and stored as token_key, a blob under the
+ * master key: the database alone does not reveal it (store holds blobs and
+ * ciphertext only; idm_tenant.c does the crypto).
+ *
+ * Same rules as store.h: records caller-owned and filled by value, every
+ * function returns a store_status.
+ */
+#ifndef FERRY_STORE_IDM_TENANT_H
+#define FERRY_STORE_IDM_TENANT_H
+
+#include "store/store_idm.h"
+
+#define STORE_IDM_ID_MAX 64          /* tenant and JS ids: [A-Za-z0-9._-], 1..64 */
+#define STORE_IDM_NAME_MAX 128
+#define STORE_IDM_URL_MAX 512
+#define STORE_IDM_TOKEN_CT_MAX 144   /* 16-byte nonce + a token of up to 128 bytes */
+#define STORE_IDM_FRAG_BITMAP 32     /* 256 fragment bits */
+
+typedef struct store_idm_tenant {
+    char id[STORE_IDM_ID_MAX + 1];
+    char kind[16];                   /* "maker" or "customer" */
+    char name[STORE_IDM_NAME_MAX + 1];
+    uint8_t token_hash[STORE_IDM_HASH_LEN];
+    int64_t created_at;              /* set by the store */
+} store_idm_tenant;
+
+typedef struct store_idm_js {
+    char id[STORE_IDM_ID_MAX + 1];
+    char tenant_id[STORE_IDM_ID_MAX + 1];
+    char admin_url[STORE_IDM_URL_MAX + 1];
+    store_blob token_key;            /* working key under the master key */
+    size_t token_ct_len;
+    uint8_t token_ct[STORE_IDM_TOKEN_CT_MAX];
+    uint64_t join_eui;
+    uint32_t home_net_id;
+    char kek_label[STORE_LABEL_MAX + 1];     /* the KEK shared with that JS (IDM keks table) */
+    char ns_kek_label[STORE_LABEL_MAX + 1];  /* NSKEKLabel of the devices made there ("" none) */
+    int64_t created_at;
+} store_idm_js;
+
+typedef struct store_idm_claim {
+    uint64_t dev_eui;
+    char tenant_id[STORE_IDM_ID_MAX + 1];  /* "" = none */
+    char state[16];                  /* claimed, locked, released, refused */
+    char js_id[STORE_IDM_ID_MAX + 1];      /* "" = not assigned */
+    uint32_t failures;               /* wrong owner tokens in a row */
+    int64_t provisioned_at;          /* 0 = the assigned JS was not provisioned yet; < 0 = a
+                                        provisioning reserved it at -value (idm_provision.c) */
+    int64_t created_at, updated_at;  /* set by the store */
+} store_idm_claim;
+
+typedef struct store_idm_ota {
+    uint64_t dev_eui;
+    uint8_t epoch;
+    uint32_t tx_next;                /* next MLS counter to seal with (>= 1) */
+    uint32_t rx_last;                /* last MLS counter accepted from the SE */
+    uint8_t next_msg_id;             /* fragment msg_id of the next message (0..127) */
+    uint16_t next_profile_id;
+    int64_t last_fcnt_up;            /* last uplink FCnt processed in last_session; -1 none */
+    size_t last_session_len;         /* SessionKeyID of that uplink's session (0 = none) */
+    uint8_t last_session[STORE_SESSION_ID_MAX];
+    bool exists;                     /* set by store_idm_ota_get: the row is in the database */
+} store_idm_ota;
+
+typedef struct store_idm_cmd {
+    uint64_t dev_eui;
+    int64_t seq;                     /* order in the SE's queue, from 1 */
+    uint8_t type;                    /* MLS_T_* */
+    uint32_t counter;                /* the MLS counter it was sealed with */
+    size_t msg_len;
+    uint8_t msg[1024];               /* sealed: header | ciphertext | tag */
+    char state[16];                  /* queued, sending, done, failed */
+    uint8_t msg_id;
+    uint8_t frame_max;               /* 0 until the first fragment left */
+    uint8_t acked[STORE_IDM_FRAG_BITMAP];
+    uint8_t sent[STORE_IDM_FRAG_BITMAP];
+    uint32_t rounds;                 /* re-send rounds so far */
+    int64_t last_sent_at;
+    int64_t deadline;                /* Unix seconds: failed after this */
+    int result;                      /* mls_result of the SE's answer; -1 none */
+} store_idm_cmd;
+
+/* ---- tenants ---- */
+store_status store_idm_tenant_put(store *s, const store_idm_tenant *t) STORE_MUST_CHECK;  /* EXISTS */
+store_status store_idm_tenant_get(store *s, const char *id, store_idm_tenant *out) STORE_MUST_CHECK;
+/* The tenant whose token hashes to hash[32]; NOT_FOUND otherwise. */
+store_status store_idm_tenant_by_token(store *s, const uint8_t hash[STORE_IDM_HASH_LEN],
+                                       store_idm_tenant *out) STORE_MUST_CHECK;
+/* In id order after `after` (NULL: first) into out[cap]. */
+store_status store_idm_tenant_list(store *s, const char *after, store_idm_tenant *out, size_t cap,
+                                   size_t *count) STORE_MUST_CHECK;
+
+/* ---- customer Join Servers ---- */
+store_status store_idm_js_put(store *s, const store_idm_js *j) STORE_MUST_CHECK;          /* EXISTS */
+store_status store_idm_js_get(store *s, const char *id, store_idm_js *out) STORE_MUST_CHECK;
+/* The tenant's Join Servers in id order (at most cap). */
+store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_js *out, size_t cap,
+                                    size_t *count) STORE_MUST_CHECK;
+
+/* ---- claims ---- */
+/* Inserts or replaces the claim of c->dev_eui (the SE must exist). */
+store_status store_idm_claim_put(store *s, const store_idm_claim *c) STORE_MUST_CHECK;
+store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out) STORE_MUST_CHECK;
+
+/* DevEUIs (at most min(cap, 256), DevEUI order) of the SEs that need the engine:
+ *   STORE_IDM_WORK_BOOTSTRAP  state manufactured or returned_to_bootstrap and
+ *                             a Join Server session newer than the state
+ *   STORE_IDM_WORK_PROVISION  claimed, assigned, not provisioned (or reserved), state
+ *                             bootstrapped or fallback
+ *   STORE_IDM_WORK_DELIVERED  state profile_delivered (customer join wanted) */
+typedef enum store_idm_work {
+    STORE_IDM_WORK_BOOTSTRAP = 0,
+    STORE_IDM_WORK_PROVISION,
+    STORE_IDM_WORK_DELIVERED
+} store_idm_work;
+store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap,
+                                 size_t *count) STORE_MUST_CHECK;
+
+/* ---- over-the-air state ---- */
+/* NOT_FOUND when the SE has none yet (*out is then the fresh state: tx_next
+ * 1, rx_last 0, exists false). */
+store_status store_idm_ota_get(store *s, uint64_t dev_eui, store_idm_ota *out) STORE_MUST_CHECK;
+/* Compare-and-set: writes *next only if the row is still *old as read
+ * (epoch, tx_next, rx_last, next_msg_id, next_profile_id; or still absent
+ * when !old->exists). STORE_ERR_ABORTED when another writer changed it, so
+ * that an MLS counter can never move backwards or be handed out twice, even
+ * by two processes (idm serve and a CLI provisioning). */
+store_status store_idm_ota_cas(store *s, const store_idm_ota *old, const store_idm_ota *next) STORE_MUST_CHECK;
+
+/* Appends a command; c->seq is ignored and set to the next one. */
+store_status store_idm_cmd_add(store *s, store_idm_cmd *c) STORE_MUST_CHECK;
+/* The oldest command in state queued or sending; NOT_FOUND when none. */
+store_status store_idm_cmd_current(store *s, uint64_t dev_eui, store_idm_cmd *out) STORE_MUST_CHECK;
+/* Writes back state, msg_id, frame_max, bitmaps, rounds, last_sent_at, result. */
+store_status store_idm_cmd_update(store *s, const store_idm_cmd *c) STORE_MUST_CHECK;
+/* Marks every queued/sending command of the SE failed (a delivery given up). */
+store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;
+/* DevEUIs (at most cap, max 256) with a queued/sending command whose deadline is before `now`. */
+store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count) STORE_MUST_CHECK;
+/* Commands of the SE in `state` (NULL: all). */
+store_status store_idm_cmd_count(store *s, uint64_t dev_eui, const char *state, uint64_t *count) STORE_MUST_CHECK;
+
+/* The newest Join Server session of dev_eui with that SessionKeyID: see
+ * store_session_get; here only to keep the IDM's reads in one place. */
+
+#endif

@@ -1,0 +1,434 @@
+/*
+ * test_idm_tenant.c - tenants, customer Join Servers, claims and the IDM's
+ * server end of MLS in the token.
+ *
+ *   - schema 3 rows round-trip (tenants, Join Servers, claims, OTA state,
+ *     the command queue);
+ *   - the claim rules: wrong owner token counted and locking at 5, another
+ *     tenant refused without counting, release/refuse/lock/unlock, assign
+ *     only by the holder;
+ *   - lifecycle changes through idm_se_event, each with its audit entry;
+ *   - a customer JS's admin token is kept encrypted and reads back;
+ *   - idm_mls_open (WrapDown derived as a KEK, hsm_key_derive): a command
+ *     sealed in the token with a token key wrapped for the SE is opened by
+ *     the SE's side of MLS in software, the unwrapped key equals the token's
+ *     (same AES output), and the SE's answer opens in the token.
+ * SQLite, or PostgreSQL with FERRY_TEST_PG=<conninfo> (the public schema is
+ * dropped before each test; tests/integration/store_pg.sh runs it so). The
+ * token is a fresh SoftHSM2 deployment.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+#include <mbedtls/sha256.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idm/idm_ota.h"
+#include "idm/idm_tenant.h"
+#include "lorawan/lorawan.h"
+#include "mls/mls_cmd.h"
+
+#define DEV 0x70B3D57ED0050000ull
+
+typedef struct group {
+    char root[64];
+    hsm_dir_config dc;
+    hsm *h;
+    hsm_session *s;
+    uint8_t mls_root[16];      /* the SE's MLS root: the test plays the SE */
+    uint8_t mls_blob[HSM_BLOB_MAX];
+    size_t mls_blob_len;
+    int seq;
+    store *db;
+} group;
+
+static group G;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    memset(&G, 0, sizeof G);
+    snprintf(G.root, sizeof G.root, "/tmp/ferry-idmt-XXXXXX");
+    if (mkdtemp(G.root) == NULL)
+        return -1;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/idm", G.root);
+    hsm_diag diag = {0};
+    if (hsm_token_create(dir, "ferry", NULL, &diag) != HSM_OK || hsm_config_for_dir(dir, "ferry", &G.dc) != HSM_OK ||
+        hsm_open(&G.dc.cfg, &G.h, &diag) != HSM_OK || hsm_session_open(G.h, &G.s) != HSM_OK)
+        return -1;
+    for (int i = 0; i < 16; i++)
+        G.mls_root[i] = (uint8_t)(0xA0 + i);
+    uint8_t copy[16];
+    memcpy(copy, G.mls_root, 16);
+    return hsm_import_clear(G.s, copy, 16, G.mls_blob, sizeof G.mls_blob, &G.mls_blob_len) == HSM_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    hsm_session_close(G.s);
+    hsm_close(G.h);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", G.root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const uint8_t OWNER[IDM_OWNER_TOKEN_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+static const char OWNER_HEX[] = "0102030405060708090A0B0C0D0E0F10";
+
+static int pg_reset(const char *pg)
+{
+    PGconn *c = PQconnectdb(strncmp(pg, "pg:", 3) == 0 ? pg + 3 : pg);
+    int rc = PQstatus(c) == CONNECTION_OK ? 0 : -1;
+    if (rc == 0) {
+        PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char loc[512];
+    const char *pg = getenv("FERRY_TEST_PG");
+    if (pg != NULL && pg_reset(pg) != 0)
+        return -1;
+    snprintf(loc, sizeof loc, "sqlite:%s/t%d.db", G.root, ++G.seq);
+    if (store_open(pg != NULL ? pg : loc, &G.db) != STORE_OK)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        store_idm_se se;
+        memset(&se, 0, sizeof se);
+        se.dev_eui = DEV + (uint64_t)i;
+        se.join_eui = 0x70B3D57ED0000000ull;
+        se.serial = 1 + (uint64_t)i;
+        se.mac_version = STORE_MAC_1_0_4;
+        memcpy(se.mls_key.data, G.mls_blob, G.mls_blob_len);
+        se.mls_key.len = G.mls_blob_len;
+        (void)mbedtls_sha256_ret(OWNER, sizeof OWNER, se.owner_token_hash, 0);
+        snprintf(se.state, sizeof se.state, "manufactured");
+        if (store_idm_se_put(G.db, &se) != STORE_OK)
+            return -1;
+    }
+    char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
+    if (idm_tenant_add(G.db, "acme", "customer", "Acme", "test", tok, err) != IDM_OK ||
+        idm_tenant_add(G.db, "bolt", "customer", "Bolt", "test", tok, err) != IDM_OK)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(G.db);
+    G.db = NULL;
+    return 0;
+}
+
+static void tenants_and_tokens(void **state)
+{
+    (void)state;
+    char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
+    assert_int_equal(idm_tenant_add(G.db, "maker", "maker", "Maker", "test", tok, err), IDM_OK);
+    assert_int_equal(strlen(tok), IDM_TENANT_TOKEN_HEX);
+    store_idm_tenant t;
+    assert_int_equal(idm_tenant_authenticate(G.db, tok, &t), IDM_OK);
+    assert_string_equal(t.id, "maker");
+    assert_string_equal(t.kind, "maker");
+    tok[0] = tok[0] == 'A' ? 'B' : 'A';
+    assert_int_equal(idm_tenant_authenticate(G.db, tok, &t), IDM_ERR_AUTH);
+    assert_int_equal(idm_tenant_add(G.db, "maker", "maker", "again", "test", tok, err), IDM_ERR_EXISTS);
+    assert_int_equal(idm_tenant_add(G.db, "bad id", "maker", "x", "test", tok, err), IDM_ERR_ARGUMENT);
+    assert_int_equal(idm_tenant_add(G.db, "x", "reseller", "x", "test", tok, err), IDM_ERR_ARGUMENT);
+    store_idm_tenant list[8];
+    size_t n = 0;
+    assert_int_equal(store_idm_tenant_list(G.db, NULL, list, 8, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0].id, "acme");
+    assert_string_equal(list[2].id, "maker");
+}
+
+static void claim_rules(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    bool already = true;
+    for (unsigned i = 1; i < IDM_CLAIM_MAX_FAILURES; i++)
+        assert_int_equal(idm_claim(G.db, DEV, "acme", "00000000000000000000000000000000", "t", NULL, err), IDM_ERR_AUTH);
+    assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", &already, err), IDM_OK);
+    assert_false(already);
+    assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", &already, err), IDM_OK);
+    assert_true(already);
+    /* another tenant: refused, wrong tokens not counted (no lock-out by strangers) */
+    for (unsigned i = 0; i < 2 * IDM_CLAIM_MAX_FAILURES; i++)
+        assert_int_equal(idm_claim(G.db, DEV, "bolt", "11111111111111111111111111111111", "t", NULL, err), IDM_ERR_AUTH);
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
+    store_idm_claim c;
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.state, "claimed");
+    assert_string_equal(c.tenant_id, "acme");
+    /* release only by the holder */
+    assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "bolt", "t", err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "acme", "t", err), IDM_OK);
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_OK);
+    assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_REFUSE, NULL, "t", err), IDM_OK);
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.state, "refused");
+    /* five wrong tokens on a free SE lock it; unlock frees it */
+    for (unsigned i = 1; i < IDM_CLAIM_MAX_FAILURES; i++)
+        assert_int_equal(idm_claim(G.db, DEV + 1, "acme", "22222222222222222222222222222222", "t", NULL, err), IDM_ERR_AUTH);
+    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", "22222222222222222222222222222222", "t", NULL, err), IDM_ERR_AUTH);
+    assert_non_null(strstr(err, "locked"));
+    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
+    assert_int_equal(idm_claim_change(G.db, DEV + 1, IDM_CLAIM_UNLOCK, NULL, "t", err), IDM_OK);
+    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", OWNER_HEX, "t", NULL, err), IDM_OK);
+    assert_int_equal(idm_claim(G.db, 0x1234, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_NOT_FOUND);
+    store_idm_audit_report rep;
+    assert_int_equal(store_idm_audit_verify(G.db, &rep), STORE_OK);
+    assert_true(rep.ok);
+}
+
+static void js_and_assign(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    store_kek k;
+    memset(&k, 0, sizeof k);
+    snprintf(k.label, sizeof k.label, "acme-kek");
+    lw_key kek;
+    size_t bl = 0;
+    assert_int_equal(hsm_key_generate(G.s, HSM_KEY_KEK, &kek), HSM_OK);
+    assert_int_equal(hsm_key_wrap_blob(G.s, &kek, k.key.data, sizeof k.key.data, &bl), HSM_OK);
+    hsm_key_release(G.s, &kek);
+    k.key.len = bl;
+    assert_int_equal(store_kek_put(G.db, &k), STORE_OK);
+    char token[] = "5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN\n";
+    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", "t"};
+    assert_int_equal(idm_js_add(G.s, G.db, &o, err), IDM_OK);
+    for (size_t i = 0; i < sizeof token - 1; i++)
+        assert_int_equal(token[i], 0); /* wiped */
+    char token2[] = "x";
+    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, "t"};
+    assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
+    store_idm_js j;
+    assert_int_equal(store_idm_js_get(G.db, "acme-js", &j), STORE_OK);
+    assert_null(memmem(j.token_ct, j.token_ct_len, "5EC2E7ADM1N", 11)); /* not in clear */
+    char back[STORE_IDM_TOKEN_CT_MAX + 1];
+    assert_int_equal(idm_js_token(G.s, &j, back, sizeof back), IDM_OK);
+    assert_string_equal(back, "5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN");
+    assert_string_equal(j.ns_kek_label, "ns");
+    /* assign: only by the holder, to its own JS */
+    assert_int_equal(idm_assign(G.db, DEV, NULL, NULL, "t", err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", NULL, err), IDM_OK);
+    assert_int_equal(idm_assign(G.db, DEV, "bolt", NULL, "t", err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(idm_assign(G.db, DEV, "acme", "other", "t", err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(idm_assign(G.db, DEV, "acme", NULL, "t", err), IDM_OK);
+    store_idm_claim c;
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.js_id, "acme-js");
+    assert_int_equal(c.provisioned_at, 0);
+    /* not bootstrapped: nothing to provision yet */
+    uint64_t list[4];
+    size_t n = 9;
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_true(list[0] == DEV);
+    /* the customer JS at 127.0.0.1:1 does not answer: nothing queued, nothing changed */
+    assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_REMOTE);
+    uint64_t cmds = 9;
+    assert_int_equal(store_idm_cmd_count(G.db, DEV, NULL, &cmds), STORE_OK);
+    assert_int_equal(cmds, 0);
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    assert_string_equal(se.state, "bootstrapped");
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_int_equal(c.provisioned_at, 0); /* the reservation was given back */
+    /* another provisioner's fresh reservation: this one stands back */
+    c.provisioned_at = -(int64_t)time(NULL);
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_BUSY);
+    /* a stale one (a crashed provisioner) is taken over: it fails here only
+     * because the customer JS does not answer */
+    c.provisioned_at = -((int64_t)time(NULL) - 3600);
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_REMOTE);
+}
+
+static void lifecycle_events(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    idm_state to;
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_PROFILE_ACKED, "t", NULL, &to, err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", "\"via\":\"test\"", &to, err), IDM_OK);
+    assert_int_equal(to, IDM_STATE_BOOTSTRAPPED);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_RETIRE, "t", NULL, &to, err), IDM_OK);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, &to, err), IDM_ERR_ILLEGAL);
+    store_idm_audit_report rep;
+    assert_int_equal(store_idm_audit_verify(G.db, &rep), STORE_OK);
+    assert_true(rep.ok);
+    assert_int_equal(rep.entries, 4); /* two tenants, two transitions */
+}
+
+static void ota_rows(void **state)
+{
+    (void)state;
+    store_idm_ota o;
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &o), STORE_ERR_NOT_FOUND);
+    assert_int_equal(o.tx_next, 1);
+    assert_true(o.last_fcnt_up == -1);
+    assert_false(o.exists);
+    store_idm_ota a = o;
+    a.tx_next = 7, a.rx_last = 3, a.next_msg_id = 127, a.next_profile_id = 9, a.last_fcnt_up = 42;
+    assert_int_equal(store_idm_ota_cas(G.db, &o, &a), STORE_OK);
+    assert_int_equal(store_idm_ota_cas(G.db, &o, &a), STORE_ERR_ABORTED); /* inserted already */
+    store_idm_ota b;
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &b), STORE_OK);
+    assert_true(b.exists);
+    store_idm_ota c8 = b;
+    c8.tx_next = 8;
+    assert_int_equal(store_idm_ota_cas(G.db, &b, &c8), STORE_OK);
+    /* a writer holding the old row cannot move the counter back */
+    a.exists = true;
+    store_idm_ota stale = a;
+    stale.rx_last = 4;
+    assert_int_equal(store_idm_ota_cas(G.db, &a, &stale), STORE_ERR_ABORTED);
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &b), STORE_OK);
+    assert_int_equal(b.tx_next, 8);
+    assert_int_equal(b.rx_last, 3);
+    assert_int_equal(b.next_msg_id, 127);
+    assert_true(b.last_fcnt_up == 42);
+    store_idm_cmd *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->dev_eui = DEV, c->type = MLS_T_INSTALL, c->counter = 7, c->msg_len = 30, c->deadline = 100;
+    memset(c->msg, 0x5A, 30);
+    assert_int_equal(store_idm_cmd_add(G.db, c), STORE_OK);
+    assert_int_equal(c->seq, 1);
+    c->type = MLS_T_ACTIVATE, c->counter = 8;
+    assert_int_equal(store_idm_cmd_add(G.db, c), STORE_OK);
+    assert_int_equal(c->seq, 2);
+    assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_OK);
+    assert_int_equal(c->seq, 1);
+    assert_string_equal(c->state, "queued");
+    snprintf(c->state, sizeof c->state, "done");
+    c->acked[0] = 0x3;
+    assert_int_equal(store_idm_cmd_update(G.db, c), STORE_OK);
+    assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_OK);
+    assert_int_equal(c->seq, 2);
+    uint64_t list[4];
+    size_t n = 0;
+    assert_int_equal(store_idm_cmd_expired(G.db, 101, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_idm_cmd_fail_all(G.db, DEV), STORE_OK);
+    assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_ERR_NOT_FOUND);
+    free(c);
+}
+
+/* A delivery past its deadline fails in housekeeping, back to bootstrapped. */
+static void deadline_fails(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_PROFILE_QUEUED, "t", NULL, NULL, err), IDM_OK);
+    store_idm_cmd *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->dev_eui = DEV, c->type = MLS_T_INSTALL, c->counter = 1, c->msg_len = 20, c->deadline = 1;
+    assert_int_equal(store_idm_cmd_add(G.db, c), STORE_OK);
+    free(c);
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    idm_ota *e = NULL;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_OK);
+    assert_int_equal(idm_ota_tick(e, err), IDM_OK);
+    idm_ota_free(e);
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    assert_string_equal(se.state, "bootstrapped");
+    uint64_t n = 0;
+    assert_int_equal(store_idm_cmd_count(G.db, DEV, "failed", &n), STORE_OK);
+    assert_int_equal(n, 1);
+}
+
+/* The server end in the token against the SE end in software. */
+static void mls_token_vs_se(void **state)
+{
+    (void)state;
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    store_idm_ota ota;
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &ota), STORE_ERR_NOT_FOUND);
+    mls_session srv;
+    assert_int_equal(idm_mls_open(G.s, &se, &ota, &srv), IDM_OK);
+    lw_key root, key;
+    assert_int_equal(lw_key_from_bytes(&root, G.mls_root, 16), LW_OK);
+    const lw_crypto *sw = lw_crypto_software();
+    mls_session dev;
+    assert_int_equal(mls_session_init(&dev, sw, MLS_ROLE_SE, &root, DEV, 0, 1, 0), MLS_OK);
+    lw_key_wipe(&root);
+    /* a profile key made in the token, wrapped for the SE */
+    assert_int_equal(hsm_key_generate(G.s, HSM_KEY_WORKING, &key), HSM_OK);
+    mls_cmd cmd;
+    memset(&cmd, 0, sizeof cmd);
+    cmd.type = MLS_T_INSTALL;
+    cmd.u.install.profile_id = 1;
+    cmd.u.install.join_eui = 0x70B3D57ED00A0000ull;
+    cmd.u.install.dev_eui = DEV;
+    cmd.u.install.mac_version = MLS_MAC_1_0_4;
+    assert_int_equal(mls_wrap_key(&srv, &key, cmd.u.install.nwk_key_wrapped, MLS_WRAPPED_LEN), MLS_OK);
+    uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX], out[MLS_BODY_MAX];
+    size_t bl = 0, ml = 0, ol = 0;
+    assert_int_equal(mls_cmd_encode(&cmd, body, sizeof body, &bl), MLS_OK);
+    assert_int_equal(mls_seal(&srv, MLS_T_INSTALL, body, bl, msg, sizeof msg, &ml), MLS_OK);
+    mls_header h;
+    assert_int_equal(mls_open(&dev, msg, ml, &h, out, sizeof out, &ol), MLS_OK);
+    mls_cmd got;
+    assert_int_equal(mls_cmd_decode(h.type, out, ol, &got), MLS_OK);
+    lw_key sek;
+    assert_int_equal(mls_unwrap_key(&dev, got.u.install.nwk_key_wrapped, MLS_WRAPPED_LEN, &sek), MLS_OK);
+    uint8_t blk[16] = {1}, a[16], b[16];
+    assert_int_equal(lw_aes_encrypt(hsm_session_crypto(G.s), &key, blk, a), LW_OK);
+    assert_int_equal(lw_aes_encrypt(sw, &sek, blk, b), LW_OK);
+    assert_memory_equal(a, b, 16); /* the SE holds the token's key */
+    lw_key_wipe(&sek);
+    hsm_key_release(G.s, &key);
+    /* and the SE's answer opens in the token */
+    mls_rsp rsp = {.type = MLS_T_INSTALL, .req_counter = h.counter, .result = MLS_R_OK};
+    assert_int_equal(mls_rsp_encode(&rsp, body, sizeof body, &bl), MLS_OK);
+    assert_int_equal(mls_seal(&dev, MLS_T_RESPONSE | MLS_T_INSTALL, body, bl, msg, sizeof msg, &ml), MLS_OK);
+    assert_int_equal(mls_open(&srv, msg, ml, &h, out, sizeof out, &ol), MLS_OK);
+    assert_int_equal(h.type, MLS_T_RESPONSE | MLS_T_INSTALL);
+    mls_session_end(&srv);
+    mls_session_end(&dev);
+    lw_secure_wipe(&se, sizeof se);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(tenants_and_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(js_and_assign, setup, teardown),
+        cmocka_unit_test_setup_teardown(lifecycle_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(ota_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(deadline_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(mls_token_vs_se, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -22,6 +22,7 @@ libp11-kit-dev
 softhsm2
 openssl
 curl
+sqlite3
 "
 
 missing=""

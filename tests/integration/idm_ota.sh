@@ -32,9 +32,13 @@ failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
 check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
-    echo "1..0 # SKIP needs node, curl and tests/oracle/node_modules"
-    exit 0
+# scripts/deps.sh installs node and curl; lora-packet (and aes-cmac) come
+# with tests/oracle/install.sh. Missing tools fail the test: never a silent skip.
+if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
+    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
+    echo "not ok 1 - node, curl and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
+    echo "1..1"
+    exit 1
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-ota.XXXXXX") || exit 1
 pids=""

@@ -11,6 +11,7 @@
  *   ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E
  *                           --net-id HEX6 --kek-label L [--ns-kek-label L]
  *   ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID
+ *   ferry -d DIR idm claim --file F --tenant ID
  *   ferry -d DIR idm release DEVEUI --tenant ID | refuse DEVEUI | lock DEVEUI | unlock DEVEUI
  *   ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]
  *   ferry -d DIR idm provision DEVEUI
@@ -22,6 +23,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_idm.h"
 #include "idm/idm.h"
 #include "idm/idm_ota.h"
 #include "js/js.h"
@@ -36,14 +38,7 @@
 #define DEFAULT_NS_KEK "bootstrap-ns"
 #define DEFAULT_AS_KEK "idm-as"
 
-typedef struct idm_cli {
-    js_config *cfg;               /* ferry.conf: hc points into it */
-    hsm_config hc;
-    idm_token tok;
-    store *db;
-} idm_cli;
-
-static void idm_cli_close(idm_cli *c)
+void idm_cli_close(idm_cli *c)
 {
     hsm_session_close(c->tok.s);
     hsm_close(c->tok.h);
@@ -52,8 +47,7 @@ static void idm_cli_close(idm_cli *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Opens the deployment's database, and its token when `with_token`. */
-static int idm_cli_open(const char *prog, bool with_token, idm_cli *c)
+int idm_cli_open(const char *prog, bool with_token, idm_cli *c)
 {
     memset(c, 0, sizeof *c);
     const char *dir = cli_deploy_dir(prog);
@@ -217,6 +211,9 @@ static int show(int argc, char **argv)
         e |= cli_json_set_str(out, "Tenant", cl.tenant_id);
         e |= cli_json_set_str(out, "JoinServer", cl.js_id);
         e |= cli_json_set_bool(out, "Provisioned", cl.provisioned_at > 0);
+        e |= cli_json_set_str(out, "Update", cl.op);
+        if (cl.prev_tenant_id[0] != '\0')
+            e |= cli_json_set_str(out, "PreviousTenant", cl.prev_tenant_id);
     }
     e |= cli_json_set_uint(out, "PendingCommands", pending + queued);
     lw_secure_wipe(&se, sizeof se);
@@ -293,7 +290,7 @@ static int read_secret_file(const char *prog, const char *path, char *out, size_
     return CLI_EXIT_OK;
 }
 
-static int fail_idm(const char *prog, idm_status st, const char *err)
+int fail_idm(const char *prog, idm_status st, const char *err)
 {
     cli_error(prog, "%s", err != NULL && err[0] != '\0' ? err : idm_strerror(st));
     return CLI_EXIT_FAIL;
@@ -448,12 +445,13 @@ static int js_add(int argc, char **argv)
         {"net-id", "HEX6", "HomeNetID of the devices provisioned there"},
         {"kek-label", "L", "KEK shared with it (imported into this token with `ferry kek import`)"},
         {"ns-kek-label", "L", "NSKEKLabel of the devices provisioned there (optional)"},
+        {"as-kek-label", "L", "ASKEKLabel of the devices provisioned there: its AS gets the AppSKey (optional)"},
     };
-    char *v[7], *pos[1];
+    char *v[8], *pos[1];
     size_t npos = 0;
-    PARSE(prog, specs, 7,
+    PARSE(prog, specs, 8,
           "ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6 "
-          "--kek-label L [--ns-kek-label L]",
+          "--kek-label L [--ns-kek-label L] [--as-kek-label L]",
           v, pos, 1, npos);
     if (npos != 1 || v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL || v[4] == NULL || v[5] == NULL) {
         cli_error(prog, "expected ID and --tenant, --url, --admin-token-file, --join-eui, --net-id, --kek-label");
@@ -472,7 +470,7 @@ static int js_add(int argc, char **argv)
         lw_secure_wipe(tok, sizeof tok);
         return rc;
     }
-    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], "cli"};
+    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli"};
     char err[IDM_ERR_MAX];
     idm_status st = idm_js_add(c.tok.s, c.db, &o, err);
     lw_secure_wipe(tok, sizeof tok);
@@ -488,16 +486,114 @@ static int js_add(int argc, char **argv)
     return cli_json_emit(prog, out, e);
 }
 
+/* `idm claim --file F --tenant ID`: one idm_claim per line, each its own
+ * transaction and audit entry, so a bad line stops nothing. Prints a result
+ * per line and the counts, as POST /api/v1/claims answers; exit 1 when any
+ * claim failed. Blank lines and lines starting with # are skipped. The
+ * lines, and stdio's buffer of the file, hold owner tokens: all wiped. */
+static int claim_file(const char *prog, const char *path, const char *tenant)
+{
+    FILE *in = fopen(path, "r");
+    if (in == NULL) {
+        cli_error(prog, "%s: cannot open", path);
+        return CLI_EXIT_FAIL;
+    }
+    char iobuf[4096];
+    setvbuf(in, iobuf, _IOFBF, sizeof iobuf);
+    idm_cli c;
+    int rc = idm_cli_open(prog, false, &c);
+    if (rc != CLI_EXIT_OK) {
+        fclose(in);
+        lw_secure_wipe(iobuf, sizeof iobuf);
+        return rc;
+    }
+    json_t *results = json_array();
+    int e = results == NULL ? -1 : 0;
+    uint64_t lineno = 0, claimed = 0, failed = 0;
+    char line[256];
+    while (e == 0 && fgets(line, sizeof line, in) != NULL) {
+        lineno++;
+        size_t len = strlen(line);
+        bool too_long = false;
+        if (len == sizeof line - 1 && line[len - 1] != '\n') { /* skip the rest of it */
+            int ch = fgetc(in);
+            too_long = ch != EOF && ch != '\n';
+            while (ch != EOF && ch != '\n')
+                ch = fgetc(in);
+        }
+        const char *p = line + strspn(line, " \t\r\n");
+        if (!too_long && (*p == '\0' || *p == '#')) {
+            lw_secure_wipe(line, sizeof line);
+            continue;
+        }
+        uint64_t dev = 0;
+        char tok[2 * IDM_OWNER_TOKEN_LEN + 1] = "", err[IDM_ERR_MAX] = "";
+        bool parsed = false, already = false;
+        idm_status st = IDM_ERR_INPUT;
+        if (too_long)
+            snprintf(err, sizeof err, "longer than %zu characters", sizeof line - 1);
+        else if ((st = idm_claim_line_parse(line, &dev, tok, err)) == IDM_OK) {
+            parsed = true;
+            st = idm_claim(c.db, dev, tenant, tok, "cli", &already, err);
+        }
+        lw_secure_wipe(tok, sizeof tok);
+        lw_secure_wipe(line, sizeof line);
+        json_t *res = json_object();
+        e |= cli_json_set_uint(res, "Line", lineno);
+        e |= parsed ? cli_json_set_be(res, "DevEUI", dev, 16) : cli_json_set_obj(res, "DevEUI", json_null());
+        if (st == IDM_OK) {
+            claimed++;
+            e |= cli_json_set_str(res, "Claim", "claimed");
+            e |= cli_json_set_bool(res, "Already", already);
+        } else {
+            failed++;
+            e |= cli_json_set_str(res, "Error", err[0] != '\0' ? err : idm_strerror(st));
+        }
+        e |= res != NULL && json_array_append_new(results, res) == 0 ? 0 : -1;
+    }
+    bool read_error = ferror(in) != 0;
+    fclose(in);
+    lw_secure_wipe(iobuf, sizeof iobuf);
+    idm_cli_close(&c);
+    if (read_error || (e == 0 && claimed + failed == 0)) {
+        json_decref(results);
+        cli_error(prog, "%s: %s", path,
+                  read_error ? "read error" : "no claims in it (lines of DEVEUI OWNERTOKEN, or QR payloads)");
+        return CLI_EXIT_FAIL;
+    }
+    json_t *out = json_object();
+    e |= cli_json_set_str(out, "Tenant", tenant);
+    e |= cli_json_set_obj(out, "Results", results);
+    e |= cli_json_set_uint(out, "Claimed", claimed);
+    e |= cli_json_set_uint(out, "Failed", failed);
+    rc = cli_json_emit(prog, out, e);
+    if (rc == CLI_EXIT_OK && failed > 0) {
+        cli_error(prog, "%llu of %llu claims failed", (unsigned long long)failed,
+                  (unsigned long long)(claimed + failed));
+        rc = CLI_EXIT_FAIL;
+    }
+    return rc;
+}
+
 static int claim(int argc, char **argv)
 {
     static const char prog[] = "ferry idm claim";
     static const cli_opt_spec specs[] = {
         {"owner-token", "T", "the SE's owner token (32 hex digits, from its QR label)"},
         {"tenant", "ID", "the customer tenant claiming it"},
+        {"file", "F", "claim many: one SE per line, DEVEUI OWNERTOKEN or its QR payload LW:D0:...:O<token>"},
     };
-    char *v[2], *pos[1];
+    char *v[3], *pos[1];
     size_t npos = 0;
-    PARSE(prog, specs, 2, "ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID", v, pos, 1, npos);
+    PARSE(prog, specs, 3, "ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID | --file F --tenant ID", v, pos,
+          1, npos);
+    if (v[2] != NULL) {
+        if (npos != 0 || v[0] != NULL || v[1] == NULL) {
+            cli_error(prog, "--file F takes --tenant ID, and neither a DevEUI nor --owner-token");
+            return CLI_EXIT_USAGE;
+        }
+        return claim_file(prog, v[2], v[1]);
+    }
     uint64_t dev;
     int rc = parse_dev(prog, npos, pos, &dev);
     if (rc != CLI_EXIT_OK)
@@ -662,13 +758,19 @@ int cli_idm_main(int argc, char **argv)
         "       ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]\n"
         "       ferry -d DIR idm tenant list\n"
         "       ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6\n"
-        "                               --kek-label L [--ns-kek-label L]\n"
+        "                               --kek-label L [--ns-kek-label L] [--as-kek-label L]\n"
         "       ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID\n"
+        "       ferry -d DIR idm claim --file F --tenant ID     (F: DEVEUI OWNERTOKEN or a QR payload per line)\n"
         "       ferry -d DIR idm release DEVEUI --tenant ID\n"
         "       ferry -d DIR idm refuse|lock|unlock DEVEUI\n"
         "       ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]\n"
         "       ferry -d DIR idm provision DEVEUI\n"
-        "       ferry -d DIR idm serve [--listen A:P]\n";
+        "       ferry -d DIR idm serve [--listen A:P]\n"
+        "       ferry -d DIR idm transfer DEVEUI... --to-tenant T [--js ID] [--tenant ID]\n"
+        "       ferry -d DIR idm renew|return DEVEUI... [--tenant ID]\n"
+        "       ferry -d DIR idm command DEVEUI... --payload HEX [--tenant ID]\n"
+        "       ferry -d DIR idm command-show DEVEUI SEQ\n"
+        "       ferry -d DIR idm retire DEVEUI\n";
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
@@ -703,6 +805,9 @@ int cli_idm_main(int argc, char **argv)
         return provision(argc, argv);
     if (strcmp(cmd, "serve") == 0)
         return serve(argc, argv);
+    int rc = cli_idm_ops_main(cmd, argc, argv);
+    if (rc >= 0)
+        return rc;
     cli_error("ferry idm", "unknown subcommand (see ferry idm --help)");
     return CLI_EXIT_USAGE;
 }

@@ -104,25 +104,35 @@ int cli_json_set_key(json_t *obj, const char *key, const lw_key *k)
 
 int cli_json_emit(const char *prog, json_t *obj, int err)
 {
-    /* The largest output, a decoded 255-byte frame, is a few kilobytes. */
+    /* Most outputs (a decoded 255-byte frame is the largest single object)
+     * are a few kilobytes. */
     static char text[16384];
     int status = CLI_EXIT_OK;
     if (obj == NULL || err != 0) {
         cli_error(prog, "out of memory while building the JSON output");
         status = CLI_EXIT_FAIL;
     } else {
-        size_t n = json_dumpb(obj, text, sizeof(text) - 1, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (n == 0 || n >= sizeof(text) - 1) {
+        /* Larger outputs (a list of results, `idm claim --file`) get a heap
+         * buffer of their exact size, wiped the same way. */
+        const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
+        size_t need = json_dumpb(obj, NULL, 0, flags);
+        size_t cap = need < sizeof(text) ? sizeof(text) : need + 1;
+        char *buf = cap == sizeof(text) ? text : malloc(cap);
+        size_t n = need > 0 && buf != NULL ? json_dumpb(obj, buf, cap - 1, flags) : 0;
+        if (n == 0 || n != need) {
             cli_error(prog, "could not render the JSON output");
             status = CLI_EXIT_FAIL;
         } else {
-            text[n++] = '\n';
-            if (fwrite(text, 1, n, stdout) != n || fflush(stdout) != 0) {
+            buf[n++] = '\n';
+            if (fwrite(buf, 1, n, stdout) != n || fflush(stdout) != 0) {
                 cli_error(prog, "could not write to standard output");
                 status = CLI_EXIT_FAIL;
             }
         }
-        lw_secure_wipe(text, sizeof(text));
+        if (buf != NULL)
+            lw_secure_wipe(buf, cap);
+        if (buf != text)
+            free(buf);
     }
     json_decref(obj);
     return status;

@@ -162,6 +162,122 @@ idm_status idm_claim(store *db, uint64_t dev_eui, const char *tenant_id, const c
     return j.result;
 }
 
+/* ---------------------------------------------------------------- claims files */
+
+/* Exactly 2*n hex digits s[len] into out[n], decoded in constant time. */
+static bool hex_exact(const char *s, size_t len, uint8_t *out, size_t n)
+{
+    return len == 2 * n && lw_hex_decode(s, len, out, n) == LW_OK;
+}
+
+static bool eui_of(const char *s, size_t len, uint64_t *out)
+{
+    uint8_t b[8];
+    if (!hex_exact(s, len, b, sizeof b))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < sizeof b; i++)
+        v = v << 8 | b[i];
+    *out = v;
+    return true;
+}
+
+/* Checks that s[len] is an owner token and copies its text into token[]. */
+static bool token_of(const char *s, size_t len, char token[2 * IDM_OWNER_TOKEN_LEN + 1])
+{
+    uint8_t raw[IDM_OWNER_TOKEN_LEN];
+    bool ok = hex_exact(s, len, raw, sizeof raw);
+    lw_secure_wipe(raw, sizeof raw);
+    if (ok) {
+        memcpy(token, s, len);
+        token[len] = '\0';
+    }
+    return ok;
+}
+
+/* LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>[:<letter><value>]... (docs/hsa.md):
+ * the fixed fields are checked, and of the optional ones only O is read. */
+static idm_status qr_parse(const char *p, size_t len, uint64_t *dev_eui, char token[2 * IDM_OWNER_TOKEN_LEN + 1],
+                           char err[IDM_ERR_MAX])
+{
+    const char *end = p + len;
+    size_t field = 0;
+    bool have_token = false;
+    uint64_t x = 0;
+    uint8_t pid[4];
+    for (const char *q = p;; field++) {
+        const char *colon = memchr(q, ':', (size_t)(end - q));
+        size_t n = (size_t)((colon != NULL ? colon : end) - q);
+        bool ok = true;
+        if (field == 0)
+            ok = n == 2 && memcmp(q, "LW", 2) == 0;
+        else if (field == 1)
+            ok = n == 2 && memcmp(q, "D0", 2) == 0;
+        else if (field == 2)
+            ok = eui_of(q, n, &x);
+        else if (field == 3)
+            ok = eui_of(q, n, dev_eui);
+        else if (field == 4)
+            ok = hex_exact(q, n, pid, sizeof pid);
+        else if (n > 0 && q[0] == 'O') {
+            if (have_token || !token_of(q + 1, n - 1, token)) {
+                snprintf(err, IDM_ERR_MAX, "QR: the O field must be one owner token of %d hex digits",
+                         2 * IDM_OWNER_TOKEN_LEN);
+                return IDM_ERR_INPUT;
+            }
+            have_token = true;
+        }
+        if (!ok) {
+            snprintf(err, IDM_ERR_MAX, "QR: expected LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>:O<OwnerToken>");
+            return IDM_ERR_INPUT;
+        }
+        if (colon == NULL)
+            break;
+        q = colon + 1;
+    }
+    if (field < 4 || !have_token) {
+        snprintf(err, IDM_ERR_MAX, "QR: %s", field < 4 ? "expected LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>:O<OwnerToken>"
+                                                       : "no owner token (the O field)");
+        return IDM_ERR_INPUT;
+    }
+    return IDM_OK;
+}
+
+idm_status idm_claim_line_parse(const char *line, uint64_t *dev_eui, char token[2 * IDM_OWNER_TOKEN_LEN + 1],
+                                char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    if (line == NULL || dev_eui == NULL || token == NULL)
+        return IDM_ERR_ARGUMENT;
+    token[0] = '\0';
+    const char *p = line + strspn(line, " \t");
+    size_t len = strcspn(p, "\r\n");
+    while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    idm_status st = IDM_OK;
+    if (len >= 3 && memcmp(p, "LW:", 3) == 0) {
+        st = qr_parse(p, len, dev_eui, token, err);
+    } else {
+        size_t a = 0;
+        while (a < len && p[a] != ' ' && p[a] != '\t')
+            a++;
+        size_t b = a;
+        while (b < len && (p[b] == ' ' || p[b] == '\t'))
+            b++;
+        if (!eui_of(p, a, dev_eui) || !token_of(p + b, len - b, token)) {
+            snprintf(err, IDM_ERR_MAX,
+                     "expected DEVEUI OWNERTOKEN (16 and %d hex digits) or a QR payload LW:D0:...:O<OwnerToken>",
+                     2 * IDM_OWNER_TOKEN_LEN);
+            st = IDM_ERR_INPUT;
+        }
+    }
+    if (st != IDM_OK) {
+        lw_secure_wipe(token, 2 * IDM_OWNER_TOKEN_LEN + 1);
+        *dev_eui = 0;
+    }
+    return st;
+}
+
 static store_status change_fn(store *s, void *ctx)
 {
     claim_job *j = ctx;

@@ -7,11 +7,14 @@
  *
  *   listen            = 127.0.0.1:4720
  *   ns_token_sha256   = <64 hex>   SHA-256 of the NS's bearer token (POST /uplink)
+ *   tls_cert          = PATH       PEM certificate: HTTPS, on any IPv4 address
+ *   tls_key           = PATH       its PEM private key (both or neither)
  *   delivery_deadline = 86400      seconds
  *   retry_base        = 30         seconds before a round is re-sent; doubles
  *   retry_max         = 3600
  *   max_join_attempts = 8          trial of a delivered profile
  *   poll              = 5          seconds between housekeeping rounds
+ *   max_key_age       = 0          renew root keys older than this (seconds; 0 = never)
  */
 #include "idm/idm_ota.h"
 #include "lorawan/lw_secure.h"
@@ -36,6 +39,14 @@ static bool num(const char *v, uint32_t max, uint32_t *out)
         return false;
     *out = (uint32_t)x;
     return true;
+}
+
+/* A path from idm.conf: relative ones are taken from the deployment
+ * directory, so that `idm serve` does not depend on its working directory. */
+static bool path_of(const char *dir, const char *v, char *out, size_t cap)
+{
+    int n = v[0] == '/' ? snprintf(out, cap, "%s", v) : snprintf(out, cap, "%s/%s", dir, v);
+    return v[0] != '\0' && n > 0 && (size_t)n < cap;
 }
 
 idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MAX])
@@ -78,6 +89,10 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
         else if (strcmp(k, "ns_token_sha256") == 0 && strlen(v) == 64 &&
                  lw_hex_decode(v, 64, out->ns_token_sha256, 32) == LW_OK)
             out->has_ns_token = true;
+        else if (strcmp(k, "tls_cert") == 0)
+            rc = path_of(dir, v, out->tls_cert, sizeof out->tls_cert) ? IDM_OK : IDM_ERR_INPUT;
+        else if (strcmp(k, "tls_key") == 0)
+            rc = path_of(dir, v, out->tls_key, sizeof out->tls_key) ? IDM_OK : IDM_ERR_INPUT;
         else if (strcmp(k, "delivery_deadline") == 0 && num(v, 0x7FFFFFFF, &x) && x > 0)
             out->policy.deadline_s = x;
         else if (strcmp(k, "retry_base") == 0 && num(v, 86400, &x))
@@ -88,13 +103,21 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
             out->policy.max_join_attempts = (uint16_t)x;
         else if (strcmp(k, "poll") == 0 && num(v, 86400, &x) && x > 0)
             out->policy.poll_s = x;
+        else if (strcmp(k, "max_key_age") == 0 && num(v, 0xFFFFFFFFu, &x))
+            out->policy.max_key_age_s = x;
         else
             rc = IDM_ERR_INPUT;
     }
     fclose(f);
-    if (rc != IDM_OK)
+    if (rc != IDM_OK) {
         snprintf(err, IDM_ERR_MAX, CONF " line %u: unknown key or bad value", no);
-    return rc;
+        return rc;
+    }
+    if ((out->tls_cert[0] != '\0') != (out->tls_key[0] != '\0')) {
+        snprintf(err, IDM_ERR_MAX, CONF ": tls_cert and tls_key go together: set both, or neither");
+        return IDM_ERR_INPUT;
+    }
+    return IDM_OK;
 }
 
 idm_status idm_config_init(const char *dir, const char *listen, char token_hex[IDM_TENANT_TOKEN_HEX + 1],
@@ -128,7 +151,9 @@ idm_status idm_config_init(const char *dir, const char *listen, char token_hex[I
         return IDM_ERR_IO;
     }
     fprintf(f, "# the Identity Manager's settings (docs/idm.md)\nlisten = %s\nns_token_sha256 = %s\n"
-               "delivery_deadline = 86400\nretry_base = 30\nretry_max = 3600\nmax_join_attempts = 8\npoll = 5\n",
+               "# HTTPS (needed to listen on a non-loopback address); relative paths are from this directory\n"
+               "# tls_cert = /path/cert.pem\n# tls_key = /path/key.pem\n"
+               "delivery_deadline = 86400\nretry_base = 30\nretry_max = 3600\nmax_join_attempts = 8\npoll = 5\nmax_key_age = 0\n",
             listen != NULL ? listen : "127.0.0.1:4720", hh);
     if (fflush(f) != 0 || fsync(fd) != 0) {
         fclose(f);

@@ -118,7 +118,41 @@ typedef struct resp_job {
     store_idm_cmd *status_cmd;   /* a sealed STATUS acking the event, or NULL */
     uint32_t tx_next_after;
     const char *actor;
+    bool renew_acked;            /* out: the SE took a renewal's keys; push them to the JS */
 } resp_job;
+
+/* The SE's current delivery is given up (a refusal or the deadline):
+ * its queue fails; the update in flight, if any, is undone
+ * (idm_ops_update_failed_txn); the lifecycle moves by update_failed (a
+ * renewal or transfer: the SE still runs its previous customer profile) or
+ * delivery_failed (a first profile), when the state allows it. */
+static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const char *det)
+{
+    char op[16], subject[17];
+    store_status st = store_idm_cmd_fail_all(s, dev_eui);
+    if (st == STORE_OK)
+        st = idm_ops_update_failed_txn(s, dev_eui, op);
+    if (st != STORE_OK)
+        return st;
+    idm_event ev = strcmp(op, "renew") == 0 || strcmp(op, "transfer") == 0 ? IDM_EV_UPDATE_FAILED
+                                                                          : IDM_EV_DELIVERY_FAILED;
+    store_idm_se se;
+    idm_state from, to;
+    if ((st = store_idm_se_get(s, dev_eui, &se)) != STORE_OK)
+        return st;
+    bool legal = strcmp(op, "return") != 0 && idm_state_parse(se.state, &from) == IDM_OK &&
+                 idm_state_transition(from, ev, &to) == IDM_OK;
+    lw_secure_wipe(&se, sizeof se);
+    if (legal)
+        return idm_se_event_txn(s, dev_eui, ev, actor, det, NULL);
+    /* e.g. a STATUS acknowledging an event, or a return to bootstrap
+     * refused: no lifecycle change */
+    char full[200];
+    snprintf(full, sizeof full, "{%s%s\"op\":\"%s\"}", det != NULL ? det : "", det != NULL ? "," : "", op);
+    snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
+    store_idm_audit_record r = {actor, "idm.delivery.failed", subject, full};
+    return store_idm_audit_append(s, &r, NULL);
+}
 
 static store_status resp_fn(store *s, void *ctx)
 {
@@ -155,8 +189,30 @@ static store_status resp_fn(store *s, void *ctx)
         bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_parse(se.state, &from) == IDM_OK &&
                      idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
         lw_secure_wipe(&se, sizeof se);
-        if (legal)
+        /* The SE repeats an event until a STATUS acknowledges it: act once. */
+        bool repeat = j->ev.event_id == cur.last_event_id;
+        if ((st = store_idm_ota_set_event(s, j->ota->dev_eui, j->ev.event_id)) != STORE_OK)
+            return st;
+        store_idm_claim cl;
+        bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
+        const char *op = have_claim ? cl.op : "";
+        if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && strcmp(op, "transfer") == 0) {
+            /* The new owner's network never answered: the SE is back on
+             * the old owner's profile, whose device was kept. */
+            char was[16];
+            if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, was)) != STORE_OK)
+                return st;
+            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
+        }
+        /* Only a profile on trial falls back. An SE active at its customer
+         * with no update in flight reports a trial the IDM already undid
+         * (a renewal never joined); during a renewal, the old keys go back
+         * on the JS by the housekeeping's deadline, not here: nothing moves. */
+        bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || strcmp(op, "renew") == 0;
+        if (!repeat && !stale && legal)
             return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
+        size_t dl = strlen(det);
+        snprintf(det + dl, sizeof det - dl, ",\"%s\":true", repeat ? "repeat" : "stale");
         char full[300];
         snprintf(full, sizeof full, "{%s}", det);
         store_idm_audit_record r = {j->actor, "idm.mls.event", subject, full};
@@ -175,6 +231,10 @@ static store_status resp_fn(store *s, void *ctx)
     bool ok = j->rsp.result == MLS_R_OK;
     memcpy(c.state, ok ? "done" : "failed", ok ? sizeof "done" : sizeof "failed");
     c.result = j->rsp.result;
+    if (ok && c.type == MLS_T_SECURE && j->rsp.type == MLS_T_SECURE) {
+        memcpy(c.reply, j->rsp.u.secure.data, j->rsp.u.secure.len);
+        c.reply_len = j->rsp.u.secure.len;
+    }
     if ((st = store_idm_cmd_update(s, &c)) != STORE_OK)
         return st;
     snprintf(det, sizeof det, "{\"type\":\"%s\",\"req_counter\":%u,\"result\":%u,\"seq\":%lld}",
@@ -183,31 +243,57 @@ static store_status resp_fn(store *s, void *ctx)
     store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
     if ((st = store_idm_audit_append(s, &r, NULL)) != STORE_OK)
         return st;
-    if (ok && c.type == MLS_T_ACTIVATE)
-        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL);
-    if (!ok && (c.type == MLS_T_INSTALL || c.type == MLS_T_ACTIVATE)) {
-        if ((st = store_idm_cmd_fail_all(s, j->ota->dev_eui)) != STORE_OK)
-            return st;
-        char d2[64];
-        snprintf(d2, sizeof d2, "\"result\":%u", j->rsp.result);
-        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_DELIVERY_FAILED, j->actor, d2, NULL);
+    char d2[64];
+    snprintf(d2, sizeof d2, "\"result\":%u", j->rsp.result);
+    switch (c.type) {
+    case MLS_T_ACTIVATE:
+        return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
+                  : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+    case MLS_T_INSTALL:
+    case MLS_T_RENEW:
+    case MLS_T_BOOTSTRAP:
+        if (!ok)
+            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+        if (c.type == MLS_T_BOOTSTRAP)
+            return idm_ops_returned_txn(s, j->ota->dev_eui, j->actor);
+        if (c.type == MLS_T_RENEW) {
+            /* The SE has the new keys (on trial, the old ones as fallback):
+             * now, and only now, they may go to the customer JS. */
+            store_idm_profile_key k;
+            memset(&k, 0, sizeof k);
+            st = store_idm_key_get(s, j->ota->dev_eui, "pending", &k);
+            if (st == STORE_OK && !k.acked) {
+                k.acked = true;
+                st = store_idm_key_put(s, &k);
+                j->renew_acked = st == STORE_OK;
+            }
+            lw_secure_wipe(&k, sizeof k);
+            return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+        }
+        return STORE_OK;
+    default:
+        return STORE_OK;
     }
-    return STORE_OK;
 }
 
 /* A whole message from the SE: open it and act. */
-static void handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, const uint8_t *msg, size_t len)
+/* A whole message from the SE. True when it is settled: acted on and
+ * recorded, a repeat of one that was, or one that can never be accepted;
+ * false when recording it failed for now (the token or the database), so
+ * that it is not acknowledged and the SE sends it again. */
+static bool handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, const uint8_t *msg, size_t len)
 {
     mls_header h;
     if (mls_header_parse(msg, len, &h) != MLS_OK || h.epoch != ota->epoch) {
         logf_("%016llX: MLS message with a bad header or another epoch dropped", (unsigned long long)se->dev_eui);
-        return;
+        return true;
     }
     mls_session ms;
     if (idm_mls_open(e->hs, se, ota, &ms) != IDM_OK) {
         logf_("%016llX: MLS session could not be opened in the token", (unsigned long long)se->dev_eui);
-        return;
+        return false;
     }
+    bool settled = true;
     uint8_t body[MLS_BODY_MAX];
     size_t blen = 0;
     mls_status st = mls_open(&ms, msg, len, &h, body, sizeof body, &blen);
@@ -257,14 +343,27 @@ static void handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ot
         if (store_idm_ota_get(e->db, se->dev_eui, ota) != STORE_OK)
             ota->rx_last = h.counter;
         logf_("%016llX: MLS %s counter %u handled", (unsigned long long)se->dev_eui, mls_type_name(h.type), h.counter);
-    } else if (ss != STORE_ERR_ABORTED) {
-        logf_("%016llX: recording MLS %s: %s", (unsigned long long)se->dev_eui, mls_type_name(h.type),
-              store_strerror(ss));
+        char e2[IDM_ERR_MAX];
+        /* At once, so the SE's first join on the new keys finds them; the
+         * housekeeping retries when the JS cannot be reached. */
+        if (j.renew_acked && idm_ops_renew_push(e->hs, e->db, se->dev_eui, "idm-ota", e2) != IDM_OK)
+            logf_("%016llX: renewal: the customer JS gets the keys later: %s", (unsigned long long)se->dev_eui, e2);
+    } else {
+        /* ABORTED is a repeat when its counter is recorded by now; else
+         * another writer moved the counters (the STATUS to queue lost its
+         * counter): not settled, the SE sends the message again. */
+        store_idm_ota now_row;
+        settled = ss == STORE_ERR_ABORTED && store_idm_ota_get(e->db, se->dev_eui, &now_row) == STORE_OK &&
+                  now_row.rx_last >= h.counter;
+        if (!settled)
+            logf_("%016llX: recording MLS %s: %s (not acknowledged: it comes again)", (unsigned long long)se->dev_eui,
+                  mls_type_name(h.type), store_strerror(ss));
     }
 out:
     free(status_cmd);
     lw_secure_wipe(body, sizeof body);
     mls_session_end(&ms);
+    return settled;
 }
 
 /* ---------------------------------------------------------------- downlink fragments */
@@ -278,26 +377,23 @@ static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
     memcpy(tx->sent, c->sent, sizeof tx->sent);
 }
 
+typedef struct give_up_job {
+    uint64_t dev_eui;
+    char det[128];
+} give_up_job;
+
+static store_status give_up_fn(store *s, void *ctx)
+{
+    give_up_job *j = ctx;
+    return give_up_txn(s, j->dev_eui, "idm-ota", j->det);
+}
+
 static void fail_delivery(idm_ota *e, uint64_t dev_eui, const char *why)
 {
-    char err[IDM_ERR_MAX], det[128], subject[17];
-    if (store_idm_cmd_fail_all(e->db, dev_eui) != STORE_OK)
-        return;
-    snprintf(det, sizeof det, "\"reason\":\"%s\"", why);
-    snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
-    store_idm_se se;
-    idm_state from, to;
-    if (store_idm_se_get(e->db, dev_eui, &se) == STORE_OK && idm_state_parse(se.state, &from) == IDM_OK &&
-        idm_state_transition(from, IDM_EV_DELIVERY_FAILED, &to) == IDM_OK) {
-        (void)idm_se_event(e->db, dev_eui, IDM_EV_DELIVERY_FAILED, "idm-ota", det, NULL, err);
-    } else {
-        /* e.g. a STATUS that acknowledged an event: no lifecycle change */
-        char full[160];
-        snprintf(full, sizeof full, "{%s}", det);
-        (void)idm_audit(e->db, "idm-ota", "idm.delivery.failed", subject, full);
-    }
-    lw_secure_wipe(&se, sizeof se);
-    logf_("%016llX: delivery failed: %s", (unsigned long long)dev_eui, why);
+    give_up_job j = {dev_eui, ""};
+    snprintf(j.det, sizeof j.det, "\"reason\":\"%s\"", why);
+    if (store_idm_txn(e->db, give_up_fn, &j) == STORE_OK)
+        logf_("%016llX: delivery failed: %s", (unsigned long long)dev_eui, why);
 }
 
 typedef struct start_job {
@@ -404,6 +500,83 @@ static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t
     return ok;
 }
 
+/* One MLS exchange in a class A window, whichever network carried it:
+ * frame[len] the SE's MLS frame in clear of its LoRaWAN encryption (NULL:
+ * an uplink without MLS), out[*out_len] what goes back (0: nothing). An ack
+ * from the SE moves our fragments on; a data frame is reassembled, opened
+ * and acted on when complete, and acknowledged; anything else gets the next
+ * fragment of the current command. */
+static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, const uint8_t *plain, size_t len,
+                     size_t cap, uint8_t *frame, size_t *flen)
+{
+    bool got_ack = false, want_rx_ack = false;
+    mls_frag_rx *rx = NULL;
+    *flen = 0;
+    if (plain == NULL || len == 0) {
+        /* nothing to read */
+    } else if (plain[0] & MLS_FRAG_ACK_BIT) {
+        got_ack = apply_ack(e, se->dev_eui, plain, len);
+    } else {
+        rx = rx_for(e, se->dev_eui);
+        int complete = 0;
+        if (mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
+            /* Only a whole message, once settled, is acknowledged: the
+             * reassembly lives in this process's memory, and the SE never
+             * sends a fragment again once it was acked, so an ack for a
+             * fragment held here when the process dies would lose the
+             * message. Unacked, the SE's next round sends it all again. */
+            if (complete) {
+                uint8_t msg[MLS_MSG_MAX];
+                size_t mlen = 0;
+                want_rx_ack = mls_frag_rx_take(rx, msg, sizeof msg, &mlen) == MLS_OK &&
+                              handle_message(e, se, ota, msg, mlen);
+                if (!want_rx_ack)
+                    mls_frag_rx_init(rx, RX_TIMEOUT);
+                lw_secure_wipe(msg, sizeof msg);
+            } else if (rx->state >= 2) {
+                want_rx_ack = true; /* a fragment of a message settled already: the ack again */
+            }
+        }
+    }
+    if (want_rx_ack) {
+        if (mls_frag_rx_ack(rx, cap, frame, flen) != MLS_OK)
+            *flen = 0;
+    } else {
+        next_fragment(e, ota, cap, got_ack, frame, flen);
+    }
+}
+
+idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t len, size_t max_downlink,
+                         uint8_t out[242], size_t *out_len, char err[IDM_ERR_MAX])
+{
+    *out_len = 0;
+    err[0] = '\0';
+    if (len > 242 || (len > 0 && frame == NULL) || max_downlink < MLS_FRAG_FRAME_MIN) {
+        snprintf(err, IDM_ERR_MAX, "FRMPayload: 0..242 bytes; MaxDownlinkPayload: %u..242", (unsigned)MLS_FRAG_FRAME_MIN);
+        return IDM_ERR_ARGUMENT;
+    }
+    store_idm_se se;
+    store_idm_ota ota;
+    store_status ss = store_idm_se_get(e->db, dev_eui, &se);
+    if (ss == STORE_OK) {
+        ss = store_idm_ota_get(e->db, dev_eui, &ota);
+        if (ss == STORE_ERR_NOT_FOUND)
+            ss = STORE_OK;
+    }
+    if (ss != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
+        lw_secure_wipe(&se, sizeof se);
+        return ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+    }
+    uint8_t buf[242];
+    size_t cap = max_downlink > sizeof buf ? sizeof buf : max_downlink;
+    exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, buf, out_len);
+    memcpy(out, buf, *out_len);
+    lw_secure_wipe(buf, sizeof buf);
+    lw_secure_wipe(&se, sizeof se);
+    return IDM_OK;
+}
+
 /* ---------------------------------------------------------------- the uplink */
 
 idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX])
@@ -459,34 +632,9 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
     }
     /* Any uplink opens a downlink window for the next fragment; only FPort
      * 200 carries MLS frames to read. */
-    bool got_ack = false, want_rx_ack = false;
-    mls_frag_rx *rx = NULL;
-    if (u->fport != IDM_MLS_FPORT || u->frm_len == 0) {
-        /* nothing to read */
-    } else if (plain[0] & MLS_FRAG_ACK_BIT) {
-        got_ack = apply_ack(e, u->dev_eui, plain, u->frm_len);
-    } else {
-        rx = rx_for(e, u->dev_eui);
-        int complete = 0;
-        if (mls_frag_rx_push(rx, plain, u->frm_len, (uint32_t)now_s(), &complete) == MLS_OK) {
-            want_rx_ack = true;
-            if (complete) {
-                uint8_t msg[MLS_MSG_MAX];
-                size_t mlen = 0;
-                if (mls_frag_rx_take(rx, msg, sizeof msg, &mlen) == MLS_OK)
-                    handle_message(e, &se, &ota, msg, mlen);
-                lw_secure_wipe(msg, sizeof msg);
-            }
-        }
-    }
     size_t flen = 0;
     size_t cap = u->max_downlink > sizeof frame ? sizeof frame : u->max_downlink;
-    if (want_rx_ack) {
-        if (mls_frag_rx_ack(rx, cap, frame, &flen) != MLS_OK)
-            flen = 0;
-    } else {
-        next_fragment(e, &ota, cap, got_ack, frame, &flen);
-    }
+    exchange(e, &se, &ota, u->fport == IDM_MLS_FPORT ? plain : NULL, u->frm_len, cap, frame, &flen);
     /* Remember the uplink for de-duplication (best effort: a writer that
      * moved the row meanwhile wins, and a repeat is harmless anyway). */
     store_idm_ota now_row, seen;
@@ -540,9 +688,18 @@ static bool customer_joined(idm_ota *e, uint64_t dev_eui)
     lw_secure_wipe(token, sizeof token);
     if (st != IDM_OK || r->status != 200)
         goto out;
+    /* Above the counter the JS had when the current keys were put there
+     * (0 for a device made fresh): a join with these keys was served. */
+    store_idm_profile_key *k = calloc(1, sizeof *k);
+    json_int_t base = 0;
+    if (k != NULL && store_idm_key_get(e->db, dev_eui, "current", k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
+        base = (json_int_t)k->join_nonce_base;
+    if (k != NULL)
+        lw_secure_wipe(k, sizeof *k);
+    free(k);
     json_t *root = json_loadb(r->body, r->len, 0, NULL);
     json_t *n = root != NULL ? json_object_get(root, "NextJoinNonce") : NULL;
-    joined = n != NULL && json_is_integer(n) && json_integer_value(n) > 0;
+    joined = n != NULL && json_is_integer(n) && json_integer_value(n) > base;
     json_decref(root);
 out:
     if (js != NULL)
@@ -573,12 +730,42 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
             else if (st != IDM_ERR_BUSY)
                 logf_("%016llX: provisioning: %s", (unsigned long long)list[i], e2);
         }
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_DELIVERED, list, 256, &n) == STORE_OK)
+    if (store_idm_work_list(e->db, STORE_IDM_WORK_RENEW_ACKED, list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++)
-            if (customer_joined(e, list[i]) &&
-                idm_se_event(e->db, list[i], IDM_EV_CUSTOMER_JOIN, "idm-ota", "\"via\":\"customer_js\"", NULL, e2) ==
-                    IDM_OK)
-                logf_("%016llX: active at customer", (unsigned long long)list[i]);
+            if (idm_ops_renew_push(e->hs, e->db, list[i], "idm-ota", e2) != IDM_OK)
+                logf_("%016llX: renewal: %s", (unsigned long long)list[i], e2);
+    if (store_idm_work_list(e->db, STORE_IDM_WORK_DELIVERED, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++) {
+            if (customer_joined(e, list[i])) {
+                if (idm_ops_customer_joined(e->db, list[i], "idm-ota", e2) == IDM_OK)
+                    logf_("%016llX: active at customer", (unsigned long long)list[i]);
+                continue;
+            }
+            /* A renewal or transfer delivered but never joined: the SE's
+             * trial has fallen back to its previous profile by now. */
+            store_idm_se se;
+            store_idm_claim c;
+            if (store_idm_se_get(e->db, list[i], &se) == STORE_OK &&
+                store_idm_claim_get(e->db, list[i], &c) == STORE_OK &&
+                (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0) &&
+                now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
+                if (idm_ops_undo_update(e->hs, e->db, list[i], "never joined", "idm-ota", e2) == IDM_OK)
+                    logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i], c.op);
+                else
+                    logf_("%016llX: undoing the %s: %s", (unsigned long long)list[i], c.op, e2);
+            }
+            lw_secure_wipe(&se, sizeof se);
+        }
+    if (e->pol.max_key_age_s > 0 &&
+        store_idm_key_age_list(e->db, now_s() - (int64_t)e->pol.max_key_age_s, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++) {
+            idm_status st = idm_renew(e->hs, e->db, list[i], NULL, &e->pol, "idm-policy", e2);
+            if (st == IDM_OK)
+                logf_("%016llX: keys older than max_key_age: renewal queued", (unsigned long long)list[i]);
+            else if (st != IDM_ERR_BUSY)
+                logf_("%016llX: renewal by key age: %s", (unsigned long long)list[i], e2);
+        }
+    idm_ops_cleanup(e->hs, e->db);
     if (store_idm_cmd_expired(e->db, now_s(), list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++)
             fail_delivery(e, list[i], "deadline");

@@ -31,6 +31,7 @@
 
 #include "idm/idm_tenant.h"
 #include "mls/mls.h"
+#include "mls/mls_cmd.h"
 
 #define IDM_MLS_FPORT 200
 
@@ -40,9 +41,10 @@ typedef struct idm_policy {
     uint32_t retry_max_s;         /* cap of that wait */
     uint16_t max_join_attempts;   /* the profile's trial: SE falls back after this many failed joins */
     uint32_t poll_s;              /* idm_ota_tick period in idm serve */
+    uint32_t max_key_age_s;       /* renew an active SE's root keys after this long; 0 = never */
 } idm_policy;
 
-#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u}
+#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u}
 
 /* ---- the customer Join Server's admin API (idm_client.c, libcurl) ---- */
 
@@ -65,12 +67,104 @@ idm_status idm_http_call(const char *method, const char *url, const char *bearer
  * mls_session_end(). */
 idm_status idm_mls_open(hsm_session *hs, const store_idm_se *se, const store_idm_ota *ota, mls_session *out);
 
+/* Step 1 of idm_provision alone, for measuring it (make bench): the
+ * customer keys made in the token, the device line for JS js (KeyEnvelopes
+ * under its KEK) into line[cap], INSTALL + ACTIVATE sealed for SE se with
+ * the counters of *ota into cmds[2]; nothing posted, nothing stored. */
+idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *se, const store_idm_js *js,
+                               const store_idm_ota *ota, const idm_policy *pol, char *line, size_t cap,
+                               store_idm_cmd cmds[2], char err[IDM_ERR_MAX]);
+
 /* Provisions SE dev_eui for its assigned customer JS (claimed, assigned,
  * state bootstrapped/fallback/active_at_customer) and queues INSTALL +
  * ACTIVATE; transition profile_queued. IDM_ERR_REMOTE when the customer JS
  * refuses (nothing queued, nothing changed). */
 idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm_policy *p, const char *actor,
                          char err[IDM_ERR_MAX]);
+
+/* Seals *cmd with the session's next counter (ms->tx_next advances) into
+ * *out, state queued, with the deadline. IDM_ERR_MLS on failure. */
+idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline);
+
+/* Generates the customer root keys of a profile in the token (NwkKey; and
+ * AppKey when v11) as session objects *nwk, *app, and their blobs under the
+ * master key into blobs->nwk_key/app_key. The caller releases the objects. */
+idm_status idm_profile_keys_make(hsm_session *hs, bool v11, lw_key *nwk, lw_key *app, store_idm_profile_key *blobs);
+
+/* Puts the device of SE `se` on customer JS `js` with the keys of row *k
+ * (blobs unwrapped in the token, wrapped under the JS's KEK) with PUT: an
+ * existing device of that DevEUI gets the keys and keeps its DevNonce
+ * history and JoinNonce. *next_join_nonce the JS's counter afterwards: a
+ * join with these keys is confirmed once it is above that. */
+idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
+                             const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX]);
+
+/* Deletes the device from customer JS `js` (a 404 counts as done). */
+idm_status idm_js_delete_device(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, char err[IDM_ERR_MAX]);
+
+/* ---- operations after the first profile (idm_ops.c; docs/idm.md "Operations") ----
+ *
+ * Each seals its MLS command in the token and queues it in one transaction
+ * with the claim's `op`, the key rows and the audit entry; what happens when
+ * the SE answers is in idm_ota.c (responses) and idm_ops.c (follow-ups).
+ * tenant_id non-NULL: the caller is that tenant and must hold the SE
+ * (IDM_ERR_NOT_FOUND otherwise, as if it did not exist); NULL: the operator.
+ * IDM_ERR_BUSY while another update or a profile delivery is in flight;
+ * IDM_ERR_ILLEGAL when the SE's state does not allow the operation. */
+
+/* Fleet transfer to tenant to_tenant's Join Server to_js (NULL: its only
+ * one): transfer_requested now; the new JS is provisioned and the profile
+ * queued (idm_provision) at once when possible, else by housekeeping. The
+ * old owner's device is deleted only after the new JS confirmed a join. */
+idm_status idm_transfer(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const char *to_tenant,
+                        const char *to_js, const idm_policy *p, const char *actor, char err[IDM_ERR_MAX]);
+
+/* Key renewal of an SE active at its customer: new root keys made in the
+ * token, RENEW of the active profile queued (profile_queued); the customer
+ * JS gets them when the SE acknowledged (idm_ops_renew_push). */
+idm_status idm_renew(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const idm_policy *p,
+                     const char *actor, char err[IDM_ERR_MAX]);
+
+/* Queues a secure command (1..MLS_SECURE_MAX bytes) for the SE's
+ * application; *seq its place in the SE's queue (store_idm_cmd_get reads
+ * its state, result and reply later). */
+idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const uint8_t *data,
+                           size_t len, const idm_policy *p, const char *actor, int64_t *seq, char err[IDM_ERR_MAX]);
+
+/* Queues BOOTSTRAP (erase the operational profiles). When the SE
+ * acknowledges: return_requested, the claim released, the customer JS's
+ * device deleted (idm_js_cleanup). */
+idm_status idm_return_to_bootstrap(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id,
+                                   const idm_policy *p, const char *actor, char err[IDM_ERR_MAX]);
+
+/* Retires the SE (operator): every queued command fails, its customer
+ * JS's device is deleted, state retired. */
+idm_status idm_retire(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
+
+/* Follow-ups, run by the engine and its housekeeping: a renewal the SE
+ * acknowledged gets its keys onto the customer JS (profile_acked); a
+ * confirmed customer join ends a renewal or transfer (old keys dropped,
+ * the old owner's device queued for deletion); an update delivered but
+ * never joined within the deadline is undone (the previous keys back on
+ * the JS, or the transfer abandoned: update_failed); pending JS deletions
+ * are retried. Failures of single SEs are logged and retried later. */
+idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
+idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
+idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
+                               char err[IDM_ERR_MAX]);
+void idm_ops_cleanup(hsm_session *hs, store *db);
+
+/* Inside a transaction: the claim's update in flight failed or did not
+ * take: a renewal's pending keys dropped; a transfer abandoned (claim back
+ * to the old owner, the new JS's device owed a deletion); op cleared.
+ * op_out gets the op it was ("renew", "transfer", "return" or ""): the
+ * caller applies update_failed for the first two, delivery_failed for a
+ * first profile. */
+store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, char op_out[16]) STORE_MUST_CHECK;
+
+/* Inside a transaction: the SE acknowledged BOOTSTRAP: claim released,
+ * its Join Servers owed a deletion, key rows dropped, return_requested. */
+store_status idm_ops_returned_txn(store *s, uint64_t dev_eui, const char *actor) STORE_MUST_CHECK;
 
 /* ---- the delivery engine (idm_ota.c) ---- */
 
@@ -101,6 +195,15 @@ typedef struct idm_downlink {
     uint8_t frm[242];             /* encrypted with AppSKey under fcnt */
 } idm_downlink;
 
+/* The same exchange for an SE on a customer network, relayed by its
+ * owner's application server (docs/idm.md, "Relay"): frame[len] is an MLS
+ * frame as the AS decrypted it from FPort 200 (len 0: an uplink on another
+ * port, a downlink window); *out gets the frame to send back on FPort 200
+ * (out_len 0: none), which the AS encrypts with its AppSKey. MLS protects
+ * both end to end; the AS sees only ciphertext. */
+idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t len, size_t max_downlink,
+                         uint8_t out[242], size_t *out_len, char err[IDM_ERR_MAX]);
+
 /* Handles one uplink (any FPort: each opens a class A downlink window; only
  * FPort 200 is read as MLS); *dl gets the downlink to queue at once, if any.
  * IDM_ERR_NOT_FOUND unknown SE or session; IDM_ERR_ARGUMENT malformed. */
@@ -116,12 +219,16 @@ typedef struct idm_config {
     char listen[128];             /* ADDR:PORT, default 127.0.0.1:4720 */
     bool has_ns_token;
     uint8_t ns_token_sha256[32];  /* the NS's bearer token for POST /uplink */
+    char tls_cert[1024];          /* PEM certificate (chain) path; "" = plain HTTP, loopback only */
+    char tls_key[1024];           /* PEM private key path; set together with tls_cert */
     idm_policy policy;
 } idm_config;
 
-/* DIR/idm.conf: `key = value` lines (listen, ns_token_sha256,
- * delivery_deadline, retry_base, retry_max, max_join_attempts, poll);
- * missing file = defaults. Unknown keys are errors. */
+/* DIR/idm.conf: `key = value` lines (listen, ns_token_sha256, tls_cert,
+ * tls_key, delivery_deadline, retry_base, retry_max, max_join_attempts,
+ * poll); missing file = defaults. Unknown keys are errors. Relative
+ * tls_cert/tls_key paths are taken from dir; one without the other is an
+ * error. */
 idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MAX]);
 
 /* Writes DIR/idm.conf (0600) with a fresh NS token, returned in

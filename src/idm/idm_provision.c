@@ -26,6 +26,7 @@
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ typedef struct prov {
     store_idm_ota ota;           /* as it will be written */
     store_idm_ota ota_old;       /* as read: the compare of the compare-and-set */
     store_idm_cmd cmd[2];
+    store_idm_profile_key key;   /* the new keys as master-key blobs: the "current" row once committed */
     char line[1024];
     const char *actor;
     int64_t now;
@@ -81,7 +83,7 @@ typedef struct prov {
     char *err;
 } prov;
 
-static idm_status seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline)
+idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline)
 {
     uint8_t body[MLS_BODY_MAX];
     size_t blen = 0;
@@ -98,51 +100,90 @@ static idm_status seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *o
     return ms_st == MLS_OK ? IDM_OK : IDM_ERR_MLS;
 }
 
-/* Step 1: everything in the token. */
-static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy *pol)
+/* The customer JS's device line for keys nwk (and app for 1.1), held in
+ * the token: KeyEnvelopes under the KEK shared with that JS. */
+static idm_status device_line(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
+                              const lw_key *nwk, const lw_key *app, char *line, size_t cap, char err[IDM_ERR_MAX])
 {
     const lw_crypto *c = hsm_session_crypto(hs);
     store_kek kek;
-    store_status ss = store_kek_get(db, p->js.kek_label, &kek);
+    store_status ss = store_kek_get(db, js->kek_label, &kek);
     if (ss != STORE_OK) {
-        snprintf(p->err, IDM_ERR_MAX, "KEK %s of join server %s: %s", p->js.kek_label, p->js.id, store_strerror(ss));
+        snprintf(err, IDM_ERR_MAX, "KEK %s of join server %s: %s", js->kek_label, js->id, store_strerror(ss));
         return IDM_ERR_KEK;
     }
+    bool v11 = se->mac_version == STORE_MAC_1_1;
+    lw_key kk = {0};
+    uint8_t w_nwk[24], w_app[24];
+    char hn[49], ha[49] = "";
+    idm_status rc = IDM_ERR_HSM;
+    if (hsm_key_unwrap_blob(hs, HSM_KEY_KEK, kek.key.data, kek.key.len, &kk) != HSM_OK ||
+        lw_key_wrap(c, &kk, nwk, w_nwk, sizeof w_nwk) != LW_OK ||
+        (v11 && lw_key_wrap(c, &kk, app, w_app, sizeof w_app) != LW_OK)) {
+        snprintf(err, IDM_ERR_MAX, "key service: could not wrap under KEK %s", js->kek_label);
+        goto out;
+    }
+    if (lw_hex_encode(w_nwk, 24, hn, sizeof hn) != LW_OK || (v11 && lw_hex_encode(w_app, 24, ha, sizeof ha) != LW_OK))
+        goto out;
+    char app_part[160] = "", ns_part[200] = "";
+    if (v11)
+        snprintf(app_part, sizeof app_part, ",\"AppKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}", js->kek_label, ha);
+    if (js->ns_kek_label[0] != '\0')
+        snprintf(ns_part, sizeof ns_part, ",\"NSKEKLabel\":\"%s\"", js->ns_kek_label);
+    if (js->as_kek_label[0] != '\0')
+        snprintf(ns_part + strlen(ns_part), sizeof ns_part - strlen(ns_part), ",\"ASKEKLabel\":\"%s\"",
+                 js->as_kek_label);
+    int n = snprintf(line, cap,
+                     "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"%s\",\"HomeNetID\":\"%06X\","
+                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s}",
+                     (unsigned long long)se->dev_eui, (unsigned long long)js->join_eui,
+                     store_mac_version_name(se->mac_version), (unsigned)js->home_net_id, js->kek_label, hn, app_part,
+                     ns_part);
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(err, IDM_ERR_MAX, "device line too long");
+        goto out;
+    }
+    rc = IDM_OK;
+out:
+    hsm_key_release(hs, &kk);
+    lw_secure_wipe(&kek, sizeof kek);
+    lw_secure_wipe(w_nwk, sizeof w_nwk);
+    lw_secure_wipe(w_app, sizeof w_app);
+    return rc;
+}
+
+idm_status idm_profile_keys_make(hsm_session *hs, bool v11, lw_key *nwk, lw_key *app, store_idm_profile_key *blobs)
+{
+    size_t ln = 0, la = 0;
+    if (hsm_key_generate(hs, HSM_KEY_WORKING, nwk) != HSM_OK ||
+        (v11 && hsm_key_generate(hs, HSM_KEY_WORKING, app) != HSM_OK) ||
+        hsm_key_wrap_blob(hs, nwk, blobs->nwk_key.data, sizeof blobs->nwk_key.data, &ln) != HSM_OK ||
+        (v11 && hsm_key_wrap_blob(hs, app, blobs->app_key.data, sizeof blobs->app_key.data, &la) != HSM_OK)) {
+        hsm_key_release(hs, nwk);
+        hsm_key_release(hs, app);
+        return IDM_ERR_HSM;
+    }
+    blobs->nwk_key.len = ln;
+    blobs->app_key.len = la;
+    return IDM_OK;
+}
+
+/* Step 1: everything in the token. */
+static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy *pol)
+{
     bool v11 = p->se.mac_version == STORE_MAC_1_1;
-    lw_key kk = {0}, nwk = {0}, app = {0};
+    lw_key nwk = {0}, app = {0};
     mls_session ms;
     memset(&ms, 0, sizeof ms);
     idm_status rc = IDM_ERR_HSM;
-    uint8_t w_nwk[24], w_app[24];
     mls_cmd cmd;
     memset(&cmd, 0, sizeof cmd);
-    if (hsm_key_unwrap_blob(hs, HSM_KEY_KEK, kek.key.data, kek.key.len, &kk) != HSM_OK ||
-        hsm_key_generate(hs, HSM_KEY_WORKING, &nwk) != HSM_OK ||
-        (v11 && hsm_key_generate(hs, HSM_KEY_WORKING, &app) != HSM_OK)) {
+    if (idm_profile_keys_make(hs, v11, &nwk, &app, &p->key) != IDM_OK) {
         snprintf(p->err, IDM_ERR_MAX, "key service: could not make the customer keys");
         goto out;
     }
     /* For the customer Join Server: KeyEnvelopes under the shared KEK. */
-    if (lw_key_wrap(c, &kk, &nwk, w_nwk, sizeof w_nwk) != LW_OK ||
-        (v11 && lw_key_wrap(c, &kk, &app, w_app, sizeof w_app) != LW_OK)) {
-        snprintf(p->err, IDM_ERR_MAX, "key service: could not wrap under KEK %s", p->js.kek_label);
-        goto out;
-    }
-    char hn[49], ha[49] = "";
-    if (lw_hex_encode(w_nwk, 24, hn, sizeof hn) != LW_OK || (v11 && lw_hex_encode(w_app, 24, ha, sizeof ha) != LW_OK))
-        goto out;
-    char app_part[160] = "", ns_part[100] = "";
-    if (v11)
-        snprintf(app_part, sizeof app_part, ",\"AppKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}", p->js.kek_label, ha);
-    if (p->js.ns_kek_label[0] != '\0')
-        snprintf(ns_part, sizeof ns_part, ",\"NSKEKLabel\":\"%s\"", p->js.ns_kek_label);
-    int n = snprintf(p->line, sizeof p->line,
-                     "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"%s\",\"HomeNetID\":\"%06X\","
-                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s}",
-                     (unsigned long long)p->se.dev_eui, (unsigned long long)p->js.join_eui,
-                     store_mac_version_name(p->se.mac_version), (unsigned)p->js.home_net_id, p->js.kek_label, hn,
-                     app_part, ns_part);
-    if (n < 0 || (size_t)n >= sizeof p->line)
+    if ((rc = device_line(hs, db, &p->js, &p->se, &nwk, &app, p->line, sizeof p->line, p->err)) != IDM_OK)
         goto out;
     /* For the SE: the same keys under its MLS WrapDown, sealed. */
     rc = idm_mls_open(hs, &p->se, &p->ota, &ms);
@@ -165,13 +206,17 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
     }
     uint16_t profile_id = in->profile_id;
     int64_t deadline = p->now + (int64_t)pol->deadline_s;
-    if (seal_cmd(&ms, &cmd, &p->cmd[0], deadline) != IDM_OK)
+    if (idm_seal_cmd(&ms, &cmd, &p->cmd[0], deadline) != IDM_OK)
         goto out;
     memset(&cmd, 0, sizeof cmd);
     cmd.type = MLS_T_ACTIVATE;
     cmd.u.activate.profile_id = profile_id;
-    if (seal_cmd(&ms, &cmd, &p->cmd[1], deadline) != IDM_OK)
+    if (idm_seal_cmd(&ms, &cmd, &p->cmd[1], deadline) != IDM_OK)
         goto out;
+    p->key.dev_eui = p->se.dev_eui;
+    memcpy(p->key.slot, "current", sizeof "current");
+    snprintf(p->key.js_id, sizeof p->key.js_id, "%s", p->js.id);
+    p->key.profile_id = profile_id;
     p->ota.tx_next = ms.tx_next;
     p->ota.next_profile_id = (uint16_t)(profile_id == 0xFFFF ? 1 : profile_id + 1);
     rc = IDM_OK;
@@ -179,45 +224,121 @@ out:
     if (rc == IDM_ERR_MLS && p->err[0] == '\0')
         snprintf(p->err, IDM_ERR_MAX, "MLS: could not seal the profile commands");
     mls_session_end(&ms);
-    hsm_key_release(hs, &kk);
     hsm_key_release(hs, &nwk);
     hsm_key_release(hs, &app);
-    lw_secure_wipe(&kek, sizeof kek);
     lw_secure_wipe(&cmd, sizeof cmd);
-    lw_secure_wipe(w_nwk, sizeof w_nwk);
-    lw_secure_wipe(w_app, sizeof w_app);
     return rc;
 }
 
-/* Step 2. */
-static idm_status post_device(hsm_session *hs, prov *p)
+idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *se, const store_idm_js *js,
+                               const store_idm_ota *ota, const idm_policy *pol, char *line, size_t cap,
+                               store_idm_cmd cmds[2], char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    prov *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return IDM_ERR_NOMEM;
+    p->se = *se;
+    p->js = *js;
+    p->ota = *ota;
+    p->err = err;
+    p->now = (int64_t)time(NULL);
+    idm_status rc = prepare(hs, db, p, pol);
+    if (rc == IDM_OK && strlen(p->line) >= cap) {
+        snprintf(err, IDM_ERR_MAX, "device line buffer too small");
+        rc = IDM_ERR_ARGUMENT;
+    }
+    if (rc == IDM_OK) {
+        memcpy(line, p->line, strlen(p->line) + 1);
+        cmds[0] = p->cmd[0];
+        cmds[1] = p->cmd[1];
+    }
+    lw_secure_wipe(p, sizeof *p);
+    free(p);
+    return rc;
+}
+
+/* Step 2: POST the device line; a 409 (a device of an earlier attempt, or
+ * the keys a renewal replaces) is deleted and posted again. */
+static idm_status post_line(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, const char *line, bool replace,
+                            uint32_t *next_join_nonce, char err[IDM_ERR_MAX])
 {
     char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
-    if (idm_js_token(hs, &p->js, token, sizeof token) != IDM_OK) {
-        snprintf(p->err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", p->js.id);
+    if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
         return IDM_ERR_HSM;
     }
     idm_http_resp *r = malloc(sizeof *r);
     idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
-    snprintf(url, sizeof url, "%s/api/v1/devices", p->js.admin_url);
+    /* A first POST that meets a device (an earlier attempt that crashed
+     * before its commit, or a device not deleted yet) replaces it with PUT,
+     * which keeps the JS's DevNonce history and JoinNonce counter. */
     for (int attempt = 0; rc == IDM_OK && attempt < 2; attempt++) {
-        rc = idm_http_call("POST", url, token, p->line, r, p->err);
+        bool put = replace || attempt == 1;
+        if (put)
+            snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
+        else
+            snprintf(url, sizeof url, "%s/api/v1/devices", js->admin_url);
+        rc = idm_http_call(put ? "PUT" : "POST", url, token, line, r, err);
         if (rc != IDM_OK)
             break;
-        if (r->status == 201)
+        if (r->status == (put ? 200 : 201)) {
+            json_t *root = json_loadb(r->body, r->len, 0, NULL);
+            json_t *nj = json_object_get(root, "NextJoinNonce");
+            *next_join_nonce = json_is_integer(nj) ? (uint32_t)json_integer_value(nj) : 0;
+            json_decref(root);
             break;
-        if (r->status == 409 && attempt == 0) {
-            char del[STORE_IDM_URL_MAX + 96];
-            snprintf(del, sizeof del, "%s/%016llX", url, (unsigned long long)p->se.dev_eui);
-            rc = idm_http_call("DELETE", del, token, NULL, r, p->err);
-            if (rc == IDM_OK && r->status != 200) {
-                snprintf(p->err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", p->js.id, r->status);
-                rc = IDM_ERR_REMOTE;
-            }
-            continue;
         }
-        snprintf(p->err, IDM_ERR_MAX, "join server %s: POST /api/v1/devices answered %ld: %.120s", p->js.id,
-                 r->status, r->body);
+        if (r->status == 409 && !put)
+            continue;
+        snprintf(err, IDM_ERR_MAX, "join server %s: %s %s answered %ld: %.120s", js->id, put ? "PUT" : "POST",
+                 put ? "/api/v1/devices/{DevEUI}" : "/api/v1/devices", r->status, r->body);
+        rc = IDM_ERR_REMOTE;
+        break;
+    }
+    lw_secure_wipe(token, sizeof token);
+    free(r);
+    return rc;
+}
+
+idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
+                             const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX])
+{
+    lw_key nwk = {0}, app = {0};
+    char *line = malloc(1024);
+    idm_status rc = line == NULL ? IDM_ERR_NOMEM : IDM_OK;
+    if (rc == IDM_OK && (hsm_key_unwrap_blob(hs, HSM_KEY_WORKING, k->nwk_key.data, k->nwk_key.len, &nwk) != HSM_OK ||
+                         (k->app_key.len > 0 && hsm_key_unwrap_blob(hs, HSM_KEY_WORKING, k->app_key.data,
+                                                                     k->app_key.len, &app) != HSM_OK))) {
+        snprintf(err, IDM_ERR_MAX, "key service: the profile key blobs of %016llX", (unsigned long long)se->dev_eui);
+        rc = IDM_ERR_HSM;
+    }
+    if (rc == IDM_OK)
+        rc = device_line(hs, db, js, se, &nwk, &app, line, 1024, err);
+    if (rc == IDM_OK)
+        rc = post_line(hs, js, se->dev_eui, line, true, next_join_nonce, err);
+    hsm_key_release(hs, &nwk);
+    hsm_key_release(hs, &app);
+    if (line != NULL)
+        lw_secure_wipe(line, 1024);
+    free(line);
+    return rc;
+}
+
+idm_status idm_js_delete_device(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, char err[IDM_ERR_MAX])
+{
+    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
+    if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
+        return IDM_ERR_HSM;
+    }
+    idm_http_resp *r = malloc(sizeof *r);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
+    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
+    if (rc == IDM_OK)
+        rc = idm_http_call("DELETE", url, token, NULL, r, err);
+    if (rc == IDM_OK && r->status != 200 && r->status != 404) {
+        snprintf(err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", js->id, r->status);
         rc = IDM_ERR_REMOTE;
     }
     lw_secure_wipe(token, sizeof token);
@@ -240,9 +361,31 @@ static store_status commit_fn(store *s, void *ctx)
         return st;
     for (int i = 0; i < 2; i++) {
         p->cmd[i].dev_eui = p->se.dev_eui;
+        snprintf(p->cmd[i].origin, sizeof p->cmd[i].origin, "%s", p->actor);
         if ((st = store_idm_cmd_add(s, &p->cmd[i])) != STORE_OK)
             return st;
     }
+    /* The keys of the profile: "current" from now on. A transfer keeps the
+     * old owner's as "previous" until the new owner's JS confirms a join
+     * (an abandoned transfer puts them back). */
+    store_idm_profile_key old;
+    memset(&old, 0, sizeof old);
+    st = store_idm_key_get(s, p->se.dev_eui, "current", &old);
+    if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+        return st;
+    bool transfer = strcmp(c.op, "transfer") == 0;
+    if ((st = store_idm_key_delete(s, p->se.dev_eui, NULL)) != STORE_OK)
+        goto keys_out;
+    if (transfer && old.nwk_key.len > 0) {
+        memcpy(old.slot, "previous", sizeof "previous");
+        if ((st = store_idm_key_put(s, &old)) != STORE_OK)
+            goto keys_out;
+    }
+    st = store_idm_key_put(s, &p->key);
+keys_out:
+    lw_secure_wipe(&old, sizeof old);
+    if (st != STORE_OK)
+        return st;
     char det[200];
     snprintf(det, sizeof det, "\"tenant\":\"%s\",\"js\":\"%s\",\"profile_id\":%u,\"mls_counters\":[%u,%u]",
              c.tenant_id, p->js.id, (unsigned)(p->ota.next_profile_id - 1), p->cmd[0].counter, p->cmd[1].counter);
@@ -331,7 +474,7 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
                  ss == STORE_ERR_ABORTED ? "another provisioning of this SE is in progress" : store_strerror(ss));
         goto out;
     }
-    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_device(hs, p)) != IDM_OK) {
+    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_line(hs, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
         if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
             fprintf(stderr, "%016llX: the provisioning reservation stays until it is stale\n",
                     (unsigned long long)dev_eui);

@@ -29,6 +29,7 @@ static const unsigned char TABLE[IDM_STATE_COUNT][IDM_EVENT_COUNT] = {
         [IDM_EV_BOOTSTRAP_JOIN] = TO(IDM_STATE_PROFILE_PENDING),
         [IDM_EV_PROFILE_ACKED] = TO(IDM_STATE_PROFILE_DELIVERED),
         [IDM_EV_DELIVERY_FAILED] = TO(IDM_STATE_BOOTSTRAPPED),
+        [IDM_EV_UPDATE_FAILED] = TO(IDM_STATE_ACTIVE_AT_CUSTOMER),
         [IDM_EV_RETIRE] = TO(IDM_STATE_RETIRED),
     },
     [IDM_STATE_PROFILE_DELIVERED] = {
@@ -36,6 +37,7 @@ static const unsigned char TABLE[IDM_STATE_COUNT][IDM_EVENT_COUNT] = {
         [IDM_EV_CUSTOMER_JOIN] = TO(IDM_STATE_ACTIVE_AT_CUSTOMER),
         [IDM_EV_FALLBACK_REPORTED] = TO(IDM_STATE_FALLBACK),
         [IDM_EV_RETURN_REQUESTED] = TO(IDM_STATE_RETURNED_TO_BOOTSTRAP),
+        [IDM_EV_UPDATE_FAILED] = TO(IDM_STATE_ACTIVE_AT_CUSTOMER),
         [IDM_EV_RETIRE] = TO(IDM_STATE_RETIRED),
     },
     [IDM_STATE_ACTIVE_AT_CUSTOMER] = {
@@ -93,6 +95,7 @@ static const char *const EVENT_NAMES[IDM_EVENT_COUNT] = {
     [IDM_EV_TRANSFER_REQUESTED] = "transfer_requested",
     [IDM_EV_RETURN_REQUESTED] = "return_requested",
     [IDM_EV_RETIRE] = "retire",
+    [IDM_EV_UPDATE_FAILED] = "update_failed",
 };
 
 idm_status idm_state_transition(idm_state from, idm_event event, idm_state *to)

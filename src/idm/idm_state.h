@@ -34,6 +34,8 @@ typedef enum idm_event {
     IDM_EV_TRANSFER_REQUESTED,      /* an operator asked for a fleet transfer */
     IDM_EV_RETURN_REQUESTED,        /* a return-to-bootstrap command was acknowledged by the SE */
     IDM_EV_RETIRE,                  /* an operator retired the SE */
+    IDM_EV_UPDATE_FAILED,           /* a key renewal or transfer did not take: the SE runs its
+                                       previous customer profile */
     IDM_EVENT_COUNT
 } idm_event;
 

@@ -307,6 +307,8 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
     memcpy(j->kek_label, o->kek_label, strlen(o->kek_label) + 1);
     if (o->ns_kek_label != NULL && strlen(o->ns_kek_label) <= STORE_LABEL_MAX && strchr(o->ns_kek_label, '"') == NULL)
         memcpy(j->ns_kek_label, o->ns_kek_label, strlen(o->ns_kek_label) + 1);
+    if (o->as_kek_label != NULL && strlen(o->as_kek_label) <= STORE_LABEL_MAX && strchr(o->as_kek_label, '"') == NULL)
+        memcpy(j->as_kek_label, o->as_kek_label, strlen(o->as_kek_label) + 1);
     j->join_eui = o->join_eui;
     j->home_net_id = o->home_net_id;
     size_t bl = 0;

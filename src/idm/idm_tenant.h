@@ -48,6 +48,7 @@ typedef struct idm_js_opts {
     uint32_t home_net_id;
     const char *kek_label;        /* must be in the keks table */
     const char *ns_kek_label;     /* NSKEKLabel for the devices on that JS (NULL/"" none) */
+    const char *as_kek_label;     /* ASKEKLabel for the devices on that JS (NULL/"" none) */
     const char *actor;
 } idm_js_opts;
 
@@ -65,6 +66,15 @@ idm_status idm_js_token(hsm_session *hs, const store_idm_js *j, char *out, size_
  * another tenant; IDM_ERR_NOT_FOUND unknown SE. *already (may be NULL). */
 idm_status idm_claim(store *db, uint64_t dev_eui, const char *tenant_id, const char *owner_token, const char *actor,
                      bool *already, char err[IDM_ERR_MAX]) __attribute__((warn_unused_result));
+
+/* One line of a claims file (`idm claim --file`), without or with its
+ * newline: "DEVEUI OWNERTOKEN" (16 and 32 hex digits, blanks between), or
+ * the SE's TR005 QR payload LW:D0:<JoinEUI>:<DevEUI>:<ProfileID>:O<token>
+ * (other optional fields allowed). token gets the owner token's 32 hex
+ * digits and a NUL, for idm_claim; the caller wipes it and the line.
+ * IDM_ERR_INPUT with a sentence that never quotes the line. */
+idm_status idm_claim_line_parse(const char *line, uint64_t *dev_eui, char token[2 * IDM_OWNER_TOKEN_LEN + 1],
+                                char err[IDM_ERR_MAX]) __attribute__((warn_unused_result));
 
 typedef enum idm_claim_op {
     IDM_CLAIM_RELEASE = 0,        /* by the tenant holding it (tenant_id given) */

@@ -58,7 +58,12 @@ static void device_reply(js_reply *out, unsigned status, const store_device *d)
     out->len = n;
 }
 
-static void post_device(js_worker *w, const void *body, size_t len, js_reply *out)
+/* POST creates (409 when the DevEUI exists); PUT on /devices/{DevEUI}
+ * replaces keys and policy of that device or creates it, keeping its
+ * DevNonce history and never moving its JoinNonce back (store_device_put's
+ * upsert): what a key renewal needs, since the device keeps joining with
+ * the same DevNonce counter and must never see an old JoinNonce again. */
+static void put_device(js_worker *w, const void *body, size_t len, uint64_t path_eui, bool replace, js_reply *out)
 {
     char err[JS_ERR_MAX];
     store_device d;
@@ -70,14 +75,19 @@ static void post_device(js_worker *w, const void *body, size_t len, js_reply *ou
     }
     out->has_dev_eui = true;
     out->dev_eui = d.dev_eui;
-    store_status ss = store_device_put(w->db, &d, false);
+    if (replace && d.dev_eui != path_eui) {
+        admin_error(out, 400, "DevEUI of the body differs from the path");
+        lw_secure_wipe(&d, sizeof(d));
+        return;
+    }
+    store_status ss = store_device_put(w->db, &d, replace);
     if (ss == STORE_ERR_EXISTS) {
         admin_error(out, 409, "a device with that DevEUI exists");
     } else if (ss != STORE_OK) {
         snprintf(err, sizeof(err), "database: %s", store_strerror(ss));
         admin_error(out, 500, err);
     } else if (store_device_get(w->db, d.dev_eui, &d) == STORE_OK) {
-        device_reply(out, 201, &d);
+        device_reply(out, replace ? 200 : 201, &d);
     } else {
         admin_error(out, 500, "the device was stored but could not be read back");
     }
@@ -101,7 +111,7 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
     const char *rest = path[dl] == '/' ? path + dl + 1 : NULL;
     if (rest == NULL || *rest == '\0') {
         if (strcmp(method, "POST") == 0)
-            post_device(w, body, len, out);
+            put_device(w, body, len, 0, false, out);
         else
             admin_error(out, 405, "use POST on /api/v1/devices");
         return;
@@ -120,12 +130,15 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
         if (ss == STORE_OK)
             device_reply(out, 200, &d);
         lw_secure_wipe(&d, sizeof(d));
+    } else if (strcmp(method, "PUT") == 0) {
+        put_device(w, body, len, eui, true, out);
+        return;
     } else if (strcmp(method, "DELETE") == 0) {
         ss = store_device_delete(w->db, eui);
         if (ss == STORE_OK)
             js_reply_text(out, 200, JSON_TYPE, "{\"DevEUI\":\"%016llX\",\"deleted\":true}", (unsigned long long)eui);
     } else {
-        admin_error(out, 405, "use GET or DELETE on /api/v1/devices/{DevEUI}");
+        admin_error(out, 405, "use GET, PUT or DELETE on /api/v1/devices/{DevEUI}");
         return;
     }
     if (ss == STORE_ERR_NOT_FOUND)

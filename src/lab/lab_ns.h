@@ -65,6 +65,7 @@ typedef struct lab_ns_config {
     char udp_listen[64];         /* "127.0.0.1:1700" */
     char http_listen[64];        /* "127.0.0.1:8090": POST /downlink, GET /status */
     char as_url[LAB_NS_URL_MAX]; /* "" = no AS: uplinks are counted, not forwarded */
+    char ca_file[512];           /* PEM CA bundle verifying https:// routes and as_url; "" = the system's */
     char as_token[LAB_NS_TOKEN_MAX + 1];       /* bearer the NS sends to the AS */
     char downlink_token[LAB_NS_TOKEN_MAX + 1]; /* bearer the AS must send to /downlink */
 } lab_ns_config;

@@ -183,6 +183,13 @@ static lab_status set_key(lab_ns_config *cfg, const char *k, char *v, const char
         if (strlen(v) >= sizeof(cfg->as_url) || (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0))
             return fail(err, cap, "line %u: as_url: an http:// or https:// URL", ln);
         strcpy(cfg->as_url, v);
+    } else if (strcmp(k, "ca_file") == 0) {
+        resolve(dir, v, path, sizeof(path));
+        FILE *f = strlen(path) < sizeof(cfg->ca_file) ? fopen(path, "r") : NULL;
+        if (f == NULL)
+            return fail(err, cap, "line %u: ca_file: cannot read %s", ln, path);
+        fclose(f);
+        strcpy(cfg->ca_file, path);
     } else if (strcmp(k, "as_token_file") == 0) {
         resolve(dir, v, path, sizeof(path));
         return read_secret(path, cfg->as_token, sizeof(cfg->as_token), err, cap);

@@ -155,6 +155,8 @@ static lab_status post(shell *sh, const char *url, const char *token, const char
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (sh->cfg->ca_file[0] != 0) /* a private CA (the lab's, an IDM's): https:// peers are verified against it */
+        curl_easy_setopt(c, CURLOPT_CAINFO, sh->cfg->ca_file);
     CURLcode rc = curl_easy_perform(c);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

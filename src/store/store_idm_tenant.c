@@ -10,11 +10,12 @@
  */
 #include "store/store_idm_tenant.h"
 #include "store/store_driver.h"
+#include "store/store_idm_internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static bool id_ok(const char *id)
+bool store_idm_id_ok(const char *id)
 {
     size_t n = strnlen(id, STORE_IDM_ID_MAX + 1);
     if (n == 0 || n > STORE_IDM_ID_MAX)
@@ -28,7 +29,7 @@ static bool id_ok(const char *id)
     return true;
 }
 
-static store_status copy_text(char *dst, size_t cap, const store_value *v, bool null_ok)
+store_status store_idm_copy_text(char *dst, size_t cap, const store_value *v, bool null_ok)
 {
     if (v->type == STORE_V_NULL && null_ok) {
         dst[0] = '\0';
@@ -43,10 +44,6 @@ static store_status copy_text(char *dst, size_t cap, const store_value *v, bool 
     return STORE_OK;
 }
 
-typedef struct rows {
-    void *out;
-    size_t cap, count;
-} rows;
 
 /* ---------------------------------------------------------------- tenants */
 
@@ -62,9 +59,9 @@ static store_status tenant_row(void *ctx, const store_value *c, size_t n)
     if (n < 5 || c[3].type != STORE_V_BLOB || c[3].len != STORE_IDM_HASH_LEN || c[4].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     store_status st;
-    if ((st = copy_text(t->id, sizeof t->id, &c[0], false)) != STORE_OK ||
-        (st = copy_text(t->kind, sizeof t->kind, &c[1], false)) != STORE_OK ||
-        (st = copy_text(t->name, sizeof t->name, &c[2], false)) != STORE_OK)
+    if ((st = store_idm_copy_text(t->id, sizeof t->id, &c[0], false)) != STORE_OK ||
+        (st = store_idm_copy_text(t->kind, sizeof t->kind, &c[1], false)) != STORE_OK ||
+        (st = store_idm_copy_text(t->name, sizeof t->name, &c[2], false)) != STORE_OK)
         return st;
     memcpy(t->token_hash, c[3].blob, STORE_IDM_HASH_LEN);
     t->created_at = c[4].i;
@@ -74,7 +71,7 @@ static store_status tenant_row(void *ctx, const store_value *c, size_t n)
 
 store_status store_idm_tenant_put(store *s, const store_idm_tenant *t)
 {
-    if (s == NULL || t == NULL || !id_ok(t->id) || (strcmp(t->kind, "maker") != 0 && strcmp(t->kind, "customer") != 0) ||
+    if (s == NULL || t == NULL || !store_idm_id_ok(t->id) || (strcmp(t->kind, "maker") != 0 && strcmp(t->kind, "customer") != 0) ||
         strnlen(t->name, STORE_IDM_NAME_MAX + 1) > STORE_IDM_NAME_MAX)
         return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_TEXT(t->id), SV_TEXT(t->kind), SV_TEXT(t->name),
@@ -128,7 +125,7 @@ store_status store_idm_tenant_list(store *s, const char *after, store_idm_tenant
 /* ---------------------------------------------------------------- customer Join Servers */
 
 static const char J_COLS[] = "SELECT id, tenant_id, admin_url, token_key, token_ct, join_eui, home_net_id, kek_label, "
-                             "created_at, ns_kek_label FROM idm_customer_js ";
+                             "created_at, ns_kek_label, as_kek_label FROM idm_customer_js ";
 
 static store_status js_row(void *ctx, const store_value *c, size_t n)
 {
@@ -137,16 +134,17 @@ static store_status js_row(void *ctx, const store_value *c, size_t n)
         return STORE_OK;
     store_idm_js *j = (store_idm_js *)r->out + r->count;
     memset(j, 0, sizeof *j);
-    if (n < 10 || c[3].type != STORE_V_BLOB || c[3].len == 0 || c[3].len > STORE_BLOB_MAX ||
+    if (n < 11 || c[3].type != STORE_V_BLOB || c[3].len == 0 || c[3].len > STORE_BLOB_MAX ||
         c[4].type != STORE_V_BLOB || c[4].len > STORE_IDM_TOKEN_CT_MAX || c[5].type != STORE_V_TEXT ||
         c[6].type != STORE_V_INT || c[8].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     store_status st;
-    if ((st = copy_text(j->id, sizeof j->id, &c[0], false)) != STORE_OK ||
-        (st = copy_text(j->tenant_id, sizeof j->tenant_id, &c[1], false)) != STORE_OK ||
-        (st = copy_text(j->admin_url, sizeof j->admin_url, &c[2], false)) != STORE_OK ||
-        (st = copy_text(j->kek_label, sizeof j->kek_label, &c[7], false)) != STORE_OK ||
-        (st = copy_text(j->ns_kek_label, sizeof j->ns_kek_label, &c[9], false)) != STORE_OK ||
+    if ((st = store_idm_copy_text(j->id, sizeof j->id, &c[0], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->tenant_id, sizeof j->tenant_id, &c[1], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->admin_url, sizeof j->admin_url, &c[2], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->kek_label, sizeof j->kek_label, &c[7], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->ns_kek_label, sizeof j->ns_kek_label, &c[9], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->as_kek_label, sizeof j->as_kek_label, &c[10], false)) != STORE_OK ||
         (st = store_eui_parse(c[5].text, &j->join_eui)) != STORE_OK)
         return st;
     memcpy(j->token_key.data, c[3].blob, c[3].len);
@@ -161,7 +159,7 @@ static store_status js_row(void *ctx, const store_value *c, size_t n)
 
 store_status store_idm_js_put(store *s, const store_idm_js *j)
 {
-    if (s == NULL || j == NULL || !id_ok(j->id) || !id_ok(j->tenant_id) || j->admin_url[0] == '\0' ||
+    if (s == NULL || j == NULL || !store_idm_id_ok(j->id) || !store_idm_id_ok(j->tenant_id) || j->admin_url[0] == '\0' ||
         j->token_key.len == 0 || j->token_key.len > STORE_BLOB_MAX || j->token_ct_len <= 16 ||
         j->token_ct_len > STORE_IDM_TOKEN_CT_MAX || j->kek_label[0] == '\0' || j->home_net_id > 0xFFFFFF)
         return STORE_ERR_ARGUMENT;
@@ -171,11 +169,13 @@ store_status store_idm_js_put(store *s, const store_idm_js *j)
                              SV_TEXT(j->admin_url), SV_BLOB(j->token_key.data, j->token_key.len),
                              SV_BLOB(j->token_ct, j->token_ct_len), SV_TEXT(join),
                              SV_INT(j->home_net_id), SV_TEXT(j->kek_label),
-                             SV_INT(store_now()), SV_TEXT(j->ns_kek_label)};
+                             SV_INT(store_now()), SV_TEXT(j->ns_kek_label),
+                             SV_TEXT(j->as_kek_label)};
     return s->drv->exec(s,
                         "INSERT INTO idm_customer_js (id, tenant_id, admin_url, token_key, token_ct, join_eui, "
-                        "home_net_id, kek_label, created_at, ns_kek_label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                        p, 10, NULL, NULL, NULL);
+                        "home_net_id, kek_label, created_at, ns_kek_label, as_kek_label) VALUES ($1, $2, $3, $4, $5, "
+                        "$6, $7, $8, $9, $10, $11)",
+                        p, 11, NULL, NULL, NULL);
 }
 
 store_status store_idm_js_get(store *s, const char *id, store_idm_js *out)
@@ -215,8 +215,9 @@ static bool claim_state_ok(const char *st)
 
 store_status store_idm_claim_put(store *s, const store_idm_claim *c)
 {
-    if (s == NULL || c == NULL || !claim_state_ok(c->state) || (c->tenant_id[0] != '\0' && !id_ok(c->tenant_id)) ||
-        (c->js_id[0] != '\0' && !id_ok(c->js_id)))
+    if (s == NULL || c == NULL || !claim_state_ok(c->state) || (c->tenant_id[0] != '\0' && !store_idm_id_ok(c->tenant_id)) ||
+        (c->js_id[0] != '\0' && !store_idm_id_ok(c->js_id)) || (c->prev_tenant_id[0] != '\0' && !store_idm_id_ok(c->prev_tenant_id)) ||
+        (c->prev_js_id[0] != '\0' && !store_idm_id_ok(c->prev_js_id)) || strnlen(c->op, sizeof c->op) >= sizeof c->op)
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(c->dev_eui, dev);
@@ -227,14 +228,19 @@ store_status store_idm_claim_put(store *s, const store_idm_claim *c)
                              c->js_id[0] ? SV_TEXT(c->js_id) : SV_NULL,
                              SV_INT(c->failures),
                              SV_INT(c->provisioned_at),
-                             SV_INT(now)};
+                             SV_INT(now),
+                             SV_TEXT(c->op),
+                             c->prev_tenant_id[0] ? SV_TEXT(c->prev_tenant_id) : SV_NULL,
+                             c->prev_js_id[0] ? SV_TEXT(c->prev_js_id) : SV_NULL};
     return s->drv->exec(s,
                         "INSERT INTO idm_claim (dev_eui, tenant_id, state, js_id, failures, provisioned_at, "
-                        "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (dev_eui) DO "
+                        "created_at, updated_at, op, prev_tenant_id, prev_js_id) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                        "$7, $8, $9, $10) ON CONFLICT (dev_eui) DO "
                         "UPDATE SET tenant_id = excluded.tenant_id, state = excluded.state, js_id = excluded.js_id, "
                         "failures = excluded.failures, provisioned_at = excluded.provisioned_at, "
-                        "updated_at = excluded.updated_at",
-                        p, 7, NULL, NULL, NULL);
+                        "updated_at = excluded.updated_at, op = excluded.op, prev_tenant_id = excluded.prev_tenant_id, "
+                        "prev_js_id = excluded.prev_js_id",
+                        p, 10, NULL, NULL, NULL);
 }
 
 static store_status claim_row(void *ctx, const store_value *c, size_t n)
@@ -242,14 +248,17 @@ static store_status claim_row(void *ctx, const store_value *c, size_t n)
     rows *r = ctx;
     store_idm_claim *o = r->out;
     memset(o, 0, sizeof *o);
-    if (n < 8 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_INT || c[5].type != STORE_V_INT ||
+    if (n < 11 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_INT || c[5].type != STORE_V_INT ||
         c[6].type != STORE_V_INT || c[7].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     store_status st;
     if ((st = store_eui_parse(c[0].text, &o->dev_eui)) != STORE_OK ||
-        (st = copy_text(o->tenant_id, sizeof o->tenant_id, &c[1], true)) != STORE_OK ||
-        (st = copy_text(o->state, sizeof o->state, &c[2], false)) != STORE_OK ||
-        (st = copy_text(o->js_id, sizeof o->js_id, &c[3], true)) != STORE_OK)
+        (st = store_idm_copy_text(o->tenant_id, sizeof o->tenant_id, &c[1], true)) != STORE_OK ||
+        (st = store_idm_copy_text(o->state, sizeof o->state, &c[2], false)) != STORE_OK ||
+        (st = store_idm_copy_text(o->js_id, sizeof o->js_id, &c[3], true)) != STORE_OK ||
+        (st = store_idm_copy_text(o->op, sizeof o->op, &c[8], false)) != STORE_OK ||
+        (st = store_idm_copy_text(o->prev_tenant_id, sizeof o->prev_tenant_id, &c[9], true)) != STORE_OK ||
+        (st = store_idm_copy_text(o->prev_js_id, sizeof o->prev_js_id, &c[10], true)) != STORE_OK)
         return st;
     o->failures = (uint32_t)c[4].i;
     o->provisioned_at = c[5].i;
@@ -269,14 +278,14 @@ store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *ou
     rows r = {.out = out, .cap = 1};
     store_status st = s->drv->exec(s,
                                    "SELECT dev_eui, tenant_id, state, js_id, failures, provisioned_at, created_at, "
-                                   "updated_at FROM idm_claim WHERE dev_eui = $1",
+                                   "updated_at, op, prev_tenant_id, prev_js_id FROM idm_claim WHERE dev_eui = $1",
                                    p, 1, claim_row, &r, NULL);
     if (st == STORE_OK && r.count == 0)
         st = STORE_ERR_NOT_FOUND;
     return st;
 }
 
-static store_status eui_row(void *ctx, const store_value *c, size_t n)
+store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n)
 {
     rows *r = ctx;
     if (r->count >= r->cap)
@@ -298,19 +307,24 @@ static const char *const WORK_SQL[] = {
         "ORDER BY e.dev_eui" WORK_LIMIT,
     [STORE_IDM_WORK_PROVISION] =
         "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE c.state = 'claimed' AND "
-        "c.js_id IS NOT NULL AND c.provisioned_at <= 0 AND e.state IN ('bootstrapped', 'fallback') "
+        "c.js_id IS NOT NULL AND c.provisioned_at <= 0 AND e.state IN ('bootstrapped', 'fallback', "
+        "'transfer_pending') "
         "ORDER BY e.dev_eui" WORK_LIMIT,
     [STORE_IDM_WORK_DELIVERED] =
         "SELECT e.dev_eui FROM idm_se e WHERE e.state = 'profile_delivered' "
         "ORDER BY e.dev_eui" WORK_LIMIT,
+    [STORE_IDM_WORK_RENEW_ACKED] =
+        "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui JOIN idm_profile_key k ON "
+        "k.dev_eui = e.dev_eui AND k.slot = 'pending' WHERE c.op = 'renew' AND k.acked = 1 AND "
+        "e.state = 'profile_pending' ORDER BY e.dev_eui" WORK_LIMIT,
 };
 
 store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap, size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0 || (unsigned)what > STORE_IDM_WORK_DELIVERED)
+    if (s == NULL || out == NULL || count == NULL || cap == 0 || (unsigned)what > STORE_IDM_WORK_RENEW_ACKED)
         return STORE_ERR_ARGUMENT;
     rows r = {.out = out, .cap = cap};
-    store_status st = s->drv->exec(s, WORK_SQL[what], NULL, 0, eui_row, &r, NULL);
+    store_status st = s->drv->exec(s, WORK_SQL[what], NULL, 0, store_idm_eui_row, &r, NULL);
     *count = r.count;
     return st;
 }
@@ -322,7 +336,7 @@ static store_status ota_row(void *ctx, const store_value *c, size_t n)
     rows *r = ctx;
     store_idm_ota *o = r->out;
     memset(o, 0, sizeof *o);
-    if (n < 8 || c[0].type != STORE_V_TEXT)
+    if (n < 9 || c[0].type != STORE_V_TEXT || c[8].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     for (size_t i = 1; i < 7; i++)
         if (c[i].type != STORE_V_INT)
@@ -340,6 +354,7 @@ static store_status ota_row(void *ctx, const store_value *c, size_t n)
         memcpy(o->last_session, c[7].blob, c[7].len);
         o->last_session_len = c[7].len;
     }
+    o->last_event_id = (uint8_t)c[8].i;
     o->exists = true;
     r->count = 1;
     return STORE_OK;
@@ -355,7 +370,7 @@ store_status store_idm_ota_get(store *s, uint64_t dev_eui, store_idm_ota *out)
     rows r = {.out = out};
     store_status st = s->drv->exec(s,
                                    "SELECT dev_eui, epoch, tx_next, rx_last, next_msg_id, next_profile_id, "
-                                   "last_fcnt_up, last_session FROM idm_ota WHERE dev_eui = $1",
+                                   "last_fcnt_up, last_session, last_event_id FROM idm_ota WHERE dev_eui = $1",
                                    p, 1, ota_row, &r, NULL);
     if (st == STORE_OK && r.count == 0) {
         memset(out, 0, sizeof *out);
@@ -366,6 +381,19 @@ store_status store_idm_ota_get(store *s, uint64_t dev_eui, store_idm_ota *out)
         st = STORE_ERR_NOT_FOUND;
     }
     return st;
+}
+
+store_status store_idm_ota_set_event(store *s, uint64_t dev_eui, uint8_t event_id)
+{
+    if (s == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(event_id)};
+    int64_t changes = 0;
+    store_status st =
+        s->drv->exec(s, "UPDATE idm_ota SET last_event_id = $2 WHERE dev_eui = $1", p, 2, NULL, NULL, &changes);
+    return st == STORE_OK && changes != 1 ? STORE_ERR_NOT_FOUND : st;
 }
 
 store_status store_idm_ota_cas(store *s, const store_idm_ota *old, const store_idm_ota *next)
@@ -436,24 +464,35 @@ store_status store_idm_cmd_add(store *s, store_idm_cmd *c)
     c->seq = max + 1;
     int64_t now = store_now();
     const store_value p[] = {SV_TEXT(dev), SV_INT(c->seq), SV_INT(c->type), SV_INT(c->counter),
-                             SV_BLOB(c->msg, c->msg_len), SV_INT(c->deadline), SV_INT(now)};
+                             SV_BLOB(c->msg, c->msg_len), SV_INT(c->deadline), SV_INT(now), SV_TEXT(c->origin)};
     return s->drv->exec(s,
                         "INSERT INTO idm_cmd (dev_eui, seq, type, counter, msg, state, deadline, created_at, "
-                        "updated_at) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7)",
-                        p, 7, NULL, NULL, NULL);
+                        "updated_at, origin) VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $7, $8)",
+                        p, 8, NULL, NULL, NULL);
 }
+
+#define CMD_COLS                                                                                          \
+    "SELECT dev_eui, seq, type, counter, msg, state, msg_id, frame_max, acked, sent, rounds, last_sent_at, "      \
+    "deadline, result, reply, origin, created_at FROM idm_cmd "
 
 static store_status cmd_row(void *ctx, const store_value *c, size_t n)
 {
     rows *r = ctx;
     store_idm_cmd *o = r->out;
     memset(o, 0, sizeof *o);
-    if (n < 14 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_BLOB || c[4].len == 0 ||
-        c[4].len > sizeof o->msg || c[5].type != STORE_V_TEXT)
+    if (n < 17 || c[0].type != STORE_V_TEXT || c[4].type != STORE_V_BLOB || c[4].len == 0 ||
+        c[4].len > sizeof o->msg || c[5].type != STORE_V_TEXT ||
+        (c[14].type == STORE_V_BLOB && c[14].len > sizeof o->reply) || c[16].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     store_status st = store_eui_parse(c[0].text, &o->dev_eui);
-    if (st != STORE_OK || (st = copy_text(o->state, sizeof o->state, &c[5], false)) != STORE_OK)
+    if (st != STORE_OK || (st = store_idm_copy_text(o->state, sizeof o->state, &c[5], false)) != STORE_OK ||
+        (st = store_idm_copy_text(o->origin, sizeof o->origin, &c[15], false)) != STORE_OK)
         return st;
+    if (c[14].type == STORE_V_BLOB) {
+        memcpy(o->reply, c[14].blob, c[14].len);
+        o->reply_len = c[14].len;
+    }
+    o->created_at = c[16].i;
     o->seq = c[1].i;
     o->type = (uint8_t)c[2].i;
     o->counter = (uint32_t)c[3].i;
@@ -482,10 +521,23 @@ store_status store_idm_cmd_current(store *s, uint64_t dev_eui, store_idm_cmd *ou
     const store_value p[] = {SV_TEXT(dev)};
     rows r = {.out = out};
     store_status st = s->drv->exec(s,
-                                   "SELECT dev_eui, seq, type, counter, msg, state, msg_id, frame_max, acked, sent, "
-                                   "rounds, last_sent_at, deadline, result FROM idm_cmd WHERE dev_eui = $1 AND "
+                                   CMD_COLS "WHERE dev_eui = $1 AND "
                                    "state IN ('queued', 'sending') ORDER BY seq LIMIT 1",
                                    p, 1, cmd_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+store_status store_idm_cmd_get(store *s, uint64_t dev_eui, int64_t seq, store_idm_cmd *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(seq)};
+    rows r = {.out = out};
+    store_status st = s->drv->exec(s, CMD_COLS "WHERE dev_eui = $1 AND seq = $2", p, 2, cmd_row, &r, NULL);
     if (st == STORE_OK && r.count == 0)
         st = STORE_ERR_NOT_FOUND;
     return st;
@@ -507,13 +559,16 @@ store_status store_idm_cmd_update(store *s, const store_idm_cmd *c)
                              SV_INT(c->rounds),
                              SV_INT(c->last_sent_at),
                              SV_INT(c->result),
-                             SV_INT(store_now())};
+                             SV_INT(store_now()),
+                             c->reply_len > 0 ? SV_BLOB(c->reply, c->reply_len) : SV_NULL};
+    if (c->reply_len > sizeof c->reply)
+        return STORE_ERR_ARGUMENT;
     int64_t changes = 0;
     store_status st = s->drv->exec(s,
                                    "UPDATE idm_cmd SET state = $3, msg_id = $4, frame_max = $5, acked = $6, "
-                                   "sent = $7, rounds = $8, last_sent_at = $9, result = $10, updated_at = $11 "
-                                   "WHERE dev_eui = $1 AND seq = $2",
-                                   p, 11, NULL, NULL, &changes);
+                                   "sent = $7, rounds = $8, last_sent_at = $9, result = $10, updated_at = $11, "
+                                   "reply = $12 WHERE dev_eui = $1 AND seq = $2",
+                                   p, 12, NULL, NULL, &changes);
     if (st == STORE_OK && changes != 1)
         st = STORE_ERR_NOT_FOUND;
     return st;
@@ -561,7 +616,7 @@ store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t 
     store_status st = s->drv->exec(s,
                                    "SELECT DISTINCT dev_eui FROM idm_cmd WHERE state IN ('queued', 'sending') AND "
                                    "deadline < $1 ORDER BY dev_eui" WORK_LIMIT,
-                                   p, 1, eui_row, &r, NULL);
+                                   p, 1, store_idm_eui_row, &r, NULL);
     *count = r.count;
     return st;
 }

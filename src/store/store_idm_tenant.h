@@ -54,6 +54,7 @@ typedef struct store_idm_js {
     uint32_t home_net_id;
     char kek_label[STORE_LABEL_MAX + 1];     /* the KEK shared with that JS (IDM keks table) */
     char ns_kek_label[STORE_LABEL_MAX + 1];  /* NSKEKLabel of the devices made there ("" none) */
+    char as_kek_label[STORE_LABEL_MAX + 1];  /* ASKEKLabel of the devices made there ("" none) */
     int64_t created_at;
 } store_idm_js;
 
@@ -65,6 +66,9 @@ typedef struct store_idm_claim {
     uint32_t failures;               /* wrong owner tokens in a row */
     int64_t provisioned_at;          /* 0 = the assigned JS was not provisioned yet; < 0 = a
                                         provisioning reserved it at -value (idm_provision.c) */
+    char op[16];                     /* the update in flight: "" none, "renew", "transfer", "return" */
+    char prev_tenant_id[STORE_IDM_ID_MAX + 1];  /* transfer: the owner the SE is leaving ("" none) */
+    char prev_js_id[STORE_IDM_ID_MAX + 1];      /* transfer: that owner's Join Server */
     int64_t created_at, updated_at;  /* set by the store */
 } store_idm_claim;
 
@@ -78,6 +82,7 @@ typedef struct store_idm_ota {
     int64_t last_fcnt_up;            /* last uplink FCnt processed in last_session; -1 none */
     size_t last_session_len;         /* SessionKeyID of that uplink's session (0 = none) */
     uint8_t last_session[STORE_SESSION_ID_MAX];
+    uint8_t last_event_id;           /* the SE's last event acted on (it repeats one until acked); 0 none */
     bool exists;                     /* set by store_idm_ota_get: the row is in the database */
 } store_idm_ota;
 
@@ -97,7 +102,39 @@ typedef struct store_idm_cmd {
     int64_t last_sent_at;
     int64_t deadline;                /* Unix seconds: failed after this */
     int result;                      /* mls_result of the SE's answer; -1 none */
+    size_t reply_len;                /* a secure command's reply (application bytes, not secret to the IDM) */
+    uint8_t reply[1024];
+    char origin[STORE_IDM_ID_MAX + 16];  /* who queued it ("tenant:acme", "idm-ota", ...) */
+    int64_t created_at;              /* set by the store */
 } store_idm_cmd;
+
+/* The customer root keys of one of an SE's profiles, as blobs under the
+ * master key (never clear). slot "current": the keys the SE's customer
+ * profile runs and its Join Server holds; "pending": a renewal's new keys,
+ * sent to the SE, given to the Join Server once the SE acknowledged them
+ * (acked); "previous": the keys a renewal replaced, kept until the new ones
+ * are confirmed by a join, to be put back if they never are. */
+typedef struct store_idm_profile_key {
+    uint64_t dev_eui;
+    char slot[12];
+    char js_id[STORE_IDM_ID_MAX + 1];
+    uint16_t profile_id;
+    store_blob nwk_key;
+    store_blob app_key;              /* len 0 for LoRaWAN 1.0.x */
+    bool acked;
+    uint32_t join_nonce_base;        /* the JS's NextJoinNonce when these keys were put there: a
+                                        join with them is seen once it is above this */
+    int64_t created_at;              /* set by the store on insert */
+} store_idm_profile_key;
+
+/* A device that a customer Join Server must forget (after a transfer away
+ * from it, a return to bootstrap, an abandoned transfer): retried by the
+ * housekeeping until that JS answers. */
+typedef struct store_idm_cleanup {
+    uint64_t dev_eui;
+    char js_id[STORE_IDM_ID_MAX + 1];
+    char reason[32];
+} store_idm_cleanup;
 
 /* ---- tenants ---- */
 store_status store_idm_tenant_put(store *s, const store_idm_tenant *t) STORE_MUST_CHECK;  /* EXISTS */
@@ -125,12 +162,13 @@ store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *ou
  *   STORE_IDM_WORK_BOOTSTRAP  state manufactured or returned_to_bootstrap and
  *                             a Join Server session newer than the state
  *   STORE_IDM_WORK_PROVISION  claimed, assigned, not provisioned (or reserved), state
- *                             bootstrapped or fallback
+ *                             bootstrapped, fallback or transfer_pending
  *   STORE_IDM_WORK_DELIVERED  state profile_delivered (customer join wanted) */
 typedef enum store_idm_work {
     STORE_IDM_WORK_BOOTSTRAP = 0,
     STORE_IDM_WORK_PROVISION,
-    STORE_IDM_WORK_DELIVERED
+    STORE_IDM_WORK_DELIVERED,
+    STORE_IDM_WORK_RENEW_ACKED       /* a renewal the SE acknowledged, its keys not yet on the JS */
 } store_idm_work;
 store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap,
                                  size_t *count) STORE_MUST_CHECK;
@@ -146,6 +184,10 @@ store_status store_idm_ota_get(store *s, uint64_t dev_eui, store_idm_ota *out) S
  * by two processes (idm serve and a CLI provisioning). */
 store_status store_idm_ota_cas(store *s, const store_idm_ota *old, const store_idm_ota *next) STORE_MUST_CHECK;
 
+/* Records the SE's event `event_id` as acted on (inside the transaction
+ * that recorded its MLS counter). */
+store_status store_idm_ota_set_event(store *s, uint64_t dev_eui, uint8_t event_id) STORE_MUST_CHECK;
+
 /* Appends a command; c->seq is ignored and set to the next one. */
 store_status store_idm_cmd_add(store *s, store_idm_cmd *c) STORE_MUST_CHECK;
 /* The oldest command in state queued or sending; NOT_FOUND when none. */
@@ -158,6 +200,26 @@ store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK
 store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count) STORE_MUST_CHECK;
 /* Commands of the SE in `state` (NULL: all). */
 store_status store_idm_cmd_count(store *s, uint64_t dev_eui, const char *state, uint64_t *count) STORE_MUST_CHECK;
+
+/* A secure command (or any command) by its seq. */
+store_status store_idm_cmd_get(store *s, uint64_t dev_eui, int64_t seq, store_idm_cmd *out) STORE_MUST_CHECK;
+
+/* ---- profile keys (blobs), cleanups, key age ---- */
+/* Inserts or replaces the row (dev_eui, slot); created_at is kept when k->created_at != 0. */
+store_status store_idm_key_put(store *s, const store_idm_profile_key *k) STORE_MUST_CHECK;
+store_status store_idm_key_get(store *s, uint64_t dev_eui, const char *slot,
+                               store_idm_profile_key *out) STORE_MUST_CHECK;      /* NOT_FOUND */
+/* Deletes slot `slot` of the SE, or all of them when slot is NULL. */
+store_status store_idm_key_delete(store *s, uint64_t dev_eui, const char *slot) STORE_MUST_CHECK;
+/* SEs active at their customer, no update in flight, whose current keys
+ * were made before `before` (a policy's maximum key age). */
+store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap,
+                                    size_t *count) STORE_MUST_CHECK;
+store_status store_idm_cleanup_add(store *s, uint64_t dev_eui, const char *js_id,
+                                   const char *reason) STORE_MUST_CHECK;
+store_status store_idm_cleanup_list(store *s, store_idm_cleanup *out, size_t cap, size_t *count) STORE_MUST_CHECK;
+/* Removes one cleanup (the JS answered), or every one of (dev_eui, js_id) */
+store_status store_idm_cleanup_done(store *s, uint64_t dev_eui, const char *js_id) STORE_MUST_CHECK;
 
 /* The newest Join Server session of dev_eui with that SessionKeyID: see
  * store_session_get; here only to keep the IDM's reads in one place. */

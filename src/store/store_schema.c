@@ -159,14 +159,50 @@
     " updated_at BIGINT NOT NULL,"                                                                   \
     " PRIMARY KEY (dev_eui, seq));"
 
+/* Version 4: the Identity Manager's operations after the first profile
+ * (docs/idm.md, "Operations"): the update in flight on a claim (a key
+ * renewal, a transfer from the previous owner, a return to bootstrap), the
+ * customer root keys of an SE's profiles as blobs under the master key (a
+ * renewal's new keys reach the customer JS only once the SE has them, and
+ * the previous ones can be put back), the deletions still owed to customer
+ * Join Servers, the replies of secure commands, and the AS KEK label of a
+ * customer JS's devices. */
+#define V4(BLOB, KEY)                                                                                     \
+    "ALTER TABLE idm_customer_js ADD COLUMN as_kek_label TEXT NOT NULL DEFAULT '';"                  \
+    "ALTER TABLE idm_claim ADD COLUMN op TEXT NOT NULL DEFAULT '';"                                  \
+    "ALTER TABLE idm_claim ADD COLUMN prev_tenant_id " KEY ";"                                       \
+    "ALTER TABLE idm_claim ADD COLUMN prev_js_id " KEY ";"                                           \
+    "ALTER TABLE idm_cmd ADD COLUMN reply " BLOB ";"                                                 \
+    "ALTER TABLE idm_ota ADD COLUMN last_event_id INTEGER NOT NULL DEFAULT 0;"                       \
+    "ALTER TABLE idm_cmd ADD COLUMN origin TEXT NOT NULL DEFAULT '';"                                \
+    "CREATE TABLE idm_profile_key ("                                                                 \
+    " dev_eui " KEY " NOT NULL REFERENCES idm_se (dev_eui),"                                          \
+    " slot TEXT NOT NULL CHECK (slot IN ('current','pending','previous')),"                           \
+    " js_id " KEY " NOT NULL,"                                                                         \
+    " profile_id INTEGER NOT NULL CHECK (profile_id BETWEEN 1 AND 65535),"                             \
+    " nwk_key " BLOB " NOT NULL,"                                                                     \
+    " app_key " BLOB ","                                                                               \
+    " acked INTEGER NOT NULL DEFAULT 0,"                                                              \
+    " join_nonce_base BIGINT NOT NULL DEFAULT 0,"                                                     \
+    " created_at BIGINT NOT NULL,"                                                                    \
+    " PRIMARY KEY (dev_eui, slot));"                                                                  \
+    "CREATE TABLE idm_js_cleanup ("                                                                  \
+    " dev_eui " KEY " NOT NULL,"                                                                       \
+    " js_id " KEY " NOT NULL,"                                                                         \
+    " reason TEXT NOT NULL,"                                                                          \
+    " created_at BIGINT NOT NULL,"                                                                    \
+    " PRIMARY KEY (dev_eui, js_id));"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
     V3("BLOB", "TEXT"),
+    V4("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V1("BYTEA", "TEXT COLLATE \"C\"", ""),
     V2("BYTEA", "TEXT COLLATE \"C\""),
     V3("BYTEA", "TEXT COLLATE \"C\""),
+    V4("BYTEA", "TEXT COLLATE \"C\""),
 };

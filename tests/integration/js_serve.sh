@@ -211,6 +211,17 @@ code=$(curl -s -o "$bodies/adm3.json" -w '%{http_code}' -H "Authorization: Beare
 [ "$code" = 201 ] && ok "admin API POST device (wrapped key)" || not_ok "admin POST" "$code $(cat "$bodies/adm3.json")"
 join $K104 0004a30b001c0010 0001 1.0.3 1.0 000013 "$NST"
 if node "$ORACLE" check10 "$ans" $K104 000013 0001 $NSKEK >/dev/null 2>"$tmp/err"; then ok "a device provisioned by the admin API joins"; else not_ok "admin device joins" "$(cat "$ans" "$tmp/err")"; fi
+# PUT replaces the keys (a renewal), keeping the DevNonce history and the JoinNonce counter
+KR=00112233445566778899AABBCCDDEEFF
+WR=$(node "$ORACLE" wrap $TRKEK $KR)
+printf '{"DevEUI":"0004A30B001C0010","JoinEUI":"%s","MACVersion":"1.0.3","HomeNetID":"000013","NwkKey":{"KEKLabel":"transport","AESKey":"%s"},"NSKEKLabel":"ns:000013"}' $JOINEUI $WR >"$tmp/dev2.json"
+code=$(curl -s -o "$bodies/adm5.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMT" --data-binary @"$tmp/dev2.json" "$url/api/v1/devices/0004A30B001C0011")
+[ "$code" = 400 ] && ok "admin API PUT with a body for another DevEUI -> 400" || not_ok "admin PUT other DevEUI" "$code"
+code=$(curl -s -o "$bodies/adm5.json" -w '%{http_code}' -X PUT -H "Authorization: Bearer $ADMT" --data-binary @"$tmp/dev2.json" "$url/api/v1/devices/0004A30B001C0010")
+[ "$code" = 200 ] && grep -q '"NextJoinNonce":1' "$bodies/adm5.json" && ok "admin API PUT replaces the keys, the JoinNonce counter kept" || not_ok "admin PUT" "$code $(cat "$bodies/adm5.json")"
+join $KR 0004a30b001c0010 0001 1.0.3 1.0 000013 "$NST";    expect "after PUT, a used DevNonce is still refused" JoinReqFailed
+join $KR 0004a30b001c0010 0002 1.0.3 1.0 000013 "$NST"
+if node "$ORACLE" check10 "$ans" $KR 000013 0002 $NSKEK >/dev/null 2>"$tmp/err"; then ok "after PUT the device joins with the new key"; else not_ok "PUT device joins" "$(cat "$ans" "$tmp/err")"; fi
 code=$(curl -s -o "$bodies/adm4.json" -w '%{http_code}' -X DELETE -H "Authorization: Bearer $ADMT" "$url/api/v1/devices/0004A30B001C0010")
 [ "$code" = 200 ] && ok "admin API DELETE device" || not_ok "admin DELETE" "$code"
 curl -s "$url/metrics" >"$bodies/metrics.txt"

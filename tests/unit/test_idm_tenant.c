@@ -12,7 +12,11 @@
  *   - idm_mls_open (WrapDown derived as a KEK, hsm_key_derive): a command
  *     sealed in the token with a token key wrapped for the SE is opened by
  *     the SE's side of MLS in software, the unwrapped key equals the token's
- *     (same AES output), and the SE's answer opens in the token.
+ *     (same AES output), and the SE's answer opens in the token;
+ *   - schema 4: profile key slots, deletions owed to customer JSs, the
+ *     key-age query, secure command replies; an abandoned transfer or
+ *     renewal undone in its transaction; operations refused by state and
+ *     caller, and queued with fresh MLS counters.
  * SQLite, or PostgreSQL with FERRY_TEST_PG=<conninfo> (the public schema is
  * dropped before each test; tests/integration/store_pg.sh runs it so). The
  * token is a fresh SoftHSM2 deployment.
@@ -215,12 +219,12 @@ static void js_and_assign(void **state)
     k.key.len = bl;
     assert_int_equal(store_kek_put(G.db, &k), STORE_OK);
     char token[] = "5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN\n";
-    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", "t"};
+    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", NULL, "t"};
     assert_int_equal(idm_js_add(G.s, G.db, &o, err), IDM_OK);
     for (size_t i = 0; i < sizeof token - 1; i++)
         assert_int_equal(token[i], 0); /* wiped */
     char token2[] = "x";
-    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, "t"};
+    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, NULL, "t"};
     assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
     store_idm_js j;
     assert_int_equal(store_idm_js_get(G.db, "acme-js", &j), STORE_OK);
@@ -366,6 +370,212 @@ static void deadline_fails(void **state)
     assert_int_equal(n, 1);
 }
 
+/* Schema 4 rows: profile key slots, JS deletions owed, the key-age query,
+ * a command's reply. */
+static void profile_keys_and_cleanups(void **state)
+{
+    (void)state;
+    store_idm_profile_key k, back;
+    memset(&k, 0, sizeof k);
+    k.dev_eui = DEV;
+    snprintf(k.slot, sizeof k.slot, "current");
+    snprintf(k.js_id, sizeof k.js_id, "acme-js");
+    k.profile_id = 3;
+    k.nwk_key.len = 40;
+    memset(k.nwk_key.data, 0x11, 40);
+    k.join_nonce_base = 7;
+    k.created_at = 1000;
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(back.profile_id, 3);
+    assert_int_equal(back.join_nonce_base, 7);
+    assert_int_equal(back.app_key.len, 0);
+    assert_memory_equal(back.nwk_key.data, k.nwk_key.data, 40);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
+    snprintf(k.slot, sizeof k.slot, "bogus");
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_ERR_ARGUMENT);
+    snprintf(k.slot, sizeof k.slot, "pending");
+    k.app_key.len = 40;
+    k.acked = true;
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_OK);
+    assert_true(back.acked);
+    assert_int_equal(store_idm_key_delete(G.db, DEV, "pending"), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+
+    /* key age: only an SE active at its customer, claimed, nothing in flight */
+    char err[IDM_ERR_MAX];
+    uint64_t list[4];
+    size_t n = 9;
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_idm_claim c;
+    memset(&c, 0, sizeof c);
+    c.dev_eui = DEV;
+    snprintf(c.tenant_id, sizeof c.tenant_id, "acme");
+    snprintf(c.state, sizeof c.state, "claimed");
+    c.provisioned_at = 5;
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_CUSTOMER_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_true(list[0] == DEV);
+    assert_int_equal(store_idm_key_age_list(G.db, 1000, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 0); /* not older than that */
+    snprintf(c.op, sizeof c.op, "renew");
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(n, 0); /* an update is in flight */
+
+    store_idm_cleanup cl[4];
+    assert_int_equal(store_idm_cleanup_add(G.db, DEV, "acme-js", "transferred"), STORE_OK);
+    assert_int_equal(store_idm_cleanup_add(G.db, DEV, "acme-js", "again"), STORE_OK); /* one per (SE, JS) */
+    assert_int_equal(store_idm_cleanup_add(G.db, DEV + 1, "bolt-js", "retired"), STORE_OK);
+    assert_int_equal(store_idm_cleanup_add(G.db, DEV, "bad id!", "x"), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(store_idm_cleanup_done(G.db, DEV, "acme-js"), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(cl[0].js_id, "bolt-js");
+
+    store_idm_cmd *cmd = calloc(1, sizeof *cmd);
+    assert_non_null(cmd);
+    cmd->dev_eui = DEV, cmd->type = MLS_T_SECURE, cmd->counter = 4, cmd->msg_len = 20, cmd->deadline = 99;
+    snprintf(cmd->origin, sizeof cmd->origin, "tenant:acme");
+    assert_int_equal(store_idm_cmd_add(G.db, cmd), STORE_OK);
+    int64_t seq = cmd->seq;
+    cmd->reply_len = 3;
+    memcpy(cmd->reply, "\x0A\x0B\x0C", 3);
+    snprintf(cmd->state, sizeof cmd->state, "done");
+    cmd->result = 0;
+    assert_int_equal(store_idm_cmd_update(G.db, cmd), STORE_OK);
+    memset(cmd, 0, sizeof *cmd);
+    assert_int_equal(store_idm_cmd_get(G.db, DEV, seq, cmd), STORE_OK);
+    assert_int_equal(cmd->reply_len, 3);
+    assert_memory_equal(cmd->reply, "\x0A\x0B\x0C", 3);
+    assert_string_equal(cmd->origin, "tenant:acme");
+    assert_int_equal(store_idm_cmd_get(G.db, DEV, seq + 1, cmd), STORE_ERR_NOT_FOUND);
+    free(cmd);
+}
+
+static store_status undo_fn(store *s, void *ctx)
+{
+    return idm_ops_update_failed_txn(s, DEV, ctx);
+}
+
+/* An abandoned transfer puts the claim and the keys back and owes the new
+ * JS a deletion; an abandoned renewal drops only the pending keys. */
+static void update_failed_undoes(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 2; i++) {
+        store_idm_js j;
+        memset(&j, 0, sizeof j);
+        snprintf(j.id, sizeof j.id, "%s", i == 0 ? "acme-js" : "bolt-js");
+        snprintf(j.tenant_id, sizeof j.tenant_id, "%s", i == 0 ? "acme" : "bolt");
+        snprintf(j.admin_url, sizeof j.admin_url, "http://127.0.0.1:1");
+        snprintf(j.kek_label, sizeof j.kek_label, "k");
+        j.token_key.len = 40;
+        j.token_ct_len = 20;
+        assert_int_equal(store_idm_js_put(G.db, &j), STORE_OK);
+    }
+    store_idm_claim c;
+    memset(&c, 0, sizeof c);
+    c.dev_eui = DEV;
+    snprintf(c.tenant_id, sizeof c.tenant_id, "bolt");
+    snprintf(c.js_id, sizeof c.js_id, "bolt-js");
+    snprintf(c.prev_tenant_id, sizeof c.prev_tenant_id, "acme");
+    snprintf(c.prev_js_id, sizeof c.prev_js_id, "acme-js");
+    snprintf(c.state, sizeof c.state, "claimed");
+    snprintf(c.op, sizeof c.op, "transfer");
+    c.provisioned_at = 50;
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    store_idm_profile_key k;
+    memset(&k, 0, sizeof k);
+    k.dev_eui = DEV, k.profile_id = 2, k.nwk_key.len = 40, k.created_at = 10;
+    snprintf(k.slot, sizeof k.slot, "current");
+    snprintf(k.js_id, sizeof k.js_id, "bolt-js");
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
+    k.profile_id = 1;
+    snprintf(k.slot, sizeof k.slot, "previous");
+    snprintf(k.js_id, sizeof k.js_id, "acme-js");
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
+    char op[16];
+    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK);
+    assert_string_equal(op, "transfer");
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.tenant_id, "acme");
+    assert_string_equal(c.js_id, "acme-js");
+    assert_string_equal(c.prev_tenant_id, "");
+    assert_string_equal(c.op, "");
+    store_idm_profile_key back;
+    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_string_equal(back.js_id, "acme-js");
+    assert_int_equal(back.profile_id, 1);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "previous", &back), STORE_ERR_NOT_FOUND);
+    store_idm_cleanup cl[2];
+    size_t n = 0;
+    assert_int_equal(store_idm_cleanup_list(G.db, cl, 2, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(cl[0].js_id, "bolt-js");
+
+    snprintf(c.op, sizeof c.op, "renew");
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    snprintf(k.slot, sizeof k.slot, "pending");
+    assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
+    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK);
+    assert_string_equal(op, "renew");
+    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.op, "");
+    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK); /* nothing in flight: nothing changes */
+    assert_string_equal(op, "");
+}
+
+/* The operations refuse what the state or the caller does not allow, and
+ * queue sealed commands with fresh counters when they may. */
+static void operations_refuse_and_queue(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    int64_t seq = 0;
+    uint8_t payload[3] = {1, 2, 3};
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_ERR_ILLEGAL);
+    assert_non_null(strstr(err, "manufactured"));
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 0, &pol, "t", &seq, err), IDM_ERR_ARGUMENT);
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, "acme", payload, 3, &pol, "t", &seq, err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(idm_renew(G.s, G.db, DEV, NULL, &pol, "t", err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_return_to_bootstrap(G.s, G.db, DEV, NULL, &pol, "t", err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_transfer(G.s, G.db, DEV, NULL, "bolt", NULL, &pol, "t", err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_OK);
+    assert_int_equal(seq, 2);
+    store_idm_cmd *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    assert_int_equal(store_idm_cmd_get(G.db, DEV, 1, c), STORE_OK);
+    assert_int_equal(c->type, MLS_T_SECURE);
+    uint32_t first = c->counter;
+    assert_int_equal(store_idm_cmd_get(G.db, DEV, 2, c), STORE_OK);
+    assert_int_equal(c->counter, first + 1); /* never the same counter twice */
+    free(c);
+    store_idm_ota o;
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &o), STORE_OK);
+    assert_int_equal(o.tx_next, first + 2);
+    assert_int_equal(idm_retire(G.db, DEV, "t", err), IDM_OK);
+    uint64_t n = 0;
+    assert_int_equal(store_idm_cmd_count(G.db, DEV, "failed", &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(idm_retire(G.db, DEV, "t", err), IDM_ERR_ILLEGAL);
+    assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_ERR_ILLEGAL);
+}
+
 /* The server end in the token against the SE end in software. */
 static void mls_token_vs_se(void **state)
 {
@@ -429,6 +639,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(ota_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(mls_token_vs_se, setup, teardown),
+        cmocka_unit_test_setup_teardown(profile_keys_and_cleanups, setup, teardown),
+        cmocka_unit_test_setup_teardown(update_failed_undoes, setup, teardown),
+        cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -508,10 +508,13 @@ static void test_config_and_routes(void **state)
     f = fopen(p, "w");
     fprintf(f, "net_id = 000013\nkek_label = ns:000013\nkek_file = kek\n"
                "route = 70B3D57E00000000/32 http://a/ tok\nroute = 70B3D57ED0000000/64 http://b/ tok\n"
-               "route = 0000000000000000/0 http://c/ tok\n");
+               "route = 0000000000000000/0 http://c/ tok\nas_url = https://127.0.0.1:4720\nca_file = tok\n");
     fclose(f);
     lab_ns_config cfg;
     assert_int_equal(lab_ns_config_load(p, &cfg, err, sizeof(err)), LAB_OK);
+    char want_ca[300];
+    snprintf(want_ca, sizeof(want_ca), "%s/tok", dir); /* relative to the config's directory */
+    assert_string_equal(cfg.ca_file, want_ca);
     assert_int_equal(cfg.n_routes, 3);
     assert_string_equal(cfg.routes[0].token, "secret");
     assert_string_equal(lab_ns_route_find(&cfg, 0x70B3D57ED0000000ULL)->url, "http://b/");
@@ -525,6 +528,11 @@ static void test_config_and_routes(void **state)
     snprintf(p, sizeof(p), "%s/ns.conf", dir);
     assert_int_equal(lab_ns_config_load(p, &cfg, err, sizeof(err)), LAB_ERR_CONFIG);
     assert_non_null(strstr(err, "readable by others"));
+    f = fopen(p, "w"); /* a CA file that is not there is refused at load, naming the key */
+    fprintf(f, "net_id = 000013\nca_file = no-such-ca.pem\n");
+    fclose(f);
+    assert_int_equal(lab_ns_config_load(p, &cfg, err, sizeof(err)), LAB_ERR_CONFIG);
+    assert_non_null(strstr(err, "line 2: ca_file"));
     f = fopen(p, "w");
     fprintf(f, "net_id = 13\n");
     fclose(f);

@@ -1,0 +1,240 @@
+/*
+ * cli_idm_ops.c - `ferry -d DIR idm` operations on SEs after their first
+ * profile (docs/idm.md, "Operations"):
+ *
+ *   ferry -d DIR idm transfer DEVEUI... --to-tenant T [--js ID] [--tenant ID]
+ *   ferry -d DIR idm renew DEVEUI... [--tenant ID]
+ *   ferry -d DIR idm return DEVEUI... [--tenant ID]
+ *   ferry -d DIR idm command DEVEUI... --payload HEX [--tenant ID]
+ *   ferry -d DIR idm command-show DEVEUI SEQ
+ *   ferry -d DIR idm retire DEVEUI
+ *
+ * Several DevEUIs make a fleet operation: each SE is its own transaction,
+ * one failing does not stop the others, and the answer lists every SE
+ * ({"Results": [...], "Done": n, "Failed": n}); the exit status is 1 when
+ * any failed. --tenant acts as that tenant (refused unless it holds the
+ * SE); without it, as the operator. The commands queue work; `idm serve`
+ * delivers it.
+ */
+#include "cli/cli.h"
+#include "cli/cli_idm.h"
+#include "cli/cli_json.h"
+#include "idm/idm_ota.h"
+#include "lorawan/lw_secure.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FLEET 1000
+
+typedef enum op_kind { OP_TRANSFER, OP_RENEW, OP_RETURN, OP_COMMAND } op_kind;
+
+static int parse_fleet(const char *prog, size_t npos, char **pos, uint64_t *devs)
+{
+    if (npos == 0) {
+        cli_error(prog, "expected at least one DevEUI");
+        return CLI_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < npos; i++)
+        if (cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &devs[i]) != CLI_EXIT_OK)
+            return CLI_EXIT_USAGE;
+    return CLI_EXIT_OK;
+}
+
+static int fleet(const char *prog, op_kind kind, int argc, char **argv)
+{
+    static const cli_opt_spec specs[] = {
+        {"tenant", "ID", "act as this tenant (refused unless it holds the SE)"},
+        {"to-tenant", "T", "transfer: the new owner"},
+        {"js", "ID", "transfer: the new owner's Join Server (default: its only one)"},
+        {"payload", "HEX", "command: the secure command for the SE's application (1..1003 bytes)"},
+    };
+    char *v[4];
+    char **pos = calloc(MAX_FLEET, sizeof *pos);
+    uint64_t *devs = calloc(MAX_FLEET, sizeof *devs);
+    uint8_t *payload = malloc(MLS_SECURE_MAX);
+    size_t npos = 0, plen = 0;
+    int rc = pos == NULL || devs == NULL || payload == NULL ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    if (rc == CLI_EXIT_OK) {
+        switch (cli_opts_parse(prog, specs, 4, argc, argv, v, pos, MAX_FLEET, &npos)) {
+        case CLI_PARSE_HELP:
+            cli_opts_usage(stdout, "ferry -d DIR idm transfer|renew|return|command DEVEUI... [options]", specs, 4);
+            rc = -2;
+            break;
+        case CLI_PARSE_ERROR:
+            rc = CLI_EXIT_USAGE;
+            break;
+        default:
+            rc = parse_fleet(prog, npos, pos, devs);
+        }
+    }
+    if (rc == CLI_EXIT_OK && kind == OP_TRANSFER && v[1] == NULL) {
+        cli_error(prog, "--to-tenant is required");
+        rc = CLI_EXIT_USAGE;
+    }
+    if (rc == CLI_EXIT_OK && kind == OP_COMMAND) {
+        size_t hl = v[3] != NULL ? strlen(v[3]) : 0;
+        if (hl == 0 || hl % 2 != 0 || hl / 2 > MLS_SECURE_MAX ||
+            lw_hex_decode(v[3], hl, payload, hl / 2) != LW_OK) {
+            cli_error(prog, "--payload: 1 to %u bytes in hex", (unsigned)MLS_SECURE_MAX);
+            rc = CLI_EXIT_USAGE;
+        }
+        plen = hl / 2;
+    }
+    idm_cli c;
+    idm_config cfg;
+    char err[IDM_ERR_MAX];
+    if (rc == CLI_EXIT_OK && (rc = idm_cli_open(prog, true, &c)) == CLI_EXIT_OK) {
+        if (idm_config_load(c.cfg->dir, &cfg, err) != IDM_OK) {
+            rc = fail_idm(prog, IDM_ERR_INPUT, err);
+        } else {
+            json_t *out = json_object(), *results = json_array();
+            unsigned done = 0, failed = 0;
+            char actor[96];
+            snprintf(actor, sizeof actor, "%s%s", v[0] != NULL ? "cli:tenant:" : "cli", v[0] != NULL ? v[0] : "");
+            for (size_t i = 0; i < npos; i++) {
+                idm_status st;
+                int64_t seq = 0;
+                err[0] = '\0';
+                switch (kind) {
+                case OP_TRANSFER:
+                    st = idm_transfer(c.tok.s, c.db, devs[i], v[0], v[1], v[2], &cfg.policy, actor, err);
+                    break;
+                case OP_RENEW:
+                    st = idm_renew(c.tok.s, c.db, devs[i], v[0], &cfg.policy, actor, err);
+                    break;
+                case OP_RETURN:
+                    st = idm_return_to_bootstrap(c.tok.s, c.db, devs[i], v[0], &cfg.policy, actor, err);
+                    break;
+                default:
+                    st = idm_secure_send(c.tok.s, c.db, devs[i], v[0], payload, plen, &cfg.policy, actor, &seq, err);
+                }
+                json_t *r = json_object();
+                int e = cli_json_set_be(r, "DevEUI", devs[i], 16);
+                if (st == IDM_OK) {
+                    done++;
+                    e |= cli_json_set_str(r, "Queued", "ok");
+                    if (kind == OP_COMMAND)
+                        e |= cli_json_set_uint(r, "Seq", (uint64_t)seq);
+                } else {
+                    failed++;
+                    e |= cli_json_set_str(r, "Error", err[0] != '\0' ? err : idm_strerror(st));
+                }
+                if (e != 0 || json_array_append_new(results, r) != 0)
+                    failed++;
+            }
+            json_object_set_new(out, "Results", results);
+            int e = cli_json_set_uint(out, "Done", done);
+            e |= cli_json_set_uint(out, "Failed", failed);
+            rc = cli_json_emit(prog, out, e);
+            if (rc == CLI_EXIT_OK && failed > 0)
+                rc = CLI_EXIT_FAIL;
+        }
+        idm_cli_close(&c);
+    }
+    if (payload != NULL)
+        lw_secure_wipe(payload, MLS_SECURE_MAX);
+    free(payload);
+    free(pos);
+    free(devs);
+    return rc == -2 ? CLI_EXIT_OK : rc;
+}
+
+static int command_show(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm command-show";
+    char *pos[2];
+    size_t npos = 0;
+    switch (cli_opts_parse(prog, NULL, 0, argc, argv, NULL, pos, 2, &npos)) {
+    case CLI_PARSE_HELP:
+        printf("usage: ferry -d DIR idm command-show DEVEUI SEQ\n");
+        return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR:
+        return CLI_EXIT_USAGE;
+    default:
+        break;
+    }
+    uint64_t dev;
+    char *end = NULL;
+    long long seq = npos == 2 ? strtoll(pos[1], &end, 10) : 0;
+    if (npos != 2 || cli_parse_hex_uint(prog, "DEVEUI", pos[0], 16, "DevEUI", &dev) != CLI_EXIT_OK ||
+        end == NULL || *end != '\0' || seq < 1) {
+        cli_error(prog, "expected a DevEUI and a command's Seq (from `idm command`)");
+        return CLI_EXIT_USAGE;
+    }
+    idm_cli c;
+    int rc = idm_cli_open(prog, false, &c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    store_idm_cmd *cmd = calloc(1, sizeof *cmd);
+    store_status ss = cmd != NULL ? store_idm_cmd_get(c.db, dev, seq, cmd) : STORE_ERR_NOMEM;
+    idm_cli_close(&c);
+    if (ss != STORE_OK) {
+        cli_error(prog, "%016llX command %lld: %s", (unsigned long long)dev, seq, store_strerror(ss));
+        free(cmd);
+        return CLI_EXIT_FAIL;
+    }
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    e |= cli_json_set_uint(out, "Seq", (uint64_t)cmd->seq);
+    e |= cli_json_set_str(out, "Type", mls_type_name(cmd->type));
+    e |= cli_json_set_str(out, "State", cmd->state);
+    e |= cli_json_set_uint(out, "MLSCounter", cmd->counter);
+    if (cmd->result >= 0)
+        e |= cli_json_set_uint(out, "Result", (uint64_t)cmd->result);
+    if (cmd->reply_len > 0)
+        e |= cli_json_set_hex(out, "Reply", cmd->reply, cmd->reply_len);
+    e |= cli_json_set_str(out, "Origin", cmd->origin);
+    free(cmd);
+    return cli_json_emit(prog, out, e);
+}
+
+static int retire(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm retire";
+    char *pos[1];
+    size_t npos = 0;
+    switch (cli_opts_parse(prog, NULL, 0, argc, argv, NULL, pos, 1, &npos)) {
+    case CLI_PARSE_HELP:
+        printf("usage: ferry -d DIR idm retire DEVEUI\n");
+        return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR:
+        return CLI_EXIT_USAGE;
+    default:
+        break;
+    }
+    uint64_t dev;
+    if (npos != 1 || cli_parse_hex_uint(prog, "DEVEUI", pos[0], 16, "DevEUI", &dev) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    idm_cli c;
+    int rc = idm_cli_open(prog, false, &c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_retire(c.db, dev, "cli", err);
+    idm_cli_close(&c);
+    if (st != IDM_OK)
+        return fail_idm(prog, st, err);
+    json_t *out = json_object();
+    int e = cli_json_set_be(out, "DevEUI", dev, 16);
+    e |= cli_json_set_str(out, "State", "retired");
+    return cli_json_emit(prog, out, e);
+}
+
+int cli_idm_ops_main(const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "transfer") == 0)
+        return fleet("ferry idm transfer", OP_TRANSFER, argc, argv);
+    if (strcmp(cmd, "renew") == 0)
+        return fleet("ferry idm renew", OP_RENEW, argc, argv);
+    if (strcmp(cmd, "return") == 0)
+        return fleet("ferry idm return", OP_RETURN, argc, argv);
+    if (strcmp(cmd, "command") == 0)
+        return fleet("ferry idm command", OP_COMMAND, argc, argv);
+    if (strcmp(cmd, "command-show") == 0)
+        return command_show(argc, argv);
+    if (strcmp(cmd, "retire") == 0)
+        return retire(argc, argv);
+    return -1;
+}

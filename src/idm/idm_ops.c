@@ -1,0 +1,799 @@
+/*
+ * idm_ops.c - what the Identity Manager does with an SE after its first
+ * profile (docs/idm.md, "Operations"): fleet transfer, key renewal, secure
+ * commands, return to bootstrap, retirement, and the follow-ups that finish
+ * or undo them.
+ *
+ * One rule runs through all of them: a device is never bricked. The SE only
+ * leaves keys behind after a join with the new ones verified, so the IDM
+ * only takes keys away from a customer Join Server once that JS confirmed a
+ * join (NextJoinNonce > 0 after the device was put there):
+ *   - a renewal sends RENEW and keeps the new keys pending (blobs under the
+ *     master key); only when the SE acknowledged them do they replace the
+ *     old ones on the JS, and the old ones are kept ("previous") until a
+ *     join confirms the new ones. Delivered but never joined within the
+ *     deadline: the SE's trial fell back to the old keys, so they go back
+ *     on the JS;
+ *   - a transfer provisions the new owner's JS first; the old owner's
+ *     device is deleted after the new JS confirmed a join. The SE falls back
+ *     to the old owner's profile if the new network never answers, and the
+ *     transfer is then abandoned.
+ *
+ * Every command is sealed once, in the transaction that advances the MLS
+ * counter and records the claim's `op`, so a crash never reuses a counter
+ * and never leaves an operation half recorded.
+ */
+#include "idm/idm_ota.h"
+#include "lorawan/lw_secure.h"
+#include "mls/mls_cmd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void eui16(uint64_t v, char out[17])
+{
+    snprintf(out, 17, "%016llX", (unsigned long long)v);
+}
+
+static idm_status from_store(store_status st)
+{
+    return st == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : st == STORE_ERR_ABORTED ? IDM_ERR_BUSY : IDM_ERR_STORE;
+}
+
+/* The SE, its claim, and whether the caller may act on it. */
+static idm_status load(store *db, uint64_t dev_eui, const char *tenant_id, store_idm_se *se, store_idm_claim *c,
+                       char err[IDM_ERR_MAX])
+{
+    memset(c, 0, sizeof *c);
+    store_status st = store_idm_se_get(db, dev_eui, se);
+    if (st == STORE_OK) {
+        st = store_idm_claim_get(db, dev_eui, c);
+        if (st == STORE_ERR_NOT_FOUND) {
+            memcpy(c->state, "none", sizeof "none");
+            st = STORE_OK;
+        }
+    }
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    if (tenant_id != NULL && (strcmp(c->state, "claimed") != 0 || strcmp(c->tenant_id, tenant_id) != 0)) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: no such secure element", (unsigned long long)dev_eui);
+        return IDM_ERR_NOT_FOUND;
+    }
+    return IDM_OK;
+}
+
+static idm_status require_event(const store_idm_se *se, idm_event ev, const char *what, char err[IDM_ERR_MAX])
+{
+    idm_state cur, next;
+    if (idm_state_parse(se->state, &cur) != IDM_OK || idm_state_transition(cur, ev, &next) != IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: state %s: %s is not possible now", (unsigned long long)se->dev_eui,
+                 se->state, what);
+        return IDM_ERR_ILLEGAL;
+    }
+    return IDM_OK;
+}
+
+static idm_status require_idle(store *db, const store_idm_claim *c, uint64_t dev_eui, char err[IDM_ERR_MAX])
+{
+    uint64_t q = 0, sn = 0;
+    if (c->op[0] != '\0') {
+        snprintf(err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)dev_eui, c->op);
+        return IDM_ERR_BUSY;
+    }
+    if (store_idm_cmd_count(db, dev_eui, "queued", &q) != STORE_OK ||
+        store_idm_cmd_count(db, dev_eui, "sending", &sn) != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "database: reading the command queue");
+        return IDM_ERR_STORE;
+    }
+    if (q + sn > 0) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: a delivery is in progress", (unsigned long long)dev_eui);
+        return IDM_ERR_BUSY;
+    }
+    return IDM_OK;
+}
+
+/* ---------------------------------------------------------------- one sealed command, queued */
+
+typedef struct queue_job {
+    const store_idm_ota *before;
+    store_idm_ota after;
+    store_idm_cmd *cmd;
+    store_status (*extra)(store *s, void *ctx); /* claim op, key rows, transition, audit */
+    void *ctx;
+} queue_job;
+
+static store_status queue_fn(store *s, void *ctx)
+{
+    queue_job *j = ctx;
+    store_status st = store_idm_ota_cas(s, j->before, &j->after);
+    if (st == STORE_OK)
+        st = store_idm_cmd_add(s, j->cmd);
+    if (st == STORE_OK && j->extra != NULL)
+        st = j->extra(s, j->ctx);
+    return st;
+}
+
+/* Seals *cmd for the SE with its next MLS counter and queues it with
+ * extra(s, ctx) in one transaction. `fill` (may be NULL) runs with the open
+ * MLS session before sealing (to wrap keys under WrapDown). */
+static idm_status queue_cmd(hsm_session *hs, store *db, const store_idm_se *se, mls_cmd *cmd,
+                            idm_status (*fill)(mls_session *ms, mls_cmd *cmd, void *ctx), void *fill_ctx,
+                            const idm_policy *pol, const char *actor, store_status (*extra)(store *, void *),
+                            void *ctx, int64_t *seq, char err[IDM_ERR_MAX])
+{
+    store_idm_ota ota;
+    store_status ss = store_idm_ota_get(db, se->dev_eui, &ota);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+        snprintf(err, IDM_ERR_MAX, "database: %s", store_strerror(ss));
+        return IDM_ERR_STORE;
+    }
+    store_idm_cmd *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return IDM_ERR_NOMEM;
+    mls_session ms;
+    idm_status rc = idm_mls_open(hs, se, &ota, &ms);
+    if (rc != IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "MLS session: %s", idm_strerror(rc));
+        free(c);
+        return rc;
+    }
+    if (fill != NULL && (rc = fill(&ms, cmd, fill_ctx)) != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, "MLS: could not wrap the keys for the SE");
+    else if ((rc = idm_seal_cmd(&ms, cmd, c, (int64_t)time(NULL) + (int64_t)pol->deadline_s)) != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, "MLS: could not seal the %s command", mls_type_name(cmd->type));
+    queue_job j = {&ota, ota, c, extra, ctx};
+    j.after.tx_next = ms.tx_next;
+    mls_session_end(&ms);
+    if (rc == IDM_OK) {
+        c->dev_eui = se->dev_eui;
+        snprintf(c->origin, sizeof c->origin, "%s", actor);
+        ss = store_idm_txn(db, queue_fn, &j);
+        if (ss != STORE_OK) {
+            rc = ss == STORE_ERR_ABORTED ? IDM_ERR_BUSY : IDM_ERR_STORE;
+            if (err[0] == '\0')
+                snprintf(err, IDM_ERR_MAX, "%016llX: queueing %s: %s", (unsigned long long)se->dev_eui,
+                         mls_type_name(cmd->type),
+                         ss == STORE_ERR_ABORTED ? "the SE's state or MLS counters changed meanwhile"
+                                                 : store_strerror(ss));
+        } else if (seq != NULL) {
+            *seq = c->seq;
+        }
+    }
+    lw_secure_wipe(c, sizeof *c);
+    free(c);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- transfer */
+
+typedef struct transfer_job {
+    uint64_t dev_eui;
+    const char *tenant_id, *to_tenant, *to_js, *actor;
+    idm_status result;
+    char *err;
+} transfer_job;
+
+static store_status transfer_fn(store *s, void *ctx)
+{
+    transfer_job *j = ctx;
+    store_idm_claim c;
+    store_idm_tenant t;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st != STORE_OK)
+        return st;
+    if (strcmp(c.state, "claimed") != 0 || c.js_id[0] == '\0' || c.provisioned_at <= 0 ||
+        (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)) {
+        j->result = j->tenant_id != NULL ? IDM_ERR_NOT_FOUND : IDM_ERR_ILLEGAL;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)j->dev_eui,
+                 j->tenant_id != NULL ? "no such secure element" : "not claimed and provisioned: nothing to transfer");
+        return STORE_OK;
+    }
+    if (c.op[0] != '\0') {
+        j->result = IDM_ERR_BUSY;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)j->dev_eui, c.op);
+        return STORE_OK;
+    }
+    if ((st = store_idm_tenant_get(s, j->to_tenant, &t)) != STORE_OK || strcmp(t.kind, "customer") != 0) {
+        j->result = IDM_ERR_NOT_FOUND;
+        snprintf(j->err, IDM_ERR_MAX, "tenant %s: no such customer", j->to_tenant);
+        return st == STORE_ERR_NOT_FOUND || st == STORE_OK ? STORE_OK : st;
+    }
+    store_idm_js js[2];
+    size_t n = 0;
+    if (j->to_js != NULL) {
+        st = store_idm_js_get(s, j->to_js, &js[0]);
+        n = st == STORE_OK && strcmp(js[0].tenant_id, t.id) == 0 ? 1 : 0;
+        if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+            return st;
+    } else if ((st = store_idm_js_of_tenant(s, t.id, js, 2, &n)) != STORE_OK) {
+        return st;
+    }
+    char to_js[STORE_IDM_ID_MAX + 1];
+    snprintf(to_js, sizeof to_js, "%s", n > 0 ? js[0].id : "");
+    lw_secure_wipe(js, sizeof js);
+    if (n != 1) {
+        j->result = n == 0 ? IDM_ERR_NOT_FOUND : IDM_ERR_ARGUMENT;
+        snprintf(j->err, IDM_ERR_MAX, "tenant %s: %s", t.id,
+                 n == 0 ? "no such Join Server" : "has several Join Servers: name one");
+        return STORE_OK;
+    }
+    if (strcmp(to_js, c.js_id) == 0) {
+        j->result = IDM_ERR_ARGUMENT;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: on Join Server %s already", (unsigned long long)j->dev_eui, to_js);
+        return STORE_OK;
+    }
+    char det[400];
+    snprintf(det, sizeof det, "\"from_tenant\":\"%s\",\"from_js\":\"%s\",\"to_tenant\":\"%s\",\"to_js\":\"%s\"",
+             c.tenant_id, c.js_id, t.id, to_js);
+    memcpy(c.prev_tenant_id, c.tenant_id, sizeof c.prev_tenant_id);
+    memcpy(c.prev_js_id, c.js_id, sizeof c.prev_js_id);
+    snprintf(c.tenant_id, sizeof c.tenant_id, "%s", t.id);
+    snprintf(c.js_id, sizeof c.js_id, "%s", to_js);
+    memcpy(c.op, "transfer", sizeof "transfer");
+    c.provisioned_at = 0;
+    c.failures = 0;
+    if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
+        return st;
+    st = idm_se_event_txn(s, j->dev_eui, IDM_EV_TRANSFER_REQUESTED, j->actor, det, NULL);
+    if (st == STORE_ERR_ABORTED) {
+        j->result = IDM_ERR_ILLEGAL;
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: its state does not allow a transfer now",
+                 (unsigned long long)j->dev_eui);
+    }
+    return st;
+}
+
+idm_status idm_transfer(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const char *to_tenant,
+                        const char *to_js, const idm_policy *p, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    if (to_tenant == NULL) {
+        snprintf(err, IDM_ERR_MAX, "the new owner (tenant) is required");
+        return IDM_ERR_ARGUMENT;
+    }
+    store_idm_se se;
+    store_idm_claim c;
+    idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
+    if (rc == IDM_OK)
+        rc = require_event(&se, IDM_EV_TRANSFER_REQUESTED, "a transfer", err);
+    if (rc == IDM_OK)
+        rc = require_idle(db, &c, dev_eui, err);
+    lw_secure_wipe(&se, sizeof se);
+    if (rc != IDM_OK)
+        return rc;
+    transfer_job j = {dev_eui, tenant_id, to_tenant, to_js, actor, IDM_OK, err};
+    store_status st = store_idm_txn(db, transfer_fn, &j);
+    if (st != STORE_OK && j.result == IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    if (j.result != IDM_OK)
+        return j.result;
+    /* The new owner's JS now; if it cannot be reached, housekeeping retries
+     * (transfer_pending is in the provisioning work list). */
+    char e2[IDM_ERR_MAX];
+    idm_status pr = idm_provision(hs, db, dev_eui, p, actor, e2);
+    if (pr != IDM_OK)
+        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"%016llX: transfer: provisioning later: %s\"}\n",
+                (unsigned long long)dev_eui, e2);
+    return IDM_OK;
+}
+
+/* ---------------------------------------------------------------- key renewal */
+
+typedef struct renew_job {
+    uint64_t dev_eui;
+    store_idm_profile_key pending;
+    const char *actor;
+} renew_job;
+
+typedef struct renew_fill {
+    lw_key *nwk, *app;
+    bool v11;
+} renew_fill;
+
+static idm_status renew_wrap(mls_session *ms, mls_cmd *cmd, void *ctx)
+{
+    renew_fill *f = ctx;
+    if (mls_wrap_key(ms, f->nwk, cmd->u.renew.nwk_key_wrapped, sizeof cmd->u.renew.nwk_key_wrapped) != MLS_OK ||
+        (f->v11 && mls_wrap_key(ms, f->app, cmd->u.renew.app_key_wrapped, sizeof cmd->u.renew.app_key_wrapped) !=
+                       MLS_OK))
+        return IDM_ERR_MLS;
+    return IDM_OK;
+}
+
+static store_status renew_fn(store *s, void *ctx)
+{
+    renew_job *j = ctx;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st != STORE_OK)
+        return st;
+    if (c.op[0] != '\0' || strcmp(c.js_id, j->pending.js_id) != 0)
+        return STORE_ERR_ABORTED;
+    memcpy(c.op, "renew", sizeof "renew");
+    if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_key_put(s, &j->pending)) != STORE_OK)
+        return st;
+    char det[240];
+    snprintf(det, sizeof det, "\"renewal\":true,\"tenant\":\"%s\",\"js\":\"%s\",\"profile_id\":%u", c.tenant_id,
+             c.js_id, (unsigned)j->pending.profile_id);
+    return idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_QUEUED, j->actor, det, NULL);
+}
+
+idm_status idm_renew(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const idm_policy *p,
+                     const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_se se;
+    store_idm_claim c;
+    renew_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return IDM_ERR_NOMEM;
+    store_idm_profile_key cur;
+    memset(&cur, 0, sizeof cur);
+    idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
+    if (rc == IDM_OK && strcmp(se.state, "active_at_customer") != 0) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: state %s: keys are renewed only on an SE active at its customer",
+                 (unsigned long long)dev_eui, se.state);
+        rc = IDM_ERR_ILLEGAL;
+    }
+    if (rc == IDM_OK)
+        rc = require_idle(db, &c, dev_eui, err);
+    if (rc == IDM_OK) {
+        store_status ss = store_idm_key_get(db, dev_eui, "current", &cur);
+        if (ss != STORE_OK || strcmp(cur.js_id, c.js_id) != 0) {
+            snprintf(err, IDM_ERR_MAX, "%016llX: no customer profile keys recorded for Join Server %s",
+                     (unsigned long long)dev_eui, c.js_id);
+            rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        }
+    }
+    lw_key nwk = {0}, app = {0};
+    bool v11 = se.mac_version == STORE_MAC_1_1;
+    if (rc == IDM_OK && (rc = idm_profile_keys_make(hs, v11, &nwk, &app, &j->pending)) != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, "key service: could not make the new keys");
+    if (rc == IDM_OK) {
+        j->dev_eui = dev_eui;
+        j->actor = actor;
+        memcpy(j->pending.slot, "pending", sizeof "pending");
+        j->pending.dev_eui = dev_eui;
+        memcpy(j->pending.js_id, cur.js_id, sizeof j->pending.js_id);
+        j->pending.profile_id = cur.profile_id;
+        mls_cmd cmd;
+        memset(&cmd, 0, sizeof cmd);
+        cmd.type = MLS_T_RENEW;
+        cmd.u.renew.profile_id = cur.profile_id;
+        renew_fill f = {&nwk, &app, v11};
+        rc = queue_cmd(hs, db, &se, &cmd, renew_wrap, &f, p, actor, renew_fn, j, NULL, err);
+        lw_secure_wipe(&cmd, sizeof cmd);
+    }
+    hsm_key_release(hs, &nwk);
+    hsm_key_release(hs, &app);
+    lw_secure_wipe(&cur, sizeof cur);
+    lw_secure_wipe(&se, sizeof se);
+    lw_secure_wipe(j, sizeof *j);
+    free(j);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- secure commands */
+
+typedef struct audit_job {
+    uint64_t dev_eui;
+    const char *actor, *action;
+    char subject[17];
+    char details[200];
+    const char *op;              /* set the claim's op (NULL: leave it) */
+} audit_job;
+
+static store_status audit_fn(store *s, void *ctx)
+{
+    audit_job *j = ctx;
+    if (j->op != NULL) {
+        store_idm_claim c;
+        store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+        if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+            return st;
+        if (st == STORE_OK && c.op[0] != '\0')
+            return STORE_ERR_ABORTED;
+        if (st == STORE_OK) { /* an unclaimed SE has no claim to mark */
+            snprintf(c.op, sizeof c.op, "%s", j->op);
+            if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
+                return st;
+        }
+    }
+    store_idm_audit_record r = {j->actor, j->action, j->subject, j->details};
+    return store_idm_audit_append(s, &r, NULL);
+}
+
+idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const uint8_t *data,
+                           size_t len, const idm_policy *p, const char *actor, int64_t *seq, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    if (data == NULL || len == 0 || len > MLS_SECURE_MAX) {
+        snprintf(err, IDM_ERR_MAX, "a secure command is 1 to %u bytes", (unsigned)MLS_SECURE_MAX);
+        return IDM_ERR_ARGUMENT;
+    }
+    store_idm_se se;
+    store_idm_claim c;
+    idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
+    if (rc == IDM_OK && (strcmp(se.state, "manufactured") == 0 || strcmp(se.state, "retired") == 0)) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: state %s: the SE cannot be reached", (unsigned long long)dev_eui,
+                 se.state);
+        rc = IDM_ERR_ILLEGAL;
+    }
+    mls_cmd *cmd = calloc(1, sizeof *cmd);
+    if (rc == IDM_OK && cmd == NULL)
+        rc = IDM_ERR_NOMEM;
+    if (rc == IDM_OK) {
+        cmd->type = MLS_T_SECURE;
+        cmd->u.secure.len = (uint16_t)len;
+        memcpy(cmd->u.secure.data, data, len);
+        audit_job a = {dev_eui, actor, "idm.secure.queued", "", "", NULL};
+        eui16(dev_eui, a.subject);
+        snprintf(a.details, sizeof a.details, "{\"len\":%zu}", len);
+        rc = queue_cmd(hs, db, &se, cmd, NULL, NULL, p, actor, audit_fn, &a, seq, err);
+    }
+    if (cmd != NULL)
+        lw_secure_wipe(cmd, sizeof *cmd);
+    free(cmd);
+    lw_secure_wipe(&se, sizeof se);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- return to bootstrap, retire */
+
+idm_status idm_return_to_bootstrap(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id,
+                                   const idm_policy *p, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_se se;
+    store_idm_claim c;
+    idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
+    if (rc == IDM_OK)
+        rc = require_event(&se, IDM_EV_RETURN_REQUESTED, "a return to bootstrap", err);
+    if (rc == IDM_OK)
+        rc = require_idle(db, &c, dev_eui, err);
+    if (rc == IDM_OK) {
+        mls_cmd cmd;
+        memset(&cmd, 0, sizeof cmd);
+        cmd.type = MLS_T_BOOTSTRAP;
+        cmd.u.bootstrap.flags = MLS_BOOTSTRAP_ERASE;
+        audit_job a = {dev_eui, actor, "idm.return.queued", "", "{}", "return"};
+        eui16(dev_eui, a.subject);
+        rc = queue_cmd(hs, db, &se, &cmd, NULL, NULL, p, actor, audit_fn, &a, NULL, err);
+    }
+    lw_secure_wipe(&se, sizeof se);
+    return rc;
+}
+
+/* The claim let go: released, its Join Servers owed a deletion. */
+static store_status release_claim_txn(store *s, uint64_t dev_eui, const char *reason)
+{
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND)
+        return store_idm_key_delete(s, dev_eui, NULL);
+    if (st != STORE_OK)
+        return st;
+    if (c.js_id[0] != '\0' && c.provisioned_at != 0 && (st = store_idm_cleanup_add(s, dev_eui, c.js_id, reason)) != STORE_OK)
+        return st;
+    if (c.prev_js_id[0] != '\0' && (st = store_idm_cleanup_add(s, dev_eui, c.prev_js_id, reason)) != STORE_OK)
+        return st;
+    if (strcmp(c.state, "locked") != 0)
+        memcpy(c.state, "released", sizeof "released");
+    c.tenant_id[0] = c.js_id[0] = c.prev_tenant_id[0] = c.prev_js_id[0] = c.op[0] = '\0';
+    c.provisioned_at = 0;
+    c.failures = 0;
+    if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
+        return st;
+    return store_idm_key_delete(s, dev_eui, NULL);
+}
+
+store_status idm_ops_returned_txn(store *s, uint64_t dev_eui, const char *actor)
+{
+    store_status st = release_claim_txn(s, dev_eui, "return to bootstrap");
+    return st == STORE_OK ? idm_se_event_txn(s, dev_eui, IDM_EV_RETURN_REQUESTED, actor, NULL, NULL) : st;
+}
+
+typedef struct retire_job {
+    uint64_t dev_eui;
+    const char *actor;
+} retire_job;
+
+static store_status retire_fn(store *s, void *ctx)
+{
+    retire_job *j = ctx;
+    store_status st = store_idm_cmd_fail_all(s, j->dev_eui);
+    if (st == STORE_OK)
+        st = release_claim_txn(s, j->dev_eui, "retired");
+    return st == STORE_OK ? idm_se_event_txn(s, j->dev_eui, IDM_EV_RETIRE, j->actor, NULL, NULL) : st;
+}
+
+idm_status idm_retire(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    retire_job j = {dev_eui, actor};
+    store_status st = store_idm_txn(db, retire_fn, &j);
+    if (st == STORE_ERR_ABORTED) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: retired already", (unsigned long long)dev_eui);
+        return IDM_ERR_ILLEGAL;
+    }
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    return IDM_OK;
+}
+
+/* ---------------------------------------------------------------- follow-ups */
+
+store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, char op_out[16])
+{
+    op_out[0] = '\0';
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, dev_eui, &c);
+    if (st == STORE_ERR_NOT_FOUND)
+        return STORE_OK;
+    if (st != STORE_OK)
+        return st;
+    memcpy(op_out, c.op, 16);
+    if (strcmp(c.op, "renew") == 0) {
+        if ((st = store_idm_key_delete(s, dev_eui, "pending")) != STORE_OK)
+            return st;
+    } else if (strcmp(c.op, "transfer") == 0) {
+        /* Back to the old owner, whose device was never touched; the new
+         * owner's device (if it was made) is owed a deletion. */
+        if (c.provisioned_at != 0 && (st = store_idm_cleanup_add(s, dev_eui, c.js_id, "transfer abandoned")) != STORE_OK)
+            return st;
+        store_idm_profile_key prev;
+        memset(&prev, 0, sizeof prev);
+        st = store_idm_key_get(s, dev_eui, "previous", &prev);
+        if (st == STORE_OK) {
+            memcpy(prev.slot, "current", sizeof "current");
+            if ((st = store_idm_key_delete(s, dev_eui, NULL)) == STORE_OK)
+                st = store_idm_key_put(s, &prev);
+        } else if (st == STORE_ERR_NOT_FOUND) {
+            st = store_idm_key_delete(s, dev_eui, "current");
+        }
+        lw_secure_wipe(&prev, sizeof prev);
+        if (st != STORE_OK)
+            return st;
+        memcpy(c.tenant_id, c.prev_tenant_id, sizeof c.tenant_id);
+        memcpy(c.js_id, c.prev_js_id, sizeof c.js_id);
+        c.prev_tenant_id[0] = c.prev_js_id[0] = '\0';
+        c.provisioned_at = (int64_t)time(NULL);
+    } else if (c.op[0] == '\0') {
+        return STORE_OK;
+    }
+    c.op[0] = '\0';
+    return store_idm_claim_put(s, &c);
+}
+
+typedef struct push_job {
+    uint64_t dev_eui;
+    const char *actor;
+    uint32_t join_nonce_base;
+} push_job;
+
+static store_status push_fn(store *s, void *ctx)
+{
+    push_job *j = ctx;
+    store_idm_profile_key cur, pend;
+    memset(&cur, 0, sizeof cur);
+    memset(&pend, 0, sizeof pend);
+    store_status st = store_idm_key_get(s, j->dev_eui, "pending", &pend);
+    if (st == STORE_OK && !pend.acked)
+        st = STORE_ERR_ABORTED;
+    if (st == STORE_OK && (st = store_idm_key_get(s, j->dev_eui, "current", &cur)) == STORE_OK) {
+        memcpy(cur.slot, "previous", sizeof "previous");
+        st = store_idm_key_put(s, &cur);
+    }
+    if (st == STORE_OK) {
+        memcpy(pend.slot, "current", sizeof "current");
+        pend.created_at = (int64_t)time(NULL);
+        pend.join_nonce_base = j->join_nonce_base;
+        if ((st = store_idm_key_put(s, &pend)) == STORE_OK)
+            st = store_idm_key_delete(s, j->dev_eui, "pending");
+    }
+    lw_secure_wipe(&cur, sizeof cur);
+    lw_secure_wipe(&pend, sizeof pend);
+    return st == STORE_OK ? idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, "\"renewal\":true", NULL)
+                          : st;
+}
+
+idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_se se;
+    store_idm_profile_key *k = calloc(1, sizeof *k);
+    store_idm_js *js = calloc(1, sizeof *js);
+    idm_status rc = k == NULL || js == NULL ? IDM_ERR_NOMEM : IDM_OK;
+    store_status ss = STORE_OK;
+    if (rc == IDM_OK && ((ss = store_idm_se_get(db, dev_eui, &se)) != STORE_OK ||
+                         (ss = store_idm_key_get(db, dev_eui, "pending", k)) != STORE_OK ||
+                         (ss = store_idm_js_get(db, k->js_id, js)) != STORE_OK)) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: renewal: %s", (unsigned long long)dev_eui, store_strerror(ss));
+        rc = from_store(ss);
+    }
+    if (rc == IDM_OK && !k->acked) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: the SE has not acknowledged the new keys", (unsigned long long)dev_eui);
+        rc = IDM_ERR_BUSY;
+    }
+    uint32_t nj = 0;
+    if (rc == IDM_OK)
+        rc = idm_js_put_device(hs, db, js, &se, k, &nj, err);
+    if (rc == IDM_OK) {
+        push_job j = {dev_eui, actor, nj};
+        if ((ss = store_idm_txn(db, push_fn, &j)) != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "%016llX: recording the renewal: %s", (unsigned long long)dev_eui,
+                     store_strerror(ss));
+            rc = from_store(ss);
+        }
+    }
+    if (k != NULL)
+        lw_secure_wipe(k, sizeof *k);
+    if (js != NULL)
+        lw_secure_wipe(js, sizeof *js);
+    free(k);
+    free(js);
+    lw_secure_wipe(&se, sizeof se);
+    return rc;
+}
+
+typedef struct joined_job {
+    uint64_t dev_eui;
+    const char *actor;
+} joined_job;
+
+static store_status joined_fn(store *s, void *ctx)
+{
+    joined_job *j = ctx;
+    store_idm_claim c;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
+        return st;
+    char det[160] = "\"via\":\"customer_js\"";
+    if (st == STORE_OK && (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0)) {
+        if (c.prev_js_id[0] != '\0') {
+            /* The new owner's JS saw a join: now the old owner's device goes. */
+            if ((st = store_idm_cleanup_add(s, j->dev_eui, c.prev_js_id, "transferred")) != STORE_OK)
+                return st;
+            snprintf(det, sizeof det, "\"via\":\"customer_js\",\"transfer_from\":\"%s\"", c.prev_js_id);
+        } else {
+            snprintf(det, sizeof det, "\"via\":\"customer_js\",\"renewal\":true");
+        }
+        if ((st = store_idm_key_delete(s, j->dev_eui, "previous")) != STORE_OK)
+            return st;
+        c.prev_tenant_id[0] = c.prev_js_id[0] = c.op[0] = '\0';
+        if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
+            return st;
+    }
+    return idm_se_event_txn(s, j->dev_eui, IDM_EV_CUSTOMER_JOIN, j->actor, det, NULL);
+}
+
+idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    joined_job j = {dev_eui, actor};
+    store_status st = store_idm_txn(db, joined_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: customer join: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    return IDM_OK;
+}
+
+typedef struct undo_job {
+    uint64_t dev_eui;
+    const char *why, *actor;
+    bool restored;               /* a renewal: previous keys are back on the JS */
+    uint32_t join_nonce_base;    /* the JS's NextJoinNonce then */
+} undo_job;
+
+static store_status undo_fn(store *s, void *ctx)
+{
+    undo_job *j = ctx;
+    store_status st;
+    if (j->restored) {
+        store_idm_profile_key prev;
+        memset(&prev, 0, sizeof prev);
+        if ((st = store_idm_key_get(s, j->dev_eui, "previous", &prev)) == STORE_OK) {
+            memcpy(prev.slot, "current", sizeof "current");
+            prev.join_nonce_base = j->join_nonce_base;
+            if ((st = store_idm_key_delete(s, j->dev_eui, NULL)) == STORE_OK)
+                st = store_idm_key_put(s, &prev);
+        }
+        lw_secure_wipe(&prev, sizeof prev);
+        store_idm_claim c;
+        if (st == STORE_OK && (st = store_idm_claim_get(s, j->dev_eui, &c)) == STORE_OK) {
+            c.op[0] = '\0';
+            st = store_idm_claim_put(s, &c);
+        }
+    } else {
+        char op[16];
+        st = idm_ops_update_failed_txn(s, j->dev_eui, op);
+    }
+    if (st != STORE_OK)
+        return st;
+    char det[120];
+    snprintf(det, sizeof det, "\"reason\":\"%s\"", j->why);
+    return idm_se_event_txn(s, j->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
+}
+
+idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
+                               char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_se se;
+    store_idm_claim c;
+    idm_status rc = load(db, dev_eui, NULL, &se, &c, err);
+    undo_job j = {dev_eui, why, actor, false, 0};
+    if (rc == IDM_OK && strcmp(c.op, "renew") == 0) {
+        /* The SE's trial fell back to the old keys (or never got the new
+         * ones): put them back on the JS before anything else. */
+        store_idm_profile_key *k = calloc(1, sizeof *k);
+        store_idm_js *js = calloc(1, sizeof *js);
+        store_status ss = STORE_OK;
+        if (k == NULL || js == NULL)
+            rc = IDM_ERR_NOMEM;
+        else if ((ss = store_idm_key_get(db, dev_eui, "previous", k)) != STORE_OK ||
+                 (ss = store_idm_js_get(db, k->js_id, js)) != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "%016llX: the keys before the renewal: %s", (unsigned long long)dev_eui,
+                     store_strerror(ss));
+            rc = from_store(ss);
+        } else {
+            rc = idm_js_put_device(hs, db, js, &se, k, &j.join_nonce_base, err);
+        }
+        j.restored = true;
+        if (k != NULL)
+            lw_secure_wipe(k, sizeof *k);
+        if (js != NULL)
+            lw_secure_wipe(js, sizeof *js);
+        free(k);
+        free(js);
+    } else if (rc == IDM_OK && strcmp(c.op, "transfer") != 0) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: no renewal or transfer to undo", (unsigned long long)dev_eui);
+        rc = IDM_ERR_ILLEGAL;
+    }
+    lw_secure_wipe(&se, sizeof se);
+    if (rc != IDM_OK)
+        return rc;
+    store_status st = store_idm_txn(db, undo_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: undoing the update: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    return IDM_OK;
+}
+
+void idm_ops_cleanup(hsm_session *hs, store *db)
+{
+    store_idm_cleanup *list = calloc(64, sizeof *list);
+    store_idm_js *js = calloc(1, sizeof *js);
+    size_t n = 0;
+    if (list == NULL || js == NULL || store_idm_cleanup_list(db, list, 64, &n) != STORE_OK)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        char err[IDM_ERR_MAX] = "", subject[17], det[160];
+        store_status ss = store_idm_js_get(db, list[i].js_id, js);
+        idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, list[i].dev_eui, err) : IDM_ERR_NOT_FOUND;
+        if (rc != IDM_OK && ss == STORE_OK) {
+            fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"%016llX: deleting from %s later: %s\"}\n",
+                    (unsigned long long)list[i].dev_eui, list[i].js_id, err);
+            continue;
+        }
+        eui16(list[i].dev_eui, subject);
+        snprintf(det, sizeof det, "{\"js\":\"%s\",\"reason\":\"%s\"%s}", list[i].js_id, list[i].reason,
+                 ss == STORE_OK ? "" : ",\"js_unknown\":true");
+        if (store_idm_cleanup_done(db, list[i].dev_eui, list[i].js_id) == STORE_OK)
+            (void)idm_audit(db, "idm-ota", "idm.js.device_deleted", subject, det);
+    }
+    if (js != NULL)
+        lw_secure_wipe(js, sizeof *js);
+    free(js);
+    free(list);
+}

@@ -1,0 +1,25 @@
+/*
+ * store_idm_internal.h - helpers shared by the IDM's store files
+ * (store_idm_tenant.c, store_idm_keys.c); not part of the store's API.
+ */
+#ifndef FERRY_STORE_IDM_INTERNAL_H
+#define FERRY_STORE_IDM_INTERNAL_H
+
+#include "store/store_driver.h"
+
+/* Result rows collected into out[cap] (a row callback's context). */
+typedef struct rows {
+    void *out;
+    size_t cap, count;
+} rows;
+
+/* Tenant and Join Server ids: [A-Za-z0-9._-], 1..STORE_IDM_ID_MAX. */
+bool store_idm_id_ok(const char *id);
+
+/* A TEXT column into dst[cap]; NULL gives "" when null_ok. CORRUPT when it does not fit. */
+store_status store_idm_copy_text(char *dst, size_t cap, const store_value *v, bool null_ok);
+
+/* Row callback: column 0 an EUI into ((uint64_t *)rows.out)[count]. */
+store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n);
+
+#endif

@@ -1,0 +1,269 @@
+#!/bin/sh
+# idm_ops.sh - the Identity Manager's operations after the first profile,
+# with the real pieces on loopback:
+#   - an IDM deployment (bootstrap Join Server `serve`, `idm serve`) and two
+#     customer Join Servers, acme and bolt, each its own `ferry init`
+#     deployment and SoftHSM2 token;
+#   - 2 SEs personalised by `ferry hsa personalise`, imported, claimed by
+#     acme, bootstrapped through idm_ns.js (the bootstrap network), joined
+#     on acme's network through idm_cust.js (acme's NS and AS: it holds the
+#     AppSKey of the customer session and relays MLS on FPort 200 to the IDM);
+#   - uplinks decrypted by the customer; a secure command round trip;
+#   - key renewal: RENEW relayed through acme's AS, the new keys on acme's
+#     JS only after the SE acknowledged them, a join with them;
+#   - a renewal that never joins: the SE falls back to its old keys, the IDM
+#     puts them back on the JS after the deadline, the SE joins again;
+#   - fleet transfer of SE1 from acme to bolt (REST): bolt's JS provisioned,
+#     the profile relayed through acme's AS, the SE joins bolt; then acme's
+#     JS no longer knows it (acme cannot join it), acme's token sees nothing;
+#   - a transfer of SE2 to bolt whose network is down: the SE falls back to
+#     acme's profile, says so through acme's AS, the IDM abandons the
+#     transfer and deletes bolt's device;
+#   - return to bootstrap of SE1 (bolt): the SE erases its customer profile
+#     and joins the bootstrap JS again; the claim is released, bolt's JS
+#     forgets it;
+#   - isolation between tenants, the audit chain, and no key in clear in any
+#     deployment or log.
+# Prints TAP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export FERRY
+export NODE_PATH="$root/tests/oracle/node_modules"
+NS="$here/idm_ns.js"
+CU="$here/idm_cust.js"
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
+    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/lora-packet" ]; then
+    echo "not ok 1 - node, curl and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
+    echo "1..1"
+    exit 1
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-ops.XXXXXX") || exit 1
+pids=""
+idm_pid=""
+cleanup() {
+    for p in $pids $idm_pid; do kill "$p" 2>/dev/null; done
+    for p in $pids $idm_pid; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
+port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }
+wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
+state_is() { $I idm show "$1" 2>/dev/null | grep -q "\"State\": \"$2\""; }
+wait_state() { i=0; while [ $i -lt 100 ] && ! state_is "$1" "$2"; do sleep 0.1; i=$((i + 1)); done; state_is "$1" "$2"; }
+
+HSAKEK=$(hex16); NSKEK=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16); BKEK=$(hex16); BNS=$(hex16); BAS=$(hex16)
+idm="$tmp/idm"; acme="$tmp/acme-js"; bolt="$tmp/bolt-js"; out="$tmp/hsa"; nsd="$tmp/ns"
+mkdir -p "$nsd" && chmod 700 "$nsd"
+P_JS=$(port); P_IDM=$(port); P_A=$(port); P_B=$(port)
+I="$FERRY -d $idm"; A="$FERRY -d $acme"; B="$FERRY -d $bolt"
+AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
+
+{
+    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
+    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
+    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
+    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
+    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
+    $A peer add 000013 --token-out "$nsd/acme-ns.tok" &&
+    "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
+    echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns && echo "$BAS" | $B kek import bolt-as &&
+    $B peer add 000014 --token-out "$nsd/bolt-ns.tok" &&
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED0050000 && $I idm import "$out/batch.jsonl" &&
+    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
+    sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/; s/^max_join_attempts = .*/max_join_attempts = 2/' "$idm/idm.conf" &&
+    $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
+    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
+    $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
+    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_A" --admin-token-file "$acme/admin.token" \
+        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as &&
+    $I idm js add bolt-js --tenant bolt --url "http://127.0.0.1:$P_B" --admin-token-file "$bolt/admin.token" \
+        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns --as-kek-label bolt-as
+} >"$tmp/setup.log" 2>"$tmp/err"
+check "IDM, acme and bolt deployments (three tokens), 2 SEs imported, tenants and both Join Servers" '[ $? -eq 0 ]'
+SE1=70B3D57ED0050000; SE2=70B3D57ED0050001
+otok() { sed -n "s/.*\"DevEUI\":\"$1\".*:O\([0-9A-F]\{32\}\)\".*/\1/p" "$out/batch.jsonl"; }
+$I idm claim $SE1 --owner-token "$(otok $SE1)" --tenant acme >/dev/null 2>"$tmp/err" &&
+    $I idm claim $SE2 --owner-token "$(otok $SE2)" --tenant acme >/dev/null 2>>"$tmp/err" &&
+    $I idm assign $SE1 >/dev/null 2>>"$tmp/err" && $I idm assign $SE2 >/dev/null 2>>"$tmp/err"
+check "acme claims and assigns both SEs" '[ $? -eq 0 ]'
+
+$I serve >"$tmp/js.log" 2>&1 &
+pids="$pids $!"
+$A serve >"$tmp/acme.log" 2>&1 &
+pids="$pids $!"
+$B serve >"$tmp/bolt.log" 2>&1 &
+pids="$pids $!"
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+for p in $P_JS $P_A $P_B; do wait_http "http://127.0.0.1:$p/metrics"; done
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+API="http://127.0.0.1:$P_IDM/api/v1"
+req() { # METHOD PATH TOKENFILE [BODY] -> status on stdout, body in $tmp/body
+    curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $(cat "$3")" ${4:+--data-binary "$4"} "$API$2"
+}
+for s in 1 2; do
+    "$FERRY" se serve --image "$out/se-$(eval echo \$SE$s).img" --socket "$tmp/se$s.sock" 2>"$tmp/se$s.log" &
+    pids="$pids $!"
+done
+i=0; while [ $i -lt 100 ] && ! { [ -S "$tmp/se1.sock" ] && [ -S "$tmp/se2.sock" ]; }; do sleep 0.05; i=$((i + 1)); done
+boot() { SOCK="$tmp/se$1.sock" node "$NS" join "$nsd/se$1.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000; }
+pump() { SOCK="$tmp/se$1.sock" node "$NS" pump "$nsd/se$1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" "$2" ${3:-}; }
+ajoin() { SOCK="$tmp/se$1.sock" node "$CU" join "$nsd/se$1a.json" "http://127.0.0.1:$P_A/" "$nsd/acme-ns.tok" "$ANS" "$AAS" 000013; }
+bjoin() { SOCK="$tmp/se$1.sock" node "$CU" join "$nsd/se$1b.json" "http://127.0.0.1:$P_B/" "$nsd/bolt-ns.tok" "$BNS" "$BAS" 000014; }
+arelay() { SOCK="$tmp/se$1.sock" node "$CU" relay "$nsd/se$1a.json" "http://127.0.0.1:$P_IDM" "$tmp/$2.tok" "$3" "$4"; }
+brelay() { SOCK="$tmp/se$1.sock" node "$CU" relay "$nsd/se$1b.json" "http://127.0.0.1:$P_IDM" "$tmp/$2.tok" "$3" "$4"; }
+
+# ---- both SEs: bootstrap, profile, acme's network
+for s in 1 2; do
+    boot $s >"$tmp/o" 2>"$tmp/err" && pump $s 80 switched >"$tmp/o" 2>>"$tmp/err" && ajoin $s >"$tmp/o" 2>>"$tmp/err"
+    check "SE$s: bootstrap join, profile over the air, join on acme's network" '[ $? -eq 0 ] && grep -q $AJE "$tmp/o"'
+    check "IDM: SE$s active at customer" 'wait_state $(eval echo \$SE$s) active_at_customer'
+done
+SOCK="$tmp/se1.sock" node "$CU" uplink "$nsd/se1a.json" 48656C6C6F >"$tmp/o" 2>"$tmp/err"
+check "an application uplink of SE1 is decrypted by acme's AS with the AppSKey from acme's JS" \
+    '[ $? -eq 0 ] && grep -q "\"decrypted\":\"48656C6C6F\"" "$tmp/o"'
+
+# ---- a secure command, relayed through acme's AS
+check "bolt cannot send a command to acme's SE (404)" '[ "$(req POST /ses/$SE1/commands "$tmp/bolt.tok" "{\"Payload\":\"00\"}")" = 404 ]'
+check "bolt cannot relay for acme's SE (404)" '[ "$(req POST /ses/$SE1/relay "$tmp/bolt.tok" "{\"FRMPayload\":\"\",\"MaxDownlinkPayload\":51}")" = 404 ]'
+code=$(req POST /ses/$SE1/commands "$tmp/acme.tok" '{"Payload":"C0FFEE0102"}')
+seq=$(jget Seq <"$tmp/body")
+check "acme queues a secure command for SE1 (202, Seq $seq)" '[ "$code" = 202 ] && [ -n "$seq" ]'
+REPLY=0A0B0C arelay 1 acme 40 quiet:3 >"$tmp/o" 2>"$tmp/err"
+check "the SE's application receives it through acme's network, end to end" \
+    '[ $? -eq 0 ] && grep -qi "\"secure\":\"C0FFEE0102\"" "$tmp/o"'
+code=$(req GET /ses/$SE1/commands/$seq "$tmp/acme.tok")
+check "the application's reply comes back: command done, Reply 0A0B0C" \
+    '[ "$code" = 200 ] && grep -q "\"State\":\"done\"" "$tmp/body" && grep -qi "\"Reply\":\"0A0B0C\"" "$tmp/body"'
+
+# ---- key renewal of SE1 (CLI, as acme)
+$A device show $SE1 >"$tmp/before" 2>"$tmp/err"
+$I idm renew $SE1 --tenant bolt >"$tmp/o" 2>"$tmp/err"
+check "bolt cannot renew acme's SE" '[ $? -eq 1 ] && grep -q "no such secure element" "$tmp/o"'
+$I idm renew $SE1 --tenant acme >"$tmp/o" 2>"$tmp/err"
+check "acme renews SE1's keys: RENEW queued" '[ $? -eq 0 ] && grep -q "\"Done\": 1" "$tmp/o" && state_is $SE1 profile_pending'
+$A device show $SE1 >"$tmp/mid" 2>"$tmp/err"
+check "acme's JS still holds the old keys while the SE has not acknowledged the new ones" 'cmp -s "$tmp/before" "$tmp/mid"'
+arelay 1 acme 60 switched >"$tmp/o" 2>"$tmp/err"
+check "RENEW relayed through acme's AS; the SE switches to the new keys (on trial)" '[ $? -eq 0 ]'
+check "IDM: the acknowledged keys went to acme's JS (profile_delivered)" 'wait_state $SE1 profile_delivered'
+ajoin 1 >"$tmp/o" 2>"$tmp/err"
+check "SE1 joins acme's JS with the renewed keys" '[ $? -eq 0 ]'
+check "IDM: SE1 active at customer again, renewal confirmed" 'wait_state $SE1 active_at_customer && $I idm show $SE1 | grep -q "\"Update\": \"\""'
+
+# ---- a renewal that never joins: the old keys come back
+kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
+sed -i 's/^delivery_deadline = .*/delivery_deadline = 4/' "$idm/idm.conf"
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+$I idm renew $SE2 >/dev/null 2>"$tmp/err" && arelay 2 acme 60 switched >"$tmp/o" 2>>"$tmp/err"
+check "SE2: renewal delivered through acme's AS, SE on trial with the new keys" '[ $? -eq 0 ] && wait_state $SE2 profile_delivered'
+"$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>"$tmp/err" &&
+    "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>>"$tmp/err"
+check "SE2's network is unreachable: two join-requests unanswered, the trial falls back to the old keys" '[ $? -eq 0 ]'
+check "IDM: no join within the deadline, the old keys back on acme's JS (update_failed)" 'wait_state $SE2 active_at_customer'
+ajoin 2 >"$tmp/o" 2>"$tmp/err"
+check "SE2 joins acme's JS with its old keys: never bricked" '[ $? -eq 0 ]'
+kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
+sed -i 's/^delivery_deadline = .*/delivery_deadline = 86400/' "$idm/idm.conf"
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+
+# ---- fleet transfer of SE1 from acme to bolt (REST, acme's token)
+code=$(req POST /fleet/transfer "$tmp/bolt.tok" "{\"DevEUIs\":[\"$SE1\"],\"Tenant\":\"bolt\"}")
+check "bolt cannot take acme's SE by a transfer (404 for that SE)" '[ "$code" = 200 ] && grep -q "\"Failed\":1" "$tmp/body" && grep -q "\"Status\":404" "$tmp/body"'
+code=$(req POST /fleet/transfer "$tmp/acme.tok" "{\"DevEUIs\":[\"$SE1\",\"0000000000000001\"],\"Tenant\":\"bolt\"}")
+check "acme transfers its fleet to bolt: SE1 queued, an unknown DevEUI refused, one result each" \
+    '[ "$code" = 200 ] && grep -q "\"Done\":1" "$tmp/body" && grep -q "\"Failed\":1" "$tmp/body"'
+check "IDM: SE1 profile_pending for bolt; bolt's JS provisioned first" \
+    'state_is $SE1 profile_pending && $B device show $SE1 >/dev/null 2>&1 && $A device show $SE1 >/dev/null 2>&1'
+arelay 1 acme 80 switched >"$tmp/o" 2>"$tmp/err"
+check "the new profile travels through acme's AS (the network SE1 is on); SE1 switches" '[ $? -eq 0 ]'
+bjoin 1 >"$tmp/o" 2>"$tmp/err"
+check "SE1 joins bolt's network" '[ $? -eq 0 ] && grep -q $BJE "$tmp/o"'
+check "IDM: SE1 active at bolt" 'wait_state $SE1 active_at_customer && $I idm show $SE1 | grep -q "\"Tenant\": \"bolt\""'
+i=0; while [ $i -lt 50 ] && $A device show $SE1 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+check "acme's JS forgot SE1 once bolt's JS confirmed the join" '! $A device show $SE1 >/dev/null 2>&1'
+SOCK="$tmp/se1.sock" node "$CU" join "$nsd/x.json" "http://127.0.0.1:$P_A/" "$nsd/acme-ns.tok" "$ANS" "$AAS" 000013 >"$tmp/o" 2>"$tmp/err"
+check "acme can no longer join SE1" '[ $? -ne 0 ]'
+bjoin 1 >"$tmp/o" 2>"$tmp/err"
+check "bolt still can" '[ $? -eq 0 ]'
+check "acme's token no longer sees SE1 (404); bolt's does" \
+    '[ "$(req GET /ses/$SE1 "$tmp/acme.tok")" = 404 ] && [ "$(req GET /ses/$SE1 "$tmp/bolt.tok")" = 200 ]'
+
+# ---- a transfer to a network that is down: fallback, transfer abandoned
+code=$(req POST /ses/$SE2/transfer "$tmp/acme.tok" '{"Tenant":"bolt","JoinServer":"bolt-js"}')
+check "acme transfers SE2 to bolt (202)" '[ "$code" = 202 ] && state_is $SE2 profile_pending'
+arelay 2 acme 80 switched >"$tmp/o" 2>"$tmp/err"
+check "SE2 gets bolt's profile through acme's AS and switches" '[ $? -eq 0 ]'
+"$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>"$tmp/err" &&
+    "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>>"$tmp/err" && ajoin 2 >"$tmp/o" 2>>"$tmp/err"
+check "bolt's network is down: after 2 joins SE2 falls back to acme's profile and joins acme" '[ $? -eq 0 ] && grep -q $AJE "$tmp/o"'
+arelay 2 acme 30 quiet:3 >"$tmp/o" 2>"$tmp/err"
+check "SE2's fallback event reaches the IDM through acme's AS: transfer abandoned, SE2 active at acme" \
+    'wait_state $SE2 active_at_customer && $I idm show $SE2 | grep -q "\"Tenant\": \"acme\""'
+i=0; while [ $i -lt 50 ] && $B device show $SE2 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+check "bolt's JS forgot SE2; acme's JS still has it" '! $B device show $SE2 >/dev/null 2>&1 && $A device show $SE2 >/dev/null 2>&1'
+
+# ---- return to bootstrap of SE1 (bolt)
+code=$(req POST /ses/$SE1/return "$tmp/acme.tok")
+check "acme cannot send bolt's SE back to bootstrap (404)" '[ "$code" = 404 ]'
+code=$(req POST /ses/$SE1/return "$tmp/bolt.tok")
+check "bolt sends SE1 back to bootstrap (202)" '[ "$code" = 202 ]'
+brelay 1 bolt 60 switched >"$tmp/o" 2>"$tmp/err"
+check "BOOTSTRAP relayed through bolt's AS; SE1 leaves bolt's network" '[ $? -eq 0 ]'
+check "IDM: returned_to_bootstrap, claim released" 'wait_state $SE1 returned_to_bootstrap && $I idm show $SE1 | grep -q "\"Claim\": \"released\""'
+"$FERRY" se info --socket "$tmp/se1.sock" >"$tmp/o" 2>"$tmp/err"
+check "SE1 is on its bootstrap profile" 'grep -q "\"ActiveSlot\": 0" "$tmp/o"'
+i=0; while [ $i -lt 50 ] && $B device show $SE1 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+check "bolt's JS forgot SE1" '! $B device show $SE1 >/dev/null 2>&1'
+boot 1 >"$tmp/o" 2>"$tmp/err"
+check "SE1 joins the bootstrap JS again; IDM: bootstrapped" '[ $? -eq 0 ] && wait_state $SE1 bootstrapped'
+
+# ---- retire
+$I idm retire $SE1 >"$tmp/o" 2>"$tmp/err"
+check "retire SE1: state retired" '[ $? -eq 0 ] && state_is $SE1 retired'
+$I idm renew $SE1 >"$tmp/o" 2>"$tmp/err"
+check "a retired SE accepts no operation" '[ $? -eq 1 ]'
+
+$I idm audit verify >"$tmp/o" 2>"$tmp/err"
+check "audit chain verifies" '[ $? -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'
+if command -v sqlite3 >/dev/null 2>&1; then
+    r=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_audit WHERE action IN ('idm.se.transfer_requested','idm.se.update_failed','idm.se.return_requested','idm.js.device_deleted')")
+    check "audit: transfers, the undone updates, the return and the deletions on the JSs are recorded ($r)" '[ "$r" -ge 6 ]'
+fi
+
+kill "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null; idm_pid=""
+for p in $pids; do kill "$p" 2>/dev/null; done
+for p in $pids; do wait "$p" 2>/dev/null; done
+pids=""
+
+scan="$idm $acme $bolt $tmp/idm.log $tmp/js.log $tmp/acme.log $tmp/bolt.log $tmp/setup.log"
+keys="$HSAKEK $NSKEK $AKEK $ANS $AAS $BKEK $BNS $BAS"
+for f in "$nsd"/se*.json; do keys="$keys $(jget nwkSKey <"$f") $(jget appSKey <"$f")"; done
+hit=""
+for k in $keys $(cat "$acme/admin.token") $(cat "$bolt/admin.token"); do
+    [ -n "$k" ] || continue
+    lk=$(echo "$k" | tr 'A-F' 'a-f'); uk=$(echo "$k" | tr 'a-f' 'A-F')
+    f=$(grep -rlaF -e "$lk" -e "$uk" $scan 2>/dev/null | grep -v "admin.token" | head -1)
+    [ -n "$f" ] && hit="$hit $f"
+done
+check "no known key, session key or admin token in clear in the three deployments or the logs" '[ -z "$hit" ] || { echo "# found in:$hit"; false; }'
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

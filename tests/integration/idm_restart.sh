@@ -1,0 +1,266 @@
+#!/bin/sh
+# idm_restart.sh - the Identity Manager restarted at random moments during the
+# over-the-air deliveries to a fleet of 100 SEs (docs/idm.md, "What is in the
+# database, and why a restart loses nothing"):
+#   - an IDM deployment (bootstrap Join Server `serve` + `idm serve`) and a
+#     customer Join Server deployment; 100 SEs personalised, imported, claimed
+#     with the owner tokens of their QR payloads and assigned by the customer
+#     (REST API);
+#   - 100 SE emulators (`ferry se serve`, one image per process), driven by
+#     idm_fleet.js, a network-server stand-in that talks to the emulators'
+#     sockets directly: every SE joins the bootstrap JS, the IDM provisions
+#     them all, then uplinks of all SEs are pumped concurrently through
+#     `POST /uplink` with small frames (MaxDownlinkPayload 20: INSTALL is 6
+#     fragments) and radio loss (10% of uplinks and of downlinks dropped);
+#   - meanwhile `idm serve` is killed with -9 after random delays (0.3..3 s)
+#     and restarted, again and again (at least 5 times); uplinks that find it
+#     down are retried by the stand-in, then given up;
+#   - at the end every SE runs its customer profile and joined the customer
+#     JS; the IDM shows each active_at_customer; each SE accepted exactly as
+#     many MLS commands as the IDM sealed for it (2: INSTALL, ACTIVATE), all
+#     done; the audit has one profile_queued per SE and one response per
+#     command; the audit chain verifies.
+# SEED (env) fixes the radio loss and the kill delays; it is printed. COUNT
+# (env, default 100) is the fleet size; KILL=0 runs without restarts, to
+# measure (it fails the restart count).
+# Needs node, curl and the sqlite3 shell (scripts/deps.sh). Prints TAP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export FERRY
+export NODE_PATH="$root/tests/oracle/node_modules"
+FLEET="$here/idm_fleet.js"
+COUNT=${COUNT:-100}
+SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
+MIN_RESTARTS=5
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1 ||
+    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
+    echo "not ok 1 - node, curl, sqlite3 and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
+    echo "1..1"
+    exit 1
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-restart.XXXXXX") || exit 1
+pids=""
+se_pids=""
+idm_pid=""
+drv=""
+cleanup() {
+    for p in $drv $idm_pid $pids $se_pids; do kill "$p" 2>/dev/null; done
+    for p in $drv $idm_pid $pids $se_pids; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+echo "# seed $SEED, $COUNT SEs"
+t_start=$(date +%s)
+phase() { echo "# $(($(date +%s) - t_start)) s: $1"; }
+
+hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
+port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
+q() { sqlite3 -cmd ".timeout 5000" "$idm/ferry.db" "$1"; }
+
+HSAKEK=$(hex16); NSKEK=$(hex16); CKEK=$(hex16); CNSKEK=$(hex16)
+idm="$tmp/idm"; cust="$tmp/acme-js"; out="$tmp/hsa"; nsd="$tmp/ns"; sd="$tmp/se"
+mkdir -p "$nsd" "$sd" && chmod 700 "$nsd" "$sd"
+P_JS=$(port); P_IDM=$(port); P_C=$(port)
+I="$FERRY -d $idm"; C="$FERRY -d $cust"
+
+# ---- the two deployments, the batch, the tenant and its Join Server
+{
+    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
+    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
+    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    echo "$CKEK" | $I kek import acme-kek &&
+    "$FERRY" init "$cust" --join-eui 70B3D57ED00A0000 --listen "127.0.0.1:$P_C" &&
+    echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
+    $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
+    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
+    sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/' "$idm/idm.conf" &&
+    $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" &&
+    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
+        --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns
+} >"$tmp/setup.log" 2>"$tmp/err"
+check "IDM and customer JS deployments, $COUNT SEs personalised and imported, tenant and its JS" '[ $? -eq 0 ]'
+# DevEUI and owner token of every SE, from the QR payloads of the batch
+sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
+SES=$(cut -d' ' -f1 "$tmp/owners")
+check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
+
+phase "set up"
+# ---- the servers
+$I serve >"$tmp/js.log" 2>&1 &
+pids="$pids $!"
+$C serve >"$tmp/cust.log" 2>&1 &
+pids="$pids $!"
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_JS/metrics"; wait_http "http://127.0.0.1:$P_C/metrics"; wait_http "http://127.0.0.1:$P_IDM/healthz"
+API="http://127.0.0.1:$P_IDM/api/v1"
+AUTH="Authorization: Bearer $(cat "$tmp/acme.tok")"
+
+# ---- claims and assignments by the customer, before the SEs are on the air
+bad=0; : >"$tmp/err"
+while read -r eui tok; do
+    c1=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" --data-binary "{\"DevEUI\":\"$eui\",\"OwnerToken\":\"$tok\"}" "$API/claims")
+    c2=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" --data-binary '{"JoinServer":"acme-js"}' "$API/ses/$eui/assign")
+    [ "$c1" = 200 ] && [ "$c2" = 200 ] || { bad=$((bad + 1)); echo "$eui: claim $c1, assign $c2" >>"$tmp/err"; }
+done <"$tmp/owners"
+check "acme claims all $COUNT SEs with their owner tokens and assigns them to its JS" '[ $bad -eq 0 ]'
+
+phase "claimed and assigned"
+# ---- the emulators: one `ferry se serve` per SE (it serves one image)
+for e in $SES; do
+    "$FERRY" se serve --image "$out/se-$e.img" --socket "$sd/$e.sock" 2>>"$tmp/se.log" &
+    se_pids="$se_pids $!"
+done
+i=0; while [ $i -lt 600 ] && [ "$(ls "$sd" | grep -c '\.sock$')" -lt "$COUNT" ]; do sleep 0.05; i=$((i + 1)); done
+check "$COUNT SE emulators up" '[ "$(ls "$sd" | grep -c "\.sock$")" -eq "$COUNT" ]'
+rss=$(for p in $se_pids; do awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {printf "%d", s / 1024}')
+echo "# the emulators use $rss MB of memory together"
+
+# the stand-in's configuration
+{
+    printf '{"ses":['
+    sep=""
+    for e in $SES; do printf '%s{"devEui":"%s","sock":"%s"}' "$sep" "$e" "$sd/$e.sock"; sep=","; done
+    printf '],"state":"%s",' "$nsd/fleet.json"
+    printf '"bootstrap":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000000"},' "$P_JS" "$nsd/bootstrap-ns.tok" "$NSKEK"
+    printf '"customer":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000013","joinEui":"70B3D57ED00A0000"},' \
+        "$P_C" "$nsd/acme-ns.tok" "$CNSKEK"
+    printf '"idm":{"url":"http://127.0.0.1:%s","tokenFile":"%s"},' "$P_IDM" "$nsd/idm-ns.tok"
+    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":150,"stall":30,"maxUplinks":1500}\n' \
+        "$SEED"
+} >"$tmp/fleet.json"
+
+phase "emulators up"
+# ---- bootstrap joins; idm serve's housekeeping then provisions every SE
+node "$FLEET" join "$tmp/fleet.json" >"$tmp/o" 2>"$tmp/err"
+check "all $COUNT SEs join the IDM's bootstrap Join Server" '[ $? -eq 0 ] && grep -q "\"joined\":$COUNT" "$tmp/o"'
+phase "joined"
+i=0
+while [ $i -lt 600 ] && [ "$(q "SELECT count(*) FROM idm_se WHERE state='profile_pending'")" != "$COUNT" ]; do
+    sleep 0.1; i=$((i + 1))
+done
+pend=$(q "SELECT count(*) FROM idm_se WHERE state='profile_pending'")
+cmds=$(q "SELECT count(*), sum(state='queued') FROM idm_cmd")
+check "idm serve provisioned all $COUNT (profile_pending, INSTALL + ACTIVATE queued): $pend, $cmds" \
+    '[ "$pend" = "$COUNT" ] && [ "$cmds" = "$((2 * COUNT))|$((2 * COUNT))" ]'
+
+phase "provisioned"
+# ---- the deliveries, with idm serve killed -9 at random moments
+awk -v s="$SEED" 'BEGIN { srand(s); for (i = 0; i < 1000; i++) printf "%.2f %.2f\n", 0.3 + 2.7 * rand(), 0.8 * rand() }' \
+    >"$tmp/delays"
+t_deliver=$(date +%s)
+node "$FLEET" deliver "$tmp/fleet.json" >"$tmp/deliver.out" 2>"$tmp/deliver.err" &
+drv=$!
+restarts=0
+[ "${KILL:-1}" = 0 ] && : >"$tmp/delays"   # KILL=0: no restarts (to measure; fails the restart count)
+while read -r d down; do
+    sleep "$d"
+    kill -0 "$drv" 2>/dev/null || break
+    kill -9 "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null
+    restarts=$((restarts + 1))
+    echo "{\"test\":\"idm_restart.sh: kill -9 number $restarts\"}" >>"$tmp/idm.log"
+    sleep "$down"   # uplinks meanwhile fail
+    $I idm serve >>"$tmp/idm.log" 2>&1 &
+    idm_pid=$!
+done <"$tmp/delays"
+wait "$drv"
+drv_rc=$?
+drv=""
+t_done=$(date +%s)
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+cp "$tmp/deliver.err" "$tmp/err"
+check "every SE switched to its customer profile and joined the customer JS ($((t_done - t_deliver)) s)" '[ $drv_rc -eq 0 ]'
+stats=$(cat "$tmp/deliver.out")
+uplinks=$(sed -n 's/.*"uplinks":\([0-9]*\).*/\1/p' "$tmp/deliver.out")
+echo "# restarts of idm serve: $restarts; uplinks sent: ${uplinks:-?}; stand-in counts: $stats"
+check "idm serve was killed -9 and restarted $restarts times during the deliveries (at least $MIN_RESTARTS)" \
+    '[ $restarts -ge $MIN_RESTARTS ]'
+
+phase "delivered"
+# housekeeping sees each customer join at the customer JS: active_at_customer
+# (the stand-in has finished: every SE that will get there is profile_delivered now)
+i=0
+while [ $i -lt 300 ] && [ "$(q "SELECT count(*) FROM idm_se WHERE state='profile_delivered'")" != 0 ]; do
+    sleep 0.1; i=$((i + 1))
+done
+q "SELECT dev_eui, state FROM idm_se WHERE state <> 'active_at_customer'" >"$tmp/err"
+active=$(q "SELECT count(*) FROM idm_se WHERE state = 'active_at_customer'")
+check "IDM: every SE active_at_customer ($active)" '[ "$active" = "$COUNT" ]'
+# `idm show` of every tenth SE (the database is read for all below)
+: >"$tmp/show-bad"
+for e in $(echo "$SES" | awk 'NR % 10 == 1'); do
+    $I idm show "$e" >"$tmp/show.o" 2>&1 && grep -q '"State": "active_at_customer"' "$tmp/show.o" &&
+        grep -q '"PendingCommands": 0' "$tmp/show.o" || { echo "$e:"; cat "$tmp/show.o"; } >>"$tmp/show-bad"
+done &
+show_pid=$!
+
+# ---- what each SE says (`ferry se info`), against what the IDM recorded
+mkdir -p "$tmp/info"
+echo "$SES" | tr ' ' '\n' | xargs -P 4 -I{} sh -c '"$FERRY" se info --socket "$1/$2.sock" >"$3/$2.json" 2>&1' sh "$sd" {} "$tmp/info"
+wait "$show_pid"
+phase "SEs and IDM read"
+: >"$tmp/se-state"
+for e in $SES; do
+    f="$tmp/info/$e.json"
+    slot=$(sed -n 's/.*"ActiveSlot": \([0-9]*\).*/\1/p' "$f")
+    joined=$(sed -n 's/.*"Joined": \([a-z]*\).*/\1/p' "$f")
+    jeui=$(sed -n 's/.*"JoinEUI": "\([0-9a-f]*\)".*/\1/p' "$f")
+    prof=$(sed -n 's/.*"ActiveProfileID": \([0-9]*\).*/\1/p' "$f")
+    down=$(sed -n 's/.*"MLSDownCounter": \([0-9]*\).*/\1/p' "$f")
+    echo "$e|${slot:-?}|${joined:-?}|${jeui:-?}|${down:-?}|${prof:-?}" >>"$tmp/se-state"
+done
+grep -v '|[12]|true|70b3d57ed00a0000|[0-9]*|1$' "$tmp/se-state" >"$tmp/err"
+check "every SE (ferry se info): its first customer profile (id 1) active in a customer slot, joined, the customer's JoinEUI" \
+    '[ ! -s "$tmp/err" ]'
+
+# per SE: commands sealed, commands done, profile_queued entries, non-stale responses
+q "SELECT s.dev_eui,
+          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui),
+          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui AND c.state = 'done'),
+          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.se.profile_queued'),
+          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.mls.response'
+                                              AND a.details NOT LIKE '%stale%')
+   FROM idm_se s ORDER BY s.dev_eui" >"$tmp/idm-state"
+# DEVEUI|slot|joined|joineui|MLSDownCounter|profile|commands|done|queued|responses
+sort "$tmp/se-state" >"$tmp/a"; sort "$tmp/idm-state" >"$tmp/b"
+join -t '|' "$tmp/a" "$tmp/b" >"$tmp/both"
+check "the IDM's records of all $COUNT SEs" '[ "$(wc -l <"$tmp/both")" -eq "$COUNT" ]'
+awk -F'|' '$5 != $7 || $7 != 2' "$tmp/both" >"$tmp/err"
+check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = 2): none twice, none lost" \
+    '[ ! -s "$tmp/err" ]'
+q "SELECT dev_eui, seq, type, counter, state FROM idm_cmd WHERE state <> 'done'" >"$tmp/err"
+check "every idm_cmd row is done ($(q "SELECT count(*) FROM idm_cmd") commands)" \
+    '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((2 * COUNT))" ]'
+awk -F'|' '$9 != 1' "$tmp/both" >"$tmp/err"
+check "audit: exactly one idm.se.profile_queued per SE" '[ ! -s "$tmp/err" ]'
+awk -F'|' '$10 != $7' "$tmp/both" >"$tmp/err"
+check "audit: one idm.mls.response per command, none recorded twice, none missing" '[ ! -s "$tmp/err" ]'
+awk -F'|' '{ c["MLSDownCounter " $5 ", IDM: " $8 " of " $7 " commands done"]++ } END { for (k in c) print "# " c[k] " SEs: " k }' \
+    "$tmp/both" | sort
+echo "# audit: $(q "SELECT count(*) FROM idm_audit WHERE action = 'idm.mls.response' AND details LIKE '%stale%'") stale (repeated) responses acknowledged without effect"
+cp "$tmp/show-bad" "$tmp/err"
+check "idm show (every tenth SE): active_at_customer, nothing pending" '[ ! -s "$tmp/show-bad" ]'
+$I idm audit verify >"$tmp/o" 2>"$tmp/err"
+check "audit chain verifies" '[ $? -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'
+
+kill "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null; idm_pid=""
+for p in $se_pids; do kill "$p" 2>/dev/null; done
+for p in $se_pids; do wait "$p" 2>/dev/null; done
+se_pids=""
+grep -E 'Sanitizer|runtime error' "$tmp/idm.log" "$tmp/js.log" "$tmp/cust.log" "$tmp/se.log" >"$tmp/err"
+check "no sanitizer report from idm serve, the Join Servers or the emulators" '[ ! -s "$tmp/err" ]'
+echo "# total $(($(date +%s) - t_start)) s; restarts $restarts; uplinks ${uplinks:-?}"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

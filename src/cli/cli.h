@@ -67,6 +67,8 @@ int cli_idm_main(int argc, char **argv);
 
 /* The lab (cli_lab.c): `ferry lab ns`, `ferry lab gateway`. */
 int cli_lab_main(int argc, char **argv);
+/* `ferry lab devices` (cli_lab_devices.c): simulated devices. */
+int cli_lab_devices_main(int argc, char **argv);
 
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *

@@ -2,6 +2,7 @@
  * cli_lab.c - `ferry lab`: the lab's network server and a simulated gateway.
  *
  *   ferry lab ns --config FILE        run a lab network server (docs/lab-ns.md)
+ *   ferry lab as --config FILE        run a customer's application server (docs/lab-as.md)
  *   ferry lab gateway --ns ADDR:PORT --gateway-eui E[,E...] [radio options] PHYPAYLOAD
  *                                     one uplink through one or more simulated
  *                                     gateways, and the downlink if one comes
@@ -13,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/cli_json.h"
 #include "lab/lab.h"
+#include "lab/lab_as.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -65,6 +67,52 @@ static int cmd_ns(int argc, char **argv)
     lab_status st = lab_ns_serve(cfg, &ns_stop, err, sizeof(err));
     curl_global_cleanup();
     lab_ns_config_wipe(cfg);
+    free(cfg);
+    if (st != LAB_OK) {
+        cli_error(prog, "%s", err);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int cmd_as(int argc, char **argv)
+{
+    static const char prog[] = "ferry lab as";
+    static const cli_opt_spec specs[] = {{"config", "FILE", "the application server's configuration (docs/lab-as.md)"}};
+    char *v[1] = {NULL};
+    size_t npos = 0;
+    cli_parse_result pr = cli_opts_parse(prog, specs, 1, argc, argv, v, NULL, 0, &npos);
+    if (pr == CLI_PARSE_HELP) {
+        cli_opts_usage(stdout, "ferry lab as --config FILE", specs, 1);
+        return CLI_EXIT_OK;
+    }
+    if (pr != CLI_PARSED)
+        return CLI_EXIT_USAGE;
+    if (v[0] == NULL) {
+        cli_error(prog, "missing required option --config");
+        return CLI_EXIT_USAGE;
+    }
+    lab_as_config *cfg = calloc(1, sizeof(*cfg));
+    char err[512];
+    if (cfg == NULL) {
+        cli_error(prog, "out of memory");
+        return CLI_EXIT_FAIL;
+    }
+    if (lab_as_config_load(v[0], cfg, err, sizeof(err)) != LAB_OK) {
+        cli_error(prog, "%s: %s", v[0], err);
+        free(cfg);
+        return CLI_EXIT_FAIL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    lab_status st = lab_as_serve(cfg, &ns_stop, err, sizeof(err));
+    curl_global_cleanup();
+    lab_as_config_wipe(cfg);
     free(cfg);
     if (st != LAB_OK) {
         cli_error(prog, "%s", err);
@@ -244,9 +292,12 @@ int cli_lab_main(int argc, char **argv)
     static const char usage[] =
         "usage: ferry lab <command> ...\n\n"
         "  ns --config FILE                          run a lab network server (docs/lab-ns.md)\n"
+        "  as --config FILE                          run a customer's application server (docs/lab-as.md)\n"
         "  gateway --ns ADDR:PORT --gateway-eui E... PHYPAYLOAD\n"
         "                                            send one uplink through simulated gateways,\n"
-        "                                            print the downlink if one comes\n";
+        "                                            print the downlink if one comes\n"
+        "  devices --image FILE... --network NAME=ADDR:PORT... [--until ...]\n"
+        "                                            run simulated devices (emulated SEs + class A stack)\n";
     if (argc < 2) {
         fputs(usage, stderr);
         return CLI_EXIT_USAGE;
@@ -257,8 +308,12 @@ int cli_lab_main(int argc, char **argv)
     }
     if (strcmp(argv[1], "ns") == 0)
         return cmd_ns(argc - 1, argv + 1);
+    if (strcmp(argv[1], "as") == 0)
+        return cmd_as(argc - 1, argv + 1);
     if (strcmp(argv[1], "gateway") == 0)
         return cmd_gateway(argc - 1, argv + 1);
+    if (strcmp(argv[1], "devices") == 0)
+        return cli_lab_devices_main(argc - 1, argv + 1);
     cli_error("ferry lab", "unknown command '%s'", argv[1]);
     fputs(usage, stderr);
     return CLI_EXIT_USAGE;

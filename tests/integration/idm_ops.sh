@@ -8,10 +8,12 @@
 #     acme, bootstrapped through idm_ns.js (the bootstrap network), joined
 #     on acme's network through idm_cust.js (acme's NS and AS: it holds the
 #     AppSKey of the customer session and relays MLS on FPort 200 to the IDM);
-#   - uplinks decrypted by the customer; a secure command round trip;
+#   - uplinks decrypted by the customer; a secure command round trip, and
+#     one to a fleet;
 #   - key renewal: RENEW relayed through acme's AS, the new keys on acme's
 #     JS only after the SE acknowledged them, a join with them;
-#   - a renewal that never joins: the SE falls back to its old keys, the IDM
+#   - a renewal started by the policy's maximum key age that never joins:
+#     the SE falls back to its old keys, the IDM
 #     puts them back on the JS after the deadline, the SE joins again;
 #   - fleet transfer of SE1 from acme to bolt (REST): bolt's JS provisioned,
 #     the profile relayed through acme's AS, the SE joins bolt; then acme's
@@ -149,6 +151,16 @@ code=$(req GET /ses/$SE1/commands/$seq "$tmp/acme.tok")
 check "the application's reply comes back: command done, Reply 0A0B0C" \
     '[ "$code" = 200 ] && grep -q "\"State\":\"done\"" "$tmp/body" && grep -qi "\"Reply\":\"0A0B0C\"" "$tmp/body"'
 
+# ---- a secure command to a fleet (CLI, as acme), each SE answering through acme's AS
+$I idm command $SE1 $SE2 0000000000000002 --payload 5EC0 --tenant acme >"$tmp/fleet" 2>"$tmp/err"
+check "fleet command: queued for SE1 and SE2, the unknown DevEUI refused, exit 1" \
+    '[ $? -eq 1 ] && grep -q "\"Done\": 2" "$tmp/fleet" && grep -q "\"Failed\": 1" "$tmp/fleet"'
+REPLY=01 arelay 1 acme 40 quiet:3 >"$tmp/o" 2>"$tmp/err" && REPLY=02 arelay 2 acme 40 quiet:3 >>"$tmp/o" 2>>"$tmp/err"
+check "both SEs' applications get 5EC0 and answer" '[ $? -eq 0 ] && [ $(grep -ci "\"secure\":\"5EC0\"" "$tmp/o") -eq 2 ]'
+s2=$(node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(String(o.Results[1].Seq))' "$tmp/fleet")
+$I idm command-show $SE2 "$s2" >"$tmp/o" 2>"$tmp/err"
+check "command-show: SE2's command done with its reply" '[ $? -eq 0 ] && grep -q "\"State\": \"done\"" "$tmp/o" && grep -qi "\"Reply\": \"02\"" "$tmp/o"'
+
 # ---- key renewal of SE1 (CLI, as acme)
 $A device show $SE1 >"$tmp/before" 2>"$tmp/err"
 $I idm renew $SE1 --tenant bolt >"$tmp/o" 2>"$tmp/err"
@@ -164,25 +176,29 @@ ajoin 1 >"$tmp/o" 2>"$tmp/err"
 check "SE1 joins acme's JS with the renewed keys" '[ $? -eq 0 ]'
 check "IDM: SE1 active at customer again, renewal confirmed" 'wait_state $SE1 active_at_customer && $I idm show $SE1 | grep -q "\"Update\": \"\""'
 
-# ---- a renewal that never joins: the old keys come back
-kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
-sed -i 's/^delivery_deadline = .*/delivery_deadline = 4/' "$idm/idm.conf"
-$I idm serve >>"$tmp/idm.log" 2>&1 &
-idm_pid=$!
-wait_http "http://127.0.0.1:$P_IDM/healthz"
-$I idm renew $SE2 >/dev/null 2>"$tmp/err" && arelay 2 acme 60 switched >"$tmp/o" 2>>"$tmp/err"
+# ---- a renewal by the policy's maximum key age, that never joins: the old keys come back
+restart_idm() { kill "$idm_pid"; wait "$idm_pid" 2>/dev/null; $I idm serve >>"$tmp/idm.log" 2>&1 & idm_pid=$!; wait_http "http://127.0.0.1:$P_IDM/healthz"; }
+sleep 1
+sed -i 's/^max_key_age = .*/max_key_age = 1/' "$idm/idm.conf"
+restart_idm
+check "max_key_age: idm serve renews the fleet's keys by itself (both SEs, actor idm-policy)" \
+    'wait_state $SE2 profile_pending && wait_state $SE1 profile_pending && grep -q "$SE2: keys older than max_key_age" "$tmp/idm.log"'
+sed -i 's/^max_key_age = .*/max_key_age = 0/' "$idm/idm.conf"
+restart_idm
+arelay 1 acme 60 switched >"$tmp/o" 2>"$tmp/err" && ajoin 1 >"$tmp/o" 2>>"$tmp/err"
+check "SE1's policy renewal completes: relayed, joined with the new keys, active again" '[ $? -eq 0 ] && wait_state $SE1 active_at_customer'
+arelay 2 acme 60 switched >"$tmp/o" 2>>"$tmp/err"
 check "SE2: renewal delivered through acme's AS, SE on trial with the new keys" '[ $? -eq 0 ] && wait_state $SE2 profile_delivered'
+sed -i 's/^delivery_deadline = .*/delivery_deadline = 4/' "$idm/idm.conf"
+restart_idm
 "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>"$tmp/err" &&
     "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>>"$tmp/err"
 check "SE2's network is unreachable: two join-requests unanswered, the trial falls back to the old keys" '[ $? -eq 0 ]'
 check "IDM: no join within the deadline, the old keys back on acme's JS (update_failed)" 'wait_state $SE2 active_at_customer'
 ajoin 2 >"$tmp/o" 2>"$tmp/err"
 check "SE2 joins acme's JS with its old keys: never bricked" '[ $? -eq 0 ]'
-kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
 sed -i 's/^delivery_deadline = .*/delivery_deadline = 86400/' "$idm/idm.conf"
-$I idm serve >>"$tmp/idm.log" 2>&1 &
-idm_pid=$!
-wait_http "http://127.0.0.1:$P_IDM/healthz"
+restart_idm
 
 # ---- fleet transfer of SE1 from acme to bolt (REST, acme's token)
 code=$(req POST /fleet/transfer "$tmp/bolt.tok" "{\"DevEUIs\":[\"$SE1\"],\"Tenant\":\"bolt\"}")

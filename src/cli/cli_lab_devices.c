@@ -1,0 +1,250 @@
+/*
+ * cli_lab_devices.c - `ferry lab devices`: simulated devices (lab_dev.h)
+ * until each meets a goal, with a JSON report.
+ *
+ *   ferry lab devices --networks NAME=ADDR:PORT[,NAME=ADDR:PORT...] [--until GOAL]
+ *                     [--loss P] [--workers N] [--dr D] [--seconds S] [--max-steps N]
+ *                     [--down NAME] IMAGE...
+ *
+ * GOAL: joined (any profile), joined:JOINEUI (a session on that JoinEUI),
+ * switched (joined on a customer profile), bootstrap (joined on the
+ * bootstrap profile), secure (the application got a secure command),
+ * uplinks:N (N more uplinks each). Each image is an element from `ferry hsa
+ * personalise`; it is written back after the run, so a later run goes on
+ * from where the device was (a power cycle of the device, not of the SE).
+ * Exit status 0 when every device met the goal, 1 otherwise.
+ */
+#include "cli/cli.h"
+#include "cli/cli_json.h"
+#include "lab/lab_dev.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEVICES 20000
+
+typedef enum goal_kind { G_JOINED, G_JOINED_EUI, G_SWITCHED, G_BOOTSTRAP, G_SECURE, G_UPLINKS } goal_kind;
+
+typedef struct goal {
+    goal_kind kind;
+    uint64_t join_eui;
+    uint32_t uplinks;
+    uint32_t *base;              /* per device: uplinks at the start (G_UPLINKS) */
+    lab_dev *devs;
+} goal;
+
+static bool want(lab_dev *d, void *ctx)
+{
+    const goal *g = ctx;
+    se_info i;
+    if (se_get_info(&d->e, &i) != SE_OK)
+        return false;
+    switch (g->kind) {
+    case G_JOINED:
+        return !i.joined;
+    case G_JOINED_EUI:
+        return !(i.joined && i.join_eui == g->join_eui);
+    case G_SWITCHED:
+        return !(i.joined && i.active_slot != 0 && !i.on_trial);
+    case G_BOOTSTRAP:
+        return !(i.joined && i.active_slot == 0);
+    case G_SECURE:
+        return d->st.secure_commands == 0;
+    default:
+        return d->st.uplinks < g->base[d - g->devs] + g->uplinks;
+    }
+}
+
+static int parse_goal(const char *prog, const char *s, goal *g)
+{
+    memset(g, 0, sizeof *g);
+    if (s == NULL || strcmp(s, "joined") == 0)
+        g->kind = G_JOINED;
+    else if (strncmp(s, "joined:", 7) == 0) {
+        g->kind = G_JOINED_EUI;
+        if (cli_parse_hex_uint(prog, "--until", s + 7, 16, "JoinEUI", &g->join_eui) != CLI_EXIT_OK)
+            return CLI_EXIT_USAGE;
+    } else if (strcmp(s, "switched") == 0)
+        g->kind = G_SWITCHED;
+    else if (strcmp(s, "bootstrap") == 0)
+        g->kind = G_BOOTSTRAP;
+    else if (strcmp(s, "secure") == 0)
+        g->kind = G_SECURE;
+    else if (strncmp(s, "uplinks:", 8) == 0 && atoi(s + 8) > 0) {
+        g->kind = G_UPLINKS;
+        g->uplinks = (uint32_t)atoi(s + 8);
+    } else {
+        cli_error(prog, "--until: joined, joined:JOINEUI, switched, bootstrap, secure or uplinks:N");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int parse_networks(const char *prog, char *list, lab_air *air)
+{
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq == NULL || eq == tok || (size_t)(eq - tok) >= LAB_DEV_NAME_MAX || strlen(eq + 1) >= 64 ||
+            air->n_net == LAB_AIR_NETWORKS) {
+            cli_error(prog, "--networks: NAME=ADDR:PORT, comma separated, at most %d", LAB_AIR_NETWORKS);
+            return CLI_EXIT_USAGE;
+        }
+        lab_air_network *n = &air->net[air->n_net++];
+        memcpy(n->name, tok, (size_t)(eq - tok));
+        n->name[eq - tok] = '\0';
+        memcpy(n->ns_addr, eq + 1, strlen(eq + 1) + 1);
+    }
+    if (air->n_net == 0) {
+        cli_error(prog, "--networks is required");
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+static json_t *device_json(lab_dev *d)
+{
+    se_info i;
+    json_t *o = json_object();
+    int e = se_get_info(&d->e, &i) != SE_OK;
+    e |= cli_json_set_be(o, "DevEUI", d->dev_eui, 16);
+    e |= cli_json_set_be(o, "JoinEUI", i.join_eui, 16);
+    e |= cli_json_set_uint(o, "ActiveSlot", i.active_slot);
+    e |= cli_json_set_uint(o, "ProfileID", i.active_profile_id);
+    e |= cli_json_set_bool(o, "OnTrial", i.on_trial);
+    e |= cli_json_set_bool(o, "Joined", i.joined);
+    e |= cli_json_set_uint(o, "DR", d->dr);
+    e |= cli_json_set_uint(o, "JoinRequests", d->st.join_requests);
+    e |= cli_json_set_uint(o, "Joins", d->st.joins);
+    e |= cli_json_set_uint(o, "Uplinks", d->st.uplinks);
+    e |= cli_json_set_uint(o, "MLSUplinks", d->st.mls_uplinks);
+    e |= cli_json_set_uint(o, "Downlinks", d->st.downlinks);
+    e |= cli_json_set_uint(o, "MLSDownlinks", d->st.mls_downlinks);
+    e |= cli_json_set_uint(o, "LostUp", d->st.lost_up);
+    e |= cli_json_set_uint(o, "LostDown", d->st.lost_down);
+    e |= cli_json_set_uint(o, "SecureCommands", d->st.secure_commands);
+    if (d->last_secure_len > 0)
+        e |= cli_json_set_hex(o, "LastSecureCommand", d->last_secure, d->last_secure_len);
+    e |= json_object_set_new(o, "RadioSeconds", json_real(d->st.radio_s));
+    e |= cli_json_set_uint(o, "MLSDownCounter", i.mls_down_counter);
+    if (e != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+int cli_lab_devices_main(int argc, char **argv)
+{
+    static const char prog[] = "ferry lab devices";
+    static const cli_opt_spec specs[] = {
+        {"networks", "NAME=ADDR:PORT,...", "the networks' packet-forwarder ports; every device is in range of all"},
+        {"until", "GOAL", "joined | joined:JOINEUI | switched | bootstrap | secure | uplinks:N (default joined)"},
+        {"loss", "P", "probability that an uplink or a downlink is lost (default 0)"},
+        {"workers", "N", "worker threads, each with one gateway per network (default 8)"},
+        {"dr", "D", "EU868 data rate of the uplinks, 0..5 (default: 5, or spread over 0..5 with 'mixed')"},
+        {"seconds", "S", "wall-time budget (default 120)"},
+        {"max-steps", "N", "class A exchanges per device at most (default 400)"},
+        {"down", "NAME", "a network that is switched off (its gateways hear nothing)"},
+    };
+    char *v[8];
+    char **pos = calloc(MAX_DEVICES, sizeof *pos);
+    size_t npos = 0;
+    if (pos == NULL)
+        return CLI_EXIT_FAIL;
+    int rc = CLI_EXIT_OK;
+    switch (cli_opts_parse(prog, specs, 8, argc, argv, v, pos, MAX_DEVICES, &npos)) {
+    case CLI_PARSE_HELP:
+        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 8);
+        free(pos);
+        return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR:
+        free(pos);
+        return CLI_EXIT_USAGE;
+    default:
+        break;
+    }
+    lab_air air;
+    memset(&air, 0, sizeof air);
+    goal g;
+    char nets[1024];
+    if (npos == 0 || v[0] == NULL || strlen(v[0]) >= sizeof nets) {
+        cli_error(prog, "expected --networks and at least one image");
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
+    memcpy(nets, v[0], strlen(v[0]) + 1);
+    if ((rc = parse_networks(prog, nets, &air)) != CLI_EXIT_OK || (rc = parse_goal(prog, v[1], &g)) != CLI_EXIT_OK) {
+        free(pos);
+        return rc;
+    }
+    double loss = v[2] != NULL ? atof(v[2]) : 0.0;
+    int workers = v[3] != NULL ? atoi(v[3]) : 8;
+    bool mixed = v[4] != NULL && strcmp(v[4], "mixed") == 0;
+    int dr = v[4] != NULL && !mixed ? atoi(v[4]) : 5;
+    double seconds = v[5] != NULL ? atof(v[5]) : 120.0;
+    int max_steps = v[6] != NULL ? atoi(v[6]) : 400;
+    if (loss < 0 || loss >= 1 || workers < 1 || workers > 256 || dr < 0 || dr > 5 || seconds <= 0 || max_steps < 1) {
+        cli_error(prog, "--loss 0..<1, --workers 1..256, --dr 0..5 or mixed, --seconds > 0, --max-steps >= 1");
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
+    air.loss_up = air.loss_down = loss;
+    for (size_t i = 0; v[7] != NULL && i < air.n_net; i++)
+        if (strcmp(air.net[i].name, v[7]) == 0)
+            air.net[i].down = true;
+    lab_dev *devs = calloc(npos, sizeof *devs);
+    g.base = calloc(npos, sizeof *g.base);
+    g.devs = devs;
+    lab_fleet *f = NULL;
+    size_t opened = 0;
+    if (devs == NULL || g.base == NULL) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (; opened < npos; opened++) {
+        uint8_t d_dr = mixed ? (uint8_t)(opened % 6) : (uint8_t)dr;
+        if (lab_dev_open(&devs[opened], pos[opened], d_dr, (1u << air.n_net) - 1, 0x1234567u + (uint32_t)opened * 7919u) !=
+            LAB_OK) {
+            cli_error(prog, "%s: not a secure element image", pos[opened]);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+    }
+    lab_status ls = lab_fleet_new(&air, (unsigned)workers, 0xAA555A0000000000ull, &f);
+    if (ls != LAB_OK) {
+        cli_error(prog, "gateways: %s (is every network server listening?)", lab_strerror(ls));
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (size_t i = 0; i < npos && rc == CLI_EXIT_OK; i++)
+        if (lab_fleet_add(f, &devs[i]) != LAB_OK)
+            rc = CLI_EXIT_FAIL;
+    size_t done = 0;
+    if (rc == CLI_EXIT_OK && lab_fleet_run(f, want, &g, (unsigned)max_steps, seconds, &done) != LAB_OK)
+        rc = CLI_EXIT_FAIL;
+    json_t *out = json_object(), *list = json_array();
+    for (size_t i = 0; i < opened; i++) {
+        if (lab_dev_save(&devs[i]) != LAB_OK) {
+            cli_error(prog, "%s: could not write the image back", devs[i].path);
+            rc = CLI_EXIT_FAIL;
+        }
+        json_t *o = device_json(&devs[i]);
+        if (o != NULL)
+            json_array_append_new(list, o);
+    }
+    json_object_set_new(out, "devices", list);
+    int e = cli_json_set_uint(out, "done", done);
+    e |= cli_json_set_uint(out, "total", npos);
+    int erc = cli_json_emit(prog, out, e);
+    if (rc == CLI_EXIT_OK)
+        rc = erc != CLI_EXIT_OK ? erc : done == npos ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+    lab_fleet_free(f);
+    for (size_t i = 0; i < opened; i++)
+        lab_dev_close(&devs[i]);
+    free(devs);
+    free(g.base);
+    free(pos);
+    return rc;
+}

@@ -1,0 +1,147 @@
+#!/bin/sh
+# lab_devices.sh - simulated devices (`ferry lab devices`: emulated SEs
+# under a class A stack) through the whole bootstrapping flow, with every
+# real piece on loopback and 10% radio loss both ways:
+#   - an IDM deployment (bootstrap JS `serve`, `idm serve`) and a customer
+#     JS deployment (acme), each its own token;
+#   - two lab network servers: the bootstrap network (its AS is `idm
+#     serve`) and acme's network (its AS the stand-in lab_as.js);
+#   - 16 SEs from `ferry hsa personalise`, claimed in bulk by acme from a
+#     file and assigned;
+#   - the devices join the bootstrap network through simulated
+#     packet-forwarder gateways, receive their profile over FPort 200 in
+#     fragments sized by their data rate (DR0..DR5), switch, join acme's
+#     network and confirm their trial; the IDM sees every one active;
+#   - their application uplinks reach acme's AS, which decrypts them with the
+#     AppSKey from acme's JS;
+#   - each SE executed exactly the two MLS commands the IDM sealed.
+# Prints TAP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export NODE_PATH="$root/tests/oracle/node_modules"
+COUNT=${COUNT:-16}
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1; then
+    echo "not ok 1 - node, curl and sqlite3 are needed (scripts/deps.sh)"
+    echo "1..1"
+    exit 1
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-lab-dev.XXXXXX") || exit 1
+pids=""
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null; done
+    for p in $pids; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
+port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+uport() { node -e 'const s=require("dgram").createSocket("udp4");s.bind(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
+jq_() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval(process.argv[1])))' "$1"; }
+
+HSAKEK=$(hex16); BNS=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16)
+idm="$tmp/idm"; acme="$tmp/acme"; out="$tmp/hsa"
+P_JS=$(port); P_IDM=$(port); P_A=$(port); P_BNS=$(port); P_ANS=$(port); P_AS=$(port); U_B=$(uport); U_A=$(uport)
+I="$FERRY -d $idm"; A="$FERRY -d $acme"
+BJE=70B3D57ED0000000; AJE=70B3D57ED00A0000
+{
+    "$FERRY" init "$idm" --join-eui $BJE --listen "127.0.0.1:$P_JS" &&
+    echo "$HSAKEK" | $I kek import hsa-idm && echo "$BNS" | $I kek import bootstrap-ns && $I kek generate idm-as &&
+    $I peer add 000000 --token-out "$tmp/boot-js.tok" && echo "$AKEK" | $I kek import acme-kek &&
+    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
+    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
+    $A peer add 000013 --token-out "$tmp/acme-js.tok" &&
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
+    $I idm init --ns-token-out "$tmp/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
+    sed -i 's/^retry_base = .*/retry_base = 1/; s/^poll = .*/poll = 1/; s/^max_join_attempts = .*/max_join_attempts = 8/' "$idm/idm.conf" &&
+    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
+    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_A" --admin-token-file "$acme/admin.token" \
+        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as
+} >"$tmp/setup.log" 2>"$tmp/err"
+check "IDM and acme deployments, $COUNT SEs personalised and imported, acme and its Join Server" '[ $? -eq 0 ]'
+sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/claims.txt"
+$I idm claim --file "$tmp/claims.txt" --tenant acme >"$tmp/o" 2>"$tmp/err"
+for d in $(cut -d' ' -f1 "$tmp/claims.txt"); do $I idm assign "$d" >/dev/null 2>>"$tmp/err" || echo "assign $d" >>"$tmp/err"; done
+check "acme claims all $COUNT from a file and assigns them" '[ "$(grep -c assign "$tmp/err")" = 0 ] && grep -q "\"Claimed\": $COUNT" "$tmp/o"'
+
+umask 077; echo "$BNS" >"$tmp/boot.kek"; echo "$ANS" >"$tmp/acme-ns.kek"; echo as-token >"$tmp/as.tok"; echo dl >"$tmp/dl.tok"
+cat >"$tmp/boot-ns.conf" <<EOT
+net_id = 000000
+kek_label = bootstrap-ns
+kek_file = boot.kek
+udp_listen = 127.0.0.1:$U_B
+http_listen = 127.0.0.1:$P_BNS
+route = $BJE/40 http://127.0.0.1:$P_JS/ boot-js.tok
+as_url = http://127.0.0.1:$P_IDM
+as_token_file = idm-ns.tok
+downlink_token_file = dl.tok
+EOT
+cat >"$tmp/acme-ns.conf" <<EOT
+net_id = 000013
+kek_label = acme-ns
+kek_file = acme-ns.kek
+udp_listen = 127.0.0.1:$U_A
+http_listen = 127.0.0.1:$P_ANS
+route = $AJE/40 http://127.0.0.1:$P_A/ acme-js.tok
+as_url = http://127.0.0.1:$P_AS
+as_token_file = as.tok
+downlink_token_file = dl.tok
+EOT
+$I serve >"$tmp/js.log" 2>&1 & pids="$pids $!"
+$A serve >"$tmp/acme.log" 2>&1 & pids="$pids $!"
+$I idm serve >"$tmp/idm.log" 2>&1 & pids="$pids $!"
+node "$here/lab_as.js" serve "$P_AS" as-token "$tmp/as.jsonl" >"$tmp/as.log" 2>&1 & pids="$pids $!"
+"$FERRY" lab ns --config "$tmp/boot-ns.conf" 2>"$tmp/boot-ns.log" & pids="$pids $!"
+"$FERRY" lab ns --config "$tmp/acme-ns.conf" 2>"$tmp/acme-ns.log" & pids="$pids $!"
+for p in $P_JS $P_A; do wait_http "http://127.0.0.1:$p/metrics"; done
+for p in $P_BNS $P_ANS; do wait_http "http://127.0.0.1:$p/status"; done
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+NETS="bootstrap=127.0.0.1:$U_B,acme=127.0.0.1:$U_A"
+
+"$FERRY" lab devices --networks "$NETS" --until switched --loss 0.1 --dr mixed --workers 8 --seconds 240 \
+    "$out"/se-*.img >"$tmp/run1.json" 2>"$tmp/err"
+rc=$?
+done1=$(jq_ o.done <"$tmp/run1.json")
+check "all $COUNT devices: bootstrap join, profile over the air (DR0..DR5 fragments, 10% loss), switch, join acme's network ($done1 done)" \
+    '[ $rc -eq 0 ] && [ "$done1" = "$COUNT" ]'
+check "... each on acme's JoinEUI, its trial confirmed" \
+    '[ "$(jq_ "o.devices.filter(d=>d.JoinEUI.toUpperCase()===\"'$AJE'\"&&d.Joined&&!d.OnTrial&&d.ActiveSlot>0).length" <"$tmp/run1.json")" = "$COUNT" ]'
+check "... frames were lost and the flow went on (LostUp+LostDown > 0)" \
+    '[ "$(jq_ "o.devices.reduce((a,d)=>a+d.LostUp+d.LostDown,0)" <"$tmp/run1.json")" -gt 0 ]'
+check "every SE executed exactly the 2 MLS commands the IDM sealed" \
+    '[ "$(jq_ "o.devices.filter(d=>d.MLSDownCounter===2).length" <"$tmp/run1.json")" = "$COUNT" ]'
+i=0; while [ $i -lt 100 ]; do
+    a=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_se WHERE state='active_at_customer'")
+    [ "$a" = "$COUNT" ] && break
+    sleep 0.2; i=$((i + 1))
+done
+check "IDM: every SE active at customer ($a)" '[ "$a" = "$COUNT" ]'
+q=$(sqlite3 "$idm/ferry.db" "SELECT count(*), sum(state='done') FROM idm_cmd")
+check "IDM: $((COUNT * 2)) commands, all done ($q)" '[ "$q" = "$((COUNT * 2))|$((COUNT * 2))" ]'
+
+"$FERRY" lab devices --networks "$NETS" --until uplinks:2 --loss 0.1 --workers 8 --seconds 120 \
+    "$out"/se-*.img >"$tmp/run2.json" 2>"$tmp/err"
+check "a second run from the saved images: 2 more uplinks each on acme's network" '[ $? -eq 0 ]'
+line=$(grep -m1 '"FPort":1' "$tmp/as.jsonl")
+dev=$(echo "$line" | jq_ o.DevEUI)
+echo "$line" >"$tmp/up.json"
+plain=$(node "$here/lab_as.js" decrypt "$AAS" "$tmp/up.json" 2>"$tmp/err")
+want=$(echo "$dev" | cut -c13-16 | tr 'A-F' 'a-f')
+check "acme's AS decrypts the devices' uplinks with the AppSKey from acme's JS ($plain from $dev)" \
+    '[ -n "$plain" ] && [ "$(echo "$plain" | cut -c1-8 | tr "A-F" "a-f")" = "${want}0001" ]'
+check "acme's AS got application uplinks from every device" \
+    '[ "$(grep "\"FPort\":1," "$tmp/as.jsonl" | grep -o "\"DevEUI\":\"[0-9A-Fa-f]*\"" | sort -u | wc -l | tr -d " ")" -ge "$COUNT" ]'
+$I idm audit verify >"$tmp/o" 2>"$tmp/err"
+check "audit chain verifies" '[ $? -eq 0 ]'
+check "no sanitizer report from any process" '! grep -l "ERROR: AddressSanitizer\|runtime error" "$tmp"/*.log "$tmp/err" 2>/dev/null'
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -61,14 +61,23 @@ void cli_set_deploy_dir(const char *dir);
 /* That directory (or $FERRY_DIR); NULL with a message on stderr when none. */
 const char *cli_deploy_dir(const char *prog);
 
+/* Network operators of the activation service (cli_operator.c):
+ * `ferry -d DIR operator add|list|show|suspend|resume|remove`. */
+int cli_operator_main(int argc, char **argv);
+
 /* The high-security area (cli_hsa.c) and the Identity Manager (cli_idm.c). */
 int cli_hsa_main(int argc, char **argv);
 int cli_idm_main(int argc, char **argv);
+
+/* The peering hub (cli_hub.c): `ferry hub --config FILE`, `ferry hub token FILE`. */
+int cli_hub_main(int argc, char **argv);
 
 /* The lab (cli_lab.c): `ferry lab ns`, `ferry lab gateway`. */
 int cli_lab_main(int argc, char **argv);
 /* `ferry lab devices` (cli_lab_devices.c): simulated devices. */
 int cli_lab_devices_main(int argc, char **argv);
+/* `ferry demo` (cli_demo.c): the whole flow on one machine. */
+int cli_demo_main(int argc, char **argv);
 
 /* ---- Option parsing (cli_opts.c) -------------------------------------
  *

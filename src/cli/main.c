@@ -21,10 +21,13 @@ static const cli_command commands[] = {
     {"kek", cli_js_kek_main, "import, generate or list the KEKs of peers (-d DIR)"},
     {"device", cli_js_device_main, "import, list, show or delete devices (-d DIR)"},
     {"peer", cli_js_peer_main, "authorise a network or application server with a bearer token (-d DIR)"},
+    {"operator", cli_operator_main, "onboard, list, show, suspend, resume or remove network operators (-d DIR)"},
     {"serve", cli_js_serve_main, "run the Join Server: Backend Interfaces, admin API, metrics (-d DIR)"},
     {"hsa", cli_hsa_main, "high-security area: personalise secure elements, write the IDM batch"},
     {"idm", cli_idm_main, "Identity Manager: import a manufacturing batch, SE status, audit verify (-d DIR)"},
+    {"hub", cli_hub_main, "the peering hub: route Backend Interfaces messages between operators (--config FILE)"},
     {"lab", cli_lab_main, "the lab: a network server and simulated gateways (packet-forwarder protocol)"},
+    {"demo", cli_demo_main, "the whole bootstrap-to-customer flow on this machine, with a report"},
     {"version", cmd_version, "print ferry's version"},
 };
 

@@ -1,0 +1,817 @@
+/*
+ * cli_demo.c - `ferry demo`: the whole bootstrap-to-customer flow on one
+ * machine, every piece real and on 127.0.0.1 (docs/demo.md).
+ *
+ *   ferry demo [--dir DIR] [--devices N] [--loss P] [--json FILE] [--keep]
+ *
+ * Set-up (under DIR, default a fresh temporary directory): the HSA batch
+ * (`ferry hsa personalise`), the IDM deployment with its bootstrap Join
+ * Server, two customers (acme, bolt) each with its own Join Server
+ * deployment and token, its lab network server and its lab application
+ * server; the bootstrap network's lab NS, whose AS is `idm serve`.
+ * Processes are this binary's own subcommands, started and stopped here.
+ *
+ * Steps, each a run of the simulated devices (lab_dev.h) until every
+ * device of the step reached its goal:
+ *   bootstrap   every device joins the bootstrap network
+ *   claim       acme claims the even devices, bolt the odd ones (bulk, by
+ *               owner token), each assigned to its owner's Join Server
+ *   profile     the profile arrives over the air, the device switches and
+ *               joins its owner's network (trial confirmed)
+ *   uplinks     application uplinks, decrypted by the owner's AS
+ *   transfer    half of acme's fleet moves to bolt
+ *   renew       some of bolt's devices get new root keys
+ *   command     one secure command reaches a device's application and back
+ *   fallback    one more of acme's devices is moved to bolt while bolt's
+ *               network is unreachable: it falls back to acme's profile and
+ *               the IDM abandons the transfer
+ * At the end the IDM's state and owner of every device are compared with
+ * what the scenario expects; the exit status is 1 when any differs.
+ */
+#include "cli/cli.h"
+#include "cli/cli_json.h"
+#include "lab/lab_dev.h"
+#include "lorawan/lw_secure.h"
+#include "store/store_idm_tenant.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS 16
+#define BOOT_JE 0x70B3D57ED0000000ull
+#define ACME_JE 0x70B3D57ED00A0000ull
+#define BOLT_JE 0x70B3D57ED00B0000ull
+#define DEV_BASE 0x70B3D57ED0070000ull
+#define NET_BOOT 0
+#define NET_ACME 1
+#define NET_BOLT 2
+
+enum { OWNER_ACME = 0, OWNER_BOLT = 1 };
+
+typedef struct step_report {
+    const char *name;
+    size_t total, done;
+    uint64_t frames;
+    double median_s, worst_s;
+} step_report;
+
+typedef struct demo {
+    char dir[PATH_MAX - 64];
+    char ferry[PATH_MAX];
+    size_t n;
+    double loss;
+    bool tty;
+    pid_t pid[MAX_PROCS];
+    size_t npid;
+    unsigned p_js, p_idm, p_acme_js, p_bolt_js, p_ns[3], u_ns[3], p_as[2];
+    lab_dev *dev;
+    lab_fleet *fleet;
+    int *owner;                  /* expected final owner */
+    uint64_t *target_je;         /* the goal of the running step, per device */
+    uint32_t *need_mls;          /* MLS commands the device must have executed */
+    uint32_t *need_up;           /* uplinks the device must have sent */
+    int *leave_slot;             /* a profile slot the device must have left (-1: none) */
+    bool *in_step;
+    bool *need_secure;
+    double *done_at;
+    double t0;
+    step_report steps[10];
+    size_t nsteps;
+    volatile bool progress_stop;
+    const char *step_name;
+} demo;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- processes */
+
+/* Runs a shell command line (built from our own paths and numbers only)
+ * with `in` on its stdin, its output appended to DIR/setup.log. */
+static int run(demo *d, const char *in, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(demo *d, const char *in, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof cmd)
+        return -1;
+    char full[sizeof cmd + sizeof d->dir + 64];
+    snprintf(full, sizeof full, "cd '%s' && { %s ; } >>setup.log 2>&1", d->dir, cmd);
+    FILE *p = popen(full, "w");
+    if (p == NULL)
+        return -1;
+    if (in != NULL)
+        fputs(in, p);
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int spawn(demo *d, const char *log, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int spawn(demo *d, const char *log, const char *fmt, ...)
+{
+    if (d->npid == MAX_PROCS)
+        return -1;
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof cmd)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        if (chdir(d->dir) != 0)
+            _exit(127);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        char full[2100];
+        snprintf(full, sizeof full, "exec %s", cmd);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    d->pid[d->npid++] = pid;
+    return 0;
+}
+
+static void stop_all(demo *d)
+{
+    for (size_t i = 0; i < d->npid; i++)
+        kill(d->pid[i], SIGTERM);
+    for (size_t i = 0; i < d->npid; i++)
+        waitpid(d->pid[i], NULL, 0);
+    d->npid = 0;
+}
+
+static unsigned free_port(int type)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Waits until something accepts TCP connections on the port. */
+static bool wait_port(unsigned port, double seconds)
+{
+    double end = now() + seconds;
+    while (now() < end) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return true;
+        usleep(50 * 1000);
+    }
+    return false;
+}
+
+static void random_hex(char out[33])
+{
+    uint8_t b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, b, sizeof b) : -1;
+    if (fd >= 0)
+        close(fd);
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02X", n == 16 ? b[i] : (unsigned)rand() & 0xFF);
+}
+
+static int write_file(demo *d, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", d->dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(text);
+    bool ok = write(fd, text, len) == (ssize_t)len;
+    return close(fd) == 0 && ok ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+static int setup(demo *d)
+{
+    char hsa[33], boot_ns[33], acme_kek[33], acme_ns[33], acme_as[33], bolt_kek[33], bolt_ns[33], bolt_as[33];
+    random_hex(hsa), random_hex(boot_ns), random_hex(acme_kek), random_hex(acme_ns), random_hex(acme_as);
+    random_hex(bolt_kek), random_hex(bolt_ns), random_hex(bolt_as);
+    char in[64];
+    const char *F = d->ferry;
+    d->p_js = free_port(SOCK_STREAM), d->p_idm = free_port(SOCK_STREAM);
+    d->p_acme_js = free_port(SOCK_STREAM), d->p_bolt_js = free_port(SOCK_STREAM);
+    for (int i = 0; i < 3; i++)
+        d->p_ns[i] = free_port(SOCK_STREAM), d->u_ns[i] = free_port(SOCK_DGRAM);
+    d->p_as[0] = free_port(SOCK_STREAM), d->p_as[1] = free_port(SOCK_STREAM);
+#define RUN_IN(key, ...)                                                                                          \
+    do {                                                                                                          \
+        snprintf(in, sizeof in, "%s\n", key);                                                                     \
+        if (run(d, in, __VA_ARGS__) != 0)                                                                         \
+            return -1;                                                                                            \
+    } while (0)
+#define RUN(...)                                                                                                  \
+    do {                                                                                                          \
+        if (run(d, NULL, __VA_ARGS__) != 0)                                                                       \
+            return -1;                                                                                            \
+    } while (0)
+    RUN("'%s' init idm --join-eui %016llX --listen 127.0.0.1:%u", F, BOOT_JE, d->p_js);
+    RUN_IN(hsa, "'%s' -d idm kek import hsa-idm", F);
+    RUN_IN(boot_ns, "'%s' -d idm kek import bootstrap-ns", F);
+    RUN("'%s' -d idm kek generate idm-as && '%s' -d idm peer add 000000 --token-out boot-js.tok", F, F);
+    RUN_IN(acme_kek, "'%s' -d idm kek import acme-kek", F);
+    RUN_IN(bolt_kek, "'%s' -d idm kek import bolt-kek", F);
+    const char *cust[2] = {"acme", "bolt"};
+    const char *keks[2][3] = {{acme_kek, acme_ns, acme_as}, {bolt_kek, bolt_ns, bolt_as}};
+    unsigned js_port[2] = {d->p_acme_js, d->p_bolt_js};
+    uint64_t je[2] = {ACME_JE, BOLT_JE};
+    const char *net[2] = {"000013", "000014"};
+    for (int c = 0; c < 2; c++) {
+        RUN("'%s' init %s-js --join-eui %016llX --listen 127.0.0.1:%u", F, cust[c], (unsigned long long)je[c],
+            js_port[c]);
+        RUN_IN(keks[c][0], "'%s' -d %s-js kek import %s-kek", F, cust[c], cust[c]);
+        RUN_IN(keks[c][1], "'%s' -d %s-js kek import %s-ns", F, cust[c], cust[c]);
+        RUN_IN(keks[c][2], "'%s' -d %s-js kek import %s-as", F, cust[c], cust[c]);
+        RUN("'%s' -d %s-js peer add %s --token-out %s-js.tok", F, cust[c], net[c], cust[c]);
+    }
+    RUN_IN(hsa,
+           "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version 1.0.4 --dev-eui-base %016llX",
+           F, d->n, DEV_BASE);
+    RUN("'%s' -d idm idm import hsa/batch.jsonl", F);
+    RUN("'%s' -d idm idm init --ns-token-out idm-ns.tok --listen 127.0.0.1:%u", F, d->p_idm);
+    RUN("sed -i 's/^retry_base = .*/retry_base = 1/; s/^poll = .*/poll = 1/; s/^max_join_attempts = .*/max_join_attempts = 3/' "
+        "idm/idm.conf");
+    for (int c = 0; c < 2; c++) {
+        RUN("'%s' -d idm idm tenant add %s --kind customer --token-out %s.tok", F, cust[c], cust[c]);
+        RUN("'%s' -d idm idm js add %s-js --tenant %s --url http://127.0.0.1:%u --admin-token-file %s-js/admin.token "
+            "--join-eui %016llX --net-id %s --kek-label %s-kek --ns-kek-label %s-ns --as-kek-label %s-as",
+            F, cust[c], cust[c], js_port[c], cust[c], (unsigned long long)je[c], net[c], cust[c], cust[c], cust[c]);
+    }
+    /* the network servers and the customers' application servers */
+    char text[2048], name[64];
+    if (write_file(d, "boot-ns.kek", boot_ns) != 0 || write_file(d, "ns-as.tok", "demo-ns-as-token\n") != 0 ||
+        write_file(d, "dl.tok", "demo-downlink-token\n") != 0)
+        return -1;
+    snprintf(text, sizeof text,
+             "net_id = 000000\nkek_label = bootstrap-ns\nkek_file = boot-ns.kek\nudp_listen = 127.0.0.1:%u\n"
+             "http_listen = 127.0.0.1:%u\nroute = %016llX/40 http://127.0.0.1:%u/ boot-js.tok\n"
+             "as_url = http://127.0.0.1:%u\nas_token_file = idm-ns.tok\ndownlink_token_file = dl.tok\n",
+             d->u_ns[0], d->p_ns[0], BOOT_JE, d->p_js, d->p_idm);
+    if (write_file(d, "bootstrap-ns.conf", text) != 0)
+        return -1;
+    for (int c = 0; c < 2; c++) {
+        snprintf(name, sizeof name, "%s-ns.kek", cust[c]);
+        if (write_file(d, name, keks[c][1]) != 0)
+            return -1;
+        snprintf(name, sizeof name, "%s-as.kek", cust[c]);
+        if (write_file(d, name, keks[c][2]) != 0)
+            return -1;
+        snprintf(text, sizeof text,
+                 "net_id = %s\nkek_label = %s-ns\nkek_file = %s-ns.kek\nudp_listen = 127.0.0.1:%u\n"
+                 "http_listen = 127.0.0.1:%u\nroute = %016llX/40 http://127.0.0.1:%u/ %s-js.tok\n"
+                 "as_url = http://127.0.0.1:%u\nas_token_file = ns-as.tok\ndownlink_token_file = dl.tok\n",
+                 net[c], cust[c], cust[c], d->u_ns[1 + c], d->p_ns[1 + c], (unsigned long long)je[c], js_port[c],
+                 cust[c], d->p_as[c]);
+        snprintf(name, sizeof name, "%s-ns.conf", cust[c]);
+        if (write_file(d, name, text) != 0)
+            return -1;
+        snprintf(text, sizeof text,
+                 "listen = 127.0.0.1:%u\ntoken_file = ns-as.tok\nkek_label = %s-as\nkek_file = %s-as.kek\n"
+                 "idm_url = http://127.0.0.1:%u\nidm_token_file = %s.tok\n",
+                 d->p_as[c], cust[c], cust[c], d->p_idm, cust[c]);
+        snprintf(name, sizeof name, "%s-as.conf", cust[c]);
+        if (write_file(d, name, text) != 0)
+            return -1;
+    }
+    lw_secure_wipe(hsa, sizeof hsa), lw_secure_wipe(boot_ns, sizeof boot_ns);
+    lw_secure_wipe(acme_kek, sizeof acme_kek), lw_secure_wipe(acme_ns, sizeof acme_ns);
+    lw_secure_wipe(acme_as, sizeof acme_as), lw_secure_wipe(bolt_kek, sizeof bolt_kek);
+    lw_secure_wipe(bolt_ns, sizeof bolt_ns), lw_secure_wipe(bolt_as, sizeof bolt_as);
+    lw_secure_wipe(in, sizeof in);
+    return 0;
+#undef RUN
+#undef RUN_IN
+}
+
+static int start(demo *d)
+{
+    const char *F = d->ferry;
+    if (spawn(d, "bootstrap-js.log", "'%s' -d idm serve", F) || spawn(d, "acme-js.log", "'%s' -d acme-js serve", F) ||
+        spawn(d, "bolt-js.log", "'%s' -d bolt-js serve", F) || spawn(d, "idm.log", "'%s' -d idm idm serve", F) ||
+        spawn(d, "bootstrap-ns.log", "'%s' lab ns --config bootstrap-ns.conf", F) ||
+        spawn(d, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
+        spawn(d, "bolt-ns.log", "'%s' lab ns --config bolt-ns.conf", F) ||
+        spawn(d, "acme-as.log", "'%s' lab as --config acme-as.conf", F) ||
+        spawn(d, "bolt-as.log", "'%s' lab as --config bolt-as.conf", F))
+        return -1;
+    unsigned ports[] = {d->p_js, d->p_acme_js, d->p_bolt_js, d->p_idm, d->p_ns[0], d->p_ns[1], d->p_ns[2],
+                        d->p_as[0], d->p_as[1]};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
+        if (!wait_port(ports[i], 30))
+            return -1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- steps */
+
+/* The goal of a step for device i: a session on target_je[i], its trial
+ * over, at least need_mls[i] MLS commands executed, and the secure command
+ * answered when need_secure[i]. */
+static bool want(lab_dev *dv, void *ctx)
+{
+    demo *d = ctx;
+    size_t i = (size_t)(dv - d->dev);
+    if (!d->in_step[i])
+        return false;
+    se_info s;
+    if (se_get_info(&dv->e, &s) != SE_OK)
+        return true;
+    bool met = s.joined && !s.on_trial && s.join_eui == d->target_je[i] && s.mls_down_counter >= d->need_mls[i] &&
+               dv->st.uplinks >= d->need_up[i] && (d->leave_slot[i] < 0 || s.active_slot != d->leave_slot[i]) &&
+               (!d->need_secure[i] || dv->st.secure_commands > 0);
+    if (met && d->done_at[i] == 0)
+        d->done_at[i] = now();
+    return !met;
+}
+
+static void *progress(void *arg)
+{
+    demo *d = arg;
+    while (!d->progress_stop) {
+        size_t in = 0, done = 0;
+        for (size_t i = 0; i < d->n; i++)
+            if (d->in_step[i]) {
+                in++;
+                done += d->done_at[i] != 0;
+            }
+        int width = 30, fill = in > 0 ? (int)(width * done / in) : width;
+        fprintf(stderr, "\r  %-10s [%.*s%*s] %zu/%zu ", d->step_name, fill, "##############################",
+                width - fill, "", done, in);
+        usleep(200 * 1000);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Runs the devices with in_step set until each met its goal. */
+static int run_step(demo *d, const char *name, double seconds)
+{
+    step_report *r = &d->steps[d->nsteps++];
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    d->step_name = name;
+    uint64_t frames0 = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        d->done_at[i] = 0;
+        frames0 += d->dev[i].st.uplinks + d->dev[i].st.join_requests + d->dev[i].st.downlinks;
+        r->total += d->in_step[i];
+    }
+    double t0 = now();
+    pthread_t th;
+    d->progress_stop = false;
+    bool bar = d->tty && pthread_create(&th, NULL, progress, d) == 0;
+    size_t done = 0;
+    lab_status st = lab_fleet_run(d->fleet, want, d, 2000, seconds, &done);
+    d->progress_stop = true;
+    if (bar) {
+        pthread_join(th, NULL);
+        fprintf(stderr, "\r%60s\r", "");
+    }
+    uint64_t frames1 = 0;
+    double *t = calloc(d->n + 1, sizeof *t);
+    size_t k = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        frames1 += d->dev[i].st.uplinks + d->dev[i].st.join_requests + d->dev[i].st.downlinks;
+        if (d->in_step[i] && d->done_at[i] != 0 && t != NULL)
+            t[k++] = d->done_at[i] - t0;
+    }
+    r->done = k;
+    r->frames = frames1 - frames0;
+    if (t != NULL && k > 0) {
+        qsort(t, k, sizeof *t, cmp_double);
+        r->median_s = t[k / 2];
+        r->worst_s = t[k - 1];
+    }
+    free(t);
+    fprintf(stderr, "  %-10s %zu/%zu devices, %llu frames, median %.1f s, worst %.1f s\n", name, r->done, r->total,
+            (unsigned long long)r->frames, r->median_s, r->worst_s);
+    return st == LAB_OK ? 0 : -1;
+}
+
+static void select_none(demo *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        d->in_step[i] = false, d->need_secure[i] = false, d->leave_slot[i] = -1;
+}
+
+static int slot_of(demo *d, size_t i)
+{
+    se_info s;
+    return lab_dev_info(&d->dev[i], &s) == LAB_OK ? s.active_slot : -1;
+}
+
+static uint64_t je_of(int owner)
+{
+    return owner == OWNER_ACME ? ACME_JE : BOLT_JE;
+}
+
+static uint32_t mls_of(demo *d, size_t i)
+{
+    se_info s;
+    return lab_dev_info(&d->dev[i], &s) == LAB_OK ? s.mls_down_counter : 0;
+}
+
+/* Writes one DevEUI per line (optionally with its owner token from the
+ * batch) to DIR/name for a fleet command. */
+static int fleet_file(demo *d, const char *name, bool (*pick)(demo *, size_t), bool with_token)
+{
+    char path[PATH_MAX], batch[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", d->dir, name);
+    snprintf(batch, sizeof batch, "%s/hsa/batch.jsonl", d->dir);
+    FILE *out = fopen(path, "w"), *in = with_token ? fopen(batch, "r") : NULL;
+    if (out == NULL || (with_token && in == NULL)) {
+        if (out != NULL)
+            fclose(out);
+        if (in != NULL)
+            fclose(in);
+        return -1;
+    }
+    char line[2048];
+    for (size_t i = 0; i < d->n; i++) {
+        if (!pick(d, i))
+            continue;
+        uint64_t dev = d->dev[i].dev_eui;
+        if (!with_token) {
+            fprintf(out, "%016llX\n", (unsigned long long)dev);
+            continue;
+        }
+        rewind(in);
+        char want_dev[40];
+        snprintf(want_dev, sizeof want_dev, "\"DevEUI\":\"%016llX\"", (unsigned long long)dev);
+        while (fgets(line, sizeof line, in) != NULL) {
+            char *q = strstr(line, want_dev), *o = strstr(line, ":O");
+            if (q != NULL && o != NULL) {
+                fprintf(out, "%016llX %.32s\n", (unsigned long long)dev, o + 2);
+                break;
+            }
+        }
+    }
+    lw_secure_wipe(line, sizeof line);
+    bool ok = fclose(out) == 0;
+    if (in != NULL)
+        fclose(in);
+    return ok ? 0 : -1;
+}
+
+static bool pick_acme(demo *d, size_t i) { return d->owner[i] == OWNER_ACME; }
+static bool pick_bolt(demo *d, size_t i) { return d->owner[i] == OWNER_BOLT; }
+static bool pick_step(demo *d, size_t i) { return d->in_step[i]; }
+
+/* ferry idm <verb> with the DevEUIs of the step's devices as arguments. */
+static int idm_fleet(demo *d, const char *verb_and_opts)
+{
+    if (fleet_file(d, "step.txt", pick_step, false) != 0)
+        return -1;
+    return run(d, NULL, "'%s' -d idm idm %s $(cat step.txt)", d->ferry, verb_and_opts);
+}
+
+/* ---------------------------------------------------------------- the scenario */
+
+static bool pick_transfer(demo *d, size_t i) { (void)d; return i % 4 == 0 && i + 2 < d->n; }
+static bool pick_renew(demo *d, size_t i) { (void)d; return i % 4 == 1; }
+
+static int scenario(demo *d)
+{
+    const char *F = d->ferry;
+    size_t secure_dev = d->n > 3 ? 3 : 1;    /* one of bolt's */
+    size_t fallback_dev = 2;                 /* one of acme's, kept by acme in the end */
+    /* bootstrap */
+    select_none(d);
+    for (size_t i = 0; i < d->n; i++)
+        d->in_step[i] = true, d->target_je[i] = BOOT_JE, d->need_mls[i] = 0;
+    if (run_step(d, "bootstrap", 300) != 0)
+        return -1;
+    /* claim: even devices by acme, odd by bolt, in bulk with their owner tokens */
+    for (size_t i = 0; i < d->n; i++)
+        d->owner[i] = i % 2 == 0 ? OWNER_ACME : OWNER_BOLT;
+    double t = now();
+    if (fleet_file(d, "acme-claims.txt", pick_acme, true) != 0 || fleet_file(d, "bolt-claims.txt", pick_bolt, true) != 0 ||
+        run(d, NULL, "'%s' -d idm idm claim --file acme-claims.txt --tenant acme && '%s' -d idm idm claim --file "
+                     "bolt-claims.txt --tenant bolt", F, F) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n; i++)
+        if (run(d, NULL, "'%s' -d idm idm assign %016llX >/dev/null", F, (unsigned long long)d->dev[i].dev_eui) != 0)
+            return -1;
+    step_report *r = &d->steps[d->nsteps++];
+    memset(r, 0, sizeof *r);
+    r->name = "claim", r->total = r->done = d->n, r->median_s = r->worst_s = now() - t;
+    fprintf(stderr, "  %-10s %zu/%zu devices claimed and assigned (acme %zu, bolt %zu), %.1f s\n", "claim", d->n, d->n,
+            (d->n + 1) / 2, d->n / 2, now() - t);
+    /* profile: INSTALL + ACTIVATE over the bootstrap network, then the owner's network */
+    for (size_t i = 0; i < d->n; i++)
+        d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 2;
+    if (run_step(d, "profile", 600) != 0)
+        return -1;
+    /* uplinks on the customers' networks: three more each, which the owner's AS decrypts */
+    for (size_t i = 0; i < d->n; i++)
+        d->need_mls[i] = 0, d->need_up[i] = d->dev[i].st.uplinks + 3;
+    if (run_step(d, "uplinks", 300) != 0)
+        return -1;
+    for (size_t i = 0; i < d->n; i++)
+        d->need_up[i] = 0;
+    /* transfer half of acme's fleet to bolt */
+    select_none(d);
+    for (size_t i = 0; i < d->n; i++)
+        if (pick_transfer(d, i)) {
+            d->in_step[i] = true;
+            d->owner[i] = OWNER_BOLT;
+            d->target_je[i] = BOLT_JE;
+            d->need_mls[i] = mls_of(d, i) + 2;
+            d->leave_slot[i] = slot_of(d, i);
+        }
+    if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "transfer", 600) != 0)
+        return -1;
+    /* renew some of bolt's devices */
+    select_none(d);
+    for (size_t i = 0; i < d->n; i++)
+        if (pick_renew(d, i)) {
+            d->in_step[i] = true;
+            d->target_je[i] = BOLT_JE;
+            d->need_mls[i] = mls_of(d, i) + 1;
+            d->leave_slot[i] = slot_of(d, i); /* the renewed keys are a copy in another slot */
+        }
+    if (idm_fleet(d, "renew --tenant bolt") != 0 || run_step(d, "renew", 600) != 0)
+        return -1;
+    /* one secure command */
+    select_none(d);
+    d->in_step[secure_dev] = true, d->need_secure[secure_dev] = true;
+    d->need_mls[secure_dev] = mls_of(d, secure_dev) + 1;
+    d->dev[secure_dev].st.secure_commands = 0;
+    if (idm_fleet(d, "command --payload 0102C0FFEE --tenant bolt") != 0 || run_step(d, "command", 300) != 0)
+        return -1;
+    /* fallback: bolt's network unreachable, one of acme's devices moved to bolt */
+    select_none(d);
+    d->in_step[fallback_dev] = true;
+    d->target_je[fallback_dev] = ACME_JE;
+    d->need_mls[fallback_dev] = mls_of(d, fallback_dev) + 3; /* INSTALL, ACTIVATE, the STATUS acking its event */
+    lab_fleet_set_down(d->fleet, NET_BOLT, true);
+    if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "fallback", 600) != 0)
+        return -1;
+    lab_fleet_set_down(d->fleet, NET_BOLT, false);
+    /* settle: devices go on reporting, which carries the last answers and
+     * acknowledgements of the IDM's exchanges */
+    select_none(d);
+    for (size_t i = 0; i < d->n; i++)
+        d->in_step[i] = true, d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 0,
+        d->need_up[i] = d->dev[i].st.uplinks + 3;
+    if (run_step(d, "settle", 300) != 0)
+        return -1;
+    return 0;
+}
+
+/* The IDM's view of each device against the scenario's, after the IDM's
+ * housekeeping has had time to catch up. */
+static bool verify(demo *d, json_t *devices)
+{
+    char loc[PATH_MAX];
+    snprintf(loc, sizeof loc, "sqlite:%s/idm/ferry.db", d->dir);
+    store *db = NULL;
+    if (store_open(loc, &db) != STORE_OK)
+        return false;
+    bool all = false;
+    for (int attempt = 0; attempt < 60 && !all; attempt++) {
+        all = true;
+        json_array_clear(devices);
+        for (size_t i = 0; i < d->n; i++) {
+            store_idm_se row;
+            store_idm_claim c;
+            memset(&c, 0, sizeof c);
+            bool have = store_idm_se_get(db, d->dev[i].dev_eui, &row) == STORE_OK &&
+                        store_idm_claim_get(db, d->dev[i].dev_eui, &c) == STORE_OK;
+            const char *want_owner = d->owner[i] == OWNER_ACME ? "acme" : "bolt";
+            bool ok = have && strcmp(row.state, "active_at_customer") == 0 && strcmp(c.tenant_id, want_owner) == 0 &&
+                      c.op[0] == '\0';
+            all = all && ok;
+            json_t *o = json_object();
+            char eui[17];
+            snprintf(eui, sizeof eui, "%016llX", (unsigned long long)d->dev[i].dev_eui);
+            json_object_set_new(o, "DevEUI", json_string(eui));
+            json_object_set_new(o, "owner", json_string(have ? c.tenant_id : ""));
+            json_object_set_new(o, "state", json_string(have ? row.state : "unknown"));
+            json_object_set_new(o, "expected", json_string("active_at_customer"));
+            json_object_set_new(o, "expected_owner", json_string(want_owner));
+            json_object_set_new(o, "ok", json_boolean(ok));
+            json_array_append_new(devices, o);
+            lw_secure_wipe(&row, sizeof row);
+        }
+        if (!all)
+            usleep(500 * 1000);
+    }
+    store_close(db);
+    return all;
+}
+
+int cli_demo_main(int argc, char **argv)
+{
+    static const char prog[] = "ferry demo";
+    static const cli_opt_spec specs[] = {
+        {"dir", "DIR", "where everything is set up (default: a new directory under $TMPDIR or /tmp)"},
+        {"devices", "N", "simulated devices (default 100)"},
+        {"loss", "P", "radio loss both ways, 0..0.5 (default 0)"},
+        {"json", "FILE", "write the report as JSON"},
+        {"keep", "true", "keep the directory (default: removed when everything went well)"},
+    };
+    char *v[5];
+    size_t npos = 0;
+    switch (cli_opts_parse(prog, specs, 5, argc, argv, v, NULL, 0, &npos)) {
+    case CLI_PARSE_HELP:
+        cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true]", specs, 5);
+        return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR:
+        return CLI_EXIT_USAGE;
+    default:
+        break;
+    }
+    demo *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return CLI_EXIT_FAIL;
+    d->n = v[1] != NULL ? (size_t)strtoul(v[1], NULL, 10) : 100;
+    d->loss = v[2] != NULL ? atof(v[2]) : 0.0;
+    if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5) {
+        cli_error(prog, "--devices 4..10000, --loss 0..0.5");
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
+    d->tty = isatty(2);
+    ssize_t fl = readlink("/proc/self/exe", d->ferry, sizeof d->ferry - 1);
+    if (fl <= 0) {
+        cli_error(prog, "cannot find this program's own path");
+        free(d);
+        return CLI_EXIT_FAIL;
+    }
+    d->ferry[fl] = '\0';
+    if (v[0] != NULL) {
+        if (strlen(v[0]) >= sizeof d->dir || (mkdir(v[0], 0700) != 0 && errno != EEXIST)) {
+            cli_error(prog, "--dir %s: cannot create it", v[0]);
+            free(d);
+            return CLI_EXIT_FAIL;
+        }
+        if (realpath(v[0], d->dir) == NULL) {
+            free(d);
+            return CLI_EXIT_FAIL;
+        }
+    } else {
+        const char *tmpd = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+        snprintf(d->dir, sizeof d->dir, "%s/ferry-demo.XXXXXX", tmpd);
+        if (mkdtemp(d->dir) == NULL) {
+            cli_error(prog, "cannot create a directory under %s", tmpd);
+            free(d);
+            return CLI_EXIT_FAIL;
+        }
+    }
+    int rc = CLI_EXIT_FAIL;
+    d->dev = calloc(d->n, sizeof *d->dev);
+    d->owner = calloc(d->n, sizeof *d->owner);
+    d->target_je = calloc(d->n, sizeof *d->target_je);
+    d->need_mls = calloc(d->n, sizeof *d->need_mls);
+    d->need_up = calloc(d->n, sizeof *d->need_up);
+    d->leave_slot = calloc(d->n, sizeof *d->leave_slot);
+    d->in_step = calloc(d->n, sizeof *d->in_step);
+    d->need_secure = calloc(d->n, sizeof *d->need_secure);
+    d->done_at = calloc(d->n, sizeof *d->done_at);
+    size_t opened = 0;
+    json_t *report = json_object(), *steps = json_object(), *devices = json_array();
+    if (!d->dev || !d->owner || !d->target_je || !d->need_mls || !d->need_up || !d->leave_slot || !d->in_step || !d->need_secure || !d->done_at)
+        goto out;
+    fprintf(stderr, "ferry demo: %zu devices, %.0f%% radio loss, in %s\n", d->n, d->loss * 100, d->dir);
+    fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS\n");
+    if (setup(d) != 0) {
+        cli_error(prog, "set-up failed: see %s/setup.log", d->dir);
+        goto out;
+    }
+    if (start(d) != 0) {
+        cli_error(prog, "a server did not start: see the logs in %s", d->dir);
+        goto out;
+    }
+    lab_air air;
+    memset(&air, 0, sizeof air);
+    const char *names[3] = {"bootstrap", "acme", "bolt"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(air.net[i].name, sizeof air.net[i].name, "%s", names[i]);
+        snprintf(air.net[i].ns_addr, sizeof air.net[i].ns_addr, "127.0.0.1:%u", d->u_ns[i]);
+    }
+    air.n_net = 3;
+    air.loss_up = air.loss_down = d->loss;
+    air.data_wait_ms = 1000;
+    unsigned workers = d->n < 16 ? (unsigned)d->n : 16;
+    if (lab_fleet_new(&air, workers, 0xAA555A0000000000ull, &d->fleet) != LAB_OK) {
+        cli_error(prog, "the simulated gateways could not reach the network servers");
+        goto out;
+    }
+    for (; opened < d->n; opened++) {
+        char img[PATH_MAX];
+        snprintf(img, sizeof img, "%s/hsa/se-%016llX.img", d->dir, (unsigned long long)(DEV_BASE + opened));
+        if (lab_dev_open(&d->dev[opened], img, (uint8_t)(opened % 6), 0x7, 0xC0FFEEu + (uint32_t)opened * 2654435761u) !=
+                LAB_OK ||
+            lab_fleet_add(d->fleet, &d->dev[opened]) != LAB_OK) {
+            cli_error(prog, "%s: cannot load the element", img);
+            goto out;
+        }
+    }
+    d->t0 = now();
+    int sc = scenario(d);
+    bool ok = sc == 0 && verify(d, devices);
+    for (size_t i = 0; i < d->nsteps; i++) {
+        step_report *r = &d->steps[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "done", json_integer((json_int_t)r->done));
+        json_object_set_new(o, "failed", json_integer((json_int_t)(r->total - r->done)));
+        json_object_set_new(o, "frames", json_integer((json_int_t)r->frames));
+        json_object_set_new(o, "median_s", json_real(r->median_s));
+        json_object_set_new(o, "worst_s", json_real(r->worst_s));
+        json_object_set_new(steps, r->name, o);
+        ok = ok && r->done == r->total;
+    }
+    json_object_set_new(report, "ok", json_boolean(ok));
+    json_object_set_new(report, "devices_total", json_integer((json_int_t)d->n));
+    json_object_set_new(report, "loss", json_real(d->loss));
+    json_object_set_new(report, "seconds", json_real(now() - d->t0));
+    json_object_set_new(report, "steps", steps);
+    json_object_set_new(report, "devices", devices);
+    steps = devices = NULL;
+    fprintf(stderr, "\n  %-10s %8s %8s %8s %10s %10s\n", "step", "done", "failed", "frames", "median s", "worst s");
+    for (size_t i = 0; i < d->nsteps; i++) {
+        step_report *r = &d->steps[i];
+        fprintf(stderr, "  %-10s %8zu %8zu %8llu %10.1f %10.1f\n", r->name, r->done, r->total - r->done,
+                (unsigned long long)r->frames, r->median_s, r->worst_s);
+    }
+    fprintf(stderr, "\n  %s in %.0f s: %s\n", ok ? "every device reached the state the scenario expects" :
+                                                   "SOME DEVICES DID NOT reach the state the scenario expects",
+            now() - d->t0, d->dir);
+    if (v[3] != NULL && json_dump_file(report, v[3], JSON_INDENT(2)) != 0)
+        cli_error(prog, "%s: cannot write the report", v[3]);
+    rc = ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+    lab_fleet_free(d->fleet);
+    for (size_t i = 0; i < opened; i++)
+        lab_dev_close(&d->dev[i]);
+    stop_all(d);
+    if (rc == CLI_EXIT_OK && v[4] == NULL && v[0] == NULL) {
+        char cmd[PATH_MAX + 16];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+        if (system(cmd) != 0)
+            cli_error(prog, "could not remove %s", d->dir);
+    }
+    json_decref(report);
+    json_decref(steps);
+    json_decref(devices);
+    free(d->dev), free(d->owner), free(d->target_je), free(d->need_mls), free(d->in_step), free(d->need_secure);
+    free(d->done_at), free(d->need_up), free(d->leave_slot);
+    free(d);
+    return rc;
+}

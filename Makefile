@@ -33,7 +33,7 @@ SERVER_LIBS    := $(shell $(PKG) --libs $(SERVER_PKGS) 2>/dev/null) -lpthread -l
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js idm lab,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi js idm hub lab,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
@@ -95,6 +95,11 @@ $(1)/bench/js_load: $(1)/obj/bench/js_load.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/bench/idm_profile: $(1)/obj/bench/idm_profile.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 endef
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -125,10 +130,12 @@ demo: deps
 	@BUILD=$(BUILD) ./scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bin/ferry
+	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load \
+	    $(BUILD)/bench/bench/idm_profile $(BUILD)/bench/bin/ferry
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
 	@BUILD=$(BUILD) ./bench/se_footprint.sh
 	@BUILD=$(BUILD) ./bench/idm_import.sh
+	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.

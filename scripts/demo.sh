@@ -1,7 +1,7 @@
 #!/bin/sh
 # make demo: what ferry does today, on real frames from published test
 # vectors (LoRaWAN 1.0 and 1.1), through the operator's tool.
-# When the lab lands, this becomes the bootstrap-to-customer flow.
+# It ends with `ferry demo`, the bootstrap-to-customer flow (docs/demo.md).
 set -eu
 BUILD=${BUILD:-build}
 FERRY="$BUILD/bin/ferry"
@@ -164,5 +164,15 @@ step "The join-accept came back in a PULL_RESP; the element opens it" \
      "$FERRY" se join-accept --socket "$work/se2.sock" "$ja"
 kill "$jspid" "$nspid" "$se2pid" 2>/dev/null
 wait "$jspid" "$nspid" "$se2pid" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# The whole flow: `ferry demo` sets up the HSA batch, the Identity Manager with
+# its bootstrap Join Server, two customers (Join Server, network server and
+# application server each) and the bootstrap network, and takes simulated
+# devices through bootstrap, claims, profiles over the air, the customers'
+# networks, a fleet transfer, key renewals, a secure command and a fallback.
+printf '\n== The whole flow: ferry demo --devices %s\n\n' "${DEMO_DEVICES:-100}"
+"$FERRY" demo --devices "${DEMO_DEVICES:-100}" --loss "${DEMO_LOSS:-0.05}" --json "${BUILD:-build}/demo-report.json"
+printf "\nReport: %s\n" "${BUILD:-build}/demo-report.json"
 
 printf '\nDemo complete.\n'

@@ -19,32 +19,11 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-FERRY=${FERRY:-$root/build/san/bin/ferry}
-export NODE_PATH="$root/tests/oracle/node_modules"
+. "$here/lib/common.sh"
 COUNT=${COUNT:-16}
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "not ok 1 - node, curl and sqlite3 are needed (scripts/deps.sh)"
-    echo "1..1"
-    exit 1
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-lab-dev.XXXXXX") || exit 1
-pids=""
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
-uport() { node -e 'const s=require("dgram").createSocket("udp4");s.bind(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
-wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
+need_node
+command -v sqlite3 >/dev/null 2>&1 || { echo "not ok 1 - the sqlite3 shell is needed (scripts/deps.sh)"; echo "1..1"; exit 1; }
+make_tmp lab-dev
 jq_() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval(process.argv[1])))' "$1"; }
 
 HSAKEK=$(hex16); BNS=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16)
@@ -128,9 +107,9 @@ check "IDM: every SE active at customer ($a)" '[ "$a" = "$COUNT" ]'
 q=$(sqlite3 "$idm/ferry.db" "SELECT count(*), sum(state='done') FROM idm_cmd")
 check "IDM: $((COUNT * 2)) commands, all done ($q)" '[ "$q" = "$((COUNT * 2))|$((COUNT * 2))" ]'
 
-"$FERRY" lab devices --networks "$NETS" --until uplinks:2 --loss 0.1 --workers 8 --seconds 120 \
+"$FERRY" lab devices --networks "$NETS" --until uplinks:4 --loss 0.1 --workers 8 --seconds 120 \
     "$out"/se-*.img >"$tmp/run2.json" 2>"$tmp/err"
-check "a second run from the saved images: 2 more uplinks each on acme's network" '[ $? -eq 0 ]'
+check "a second run from the saved images: 4 more uplinks each on acme's network" '[ $? -eq 0 ]'
 line=$(grep -m1 '"FPort":1' "$tmp/as.jsonl")
 dev=$(echo "$line" | jq_ o.DevEUI)
 echo "$line" >"$tmp/up.json"

@@ -1,0 +1,46 @@
+# common.sh - what the Identity Manager's and the lab's integration tests
+# share; sourced (`. "$here/lib/common.sh"`) after `here` and `root` are set.
+# It lives in lib/ so that tests/run.sh, which runs tests/integration/*.sh,
+# does not take it for a test.
+#
+#   ok/notok/check   TAP lines; n and failed count them; notok shows $tmp/err
+#   need_node        node, curl and tests/oracle/node_modules, or a failing plan
+#   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
+#                    $pids and $idm_pid killed first
+#   hex16, port, uport, jget KEY, wait_http URL
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export FERRY
+export NODE_PATH="$root/tests/oracle/node_modules"
+n=0
+failed=0
+pids=""
+idm_pid=""
+tmp=""
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+# scripts/deps.sh installs node and curl; lora-packet (and aes-cmac) come
+# with tests/oracle/install.sh. Missing tools fail the test: never a silent skip.
+need_node() {
+    if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
+        ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
+        echo "not ok 1 - node, curl and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
+        echo "1..1"
+        exit 1
+    fi
+}
+cleanup() {
+    for p in $pids $idm_pid; do kill "$p" 2>/dev/null; done
+    for p in $pids $idm_pid; do wait "$p" 2>/dev/null; done
+    [ -n "${KEEP:-}" ] || [ -z "$tmp" ] || rm -rf "$tmp"
+}
+make_tmp() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX") || exit 1
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
+port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+uport() { node -e 'const s=require("dgram").createSocket("udp4");s.bind(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
+jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }
+wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }

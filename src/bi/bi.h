@@ -11,6 +11,8 @@
  *   bi_key_envelope.h  KeyEnvelope {KEKLabel, AESKey}
  *   bi_message.h       JoinReq/Ans, RejoinReq/Ans, AppSKeyReq/Ans, HomeNSReq/Ans
  *   bi_device.h        device import lines
+ *   bi_relay.h         the header of any message, for relays (the hub)
+ *   bi_roaming.h       passive roaming: PRStart, PRStop, XmitData, HomeNSAns
  */
 #ifndef FERRY_BI_H
 #define FERRY_BI_H
@@ -20,5 +22,7 @@
 #include "bi/bi_key_envelope.h"
 #include "bi/bi_message.h"
 #include "bi/bi_device.h"
+#include "bi/bi_relay.h"
+#include "bi/bi_roaming.h"
 
 #endif

@@ -108,7 +108,7 @@ static bool all_hex(const char *s, size_t len)
 }
 
 /* Reads SenderID/ReceiverID; the kind follows the text (see bi_header.h). */
-static bi_status parse_id(const json_t *root, const char *field, bi_id *id, bi_error *err)
+bi_status bi_json_id(const json_t *root, const char *field, bi_id *id, bi_error *err)
 {
     char raw[BI_ID_MAX + 1];
     memset(id, 0, sizeof(*id));
@@ -175,9 +175,9 @@ bi_status bi_header_parse(const json_t *root, bi_header *h, bi_error *err)
     if (!bi_message_type_is_request(h->message_type))
         return bi_fail(err, BI_ERR_UNSUPPORTED, "MessageType", "%s is not a request; a Join Server answers requests",
                        bi_message_type_name(h->message_type));
-    if ((st = parse_id(root, "SenderID", &h->sender_id, err)) != BI_OK)
+    if ((st = bi_json_id(root, "SenderID", &h->sender_id, err)) != BI_OK)
         return st;
-    if ((st = parse_id(root, "ReceiverID", &h->receiver_id, err)) != BI_OK)
+    if ((st = bi_json_id(root, "ReceiverID", &h->receiver_id, err)) != BI_OK)
         return st;
     if ((st = bi_json_uint(root, "TransactionID", true, UINT32_MAX, &v, NULL, err)) != BI_OK)
         return st;

@@ -456,13 +456,16 @@ bi_status bi_json_dump(json_t *root, char *out, size_t cap, size_t *out_len)
 {
     if (root == NULL)
         return BI_ERR_NOMEM;
-    size_t n = json_dumpb(root, NULL, 0, JSON_COMPACT);
+    /* reals (roaming frequencies in MHz) with 15 significant digits: 868.1
+     * is written "868.1", not jansson's default 868.10000000000002 */
+    const size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(15);
+    size_t n = json_dumpb(root, NULL, 0, flags);
     bi_status st = BI_OK;
     if (n == 0)
         st = BI_ERR_NOMEM;
     else if (n + 1 > cap)
         st = BI_ERR_BUFFER;
-    else if (json_dumpb(root, out, cap, JSON_COMPACT) != n)
+    else if (json_dumpb(root, out, cap, flags) != n)
         st = BI_ERR_NOMEM;
     json_decref(root);
     if (st != BI_OK)

@@ -71,6 +71,10 @@ bi_status bi_json_label(const json_t *obj, const char *field, bool required, cha
 bi_status bi_json_key_envelope(json_t *obj, const char *field, bool required, bi_key_envelope *env,
                                bi_error *err);
 
+/* A SenderID/ReceiverID member (bi_header.c): required; the kind follows
+ * the text (6 hex digits a NetID, 16 an EUI, anything else a name). */
+bi_status bi_json_id(const json_t *root, const char *field, bi_id *id, bi_error *err);
+
 /* Header fields of a message (bi_header.c). Sets err->answerable once
  * MessageType, SenderID, ReceiverID and TransactionID are good. */
 bi_status bi_header_parse(const json_t *root, bi_header *h, bi_error *err);

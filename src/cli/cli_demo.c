@@ -280,7 +280,7 @@ static int setup(demo *d)
            F, d->n, DEV_BASE);
     RUN("'%s' -d idm idm import hsa/batch.jsonl", F);
     RUN("'%s' -d idm idm init --ns-token-out idm-ns.tok --listen 127.0.0.1:%u", F, d->p_idm);
-    RUN("sed -i 's/^retry_base = .*/retry_base = 1/; s/^poll = .*/poll = 1/;' "
+    RUN("sed -i 's/^retry_base = .*/retry_base = 1/; s/^poll = .*/poll = 1/; s/^redeliver_after = .*/redeliver_after = 10/' "
         "idm/idm.conf");
     for (int c = 0; c < 2; c++) {
         RUN("'%s' -d idm idm tenant add %s --kind customer --token-out %s.tok", F, cust[c], cust[c]);

@@ -2,14 +2,14 @@
  * cli_idm.c - the Identity Manager's commands, on a `ferry init` deployment:
  *
  *   ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L]
- *                                 [--as-kek-label L] [--as-id ID]
+ *                                 [--as-kek-label L] [--as-id ID] [--operators N,N|*]
  *   ferry -d DIR idm show DEVEUI
  *   ferry -d DIR idm audit verify
  *   ferry -d DIR idm init --ns-token-out FILE [--listen A:P]
  *   ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]
  *   ferry -d DIR idm tenant list
  *   ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E
- *                           --net-id HEX6 --kek-label L [--ns-kek-label L]
+ *                           --net-id HEX6 --kek-label L [--ns-kek-label L] [--allowed-net-ids N,N]
  *   ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID
  *   ferry -d DIR idm claim --file F --tenant ID
  *   ferry -d DIR idm release DEVEUI --tenant ID | refuse DEVEUI | lock DEVEUI | unlock DEVEUI
@@ -26,6 +26,7 @@
 #include "cli/cli_idm.h"
 #include "idm/idm.h"
 #include "idm/idm_ota.h"
+#include "idm/idm_roaming.h"
 #include "js/js.h"
 
 #include <errno.h>
@@ -102,12 +103,13 @@ static int import(int argc, char **argv)
         {"ns-kek-label", "L", "NSKEKLabel of the bootstrap devices (default " DEFAULT_NS_KEK ")"},
         {"as-kek-label", "L", "ASKEKLabel of the bootstrap devices (default " DEFAULT_AS_KEK ")"},
         {"as-id", "ID", "ASID allowed to fetch AppSKeys (default none)"},
+        {"operators", "N,N|*", "onboarded operators (NetIDs) that may activate these SEs (default *: all)"},
     };
-    char *v[4], *pos[1];
+    char *v[5], *pos[1];
     size_t npos = 0;
-    switch (cli_opts_parse(prog, specs, 4, argc, argv, v, pos, 1, &npos)) {
+    switch (cli_opts_parse(prog, specs, 5, argc, argv, v, pos, 1, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry -d DIR idm import BATCH [options]", specs, 4);
+        cli_opts_usage(stdout, "ferry -d DIR idm import BATCH [options]", specs, 5);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -121,12 +123,19 @@ static int import(int argc, char **argv)
     uint64_t net_id = 0;
     if (v[0] != NULL && cli_parse_hex_uint(prog, "--net-id", v[0], 6, "NetID", &net_id) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
+    char ops[STORE_IDM_OPERATORS_MAX + 1], oerr[IDM_ERR_MAX];
+    if (idm_net_id_list_canon(v[4] != NULL ? v[4] : "*", true, JS_SE_OPERATORS_MAX, ops, sizeof ops, oerr) != IDM_OK ||
+        ops[0] == '\0') {
+        cli_error(prog, "--operators: %s", oerr[0] != '\0' ? oerr : "expected * or NetIDs separated by commas");
+        return CLI_EXIT_USAGE;
+    }
     idm_import_opts o = {
         .home_net_id = (uint32_t)net_id,
         .ns_kek_label = v[1] != NULL ? v[1] : DEFAULT_NS_KEK,
         .as_kek_label = v[2] != NULL ? v[2] : DEFAULT_AS_KEK,
         .as_id = v[3] != NULL ? v[3] : "",
         .actor = "cli",
+        .operators = ops,
     };
     FILE *in = fopen(pos[0], "r");
     if (in == NULL) {
@@ -158,6 +167,7 @@ static int import(int argc, char **argv)
     e |= cli_json_set_uint(out, "lines", sum.lines);
     e |= cli_json_set_hex(out, "batch_sha256", sum.batch_sha256, sizeof sum.batch_sha256);
     e |= cli_json_set_uint(out, "audit_seq", (uint64_t)sum.audit_seq);
+    e |= cli_json_set_str(out, "operators", ops);
     e |= json_object_set_new(out, "seconds", json_real(secs));
     return cli_json_emit(prog, out, e);
 }
@@ -446,12 +456,13 @@ static int js_add(int argc, char **argv)
         {"kek-label", "L", "KEK shared with it (imported into this token with `ferry kek import`)"},
         {"ns-kek-label", "L", "NSKEKLabel of the devices provisioned there (optional)"},
         {"as-kek-label", "L", "ASKEKLabel of the devices provisioned there: its AS gets the AppSKey (optional)"},
+        {"allowed-net-ids", "N,N", "networks its devices may also join through (AllowedNetIDs; default: any)"},
     };
-    char *v[8], *pos[1];
+    char *v[9], *pos[1];
     size_t npos = 0;
-    PARSE(prog, specs, 8,
+    PARSE(prog, specs, 9,
           "ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6 "
-          "--kek-label L [--ns-kek-label L] [--as-kek-label L]",
+          "--kek-label L [--ns-kek-label L] [--as-kek-label L] [--allowed-net-ids N,N]",
           v, pos, 1, npos);
     if (npos != 1 || v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL || v[4] == NULL || v[5] == NULL) {
         cli_error(prog, "expected ID and --tenant, --url, --admin-token-file, --join-eui, --net-id, --kek-label");
@@ -470,7 +481,7 @@ static int js_add(int argc, char **argv)
         lw_secure_wipe(tok, sizeof tok);
         return rc;
     }
-    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli"};
+    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli", v[8]};
     char err[IDM_ERR_MAX];
     idm_status st = idm_js_add(c.tok.s, c.db, &o, err);
     lw_secure_wipe(tok, sizeof tok);
@@ -752,13 +763,14 @@ int cli_idm_main(int argc, char **argv)
 {
     static const char usage[] =
         "usage: ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L] [--as-kek-label L] [--as-id ID]\n"
+        "                                     [--operators N,N|*]\n"
         "       ferry -d DIR idm show DEVEUI\n"
         "       ferry -d DIR idm audit verify\n"
         "       ferry -d DIR idm init --ns-token-out FILE [--listen A:P]\n"
         "       ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]\n"
         "       ferry -d DIR idm tenant list\n"
         "       ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6\n"
-        "                               --kek-label L [--ns-kek-label L] [--as-kek-label L]\n"
+        "                               --kek-label L [--ns-kek-label L] [--as-kek-label L] [--allowed-net-ids N,N]\n"
         "       ferry -d DIR idm claim DEVEUI --owner-token T --tenant ID\n"
         "       ferry -d DIR idm claim --file F --tenant ID     (F: DEVEUI OWNERTOKEN or a QR payload per line)\n"
         "       ferry -d DIR idm release DEVEUI --tenant ID\n"

@@ -14,6 +14,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "idm/idm_roaming.h"
 #include "js/js.h"
 
 #include <errno.h>
@@ -522,6 +523,10 @@ int cli_js_serve_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The IDM's secure elements: which operators may activate them, where
+     * they are (docs/operators.md). A deployment without SEs answers "not
+     * an SE" for every device. */
+    js_set_se_policy(ctx, idm_se_policy, NULL);
     st = js_serve(ctx, v[0], &serve_stop, err);
     js_close(ctx);
     if (st != JS_OK)

@@ -135,6 +135,10 @@ typedef struct idm_import_opts {
     const char *as_kek_label;     /* ASKEKLabel ("" = none) */
     const char *as_id;            /* ASID ("" = none) */
     const char *actor;            /* who, for the audit entry */
+    /* The onboarded operators that may activate the batch's SEs
+     * (docs/operators.md): NULL or "*" = all of them, else the canonical
+     * list of idm_net_id_list_canon ("000013,C00053"). Kept per SE. */
+    const char *operators;
 } idm_import_opts;
 
 typedef struct idm_import_summary {

@@ -18,6 +18,7 @@
  * memory. The wrapped envelopes and the owner token are wiped after use.
  */
 #include "idm/idm.h"
+#include "idm/idm_roaming.h"
 #include "lorawan/lw_secure.h"
 
 #include <mbedtls/sha256.h>
@@ -55,6 +56,7 @@ typedef struct import_run {
     char *buf;                    /* getline's buffer, reused */
     size_t cap;
     idm_batch_line line;
+    const char *operators;        /* o->operators, "*" for NULL */
 } import_run;
 
 static void keks_release(import_run *r)
@@ -171,6 +173,15 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
                          "or owner token", (unsigned long long)lineno, (unsigned long long)l->dev_eui);
             return IDM_ERR_CONFLICT;
         }
+        /* the operators chosen for the batch are part of what was imported:
+         * a re-import must not say it changed them when it did not */
+        if (strcmp(have.operators, r->operators) != 0) {
+            errf(r->err, "line %llu: DevEUI %016llX was imported with --operators %s, not %s",
+                 (unsigned long long)lineno, (unsigned long long)l->dev_eui,
+                 strcmp(have.operators, "*") == 0 ? "* (all)" : have.operators,
+                 strcmp(r->operators, "*") == 0 ? "* (all)" : r->operators);
+            return IDM_ERR_CONFLICT;
+        }
         r->sum->already++;
         return IDM_OK;
     }
@@ -199,6 +210,7 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
         snprintf(d.as_id, sizeof d.as_id, "%s", r->o->as_id);
         memcpy(e.owner_token_hash, token_hash, STORE_IDM_HASH_LEN);
         snprintf(e.state, sizeof e.state, "%s", idm_state_name(IDM_STATE_MANUFACTURED));
+        snprintf(e.operators, sizeof e.operators, "%s", r->operators);
         ss = store_device_put(db, &d, false);
         if (ss == STORE_ERR_EXISTS) {
             errf(r->err, "line %llu: the Join Server has a device %016llX already (not from a batch)",
@@ -229,12 +241,13 @@ static bool blank(const char *s, size_t n)
 
 static store_status audit(import_run *r, store *db)
 {
-    char hash_hex[65], details[256];
+    char hash_hex[65], details[256 + STORE_IDM_OPERATORS_MAX];
     if (lw_hex_encode(r->sum->batch_sha256, 32, hash_hex, sizeof hash_hex) != LW_OK)
         return STORE_ERR_ARGUMENT;
-    snprintf(details, sizeof details, "{\"already\":%llu,\"batch_sha256\":\"%s\",\"imported\":%llu,\"lines\":%llu}",
+    snprintf(details, sizeof details,
+             "{\"already\":%llu,\"batch_sha256\":\"%s\",\"imported\":%llu,\"lines\":%llu,\"operators\":\"%s\"}",
              (unsigned long long)r->sum->already, hash_hex, (unsigned long long)r->sum->imported,
-             (unsigned long long)r->sum->lines);
+             (unsigned long long)r->sum->lines, r->operators);
     store_idm_audit_record rec = {
         .actor = r->o->actor != NULL ? r->o->actor : "cli",
         .action = "idm.import",
@@ -314,8 +327,18 @@ idm_status idm_import_batch(idm_token *t, store *db, FILE *in, const idm_import_
 {
     err[0] = '\0';
     if (t == NULL || t->s == NULL || db == NULL || in == NULL || o == NULL || out == NULL || o->home_net_id > 0xFFFFFF ||
-        o->ns_kek_label == NULL || o->as_kek_label == NULL || o->as_id == NULL)
+        o->ns_kek_label == NULL || o->as_kek_label == NULL || o->as_id == NULL ||
+        (o->operators != NULL && strlen(o->operators) > STORE_IDM_OPERATORS_MAX))
         return IDM_ERR_ARGUMENT;
+    if (o->operators != NULL && o->operators[0] != '\0') {
+        bool all = false;
+        uint32_t ids[JS_SE_OPERATORS_MAX];
+        size_t n = 0;
+        if (idm_net_id_list_parse(o->operators, &all, ids, JS_SE_OPERATORS_MAX, &n) != IDM_OK) {
+            errf(err, "operators: \"*\" or NetIDs (6 uppercase hex digits) separated by commas");
+            return IDM_ERR_ARGUMENT;
+        }
+    }
     import_run *r = calloc(1, sizeof *r);
     if (r == NULL)
         return IDM_ERR_NOMEM;
@@ -323,6 +346,7 @@ idm_status idm_import_batch(idm_token *t, store *db, FILE *in, const idm_import_
     r->sess = t->s;
     r->in = in;
     r->o = o;
+    r->operators = o->operators != NULL && o->operators[0] != '\0' ? o->operators : "*";
     r->sum = out;
     r->err = err;
     store_status ss = store_idm_txn(db, import_txn, r);

@@ -770,6 +770,48 @@ idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, con
     return IDM_OK;
 }
 
+typedef struct redeliver_job {
+    uint64_t dev_eui;
+    const char *actor;
+} redeliver_job;
+
+static store_status redeliver_fn(store *s, void *ctx)
+{
+    redeliver_job *j = ctx;
+    store_idm_claim c;
+    store_idm_se se;
+    store_status st = store_idm_claim_get(s, j->dev_eui, &c);
+    if (st == STORE_OK)
+        st = store_idm_se_get(s, j->dev_eui, &se);
+    if (st != STORE_OK)
+        return st;
+    bool still = strcmp(se.state, "fallback") == 0 && strcmp(c.state, "claimed") == 0 && c.provisioned_at > 0 &&
+                 c.op[0] == '\0';
+    lw_secure_wipe(&se, sizeof se);
+    if (!still)
+        return STORE_ERR_ABORTED;
+    char subject[17], det[200];
+    eui16(j->dev_eui, subject);
+    snprintf(det, sizeof det, "{\"tenant\":\"%s\",\"js\":\"%s\"}", c.tenant_id, c.js_id);
+    c.provisioned_at = 0; /* the provisioning work list takes it again */
+    if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
+        return st;
+    store_idm_audit_record r = {j->actor, "idm.redeliver", subject, det};
+    return store_idm_audit_append(s, &r, NULL);
+}
+
+idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    redeliver_job j = {dev_eui, actor};
+    store_status st = store_idm_txn(db, redeliver_fn, &j);
+    if (st != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: redelivery: %s", (unsigned long long)dev_eui, store_strerror(st));
+        return from_store(st);
+    }
+    return IDM_OK;
+}
+
 void idm_ops_cleanup(hsm_session *hs, store *db)
 {
     store_idm_cleanup *list = calloc(64, sizeof *list);

@@ -722,6 +722,11 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
             if (idm_se_event(e->db, list[i], IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL,
                              e2) == IDM_OK)
                 logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)list[i]);
+    if (e->pol.redeliver_after_s > 0 &&
+        store_idm_redeliver_list(e->db, now_s() - (int64_t)e->pol.redeliver_after_s, list, 256, &n) == STORE_OK)
+        for (size_t i = 0; i < n; i++)
+            if (idm_ops_redeliver(e->db, list[i], "idm-policy", e2) == IDM_OK)
+                logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)list[i]);
     if (store_idm_work_list(e->db, STORE_IDM_WORK_PROVISION, list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++) {
             idm_status st = idm_provision(e->hs, e->db, list[i], &e->pol, "idm-ota", e2);

@@ -42,9 +42,10 @@ typedef struct idm_policy {
     uint16_t max_join_attempts;   /* the profile's trial: SE falls back after this many failed joins */
     uint32_t poll_s;              /* idm_ota_tick period in idm serve */
     uint32_t max_key_age_s;       /* renew an active SE's root keys after this long; 0 = never */
+    uint32_t redeliver_after_s;   /* an SE back on bootstrap (fallback) gets a new profile after this long; 0 = never */
 } idm_policy;
 
-#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u}
+#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u, 3600u}
 
 /* ---- the customer Join Server's admin API (idm_client.c, libcurl) ---- */
 
@@ -153,6 +154,12 @@ idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *acto
 idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
                                char err[IDM_ERR_MAX]);
 void idm_ops_cleanup(hsm_session *hs, store *db);
+
+/* An SE back on its bootstrap profile after a profile that never joined
+ * (state fallback) is given a new one: its claim becomes unprovisioned again,
+ * and provisioning makes new keys and queues a new INSTALL + ACTIVATE. Run by
+ * housekeeping `redeliver_after` seconds after the fallback. */
+idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
 
 /* Inside a transaction: the claim's update in flight failed or did not
  * take: a renewal's pending keys dropped; a transfer abandoned (claim back

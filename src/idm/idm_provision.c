@@ -133,12 +133,26 @@ static idm_status device_line(hsm_session *hs, store *db, const store_idm_js *js
     if (js->as_kek_label[0] != '\0')
         snprintf(ns_part + strlen(ns_part), sizeof ns_part - strlen(ns_part), ",\"ASKEKLabel\":\"%s\"",
                  js->as_kek_label);
+    /* The customer's restriction of where its devices join (docs/operators.md):
+     * the canonical "000013,C00053" becomes ["000013","C00053"]. */
+    char nets_part[24 + STORE_NET_IDS_MAX * 9] = "";
+    if (js->allowed_net_ids[0] != '\0') {
+        size_t k = (size_t)snprintf(nets_part, sizeof nets_part, ",\"AllowedNetIDs\":[");
+        const char *p = js->allowed_net_ids; /* 6 hex digits, then ',' or the end (store_idm_js_put checked) */
+        for (bool first = true; *p != '\0' && k + 12 < sizeof nets_part; first = false) {
+            k += (size_t)snprintf(nets_part + k, sizeof nets_part - k, "%s\"%.6s\"", first ? "" : ",", p);
+            p += strnlen(p, 6);
+            if (*p == ',')
+                p++;
+        }
+        snprintf(nets_part + k, sizeof nets_part - k, "]");
+    }
     int n = snprintf(line, cap,
                      "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"%s\",\"HomeNetID\":\"%06X\","
-                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s}",
+                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s%s}",
                      (unsigned long long)se->dev_eui, (unsigned long long)js->join_eui,
                      store_mac_version_name(se->mac_version), (unsigned)js->home_net_id, js->kek_label, hn, app_part,
-                     ns_part);
+                     ns_part, nets_part);
     if (n < 0 || (size_t)n >= cap) {
         snprintf(err, IDM_ERR_MAX, "device line too long");
         goto out;

@@ -7,6 +7,7 @@
  * that did.
  */
 #include "idm/idm_tenant.h"
+#include "idm/idm_roaming.h"
 #include "lorawan/lw_secure.h"
 
 #include <mbedtls/sha256.h>
@@ -311,6 +312,14 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
         memcpy(j->as_kek_label, o->as_kek_label, strlen(o->as_kek_label) + 1);
     j->join_eui = o->join_eui;
     j->home_net_id = o->home_net_id;
+    if (o->allowed_net_ids != NULL &&
+        (rc = idm_net_id_list_canon(o->allowed_net_ids, false, STORE_NET_IDS_MAX, j->allowed_net_ids,
+                                    sizeof j->allowed_net_ids, err)) != IDM_OK) {
+        char why[IDM_ERR_MAX];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, IDM_ERR_MAX, "allowed NetIDs: %.200s", why);
+        goto out;
+    }
     size_t bl = 0;
     if (hsm_key_generate(hs, HSM_KEY_WORKING, &k) != HSM_OK ||
         hsm_key_wrap_blob(hs, &k, j->token_key.data, sizeof j->token_key.data, &bl) != HSM_OK) {

@@ -50,6 +50,11 @@ typedef struct idm_js_opts {
     const char *ns_kek_label;     /* NSKEKLabel for the devices on that JS (NULL/"" none) */
     const char *as_kek_label;     /* ASKEKLabel for the devices on that JS (NULL/"" none) */
     const char *actor;
+    /* NetIDs the customer's devices may join through besides home_net_id,
+     * separated by commas (at most STORE_NET_IDS_MAX; NULL/"" = no
+     * restriction): their AllowedNetIDs on that JS, and the networks the
+     * bootstrap JS answers HomeNSReq for them (docs/operators.md). */
+    const char *allowed_net_ids;
 } idm_js_opts;
 
 /* Registers a customer Join Server. Its admin token is encrypted under a

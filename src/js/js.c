@@ -51,7 +51,9 @@ js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX])
         return JS_ERR_HSM;
     }
     st = js_trust_load(ctx, err);
-    if (st != JS_OK || store_batch_new(&ctx->batch) != STORE_OK) {
+    ctx->metrics.ops = st == JS_OK ? calloc(JS_OP_METRICS_MAX, sizeof(*ctx->metrics.ops)) : NULL;
+    if (st != JS_OK || ctx->metrics.ops == NULL || store_batch_new(&ctx->batch) != STORE_OK) {
+        free(ctx->metrics.ops);
         js_trust_free(ctx);
         hsm_close(ctx->h);
         free(ctx->cfg);
@@ -69,6 +71,7 @@ void js_close(js_ctx *ctx)
         return;
     hsm_close(ctx->h);
     pthread_mutex_destroy(&ctx->metrics.lock);
+    free(ctx->metrics.ops);
     store_batch_free(ctx->batch);
     js_trust_free(ctx);
     free(ctx->cfg);
@@ -78,6 +81,20 @@ void js_close(js_ctx *ctx)
 const js_config *js_ctx_config(const js_ctx *ctx)
 {
     return ctx->cfg;
+}
+
+void js_set_se_policy(js_ctx *ctx, js_se_policy_fn fn, void *fn_ctx)
+{
+    ctx->se_policy = fn;
+    ctx->se_policy_ctx = fn_ctx;
+}
+
+js_status js_se_policy_of(js_worker *w, uint64_t dev_eui, js_se_policy *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (w->ctx->se_policy == NULL)
+        return JS_OK;
+    return w->ctx->se_policy(w->ctx->se_policy_ctx, w->db, dev_eui, out);
 }
 
 js_status js_worker_open(js_ctx *ctx, js_worker **out, char err[JS_ERR_MAX])
@@ -111,6 +128,7 @@ void js_worker_close(js_worker *w)
         return;
     for (size_t i = 0; i < JS_KEK_CACHE; i++)
         hsm_key_release(w->sess, &w->keks[i].key);
+    js_op_trust_release(w);
     store_close(w->db);
     hsm_session_close(w->sess);
     lw_secure_wipe(w, sizeof(*w));
@@ -198,6 +216,8 @@ void js_reply_reset(js_reply *r)
     r->result = BI_RESULT_SUCCESS;
     r->has_dev_eui = false;
     r->dev_eui = 0;
+    r->has_operator = false;
+    r->operator_net_id = 0;
     r->note[0] = '\0';
 }
 

@@ -35,6 +35,7 @@
 #include "bi/bi.h"
 #include "hsm/hsm.h"
 #include "store/store.h"
+#include "store/store_operator.h"
 
 typedef enum js_status {
     JS_OK = 0,
@@ -217,6 +218,8 @@ typedef struct js_reply {
     bi_result_code result;
     bool has_dev_eui;
     uint64_t dev_eui;
+    bool has_operator;        /* the SenderID is an onboarded operator (per-operator metrics) */
+    uint32_t operator_net_id;
     char note[BI_DESCRIPTION_MAX + 1]; /* the Description or admin error, for the log */
 } js_reply;
 
@@ -232,6 +235,7 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
  *   POST   /api/v1/devices           a device line (wrapped keys only) -> 201
  *   GET    /api/v1/devices/{DevEUI}  -> 200 the device without keys
  *   DELETE /api/v1/devices/{DevEUI}  -> 200
+ *   /api/v1/operators...             network operators (js_operator_api.c)
  * 401 without a valid token, 404, 409 for an existing device, 400 bad input. */
 void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, const char *path, const void *body,
                      size_t len, js_reply *out);
@@ -240,12 +244,97 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
  * API): {"DevEUI":...,"JoinEUI":...,"MACVersion":...,...}. */
 js_status js_device_json(const store_device *d, char *out, size_t cap, size_t *len);
 
+/* ---- operators (js_operator.c, js_operator_api.c; docs/operators.md) -- */
+
+/* Network operators onboarded to the activation service: rows of the
+ * database (store_operator.h), read on every request from their NetID, so
+ * onboarding, suspending and removing need no restart. An operator's entry
+ * replaces a ferry.conf peer of the same NetID. For an onboarded operator:
+ *   - it authenticates with its own credentials (a bearer token kept as
+ *     SHA-256 and/or client certificates chaining to its own CA bundle),
+ *     and in BI 1.1 with its NSID as SenderNSID when one is recorded;
+ *     otherwise UnknownSender;
+ *   - suspended: ActivationDisallowed (JoinReq, RejoinReq) or
+ *     NoRoamingAgreement (HomeNSReq), never keys;
+ *   - it may activate a device whose home or allowed NetID it is, and any
+ *     SE of the Identity Manager whose maker admits it (js_se_policy);
+ *   - its network session keys are wrapped under ITS KEK (kek_label), never
+ *     under the device's NSKEKLabel. */
+
+#define JS_OPERATOR_CA_MAX STORE_OPERATOR_CA_MAX
+
+typedef struct js_operator_opts {
+    uint32_t net_id;
+    const char *name;             /* NULL = "" */
+    bool has_nsid;
+    uint64_t nsid;
+    bool has_token;               /* token_sha256: SHA-256 of its bearer token */
+    uint8_t token_sha256[JS_HASH_LEN];
+    const char *client_ca;        /* PEM CA bundle text, NULL = none; must hold a certificate */
+    const char *kek_label;        /* required for reach direct; must be in the keks table */
+    store_operator_reach reach;
+    const char *actor;            /* for the audit entry ("cli", "admin-api") */
+} js_operator_opts;
+
+/* Onboards an operator: checks (NetID 24 bits, a credential for a direct
+ * operator, the CA bundle parses, the KEK exists), then inserts the row
+ * and its audit entry ("operator.add") in one transaction.
+ * JS_ERR_EXISTS when the NetID is onboarded already, JS_ERR_INPUT /
+ * JS_ERR_NOT_FOUND (the KEK) with the reason in err; nothing changes then. */
+js_status js_operator_add(store *db, const js_operator_opts *o, char err[JS_ERR_MAX]);
+
+/* Suspends (suspend true) or resumes; "operator.suspend" / "operator.resume"
+ * audited in the same transaction. JS_ERR_NOT_FOUND. */
+js_status js_operator_set_suspended(store *db, uint32_t net_id, bool suspend, const char *actor, char err[JS_ERR_MAX]);
+
+/* Removes the operator and its counters ("operator.remove" audited). */
+js_status js_operator_remove(store *db, uint32_t net_id, const char *actor, char err[JS_ERR_MAX]);
+
+/* The operator as JSON text (no credential, only whether it has one):
+ * {"NetID","Name","NSID","State","Reach","KEKLabel","Token","ClientCA",
+ *  "CreatedAt","UpdatedAt"} and, with counts, "Activations", "HomeNSAnswers"
+ * and "Refusals" {ResultCode: n} from the database's counters. */
+js_status js_operator_json(store *db, const store_operator *op, bool with_counts, char *out, size_t cap, size_t *len);
+
+/* An NetID as 6 hex digits (optional 0x, either case) into *out; false otherwise. */
+bool js_net_id_parse(const char *text, uint32_t *out);
+
+/* What the Identity Manager knows of a device that is one of its secure
+ * elements: who may activate it and where it is. The Join Server does not
+ * know the IDM's tables; the IDM deployment installs its answer with
+ * js_set_se_policy (`ferry serve` does, idm/idm_roaming.h). */
+#define JS_SE_OPERATORS_MAX 64
+typedef struct js_se_policy {
+    bool is_se;                   /* false: not an SE of the IDM, the rest is unset */
+    bool all_operators;           /* its maker lets every onboarded operator activate it */
+    size_t operator_count;        /* else these */
+    uint32_t operators[JS_SE_OPERATORS_MAX];
+    bool moved;                   /* it runs a customer profile (its customer's JoinEUI) */
+    uint32_t home_net_id;         /* moved: the customer's NetID */
+    size_t allowed_count;         /* moved: the NetIDs the customer allows (0 = no restriction) */
+    uint32_t allowed[STORE_NET_IDS_MAX];
+} js_se_policy;
+
+/* Fills *out for dev_eui from the database `db` (the worker's connection);
+ * JS_OK with is_se false for a device that is not an SE. */
+typedef js_status (*js_se_policy_fn)(void *fn_ctx, store *db, uint64_t dev_eui, js_se_policy *out);
+
+/* Installs the policy lookup (before js_serve; NULL removes it). Without
+ * one, every device is treated as "not an SE". */
+void js_set_se_policy(js_ctx *ctx, js_se_policy_fn fn, void *fn_ctx);
+
 /* ---- metrics and logs (js_metrics.c, js_log.c) ------------------------ */
 
 /* Records one request (thread-safe). */
 void js_metrics_observe(js_ctx *ctx, const js_reply *r, double seconds);
 /* Prometheus text exposition into out[cap]; JS_ERR_ARGUMENT if too small. */
 js_status js_metrics_render(js_ctx *ctx, char *out, size_t cap, size_t *len);
+
+/* Adds the per-operator counts observed since the last flush to the
+ * database's counters (store_operator_count_add, one transaction), so that
+ * `operator show` sees them; js_serve calls it every second and at stop.
+ * On failure the counts are kept for the next flush. */
+js_status js_metrics_flush(js_ctx *ctx, store *db);
 
 /* One JSON line on stderr: {"ts":...,"level":...,"msg":...} plus the
  * request fields of `r` when given. Never a key, a blob or a token. */

@@ -6,7 +6,8 @@
  * only as wrapped KeyEnvelopes under a KEK already imported with `ferry kek
  * import`: a clear key is refused here whatever the body says (the clear
  * path is an operator's decision at the console, not an API call). Answers
- * never carry a key or a blob (js_device_json).
+ * never carry a key or a blob (js_device_json). /api/v1/operators is
+ * js_operator_api.c.
  */
 #include "js/js.h"
 #include "js/js_internal.h"
@@ -16,6 +17,7 @@
 
 #define JSON_TYPE "application/json"
 #define DEVICES "/api/v1/devices"
+#define OPERATORS "/api/v1/operators"
 
 static void admin_error(js_reply *out, unsigned status, const char *msg)
 {
@@ -101,6 +103,11 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
     const js_config *cfg = w->ctx->cfg;
     if (!cfg->has_admin_token || auth == NULL || !js_token_matches(auth->bearer, cfg->admin_token_sha256)) {
         admin_error(out, 401, "admin token missing or wrong");
+        return;
+    }
+    size_t ol = strlen(OPERATORS);
+    if (strncmp(path, OPERATORS, ol) == 0 && (path[ol] == '\0' || path[ol] == '/' || path[ol] == '?')) {
+        js_handle_admin_operators(w, method, path, body, len, out);
         return;
     }
     size_t dl = strlen(DEVICES);

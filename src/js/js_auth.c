@@ -130,6 +130,79 @@ bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth 
     return !p->has_token && tl == NULL && !cfg->peer_auth_required;
 }
 
+/* ---------------------------------------------------------------- operators */
+
+/* The trust list of op's CA bundle: cached per worker while the bundle's
+ * SHA-256 in the row is unchanged (a bundle replaced by remove + add is
+ * noticed at the next request), else parsed from the PEM in the database. */
+static gnutls_x509_trust_list_t operator_trust(js_worker *w, const store_operator *op)
+{
+    w->clock++;
+    js_op_trust *victim = &w->op_trust[0];
+    for (size_t i = 0; i < JS_OP_TRUST_CACHE; i++) {
+        js_op_trust *e = &w->op_trust[i];
+        if (e->tl != NULL && e->net_id == op->net_id) {
+            if (lw_secure_equal(e->ca_sha256, op->client_ca_sha256, JS_HASH_LEN) == 1) {
+                e->used = w->clock;
+                return e->tl;
+            }
+            victim = e;
+            break;
+        }
+        if (e->tl == NULL || e->used < victim->used)
+            victim = e;
+    }
+    if (victim->tl != NULL)
+        gnutls_x509_trust_list_deinit(victim->tl, 1);
+    memset(victim, 0, sizeof(*victim));
+    char *pem = malloc(JS_OPERATOR_CA_MAX + 1);
+    size_t len = 0;
+    gnutls_x509_trust_list_t tl = NULL;
+    if (pem != NULL && store_operator_client_ca(w->db, op->net_id, pem, JS_OPERATOR_CA_MAX + 1, &len) == STORE_OK &&
+        len > 0 && gnutls_x509_trust_list_init(&tl, 0) == GNUTLS_E_SUCCESS) {
+        gnutls_datum_t d = {(unsigned char *)pem, (unsigned)len};
+        if (gnutls_x509_trust_list_add_trust_mem(tl, &d, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
+            gnutls_x509_trust_list_deinit(tl, 1);
+            tl = NULL;
+        }
+    }
+    free(pem);
+    if (tl == NULL)
+        return NULL;
+    victim->net_id = op->net_id;
+    memcpy(victim->ca_sha256, op->client_ca_sha256, JS_HASH_LEN);
+    victim->tl = tl;
+    victim->used = w->clock;
+    return tl;
+}
+
+bool js_operator_authenticated(js_worker *w, const store_operator *op, const char *sender, const bi_header *h,
+                               const js_auth *auth)
+{
+    bool ok = false;
+    if (auth != NULL && op->has_token && js_token_matches(auth->bearer, op->token_sha256))
+        ok = true;
+    if (!ok && auth != NULL && op->has_client_ca && auth->tls_chain_len > 0) {
+        gnutls_x509_trust_list_t tl = operator_trust(w, op);
+        ok = tl != NULL && chain_authenticates(tl, auth, sender);
+    }
+    if (!ok && !op->has_token && !op->has_client_ca)
+        ok = !w->ctx->cfg->peer_auth_required;
+    /* BI 1.1: the NS-ID it sends must be the one it was onboarded with */
+    if (ok && h->version == BI_VERSION_1_1 && op->has_nsid && (!h->has_sender_nsid || h->sender_nsid != op->nsid))
+        ok = false;
+    return ok;
+}
+
+void js_op_trust_release(js_worker *w)
+{
+    for (size_t i = 0; i < JS_OP_TRUST_CACHE; i++) {
+        if (w->op_trust[i].tl != NULL)
+            gnutls_x509_trust_list_deinit(w->op_trust[i].tl, 1);
+        memset(&w->op_trust[i], 0, sizeof(w->op_trust[i]));
+    }
+}
+
 /* ---------------------------------------------------------------- loading */
 
 static const char *ca_path_of(const js_config *cfg, const js_peer *p)

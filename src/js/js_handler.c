@@ -18,6 +18,15 @@
  * Rejoin types 0 and 2 carry a MIC under SNwkSIntKey, which the network
  * server checks before it forwards the request (TS002 1.0 §11.4.1); the JS
  * checks type 1 (JSIntKey) itself.
+ *
+ * Onboarded operators (js.h, docs/operators.md): a SenderID that is an
+ * operator's NetID authenticates with that operator's credentials, is
+ * refused while it is suspended (ActivationDisallowed, NoRoamingAgreement),
+ * may activate every secure element of the Identity Manager whose maker
+ * admits it besides the devices whose home or allowed NetID it is, and
+ * receives its network session keys under its own KEK. A HomeNSReq about
+ * an SE that moved to its customer answers the customer's NetID, within
+ * the customer's restriction.
  */
 #include "js/js.h"
 #include "js/js_internal.h"
@@ -52,6 +61,21 @@ static void sender_text(const bi_id *id, char out[BI_ID_MAX + 1])
         snprintf(out, BI_ID_MAX + 1, "%016llX", (unsigned long long)id->value);
     else
         snprintf(out, BI_ID_MAX + 1, "%s", id->raw);
+}
+
+static bool net_in(const uint32_t *list, size_t n, uint32_t net_id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (list[i] == net_id)
+            return true;
+    }
+    return false;
+}
+
+/* The SE's maker admits this operator (every onboarded one, or a list). */
+static bool maker_admits(const js_se_policy *p, uint32_t net_id)
+{
+    return p->is_se && (p->all_operators || net_in(p->operators, p->operator_count, net_id));
 }
 
 static bool net_allowed(const store_device *d, uint32_t net_id)
@@ -215,7 +239,7 @@ static void release_job(join_job *j)
     hsm_key_release(j->w->sess, &j->app_key);
 }
 
-static void handle_join(js_worker *w, const bi_request *req, js_reply *out)
+static void handle_join(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out)
 {
     const js_config *cfg = w->ctx->cfg;
     const bi_join_req *jr = &req->u.join;
@@ -269,9 +293,20 @@ static void handle_join(js_worker *w, const bi_request *req, js_reply *out)
         answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI under that JoinEUI");
         return;
     }
-    if (!net_allowed(&dev, j.net_id)) {
-        answer_error(out, &req->hdr, BI_RESULT_ACTIVATION_DISALLOWED,
-                     "SenderID is neither the device's home NetID nor one it allows");
+    bool allowed = net_allowed(&dev, j.net_id);
+    const char *refusal = "SenderID is neither the device's home NetID nor one it allows";
+    if (!allowed && op != NULL) {
+        js_se_policy pol;
+        if (js_se_policy_of(w, dev.dev_eui, &pol) != JS_OK) {
+            answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, "database: the SE's operator policy");
+            return;
+        }
+        allowed = maker_admits(&pol, j.net_id);
+        if (pol.is_se)
+            refusal = "the maker of this secure element does not let this operator activate it";
+    }
+    if (!allowed) {
+        answer_error(out, &req->hdr, BI_RESULT_ACTIVATION_DISALLOWED, refusal);
         return;
     }
     bool dev11 = dev.mac_version == STORE_MAC_1_1;
@@ -280,13 +315,17 @@ static void handle_join(js_worker *w, const bi_request *req, js_reply *out)
         return;
     }
     j.v11 = dev11 && (rejoin || jr->mac_version == BI_MAC_1_1);
-    if (dev.ns_kek_label[0] == '\0') {
+    /* An operator receives the network keys under its own KEK, whatever
+     * the device's NSKEKLabel (which is its home network's). */
+    const char *ns_label = op != NULL ? op->kek_label : dev.ns_kek_label;
+    if (ns_label[0] == '\0') {
         answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED,
-                     "the device has no NSKEKLabel: network session keys cannot be delivered");
+                     op != NULL ? "the operator has no KEK (it reaches this Join Server through the hub)"
+                                : "the device has no NSKEKLabel: network session keys cannot be delivered");
         return;
     }
-    j.ns_label = dev.ns_kek_label;
-    if (js_worker_kek(w, dev.ns_kek_label, &j.ns_kek, msg) != JS_OK) {
+    j.ns_label = ns_label;
+    if (js_worker_kek(w, ns_label, &j.ns_kek, msg) != JS_OK) {
         answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, msg);
         return;
     }
@@ -505,7 +544,7 @@ static void handle_app_s_key(js_worker *w, const bi_request *req, js_reply *out)
 
 /* ---------------------------------------------------------------- HomeNSReq */
 
-static void handle_home_ns(js_worker *w, const bi_request *req, js_reply *out)
+static void handle_home_ns(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out)
 {
     const js_config *cfg = w->ctx->cfg;
     out->has_dev_eui = true;
@@ -520,7 +559,28 @@ static void handle_home_ns(js_worker *w, const bi_request *req, js_reply *out)
         answer_error(out, &req->hdr, BI_RESULT_OTHER, "database failure");
         return;
     }
-    if (!net_allowed(&dev, (uint32_t)req->hdr.sender_id.value)) {
+    uint32_t sender = (uint32_t)req->hdr.sender_id.value;
+    js_se_policy pol;
+    if (js_se_policy_of(w, dev.dev_eui, &pol) != JS_OK) {
+        answer_error(out, &req->hdr, BI_RESULT_OTHER, "database failure (the SE's policy)");
+        return;
+    }
+    uint32_t home = dev.home_net_id;
+    bool allowed;
+    if (pol.is_se && pol.moved) {
+        /* the SE runs its customer's profile: the customer's network is
+         * home, and the customer's restriction, if any, says who may ask */
+        home = pol.home_net_id;
+        if (sender == home)
+            allowed = true;
+        else if (pol.allowed_count > 0)
+            allowed = net_in(pol.allowed, pol.allowed_count, sender);
+        else
+            allowed = op != NULL || net_allowed(&dev, sender);
+    } else {
+        allowed = net_allowed(&dev, sender) || (op != NULL && maker_admits(&pol, sender));
+    }
+    if (!allowed) {
         answer_error(out, &req->hdr, BI_RESULT_NO_ROAMING_AGREEMENT,
                      "SenderID is not a network this device may use");
         return;
@@ -529,12 +589,16 @@ static void handle_home_ns(js_worker *w, const bi_request *req, js_reply *out)
     memset(&a, 0, sizeof(a));
     a.result.code = BI_RESULT_SUCCESS;
     a.has_h_net_id = true;
-    a.h_net_id = dev.home_net_id;
+    a.h_net_id = home;
     if (req->hdr.version == BI_VERSION_1_1) {
+        store_operator hop;
         char id[BI_ID_MAX + 1];
-        snprintf(id, sizeof(id), "%06X", (unsigned)dev.home_net_id);
+        snprintf(id, sizeof(id), "%06X", (unsigned)home);
         const js_peer *p = js_config_peer(cfg, id);
-        if (p != NULL && p->has_nsid) {
+        if (store_operator_get(w->db, home, &hop) == STORE_OK && hop.has_nsid) {
+            a.has_hnsid = true;
+            a.hnsid = hop.nsid;
+        } else if (p != NULL && p->has_nsid) {
             a.has_hnsid = true;
             a.hnsid = p->nsid;
         }
@@ -581,20 +645,43 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
     }
     char sender[BI_ID_MAX + 1];
     sender_text(&req.hdr.sender_id, sender);
-    if (!js_peer_authenticated(w->ctx, sender, auth)) {
+    bool home_ns = req.hdr.message_type == BI_MSG_HOME_NS_REQ;
+    /* A NetID onboarded as an operator: its row, not a ferry.conf peer. */
+    store_operator op;
+    bool is_op = false;
+    if (req.hdr.sender_id.kind == BI_ID_NET_ID) {
+        store_status os = store_operator_get(w->db, (uint32_t)req.hdr.sender_id.value, &op);
+        if (os != STORE_OK && os != STORE_ERR_NOT_FOUND) {
+            answer_error(out, &req.hdr, home_ns ? BI_RESULT_OTHER : BI_RESULT_JOIN_REQ_FAILED,
+                         "database failure (operators)");
+            return;
+        }
+        is_op = os == STORE_OK;
+        out->has_operator = is_op;
+        out->operator_net_id = is_op ? op.net_id : 0;
+    }
+    bool authenticated = is_op ? js_operator_authenticated(w, &op, sender, &req.hdr, auth)
+                               : js_peer_authenticated(w->ctx, sender, auth);
+    if (!authenticated) {
         answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_SENDER, "the peer is not authenticated for this SenderID");
+        return;
+    }
+    if (is_op && op.suspended && (home_ns || req.hdr.message_type == BI_MSG_JOIN_REQ ||
+                                  req.hdr.message_type == BI_MSG_REJOIN_REQ)) {
+        answer_error(out, &req.hdr, home_ns ? BI_RESULT_NO_ROAMING_AGREEMENT : BI_RESULT_ACTIVATION_DISALLOWED,
+                     "this operator is suspended");
         return;
     }
     switch (req.hdr.message_type) {
     case BI_MSG_JOIN_REQ:
     case BI_MSG_REJOIN_REQ:
-        handle_join(w, &req, out);
+        handle_join(w, &req, is_op ? &op : NULL, out);
         break;
     case BI_MSG_APP_S_KEY_REQ:
         handle_app_s_key(w, &req, out);
         break;
     case BI_MSG_HOME_NS_REQ:
-        handle_home_ns(w, &req, out);
+        handle_home_ns(w, &req, is_op ? &op : NULL, out);
         break;
     default:
         answer_error(out, &req.hdr, BI_RESULT_MALFORMED, "this message is not served by a Join Server");

@@ -38,6 +38,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define METRICS_MAX (1024 * 1024)
+#define FLUSH_EVERY 20 /* main-loop turns of 50 ms: operator counters reach the database every second */
+
 typedef struct worker_node {
     js_worker *w;
     struct worker_node *next;
@@ -175,15 +178,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     js_reply_reset(r);
     const char *what = "request";
     if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        size_t n = 0;
-        if (js_metrics_render(srv->ctx, r->body, sizeof(r->body), &n) == JS_OK) {
-            r->http_status = 200;
-            r->content_type = "text/plain; version=0.0.4";
-            r->len = n;
+        /* per-operator families make the text outgrow a js_reply body */
+        size_t n = 0, cap = METRICS_MAX;
+        char *text = malloc(cap);
+        enum MHD_Result ret = MHD_NO;
+        if (text != NULL && js_metrics_render(srv->ctx, text, cap, &n) == JS_OK) {
+            struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
+            if (resp != NULL) {
+                text = NULL;
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
+                ret = MHD_queue_response(c, 200, resp);
+                MHD_destroy_response(resp);
+            }
         } else {
             js_reply_text(r, 500, "text/plain", "metrics do not fit\n");
+            ret = send_reply(c, r);
         }
-        enum MHD_Result ret = send_reply(c, r);
+        free(text);
         free(r);
         return ret;
     }
@@ -199,7 +210,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             js_reply_text(r, 503, "text/plain", "the server cannot reach its key service or database\n");
         } else if (strncmp(url, "/api/", 5) == 0) {
             what = "admin";
-            js_handle_admin(w, &auth, method, url, cs->buf != NULL ? cs->buf : "", cs->len, r);
+            /* the one query the admin API takes: a list's cursor */
+            char path[512];
+            const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
+            const char *target = url;
+            if (after != NULL && strcmp(url, "/api/v1/operators") == 0 &&
+                (size_t)snprintf(path, sizeof(path), "%s?after=%s", url, after) < sizeof(path))
+                target = path;
+            js_handle_admin(w, &auth, method, target, cs->buf != NULL ? cs->buf : "", cs->len, r);
         } else if (strcmp(method, "POST") == 0) {
             js_handle_bi(w, &auth, cs->buf != NULL ? cs->buf : "", cs->len, r);
         } else {
@@ -305,6 +323,15 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         return JS_ERR_ARGUMENT;
     }
     (void)sl;
+    /* The main thread's own connection: operator CA bundles for the
+     * handshake, and the operator counters' flush. */
+    store *db = NULL;
+    store_status dss = store_open(cfg->database, &db);
+    if (dss != STORE_OK) {
+        js_errf(err, "database: %s", store_strerror(dss));
+        store_close(db);
+        return JS_ERR_STORE;
+    }
     char *cert = NULL, *key = NULL, *ca = NULL;
     size_t cert_len = 0, key_len = 0, ca_len = 0;
     if (tls) {
@@ -313,11 +340,18 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         key = read_file(cfg->tls_key, &key_len);
         if (js_trust_any(ctx))
             ca = js_trust_pem(ctx, &ca_len);
-        if (cert == NULL || key == NULL || (js_trust_any(ctx) && ca == NULL)) {
+        bool ca_ok = !js_trust_any(ctx) || ca != NULL;
+        /* Operators onboarded with a client CA: their bundles join the
+         * list the handshake advertises (and make it ask for a certificate).
+         * Verification is still per SenderID, in js_auth.c. */
+        if (ca_ok && js_operator_trust_pem(db, &ca, &ca_len) != JS_OK)
+            ca_ok = false;
+        if (cert == NULL || key == NULL || !ca_ok) {
             js_errf(err, "could not read tls_cert, tls_key or a client CA file");
             wipe_free(cert, cert_len);
             wipe_free(key, key_len);
             wipe_free(ca, ca_len);
+            store_close(db);
             return JS_ERR_HTTP;
         }
     }
@@ -352,11 +386,17 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         snprintf(line, sizeof(line), "%s %s, %u threads, peer_auth %s", tls ? "https" : "http", listen, cfg->threads,
                  cfg->peer_auth_required ? "required" : "none");
         js_log("info", "listening", NULL, 0, line);
-        while (!*stop)
+        for (unsigned turn = 1; !*stop; turn++) {
             usleep(50 * 1000);
+            if (turn % FLUSH_EVERY == 0 && js_metrics_flush(ctx, db) != JS_OK)
+                js_log("error", "operator counters not written (kept for the next flush)", NULL, 0, NULL);
+        }
         MHD_stop_daemon(d);
+        if (js_metrics_flush(ctx, db) != JS_OK)
+            js_log("error", "operator counters not written at stop", NULL, 0, NULL);
         js_log("info", "stopped", NULL, 0, NULL);
     }
+    store_close(db);
     worker_node *n = srv.workers;
     while (n != NULL) {
         worker_node *next = n->next;

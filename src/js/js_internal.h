@@ -15,8 +15,23 @@
 #define JS_METRIC_OTHER   4   /* index for "other" (admin, 400s, unknown types) */
 #define JS_BUCKETS        12
 
+/* Per-operator counters: request kind (0 JoinReq/RejoinReq, 1 HomeNSReq)
+ * by ResultCode. `total` since the process started (/metrics), `pending`
+ * not yet added to the database (js_metrics_flush). Bounded: operators
+ * beyond JS_OP_METRICS_MAX are counted only in ferry_js_requests_total. */
+#define JS_OP_METRICS_MAX 256
+#define JS_OP_KINDS       2
+
+typedef struct js_op_metrics {
+    uint32_t net_id;
+    uint64_t total[JS_OP_KINDS][BI_RESULT_COUNT];
+    uint64_t pending[JS_OP_KINDS][BI_RESULT_COUNT];
+} js_op_metrics;
+
 typedef struct js_metrics {
     pthread_mutex_t lock;
+    size_t op_count;
+    js_op_metrics *ops;                                       /* [JS_OP_METRICS_MAX], by arrival */
     uint64_t count[JS_METRIC_TYPES + 1][BI_RESULT_COUNT + 1]; /* last column: no result (HTTP 400) */
     uint64_t hist[JS_BUCKETS + 1];                            /* cumulative at render time */
     uint64_t hist_count;
@@ -35,6 +50,9 @@ struct js_ctx {
     /* trust[i]: the CA list that authenticates cfg->peers[i]'s client
      * certificates (its client_ca, else tls_client_ca), or NULL. */
     gnutls_x509_trust_list_t *trust;
+    /* the Identity Manager's view of its secure elements (js_set_se_policy) */
+    js_se_policy_fn se_policy;
+    void *se_policy_ctx;
 };
 
 #define JS_KEK_CACHE 16
@@ -46,13 +64,49 @@ typedef struct js_kek_entry {
     uint64_t used;            /* LRU clock */
 } js_kek_entry;
 
+/* An operator's client CA bundle as a trust list, kept while the bundle's
+ * SHA-256 in its row is the same (js_auth.c). */
+#define JS_OP_TRUST_CACHE 8
+
+typedef struct js_op_trust {
+    uint32_t net_id;
+    uint8_t ca_sha256[JS_HASH_LEN];
+    gnutls_x509_trust_list_t tl;  /* NULL = free entry */
+    uint64_t used;
+} js_op_trust;
+
 struct js_worker {
     js_ctx *ctx;
     hsm_session *sess;
     store *db;
     uint64_t clock;
     js_kek_entry keks[JS_KEK_CACHE];
+    js_op_trust op_trust[JS_OP_TRUST_CACHE];
 };
+
+/* True when `auth` authenticates the onboarded operator `op` for a request
+ * with header `h`: its bearer token, or a client certificate chain that
+ * verifies against its own CA bundle and names `sender` (the rule of
+ * js_peer_authenticated); in BI 1.1 the SenderNSID must be its NSID when
+ * one is recorded. An operator without any credential authenticates only
+ * with peer_auth = none. */
+bool js_operator_authenticated(js_worker *w, const store_operator *op, const char *sender, const bi_header *h,
+                               const js_auth *auth);
+/* Frees the worker's operator trust lists (js_worker_close). */
+void js_op_trust_release(js_worker *w);
+
+/* The operator CA bundles in the database, concatenated onto *pem (which
+ * may be NULL; realloc'd; *len updated), for the TLS handshake's list of
+ * acceptable CAs. JS_OK also when there is none. */
+js_status js_operator_trust_pem(store *db, char **pem, size_t *len);
+
+/* The IDM's policy for dev_eui (is_se false without a lookup installed). */
+js_status js_se_policy_of(js_worker *w, uint64_t dev_eui, js_se_policy *out);
+
+/* /api/v1/operators of the admin API (js_operator_api.c); the caller
+ * checked the admin token. */
+void js_handle_admin_operators(js_worker *w, const char *method, const char *path, const void *body, size_t len,
+                               js_reply *out);
 
 /* Loads ctx->trust from the configuration (js_auth.c); JS_ERR_CONFIG when
  * a CA file gives no certificate. js_trust_free undoes it (safe on a

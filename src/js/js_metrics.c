@@ -5,12 +5,21 @@
  * additions, which is noise next to the PKCS#11 calls and the fsync of a
  * join. Labels hold only message types and result codes, never a DevEUI
  * (unbounded cardinality) and never anything secret.
+ *
+ * Per-operator counters carry the operator's NetID as a label: bounded by
+ * the operators onboarded (and by JS_OP_METRICS_MAX), never a NetID that is
+ * not onboarded. They are also added to the database every second
+ * (js_metrics_flush), so that `ferry operator show` counts what every
+ * `serve` process answered; a SIGKILL loses at most that second.
  */
 #include "js/js.h"
 #include "js/js_internal.h"
 
+#include "store/store_idm.h"
+
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const double bucket_le[JS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -47,7 +56,84 @@ void js_metrics_observe(js_ctx *ctx, const js_reply *r, double seconds)
     unsigned cls = r->http_status / 100;
     if (cls >= 1 && cls <= 5)
         m->http_status[cls]++;
+    size_t kind = t == 3 ? 1 : 0;
+    if (r->has_operator && r->has_result && (unsigned)r->result < BI_RESULT_COUNT && (t <= 1 || t == 3) &&
+        m->ops != NULL) {
+        js_op_metrics *om = NULL;
+        for (size_t i = 0; i < m->op_count && om == NULL; i++)
+            if (m->ops[i].net_id == r->operator_net_id)
+                om = &m->ops[i];
+        if (om == NULL && m->op_count < JS_OP_METRICS_MAX) {
+            om = &m->ops[m->op_count++];
+            om->net_id = r->operator_net_id;
+        }
+        if (om != NULL) {
+            om->total[kind][r->result]++;
+            om->pending[kind][r->result]++;
+        }
+    }
     pthread_mutex_unlock(&m->lock);
+}
+
+static const char *const op_kind_names[JS_OP_KINDS] = {"join", "home_ns"};
+
+typedef struct flush_job {
+    js_op_metrics *snap;
+    size_t count;
+} flush_job;
+
+static store_status flush_txn(store *s, void *ctx)
+{
+    flush_job *f = ctx;
+    for (size_t i = 0; i < f->count; i++) {
+        for (size_t k = 0; k < JS_OP_KINDS; k++) {
+            for (size_t r = 0; r < BI_RESULT_COUNT; r++) {
+                uint64_t n = f->snap[i].pending[k][r];
+                const char *rn = bi_result_code_name((bi_result_code)r, BI_VERSION_1_1);
+                if (n == 0 || rn == NULL)
+                    continue;
+                if (r == BI_RESULT_MALFORMED)
+                    rn = "Malformed";
+                store_status st = store_operator_count_add(s, f->snap[i].net_id, op_kind_names[k], rn, n);
+                if (st != STORE_OK)
+                    return st;
+            }
+        }
+    }
+    return STORE_OK;
+}
+
+js_status js_metrics_flush(js_ctx *ctx, store *db)
+{
+    js_metrics *m = &ctx->metrics;
+    if (m->ops == NULL || db == NULL)
+        return JS_ERR_ARGUMENT;
+    flush_job f = {.snap = malloc(JS_OP_METRICS_MAX * sizeof(*f.snap))};
+    if (f.snap == NULL)
+        return JS_ERR_NOMEM;
+    /* take the pending counts out under the lock; give them back on failure */
+    pthread_mutex_lock(&m->lock);
+    bool any = false;
+    for (size_t i = 0; i < m->op_count; i++) {
+        f.snap[i] = m->ops[i];
+        memset(m->ops[i].pending, 0, sizeof(m->ops[i].pending));
+        for (size_t k = 0; k < JS_OP_KINDS && !any; k++)
+            for (size_t r = 0; r < BI_RESULT_COUNT && !any; r++)
+                any = f.snap[i].pending[k][r] != 0;
+    }
+    f.count = m->op_count;
+    pthread_mutex_unlock(&m->lock);
+    store_status st = any ? store_idm_txn(db, flush_txn, &f) : STORE_OK;
+    if (st != STORE_OK) {
+        pthread_mutex_lock(&m->lock);
+        for (size_t i = 0; i < f.count; i++)
+            for (size_t k = 0; k < JS_OP_KINDS; k++)
+                for (size_t r = 0; r < BI_RESULT_COUNT; r++)
+                    m->ops[i].pending[k][r] += f.snap[i].pending[k][r];
+        pthread_mutex_unlock(&m->lock);
+    }
+    free(f.snap);
+    return st == STORE_OK ? JS_OK : JS_ERR_STORE;
 }
 
 typedef struct out_buf {
@@ -72,10 +158,48 @@ static void put(out_buf *o, const char *fmt, ...)
     o->len += (size_t)n;
 }
 
+/* The per-operator families; the caller holds no lock (it copies). */
+static void put_operators(out_buf *o, const js_op_metrics *ops, size_t n)
+{
+    put(o, "# HELP ferry_js_operator_activations_total JoinReq and RejoinReq of each onboarded operator answered "
+           "Success.\n"
+           "# TYPE ferry_js_operator_activations_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ferry_js_operator_activations_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
+            (unsigned long long)ops[i].total[0][BI_RESULT_SUCCESS]);
+    put(o, "# HELP ferry_js_operator_home_ns_total HomeNSReq of each onboarded operator answered Success.\n"
+           "# TYPE ferry_js_operator_home_ns_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        put(o, "ferry_js_operator_home_ns_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
+            (unsigned long long)ops[i].total[1][BI_RESULT_SUCCESS]);
+    put(o, "# HELP ferry_js_operator_refusals_total Requests of each onboarded operator refused, by request and "
+           "ResultCode.\n"
+           "# TYPE ferry_js_operator_refusals_total counter\n");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < JS_OP_KINDS; k++) {
+            for (size_t r = 0; r < BI_RESULT_COUNT; r++) {
+                const char *rn = bi_result_code_name((bi_result_code)r, BI_VERSION_1_1);
+                if (r == BI_RESULT_SUCCESS || ops[i].total[k][r] == 0 || rn == NULL)
+                    continue;
+                put(o, "ferry_js_operator_refusals_total{operator=\"%06X\",request=\"%s\",reason=\"%s\"} %llu\n",
+                    (unsigned)ops[i].net_id, op_kind_names[k], r == BI_RESULT_MALFORMED ? "Malformed" : rn,
+                    (unsigned long long)ops[i].total[k][r]);
+            }
+        }
+    }
+}
+
 js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
 {
     js_metrics snap;
+    js_op_metrics *ops = malloc(JS_OP_METRICS_MAX * sizeof(*ops));
+    size_t op_count = 0;
+    if (ops == NULL)
+        return JS_ERR_NOMEM;
     pthread_mutex_lock(&ctx->metrics.lock);
+    op_count = ctx->metrics.ops != NULL ? ctx->metrics.op_count : 0;
+    if (op_count > 0)
+        memcpy(ops, ctx->metrics.ops, op_count * sizeof(*ops));
     memcpy(snap.count, ctx->metrics.count, sizeof(snap.count));
     memcpy(snap.hist, ctx->metrics.hist, sizeof(snap.hist));
     snap.hist_count = ctx->metrics.hist_count;
@@ -120,6 +244,8 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
             "# TYPE ferry_js_store_committed_joins_total counter\n"
             "ferry_js_store_committed_joins_total %llu\n",
         (unsigned long long)txns, (unsigned long long)joins);
+    put_operators(&o, ops, op_count);
+    free(ops);
     if (o.over)
         return JS_ERR_ARGUMENT;
     *len = o.len;

@@ -65,7 +65,9 @@ lab_status lab_ns_new(const lab_ns_config *cfg, const lab_ns_io *io, lab_ns **ou
         return LAB_ERR_NOMEM;
     ns->dedup = calloc(DEDUP_SLOTS, sizeof(*ns->dedup));
     ns->recent = calloc(RECENT_SLOTS, sizeof(*ns->recent));
-    if (ns->dedup == NULL || ns->recent == NULL) {
+    ns->roam_entries = calloc(ROAM_ENTRIES, sizeof(*ns->roam_entries));
+    ns->roam_ups = calloc(ROAM_UPS, sizeof(*ns->roam_ups));
+    if (ns->dedup == NULL || ns->recent == NULL || ns->roam_entries == NULL || ns->roam_ups == NULL) {
         lab_ns_free(ns);
         return LAB_ERR_NOMEM;
     }
@@ -85,6 +87,8 @@ void lab_ns_free(lab_ns *ns)
     free(ns->sessions);
     free(ns->dedup);
     free(ns->recent);
+    free(ns->roam_entries);
+    free(ns->roam_ups);
     lab_ns_config_wipe(&ns->cfg);
     lw_secure_wipe(ns, sizeof(*ns));
     free(ns);
@@ -170,29 +174,44 @@ lab_status lab_ns_enqueue(lab_session *s, uint8_t fport, uint32_t fcnt, bool con
 
 /* ---- sending ------------------------------------------------------------- */
 
-/* Sends phy[len] as a PULL_RESP through the gateway that heard `up` best,
- * for the window `delay_s` after it (RX1), or RX2 when that is too late.
- * Returns LAB_ERR_IO when even RX2 has passed. */
-static lab_status send_down(lab_ns *ns, const dedup_slot *up, unsigned delay_s, uint64_t now_ms, const uint8_t *phy,
-                            size_t len, unsigned rx2_max)
+void lab_ns_windows_of(const dedup_slot *up, unsigned delay_s, unsigned rx2_max, lab_ns_windows *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->delay_s = delay_s;
+    w->has_rx1 = true;
+    w->f1 = up->best.freq;
+    w->sf1 = up->best.sf;
+    w->bw1 = up->best.bw;
+    w->f2 = LAB_EU868_RX2_FREQ;
+    if (lab_eu868_dr_params(LAB_EU868_RX2_DR, &w->sf2, &w->bw2) != LAB_OK) {
+        w->sf2 = 12; /* cannot happen: DR0 is SF12BW125 */
+        w->bw2 = 125;
+    }
+    w->rx2_max = rx2_max;
+}
+
+lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_windows *w, uint64_t now_ms,
+                             const uint8_t *phy, size_t len, bool *rx2)
 {
     lab_txpk tx;
     memset(&tx, 0, sizeof(tx));
     uint64_t elapsed = now_ms > up->first_ms ? now_ms - up->first_ms : 0;
-    bool rx1 = elapsed + RX_MARGIN_MS < (uint64_t)delay_s * 1000;
+    bool rx1 = w->has_rx1 && elapsed + RX_MARGIN_MS < (uint64_t)w->delay_s * 1000;
     if (rx1) {
-        tx.tmst = up->best.tmst + delay_s * 1000000u;
-        tx.freq = up->best.freq;
-        tx.sf = up->best.sf;
-        tx.bw = up->best.bw;
+        tx.tmst = up->best.tmst + w->delay_s * 1000000u;
+        tx.freq = w->f1;
+        tx.sf = w->sf1;
+        tx.bw = w->bw1;
     } else {
-        if (elapsed + RX_MARGIN_MS >= (uint64_t)(delay_s + 1) * 1000 || len > rx2_max)
+        if (elapsed + RX_MARGIN_MS >= (uint64_t)(w->delay_s + 1) * 1000 || len > w->rx2_max)
             return LAB_ERR_IO;
-        tx.tmst = up->best.tmst + (delay_s + 1) * 1000000u;
-        tx.freq = LAB_EU868_RX2_FREQ;
-        if (lab_eu868_dr_params(LAB_EU868_RX2_DR, &tx.sf, &tx.bw) != LAB_OK)
-            return LAB_ERR_ARGUMENT;
+        tx.tmst = up->best.tmst + (w->delay_s + 1) * 1000000u;
+        tx.freq = w->f2;
+        tx.sf = w->sf2;
+        tx.bw = w->bw2;
     }
+    if (rx2 != NULL)
+        *rx2 = !rx1;
     tx.powe = ns->cfg.tx_power;
     strcpy(tx.codr, "4/5");
     tx.ipol = true;
@@ -212,6 +231,20 @@ static lab_status send_down(lab_ns *ns, const dedup_slot *up, unsigned delay_s, 
         return st;
     ns->io.send(ns->io.user, up->best_gw, d, dn);
     return LAB_OK;
+}
+
+/* Sends phy[len] as the answer to `up`, for the window `delay_s` after it
+ * (RX1), or RX2 when that is too late: through the gateway that heard it
+ * best, or, when a roaming partner heard it, back to that partner.
+ * Returns LAB_ERR_IO when even RX2 has passed. */
+static lab_status send_down(lab_ns *ns, const dedup_slot *up, uint64_t dev_eui, unsigned delay_s, uint64_t now_ms,
+                            const uint8_t *phy, size_t len, unsigned rx2_max)
+{
+    if (up->roam != NULL)
+        return lab_ns_roam_down(ns, up, dev_eui, delay_s, phy, len);
+    lab_ns_windows w;
+    lab_ns_windows_of(up, delay_s, rx2_max, &w);
+    return lab_ns_send_radio(ns, up, &w, now_ms, phy, len, NULL);
 }
 
 /* ---- joins --------------------------------------------------------------- */
@@ -247,19 +280,23 @@ static lab_status session_from_answer(lab_ns *ns, const bi_join_ans *ans, lab_se
     return st;
 }
 
-static void handle_join(lab_ns *ns, const dedup_slot *up, const lw_join_request *jr, uint64_t now_ms)
+void lab_ns_join_outcome_free(lab_join_outcome *out)
 {
-    const lab_ns_route *route = lab_ns_route_find(&ns->cfg, jr->join_eui);
-    if (route == NULL) {
-        ns->stats.no_route++;
-        ns->stats.joins_refused++;
-        lab_ns_log(ns, "join refused", jr->dev_eui, "no Join Server route for JoinEUI %016llX",
-                   (unsigned long long)jr->join_eui);
+    if (out == NULL)
         return;
-    }
-    if (ns->io.js_post == NULL) {
+    session_free(out->session);
+    lw_secure_wipe(out, sizeof(*out));
+}
+
+lab_status lab_ns_join_run(lab_ns *ns, const dedup_slot *up, const lw_join_request *jr, const lab_ns_route *route,
+                           lab_join_outcome *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->code = BI_RESULT_JOIN_REQ_FAILED;
+    if (ns->io.js_post == NULL || route == NULL) {
         ns->stats.joins_refused++;
-        return;
+        snprintf(out->why, sizeof(out->why), "no Join Server client");
+        return LAB_ERR_JOIN;
     }
     /* Type 0 NetID layout: NwkID = the NetID's low 6 bits, 25-bit NwkAddr. */
     uint32_t dev_addr = ((ns->cfg.net_id & 0x3Fu) << 25) | (ns->next_nwk_addr & 0x1FFFFFFu);
@@ -286,9 +323,11 @@ static void handle_join(lab_ns *ns, const dedup_slot *up, const lw_join_request 
     if (st == LAB_OK && ans.result.code != BI_RESULT_SUCCESS) {
         st = LAB_ERR_JOIN;
         ns->stats.joins_refused++;
-        lab_ns_log(ns, "join refused", jr->dev_eui, "Join Server answered %s%s%s",
-                   bi_result_code_name(ans.result.code, BI_VERSION_1_1), ans.result.description[0] ? ": " : "",
-                   ans.result.description);
+        out->code = ans.result.code;
+        snprintf(out->why, sizeof(out->why), "Join Server answered %s%s%s",
+                 bi_result_code_name(ans.result.code, BI_VERSION_1_1), ans.result.description[0] ? ": " : "",
+                 ans.result.description);
+        lab_ns_log(ns, "join refused", jr->dev_eui, "%s", out->why);
     } else if (st == LAB_OK && (st = session_from_answer(ns, &ans, s)) != LAB_OK) {
         why = "session keys did not unwrap under this NS's KEK";
     }
@@ -299,24 +338,65 @@ static void handle_join(lab_ns *ns, const dedup_slot *up, const lw_join_request 
         s->seq = ++ns->session_seq;
         if (lab_eu868_dr(up->best.sf, up->best.bw, &s->last_dr) != LAB_OK)
             s->last_dr = 0;
-        st = send_down(ns, up, LAB_JOIN_ACCEPT_DELAY1_S, now_ms, ans.phy_payload, ans.phy_payload_len, 51);
-        if (st != LAB_OK)
-            why = "join-accept too late for RX1 and RX2";
-    }
-    if (st == LAB_OK && (st = session_add(ns, s)) == LAB_OK) {
+        memcpy(out->accept, ans.phy_payload, ans.phy_payload_len);
+        out->accept_len = ans.phy_payload_len;
+        out->dev_addr = dev_addr;
+        out->session = s;
         s = NULL;
-        ns->next_nwk_addr++;
-        ns->stats.joins++;
-        ns->stats.join_accepts++;
-        lab_ns_log(ns, "join", jr->dev_eui, "DevAddr %08X, LoRaWAN %s session", (unsigned)dev_addr,
-                   ns->sessions[ns->n_sessions - 1]->v11 ? "1.1" : "1.0.x");
     } else if (why != NULL) {
         ns->stats.joins_refused++;
-        lab_ns_log(ns, "join failed", jr->dev_eui, "%s (%s)", why, lab_strerror(st));
+        snprintf(out->why, sizeof(out->why), "%s (%s)", why, lab_strerror(st));
+        lab_ns_log(ns, "join failed", jr->dev_eui, "%s", out->why);
     }
     lab_bi_join_ans_wipe(&ans);
     session_free(s);
     free(answer);
+    return st;
+}
+
+lab_status lab_ns_join_commit(lab_ns *ns, lab_join_outcome *out)
+{
+    if (out->session == NULL)
+        return LAB_ERR_ARGUMENT;
+    lab_status st = session_add(ns, out->session);
+    if (st != LAB_OK)
+        return st;
+    lab_session *s = out->session;
+    out->session = NULL;
+    ns->next_nwk_addr++;
+    ns->stats.joins++;
+    lab_ns_log(ns, "join", s->dev_eui, "DevAddr %08X, LoRaWAN %s session", (unsigned)s->dev_addr,
+               s->v11 ? "1.1" : "1.0.x");
+    return LAB_OK;
+}
+
+static void handle_join(lab_ns *ns, const dedup_slot *up, const lw_join_request *jr, uint64_t now_ms)
+{
+    const lab_ns_route *route = lab_ns_route_find(&ns->cfg, jr->join_eui);
+    if (route == NULL) {
+        if (lab_ns_roam_join(ns, up, jr, now_ms))
+            return;
+        ns->stats.no_route++;
+        ns->stats.joins_refused++;
+        lab_ns_log(ns, "join refused", jr->dev_eui, "no Join Server route for JoinEUI %016llX",
+                   (unsigned long long)jr->join_eui);
+        return;
+    }
+    lab_join_outcome o;
+    if (lab_ns_join_run(ns, up, jr, route, &o) == LAB_OK) {
+        lab_status st = send_down(ns, up, jr->dev_eui, LAB_JOIN_ACCEPT_DELAY1_S, now_ms, o.accept, o.accept_len, 51);
+        if (st == LAB_OK)
+            st = lab_ns_join_commit(ns, &o);
+        if (st == LAB_OK) {
+            ns->stats.join_accepts++;
+        } else {
+            ns->stats.joins_refused++;
+            lab_ns_log(ns, "join failed", jr->dev_eui, "%s (%s)",
+                       st == LAB_ERR_IO ? "join-accept too late for RX1 and RX2" : "session not kept",
+                       lab_strerror(st));
+        }
+    }
+    lab_ns_join_outcome_free(&o);
 }
 
 /* ---- data ---------------------------------------------------------------- */
@@ -435,7 +515,8 @@ static void answer_uplink(lab_ns *ns, lab_session *s, const dedup_slot *up, bool
         lab_ns_log(ns, "downlink failed", s->dev_eui, "could not build the frame");
         return;
     }
-    if (send_down(ns, up, ns->cfg.rx_delay, now_ms, phy, len, lab_eu868_max_payload(LAB_EU868_RX2_DR)) != LAB_OK) {
+    if (send_down(ns, up, s->dev_eui, ns->cfg.rx_delay, now_ms, phy, len, lab_eu868_max_payload(LAB_EU868_RX2_DR)) !=
+        LAB_OK) {
         lab_ns_log(ns, "downlink late", s->dev_eui, "RX1 and RX2 passed; kept for the next uplink");
         return;
     }
@@ -459,7 +540,7 @@ static void answer_uplink(lab_ns *ns, lab_session *s, const dedup_slot *up, bool
     lab_ns_log(ns, "downlink", s->dev_eui, "FCnt %u%s", (unsigned)fcnt, q != NULL ? ", application" : ", MAC only");
 }
 
-static void handle_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms)
+lab_status lab_ns_data_up(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms)
 {
     ns->stats.data_up++;
     lab_session *s = NULL;
@@ -475,7 +556,7 @@ static void handle_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uin
         lab_ns_log(ns, st == LAB_ERR_REPLAY ? "replay" : st == LAB_ERR_MIC ? "mic failed" : "unknown devaddr", 0,
                    "DevAddr %08X FCnt %u: %s", (unsigned)f->u.data.dev_addr, (unsigned)f->u.data.fcnt,
                    lab_strerror(st));
-        return;
+        return st;
     }
     s->has_up = true;
     s->fcnt_up_next = fcnt + 1;
@@ -516,6 +597,14 @@ static void handle_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uin
         lab_ns_forward_uplink(ns, s, up->phy, up->len, fcnt, now_ms);
     bool confirmed = f->mtype == LW_MTYPE_CONFIRMED_DATA_UP;
     answer_uplink(ns, s, up, confirmed, fcnt, answers, nans, now_ms);
+    return LAB_OK;
+}
+
+static void handle_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms)
+{
+    if (lab_ns_roam_data(ns, up, f, now_ms))
+        return;
+    (void)lab_ns_data_up(ns, up, f, now_ms); /* refusals are counted and logged there */
 }
 
 /* ---- datagrams, de-duplication -------------------------------------------- */

@@ -17,7 +17,12 @@
  *     RX1 (5 s after the uplink, in the gateway's clock) or RX2;
  *   - data frames: 32-bit FCnt tracking, replay refusal, MIC (1.0.x and 1.1),
  *     MAC commands (lab_ns_mac.c), FPort > 0 uplinks forwarded to the AS
- *     still encrypted (docs/ns-as.md), class A downlinks after an uplink.
+ *     still encrypted (docs/ns-as.md), class A downlinks after an uplink;
+ *   - passive roaming through a peering hub (lab_ns_roam.c): as the visited
+ *     network, a join-request with no route goes out as HomeNSReq and
+ *     PRStartReq, later uplinks of that DevAddr as XmitDataReq; as the home
+ *     network, a partner's PRStartReq and XmitDataReq are served as if our
+ *     own gateways had heard the frame.
  *
  * State is in memory: a restart forgets sessions (devices rejoin). Stated
  * plainly in docs/lab-ns.md.
@@ -68,6 +73,11 @@ typedef struct lab_ns_config {
     char ca_file[512];           /* PEM CA bundle verifying https:// routes and as_url; "" = the system's */
     char as_token[LAB_NS_TOKEN_MAX + 1];       /* bearer the NS sends to the AS */
     char downlink_token[LAB_NS_TOKEN_MAX + 1]; /* bearer the AS must send to /downlink */
+    /* Passive roaming (docs/lab-ns.md, "Passive roaming"). */
+    char roaming_hub_url[LAB_NS_URL_MAX];      /* "" = none: no visited role, no downlinks to partners */
+    char roaming_hub_token[LAB_NS_TOKEN_MAX + 1]; /* bearer the NS sends to the hub */
+    char bi_token[LAB_NS_TOKEN_MAX + 1];       /* bearer the hub must send to POST /bi; "" = /bi closed */
+    uint32_t roaming_lifetime;                 /* home role: PRStartAns Lifetime, seconds (default 3600) */
 } lab_ns_config;
 
 /* Reads a `key = value` file (docs/lab-ns.md). Token and KEK files are read
@@ -93,6 +103,15 @@ typedef struct lab_ns_io {
     void (*send)(void *user, uint64_t gateway_eui, const uint8_t *d, size_t len);
     /* One event: "uplink", "join", "join refused", "mic failed", "replay", ... */
     void (*log)(void *user, const char *event, uint64_t dev_eui, const char *detail);
+    /* Passive roaming, both optional. hub_post: POST body to the roaming
+     * hub and wait for the answer (visited role: HomeNSReq, PRStartReq,
+     * XmitDataReq uplinks), as js_post. hub_queue: send body to the hub
+     * once the current engine call has returned, and hand the answer to
+     * lab_ns_hub_answer() (home role: a downlink XmitDataReq made while
+     * answering the partner's XmitDataReq; posting it there and then would
+     * wait on the partner, which is waiting on us). */
+    lab_status (*hub_post)(void *user, const char *body, size_t len, char *ans, size_t cap, size_t *ans_len);
+    void (*hub_queue)(void *user, const char *body, size_t len);
 } lab_ns_io;
 
 typedef struct lab_ns_stats {
@@ -104,6 +123,16 @@ typedef struct lab_ns_stats {
     uint64_t forwarded, as_errors;
     uint64_t downlinks, join_accepts, tx_ack_errors;
     uint64_t sessions;
+    /* passive roaming, visited role (fNS) */
+    uint64_t roam_joins;       /* join-accepts sent for a home network */
+    uint64_t roam_refused;     /* roaming joins that failed (HomeNSAns, PRStartAns, late) */
+    uint64_t roam_up;          /* data uplinks forwarded in XmitDataReq */
+    uint64_t roam_down;        /* downlinks of a home network sent through our gateways */
+    /* passive roaming, home role (sNS/hNS) */
+    uint64_t pr_start;         /* PRStartReq joins served for a partner */
+    uint64_t xmit_up;          /* XmitDataReq uplinks from a partner that verified */
+    uint64_t xmit_down;        /* downlinks queued to a partner */
+    uint64_t roam_errors;      /* refused roaming messages, failed exchanges with the hub */
 } lab_ns_stats;
 
 typedef struct lab_ns lab_ns;
@@ -128,6 +157,19 @@ uint64_t lab_ns_tick(lab_ns *ns, uint64_t now_ms);
 /* The NS-AS POST /downlink (docs/ns-as.md): body in, HTTP status out, the
  * JSON answer in ans[cap]. Authentication is the shell's job. */
 int lab_ns_downlink_post(lab_ns *ns, const char *body, size_t len, char *ans, size_t cap);
+
+/* A Backend Interfaces message from the roaming hub (POST /bi; the bearer
+ * is the shell's to check): PRStartReq and uplink XmitDataReq (home role),
+ * downlink XmitDataReq and PRStopReq (visited role). Returns the HTTP
+ * status (200 with the BI answer in ans[cap], 400 with a sentence for a
+ * body that is not an answerable BI message); *ans_len is the answer's
+ * length. */
+int lab_ns_bi_post(lab_ns *ns, uint64_t now_ms, const char *body, size_t len, char *ans, size_t cap,
+                   size_t *ans_len);
+
+/* The hub's answer to a message sent through io.hub_queue (an XmitDataAns):
+ * a refusal is counted and logged. */
+void lab_ns_hub_answer(lab_ns *ns, const char *body, size_t len);
 
 /* Counters, and the same as JSON for GET /status (NUL-terminated). */
 void lab_ns_stats_get(const lab_ns *ns, lab_ns_stats *out);

@@ -200,7 +200,9 @@ lab_status lab_ns_stats_json(const lab_ns *ns, char *out, size_t cap)
                      "\"joins\":%llu,\"joins_refused\":%llu,\"no_route\":%llu,\"data_up\":%llu,"
                      "\"mic_failures\":%llu,\"replays\":%llu,\"unknown_dev_addr\":%llu,\"forwarded\":%llu,"
                      "\"as_errors\":%llu,\"downlinks\":%llu,\"join_accepts\":%llu,\"tx_ack_errors\":%llu,"
-                     "\"sessions\":%llu}",
+                     "\"sessions\":%llu,\"roam_joins\":%llu,\"roam_refused\":%llu,\"roam_up\":%llu,"
+                     "\"roam_down\":%llu,\"pr_start\":%llu,\"xmit_up\":%llu,\"xmit_down\":%llu,"
+                     "\"roam_errors\":%llu}",
                      (unsigned long long)s.datagrams, (unsigned long long)s.bad_datagrams,
                      (unsigned long long)s.uplinks, (unsigned long long)s.duplicates, (unsigned long long)s.joins,
                      (unsigned long long)s.joins_refused, (unsigned long long)s.no_route,
@@ -208,6 +210,10 @@ lab_status lab_ns_stats_json(const lab_ns *ns, char *out, size_t cap)
                      (unsigned long long)s.replays, (unsigned long long)s.unknown_dev_addr,
                      (unsigned long long)s.forwarded, (unsigned long long)s.as_errors,
                      (unsigned long long)s.downlinks, (unsigned long long)s.join_accepts,
-                     (unsigned long long)s.tx_ack_errors, (unsigned long long)s.sessions);
+                     (unsigned long long)s.tx_ack_errors, (unsigned long long)s.sessions,
+                     (unsigned long long)s.roam_joins, (unsigned long long)s.roam_refused,
+                     (unsigned long long)s.roam_up, (unsigned long long)s.roam_down, (unsigned long long)s.pr_start,
+                     (unsigned long long)s.xmit_up, (unsigned long long)s.xmit_down,
+                     (unsigned long long)s.roam_errors);
     return n > 0 && (size_t)n < cap ? LAB_OK : LAB_ERR_BUFFER;
 }

@@ -3,7 +3,8 @@
  *
  * Plain `key = value` lines and `#` comments, as ferry.conf; unknown keys
  * are errors so that a misspelt setting is never ignored. `route` may be
- * given many times: `route = PREFIX/BITS URL TOKEN_FILE`.
+ * given many times: `route = PREFIX/BITS URL TOKEN_FILE`. Passive roaming:
+ * `roaming_hub = URL TOKEN_FILE`, `bi_token_file`, `roaming_lifetime`.
  */
 #include "lab/lab_ns.h"
 #include "lab/lab_bi.h"
@@ -112,6 +113,24 @@ static lab_status parse_route(lab_ns_config *cfg, char *v, const char *dir, char
     return st;
 }
 
+/* roaming_hub = URL TOKEN_FILE: where roaming messages go, with that bearer. */
+static lab_status parse_roaming_hub(lab_ns_config *cfg, char *v, const char *dir, char *err, size_t cap, unsigned ln)
+{
+    char *save = NULL;
+    char *url = strtok_r(v, " \t", &save);
+    char *tok = strtok_r(NULL, " \t", &save);
+    if (url == NULL || tok == NULL || strtok_r(NULL, " \t", &save) != NULL)
+        return fail(err, cap, "line %u: roaming_hub = URL TOKEN_FILE", ln);
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+        return fail(err, cap, "line %u: roaming_hub URL must be http:// or https://", ln);
+    if (strlen(url) >= sizeof(cfg->roaming_hub_url))
+        return fail(err, cap, "line %u: roaming_hub URL too long", ln);
+    strcpy(cfg->roaming_hub_url, url);
+    char path[512];
+    resolve(dir, tok, path, sizeof(path));
+    return read_secret(path, cfg->roaming_hub_token, sizeof(cfg->roaming_hub_token), err, cap);
+}
+
 static lab_status parse_kek(lab_ns_config *cfg, const char *path, char *err, size_t cap)
 {
     char hex[100];
@@ -196,6 +215,17 @@ static lab_status set_key(lab_ns_config *cfg, const char *k, char *v, const char
     } else if (strcmp(k, "downlink_token_file") == 0) {
         resolve(dir, v, path, sizeof(path));
         return read_secret(path, cfg->downlink_token, sizeof(cfg->downlink_token), err, cap);
+    } else if (strcmp(k, "roaming_hub") == 0) {
+        return parse_roaming_hub(cfg, v, dir, err, cap, ln);
+    } else if (strcmp(k, "bi_token_file") == 0) {
+        resolve(dir, v, path, sizeof(path));
+        return read_secret(path, cfg->bi_token, sizeof(cfg->bi_token), err, cap);
+    } else if (strcmp(k, "roaming_lifetime") == 0) {
+        unsigned long x = strtoul(v, &end, 10);
+        if (*v == 0 || *end || x == 0 || x > 604800)
+            return fail(err, cap, "line %u: roaming_lifetime: seconds, 1 to 604800 (0, stateless roaming, is not "
+                                  "supported)", ln);
+        cfg->roaming_lifetime = (uint32_t)x;
     } else {
         return fail(err, cap, "line %u: unknown key '%s'", ln, k);
     }
@@ -214,6 +244,7 @@ lab_status lab_ns_config_load(const char *path, lab_ns_config *cfg, char *err, s
     cfg->late_ms = 2000;
     cfg->rx_delay = 1;
     cfg->tx_power = 14;
+    cfg->roaming_lifetime = 3600;
     strcpy(cfg->udp_listen, "127.0.0.1:1700");
     strcpy(cfg->http_listen, "127.0.0.1:8090");
     char dir[512];

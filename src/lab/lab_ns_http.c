@@ -8,8 +8,16 @@
  * engine. A slow Join Server therefore delays other uplinks: acceptable for
  * a lab, and written down in docs/lab-ns.md.
  *
+ * Passive roaming: POST /bi takes roaming messages from the hub (bearer
+ * `bi_token`) on the HTTP thread; the engine's own roaming requests go to
+ * the hub synchronously like JoinReqs, except the downlinks the home role
+ * makes while answering a partner: those wait in an outbox that the main
+ * loop sends with its own libcurl handle, outside the lock (sending them
+ * from inside the answer would wait on the partner, which waits on us).
+ *
  * Authentication: outgoing requests carry the route's (or the AS's) bearer
- * token; /downlink requires `downlink_token`, compared in constant time.
+ * token; /downlink requires `downlink_token`, /bi `bi_token`, compared in
+ * constant time.
  * Plain HTTP is refused on a non-loopback http_listen (as `ferry serve`).
  */
 #include "lab/lab_ns_http.h"
@@ -20,6 +28,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -40,6 +49,15 @@ typedef struct gw_addr {
     socklen_t len;
 } gw_addr;
 
+/* A roaming message waiting to go to the hub (io.hub_queue). */
+typedef struct outbox_item {
+    char *body;
+    size_t len;
+    struct outbox_item *next;
+} outbox_item;
+
+#define OUTBOX_MAX 64
+
 typedef struct shell {
     const lab_ns_config *cfg;
     lab_ns *ns;
@@ -47,7 +65,11 @@ typedef struct shell {
     int udp;
     gw_addr gws[GW_MAX];
     size_t n_gws;
-    CURL *curl;
+    CURL *curl;          /* the engine's calls (under lock) */
+    CURL *curl_out;      /* the outbox (main thread, outside the lock) */
+    outbox_item *outbox, *outbox_tail;
+    size_t outbox_len;
+    int wake[2];         /* a byte in wake[1] ends the main loop's poll: the outbox has work */
 } shell;
 
 static uint64_t now_ms(void)
@@ -132,10 +154,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *user)
     return k;
 }
 
-static lab_status post(shell *sh, const char *url, const char *token, const char *body, size_t len, char *ans,
-                       size_t cap, size_t *ans_len)
+static lab_status post(shell *sh, CURL *c, const char *url, const char *token, const char *body, size_t len,
+                       char *ans, size_t cap, size_t *ans_len)
 {
-    CURL *c = sh->curl;
     curl_easy_reset(c);
     char auth[LAB_NS_TOKEN_MAX + 32];
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -176,7 +197,8 @@ static lab_status post(shell *sh, const char *url, const char *token, const char
 static lab_status io_js_post(void *user, const lab_ns_route *r, const char *body, size_t len, char *ans, size_t cap,
                              size_t *ans_len)
 {
-    return post(user, r->url, r->token, body, len, ans, cap, ans_len);
+    shell *sh = user;
+    return post(sh, sh->curl, r->url, r->token, body, len, ans, cap, ans_len);
 }
 
 static lab_status io_as_post(void *user, const char *body, size_t len, char *ans, size_t cap, size_t *ans_len)
@@ -185,7 +207,70 @@ static lab_status io_as_post(void *user, const char *body, size_t len, char *ans
     char url[LAB_NS_URL_MAX + 16];
     size_t ul = strlen(sh->cfg->as_url);
     snprintf(url, sizeof(url), "%s%suplink", sh->cfg->as_url, ul && sh->cfg->as_url[ul - 1] == '/' ? "" : "/");
-    return post(sh, url, sh->cfg->as_token, body, len, ans, cap, ans_len);
+    return post(sh, sh->curl, url, sh->cfg->as_token, body, len, ans, cap, ans_len);
+}
+
+static lab_status io_hub_post(void *user, const char *body, size_t len, char *ans, size_t cap, size_t *ans_len)
+{
+    shell *sh = user;
+    return post(sh, sh->curl, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token, body, len, ans, cap, ans_len);
+}
+
+/* Called by the engine (under the lock): the message leaves from the main
+ * loop once this engine call is over. */
+static void io_hub_queue(void *user, const char *body, size_t len)
+{
+    shell *sh = user;
+    outbox_item *it = sh->outbox_len < OUTBOX_MAX ? calloc(1, sizeof(*it)) : NULL;
+    if (it != NULL && (it->body = malloc(len + 1)) == NULL) {
+        free(it);
+        it = NULL;
+    }
+    if (it == NULL) {
+        log_line("warn", "roaming downlink dropped", 0, "outbox full or out of memory");
+        return;
+    }
+    memcpy(it->body, body, len);
+    it->body[len] = 0;
+    it->len = len;
+    if (sh->outbox_tail != NULL)
+        sh->outbox_tail->next = it;
+    else
+        sh->outbox = it;
+    sh->outbox_tail = it;
+    sh->outbox_len++;
+    char b = 1;
+    (void)!write(sh->wake[1], &b, 1);
+}
+
+/* Main thread: sends what the engine queued, one message at a time, the
+ * lock released while the hub is asked. */
+static void drain_outbox(shell *sh)
+{
+    char *ans = malloc(LAB_NS_ANSWER_MAX);
+    for (;;) {
+        pthread_mutex_lock(&sh->lock);
+        outbox_item *it = sh->outbox;
+        if (it != NULL) {
+            sh->outbox = it->next;
+            if (sh->outbox == NULL)
+                sh->outbox_tail = NULL;
+            sh->outbox_len--;
+        }
+        pthread_mutex_unlock(&sh->lock);
+        if (it == NULL)
+            break;
+        size_t alen = 0;
+        lab_status st = ans == NULL ? LAB_ERR_NOMEM
+                                    : post(sh, sh->curl_out, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token,
+                                           it->body, it->len, ans, LAB_NS_ANSWER_MAX, &alen);
+        pthread_mutex_lock(&sh->lock);
+        lab_ns_hub_answer(sh->ns, st == LAB_OK ? ans : NULL, st == LAB_OK ? alen : 0);
+        pthread_mutex_unlock(&sh->lock);
+        free(it->body);
+        free(it);
+    }
+    free(ans);
 }
 
 /* ---- HTTP server ----------------------------------------------------------- */
@@ -207,17 +292,50 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
     return ret;
 }
 
-static bool authorised(shell *sh, struct MHD_Connection *c)
+static bool authorised(struct MHD_Connection *c, const char *want)
 {
     const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    const char *want = sh->cfg->downlink_token;
     if (want[0] == 0)
-        return false; /* no token configured: /downlink is closed */
+        return false; /* no token configured: the endpoint is closed */
     if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
         return false;
     h += 7;
     size_t n = strlen(want);
     return strlen(h) == n && lw_secure_equal(h, want, n);
+}
+
+static enum MHD_Result reply_n(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
+                               size_t len)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* POST /bi: a roaming message from the hub (lab_ns_bi_post). */
+static enum MHD_Result on_bi(shell *sh, struct MHD_Connection *c, const char *method, const conn *k)
+{
+    if (strcmp(method, "POST") != 0)
+        return reply_n(c, 405, "text/plain", "POST only\n", 10);
+    if (!authorised(c, sh->cfg->bi_token))
+        return reply_n(c, 401, "text/plain", "bad or missing bearer token\n", 28);
+    if (k->too_big)
+        return reply_n(c, 413, "text/plain", "body over 64 KiB\n", 17);
+    char *out = malloc(LAB_NS_ANSWER_MAX);
+    if (out == NULL)
+        return MHD_NO;
+    size_t n = 0;
+    pthread_mutex_lock(&sh->lock);
+    int code = lab_ns_bi_post(sh->ns, now_ms(), k->buf ? k->buf : "", k->len, out, LAB_NS_ANSWER_MAX, &n);
+    pthread_mutex_unlock(&sh->lock);
+    enum MHD_Result ret =
+        reply_n(c, (unsigned)code, n > 0 && out[0] == '{' ? "application/json" : "text/plain", out, n);
+    free(out);
+    return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -248,17 +366,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0) {
-        char out[1024];
+        char out[2048];
         pthread_mutex_lock(&sh->lock);
         lab_status st = lab_ns_stats_json(sh->ns, out, sizeof(out));
         pthread_mutex_unlock(&sh->lock);
         return reply(c, st == LAB_OK ? 200 : 500, st == LAB_OK ? out : "{}");
     }
+    if (strcmp(url, "/bi") == 0)
+        return on_bi(sh, c, method, k);
     if (strcmp(url, "/downlink") != 0)
         return reply(c, 404, "{\"Error\":\"not found\"}");
     if (strcmp(method, "POST") != 0)
         return reply(c, 405, "{\"Error\":\"POST only\"}");
-    if (!authorised(sh, c))
+    if (!authorised(c, sh->cfg->downlink_token))
         return reply(c, 401, "{\"Error\":\"bad or missing bearer token\"}");
     if (k->too_big)
         return reply(c, 413, "{\"Error\":\"body over 64 KiB\"}");
@@ -326,8 +446,11 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         snprintf(err, cap, "http_listen %s: the lab NS serves plain HTTP on loopback only", cfg->http_listen);
         return LAB_ERR_CONFIG;
     }
+    bool roaming = cfg->roaming_hub_url[0] != 0;
     lab_ns_io io = {.user = &sh, .js_post = io_js_post, .as_post = cfg->as_url[0] ? io_as_post : NULL,
-                    .send = io_send, .log = io_log};
+                    .send = io_send, .log = io_log, .hub_post = roaming ? io_hub_post : NULL,
+                    .hub_queue = roaming ? io_hub_queue : NULL};
+    sh.wake[0] = sh.wake[1] = -1;
     lab_status st = lab_ns_new(cfg, &io, &sh.ns);
     if (st != LAB_OK) {
         snprintf(err, cap, "engine: %s", lab_strerror(st));
@@ -335,8 +458,14 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
     }
     pthread_mutex_init(&sh.lock, NULL);
     sh.curl = curl_easy_init();
+    sh.curl_out = curl_easy_init();
     sh.udp = socket(ua.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct MHD_Daemon *d = NULL;
+    if (sh.curl_out == NULL || pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, cap, "cannot set up the roaming outbox: %s", strerror(errno));
+        st = LAB_ERR_IO;
+        goto out;
+    }
     if (sh.curl == NULL || sh.udp < 0 || bind(sh.udp, (struct sockaddr *)&ua, ul) != 0) {
         snprintf(err, cap, "udp_listen %s: %s", cfg->udp_listen, strerror(errno));
         st = LAB_ERR_IO;
@@ -351,15 +480,23 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         st = LAB_ERR_IO;
         goto out;
     }
-    char detail[200];
-    snprintf(detail, sizeof(detail), "udp %s, http %s, %zu route(s)", cfg->udp_listen, cfg->http_listen, cfg->n_routes);
+    char detail[600];
+    snprintf(detail, sizeof(detail), "udp %s, http %s, %zu route(s)%s%s", cfg->udp_listen, cfg->http_listen,
+             cfg->n_routes, roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
     log_line("info", "listening", 0, detail);
     uint64_t wait = UINT64_MAX;
     while (!*stop) {
         int timeout = wait == UINT64_MAX || wait > 200 ? 200 : (int)wait;
-        struct pollfd pfd = {.fd = sh.udp, .events = POLLIN};
-        int r = poll(&pfd, 1, timeout);
-        if (r > 0 && (pfd.revents & POLLIN)) {
+        struct pollfd pfds[2] = {{.fd = sh.udp, .events = POLLIN}, {.fd = sh.wake[0], .events = POLLIN}};
+        struct pollfd *pfd = &pfds[0];
+        int r = poll(pfds, 2, timeout);
+        if (r > 0 && (pfds[1].revents & POLLIN)) {
+            char drain[64];
+            while (read(sh.wake[0], drain, sizeof(drain)) > 0)
+                ;
+            drain_outbox(&sh);
+        }
+        if (r > 0 && (pfd->revents & POLLIN)) {
             uint8_t buf[LAB_UDP_MAX];
             struct sockaddr_storage from;
             socklen_t fl = sizeof(from);
@@ -392,6 +529,17 @@ out:
         close(sh.udp);
     if (sh.curl != NULL)
         curl_easy_cleanup(sh.curl);
+    if (sh.curl_out != NULL)
+        curl_easy_cleanup(sh.curl_out);
+    for (outbox_item *it = sh.outbox; it != NULL;) {
+        outbox_item *next = it->next;
+        free(it->body);
+        free(it);
+        it = next;
+    }
+    for (int i = 0; i < 2; i++)
+        if (sh.wake[i] >= 0)
+            close(sh.wake[i]);
     lab_ns_free(sh.ns);
     pthread_mutex_destroy(&sh.lock);
     return st;

@@ -41,6 +41,21 @@ typedef struct lab_session {
     size_t queued;
 } lab_session;
 
+/* Home role: where an uplink came from when a roaming partner (the
+ * visited network) heard it instead of our own gateways. */
+typedef struct lab_roam_origin {
+    uint32_t net_id;             /* the partner: the message's SenderID */
+    bool has_nsid;
+    uint64_t nsid;
+    bi_version version;          /* answers and downlinks go in the partner's version */
+    size_t fns_ul_token_len;     /* echoed in DLMetaData */
+    uint8_t fns_ul_token[BI_UL_TOKEN_MAX];
+    size_t ul_token_len;         /* the best gateway's GWInfo.ULToken */
+    uint8_t ul_token[BI_UL_TOKEN_MAX];
+    size_t gw_id_len;
+    uint8_t gw_id[BI_GW_ID_MAX];
+} lab_roam_origin;
+
 typedef struct dedup_slot {
     bool used;
     uint64_t first_ms;
@@ -49,7 +64,56 @@ typedef struct dedup_slot {
     lab_rxpk best;
     uint64_t best_gw;
     unsigned gw_count;
+    const lab_roam_origin *roam; /* home role: heard by a partner; NULL: by our gateways */
 } dedup_slot;
+
+/* Visited role: a device of another network that joined through our
+ * gateways; its data uplinks go to its home network. */
+typedef struct lab_roam_entry {
+    bool used;
+    uint32_t dev_addr;
+    uint64_t dev_eui;
+    uint32_t home_net_id;
+    bool has_hnsid;
+    uint64_t hnsid;
+    bi_version version;
+    uint64_t expires_ms;
+} lab_roam_entry;
+
+/* Visited role: an uplink forwarded to a home network, kept so that the
+ * downlink it may get (XmitDataReq with our FNSULToken) finds its gateway
+ * and its receive windows. */
+typedef struct lab_roam_up {
+    uint64_t token;              /* FNSULToken, 8 bytes big-endian; 0 = free */
+    uint32_t home_net_id;
+    dedup_slot up;
+} lab_roam_up;
+
+#define ROAM_ENTRIES 256
+#define ROAM_UPS     64
+
+/* Receive windows for one downlink: RX1 (may be absent) and RX2. */
+typedef struct lab_ns_windows {
+    unsigned delay_s;            /* RX1 delay; RX2 is one second later */
+    bool has_rx1;
+    double f1;
+    uint8_t sf1;
+    uint16_t bw1;
+    double f2;
+    uint8_t sf2;
+    uint16_t bw2;
+    unsigned rx2_max;            /* largest PHYPayload RX2 may carry */
+} lab_ns_windows;
+
+/* What a join produced (lab_ns_join_run). */
+typedef struct lab_join_outcome {
+    lab_session *session;        /* owned until lab_ns_join_commit(); NULL on failure */
+    uint8_t accept[LW_PHY_MAX];
+    size_t accept_len;
+    uint32_t dev_addr;
+    bi_result_code code;         /* on failure: what to tell a roaming partner */
+    char why[300];               /* on failure: the sentence already logged */
+} lab_join_outcome;
 
 typedef struct recent_slot {
     uint64_t at_ms;
@@ -70,6 +134,10 @@ struct lab_ns {
     dedup_slot *dedup;   /* DEDUP_SLOTS */
     recent_slot *recent; /* RECENT_SLOTS, a ring */
     size_t recent_next;
+    lab_roam_entry *roam_entries; /* ROAM_ENTRIES (visited role) */
+    lab_roam_up *roam_ups;        /* ROAM_UPS, a ring (visited role) */
+    size_t roam_up_next;
+    uint64_t roam_token_seq;
 };
 
 /* The newest session of a DevEUI, or NULL. */
@@ -87,5 +155,49 @@ void lab_ns_forward_uplink(lab_ns *ns, lab_session *s, const uint8_t *phy, size_
                            uint64_t now_ms);
 void lab_ns_log(lab_ns *ns, const char *event, uint64_t dev_eui, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- shared by lab_ns.c and lab_ns_roam.c ---- */
+
+/* The windows of a class A answer to `up` heard by our gateways: RX1 on the
+ * uplink's frequency and data rate after delay_s, RX2 on 869.525 MHz DR0. */
+void lab_ns_windows_of(const dedup_slot *up, unsigned delay_s, unsigned rx2_max, lab_ns_windows *w);
+/* Sends phy[len] as a PULL_RESP through up's best gateway in RX1 when there
+ * is still time (wall clock since the first copy), else RX2. *rx2 tells
+ * which. LAB_ERR_IO when both have passed (or RX2 cannot carry it). */
+lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_windows *w, uint64_t now_ms,
+                             const uint8_t *phy, size_t len, bool *rx2) LAB_MUST_CHECK;
+/* JoinReq to the route's Join Server for the join-request in `up`, and the
+ * session from its JoinAns (not yet added). Refusals are counted and
+ * logged; out->code says what a roaming partner should be told. */
+lab_status lab_ns_join_run(lab_ns *ns, const dedup_slot *up, const lw_join_request *jr, const lab_ns_route *route,
+                           lab_join_outcome *out) LAB_MUST_CHECK;
+/* Adds out->session (ownership passes) and counts the join. */
+lab_status lab_ns_join_commit(lab_ns *ns, lab_join_outcome *out) LAB_MUST_CHECK;
+/* Frees what lab_ns_join_run left (the session if not committed). */
+void lab_ns_join_outcome_free(lab_join_outcome *out);
+/* A data uplink: session, FCnt, MIC, MAC commands, AS, class A answer.
+ * LAB_OK, or LAB_ERR_UNKNOWN / LAB_ERR_MIC / LAB_ERR_REPLAY (counted). */
+lab_status lab_ns_data_up(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms);
+
+/* lab_ns_roam.c. Visited role: a join-request without a Join Server route
+ * goes to its home network through the hub (true: handled). */
+bool lab_ns_roam_join(lab_ns *ns, const dedup_slot *up, const lw_join_request *jr, uint64_t now_ms);
+/* Visited role: a data uplink of a roaming device goes to its home network
+ * (true: it was one, handled). */
+bool lab_ns_roam_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms);
+/* A request header from this NS: SenderID our NetID, a new TransactionID,
+ * SenderNSID in 1.1. */
+void lab_ns_roam_request_header(lab_ns *ns, bi_header *h, bi_message_type t, bi_version v);
+/* Visited role, messages from a home network (lab_ns_bi_post): a downlink
+ * XmitDataReq (sent through the gateway of the uplink its FNSULToken
+ * names; *out gets the window used) and PRStopReq. The ResultCode to
+ * answer, with a sentence in why[] when it is not Success. */
+bi_result_code lab_ns_roam_visited_down(lab_ns *ns, uint64_t now_ms, const bi_header *h, const bi_xmit_data_req *x,
+                                        bi_xmit_data_ans *out, char why[300]);
+bi_result_code lab_ns_roam_visited_stop(lab_ns *ns, const bi_header *h, const bi_pr_stop_req *r, char why[300]);
+/* Home role (lab_ns_home.c): a downlink for an uplink a partner heard goes
+ * back to it in an XmitDataReq (queued through io.hub_queue). */
+lab_status lab_ns_roam_down(lab_ns *ns, const dedup_slot *up, uint64_t dev_eui, unsigned delay_s,
+                            const uint8_t *phy, size_t len) LAB_MUST_CHECK;
 
 #endif

@@ -28,6 +28,7 @@
 
 #define STORE_IDM_HASH_LEN 32     /* SHA-256 */
 #define STORE_IDM_STATE_MAX 31    /* a lifecycle state name, without the NUL */
+#define STORE_IDM_OPERATORS_MAX 447 /* "*" or up to 64 NetIDs "000013,C00053,..." */
 
 typedef struct store_idm_se {
     uint64_t dev_eui;             /* primary key */
@@ -37,6 +38,10 @@ typedef struct store_idm_se {
     store_blob mls_key;           /* MLS root key wrapped under the master key; required */
     uint8_t owner_token_hash[STORE_IDM_HASH_LEN];
     char state[STORE_IDM_STATE_MAX + 1]; /* idm_state_name() of the state */
+    /* The operators its maker lets activate it (docs/operators.md): "*" (or
+     * "" on insert) = every onboarded operator, else NetIDs as 6 uppercase
+     * hex digits separated by commas. Set on import, never changed. */
+    char operators[STORE_IDM_OPERATORS_MAX + 1];
     int64_t created_at;           /* set by the store */
     int64_t updated_at;           /* set by the store */
 } store_idm_se;

@@ -116,6 +116,22 @@ store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, siz
     return st;
 }
 
+store_status store_idm_redeliver_list(store *s, int64_t before, uint64_t *out, size_t cap, size_t *count)
+{
+    if (s == NULL || out == NULL || count == NULL || cap == 0)
+        return STORE_ERR_ARGUMENT;
+    const store_value p[] = {SV_INT(before)};
+    rows r = {.out = out, .cap = cap > 256 ? 256 : cap};
+    store_status st = s->drv->exec(s,
+                                   "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE "
+                                   "e.state = 'fallback' AND c.state = 'claimed' AND c.js_id IS NOT NULL AND "
+                                   "c.provisioned_at > 0 AND c.op = '' AND e.updated_at < $1 ORDER BY e.dev_eui "
+                                   "LIMIT 256",
+                                   p, 1, store_idm_eui_row, &r, NULL);
+    *count = r.count;
+    return st;
+}
+
 store_status store_idm_cleanup_add(store *s, uint64_t dev_eui, const char *js_id, const char *reason)
 {
     if (s == NULL || js_id == NULL || !store_idm_id_ok(js_id) || reason == NULL || strlen(reason) >= 32)

@@ -125,7 +125,7 @@ store_status store_idm_tenant_list(store *s, const char *after, store_idm_tenant
 /* ---------------------------------------------------------------- customer Join Servers */
 
 static const char J_COLS[] = "SELECT id, tenant_id, admin_url, token_key, token_ct, join_eui, home_net_id, kek_label, "
-                             "created_at, ns_kek_label, as_kek_label FROM idm_customer_js ";
+                             "created_at, ns_kek_label, as_kek_label, allowed_net_ids FROM idm_customer_js ";
 
 static store_status js_row(void *ctx, const store_value *c, size_t n)
 {
@@ -134,7 +134,7 @@ static store_status js_row(void *ctx, const store_value *c, size_t n)
         return STORE_OK;
     store_idm_js *j = (store_idm_js *)r->out + r->count;
     memset(j, 0, sizeof *j);
-    if (n < 11 || c[3].type != STORE_V_BLOB || c[3].len == 0 || c[3].len > STORE_BLOB_MAX ||
+    if (n < 12 || c[3].type != STORE_V_BLOB || c[3].len == 0 || c[3].len > STORE_BLOB_MAX ||
         c[4].type != STORE_V_BLOB || c[4].len > STORE_IDM_TOKEN_CT_MAX || c[5].type != STORE_V_TEXT ||
         c[6].type != STORE_V_INT || c[8].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
@@ -145,6 +145,7 @@ static store_status js_row(void *ctx, const store_value *c, size_t n)
         (st = store_idm_copy_text(j->kek_label, sizeof j->kek_label, &c[7], false)) != STORE_OK ||
         (st = store_idm_copy_text(j->ns_kek_label, sizeof j->ns_kek_label, &c[9], false)) != STORE_OK ||
         (st = store_idm_copy_text(j->as_kek_label, sizeof j->as_kek_label, &c[10], false)) != STORE_OK ||
+        (st = store_idm_copy_text(j->allowed_net_ids, sizeof j->allowed_net_ids, &c[11], false)) != STORE_OK ||
         (st = store_eui_parse(c[5].text, &j->join_eui)) != STORE_OK)
         return st;
     memcpy(j->token_key.data, c[3].blob, c[3].len);
@@ -157,11 +158,29 @@ static store_status js_row(void *ctx, const store_value *c, size_t n)
     return STORE_OK;
 }
 
+/* "" or up to STORE_NET_IDS_MAX NetIDs (6 uppercase hex digits) separated by commas. */
+static bool net_id_list_ok(const char *t)
+{
+    size_t n = strnlen(t, STORE_NET_IDS_MAX * 7);
+    if (n == 0)
+        return true;
+    if (n >= STORE_NET_IDS_MAX * 7 || n % 7 != 6)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = t[i];
+        bool hex = (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F');
+        if (i % 7 == 6 ? ch != ',' : !hex)
+            return false;
+    }
+    return true;
+}
+
 store_status store_idm_js_put(store *s, const store_idm_js *j)
 {
     if (s == NULL || j == NULL || !store_idm_id_ok(j->id) || !store_idm_id_ok(j->tenant_id) || j->admin_url[0] == '\0' ||
         j->token_key.len == 0 || j->token_key.len > STORE_BLOB_MAX || j->token_ct_len <= 16 ||
-        j->token_ct_len > STORE_IDM_TOKEN_CT_MAX || j->kek_label[0] == '\0' || j->home_net_id > 0xFFFFFF)
+        j->token_ct_len > STORE_IDM_TOKEN_CT_MAX || j->kek_label[0] == '\0' || j->home_net_id > 0xFFFFFF ||
+        !net_id_list_ok(j->allowed_net_ids))
         return STORE_ERR_ARGUMENT;
     char join[17];
     store_eui_text(j->join_eui, join);
@@ -170,12 +189,12 @@ store_status store_idm_js_put(store *s, const store_idm_js *j)
                              SV_BLOB(j->token_ct, j->token_ct_len), SV_TEXT(join),
                              SV_INT(j->home_net_id), SV_TEXT(j->kek_label),
                              SV_INT(store_now()), SV_TEXT(j->ns_kek_label),
-                             SV_TEXT(j->as_kek_label)};
+                             SV_TEXT(j->as_kek_label), SV_TEXT(j->allowed_net_ids)};
     return s->drv->exec(s,
                         "INSERT INTO idm_customer_js (id, tenant_id, admin_url, token_key, token_ct, join_eui, "
-                        "home_net_id, kek_label, created_at, ns_kek_label, as_kek_label) VALUES ($1, $2, $3, $4, $5, "
-                        "$6, $7, $8, $9, $10, $11)",
-                        p, 11, NULL, NULL, NULL);
+                        "home_net_id, kek_label, created_at, ns_kek_label, as_kek_label, allowed_net_ids) VALUES ($1, "
+                        "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                        p, 12, NULL, NULL, NULL);
 }
 
 store_status store_idm_js_get(store *s, const char *id, store_idm_js *out)

@@ -55,6 +55,11 @@ typedef struct store_idm_js {
     char kek_label[STORE_LABEL_MAX + 1];     /* the KEK shared with that JS (IDM keks table) */
     char ns_kek_label[STORE_LABEL_MAX + 1];  /* NSKEKLabel of the devices made there ("" none) */
     char as_kek_label[STORE_LABEL_MAX + 1];  /* ASKEKLabel of the devices made there ("" none) */
+    /* The NetIDs its devices may join through besides home_net_id, sent as
+     * their AllowedNetIDs and applied to HomeNSReq for them at the
+     * bootstrap Join Server (docs/operators.md): "" = no restriction, else
+     * 6 uppercase hex digits each, separated by commas. */
+    char allowed_net_ids[STORE_NET_IDS_MAX * 7];
     int64_t created_at;
 } store_idm_js;
 
@@ -215,6 +220,10 @@ store_status store_idm_key_delete(store *s, uint64_t dev_eui, const char *slot) 
  * were made before `before` (a policy's maximum key age). */
 store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap,
                                     size_t *count) STORE_MUST_CHECK;
+/* SEs back on bootstrap after a profile (state fallback, claimed, assigned,
+ * provisioned, nothing in flight) since before `before`. */
+store_status store_idm_redeliver_list(store *s, int64_t before, uint64_t *out, size_t cap,
+                                      size_t *count) STORE_MUST_CHECK;
 store_status store_idm_cleanup_add(store *s, uint64_t dev_eui, const char *js_id,
                                    const char *reason) STORE_MUST_CHECK;
 store_status store_idm_cleanup_list(store *s, store_idm_cleanup *out, size_t cap, size_t *count) STORE_MUST_CHECK;

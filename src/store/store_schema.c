@@ -193,11 +193,44 @@
     " created_at BIGINT NOT NULL,"                                                                    \
     " PRIMARY KEY (dev_eui, js_id));"
 
+/* Version 5: network operators onboarded to the activation service
+ * (docs/operators.md, src/store/store_operator.h): each one's NetID, how it
+ * authenticates (the SHA-256 of a bearer token and/or the PEM CA bundle of
+ * its client certificates), the label of the KEK its network session keys
+ * are wrapped under, how it reaches the bootstrap Join Server (direct, or
+ * through the hub by passive roaming) and whether it is suspended; its
+ * counters (activations, refusals by ResultCode); per SE the operators its
+ * maker lets activate it ('*' = every onboarded operator, else NetIDs
+ * separated by commas); per customer Join Server the NetIDs its devices
+ * may join through ('' = no restriction). */
+#define V5(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_operator ("                                                                    \
+    " net_id BIGINT PRIMARY KEY CHECK (net_id BETWEEN 0 AND 16777215),"                              \
+    " name TEXT NOT NULL,"                                                                            \
+    " nsid " KEY " CHECK (nsid IS NULL OR length(nsid) = 16),"                                          \
+    " token_hash " BLOB ","                                                                           \
+    " client_ca TEXT NOT NULL DEFAULT '',"                                                            \
+    " client_ca_hash " BLOB ","                                                                       \
+    " kek_label TEXT NOT NULL,"                                                                       \
+    " reach TEXT NOT NULL CHECK (reach IN ('direct','hub')),"                                         \
+    " state TEXT NOT NULL CHECK (state IN ('active','suspended')),"                                   \
+    " created_at BIGINT NOT NULL,"                                                                    \
+    " updated_at BIGINT NOT NULL);"                                                                   \
+    "CREATE TABLE idm_operator_count ("                                                              \
+    " net_id BIGINT NOT NULL REFERENCES idm_operator (net_id) ON DELETE CASCADE,"                     \
+    " request TEXT NOT NULL CHECK (request IN ('join','home_ns')),"                                   \
+    " result TEXT NOT NULL,"                                                                          \
+    " n BIGINT NOT NULL CHECK (n >= 0),"                                                              \
+    " PRIMARY KEY (net_id, request, result));"                                                        \
+    "ALTER TABLE idm_se ADD COLUMN operators TEXT NOT NULL DEFAULT '*';"                             \
+    "ALTER TABLE idm_customer_js ADD COLUMN allowed_net_ids TEXT NOT NULL DEFAULT '';"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
     V3("BLOB", "TEXT"),
     V4("BLOB", "TEXT"),
+    V5("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -205,4 +238,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V2("BYTEA", "TEXT COLLATE \"C\""),
     V3("BYTEA", "TEXT COLLATE \"C\""),
     V4("BYTEA", "TEXT COLLATE \"C\""),
+    V5("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -210,6 +210,19 @@ if command -v sqlite3 >/dev/null 2>&1; then
     q=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_cmd WHERE dev_eui='$SE3' AND type=1 AND state='done'")
     check "SE3: one STATUS command, done" '[ "$q" = 1 ]'
 fi
+# redeliver_after: an SE back on bootstrap gets a new profile by itself
+kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
+sed -i 's/^redeliver_after = .*/redeliver_after = 1/' "$idm/idm.conf"
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_IDM/healthz"
+i=0; while [ $i -lt 60 ] && ! $I idm show $SE3 2>/dev/null | grep -q profile_pending; do sleep 0.1; i=$((i + 1)); done
+check "SE3: redeliver_after: a new profile queued for the SE back on bootstrap" '$I idm show $SE3 | grep -q "\"State\": \"profile_pending\""'
+ns "$tmp/se3.sock" pump "$nsd/se3b.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err" &&
+    ns "$tmp/se3.sock" join "$nsd/se3c.json" "http://127.0.0.1:$P_C/" "$nsd/acme-ns.tok" "$CNSKEK" 000013 >>"$tmp/o" 2>>"$tmp/err"
+i=0; while [ $i -lt 60 ] && ! $I idm show $SE3 2>/dev/null | grep -q active_at_customer; do sleep 0.1; i=$((i + 1)); done
+check "SE3: the new profile delivered, the SE joins the customer JS (its JoinNonce kept by PUT), active" \
+    '$I idm show $SE3 | grep -q "\"State\": \"active_at_customer\""'
 
 $I idm audit verify >"$tmp/o" 2>"$tmp/err"
 check "audit chain verifies" '[ $? -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'

@@ -462,6 +462,39 @@ static void a_contradicting_reimport_is_refused(void **state)
     assert_int_equal(se_count(), COUNT);
 }
 
+/* --operators: kept per SE; a re-import must name the same ones; a list
+ * that is not canonical is refused before anything is read. */
+static void operators_are_kept_per_se(void **state)
+{
+    (void)state;
+    idm_import_summary sum;
+    char err[IDM_ERR_MAX];
+    idm_import_opts o = OPTS;
+    o.operators = "00000A,C00053";
+    FILE *in = fopen(G.batch, "r");
+    assert_non_null(in);
+    assert_int_equal(idm_import_batch(&G.tok, G.db, in, &o, &sum, err), IDM_OK);
+    char lines[COUNT][1024];
+    read_batch(lines);
+    idm_batch_line l;
+    assert_int_equal(idm_batch_line_parse(lines[0], strlen(lines[0]), &l, err), IDM_OK);
+    store_idm_se row;
+    assert_int_equal(store_idm_se_get(G.db, l.dev_eui, &row), STORE_OK);
+    assert_string_equal(row.operators, "00000A,C00053");
+    rewind(in);
+    o.operators = NULL; /* all: not what the batch was imported with */
+    assert_int_equal(idm_import_batch(&G.tok, G.db, in, &o, &sum, err), IDM_ERR_CONFLICT);
+    assert_non_null(strstr(err, "--operators"));
+    rewind(in);
+    o.operators = "00000a";
+    assert_int_equal(idm_import_batch(&G.tok, G.db, in, &o, &sum, err), IDM_ERR_ARGUMENT);
+    rewind(in);
+    o.operators = "00000A,C00053";
+    assert_int_equal(idm_import_batch(&G.tok, G.db, in, &o, &sum, err), IDM_OK);
+    assert_int_equal(sum.already, COUNT);
+    fclose(in);
+}
+
 static store_status append_one(store *s, void *ctx)
 {
     (void)ctx;
@@ -656,6 +689,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reimport_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(a_bad_line_imports_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(a_contradicting_reimport_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(operators_are_kept_per_se, setup, teardown),
         cmocka_unit_test_setup_teardown(audit_chain_verifies_and_finds_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(no_clear_kek_in_any_file, setup, teardown),
         cmocka_unit_test_setup_teardown(big_batch_streams, setup, teardown),

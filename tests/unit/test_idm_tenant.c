@@ -219,12 +219,12 @@ static void js_and_assign(void **state)
     k.key.len = bl;
     assert_int_equal(store_kek_put(G.db, &k), STORE_OK);
     char token[] = "5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN\n";
-    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", NULL, "t"};
+    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", NULL, "t", NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &o, err), IDM_OK);
     for (size_t i = 0; i < sizeof token - 1; i++)
         assert_int_equal(token[i], 0); /* wiped */
     char token2[] = "x";
-    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, NULL, "t"};
+    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
     store_idm_js j;
     assert_int_equal(store_idm_js_get(G.db, "acme-js", &j), STORE_OK);

@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/store_idm.h"
+#include "store/store_operator.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -421,6 +423,98 @@ static void test_kek_crud(void **state)
     assert_int_equal(store_kek_put(fx->s, &nokey), STORE_ERR_ARGUMENT);
     store_kek ctl = {.label = "a\nb", .key = fake_blob(1)};
     assert_int_equal(store_kek_put(fx->s, &ctl), STORE_ERR_ARGUMENT);
+}
+
+/* ---------------------------------------------------------------- operators (schema 5) */
+
+static void test_operators(void **state)
+{
+    fixture *fx = *state;
+    store_operator op, got;
+    memset(&op, 0, sizeof op);
+    op.net_id = 0x00000A;
+    snprintf(op.name, sizeof op.name, "Net A");
+    snprintf(op.kek_label, sizeof op.kek_label, "ns:A");
+    op.has_token = true;
+    memset(op.token_sha256, 0x42, sizeof op.token_sha256);
+    op.has_nsid = true;
+    op.nsid = 0x000000000000000Aull;
+    const char *pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    op.has_client_ca = true;
+    memset(op.client_ca_sha256, 0x24, sizeof op.client_ca_sha256);
+    assert_int_equal(store_operator_put(fx->s, &op, pem), STORE_OK);
+    assert_int_equal(store_operator_put(fx->s, &op, pem), STORE_ERR_EXISTS);
+    assert_int_equal(store_operator_get(fx->s, 0x00000A, &got), STORE_OK);
+    assert_string_equal(got.name, "Net A");
+    assert_true(got.has_token && got.has_nsid && got.nsid == 0xA && got.has_client_ca && !got.suspended);
+    assert_memory_equal(got.token_sha256, op.token_sha256, 32);
+    assert_memory_equal(got.client_ca_sha256, op.client_ca_sha256, 32);
+    assert_true(got.created_at > 0 && got.reach == STORE_OPERATOR_DIRECT);
+    char ca[256];
+    size_t n = 0;
+    assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, sizeof ca, &n), STORE_OK);
+    assert_string_equal(ca, pem);
+    assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, 8, &n), STORE_ERR_ARGUMENT);
+    /* a hub operator: no KEK, no credential; a direct one needs its KEK label */
+    store_operator hub = {.net_id = 0x00000B, .reach = STORE_OPERATOR_HUB};
+    assert_int_equal(store_operator_put(fx->s, &hub, NULL), STORE_OK);
+    store_operator nokek = {.net_id = 0x00000C};
+    assert_int_equal(store_operator_put(fx->s, &nokek, NULL), STORE_ERR_ARGUMENT);
+    store_operator big = {.net_id = 0x1000000, .kek_label = "x"};
+    assert_int_equal(store_operator_put(fx->s, &big, NULL), STORE_ERR_ARGUMENT);
+    store_operator page[4];
+    assert_int_equal(store_operator_list(fx->s, NULL, page, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(page[1].net_id, 0x00000B);
+    uint32_t after = 0x00000A;
+    assert_int_equal(store_operator_list(fx->s, &after, page, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    /* suspension */
+    assert_int_equal(store_operator_set_suspended(fx->s, 0x00000A, true), STORE_OK);
+    assert_int_equal(store_operator_get(fx->s, 0x00000A, &got), STORE_OK);
+    assert_true(got.suspended);
+    assert_int_equal(store_operator_set_suspended(fx->s, 0x0000EE, true), STORE_ERR_NOT_FOUND);
+    /* counters add up; an operator that is not onboarded gets none */
+    assert_int_equal(store_operator_count_add(fx->s, 0x00000A, "join", "Success", 3), STORE_OK);
+    assert_int_equal(store_operator_count_add(fx->s, 0x00000A, "join", "Success", 2), STORE_OK);
+    assert_int_equal(store_operator_count_add(fx->s, 0x00000A, "home_ns", "NoRoamingAgreement", 1), STORE_OK);
+    assert_int_equal(store_operator_count_add(fx->s, 0x0000EE, "join", "Success", 1), STORE_OK);
+    assert_int_equal(store_operator_count_add(fx->s, 0x00000A, "other", "Success", 1), STORE_ERR_ARGUMENT);
+    store_operator_count c[8];
+    assert_int_equal(store_operator_counts(fx->s, 0x00000A, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[0].request, "home_ns");
+    assert_int_equal(c[0].n, 1);
+    assert_string_equal(c[1].result, "Success");
+    assert_int_equal(c[1].n, 5);
+    assert_int_equal(store_operator_counts(fx->s, 0x0000EE, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    /* removal takes the counters */
+    assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_OK);
+    assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_operator_counts(fx->s, 0x00000A, c, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_operator_get(fx->s, 0x00000A, &got), STORE_ERR_NOT_FOUND);
+
+    /* an SE keeps the operators of its batch ("*" by default) */
+    store_idm_se se;
+    memset(&se, 0, sizeof se);
+    se.dev_eui = 0x70B3D57ED0050001ull;
+    se.mac_version = STORE_MAC_1_0_4;
+    se.mls_key = fake_blob(7);
+    snprintf(se.state, sizeof se.state, "manufactured");
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+    store_idm_se gse;
+    assert_int_equal(store_idm_se_get(fx->s, se.dev_eui, &gse), STORE_OK);
+    assert_string_equal(gse.operators, "*");
+    se.dev_eui++;
+    snprintf(se.operators, sizeof se.operators, "00000A,C00053");
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+    assert_int_equal(store_idm_se_get(fx->s, se.dev_eui, &gse), STORE_OK);
+    assert_string_equal(gse.operators, "00000A,C00053");
+    se.dev_eui++;
+    snprintf(se.operators, sizeof se.operators, "00000A;C00053");
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_ERR_ARGUMENT);
 }
 
 /* ---------------------------------------------------------------- DevNonce */
@@ -1087,6 +1181,7 @@ static void test_kill_during_joins(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_device_crud, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_device_list, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
+    cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_random_versions, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_all_65536, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_counter_versions, setup, teardown, &B), \

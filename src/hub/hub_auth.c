@@ -1,0 +1,188 @@
+/*
+ * hub_auth.c - is the sender the member it claims to be?
+ *
+ * The same two credentials as ferry's Join Server (docs/join-server.md,
+ * "Authentication"), for the same reasons:
+ *
+ *  - a bearer token, kept as its SHA-256 and compared in constant time;
+ *  - a client certificate chain verified against THAT member's CA alone
+ *    (one trust store for all members would let a certificate from member
+ *    A's CA claim B in its name), with the TLS-client key purpose and the
+ *    validity dates checked, whose identity is the member's ID: a DNS or URI
+ *    subjectAltName equal to it if the certificate has such names, else its
+ *    one CN. NetIDs and EUIs compare by value ("00001a" = "00001A"), AS-IDs
+ *    exactly. A JoinEUI-prefix member's certificate names its prefix as
+ *    configured (e.g. "70B3D57E00000000/32") or, for /64, the JoinEUI.
+ *
+ * The TLS handshake proved possession of the key; the transport (hub_http.c)
+ * hands over the chain as sent.
+ */
+#include "hub/hub.h"
+#include "lorawan/lw_secure.h"
+
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 256
+
+/* The text a certificate must carry for member m. */
+static void member_name(const hub_member *m, char out[BI_ID_MAX + 8])
+{
+    if (m->id.kind == BI_ID_EUI && m->bits != 64)
+        snprintf(out, BI_ID_MAX + 8, "%s/%u", m->id.raw, m->bits);
+    else
+        snprintf(out, BI_ID_MAX + 8, "%s", m->id.raw);
+}
+
+static bool name_is(const char *name, size_t len, const hub_member *m)
+{
+    if (len == 0 || len > BI_ID_MAX || strlen(name) != len) /* an embedded NUL is no match */
+        return false;
+    char want[BI_ID_MAX + 8];
+    member_name(m, want);
+    if (m->id.kind == BI_ID_NAME)
+        return strcmp(name, want) == 0;
+    if (m->id.kind == BI_ID_EUI && m->bits != 64)
+        return strcasecmp(name, want) == 0;
+    /* a NetID or a JoinEUI: by value, any case, optional 0x */
+    const char *hex = name;
+    if (len > 2 && hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
+        hex += 2;
+    return strcasecmp(hex, want) == 0;
+}
+
+static bool cert_names(gnutls_x509_crt_t crt, const hub_member *m)
+{
+    bool has_san = false;
+    for (unsigned i = 0;; i++) {
+        char name[NAME_MAX_LEN];
+        size_t len = sizeof(name) - 1;
+        unsigned critical = 0;
+        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len, &critical);
+        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+            break;
+        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) {
+            has_san = true;
+            continue;
+        }
+        if (type < 0)
+            return false;
+        if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_URI)
+            continue;
+        has_san = true;
+        name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
+        if (name_is(name, len, m))
+            return true;
+    }
+    if (has_san)
+        return false;
+    char cn[NAME_MAX_LEN], second[NAME_MAX_LEN];
+    size_t len = sizeof(cn), len2 = sizeof(second);
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) != GNUTLS_E_SUCCESS)
+        return false;
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, second, &len2) !=
+        GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+        return false; /* two CNs: ambiguous */
+    return name_is(cn, len, m);
+}
+
+static bool chain_authenticates(gnutls_x509_trust_list_t tl, const hub_auth *auth, const hub_member *m)
+{
+    size_t n = auth->tls_chain_len;
+    if (tl == NULL || auth->tls_chain == NULL || n == 0 || n > HUB_CHAIN_MAX)
+        return false;
+    gnutls_x509_crt_t crts[HUB_CHAIN_MAX];
+    size_t made = 0;
+    bool ok = true;
+    for (; made < n && ok; made++) {
+        if (gnutls_x509_crt_init(&crts[made]) != GNUTLS_E_SUCCESS)
+            break;
+        gnutls_datum_t d = {(unsigned char *)(uintptr_t)auth->tls_chain[made].der,
+                            (unsigned)auth->tls_chain[made].len};
+        ok = auth->tls_chain[made].len <= 65536 &&
+             gnutls_x509_crt_import(crts[made], &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
+    }
+    ok = ok && made == n;
+    if (ok) {
+        unsigned status = ~0u;
+        gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                         .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
+        ok = gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) ==
+                 GNUTLS_E_SUCCESS &&
+             status == 0 && cert_names(crts[0], m);
+    }
+    for (size_t i = 0; i < made; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    return ok;
+}
+
+static bool token_matches(const char *bearer, const uint8_t want[HUB_HASH_LEN])
+{
+    if (bearer == NULL || bearer[0] == '\0' || strlen(bearer) > 4096)
+        return false;
+    uint8_t h[HUB_HASH_LEN];
+    hub_sha256(bearer, strlen(bearer), h);
+    int eq = lw_secure_equal(h, want, HUB_HASH_LEN);
+    LW_WIPE(h);
+    return eq != 0;
+}
+
+bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub_auth *auth)
+{
+    if (ctx == NULL || m == NULL || auth == NULL)
+        return false;
+    size_t i = (size_t)(m - ctx->cfg->members);
+    if (i >= ctx->cfg->n_members)
+        return false;
+    if (ctx->trust[i] != NULL && chain_authenticates(ctx->trust[i], auth, m))
+        return true;
+    return m->has_token && token_matches(auth->bearer, m->token_sha256);
+}
+
+hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, char err[HUB_ERR_MAX])
+{
+    if (ctx == NULL || cfg == NULL || io == NULL || err == NULL)
+        return HUB_ERR_ARGUMENT;
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->cfg = cfg;
+    ctx->io = *io;
+    pthread_mutex_init(&ctx->metrics.lock, NULL);
+    ctx->metrics_ready = true;
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        const char *path = cfg->members[i].client_ca;
+        if (path[0] == '\0')
+            continue;
+        gnutls_x509_trust_list_t tl;
+        if (gnutls_x509_trust_list_init(&tl, 0) != GNUTLS_E_SUCCESS) {
+            hub_ctx_close(ctx);
+            return HUB_ERR_NOMEM;
+        }
+        int added = gnutls_x509_trust_list_add_trust_file(tl, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
+        if (added <= 0) {
+            gnutls_x509_trust_list_deinit(tl, 1);
+            snprintf(err, HUB_ERR_MAX, "member %s: client CA %s: no PEM certificate could be read",
+                     cfg->members[i].id.raw, path);
+            hub_ctx_close(ctx);
+            return HUB_ERR_TLS;
+        }
+        ctx->trust[i] = tl;
+    }
+    return HUB_OK;
+}
+
+void hub_ctx_close(hub_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    for (size_t i = 0; i < HUB_MEMBERS_MAX; i++) {
+        if (ctx->trust[i] != NULL)
+            gnutls_x509_trust_list_deinit(ctx->trust[i], 1);
+        ctx->trust[i] = NULL;
+    }
+    if (ctx->metrics_ready)
+        pthread_mutex_destroy(&ctx->metrics.lock);
+    ctx->metrics_ready = false;
+}

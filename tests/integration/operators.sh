@@ -21,8 +21,8 @@
 #   - per-operator counters on /metrics and in `operator show`; the REST
 #     admin API /api/v1/operators; the audit chain; no KEK in clear in any
 #     file or log.
-# Not here: a visited network without a direct link activating the SE
-# through the hub (`ferry hub`, passive roaming), which comes with the hub.
+# A visited network without a direct link activating the SE through the hub
+# is tests/integration/operators_hub.sh.
 # Needs node, curl and openssl. Prints TAP.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)

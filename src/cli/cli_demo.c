@@ -61,6 +61,8 @@
 #define NET_BOOT 0
 #define NET_ACME 1
 #define NET_BOLT 2
+#define NET_VISITED 3
+#define VISITED_NET "000042"
 
 enum { OWNER_ACME = 0, OWNER_BOLT = 1 };
 
@@ -79,7 +81,7 @@ typedef struct demo {
     bool tty;
     pid_t pid[MAX_PROCS];
     size_t npid;
-    unsigned p_js, p_idm, p_acme_js, p_bolt_js, p_ns[3], u_ns[3], p_as[2];
+    unsigned p_js, p_idm, p_acme_js, p_bolt_js, p_ns[4], u_ns[4], p_as[2], p_hub;
     lab_dev *dev;
     lab_fleet *fleet;
     int *owner;                  /* expected final owner */
@@ -96,6 +98,11 @@ typedef struct demo {
     volatile bool progress_stop;
     const char *step_name;
 } demo;
+
+static bool roaming(size_t i)
+{
+    return i % 5 == 4;
+}
 
 static double now(void)
 {
@@ -242,8 +249,9 @@ static int setup(demo *d)
     const char *F = d->ferry;
     d->p_js = free_port(SOCK_STREAM), d->p_idm = free_port(SOCK_STREAM);
     d->p_acme_js = free_port(SOCK_STREAM), d->p_bolt_js = free_port(SOCK_STREAM);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         d->p_ns[i] = free_port(SOCK_STREAM), d->u_ns[i] = free_port(SOCK_DGRAM);
+    d->p_hub = free_port(SOCK_STREAM);
     d->p_as[0] = free_port(SOCK_STREAM), d->p_as[1] = free_port(SOCK_STREAM);
 #define RUN_IN(key, ...)                                                                                          \
     do {                                                                                                          \
@@ -288,16 +296,70 @@ static int setup(demo *d)
             "--join-eui %016llX --net-id %s --kek-label %s-kek --ns-kek-label %s-ns --as-kek-label %s-as",
             F, cust[c], cust[c], js_port[c], cust[c], (unsigned long long)je[c], net[c], cust[c], cust[c], cust[c]);
     }
+    /* the visited network's operator, onboarded at the IDM's Join Server and
+     * reaching it through the peering hub; the hub's members and routes */
+    char text[2048], name[64], vis_kek[33], bi_home[33], bi_vis[33], h_home[80] = "", h_vis[80] = "", op_tok[160] = "";
+    random_hex(vis_kek), random_hex(bi_home), random_hex(bi_vis);
+    RUN("'%s' -d idm operator add %s --reach hub --token-out hub-op.tok --name 'visited network'", F, VISITED_NET);
+    RUN("'%s' hub token home-hub.tok >home-hub.json && '%s' hub token visited-hub.tok >visited-hub.json", F, F);
+    {
+        const char *files[3] = {"home-hub.json", "visited-hub.json", "hub-op.tok"};
+        char *outs[3] = {h_home, h_vis, op_tok};
+        size_t caps[3] = {sizeof h_home, sizeof h_vis, sizeof op_tok};
+        for (int k = 0; k < 3; k++) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", d->dir, files[k]);
+            if (k < 2) {
+                json_t *o = json_load_file(path, 0, NULL);
+                const char *h = json_string_value(json_object_get(o, "token_sha256"));
+                if (h != NULL)
+                    snprintf(outs[k], caps[k], "%s", h);
+                json_decref(o);
+            } else {
+                FILE *f = fopen(path, "r");
+                if (f == NULL || fgets(outs[k], (int)caps[k], f) == NULL) {
+                    if (f != NULL)
+                        fclose(f);
+                    return -1;
+                }
+                fclose(f);
+                outs[k][strcspn(outs[k], "\r\n")] = '\0';
+            }
+            if (outs[k][0] == '\0')
+                return -1;
+        }
+    }
+    snprintf(text, sizeof text, "%s %s\n", VISITED_NET, op_tok);
+    if (write_file(d, "hub-js.tok", text) != 0 || write_file(d, "hub-home-bi.tok", bi_home) != 0 ||
+        write_file(d, "hub-to-home.tok", bi_home) != 0 || write_file(d, "hub-visited-bi.tok", bi_vis) != 0 ||
+        write_file(d, "hub-to-visited.tok", bi_vis) != 0 || write_file(d, "visited.kek", vis_kek) != 0)
+        return -1;
+    lw_secure_wipe(op_tok, sizeof op_tok), lw_secure_wipe(text, sizeof text);
+    snprintf(text, sizeof text,
+             "listen = 127.0.0.1:%u\nthreads = 4\nmember = 000000 token_sha256=%s\nmember = %s token_sha256=%s\n"
+             "route = %016llX/40 http://127.0.0.1:%u/ hub-js.tok\nroute = 000000 http://127.0.0.1:%u/bi hub-to-home.tok\n"
+             "route = %s http://127.0.0.1:%u/bi hub-to-visited.tok\n",
+             d->p_hub, h_home, VISITED_NET, h_vis, BOOT_JE, d->p_js, d->p_ns[0], VISITED_NET, d->p_ns[3]);
+    if (write_file(d, "hub.conf", text) != 0)
+        return -1;
+    snprintf(text, sizeof text,
+             "net_id = %s\nkek_label = ns:%s\nkek_file = visited.kek\nudp_listen = 127.0.0.1:%u\n"
+             "http_listen = 127.0.0.1:%u\nroaming_hub = http://127.0.0.1:%u/ visited-hub.tok\n"
+             "bi_token_file = hub-visited-bi.tok\n",
+             VISITED_NET, VISITED_NET, d->u_ns[3], d->p_ns[3], d->p_hub);
+    if (write_file(d, "visited-ns.conf", text) != 0)
+        return -1;
+    lw_secure_wipe(vis_kek, sizeof vis_kek), lw_secure_wipe(bi_home, sizeof bi_home), lw_secure_wipe(bi_vis, sizeof bi_vis);
     /* the network servers and the customers' application servers */
-    char text[2048], name[64];
     if (write_file(d, "boot-ns.kek", boot_ns) != 0 || write_file(d, "ns-as.tok", "demo-ns-as-token\n") != 0 ||
         write_file(d, "dl.tok", "demo-downlink-token\n") != 0)
         return -1;
     snprintf(text, sizeof text,
              "net_id = 000000\nkek_label = bootstrap-ns\nkek_file = boot-ns.kek\nudp_listen = 127.0.0.1:%u\n"
              "http_listen = 127.0.0.1:%u\nroute = %016llX/40 http://127.0.0.1:%u/ boot-js.tok\n"
-             "as_url = http://127.0.0.1:%u\nas_token_file = idm-ns.tok\ndownlink_token_file = dl.tok\n",
-             d->u_ns[0], d->p_ns[0], BOOT_JE, d->p_js, d->p_idm);
+             "as_url = http://127.0.0.1:%u\nas_token_file = idm-ns.tok\ndownlink_token_file = dl.tok\n"
+             "roaming_hub = http://127.0.0.1:%u/ home-hub.tok\nbi_token_file = hub-home-bi.tok\nroaming_lifetime = 600\n",
+             d->u_ns[0], d->p_ns[0], BOOT_JE, d->p_js, d->p_idm, d->p_hub);
     if (write_file(d, "bootstrap-ns.conf", text) != 0)
         return -1;
     for (int c = 0; c < 2; c++) {
@@ -343,10 +405,12 @@ static int start(demo *d)
         spawn(d, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
         spawn(d, "bolt-ns.log", "'%s' lab ns --config bolt-ns.conf", F) ||
         spawn(d, "acme-as.log", "'%s' lab as --config acme-as.conf", F) ||
-        spawn(d, "bolt-as.log", "'%s' lab as --config bolt-as.conf", F))
+        spawn(d, "bolt-as.log", "'%s' lab as --config bolt-as.conf", F) ||
+        spawn(d, "hub.log", "'%s' hub --config hub.conf", F) ||
+        spawn(d, "visited-ns.log", "'%s' lab ns --config visited-ns.conf", F))
         return -1;
     unsigned ports[] = {d->p_js, d->p_acme_js, d->p_bolt_js, d->p_idm, d->p_ns[0], d->p_ns[1], d->p_ns[2],
-                        d->p_as[0], d->p_as[1]};
+                        d->p_as[0], d->p_as[1], d->p_hub, d->p_ns[3]};
     for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
         if (!wait_port(ports[i], 30))
             return -1;
@@ -780,7 +844,9 @@ int cli_demo_main(int argc, char **argv)
     if (!d->dev || !d->owner || !d->target_je || !d->need_mls || !d->need_up || !d->leave_slot || !d->in_step || !d->need_secure || !d->done_at)
         goto out;
     fprintf(stderr, "ferry demo: %zu devices, %.0f%% radio loss, in %s\n", d->n, d->loss * 100, d->dir);
-    fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS\n");
+    fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS,\n"
+                    "             a visited network (NS, operator %s) reaching it only through the hub, the hub\n",
+            VISITED_NET);
     if (setup(d) != 0) {
         cli_error(prog, "set-up failed: see %s/setup.log", d->dir);
         goto out;
@@ -791,12 +857,12 @@ int cli_demo_main(int argc, char **argv)
     }
     lab_air air;
     memset(&air, 0, sizeof air);
-    const char *names[3] = {"bootstrap", "acme", "bolt"};
-    for (int i = 0; i < 3; i++) {
+    const char *names[4] = {"bootstrap", "acme", "bolt", "visited"};
+    for (int i = 0; i < 4; i++) {
         snprintf(air.net[i].name, sizeof air.net[i].name, "%s", names[i]);
         snprintf(air.net[i].ns_addr, sizeof air.net[i].ns_addr, "127.0.0.1:%u", d->u_ns[i]);
     }
-    air.n_net = 3;
+    air.n_net = 4;
     air.loss_up = air.loss_down = d->loss;
     air.data_wait_ms = 1000;
     unsigned workers = d->n < 16 ? (unsigned)d->n : 16;
@@ -807,7 +873,11 @@ int cli_demo_main(int argc, char **argv)
     for (; opened < d->n; opened++) {
         char img[PATH_MAX];
         snprintf(img, sizeof img, "%s/hsa/se-%016llX.img", d->dir, (unsigned long long)(DEV_BASE + opened));
-        if (lab_dev_open(&d->dev[opened], img, (uint8_t)(opened % 6), 0x7, 0xC0FFEEu + (uint32_t)opened * 2654435761u) !=
+        /* every fifth device is heard by the visited network, not by the
+         * bootstrap one: it bootstraps by passive roaming through the hub */
+        uint32_t range = roaming(opened) ? (1u << NET_ACME) | (1u << NET_BOLT) | (1u << NET_VISITED)
+                                         : (1u << NET_BOOT) | (1u << NET_ACME) | (1u << NET_BOLT);
+        if (lab_dev_open(&d->dev[opened], img, (uint8_t)(opened % 6), range, 0xC0FFEEu + (uint32_t)opened * 2654435761u) !=
                 LAB_OK ||
             lab_fleet_add(d->fleet, &d->dev[opened]) != LAB_OK) {
             cli_error(prog, "%s: cannot load the element", img);
@@ -830,6 +900,10 @@ int cli_demo_main(int argc, char **argv)
     }
     json_object_set_new(report, "ok", json_boolean(ok));
     json_object_set_new(report, "devices_total", json_integer((json_int_t)d->n));
+    size_t roam = 0;
+    for (size_t i = 0; i < d->n; i++)
+        roam += roaming(i);
+    json_object_set_new(report, "roaming_devices", json_integer((json_int_t)roam));
     json_object_set_new(report, "loss", json_real(d->loss));
     json_object_set_new(report, "seconds", json_real(now() - d->t0));
     json_object_set_new(report, "steps", steps);

@@ -2,8 +2,9 @@
 # demo.sh - `ferry demo --devices 200 --loss 0.1`, its report checked device
 # by device: every device ends active at the customer the scenario expects
 # (acme's even devices, bolt's odd ones, half of acme's moved to bolt, the
-# fallback device back with acme), every step done by all its devices, and
-# the exit status agrees. DEMO_DEVICES overrides the count.
+# fallback device back with acme), every fifth device bootstrapped through
+# the visited network by passive roaming through the hub, every step done by
+# all its devices, and the exit status agrees. DEMO_DEVICES overrides the count.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,6 +36,10 @@ check "every device active at the owner the scenario gives it (recomputed here f
     '[ "$(q "o.devices.filter((d,i)=>{const own=(i%4===0&&i+2<$N)?\"bolt\":(i%2===0?\"acme\":\"bolt\");return d.state===\"active_at_customer\"&&d.owner===own&&d.expected_owner===own}).length")" = "$N" ]'
 check "frames were lost on the way (10% both ways) and the flow still completed" \
     'grep -q "bootstrap" "$tmp/err" && [ "$(q "Object.values(o.steps).reduce((a,s)=>a+s.frames,0)")" -gt "$((N * 10))" ]'
+r=$(q o.roaming_devices)
+v=$(grep '"roaming join"' "$tmp/demo/visited-ns.log" | grep -o '"dev_eui":"[0-9A-F]*"' | sort -u | wc -l | tr -d ' ')
+check "every fifth device ($r) bootstrapped through the visited network by passive roaming through the hub ($v seen there)" \
+    '[ "$r" = "$((N / 5))" ] && [ "$v" -ge "$r" ] && grep -q PRStartReq "$tmp/demo/hub.log"'
 "$FERRY" -d "$tmp/demo/idm" idm audit verify >"$tmp/o" 2>&1
 check "the IDM's audit chain verifies" '[ $? -eq 0 ]'
 k=$(grep -rlaE "$(cat "$tmp/demo"/*.kek | tr '\n' '|' | sed 's/|$//')" "$tmp/demo"/*.log "$tmp/demo"/idm "$tmp/demo"/*-js 2>/dev/null | head -1)

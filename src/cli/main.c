@@ -24,9 +24,9 @@ static const cli_command commands[] = {
     {"operator", cli_operator_main, "onboard, list, show, suspend, resume or remove network operators (-d DIR)"},
     {"serve", cli_js_serve_main, "run the Join Server: Backend Interfaces, admin API, metrics (-d DIR)"},
     {"hsa", cli_hsa_main, "high-security area: personalise secure elements, write the IDM batch"},
-    {"idm", cli_idm_main, "Identity Manager: import a manufacturing batch, SE status, audit verify (-d DIR)"},
+    {"idm", cli_idm_main, "Identity Manager: import, tenants, claims, profiles over the air, transfer, renew, commands, audit (-d DIR)"},
     {"hub", cli_hub_main, "the peering hub: route Backend Interfaces messages between operators (--config FILE)"},
-    {"lab", cli_lab_main, "the lab: a network server and simulated gateways (packet-forwarder protocol)"},
+    {"lab", cli_lab_main, "the lab: network server, gateways, application server, simulated devices"},
     {"demo", cli_demo_main, "the whole bootstrap-to-customer flow on this machine, with a report"},
     {"version", cmd_version, "print ferry's version"},
 };

@@ -17,6 +17,7 @@
  * read, and again here): the bearer tokens would travel in clear otherwise.
  * An https:// idm_url is verified against ca_file or the system's CAs.
  */
+#include "lab/lab_log.h"
 #include "lab/lab_as.h"
 #include "lab/lab_gw.h"
 #include "lorawan/lw_secure.h"
@@ -39,50 +40,11 @@ typedef struct shell {
     lab_as *as;
 } shell;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void json_escape(const char *s, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = 0;
-}
-
-static void log_line(const char *level, const char *msg, uint64_t dev_eui, const char *detail)
-{
-    char when[40], esc[1100];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_escape(detail ? detail : "", esc, sizeof(esc));
-    if (dev_eui)
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"dev_eui\":\"%016llX\",\"detail\":\"%s\"}\n",
-                when, level, msg, (unsigned long long)dev_eui, esc);
-    else
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"detail\":\"%s\"}\n", when, level, msg, esc);
-    fflush(stderr);
-}
 
 static void io_log(void *user, const char *level, const char *event, uint64_t dev_eui, const char *detail)
 {
     (void)user;
-    log_line(level, event, dev_eui, detail);
+    lab_log_line(level, event, dev_eui, detail);
 }
 
 typedef struct sink {
@@ -147,7 +109,7 @@ static lab_status io_idm_post(void *user, const char *url, const char *body, siz
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK || s.overflow) {
-        log_line("warn", "http error", 0, rc != CURLE_OK ? curl_easy_strerror(rc) : "IDM answer too long");
+        lab_log_line("warn", "http error", 0, rc != CURLE_OK ? curl_easy_strerror(rc) : "IDM answer too long");
         *http = 0;
         return LAB_ERR_IO;
     }
@@ -210,7 +172,7 @@ static enum MHD_Result route(shell *sh, struct MHD_Connection *c, const char *ur
     if (k->too_big)
         return reply(c, 413, "{\"Error\":\"body over 64 KiB\"}");
     char out[4096]; /* {} or one downlink of at most 242 bytes */
-    int code = lab_as_uplink_post(sh->as, k->buf ? k->buf : "", k->len, now_ms(), out, sizeof(out));
+    int code = lab_as_uplink_post(sh->as, k->buf ? k->buf : "", k->len, lab_now_ms(), out, sizeof(out));
     enum MHD_Result r = reply(c, (unsigned)code, out);
     lw_secure_wipe(out, sizeof(out));
     return r;
@@ -300,13 +262,13 @@ lab_status lab_as_serve(const lab_as_config *cfg, volatile sig_atomic_t *stop, c
     char detail[LAB_AS_URL_MAX + BI_KEK_LABEL_MAX + 128];
     snprintf(detail, sizeof(detail), "http %s, kek %s, relay %s", cfg->listen, cfg->kek_label,
              cfg->idm_url[0] ? cfg->idm_url : "off");
-    log_line("info", "listening", 0, detail);
+    lab_log_line("info", "listening", 0, detail);
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
     }
     MHD_stop_daemon(d);
-    log_line("info", "stopped", 0, "");
+    lab_log_line("info", "stopped", 0, "");
     lab_as_free(sh.as);
     return LAB_OK;
 }

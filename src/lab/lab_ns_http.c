@@ -20,6 +20,7 @@
  * constant time.
  * Plain HTTP is refused on a non-loopback http_listen (as `ferry serve`).
  */
+#include "lab/lab_log.h"
 #include "lab/lab_ns_http.h"
 #include "lab/lab_gw.h"
 #include "lab/lab_udp.h"
@@ -72,52 +73,13 @@ typedef struct shell {
     int wake[2];         /* a byte in wake[1] ends the main loop's poll: the outbox has work */
 } shell;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void json_escape(const char *s, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = 0;
-}
-
-static void log_line(const char *level, const char *msg, uint64_t dev_eui, const char *detail)
-{
-    char when[40], esc[1100];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_escape(detail ? detail : "", esc, sizeof(esc));
-    if (dev_eui)
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"dev_eui\":\"%016llX\",\"detail\":\"%s\"}\n",
-                when, level, msg, (unsigned long long)dev_eui, esc);
-    else
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"detail\":\"%s\"}\n", when, level, msg, esc);
-    fflush(stderr);
-}
 
 static void io_log(void *user, const char *event, uint64_t dev_eui, const char *detail)
 {
     (void)user;
     bool warn = strstr(event, "refused") || strstr(event, "fail") || strstr(event, "replay") ||
                 strstr(event, "error") || strstr(event, "late") || strstr(event, "unknown");
-    log_line(warn ? "warn" : "info", event, dev_eui, detail);
+    lab_log_line(warn ? "warn" : "info", event, dev_eui, detail);
 }
 
 static void io_send(void *user, uint64_t gw, const uint8_t *d, size_t len)
@@ -126,13 +88,13 @@ static void io_send(void *user, uint64_t gw, const uint8_t *d, size_t len)
     for (size_t i = 0; i < sh->n_gws; i++) {
         if (sh->gws[i].eui == gw) {
             if (sendto(sh->udp, d, len, 0, (struct sockaddr *)&sh->gws[i].sa, sh->gws[i].len) < 0)
-                log_line("warn", "send failed", 0, strerror(errno));
+                lab_log_line("warn", "send failed", 0, strerror(errno));
             return;
         }
     }
     char detail[80];
     snprintf(detail, sizeof(detail), "gateway %016llX never sent PULL_DATA", (unsigned long long)gw);
-    log_line("warn", "no downlink path", 0, detail);
+    lab_log_line("warn", "no downlink path", 0, detail);
 }
 
 typedef struct sink {
@@ -186,7 +148,7 @@ static lab_status post(shell *sh, CURL *c, const char *url, const char *token, c
         char detail[300];
         snprintf(detail, sizeof(detail), "%s: %s, HTTP %ld", url, rc == CURLE_OK ? "answered" : curl_easy_strerror(rc),
                  code);
-        log_line("warn", "http error", 0, detail);
+        lab_log_line("warn", "http error", 0, detail);
         return LAB_ERR_IO;
     }
     ans[s.len] = 0;
@@ -227,7 +189,7 @@ static void io_hub_queue(void *user, const char *body, size_t len)
         it = NULL;
     }
     if (it == NULL) {
-        log_line("warn", "roaming downlink dropped", 0, "outbox full or out of memory");
+        lab_log_line("warn", "roaming downlink dropped", 0, "outbox full or out of memory");
         return;
     }
     memcpy(it->body, body, len);
@@ -330,7 +292,7 @@ static enum MHD_Result on_bi(shell *sh, struct MHD_Connection *c, const char *me
         return MHD_NO;
     size_t n = 0;
     pthread_mutex_lock(&sh->lock);
-    int code = lab_ns_bi_post(sh->ns, now_ms(), k->buf ? k->buf : "", k->len, out, LAB_NS_ANSWER_MAX, &n);
+    int code = lab_ns_bi_post(sh->ns, lab_now_ms(), k->buf ? k->buf : "", k->len, out, LAB_NS_ANSWER_MAX, &n);
     pthread_mutex_unlock(&sh->lock);
     enum MHD_Result ret =
         reply_n(c, (unsigned)code, n > 0 && out[0] == '{' ? "application/json" : "text/plain", out, n);
@@ -420,7 +382,7 @@ static void remember_gateway(shell *sh, uint64_t eui, const struct sockaddr_stor
         i++;
     if (i == sh->n_gws) {
         if (sh->n_gws == GW_MAX) {
-            log_line("warn", "too many gateways", 0, "gateway table full; PULL_DATA ignored");
+            lab_log_line("warn", "too many gateways", 0, "gateway table full; PULL_DATA ignored");
             return;
         }
         sh->n_gws++;
@@ -483,7 +445,7 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
     char detail[600];
     snprintf(detail, sizeof(detail), "udp %s, http %s, %zu route(s)%s%s", cfg->udp_listen, cfg->http_listen,
              cfg->n_routes, roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
-    log_line("info", "listening", 0, detail);
+    lab_log_line("info", "listening", 0, detail);
     uint64_t wait = UINT64_MAX;
     while (!*stop) {
         int timeout = wait == UINT64_MAX || wait > 200 ? 200 : (int)wait;
@@ -507,21 +469,21 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
                 uint64_t gw = 0;
                 bool pull = false;
                 pthread_mutex_lock(&sh.lock);
-                lab_status ds = lab_ns_datagram(sh.ns, now_ms(), buf, (size_t)n, rep, sizeof(rep), &rn, &gw, &pull);
+                lab_status ds = lab_ns_datagram(sh.ns, lab_now_ms(), buf, (size_t)n, rep, sizeof(rep), &rn, &gw, &pull);
                 if (pull)
                     remember_gateway(&sh, gw, &from, fl);
                 pthread_mutex_unlock(&sh.lock);
                 if (rn)
                     (void)sendto(sh.udp, rep, rn, 0, (struct sockaddr *)&from, fl);
                 if (ds != LAB_OK)
-                    log_line("warn", "bad datagram", 0, lab_strerror(ds));
+                    lab_log_line("warn", "bad datagram", 0, lab_strerror(ds));
             }
         }
         pthread_mutex_lock(&sh.lock);
-        wait = lab_ns_tick(sh.ns, now_ms());
+        wait = lab_ns_tick(sh.ns, lab_now_ms());
         pthread_mutex_unlock(&sh.lock);
     }
-    log_line("info", "stopped", 0, "");
+    lab_log_line("info", "stopped", 0, "");
 out:
     if (d != NULL)
         MHD_stop_daemon(d);

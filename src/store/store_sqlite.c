@@ -30,6 +30,7 @@
 #define CACHE_SLOTS 48
 #define MAX_COLUMNS 24
 #define BUSY_TIMEOUT_MS 10000
+#define WAL_RETRY_MS 5
 
 typedef struct stmt_cache {
     const char *sql[CACHE_SLOTS];
@@ -90,6 +91,34 @@ static void sq_disconnect(store *s)
     s->conn = NULL;
 }
 
+/* Switching a fresh database to WAL needs its exclusive lock, and SQLite
+ * answers SQLITE_BUSY at once there instead of calling the busy handler:
+ * servers (or threads) opening a new database together would fail. So wait
+ * here, in short sleeps, for as long as the busy timeout allows; once one
+ * opener has switched, the mode is persistent and the others read "wal". */
+static int journal_to_wal(sqlite3 *db, bool *wal)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    for (int waited_ms = 0;; waited_ms += WAL_RETRY_MS) {
+        rc = sqlite3_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+            break;
+        sqlite3_reset(st);
+        if (waited_ms >= BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(WAL_RETRY_MS);
+    }
+    if (rc == SQLITE_ROW) {
+        *wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static store_status sq_connect(store *s, const char *path)
 {
     sqlite3 *db = NULL;
@@ -107,12 +136,9 @@ static store_status sq_connect(store *s, const char *path)
     /* journal_mode answers with the mode in force; anything but "wal" (a
      * filesystem without shared memory, say) is refused rather than
      * silently running with weaker guarantees than documented. */
-    sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
-    bool wal = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-    sqlite3_finalize(st);
-    if (!wal) {
+    bool wal = false;
+    rc = journal_to_wal(db, &wal);
+    if (rc != SQLITE_OK || !wal) {
         store_set_error(s, "sqlite", "cannot switch the journal to WAL");
         return STORE_ERR_OPEN;
     }

@@ -58,6 +58,7 @@ typedef struct lab_dev_stats {
     uint32_t join_requests, joins, uplinks, mls_uplinks, downlinks, mls_downlinks;
     uint32_t lost_up, lost_down, secure_commands;
     double radio_s;              /* simulated air and back-off time */
+    double se_cpu_s;             /* CPU time (of the worker thread) spent inside the element's calls */
 } lab_dev_stats;
 
 typedef struct lab_dev {

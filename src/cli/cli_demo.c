@@ -864,8 +864,10 @@ int cli_demo_main(int argc, char **argv)
     }
     air.n_net = 4;
     air.loss_up = air.loss_down = d->loss;
-    air.data_wait_ms = 1000;
-    unsigned workers = d->n < 16 ? (unsigned)d->n : 16;
+    /* Two workers (the machine's cores) with many exchanges each: a device
+     * waiting for a silent RX2 costs no worker. */
+    air.in_flight = 128;
+    unsigned workers = 2;
     if (lab_fleet_new(&air, workers, 0xAA555A0000000000ull, &d->fleet) != LAB_OK) {
         cli_error(prog, "the simulated gateways could not reach the network servers");
         goto out;

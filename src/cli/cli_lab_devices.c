@@ -4,7 +4,7 @@
  *
  *   ferry lab devices --networks NAME=ADDR:PORT[,NAME=ADDR:PORT...] [--until GOAL]
  *                     [--loss P] [--workers N] [--dr D] [--seconds S] [--max-steps N]
- *                     [--down NAME] IMAGE...
+ *                     [--down NAME] [--in-flight N] IMAGE...
  *
  * GOAL: joined (any profile), joined:JOINEUI (a session on that JoinEUI),
  * switched (joined on a customer profile), bootstrap (joined on the
@@ -120,6 +120,8 @@ static json_t *device_json(lab_dev *d)
     e |= cli_json_set_uint(o, "MLSUplinks", d->st.mls_uplinks);
     e |= cli_json_set_uint(o, "Downlinks", d->st.downlinks);
     e |= cli_json_set_uint(o, "MLSDownlinks", d->st.mls_downlinks);
+    e |= cli_json_set_uint(o, "Rx1", d->st.rx1);
+    e |= cli_json_set_uint(o, "Rx2", d->st.rx2);
     e |= cli_json_set_uint(o, "LostUp", d->st.lost_up);
     e |= cli_json_set_uint(o, "LostDown", d->st.lost_down);
     e |= cli_json_set_uint(o, "SecureCommands", d->st.secure_commands);
@@ -146,16 +148,17 @@ int cli_lab_devices_main(int argc, char **argv)
         {"seconds", "S", "wall-time budget (default 120)"},
         {"max-steps", "N", "class A exchanges per device at most (default 400)"},
         {"down", "NAME", "a network that is switched off (its gateways hear nothing)"},
+        {"in-flight", "N", "class A exchanges each worker has open at once (default 32)"},
     };
-    char *v[8];
+    char *v[9];
     char **pos = calloc(MAX_DEVICES, sizeof *pos);
     size_t npos = 0;
     if (pos == NULL)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
-    switch (cli_opts_parse(prog, specs, 8, argc, argv, v, pos, MAX_DEVICES, &npos)) {
+    switch (cli_opts_parse(prog, specs, 9, argc, argv, v, pos, MAX_DEVICES, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 8);
+        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 9);
         free(pos);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
@@ -184,12 +187,16 @@ int cli_lab_devices_main(int argc, char **argv)
     int dr = v[4] != NULL && !mixed ? atoi(v[4]) : 5;
     double seconds = v[5] != NULL ? atof(v[5]) : 120.0;
     int max_steps = v[6] != NULL ? atoi(v[6]) : 400;
-    if (loss < 0 || loss >= 1 || workers < 1 || workers > 256 || dr < 0 || dr > 5 || seconds <= 0 || max_steps < 1) {
-        cli_error(prog, "--loss 0..<1, --workers 1..256, --dr 0..5 or mixed, --seconds > 0, --max-steps >= 1");
+    int in_flight = v[8] != NULL ? atoi(v[8]) : 32;
+    if (loss < 0 || loss >= 1 || workers < 1 || workers > 256 || dr < 0 || dr > 5 || seconds <= 0 || max_steps < 1 ||
+        in_flight < 1 || in_flight > 4096) {
+        cli_error(prog, "--loss 0..<1, --workers 1..256, --dr 0..5 or mixed, --seconds > 0, --max-steps >= 1, "
+                        "--in-flight 1..4096");
         free(pos);
         return CLI_EXIT_USAGE;
     }
     air.loss_up = air.loss_down = loss;
+    air.in_flight = (unsigned)in_flight;
     for (size_t i = 0; v[7] != NULL && i < air.n_net; i++)
         if (strcmp(air.net[i].name, v[7]) == 0)
             air.net[i].down = true;
@@ -236,6 +243,19 @@ int cli_lab_devices_main(int argc, char **argv)
     json_object_set_new(out, "devices", list);
     int e = cli_json_set_uint(out, "done", done);
     e |= cli_json_set_uint(out, "total", npos);
+    if (f != NULL) {
+        lab_fleet_counters c;
+        lab_fleet_counters_get(f, &c);
+        json_t *gw = json_object();
+        e |= cli_json_set_uint(gw, "PushSent", c.push_sent);
+        e |= cli_json_set_uint(gw, "PushAcked", c.push_acked);
+        e |= cli_json_set_uint(gw, "DownReceived", c.down_received);
+        e |= cli_json_set_uint(gw, "DownMissed", c.down_missed);
+        e |= cli_json_set_uint(gw, "DownRefused", c.down_refused);
+        e |= cli_json_set_uint(gw, "Exchanges", c.exchanges);
+        e |= cli_json_set_uint(gw, "InFlightMax", c.in_flight_max);
+        e |= json_object_set_new(out, "gateways", gw);
+    }
     int erc = cli_json_emit(prog, out, e);
     if (rc == CLI_EXIT_OK)
         rc = erc != CLI_EXIT_OK ? erc : done == npos ? CLI_EXIT_OK : CLI_EXIT_FAIL;

@@ -655,8 +655,14 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     memset(&sv, 0, sizeof sv);
     sv.cfg = o->cfg;
     idm_status rc = IDM_OK;
-    if (hsm_process_harden() != HSM_OK || hsm_open(o->hc, &h, &diag) != HSM_OK || hsm_session_open(h, &sv.hs) != HSM_OK) {
-        snprintf(err, IDM_ERR_MAX, "key service: could not open the token");
+    hsm_status hs = hsm_process_harden();
+    if (hs == HSM_OK)
+        hs = hsm_open(o->hc, &h, &diag);
+    if (hs == HSM_OK)
+        hs = hsm_session_open(h, &sv.hs);
+    if (hs != HSM_OK) {
+        char line[200];
+        snprintf(err, IDM_ERR_MAX, "key service: %s", hsm_diag_format(hs, &diag, line, sizeof line));
         rc = IDM_ERR_HSM;
         goto out;
     }

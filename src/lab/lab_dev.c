@@ -5,13 +5,21 @@
  * (a two-bank se_nvm), so thousands of devices cost no fsync per frame;
  * lab_dev_save writes the image back when the caller wants it kept.
  *
- * Workers: each owns one gateway socket per network and takes devices in
- * turn. A device's uplink is pushed by the worker's gateway of every
- * network that hears the device (each copy lost with loss_up), then the
- * worker waits on those sockets for a PULL_RESP: the NS sends a downlink
- * to the gateway that heard the uplink, so it comes back to this worker.
- * A downlink is lost with loss_down (the TX_ACK still goes: the gateway
- * sent it, the device did not hear it).
+ * Workers: each owns one gateway socket per network and keeps up to
+ * `in_flight` class A exchanges open. A device's uplink is pushed by the
+ * worker's gateway of every network that hears the device (each copy lost
+ * with loss_up); the NS sends the downlink to the gateway that heard the
+ * uplink, so it comes back to this worker, which hands it to the device
+ * whose receive window it falls in (its tmst, frequency and data rate). A
+ * downlink is lost with loss_down (the TX_ACK still goes: the gateway sent
+ * it, the device did not hear it). An exchange ends with the downlink its
+ * device took, or when its RX2 has closed in wall time.
+ *
+ * The worker's concentrator clock (tmst) advances FRAME_SPACING_US per
+ * frame, so every window of a frame (RX2 at most 16 s after it) ends before
+ * the worker's next frame: a window's tmst names one open exchange, except
+ * after the 32-bit clock wrapped under a very long wait, when every
+ * exchange it names tries the frame and its MIC decides, as on the air.
  */
 #include "lab/lab_dev.h"
 #include "lab/lab_region.h"
@@ -19,6 +27,7 @@
 #include "lorawan/lw_secure.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -125,11 +134,35 @@ static double draw(lab_dev *d)
 
 /* ---------------------------------------------------------------- the fleet */
 
+#define FRAME_SPACING_US 17000000u
+#define KEEPALIVE_S 5.0              /* PULL_DATA, as a forwarder's keepalive_interval */
+#define IN_FLIGHT_DEFAULT 32u
+#define IN_FLIGHT_MAX 4096u
+#define WINDOW_MARGIN_MS_DEFAULT 300
+
+/* One open class A exchange: the uplink sent, the device listening. */
+typedef struct exchange {
+    lab_dev *d;
+    size_t idx;
+    bool join;
+    uint64_t join_eui;           /* of the join-request */
+    uint32_t heard;              /* networks whose gateway got the uplink */
+    uint32_t rx1_tmst, rx2_tmst;
+    double rx1_freq;
+    uint8_t rx1_sf, rx2_sf;
+    uint16_t rx1_bw, rx2_bw;
+    double deadline;             /* wall time: RX2 closed */
+} exchange;
+
 typedef struct worker {
     struct lab_fleet *f;
     lab_gw gw[LAB_AIR_NETWORKS];
     bool gw_open[LAB_AIR_NETWORKS];
     uint32_t tmst;               /* this worker's concentrator clock, microseconds */
+    double keepalive_at;
+    exchange *open;
+    size_t n_open;
+    lab_fleet_counters c;        /* merged into the fleet's at the end of a run */
     pthread_t thread;
 } worker;
 
@@ -140,14 +173,16 @@ struct lab_fleet {
     size_t n_dev, cap_dev;
     unsigned n_workers;
     worker *w;
+    lab_fleet_counters total;
     /* one run */
     bool (*want)(lab_dev *d, void *ctx);
     void *ctx;
     size_t next;                 /* round robin cursor */
     unsigned max_steps;
     unsigned *steps;
+    size_t remaining;            /* devices with steps < max_steps */
     double deadline;
-    volatile bool stop;
+    bool stop;
 };
 
 static double now_wall(void)
@@ -157,18 +192,27 @@ static double now_wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_base, lab_fleet **out)
 {
-    if (air == NULL || air->n_net == 0 || air->n_net > LAB_AIR_NETWORKS || workers == 0 || workers > 256)
+    if (air == NULL || air->n_net == 0 || air->n_net > LAB_AIR_NETWORKS || workers == 0 || workers > 256 ||
+        air->in_flight > IN_FLIGHT_MAX)
         return LAB_ERR_ARGUMENT;
     lab_fleet *f = calloc(1, sizeof *f);
     if (f == NULL)
         return LAB_ERR_NOMEM;
     f->air = *air;
-    if (f->air.join_wait_ms <= 0)
-        f->air.join_wait_ms = 4000;
-    if (f->air.data_wait_ms <= 0)
-        f->air.data_wait_ms = 1500;
+    if (f->air.in_flight == 0)
+        f->air.in_flight = IN_FLIGHT_DEFAULT;
+    if (f->air.window_margin_ms <= 0)
+        f->air.window_margin_ms = WINDOW_MARGIN_MS_DEFAULT;
     pthread_mutex_init(&f->lock, NULL);
     f->n_workers = workers;
     f->w = calloc(workers, sizeof *f->w);
@@ -180,6 +224,11 @@ lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_b
         worker *w = &f->w[i];
         w->f = f;
         w->tmst = 1000000u * (i + 1);
+        w->open = calloc(f->air.in_flight, sizeof *w->open);
+        if (w->open == NULL) {
+            lab_fleet_free(f);
+            return LAB_ERR_NOMEM;
+        }
         for (size_t n = 0; n < f->air.n_net; n++) {
             uint64_t eui = gw_eui_base + ((uint64_t)n << 16) + i;
             if (lab_gw_open(&w->gw[n], f->air.net[n].ns_addr, eui) != LAB_OK ||
@@ -190,6 +239,7 @@ lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_b
             }
             w->gw_open[n] = true;
         }
+        w->keepalive_at = now_wall() + KEEPALIVE_S;
     }
     *out = f;
     return LAB_OK;
@@ -199,10 +249,12 @@ void lab_fleet_free(lab_fleet *f)
 {
     if (f == NULL)
         return;
-    for (unsigned i = 0; f->w != NULL && i < f->n_workers; i++)
+    for (unsigned i = 0; f->w != NULL && i < f->n_workers; i++) {
         for (size_t n = 0; n < f->air.n_net; n++)
             if (f->w[i].gw_open[n])
                 lab_gw_close(&f->w[i].gw[n]);
+        free(f->w[i].open);
+    }
     free(f->w);
     free(f->dev);
     free(f->steps);
@@ -232,19 +284,57 @@ void lab_fleet_set_down(lab_fleet *f, size_t i, bool down)
     pthread_mutex_unlock(&f->lock);
 }
 
-/* Pushes phy from every gateway of this worker whose network hears the
- * device; returns a mask of the networks that got a copy. */
-static uint32_t transmit(worker *w, lab_dev *d, const uint8_t *phy, size_t len)
+void lab_fleet_counters_get(lab_fleet *f, lab_fleet_counters *out)
 {
+    pthread_mutex_lock(&f->lock);
+    *out = f->total;
+    for (unsigned i = 0; i < f->n_workers; i++)
+        for (size_t n = 0; n < f->air.n_net; n++)
+            if (f->w[i].gw_open[n]) {
+                out->push_sent += f->w[i].gw[n].push_sent;
+                out->push_acked += f->w[i].gw[n].push_acked;
+                out->down_refused += f->w[i].gw[n].down_refused;
+            }
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* ---- one exchange ---- */
+
+/* The receive windows of the frame x->d is about to send at `tmst` on
+ * `freq` (LoRaWAN L2 1.0.4 §3.3; EU868 RX1 data rate = uplink DR minus
+ * RX1DROffset, floored at DR0). */
+static void windows_of(const lab_air *air, exchange *x, uint32_t tmst, double freq)
+{
+    const lab_dev *d = x->d;
+    unsigned delay = x->join ? LAB_JOIN_ACCEPT_DELAY1_S : d->rx_delay_s;
+    unsigned off = x->join ? 0 : d->rx1_dr_offset;
+    uint8_t dr1 = d->dr > off ? (uint8_t)(d->dr - off) : 0;
+    uint8_t dr2 = x->join ? LAB_EU868_RX2_DR : d->rx2_dr;
+    x->rx1_tmst = tmst + delay * 1000000u;
+    x->rx2_tmst = x->rx1_tmst + 1000000u;
+    x->rx1_freq = freq;
+    if (lab_eu868_dr_params(dr1, &x->rx1_sf, &x->rx1_bw) != LAB_OK)
+        x->rx1_sf = 12, x->rx1_bw = 125;
+    if (lab_eu868_dr_params(dr2, &x->rx2_sf, &x->rx2_bw) != LAB_OK)
+        x->rx2_sf = 12, x->rx2_bw = 125;
+    x->deadline = now_wall() + (double)(delay + 1) + air->window_margin_ms / 1000.0;
+}
+
+/* Pushes phy from every gateway of this worker whose network hears the
+ * device, and opens the device's windows; x->heard gets a mask of the
+ * networks that got a copy. */
+static void transmit(worker *w, exchange *x, const uint8_t *phy, size_t len)
+{
+    lab_dev *d = x->d;
     lab_rxpk pk;
     memset(&pk, 0, sizeof pk);
     uint8_t sf = 7;
     uint16_t bw = 125;
     if (lab_eu868_dr_params(d->dr, &sf, &bw) != LAB_OK)
         sf = 7, bw = 125;
-    w->tmst += 2000000u; /* two simulated seconds between this worker's frames */
+    w->tmst += FRAME_SPACING_US;
     pk.tmst = w->tmst;
-    pk.freq = 868.1 + 0.2 * (d->st.uplinks % 3);
+    pk.freq = 868.1 + 0.2 * ((d->st.uplinks + d->st.join_requests) % 3);
     pk.stat = 1;
     pk.lora = true;
     pk.sf = sf;
@@ -254,11 +344,12 @@ static uint32_t transmit(worker *w, lab_dev *d, const uint8_t *phy, size_t len)
     pk.lsnr = 5.0;
     pk.size = len;
     memcpy(pk.data, phy, len);
-    uint32_t heard = 0;
     lab_air air;
     pthread_mutex_lock(&w->f->lock);
     air = w->f->air;
     pthread_mutex_unlock(&w->f->lock);
+    windows_of(&air, x, pk.tmst, pk.freq);
+    x->heard = 0;
     for (size_t n = 0; n < air.n_net; n++) {
         if (!(d->in_range & (1u << n)) || air.net[n].down)
             continue;
@@ -266,81 +357,36 @@ static uint32_t transmit(worker *w, lab_dev *d, const uint8_t *phy, size_t len)
             d->st.lost_up++;
             continue;
         }
-        if (lab_gw_push(&w->gw[n], &pk, 2000) == LAB_OK)
-            heard |= 1u << n;
+        if (lab_gw_send_push(&w->gw[n], &pk) == LAB_OK)
+            x->heard |= 1u << n;
     }
     /* time on air of one frame at this DR, roughly: SF7 ~ 50 ms .. SF12 ~ 1.5 s */
     d->st.radio_s += 0.05 * (double)(1u << (sf - 7));
-    return heard;
 }
 
-/* Waits for a downlink on the gateways in `heard`. */
-static bool receive(worker *w, lab_dev *d, uint32_t heard, int wait_ms, lab_txpk *out)
+/* Builds the device's next frame with its element and sends it. False when
+ * the element had nothing to send (no session any more after a profile
+ * switch: the next exchange joins). */
+static bool exchange_begin(worker *w, exchange *x)
 {
-    double end = now_wall() + wait_ms / 1000.0;
-    while (heard != 0) {
-        struct pollfd p[LAB_AIR_NETWORKS];
-        size_t idx[LAB_AIR_NETWORKS], k = 0;
-        for (size_t n = 0; n < w->f->air.n_net; n++)
-            if (heard & (1u << n)) {
-                if (w->gw[n].pending > 0) {
-                    if (lab_gw_wait_down(&w->gw[n], 0, out) == LAB_OK)
-                        goto got;
-                }
-                p[k].fd = w->gw[n].fd;
-                p[k].events = POLLIN;
-                idx[k++] = n;
-            }
-        int left = (int)((end - now_wall()) * 1000.0);
-        if (left <= 0)
-            return false;
-        int r = poll(p, k, left);
-        if (r <= 0)
-            return false;
-        for (size_t i = 0; i < k; i++)
-            if ((p[i].revents & POLLIN) && lab_gw_wait_down(&w->gw[idx[i]], 200, out) == LAB_OK)
-                goto got;
-    }
-    return false;
-got:
-    if (draw(d) < w->f->air.loss_down) {
-        d->st.lost_down++;
-        return false;
-    }
-    return true;
-}
-
-/* One class A exchange of device d. */
-static void step(worker *w, lab_dev *d)
-{
+    lab_dev *d = x->d;
+    double cpu0 = thread_cpu();
+    uint8_t phy[LW_PHY_MAX];
+    size_t plen = 0;
+    bool built = false;
     se_info info;
     if (se_get_info(&d->e, &info) != SE_OK)
-        return;
+        goto out;
     se_set_time(&d->e, (uint32_t)time(NULL));
-    lab_txpk down;
-    if (!info.joined) {
-        uint8_t jr[LW_JOIN_REQUEST_LEN];
-        if (se_build_join_request(&d->e, jr) != SE_OK)
-            return;
-        d->st.join_requests++;
-        uint32_t heard = transmit(w, d, jr, sizeof jr);
-        se_join_result jres;
-        if (receive(w, d, heard, w->f->air.join_wait_ms, &down) &&
-            se_process_join_accept(&d->e, down.data, down.size, &jres) == SE_OK) {
-            d->st.joins++;
-            d->join_failures = 0;
-            d->joined_join_eui = info.join_eui;
-            return;
-        }
-        /* Retransmission back-off, in simulated time: the spec's duty-cycle
-         * limits make a device wait longer after each unanswered attempt. */
-        d->join_failures++;
-        unsigned shift = d->join_failures < 10 ? d->join_failures : 10;
-        d->st.radio_s += (double)(1u << shift);
-        return;
+    x->join = !info.joined;
+    x->join_eui = info.join_eui;
+    if (x->join) {
+        built = se_build_join_request(&d->e, phy) == SE_OK;
+        plen = LW_JOIN_REQUEST_LEN;
+        goto out;
     }
-    uint8_t frame[242], phy[LW_PHY_MAX];
-    size_t flen = 0, plen = 0;
+    uint8_t frame[242];
+    size_t flen = 0;
     size_t cap = lab_eu868_max_payload(d->dr);
     if (cap > sizeof frame)
         cap = sizeof frame;
@@ -355,7 +401,6 @@ static void step(worker *w, lab_dev *d)
         up.fport = SE_MLS_FPORT;
         up.payload = frame;
         up.payload_len = flen;
-        d->st.mls_uplinks++;
     } else {
         /* the application's reading: its DevEUI's low bytes and a counter */
         uint32_t c = d->st.uplinks;
@@ -366,39 +411,256 @@ static void step(worker *w, lab_dev *d)
         up.payload = app;
         up.payload_len = sizeof app;
     }
-    if (se_protect_uplink(&d->e, &up, phy, sizeof phy, &plen) != SE_OK) {
-        /* no session any more (the element switched profile): join next */
+    built = se_protect_uplink(&d->e, &up, phy, sizeof phy, &plen) == SE_OK;
+    if (built && flen > 0)
+        d->st.mls_uplinks++;
+out:
+    d->st.se_cpu_s += thread_cpu() - cpu0;
+    if (!built)
+        return false;
+    if (x->join)
+        d->st.join_requests++;
+    else
+        d->st.uplinks++;
+    transmit(w, x, phy, plen);
+    return true;
+}
+
+/* The application's side of a secure command: it accepts it and answers
+ * with its first bytes reversed, so a test can check the round trip. */
+static void answer_secure_command(lab_dev *d)
+{
+    const uint8_t *cmd = NULL;
+    size_t clen = 0;
+    if (se_secure_command(&d->e, &cmd, &clen) != SE_OK)
         return;
+    size_t keep = clen < sizeof d->last_secure ? clen : sizeof d->last_secure;
+    memcpy(d->last_secure, cmd, keep);
+    d->last_secure_len = keep;
+    uint8_t reply[16];
+    size_t rl = clen < sizeof reply ? clen : sizeof reply;
+    for (size_t i = 0; i < rl; i++)
+        reply[i] = cmd[rl - 1 - i];
+    if (se_secure_reply(&d->e, true, reply, rl) == SE_OK)
+        d->st.secure_commands++;
+}
+
+/* The device opens a downlink heard in one of its windows. True when it is
+ * the device's (its element accepts it); otherwise the device goes on
+ * listening, as when RX1 carried someone else's frame. */
+static bool exchange_hear(exchange *x, const lab_txpk *down, bool rx2)
+{
+    lab_dev *d = x->d;
+    double cpu0 = thread_cpu();
+    bool taken = false;
+    if (x->join) {
+        se_join_result jres;
+        if (se_process_join_accept(&d->e, down->data, down->size, &jres) == SE_OK) {
+            taken = true;
+            d->st.joins++;
+            d->join_failures = 0;
+            d->joined_join_eui = x->join_eui;
+            d->rx1_dr_offset = (uint8_t)((jres.dl_settings >> 4) & 0x07);
+            d->rx2_dr = (uint8_t)(jres.dl_settings & 0x0F);
+            d->rx_delay_s = (uint8_t)((jres.rx_delay & 0x0F) == 0 ? 1 : (jres.rx_delay & 0x0F));
+            lw_secure_wipe(&jres, sizeof jres);
+        }
+    } else {
+        uint8_t buf[LW_PHY_MAX];
+        se_downlink dl;
+        if (se_unprotect_downlink(&d->e, down->data, down->size, buf, sizeof buf, &dl) == SE_OK) {
+            taken = true;
+            d->st.downlinks++;
+            if (dl.mls)
+                d->st.mls_downlinks++;
+            if (dl.secure_pending)
+                answer_secure_command(d);
+        }
+        lw_secure_wipe(buf, sizeof buf);
     }
-    d->st.uplinks++;
-    uint32_t heard = transmit(w, d, phy, plen);
-    if (!receive(w, d, heard, w->f->air.data_wait_ms, &down))
+    if (taken) {
+        if (rx2)
+            d->st.rx2++;
+        else
+            d->st.rx1++;
+    }
+    d->st.se_cpu_s += thread_cpu() - cpu0;
+    return taken;
+}
+
+/* RX2 closed without a frame for the device. */
+static void exchange_silent(exchange *x)
+{
+    lab_dev *d = x->d;
+    if (!x->join)
         return;
-    uint8_t buf[LW_PHY_MAX];
-    se_downlink dl;
-    if (se_unprotect_downlink(&d->e, down.data, down.size, buf, sizeof buf, &dl) != SE_OK)
-        return;
-    d->st.downlinks++;
-    if (dl.mls)
-        d->st.mls_downlinks++;
-    if (dl.secure_pending) {
-        /* The device application: it accepts the command and answers with
-         * its first bytes reversed, so a test can check the round trip. */
-        const uint8_t *cmd = NULL;
-        size_t clen = 0;
-        if (se_secure_command(&d->e, &cmd, &clen) == SE_OK) {
-            size_t keep = clen < sizeof d->last_secure ? clen : sizeof d->last_secure;
-            memcpy(d->last_secure, cmd, keep);
-            d->last_secure_len = keep;
-            uint8_t reply[16];
-            size_t rl = clen < sizeof reply ? clen : sizeof reply;
-            for (size_t i = 0; i < rl; i++)
-                reply[i] = cmd[rl - 1 - i];
-            if (se_secure_reply(&d->e, true, reply, rl) == SE_OK)
-                d->st.secure_commands++;
+    /* Retransmission back-off, in simulated time: the spec's duty-cycle
+     * limits make a device wait longer after each unanswered attempt. */
+    d->join_failures++;
+    unsigned shift = d->join_failures < 10 ? d->join_failures : 10;
+    d->st.radio_s += (double)(1u << shift);
+}
+
+static bool same_freq(double a, double b)
+{
+    return fabs(a - b) < 0.0005;
+}
+
+/* ---- the workers ---- */
+
+/* The next device that wants an exchange, locked; NULL when none is free
+ * now (all done, or the rest in other workers' exchanges). */
+static lab_dev *pick(lab_fleet *f, size_t *idx)
+{
+    for (;;) {
+        lab_dev *d = NULL;
+        size_t i = 0;
+        pthread_mutex_lock(&f->lock);
+        if (!f->stop && now_wall() > f->deadline)
+            f->stop = true;
+        for (size_t tried = 0; !f->stop && f->remaining > 0 && tried < f->n_dev; tried++) {
+            i = f->next;
+            f->next = (f->next + 1) % f->n_dev;
+            if (f->steps[i] >= f->max_steps || pthread_mutex_trylock(&f->dev[i]->lock) != 0)
+                continue;
+            d = f->dev[i];
+            break;
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (d == NULL)
+            return NULL;
+        if (f->want(d, f->ctx)) {
+            *idx = i;
+            return d;
+        }
+        pthread_mutex_lock(&f->lock);
+        f->steps[i] = f->max_steps; /* done: not picked again in this run */
+        f->remaining--;
+        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+/* The exchange is over: the device is free for its next one. */
+static void release(worker *w, exchange *x)
+{
+    lab_fleet *f = w->f;
+    w->c.exchanges++;
+    pthread_mutex_lock(&f->lock);
+    if (++f->steps[x->idx] == f->max_steps)
+        f->remaining--;
+    pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&x->d->lock);
+}
+
+static void close_open(worker *w, size_t k)
+{
+    release(w, &w->open[k]);
+    w->open[k] = w->open[--w->n_open];
+}
+
+/* Hands a downlink that gateway n received to the device whose window it
+ * falls in. */
+static void deliver(worker *w, size_t n, const lab_txpk *down)
+{
+    w->c.down_received++;
+    bool lost = false;
+    for (size_t k = 0; k < w->n_open; k++) {
+        exchange *x = &w->open[k];
+        if (!(x->d->in_range & (1u << n)))
+            continue;
+        bool rx1 = down->tmst == x->rx1_tmst && same_freq(down->freq, x->rx1_freq) && down->sf == x->rx1_sf &&
+                   down->bw == x->rx1_bw;
+        bool rx2 = down->tmst == x->rx2_tmst && same_freq(down->freq, LAB_EU868_RX2_FREQ) &&
+                   down->sf == x->rx2_sf && down->bw == x->rx2_bw;
+        if (!rx1 && !rx2)
+            continue;
+        if (draw(x->d) < w->f->air.loss_down) {
+            x->d->st.lost_down++;
+            lost = true;
+            continue;
+        }
+        if (exchange_hear(x, down, rx2)) {
+            close_open(w, k);
+            return;
         }
     }
-    lw_secure_wipe(buf, sizeof buf);
+    if (!lost)
+        w->c.down_missed++;
+}
+
+static bool finished(lab_fleet *f)
+{
+    pthread_mutex_lock(&f->lock);
+    if (!f->stop && now_wall() > f->deadline)
+        f->stop = true;
+    bool over = f->stop || f->remaining == 0;
+    pthread_mutex_unlock(&f->lock);
+    return over;
+}
+
+/* Opens exchanges for devices that want one, up to the worker's limit. */
+static void open_exchanges(worker *w)
+{
+    lab_fleet *f = w->f;
+    while (w->n_open < f->air.in_flight) {
+        exchange *x = &w->open[w->n_open];
+        memset(x, 0, sizeof *x);
+        x->d = pick(f, &x->idx);
+        if (x->d == NULL)
+            return;
+        if (exchange_begin(w, x) && x->heard != 0) {
+            if (++w->n_open > w->c.in_flight_max)
+                w->c.in_flight_max = (uint32_t)w->n_open;
+            continue;
+        }
+        /* Nothing was sent, or no gateway heard it: nobody can answer, so
+         * its windows pass in simulated time. */
+        if (x->heard == 0)
+            exchange_silent(x);
+        release(w, x);
+    }
+}
+
+/* Waits for downlinks until the nearest window closes (or a short while,
+ * so that devices other workers free are picked up), then ends what
+ * closed. */
+static void serve_windows(worker *w)
+{
+    lab_fleet *f = w->f;
+    double now = now_wall(), next = now + 0.005;
+    if (w->n_open == f->air.in_flight) {
+        next = now + 1.0;
+        for (size_t k = 0; k < w->n_open; k++)
+            if (w->open[k].deadline < next)
+                next = w->open[k].deadline;
+    }
+    struct pollfd p[LAB_AIR_NETWORKS];
+    for (size_t n = 0; n < f->air.n_net; n++)
+        p[n] = (struct pollfd){.fd = w->gw[n].fd, .events = POLLIN};
+    int ms = (int)ceil((next - now) * 1000.0);
+    (void)poll(p, f->air.n_net, ms > 0 ? ms : 0);
+    for (size_t n = 0; n < f->air.n_net; n++) {
+        lab_gw_read(&w->gw[n]);
+        lab_txpk down;
+        while (lab_gw_take_down(&w->gw[n], &down))
+            deliver(w, n, &down);
+    }
+    now = now_wall();
+    for (size_t k = 0; k < w->n_open;) {
+        if (w->open[k].deadline <= now) {
+            exchange_silent(&w->open[k]);
+            close_open(w, k);
+        } else {
+            k++;
+        }
+    }
+    if (now >= w->keepalive_at) {
+        for (size_t n = 0; n < f->air.n_net; n++)
+            if (lab_gw_send_pull(&w->gw[n]) != LAB_OK)
+                w->c.keepalive_failed++;
+        w->keepalive_at = now + KEEPALIVE_S;
+    }
 }
 
 static void *work(void *arg)
@@ -406,43 +668,10 @@ static void *work(void *arg)
     worker *w = arg;
     lab_fleet *f = w->f;
     for (;;) {
-        lab_dev *d = NULL;
-        size_t idx = 0;
-        pthread_mutex_lock(&f->lock);
-        if (!f->stop && now_wall() > f->deadline)
-            f->stop = true;
-        for (size_t tried = 0; !f->stop && tried < f->n_dev; tried++) {
-            size_t i = f->next;
-            f->next = (f->next + 1) % f->n_dev;
-            if (f->steps[i] >= f->max_steps || pthread_mutex_trylock(&f->dev[i]->lock) != 0)
-                continue;
-            d = f->dev[i];
-            idx = i;
-            break;
-        }
-        pthread_mutex_unlock(&f->lock);
-        if (d == NULL) {
-            pthread_mutex_lock(&f->lock);
-            bool any = false;
-            for (size_t i = 0; i < f->n_dev && !f->stop; i++)
-                if (f->steps[i] < f->max_steps && f->want(f->dev[i], f->ctx))
-                    any = true;
-            if (!any)
-                f->stop = true;
-            bool stop = f->stop;
-            pthread_mutex_unlock(&f->lock);
-            if (stop)
-                return NULL;
-            usleep(2000);
-            continue;
-        }
-        if (f->want(d, f->ctx)) {
-            step(w, d);
-            f->steps[idx]++;
-        } else {
-            f->steps[idx] = f->max_steps; /* done: not picked again in this run */
-        }
-        pthread_mutex_unlock(&d->lock);
+        open_exchanges(w);
+        if (w->n_open == 0 && finished(f))
+            return NULL;
+        serve_windows(w);
     }
 }
 
@@ -458,17 +687,30 @@ lab_status lab_fleet_run(lab_fleet *f, bool (*want)(lab_dev *d, void *ctx), void
     f->want = want;
     f->ctx = ctx;
     f->max_steps = max_steps;
+    f->remaining = f->n_dev;
     f->deadline = now_wall() + seconds;
     f->stop = false;
     f->next = 0;
     unsigned started = 0;
-    for (unsigned i = 0; i < f->n_workers; i++)
-        if (pthread_create(&f->w[i].thread, NULL, work, &f->w[i]) == 0)
-            started++;
-        else
+    for (unsigned i = 0; i < f->n_workers; i++) {
+        memset(&f->w[i].c, 0, sizeof f->w[i].c);
+        if (pthread_create(&f->w[i].thread, NULL, work, &f->w[i]) != 0)
             break;
+        started++;
+    }
     for (unsigned i = 0; i < started; i++)
         pthread_join(f->w[i].thread, NULL);
+    pthread_mutex_lock(&f->lock);
+    for (unsigned i = 0; i < started; i++) {
+        const lab_fleet_counters *c = &f->w[i].c;
+        f->total.down_received += c->down_received;
+        f->total.down_missed += c->down_missed;
+        f->total.exchanges += c->exchanges;
+        f->total.keepalive_failed += c->keepalive_failed;
+        if (c->in_flight_max > f->total.in_flight_max)
+            f->total.in_flight_max = c->in_flight_max;
+    }
+    pthread_mutex_unlock(&f->lock);
     size_t n = 0;
     for (size_t i = 0; i < f->n_dev; i++) {
         pthread_mutex_lock(&f->dev[i]->lock);

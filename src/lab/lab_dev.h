@@ -12,10 +12,26 @@
  *                (lab_gw.h), so that a downlink comes back on the socket of
  *                the gateway that heard its uplink, as with real radios
  *
- * Radio time is simulated: nobody waits for RX1 or a duty-cycle back-off
- * in wall time. The spec's join back-off (LoRaWAN L2 1.0.4 §7, retransmission
- * back-off) is kept as simulated seconds per device (`radio_s`) and
- * reported; a device's next attempt only waits for the network's answer.
+ * Time. The network server answers in wall time, as a real one does: it
+ * has until the uplink's RX1 (RX2) opens, counted from when it heard the
+ * uplink, to send the downlink, and names the window by the gateway's
+ * concentrator time (txpk.tmst = the uplink's tmst + RX1 delay, or + 1 s
+ * more for RX2). So a device waits, in wall time, until its RX2 would have
+ * closed; what does not cost wall time is the air: the gateway's tmst is a
+ * simulated clock, a downlink is handed over as soon as it arrives, and the
+ * spec's join back-off (LoRaWAN L2 1.0.4 §7, retransmission back-off) and
+ * time on air are kept as simulated seconds per device (`radio_s`).
+ *
+ * Receive windows. A device hears a downlink only in a window it opened:
+ * RX1 at the uplink's tmst + RX1 delay (JOIN_ACCEPT_DELAY1 for a join, the
+ * join-accept's RxDelay after it) on the uplink's channel at its data rate
+ * minus the join-accept's RX1DROffset; RX2 one second later on 869.525 MHz
+ * at the join-accept's RX2 data rate (DR0 before a join). A downlink at any
+ * other time, frequency or data rate is not heard (counted as missed).
+ *
+ * Many exchanges at once. Each worker keeps up to `in_flight` devices
+ * waiting on their windows at a time and serves whichever downlink comes
+ * first, so devices waiting for an RX2 that stays silent cost no worker.
  *
  * A device step is one class A exchange: a join-request, or an uplink (the
  * element's next MLS frame on FPort 200 if it has one, else an application
@@ -50,13 +66,15 @@ typedef struct lab_air {
     size_t n_net;
     double loss_up;              /* probability that an uplink is lost (per network) */
     double loss_down;            /* probability that a downlink is lost */
-    int join_wait_ms;            /* wall time to wait for a join-accept (default 4000) */
-    int data_wait_ms;            /* ... for a data downlink (default 1500) */
+    unsigned in_flight;          /* exchanges each worker has open at once (default 32) */
+    int window_margin_ms;        /* wall time past RX2 a device still listens (default 300):
+                                    the NS's PULL_RESP travels over loopback, not the air */
 } lab_air;
 
 typedef struct lab_dev_stats {
     uint32_t join_requests, joins, uplinks, mls_uplinks, downlinks, mls_downlinks;
     uint32_t lost_up, lost_down, secure_commands;
+    uint32_t rx1, rx2;           /* downlinks heard in each window */
     double radio_s;              /* simulated air and back-off time */
     double se_cpu_s;             /* CPU time (of the worker thread) spent inside the element's calls */
 } lab_dev_stats;
@@ -71,6 +89,9 @@ typedef struct lab_dev {
     uint32_t in_range;           /* bit i: network i hears this device */
     unsigned join_failures;      /* consecutive join-requests without an accept */
     uint64_t joined_join_eui;    /* JoinEUI of the current session (0: none) */
+    uint8_t rx1_dr_offset;       /* from the join-accept's DLSettings */
+    uint8_t rx2_dr;
+    uint8_t rx_delay_s;          /* RX1 delay of data frames (RxDelay, 0 read as 1) */
     lab_dev_stats st;
     uint8_t last_secure[64];     /* the last secure command the application got */
     size_t last_secure_len;
@@ -99,6 +120,19 @@ void lab_fleet_free(lab_fleet *f);
 
 /* Adds a device (the fleet keeps the pointer; the caller owns it). */
 lab_status lab_fleet_add(lab_fleet *f, lab_dev *d) LAB_MUST_CHECK;
+
+/* What the fleet's gateways saw, over its whole life. */
+typedef struct lab_fleet_counters {
+    uint64_t push_sent, push_acked;   /* PUSH_DATA and PUSH_ACK */
+    uint64_t down_received;           /* PULL_RESPs */
+    uint64_t down_missed;             /* ... in no open receive window of a device that the uplink's gateway heard */
+    uint64_t down_refused;            /* ... answered with a TX_ACK error */
+    uint64_t exchanges;               /* class A exchanges ended */
+    uint64_t keepalive_failed;        /* PULL_DATA keepalives that could not be sent */
+    uint32_t in_flight_max;           /* most exchanges open at once in one worker */
+} lab_fleet_counters;
+
+void lab_fleet_counters_get(lab_fleet *f, lab_fleet_counters *out);
 
 /* Switches network `i` on or off (its gateways then hear nothing). */
 void lab_fleet_set_down(lab_fleet *f, size_t i, bool down);

@@ -82,19 +82,42 @@ static lab_status send_packet(lab_gw *gw, const lab_udp_packet *p)
     return send(gw->fd, d, n, 0) == (ssize_t)n ? LAB_OK : LAB_ERR_IO;
 }
 
-/* Handles one PULL_RESP: TX_ACK back, txpk kept. */
+/* Handles one PULL_RESP: TX_ACK back, txpk kept. A full queue answers an
+ * error the forwarder protocol has for a downlink it cannot take. */
 static void take_pull_resp(lab_gw *gw, const lab_udp_packet *p)
 {
     lab_txpk tx;
     const char *ok = "{\"txpk_ack\":{\"error\":\"NONE\"}}";
     const char *bad = "{\"txpk_ack\":{\"error\":\"TX_FREQ\"}}";
-    bool good = lab_udp_txpk_parse(p->json, p->json_len, &tx) == LAB_OK && gw->pending < LAB_GW_PENDING;
-    const char *j = good ? ok : bad;
+    const char *full = "{\"txpk_ack\":{\"error\":\"COLLISION_PACKET\"}}";
+    bool parsed = lab_udp_txpk_parse(p->json, p->json_len, &tx) == LAB_OK;
+    bool room = gw->pending < LAB_GW_PENDING;
+    const char *j = !parsed ? bad : room ? ok : full;
     lab_udp_packet ack = {.token = p->token, .type = LAB_UDP_TX_ACK, .gateway_eui = gw->eui,
                           .json = (const uint8_t *)j, .json_len = strlen(j)};
     (void)send_packet(gw, &ack);
-    if (good)
-        gw->down[gw->pending++] = tx;
+    if (parsed && room) {
+        gw->down[(gw->head + gw->pending) % LAB_GW_PENDING] = tx;
+        gw->pending++;
+    } else {
+        gw->down_refused++;
+    }
+}
+
+/* One datagram from the NS: PULL_RESPs queued, PUSH_ACKs counted. Returns
+ * its type (LAB_UDP_TX_ACK, which a gateway never receives, when it was
+ * unreadable) and token. */
+static lab_udp_type take_datagram(lab_gw *gw, const uint8_t *d, size_t n, uint16_t *token)
+{
+    lab_udp_packet p;
+    if (lab_udp_decode(d, n, &p) != LAB_OK)
+        return LAB_UDP_TX_ACK;
+    if (p.type == LAB_UDP_PULL_RESP)
+        take_pull_resp(gw, &p);
+    else if (p.type == LAB_UDP_PUSH_ACK)
+        gw->push_acked++;
+    *token = p.token;
+    return p.type;
 }
 
 /* Receives until a datagram of `want` with `token` arrives (or, for
@@ -116,12 +139,9 @@ static lab_status wait_for(lab_gw *gw, lab_udp_type want, uint16_t token, int ti
         ssize_t n = recv(gw->fd, d, sizeof(d), 0);
         if (n <= 0)
             continue;
-        lab_udp_packet p;
-        if (lab_udp_decode(d, (size_t)n, &p) != LAB_OK)
-            continue;
-        if (p.type == LAB_UDP_PULL_RESP)
-            take_pull_resp(gw, &p);
-        else if (p.type == want && p.token == token)
+        uint16_t got = 0;
+        lab_udp_type t = take_datagram(gw, d, (size_t)n, &got);
+        if (t == want && want != LAB_UDP_PULL_RESP && got == token)
             return LAB_OK;
     }
 }
@@ -133,7 +153,13 @@ lab_status lab_gw_pull(lab_gw *gw, int timeout_ms)
     return st == LAB_OK ? wait_for(gw, LAB_UDP_PULL_ACK, p.token, timeout_ms) : st;
 }
 
-lab_status lab_gw_push(lab_gw *gw, const lab_rxpk *pk, int timeout_ms)
+lab_status lab_gw_send_pull(lab_gw *gw)
+{
+    lab_udp_packet p = {.token = ++gw->token, .type = LAB_UDP_PULL_DATA, .gateway_eui = gw->eui};
+    return send_packet(gw, &p);
+}
+
+static lab_status push(lab_gw *gw, const lab_rxpk *pk, uint16_t *token)
 {
     char json[2048];
     size_t jn = 0;
@@ -142,8 +168,46 @@ lab_status lab_gw_push(lab_gw *gw, const lab_rxpk *pk, int timeout_ms)
         return st;
     lab_udp_packet p = {.token = ++gw->token, .type = LAB_UDP_PUSH_DATA, .gateway_eui = gw->eui,
                         .json = (const uint8_t *)json, .json_len = jn};
+    *token = p.token;
     st = send_packet(gw, &p);
-    return st == LAB_OK ? wait_for(gw, LAB_UDP_PUSH_ACK, p.token, timeout_ms) : st;
+    if (st == LAB_OK)
+        gw->push_sent++;
+    return st;
+}
+
+lab_status lab_gw_push(lab_gw *gw, const lab_rxpk *pk, int timeout_ms)
+{
+    uint16_t token = 0;
+    lab_status st = push(gw, pk, &token);
+    return st == LAB_OK ? wait_for(gw, LAB_UDP_PUSH_ACK, token, timeout_ms) : st;
+}
+
+lab_status lab_gw_send_push(lab_gw *gw, const lab_rxpk *pk)
+{
+    uint16_t token = 0;
+    return push(gw, pk, &token);
+}
+
+void lab_gw_read(lab_gw *gw)
+{
+    uint8_t d[4096];
+    for (;;) {
+        ssize_t n = recv(gw->fd, d, sizeof(d), MSG_DONTWAIT);
+        if (n <= 0)
+            return;
+        uint16_t token = 0;
+        (void)take_datagram(gw, d, (size_t)n, &token);
+    }
+}
+
+bool lab_gw_take_down(lab_gw *gw, lab_txpk *out)
+{
+    if (gw->pending == 0)
+        return false;
+    *out = gw->down[gw->head];
+    gw->head = (gw->head + 1) % LAB_GW_PENDING;
+    gw->pending--;
+    return true;
 }
 
 lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out)
@@ -151,8 +215,5 @@ lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out)
     lab_status st = wait_for(gw, LAB_UDP_PULL_RESP, 0, timeout_ms);
     if (st != LAB_OK)
         return st;
-    *out = gw->down[0];
-    memmove(&gw->down[0], &gw->down[1], (gw->pending - 1) * sizeof(gw->down[0]));
-    gw->pending--;
-    return LAB_OK;
+    return lab_gw_take_down(gw, out) ? LAB_OK : LAB_ERR_IO;
 }

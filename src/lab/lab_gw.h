@@ -11,17 +11,20 @@
 #ifndef FERRY_LAB_GW_H
 #define FERRY_LAB_GW_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "lab/lab_udp.h"
 
-#define LAB_GW_PENDING 4
+#define LAB_GW_PENDING 64
 
 typedef struct lab_gw {
     int fd;
     uint64_t eui;
     uint16_t token;
-    size_t pending;                     /* PULL_RESPs received while waiting for an ack */
+    size_t head, pending;               /* PULL_RESPs received, not yet taken (a ring) */
     lab_txpk down[LAB_GW_PENDING];
+    uint32_t push_sent, push_acked;     /* PUSH_DATA sent, PUSH_ACKs seen */
+    uint32_t down_refused;              /* PULL_RESPs answered with an error (unreadable, or the queue full) */
 } lab_gw;
 
 /* Opens a socket connected to the NS at "ADDR:PORT" (numeric). */
@@ -31,6 +34,18 @@ void lab_gw_close(lab_gw *gw);
 lab_status lab_gw_pull(lab_gw *gw, int timeout_ms) LAB_MUST_CHECK;
 /* PUSH_DATA with one rxpk, then waits for its PUSH_ACK. */
 lab_status lab_gw_push(lab_gw *gw, const lab_rxpk *pk, int timeout_ms) LAB_MUST_CHECK;
+/* PUSH_DATA with one rxpk, without waiting for its PUSH_ACK: a packet
+ * forwarder goes on forwarding when its network server is slow to answer.
+ * The ack is counted when lab_gw_read() sees it. */
+lab_status lab_gw_send_push(lab_gw *gw, const lab_rxpk *pk) LAB_MUST_CHECK;
+/* PULL_DATA without waiting for its PULL_ACK: the forwarder's keepalive,
+ * which also tells a restarted network server where the gateway is. */
+lab_status lab_gw_send_pull(lab_gw *gw) LAB_MUST_CHECK;
+/* Reads every datagram the socket holds now, without blocking: PULL_RESPs
+ * answered with TX_ACK and queued, PUSH_ACKs counted. */
+void lab_gw_read(lab_gw *gw);
+/* Takes the oldest queued downlink; false when there is none. */
+bool lab_gw_take_down(lab_gw *gw, lab_txpk *out);
 /* Waits for a PULL_RESP (or takes one received earlier), answers TX_ACK
  * "NONE" and returns its txpk. LAB_ERR_IO on timeout. */
 lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out) LAB_MUST_CHECK;

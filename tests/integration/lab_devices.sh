@@ -96,6 +96,8 @@ check "... each on acme's JoinEUI, its trial confirmed" \
     '[ "$(jq_ "o.devices.filter(d=>d.JoinEUI.toUpperCase()===\"'$AJE'\"&&d.Joined&&!d.OnTrial&&d.ActiveSlot>0).length" <"$tmp/run1.json")" = "$COUNT" ]'
 check "... frames were lost and the flow went on (LostUp+LostDown > 0)" \
     '[ "$(jq_ "o.devices.reduce((a,d)=>a+d.LostUp+d.LostDown,0)" <"$tmp/run1.json")" -gt 0 ]'
+check "... their downlinks came in RX1, the window the NS names first ($(jq_ "o.devices.reduce((a,d)=>a+d.Rx1,0)" <"$tmp/run1.json") in RX1), none missed" \
+    '[ "$(jq_ "o.devices.reduce((a,d)=>a+d.Rx1,0)" <"$tmp/run1.json")" -gt 0 ] && [ "$(jq_ o.gateways.DownMissed <"$tmp/run1.json")" = 0 ]'
 check "every SE executed exactly the 2 MLS commands the IDM sealed" \
     '[ "$(jq_ "o.devices.filter(d=>d.MLSDownCounter===2).length" <"$tmp/run1.json")" = "$COUNT" ]'
 i=0; while [ $i -lt 100 ]; do
@@ -121,6 +123,30 @@ check "acme's AS got application uplinks from every device" \
     '[ "$(grep "\"FPort\":1," "$tmp/as.jsonl" | grep -o "\"DevEUI\":\"[0-9A-Fa-f]*\"" | sort -u | wc -l | tr -d " ")" -ge "$COUNT" ]'
 $I idm audit verify >"$tmp/o" 2>"$tmp/err"
 check "audit chain verifies" '[ $? -eq 0 ]'
+# Receive windows: four more SEs behind a proxy that moves every downlink
+# of the bootstrap network out of the window the NS chose.
+W=4; wout="$tmp/hsa-w"; U_X=$(uport)
+{
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count $W --out "$wout" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED0061000 && $I idm import "$wout/batch.jsonl"
+} >>"$tmp/setup.log" 2>"$tmp/err"
+check "$W more SEs personalised and imported" '[ $? -eq 0 ]'
+node "$here/udp_shift.js" offchannel "$U_X" "$U_B" >"$tmp/shift1.log" 2>&1 & shift_pid=$!
+sleep 0.3
+"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap --max-steps 2 --seconds 30 \
+    "$wout"/se-*.img >"$tmp/w1.json" 2>"$tmp/err"
+rc=$?
+kill "$shift_pid" 2>/dev/null; wait "$shift_pid" 2>/dev/null
+check "join-accepts moved to a frequency no uplink used are not heard: no device joins ($(jq_ o.gateways.DownMissed <"$tmp/w1.json") missed)" \
+    '[ $rc -ne 0 ] && [ "$(jq_ "o.devices.filter(d=>d.Joined).length" <"$tmp/w1.json")" = 0 ] && [ "$(jq_ o.gateways.DownMissed <"$tmp/w1.json")" -ge $W ]'
+node "$here/udp_shift.js" rx2 "$U_X" "$U_B" >"$tmp/shift2.log" 2>&1 & shift_pid=$!
+sleep 0.3
+"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap --seconds 60 \
+    "$wout"/se-*.img >"$tmp/w2.json" 2>"$tmp/err"
+rc=$?
+kill "$shift_pid" 2>/dev/null; wait "$shift_pid" 2>/dev/null
+check "join-accepts moved to RX2 (tmst + 1 s, 869.525 MHz, DR0) are heard there: every device joins in RX2, none in RX1" \
+    '[ $rc -eq 0 ] && [ "$(jq_ "o.devices.filter(d=>d.Joined&&d.Rx2>=1&&d.Rx1===0).length" <"$tmp/w2.json")" = $W ]'
 check "no sanitizer report from any process" '! grep -l "ERROR: AddressSanitizer\|runtime error" "$tmp"/*.log "$tmp/err" 2>/dev/null'
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -137,6 +137,7 @@ bench: deps
 	@BUILD=$(BUILD) ./bench/idm_import.sh
 	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
+	@BUILD=$(BUILD) ./bench/lab_demo.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))

@@ -29,6 +29,7 @@
  * what the scenario expects; the exit status is 1 when any differs.
  */
 #include "cli/cli.h"
+#include "cli/cli_cpu.h"
 #include "cli/cli_json.h"
 #include "lab/lab_dev.h"
 #include "lorawan/lw_secure.h"
@@ -66,6 +67,13 @@
 
 enum { OWNER_ACME = 0, OWNER_BOLT = 1 };
 
+/* Where the flow's CPU time goes (docs/demo.md, "The report"): each spawned
+ * process is counted in the group it was started for, the element is the
+ * devices' se_cpu_s, and the rest of this process is the simulated radio. */
+enum { CPU_SE, CPU_JS, CPU_IDM, CPU_NS, CPU_AS, CPU_HUB, CPU_RADIO, CPU_GROUPS };
+static const char *const cpu_group_name[CPU_GROUPS] = {"se", "join_server", "idm", "network_server",
+                                                       "application_server", "hub", "lab_radio"};
+
 typedef struct step_report {
     const char *name;
     size_t total, done;
@@ -80,6 +88,7 @@ typedef struct demo {
     double loss;
     bool tty;
     pid_t pid[MAX_PROCS];
+    int group[MAX_PROCS];        /* CPU_JS ... CPU_HUB, per pid */
     size_t npid;
     unsigned p_js, p_idm, p_acme_js, p_bolt_js, p_ns[4], u_ns[4], p_as[2], p_hub;
     lab_dev *dev;
@@ -93,6 +102,9 @@ typedef struct demo {
     bool *need_secure;
     double *done_at;
     double t0;
+    double setup_s, flow_s;      /* wall: set-up to t0, then the scenario */
+    double cpu0[CPU_GROUPS];     /* cumulative CPU at t0 (cpu_sample) */
+    double cpu[CPU_GROUPS];      /* CPU spent during the scenario (cpu_account) */
     step_report steps[10];
     size_t nsteps;
     volatile bool progress_stop;
@@ -136,8 +148,9 @@ static int run(demo *d, const char *in, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int spawn(demo *d, const char *log, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int spawn(demo *d, const char *log, const char *fmt, ...)
+/* Starts a server (logging to DIR/log), counted in CPU group `group`. */
+static int spawn(demo *d, int group, const char *log, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int spawn(demo *d, int group, const char *log, const char *fmt, ...)
 {
     if (d->npid == MAX_PROCS)
         return -1;
@@ -164,6 +177,7 @@ static int spawn(demo *d, const char *log, const char *fmt, ...)
         execl("/bin/sh", "sh", "-c", full, (char *)NULL);
         _exit(127);
     }
+    d->group[d->npid] = group;
     d->pid[d->npid++] = pid;
     return 0;
 }
@@ -337,7 +351,7 @@ static int setup(demo *d)
     lw_secure_wipe(op_tok, sizeof op_tok), lw_secure_wipe(text, sizeof text);
     snprintf(text, sizeof text,
              "listen = 127.0.0.1:%u\nthreads = 4\nmember = 000000 token_sha256=%s\nmember = %s token_sha256=%s\n"
-             "route = %016llX/40 http://127.0.0.1:%u/ hub-js.tok\nroute = 000000 http://127.0.0.1:%u/bi hub-to-home.tok\n"
+             "route = %016llX/48 http://127.0.0.1:%u/ hub-js.tok\nroute = 000000 http://127.0.0.1:%u/bi hub-to-home.tok\n"
              "route = %s http://127.0.0.1:%u/bi hub-to-visited.tok\n",
              d->p_hub, h_home, VISITED_NET, h_vis, BOOT_JE, d->p_js, d->p_ns[0], VISITED_NET, d->p_ns[3]);
     if (write_file(d, "hub.conf", text) != 0)
@@ -356,7 +370,7 @@ static int setup(demo *d)
         return -1;
     snprintf(text, sizeof text,
              "net_id = 000000\nkek_label = bootstrap-ns\nkek_file = boot-ns.kek\nudp_listen = 127.0.0.1:%u\n"
-             "http_listen = 127.0.0.1:%u\nroute = %016llX/40 http://127.0.0.1:%u/ boot-js.tok\n"
+             "http_listen = 127.0.0.1:%u\nroute = %016llX/48 http://127.0.0.1:%u/ boot-js.tok\n"
              "as_url = http://127.0.0.1:%u\nas_token_file = idm-ns.tok\ndownlink_token_file = dl.tok\n"
              "roaming_hub = http://127.0.0.1:%u/ home-hub.tok\nbi_token_file = hub-home-bi.tok\nroaming_lifetime = 600\n",
              d->u_ns[0], d->p_ns[0], BOOT_JE, d->p_js, d->p_idm, d->p_hub);
@@ -371,7 +385,7 @@ static int setup(demo *d)
             return -1;
         snprintf(text, sizeof text,
                  "net_id = %s\nkek_label = %s-ns\nkek_file = %s-ns.kek\nudp_listen = 127.0.0.1:%u\n"
-                 "http_listen = 127.0.0.1:%u\nroute = %016llX/40 http://127.0.0.1:%u/ %s-js.tok\n"
+                 "http_listen = 127.0.0.1:%u\nroute = %016llX/48 http://127.0.0.1:%u/ %s-js.tok\n"
                  "as_url = http://127.0.0.1:%u\nas_token_file = ns-as.tok\ndownlink_token_file = dl.tok\n",
                  net[c], cust[c], cust[c], d->u_ns[1 + c], d->p_ns[1 + c], (unsigned long long)je[c], js_port[c],
                  cust[c], d->p_as[c]);
@@ -399,15 +413,17 @@ static int setup(demo *d)
 static int start(demo *d)
 {
     const char *F = d->ferry;
-    if (spawn(d, "bootstrap-js.log", "'%s' -d idm serve", F) || spawn(d, "acme-js.log", "'%s' -d acme-js serve", F) ||
-        spawn(d, "bolt-js.log", "'%s' -d bolt-js serve", F) || spawn(d, "idm.log", "'%s' -d idm idm serve", F) ||
-        spawn(d, "bootstrap-ns.log", "'%s' lab ns --config bootstrap-ns.conf", F) ||
-        spawn(d, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
-        spawn(d, "bolt-ns.log", "'%s' lab ns --config bolt-ns.conf", F) ||
-        spawn(d, "acme-as.log", "'%s' lab as --config acme-as.conf", F) ||
-        spawn(d, "bolt-as.log", "'%s' lab as --config bolt-as.conf", F) ||
-        spawn(d, "hub.log", "'%s' hub --config hub.conf", F) ||
-        spawn(d, "visited-ns.log", "'%s' lab ns --config visited-ns.conf", F))
+    if (spawn(d, CPU_JS, "bootstrap-js.log", "'%s' -d idm serve", F) ||
+        spawn(d, CPU_JS, "acme-js.log", "'%s' -d acme-js serve", F) ||
+        spawn(d, CPU_JS, "bolt-js.log", "'%s' -d bolt-js serve", F) ||
+        spawn(d, CPU_IDM, "idm.log", "'%s' -d idm idm serve", F) ||
+        spawn(d, CPU_NS, "bootstrap-ns.log", "'%s' lab ns --config bootstrap-ns.conf", F) ||
+        spawn(d, CPU_NS, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
+        spawn(d, CPU_NS, "bolt-ns.log", "'%s' lab ns --config bolt-ns.conf", F) ||
+        spawn(d, CPU_AS, "acme-as.log", "'%s' lab as --config acme-as.conf", F) ||
+        spawn(d, CPU_AS, "bolt-as.log", "'%s' lab as --config bolt-as.conf", F) ||
+        spawn(d, CPU_HUB, "hub.log", "'%s' hub --config hub.conf", F) ||
+        spawn(d, CPU_NS, "visited-ns.log", "'%s' lab ns --config visited-ns.conf", F))
         return -1;
     unsigned ports[] = {d->p_js, d->p_acme_js, d->p_bolt_js, d->p_idm, d->p_ns[0], d->p_ns[1], d->p_ns[2],
                         d->p_as[0], d->p_as[1], d->p_hub, d->p_ns[3]};
@@ -771,6 +787,77 @@ static bool verify(demo *d, json_t *devices)
     return all;
 }
 
+/* ---------------------------------------------------------------- where the time goes */
+
+/* Cumulative CPU seconds per group so far; what cannot be read counts 0.
+ * The scenario's `ferry -d idm idm ...` commands (claim, transfer, renew,
+ * command) have ended and been waited for by then, so RUSAGE_CHILDREN holds
+ * them: they are the IDM's work done by a CLI process, counted as "idm".
+ * The servers are not waited for until stop_all, so they are not in it. */
+static void cpu_sample(const demo *d, double out[CPU_GROUPS])
+{
+    memset(out, 0, CPU_GROUPS * sizeof out[0]);
+    for (size_t i = 0; i < d->npid; i++) {
+        double s = cli_cpu_of_pid(d->pid[i]);
+        out[d->group[i]] += s > 0 ? s : 0;
+    }
+    double cli = cli_cpu_children();
+    out[CPU_IDM] += cli > 0 ? cli : 0;
+    for (size_t i = 0; i < d->n; i++)
+        out[CPU_SE] += d->dev[i].st.se_cpu_s;
+    double self = cli_cpu_self();
+    out[CPU_RADIO] = self > 0 ? self : 0; /* the whole process: cpu_account takes the element out */
+}
+
+/* d->cpu = what each group used since d->cpu0. A figure read at t0 but not
+ * now would go negative: it counts 0 instead. */
+static void cpu_account(demo *d)
+{
+    double end[CPU_GROUPS];
+    cpu_sample(d, end);
+    for (int g = 0; g < CPU_GROUPS; g++)
+        d->cpu[g] = end[g] > d->cpu0[g] ? end[g] - d->cpu0[g] : 0;
+    /* the element runs on the workers' threads, inside this process */
+    d->cpu[CPU_RADIO] = d->cpu[CPU_RADIO] > d->cpu[CPU_SE] ? d->cpu[CPU_RADIO] - d->cpu[CPU_SE] : 0;
+}
+
+static double cpu_total(const demo *d)
+{
+    double t = 0;
+    for (int g = 0; g < CPU_GROUPS; g++)
+        t += d->cpu[g];
+    return t;
+}
+
+/* "setup_s", "flow_s", "devices_per_s", "cpu" and "cpu_share" in the report. */
+static void cpu_report(const demo *d, json_t *report)
+{
+    double total = cpu_total(d);
+    json_t *cpu = json_object(), *share = json_object();
+    for (int g = 0; g < CPU_GROUPS; g++) {
+        json_object_set_new(cpu, cpu_group_name[g], json_real(d->cpu[g]));
+        json_object_set_new(share, cpu_group_name[g], json_real(total > 0 ? d->cpu[g] / total : 0));
+    }
+    json_object_set_new(cpu, "total", json_real(total));
+    json_object_set_new(report, "setup_s", json_real(d->setup_s));
+    json_object_set_new(report, "flow_s", json_real(d->flow_s));
+    json_object_set_new(report, "devices_per_s", json_real(d->flow_s > 0 ? (double)d->n / d->flow_s : 0));
+    json_object_set_new(report, "cpu", cpu);
+    json_object_set_new(report, "cpu_share", share);
+}
+
+static void cpu_print(const demo *d)
+{
+    double total = cpu_total(d);
+    fprintf(stderr, "\n  set-up %.1f s, flow %.1f s: %.2f devices/s\n", d->setup_s, d->flow_s,
+            d->flow_s > 0 ? (double)d->n / d->flow_s : 0);
+    fprintf(stderr, "  %-20s %10s %8s\n", "CPU during the flow", "s", "share");
+    for (int g = 0; g < CPU_GROUPS; g++)
+        fprintf(stderr, "  %-20s %10.2f %7.1f%%\n", cpu_group_name[g], d->cpu[g],
+                total > 0 ? 100 * d->cpu[g] / total : 0);
+    fprintf(stderr, "  %-20s %10.2f %7.1f%%\n", "total", total, total > 0 ? 100.0 : 0);
+}
+
 int cli_demo_main(int argc, char **argv)
 {
     static const char prog[] = "ferry demo";
@@ -847,6 +934,7 @@ int cli_demo_main(int argc, char **argv)
     fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS,\n"
                     "             a visited network (NS, operator %s) reaching it only through the hub, the hub\n",
             VISITED_NET);
+    double t_setup = now();
     if (setup(d) != 0) {
         cli_error(prog, "set-up failed: see %s/setup.log", d->dir);
         goto out;
@@ -887,7 +975,11 @@ int cli_demo_main(int argc, char **argv)
         }
     }
     d->t0 = now();
+    d->setup_s = d->t0 - t_setup;
+    cpu_sample(d, d->cpu0);
     int sc = scenario(d);
+    d->flow_s = now() - d->t0;
+    cpu_account(d);
     bool ok = sc == 0 && verify(d, devices);
     for (size_t i = 0; i < d->nsteps; i++) {
         step_report *r = &d->steps[i];
@@ -908,6 +1000,7 @@ int cli_demo_main(int argc, char **argv)
     json_object_set_new(report, "roaming_devices", json_integer((json_int_t)roam));
     json_object_set_new(report, "loss", json_real(d->loss));
     json_object_set_new(report, "seconds", json_real(now() - d->t0));
+    cpu_report(d, report);
     json_object_set_new(report, "steps", steps);
     json_object_set_new(report, "devices", devices);
     steps = devices = NULL;
@@ -917,6 +1010,7 @@ int cli_demo_main(int argc, char **argv)
         fprintf(stderr, "  %-10s %8zu %8zu %8llu %10.1f %10.1f\n", r->name, r->done, r->total - r->done,
                 (unsigned long long)r->frames, r->median_s, r->worst_s);
     }
+    cpu_print(d);
     fprintf(stderr, "\n  %s in %.0f s: %s\n", ok ? "every device reached the state the scenario expects" :
                                                    "SOME DEVICES DID NOT reach the state the scenario expects",
             now() - d->t0, d->dir);

@@ -36,6 +36,9 @@ check "every device active at the owner the scenario gives it (recomputed here f
     '[ "$(q "o.devices.filter((d,i)=>{const own=(i%4===0&&i+2<$N)?\"bolt\":(i%2===0?\"acme\":\"bolt\");return d.state===\"active_at_customer\"&&d.owner===own&&d.expected_owner===own}).length")" = "$N" ]'
 check "frames were lost on the way (10% both ways) and the flow still completed" \
     'grep -q "bootstrap" "$tmp/err" && [ "$(q "Object.values(o.steps).reduce((a,s)=>a+s.frames,0)")" -gt "$((N * 10))" ]'
+cpu_keys='["se","join_server","idm","network_server","application_server","hub","lab_radio"]'
+check "report: cpu_share has the seven pieces, summing to 1 (+-0.01), and devices_per_s > 0 ($(q o.devices_per_s))" \
+    '[ "$(q "Object.keys(o.cpu_share).sort().join()===$cpu_keys.sort().join()&&Object.values(o.cpu_share).every(v=>v>=0)&&Math.abs(Object.values(o.cpu_share).reduce((a,v)=>a+v,0)-1)<=0.01&&o.devices_per_s>0&&o.flow_s>0&&o.setup_s>0&&o.cpu.total>0")" = true ]'
 r=$(q o.roaming_devices)
 v=$(grep '"roaming join"' "$tmp/demo/visited-ns.log" | grep -o '"dev_eui":"[0-9A-F]*"' | sort -u | wc -l | tr -d ' ')
 check "every fifth device ($r) bootstrapped through the visited network by passive roaming through the hub ($v seen there)" \

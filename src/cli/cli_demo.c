@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,7 +166,9 @@ static int spawn(demo *d, int group, const char *log, const char *fmt, ...)
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        if (chdir(d->dir) != 0)
+        /* The servers end with the demo, also when it is killed before it
+         * could stop them (kept across the exec: no set-uid program). */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1 || chdir(d->dir) != 0)
             _exit(127);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd >= 0) {
@@ -657,6 +660,13 @@ static int assign_all(demo *d)
 static bool pick_transfer(demo *d, size_t i) { (void)d; return i % 4 == 0 && i + 2 < d->n; }
 static bool pick_renew(demo *d, size_t i) { (void)d; return i % 4 == 1; }
 
+/* A step's wall-time budget: `base` seconds, and more for large fleets (the
+ * profile step moves about 13 frames a device at a few hundred a second). */
+static double budget(const demo *d, double base, double per_device)
+{
+    return base + per_device * (double)d->n;
+}
+
 static int scenario(demo *d)
 {
     const char *F = d->ferry;
@@ -666,7 +676,7 @@ static int scenario(demo *d)
     select_none(d);
     for (size_t i = 0; i < d->n; i++)
         d->in_step[i] = true, d->target_je[i] = BOOT_JE, d->need_mls[i] = 0;
-    if (run_step(d, "bootstrap", 300) != 0)
+    if (run_step(d, "bootstrap", budget(d, 300, 0.03)) != 0)
         return -1;
     /* claim: even devices by acme, odd by bolt, in bulk with their owner tokens */
     for (size_t i = 0; i < d->n; i++)
@@ -686,12 +696,12 @@ static int scenario(demo *d)
     /* profile: INSTALL + ACTIVATE over the bootstrap network, then the owner's network */
     for (size_t i = 0; i < d->n; i++)
         d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 2;
-    if (run_step(d, "profile", 600) != 0)
+    if (run_step(d, "profile", budget(d, 600, 0.12)) != 0)
         return -1;
     /* uplinks on the customers' networks: three more each, which the owner's AS decrypts */
     for (size_t i = 0; i < d->n; i++)
         d->need_mls[i] = 0, d->need_up[i] = d->dev[i].st.uplinks + 3;
-    if (run_step(d, "uplinks", 300) != 0)
+    if (run_step(d, "uplinks", budget(d, 300, 0.06)) != 0)
         return -1;
     for (size_t i = 0; i < d->n; i++)
         d->need_up[i] = 0;
@@ -705,7 +715,7 @@ static int scenario(demo *d)
             d->need_mls[i] = mls_of(d, i) + 2;
             d->leave_slot[i] = slot_of(d, i);
         }
-    if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "transfer", 600) != 0)
+    if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "transfer", budget(d, 600, 0.06)) != 0)
         return -1;
     /* renew some of bolt's devices */
     select_none(d);
@@ -716,7 +726,7 @@ static int scenario(demo *d)
             d->need_mls[i] = mls_of(d, i) + 1;
             d->leave_slot[i] = slot_of(d, i); /* the renewed keys are a copy in another slot */
         }
-    if (idm_fleet(d, "renew --tenant bolt") != 0 || run_step(d, "renew", 600) != 0)
+    if (idm_fleet(d, "renew --tenant bolt") != 0 || run_step(d, "renew", budget(d, 600, 0.06)) != 0)
         return -1;
     /* one secure command */
     select_none(d);
@@ -740,7 +750,7 @@ static int scenario(demo *d)
     for (size_t i = 0; i < d->n; i++)
         d->in_step[i] = true, d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 0,
         d->need_up[i] = d->dev[i].st.uplinks + 3;
-    if (run_step(d, "settle", 300) != 0)
+    if (run_step(d, "settle", budget(d, 300, 0.06)) != 0)
         return -1;
     return 0;
 }

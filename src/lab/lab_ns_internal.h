@@ -89,7 +89,7 @@ typedef struct lab_roam_up {
     dedup_slot up;
 } lab_roam_up;
 
-#define ROAM_ENTRIES 256
+#define ROAM_ENTRIES 16384 /* passive-roaming sessions a visited NS keeps (the oldest goes when full): a 10,000-device demo roams 2,000 at once */
 #define ROAM_UPS     64
 
 /* Receive windows for one downlink: RX1 (may be absent) and RX2. */

@@ -2,6 +2,7 @@
 #
 #   make          build/bin/ferry and the libraries under build/lib/
 #   make check    install what is missing, build with ASan+UBSan, run every test
+#   make check-stress  the whole suite RUNS times (3) beside a CPU load
 #   make demo     install what is missing, build, show ferry on real frames
 #   make bench    optimised build, figures and ratios against lora-packet
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (clang)
@@ -110,7 +111,7 @@ $(eval $(call flavour,$(BUILD)/bench,-O2 -DNDEBUG,))
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/san/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps check demo bench fuzz clean san-build
+.PHONY: all deps check check-stress demo bench fuzz clean san-build
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -123,7 +124,13 @@ san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check
 
 check: deps
 	@$(MAKE) --no-print-directory all san-build
-	@BUILD=$(BUILD) ./tests/run.sh
+	@BUILD=$(BUILD) ONLY="$(ONLY)" ./tests/run.sh
+
+# Not part of `make check`: several runs of it take most of an hour.
+# RUNS=N, STRESS_LOAD=cpu|build|none (tests/stress.sh).
+check-stress: deps
+	@$(MAKE) --no-print-directory all san-build
+	@BUILD=$(BUILD) ./tests/stress.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -5,6 +5,9 @@
 set -eu
 BUILD=${BUILD:-build}
 FERRY="$BUILD/bin/ferry"
+# ports reserved below the ephemeral range, waits on conditions with a
+# deadline that say what they waited for (docs/testing.md)
+. "$(dirname "$0")/../tests/integration/lib/wait.sh"
 
 step() {
     printf '\n== %s\n$ %s\n' "$1" "$2"
@@ -52,7 +55,7 @@ step "A truncated frame is refused with a clear error" \
 # Unix socket exactly as a device reaches a soldered one.
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 server=""
-trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null; fi; rm -rf "$work"' EXIT INT TERM
+trap 'if [ -n "$server" ]; then kill "$server" 2>/dev/null; fi; release_ports; rm -rf "$work"' EXIT INT TERM
 TRANSPORT=000102030405060708090a0b0c0d0e0f
 APPKEY=2b7e151628aed2a6abf7158809cf4f3c
 MLSKEY=a0a1a2a3a4a5a6a7a8a9aaabacadaeaf
@@ -63,8 +66,9 @@ step "The factory makes a blank secure element holding only its transport key" \
 
 "$FERRY" se serve --image "$work/se.img" --socket "$work/se.sock" 2>/dev/null &
 server=$!
-i=0
-while [ ! -S "$work/se.sock" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+wait_pid=$server
+wait_until "the secure element's socket" - '[ -S "$work/se.sock" ]'
+wait_pid=
 
 # The high-security area wraps the bootstrap keys under the transport key
 # (here with node's OpenSSL, standing in for the factory HSM).
@@ -106,8 +110,7 @@ step "What the element tells its host: identity and counters, never a key" \
 # The network path: a Join Server deployment (keys in its SoftHSM2 token), the
 # lab network server, a simulated packet-forwarder gateway, and a second
 # emulated secure element that joins through them.
-jsport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
-udpport=$((jsport + 1)); nsport=$((jsport + 2)); asport=$((jsport + 3))
+jsport=$(port); udpport=$(uport); nsport=$(port); asport=$(port)
 JOINEUI=70B3D57ED0000000
 DEVEUI2=0004a30b001c0a02
 NSKEK=00112233445566778899aabbccddeeff
@@ -126,6 +129,7 @@ step "The device's root key enters the token (here in clear, for the demo: --all
      "$FERRY" -d "$dep" device import "$work/dev.jsonl" --allow-clear-keys
 "$FERRY" -d "$dep" serve 2>"$work/js.log" &
 jspid=$!
+watch_log "$work/js.log" "$work/ns.log"
 umask 077
 echo $NSKEK >"$work/ns.kek"
 echo demo-as-token >"$work/as.tok"
@@ -146,11 +150,11 @@ nspid=$!
 echo $TRANSPORT | "$FERRY" se create --image "$work/se2.img" >/dev/null
 "$FERRY" se serve --image "$work/se2.img" --socket "$work/se2.sock" 2>/dev/null &
 se2pid=$!
-i=0
-while { [ ! -S "$work/se2.sock" ] || ! curl -s -o /dev/null "http://127.0.0.1:$jsport/metrics" ||
-        ! curl -s -o /dev/null "http://127.0.0.1:$nsport/status"; } && [ $i -lt 400 ]; do
-    sleep 0.05; i=$((i + 1))
-done
+wait_pid=$se2pid
+wait_until "the second element's socket" - '[ -S "$work/se2.sock" ]'
+wait_pid=
+wait_http "http://127.0.0.1:$jsport/metrics" $jspid
+wait_http "http://127.0.0.1:$nsport/status" $nspid
 "$FERRY" se personalise --socket "$work/se2.sock" --dev-eui $DEVEUI2 --serial 5e00000000000002 \
     --join-eui $JOINEUI --mac-version 1.0.3 --nwkkey-wrapped "$(wrap $TRANSPORT $APPKEY)" \
     --appkey-wrapped "$(wrap $TRANSPORT $APPKEY)" --mlskey-wrapped "$(wrap $TRANSPORT $MLSKEY)" >/dev/null

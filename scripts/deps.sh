@@ -23,6 +23,7 @@ softhsm2
 openssl
 curl
 sqlite3
+stress-ng
 "
 
 missing=""

@@ -14,6 +14,13 @@ export FERRY="$PWD/$BUILD/san/bin/ferry"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# Every wait of the integration tests has one deadline, multiplied by this
+# factor (tests/integration/lib/wait.sh). The tests run the sanitizer build,
+# several times slower than the plain one, hence 3.
+export FERRY_TEST_SLOW=${FERRY_TEST_SLOW:-3}
+# Only these tests, when set: a space-separated list of names as printed
+# below (unit-test_se integration-hub ...); used by `make check ONLY=...`.
+ONLY=${ONLY:-}
 
 logdir="$BUILD/test-logs"
 mkdir -p "$logdir"
@@ -23,6 +30,10 @@ failed=0
 run_one() {
     name=$1
     shift
+    if [ -n "$ONLY" ]; then
+        case " $ONLY " in *" $name "*) ;; *) return 0 ;; esac
+    fi
+    t0=$(date +%s)
     log="$logdir/$name.log"
     "$@" >"$log" 2>&1
     rc=$?
@@ -34,11 +45,15 @@ run_one() {
     fi
     passed=$((passed + p))
     failed=$((failed + f))
+    secs=$(($(date +%s) - t0))
     if [ "$f" -ne 0 ]; then
-        echo "FAIL $name ($p passed, $f failed): $log"
-        grep -E '^not ok |ERROR|runtime error|Sanitizer' "$log" | head -20
+        echo "FAIL $name ($p passed, $f failed, ${secs} s): $log"
+        # the failing lines, and what a wait that timed out said (what it
+        # waited for, the servers' last log lines), so that CI's output
+        # explains the failure by itself
+        grep -E '^not ok |^# timed out|^#   |ERROR|runtime error|Sanitizer' "$log" | head -80
     else
-        echo "ok   $name ($p passed)"
+        echo "ok   $name ($p passed, ${secs} s)"
     fi
 }
 

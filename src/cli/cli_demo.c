@@ -31,6 +31,7 @@
 #include "cli/cli.h"
 #include "cli/cli_cpu.h"
 #include "cli/cli_json.h"
+#include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 #include "lorawan/lw_secure.h"
 #include "store/store_idm_tenant.h"
@@ -90,7 +91,9 @@ typedef struct demo {
     bool tty;
     pid_t pid[MAX_PROCS];
     int group[MAX_PROCS];        /* CPU_JS ... CPU_HUB, per pid */
+    char log[MAX_PROCS][32];     /* its log file in dir, which names it */
     size_t npid;
+    cli_ports ports;             /* held from set-up until the servers start */
     unsigned p_js, p_idm, p_acme_js, p_bolt_js, p_ns[4], u_ns[4], p_as[2], p_hub;
     lab_dev *dev;
     lab_fleet *fleet;
@@ -181,55 +184,21 @@ static int spawn(demo *d, int group, const char *log, const char *fmt, ...)
         _exit(127);
     }
     d->group[d->npid] = group;
+    snprintf(d->log[d->npid], sizeof d->log[0], "%s", log);
     d->pid[d->npid++] = pid;
     return 0;
 }
 
 static void stop_all(demo *d)
 {
+    /* a pid of -1 was reaped already: kill(-1) would signal everything */
     for (size_t i = 0; i < d->npid; i++)
-        kill(d->pid[i], SIGTERM);
+        if (d->pid[i] > 0)
+            kill(d->pid[i], SIGTERM);
     for (size_t i = 0; i < d->npid; i++)
-        waitpid(d->pid[i], NULL, 0);
+        if (d->pid[i] > 0)
+            waitpid(d->pid[i], NULL, 0);
     d->npid = 0;
-}
-
-static unsigned free_port(int type)
-{
-    int fd = socket(AF_INET, type, 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-/* Waits until something accepts TCP connections on the port. */
-static bool wait_port(unsigned port, double seconds)
-{
-    double end = now() + seconds;
-    while (now() < end) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((uint16_t)port);
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-        if (fd >= 0)
-            close(fd);
-        if (ok)
-            return true;
-        usleep(50 * 1000);
-    }
-    return false;
 }
 
 static void random_hex(char out[33])
@@ -264,12 +233,15 @@ static int setup(demo *d)
     random_hex(bolt_kek), random_hex(bolt_ns), random_hex(bolt_as);
     char in[64];
     const char *F = d->ferry;
-    d->p_js = free_port(SOCK_STREAM), d->p_idm = free_port(SOCK_STREAM);
-    d->p_acme_js = free_port(SOCK_STREAM), d->p_bolt_js = free_port(SOCK_STREAM);
+    /* every port at once and held until the servers start: none taken
+     * twice, none taken meanwhile by an outgoing connection */
+    if (cli_ports_reserve(&d->ports, 15) != 0)
+        return -1;
+    const unsigned *pp = d->ports.port;
+    d->p_js = pp[0], d->p_idm = pp[1], d->p_acme_js = pp[2], d->p_bolt_js = pp[3];
     for (int i = 0; i < 4; i++)
-        d->p_ns[i] = free_port(SOCK_STREAM), d->u_ns[i] = free_port(SOCK_DGRAM);
-    d->p_hub = free_port(SOCK_STREAM);
-    d->p_as[0] = free_port(SOCK_STREAM), d->p_as[1] = free_port(SOCK_STREAM);
+        d->p_ns[i] = pp[4 + i], d->u_ns[i] = pp[8 + i];
+    d->p_hub = pp[12], d->p_as[0] = pp[13], d->p_as[1] = pp[14];
 #define RUN_IN(key, ...)                                                                                          \
     do {                                                                                                          \
         snprintf(in, sizeof in, "%s\n", key);                                                                     \
@@ -413,9 +385,14 @@ static int setup(demo *d)
 #undef RUN_IN
 }
 
-static int start(demo *d)
+/* Starts every server, then waits for each to listen. A server that exits
+ * or does not listen in time is named, with the end of its log: the
+ * demo is the first thing a new user runs, and "a server did not start"
+ * alone sends them hunting through eleven logs. */
+static int start(demo *d, const char *prog)
 {
     const char *F = d->ferry;
+    cli_ports_release(&d->ports);
     if (spawn(d, CPU_JS, "bootstrap-js.log", "'%s' -d idm serve", F) ||
         spawn(d, CPU_JS, "acme-js.log", "'%s' -d acme-js serve", F) ||
         spawn(d, CPU_JS, "bolt-js.log", "'%s' -d bolt-js serve", F) ||
@@ -430,9 +407,29 @@ static int start(demo *d)
         return -1;
     unsigned ports[] = {d->p_js, d->p_acme_js, d->p_bolt_js, d->p_idm, d->p_ns[0], d->p_ns[1], d->p_ns[2],
                         d->p_as[0], d->p_as[1], d->p_hub, d->p_ns[3]};
-    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++)
-        if (!wait_port(ports[i], 30))
-            return -1;
+    double limit = 30 * cli_build_slowness();
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) {
+        int status = 0;
+        cli_ready r = cli_wait_listening(d->pid[i], ports[i], limit, &status);
+        if (r == CLI_READY)
+            continue;
+        if (r == CLI_READY_EXITED) {
+            d->pid[i] = -1;   /* reaped */
+            if (WIFEXITED(status))
+                cli_error(prog, "a server did not start: %s exited with status %d; its last lines:", d->log[i],
+                          WEXITSTATUS(status));
+            else
+                cli_error(prog, "a server did not start: %s ended by signal %d; its last lines:", d->log[i],
+                          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        } else {
+            cli_error(prog, "a server did not start: %s is not listening on 127.0.0.1:%u after %.0f s; its last lines:",
+                      d->log[i], ports[i], limit);
+        }
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", d->dir, d->log[i]);
+        cli_print_log_tail(stderr, path, 10, "    ");
+        return -1;
+    }
     return 0;
 }
 
@@ -664,7 +661,7 @@ static bool pick_renew(demo *d, size_t i) { (void)d; return i % 4 == 1; }
  * profile step moves about 13 frames a device at a few hundred a second). */
 static double budget(const demo *d, double base, double per_device)
 {
-    return base + per_device * (double)d->n;
+    return (base + per_device * (double)d->n) * cli_build_slowness();
 }
 
 static int scenario(demo *d)
@@ -808,7 +805,7 @@ static void cpu_sample(const demo *d, double out[CPU_GROUPS])
 {
     memset(out, 0, CPU_GROUPS * sizeof out[0]);
     for (size_t i = 0; i < d->npid; i++) {
-        double s = cli_cpu_of_pid(d->pid[i]);
+        double s = d->pid[i] > 0 ? cli_cpu_of_pid(d->pid[i]) : 0;
         out[d->group[i]] += s > 0 ? s : 0;
     }
     double cli = cli_cpu_children();
@@ -892,6 +889,8 @@ int cli_demo_main(int argc, char **argv)
     demo *d = calloc(1, sizeof *d);
     if (d == NULL)
         return CLI_EXIT_FAIL;
+    for (size_t i = 0; i < sizeof d->ports.fd / sizeof d->ports.fd[0]; i++)
+        d->ports.fd[i] = -1;
     d->n = v[1] != NULL ? (size_t)strtoul(v[1], NULL, 10) : 100;
     d->loss = v[2] != NULL ? atof(v[2]) : 0.0;
     if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5) {
@@ -949,8 +948,8 @@ int cli_demo_main(int argc, char **argv)
         cli_error(prog, "set-up failed: see %s/setup.log", d->dir);
         goto out;
     }
-    if (start(d) != 0) {
-        cli_error(prog, "a server did not start: see the logs in %s", d->dir);
+    if (start(d, prog) != 0) {
+        cli_error(prog, "the logs are in %s", d->dir);
         goto out;
     }
     lab_air air;
@@ -1031,6 +1030,7 @@ out:
     lab_fleet_free(d->fleet);
     for (size_t i = 0; i < opened; i++)
         lab_dev_close(&d->dev[i]);
+    cli_ports_release(&d->ports);
     stop_all(d);
     if (rc == CLI_EXIT_OK && v[4] == NULL && v[0] == NULL) {
         char cmd[PATH_MAX + 16];

@@ -459,8 +459,9 @@ hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char er
         st = HUB_ERR_IO;
     } else {
         char line[200];
-        snprintf(line, sizeof(line), "%s %s, %u threads, %zu members, %zu routes", tls ? "https" : "http", cfg->listen,
-                 cfg->threads, cfg->n_members, cfg->n_routes);
+        const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        snprintf(line, sizeof(line), "%s %s, port %u, %u threads, %zu members, %zu routes", tls ? "https" : "http",
+                 cfg->listen, bi != NULL ? (unsigned)bi->port : 0u, cfg->threads, cfg->n_members, cfg->n_routes);
         hub_log("info", "listening", NULL, 0, line);
         while (!*stop)
             usleep(50 * 1000);

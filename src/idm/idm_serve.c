@@ -696,8 +696,10 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
                      : " (address in use?)");
         rc = IDM_ERR_IO;
     } else {
-        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"listening\",\"listen\":\"%s\",\"scheme\":\"%s\"}\n",
-                listen, tls ? "https" : "http");
+        const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        fprintf(stderr,
+                "{\"component\":\"idm\",\"msg\":\"listening\",\"listen\":\"%s\",\"port\":%u,\"scheme\":\"%s\"}\n",
+                listen, bi != NULL ? (unsigned)bi->port : 0u, tls ? "https" : "http");
         pthread_t hk;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
         while (!stop_flag)

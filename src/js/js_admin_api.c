@@ -18,6 +18,7 @@
 #define JSON_TYPE "application/json"
 #define DEVICES "/api/v1/devices"
 #define OPERATORS "/api/v1/operators"
+#define METRICS_FLUSH "/api/v1/metrics/flush"
 
 static void admin_error(js_reply *out, unsigned status, const char *msg)
 {
@@ -96,6 +97,24 @@ static void put_device(js_worker *w, const void *body, size_t len, uint64_t path
     lw_secure_wipe(&d, sizeof(d));
 }
 
+/* The per-operator counters reach the database once a second from the
+ * serving loop; this writes what this process counted so far before it
+ * answers, so that whoever reads `ferry operator show` next (a test, an
+ * operator closing a billing period) sees every request answered before
+ * the call. Only this process's counters: each `serve` has its own. */
+static void flush_metrics(js_worker *w, const char *method, js_reply *out)
+{
+    if (strcmp(method, "POST") != 0) {
+        admin_error(out, 405, "use POST on " METRICS_FLUSH);
+        return;
+    }
+    if (js_metrics_flush(w->ctx, w->db) != JS_OK) {
+        admin_error(out, 500, "operator counters not written (kept for the next flush)");
+        return;
+    }
+    js_reply_text(out, 200, JSON_TYPE, "{\"flushed\":true}");
+}
+
 void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, const char *path, const void *body,
                      size_t len, js_reply *out)
 {
@@ -103,6 +122,10 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
     const js_config *cfg = w->ctx->cfg;
     if (!cfg->has_admin_token || auth == NULL || !js_token_matches(auth->bearer, cfg->admin_token_sha256)) {
         admin_error(out, 401, "admin token missing or wrong");
+        return;
+    }
+    if (strcmp(path, METRICS_FLUSH) == 0) {
+        flush_metrics(w, method, out);
         return;
     }
     size_t ol = strlen(OPERATORS);

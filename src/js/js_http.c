@@ -383,8 +383,12 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         st = JS_ERR_HTTP;
     } else {
         char line[200];
-        snprintf(line, sizeof(line), "%s %s, %u threads, peer_auth %s", tls ? "https" : "http", listen, cfg->threads,
-                 cfg->peer_auth_required ? "required" : "none");
+        /* the port bound, which differs from the configured one for ":0":
+         * what a supervisor or a test reads to reach a server that chose
+         * its own port */
+        const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        snprintf(line, sizeof(line), "%s %s, port %u, %u threads, peer_auth %s", tls ? "https" : "http", listen,
+                 bi != NULL ? (unsigned)bi->port : 0u, cfg->threads, cfg->peer_auth_required ? "required" : "none");
         js_log("info", "listening", NULL, 0, line);
         for (unsigned turn = 1; !*stop; turn++) {
             usleep(50 * 1000);

@@ -260,8 +260,9 @@ lab_status lab_as_serve(const lab_as_config *cfg, volatile sig_atomic_t *stop, c
         return LAB_ERR_IO;
     }
     char detail[LAB_AS_URL_MAX + BI_KEK_LABEL_MAX + 128];
-    snprintf(detail, sizeof(detail), "http %s, kek %s, relay %s", cfg->listen, cfg->kek_label,
-             cfg->idm_url[0] ? cfg->idm_url : "off");
+    const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    snprintf(detail, sizeof(detail), "http %s, port %u, kek %s, relay %s", cfg->listen,
+             bi != NULL ? (unsigned)bi->port : 0u, cfg->kek_label, cfg->idm_url[0] ? cfg->idm_url : "off");
     lab_log_line("info", "listening", 0, detail);
     while (!*stop) {
         struct timespec ts = {0, 100 * 1000000L};

@@ -442,9 +442,18 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         st = LAB_ERR_IO;
         goto out;
     }
+    /* the ports bound, which differ from the configured ones for ":0" */
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    unsigned udp_port = 0;
+    if (getsockname(sh.udp, (struct sockaddr *)&bound, &bl) == 0)
+        udp_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                     : ((struct sockaddr_in *)&bound)->sin_port);
+    const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     char detail[600];
-    snprintf(detail, sizeof(detail), "udp %s, http %s, %zu route(s)%s%s", cfg->udp_listen, cfg->http_listen,
-             cfg->n_routes, roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
+    snprintf(detail, sizeof(detail), "udp %s, http %s, udp port %u, http port %u, %zu route(s)%s%s", cfg->udp_listen,
+             cfg->http_listen, udp_port, bi != NULL ? (unsigned)bi->port : 0u, cfg->n_routes,
+             roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
     lab_log_line("info", "listening", 0, detail);
     uint64_t wait = UINT64_MAX;
     while (!*stop) {

@@ -7,10 +7,12 @@
 #   need_node        node, curl and tests/oracle/node_modules, or a failing plan
 #   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
 #                    $pids and $idm_pid killed first
-#   hex16, port, uport, jget KEY, wait_http URL
+#   hex16, jget KEY
+#   and everything of wait.sh: wait_until, wait_http, watch_log, port, uport
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export FERRY
 export NODE_PATH="$root/tests/oracle/node_modules"
+. "$root/tests/integration/lib/wait.sh"
 n=0
 failed=0
 pids=""
@@ -32,6 +34,7 @@ need_node() {
 cleanup() {
     for p in $pids $idm_pid; do kill "$p" 2>/dev/null; done
     for p in $pids $idm_pid; do wait "$p" 2>/dev/null; done
+    release_ports
     [ -n "${KEEP:-}" ] || [ -z "$tmp" ] || rm -rf "$tmp"
 }
 make_tmp() {
@@ -40,7 +43,4 @@ make_tmp() {
     trap 'exit 130' INT TERM
 }
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
-uport() { node -e 'const s=require("dgram").createSocket("udp4");s.bind(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }
-wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }

@@ -14,6 +14,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 FERRY=${FERRY:-$here/../../build/san/bin/ferry}
+. "$here/lib/wait.sh"
 n=0
 failed=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-import.XXXXXX") || exit 1
@@ -22,10 +23,12 @@ se_pid=""
 cleanup() {
     [ -n "$js_pid" ] && kill "$js_pid" 2>/dev/null && wait "$js_pid" 2>/dev/null
     [ -n "$se_pid" ] && kill "$se_pid" 2>/dev/null && wait "$se_pid" 2>/dev/null
+    release_ports
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+watch_log "$tmp/serve.log" "$tmp/se.log"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err"; }
@@ -115,15 +118,21 @@ if command -v curl >/dev/null 2>&1; then
     $F kek generate bootstrap-ns >/dev/null 2>"$tmp/err" && $F kek generate idm-as >/dev/null 2>>"$tmp/err" &&
         $F peer add 000000 --token-out "$tmp/ns.tok" >/dev/null 2>>"$tmp/err"
     check "the bootstrap network's NS KEK, the IDM's AS KEK and the NS peer" '[ $? -eq 0 ]'
-    port=$((20000 + $$ % 20000))
+    port=$(port)
     $F serve --listen "127.0.0.1:$port" 2>"$tmp/serve.log" &
     js_pid=$!
     "$FERRY" se serve --image "$out/se-70B3D57ED00200F8.img" --socket "$tmp/se.sock" 2>"$tmp/se.log" &
     se_pid=$!
-    i=0
-    while [ $i -lt 800 ] && ! { curl -s -o /dev/null "http://127.0.0.1:$port/metrics" && [ -S "$tmp/se.sock" ]; }; do
-        sleep 0.05; i=$((i + 1))
-    done
+    # ready: the Join Server's /metrics answers, and the emulator answers
+    # `se info` on its socket (each pid watched while waiting for it)
+    : >"$tmp/err"
+    wait_http "http://127.0.0.1:$port/metrics" "$js_pid" && {
+        wait_pid=$se_pid
+        wait_until "the SE emulator answering se info on $tmp/se.sock" - \
+            '[ -S "$tmp/se.sock" ] && "$FERRY" se info --socket "$tmp/se.sock" >/dev/null 2>&1'
+    }
+    check "the bootstrap Join Server (port $port) and the SE emulator come up" '[ $? -eq 0 ]'
+    wait_pid=""
     "$FERRY" se join-request --socket "$tmp/se.sock" >"$tmp/o" 2>"$tmp/err"
     phy=$(tr -d ' \n' <"$tmp/o" | sed -n 's/.*"PHYPayload":"\([0-9a-fA-F]*\)".*/\1/p')
     printf '{"ProtocolVersion":"1.0","SenderID":"000000","ReceiverID":"70B3D57ED0000000","TransactionID":7,"MessageType":"JoinReq","MACVersion":"1.0.4","PHYPayload":"%s","DevEUI":"70B3D57ED00200F8","DevAddr":"00000001","DLSettings":"00","RxDelay":1}' \

@@ -13,6 +13,7 @@ root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 JOINEUI=70B3D57ED0000000
 DEV=0004A30B001C0002
+. "$here/lib/wait.sh"
 
 n=0
 failed=0
@@ -20,9 +21,12 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-mtls.XXXXXX") || exit 1
 server=""
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    release_ports
     rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+watch_log "$tmp/serve.log"
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
     n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
@@ -66,7 +70,7 @@ q openssl req -x509 -newkey rsa:2048 -nodes -keyout tls.key -out tls.crt -days 2
 
 # ---- deployment
 dep="$tmp/dep"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(port) || { not_ok "a port for the Join Server"; echo "1..$n"; exit 1; }
 setup() {
     "$FERRY" init "$dep" --join-eui $JOINEUI --listen "127.0.0.1:$port" >/dev/null &&
     "$FERRY" -d "$dep" peer add 000013 --client-ca caA.crt >"$tmp/peerA.json" &&
@@ -95,13 +99,9 @@ fi
 
 "$FERRY" -d "$dep" serve 2>>"$tmp/serve.log" &
 server=$!
-i=0
-until curl -sk -o /dev/null "https://127.0.0.1:$port/metrics" 2>/dev/null; do
-    sleep 0.05; i=$((i + 1))
-    if [ $i -ge 200 ] || ! kill -0 "$server" 2>/dev/null; then
-        not_ok "serve with per-peer client CAs starts" "$(tail -5 "$tmp/serve.log")"; echo "1..$n"; exit 1
-    fi
-done
+if ! wait_http "https://127.0.0.1:$port/metrics" "$server"; then
+    not_ok "serve with per-peer client CAs starts" "$(tail -5 "$tmp/serve.log")"; echo "1..$n"; exit 1
+fi
 ok "serve with per-peer client CAs starts"
 
 # ask SENDER CERT [TOKEN] -> $res: the ResultCode, "handshake" if TLS failed

@@ -11,6 +11,7 @@ FERRY=${FERRY:-$root/build/san/bin/ferry}
 export NODE_PATH="$root/tests/oracle/node_modules"
 ROUNDS=${ROUNDS:-40}
 JOINEUI=70B3D57ED0000000
+. "$here/lib/wait.sh"
 
 pg_bin=${PG_BIN:-}
 if [ -z "$pg_bin" ]; then
@@ -32,26 +33,31 @@ s1=""; s2=""
 cleanup() {
     [ -n "$s1" ] && kill "$s1" 2>/dev/null
     [ -n "$s2" ] && kill "$s2" 2>/dev/null
+    [ -n "$s1" ] && wait "$s1" 2>/dev/null
+    [ -n "$s2" ] && wait "$s2" 2>/dev/null
     [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    release_ports
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+watch_log "$tmp/s1.log" "$tmp/s2.log" "$tmp/pg/server.log"
 
 if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1; then
     echo "1..1"; echo "not ok 1 - initdb failed"; exit 1
 fi
-pgport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
-if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t 60 \
+# the cluster listens on a Unix socket in $tmp/pg only; its port number just
+# names the socket, reserved all the same
+pgport=$(port) || { echo "1..1"; echo "not ok 1 - a port for the PostgreSQL socket"; exit 1; }
+if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t "$(scaled 60)" \
         -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c max_connections=64" \
         start >/dev/null 2>&1; then
-    echo "1..1"; echo "not ok 1 - the PostgreSQL server did not start"; exit 1
+    echo "1..1"; echo "not ok 1 - the PostgreSQL server did not start"; tail -20 "$tmp/pg/server.log" | sed 's/^/# /'; exit 1
 fi
 started=1
 db="pg:host=$tmp/pg port=$pgport user=postgres dbname=postgres"
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
-p1=$(free_port); p2=$(free_port)
+p1=$(port) && p2=$(port) || { echo "1..1"; echo "not ok 1 - ports for the Join Servers"; exit 1; }
 dep="$tmp/dep"
 F="$FERRY -d $dep"
 K104=000102030405060708090a0b0c0d0e0f
@@ -68,19 +74,11 @@ $F device import "$tmp/devices.jsonl" --allow-clear-keys >/dev/null 2>>"$tmp/err
 if [ $ok_setup -ne 1 ]; then echo "1..1"; echo "not ok 1 - deployment on PostgreSQL"; sed 's/^/# /' "$tmp/err"; exit 1; fi
 echo "ok 1 - a deployment whose database is PostgreSQL"
 
-wait_port() {
-    i=0
-    while [ $i -lt 1600 ]; do
-        curl -s -o /dev/null "http://127.0.0.1:$1/metrics" 2>/dev/null && return 0
-        sleep 0.025; i=$((i + 1))
-    done
-    return 1
-}
 $F serve --listen "127.0.0.1:$p1" 2>"$tmp/s1.log" &
 s1=$!
 $F serve --listen "127.0.0.1:$p2" 2>"$tmp/s2.log" &
 s2=$!
-if wait_port "$p1" && wait_port "$p2"; then echo "ok 2 - two servers on one database"; else
+if wait_http "http://127.0.0.1:$p1/metrics" "$s1" && wait_http "http://127.0.0.1:$p2/metrics" "$s2"; then echo "ok 2 - two servers on one database"; else
     echo "not ok 2 - two servers on one database"; tail -n 3 "$tmp/s1.log" "$tmp/s2.log" | sed 's/^/# /'; echo "1..2"; exit 1; fi
 
 node - "$p1" "$p2" "$(cat "$tmp/ns.tok")" $JOINEUI $ROUNDS "0004A30B001C0002:$K104:1.0.4" "0004A30B001C0001:$K102:1.0.2" <<'EOF2'

@@ -17,6 +17,7 @@ FERRY=${FERRY:-$root/build/san/bin/ferry}
 export NODE_PATH="$root/tests/oracle/node_modules"
 ORACLE="$here/js_oracle.js"
 export JOINEUI=70B3D57ED0000000
+. "$here/lib/wait.sh"
 
 n=0
 failed=0
@@ -24,9 +25,12 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-js.XXXXXX") || exit 1
 server=""
 cleanup() {
     [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+    release_ports
     rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+watch_log "$tmp/serve.log"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
@@ -57,7 +61,7 @@ D102=0004a30b001c0001
 D104=0004a30b001c0002
 D11=0004a30b001c0003
 keys="$NSKEK $ASKEK $TRKEK $K102 $K104 $NWK11 $APP11"
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})')
+port=$(port) || { echo "1..1"; echo "not ok 1 - a port for the Join Server"; exit 1; }
 url="http://127.0.0.1:$port"
 
 # ---- 1. deployment
@@ -104,17 +108,18 @@ $F device show $D11 >"$tmp/show.json" 2>&1
 if $F device import "$tmp/devices.jsonl" --allow-clear-keys >/dev/null 2>&1; then not_ok "re-import of existing devices is refused"; else ok "re-import of existing devices is refused"; fi
 
 # ---- 3. serve
+# start: ferry serve in the background, ready when /metrics answers over
+# HTTP or HTTPS (whichever ferry.conf says); its pid is watched, so a server
+# that dies fails the wait at once
 start() {
     "$FERRY" -d "$dep" serve "$@" 2>>"$tmp/serve.log" &
     server=$!
-    i=0
-    while [ $i -lt 800 ]; do
-        curl -s -o /dev/null "$url/metrics" 2>/dev/null && return 0
-        curl -sk -o /dev/null "https://127.0.0.1:$port/metrics" 2>/dev/null && return 0
-        kill -0 "$server" 2>/dev/null || return 1
-        sleep 0.05; i=$((i + 1))
-    done
-    return 1
+    wait_pid=$server
+    wait_until "ferry serve answering $url/metrics (or https)" - \
+        'curl -s -o /dev/null --max-time 5 "$url/metrics" || curl -sk -o /dev/null --max-time 5 "https://127.0.0.1:$port/metrics"'
+    st=$?
+    wait_pid=""
+    return $st
 }
 stop() { kill "$server" 2>/dev/null; wait "$server"; rc=$?; server=""; return $rc; }
 if "$FERRY" -d "$dep" serve --listen "0.0.0.0:$port" >/dev/null 2>"$tmp/err"; then not_ok "plain HTTP off loopback is refused"; else

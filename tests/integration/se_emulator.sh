@@ -10,16 +10,19 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export NODE_PATH="$root/tests/oracle/node_modules"
+. "$here/lib/wait.sh"
 
 n=0
 failed=0
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-se.XXXXXX") || exit 1
 server=""
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null
+    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
     rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+watch_log "$tmp/serve.log"
 
 ok() {
     n=$((n + 1))
@@ -58,14 +61,18 @@ wrap() {    # RFC 3394 by node's OpenSSL, not by ferry
     node -e 'const c=require("crypto"); const w=c.createCipheriv("id-aes128-wrap",Buffer.from(process.argv[1],"hex"),Buffer.from("a6a6a6a6a6a6a6a6","hex")); process.stdout.write(Buffer.concat([w.update(Buffer.from(process.argv[2],"hex")),w.final()]).toString("hex"))' "$1" "$2"
 }
 
+# start_server: the emulator on $img, ready when `se info` is answered on
+# $sock (the socket file alone may exist before listen()); its pid is
+# watched, so an emulator that dies fails the wait at once
 start_server() {
     "$FERRY" se serve --image "$img" --socket "$sock" 2>"$tmp/serve.log" &
     server=$!
-    i=0
-    while [ ! -S "$sock" ] && [ $i -lt 200 ]; do
-        sleep 0.05
-        i=$((i + 1))
-    done
+    wait_pid=$server
+    wait_until "the emulator answering se info on $sock" - \
+        '[ -S "$sock" ] && "$FERRY" se info --socket "$sock" >/dev/null 2>&1'
+    st=$?
+    wait_pid=""
+    return $st
 }
 
 # 1. Manufacture: a blank image, transport key on stdin, mode 0600.
@@ -82,8 +89,7 @@ else
     ok "a second create on the same image is refused"
 fi
 
-start_server
-if [ -S "$sock" ]; then ok "emulator listens"; else not_ok "emulator listens" "$(cat "$tmp/serve.log")"; fi
+if start_server; then ok "emulator listens"; else not_ok "emulator listens" "$(cat "$tmp/serve.log")"; fi
 
 # 2. Personalisation with keys wrapped by node.
 nw=$(wrap "$TRANSPORT" "$APPKEY")
@@ -152,7 +158,8 @@ kill -9 "$server" 2>/dev/null
 wait "$server" 2>/dev/null
 server=""
 rm -f "$sock"
-start_server
+if start_server; then ok "the emulator restarts on its image after kill -9"; else
+    not_ok "the emulator restarts on its image after kill -9" "$(cat "$tmp/serve.log")"; fi
 "$FERRY" se info --socket "$sock" >"$tmp/info2.json" 2>&1
 if [ "$(json "$tmp/info2.json" FCntUp)" = "1" ] && [ "$(json "$tmp/info2.json" NextDevNonce)" = "1" ]; then
     ok "after kill -9 the element remembers FCntUp and DevNonce"
@@ -213,7 +220,7 @@ APP11=101112131415161718191a1b1c1d1e1f
 img="$tmp/se11.img"
 sock="$tmp/se11.sock"
 echo "$TRANSPORT" | "$FERRY" se create --image "$img" >/dev/null 2>&1
-start_server
+if start_server; then ok "a 1.1 emulator listens"; else not_ok "a 1.1 emulator listens" "$(cat "$tmp/serve.log")"; fi
 check "personalise a 1.1 element" "$FERRY" se personalise --socket "$sock" --dev-eui $DEVEUI \
     --serial 5e00000000000002 --join-eui $JOINEUI --mac-version 1.1 --nwkkey-wrapped "$(wrap $TRANSPORT $NWK11)" \
     --appkey-wrapped "$(wrap $TRANSPORT $APP11)" --mlskey-wrapped "$mw"

@@ -6,7 +6,9 @@
 # way, stops and removes the cluster, prints TAP.
 #
 # The cluster listens on a Unix socket inside the temporary directory only
-# (no TCP port to collide with), trusts local connections, and runs with
+# (no TCP port to collide with; the port number, which only names the
+# socket, is reserved from tests/integration/lib/wait.sh all the same, so no
+# fixed number is shared between runs), trusts local connections, and runs with
 # fsync=off: it is thrown away, and what the tests kill is the client, not
 # the machine. PostgreSQL refuses to run as root, so when this script is root
 # the server runs as the `postgres` user.
@@ -17,6 +19,7 @@ root=$(cd "$here/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD="$root/$BUILD" ;; esac
 test_bin="$BUILD/san/tests/test_store"
+. "$here/lib/wait.sh"
 
 pg_bin=${PG_BIN:-}
 if [ -z "$pg_bin" ]; then
@@ -54,6 +57,7 @@ cleanup() {
     if [ -n "$started" ]; then
         $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
     fi
+    release_ports
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,8 +69,12 @@ if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C 
     sed 's/^/# /' "$tmp/initdb.log"
     exit 1
 fi
-port=54329
-if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/server.log" -w -t 60 \
+if ! port=$(port); then
+    echo "1..1"
+    echo "not ok 1 - a port number for the PostgreSQL socket"
+    exit 1
+fi
+if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/server.log" -w -t "$(scaled 60)" \
         -o "-c listen_addresses='' -c unix_socket_directories='$tmp' -p $port -c fsync=off -c max_connections=64" \
         start >/dev/null 2>&1; then
     echo "1..1"

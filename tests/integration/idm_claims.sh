@@ -18,6 +18,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
+. "$here/lib/wait.sh"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -33,12 +34,13 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-claims.XXXXXX") || exit 1
 idm_pid=""
 cleanup() {
     [ -n "$idm_pid" ] && kill "$idm_pid" 2>/dev/null && wait "$idm_pid" 2>/dev/null
+    release_ports
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+watch_log "$tmp/idm.log"
 
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 # results FILE: one word per result, in order: DEVEUI (upper case, or null)=claimed|already|<Status>|error
 results() {
     node -e '
@@ -123,7 +125,8 @@ check "claim --file with a DevEUI too: usage error" '[ $? -eq 2 ]'
 # ---- bulk claims through the REST API
 $I idm serve >"$tmp/idm.log" 2>&1 &
 idm_pid=$!
-i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "http://127.0.0.1:$P_IDM/healthz"; do sleep 0.05; i=$((i + 1)); done
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid
+check "idm serve answers /healthz" '[ $? -eq 0 ]'
 API="http://127.0.0.1:$P_IDM/api/v1"
 req() { # METHOD PATH TOKENFILE BODYFILE -> status on stdout, body in $tmp/body
     curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $(cat "$3")" \

@@ -24,7 +24,9 @@
 //     "deadline": 150,         seconds for the whole delivery
 //     "stall": 30,             seconds without any downlink to any SE:
 //                              the SEs not done are stuck
-//     "maxUplinks": 1500 }     uplinks per SE before it counts as stuck
+//     "maxUplinks": 1500,      uplinks per SE before it counts as stuck
+//     "httpTimeout": 20 }      seconds for one HTTP request (the test
+//                              scales it with FERRY_TEST_SLOW)
 // The radio loss is a seeded PRNG. An uplink POST that fails (the IDM is
 // down: connection refused or reset, or a 5xx) is retried by the stand-in
 // like an NS would, then given up: the SE's next uplink carries its MLS state
@@ -116,11 +118,12 @@ async function acquire(limit) {
   await new Promise((r) => queue.push(r));
 }
 function release() { const n = queue.shift(); if (n) n(); else slots--; }
+let httpTimeoutMs = 20000;
 async function post(url, token, body, limit) {
   await acquire(limit);
   try {
     const r = await fetch(url, { method: "POST", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-      body: JSON.stringify(body), signal: AbortSignal.timeout(20000) });
+      body: JSON.stringify(body), signal: AbortSignal.timeout(httpTimeoutMs) });
     const text = await r.text();
     let j = {};
     try { j = JSON.parse(text); } catch (e) { j = { raw: text }; }
@@ -277,6 +280,7 @@ async function deliver(conf) {
   const [cmd, file] = process.argv.slice(2);
   if (!file) die("usage: join|deliver CONF");
   const conf = JSON.parse(fs.readFileSync(file, "utf8"));
+  if (conf.httpTimeout) httpTimeoutMs = conf.httpTimeout * 1000;
   if (cmd === "join") await join(conf);
   else if (cmd === "deliver") await deliver(conf);
   else die("usage: join|deliver CONF");

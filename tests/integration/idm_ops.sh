@@ -35,8 +35,18 @@ NS="$here/idm_ns.js"
 CU="$here/idm_cust.js"
 need_node
 make_tmp idm-ops
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
+# idm_wait DESC CONDITION: wait_until, idm serve's pid watched (its
+# housekeeping makes the change: a dead idm serve fails the wait at once)
+idm_wait() { wait_pid=$idm_pid; wait_until "$1" - "$2"; w_rc=$?; wait_pid=""; return $w_rc; }
 state_is() { $I idm show "$1" 2>/dev/null | grep -q "\"State\": \"$2\""; }
-wait_state() { i=0; while [ $i -lt 100 ] && ! state_is "$1" "$2"; do sleep 0.1; i=$((i + 1)); done; state_is "$1" "$2"; }
+wait_state() { idm_wait "idm show $1: State $2" "state_is $1 $2"; }
+# gone CMD DEVEUI: until a Join Server no longer knows the device (idm
+# serve's housekeeping deletes it)
+gone() { idm_wait "$1 device show $2: not found" "! $1 device show $2 >/dev/null 2>&1"; }
+# wait_sock SOCKET PID: an SE emulator's Unix socket, its process watched
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
 
 HSAKEK=$(hex16); NSKEK=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16); BKEK=$(hex16); BNS=$(hex16); BAS=$(hex16)
 idm="$tmp/idm"; acme="$tmp/acme-js"; bolt="$tmp/bolt-js"; out="$tmp/hsa"; nsd="$tmp/ns"
@@ -77,24 +87,29 @@ $I idm claim $SE1 --owner-token "$(otok $SE1)" --tenant acme >/dev/null 2>"$tmp/
 check "acme claims and assigns both SEs" '[ $? -eq 0 ]'
 
 $I serve >"$tmp/js.log" 2>&1 &
-pids="$pids $!"
+js_pid=$!; pids="$pids $js_pid"
 $A serve >"$tmp/acme.log" 2>&1 &
-pids="$pids $!"
+a_pid=$!; pids="$pids $a_pid"
 $B serve >"$tmp/bolt.log" 2>&1 &
-pids="$pids $!"
+b_pid=$!; pids="$pids $b_pid"
 $I idm serve >>"$tmp/idm.log" 2>&1 &
 idm_pid=$!
-for p in $P_JS $P_A $P_B; do wait_http "http://127.0.0.1:$p/metrics"; done
-wait_http "http://127.0.0.1:$P_IDM/healthz"
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid
+check "idm serve answers /healthz" '[ $? -eq 0 ]'
+wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid && wait_http "http://127.0.0.1:$P_A/metrics" $a_pid &&
+    wait_http "http://127.0.0.1:$P_B/metrics" $b_pid
+check "the bootstrap, acme and bolt Join Servers answer /metrics" '[ $? -eq 0 ]'
 API="http://127.0.0.1:$P_IDM/api/v1"
 req() { # METHOD PATH TOKENFILE [BODY] -> status on stdout, body in $tmp/body
     curl -s -o "$tmp/body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $(cat "$3")" ${4:+--data-binary "$4"} "$API$2"
 }
+se_ok=0
 for s in 1 2; do
     "$FERRY" se serve --image "$out/se-$(eval echo \$SE$s).img" --socket "$tmp/se$s.sock" 2>"$tmp/se$s.log" &
     pids="$pids $!"
+    wait_sock "$tmp/se$s.sock" $! || se_ok=1
 done
-i=0; while [ $i -lt 100 ] && ! { [ -S "$tmp/se1.sock" ] && [ -S "$tmp/se2.sock" ]; }; do sleep 0.05; i=$((i + 1)); done
+check "SE emulators 1 and 2 up (ferry se serve)" '[ $se_ok -eq 0 ]'
 boot() { SOCK="$tmp/se$1.sock" node "$NS" join "$nsd/se$1.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000; }
 pump() { SOCK="$tmp/se$1.sock" node "$NS" pump "$nsd/se$1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" "$2" ${3:-}; }
 ajoin() { SOCK="$tmp/se$1.sock" node "$CU" join "$nsd/se$1a.json" "http://127.0.0.1:$P_A/" "$nsd/acme-ns.tok" "$ANS" "$AAS" 000013; }
@@ -104,7 +119,9 @@ brelay() { SOCK="$tmp/se$1.sock" node "$CU" relay "$nsd/se$1b.json" "http://127.
 
 # ---- both SEs: bootstrap, profile, acme's network
 for s in 1 2; do
-    boot $s >"$tmp/o" 2>"$tmp/err" && pump $s 80 switched >"$tmp/o" 2>>"$tmp/err" && ajoin $s >"$tmp/o" 2>>"$tmp/err"
+    # idm serve's housekeeping (every `poll` s) queues the profile once the
+    # bootstrap join was served: the pump's rounds then only count deliveries
+    boot $s >"$tmp/o" 2>"$tmp/err" && wait_state $(eval echo \$SE$s) profile_pending && pump $s 80 switched >"$tmp/o" 2>>"$tmp/err" && ajoin $s >"$tmp/o" 2>>"$tmp/err"
     check "SE$s: bootstrap join, profile over the air, join on acme's network" '[ $? -eq 0 ] && grep -q $AJE "$tmp/o"'
     check "IDM: SE$s active at customer" 'wait_state $(eval echo \$SE$s) active_at_customer'
 done
@@ -151,12 +168,20 @@ check "SE1 joins acme's JS with the renewed keys" '[ $? -eq 0 ]'
 check "IDM: SE1 active at customer again, renewal confirmed" 'wait_state $SE1 active_at_customer && $I idm show $SE1 | grep -q "\"Update\": \"\""'
 
 # ---- a renewal by the policy's maximum key age, that never joins: the old keys come back
-restart_idm() { kill "$idm_pid"; wait "$idm_pid" 2>/dev/null; $I idm serve >>"$tmp/idm.log" 2>&1 & idm_pid=$!; wait_http "http://127.0.0.1:$P_IDM/healthz"; }
+restart_idm() {
+    kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
+    $I idm serve >>"$tmp/idm.log" 2>&1 &
+    idm_pid=$!
+    wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid || notok "idm serve restarted answers /healthz"
+}
+# A sleep, not a wait: a minimum elapsed time, so that both SEs' keys are
+# older than max_key_age = 1 s when idm serve starts with it.
 sleep 1
 sed -i 's/^max_key_age = .*/max_key_age = 1/' "$idm/idm.conf"
 restart_idm
 check "max_key_age: idm serve renews the fleet's keys by itself (both SEs, actor idm-policy)" \
-    'wait_state $SE2 profile_pending && wait_state $SE1 profile_pending && grep -q "$SE2: keys older than max_key_age" "$tmp/idm.log"'
+    'wait_state $SE2 profile_pending && wait_state $SE1 profile_pending &&
+     idm_wait "idm.log: $SE2: keys older than max_key_age" "grep -q \"$SE2: keys older than max_key_age\" \"$tmp/idm.log\""'
 sed -i 's/^max_key_age = .*/max_key_age = 0/' "$idm/idm.conf"
 restart_idm
 arelay 1 acme 60 switched >"$tmp/o" 2>"$tmp/err" && ajoin 1 >"$tmp/o" 2>>"$tmp/err"
@@ -180,6 +205,8 @@ check "bolt cannot take acme's SE by a transfer (404 for that SE)" '[ "$code" = 
 code=$(req POST /fleet/transfer "$tmp/acme.tok" "{\"DevEUIs\":[\"$SE1\",\"0000000000000001\"],\"Tenant\":\"bolt\"}")
 check "acme transfers its fleet to bolt: SE1 queued, an unknown DevEUI refused, one result each" \
     '[ "$code" = 200 ] && grep -q "\"Done\":1" "$tmp/body" && grep -q "\"Failed\":1" "$tmp/body"'
+# bolt's JS is provisioned in the request; housekeeping retries if it failed
+idm_wait "SE1 profile_pending and on bolt's JS" 'state_is $SE1 profile_pending && $B device show $SE1 >/dev/null 2>&1'
 check "IDM: SE1 profile_pending for bolt; bolt's JS provisioned first" \
     'state_is $SE1 profile_pending && $B device show $SE1 >/dev/null 2>&1 && $A device show $SE1 >/dev/null 2>&1'
 arelay 1 acme 80 switched >"$tmp/o" 2>"$tmp/err"
@@ -187,7 +214,7 @@ check "the new profile travels through acme's AS (the network SE1 is on); SE1 sw
 bjoin 1 >"$tmp/o" 2>"$tmp/err"
 check "SE1 joins bolt's network" '[ $? -eq 0 ] && grep -q $BJE "$tmp/o"'
 check "IDM: SE1 active at bolt" 'wait_state $SE1 active_at_customer && $I idm show $SE1 | grep -q "\"Tenant\": \"bolt\""'
-i=0; while [ $i -lt 50 ] && $A device show $SE1 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+gone "$A" $SE1
 check "acme's JS forgot SE1 once bolt's JS confirmed the join" '! $A device show $SE1 >/dev/null 2>&1'
 SOCK="$tmp/se1.sock" node "$CU" join "$nsd/x.json" "http://127.0.0.1:$P_A/" "$nsd/acme-ns.tok" "$ANS" "$AAS" 000013 >"$tmp/o" 2>"$tmp/err"
 check "acme can no longer join SE1" '[ $? -ne 0 ]'
@@ -207,7 +234,7 @@ check "bolt's network is down: after 2 joins SE2 falls back to acme's profile an
 arelay 2 acme 30 quiet:3 >"$tmp/o" 2>"$tmp/err"
 check "SE2's fallback event reaches the IDM through acme's AS: transfer abandoned, SE2 active at acme" \
     'wait_state $SE2 active_at_customer && $I idm show $SE2 | grep -q "\"Tenant\": \"acme\""'
-i=0; while [ $i -lt 50 ] && $B device show $SE2 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+gone "$B" $SE2
 check "bolt's JS forgot SE2; acme's JS still has it" '! $B device show $SE2 >/dev/null 2>&1 && $A device show $SE2 >/dev/null 2>&1'
 
 # ---- return to bootstrap of SE1 (bolt)
@@ -220,7 +247,7 @@ check "BOOTSTRAP relayed through bolt's AS; SE1 leaves bolt's network" '[ $? -eq
 check "IDM: returned_to_bootstrap, claim released" 'wait_state $SE1 returned_to_bootstrap && $I idm show $SE1 | grep -q "\"Claim\": \"released\""'
 "$FERRY" se info --socket "$tmp/se1.sock" >"$tmp/o" 2>"$tmp/err"
 check "SE1 is on its bootstrap profile" 'grep -q "\"ActiveSlot\": 0" "$tmp/o"'
-i=0; while [ $i -lt 50 ] && $B device show $SE1 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+gone "$B" $SE1
 check "bolt's JS forgot SE1" '! $B device show $SE1 >/dev/null 2>&1'
 boot 1 >"$tmp/o" 2>"$tmp/err"
 check "SE1 joins the bootstrap JS again; IDM: bootstrapped" '[ $? -eq 0 ] && wait_state $SE1 bootstrapped'

@@ -27,6 +27,18 @@ root=$(cd "$here/../.." && pwd)
 NS="$here/idm_ns.js"
 need_node
 make_tmp idm-ota
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
+# wait_sock SOCKET PID: an SE emulator's Unix socket, its process watched
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
+# idm_wait DESC CONDITION: wait_until, idm serve's pid watched (its
+# housekeeping makes the change: a dead idm serve fails the wait at once)
+idm_wait() { wait_pid=$idm_pid; wait_until "$1" - "$2"; w_rc=$?; wait_pid=""; return $w_rc; }
+# state_is DEVEUI STATE; wait_state DEVEUI STATE: until idm show says so
+state_is() { $I idm show "$1" 2>/dev/null | grep -q "\"State\": \"$2\""; }
+wait_state() { idm_wait "idm show $1: State $2" "state_is $1 $2"; }
+# start_idm: idm serve in the background, ready when /healthz answers
+start_idm() { $I idm serve >>"$tmp/idm.log" 2>&1 & idm_pid=$!; wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid; }
 
 HSAKEK=$(hex16); NSKEK=$(hex16); CKEK=$(hex16); CNSKEK=$(hex16)
 idm="$tmp/idm"; cust="$tmp/acme-js"; out="$tmp/hsa"; nsd="$tmp/ns"
@@ -98,12 +110,15 @@ check "show: manufactured, claimed by acme, assigned" \
 
 # ---- the servers
 $I serve >"$tmp/js.log" 2>&1 &
-pids="$pids $!"
+js_pid=$!; pids="$pids $js_pid"
 $C serve >"$tmp/cust.log" 2>&1 &
-pids="$pids $!"
-$I idm serve >>"$tmp/idm.log" 2>&1 &
-idm_pid=$!
-wait_http "http://127.0.0.1:$P_JS/metrics"; wait_http "http://127.0.0.1:$P_C/metrics"; wait_http "http://127.0.0.1:$P_IDM/healthz"
+c_pid=$!; pids="$pids $c_pid"
+start_idm
+check "idm serve answers /healthz" '[ $? -eq 0 ]'
+wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid
+check "the bootstrap Join Server (serve) answers /metrics" '[ $? -eq 0 ]'
+wait_http "http://127.0.0.1:$P_C/metrics" $c_pid
+check "the customer Join Server answers /metrics" '[ $? -eq 0 ]'
 API="http://127.0.0.1:$P_IDM/api/v1"
 req() { # METHOD PATH TOKENFILE [BODY] -> status on stdout, body in $tmp/body
     if [ -n "${4:-}" ]; then
@@ -137,13 +152,18 @@ check "a stale device SE2 sits on the customer JS" '[ "$code" = 201 ]'
 
 # ---- SE1: bootstrap join, profile over the air, customer join
 "$FERRY" se serve --image "$out/se-$SE1.img" --socket "$tmp/se1.sock" 2>"$tmp/se1.log" &
-pids="$pids $!"
+se1_pid=$!; pids="$pids $se1_pid"
 "$FERRY" se serve --image "$out/se-$SE2.img" --socket "$tmp/se2.sock" 2>"$tmp/se2.log" &
-pids="$pids $!"
-i=0; while [ $i -lt 100 ] && ! { [ -S "$tmp/se1.sock" ] && [ -S "$tmp/se2.sock" ]; }; do sleep 0.05; i=$((i + 1)); done
+se2_pid=$!; pids="$pids $se2_pid"
+wait_sock "$tmp/se1.sock" $se1_pid && wait_sock "$tmp/se2.sock" $se2_pid
+check "SE emulators 1 and 2 up (ferry se serve)" '[ $? -eq 0 ]'
 ns() { SOCK="$1" node "$NS" "$2" "$3" "${4:-}" "${5:-}" "${6:-}" "${7:-}" "${8:-}"; }
 ns "$tmp/se1.sock" join "$nsd/se1.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000 >"$tmp/o" 2>"$tmp/err"
 check "SE1 joins the IDM's bootstrap Join Server" '[ $? -eq 0 ]'
+# idm serve's housekeeping (every `poll` s) sees the join and queues the
+# profile: the pump's rounds then only count deliveries, not waiting
+wait_state $SE1 profile_pending
+check "IDM: the profile for SE1 queued once the bootstrap join was served" '[ $? -eq 0 ]'
 ns "$tmp/se1.sock" pump "$nsd/se1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err"
 check "SE1: the profile arrives over FPort 200 and the SE switches to it" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
 sent1=$(jget sent <"$tmp/o")
@@ -155,19 +175,19 @@ $C device show $SE1 >"$tmp/o" 2>"$tmp/err"
 check "the customer JS was provisioned with SE1 (JoinEUI of acme)" '[ $? -eq 0 ] && grep -q "70B3D57ED00A0000" "$tmp/o"'
 ns "$tmp/se1.sock" join "$nsd/se1c.json" "http://127.0.0.1:$P_C/" "$nsd/acme-ns.tok" "$CNSKEK" 000013 >"$tmp/o" 2>"$tmp/err"
 check "SE1 joins the CUSTOMER Join Server with the delivered keys" '[ $? -eq 0 ] && grep -q "70B3D57ED00A0000" "$tmp/o"'
-i=0; while [ $i -lt 60 ] && ! $I idm show $SE1 2>/dev/null | grep -q active_at_customer; do sleep 0.1; i=$((i + 1)); done
+wait_state $SE1 active_at_customer
 check "IDM: SE1 active at customer (the customer JS confirmed the join)" '$I idm show $SE1 | grep -q "\"State\": \"active_at_customer\""'
 
 # ---- SE2: the IDM killed -9 in the middle of the delivery
-ns "$tmp/se2.sock" join "$nsd/se2.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000 >"$tmp/o" 2>"$tmp/err"
+ns "$tmp/se2.sock" join "$nsd/se2.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000 >"$tmp/o" 2>"$tmp/err" &&
+    wait_state $SE2 profile_pending
+check "SE2 joins the bootstrap Join Server; IDM: its profile queued" '[ $? -eq 0 ]'
 # Small frames (MaxDownlinkPayload 20: INSTALL is 6 fragments of 16 bytes),
 # and the IDM killed after the third went out.
 MAXDL=20 ns "$tmp/se2.sock" pump "$nsd/se2.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 40 sent:3 >"$tmp/o" 2>"$tmp/err"
 check "SE2: delivery under way (3 fragments of INSTALL out)" '[ $? -eq 0 ] && grep -q "\"sent\":3" "$tmp/o" && $I idm show $SE2 | grep -q profile_pending'
 kill -9 "$idm_pid"; wait "$idm_pid" 2>/dev/null
-$I idm serve >>"$tmp/idm.log" 2>&1 &
-idm_pid=$!
-wait_http "http://127.0.0.1:$P_IDM/healthz"
+start_idm || notok "idm serve restarted after kill -9 answers /healthz"
 MAXDL=20 ns "$tmp/se2.sock" pump "$nsd/se2.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err"
 check "SE2: after the restart the delivery completes and the SE switches" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
 SOCK="$tmp/se2.sock" "$FERRY" se info --socket "$tmp/se2.sock" >"$tmp/o" 2>"$tmp/err"
@@ -184,16 +204,18 @@ else
     n=$((n + 1)); echo "ok $n - # SKIP needs the sqlite3 shell"
 fi
 ns "$tmp/se2.sock" join "$nsd/se2c.json" "http://127.0.0.1:$P_C/" "$nsd/acme-ns.tok" "$CNSKEK" 000013 >"$tmp/o" 2>"$tmp/err"
-i=0; while [ $i -lt 60 ] && ! $I idm show $SE2 2>/dev/null | grep -q active_at_customer; do sleep 0.1; i=$((i + 1)); done
+wait_state $SE2 active_at_customer
 check "SE2 joins the customer JS (the stale device was replaced); IDM: active at customer" '$I idm show $SE2 | grep -q "\"State\": \"active_at_customer\""'
 
 # ---- SE3: a profile delivered but never joined: the SE falls back and says so
 $I idm claim $SE3 --owner-token "$T3" --tenant acme >/dev/null 2>"$tmp/err" && $I idm assign $SE3 >/dev/null 2>>"$tmp/err"
 check "SE3 claimed and assigned by acme" '[ $? -eq 0 ]'
 "$FERRY" se serve --image "$out/se-$SE3.img" --socket "$tmp/se3.sock" 2>"$tmp/se3.log" &
-pids="$pids $!"
-i=0; while [ $i -lt 100 ] && [ ! -S "$tmp/se3.sock" ]; do sleep 0.05; i=$((i + 1)); done
+se3_pid=$!; pids="$pids $se3_pid"
+wait_sock "$tmp/se3.sock" $se3_pid
+check "SE emulator 3 up" '[ $? -eq 0 ]'
 ns "$tmp/se3.sock" join "$nsd/se3.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000 >"$tmp/o" 2>"$tmp/err" &&
+    wait_state $SE3 profile_pending &&
     ns "$tmp/se3.sock" pump "$nsd/se3.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err"
 check "SE3: profile delivered, the SE switches (trial of 2 joins)" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
 # two join-requests on the trial profile that nobody answers, then the SE
@@ -213,14 +235,12 @@ fi
 # redeliver_after: an SE back on bootstrap gets a new profile by itself
 kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
 sed -i 's/^redeliver_after = .*/redeliver_after = 1/' "$idm/idm.conf"
-$I idm serve >>"$tmp/idm.log" 2>&1 &
-idm_pid=$!
-wait_http "http://127.0.0.1:$P_IDM/healthz"
-i=0; while [ $i -lt 60 ] && ! $I idm show $SE3 2>/dev/null | grep -q profile_pending; do sleep 0.1; i=$((i + 1)); done
+start_idm || notok "idm serve restarted with redeliver_after = 1 answers /healthz"
+wait_state $SE3 profile_pending
 check "SE3: redeliver_after: a new profile queued for the SE back on bootstrap" '$I idm show $SE3 | grep -q "\"State\": \"profile_pending\""'
 ns "$tmp/se3.sock" pump "$nsd/se3b.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err" &&
     ns "$tmp/se3.sock" join "$nsd/se3c.json" "http://127.0.0.1:$P_C/" "$nsd/acme-ns.tok" "$CNSKEK" 000013 >>"$tmp/o" 2>>"$tmp/err"
-i=0; while [ $i -lt 60 ] && ! $I idm show $SE3 2>/dev/null | grep -q active_at_customer; do sleep 0.1; i=$((i + 1)); done
+wait_state $SE3 active_at_customer
 check "SE3: the new profile delivered, the SE joins the customer JS (its JoinNonce kept by PUT), active" \
     '$I idm show $SE3 | grep -q "\"State\": \"active_at_customer\""'
 

@@ -34,6 +34,7 @@ FLEET="$here/idm_fleet.js"
 COUNT=${COUNT:-100}
 SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 MIN_RESTARTS=5
+. "$here/lib/wait.sh"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -53,17 +54,18 @@ drv=""
 cleanup() {
     for p in $drv $idm_pid $pids $se_pids; do kill "$p" 2>/dev/null; done
     for p in $drv $idm_pid $pids $se_pids; do wait "$p" 2>/dev/null; done
+    release_ports
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
 echo "# seed $SEED, $COUNT SEs"
 t_start=$(date +%s)
 phase() { echo "# $(($(date +%s) - t_start)) s: $1"; }
 
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
-wait_http() { i=0; while [ $i -lt 200 ] && ! curl -s -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
 q() { sqlite3 -cmd ".timeout 5000" "$idm/ferry.db" "$1"; }
 
 HSAKEK=$(hex16); NSKEK=$(hex16); CKEK=$(hex16); CNSKEK=$(hex16)
@@ -98,12 +100,15 @@ check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners"
 phase "set up"
 # ---- the servers
 $I serve >"$tmp/js.log" 2>&1 &
-pids="$pids $!"
+js_pid=$!; pids="$pids $js_pid"
 $C serve >"$tmp/cust.log" 2>&1 &
-pids="$pids $!"
+c_pid=$!; pids="$pids $c_pid"
 $I idm serve >>"$tmp/idm.log" 2>&1 &
 idm_pid=$!
-wait_http "http://127.0.0.1:$P_JS/metrics"; wait_http "http://127.0.0.1:$P_C/metrics"; wait_http "http://127.0.0.1:$P_IDM/healthz"
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid
+check "idm serve answers /healthz" '[ $? -eq 0 ]'
+wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid && wait_http "http://127.0.0.1:$P_C/metrics" $c_pid
+check "the bootstrap and customer Join Servers answer /metrics" '[ $? -eq 0 ]'
 API="http://127.0.0.1:$P_IDM/api/v1"
 AUTH="Authorization: Bearer $(cat "$tmp/acme.tok")"
 
@@ -122,7 +127,7 @@ for e in $SES; do
     "$FERRY" se serve --image "$out/se-$e.img" --socket "$sd/$e.sock" 2>>"$tmp/se.log" &
     se_pids="$se_pids $!"
 done
-i=0; while [ $i -lt 600 ] && [ "$(ls "$sd" | grep -c '\.sock$')" -lt "$COUNT" ]; do sleep 0.05; i=$((i + 1)); done
+wait_until "$COUNT SE emulators' sockets in $sd" 90 '[ "$(ls "$sd" | grep -c "\.sock$")" -ge "$COUNT" ]'
 check "$COUNT SE emulators up" '[ "$(ls "$sd" | grep -c "\.sock$")" -eq "$COUNT" ]'
 rss=$(for p in $se_pids; do awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {printf "%d", s / 1024}')
 echo "# the emulators use $rss MB of memory together"
@@ -137,8 +142,9 @@ echo "# the emulators use $rss MB of memory together"
     printf '"customer":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000013","joinEui":"70B3D57ED00A0000"},' \
         "$P_C" "$nsd/acme-ns.tok" "$CNSKEK"
     printf '"idm":{"url":"http://127.0.0.1:%s","tokenFile":"%s"},' "$P_IDM" "$nsd/idm-ns.tok"
-    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":150,"stall":30,"maxUplinks":1500}\n' \
-        "$SEED"
+    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":%s,"stall":%s,' "$SEED" \
+        "$(scaled 150)" "$(scaled 30)"
+    printf '"maxUplinks":1500,"httpTimeout":%s}\n' "$(scaled 20)"
 } >"$tmp/fleet.json"
 
 phase "emulators up"
@@ -146,10 +152,10 @@ phase "emulators up"
 node "$FLEET" join "$tmp/fleet.json" >"$tmp/o" 2>"$tmp/err"
 check "all $COUNT SEs join the IDM's bootstrap Join Server" '[ $? -eq 0 ] && grep -q "\"joined\":$COUNT" "$tmp/o"'
 phase "joined"
-i=0
-while [ $i -lt 600 ] && [ "$(q "SELECT count(*) FROM idm_se WHERE state='profile_pending'")" != "$COUNT" ]; do
-    sleep 0.1; i=$((i + 1))
-done
+wait_pid=$idm_pid
+wait_until "all $COUNT SEs profile_pending (idm serve's housekeeping)" 180 \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ]'
+wait_pid=""
 pend=$(q "SELECT count(*) FROM idm_se WHERE state='profile_pending'")
 cmds=$(q "SELECT count(*), sum(state='queued') FROM idm_cmd")
 check "idm serve provisioned all $COUNT (profile_pending, INSTALL + ACTIVATE queued): $pend, $cmds" \
@@ -160,11 +166,15 @@ phase "provisioned"
 awk -v s="$SEED" 'BEGIN { srand(s); for (i = 0; i < 1000; i++) printf "%.2f %.2f\n", 0.3 + 2.7 * rand(), 0.8 * rand() }' \
     >"$tmp/delays"
 t_deliver=$(date +%s)
-node "$FLEET" deliver "$tmp/fleet.json" >"$tmp/deliver.out" 2>"$tmp/deliver.err" &
+node "$FLEET" deliver "$tmp/fleet.json" >"$tmp/deliver.out" 2>"$tmp/deliver-err.log" &
 drv=$!
 restarts=0
+not_up=0
 [ "${KILL:-1}" = 0 ] && : >"$tmp/delays"   # KILL=0: no restarts (to measure; fails the restart count)
 while read -r d down; do
+    # The two sleeps are the test's seeded schedule, not waits: how long
+    # idm serve runs (counted from when it answers /healthz, so that a slow
+    # start does not eat its running time) and how long it stays down.
     sleep "$d"
     kill -0 "$drv" 2>/dev/null || break
     kill -9 "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null
@@ -173,13 +183,16 @@ while read -r d down; do
     sleep "$down"   # uplinks meanwhile fail
     $I idm serve >>"$tmp/idm.log" 2>&1 &
     idm_pid=$!
+    wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid || not_up=$((not_up + 1))
 done <"$tmp/delays"
 wait "$drv"
 drv_rc=$?
 drv=""
 t_done=$(date +%s)
-wait_http "http://127.0.0.1:$P_IDM/healthz"
-cp "$tmp/deliver.err" "$tmp/err"
+check "idm serve came back up (/healthz) after each of the $restarts restarts ($not_up did not)" '[ $not_up -eq 0 ]'
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid
+check "idm serve answers /healthz after the deliveries" '[ $? -eq 0 ]'
+cp "$tmp/deliver-err.log" "$tmp/err"
 check "every SE switched to its customer profile and joined the customer JS ($((t_done - t_deliver)) s)" '[ $drv_rc -eq 0 ]'
 stats=$(cat "$tmp/deliver.out")
 uplinks=$(sed -n 's/.*"uplinks":\([0-9]*\).*/\1/p' "$tmp/deliver.out")
@@ -190,10 +203,10 @@ check "idm serve was killed -9 and restarted $restarts times during the deliveri
 phase "delivered"
 # housekeeping sees each customer join at the customer JS: active_at_customer
 # (the stand-in has finished: every SE that will get there is profile_delivered now)
-i=0
-while [ $i -lt 300 ] && [ "$(q "SELECT count(*) FROM idm_se WHERE state='profile_delivered'")" != 0 ]; do
-    sleep 0.1; i=$((i + 1))
-done
+wait_pid=$idm_pid
+wait_until "no SE left profile_delivered (housekeeping confirms each customer join)" 90 \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_delivered'"'"'")" = 0 ]'
+wait_pid=""
 q "SELECT dev_eui, state FROM idm_se WHERE state <> 'active_at_customer'" >"$tmp/err"
 active=$(q "SELECT count(*) FROM idm_se WHERE state = 'active_at_customer'")
 check "IDM: every SE active_at_customer ($active)" '[ "$active" = "$COUNT" ]'

@@ -16,6 +16,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
+. "$here/lib/wait.sh"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -31,25 +32,25 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-tls.XXXXXX") || exit 1
 idm_pid=""
 cleanup() {
     [ -n "$idm_pid" ] && kill "$idm_pid" 2>/dev/null && wait "$idm_pid" 2>/dev/null
+    release_ports
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+watch_log "$tmp/idm.log"
 
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
 # serve_until_up URL [ARGS...]: starts idm serve, waits until URL answers
+# (trusting the test's certificate), its pid watched
 serve_until_up() {
     url=$1; shift
     $I idm serve "$@" >>"$tmp/idm.log" 2>&1 &
     idm_pid=$!
-    i=0
-    while [ $i -lt 200 ]; do
-        curl -s -o /dev/null --cacert "$tmp/tls.crt" "$url" && return 0
-        kill -0 "$idm_pid" 2>/dev/null || return 1
-        sleep 0.05; i=$((i + 1))
-    done
-    return 1
+    wait_pid=$idm_pid
+    wait_until "idm serve answering $url" - 'curl -s -o /dev/null --max-time 5 --cacert "$tmp/tls.crt" "$url"'
+    w_rc=$?
+    wait_pid=""
+    return $w_rc
 }
 stop() { kill "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null; rc=$?; idm_pid=""; return $rc; }
 
@@ -100,11 +101,12 @@ if serve_until_up "https://127.0.0.1:$P/healthz"; then ok "idm serve with tls_ce
     notok "idm serve with TLS starts"; sed 's/^/# /' "$tmp/idm.log" | tail -5; echo "1..$n"; exit 1; fi
 code=$(curl -s -o "$tmp/body" -w '%{http_code}' --cacert "$tmp/tls.crt" "https://127.0.0.1:$P/healthz")
 check "GET /healthz over https (--cacert): 200 {\"ok\":true}" '[ "$code" = 200 ] && grep -q "\"ok\":true" "$tmp/body"'
-code=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$P/healthz")
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time "$(scaled 5)" "http://127.0.0.1:$P/healthz")
 check "plain http to the same port fails (got $code)" '[ "$code" != 200 ]'
-code=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time 5 "https://127.0.0.1:$P/healthz")
+code=$(curl -s -o "$tmp/body" -w '%{http_code}' --max-time "$(scaled 5)" "https://127.0.0.1:$P/healthz")
 check "https without trusting the certificate fails (got $code)" '[ "$code" = 000 ]'
-grep -q '"msg":"listening".*"scheme":"https"' "$tmp/idm.log"
+# the line is written once the daemon runs: it may follow the first answer
+wait_until "idm.log: listening, scheme https" - 'grep -q "\"msg\":\"listening\".*\"scheme\":\"https\"" "$tmp/idm.log"'
 check "the log says https" '[ $? -eq 0 ]'
 
 API="https://127.0.0.1:$P/api/v1"

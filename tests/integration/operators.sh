@@ -32,6 +32,7 @@ export FERRY
 export NODE_PATH="$root/tests/oracle/node_modules"
 OPNS="$here/operators_ns.js"
 IDMNS="$here/idm_ns.js"
+. "$here/lib/wait.sh"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -49,15 +50,21 @@ js_pid=""
 cleanup() {
     for p in $pids $js_pid; do kill "$p" 2>/dev/null; done
     for p in $pids $js_pid; do wait "$p" 2>/dev/null; done
+    release_ports
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
 
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }
-wait_http() { i=0; while [ $i -lt 200 ] && ! curl -sk -o /dev/null "$1"; do sleep 0.05; i=$((i + 1)); done; }
+# idm_wait DESC CONDITION: wait_until, idm serve's pid watched (its
+# housekeeping makes the change: a dead idm serve fails the wait at once)
+idm_wait() { wait_pid=$i_pid; wait_until "$1" - "$2"; w_rc=$?; wait_pid=""; return $w_rc; }
+# wait_sock SOCKET PID: an SE emulator's Unix socket, its process watched
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
 
 # ---- certificates: the Join Server's TLS certificate, operator B's CA and client certificate
 q() { "$@" >/dev/null 2>&1 || { echo "not ok 1 - openssl: $*"; echo "1..1"; exit 1; }; }
@@ -135,16 +142,16 @@ check "a malformed --operators list is refused (exit 2)" '[ $? -eq 2 ]'
 # ---- the bootstrap Join Server
 $I serve >"$tmp/js.log" 2>&1 &
 js_pid=$!
-wait_http "$JS/metrics"
+wait_http "$JS/metrics" $js_pid
 check "serve (HTTPS) starts with the operators" 'curl -s --cacert "$tmp/tls.crt" -o /dev/null "$JS/metrics"'
 "$FERRY" se serve --image "$tmp/hsa2/se-$SE2.img" --socket "$tmp/se2.sock" 2>"$tmp/se2.log" &
-pids="$pids $!"
+se2_pid=$!; pids="$pids $se2_pid"
 "$FERRY" se serve --image "$tmp/hsa1/se-$SE1.img" --socket "$tmp/se1.sock" 2>"$tmp/se1.log" &
-pids="$pids $!"
+se1_pid=$!; pids="$pids $se1_pid"
 "$FERRY" se serve --image "$tmp/hsa1/se-$SE3.img" --socket "$tmp/se3.sock" 2>"$tmp/se3.log" &
-pids="$pids $!"
-i=0; while [ $i -lt 100 ] && ! { [ -S "$tmp/se1.sock" ] && [ -S "$tmp/se2.sock" ] && [ -S "$tmp/se3.sock" ]; }; do
-    sleep 0.05; i=$((i + 1)); done
+se3_pid=$!; pids="$pids $se3_pid"
+wait_sock "$tmp/se1.sock" $se1_pid && wait_sock "$tmp/se2.sock" $se2_pid && wait_sock "$tmp/se3.sock" $se3_pid
+check "SE emulators 1, 2 and 3 up (ferry se serve)" '[ $? -eq 0 ]'
 
 # op SOCK NETID AUTH OWN_KEK OTHER... -> $tmp/o
 op() { s=$1; shift; SOCK="$s" node "$OPNS" join "$JS/" "$@" >"$tmp/o" 2>"$tmp/err"; }
@@ -205,16 +212,22 @@ check "HomeNSReq from E for an SE its maker excluded it from: NoRoamingAgreement
 } >"$tmp/setup2.log" 2>"$tmp/err"
 check "customer JS (allows only A besides its home 000013), tenant, claim, assign" '[ $? -eq 0 ]'
 $C serve >"$tmp/cust.log" 2>&1 &
-pids="$pids $!"
+c_pid=$!; pids="$pids $c_pid"
 $I idm serve >"$tmp/idm.log" 2>&1 &
-pids="$pids $!"
-wait_http "http://127.0.0.1:$P_C/metrics"; wait_http "http://127.0.0.1:$P_IDM/healthz"
+i_pid=$!; pids="$pids $i_pid"
+wait_http "http://127.0.0.1:$P_C/metrics" $c_pid
+check "the customer Join Server answers /metrics" '[ $? -eq 0 ]'
+wait_http "http://127.0.0.1:$P_IDM/healthz" $i_pid
+check "idm serve answers /healthz" '[ $? -eq 0 ]'
 ns() { SOCK="$1" node "$IDMNS" "$2" "$3" "${4:-}" "${5:-}" "${6:-}" "${7:-}" "${8:-}"; }
+# idm serve's housekeeping (every `poll` s) queues the profile once the
+# bootstrap join was served: the pump's rounds then only count deliveries
 ns "$tmp/se1.sock" join "$nsd/se1.json" "$JS/" "$nsd/boot.tok" "$NSKEK" 000000 >"$tmp/o" 2>"$tmp/err" &&
+    idm_wait "idm show $SE1: State profile_pending" '$I idm show $SE1 2>/dev/null | grep -q "\"State\": \"profile_pending\""' &&
     ns "$tmp/se1.sock" pump "$nsd/se1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>>"$tmp/err"
 check "SE1: bootstrap join on the home network, profile over the air, the SE switches" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
 ns "$tmp/se1.sock" join "$nsd/se1c.json" "http://127.0.0.1:$P_C/" "$nsd/cust-ns.tok" "$CNSKEK" 000013 >"$tmp/o" 2>"$tmp/err"
-i=0; while [ $i -lt 60 ] && ! $I idm show $SE1 2>/dev/null | grep -q active_at_customer; do sleep 0.1; i=$((i + 1)); done
+idm_wait "idm show $SE1: State active_at_customer" '$I idm show $SE1 2>/dev/null | grep -q "\"State\": \"active_at_customer\""'
 check "SE1 joins its customer's JS: active at customer" '$I idm show $SE1 | grep -q "\"State\": \"active_at_customer\""'
 $C device show $SE1 >"$tmp/o" 2>"$tmp/err"
 check "the customer JS holds SE1 with AllowedNetIDs [00000A] (the customer's restriction)" \
@@ -226,14 +239,17 @@ check "... from C, which the customer does not allow: NoRoamingAgreement" '[ "$(
 hns 00000C "token:$nsd/c.tok" $SE2
 check "... while SE2, still at bootstrap, answers C with 000000" '[ "$(res)" = Success ] && [ "$(jget HNetID <"$tmp/o")" = 000000 ]'
 
-# ---- counters: /metrics (this process) and operator show (the database, flushed every second)
+# ---- counters: /metrics (this process) and operator show (the database:
+# flushed every second by serve, and at once by POST /api/v1/metrics/flush)
 curl -s --cacert "$tmp/tls.crt" "$JS/metrics" >"$tmp/metrics" 2>"$tmp/err"
 check "/metrics: activations per operator" \
     'grep -q "^ferry_js_operator_activations_total{operator=\"00000A\"} 1$" "$tmp/metrics" && grep -q "^ferry_js_operator_activations_total{operator=\"00000D\"} 1$" "$tmp/metrics" && grep -q "^ferry_js_operator_activations_total{operator=\"00000E\"} 1$" "$tmp/metrics"'
 check "/metrics: refusals by reason" \
     'grep -q "^ferry_js_operator_refusals_total{operator=\"00000D\",request=\"join\",reason=\"ActivationDisallowed\"} 1$" "$tmp/metrics" && grep -q "^ferry_js_operator_refusals_total{operator=\"00000E\",request=\"join\",reason=\"ActivationDisallowed\"} 1$" "$tmp/metrics" && grep -q "^ferry_js_operator_refusals_total{operator=\"00000B\",request=\"join\",reason=\"UnknownSender\"} 1$" "$tmp/metrics" && grep -q "^ferry_js_operator_refusals_total{operator=\"00000C\",request=\"home_ns\",reason=\"NoRoamingAgreement\"} 1$" "$tmp/metrics"'
 check "/metrics: no label for a NetID that is not onboarded" '! grep -q "operator=\"0000EE\"" "$tmp/metrics"'
-i=0; while [ $i -lt 40 ] && ! $I operator show 00000E 2>/dev/null | grep -q "\"Activations\": 1"; do sleep 0.1; i=$((i + 1)); done
+code=$(curl -s --cacert "$tmp/tls.crt" -o "$tmp/body" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $(cat "$idm/admin.token")" "$JS/api/v1/metrics/flush")
+check "POST /api/v1/metrics/flush (admin token): 200, the counters written to the database" '[ "$code" = 200 ]'
 $I operator show 00000E >"$tmp/o" 2>"$tmp/err"
 check "operator show E: 1 activation, 1 ActivationDisallowed, 1 NoRoamingAgreement (flushed while serving)" \
     '[ "$(jget Activations <"$tmp/o")" = 1 ] && [ "$(jget Refusals.ActivationDisallowed <"$tmp/o")" = 1 ] && [ "$(jget Refusals.NoRoamingAgreement <"$tmp/o")" = 1 ]'

@@ -9,6 +9,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
+. "$here/lib/wait.sh"
 N=${DEMO_DEVICES:-200}
 n=0
 failed=0
@@ -20,9 +21,12 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo-test.XXXXXX") || exit 1
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+# the demo's servers log into $tmp/demo/*.log: shown when it fails (its waits
+# are its own, in src/cli/cli_demo.c)
+watch_log "$tmp/demo"
 "$FERRY" demo --devices "$N" --loss 0.1 --dir "$tmp/demo" --json "$tmp/report.json" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-check "ferry demo --devices $N --loss 0.1 exits 0" '[ $rc -eq 0 ] || { tail -20 "$tmp/err" | sed "s/^/# /"; false; }'
+check "ferry demo --devices $N --loss 0.1 exits 0" '[ $rc -eq 0 ] || { tail -20 "$tmp/err" | sed "s/^/# /"; show_logs; false; }'
 q() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"));process.stdout.write(String(eval(process.argv[2])))' "$tmp/report.json" "$1" 2>/dev/null; }
 check "report: ok true, $N devices" '[ "$(q o.ok)" = true ] && [ "$(q o.devices.length)" = "$N" ]'
 for s in bootstrap claim profile uplinks transfer renew command fallback settle; do

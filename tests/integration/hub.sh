@@ -22,6 +22,7 @@ root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export NODE_PATH="$root/tests/oracle/node_modules"
 AS_JS="$here/lab_as.js"
+. "$here/lib/wait.sh"
 
 n=0
 failed=0
@@ -30,18 +31,26 @@ pids=""
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
+    release_ports
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
     n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
     [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/# /'
 }
+# not_up: a readiness line that failed; bail_if_down before the part that
+# needs the servers, which would otherwise wait out every deadline in turn
+servers_down=""
+not_up() { not_ok "$@"; servers_down="$servers_down; $1"; }
+bail_if_down() { [ -z "$servers_down" ] || { echo "# not up:${servers_down#;}; the rest of the test cannot run"; echo "1..$n"; exit 1; }; }
 check() { desc=$1; shift; if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "$out"; fi; }
 field() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); let v=o; for (const k of process.argv[2].split(".")) v=(v===undefined||v===null)?undefined:v[k]; process.stdout.write(v===undefined||v===null?"":String(v))' "$1" "$2"; }
-freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 wrap() { node -e 'const c=require("crypto"); const w=c.createCipheriv("id-aes128-wrap",Buffer.from(process.argv[1],"hex"),Buffer.from("a6a6a6a6a6a6a6a6","hex")); process.stdout.write(Buffer.concat([w.update(Buffer.from(process.argv[2],"hex")),w.final()]).toString("hex"))' "$1" "$2"; }
 
 for tool in node curl; do
@@ -57,20 +66,12 @@ NSKEK=00112233445566778899aabbccddeeff
 VNSKEK=ffeeddccbbaa99887766554433221100
 ASKEK=0f0e0d0c0b0a09080706050403020100
 GW=AA555A00000000F1
-jsport=$(freeport); hubport=$(freeport); asport=$(freeport)
-hudp=$(freeport); hhttp=$(freeport); vudp=$(freeport); vhttp=$(freeport)
+jsport=$(port); hubport=$(port); asport=$(port)
+hudp=$(uport); hhttp=$(port); vudp=$(uport); vhttp=$(port)
 HUB="http://127.0.0.1:$hubport"
 VNS="127.0.0.1:$vudp"
-
-wait_http() {   # wait_http URL PID
-    i=0
-    while [ $i -lt 800 ]; do
-        curl -s -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05; i=$((i + 1))
-    done
-    return 1
-}
+# wait_sock SOCKET PID: the SE emulator's Unix socket, its process watched
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
 umask 077
 
 # ---- 1. the Join Server: one 1.0.3 device at home in 000013, allowed to roam into 000014
@@ -88,7 +89,7 @@ EOT
 check "Join Server deployment: a device at home in 000013, roaming allowed in 000014" $F device import "$tmp/dev.jsonl" --allow-clear-keys
 "$FERRY" -d "$dep" serve 2>"$tmp/js.log" &
 jspid=$!; pids="$pids $jspid"
-wait_http "http://127.0.0.1:$jsport/metrics" $jspid && ok "Join Server listens" || not_ok "Join Server listens" "$(cat "$tmp/js.log")"
+wait_http "http://127.0.0.1:$jsport/metrics" $jspid && ok "Join Server listens" || not_up "Join Server listens" "$(cat "$tmp/js.log")"
 
 # ---- 2. the hub: two members, a route to the JS, one to each NS
 "$FERRY" hub token "$tmp/home-hub.tok" >"$tmp/t13.json" 2>"$tmp/err" && "$FERRY" hub token "$tmp/visited-hub.tok" >"$tmp/t14.json" 2>>"$tmp/err" &&
@@ -117,13 +118,15 @@ if "$FERRY" hub --config "$tmp/bad-hub.conf" 2>"$tmp/err"; then not_ok "a member
     grep -q "no credential" "$tmp/err" && ok "hub config: a member without a credential is refused, naming it" || not_ok "bad hub config" "$(cat "$tmp/err")"; fi
 "$FERRY" hub --config "$tmp/hub.conf" 2>"$tmp/hub.log" &
 hubpid=$!; pids="$pids $hubpid"
-wait_http "$HUB/metrics" $hubpid && ok "hub listens" || not_ok "hub listens" "$(cat "$tmp/hub.log")"
+wait_http "$HUB/metrics" $hubpid && ok "hub listens" || not_up "hub listens" "$(cat "$tmp/hub.log")"
 
 # ---- 3. the AS, the home NS and the visited NS
 ASTOKEN=as-token-0123456789abcdef
 DLTOKEN=dl-token-fedcba9876543210
-node "$AS_JS" serve $asport $ASTOKEN "$tmp/as.log" 2>"$tmp/as.err" &
+node "$AS_JS" serve $asport $ASTOKEN "$tmp/as.log" 2>"$tmp/as-err.log" &
 aspid=$!; pids="$pids $aspid"
+# it answers 401 to a request without its bearer: enough to know it listens
+wait_http "http://127.0.0.1:$asport/" $aspid && ok "the home network's AS (lab_as.js) listens" || not_up "AS listens" "$(cat "$tmp/as-err.log")"
 echo $NSKEK >"$tmp/home.kek"; echo $VNSKEK >"$tmp/visited.kek"
 echo $ASTOKEN >"$tmp/as.tok"; echo $DLTOKEN >"$tmp/dl.tok"
 cat >"$tmp/home.conf" <<EOT
@@ -156,9 +159,11 @@ hpid=$!; pids="$pids $hpid"
 "$FERRY" lab ns --config "$tmp/visited.conf" 2>"$tmp/visited.log" &
 vpid=$!; pids="$pids $vpid"
 wait_http "http://127.0.0.1:$hhttp/status" $hpid && wait_http "http://127.0.0.1:$vhttp/status" $vpid &&
-    ok "home NS (000013) and visited NS (000014) listen" || not_ok "NSs listen" "$(cat "$tmp/home.log" "$tmp/visited.log")"
-hstatus() { curl -s "http://127.0.0.1:$hhttp/status" >"$tmp/hs.json"; field "$tmp/hs.json" "$1"; }
-vstatus() { curl -s "http://127.0.0.1:$vhttp/status" >"$tmp/vs.json"; field "$tmp/vs.json" "$1"; }
+    ok "home NS (000013) and visited NS (000014) listen" || not_up "NSs listen" "$(cat "$tmp/home.log" "$tmp/visited.log")"
+# a request in a wait has a time limit too: a server that hangs fails the wait
+cmax=$(scaled 10)
+hstatus() { curl -s --max-time "$cmax" "http://127.0.0.1:$hhttp/status" >"$tmp/hs.json"; field "$tmp/hs.json" "$1"; }
+vstatus() { curl -s --max-time "$cmax" "http://127.0.0.1:$vhttp/status" >"$tmp/vs.json"; field "$tmp/vs.json" "$1"; }
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer nope" --data-binary '{}' "http://127.0.0.1:$hhttp/bi")
 [ "$code" = "401" ] && ok "an NS's /bi refuses a caller without the hub's bearer: 401" || not_ok "/bi 401" "$code"
 
@@ -167,17 +172,18 @@ img="$tmp/se.img"; sock="$tmp/se.sock"
 echo $TRANSPORT | "$FERRY" se create --image "$img" >/dev/null 2>&1
 "$FERRY" se serve --image "$img" --socket "$sock" 2>"$tmp/se.log" &
 sepid=$!; pids="$pids $sepid"
-i=0; while [ ! -S "$sock" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+wait_sock "$sock" $sepid && ok "the SE emulator runs (ferry se serve)" || not_up "se serve" "$(cat "$tmp/se.log")"
 check "SE personalised (LoRaWAN 1.0.3)" "$FERRY" se personalise --socket "$sock" --dev-eui $DEVEUI --serial 5e000000000000b1 \
     --join-eui $JOINEUI --mac-version 1.0.3 --nwkkey-wrapped "$(wrap $TRANSPORT $APPKEY)" \
     --appkey-wrapped "$(wrap $TRANSPORT $APPKEY)" --mlskey-wrapped "$(wrap $TRANSPORT $MLSKEY)"
+bail_if_down
 gw() {   # gw OUTFILE WAIT_MS PHY: one uplink through the visited network's gateway
     "$FERRY" lab gateway --ns "$VNS" --gateway-eui $GW --wait-ms "$2" "$3" >"$1" 2>"$tmp/gw.err"
 }
 
 # ---- 5. passive-roaming activation through the visited gateway
 "$FERRY" se join-request --socket "$sock" >"$tmp/jr.json" 2>&1
-gw "$tmp/gw_join.json" 4500 "$(field "$tmp/jr.json" PHYPayload)"
+gw "$tmp/gw_join.json" "$(scaled 4500)" "$(field "$tmp/jr.json" PHYPayload)"
 ja=$(field "$tmp/gw_join.json" Downlink.PHYPayload)
 [ -n "$ja" ] && ok "the join-request heard by the visited network comes back as a join-accept" ||
     not_ok "join-accept through the visited gateway" "$(cat "$tmp/gw_join.json" "$tmp/gw.err"; tail -5 "$tmp/visited.log" "$tmp/home.log" "$tmp/hub.log")"
@@ -186,36 +192,48 @@ ja=$(field "$tmp/gw_join.json" Downlink.PHYPayload)
 "$FERRY" se join-accept --socket "$sock" "$ja" >"$tmp/ja.json" 2>"$tmp/err"
 devaddr=$(field "$tmp/ja.json" DevAddr)
 [ "$devaddr" = "26000001" ] && ok "the SE accepts it: DevAddr 26000001, from the HOME NetID 000013" || not_ok "SE join-accept" "$(cat "$tmp/ja.json" "$tmp/err")"
-grep -q '"msg":"request".*"type":"HomeNSReq".*"result":"Success"' "$tmp/js.log" &&
+js_homens() { grep -q '"msg":"request".*"type":"HomeNSReq".*"result":"Success"' "$tmp/js.log"; }
+wait_until "the JS's log line of the hub's HomeNSReq, Success" - js_homens
+js_homens &&
     ok "the JS answered the hub's HomeNSReq (for 000014) with Success" || not_ok "HomeNSReq at the JS" "$(grep HomeNS "$tmp/js.log")"
-[ "$(vstatus roam_joins)" = "1" ] && [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ] &&
+roam_joined() { [ "$(vstatus roam_joins)" = "1" ] && [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ]; }
+wait_until "visited NS roam_joins 1, home NS pr_start 1 and joins 1" - roam_joined
+roam_joined &&
     ok "visited: one roaming join; home: one PRStartReq served, one session" || not_ok "roaming join counters" "$(cat "$tmp/vs.json" "$tmp/hs.json")"
-grep -q '"type":"HomeNSReq","outcome":"forwarded","result":"Success","sender":"000014","receiver":"70B3D57ED0000000"' "$tmp/hub.log" &&
-    grep -q '"type":"PRStartReq","outcome":"forwarded","result":"Success","sender":"000014","receiver":"000013"' "$tmp/hub.log" &&
+hub_logged() {
+    grep -q '"type":"HomeNSReq","outcome":"forwarded","result":"Success","sender":"000014","receiver":"70B3D57ED0000000"' "$tmp/hub.log" &&
+        grep -q '"type":"PRStartReq","outcome":"forwarded","result":"Success","sender":"000014","receiver":"000013"' "$tmp/hub.log"
+}
+wait_until "the hub's log lines of HomeNSReq and PRStartReq, forwarded" - hub_logged
+hub_logged &&
     ok "hub log: HomeNSReq 000014 -> JoinEUI and PRStartReq 000014 -> 000013, forwarded, Success" || not_ok "hub log lines" "$(cat "$tmp/hub.log")"
 
 # ---- 6. data: visited gateway -> XmitDataReq -> home NS -> AS
 "$FERRY" se uplink --socket "$sock" --fport 2 --payload 68656c6c6f >"$tmp/up0.json" 2>&1
 gw "$tmp/gw_up0.json" 800 "$(field "$tmp/up0.json" PHYPayload)"
-i=0; while [ ! -s "$tmp/as.log" ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+wait_until "the uplink at the home network's AS ($tmp/as.log)" - '[ -s "$tmp/as.log" ]'
 head -1 "$tmp/as.log" >"$tmp/as0.json" 2>/dev/null
 [ "$(field "$tmp/as0.json" FCnt)" = "0" ] && [ "$(field "$tmp/as0.json" DevAddr)" = "26000001" ] &&
     [ "$(field "$tmp/as0.json" DevEUI)" = "$(echo $DEVEUI | tr a-f A-F)" ] &&
-    ok "an uplink heard by the visited network reaches the home network's AS" || not_ok "AS uplink" "$(cat "$tmp/as.log" "$tmp/as.err" 2>/dev/null; tail -5 "$tmp/visited.log" "$tmp/home.log")"
+    ok "an uplink heard by the visited network reaches the home network's AS" || not_ok "AS uplink" "$(cat "$tmp/as.log" "$tmp/as-err.log" 2>/dev/null; tail -5 "$tmp/visited.log" "$tmp/home.log")"
 [ "$(node "$AS_JS" decrypt $ASKEK "$tmp/as0.json" 2>&1)" = "68656c6c6f" ] &&
     ok "the home AS unwraps its AppSKey and reads 'hello'" || not_ok "AS decrypt" "$(node "$AS_JS" decrypt $ASKEK "$tmp/as0.json" 2>&1)"
+wait_until "visited NS roam_up 1 and home NS xmit_up 1" - '[ "$(vstatus roam_up)" = "1" ] && [ "$(hstatus xmit_up)" = "1" ]'
 [ "$(vstatus roam_up)" = "1" ] && [ "$(hstatus xmit_up)" = "1" ] && [ "$(vstatus unknown_dev_addr)" = "0" ] &&
     ok "visited: one uplink forwarded in XmitDataReq; home: verified (MIC, FCnt)" || not_ok "data counters" "$(cat "$tmp/vs.json" "$tmp/hs.json")"
-# the same frame again, later: the home network refuses the replay
+# the same frame again, later: the home network refuses the replay.
+# A sleep, not a wait: a minimum elapsed time, past the visited NS's late_ms
+# (500), so that the frame is no longer a late copy of the first one.
 sleep 0.7
 gw "$tmp/gw_rep.json" 500 "$(field "$tmp/up0.json" PHYPayload)"
-sleep 0.2
+wait_until "home NS replays 1 and 'roaming uplink refused' in the visited NS's log" - \
+    '[ "$(hstatus replays)" = "1" ] && grep -q "roaming uplink refused" "$tmp/visited.log"'
 [ "$(hstatus replays)" = "1" ] && [ "$(wc -l <"$tmp/as.log")" -eq 1 ] && grep -q 'roaming uplink refused' "$tmp/visited.log" &&
     ok "a replayed roaming uplink is refused by the home network (FCnt), the AS sees nothing" || not_ok "roaming replay" "$(cat "$tmp/hs.json"; tail -3 "$tmp/visited.log")"
 
 # ---- 7. downlinks: home -> XmitDataReq -> visited gateway
 "$FERRY" se uplink --socket "$sock" --fport 2 --payload 03 --confirmed true >"$tmp/up1.json" 2>&1
-gw "$tmp/gw_up1.json" 2500 "$(field "$tmp/up1.json" PHYPayload)"
+gw "$tmp/gw_up1.json" "$(scaled 2500)" "$(field "$tmp/up1.json" PHYPayload)"
 down=$(field "$tmp/gw_up1.json" Downlink.PHYPayload)
 "$FERRY" se downlink --socket "$sock" "$down" >"$tmp/dn1.json" 2>"$tmp/err"
 # RX1 (tmst + 1 s) when the round trip visited -> hub -> home -> AS -> hub -> visited fits in 900 ms, as it
@@ -224,6 +242,7 @@ delay=$(field "$tmp/gw_up1.json" Downlink.DelayUs)
 [ -n "$down" ] && [ "$(field "$tmp/dn1.json" ACK)" = "true" ] && { [ "$delay" = "1000000" ] || [ "$delay" = "2000000" ]; } &&
     ok "a confirmed uplink: the home network's ACK leaves from the visited gateway (DelayUs $delay), the SE verifies it" ||
     not_ok "roaming ACK" "$(cat "$tmp/gw_up1.json" "$tmp/dn1.json" "$tmp/err"; tail -5 "$tmp/visited.log" "$tmp/home.log")"
+wait_until "visited NS roam_down 1 and home NS xmit_down 1" - '[ "$(vstatus roam_down)" = "1" ] && [ "$(hstatus xmit_down)" = "1" ]'
 [ "$(vstatus roam_down)" = "1" ] && [ "$(hstatus xmit_down)" = "1" ] &&
     ok "home: one downlink sent in XmitDataReq; visited: one downlink sent for it" || not_ok "downlink counters" "$(cat "$tmp/vs.json" "$tmp/hs.json")"
 tail -1 "$tmp/as.log" >"$tmp/as1.json"
@@ -234,7 +253,7 @@ enc=$(node "$AS_JS" encrypt $ASKEK "$tmp/as1.json" "$next" cafe)
 post_dl "{\"DevEUI\":\"$DEVEUI\",\"FPort\":5,\"FCnt\":$next,\"FRMPayload\":\"$enc\"}"
 [ "$code" = "200" ] && ok "the home AS queues a downlink at the home NS (FCnt $next)" || not_ok "queue downlink" "$code $(cat "$tmp/dl.json")"
 "$FERRY" se uplink --socket "$sock" --fport 2 --payload 04 >"$tmp/up2.json" 2>&1
-gw "$tmp/gw_up2.json" 2500 "$(field "$tmp/up2.json" PHYPayload)"
+gw "$tmp/gw_up2.json" "$(scaled 2500)" "$(field "$tmp/up2.json" PHYPayload)"
 "$FERRY" se downlink --socket "$sock" "$(field "$tmp/gw_up2.json" Downlink.PHYPayload)" >"$tmp/dn2.json" 2>"$tmp/err"
 [ "$(field "$tmp/dn2.json" FRMPayload)" = "cafe" ] && [ "$(field "$tmp/dn2.json" FPort)" = "5" ] &&
     ok "the AS's downlink goes home NS -> hub -> visited gateway, and the SE decrypts 'cafe'" ||
@@ -264,18 +283,23 @@ hubpost "$(cat "$tmp/visited-hub.tok")" '{"ProtocolVersion":"1.1","SenderID":"00
 # the same unknown JoinEUI from a device heard by the visited network
 jr_other="000807060504030201$(echo 0100000000000000)0000a1b2c3d4"
 gw "$tmp/gw_noroute.json" 800 "$jr_other"
-sleep 0.2
+wait_until "'roaming join refused ... UnkownReceiver' in the visited NS's log" - \
+    'grep -q "roaming join refused.*UnkownReceiver" "$tmp/visited.log"'
 [ -z "$(field "$tmp/gw_noroute.json" Downlink)" ] && grep -q 'roaming join refused.*UnkownReceiver' "$tmp/visited.log" &&
     ok "a device with an unknown JoinEUI at the visited network: no join-accept, 'UnkownReceiver' logged" || not_ok "visited unknown JoinEUI" "$(tail -3 "$tmp/visited.log")"
-curl -s "$HUB/metrics" >"$tmp/metrics.txt"
-grep -q 'ferry_hub_messages_total{type="PRStartReq",outcome="forwarded",result="Success"} 1' "$tmp/metrics.txt" &&
-    grep -q 'ferry_hub_messages_total{type="XmitDataReq",outcome="forwarded",result="Success"}' "$tmp/metrics.txt" &&
-    grep -q 'ferry_hub_messages_total{type="HomeNSReq",outcome="unknown_sender",result="UnknownSender"} 2' "$tmp/metrics.txt" &&
-    grep -q 'outcome="unknown_receiver",result="UnkownReceiver"' "$tmp/metrics.txt" &&
+hub_metrics() {
+    curl -s --max-time "$cmax" "$HUB/metrics" >"$tmp/metrics.txt"
+    grep -q 'ferry_hub_messages_total{type="PRStartReq",outcome="forwarded",result="Success"} 1' "$tmp/metrics.txt" &&
+        grep -q 'ferry_hub_messages_total{type="XmitDataReq",outcome="forwarded",result="Success"}' "$tmp/metrics.txt" &&
+        grep -q 'ferry_hub_messages_total{type="HomeNSReq",outcome="unknown_sender",result="UnknownSender"} 2' "$tmp/metrics.txt" &&
+        grep -q 'outcome="unknown_receiver",result="UnkownReceiver"' "$tmp/metrics.txt"
+}
+wait_until "the hub's /metrics counting forwarded, unknown_sender and unknown_receiver" - hub_metrics
+hub_metrics &&
     ok "hub /metrics: forwarded, unknown_sender, unknown_receiver by type and result" || not_ok "hub metrics" "$(cat "$tmp/metrics.txt")"
 
 # ---- 9. mutual TLS: members by client certificate, each verified against its own CA
-tlsport=$(freeport)
+tlsport=$(port)
 mtls_ok=1
 if command -v openssl >/dev/null 2>&1; then
     ( cd "$tmp" &&
@@ -302,7 +326,7 @@ route = 70B3D57E00000000/32 http://127.0.0.1:$jsport/ hub-js.tok
 EOT
     "$FERRY" hub --config "$tmp/hub-tls.conf" 2>"$tmp/hub-tls.log" &
     tlspid=$!; pids="$pids $tlspid"
-    i=0; while [ $i -lt 200 ] && ! curl -s --cacert "$tmp/tls.crt" -o /dev/null "https://127.0.0.1:$tlsport/metrics"; do sleep 0.05; i=$((i + 1)); done
+    wait_http "https://127.0.0.1:$tlsport/metrics" $tlspid && ok "the mTLS hub listens" || not_ok "mTLS hub listens" "$(cat "$tmp/hub-tls.log")"
     curl -s -o "$tmp/t.json" --cacert "$tmp/tls.crt" --cert "$tmp/v.crt" --key "$tmp/v.key" --data-binary "$(hns 000014 $JOINEUI)" "https://127.0.0.1:$tlsport/"
     [ "$(field "$tmp/t.json" Result.ResultCode)" = "Success" ] && [ "$(field "$tmp/t.json" HNetID)" = "000013" ] &&
         ok "mTLS: member 000014 by its certificate (CN=000014, its CA): HomeNSAns Success, HNetID 000013" || not_ok "mTLS member" "$(cat "$tmp/t.json" "$tmp/hub-tls.log")"

@@ -24,6 +24,13 @@ COUNT=${COUNT:-16}
 need_node
 command -v sqlite3 >/dev/null 2>&1 || { echo "not ok 1 - the sqlite3 shell is needed (scripts/deps.sh)"; echo "1..1"; exit 1; }
 make_tmp lab-dev
+# up: check for a readiness line; bail_if_down before the part that needs
+# the servers, which would otherwise wait out every deadline in turn
+servers_down=""
+up() { if eval "$2"; then ok "$1"; else notok "$1"; servers_down="$servers_down; $1"; fi; }
+bail_if_down() { [ -z "$servers_down" ] || { echo "# not up:${servers_down#;}; the rest of the test cannot run"; echo "1..$n"; exit 1; }; }
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
 jq_() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8"));process.stdout.write(String(eval(process.argv[1])))' "$1"; }
 
 HSAKEK=$(hex16); BNS=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16)
@@ -75,18 +82,22 @@ as_url = http://127.0.0.1:$P_AS
 as_token_file = as.tok
 downlink_token_file = dl.tok
 EOT
-$I serve >"$tmp/js.log" 2>&1 & pids="$pids $!"
-$A serve >"$tmp/acme.log" 2>&1 & pids="$pids $!"
-$I idm serve >"$tmp/idm.log" 2>&1 & pids="$pids $!"
-node "$here/lab_as.js" serve "$P_AS" as-token "$tmp/as.jsonl" >"$tmp/as.log" 2>&1 & pids="$pids $!"
-"$FERRY" lab ns --config "$tmp/boot-ns.conf" 2>"$tmp/boot-ns.log" & pids="$pids $!"
-"$FERRY" lab ns --config "$tmp/acme-ns.conf" 2>"$tmp/acme-ns.log" & pids="$pids $!"
-for p in $P_JS $P_A; do wait_http "http://127.0.0.1:$p/metrics"; done
-for p in $P_BNS $P_ANS; do wait_http "http://127.0.0.1:$p/status"; done
-wait_http "http://127.0.0.1:$P_IDM/healthz"
+$I serve >"$tmp/js.log" 2>&1 & js_pid=$!; pids="$pids $js_pid"
+$A serve >"$tmp/acme.log" 2>&1 & acme_pid=$!; pids="$pids $acme_pid"
+$I idm serve >"$tmp/idm.log" 2>&1 & idm_pid=$!
+node "$here/lab_as.js" serve "$P_AS" as-token "$tmp/as.jsonl" >"$tmp/as.log" 2>&1 & as_pid=$!; pids="$pids $as_pid"
+"$FERRY" lab ns --config "$tmp/boot-ns.conf" 2>"$tmp/boot-ns.log" & bns_pid=$!; pids="$pids $bns_pid"
+"$FERRY" lab ns --config "$tmp/acme-ns.conf" 2>"$tmp/acme-ns.log" & ans_pid=$!; pids="$pids $ans_pid"
+: >"$tmp/err"
+up "the Join Servers, idm serve, both lab NSs and acme's AS answer" \
+    'wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid && wait_http "http://127.0.0.1:$P_A/metrics" $acme_pid &&
+     wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid && wait_http "http://127.0.0.1:$P_AS/" $as_pid &&
+     wait_http "http://127.0.0.1:$P_BNS/status" $bns_pid && wait_http "http://127.0.0.1:$P_ANS/status" $ans_pid'
+bail_if_down
 NETS="bootstrap=127.0.0.1:$U_B,acme=127.0.0.1:$U_A"
 
-"$FERRY" lab devices --networks "$NETS" --until switched --loss 0.1 --dr mixed --workers 8 --seconds 240 \
+# no --seconds: the program's default budget grows with the devices and the build
+"$FERRY" lab devices --networks "$NETS" --until switched --loss 0.1 --dr mixed --workers 8 \
     "$out"/se-*.img >"$tmp/run1.json" 2>"$tmp/err"
 rc=$?
 done1=$(jq_ o.done <"$tmp/run1.json")
@@ -100,18 +111,20 @@ check "... their downlinks came in RX1, the window the NS names first ($(jq_ "o.
     '[ "$(jq_ "o.devices.reduce((a,d)=>a+d.Rx1,0)" <"$tmp/run1.json")" -gt 0 ] && [ "$(jq_ o.gateways.DownMissed <"$tmp/run1.json")" = 0 ]'
 check "every SE executed exactly the 2 MLS commands the IDM sealed" \
     '[ "$(jq_ "o.devices.filter(d=>d.MLSDownCounter===2).length" <"$tmp/run1.json")" = "$COUNT" ]'
-i=0; while [ $i -lt 100 ]; do
-    a=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_se WHERE state='active_at_customer'")
-    [ "$a" = "$COUNT" ] && break
-    sleep 0.2; i=$((i + 1))
-done
+active() { a=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_se WHERE state='active_at_customer'"); [ "$a" = "$COUNT" ]; }
+wait_until "all $COUNT SEs active_at_customer in the IDM's database" - active
 check "IDM: every SE active at customer ($a)" '[ "$a" = "$COUNT" ]'
-q=$(sqlite3 "$idm/ferry.db" "SELECT count(*), sum(state='done') FROM idm_cmd")
+cmds_done() { q=$(sqlite3 "$idm/ferry.db" "SELECT count(*), sum(state='done') FROM idm_cmd"); [ "$q" = "$((COUNT * 2))|$((COUNT * 2))" ]; }
+wait_until "$((COUNT * 2)) commands, all done, in the IDM's database" - cmds_done
 check "IDM: $((COUNT * 2)) commands, all done ($q)" '[ "$q" = "$((COUNT * 2))|$((COUNT * 2))" ]'
 
-"$FERRY" lab devices --networks "$NETS" --until uplinks:4 --loss 0.1 --workers 8 --seconds 120 \
+"$FERRY" lab devices --networks "$NETS" --until uplinks:4 --loss 0.1 --workers 8 \
     "$out"/se-*.img >"$tmp/run2.json" 2>"$tmp/err"
 check "a second run from the saved images: 4 more uplinks each on acme's network" '[ $? -eq 0 ]'
+# the AS writes each uplink when it gets it, which may be after the device
+# counted it sent
+as_all() { [ "$(grep "\"FPort\":1," "$tmp/as.jsonl" | grep -o "\"DevEUI\":\"[0-9A-Fa-f]*\"" | sort -u | wc -l | tr -d " ")" -ge "$COUNT" ]; }
+wait_until "application uplinks of all $COUNT devices at acme's AS" - as_all
 line=$(grep -m1 '"FPort":1' "$tmp/as.jsonl")
 dev=$(echo "$line" | jq_ o.DevEUI)
 echo "$line" >"$tmp/up.json"
@@ -132,16 +145,21 @@ W=4; wout="$tmp/hsa-w"; U_X=$(uport)
 } >>"$tmp/setup.log" 2>"$tmp/err"
 check "$W more SEs personalised and imported" '[ $? -eq 0 ]'
 node "$here/udp_shift.js" offchannel "$U_X" "$U_B" >"$tmp/shift1.log" 2>&1 & shift_pid=$!
-sleep 0.3
-"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap --max-steps 2 --seconds 30 \
+wait_pid=$shift_pid
+check "udp_shift.js offchannel listens on $U_X" 'wait_until "udp_shift.js offchannel bound to $U_X" - "grep -q listening $tmp/shift1.log"'
+wait_pid=""
+# the run ends on --max-steps; the budget is there to bound it (30 s before), scaled
+"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap --max-steps 2 --seconds "$(scaled 30)" \
     "$wout"/se-*.img >"$tmp/w1.json" 2>"$tmp/err"
 rc=$?
 kill "$shift_pid" 2>/dev/null; wait "$shift_pid" 2>/dev/null
 check "join-accepts moved to a frequency no uplink used are not heard: no device joins ($(jq_ o.gateways.DownMissed <"$tmp/w1.json") missed)" \
     '[ $rc -ne 0 ] && [ "$(jq_ "o.devices.filter(d=>d.Joined).length" <"$tmp/w1.json")" = 0 ] && [ "$(jq_ o.gateways.DownMissed <"$tmp/w1.json")" -ge $W ]'
 node "$here/udp_shift.js" rx2 "$U_X" "$U_B" >"$tmp/shift2.log" 2>&1 & shift_pid=$!
-sleep 0.3
-"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap --seconds 60 \
+wait_pid=$shift_pid
+check "udp_shift.js rx2 listens on $U_X" 'wait_until "udp_shift.js rx2 bound to $U_X" - "grep -q listening $tmp/shift2.log"'
+wait_pid=""
+"$FERRY" lab devices --networks "bootstrap=127.0.0.1:$U_X" --until bootstrap \
     "$wout"/se-*.img >"$tmp/w2.json" 2>"$tmp/err"
 rc=$?
 kill "$shift_pid" 2>/dev/null; wait "$shift_pid" 2>/dev/null

@@ -27,6 +27,7 @@ root=$(cd "$here/../.." && pwd)
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export NODE_PATH="$root/tests/oracle/node_modules"
 AS_JS="$here/lab_as.js"
+. "$here/lib/wait.sh"
 
 n=0
 failed=0
@@ -35,28 +36,28 @@ pids=""
 cleanup() {
     for p in $pids; do kill "$p" 2>/dev/null; done
     for p in $pids; do wait "$p" 2>/dev/null; done
+    release_ports
     [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# every server logs into $tmp/*.log: shown when a wait times out
+watch_log "$tmp"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() {
     n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
     [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/# /'
 }
+# not_up: a readiness line that failed; bail_if_down before the part that
+# needs the servers, which would otherwise wait out every deadline in turn
+servers_down=""
+not_up() { not_ok "$@"; servers_down="$servers_down; $1"; }
+bail_if_down() { [ -z "$servers_down" ] || { echo "# not up:${servers_down#;}; the rest of the test cannot run"; echo "1..$n"; exit 1; }; }
 field() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); let v=o; for (const k of process.argv[2].split(".")) v=(v===undefined||v===null)?undefined:v[k]; process.stdout.write(v===undefined||v===null?"":String(v))' "$1" "$2"; }
-freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{process.stdout.write(String(s.address().port));s.close()})'; }
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
-wait_http() {   # wait_http URL PID
-    i=0
-    while [ $i -lt 800 ]; do
-        curl -s -o /dev/null "$1" 2>/dev/null && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05; i=$((i + 1))
-    done
-    return 1
-}
+# wait_sock SOCKET PID: the SE emulator's Unix socket, its process watched
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
 
 for tool in node curl; do
     if ! command -v $tool >/dev/null 2>&1; then echo "not ok 1 - $tool is needed"; echo "1..1"; exit 1; fi
@@ -67,8 +68,8 @@ SE=70B3D57ED0080000
 VNETID=000042
 GW=AA555A00000000F2
 HSAKEK=$(hex16); NSKEK=$(hex16); VNSKEK=$(hex16); ASKEK=$(hex16)
-jsport=$(freeport); hubport=$(freeport); asport=$(freeport)
-hudp=$(freeport); hhttp=$(freeport); vudp=$(freeport); vhttp=$(freeport)
+jsport=$(port); hubport=$(port); asport=$(port)
+hudp=$(uport); hhttp=$(port); vudp=$(uport); vhttp=$(port)
 HUB="http://127.0.0.1:$hubport"
 JS="http://127.0.0.1:$jsport"
 VNS="127.0.0.1:$vudp"
@@ -95,7 +96,7 @@ rc=$?
     not_ok "operator add --reach hub" "exit $rc $(cat "$tmp/op.json" "$tmp/err")"
 "$FERRY" -d "$idm" serve 2>"$tmp/js.log" &
 jspid=$!; pids="$pids $jspid"
-wait_http "$JS/metrics" $jspid && ok "the bootstrap Join Server listens" || not_ok "bootstrap JS listens" "$(cat "$tmp/js.log")"
+wait_http "$JS/metrics" $jspid && ok "the bootstrap Join Server listens" || not_up "bootstrap JS listens" "$(cat "$tmp/js.log")"
 
 # ---- 2. the hub: members 000000 and 000042; the JoinEUI route carries 000042's operator token
 "$FERRY" hub token "$tmp/home-hub.tok" >"$tmp/th.json" 2>"$tmp/err" &&
@@ -117,12 +118,14 @@ EOT
 "$FERRY" hub --config "$tmp/hub.conf" 2>"$tmp/hub.log" &
 hubpid=$!; pids="$pids $hubpid"
 wait_http "$HUB/metrics" $hubpid && ok "hub listens (members 000000 and $VNETID, the JoinEUI routed to the bootstrap JS)" ||
-    not_ok "hub listens" "$(cat "$tmp/hub.log")"
+    not_up "hub listens" "$(cat "$tmp/hub.log")"
 
 # ---- 3. the AS, the home NS (000000) and the visited NS (000042)
 ASTOKEN=as-token-$(hex16)
-node "$AS_JS" serve $asport "$ASTOKEN" "$tmp/as.log" 2>"$tmp/as.err" &
+node "$AS_JS" serve $asport "$ASTOKEN" "$tmp/as.log" 2>"$tmp/as-err.log" &
 aspid=$!; pids="$pids $aspid"
+# it answers 401 to a request without its bearer: enough to know it listens
+wait_http "http://127.0.0.1:$asport/" $aspid && ok "the home network's AS (lab_as.js) listens" || not_up "AS listens" "$(cat "$tmp/as-err.log")"
 echo $NSKEK >"$tmp/home.kek"; echo $VNSKEK >"$tmp/visited.kek"; echo "$ASTOKEN" >"$tmp/as.tok"
 cat >"$tmp/home.conf" <<EOT
 net_id = 000000
@@ -153,51 +156,68 @@ hpid=$!; pids="$pids $hpid"
 "$FERRY" lab ns --config "$tmp/visited.conf" 2>"$tmp/visited.log" &
 vpid=$!; pids="$pids $vpid"
 wait_http "http://127.0.0.1:$hhttp/status" $hpid && wait_http "http://127.0.0.1:$vhttp/status" $vpid &&
-    ok "home NS (000000) and visited NS ($VNETID) listen" || not_ok "NSs listen" "$(cat "$tmp/home.log" "$tmp/visited.log")"
+    ok "home NS (000000) and visited NS ($VNETID) listen" || not_up "NSs listen" "$(cat "$tmp/home.log" "$tmp/visited.log")"
 ! grep -q '^route' "$tmp/visited.conf" && grep -q '^roaming_hub' "$tmp/visited.conf" &&
     grep -q "^route = 70B3D57E00000000/32 $JS/" "$tmp/home.conf" &&
     ok "the visited NS's config has no Join Server route, only roaming_hub; the home NS's routes to the bootstrap JS" ||
     not_ok "configs" "$(cat "$tmp/visited.conf")"
-hstatus() { curl -s "http://127.0.0.1:$hhttp/status" >"$tmp/hs.json"; field "$tmp/hs.json" "$1"; }
-vstatus() { curl -s "http://127.0.0.1:$vhttp/status" >"$tmp/vs.json"; field "$tmp/vs.json" "$1"; }
+# a request in a wait has a time limit too: a server that hangs fails the wait
+cmax=$(scaled 10)
+hstatus() { curl -s --max-time "$cmax" "http://127.0.0.1:$hhttp/status" >"$tmp/hs.json"; field "$tmp/hs.json" "$1"; }
+vstatus() { curl -s --max-time "$cmax" "http://127.0.0.1:$vhttp/status" >"$tmp/vs.json"; field "$tmp/vs.json" "$1"; }
 
 # ---- 4. the bootstrap SE, emulated
 sock="$tmp/se.sock"
 "$FERRY" se serve --image "$tmp/hsa/se-$SE.img" --socket "$sock" 2>"$tmp/se.log" &
 sepid=$!; pids="$pids $sepid"
-i=0; while [ ! -S "$sock" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
-[ -S "$sock" ] && ok "the bootstrap SE $SE runs (ferry se serve)" || not_ok "se serve" "$(cat "$tmp/se.log")"
+wait_sock "$sock" $sepid && ok "the bootstrap SE $SE runs (ferry se serve)" || not_up "se serve" "$(cat "$tmp/se.log")"
+bail_if_down
 gw() {   # gw OUTFILE WAIT_MS PHY: one uplink through the visited network's gateway
     "$FERRY" lab gateway --ns "$VNS" --gateway-eui $GW --wait-ms "$2" "$3" >"$1" 2>"$tmp/gw.err"
 }
-metrics() { curl -s "$JS/metrics" >"$tmp/metrics.txt"; }
+metrics() { curl -s --max-time "$cmax" "$JS/metrics" >"$tmp/metrics.txt"; }
+# the per-operator counters reach the database once a second; this makes
+# the Join Server write them now (answers 200 when done): $flush is the code
+flush() { flush=$(curl -s --max-time "$cmax" -o "$tmp/flush.json" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$idm/admin.token")" "$JS/api/v1/metrics/flush"); }
 
 # ---- 5. activation through the hub
 "$FERRY" se join-request --socket "$sock" >"$tmp/jr.json" 2>&1
-gw "$tmp/gw_join.json" 4500 "$(field "$tmp/jr.json" PHYPayload)"
+gw "$tmp/gw_join.json" "$(scaled 4500)" "$(field "$tmp/jr.json" PHYPayload)"
 ja=$(field "$tmp/gw_join.json" Downlink.PHYPayload)
 [ -n "$ja" ] && ok "the SE's join-request heard by the visited network comes back as a join-accept from its gateway" ||
     not_ok "join-accept through the visited gateway" "$(cat "$tmp/gw_join.json" "$tmp/gw.err"; tail -5 "$tmp/visited.log" "$tmp/home.log" "$tmp/hub.log" "$tmp/js.log")"
 "$FERRY" se join-accept --socket "$sock" "$ja" >"$tmp/ja.json" 2>"$tmp/err"
 devaddr=$(field "$tmp/ja.json" DevAddr)
 [ -n "$devaddr" ] && ok "the SE accepts it (DevAddr $devaddr)" || not_ok "SE join-accept" "$(cat "$tmp/ja.json" "$tmp/err")"
-grep -q "\"type\":\"HomeNSReq\",\"outcome\":\"forwarded\",\"result\":\"Success\",\"sender\":\"$VNETID\",\"receiver\":\"$JOINEUI\"" "$tmp/hub.log" &&
-    grep -q "\"type\":\"PRStartReq\",\"outcome\":\"forwarded\",\"result\":\"Success\",\"sender\":\"$VNETID\",\"receiver\":\"000000\"" "$tmp/hub.log" &&
+hub_logged() {
+    grep -q "\"type\":\"HomeNSReq\",\"outcome\":\"forwarded\",\"result\":\"Success\",\"sender\":\"$VNETID\",\"receiver\":\"$JOINEUI\"" "$tmp/hub.log" &&
+        grep -q "\"type\":\"PRStartReq\",\"outcome\":\"forwarded\",\"result\":\"Success\",\"sender\":\"$VNETID\",\"receiver\":\"000000\"" "$tmp/hub.log"
+}
+wait_until "the hub's log lines of HomeNSReq and PRStartReq from $VNETID, forwarded" - hub_logged
+hub_logged &&
     ok "hub: HomeNSReq $VNETID -> the bootstrap JoinEUI and PRStartReq $VNETID -> 000000, forwarded, Success" ||
     not_ok "hub log" "$(cat "$tmp/hub.log")"
-grep -q '"msg":"request".*"type":"HomeNSReq".*"result":"Success"' "$tmp/js.log" &&
-    grep -q '"msg":"request".*"type":"JoinReq".*"result":"Success"' "$tmp/js.log" &&
+js_logged() {
+    grep -q '"msg":"request".*"type":"HomeNSReq".*"result":"Success"' "$tmp/js.log" &&
+        grep -q '"msg":"request".*"type":"JoinReq".*"result":"Success"' "$tmp/js.log"
+}
+wait_until "the JS's log lines of HomeNSReq and JoinReq, Success" - js_logged
+js_logged &&
     ok "the bootstrap JS answered the operator's HomeNSReq and the home network's JoinReq with Success" ||
     not_ok "JS log" "$(grep '"msg":"request"' "$tmp/js.log")"
-[ "$(vstatus roam_joins)" = "1" ] && [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ] &&
+roam_joined() { [ "$(vstatus roam_joins)" = "1" ] && [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ]; }
+wait_until "visited NS roam_joins 1, home NS pr_start 1 and joins 1" - roam_joined
+roam_joined &&
     ok "visited: one roaming join; home: one PRStartReq served, one session" || not_ok "roaming join counters" "$(cat "$tmp/vs.json" "$tmp/hs.json")"
-metrics
+wait_until "the JS's /metrics: one HomeNS answer for operator $VNETID" - \
+    'metrics; grep -q "^ferry_js_operator_home_ns_total{operator=\"$VNETID\"} 1$" "$tmp/metrics.txt"'
 grep -q "^ferry_js_operator_home_ns_total{operator=\"$VNETID\"} 1$" "$tmp/metrics.txt" &&
     ok "JS /metrics: one HomeNS answer for operator $VNETID" || not_ok "JS metrics" "$(grep operator "$tmp/metrics.txt")"
-i=0; while [ $i -lt 40 ] && ! $I operator show $VNETID 2>/dev/null | grep -q '"HomeNSAnswers": 1'; do sleep 0.1; i=$((i + 1)); done
+flush
 $I operator show $VNETID >"$tmp/show.json" 2>"$tmp/err"
-[ "$(field "$tmp/show.json" HomeNSAnswers)" = 1 ] && [ "$(field "$tmp/show.json" Reach)" = hub ] &&
-    ok "operator show $VNETID: HomeNSAnswers 1 (flushed to the IDM's database)" || not_ok "operator show" "$(cat "$tmp/show.json" "$tmp/err")"
+[ "$flush" = 200 ] && [ "$(field "$tmp/show.json" HomeNSAnswers)" = 1 ] && [ "$(field "$tmp/show.json" Reach)" = hub ] &&
+    ok "operator show $VNETID: HomeNSAnswers 1 (flushed to the IDM's database: POST /api/v1/metrics/flush $flush)" ||
+    not_ok "operator show" "flush $flush $(cat "$tmp/flush.json" "$tmp/show.json" "$tmp/err")"
 grep -q "^ferry_js_requests_total{type=\"JoinReq\",result=\"Success\"} 1$" "$tmp/metrics.txt" &&
     grep -q "^ferry_js_store_committed_joins_total 1$" "$tmp/metrics.txt" &&
     grep -q "^ferry_js_operator_activations_total{operator=\"$VNETID\"} 0$" "$tmp/metrics.txt" &&
@@ -212,14 +232,15 @@ $I device show $SE >"$tmp/dev.json" 2>"$tmp/err"
 # ---- 6. its uplink: visited gateway -> XmitDataReq -> hub -> home NS -> AS
 "$FERRY" se uplink --socket "$sock" --fport 2 --payload 68656c6c6f >"$tmp/up0.json" 2>&1
 gw "$tmp/gw_up0.json" 800 "$(field "$tmp/up0.json" PHYPayload)"
-i=0; while [ ! -s "$tmp/as.log" ] && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+wait_until "the uplink at the home network's AS ($tmp/as.log)" - '[ -s "$tmp/as.log" ]'
 head -1 "$tmp/as.log" >"$tmp/as0.json" 2>/dev/null
 [ "$(field "$tmp/as0.json" FCnt)" = "0" ] && [ "$(field "$tmp/as0.json" DevAddr)" = "$devaddr" ] &&
     [ "$(field "$tmp/as0.json" DevEUI)" = "$SE" ] &&
     ok "the SE's uplink heard by the visited network reaches the home (bootstrap) network's AS" ||
-    not_ok "AS uplink" "$(cat "$tmp/as.log" "$tmp/as.err" 2>/dev/null; tail -5 "$tmp/visited.log" "$tmp/home.log")"
+    not_ok "AS uplink" "$(cat "$tmp/as.log" "$tmp/as-err.log" 2>/dev/null; tail -5 "$tmp/visited.log" "$tmp/home.log")"
 [ "$(node "$AS_JS" decrypt $ASKEK "$tmp/as0.json" 2>&1)" = "68656c6c6f" ] &&
     ok "the AS unwraps the AppSKey (idm-as) and reads 'hello'" || not_ok "AS decrypt" "$(node "$AS_JS" decrypt $ASKEK "$tmp/as0.json" 2>&1)"
+wait_until "visited NS roam_up 1 and home NS xmit_up 1" - '[ "$(vstatus roam_up)" = "1" ] && [ "$(hstatus xmit_up)" = "1" ]'
 [ "$(vstatus roam_up)" = "1" ] && [ "$(hstatus xmit_up)" = "1" ] &&
     ok "visited: the uplink forwarded in XmitDataReq; home: verified" || not_ok "data counters" "$(cat "$tmp/vs.json" "$tmp/hs.json")"
 
@@ -228,21 +249,24 @@ $I operator suspend $VNETID >"$tmp/o" 2>"$tmp/err"
 grep -q '"State": "suspended"' "$tmp/o" && ok "operator suspend $VNETID (serve keeps running)" || not_ok "suspend" "$(cat "$tmp/o" "$tmp/err")"
 "$FERRY" se join-request --socket "$sock" >"$tmp/jr2.json" 2>&1
 gw "$tmp/gw_join2.json" 2500 "$(field "$tmp/jr2.json" PHYPayload)"
-sleep 0.2
+wait_until "'roaming join refused ... NoRoamingAgreement' in the visited NS's log" - \
+    'grep -q "roaming join refused.*NoRoamingAgreement" "$tmp/visited.log"'
 [ -z "$(field "$tmp/gw_join2.json" Downlink)" ] && grep -q 'roaming join refused.*NoRoamingAgreement' "$tmp/visited.log" &&
     ok "suspended: the SE hears no join-accept; the visited NS logs NoRoamingAgreement" ||
     not_ok "suspended refusal" "$(cat "$tmp/gw_join2.json"; tail -3 "$tmp/visited.log")"
 [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ] &&
     [ "$($I device show $SE | grep -c '"NextJoinNonce": 1')" = 1 ] &&
     ok "... the home network never saw a PRStartReq for it, the JS made no join (NextJoinNonce still 1)" || not_ok "home untouched" "$(cat "$tmp/hs.json")"
-metrics
+refused() { metrics; grep -q "^ferry_js_operator_refusals_total{operator=\"$VNETID\",request=\"home_ns\",reason=\"NoRoamingAgreement\"} 1$" "$tmp/metrics.txt"; }
+wait_until "the JS's /metrics: operator $VNETID refused once, home_ns, NoRoamingAgreement" - refused
 grep -q "^ferry_js_operator_refusals_total{operator=\"$VNETID\",request=\"home_ns\",reason=\"NoRoamingAgreement\"} 1$" "$tmp/metrics.txt" &&
     ok "JS /metrics: operator $VNETID refused once, home_ns, NoRoamingAgreement" || not_ok "refusal metric" "$(grep operator "$tmp/metrics.txt")"
 $I operator resume $VNETID >/dev/null 2>"$tmp/err"
 "$FERRY" se join-request --socket "$sock" >"$tmp/jr3.json" 2>&1
-gw "$tmp/gw_join3.json" 4500 "$(field "$tmp/jr3.json" PHYPayload)"
+gw "$tmp/gw_join3.json" "$(scaled 4500)" "$(field "$tmp/jr3.json" PHYPayload)"
 ja3=$(field "$tmp/gw_join3.json" Downlink.PHYPayload)
 "$FERRY" se join-accept --socket "$sock" "$ja3" >"$tmp/ja3.json" 2>"$tmp/err"
+wait_until "home NS pr_start 2" - '[ "$(hstatus pr_start)" = "2" ]'
 [ -n "$ja3" ] && [ -n "$(field "$tmp/ja3.json" DevAddr)" ] && [ "$(hstatus pr_start)" = "2" ] &&
     ok "resumed: the SE activates through the hub again" || not_ok "resumed" "$(cat "$tmp/gw_join3.json" "$tmp/ja3.json" "$tmp/err"; tail -3 "$tmp/visited.log")"
 

@@ -4,7 +4,8 @@
 //   rx2         into RX2: tmst + 1 s, 869.525 MHz, DR0 (SF12BW125)
 //   offchannel  RX1's time and data rate on 867.9 MHz, a frequency no
 //               uplink used: a class A device must not hear it
-// Usage: node udp_shift.js MODE LISTEN_PORT NS_PORT
+// Usage: node udp_shift.js MODE LISTEN_PORT NS_PORT (prints {"listening":PORT}
+// once bound, {"shifted":N} at SIGTERM)
 'use strict';
 const dgram = require('dgram');
 const [mode, listenPort, nsPort] = [process.argv[2], +process.argv[3], +process.argv[4]];
@@ -46,4 +47,5 @@ process.on('SIGTERM', () => {
   console.log(JSON.stringify({ shifted }));
   process.exit(0);
 });
-front.bind(listenPort, '127.0.0.1');
+// one line once bound: what the test waits for before sending through it
+front.bind(listenPort, '127.0.0.1', () => console.log(JSON.stringify({ listening: listenPort })));

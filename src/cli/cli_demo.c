@@ -964,6 +964,7 @@ int cli_demo_main(int argc, char **argv)
     /* Two workers (the machine's cores) with many exchanges each: a device
      * waiting for a silent RX2 costs no worker. */
     air.in_flight = 128;
+    air.window_margin_ms = (int)(300 * cli_build_slowness());
     unsigned workers = 2;
     if (lab_fleet_new(&air, workers, 0xAA555A0000000000ull, &d->fleet) != LAB_OK) {
         cli_error(prog, "the simulated gateways could not reach the network servers");

@@ -201,6 +201,9 @@ int cli_lab_devices_main(int argc, char **argv)
     }
     air.loss_up = air.loss_down = loss;
     air.in_flight = (unsigned)in_flight;
+    /* The receive windows are kept in wall time, and a slower build answers
+     * later: the margin past RX2 grows with it, as the budget does. */
+    air.window_margin_ms = (int)(300 * cli_build_slowness());
     for (size_t i = 0; v[7] != NULL && i < air.n_net; i++)
         if (strcmp(air.net[i].name, v[7]) == 0)
             air.net[i].down = true;

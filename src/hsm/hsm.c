@@ -16,6 +16,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #define PIN_MAX 256
+#define OPEN_PAUSE_FIRST_MS 10   /* between attempts: 10, 20, 40, 80 ms */
 
 hsm_status hsm_fail(hsm_diag *d, const char *call, CK_RV rv)
 {
@@ -181,18 +183,11 @@ static hsm_status login(hsm *h, const char *pin_file, hsm_diag *d)
     return rv == CKR_OK ? HSM_OK : hsm_fail(d, "C_Login", rv);
 }
 
-hsm_status hsm_open(const hsm_config *cfg, hsm **out, hsm_diag *diag)
+/* One attempt at the token: module, token, mechanisms, login session, login,
+ * master key. *pin_used is set once C_Login has been called. What it leaves
+ * in h on failure is undone by undo_attempt() or hsm_close(). */
+static hsm_status attempt(hsm *h, const hsm_config *cfg, bool *pin_used, hsm_diag *diag)
 {
-    if (cfg == NULL || out == NULL || cfg->pin_file == NULL)
-        return HSM_ERR_ARGUMENT;
-    *out = NULL;
-    hsm *h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return HSM_ERR_MEMORY;
-    if (pthread_mutex_init(&h->lock, NULL) != 0) {
-        free(h);
-        return HSM_ERR_MEMORY;
-    }
     const char *module = cfg->module != NULL ? cfg->module : HSM_DEFAULT_MODULE;
     hsm_status st = hsm_module_acquire(module, cfg->softhsm_conf, &h->mod, &h->f, diag);
     if (st == HSM_OK) {
@@ -208,10 +203,83 @@ hsm_status hsm_open(const hsm_config *cfg, hsm **out, hsm_diag *diag)
         if (rv != CKR_OK)
             st = hsm_fail(diag, "C_OpenSession", rv);
     }
-    if (st == HSM_OK)
+    if (st == HSM_OK) {
+        *pin_used = true;
         st = login(h, cfg->pin_file, diag);
+    }
     if (st == HSM_OK)
         st = find_master(h, cfg->master_label != NULL ? cfg->master_label : HSM_MASTER_LABEL, diag);
+    return st;
+}
+
+/* Back to the state before attempt(): the login session closed and the
+ * module released - finalised, when this hsm was its only user, so that the
+ * next C_Initialize looks at the tokens afresh. */
+static void undo_attempt(hsm *h)
+{
+    if (h->login_session != CK_INVALID_HANDLE)
+        h->f->C_CloseSession(h->login_session);
+    h->login_session = CK_INVALID_HANDLE;
+    hsm_module_release(h->mod);
+    h->mod = NULL;
+    h->f = NULL;
+}
+
+/* Worth another attempt: a token that was not in the slot list, or a module
+ * that reported the device failing. With SoftHSM2 both are what a process
+ * sees while another one rewrites token.object (hsm_lock.c); a real HSM may
+ * report its token missing for a moment while it restarts. */
+static bool transient(hsm_status st)
+{
+    return st == HSM_ERR_TOKEN_NOT_FOUND || st == HSM_ERR_DEVICE;
+}
+
+/* attempt() until it succeeds, fails for good, or HSM_OPEN_TRIES attempts
+ * are spent; *tries counts them. The pauses double from OPEN_PAUSE_FIRST_MS:
+ * a SoftHSM2 token.object rewrite takes microseconds, a re-initialisation
+ * milliseconds, so 150 ms in all is plenty without hiding a real fault. */
+static hsm_status attempt_until_settled(hsm *h, const hsm_config *cfg, unsigned *tries, hsm_diag *diag)
+{
+    bool pin_used = false;
+    unsigned pause_ms = OPEN_PAUSE_FIRST_MS;
+    for (;;) {
+        if (diag != NULL)
+            *diag = (hsm_diag){0};   /* the diag tells of the last attempt only */
+        ++*tries;
+        hsm_status st = attempt(h, cfg, &pin_used, diag);
+        if (st == HSM_OK || pin_used || !transient(st) || *tries >= HSM_OPEN_TRIES)
+            return st;
+        undo_attempt(h);
+        hsm_pause_ms(pause_ms);
+        pause_ms *= 2;
+    }
+}
+
+hsm_status hsm_open(const hsm_config *cfg, hsm **out, hsm_diag *diag)
+{
+    if (cfg == NULL || out == NULL || cfg->pin_file == NULL)
+        return HSM_ERR_ARGUMENT;
+    *out = NULL;
+    if (diag != NULL)
+        *diag = (hsm_diag){0};
+    hsm *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return HSM_ERR_MEMORY;
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+        free(h);
+        return HSM_ERR_MEMORY;
+    }
+    /* Held around every attempt: from C_Initialize to the end of C_Login
+     * SoftHSM2 reads and rewrites token.object (hsm_lock.c). */
+    hsm_open_lock lock;
+    unsigned tries = 0;
+    hsm_status st = hsm_open_lock_take(cfg->softhsm_conf, &lock);
+    if (st == HSM_OK) {
+        st = attempt_until_settled(h, cfg, &tries, diag);
+        hsm_open_lock_release(&lock);
+    }
+    if (diag != NULL)
+        diag->tries = tries;
     if (st != HSM_OK) {
         hsm_close(h);
         return st;

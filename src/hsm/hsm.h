@@ -52,6 +52,12 @@
 #define HSM_BLOB_LEN       (LW_KEY_LEN + LW_WRAP_OVERHEAD)   /* 24: a wrapped AES-128 key */
 #define HSM_BLOB_MAX       (LW_KEY_MAX + LW_WRAP_OVERHEAD)   /* 40: a wrapped AES-256 key */
 
+/* hsm_open's bounds (docs/hsm.md, "Several processes on one token"):
+ * attempts at reaching the token before C_Login, 10, 20, 40, 80 ms apart;
+ * and how long it waits for the SoftHSM2 token directory's open lock. */
+#define HSM_OPEN_TRIES         5
+#define HSM_OPEN_LOCK_WAIT_MS  30000
+
 typedef struct hsm hsm;
 typedef struct hsm_session hsm_session;
 
@@ -117,7 +123,15 @@ hsm_status hsm_process_harden(void);
  * in with the PIN from cfg->pin_file (wiped after use) and finds the master
  * key once. *out is owned by the caller; free with hsm_close().
  * HSM_ERR_PIN_INCORRECT for a wrong PIN; `diag` (may be NULL) receives the
- * failing PKCS#11 call. */
+ * failing PKCS#11 call and the number of attempts made.
+ *
+ * Several processes may open one token at once. With cfg->softhsm_conf set,
+ * ferry processes take turns on the token directory's open lock (waiting
+ * at most HSM_OPEN_LOCK_WAIT_MS, else HSM_ERR_BUSY). With any module, a
+ * token that is missing (HSM_ERR_TOKEN_NOT_FOUND) or failing (HSM_ERR_DEVICE)
+ * before the PIN is presented is tried again, the module re-initialised when
+ * this hsm is its only user, up to HSM_OPEN_TRIES attempts in all. A failed
+ * C_Login is never repeated: a real HSM counts PIN attempts. */
 hsm_status hsm_open(const hsm_config *cfg, hsm **out, hsm_diag *diag);
 
 /* Logs out and unloads. Every hsm_session must be closed first. NULL is ok. */

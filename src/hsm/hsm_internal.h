@@ -20,6 +20,28 @@ hsm_status hsm_module_acquire(const char *path, const char *softhsm_conf, hsm_mo
                               CK_FUNCTION_LIST_PTR *fns, hsm_diag *d);
 void hsm_module_release(hsm_module *m);
 
+/* The exclusive open lock of a SoftHSM2 token directory (hsm_lock.c): held
+ * by hsm_open and hsm_token_create from C_Initialize to the end of C_Login,
+ * because SoftHSM2 rewrites token.object at C_Login in a way a concurrent
+ * reader can catch half done. fd -1 = nothing held. */
+typedef struct hsm_open_lock {
+    int fd;
+} hsm_open_lock;
+
+/* Takes the lock of the token directory that the SoftHSM2 configuration
+ * `softhsm_conf` names (its directories.tokendir), in the file
+ * TOKENDIR/ferry-open.lock, waiting at most HSM_OPEN_LOCK_WAIT_MS:
+ * HSM_ERR_BUSY when another process held it all that time, HSM_ERR_IO when
+ * the configuration cannot be read or the lock file cannot be made for
+ * another reason than the ones below. Nothing is held, and HSM_OK returned,
+ * when `softhsm_conf` is NULL (not ferry's SoftHSM2), names no token
+ * directory, or names one this process may not write or that is missing. */
+hsm_status hsm_open_lock_take(const char *softhsm_conf, hsm_open_lock *l);
+void hsm_open_lock_release(hsm_open_lock *l);
+
+/* Sleeps `ms` milliseconds (resumed after signals). */
+void hsm_pause_ms(unsigned ms);
+
 struct hsm {
     hsm_module *mod;
     CK_FUNCTION_LIST_PTR f;

@@ -34,6 +34,8 @@ static const char *const sentences[HSM_STATUS_COUNT] = {
                        "CKR_TOKEN_NOT_PRESENT, CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED)",
     [HSM_ERR_MEMORY] = "out of memory in the host or the token (CKR_HOST_MEMORY, CKR_DEVICE_MEMORY)",
     [HSM_ERR_PKCS11] = "the PKCS#11 module returned an unexpected error",
+    [HSM_ERR_BUSY] = "another process held the token directory's open lock (ferry-open.lock) "
+                     "for longer than ferry waits",
 };
 
 const char *hsm_strerror(hsm_status st)
@@ -132,10 +134,13 @@ char *hsm_diag_format(hsm_status st, const hsm_diag *d, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0)
         return buf;
+    char tries[40] = "";
+    if (d != NULL && d->tries > 1)
+        snprintf(tries, sizeof(tries), " (after %u tries)", d->tries);
     if (d != NULL && d->call != NULL)
-        snprintf(buf, cap, "%s returned %s (0x%lx): %s", d->call, hsm_ckr_name(d->ckr), d->ckr,
-                 hsm_strerror(st));
+        snprintf(buf, cap, "%s returned %s (0x%lx): %s%s", d->call, hsm_ckr_name(d->ckr), d->ckr,
+                 hsm_strerror(st), tries);
     else
-        snprintf(buf, cap, "%s", hsm_strerror(st));
+        snprintf(buf, cap, "%s%s", hsm_strerror(st), tries);
     return buf;
 }

@@ -35,15 +35,19 @@ typedef enum hsm_status {
     HSM_ERR_DEVICE,          /* CKR_DEVICE_ERROR, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_GENERAL_ERROR, ... */
     HSM_ERR_MEMORY,          /* CKR_HOST_MEMORY, CKR_DEVICE_MEMORY, or malloc() failed */
     HSM_ERR_PKCS11,          /* any other CKR_ value: see the hsm_diag */
+    HSM_ERR_BUSY,            /* another process held the token directory's open lock too long */
     HSM_STATUS_COUNT
 } hsm_status;
 
 /* Where a failure came from: the PKCS#11 function (a static string such as
  * "C_Login", or NULL when the failure was not a PKCS#11 call) and the CKR_
- * value it returned (0 when none). */
+ * value it returned (0 when none). `tries` is set by hsm_open: how many
+ * attempts it made at the token (1 when the first one settled it; 0 from
+ * every other function). */
 typedef struct hsm_diag {
     const char *call;
     unsigned long ckr;
+    unsigned tries;
 } hsm_diag;
 
 /* A static sentence for `st`; never NULL. */
@@ -58,7 +62,8 @@ hsm_status hsm_status_from_ckr(unsigned long ckr);
 
 /* Writes one line for a failure into buf[cap] (always NUL-terminated when
  * cap > 0, truncated when longer): "CALL returned CKR_X: SENTENCE" when `d`
- * names a PKCS#11 call, else just the sentence. `d` may be NULL. Returns buf. */
+ * names a PKCS#11 call, else just the sentence; " (after N tries)" follows
+ * when hsm_open tried more than once. `d` may be NULL. Returns buf. */
 char *hsm_diag_format(hsm_status st, const hsm_diag *d, char *buf, size_t cap);
 
 #endif

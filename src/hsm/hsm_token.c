@@ -239,12 +239,18 @@ hsm_status hsm_token_create(const char *dir, const char *label, const char *modu
 
     hsm_module *mod = NULL;
     CK_FUNCTION_LIST_PTR f = NULL;
+    /* C_InitToken and C_Login write token.object: take turns with any
+     * process opening this token directory (hsm_lock.c). */
+    hsm_open_lock lock = {-1};
+    if (st == HSM_OK)
+        st = hsm_open_lock_take(p.conf, &lock);
     if (st == HSM_OK)
         st = hsm_module_acquire(module != NULL ? module : HSM_DEFAULT_MODULE, p.conf, &mod, &f, diag);
     if (st == HSM_OK) {
         st = init_token(f, label, so_pin, user_pin, diag);
         hsm_module_release(mod);
     }
+    hsm_open_lock_release(&lock);
     LW_WIPE(so_pin);
     LW_WIPE(user_pin);
     if (st != HSM_OK) {

@@ -104,12 +104,13 @@ static int import(int argc, char **argv)
         {"as-kek-label", "L", "ASKEKLabel of the bootstrap devices (default " DEFAULT_AS_KEK ")"},
         {"as-id", "ID", "ASID allowed to fetch AppSKeys (default none)"},
         {"operators", "N,N|*", "onboarded operators (NetIDs) that may activate these SEs (default *: all)"},
+        {"maker", "TENANT", "the maker tenant whose batch this is: it may read and act on these SEs only"},
     };
-    char *v[5], *pos[1];
+    char *v[6], *pos[1];
     size_t npos = 0;
-    switch (cli_opts_parse(prog, specs, 5, argc, argv, v, pos, 1, &npos)) {
+    switch (cli_opts_parse(prog, specs, 6, argc, argv, v, pos, 1, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry -d DIR idm import BATCH [options]", specs, 5);
+        cli_opts_usage(stdout, "ferry -d DIR idm import BATCH [options]", specs, 6);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -136,6 +137,7 @@ static int import(int argc, char **argv)
         .as_id = v[3] != NULL ? v[3] : "",
         .actor = "cli",
         .operators = ops,
+        .maker = v[5],
     };
     FILE *in = fopen(pos[0], "r");
     if (in == NULL) {
@@ -168,6 +170,7 @@ static int import(int argc, char **argv)
     e |= cli_json_set_hex(out, "batch_sha256", sum.batch_sha256, sizeof sum.batch_sha256);
     e |= cli_json_set_uint(out, "audit_seq", (uint64_t)sum.audit_seq);
     e |= cli_json_set_str(out, "operators", ops);
+    e |= cli_json_set_str(out, "maker", v[5] != NULL ? v[5] : "");
     e |= json_object_set_new(out, "seconds", json_real(secs));
     return cli_json_emit(prog, out, e);
 }

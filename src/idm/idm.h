@@ -139,6 +139,10 @@ typedef struct idm_import_opts {
      * (docs/operators.md): NULL or "*" = all of them, else the canonical
      * list of idm_net_id_list_canon ("000013,C00053"). Kept per SE. */
     const char *operators;
+    /* The maker tenant whose batch this is (a tenant of kind maker): it
+     * may read and act on these SEs and no others (docs/idm.md, "Who may do
+     * what"). NULL or "" = none recorded: no maker acts on them. */
+    const char *maker;
 } idm_import_opts;
 
 typedef struct idm_import_summary {

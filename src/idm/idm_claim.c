@@ -3,9 +3,12 @@
  *
  * A claim is checked and changed in one transaction with its audit entry.
  * Why the owner token is compared before anything is answered: a caller
- * without the token must not learn whether, or by whom, an SE is held. Why
- * wrong tokens count only on a free SE: otherwise anyone who knows a DevEUI
- * could lock the holder's SE by guessing.
+ * without the token must not learn whether, or by whom, an SE is held, so
+ * every claim without it gets one answer. Why wrong tokens are counted per
+ * tenant and SE: a count per SE let anyone who knows DevEUIs lock them for
+ * their buyers; counted per tenant, a guesser locks out only itself.
+ * Release and refuse leave the SE with no holder: a holder kept on a
+ * released claim came back at the next unlock, ahead of the real buyer.
  */
 #include "idm/idm_tenant.h"
 #include "lorawan/lw_secure.h"
@@ -56,24 +59,74 @@ static store_status claim_audit(store *s, const claim_job *j, const char *action
     return store_idm_audit_append(s, &r, NULL);
 }
 
+/* The one answer to a claim without the right owner token: the same for an
+ * SE that does not exist, is free, is held by anyone, is locked or is
+ * retired, and for a tenant that guessed too often, so that guessing
+ * teaches nothing (docs/idm.md, "Claims"). */
+#define NO_MATCH "the owner token does not match this DevEUI"
+
 static store_status claim_fn(store *s, void *ctx)
 {
     claim_job *j = ctx;
     j->result = IDM_OK;
     j->already = false;
-    store_idm_se se;
-    store_status st = store_idm_se_get(s, j->dev_eui, &se);
-    if (st != STORE_OK) {
-        j->result = from_store(st);
-        return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
-    }
     store_idm_tenant t;
-    st = store_idm_tenant_get(s, j->tenant_id, &t);
+    store_status st = store_idm_tenant_get(s, j->tenant_id, &t);
     if (st != STORE_OK || strcmp(t.kind, "customer") != 0) {
-        lw_secure_wipe(&se, sizeof se);
-        j->result = IDM_ERR_NOT_FOUND;
-        snprintf(j->err, IDM_ERR_MAX, "tenant %s: %s", j->tenant_id, st == STORE_OK ? "is not a customer" : "unknown");
+        /* decided on the tenant alone, before the SE is looked at */
+        j->result = st == STORE_OK ? IDM_ERR_FORBIDDEN : IDM_ERR_NOT_FOUND;
+        snprintf(j->err, IDM_ERR_MAX, "tenant %s: %s", j->tenant_id,
+                 st == STORE_OK ? "only a customer tenant claims" : "unknown");
         return st == STORE_OK || st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+    }
+    /* A malformed token is a mistake of form, refused on the input alone:
+     * not counted, and no SE looked up. */
+    uint8_t tok[IDM_OWNER_TOKEN_LEN], h[32];
+    if (j->owner_token == NULL || strlen(j->owner_token) != 2 * IDM_OWNER_TOKEN_LEN ||
+        lw_hex_decode(j->owner_token, 2 * IDM_OWNER_TOKEN_LEN, tok, sizeof tok) != LW_OK) {
+        lw_secure_wipe(tok, sizeof tok);
+        j->result = IDM_ERR_ARGUMENT;
+        snprintf(j->err, IDM_ERR_MAX, "OwnerToken: %u hex digits, as on the label", 2 * IDM_OWNER_TOKEN_LEN);
+        return STORE_OK;
+    }
+    (void)mbedtls_sha256_ret(tok, sizeof tok, h, 0);
+    lw_secure_wipe(tok, sizeof tok);
+    store_idm_se se;
+    st = store_idm_se_get(s, j->dev_eui, &se);
+    if (st != STORE_OK && st != STORE_ERR_NOT_FOUND) {
+        lw_secure_wipe(h, sizeof h);
+        return st;
+    }
+    bool exists = st == STORE_OK;
+    /* compared whether or not the SE exists, so the time does not tell */
+    static const uint8_t none[STORE_IDM_HASH_LEN] = {0};
+    bool good = lw_secure_equal(h, exists ? se.owner_token_hash : none, sizeof h) == 1 && exists;
+    lw_secure_wipe(h, sizeof h);
+    idm_state state = IDM_STATE_MANUFACTURED;
+    bool retired = exists && idm_state_parse(se.state, &state) == IDM_OK && state == IDM_STATE_RETIRED;
+    lw_secure_wipe(&se, sizeof se);
+    char det[256];
+    snprintf(det, sizeof det, "{\"tenant\":\"%s\"}", j->tenant_id);
+    uint32_t failures = 0;
+    if (exists && (st = store_idm_claim_failures_get(s, j->dev_eui, j->tenant_id, &failures)) != STORE_OK)
+        return st;
+    if (!good || failures >= IDM_CLAIM_MAX_FAILURES) {
+        j->result = IDM_ERR_AUTH;
+        snprintf(j->err, IDM_ERR_MAX, NO_MATCH);
+        if (!exists)
+            return STORE_OK;
+        /* counted for this tenant only: it locks itself out, never the buyer */
+        bool counted = !good && failures < IDM_CLAIM_MAX_FAILURES;
+        if (counted && (st = store_idm_claim_failures_add(s, j->dev_eui, j->tenant_id, &failures)) != STORE_OK)
+            return st;
+        return claim_audit(s, j, counted && failures >= IDM_CLAIM_MAX_FAILURES ? "idm.claim.locked_out" : "idm.claim.refused",
+                           det);
+    }
+    /* The right token: its holder may learn where the SE stands. */
+    if (retired) {
+        j->result = IDM_ERR_ILLEGAL;
+        snprintf(j->err, IDM_ERR_MAX, "the secure element is retired");
+        return claim_audit(s, j, "idm.claim.refused", det);
     }
     store_idm_claim c;
     st = store_idm_claim_get(s, j->dev_eui, &c);
@@ -84,53 +137,21 @@ static store_status claim_fn(store *s, void *ctx)
     } else if (st != STORE_OK) {
         return st;
     }
-    char det[256];
-    snprintf(det, sizeof det, "{\"tenant\":\"%s\"}", j->tenant_id);
-    /* The token is checked first, and also for the holder's repeat, so
-     * that no answer tells someone without the token whether or by whom the
-     * SE is held. */
-    uint8_t tok[IDM_OWNER_TOKEN_LEN], h[32];
-    bool good = j->owner_token != NULL && strlen(j->owner_token) == 2 * IDM_OWNER_TOKEN_LEN &&
-                lw_hex_decode(j->owner_token, 2 * IDM_OWNER_TOKEN_LEN, tok, sizeof tok) == LW_OK;
-    if (good) {
-        (void)mbedtls_sha256_ret(tok, sizeof tok, h, 0);
-        good = lw_secure_equal(h, se.owner_token_hash, sizeof h) == 1;
-    }
-    lw_secure_wipe(tok, sizeof tok);
-    lw_secure_wipe(h, sizeof h);
-    lw_secure_wipe(&se, sizeof se);
     if (strcmp(c.state, "locked") == 0) {
         j->result = IDM_ERR_LOCKED;
-        snprintf(j->err, IDM_ERR_MAX, "the claim of this secure element is locked");
+        snprintf(j->err, IDM_ERR_MAX, "the claim of this secure element is locked by the operator");
         return claim_audit(s, j, "idm.claim.refused", det);
     }
     if (strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, j->tenant_id) != 0) {
-        /* Held by another tenant: wrong tokens are not counted here, so a
-         * stranger cannot lock someone else's SE. */
-        j->result = good ? IDM_ERR_LOCKED : IDM_ERR_AUTH;
-        snprintf(j->err, IDM_ERR_MAX, good ? "the secure element is claimed by another tenant" : "wrong owner token");
+        j->result = IDM_ERR_LOCKED;
+        snprintf(j->err, IDM_ERR_MAX, "the secure element is claimed by another tenant");
         return claim_audit(s, j, "idm.claim.refused", det);
     }
-    if (!good) {
-        c.failures++;
-        bool lock = c.failures >= IDM_CLAIM_MAX_FAILURES;
-        if (lock) {
-            memcpy(c.state, "locked", sizeof "locked");
-            snprintf(j->err, IDM_ERR_MAX, "wrong owner token; %u failures: the claim is now locked", c.failures);
-        } else {
-            snprintf(j->err, IDM_ERR_MAX, "wrong owner token (%u of %u before the claim locks)", c.failures,
-                     IDM_CLAIM_MAX_FAILURES);
-        }
-        j->result = IDM_ERR_AUTH;
-        st = store_idm_claim_put(s, &c);
-        if (st == STORE_OK)
-            st = claim_audit(s, j, lock ? "idm.claim.locked" : "idm.claim.refused", det);
+    if ((st = store_idm_claim_failures_clear(s, j->dev_eui, j->tenant_id)) != STORE_OK)
         return st;
-    }
     if (strcmp(c.state, "claimed") == 0) {
         j->already = true;
-        c.failures = 0;
-        return store_idm_claim_put(s, &c);
+        return STORE_OK;
     }
     memcpy(c.state, "claimed", sizeof "claimed");
     memcpy(c.tenant_id, j->tenant_id, strlen(j->tenant_id) + 1);
@@ -156,7 +177,7 @@ idm_status idm_claim(store *db, uint64_t dev_eui, const char *tenant_id, const c
         return IDM_ERR_STORE;
     }
     if (j.result == IDM_ERR_NOT_FOUND && err[0] == '\0')
-        snprintf(err, IDM_ERR_MAX, "%016llX: no such secure element", (unsigned long long)dev_eui);
+        snprintf(err, IDM_ERR_MAX, "no such secure element");
     if (already != NULL)
         *already = j.already;
     return j.result;
@@ -292,7 +313,9 @@ static store_status change_fn(store *s, void *ctx)
     }
     if (st != STORE_OK) {
         j->result = from_store(st);
-        snprintf(j->err, IDM_ERR_MAX, "%016llX: no claim", (unsigned long long)j->dev_eui);
+        /* a tenant's release of an unknown SE answers as for another's */
+        snprintf(j->err, IDM_ERR_MAX, j->op == IDM_CLAIM_RELEASE ? "no such secure element" : "%016llX: no claim",
+                 (unsigned long long)j->dev_eui);
         return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
     }
     const char *to = "locked", *action = "idm.claim.lock";
@@ -300,8 +323,7 @@ static store_status change_fn(store *s, void *ctx)
     case IDM_CLAIM_RELEASE:
         if (strcmp(c.state, "claimed") != 0 || j->tenant_id == NULL || strcmp(c.tenant_id, j->tenant_id) != 0) {
             j->result = IDM_ERR_NOT_FOUND;
-            snprintf(j->err, IDM_ERR_MAX, "%016llX: not claimed by %s", (unsigned long long)j->dev_eui,
-                     j->tenant_id != NULL ? j->tenant_id : "?");
+            snprintf(j->err, IDM_ERR_MAX, "no such secure element");
             return STORE_OK;
         }
         if (c.provisioned_at != 0) {
@@ -331,13 +353,19 @@ static store_status change_fn(store *s, void *ctx)
         }
         to = c.tenant_id[0] != '\0' ? "claimed" : "released", action = "idm.claim.unlock";
         c.failures = 0;
+        /* the operator's unlock also forgives every tenant's wrong tokens */
+        if ((st = store_idm_claim_failures_clear(s, j->dev_eui, NULL)) != STORE_OK)
+            return st;
         break;
     }
     char det[160];
     snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"}", c.state, to);
     memcpy(c.state, to, strlen(to) + 1);
-    if (strcmp(to, "released") == 0 || strcmp(to, "refused") == 0)
+    if (strcmp(to, "released") == 0 || strcmp(to, "refused") == 0) {
+        /* no holder any more: the next to prove the owner token claims it */
         c.js_id[0] = '\0';
+        c.tenant_id[0] = '\0';
+    }
     st = store_idm_claim_put(s, &c);
     return st == STORE_OK ? claim_audit(s, j, action, det) : st;
 }

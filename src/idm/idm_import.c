@@ -19,6 +19,7 @@
  */
 #include "idm/idm.h"
 #include "idm/idm_roaming.h"
+#include "store/store_idm_tenant.h"
 #include "lorawan/lw_secure.h"
 
 #include <mbedtls/sha256.h>
@@ -57,6 +58,7 @@ typedef struct import_run {
     size_t cap;
     idm_batch_line line;
     const char *operators;        /* o->operators, "*" for NULL */
+    const char *maker;            /* o->maker, "" for NULL */
 } import_run;
 
 static void keks_release(import_run *r)
@@ -175,6 +177,12 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
         }
         /* the operators chosen for the batch are part of what was imported:
          * a re-import must not say it changed them when it did not */
+        if (strcmp(have.maker, r->maker) != 0) {
+            errf(r->err, "line %llu: DevEUI %016llX was imported with --maker %s, not %s", (unsigned long long)lineno,
+                 (unsigned long long)l->dev_eui, have.maker[0] != '\0' ? have.maker : "(none)",
+                 r->maker[0] != '\0' ? r->maker : "(none)");
+            return IDM_ERR_CONFLICT;
+        }
         if (strcmp(have.operators, r->operators) != 0) {
             errf(r->err, "line %llu: DevEUI %016llX was imported with --operators %s, not %s",
                  (unsigned long long)lineno, (unsigned long long)l->dev_eui,
@@ -211,6 +219,7 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
         memcpy(e.owner_token_hash, token_hash, STORE_IDM_HASH_LEN);
         snprintf(e.state, sizeof e.state, "%s", idm_state_name(IDM_STATE_MANUFACTURED));
         snprintf(e.operators, sizeof e.operators, "%s", r->operators);
+        snprintf(e.maker, sizeof e.maker, "%s", r->maker);
         ss = store_device_put(db, &d, false);
         if (ss == STORE_ERR_EXISTS) {
             errf(r->err, "line %llu: the Join Server has a device %016llX already (not from a batch)",
@@ -339,10 +348,20 @@ idm_status idm_import_batch(idm_token *t, store *db, FILE *in, const idm_import_
             return IDM_ERR_ARGUMENT;
         }
     }
+    if (o->maker != NULL && o->maker[0] != '\0') {
+        store_idm_tenant mk;
+        store_status ms = store_idm_tenant_get(db, o->maker, &mk);
+        if (ms != STORE_OK || strcmp(mk.kind, "maker") != 0) {
+            errf(err, "maker %s: %s", o->maker,
+                 ms == STORE_OK ? "is not a tenant of kind maker" : ms == STORE_ERR_NOT_FOUND ? "no such tenant" : store_strerror(ms));
+            return ms == STORE_OK || ms == STORE_ERR_NOT_FOUND ? IDM_ERR_ARGUMENT : IDM_ERR_STORE;
+        }
+    }
     import_run *r = calloc(1, sizeof *r);
     if (r == NULL)
         return IDM_ERR_NOMEM;
     r->tok = t;
+    r->maker = o->maker != NULL ? o->maker : "";
     r->sess = t->s;
     r->in = in;
     r->o = o;

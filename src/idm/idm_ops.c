@@ -510,7 +510,18 @@ static store_status retire_fn(store *s, void *ctx)
     store_status st = store_idm_cmd_fail_all(s, j->dev_eui);
     if (st == STORE_OK)
         st = release_claim_txn(s, j->dev_eui, "retired");
-    return st == STORE_OK ? idm_se_event_txn(s, j->dev_eui, IDM_EV_RETIRE, j->actor, NULL, NULL) : st;
+    if (st == STORE_OK)
+        st = idm_se_event_txn(s, j->dev_eui, IDM_EV_RETIRE, j->actor, NULL, NULL);
+    /* Revoked where it could still act: the bootstrap Join Server's device
+     * row goes, and its sessions with it (ON DELETE CASCADE), in the same
+     * transaction, so no JoinReq, RejoinReq or HomeNSReq of a retired SE is
+     * answered with keys or Success again. */
+    if (st == STORE_OK) {
+        st = store_device_delete(s, j->dev_eui);
+        if (st == STORE_ERR_NOT_FOUND)
+            st = STORE_OK;
+    }
+    return st;
 }
 
 idm_status idm_retire(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])

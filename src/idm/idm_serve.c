@@ -22,6 +22,7 @@
  *   GET  /api/v1/ses/{DevEUI}            tenant: status of an SE it holds (maker: any)
  *   GET  /healthz
  */
+#include "idm/idm_access.h"
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
 #include "lorawan/lw_secure.h"
@@ -237,6 +238,7 @@ static const char *http_of(idm_status st, unsigned *code)
         *code = 404;
         break;
     case IDM_ERR_AUTH:
+    case IDM_ERR_FORBIDDEN:
         *code = 403;
         break;
     case IDM_ERR_LOCKED:
@@ -257,14 +259,21 @@ static const char *http_of(idm_status st, unsigned *code)
 
 static void se_status(server *sv, const store_idm_tenant *t, uint64_t dev, reply *r)
 {
+    idm_actor a = idm_actor_of_tenant(t);
+    idm_status as = idm_access_check(sv->db, &a, IDM_ACT_READ, dev, 0, NULL);
+    if (as != IDM_OK) {
+        unsigned code = 404;
+        http_of(as, &code);
+        reply_error(r, code, as == IDM_ERR_NOT_FOUND ? "no such secure element" : idm_strerror(as));
+        return;
+    }
     store_idm_se se;
     store_idm_claim c;
     store_status ss = store_idm_se_get(sv->db, dev, &se);
     bool have_claim = ss == STORE_OK && store_idm_claim_get(sv->db, dev, &c) == STORE_OK;
-    bool mine = have_claim && strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, t->id) == 0;
-    if (ss != STORE_OK || (!mine && strcmp(t->kind, "maker") != 0)) {
+    if (ss != STORE_OK) {
         lw_secure_wipe(&se, sizeof se);
-        reply_error(r, 404, "no such secure element");
+        reply_error(r, 500, "the secure element could not be read");
         return;
     }
     uint64_t pending = 0, q = 0;
@@ -408,7 +417,11 @@ static void handle_tenant(server *sv, struct MHD_Connection *c, const char *meth
         }
         wipe_json_string(json_object_get(o, "OwnerToken"));
     } else if (strcmp(method, "DELETE") == 0 && strncmp(url, "/api/v1/claims/", 15) == 0 && parse_eui(url + 15, &dev)) {
-        if ((st = idm_claim_change(sv->db, dev, IDM_CLAIM_RELEASE, t.id, actor, err)) != IDM_OK) {
+        idm_actor a = idm_actor_of_tenant(&t);
+        if ((st = idm_access_check(sv->db, &a, IDM_ACT_RELEASE, dev, 0, NULL)) != IDM_OK ||
+            (st = idm_claim_change(sv->db, dev, IDM_CLAIM_RELEASE, t.id, actor, err)) != IDM_OK) {
+            if (st == IDM_ERR_NOT_FOUND)
+                snprintf(err, sizeof err, "no such secure element");
             http_of(st, &code);
             reply_error(r, code, err[0] ? err : idm_strerror(st));
         } else {
@@ -427,7 +440,11 @@ static void handle_tenant(server *sv, struct MHD_Connection *c, const char *meth
             se_status(sv, &t, dev, r);
         } else if (strcmp(method, "POST") == 0 && strcmp(rest, "/assign") == 0) {
             const char *js = json_string_value(json_object_get(o, "JoinServer"));
-            if ((st = idm_assign(sv->db, dev, t.id, js, actor, err)) != IDM_OK) {
+            idm_actor a = idm_actor_of_tenant(&t);
+            if ((st = idm_access_check(sv->db, &a, IDM_ACT_ASSIGN, dev, 0, NULL)) != IDM_OK ||
+                (st = idm_assign(sv->db, dev, t.id, js, actor, err)) != IDM_OK) {
+                if (st == IDM_ERR_NOT_FOUND)
+                    snprintf(err, sizeof err, "no such secure element");
                 http_of(st, &code);
                 reply_error(r, code, err[0] ? err : idm_strerror(st));
             } else {

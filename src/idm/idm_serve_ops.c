@@ -10,16 +10,19 @@
  *   POST /api/v1/ses/{DevEUI}/relay         {"FRMPayload": hex, "MaxDownlinkPayload": n}
  *   POST /api/v1/fleet/{transfer|renew|return|commands}  {"DevEUIs": [...], ...the same fields}
  *
- * Who may do what: the tenant holding the SE, or a maker tenant (the
- * operator's side: any SE). Relay is for the networks the SE is on: its
- * holder, and during a transfer the owner it is leaving, whose network
- * carries the new profile to it. Anyone else gets 404, as if the SE did
- * not exist. A fleet request answers 200 with one result per SE; each SE
+ * Who may do what is idm_authorize's (idm_authz.h), asked for every SE
+ * before anything is read or changed: the customer holding the SE; the
+ * maker of its batch, to read it and, while no customer holds it, for a
+ * command or a return; each tenant only its own commands. Relay is for
+ * the networks the SE is on: its holder, and during a transfer the owner
+ * it is leaving, whose network carries the new profile to it. Anyone else
+ * gets 404, as if the SE did not exist. A fleet request answers 200 with one result per SE; each SE
  * is its own transaction, and the lock is given up between SEs so that the
  * housekeeping thread is not kept waiting; uplinks are, since libmicrohttpd
  * serves them on the same thread (docs/idm.md says what that costs).
  */
 #include "idm/idm_serve_ops.h"
+#include "idm/idm_access.h"
 #include "lorawan/lw_secure.h"
 
 #include <stdio.h>
@@ -37,6 +40,8 @@ static unsigned code_of(idm_status st)
         return 202;
     case IDM_ERR_NOT_FOUND:
         return 404;
+    case IDM_ERR_FORBIDDEN:
+        return 403;
     case IDM_ERR_ILLEGAL:
     case IDM_ERR_BUSY:
     case IDM_ERR_LOCKED:
@@ -122,12 +127,41 @@ static bool args_parse(op_kind k, json_t *body, op_args *a, const char **why)
     return true;
 }
 
-/* One operation on one SE; the caller (t) acts as holder, or as operator
- * when it is a maker. */
+static idm_action action_of(op_kind k)
+{
+    switch (k) {
+    case OP_TRANSFER: return IDM_ACT_TRANSFER;
+    case OP_RENEW: return IDM_ACT_RENEW;
+    case OP_RETURN: return IDM_ACT_RETURN;
+    default: return IDM_ACT_COMMAND;
+    }
+}
+
+/* The one question before anything is read or changed for a tenant
+ * (idm_authz.h); a refusal's status and text, uniform for what the tenant
+ * may not know of. */
+static idm_status allowed(const idm_serve_ops_ctx *x, const store_idm_tenant *t, idm_action act, uint64_t dev,
+                          int64_t seq, char err[IDM_ERR_MAX])
+{
+    idm_actor a = idm_actor_of_tenant(t);
+    const char *why = NULL;
+    idm_status st = idm_access_check(x->db, &a, act, dev, seq, &why);
+    if (st != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, "%s", st == IDM_ERR_NOT_FOUND ? "no such secure element"
+                                         : why != NULL ? why : idm_strerror(st));
+    return st;
+}
+
+/* One operation on one SE, once idm_authorize allowed it: a customer acts
+ * as the holder (checked again in the operation's transaction); a maker,
+ * allowed only on its own SEs that no customer holds, as the operator. */
 static idm_status run(const idm_serve_ops_ctx *x, const store_idm_tenant *t, op_kind k, uint64_t dev,
                       const op_args *a, int64_t *seq, char err[IDM_ERR_MAX])
 {
-    const char *as = strcmp(t->kind, "maker") == 0 ? NULL : t->id;
+    idm_status ok = allowed(x, t, action_of(k), dev, 0, err);
+    if (ok != IDM_OK)
+        return ok;
+    const char *as = idm_actor_of_tenant(t).kind == IDM_ACTOR_MAKER ? NULL : t->id;
     char actor[96];
     snprintf(actor, sizeof actor, "tenant:%s", t->id);
     switch (k) {
@@ -159,22 +193,6 @@ static json_t *result_of(uint64_t dev, idm_status st, int64_t seq, const char *e
         json_object_set_new(o, "Error", json_string(err[0] != '\0' ? err : idm_strerror(st)));
     }
     return o;
-}
-
-static bool may_read(store *db, const store_idm_tenant *t, uint64_t dev, bool relay)
-{
-    store_idm_claim c;
-    if (store_idm_claim_get(db, dev, &c) != STORE_OK) {
-        store_idm_se se;
-        bool exists = store_idm_se_get(db, dev, &se) == STORE_OK;
-        lw_secure_wipe(&se, sizeof se);
-        return !relay && strcmp(t->kind, "maker") == 0 && exists;
-    }
-    if (strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, t->id) == 0)
-        return true;
-    if (relay)
-        return strcmp(c.op, "transfer") == 0 && strcmp(c.prev_tenant_id, t->id) == 0;
-    return strcmp(t->kind, "maker") == 0;
 }
 
 static void command_show(const idm_serve_ops_ctx *x, uint64_t dev, int64_t seq, unsigned *status, char **out)
@@ -310,19 +328,27 @@ bool idm_serve_ops(const idm_serve_ops_ctx *x, const store_idm_tenant *t, const 
         *out = error_body("DevEUI: 16 hex digits");
         return true;
     }
-    if (!may_read(x->db, t, dev, is_relay)) {
-        *status = 404;
-        *out = error_body("no such secure element");
-        return true;
-    }
     if (is_relay) {
+        char err[IDM_ERR_MAX] = "";
+        idm_status st = allowed(x, t, IDM_ACT_RELAY, dev, 0, err);
+        if (st != IDM_OK) {
+            *status = code_of(st);
+            *out = error_body(err);
+            return true;
+        }
         relay(x, dev, body, status, out);
     } else if (is_cmd_get) {
         char *end = NULL;
         long long seq = strtoll(rest + 9, &end, 10);
+        char err[IDM_ERR_MAX] = "";
+        idm_status st;
         if (end == rest + 9 || *end != '\0' || seq < 1) {
             *status = 400;
             *out = error_body("command: a positive Seq");
+        } else if ((st = allowed(x, t, IDM_ACT_READ_COMMAND, dev, seq, err)) != IDM_OK) {
+            /* another's command answers as a command that does not exist */
+            *status = code_of(st);
+            *out = error_body(err);
         } else {
             command_show(x, dev, seq, status, out);
         }

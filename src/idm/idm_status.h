@@ -24,6 +24,7 @@ typedef enum idm_status {
     IDM_ERR_REMOTE,      /* the customer Join Server refused or could not be reached */
     IDM_ERR_MLS,         /* an MLS message could not be sealed, opened or decoded */
     IDM_ERR_BUSY,        /* nothing to do now: try again later */
+    IDM_ERR_FORBIDDEN,   /* an action this kind of actor does not have (idm_authorize) */
     IDM_STATUS_COUNT
 } idm_status;
 

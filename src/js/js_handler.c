@@ -415,6 +415,10 @@ static void handle_join(js_worker *w, const bi_request *req, const store_operato
     case STORE_ERR_JOIN_NONCE_EXHAUSTED:
         answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED, "the device has used all 2^24 JoinNonces");
         return;
+    case STORE_ERR_NO_SESSION:
+        answer_error(out, &req->hdr, BI_RESULT_JOIN_REQ_FAILED,
+                     "a rejoin-request of type 0 or 2 needs a session to rejoin from; this device has none");
+        return;
     case STORE_ERR_NOT_FOUND:
         answer_error(out, &req->hdr, BI_RESULT_UNKNOWN_DEV_EUI, "no device with that DevEUI");
         return;

@@ -29,6 +29,7 @@ static const char *const MESSAGES[STORE_STATUS_COUNT] = {
     [STORE_ERR_REPLAY] = "nonce or counter already used (replay)",
     [STORE_ERR_JOIN_NONCE_EXHAUSTED] = "the device has used every JoinNonce",
     [STORE_ERR_NOT_ALLOWED] = "not allowed for the device's MAC version",
+    [STORE_ERR_NO_SESSION] = "a rejoin of type 0 or 2 needs a session to rejoin from",
     [STORE_ERR_ABORTED] = "the session could not be made; nothing was changed",
     [STORE_ERR_BUSY] = "the database is busy",
     [STORE_ERR_CORRUPT] = "the database holds an inconsistent record",

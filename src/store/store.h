@@ -39,6 +39,7 @@ typedef enum store_status {
     STORE_ERR_REPLAY,        /* DevNonce or RJcount refused: used, or not increasing */
     STORE_ERR_JOIN_NONCE_EXHAUSTED, /* the device has used all 2^24 JoinNonces */
     STORE_ERR_NOT_ALLOWED,   /* the device's MAC version does not allow it */
+    STORE_ERR_NO_SESSION,    /* a rejoin of type 0 or 2 for a device that has no session */
     STORE_ERR_ABORTED,       /* the caller's session callback refused; nothing changed */
     STORE_ERR_BUSY,          /* the database stayed locked or kept conflicting */
     STORE_ERR_CORRUPT,       /* a stored row breaks an invariant of this layer */

@@ -29,6 +29,7 @@
 #define STORE_IDM_HASH_LEN 32     /* SHA-256 */
 #define STORE_IDM_STATE_MAX 31    /* a lifecycle state name, without the NUL */
 #define STORE_IDM_OPERATORS_MAX 447 /* "*" or up to 64 NetIDs "000013,C00053,..." */
+#define STORE_IDM_MAKER_MAX 64     /* a maker tenant id (STORE_IDM_ID_MAX) */
 
 typedef struct store_idm_se {
     uint64_t dev_eui;             /* primary key */
@@ -42,6 +43,10 @@ typedef struct store_idm_se {
      * "" on insert) = every onboarded operator, else NetIDs as 6 uppercase
      * hex digits separated by commas. Set on import, never changed. */
     char operators[STORE_IDM_OPERATORS_MAX + 1];
+    /* The maker tenant whose batch it came from (`idm import --maker`);
+     * "" = none recorded, and then no maker may act on it. Set on import,
+     * never changed. */
+    char maker[STORE_IDM_MAKER_MAX + 1];
     int64_t created_at;           /* set by the store */
     int64_t updated_at;           /* set by the store */
 } store_idm_se;

@@ -12,6 +12,7 @@
 #include "store/store_driver.h"
 #include "store/store_idm_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -304,6 +305,53 @@ store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *ou
     return st;
 }
 
+static store_status failures_row(void *ctx, const store_value *c, size_t n)
+{
+    uint32_t *out = ctx;
+    if (n < 1 || c[0].type != STORE_V_INT || c[0].i < 0 || c[0].i > UINT32_MAX)
+        return STORE_ERR_CORRUPT;
+    *out = (uint32_t)c[0].i;
+    return STORE_OK;
+}
+
+store_status store_idm_claim_failures_get(store *s, uint64_t dev_eui, const char *tenant_id, uint32_t *failures)
+{
+    if (s == NULL || failures == NULL || !store_idm_id_ok(tenant_id))
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    *failures = 0;
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(tenant_id)};
+    return s->drv->exec(s, "SELECT failures FROM idm_claim_failure WHERE dev_eui = $1 AND tenant_id = $2", p, 2,
+                        failures_row, failures, NULL);
+}
+
+store_status store_idm_claim_failures_add(store *s, uint64_t dev_eui, const char *tenant_id, uint32_t *failures)
+{
+    if (s == NULL || failures == NULL || !store_idm_id_ok(tenant_id))
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(tenant_id), SV_INT(store_now())};
+    store_status st = s->drv->exec(s,
+                                   "INSERT INTO idm_claim_failure (dev_eui, tenant_id, failures, updated_at) "
+                                   "VALUES ($1, $2, 1, $3) ON CONFLICT (dev_eui, tenant_id) DO UPDATE SET "
+                                   "failures = idm_claim_failure.failures + 1, updated_at = excluded.updated_at",
+                                   p, 3, NULL, NULL, NULL);
+    return st == STORE_OK ? store_idm_claim_failures_get(s, dev_eui, tenant_id, failures) : st;
+}
+
+store_status store_idm_claim_failures_clear(store *s, uint64_t dev_eui, const char *tenant_id)
+{
+    if (s == NULL || (tenant_id != NULL && !store_idm_id_ok(tenant_id)))
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(tenant_id != NULL ? tenant_id : "")};
+    return s->drv->exec(s, "DELETE FROM idm_claim_failure WHERE dev_eui = $1 AND ($2 = '' OR tenant_id = $2)", p, 2,
+                        NULL, NULL, NULL);
+}
+
 store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n)
 {
     rows *r = ctx;
@@ -319,10 +367,13 @@ store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n)
 
 #define WORK_LIMIT " LIMIT 256"
 
+/* Only a session from a JoinReq (rejoin_type -1) proves a bootstrap join:
+ * a RejoinReq's is not checked by the Join Server's MIC. */
 static const char *const WORK_SQL[] = {
     [STORE_IDM_WORK_BOOTSTRAP] =
         "SELECT e.dev_eui FROM idm_se e WHERE e.state IN ('manufactured', 'returned_to_bootstrap') AND EXISTS "
-        "(SELECT 1 FROM sessions x WHERE x.dev_eui = e.dev_eui AND x.created_at >= e.updated_at) "
+        "(SELECT 1 FROM sessions x WHERE x.dev_eui = e.dev_eui AND x.created_at >= e.updated_at AND "
+        "x.rejoin_type < 0) "
         "ORDER BY e.dev_eui" WORK_LIMIT,
     [STORE_IDM_WORK_PROVISION] =
         "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE c.state = 'claimed' AND "

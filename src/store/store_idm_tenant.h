@@ -163,6 +163,16 @@ store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_j
 store_status store_idm_claim_put(store *s, const store_idm_claim *c) STORE_MUST_CHECK;
 store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out) STORE_MUST_CHECK;
 
+/* Wrong owner tokens counted per (SE, tenant) (schema v6): one tenant's
+ * guesses lock out that tenant only. get gives 0 when none were counted;
+ * add adds one and gives the new count; clear forgets the tenant's count,
+ * or with tenant_id NULL every tenant's (the operator's unlock). */
+store_status store_idm_claim_failures_get(store *s, uint64_t dev_eui, const char *tenant_id,
+                                          uint32_t *failures) STORE_MUST_CHECK;
+store_status store_idm_claim_failures_add(store *s, uint64_t dev_eui, const char *tenant_id,
+                                          uint32_t *failures) STORE_MUST_CHECK;
+store_status store_idm_claim_failures_clear(store *s, uint64_t dev_eui, const char *tenant_id) STORE_MUST_CHECK;
+
 /* DevEUIs (at most min(cap, 256), DevEUI order) of the SEs that need the engine:
  *   STORE_IDM_WORK_BOOTSTRAP  state manufactured or returned_to_bootstrap and
  *                             a Join Server session newer than the state

@@ -183,8 +183,15 @@ static store_status commit_body(store *s, void *ctx)
     /* 2. the nonce rule */
     if (x->rejoin_type < 0) {
         st = check_dev_nonce(s, x, dev, join);
+    } else if (x->mac != STORE_MAC_1_1) {
+        st = STORE_ERR_NOT_ALLOWED;
+    } else if ((x->rejoin_type == 0 || x->rejoin_type == 2) && session_in_force < 0) {
+        /* Types 0 and 2 carry no MIC the Join Server can check (the NS
+         * checks it with SNwkSIntKey): only a device that has a session
+         * may be answered, never one that never joined. */
+        st = STORE_ERR_NO_SESSION;
     } else {
-        st = x->mac == STORE_MAC_1_1 ? check_rj_count(s, x, dev, join, session_in_force) : STORE_ERR_NOT_ALLOWED;
+        st = check_rj_count(s, x, dev, join, session_in_force);
     }
     if (st != STORE_OK)
         return st;

@@ -225,12 +225,27 @@
     "ALTER TABLE idm_se ADD COLUMN operators TEXT NOT NULL DEFAULT '*';"                             \
     "ALTER TABLE idm_customer_js ADD COLUMN allowed_net_ids TEXT NOT NULL DEFAULT '';"
 
+/* Version 6: who may act on an SE (docs/idm.md, "Who may do what"): the
+ * maker tenant whose batch it came from ('' for SEs imported before, which
+ * no maker may act on), and wrong owner tokens counted per tenant and SE,
+ * so that one tenant's guesses lock out that tenant only, never the
+ * buyer. */
+#define V6(BLOB, KEY)                                                                                     \
+    "ALTER TABLE idm_se ADD COLUMN maker TEXT NOT NULL DEFAULT '';"                                  \
+    "CREATE TABLE idm_claim_failure ("                                                                \
+    " dev_eui " KEY " NOT NULL REFERENCES idm_se (dev_eui),"                                            \
+    " tenant_id " KEY " NOT NULL REFERENCES idm_tenant (id),"                                           \
+    " failures INTEGER NOT NULL CHECK (failures >= 0),"                                               \
+    " updated_at BIGINT NOT NULL,"                                                                    \
+    " PRIMARY KEY (dev_eui, tenant_id));"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
     V3("BLOB", "TEXT"),
     V4("BLOB", "TEXT"),
     V5("BLOB", "TEXT"),
+    V6("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -239,4 +254,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V3("BYTEA", "TEXT COLLATE \"C\""),
     V4("BYTEA", "TEXT COLLATE \"C\""),
     V5("BYTEA", "TEXT COLLATE \"C\""),
+    V6("BYTEA", "TEXT COLLATE \"C\""),
 };

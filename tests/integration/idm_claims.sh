@@ -102,9 +102,9 @@ check "... 2 claimed, 3 failed, one result per claim line in order" \
      [ "$(results "$tmp/o")" = "$SE1=claimed $SE2=claimed $SE3=error null=error $NOSE=error" ]'
 check "... the pair and the QR line claimed; each failure says why, on its own line number" \
     '[ "$(jq1 "$tmp/o" "d.Results.map(r => r.Line).join(\" \")")" = "2 4 5 6 7" ] &&
-     jq1 "$tmp/o" "d.Results[2].Error" | grep -q "wrong owner token (1 of 5" &&
+     jq1 "$tmp/o" "d.Results[2].Error" | grep -q "the owner token does not match this DevEUI" &&
      jq1 "$tmp/o" "d.Results[3].Error" | grep -q "expected DEVEUI OWNERTOKEN" &&
-     jq1 "$tmp/o" "d.Results[4].Error" | grep -q "no such secure element"'
+     [ "$(jq1 "$tmp/o" "d.Results[4].Error")" = "$(jq1 "$tmp/o" "d.Results[2].Error")" ]'
 $I idm show $SE2 >"$tmp/o" 2>"$tmp/err"
 check "show: SE2 (claimed from its QR line) is acme's" '[ $? -eq 0 ] && grep -q "\"Tenant\": \"acme\"" "$tmp/o"'
 printf '%s %s\n%s\n' $SE1 "$T1" "$Q2" >"$tmp/again.txt"
@@ -146,11 +146,13 @@ EOF
 code=$(req POST /claims "$tmp/acme.tok" "$tmp/req.json")
 check "REST bulk claim: 200, 2 claimed, 5 failed" \
     '[ "$code" = 200 ] && [ "$(jq1 "$tmp/body" "[d.Claimed, d.Failed].join(\" \")")" = "2 5" ]'
-check "... per SE: claimed, 409 (bolt holds it), 403 (wrong token), 404 (unknown), already, 400, 403" \
-    '[ "$(results "$tmp/body")" = "$SE3=claimed $SE4=409 $SE5=403 $NOSE=404 $SE1=already $SE5=400 $SE4=403" ]'
-check "... each failure names its reason" \
+check "... per SE: claimed, 409 (bolt holds it: acme has its token), 403 (wrong token), 403 (unknown: the same answer), already, 400, 403" \
+    '[ "$(results "$tmp/body")" = "$SE3=claimed $SE4=409 $SE5=403 $NOSE=403 $SE1=already $SE5=400 $SE4=403" ]'
+check "... each failure names its reason; without the right token one answer for a free, a held and an unknown SE" \
     'jq1 "$tmp/body" "d.Results[1].Error" | grep -q "another tenant" &&
-     jq1 "$tmp/body" "d.Results[2].Error" | grep -q "wrong owner token (1 of 5" &&
+     jq1 "$tmp/body" "d.Results[2].Error" | grep -q "the owner token does not match this DevEUI" &&
+     [ "$(jq1 "$tmp/body" "d.Results[2].Error")" = "$(jq1 "$tmp/body" "d.Results[3].Error")" ] &&
+     [ "$(jq1 "$tmp/body" "d.Results[2].Error")" = "$(jq1 "$tmp/body" "d.Results[6].Error")" ] &&
      jq1 "$tmp/body" "d.Results[5].Error" | grep -q "entry 6: DevEUI (16 hex digits) and OwnerToken are required"'
 printf '{"DevEUI":"%s","OwnerToken":"%s"}' $SE5 "$T5" >"$tmp/one.json"
 code=$(req POST /claims "$tmp/acme.tok" "$tmp/one.json")
@@ -160,8 +162,8 @@ code=$(req GET /ses/$SE4 "$tmp/bolt.tok" /dev/null)
 check "SE4 is still bolt's" '[ "$code" = 200 ] && grep -q "\"Tenant\":\"bolt\"" "$tmp/body"'
 printf '{"Claims":[{"DevEUI":"%s","OwnerToken":"%s"}]}' $SE3 "$T3" >"$tmp/m.json"
 code=$(req POST /claims "$tmp/maker.tok" "$tmp/m.json")
-check "a maker tenant's bulk claim: each entry refused (not a customer)" \
-    '[ "$code" = 200 ] && [ "$(results "$tmp/body")" = "$SE3=404" ] && grep -q "is not a customer" "$tmp/body"'
+check "a maker tenant's bulk claim: each entry refused, 403 (only a customer claims)" \
+    '[ "$code" = 200 ] && [ "$(results "$tmp/body")" = "$SE3=403" ] && grep -q "only a customer tenant claims" "$tmp/body"'
 echo nope >"$tmp/nobody.tok"
 check "bulk claim without a valid bearer: 401" '[ "$(req POST /claims "$tmp/nobody.tok" "$tmp/req.json")" = 401 ]'
 printf '{"Claims":[]}' >"$tmp/b.json"
@@ -173,8 +175,8 @@ check "1001 entries: 400, nothing claimed" \
     '[ "$(req POST /claims "$tmp/acme.tok" "$tmp/b.json")" = 400 ] && grep -q "1 to 1000" "$tmp/body"'
 claims 1000 >"$tmp/big.json"
 code=$(req POST /claims "$tmp/acme.tok" "$tmp/big.json")
-check "1000 entries ($(wc -c <"$tmp/big.json") bytes): 200, 1000 results (404 each), answer of $(wc -c <"$tmp/body") bytes whole" \
-    '[ "$code" = 200 ] && [ "$(jq1 "$tmp/body" "[d.Results.length, d.Failed, d.Results[999].DevEUI, d.Results[999].Status].join(\" \")")" = "1000 1000 70B3D57ED10003E7 404" ]'
+check "1000 entries ($(wc -c <"$tmp/big.json") bytes): 200, 1000 results (403 each: unknown SEs answer as wrong tokens), answer of $(wc -c <"$tmp/body") bytes whole" \
+    '[ "$code" = 200 ] && [ "$(jq1 "$tmp/body" "[d.Results.length, d.Failed, d.Results[999].DevEUI, d.Results[999].Status].join(\" \")")" = "1000 1000 70B3D57ED10003E7 403" ]'
 head -c 300000 /dev/zero | tr '\0' ' ' >"$tmp/huge.json"
 check "a claims body above 256 KiB: 413" '[ "$(req POST /claims "$tmp/acme.tok" "$tmp/huge.json")" = 413 ]'
 head -c 9000 /dev/zero | tr '\0' ' ' >"$tmp/b.json"

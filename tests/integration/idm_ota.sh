@@ -56,7 +56,7 @@ I="$FERRY -d $idm"; C="$FERRY -d $cust"
     echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
     $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 3 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
-        --dev-eui-base 70B3D57ED0040000 && $I idm import "$out/batch.jsonl"
+        --dev-eui-base 70B3D57ED0040000
 } >"$tmp/setup.log" 2>"$tmp/err"
 check "IDM and customer JS deployments, 3 SEs personalised and imported" '[ $? -eq 0 ]'
 SE1=70B3D57ED0040000; SE2=70B3D57ED0040001; SE3=70B3D57ED0040002
@@ -74,10 +74,16 @@ $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" >/dev/null 2>"
     $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" >/dev/null 2>>"$tmp/err" &&
     $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" >/dev/null 2>>"$tmp/err"
 check "tenant add: maker, acme, bolt" '[ $? -eq 0 ] && [ "$(stat -c %a "$tmp/acme.tok")" = 600 ]'
+$I idm tenant add othermaker --kind maker --token-out "$tmp/othermaker.tok" >/dev/null 2>"$tmp/err"
+$I idm import "$out/batch.jsonl" --maker maker >"$tmp/o" 2>"$tmp/err"
+check "the batch imported as maker's: it is recorded as the SEs' maker" \
+    '[ $? -eq 0 ] && grep -q "\"maker\": \"maker\"" "$tmp/o" && [ "$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM idm_se WHERE maker = '"'"'maker'"'"'")" = 3 ]'
+$I idm import "$out/batch.jsonl" --maker othermaker >"$tmp/o" 2>"$tmp/err"
+check "... a re-import naming another maker is refused" '[ $? -ne 0 ] && grep -q "was imported with --maker maker" "$tmp/err"'
 $I idm tenant add acme --kind customer --token-out "$tmp/acme2.tok" >/dev/null 2>"$tmp/err"
 check "a second tenant acme is refused" '[ $? -eq 1 ] && [ ! -e "$tmp/acme2.tok" ]'
 $I idm tenant list >"$tmp/o" 2>"$tmp/err"
-check "tenant list: 3, no token" '[ $? -eq 0 ] && [ $(grep -c "\"id\"" "$tmp/o") -eq 3 ] && ! grep -qi "token\|hash" "$tmp/o"'
+check "tenant list: 4, no token" '[ $? -eq 0 ] && [ $(grep -c "\"id\"" "$tmp/o") -eq 4 ] && ! grep -qi "token\|hash" "$tmp/o"'
 $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
     --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns >"$tmp/o" 2>"$tmp/err"
 check "js add: acme's Join Server" '[ $? -eq 0 ]'
@@ -87,7 +93,9 @@ check "js add with an unknown KEK is refused" '[ $? -eq 1 ] && grep -q "KEK" "$t
 
 # ---- claims through the CLI
 $I idm claim $SE1 --owner-token 00000000000000000000000000000000 --tenant acme >"$tmp/o" 2>"$tmp/err"
-check "claim with a wrong owner token: refused, counted" '[ $? -eq 1 ] && grep -q "wrong owner token (1 of 5" "$tmp/err"'
+check "claim with a wrong owner token: refused, counted for acme" \
+    '[ $? -eq 1 ] && grep -q "the owner token does not match this DevEUI" "$tmp/err" &&
+     [ "$(sqlite3 "$idm/ferry.db" "SELECT failures FROM idm_claim_failure WHERE tenant_id = '"'"'acme'"'"'")" = 1 ]'
 $I idm claim $SE1 --owner-token "$T1" --tenant acme >"$tmp/o" 2>"$tmp/err"
 check "claim with the right owner token: claimed" '[ $? -eq 0 ] && grep -q "\"Already\": false" "$tmp/o"'
 $I idm claim $SE1 --owner-token "$T1" --tenant bolt >"$tmp/o" 2>"$tmp/err"
@@ -139,7 +147,13 @@ check "REST: acme claims SE2 with its owner token" \
     '[ "$(req POST /claims "$tmp/acme.tok" "{\"DevEUI\":\"$SE2\",\"OwnerToken\":\"$T2\"}")" = 200 ]'
 check "REST: acme assigns SE2 to its Join Server" \
     '[ "$(req POST /ses/$SE2/assign "$tmp/acme.tok" "{\"JoinServer\":\"acme-js\"}")" = 200 ] && grep -q acme-js "$tmp/body"'
-check "REST: the maker can read any SE" '[ "$(req GET /ses/$SE2 "$tmp/maker.tok")" = 200 ]'
+check "REST: the maker of the batch reads its SE" '[ "$(req GET /ses/$SE2 "$tmp/maker.tok")" = 200 ]'
+check "REST: another maker does not see it (404, as for no SE)" \
+    '[ "$(req GET /ses/$SE2 "$tmp/othermaker.tok")" = 404 ] && grep -q "no such secure element" "$tmp/body"'
+check "REST: no maker acts on a customer's SE (transfer 403, command 409 for its own maker, 404 for another)" \
+    '[ "$(req POST /ses/$SE2/transfer "$tmp/maker.tok" "{\"Tenant\":\"bolt\"}")" = 403 ] &&
+     [ "$(req POST /ses/$SE2/commands "$tmp/maker.tok" "{\"Payload\":\"01\"}")" = 409 ] &&
+     [ "$(req POST /ses/$SE2/commands "$tmp/othermaker.tok" "{\"Payload\":\"01\"}")" = 404 ]'
 
 # A stale device SE2 on the customer JS (say, from a provisioning that
 # posted and then crashed): the IDM's POST gets 409, deletes it and posts

@@ -128,7 +128,9 @@ static int setup(void **state)
     }
     char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
     if (idm_tenant_add(G.db, "acme", "customer", "Acme", "test", tok, err) != IDM_OK ||
-        idm_tenant_add(G.db, "bolt", "customer", "Bolt", "test", tok, err) != IDM_OK)
+        idm_tenant_add(G.db, "bolt", "customer", "Bolt", "test", tok, err) != IDM_OK ||
+        idm_tenant_add(G.db, "cleo", "customer", "Cleo", "test", tok, err) != IDM_OK ||
+        idm_tenant_add(G.db, "mk", "maker", "Mk", "test", tok, err) != IDM_OK)
         return -1;
     return 0;
 }
@@ -159,15 +161,15 @@ static void tenants_and_tokens(void **state)
     store_idm_tenant list[8];
     size_t n = 0;
     assert_int_equal(store_idm_tenant_list(G.db, NULL, list, 8, &n), STORE_OK);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 5); /* acme, bolt, cleo, maker, mk */
     assert_string_equal(list[0].id, "acme");
-    assert_string_equal(list[2].id, "maker");
+    assert_string_equal(list[3].id, "maker");
 }
 
 static void claim_rules(void **state)
 {
     (void)state;
-    char err[IDM_ERR_MAX];
+    char err[IDM_ERR_MAX], first[IDM_ERR_MAX];
     bool already = true;
     for (unsigned i = 1; i < IDM_CLAIM_MAX_FAILURES; i++)
         assert_int_equal(idm_claim(G.db, DEV, "acme", "00000000000000000000000000000000", "t", NULL, err), IDM_ERR_AUTH);
@@ -175,30 +177,53 @@ static void claim_rules(void **state)
     assert_false(already);
     assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", &already, err), IDM_OK);
     assert_true(already);
-    /* another tenant: refused, wrong tokens not counted (no lock-out by strangers) */
+    /* one answer without the right token, whatever the SE: held by another
+     * (here), free, locked, unknown (finding 9) */
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", "11111111111111111111111111111111", "t", NULL, first), IDM_ERR_AUTH);
+    assert_int_equal(idm_claim(G.db, 0x1234, "bolt", "11111111111111111111111111111111", "t", NULL, err), IDM_ERR_AUTH);
+    assert_string_equal(err, first);
+    assert_int_equal(idm_claim(G.db, DEV + 2, "bolt", "11111111111111111111111111111111", "t", NULL, err), IDM_ERR_AUTH);
+    assert_string_equal(err, first);
+    /* a malformed token is refused on its form: not counted (finding 4) */
+    for (unsigned i = 0; i < 2 * IDM_CLAIM_MAX_FAILURES; i++)
+        assert_int_equal(idm_claim(G.db, DEV + 1, "bolt", "not-a-token", "t", NULL, err), IDM_ERR_ARGUMENT);
+    uint32_t fails = 99;
+    assert_int_equal(store_idm_claim_failures_get(G.db, DEV + 1, "bolt", &fails), STORE_OK);
+    assert_int_equal(fails, 0);
+    /* bolt's wrong tokens lock out bolt only, and acme keeps the SE */
     for (unsigned i = 0; i < 2 * IDM_CLAIM_MAX_FAILURES; i++)
         assert_int_equal(idm_claim(G.db, DEV, "bolt", "11111111111111111111111111111111", "t", NULL, err), IDM_ERR_AUTH);
-    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_ERR_AUTH);
+    assert_string_equal(err, first);
     store_idm_claim c;
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
     assert_string_equal(c.state, "claimed");
     assert_string_equal(c.tenant_id, "acme");
-    /* release only by the holder */
+    /* release only by the holder, and it leaves no holder behind (finding 3) */
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "bolt", "t", err), IDM_ERR_NOT_FOUND);
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "acme", "t", err), IDM_OK);
-    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_OK);
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.state, "released");
+    assert_string_equal(c.tenant_id, "");
+    /* bolt locked itself out of DEV: even the right token is refused, with
+     * the same answer, until the operator's unlock forgives it */
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_ERR_AUTH);
+    assert_int_equal(idm_claim(G.db, DEV, "cleo", OWNER_HEX, "t", NULL, err), IDM_OK);
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_REFUSE, NULL, "t", err), IDM_OK);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
     assert_string_equal(c.state, "refused");
-    /* five wrong tokens on a free SE lock it; unlock frees it */
-    for (unsigned i = 1; i < IDM_CLAIM_MAX_FAILURES; i++)
-        assert_int_equal(idm_claim(G.db, DEV + 1, "acme", "22222222222222222222222222222222", "t", NULL, err), IDM_ERR_AUTH);
-    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", "22222222222222222222222222222222", "t", NULL, err), IDM_ERR_AUTH);
-    assert_non_null(strstr(err, "locked"));
-    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
-    assert_int_equal(idm_claim_change(G.db, DEV + 1, IDM_CLAIM_UNLOCK, NULL, "t", err), IDM_OK);
-    assert_int_equal(idm_claim(G.db, DEV + 1, "acme", OWNER_HEX, "t", NULL, err), IDM_OK);
-    assert_int_equal(idm_claim(G.db, 0x1234, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_NOT_FOUND);
+    assert_string_equal(c.tenant_id, "");
+    /* the operator's lock, then unlock: no former holder comes back, and
+     * the buyer with the right token claims it (finding 3) */
+    assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_LOCK, NULL, "t", err), IDM_OK);
+    assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
+    assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_UNLOCK, NULL, "t", err), IDM_OK);
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_string_equal(c.state, "released");
+    assert_string_equal(c.tenant_id, "");
+    assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_OK);
+    /* a maker claims nothing, decided before the SE is looked at */
+    assert_int_equal(idm_claim(G.db, 0x1234, "mk", OWNER_HEX, "t", NULL, err), IDM_ERR_FORBIDDEN);
     store_idm_audit_report rep;
     assert_int_equal(store_idm_audit_verify(G.db, &rep), STORE_OK);
     assert_true(rep.ok);
@@ -288,7 +313,7 @@ static void lifecycle_events(void **state)
     store_idm_audit_report rep;
     assert_int_equal(store_idm_audit_verify(G.db, &rep), STORE_OK);
     assert_true(rep.ok);
-    assert_int_equal(rep.entries, 4); /* two tenants, two transitions */
+    assert_int_equal(rep.entries, 6); /* four tenants, two transitions */
 }
 
 static void ota_rows(void **state)

@@ -722,6 +722,10 @@ static void test_rejoin(void **state)
     const uint64_t dev = 0x602;
     add_device(fx->s, dev, STORE_MAC_1_1);
     uint32_t jn;
+    /* types 0 and 2 carry no MIC the Join Server checks: never for a
+     * device that has no session to rejoin from */
+    assert_int_equal(rejoin(fx->s, dev, 0, 0, NULL), STORE_ERR_NO_SESSION);
+    assert_int_equal(rejoin(fx->s, dev, 2, 0, NULL), STORE_ERR_NO_SESSION);
     assert_int_equal(join(fx->s, dev, JOIN_EUI, 0, &jn), STORE_OK);
     assert_int_equal(jn, 0);
 

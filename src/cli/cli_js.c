@@ -16,6 +16,7 @@
 #include "cli/cli_json.h"
 #include "idm/idm_roaming.h"
 #include "js/js.h"
+#include "store/store_idm.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -200,10 +201,14 @@ int cli_js_kek_main(int argc, char **argv)
             }
             for (size_t i = 0; i < count; i++)
                 e |= json_array_append_new(arr, json_string(page[i].label));
+            /* the cursor is copied before the page is wiped: wiped first, it
+             * was "" and the first page came back for ever (32+ KEKs) */
+            bool full = count == 32;
+            if (full)
+                memcpy(after, page[31].label, sizeof(after));
             lw_secure_wipe(page, sizeof(page[0]) * count);
-            if (count < 32)
+            if (!full)
                 break;
-            memcpy(after, page[31].label, sizeof(after));
         }
         e |= cli_json_set_obj(out, "KEKs", arr);
         rc = cli_json_emit(prog, out, e);
@@ -225,6 +230,27 @@ static int print_device(const char *prog, const store_device *d)
     json_error_t je;
     json_t *o = json_loadb(text, n, 0, &je);
     return cli_json_emit(prog, o, o == NULL);
+}
+
+typedef struct import_job {
+    const store_device *devs;
+    size_t n;
+    size_t failed_at;            /* the device whose insert failed */
+} import_job;
+
+/* Every device in one transaction: a kill at any point leaves all of them
+ * or none, and the same import can simply be run again. */
+static store_status import_txn(store *s, void *ctx)
+{
+    import_job *j = ctx;
+    for (size_t i = 0; i < j->n; i++) {
+        store_status ss = store_device_put(s, &j->devs[i], false);
+        if (ss != STORE_OK) {
+            j->failed_at = i;
+            return ss;
+        }
+    }
+    return STORE_OK;
 }
 
 static int device_import(const char *prog, js_worker *w, const char *path, bool allow_clear)
@@ -295,19 +321,14 @@ static int device_import(const char *prog, js_worker *w, const char *path, bool 
         cli_error(prog, "out of memory");
         return CLI_EXIT_FAIL;
     }
-    /* All lines are valid: insert; undo on the first failure. */
-    size_t done = 0;
-    for (; rc == CLI_EXIT_OK && done < n; done++) {
-        store_status ss = store_device_put(db, &devs[done], false);
+    /* All lines are valid: insert them all in one transaction. */
+    if (rc == CLI_EXIT_OK && n > 0) {
+        import_job j = {devs, n, 0};
+        store_status ss = store_idm_txn(db, import_txn, &j);
         if (ss != STORE_OK) {
-            cli_error(prog, "device %016llX: %s; nothing was imported", (unsigned long long)devs[done].dev_eui,
+            cli_error(prog, "device %016llX: %s; nothing was imported", (unsigned long long)devs[j.failed_at].dev_eui,
                       store_strerror(ss));
             rc = CLI_EXIT_FAIL;
-            for (size_t i = 0; i < done; i++) {
-                if (store_device_delete(db, devs[i].dev_eui) != STORE_OK)
-                    cli_error(prog, "device %016llX could not be removed again", (unsigned long long)devs[i].dev_eui);
-            }
-            break;
         }
     }
     if (rc == CLI_EXIT_OK && clear > 0)

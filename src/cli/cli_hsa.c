@@ -11,6 +11,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_secret.h"
 #include "idm/idm.h"
 
 #include <string.h>
@@ -19,11 +20,10 @@
 static int read_kek(const char *prog, uint8_t key[16])
 {
     char line[160];
-    if (fgets(line, sizeof line, stdin) == NULL) {
+    if (cli_secret_line(line, sizeof line, NULL) != 0) {
         cli_error(prog, "expected the HSA-IDM transport KEK as 32 hex digits on stdin");
         return CLI_EXIT_USAGE;
     }
-    line[strcspn(line, "\r\n")] = '\0';
     char *hex = line;
     if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
         hex += 2;

@@ -23,6 +23,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_secret.h"
 #include "cli/cli_idm.h"
 #include "idm/idm.h"
 #include "idm/idm_ota.h"
@@ -139,15 +140,19 @@ static int import(int argc, char **argv)
         .operators = ops,
         .maker = v[5],
     };
-    FILE *in = fopen(pos[0], "r");
+    /* the batch carries owner tokens: stdio's buffer is ours and wiped */
+    cli_secret_file *sf = malloc(sizeof *sf);
+    FILE *in = sf != NULL ? cli_secret_fopen(pos[0], sf) : NULL;
     if (in == NULL) {
+        free(sf);
         cli_error(prog, "%s: cannot open", pos[0]);
         return CLI_EXIT_FAIL;
     }
     idm_cli c;
     int rc = idm_cli_open(prog, true, &c);
     if (rc != CLI_EXIT_OK) {
-        fclose(in);
+        cli_secret_fclose(sf);
+        free(sf);
         return rc;
     }
     idm_import_summary sum;
@@ -156,7 +161,8 @@ static int import(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     idm_status st = idm_import_batch(&c.tok, c.db, in, &o, &sum, err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    fclose(in);
+    cli_secret_fclose(sf);
+    free(sf);
     idm_cli_close(&c);
     if (st != IDM_OK) {
         cli_error(prog, "%s: %s; nothing was imported", pos[0], err[0] != '\0' ? err : idm_strerror(st));
@@ -288,13 +294,14 @@ static int write_secret_file(const char *prog, const char *path, const char *tex
 /* Reads the first line of a file into out[cap]; the caller wipes it. */
 static int read_secret_file(const char *prog, const char *path, char *out, size_t cap)
 {
-    FILE *f = fopen(path, "r");
+    cli_secret_file sf;
+    FILE *f = cli_secret_fopen(path, &sf);
     if (f == NULL) {
         cli_error(prog, "%s: cannot open", path);
         return CLI_EXIT_FAIL;
     }
     bool ok = fgets(out, (int)cap, f) != NULL;
-    fclose(f);
+    cli_secret_fclose(&sf);
     if (!ok) {
         cli_error(prog, "%s: empty", path);
         return CLI_EXIT_FAIL;

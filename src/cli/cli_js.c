@@ -14,6 +14,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_secret.h"
 #include "idm/idm_roaming.h"
 #include "js/js.h"
 #include "store/store_idm.h"
@@ -118,11 +119,10 @@ int cli_js_init_main(int argc, char **argv)
 static int kek_import(const char *prog, js_worker *w, const char *label)
 {
     char line[160];
-    if (fgets(line, sizeof(line), stdin) == NULL) {
+    if (cli_secret_line(line, sizeof line, NULL) != 0) {
         cli_error(prog, "expected the KEK as 32, 48 or 64 hex digits on stdin");
         return CLI_EXIT_USAGE;
     }
-    line[strcspn(line, "\r\n")] = '\0';
     char *hex = line;
     if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X'))
         hex += 2;
@@ -255,9 +255,13 @@ static store_status import_txn(store *s, void *ctx)
 
 static int device_import(const char *prog, js_worker *w, const char *path, bool allow_clear)
 {
-    FILE *f = fopen(path, "r");
+    /* the file may hold clear keys (--allow-clear-keys): stdio's buffer is
+     * ours and wiped */
+    cli_secret_file *sf = malloc(sizeof *sf);
+    FILE *f = sf != NULL ? cli_secret_fopen(path, sf) : NULL;
     if (f == NULL) {
         cli_error(prog, "%s: %s", path, strerror(errno));
+        free(sf);
         return CLI_EXIT_FAIL;
     }
     size_t cap = 16, n = 0;
@@ -312,7 +316,8 @@ static int device_import(const char *prog, js_worker *w, const char *path, bool 
         }
         n++;
     }
-    fclose(f);
+    cli_secret_fclose(sf);
+    free(sf);
     if (line != NULL) {
         lw_secure_wipe(line, lcap);
         free(line);

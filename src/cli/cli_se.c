@@ -11,6 +11,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_secret.h"
 #include "se/se.h"
 #include "sehost/se_client.h"
 #include "sehost/se_nvm_file.h"
@@ -58,11 +59,10 @@ static int cmd_create(int argc, char **argv)
     }
     char line[80];
     uint8_t key[16];
-    if (fgets(line, sizeof(line), stdin) == NULL) {
+    if (cli_secret_line(line, sizeof line, NULL) != 0) {
         cli_error(prog, "expected the transport key (32 hex digits) on stdin");
         return CLI_EXIT_USAGE;
     }
-    line[strcspn(line, "\r\n")] = '\0';
     lw_status ls = lw_hex_decode(line, strlen(line), key, sizeof(key));
     lw_secure_wipe(line, sizeof(line));
     if (ls != LW_OK) {

@@ -8,6 +8,7 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "hsm/hsm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,13 @@ static int cmd_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Every subcommand may handle a secret (a KEK on stdin, clear keys in
+     * an import file, owner tokens, the lorawan tool's keys): no core dump
+     * and no ptrace from the start, not only in the servers. */
+    if (hsm_process_harden() != HSM_OK) {
+        cli_error("ferry", "could not keep the process out of core dumps (setrlimit, prctl)");
+        return CLI_EXIT_FAIL;
+    }
     cli_json_init();
     if (argc < 2) {
         usage(stderr);

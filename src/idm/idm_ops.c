@@ -24,6 +24,7 @@
  * and never leaves an operation half recorded.
  */
 #include "idm/idm_ota.h"
+#include "idm/idm_log.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 
@@ -278,8 +279,7 @@ idm_status idm_transfer(hsm_session *hs, store *db, uint64_t dev_eui, const char
     char e2[IDM_ERR_MAX];
     idm_status pr = idm_provision(hs, db, dev_eui, p, actor, e2);
     if (pr != IDM_OK)
-        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"%016llX: transfer: provisioning later: %s\"}\n",
-                (unsigned long long)dev_eui, e2);
+        idm_logf("%016llX: transfer: provisioning later: %s", (unsigned long long)dev_eui, e2);
     return IDM_OK;
 }
 
@@ -835,8 +835,7 @@ void idm_ops_cleanup(hsm_session *hs, store *db)
         store_status ss = store_idm_js_get(db, list[i].js_id, js);
         idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, list[i].dev_eui, err) : IDM_ERR_NOT_FOUND;
         if (rc != IDM_OK && ss == STORE_OK) {
-            fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"%016llX: deleting from %s later: %s\"}\n",
-                    (unsigned long long)list[i].dev_eui, list[i].js_id, err);
+            idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)list[i].dev_eui, list[i].js_id, err);
             continue;
         }
         eui16(list[i].dev_eui, subject);

@@ -23,6 +23,7 @@
  * retry_max). The policy deadline fails the whole queue of the SE.
  */
 #include "idm/idm_ota.h"
+#include "idm/idm_log.h"
 #include "lorawan/lw_cipher.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
@@ -57,16 +58,7 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void logf_(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "{\"time\":%lld,\"component\":\"idm\",\"msg\":\"", (long long)now_s());
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\"}\n");
-    va_end(ap);
-}
+#define logf_ idm_logf
 
 idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out)
 {

@@ -23,6 +23,7 @@
  * no ciphertext under them ever left the process.
  */
 #include "idm/idm_ota.h"
+#include "idm/idm_log.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 
@@ -490,14 +491,14 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
     }
     if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_line(hs, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
         if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
-            fprintf(stderr, "%016llX: the provisioning reservation stays until it is stale\n",
+            idm_logf("%016llX: the provisioning reservation stays until it is stale",
                     (unsigned long long)dev_eui);
         goto out;
     }
     ss = store_idm_txn(db, commit_fn, p);
     if (ss != STORE_OK) {
         if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
-            fprintf(stderr, "%016llX: the provisioning reservation stays until it is stale\n",
+            idm_logf("%016llX: the provisioning reservation stays until it is stale",
                     (unsigned long long)dev_eui);
         rc = ss == STORE_ERR_ABORTED ? IDM_ERR_BUSY : IDM_ERR_STORE;
         snprintf(err, IDM_ERR_MAX, "%016llX: queueing the profile: %s", (unsigned long long)dev_eui,

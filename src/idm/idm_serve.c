@@ -23,6 +23,7 @@
  *   GET  /healthz
  */
 #include "idm/idm_access.h"
+#include "idm/idm_log.h"
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
 #include "lorawan/lw_secure.h"
@@ -553,8 +554,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         ret = MHD_queue_response(c, r->status, resp);
         MHD_destroy_response(resp);
     }
-    fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"request\",\"method\":\"%s\",\"path\":\"%.64s\",\"status\":%u}\n",
-            method, strncmp(url, "/api/v1/", 8) == 0 || strcmp(url, "/uplink") == 0 ? url : "?", r->status);
+    idm_log_request(method, url, r->status);
     if (r->heap != NULL) {
         json_free_t jfree = NULL;
         json_get_alloc_funcs(NULL, &jfree);
@@ -714,9 +714,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         rc = IDM_ERR_IO;
     } else {
         const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        fprintf(stderr,
-                "{\"component\":\"idm\",\"msg\":\"listening\",\"listen\":\"%s\",\"port\":%u,\"scheme\":\"%s\"}\n",
-                listen, bi != NULL ? (unsigned)bi->port : 0u, tls ? "https" : "http");
+        idm_log_listening(listen, bi != NULL ? (unsigned)bi->port : 0u, tls ? "https" : "http");
         pthread_t hk;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
         while (!stop_flag)
@@ -724,7 +722,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         if (hk_ok)
             pthread_join(hk, NULL);
         MHD_stop_daemon(d);
-        fprintf(stderr, "{\"component\":\"idm\",\"msg\":\"stopped\"}\n");
+        idm_logf("stopped");
     }
     pthread_mutex_destroy(&sv.lock);
 out:

@@ -25,7 +25,7 @@ static const char *const MESSAGES[IDM_STATUS_COUNT] = {
     [IDM_ERR_REMOTE] = "the customer Join Server refused or could not be reached",
     [IDM_ERR_MLS] = "an MLS message could not be sealed, opened or decoded",
     [IDM_ERR_BUSY] = "not possible now; try again later",
-    [IDM_ERR_FORBIDDEN] = "this kind of tenant may not do that",
+    [IDM_ERR_FORBIDDEN] = "this kind of actor may not do that",
 };
 
 const char *idm_strerror(idm_status st)

@@ -183,6 +183,17 @@ head -c 9000 /dev/zero | tr '\0' ' ' >"$tmp/b.json"
 check "other endpoints keep the 8 KiB body limit: 413" \
     '[ "$(req POST /ses/$SE3/assign "$tmp/acme.tok" "$tmp/b.json")" = 413 ] && grep -q "at most 8192 bytes" "$tmp/body"'
 
+# ---- hostile paths: the access log stays one JSON object a line
+for u in '/api/v1/ses/%22%7D%0A%7B%22forged%22:%22yes' '/api/v1/claims/%0D%0Aforged' '/api/v1/%FF%FE%22' \
+    "/api/v1/$(head -c 3000 /dev/zero | tr '\0' x)"; do
+    curl -s -o /dev/null -H "Authorization: Bearer $(cat "$tmp/acme.tok")" "$API${u#/api/v1}" 2>/dev/null
+done
+wait_until "the hostile requests logged" - 'grep -q "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" "$tmp/idm.log"'
+check "every line of idm serve's log parses as JSON after hostile paths, none forged, long paths whole" \
+    'node -e '"'"'const ls=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(l=>l.length);
+      let bad=0, forged=0, long=0; for (const l of ls) { try { const o=JSON.parse(l); if (o.forged) forged++;
+      if ((o.path||"").length > 3000) long++; } catch (e) { bad++; console.log("not JSON: "+l.slice(0,80)); } }
+      process.exit(bad===0 && forged===0 && long===1 ? 0 : 1)'"'"' "$tmp/idm.log"'
 kill "$idm_pid" 2>/dev/null; wait "$idm_pid" 2>/dev/null; rc=$?; idm_pid=""
 check "idm serve stops cleanly on SIGTERM" '[ $rc -eq 0 ]'
 

@@ -363,7 +363,7 @@ static bool parse_listen(const char *listen, struct sockaddr_storage *ss, bool *
     host[hl] = '\0';
     char *end;
     unsigned long port = strtoul(colon + 1, &end, 10);
-    if (*end != '\0' || colon[1] == '\0' || port == 0 || port > 65535)
+    if (*end != '\0' || colon[1] == '\0' || port > 65535) /* 0: the system chooses */
         return false;
     memset(ss, 0, sizeof(*ss));
     struct sockaddr_in *s4 = (struct sockaddr_in *)ss;

@@ -167,7 +167,14 @@ static void handle_uplink(server *sv, struct MHD_Connection *c, const conn *cs, 
         reply_error(r, 401, "bearer token missing or wrong");
         return;
     }
-    json_t *o = json_loadb(cs->buf, cs->len, 0, NULL);
+    json_error_t je;
+    json_t *o = json_loadb(cs->buf, cs->len, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        char why[200];
+        snprintf(why, sizeof why, "body: %s at byte %d", je.text, je.position);
+        reply_error(r, 400, why);
+        return;
+    }
     idm_uplink u;
     memset(&u, 0, sizeof u);
     uint8_t addr[4];
@@ -391,7 +398,18 @@ static void handle_tenant(server *sv, struct MHD_Connection *c, const char *meth
     snprintf(actor, sizeof actor, "tenant:%s", t.id);
     uint64_t dev = 0;
     unsigned code = 200;
-    json_t *o = cs->len > 0 ? json_loadb(cs->buf, cs->len, 0, NULL) : NULL;
+    /* A body that is not JSON, holds a key twice (which one wins differs
+     * between parsers) or is not UTF-8 is refused with the parser's
+     * reason, before anything is looked at. */
+    json_error_t je;
+    json_t *o = cs->len > 0 ? json_loadb(cs->buf, cs->len, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (cs->len > 0 && o == NULL) {
+        pthread_mutex_unlock(&sv->lock);
+        char why[200];
+        snprintf(why, sizeof why, "body: %s at byte %d", je.text, je.position);
+        reply_error(r, 400, why);
+        return;
+    }
     idm_serve_ops_ctx ops = {sv->engine, sv->hs, sv->db, &sv->cfg->policy, &sv->lock};
     char *ops_body = NULL;
     if (idm_serve_ops(&ops, &t, method, url, o, &code, &ops_body)) {
@@ -630,8 +648,11 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     const char *listen = o->listen != NULL ? o->listen : o->cfg->listen;
     char host[128];
     const char *colon = strrchr(listen, ':');
-    unsigned port = colon != NULL ? (unsigned)atoi(colon + 1) : 0;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || port == 0 || port > 65535) {
+    /* the whole port, digits only: "17141x" is a mistake, not port 17141;
+     * 0 lets the system choose (the log line names the port bound) */
+    char *end = NULL;
+    unsigned long port = colon != NULL && colon[1] >= '0' && colon[1] <= '9' ? strtoul(colon + 1, &end, 10) : 70000;
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || end == NULL || *end != '\0' || port > 65535) {
         snprintf(err, IDM_ERR_MAX, "listen address \"%s\": expected ADDR:PORT", listen);
         return IDM_ERR_ARGUMENT;
     }

@@ -183,6 +183,14 @@ head -c 9000 /dev/zero | tr '\0' ' ' >"$tmp/b.json"
 check "other endpoints keep the 8 KiB body limit: 413" \
     '[ "$(req POST /ses/$SE3/assign "$tmp/acme.tok" "$tmp/b.json")" = 413 ] && grep -q "at most 8192 bytes" "$tmp/body"'
 
+# ---- bodies with a key twice, or not UTF-8: 400 with the reason, nothing claimed
+printf '{"DevEUI":"%s","OwnerToken":"%s","OwnerToken":"%s"}' $SE5 "$WRONG" "$T5" >"$tmp/dup.json"
+code=$(req POST /claims "$tmp/bolt.tok" "$tmp/dup.json")
+check "a body with a key twice: 400 naming it, nothing claimed" \
+    '[ "$code" = 400 ] && grep -q "duplicate object key" "$tmp/body" && $I idm show $SE5 | grep -q "\"Tenant\": \"acme\""'
+printf '{"DevEUI":"%s","OwnerToken":"\377\376"}' $SE5 >"$tmp/utf.json"
+code=$(req POST /claims "$tmp/bolt.tok" "$tmp/utf.json")
+check "a body that is not UTF-8: 400 saying so" '[ "$code" = 400 ] && grep -qi "decode byte\|utf-8" "$tmp/body"'
 # ---- hostile paths: the access log stays one JSON object a line
 for u in '/api/v1/ses/%22%7D%0A%7B%22forged%22:%22yes' '/api/v1/claims/%0D%0Aforged' '/api/v1/%FF%FE%22' \
     "/api/v1/$(head -c 3000 /dev/zero | tr '\0' x)"; do

@@ -100,6 +100,25 @@ check "a condition that never comes true: the wait ends at 1 s x FERRY_TEST_SLOW
     '[ $rc -ne 0 ] && [ $((t1 - t0)) -ge 2 ] && [ $((t1 - t0)) -lt 10 ] &&
      grep -q "^# timed out after 2 s (FERRY_TEST_SLOW=2) waiting for: a file that never appears" "$tmp/report2.txt" &&
      grep -q "^#   --- last 15 lines of ns.log" "$tmp/report2.txt"'
+# ---- servers on port 0: the system chooses, the log line names the port
+$I serve --listen 127.0.0.1:0 >"$tmp/js0.log" 2>&1 & js0=$!; pids="$pids $js0"
+wait_pid=$js0
+wait_until "the Join Server's listening line" - 'grep -q "\"listening\"" "$tmp/js0.log"'
+wait_pid=""
+p0=$(sed -n 's/.*"listening".*port \([0-9]*\),.*/\1/p' "$tmp/js0.log" | head -1)
+check "ferry serve --listen 127.0.0.1:0 logs the port it bound ($p0) and answers there" \
+    '[ -n "$p0" ] && [ "$p0" != 0 ] && curl -sf -o /dev/null "http://127.0.0.1:$p0/metrics"'
+$I idm init --ns-token-out "$tmp/idm-ns.tok" --listen 127.0.0.1:0 >"$tmp/o" 2>"$tmp/err"
+$I idm serve >"$tmp/idm0.log" 2>&1 & idm0=$!; pids="$pids $idm0"
+wait_pid=$idm0
+wait_until "idm serve's listening line" - 'grep -q "\"listening\"" "$tmp/idm0.log"'
+wait_pid=""
+q0=$(sed -n 's/.*"listening".*"port":\([0-9]*\).*/\1/p' "$tmp/idm0.log" | head -1)
+check "idm serve on port 0 logs the port it bound ($q0) and answers there" \
+    '[ -n "$q0" ] && [ "$q0" != 0 ] && curl -sf -o /dev/null "http://127.0.0.1:$q0/healthz"'
+$I idm serve --listen 127.0.0.1:17141x >"$tmp/o" 2>"$tmp/err"
+check "idm serve --listen 127.0.0.1:17141x is refused, not taken for port 17141" \
+    '[ $? -ne 0 ] && grep -q "expected ADDR:PORT" "$tmp/err"'
 check "no sanitizer report from any process" '! grep -l "ERROR: AddressSanitizer\|runtime error" "$tmp"/*.log "$tmp/err" 2>/dev/null'
 echo "1..$n"
 [ "$failed" -eq 0 ]

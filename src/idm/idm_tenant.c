@@ -263,6 +263,35 @@ static bool url_ok(const char *u)
     return strlen(u) <= STORE_IDM_URL_MAX;
 }
 
+/* The admin token travels in the request: plain http:// only to a
+ * loopback address (127.0.0.0/8, [::1], localhost), where it never
+ * crosses a network. */
+static bool plain_http_off_loopback(const char *u)
+{
+    if (strncmp(u, "http://", 7) != 0)
+        return false;
+    const char *h = u + 7;
+    if (strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0)
+        return false;
+    if (strncmp(h, "localhost", 9) == 0 && (h[9] == '\0' || h[9] == ':' || h[9] == '/'))
+        return false;
+    return true;
+}
+
+/* A KEK label as `ferry kek import` takes it: printable, no quote. */
+static bool label_ok(const char *l)
+{
+    if (l == NULL)
+        return true;
+    size_t n = strlen(l);
+    if (n > STORE_LABEL_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (l[i] <= ' ' || l[i] == '"' || l[i] == '\\' || (unsigned char)l[i] >= 0x7f)
+            return false;
+    return true;
+}
+
 idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_ERR_MAX])
 {
     store_idm_js *j = calloc(1, sizeof *j);
@@ -283,6 +312,17 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
         rc = IDM_ERR_ARGUMENT;
         snprintf(err, IDM_ERR_MAX, "join server: id, tenant, an http(s) URL, an admin token (1..128 bytes) and a "
                                    "KEK label are required");
+        goto out;
+    }
+    if (plain_http_off_loopback(o->admin_url)) {
+        rc = IDM_ERR_ARGUMENT;
+        snprintf(err, IDM_ERR_MAX, "--url: plain http:// is for a loopback address only; the admin token would "
+                                   "cross the network in clear (use https://)");
+        goto out;
+    }
+    if (!label_ok(o->kek_label) || !label_ok(o->ns_kek_label) || !label_ok(o->as_kek_label)) {
+        rc = IDM_ERR_ARGUMENT;
+        snprintf(err, IDM_ERR_MAX, "a KEK label: 1..%d printable characters, no blank or quote", STORE_LABEL_MAX);
         goto out;
     }
     store_idm_tenant t;
@@ -306,9 +346,9 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
     memcpy(j->tenant_id, o->tenant_id, strlen(o->tenant_id) + 1);
     memcpy(j->admin_url, o->admin_url, strlen(o->admin_url) + 1);
     memcpy(j->kek_label, o->kek_label, strlen(o->kek_label) + 1);
-    if (o->ns_kek_label != NULL && strlen(o->ns_kek_label) <= STORE_LABEL_MAX && strchr(o->ns_kek_label, '"') == NULL)
+    if (o->ns_kek_label != NULL)   /* checked above: never dropped silently */
         memcpy(j->ns_kek_label, o->ns_kek_label, strlen(o->ns_kek_label) + 1);
-    if (o->as_kek_label != NULL && strlen(o->as_kek_label) <= STORE_LABEL_MAX && strchr(o->as_kek_label, '"') == NULL)
+    if (o->as_kek_label != NULL)
         memcpy(j->as_kek_label, o->as_kek_label, strlen(o->as_kek_label) + 1);
     j->join_eui = o->join_eui;
     j->home_net_id = o->home_net_id;

@@ -249,8 +249,15 @@ static void js_and_assign(void **state)
     for (size_t i = 0; i < sizeof token - 1; i++)
         assert_int_equal(token[i], 0); /* wiped */
     char token2[] = "x";
-    idm_js_opts bad = {"bolt-js", "bolt", "http://x", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL};
+    idm_js_opts bad = {"bolt-js", "bolt", "http://127.0.0.1:2", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
+    /* the admin token never travels in clear off loopback */
+    char token3[] = "y";
+    idm_js_opts far = {"bolt-js", "bolt", "http://x", token3, 1, 1, "acme-kek", NULL, NULL, "t", NULL};
+    assert_int_equal(idm_js_add(G.s, G.db, &far, err), IDM_ERR_ARGUMENT);
+    char token4[] = "z";
+    idm_js_opts odd = {"bolt-js", "bolt", "https://js.example", token4, 1, 1, "acme-kek", "a b", NULL, "t", NULL};
+    assert_int_equal(idm_js_add(G.s, G.db, &odd, err), IDM_ERR_ARGUMENT);
     store_idm_js j;
     assert_int_equal(store_idm_js_get(G.db, "acme-js", &j), STORE_OK);
     assert_null(memmem(j.token_ct, j.token_ct_len, "5EC2E7ADM1N", 11)); /* not in clear */

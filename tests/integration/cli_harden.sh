@@ -16,6 +16,7 @@ check "a Join Server deployment" '[ $? -eq 0 ]'
 ulimit -c unlimited 2>/dev/null || ulimit -c "$(ulimit -H -c)" 2>/dev/null
 check "this shell's core limit is $(ulimit -c), not 0: a command that did not harden itself would keep it" \
     '[ "$(ulimit -c)" != 0 ]'
+case $(uname -m) in aarch64) READ=63 ;; *) READ=0 ;; esac   # read(2)'s syscall number
 core_limit() { awk '/^Max core file size/ { print $5 }' "/proc/$1/limits" 2>/dev/null; }
 # try NAME SECRET COMMAND...: COMMAND reads SECRET from a fifo on stdin
 try() {
@@ -25,7 +26,9 @@ try() {
     pid=$!
     exec 7>"$tmp/fifo"       # opens the fifo: the command's open returns and it reads
     wait_pid=$pid
-    wait_until "$name blocked reading its secret" - "grep -q 'State:.*S' /proc/$pid/status 2>/dev/null"
+    # blocked in read(2) on standard input, i.e. past main(): the kernel's
+    # /proc/PID/syscall names the call and its first argument
+    wait_until "$name blocked reading its secret" - "[ \"\$(cut -d' ' -f1,2 /proc/$pid/syscall 2>/dev/null)\" = '$READ 0x0' ]"
     lim=$(core_limit $pid)
     wait_pid=""
     printf '%s\n' "$secret" >&7

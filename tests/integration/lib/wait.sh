@@ -45,15 +45,21 @@ scaled() { awk -v s="$1" -v f="$FERRY_TEST_SLOW" 'BEGIN { v = s * f; printf "%d"
 
 watch_log() { for f in "$@"; do wait_logs="$wait_logs $f"; done; }
 
+show_log() {
+    if [ -f "$1" ]; then
+        echo "#   --- last $WAIT_LOG_LINES lines of $(basename "$1"):"
+        tail -n "$WAIT_LOG_LINES" "$1" | sed 's/^/#   | /'
+    else
+        echo "#   --- $(basename "$1"): no such file"
+    fi
+}
+
 show_logs() {
     for f in $wait_logs; do
         if [ -d "$f" ]; then
-            for g in "$f"/*.log; do [ -f "$g" ] && WAIT_LOG_LINES=$WAIT_LOG_LINES wait_logs="$g" show_logs; done
-        elif [ -f "$f" ]; then
-            echo "#   --- last $WAIT_LOG_LINES lines of $(basename "$f"):"
-            tail -n "$WAIT_LOG_LINES" "$f" | sed 's/^/#   | /'
+            for g in "$f"/*.log; do [ -f "$g" ] && show_log "$g"; done
         else
-            echo "#   --- $(basename "$f"): no such file"
+            show_log "$f"
         fi
     done
 }

@@ -22,7 +22,7 @@ core_limit() { awk '/^Max core file size/ { print $5 }' "/proc/$1/limits" 2>/dev
 try() {
     name=$1; secret=$2; shift 2
     rm -f "$tmp/fifo"; mkfifo "$tmp/fifo"
-    "$@" <"$tmp/fifo" >"$tmp/$name.out" 2>"$tmp/$name.log" &
+    "$@" <"$tmp/fifo" >"$tmp/$(echo "$name" | tr " " _).out" 2>"$tmp/$(echo "$name" | tr " " _).log" &
     pid=$!
     exec 7>"$tmp/fifo"       # opens the fifo: the command's open returns and it reads
     wait_pid=$pid

@@ -38,6 +38,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bi/bi.h"
+#include "net/net_cert.h"
+
+#include <jansson.h>
 
 typedef enum hub_status {
     HUB_OK = 0,
@@ -66,7 +69,7 @@ const char *hub_strerror(hub_status st);
 #define HUB_PATH_MAX    512
 #define HUB_TOKEN_MAX   128
 #define HUB_HASH_LEN    32
-#define HUB_CHAIN_MAX   8
+#define HUB_CHAIN_MAX   NET_CHAIN_MAX
 #define HUB_ERR_MAX     512
 
 /* A member: who may send through the hub, and as which SenderID. */
@@ -136,11 +139,9 @@ hub_status hub_token_generate(char out[65], uint8_t hash[HUB_HASH_LEN]) HUB_MUST
 
 /* ---- the handler ------------------------------------------------------- */
 
-/* One certificate of the chain a TLS client sent (DER, borrowed). */
-typedef struct hub_cert {
-    const uint8_t *der;
-    size_t len;
-} hub_cert;
+/* One certificate of the chain a TLS client sent (DER, borrowed): the
+ * server layer's. */
+typedef net_cert hub_cert;
 
 /* What the transport knows about the sender. */
 typedef struct hub_auth {
@@ -243,6 +244,8 @@ hub_status hub_metrics_render(hub_ctx *ctx, char *out, size_t cap, size_t *len) 
 /* One JSON line on stderr: ts, level, msg and, with r, status, type,
  * outcome, result, sender, receiver, detail, ms. Never a body or a header. */
 void hub_log(const char *level, const char *msg, const hub_reply *r, double seconds, const char *detail);
+/* The message fields of r added to the JSON object o (the access log's). */
+void hub_log_fields(const hub_reply *r, json_t *o);
 
 /* ---- the process --------------------------------------------------------- */
 

@@ -14,19 +14,19 @@
  *    exactly. A JoinEUI-prefix member's certificate names its prefix as
  *    configured (e.g. "70B3D57E00000000/32") or, for /64, the JoinEUI.
  *
- * The TLS handshake proved possession of the key; the transport (hub_http.c)
- * hands over the chain as sent.
+ * The TLS handshake proved possession of the key; the server layer hands
+ * over the chain as sent and net_cert_chain_authenticates (src/net) checks
+ * it with the rule below.
  */
 #include "hub/hub.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_cert.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define NAME_MAX_LEN 256
 
 /* The text a certificate must carry for member m. */
 static void member_name(const hub_member *m, char out[BI_ID_MAX + 8])
@@ -54,69 +54,15 @@ static bool name_is(const char *name, size_t len, const hub_member *m)
     return strcasecmp(hex, want) == 0;
 }
 
-static bool cert_names(gnutls_x509_crt_t crt, const hub_member *m)
+/* The rule for the server layer's certificate check (net_cert.h). */
+static bool names_member(const char *name, size_t len, const void *m)
 {
-    bool has_san = false;
-    for (unsigned i = 0;; i++) {
-        char name[NAME_MAX_LEN];
-        size_t len = sizeof(name) - 1;
-        unsigned critical = 0;
-        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len, &critical);
-        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-            break;
-        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) {
-            has_san = true;
-            continue;
-        }
-        if (type < 0)
-            return false;
-        if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_URI)
-            continue;
-        has_san = true;
-        name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
-        if (name_is(name, len, m))
-            return true;
-    }
-    if (has_san)
-        return false;
-    char cn[NAME_MAX_LEN], second[NAME_MAX_LEN];
-    size_t len = sizeof(cn), len2 = sizeof(second);
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) != GNUTLS_E_SUCCESS)
-        return false;
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, second, &len2) !=
-        GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        return false; /* two CNs: ambiguous */
-    return name_is(cn, len, m);
+    return name_is(name, len, m);
 }
 
 static bool chain_authenticates(gnutls_x509_trust_list_t tl, const hub_auth *auth, const hub_member *m)
 {
-    size_t n = auth->tls_chain_len;
-    if (tl == NULL || auth->tls_chain == NULL || n == 0 || n > HUB_CHAIN_MAX)
-        return false;
-    gnutls_x509_crt_t crts[HUB_CHAIN_MAX];
-    size_t made = 0;
-    bool ok = true;
-    for (; made < n && ok; made++) {
-        if (gnutls_x509_crt_init(&crts[made]) != GNUTLS_E_SUCCESS)
-            break;
-        gnutls_datum_t d = {(unsigned char *)(uintptr_t)auth->tls_chain[made].der,
-                            (unsigned)auth->tls_chain[made].len};
-        ok = auth->tls_chain[made].len <= 65536 &&
-             gnutls_x509_crt_import(crts[made], &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
-    }
-    ok = ok && made == n;
-    if (ok) {
-        unsigned status = ~0u;
-        gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
-                                         .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
-        ok = gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) ==
-                 GNUTLS_E_SUCCESS &&
-             status == 0 && cert_names(crts[0], m);
-    }
-    for (size_t i = 0; i < made; i++)
-        gnutls_x509_crt_deinit(crts[i]);
-    return ok;
+    return net_cert_chain_authenticates(tl, auth->tls_chain, auth->tls_chain_len, names_member, m);
 }
 
 static bool token_matches(const char *bearer, const uint8_t want[HUB_HASH_LEN])

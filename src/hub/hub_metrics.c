@@ -8,6 +8,7 @@
  * never a body, a header or a token.
  */
 #include "hub/hub.h"
+#include "net/net_log.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -113,50 +114,38 @@ hub_status hub_metrics_render(hub_ctx *ctx, char *outp, size_t cap, size_t *len)
     return HUB_OK;
 }
 
+void hub_log_fields(const hub_reply *r, json_t *o)
+{
+    if (r == NULL || !json_is_object(o))
+        return;
+    if (r->has_type)
+        json_object_set_new(o, "type", json_string(bi_message_type_name(r->type)));
+    json_object_set_new(o, "outcome", json_string(hub_outcome_name(r->outcome)));
+    if (r->has_result) {
+        const char *rn = bi_result_code_name(r->result, BI_VERSION_1_1);
+        json_object_set_new(o, "result", json_string(rn ? rn : "?"));
+    }
+    /* IDs are validated text; net_log_text shows any other bytes as hex */
+    if (r->sender[0])
+        json_object_set_new(o, "sender", net_log_text(r->sender, strlen(r->sender), sizeof(r->sender)));
+    if (r->receiver[0])
+        json_object_set_new(o, "receiver", net_log_text(r->receiver, strlen(r->receiver), sizeof(r->receiver)));
+    if (r->note[0])
+        json_object_set_new(o, "detail", net_log_text(r->note, strlen(r->note), sizeof(r->note)));
+    json_object_set_new(o, "forward_ms", json_real(r->forward_seconds * 1000.0));
+}
+
 void hub_log(const char *level, const char *msg, const hub_reply *r, double seconds, const char *detail)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[80];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
     json_t *o = json_object();
     if (o == NULL)
         return;
-    json_object_set_new(o, "ts", json_string(when));
-    json_object_set_new(o, "level", json_string(level));
-    json_object_set_new(o, "msg", json_string(msg));
     if (r != NULL) {
         json_object_set_new(o, "status", json_integer(r->http_status));
-        if (r->has_type)
-            json_object_set_new(o, "type", json_string(bi_message_type_name(r->type)));
-        json_object_set_new(o, "outcome", json_string(hub_outcome_name(r->outcome)));
-        if (r->has_result) {
-            const char *rn = bi_result_code_name(r->result, BI_VERSION_1_1);
-            json_object_set_new(o, "result", json_string(rn ? rn : "?"));
-        }
-        /* IDs are validated text (no control characters); json_string
-         * refuses anything that is not UTF-8, then the field is left out */
-        if (r->sender[0])
-            json_object_set_new(o, "sender", json_string(r->sender));
-        if (r->receiver[0])
-            json_object_set_new(o, "receiver", json_string(r->receiver));
-        if (r->note[0])
-            json_object_set_new(o, "detail", json_string(r->note));
+        hub_log_fields(r, o);
         json_object_set_new(o, "ms", json_real(seconds * 1000.0));
-        json_object_set_new(o, "forward_ms", json_real(r->forward_seconds * 1000.0));
     }
     if (detail != NULL)
-        json_object_set_new(o, "detail", json_string(detail));
-    char line[2048];
-    size_t n = json_dumpb(o, line, sizeof(line) - 2, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (n == 0 || n > sizeof(line) - 2)
-        return;
-    line[n++] = '\n';
-    line[n] = '\0';
-    fputs(line, stderr);
-    fflush(stderr);
+        json_object_set_new(o, "detail", net_log_text(detail, strlen(detail), 1024));
+    net_log("hub", level, msg, o);
 }

@@ -27,11 +27,12 @@
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_addr.h"
+#include "net/net_json.h"
+#include "net/net_server.h"
+#include "net/net_token.h"
 
-#include <arpa/inet.h>
 #include <jansson.h>
-#include <mbedtls/sha256.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +43,6 @@
 #define BODY_MAX 8192
 #define CLAIMS_BODY_MAX (256 * 1024) /* POST /api/v1/claims: a list of up to CLAIMS_MAX entries */
 #define CLAIMS_MAX 1000
-#define PEM_MAX (64 * 1024)
 
 typedef struct server {
     pthread_mutex_t lock;
@@ -61,15 +61,6 @@ typedef struct reply {
     char body[1024];
     char *heap;
 } reply;
-
-/* A request body, grown as it arrives up to max bytes (BODY_MAX, or
- * CLAIMS_BODY_MAX for the claims list). It can hold owner tokens, so each
- * buffer is wiped before it is freed. buf is always NUL-terminated. */
-typedef struct conn {
-    char *buf;
-    size_t len, cap, max;
-    bool too_big, no_memory;
-} conn;
 
 static volatile sig_atomic_t stop_flag;
 
@@ -143,35 +134,17 @@ static bool json_u32(const json_t *o, const char *k, uint32_t *out)
     return true;
 }
 
-static bool bearer_is(struct MHD_Connection *c, const uint8_t hash[32])
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    uint8_t got[32];
-    (void)mbedtls_sha256_ret((const unsigned char *)h + 7, strlen(h + 7), got, 0);
-    return lw_secure_equal(got, hash, 32) == 1;
-}
-
-static const char *bearer_of(struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    return h != NULL && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
-}
-
 /* ---------------------------------------------------------------- POST /uplink */
 
-static void handle_uplink(server *sv, struct MHD_Connection *c, const conn *cs, reply *r)
+static void handle_uplink(server *sv, const net_request *rq, reply *r)
 {
-    if (!sv->cfg->has_ns_token || !bearer_is(c, sv->cfg->ns_token_sha256)) {
+    if (!sv->cfg->has_ns_token || !net_token_matches(rq->bearer, sv->cfg->ns_token_sha256)) {
         reply_error(r, 401, "bearer token missing or wrong");
         return;
     }
-    json_error_t je;
-    json_t *o = json_loadb(cs->buf, cs->len, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-        char why[200];
-        snprintf(why, sizeof why, "body: %s at byte %d", je.text, je.position);
+    json_t *o = NULL;
+    char why[NET_ERR_MAX];
+    if (net_json_parse(rq->body, rq->len, 0, &o, why) != NET_OK) {
         reply_error(r, 400, why);
         return;
     }
@@ -381,11 +354,11 @@ static void handle_claims_list(server *sv, const store_idm_tenant *t, const char
     reply_json(r, 200, out);
 }
 
-static void handle_tenant(server *sv, struct MHD_Connection *c, const char *method, const char *url, const conn *cs,
-                          reply *r)
+static void handle_tenant(server *sv, const net_request *rq, reply *r)
 {
+    const char *method = rq->method, *url = rq->path;
     store_idm_tenant t;
-    const char *tok = bearer_of(c);
+    const char *tok = rq->bearer;
     pthread_mutex_lock(&sv->lock);
     idm_status st = tok != NULL ? idm_tenant_authenticate(sv->db, tok, &t) : IDM_ERR_AUTH;
     if (st != IDM_OK) {
@@ -401,12 +374,10 @@ static void handle_tenant(server *sv, struct MHD_Connection *c, const char *meth
     /* A body that is not JSON, holds a key twice (which one wins differs
      * between parsers) or is not UTF-8 is refused with the parser's
      * reason, before anything is looked at. */
-    json_error_t je;
-    json_t *o = cs->len > 0 ? json_loadb(cs->buf, cs->len, JSON_REJECT_DUPLICATES, &je) : NULL;
-    if (cs->len > 0 && o == NULL) {
+    json_t *o = NULL;
+    char why[NET_ERR_MAX];
+    if (rq->len > 0 && net_json_parse(rq->body, rq->len, 0, &o, why) != NET_OK) {
         pthread_mutex_unlock(&sv->lock);
-        char why[200];
-        snprintf(why, sizeof why, "body: %s at byte %d", je.text, je.position);
         reply_error(r, 400, why);
         return;
     }
@@ -479,100 +450,38 @@ static void handle_tenant(server *sv, struct MHD_Connection *c, const char *meth
     pthread_mutex_unlock(&sv->lock);
 }
 
-/* ---------------------------------------------------------------- libmicrohttpd */
+/* ---------------------------------------------------------------- the server layer */
 
-/* A connection's body buffer: small at first, for max bytes at most. */
-static conn *conn_new(size_t max)
+/* The claims list and the fleet operations take up to 1000 DevEUIs. */
+static size_t body_max(void *user, const char *method, const char *path)
 {
-    conn *cs = calloc(1, sizeof *cs);
-    if (cs == NULL)
-        return NULL;
-    cs->cap = 1024;
-    cs->max = max;
-    cs->buf = calloc(1, cs->cap);
-    if (cs->buf == NULL) {
-        free(cs);
-        return NULL;
-    }
-    return cs;
+    (void)user;
+    bool lists = strcmp(method, "POST") == 0 &&
+                 (strcmp(path, "/api/v1/claims") == 0 || strncmp(path, "/api/v1/fleet/", 14) == 0);
+    return lists ? CLAIMS_BODY_MAX : BODY_MAX;
 }
 
-/* Appends n bytes of the body, doubling the buffer as needed (the old one
- * is wiped, not realloc()ed, because it may hold an owner token). Sets
- * too_big past cs->max, no_memory when malloc fails; then drops the rest. */
-static void conn_append(conn *cs, const char *p, size_t n)
+static void on_request(void *user, const net_request *rq, net_reply *rp)
 {
-    if (cs->too_big || cs->no_memory)
-        return;
-    if (n > cs->max - cs->len) {
-        cs->too_big = true;
-        return;
-    }
-    if (cs->len + n + 1 > cs->cap) {
-        size_t cap = cs->cap;
-        while (cap < cs->len + n + 1)
-            cap *= 2;
-        char *b = malloc(cap);
-        if (b == NULL) {
-            cs->no_memory = true;
-            return;
-        }
-        memcpy(b, cs->buf, cs->len + 1);
-        lw_secure_wipe(cs->buf, cs->cap);
-        free(cs->buf);
-        cs->buf = b;
-        cs->cap = cap;
-    }
-    memcpy(cs->buf + cs->len, p, n);
-    cs->len += n;
-    cs->buf[cs->len] = '\0';
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-    (void)version;
-    server *sv = cls;
-    conn *cs = *con_cls;
-    if (cs == NULL) {
-        bool list = strcmp(method, "POST") == 0 && strcmp(url, "/api/v1/claims") == 0;
-        cs = conn_new(list ? CLAIMS_BODY_MAX : BODY_MAX);
-        if (cs == NULL)
-            return MHD_NO;
-        *con_cls = cs;
-        return MHD_YES;
-    }
-    if (*upload_size > 0) {
-        conn_append(cs, upload, *upload_size);
-        *upload_size = 0;
-        return MHD_YES;
-    }
+    server *sv = user;
+    const char *url = rq->path, *method = rq->method;
     reply *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return MHD_NO;
-    if (cs->too_big) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "body too large: at most %zu bytes here", cs->max);
-        reply_error(r, 413, msg);
-    } else if (cs->no_memory)
-        reply_error(r, 500, "out of memory");
-    else if (strcmp(url, "/healthz") == 0)
-        r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
-    else if (strcmp(url, "/uplink") == 0 && strcmp(method, "POST") == 0)
-        handle_uplink(sv, c, cs, r);
-    else if (strncmp(url, "/api/v1/", 8) == 0)
-        handle_tenant(sv, c, method, url, cs, r);
-    else
-        reply_error(r, 404, "no such resource");
-    char *body = r->heap != NULL ? r->heap : r->body;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result ret = MHD_NO;
-    if (resp != NULL) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-        ret = MHD_queue_response(c, r->status, resp);
-        MHD_destroy_response(resp);
+    if (r == NULL) {
+        net_reply_error(rp, 500, "out of memory");
+        return;
     }
-    idm_log_request(method, url, r->status);
+    if (strcmp(url, "/healthz") == 0) {
+        r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
+        rp->log_level = "debug";
+    } else if (strcmp(url, "/uplink") == 0 && strcmp(method, "POST") == 0) {
+        handle_uplink(sv, rq, r);
+    } else if (strncmp(url, "/api/v1/", 8) == 0) {
+        handle_tenant(sv, rq, r);
+    } else {
+        reply_error(r, 404, "no such resource");
+    }
+    const char *body = r->heap != NULL ? r->heap : r->body;
+    net_reply_copy(rp, r->status, "application/json", body, strlen(body));
     if (r->heap != NULL) {
         json_free_t jfree = NULL;
         json_get_alloc_funcs(NULL, &jfree);
@@ -581,52 +490,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     lw_secure_wipe(r, sizeof *r);
     free(r);
-    return ret;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    (void)cls, (void)c, (void)toe;
-    conn *cs = *con_cls;
-    if (cs != NULL) {
-        lw_secure_wipe(cs->buf, cs->cap);
-        free(cs->buf);
-        lw_secure_wipe(cs, sizeof *cs);
-        free(cs);
-    }
-    *con_cls = NULL;
-}
-
-/* Reads a PEM file for libmicrohttpd, NUL-terminated; *len for the wipe.
- * NULL when it cannot be read or is larger than PEM_MAX. */
-static char *read_pem(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *b = malloc(PEM_MAX + 1);
-    size_t n = b != NULL ? fread(b, 1, PEM_MAX + 1, f) : 0;
-    bool whole = b != NULL && !ferror(f) && n > 0 && n <= PEM_MAX;
-    fclose(f);
-    if (!whole) {
-        if (b != NULL) {
-            lw_secure_wipe(b, PEM_MAX + 1);
-            free(b);
-        }
-        return NULL;
-    }
-    b[n] = '\0';
-    *len = PEM_MAX + 1;
-    return b;
-}
-
-/* The private key's copy is wiped before it is freed. */
-static void wipe_free(char *p, size_t n)
-{
-    if (p != NULL) {
-        lw_secure_wipe(p, n);
-        free(p);
-    }
 }
 
 static void *housekeeping(void *arg)
@@ -646,30 +509,17 @@ static void *housekeeping(void *arg)
 idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
 {
     const char *listen = o->listen != NULL ? o->listen : o->cfg->listen;
-    char host[128];
-    const char *colon = strrchr(listen, ':');
-    /* the whole port, digits only: "17141x" is a mistake, not port 17141;
-     * 0 lets the system choose (the log line names the port bound) */
-    char *end = NULL;
-    unsigned long port = colon != NULL && colon[1] >= '0' && colon[1] <= '9' ? strtoul(colon + 1, &end, 10) : 70000;
-    if (colon == NULL || (size_t)(colon - listen) >= sizeof host || end == NULL || *end != '\0' || port > 65535) {
-        snprintf(err, IDM_ERR_MAX, "listen address \"%s\": expected ADDR:PORT", listen);
-        return IDM_ERR_ARGUMENT;
-    }
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        snprintf(err, IDM_ERR_MAX, "listen address \"%s\": a numeric IPv4 address is expected", listen);
+    /* the address and the plain-HTTP policy first, in idm.conf's words */
+    net_addr na;
+    char nerr[NET_ERR_MAX];
+    if (net_addr_parse(listen, &na, nerr) != NET_OK) {
+        snprintf(err, IDM_ERR_MAX, "%s", nerr);
         return IDM_ERR_ARGUMENT;
     }
     bool tls = o->cfg->tls_cert[0] != '\0';
-    if (!tls && (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
+    if (!tls && !na.loopback) {
         snprintf(err, IDM_ERR_MAX,
-                 "listen address \"%.64s\" is not loopback: plain HTTP is served on 127.0.0.0/8 only; "
+                 "listen address \"%.64s\" is not loopback: plain HTTP is served on loopback only; "
                  "set tls_cert and tls_key in idm.conf for HTTPS",
                  listen);
         return IDM_ERR_ARGUMENT;
@@ -677,15 +527,6 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     if (!o->cfg->has_ns_token) {
         snprintf(err, IDM_ERR_MAX, "no ns_token_sha256 in idm.conf: run `ferry -d DIR idm init` first");
         return IDM_ERR_ARGUMENT;
-    }
-    char *cert = NULL, *key = NULL;
-    size_t cert_len = 0, key_len = 0;
-    if (tls && ((cert = read_pem(o->cfg->tls_cert, &cert_len)) == NULL ||
-                (key = read_pem(o->cfg->tls_key, &key_len)) == NULL)) {
-        snprintf(err, IDM_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most 64 KiB)",
-                 cert == NULL ? "tls_cert" : "tls_key", cert == NULL ? o->cfg->tls_cert : o->cfg->tls_key);
-        wipe_free(cert, cert_len);
-        return IDM_ERR_IO;
     }
     hsm *h = NULL;
     hsm_diag diag = {0};
@@ -717,32 +558,30 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     act.sa_handler = on_signal;
     sigaction(SIGINT, &act, NULL);
     sigaction(SIGTERM, &act, NULL);
-    struct MHD_OptionItem tls_opts[3] = {{MHD_OPTION_END, 0, NULL}};
-    if (tls) {
-        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
-        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
-        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    }
-    struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | (tls ? MHD_USE_TLS : 0), (uint16_t)port,
-                         NULL, NULL, on_request, &sv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                         MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
-    if (d == NULL) {
-        snprintf(err, IDM_ERR_MAX, "could not listen on %s%s", listen,
-                 tls ? " with TLS (address in use, or tls_cert and tls_key are not a matching PEM certificate and key)"
-                     : " (address in use?)");
+    net_server_opts so = {
+        .service = "idm",
+        .listen = listen,
+        .tls_cert = o->cfg->tls_cert,
+        .tls_key = o->cfg->tls_key,
+        .threads = 1, /* one HTTP thread: the engine's lock serialises anyway (see the top) */
+        .limits = {.body_max = BODY_MAX},
+        .handle = on_request,
+        .body_max = body_max,
+        .user = &sv,
+    };
+    net_server *ns = NULL;
+    if (net_server_start(&so, &ns, nerr) != NET_OK) {
+        snprintf(err, IDM_ERR_MAX, "%s", nerr);
         rc = IDM_ERR_IO;
     } else {
-        const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-        idm_log_listening(listen, bi != NULL ? (unsigned)bi->port : 0u, tls ? "https" : "http");
+        idm_log_listening(listen, net_server_port(ns), tls ? "https" : "http");
         pthread_t hk;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
         while (!stop_flag)
             usleep(50 * 1000);
         if (hk_ok)
             pthread_join(hk, NULL);
-        MHD_stop_daemon(d);
+        net_server_stop(ns);
         idm_logf("stopped");
     }
     pthread_mutex_destroy(&sv.lock);
@@ -751,7 +590,5 @@ out:
     store_close(sv.db);
     hsm_session_close(sv.hs);
     hsm_close(h);
-    wipe_free(cert, cert_len);
-    wipe_free(key, key_len);
     return rc;
 }

@@ -26,6 +26,7 @@
 #ifndef FERRY_JS_H
 #define FERRY_JS_H
 
+#include <jansson.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,6 +35,7 @@
 
 #include "bi/bi.h"
 #include "hsm/hsm.h"
+#include "net/net_cert.h"
 #include "store/store.h"
 #include "store/store_operator.h"
 
@@ -111,8 +113,6 @@ js_status js_config_load(const char *dir, js_config *out, char err[JS_ERR_MAX]);
 /* The peer entry for `id` (compared exactly; NetIDs are uppercase), or NULL. */
 const js_peer *js_config_peer(const js_config *cfg, const char *id);
 
-/* True when `listen` (ADDR:PORT) names a loopback address. */
-bool js_listen_is_loopback(const char *listen);
 
 /* SHA-256 of `len` bytes. */
 void js_sha256(const void *data, size_t len, uint8_t out[JS_HASH_LEN]);
@@ -179,13 +179,10 @@ js_status js_device_translate(js_worker *w, const char *line, size_t len, bool a
 
 #define JS_REPLY_MAX 8192
 
-/* One certificate as the TLS client sent it (DER). */
-typedef struct js_cert {
-    const uint8_t *der;
-    size_t len;
-} js_cert;
+/* One certificate as the TLS client sent it (DER): the server layer's. */
+typedef net_cert js_cert;
 
-#define JS_CHAIN_MAX 8
+#define JS_CHAIN_MAX NET_CHAIN_MAX
 
 /* What the transport knows about the peer. The certificates are not
  * verified by the transport: js_peer_authenticated verifies them against
@@ -339,6 +336,10 @@ js_status js_metrics_flush(js_ctx *ctx, store *db);
 /* One JSON line on stderr: {"ts":...,"level":...,"msg":...} plus the
  * request fields of `r` when given. Never a key, a blob or a token. */
 void js_log(const char *level, const char *msg, const js_reply *r, double seconds, const char *extra);
+
+/* The request fields of r (type, result, dev_eui, detail) added to the
+ * JSON object o: what js_http.c gives the server layer's access log. */
+void js_log_fields(const js_reply *r, json_t *o);
 
 /* ---- HTTP (js_http.c) -------------------------------------------------- */
 

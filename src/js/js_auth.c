@@ -13,11 +13,9 @@
  * handshake does not know the SenderID yet (it is inside the body), and one
  * trust store for all peers would let a certificate issued by peer A's CA
  * claim to be peer B by putting B in its name. The transport (js_http.c)
- * therefore only asks for a certificate and hands the chain as sent; this
- * file verifies it with gnutls_x509_trust_list_verify_crt2 against the
- * trust list of the claimed peer alone, with the TLS-client key purpose and
- * the validity dates checked. Possession of the private key is what the TLS
- * handshake proved (CertificateVerify).
+ * therefore only asks for a certificate and hands the chain as sent; the
+ * server layer's net_cert_chain_authenticates verifies it against the
+ * trust list of the claimed peer alone (src/net/net_cert.h).
  *
  * The identity (RFC 6125's rule, applied to peer IDs): if the certificate
  * carries DNS or URI subjectAltNames, one of them must equal the SenderID
@@ -27,6 +25,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_cert.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -34,83 +33,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_MAX_LEN 256
-
-static bool name_is(const char *name, size_t len, const char *sender)
+/* The rule for the server layer's certificate check (net_cert.h): a name
+ * is the sender's after js_canonical_id. */
+static bool names_sender(const char *name, size_t len, const void *sender)
 {
-    if (len == 0 || len > BI_ID_MAX || strlen(name) != len) /* an embedded NUL is no match */
+    if (len > BI_ID_MAX)
         return false;
     char canon[BI_ID_MAX + 1];
     js_canonical_id(name, canon);
     return strcmp(canon, sender) == 0;
 }
 
-/* The certificate names `sender` (see the rule above). */
-static bool cert_names(gnutls_x509_crt_t crt, const char *sender)
-{
-    bool has_san = false;
-    for (unsigned i = 0;; i++) {
-        char name[NAME_MAX_LEN];
-        size_t len = sizeof(name) - 1;
-        unsigned critical = 0;
-        int type = gnutls_x509_crt_get_subject_alt_name(crt, i, name, &len, &critical);
-        if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-            break;
-        if (type == GNUTLS_E_SHORT_MEMORY_BUFFER) { /* a name too long to be a peer ID */
-            has_san = true;
-            continue;
-        }
-        if (type < 0)
-            return false;
-        if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_URI)
-            continue;
-        has_san = true;
-        name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
-        if (name_is(name, len, sender))
-            return true;
-    }
-    if (has_san)
-        return false;
-    char cn[NAME_MAX_LEN];
-    size_t len = sizeof(cn);
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &len) != GNUTLS_E_SUCCESS)
-        return false;
-    char second[NAME_MAX_LEN];
-    size_t len2 = sizeof(second);
-    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, second, &len2) !=
-        GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
-        return false; /* two CNs: ambiguous, refuse */
-    return name_is(cn, len, sender);
-}
-
 static bool chain_authenticates(gnutls_x509_trust_list_t tl, const js_auth *auth, const char *sender)
 {
-    size_t n = auth->tls_chain_len;
-    if (tl == NULL || auth->tls_chain == NULL || n == 0 || n > JS_CHAIN_MAX)
-        return false;
-    gnutls_x509_crt_t crts[JS_CHAIN_MAX];
-    size_t made = 0;
-    bool ok = true;
-    for (; made < n && ok; made++) {
-        if (gnutls_x509_crt_init(&crts[made]) != GNUTLS_E_SUCCESS)
-            break;
-        gnutls_datum_t d = {(unsigned char *)(uintptr_t)auth->tls_chain[made].der,
-                            (unsigned)auth->tls_chain[made].len};
-        ok = auth->tls_chain[made].len <= 65536 &&
-             gnutls_x509_crt_import(crts[made], &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
-    }
-    ok = ok && made == n;
-    if (ok) {
-        unsigned status = ~0u;
-        gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
-                                         .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
-        ok = gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) ==
-                 GNUTLS_E_SUCCESS &&
-             status == 0 && cert_names(crts[0], sender);
-    }
-    for (size_t i = 0; i < made; i++)
-        gnutls_x509_crt_deinit(crts[i]);
-    return ok;
+    return auth != NULL &&
+           net_cert_chain_authenticates(tl, auth->tls_chain, auth->tls_chain_len, names_sender, sender);
 }
 
 bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth *auth)

@@ -63,45 +63,6 @@ js_status js_token_generate(char out[JS_TOKEN_HEX_LEN + 1], uint8_t hash[JS_HASH
     return JS_OK;
 }
 
-bool js_listen_is_loopback(const char *listen)
-{
-    char host[128];
-    uint16_t port;
-    if (js_parse_listen(listen, host, sizeof(host), &port) != JS_OK)
-        return false;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return false;
-}
-
-js_status js_parse_listen(const char *listen, char *host, size_t cap, uint16_t *port)
-{
-    const char *colon = strrchr(listen, ':');
-    if (colon == NULL || colon == listen)
-        return JS_ERR_ARGUMENT;
-    const char *h = listen;
-    size_t hlen = (size_t)(colon - listen);
-    if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    if (hlen == 0 || hlen >= cap)
-        return JS_ERR_ARGUMENT;
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
-    char *end = NULL;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || end == colon + 1 || *end != '\0' || p > 65535)
-        return JS_ERR_ARGUMENT;
-    *port = (uint16_t)p;
-    return JS_OK;
-}
-
 const js_peer *js_config_peer(const js_config *cfg, const char *id)
 {
     for (size_t i = 0; i < cfg->peer_count; i++) {

@@ -1,41 +1,27 @@
 /*
- * js_http.c - the HTTP shell around js_handle_bi / js_handle_admin.
+ * js_http.c - the Join Server on the server layer (src/net/net_server.h):
+ * routes a request to js_handle_bi / js_handle_admin / the metrics.
  *
- * libmicrohttpd with an internal thread pool (`threads` in ferry.conf).
- * Each pool thread gets its own js_worker (PKCS#11 session + database
+ * libmicrohttpd's thread pool (`threads` in ferry.conf) runs the handler;
+ * each pool thread gets its own js_worker (PKCS#11 session + database
  * connection) the first time it serves a request, found again through a
- * pthread key; all workers are listed so that they are closed after
- * MHD_stop_daemon() has joined the pool threads and before the hsm closes.
+ * pthread key; all workers are listed so that they are closed after the
+ * server stopped (its threads joined) and before the hsm closes.
  *
- * Transport security: plain HTTP is refused on any address that is not
- * loopback; with tls_cert/tls_key GnuTLS serves HTTPS (any address).
- *
- * Client certificates: when some peer has a client CA (peer.<ID>.client_ca
- * or the fallback tls_client_ca), libmicrohttpd is given every distinct CA
- * file concatenated as MHD_OPTION_HTTPS_MEM_TRUST. That makes it ask each
- * client for a certificate (GNUTLS_CERT_REQUEST: optional, so token-only
- * peers still connect) and lets the handshake advertise the acceptable CA
- * names. The handshake's own verification against that union is NOT what
- * authenticates: a certificate from peer A's CA verifies against the union
- * too. The chain the client sent is handed to the handler, which verifies
- * it against the CA of the SenderID the body claims (js_auth.c). Asking
- * without a trust store (a custom GnuTLS callback) would work as well but
- * needs hooks libmicrohttpd does not offer for its sessions.
+ * Client certificates: when some peer or operator has a client CA, every
+ * distinct CA is given to the server layer, which then asks each client for
+ * a certificate and hands the chain as sent; js_auth.c verifies it against
+ * the CA of the SenderID the body claims (the union authenticates nobody).
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_addr.h"
+#include "net/net_log.h"
+#include "net/net_server.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
-#include <microhttpd.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define METRICS_MAX (1024 * 1024)
@@ -51,22 +37,7 @@ typedef struct server {
     pthread_key_t key;
     pthread_mutex_t lock;
     worker_node *workers;
-    bool client_ca;
 } server;
-
-typedef struct conn_state {
-    char *buf;
-    size_t len, cap;
-    bool too_big;
-    struct timespec start;
-} conn_state;
-
-static double since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static js_worker *thread_worker(server *srv)
 {
@@ -92,189 +63,65 @@ static js_worker *thread_worker(server *srv)
     return w;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *c, const js_reply *r)
+static void serve_metrics(server *srv, net_reply *rp)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->len, (void *)r->body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL)
-        return MHD_NO;
-    if (r->content_type != NULL)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
-    enum MHD_Result ret = MHD_queue_response(c, r->http_status, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    /* per-operator families make the text outgrow a js_reply body */
+    size_t n = 0;
+    char *text = malloc(METRICS_MAX);
+    if (text != NULL && js_metrics_render(srv->ctx, text, METRICS_MAX, &n) == JS_OK)
+        net_reply_copy(rp, 200, "text/plain; version=0.0.4", text, n);
+    else
+        net_reply_error(rp, 500, "the metrics do not fit their buffer");
+    free(text);
 }
 
-/* The certificates the client sent, as they are: verified per SenderID by
- * js_peer_authenticated, not here (see js_auth.c for why). */
-static size_t client_chain(struct MHD_Connection *c, js_cert out[JS_CHAIN_MAX])
+static void on_request(void *user, const net_request *rq, net_reply *rp)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (ci == NULL || ci->tls_session == NULL)
-        return 0;
-    unsigned n = 0;
-    const gnutls_datum_t *chain = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
-    if (chain == NULL || n == 0 || n > JS_CHAIN_MAX)
-        return 0;
-    for (unsigned i = 0; i < n; i++)
-        out[i] = (js_cert){.der = chain[i].data, .len = chain[i].size};
-    return n;
-}
-
-static const char *bearer_of(struct MHD_Connection *c)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-        return NULL;
-    h += 7;
-    while (*h == ' ')
-        h++;
-    return h;
-}
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
-{
-    (void)version;
-    server *srv = cls;
-    conn_state *cs = *con_cls;
-    if (cs == NULL) {
-        cs = calloc(1, sizeof(*cs));
-        if (cs == NULL)
-            return MHD_NO;
-        clock_gettime(CLOCK_MONOTONIC, &cs->start);
-        *con_cls = cs;
-        return MHD_YES;
+    server *srv = user;
+    if (strcmp(rq->path, "/metrics") == 0 && strcmp(rq->method, "GET") == 0) {
+        serve_metrics(srv, rp);
+        rp->log_level = "debug";
+        return;
     }
-    if (*upload_size > 0) {
-        if (!cs->too_big) {
-            if (cs->len + *upload_size > BI_BODY_MAX) {
-                cs->too_big = true;
-            } else {
-                if (cs->len + *upload_size > cs->cap) {
-                    size_t ncap = cs->len + *upload_size + 1024;
-                    char *nb = malloc(ncap);
-                    if (nb == NULL)
-                        return MHD_NO;
-                    if (cs->buf != NULL) {
-                        memcpy(nb, cs->buf, cs->len);
-                        lw_secure_wipe(cs->buf, cs->cap);
-                        free(cs->buf);
-                    }
-                    cs->buf = nb;
-                    cs->cap = ncap;
-                }
-                memcpy(cs->buf + cs->len, upload, *upload_size);
-                cs->len += *upload_size;
-            }
-        }
-        *upload_size = 0;
-        return MHD_YES;
-    }
-
     js_reply *r = malloc(sizeof(*r));
-    if (r == NULL)
-        return MHD_NO;
+    if (r == NULL) {
+        net_reply_error(rp, 500, "out of memory");
+        return;
+    }
     js_reply_reset(r);
     const char *what = "request";
-    if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        /* per-operator families make the text outgrow a js_reply body */
-        size_t n = 0, cap = METRICS_MAX;
-        char *text = malloc(cap);
-        enum MHD_Result ret = MHD_NO;
-        if (text != NULL && js_metrics_render(srv->ctx, text, cap, &n) == JS_OK) {
-            struct MHD_Response *resp = MHD_create_response_from_buffer(n, text, MHD_RESPMEM_MUST_FREE);
-            if (resp != NULL) {
-                text = NULL;
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4");
-                ret = MHD_queue_response(c, 200, resp);
-                MHD_destroy_response(resp);
-            }
-        } else {
-            js_reply_text(r, 500, "text/plain", "metrics do not fit\n");
-            ret = send_reply(c, r);
-        }
-        free(text);
-        free(r);
-        return ret;
-    }
-    if (cs->too_big) {
-        js_reply_text(r, 413, "text/plain", "body larger than %u bytes\n", BI_BODY_MAX);
-    } else {
-        js_worker *w = thread_worker(srv);
-        js_cert chain[JS_CHAIN_MAX];
-        js_auth auth = {.bearer = bearer_of(c), .tls_chain = chain, .tls_chain_len = 0};
-        if (srv->client_ca)
-            auth.tls_chain_len = client_chain(c, chain);
-        if (w == NULL) {
-            js_reply_text(r, 503, "text/plain", "the server cannot reach its key service or database\n");
-        } else if (strncmp(url, "/api/", 5) == 0) {
-            what = "admin";
-            /* the one query the admin API takes: a list's cursor */
-            char path[512];
-            const char *after = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "after");
-            const char *target = url;
-            if (after != NULL && strcmp(url, "/api/v1/operators") == 0 &&
-                (size_t)snprintf(path, sizeof(path), "%s?after=%s", url, after) < sizeof(path))
+    js_worker *w = thread_worker(srv);
+    js_auth auth = {.bearer = rq->bearer, .tls_chain = rq->chain, .tls_chain_len = rq->chain_len};
+    if (w == NULL) {
+        js_reply_text(r, 503, "text/plain", "the server cannot reach its key service or database\n");
+    } else if (strncmp(rq->path, "/api/", 5) == 0) {
+        what = "admin";
+        /* the one query the admin API takes: a list's cursor */
+        char path[512];
+        const char *after = net_request_query(rq, "after");
+        const char *target = rq->path;
+        if (after != NULL && strcmp(rq->path, "/api/v1/operators") == 0) {
+            if ((size_t)snprintf(path, sizeof(path), "%s?after=%s", rq->path, after) >= sizeof(path)) {
+                js_reply_text(r, 400, "text/plain", "the query is too long\n");
+                target = NULL;
+            } else {
                 target = path;
-            js_handle_admin(w, &auth, method, target, cs->buf != NULL ? cs->buf : "", cs->len, r);
-        } else if (strcmp(method, "POST") == 0) {
-            js_handle_bi(w, &auth, cs->buf != NULL ? cs->buf : "", cs->len, r);
-        } else {
-            js_reply_text(r, 405, "text/plain", "Backend Interfaces messages are POSTed\n");
+            }
         }
+        if (target != NULL)
+            js_handle_admin(w, &auth, rq->method, target, rq->body, rq->len, r);
+    } else if (strcmp(rq->method, "POST") == 0) {
+        js_handle_bi(w, &auth, rq->body, rq->len, r);
+    } else {
+        js_reply_text(r, 405, "text/plain", "Backend Interfaces messages are POSTed\n");
     }
-    double dt = since(&cs->start);
-    js_metrics_observe(srv->ctx, r, dt);
-    js_log(r->http_status >= 500 ? "error" : "info", what, r, dt, NULL);
-    enum MHD_Result ret = send_reply(c, r);
+    js_metrics_observe(srv->ctx, r, net_request_seconds(rq));
+    js_log_fields(r, rp->log);
+    rp->log_msg = what;
+    rp->log_level = r->http_status >= 500 ? "error" : "info";
+    net_reply_copy(rp, r->http_status, r->content_type, r->body, r->len);
     lw_secure_wipe(r, sizeof(*r));
     free(r);
-    return ret;
-}
-
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)c;
-    (void)toe;
-    conn_state *cs = *con_cls;
-    if (cs == NULL)
-        return;
-    if (cs->buf != NULL) {
-        lw_secure_wipe(cs->buf, cs->cap);
-        free(cs->buf);
-    }
-    free(cs);
-    *con_cls = NULL;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap + 1);
-    if (b != NULL) {
-        n = fread(b, 1, cap, f);
-        b[n] = '\0';
-    }
-    fclose(f);
-    if (b != NULL && n == cap) { /* larger than any PEM we expect */
-        free(b);
-        return NULL;
-    }
-    *len = n;
-    return b;
-}
-
-static void wipe_free(char *p, size_t n)
-{
-    if (p != NULL) {
-        lw_secure_wipe(p, n);
-        free(p);
-    }
 }
 
 js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, char err[JS_ERR_MAX])
@@ -287,42 +134,17 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         js_errf(err, "could not keep the process out of core dumps (hsm_process_harden)");
         return JS_ERR_HSM;
     }
-    char host[128];
-    uint16_t port;
-    if (js_parse_listen(listen, host, sizeof(host), &port) != JS_OK) {
-        js_errf(err, "listen address \"%s\": expected ADDR:PORT", listen);
+    net_addr a;
+    char nerr[NET_ERR_MAX];
+    if (net_addr_parse(listen, &a, nerr) != NET_OK) {
+        js_errf(err, "%s", nerr);
         return JS_ERR_ARGUMENT;
     }
-    bool loopback = js_listen_is_loopback(listen);
     bool tls = cfg->tls_cert[0] != '\0';
-    if (!tls && !loopback) {
-        js_errf(err, "%s is not a loopback address: configure tls_cert and tls_key", listen);
-        return JS_ERR_HTTP;
-    }
-    if (!cfg->peer_auth_required && !(loopback && !tls)) {
+    if (!cfg->peer_auth_required && !(a.loopback && !tls)) {
         js_errf(err, "peer_auth = none is allowed only with plain HTTP on loopback");
         return JS_ERR_HTTP;
     }
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
-    socklen_t sl;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(port);
-        sl = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        sl = sizeof(*s6);
-        flags |= MHD_USE_IPv6;
-    } else {
-        js_errf(err, "listen address \"%s\": a numeric IPv4 or IPv6 address is expected", host);
-        return JS_ERR_ARGUMENT;
-    }
-    (void)sl;
     /* The main thread's own connection: operator CA bundles for the
      * handshake, and the operator counters' flush. */
     store *db = NULL;
@@ -332,12 +154,9 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         store_close(db);
         return JS_ERR_STORE;
     }
-    char *cert = NULL, *key = NULL, *ca = NULL;
-    size_t cert_len = 0, key_len = 0, ca_len = 0;
+    char *ca = NULL;
+    size_t ca_len = 0;
     if (tls) {
-        flags |= MHD_USE_TLS;
-        cert = read_file(cfg->tls_cert, &cert_len);
-        key = read_file(cfg->tls_key, &key_len);
         if (js_trust_any(ctx))
             ca = js_trust_pem(ctx, &ca_len);
         bool ca_ok = !js_trust_any(ctx) || ca != NULL;
@@ -346,11 +165,9 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
          * Verification is still per SenderID, in js_auth.c. */
         if (ca_ok && js_operator_trust_pem(db, &ca, &ca_len) != JS_OK)
             ca_ok = false;
-        if (cert == NULL || key == NULL || !ca_ok) {
-            js_errf(err, "could not read tls_cert, tls_key or a client CA file");
-            wipe_free(cert, cert_len);
-            wipe_free(key, key_len);
-            wipe_free(ca, ca_len);
+        if (!ca_ok) {
+            js_errf(err, "could not read a client CA file");
+            free(ca);
             store_close(db);
             return JS_ERR_HTTP;
         }
@@ -358,44 +175,39 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
     server srv;
     memset(&srv, 0, sizeof(srv));
     srv.ctx = ctx;
-    srv.client_ca = ca != NULL;
     pthread_key_create(&srv.key, NULL);
     pthread_mutex_init(&srv.lock, NULL);
-
-    struct MHD_OptionItem opts[8];
-    size_t no = 0;
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)cfg->threads, NULL};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL};
-    if (tls) {
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, key};
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, cert};
-        if (ca != NULL)
-            opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, ca};
-    }
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    struct MHD_Daemon *d = MHD_start_daemon(flags, port, NULL, NULL, on_request, &srv, MHD_OPTION_NOTIFY_COMPLETED,
-                                            on_completed, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    net_server_opts o = {
+        .service = "js",
+        .listen = listen,
+        .tls_cert = cfg->tls_cert,
+        .tls_key = cfg->tls_key,
+        .client_ca = ca,
+        .client_ca_len = ca_len,
+        .threads = cfg->threads,
+        .limits = {.body_max = BI_BODY_MAX},
+        .handle = on_request,
+        .user = &srv,
+    };
+    net_server *ns = NULL;
     js_status st = JS_OK;
-    if (d == NULL) {
-        js_errf(err, "could not listen on %s%s (address in use, or TLS files invalid)", listen,
-                 tls ? " with TLS" : "");
+    if (net_server_start(&o, &ns, nerr) != NET_OK) {
+        js_errf(err, "%s", nerr);
         st = JS_ERR_HTTP;
     } else {
         char line[200];
         /* the port bound, which differs from the configured one for ":0":
          * what a supervisor or a test reads to reach a server that chose
          * its own port */
-        const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
         snprintf(line, sizeof(line), "%s %s, port %u, %u threads, peer_auth %s", tls ? "https" : "http", listen,
-                 bi != NULL ? (unsigned)bi->port : 0u, cfg->threads, cfg->peer_auth_required ? "required" : "none");
+                 net_server_port(ns), cfg->threads, cfg->peer_auth_required ? "required" : "none");
         js_log("info", "listening", NULL, 0, line);
         for (unsigned turn = 1; !*stop; turn++) {
             usleep(50 * 1000);
             if (turn % FLUSH_EVERY == 0 && js_metrics_flush(ctx, db) != JS_OK)
                 js_log("error", "operator counters not written (kept for the next flush)", NULL, 0, NULL);
         }
-        MHD_stop_daemon(d);
+        net_server_stop(ns);
         if (js_metrics_flush(ctx, db) != JS_OK)
             js_log("error", "operator counters not written at stop", NULL, 0, NULL);
         js_log("info", "stopped", NULL, 0, NULL);
@@ -410,8 +222,9 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
     }
     pthread_key_delete(srv.key);
     pthread_mutex_destroy(&srv.lock);
-    wipe_free(cert, cert_len);
-    wipe_free(key, key_len);
-    wipe_free(ca, ca_len);
+    if (ca != NULL) {
+        lw_secure_wipe(ca, ca_len);
+        free(ca);
+    }
     return st;
 }

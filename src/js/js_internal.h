@@ -120,8 +120,6 @@ bool js_trust_any(const js_ctx *ctx);
  * The caller frees it. */
 char *js_trust_pem(const js_ctx *ctx, size_t *len);
 
-/* ADDR:PORT or [V6]:PORT into host[cap] and *port. */
-js_status js_parse_listen(const char *listen, char *host, size_t cap, uint16_t *port);
 
 /* A NetID given as 6 hex digits becomes uppercase without 0x; anything
  * else (an AS-ID) is copied. */

@@ -1,9 +1,12 @@
 /*
  * lab_log.c - the clock and the JSON log lines of the lab's processes
- * (lab_log.h).
+ * (lab_log.h), written by the server layer's net_log.
  */
 #include "lab/lab_log.h"
+#include "net/net_log.h"
 
+#include <jansson.h>
+#include <string.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -14,35 +17,16 @@ uint64_t lab_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void json_escape(const char *s, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = 0;
-}
-
 void lab_log_line(const char *level, const char *msg, uint64_t dev_eui, const char *detail)
 {
-    char when[40], esc[1100];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_escape(detail ? detail : "", esc, sizeof(esc));
-    if (dev_eui)
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"dev_eui\":\"%016llX\",\"detail\":\"%s\"}\n",
-                when, level, msg, (unsigned long long)dev_eui, esc);
-    else
-        fprintf(stderr, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"detail\":\"%s\"}\n", when, level, msg, esc);
-    fflush(stderr);
+    json_t *o = json_object();
+    if (o == NULL)
+        return;
+    if (dev_eui) {
+        char eui[17];
+        snprintf(eui, sizeof(eui), "%016llX", (unsigned long long)dev_eui);
+        json_object_set_new(o, "dev_eui", json_string(eui));
+    }
+    json_object_set_new(o, "detail", net_log_text(detail ? detail : "", detail ? strlen(detail) : 0, 2048));
+    net_log("lab", level, msg, o);
 }

@@ -3,7 +3,8 @@
  *
  * Threads: the main thread runs the UDP loop (poll with the engine's next
  * de-duplication deadline as timeout) and makes the engine's outgoing HTTP
- * calls with libcurl, synchronously; libmicrohttpd answers /downlink and
+ * calls with the server layer's HTTP client, synchronously; the server layer
+ * (src/net) answers /downlink and
  * /status on its own thread. One mutex serialises every call into the
  * engine. A slow Join Server therefore delays other uplinks: acceptable for
  * a lab, and written down in docs/lab-ns.md.
@@ -12,7 +13,7 @@
  * `bi_token`) on the HTTP thread; the engine's own roaming requests go to
  * the hub synchronously like JoinReqs, except the downlinks the home role
  * makes while answering a partner: those wait in an outbox that the main
- * loop sends with its own libcurl handle, outside the lock (sending them
+ * loop sends with its own net_client, outside the lock (sending them
  * from inside the answer would wait on the partner, which waits on us).
  *
  * Authentication: outgoing requests carry the route's (or the AS's) bearer
@@ -25,12 +26,12 @@
 #include "lab/lab_gw.h"
 #include "lab/lab_udp.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_client.h"
+#include "net/net_server.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -66,8 +67,8 @@ typedef struct shell {
     int udp;
     gw_addr gws[GW_MAX];
     size_t n_gws;
-    CURL *curl;          /* the engine's calls (under lock) */
-    CURL *curl_out;      /* the outbox (main thread, outside the lock) */
+    net_client *client;  /* the engine's calls (under lock) */
+    net_client *client_out; /* the outbox (main thread, outside the lock) */
     outbox_item *outbox, *outbox_tail;
     size_t outbox_len;
     int wake[2];         /* a byte in wake[1] ends the main loop's poll: the outbox has work */
@@ -97,62 +98,25 @@ static void io_send(void *user, uint64_t gw, const uint8_t *d, size_t len)
     lab_log_line("warn", "no downlink path", 0, detail);
 }
 
-typedef struct sink {
-    char *buf;
-    size_t len, cap;
-    bool overflow;
-} sink;
-
-static size_t on_body(char *p, size_t size, size_t n, void *user)
-{
-    sink *s = user;
-    size_t k = size * n;
-    if (s->len + k > s->cap) {
-        s->overflow = true;
-        return 0;
-    }
-    memcpy(s->buf + s->len, p, k);
-    s->len += k;
-    return k;
-}
-
-static lab_status post(shell *sh, CURL *c, const char *url, const char *token, const char *body, size_t len,
+static lab_status post(shell *sh, net_client *c, const char *url, const char *token, const char *body, size_t len,
                        char *ans, size_t cap, size_t *ans_len)
 {
-    curl_easy_reset(c);
-    char auth[LAB_NS_TOKEN_MAX + 32];
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (token != NULL && token[0]) {
-        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
-        struct curl_slist *h2 = curl_slist_append(h, auth);
-        if (h2 != NULL)
-            h = h2;
-        lw_secure_wipe(auth, sizeof(auth));
-    }
-    sink s = {.buf = ans, .cap = cap > 0 ? cap - 1 : 0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    if (sh->cfg->ca_file[0] != 0) /* a private CA (the lab's, an IDM's): https:// peers are verified against it */
-        curl_easy_setopt(c, CURLOPT_CAINFO, sh->cfg->ca_file);
-    CURLcode rc = curl_easy_perform(c);
-    long code = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    curl_slist_free_all(h);
-    if (rc != CURLE_OK || code != 200 || s.overflow) {
-        char detail[300];
-        snprintf(detail, sizeof(detail), "%s: %s, HTTP %ld", url, rc == CURLE_OK ? "answered" : curl_easy_strerror(rc),
-                 code);
+    /* a private CA (the lab's, an IDM's): https:// peers are verified against it */
+    net_call call = {.method = "POST", .url = url, .bearer = token != NULL && token[0] ? token : NULL,
+                     .body = body, .len = len, .ca_file = sh->cfg->ca_file, .timeout_ms = 3000};
+    net_answer a = {.body = ans, .cap = cap};
+    char err[NET_ERR_MAX];
+    net_status st = net_client_call(c, &call, &a, err);
+    if (st != NET_OK || a.status != 200) {
+        char detail[NET_ERR_MAX + 32];
+        if (st == NET_OK)
+            snprintf(detail, sizeof(detail), "%.200s: answered HTTP %u", url, a.status);
+        else
+            snprintf(detail, sizeof(detail), "%s", err);
         lab_log_line("warn", "http error", 0, detail);
         return LAB_ERR_IO;
     }
-    ans[s.len] = 0;
-    *ans_len = s.len;
+    *ans_len = a.len;
     return LAB_OK;
 }
 
@@ -160,7 +124,7 @@ static lab_status io_js_post(void *user, const lab_ns_route *r, const char *body
                              size_t *ans_len)
 {
     shell *sh = user;
-    return post(sh, sh->curl, r->url, r->token, body, len, ans, cap, ans_len);
+    return post(sh, sh->client, r->url, r->token, body, len, ans, cap, ans_len);
 }
 
 static lab_status io_as_post(void *user, const char *body, size_t len, char *ans, size_t cap, size_t *ans_len)
@@ -169,13 +133,13 @@ static lab_status io_as_post(void *user, const char *body, size_t len, char *ans
     char url[LAB_NS_URL_MAX + 16];
     size_t ul = strlen(sh->cfg->as_url);
     snprintf(url, sizeof(url), "%s%suplink", sh->cfg->as_url, ul && sh->cfg->as_url[ul - 1] == '/' ? "" : "/");
-    return post(sh, sh->curl, url, sh->cfg->as_token, body, len, ans, cap, ans_len);
+    return post(sh, sh->client, url, sh->cfg->as_token, body, len, ans, cap, ans_len);
 }
 
 static lab_status io_hub_post(void *user, const char *body, size_t len, char *ans, size_t cap, size_t *ans_len)
 {
     shell *sh = user;
-    return post(sh, sh->curl, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token, body, len, ans, cap, ans_len);
+    return post(sh, sh->client, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token, body, len, ans, cap, ans_len);
 }
 
 /* Called by the engine (under the lock): the message leaves from the main
@@ -224,7 +188,7 @@ static void drain_outbox(shell *sh)
             break;
         size_t alen = 0;
         lab_status st = ans == NULL ? LAB_ERR_NOMEM
-                                    : post(sh, sh->curl_out, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token,
+                                    : post(sh, sh->client_out, sh->cfg->roaming_hub_url, sh->cfg->roaming_hub_token,
                                            it->body, it->len, ans, LAB_NS_ANSWER_MAX, &alen);
         pthread_mutex_lock(&sh->lock);
         lab_ns_hub_answer(sh->ns, st == LAB_OK ? ans : NULL, st == LAB_OK ? alen : 0);
@@ -237,140 +201,76 @@ static void drain_outbox(shell *sh)
 
 /* ---- HTTP server ----------------------------------------------------------- */
 
-typedef struct conn {
-    char *buf;
-    size_t len;
-    bool too_big;
-} conn;
-
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char *body)
+/* A configured token (kept in clear in the lab's config) against the one
+ * presented, in constant time over the configured length. */
+static bool authorised(const net_request *rq, const char *want)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, code, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static bool authorised(struct MHD_Connection *c, const char *want)
-{
-    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (want[0] == 0)
+    if (want[0] == 0 || rq->bearer == NULL)
         return false; /* no token configured: the endpoint is closed */
-    if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
-        return false;
-    h += 7;
     size_t n = strlen(want);
-    return strlen(h) == n && lw_secure_equal(h, want, n);
-}
-
-static enum MHD_Result reply_n(struct MHD_Connection *c, unsigned code, const char *type, const char *body,
-                               size_t len)
-{
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (r == NULL)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    enum MHD_Result ret = MHD_queue_response(c, code, r);
-    MHD_destroy_response(r);
-    return ret;
+    return strlen(rq->bearer) == n && lw_secure_equal(rq->bearer, want, n) == 1;
 }
 
 /* POST /bi: a roaming message from the hub (lab_ns_bi_post). */
-static enum MHD_Result on_bi(shell *sh, struct MHD_Connection *c, const char *method, const conn *k)
+static void on_bi(shell *sh, const net_request *rq, net_reply *rp)
 {
-    if (strcmp(method, "POST") != 0)
-        return reply_n(c, 405, "text/plain", "POST only\n", 10);
-    if (!authorised(c, sh->cfg->bi_token))
-        return reply_n(c, 401, "text/plain", "bad or missing bearer token\n", 28);
-    if (k->too_big)
-        return reply_n(c, 413, "text/plain", "body over 64 KiB\n", 17);
+    if (strcmp(rq->method, "POST") != 0) {
+        net_reply_copy(rp, 405, "text/plain", "POST only\n", 10);
+        return;
+    }
+    if (!authorised(rq, sh->cfg->bi_token)) {
+        net_reply_copy(rp, 401, "text/plain", "bad or missing bearer token\n", 28);
+        return;
+    }
     char *out = malloc(LAB_NS_ANSWER_MAX);
-    if (out == NULL)
-        return MHD_NO;
+    if (out == NULL) {
+        net_reply_error(rp, 500, "out of memory");
+        return;
+    }
     size_t n = 0;
     pthread_mutex_lock(&sh->lock);
-    int code = lab_ns_bi_post(sh->ns, lab_now_ms(), k->buf ? k->buf : "", k->len, out, LAB_NS_ANSWER_MAX, &n);
+    int code = lab_ns_bi_post(sh->ns, lab_now_ms(), rq->body, rq->len, out, LAB_NS_ANSWER_MAX, &n);
     pthread_mutex_unlock(&sh->lock);
-    enum MHD_Result ret =
-        reply_n(c, (unsigned)code, n > 0 && out[0] == '{' ? "application/json" : "text/plain", out, n);
+    net_reply_copy(rp, (unsigned)code, n > 0 && out[0] == '{' ? "application/json" : "text/plain", out, n);
     free(out);
-    return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                                  const char *version, const char *data, size_t *size, void **ptr)
+static void on_request(void *user, const net_request *rq, net_reply *rp)
 {
-    (void)version;
-    shell *sh = cls;
-    conn *k = *ptr;
-    if (k == NULL) {
-        k = calloc(1, sizeof(*k));
-        if (k == NULL)
-            return MHD_NO;
-        *ptr = k;
-        return MHD_YES;
-    }
-    if (*size) {
-        if (k->len + *size > HTTP_BODY_MAX) {
-            k->too_big = true;
-        } else {
-            char *nb = realloc(k->buf, k->len + *size + 1);
-            if (nb == NULL)
-                return MHD_NO;
-            k->buf = nb;
-            memcpy(k->buf + k->len, data, *size);
-            k->len += *size;
-        }
-        *size = 0;
-        return MHD_YES;
-    }
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/status") == 0) {
+    shell *sh = user;
+    if (strcmp(rq->method, "GET") == 0 && strcmp(rq->path, "/status") == 0) {
         char out[2048];
         pthread_mutex_lock(&sh->lock);
         lab_status st = lab_ns_stats_json(sh->ns, out, sizeof(out));
         pthread_mutex_unlock(&sh->lock);
-        return reply(c, st == LAB_OK ? 200 : 500, st == LAB_OK ? out : "{}");
+        if (st == LAB_OK)
+            net_reply_copy(rp, 200, "application/json", out, strlen(out));
+        else
+            net_reply_error(rp, 500, "the status does not fit its buffer");
+        rp->log_level = "debug";
+        return;
     }
-    if (strcmp(url, "/bi") == 0)
-        return on_bi(sh, c, method, k);
-    if (strcmp(url, "/downlink") != 0)
-        return reply(c, 404, "{\"Error\":\"not found\"}");
-    if (strcmp(method, "POST") != 0)
-        return reply(c, 405, "{\"Error\":\"POST only\"}");
-    if (!authorised(c, sh->cfg->downlink_token))
-        return reply(c, 401, "{\"Error\":\"bad or missing bearer token\"}");
-    if (k->too_big)
-        return reply(c, 413, "{\"Error\":\"body over 64 KiB\"}");
+    if (strcmp(rq->path, "/bi") == 0) {
+        on_bi(sh, rq, rp);
+        return;
+    }
+    if (strcmp(rq->path, "/downlink") != 0) {
+        net_reply_error(rp, 404, "not found");
+        return;
+    }
+    if (strcmp(rq->method, "POST") != 0) {
+        net_reply_error(rp, 405, "POST only");
+        return;
+    }
+    if (!authorised(rq, sh->cfg->downlink_token)) {
+        net_reply_error(rp, 401, "bad or missing bearer token");
+        return;
+    }
     char out[1024];
     pthread_mutex_lock(&sh->lock);
-    int code = lab_ns_downlink_post(sh->ns, k->buf ? k->buf : "", k->len, out, sizeof(out));
+    int code = lab_ns_downlink_post(sh->ns, rq->body, rq->len, out, sizeof(out));
     pthread_mutex_unlock(&sh->lock);
-    return reply(c, (unsigned)code, out);
-}
-
-static void on_done(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode tc)
-{
-    (void)cls;
-    (void)c;
-    (void)tc;
-    conn *k = *ptr;
-    if (k != NULL) {
-        free(k->buf);
-        free(k);
-    }
-    *ptr = NULL;
-}
-
-static bool is_loopback(const struct sockaddr_storage *sa)
-{
-    if (sa->ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->ss_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    return false;
+    net_reply_copy(rp, (unsigned)code, "application/json", out, strlen(out));
 }
 
 /* ---- the loop -------------------------------------------------------------- */
@@ -398,14 +298,10 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
     memset(&sh, 0, sizeof(sh));
     sh.cfg = cfg;
     sh.udp = -1;
-    struct sockaddr_storage ua, ha;
-    unsigned ul = 0, hl = 0;
-    if (lab_addr_parse(cfg->udp_listen, &ua, &ul) != LAB_OK || lab_addr_parse(cfg->http_listen, &ha, &hl) != LAB_OK) {
-        snprintf(err, cap, "udp_listen/http_listen: numeric ADDR:PORT expected");
-        return LAB_ERR_CONFIG;
-    }
-    if (!is_loopback(&ha)) {
-        snprintf(err, cap, "http_listen %s: the lab NS serves plain HTTP on loopback only", cfg->http_listen);
+    struct sockaddr_storage ua;
+    unsigned ul = 0;
+    if (lab_addr_parse(cfg->udp_listen, &ua, &ul) != LAB_OK) {
+        snprintf(err, cap, "udp_listen %s: numeric ADDR:PORT expected", cfg->udp_listen);
         return LAB_ERR_CONFIG;
     }
     bool roaming = cfg->roaming_hub_url[0] != 0;
@@ -419,27 +315,30 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         return st;
     }
     pthread_mutex_init(&sh.lock, NULL);
-    sh.curl = curl_easy_init();
-    sh.curl_out = curl_easy_init();
+    net_server *d = NULL;
+    if (net_client_new(&sh.client) != NET_OK || net_client_new(&sh.client_out) != NET_OK) {
+        snprintf(err, cap, "the HTTP client could not start");
+        st = LAB_ERR_NOMEM;
+        goto out;
+    }
     sh.udp = socket(ua.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct MHD_Daemon *d = NULL;
-    if (sh.curl_out == NULL || pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe2(sh.wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, cap, "cannot set up the roaming outbox: %s", strerror(errno));
         st = LAB_ERR_IO;
         goto out;
     }
-    if (sh.curl == NULL || sh.udp < 0 || bind(sh.udp, (struct sockaddr *)&ua, ul) != 0) {
+    if (sh.udp < 0 || bind(sh.udp, (struct sockaddr *)&ua, ul) != 0) {
         snprintf(err, cap, "udp_listen %s: %s", cfg->udp_listen, strerror(errno));
         st = LAB_ERR_IO;
         goto out;
     }
-    d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (ha.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-                         0, NULL, NULL, on_request, &sh, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ha,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, &sh, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-                         MHD_OPTION_END);
-    if (d == NULL) {
-        snprintf(err, cap, "http_listen %s: cannot listen", cfg->http_listen);
-        st = LAB_ERR_IO;
+    net_server_opts o = {.service = "lab-ns", .listen = cfg->http_listen, .limits = {.body_max = HTTP_BODY_MAX},
+                         .handle = on_request, .user = &sh};
+    char nerr[NET_ERR_MAX];
+    net_status ns = net_server_start(&o, &d, nerr);
+    if (ns != NET_OK) {
+        snprintf(err, cap, "http_listen: %s", nerr);
+        st = ns == NET_ERR_IO ? LAB_ERR_IO : LAB_ERR_CONFIG;
         goto out;
     }
     /* the ports bound, which differ from the configured ones for ":0" */
@@ -449,10 +348,9 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
     if (getsockname(sh.udp, (struct sockaddr *)&bound, &bl) == 0)
         udp_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                      : ((struct sockaddr_in *)&bound)->sin_port);
-    const union MHD_DaemonInfo *bi = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     char detail[600];
     snprintf(detail, sizeof(detail), "udp %s, http %s, udp port %u, http port %u, %zu route(s)%s%s", cfg->udp_listen,
-             cfg->http_listen, udp_port, bi != NULL ? (unsigned)bi->port : 0u, cfg->n_routes,
+             cfg->http_listen, udp_port, net_server_port(d), cfg->n_routes,
              roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
     lab_log_line("info", "listening", 0, detail);
     uint64_t wait = UINT64_MAX;
@@ -494,14 +392,11 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
     }
     lab_log_line("info", "stopped", 0, "");
 out:
-    if (d != NULL)
-        MHD_stop_daemon(d);
+    net_server_stop(d);
     if (sh.udp >= 0)
         close(sh.udp);
-    if (sh.curl != NULL)
-        curl_easy_cleanup(sh.curl);
-    if (sh.curl_out != NULL)
-        curl_easy_cleanup(sh.curl_out);
+    net_client_free(sh.client);
+    net_client_free(sh.client_out);
     for (outbox_item *it = sh.outbox; it != NULL;) {
         outbox_item *next = it->next;
         free(it->body);

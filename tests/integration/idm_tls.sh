@@ -79,8 +79,8 @@ $I idm serve --listen "0.0.0.0:$P2" >"$tmp/o" 2>"$tmp/err"
 check "without TLS, a non-loopback listen address is refused, naming the fix" \
     '[ $? -eq 1 ] && grep -q "0.0.0.0:$P2\" is not loopback" "$tmp/err" && grep -q "set tls_cert and tls_key in idm.conf" "$tmp/err"'
 $I idm serve --listen "localhost:$P2" >"$tmp/o" 2>"$tmp/err"
-check "a listen address that is not a numeric IPv4 address is refused" \
-    '[ $? -eq 1 ] && grep -q "numeric IPv4 address" "$tmp/err"'
+check "a listen address that is not a numeric IP address is refused" \
+    '[ $? -eq 1 ] && grep -q "numeric IPv4 or IPv6 address" "$tmp/err"'
 
 # ---- configuration errors
 cp "$idm/idm.conf" "$tmp/idm.conf.plain"

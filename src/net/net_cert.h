@@ -1,0 +1,43 @@
+/*
+ * net_cert.h - is this client certificate chain the peer it claims to be?
+ *
+ * Used by every service that authenticates peers by certificate (the Join
+ * Server's peers and operators, the hub's members). The handshake only asks
+ * for a certificate and hands over the chain as sent, because the identity
+ * is claimed inside the request (a SenderID) and one trust store for all
+ * peers would let a certificate issued by peer A's CA claim to be peer B.
+ * Here the chain is verified against the trust list of the claimed peer
+ * alone, for the TLS-client key purpose, with validity dates; the TLS
+ * handshake has already proved possession of the key (CertificateVerify).
+ *
+ * The identity, RFC 6125's rule: if the leaf carries DNS or URI
+ * subjectAltNames, one of them must be accepted by the caller's `names`
+ * and the CN is ignored; without such names, its one CN must be (two CNs
+ * are ambiguous and refused). Names with an embedded NUL never match.
+ */
+#ifndef FERRY_NET_CERT_H
+#define FERRY_NET_CERT_H
+
+#include <gnutls/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NET_CHAIN_MAX 8          /* certificates a client may send */
+#define NET_CERT_DER_MAX 65536   /* bytes of one certificate */
+#define NET_CERT_NAME_MAX 255    /* a name longer than this is no peer's */
+
+typedef struct net_cert {
+    const unsigned char *der;
+    size_t len;
+} net_cert;
+
+/* The caller's rule for "this name (len bytes, NUL-terminated) is the
+ * claimed peer". */
+typedef bool (*net_cert_names_fn)(const char *name, size_t len, const void *claimed);
+
+/* The chain (leaf first, n <= NET_CHAIN_MAX) verifies against tl and its
+ * leaf names `claimed` by `names`. False on any doubt. */
+bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
+                                  net_cert_names_fn names, const void *claimed);
+
+#endif

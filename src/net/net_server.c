@@ -1,0 +1,664 @@
+/*
+ * net_server.c - the HTTP(S) server shell (net_server.h).
+ *
+ * Connection bookkeeping: libmicrohttpd tells us when a connection starts
+ * and closes (MHD_OPTION_NOTIFY_CONNECTION); each live connection has a
+ * slot (its socket, its client's address, since when it has been receiving
+ * a request). A connection beyond conn_max or conn_per_ip is shut down at
+ * once, before any TLS handshake. A watchdog thread shuts down every
+ * connection that has been receiving one request for longer than
+ * request_s - headers dribbled a byte at a time, or a body that never
+ * ends - which libmicrohttpd's own time-out (idle time only) cannot catch.
+ * shutdown(2) on the socket makes libmicrohttpd see the end of the stream
+ * and close it itself, in its own thread. The slot is freed when
+ * libmicrohttpd notifies the close, which it does before it closes the
+ * socket, and both happen under our lock: the watchdog never touches a
+ * socket number that was closed and given to another connection.
+ *
+ * Receiving a request runs from the connection's start (or the end of its
+ * previous request) to the handler's call; the handler's own time is not
+ * bounded here (its work is bounded by the service: HSM, database, the
+ * hub's forward time-out). A keep-alive connection must therefore start
+ * and finish its next request within request_s of the previous answer;
+ * idle_s, shorter, closes it when it sends nothing.
+ */
+#include "net/net_server.h"
+#include "net/net_addr.h"
+#include "net/net_log.h"
+#include "net/net_token.h"
+#include "lorawan/lw_secure.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PEM_MAX (1024 * 1024)         /* a certificate chain or key file */
+#define WATCH_EVERY_MS 100
+#define REFUSAL_LOG_EVERY_S 10        /* refused connections: one summary line per period */
+
+typedef struct slot {
+    bool used;
+    bool receiving;                   /* false while the handler answers */
+    bool cut;
+    int fd;
+    struct timespec since;
+    char ip[INET6_ADDRSTRLEN];
+} slot;
+
+struct net_server {
+    net_server_opts o;
+    net_limits lim;
+    struct MHD_Daemon *d;
+    char *cert, *key, *ca;
+    size_t cert_len, key_len, ca_len;
+    bool asks_cert;
+    unsigned port;
+    pthread_mutex_t lock;
+    slot *slots;                      /* lim.conn_max */
+    net_stats st;
+    uint64_t refused_logged;          /* refusals already in a log line */
+    time_t refusal_logged_at;
+    pthread_t watchdog;
+    bool watching;
+    volatile bool stopping;
+};
+
+typedef struct conn_state {
+    char *buf;
+    size_t len, cap, max;
+    bool too_big;
+    struct timespec start;
+} conn_state;
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+/* The answer when memory ran out: a constant, nothing to allocate. */
+static void reply_out_of_memory(net_reply *rp)
+{
+    static const char oom[] = "{\"Error\":\"out of memory\"}";
+    if (rp->body_free != NULL && rp->body != NULL) {
+        lw_secure_wipe(rp->body, rp->len);
+        rp->body_free(rp->body);
+    }
+    rp->status = 500;
+    rp->content_type = "application/json";
+    rp->body = (char *)oom;
+    rp->len = sizeof(oom) - 1;
+    rp->body_free = NULL;
+}
+
+void net_reply_copy(net_reply *rp, unsigned status, const char *content_type, const void *body, size_t len)
+{
+    char *b = malloc(len + 1);
+    if (b == NULL) {
+        reply_out_of_memory(rp);
+        return;
+    }
+    if (len > 0)
+        memcpy(b, body, len);
+    b[len] = '\0';
+    if (rp->body_free != NULL && rp->body != NULL) {
+        lw_secure_wipe(rp->body, rp->len);
+        rp->body_free(rp->body);
+    }
+    rp->status = status;
+    rp->content_type = content_type;
+    rp->body = b;
+    rp->len = len;
+    rp->body_free = free;
+}
+
+static void json_text_free(void *p)
+{
+    json_free_t jfree = NULL;
+    json_get_alloc_funcs(NULL, &jfree);
+    (jfree != NULL ? jfree : free)(p);
+}
+
+void net_reply_json(net_reply *rp, unsigned status, json_t *doc)
+{
+    char *s = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    if (s == NULL) {
+        reply_out_of_memory(rp);
+        return;
+    }
+    if (rp->body_free != NULL && rp->body != NULL) {
+        lw_secure_wipe(rp->body, rp->len);
+        rp->body_free(rp->body);
+    }
+    rp->status = status;
+    rp->content_type = "application/json";
+    rp->body = s;
+    rp->len = strlen(s);
+    rp->body_free = json_text_free;
+}
+
+void net_reply_error(net_reply *rp, unsigned status, const char *msg)
+{
+    json_t *o = json_object();
+    if (o != NULL)
+        json_object_set_new(o, "Error", net_log_text(msg, strlen(msg), 1024));
+    net_reply_json(rp, status, o);
+}
+
+void net_reply_clear(net_reply *rp)
+{
+    if (rp->body_free != NULL && rp->body != NULL) {
+        lw_secure_wipe(rp->body, rp->len);
+        rp->body_free(rp->body);
+    }
+    json_decref(rp->log);
+    memset(rp, 0, sizeof(*rp));
+}
+
+double net_request_seconds(const net_request *rq)
+{
+    return seconds_since(&rq->started);
+}
+
+const char *net_request_query(const net_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn_, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *net_request_header(const net_request *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn_, MHD_HEADER_KIND, name);
+}
+
+/* ---------------------------------------------------------------- connections */
+
+static void log_refusals(net_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    time_t now = time(NULL);
+    uint64_t total = s->st.refused_conn_max + s->st.refused_per_ip;
+    bool due = total > s->refused_logged && (s->refused_logged == 0 || now - s->refusal_logged_at >= REFUSAL_LOG_EVERY_S);
+    uint64_t conn_max = s->st.refused_conn_max, per_ip = s->st.refused_per_ip;
+    if (due) {
+        s->refused_logged = total;
+        s->refusal_logged_at = now;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (due)
+        net_log(s->o.service, "warn", "connections refused at a limit",
+                json_pack("{s:I,s:I,s:i,s:i}", "refused_conn_max", (json_int_t)conn_max, "refused_per_ip",
+                          (json_int_t)per_ip, "conn_max", (int)s->lim.conn_max, "conn_per_ip",
+                          (int)s->lim.conn_per_ip));
+}
+
+static void client_ip(struct MHD_Connection *c, char ip[INET6_ADDRSTRLEN])
+{
+    snprintf(ip, INET6_ADDRSTRLEN, "?");
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, INET6_ADDRSTRLEN);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, INET6_ADDRSTRLEN);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    net_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        slot *sl = *socket_context;
+        pthread_mutex_lock(&s->lock);
+        if (sl != NULL) {
+            sl->used = false;
+            s->st.open--;
+        }
+        pthread_mutex_unlock(&s->lock);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fi = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int fd = fi != NULL ? fi->connect_fd : -1;
+    char ip[INET6_ADDRSTRLEN];
+    client_ip(c, ip);
+    slot *free_slot = NULL;
+    unsigned same_ip = 0;
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->lim.conn_max; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->used && free_slot == NULL)
+            free_slot = sl;
+        else if (sl->used && strcmp(sl->ip, ip) == 0)
+            same_ip++;
+    }
+    bool refused = true;
+    if (free_slot == NULL) {
+        s->st.refused_conn_max++;
+    } else if (same_ip >= s->lim.conn_per_ip) {
+        s->st.refused_per_ip++;
+    } else {
+        refused = false;
+        *free_slot = (slot){.used = true, .receiving = true, .fd = fd};
+        clock_gettime(CLOCK_MONOTONIC, &free_slot->since);
+        memcpy(free_slot->ip, ip, sizeof(ip));
+        s->st.open++;
+        *socket_context = free_slot;
+    }
+    if (refused) {
+        *socket_context = NULL;
+        if (fd >= 0)
+            shutdown(fd, SHUT_RDWR); /* libmicrohttpd closes it at its next read */
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (refused)
+        log_refusals(s);
+}
+
+static slot *slot_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+static void slot_set_receiving(net_server *s, struct MHD_Connection *c, bool receiving)
+{
+    slot *sl = slot_of(c);
+    if (sl == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    sl->receiving = receiving;
+    clock_gettime(CLOCK_MONOTONIC, &sl->since);
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void *watch(void *arg)
+{
+    net_server *s = arg;
+    while (!s->stopping) {
+        struct timespec nap = {0, WATCH_EVERY_MS * 1000000L};
+        nanosleep(&nap, NULL);
+        char ip[INET6_ADDRSTRLEN] = "";
+        unsigned cut = 0;
+        pthread_mutex_lock(&s->lock);
+        for (unsigned i = 0; i < s->lim.conn_max; i++) {
+            slot *sl = &s->slots[i];
+            if (!sl->used || !sl->receiving || sl->cut || seconds_since(&sl->since) <= (double)s->lim.request_s)
+                continue;
+            sl->cut = true;
+            if (sl->fd >= 0)
+                shutdown(sl->fd, SHUT_RDWR);
+            s->st.cut_deadline++;
+            memcpy(ip, sl->ip, sizeof(ip));
+            cut++;
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (cut > 0)
+            net_log(s->o.service, "warn", "connections cut: a request took longer than the deadline to arrive",
+                    json_pack("{s:i,s:s,s:i}", "cut", (int)cut, "peer", ip, "request_s", (int)s->lim.request_s));
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static bool body_append(conn_state *cs, const char *data, size_t n)
+{
+    if (cs->too_big)
+        return true;
+    if (cs->len + n > cs->max) {
+        cs->too_big = true;
+        return true;
+    }
+    if (cs->len + n + 1 > cs->cap) {
+        size_t ncap = cs->len + n + 1 + 1024;
+        if (ncap > cs->max + 1)
+            ncap = cs->max + 1;
+        char *nb = malloc(ncap);
+        if (nb == NULL)
+            return false;
+        if (cs->buf != NULL) {
+            memcpy(nb, cs->buf, cs->len);
+            lw_secure_wipe(cs->buf, cs->cap);
+            free(cs->buf);
+        }
+        cs->buf = nb;
+        cs->cap = ncap;
+    }
+    memcpy(cs->buf + cs->len, data, n);
+    cs->len += n;
+    cs->buf[cs->len] = '\0';
+    return true;
+}
+
+static size_t client_chain(struct MHD_Connection *c, net_cert out[NET_CHAIN_MAX])
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (ci == NULL || ci->tls_session == NULL)
+        return 0;
+    unsigned n = 0;
+    const gnutls_datum_t *chain = gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n);
+    if (chain == NULL || n == 0 || n > NET_CHAIN_MAX)
+        return 0;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = (net_cert){.der = chain[i].data, .len = chain[i].size};
+    return n;
+}
+
+static const char *level_of(const net_reply *rp)
+{
+    if (rp->log_level != NULL)
+        return rp->log_level;
+    return rp->status >= 500 ? "error" : rp->status >= 400 ? "warn" : "info";
+}
+
+static enum MHD_Result answer(net_server *s, struct MHD_Connection *c, const char *url, const char *method,
+                              conn_state *cs)
+{
+    net_reply rp;
+    memset(&rp, 0, sizeof(rp));
+    rp.log = json_object();
+    net_cert chain[NET_CHAIN_MAX];
+    char ip[INET6_ADDRSTRLEN];
+    client_ip(c, ip);
+    if (cs->too_big) {
+        char why[96];
+        snprintf(why, sizeof(why), "body larger than %zu bytes", cs->max);
+        net_reply_error(&rp, 413, why);
+        pthread_mutex_lock(&s->lock);
+        s->st.body_too_large++;
+        pthread_mutex_unlock(&s->lock);
+    } else {
+        net_request rq = {
+            .method = method,
+            .path = url,
+            .body = cs->buf != NULL ? cs->buf : "",
+            .len = cs->len,
+            .bearer = net_bearer_of(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)),
+            .chain = chain,
+            .chain_len = s->asks_cert ? client_chain(c, chain) : 0,
+            .peer = ip,
+            .started = cs->start,
+            .conn_ = c,
+        };
+        s->o.handle(s->o.user, &rq, &rp);
+        if (rp.status == 0)
+            net_reply_error(&rp, 500, "the service gave no answer");
+    }
+    /* logged and counted before the answer leaves: whoever reads the
+     * answer finds its log line and its count already there */
+    json_t *f = json_object();
+    if (f != NULL) {
+        json_object_set_new(f, "method", net_log_text(method, strlen(method), 16));
+        json_object_set_new(f, "path", net_log_text(url, strlen(url), 256));
+        json_object_set_new(f, "status", json_integer(rp.status));
+        json_object_set_new(f, "ms", json_real(seconds_since(&cs->start) * 1000.0));
+        json_object_set_new(f, "peer", json_string(ip));
+        if (json_is_object(rp.log))
+            json_object_update(f, rp.log);
+    }
+    net_log(s->o.service, level_of(&rp), rp.log_msg != NULL ? rp.log_msg : "request", f);
+    pthread_mutex_lock(&s->lock);
+    s->st.requests++;
+    pthread_mutex_unlock(&s->lock);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(rp.len, rp.body != NULL ? rp.body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (resp != NULL) {
+        if (rp.content_type != NULL)
+            MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rp.content_type);
+        ret = MHD_queue_response(c, rp.status, resp);
+        MHD_destroy_response(resp);
+    }
+    net_reply_clear(&rp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    net_server *s = cls;
+    conn_state *cs = *con_cls;
+    if (cs == NULL) {
+        cs = calloc(1, sizeof(*cs));
+        if (cs == NULL)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &cs->start);
+        size_t max = s->o.body_max != NULL ? s->o.body_max(s->o.user, method, url) : 0;
+        cs->max = max != 0 ? max : s->lim.body_max;
+        /* a declared length over the limit is refused before a byte of it is read */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && strtoull(cl, NULL, 10) > cs->max)
+            cs->too_big = true;
+        *con_cls = cs;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        bool ok = body_append(cs, upload, *upload_size);
+        *upload_size = 0;
+        return ok ? MHD_YES : MHD_NO;
+    }
+    slot_set_receiving(s, c, false);
+    return answer(s, c, url, method, cs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)toe;
+    net_server *s = cls;
+    conn_state *cs = *con_cls;
+    if (cs != NULL) {
+        if (cs->buf != NULL) {
+            lw_secure_wipe(cs->buf, cs->cap);
+            free(cs->buf);
+        }
+        free(cs);
+    }
+    *con_cls = NULL;
+    slot_set_receiving(s, c, true); /* the next request on this connection, if any */
+}
+
+/* libmicrohttpd's own messages (a TLS handshake that failed, ...) as log lines. */
+static void on_mhd_message(void *cls, const char *fmt, va_list ap)
+{
+    net_server *s = cls;
+    char text[512];
+    vsnprintf(text, sizeof(text), fmt, ap);
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        text[--n] = '\0';
+    net_log(s->o.service, "warn", "http library", json_pack("{s:o}", "detail", net_log_text(text, n, 512)));
+}
+
+/* ---------------------------------------------------------------- start, stop */
+
+static char *read_pem(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *b = malloc(PEM_MAX + 1);
+    size_t n = b != NULL ? fread(b, 1, PEM_MAX + 1, f) : 0;
+    bool whole = b != NULL && !ferror(f) && n > 0 && n <= PEM_MAX;
+    fclose(f);
+    if (!whole) {
+        if (b != NULL) {
+            lw_secure_wipe(b, PEM_MAX + 1);
+            free(b);
+        }
+        return NULL;
+    }
+    b[n] = '\0';
+    *len = PEM_MAX + 1;
+    return b;
+}
+
+static void wipe_free(char *p, size_t n)
+{
+    if (p != NULL) {
+        lw_secure_wipe(p, n);
+        free(p);
+    }
+}
+
+static net_limits limits_of(const net_limits *l)
+{
+    net_limits out = *l;
+    if (out.conn_max == 0)
+        out.conn_max = NET_CONN_MAX_DEFAULT;
+    if (out.conn_per_ip == 0)
+        out.conn_per_ip = NET_CONN_PER_IP_DEFAULT;
+    if (out.idle_s == 0)
+        out.idle_s = NET_IDLE_S_DEFAULT;
+    if (out.request_s == 0)
+        out.request_s = NET_REQUEST_S_DEFAULT;
+    if (out.body_max == 0)
+        out.body_max = NET_BODY_MAX_DEFAULT;
+    return out;
+}
+
+net_status net_server_start(const net_server_opts *o, net_server **out, char err[NET_ERR_MAX])
+{
+    *out = NULL;
+    err[0] = '\0';
+    if (o == NULL || o->handle == NULL || o->service == NULL) {
+        snprintf(err, NET_ERR_MAX, "server options incomplete");
+        return NET_ERR_ARGUMENT;
+    }
+    net_addr a;
+    net_status st = net_addr_parse(o->listen, &a, err);
+    if (st != NET_OK)
+        return st;
+    bool tls = o->tls_cert != NULL && o->tls_cert[0] != '\0';
+    if (tls != (o->tls_key != NULL && o->tls_key[0] != '\0')) {
+        snprintf(err, NET_ERR_MAX, "tls_cert and tls_key go together");
+        return NET_ERR_ARGUMENT;
+    }
+    if (!tls && !a.loopback) {
+        snprintf(err, NET_ERR_MAX,
+                 "%.80s is not a loopback address: plain HTTP is served on loopback only; configure tls_cert and "
+                 "tls_key for HTTPS",
+                 o->listen);
+        return NET_ERR_POLICY;
+    }
+    if (!tls && o->client_ca != NULL) {
+        snprintf(err, NET_ERR_MAX, "client certificates need HTTPS: configure tls_cert and tls_key");
+        return NET_ERR_POLICY;
+    }
+    net_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NET_ERR_NOMEM;
+    s->o = *o;
+    s->lim = limits_of(&o->limits);
+    if (s->lim.idle_s >= s->lim.request_s)
+        s->lim.idle_s = s->lim.request_s > 1 ? s->lim.request_s - 1 : 1;
+    s->slots = calloc(s->lim.conn_max, sizeof(*s->slots));
+    pthread_mutex_init(&s->lock, NULL);
+    if (s->slots == NULL) {
+        net_server_stop(s);
+        return NET_ERR_NOMEM;
+    }
+    if (tls) {
+        s->cert = read_pem(o->tls_cert, &s->cert_len);
+        s->key = read_pem(o->tls_key, &s->key_len);
+        if (s->cert == NULL || s->key == NULL) {
+            snprintf(err, NET_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most %d bytes)",
+                     s->cert == NULL ? "tls_cert" : "tls_key", s->cert == NULL ? o->tls_cert : o->tls_key, PEM_MAX);
+            net_server_stop(s);
+            return NET_ERR_TLS;
+        }
+        if (o->client_ca != NULL) {
+            s->ca = malloc(o->client_ca_len + 1);
+            if (s->ca == NULL) {
+                net_server_stop(s);
+                return NET_ERR_NOMEM;
+            }
+            memcpy(s->ca, o->client_ca, o->client_ca_len);
+            s->ca[o->client_ca_len] = '\0';
+            s->ca_len = o->client_ca_len + 1;
+            s->asks_cert = true;
+        }
+    }
+    struct MHD_OptionItem opts[16];
+    size_t no = 0;
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &a.ss};
+    if (o->threads > 1)
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->lim.idle_s, NULL};
+    /* a backstop above our own count: the slots refuse first, and count */
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(s->lim.conn_max + 64), NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_message, s};
+    if (tls) {
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
+        if (s->ca != NULL)
+            opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca};
+    }
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (a.v6 ? MHD_USE_IPv6 : 0) |
+                     (tls ? MHD_USE_TLS : 0);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (s->d == NULL) {
+        snprintf(err, NET_ERR_MAX, "could not listen on %.80s%s", o->listen,
+                 tls ? " with TLS (address in use, or tls_cert and tls_key are not a matching certificate and key)"
+                     : " (address in use?)");
+        net_server_stop(s);
+        return NET_ERR_IO;
+    }
+    const union MHD_DaemonInfo *bi = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = bi != NULL ? bi->port : a.port;
+    s->watching = pthread_create(&s->watchdog, NULL, watch, s) == 0;
+    if (!s->watching) {
+        snprintf(err, NET_ERR_MAX, "could not start the connection watchdog: %s", strerror(errno));
+        net_server_stop(s);
+        return NET_ERR_IO;
+    }
+    *out = s;
+    return NET_OK;
+}
+
+unsigned net_server_port(const net_server *s)
+{
+    return s != NULL ? s->port : 0;
+}
+
+void net_server_stats(net_server *s, net_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->st;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void net_server_stop(net_server *s)
+{
+    if (s == NULL)
+        return;
+    s->stopping = true;
+    if (s->watching)
+        pthread_join(s->watchdog, NULL);
+    if (s->d != NULL)
+        MHD_stop_daemon(s->d);
+    wipe_free(s->cert, s->cert_len);
+    wipe_free(s->key, s->key_len);
+    wipe_free(s->ca, s->ca_len);
+    free(s->slots);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}

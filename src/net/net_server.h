@@ -1,0 +1,132 @@
+/*
+ * net_server.h - one HTTP(S) server shell for every ferry service.
+ *
+ * A service gives a handler and its options; the shell does the rest the
+ * same way everywhere (docs/net.md):
+ *
+ *  - listens on a numeric ADDR:PORT (net_addr.h); plain HTTP only on
+ *    loopback, HTTPS (GnuTLS) with tls_cert + tls_key anywhere;
+ *  - when client_ca is given, asks each client for a certificate and hands
+ *    the chain as sent to the handler, which verifies it for the identity
+ *    the request claims (net_cert.h) - the handshake's check against the
+ *    union of CAs authenticates nobody;
+ *  - bounds what a client can hold: NET_LIMITS' connections in all and per
+ *    IP address, an idle time-out, a deadline for receiving a request
+ *    (headers and body; a slow client is cut off when it passes), and a
+ *    body size per route. Reaching any of them is counted (net_server_stats)
+ *    and logged, never silent;
+ *  - collects the body (wiped before it is freed: bodies carry tokens and
+ *    wrapped keys), the bearer token and the client's address;
+ *  - writes one access-log line per request as JSON (net_log.h), with the
+ *    fields the handler adds; the handler never logs a request by hand.
+ */
+#ifndef FERRY_NET_SERVER_H
+#define FERRY_NET_SERVER_H
+
+#include "net/net.h"
+#include "net/net_cert.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Defaults a service may change (each is a named capacity, see docs/net.md). */
+#define NET_CONN_MAX_DEFAULT 256      /* connections open at once */
+#define NET_CONN_PER_IP_DEFAULT 32    /* of which from one IP address */
+#define NET_IDLE_S_DEFAULT 15         /* a connection silent this long is closed */
+#define NET_REQUEST_S_DEFAULT 30      /* to send a whole request (headers + body) */
+#define NET_BODY_MAX_DEFAULT 65536    /* request body bytes */
+
+typedef struct net_limits {
+    unsigned conn_max;
+    unsigned conn_per_ip;
+    unsigned idle_s;
+    unsigned request_s;
+    size_t body_max;
+} net_limits;
+
+typedef struct net_request {
+    const char *method;
+    const char *path;              /* as decoded by libmicrohttpd, without the query */
+    const char *body;              /* NUL-terminated; "" when none */
+    size_t len;
+    const char *bearer;            /* the Bearer token, or NULL */
+    const net_cert *chain;         /* the client's certificates as sent, leaf first */
+    size_t chain_len;
+    const char *peer;              /* the client's IP address as text */
+    struct timespec started;       /* CLOCK_MONOTONIC when its headers had arrived */
+    void *conn_;                   /* for net_request_query/header */
+} net_request;
+
+/* Seconds since the request's headers arrived (for latency metrics). */
+double net_request_seconds(const net_request *rq);
+
+/* A query argument or a header of the request; NULL when absent. */
+const char *net_request_query(const net_request *rq, const char *name);
+const char *net_request_header(const net_request *rq, const char *name);
+
+typedef struct net_reply {
+    unsigned status;               /* 0 = the handler answered nothing: 500 */
+    const char *content_type;
+    char *body;
+    size_t len;
+    void (*body_free)(void *);     /* how body is freed (after a wipe); NULL = not owned */
+    const char *log_level;         /* NULL: by status (error >= 500, warn >= 400, else info) */
+    const char *log_msg;           /* NULL: "request" */
+    json_t *log;                   /* fields of the access-log line (the handler adds; never a secret) */
+} net_reply;
+
+/* Each of these replaces the answer; when memory runs out the answer
+ * becomes a 500 {"Error":"out of memory"} (a constant), never a half one. */
+/* The answer is a copy of body (len bytes). */
+void net_reply_copy(net_reply *rp, unsigned status, const char *content_type, const void *body, size_t len);
+/* The answer is doc rendered compact (doc consumed; NULL = out of memory). */
+void net_reply_json(net_reply *rp, unsigned status, json_t *doc);
+/* {"Error": msg} with status (msg any bytes: jansson escapes them). */
+void net_reply_error(net_reply *rp, unsigned status, const char *msg);
+/* Frees the body (wiped first) and the log fields. */
+void net_reply_clear(net_reply *rp);
+
+typedef void (*net_handler_fn)(void *user, const net_request *rq, net_reply *rp);
+/* The body limit for this route; 0 = the server's limits.body_max. */
+typedef size_t (*net_body_max_fn)(void *user, const char *method, const char *path);
+
+typedef struct net_server_opts {
+    const char *service;           /* the "service" of its log lines: "js", "hub", "idm", ... */
+    const char *listen;            /* ADDR:PORT */
+    const char *tls_cert, *tls_key;/* PEM files; NULL or "" = plain HTTP (loopback only) */
+    const char *client_ca;         /* PEM text (every CA a client may be verified against); NULL = none */
+    size_t client_ca_len;
+    unsigned threads;              /* 0 or 1: one thread; else a pool */
+    net_limits limits;             /* zero fields take the defaults above */
+    net_handler_fn handle;
+    net_body_max_fn body_max;      /* optional */
+    void *user;
+} net_server_opts;
+
+typedef struct net_stats {
+    uint64_t requests;             /* answered */
+    uint64_t refused_conn_max;     /* connections closed at once: conn_max open */
+    uint64_t refused_per_ip;       /* connections closed at once: conn_per_ip from that address */
+    uint64_t cut_deadline;         /* connections cut: request_s passed while receiving */
+    uint64_t body_too_large;       /* requests answered 413 */
+    unsigned open;                 /* connections open now */
+} net_stats;
+
+typedef struct net_server net_server;
+
+/* Starts serving (threads of libmicrohttpd's). err says what is wrong:
+ * the address, the policy, the TLS files, or the port in use. */
+net_status net_server_start(const net_server_opts *o, net_server **out, char err[NET_ERR_MAX]) NET_MUST_CHECK;
+
+/* The port bound (differs from the configured one for ":0"). */
+unsigned net_server_port(const net_server *s);
+
+void net_server_stats(net_server *s, net_stats *out);
+
+/* Stops, waits for the threads, frees; NULL is fine. */
+void net_server_stop(net_server *s);
+
+#endif

@@ -34,7 +34,7 @@ SERVER_LIBS    := $(shell $(PKG) --libs $(SERVER_PKGS) 2>/dev/null) -lpthread -l
 
 # Layers, bottom first. Static link order is the reverse.
 # A layer exists once its folder has a source file.
-LAYERS    := $(foreach l,lorawan mls se sehost hsm store bi net js idm hub lab,$(if $(wildcard src/$(l)/*.c),$(l)))
+LAYERS    := $(foreach l,lorawan net mls se sehost hsm store bi js idm hub lab,$(if $(wildcard src/$(l)/*.c),$(l)))
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 

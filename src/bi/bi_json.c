@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lorawan/lw_secure.h"
+#include "net/net_json.h"
 
 bi_status bi_fail(bi_error *err, bi_status st, const char *field, const char *fmt, ...)
 {
@@ -78,6 +79,11 @@ bi_status bi_json_load(const void *body, size_t len, json_t **root, bi_error *er
         return bi_fail(err, BI_ERR_TOO_LARGE, "", "body of %zu bytes is larger than %u", len, BI_BODY_MAX);
     if (json_depth(body, len, BI_JSON_MAX_DEPTH) > BI_JSON_MAX_DEPTH)
         return bi_fail(err, BI_ERR_TOO_DEEP, "", "JSON nested deeper than %d levels", BI_JSON_MAX_DEPTH);
+
+    /* jansson's words for it ("unable to decode byte 0xff") do not say where */
+    size_t bad = net_utf8_invalid_at(body, len);
+    if (bad < len)
+        return bi_fail(err, BI_ERR_NOT_JSON, "", "not JSON: invalid UTF-8 at byte %zu", bad);
 
     const size_t flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY;
     json_error_t jerr;

@@ -27,6 +27,7 @@
  * locked and the bounded retry in hsm_open is what remains.
  */
 #include "hsm/hsm_internal.h"
+#include "net/net_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -46,16 +47,6 @@ void hsm_pause_ms(unsigned ms)
     struct timespec t = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&t, &t) != 0 && errno == EINTR) {
     }
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
 }
 
 /* Finds `directories.tokendir = VALUE` the way SoftHSM2 reads it (one
@@ -78,13 +69,13 @@ static hsm_status conf_tokendir(const char *conf, char dir[PATH_MAX], int *found
             break;
         }
         char *eq = strchr(line, '=');
-        char *key = trim(line);
+        char *key = net_config_trim(line);
         if (key[0] == '#' || eq == NULL)
             continue;
         *eq = '\0';
-        if (strcmp(trim(key), "directories.tokendir") != 0)
+        if (strcmp(net_config_trim(key), "directories.tokendir") != 0)
             continue;
-        char *value = trim(eq + 1);
+        char *value = net_config_trim(eq + 1);
         if (strlen(value) >= PATH_MAX) {
             st = HSM_ERR_ARGUMENT;
             break;

@@ -21,6 +21,7 @@
 #include "hub/hub.h"
 #include "lorawan/lw_secure.h"
 #include "net/net_cert.h"
+#include "net/net_token.h"
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -65,17 +66,6 @@ static bool chain_authenticates(gnutls_x509_trust_list_t tl, const hub_auth *aut
     return net_cert_chain_authenticates(tl, auth->tls_chain, auth->tls_chain_len, names_member, m);
 }
 
-static bool token_matches(const char *bearer, const uint8_t want[HUB_HASH_LEN])
-{
-    if (bearer == NULL || bearer[0] == '\0' || strlen(bearer) > 4096)
-        return false;
-    uint8_t h[HUB_HASH_LEN];
-    hub_sha256(bearer, strlen(bearer), h);
-    int eq = lw_secure_equal(h, want, HUB_HASH_LEN);
-    LW_WIPE(h);
-    return eq != 0;
-}
-
 bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub_auth *auth)
 {
     if (ctx == NULL || m == NULL || auth == NULL)
@@ -85,7 +75,7 @@ bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub
         return false;
     if (ctx->trust[i] != NULL && chain_authenticates(ctx->trust[i], auth, m))
         return true;
-    return m->has_token && token_matches(auth->bearer, m->token_sha256);
+    return m->has_token && net_token_matches(auth->bearer, m->token_sha256);
 }
 
 hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, char err[HUB_ERR_MAX])

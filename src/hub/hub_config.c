@@ -18,6 +18,7 @@
  */
 #include "hub/hub.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,16 +36,6 @@ static hub_status fail(char *err, const char *fmt, ...)
     vsnprintf(err, HUB_ERR_MAX, fmt, ap);
     va_end(ap);
     return HUB_ERR_CONFIG;
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = '\0';
-    return s;
 }
 
 static bool resolve(const char *dir, const char *name, char *out, size_t cap)
@@ -169,7 +160,7 @@ static hub_status read_tokens(hub_config *cfg, size_t route, const char *path, c
     hub_status st = HUB_OK;
     while (st == HUB_OK && fgets(line, sizeof(line), f) != NULL) {
         k++;
-        char *l = trim(line);
+        char *l = net_config_trim(line);
         if (*l == '\0' || *l == '#')
             continue;
         char *sp = l + strcspn(l, " \t");
@@ -183,7 +174,7 @@ static hub_status read_tokens(hub_config *cfg, size_t route, const char *path, c
             continue;
         }
         *sp = '\0';
-        char *tok = trim(sp + 1);
+        char *tok = net_config_trim(sp + 1);
         bi_id sender;
         unsigned bits;
         if (cfg->n_creds == HUB_CREDS_MAX)
@@ -313,6 +304,26 @@ static hub_status check(const hub_config *cfg, const char *path, char *err)
     return HUB_OK;
 }
 
+/* The state of one read of the hub's configuration, for net_config_read. */
+typedef struct hub_reader {
+    hub_config *cfg;
+    const char *dir;
+    hub_status st;
+    char err[HUB_ERR_MAX];
+} hub_reader;
+
+static bool hub_config_key(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX])
+{
+    hub_reader *rd = user;
+    char v[NET_CONFIG_LINE_MAX + 1]; /* members and routes are split in place */
+    snprintf(v, sizeof(v), "%s", value);
+    rd->st = set_key(rd->cfg, key, v, rd->dir, rd->err, line);
+    lw_secure_wipe(v, sizeof(v));
+    if (rd->st != HUB_OK)
+        snprintf(err, NET_ERR_MAX, "%.255s", rd->err);
+    return rd->st == HUB_OK;
+}
+
 hub_status hub_config_load(const char *path, hub_config *cfg, char err[HUB_ERR_MAX])
 {
     if (path == NULL || cfg == NULL || err == NULL)
@@ -329,26 +340,13 @@ hub_status hub_config_load(const char *path, hub_config *cfg, char err[HUB_ERR_M
         *slash = '\0';
     else
         dir[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, "%s: %s", path, strerror(errno));
-    char line[1024];
-    unsigned ln = 0;
+    hub_reader rd = {.cfg = cfg, .dir = dir};
+    char nerr[NET_ERR_MAX];
     hub_status st = HUB_OK;
-    while (st == HUB_OK && fgets(line, sizeof(line), f) != NULL) {
-        ln++;
-        char *l = trim(line);
-        if (*l == '\0' || *l == '#')
-            continue;
-        char *eq = strchr(l, '=');
-        if (eq == NULL) {
-            st = fail(err, "line %u: expected key = value", ln);
-            break;
-        }
-        *eq = '\0';
-        st = set_key(cfg, trim(l), trim(eq + 1), dir, err, ln);
-    }
-    fclose(f);
+    if (net_config_read(path, hub_config_key, &rd, nerr) != NET_OK)
+        st = rd.st != HUB_OK ? rd.st : fail(err, "%s", nerr);
+    if (rd.st != HUB_OK)
+        snprintf(err, HUB_ERR_MAX, "%s", rd.err);
     if (st == HUB_OK)
         st = check(cfg, path, err);
     if (st != HUB_OK)

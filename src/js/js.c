@@ -182,17 +182,6 @@ js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, cha
     return JS_OK;
 }
 
-bool js_token_matches(const char *token, const uint8_t hash[JS_HASH_LEN])
-{
-    if (token == NULL)
-        return false;
-    uint8_t h[JS_HASH_LEN];
-    js_sha256(token, strlen(token), h);
-    bool ok = lw_secure_equal(h, hash, JS_HASH_LEN) == 1;
-    LW_WIPE(h);
-    return ok;
-}
-
 void js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
 {
     r->http_status = status;

@@ -11,6 +11,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_token.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,7 +121,7 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
 {
     js_reply_reset(out);
     const js_config *cfg = w->ctx->cfg;
-    if (!cfg->has_admin_token || auth == NULL || !js_token_matches(auth->bearer, cfg->admin_token_sha256)) {
+    if (!cfg->has_admin_token || auth == NULL || !net_token_matches(auth->bearer, cfg->admin_token_sha256)) {
         admin_error(out, 401, "admin token missing or wrong");
         return;
     }

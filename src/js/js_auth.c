@@ -25,6 +25,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_token.h"
 #include "net/net_cert.h"
 
 #include <gnutls/gnutls.h>
@@ -60,7 +61,7 @@ bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth 
     gnutls_x509_trust_list_t tl = ctx->trust != NULL ? ctx->trust[i] : NULL;
     if (auth != NULL && tl != NULL && chain_authenticates(tl, auth, sender))
         return true;
-    if (auth != NULL && p->has_token && js_token_matches(auth->bearer, p->token_sha256))
+    if (auth != NULL && p->has_token && net_token_matches(auth->bearer, p->token_sha256))
         return true;
     /* A peer with a credential must present it; one without (an entry for
      * its nsid only) is like an unknown sender. */
@@ -117,7 +118,7 @@ bool js_operator_authenticated(js_worker *w, const store_operator *op, const cha
                                const js_auth *auth)
 {
     bool ok = false;
-    if (auth != NULL && op->has_token && js_token_matches(auth->bearer, op->token_sha256))
+    if (auth != NULL && op->has_token && net_token_matches(auth->bearer, op->token_sha256))
         ok = true;
     if (!ok && auth != NULL && op->has_client_ca && auth->tls_chain_len > 0) {
         gnutls_x509_trust_list_t tl = operator_trust(w, op);

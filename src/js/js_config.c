@@ -10,6 +10,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,16 +71,6 @@ const js_peer *js_config_peer(const js_config *cfg, const char *id)
             return &cfg->peers[i];
     }
     return NULL;
-}
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
-        s[--n] = '\0';
-    return s;
 }
 
 static bool copy_str(char *dst, size_t cap, const char *v)
@@ -239,6 +230,25 @@ static js_status set_key(js_config *cfg, const char *key, const char *v, char er
     return JS_OK;
 }
 
+/* The state of one read of ferry.conf, for net_config_read's callback. */
+typedef struct js_reader {
+    js_config *cfg;
+    js_status st;
+    bool have_eui;
+} js_reader;
+
+static bool js_config_key(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX])
+{
+    js_reader *rd = user;
+    char e[JS_ERR_MAX] = "";
+    if (strcmp(key, "join_eui") == 0)
+        rd->have_eui = true;
+    rd->st = set_key(rd->cfg, key, value, e, (int)line);
+    if (rd->st != JS_OK)
+        snprintf(err, NET_ERR_MAX, "%s", e);
+    return rd->st == JS_OK;
+}
+
 js_status js_config_load(const char *dir, js_config *cfg, char err[JS_ERR_MAX])
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -257,34 +267,19 @@ js_status js_config_load(const char *dir, js_config *cfg, char err[JS_ERR_MAX])
 
     char path[JS_PATH_MAX + 32];
     snprintf(path, sizeof(path), "%s/%s", cfg->dir, JS_CONF_FILE);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        js_errf(err, "%s: %s (is this a deployment made by `ferry init`?)", path, strerror(errno));
+    js_reader rd = {.cfg = cfg};
+    char nerr[NET_ERR_MAX];
+    net_status ns = net_config_read(path, js_config_key, &rd, nerr);
+    js_status st = rd.st;
+    if (ns == NET_ERR_IO) {
+        js_errf(err, "%s (is this a deployment made by `ferry init`?)", nerr);
         return JS_ERR_CONFIG;
     }
-    char buf[2048];
-    int line = 0;
-    js_status st = JS_OK;
-    bool have_eui = false;
-    while (st == JS_OK && fgets(buf, sizeof(buf), f) != NULL) {
-        line++;
-        char *s = trim(buf);
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (eq == NULL) {
-            js_errf(err, "ferry.conf line %d: expected key = value", line);
-            st = JS_ERR_CONFIG;
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s);
-        char *val = trim(eq + 1);
-        if (strcmp(key, "join_eui") == 0)
-            have_eui = true;
-        st = set_key(cfg, key, val, err, line);
+    if (ns != NET_OK) {
+        js_errf(err, "%s", nerr);
+        st = JS_ERR_CONFIG;
     }
-    fclose(f);
+    bool have_eui = rd.have_eui;
     if (st == JS_OK && !have_eui) {
         js_errf(err, "ferry.conf: join_eui is missing");
         st = JS_ERR_CONFIG;

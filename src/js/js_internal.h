@@ -130,8 +130,6 @@ void js_canonical_id(const char *in, char out[BI_ID_MAX + 1]);
  * JS_ERR_NOT_FOUND when no KEK has that label. */
 js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, char err[JS_ERR_MAX]);
 
-/* Constant-time check of a bearer token against a SHA-256 hash. */
-bool js_token_matches(const char *token, const uint8_t hash[JS_HASH_LEN]);
 
 /* vsnprintf into err[JS_ERR_MAX] (cut when longer). */
 void js_errf(char err[JS_ERR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -14,6 +14,7 @@
 #include "lab/lab_as.h"
 #include "lab/lab_gw.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_config.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -37,16 +38,6 @@ static lab_status fail(char *err, size_t cap, const char *fmt, ...)
     return LAB_ERR_CONFIG;
 }
 
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
-}
-
 /* dir/name unless name is absolute. */
 static lab_status resolve(const char *dir, const char *name, char *out, size_t cap, char *err, size_t ecap,
                           unsigned ln)
@@ -67,22 +58,10 @@ static lab_status read_secret(const char *path, char *out, size_t cap, char *err
         return fail(err, ecap, "line %u: %s: %s", ln, path, strerror(errno));
     if (st.st_mode & 077)
         return fail(err, ecap, "line %u: %s: readable by others (chmod 600)", ln, path);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, ecap, "line %u: %s: %s", ln, path, strerror(errno));
-    char line[256];
-    char *l = fgets(line, sizeof(line), f);
-    fclose(f);
-    lab_status r = LAB_OK;
-    char *t = l != NULL ? trim(line) : NULL;
-    if (t == NULL || strlen(t) == 0)
-        r = fail(err, ecap, "line %u: %s: empty", ln, path);
-    else if (strlen(t) >= cap)
-        r = fail(err, ecap, "line %u: %s: longer than %zu characters", ln, path, cap - 1);
-    else
-        memcpy(out, t, strlen(t) + 1);
-    lw_secure_wipe(line, sizeof(line));
-    return r;
+    char nerr[NET_ERR_MAX];
+    if (net_config_read_secret(path, out, cap, nerr) != NET_OK)
+        return fail(err, ecap, "line %u: %s", ln, nerr);
+    return LAB_OK;
 }
 
 static lab_status parse_kek(lab_as_config *cfg, const char *path, char *err, size_t cap, unsigned ln)
@@ -186,43 +165,38 @@ static lab_status set_key(lab_as_config *cfg, int k, char *v, const char *dir, c
     }
 }
 
-static lab_status read_lines(FILE *f, lab_as_config *cfg, const char *dir, unsigned seen[K_N], char *err, size_t cap)
+/* The state of one read of the AS's configuration, for net_config_read;
+ * sentences go straight to the caller's err[cap]. */
+typedef struct lab_as_reader {
+    lab_as_config *cfg;
+    const char *dir;
+    unsigned *seen;
+    char *err;
+    size_t cap;
+    lab_status st;
+} lab_as_reader;
+
+static bool lab_as_config_key(void *user, const char *k, const char *value, unsigned ln, char err[NET_ERR_MAX])
 {
-    char line[1024];
-    unsigned ln = 0;
-    lab_status st = LAB_OK;
-    while (st == LAB_OK && fgets(line, sizeof(line), f) != NULL) {
-        ln++;
-        if (strchr(line, '\n') == NULL && !feof(f)) {
-            st = fail(err, cap, "line %u: longer than %zu characters", ln, sizeof(line) - 2);
-            break;
-        }
-        char *l = trim(line);
-        if (*l == 0 || *l == '#')
-            continue;
-        char *eq = strchr(l, '=');
-        if (eq == NULL) {
-            st = fail(err, cap, "line %u: expected key = value", ln);
-            break;
-        }
-        *eq = 0;
-        char *k = trim(l);
-        char *v = trim(eq + 1);
-        int idx = -1;
-        for (int i = 0; i < K_N; i++)
-            if (strcmp(k, keys[i]) == 0)
-                idx = i;
-        if (idx < 0)
-            st = fail(err, cap, "line %u: unknown key '%s'", ln, k);
-        else if (seen[idx])
-            st = fail(err, cap, "line %u: '%s' given twice (first on line %u)", ln, k, seen[idx]);
-        else {
-            seen[idx] = ln;
-            st = set_key(cfg, idx, v, dir, err, cap, ln);
-        }
+    lab_as_reader *rd = user;
+    int idx = -1;
+    for (int i = 0; i < K_N; i++)
+        if (strcmp(k, keys[i]) == 0)
+            idx = i;
+    char v[NET_CONFIG_LINE_MAX + 1];
+    snprintf(v, sizeof(v), "%s", value);
+    if (idx < 0)
+        rd->st = fail(rd->err, rd->cap, "line %u: unknown key '%s'", ln, k);
+    else if (rd->seen[idx])
+        rd->st = fail(rd->err, rd->cap, "line %u: '%s' given twice (first on line %u)", ln, k, rd->seen[idx]);
+    else {
+        rd->seen[idx] = ln;
+        rd->st = set_key(rd->cfg, idx, v, rd->dir, rd->err, rd->cap, ln);
     }
-    lw_secure_wipe(line, sizeof(line));
-    return st;
+    lw_secure_wipe(v, sizeof(v));
+    if (rd->st != LAB_OK)
+        snprintf(err, NET_ERR_MAX, "%.255s", rd->err);
+    return rd->st == LAB_OK;
 }
 
 lab_status lab_as_config_load(const char *path, lab_as_config *cfg, char *err, size_t cap)
@@ -241,12 +215,12 @@ lab_status lab_as_config_load(const char *path, lab_as_config *cfg, char *err, s
         *slash = 0;
     else
         dir[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, cap, "cannot read it: %s", strerror(errno));
     unsigned seen[K_N] = {0};
-    lab_status st = read_lines(f, cfg, dir, seen, err, cap);
-    fclose(f);
+    lab_as_reader rd = {.cfg = cfg, .dir = dir, .seen = seen, .err = err, .cap = cap};
+    char nerr[NET_ERR_MAX];
+    lab_status st = LAB_OK;
+    if (net_config_read(path, lab_as_config_key, &rd, nerr) != NET_OK)
+        st = rd.st != LAB_OK ? rd.st : fail(err, cap, "%s", nerr);
     if (st == LAB_OK && !seen[K_TOKEN])
         st = fail(err, cap, "token_file is required (the bearer the network server sends)");
     if (st == LAB_OK && (!seen[K_KEK_LABEL] || !seen[K_KEK_FILE]))

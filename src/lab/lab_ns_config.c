@@ -9,6 +9,7 @@
 #include "lab/lab_ns.h"
 #include "lab/lab_bi.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,16 +27,6 @@ static lab_status fail(char *err, size_t cap, const char *fmt, ...)
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
     return LAB_ERR_CONFIG;
-}
-
-static char *trim(char *s)
-{
-    while (isspace((unsigned char)*s))
-        s++;
-    size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1]))
-        s[--n] = 0;
-    return s;
 }
 
 /* dir/name unless name is absolute. */
@@ -56,24 +47,10 @@ static lab_status read_secret(const char *path, char *out, size_t cap, char *err
         return fail(err, ecap, "%s: %s", path, strerror(errno));
     if (st.st_mode & 077)
         return fail(err, ecap, "%s: readable by others (chmod 600)", path);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, ecap, "%s: %s", path, strerror(errno));
-    char line[256];
-    char *l = fgets(line, sizeof(line), f);
-    fclose(f);
-    lab_status r = LAB_OK;
-    if (l == NULL)
-        r = fail(err, ecap, "%s: empty", path);
-    else {
-        char *t = trim(line);
-        if (strlen(t) == 0 || strlen(t) >= cap)
-            r = fail(err, ecap, "%s: empty or longer than %zu characters", path, cap - 1);
-        else
-            memcpy(out, t, strlen(t) + 1);
-    }
-    lw_secure_wipe(line, sizeof(line));
-    return r;
+    char nerr[NET_ERR_MAX];
+    if (net_config_read_secret(path, out, cap, nerr) != NET_OK)
+        return fail(err, ecap, "%s", nerr);
+    return LAB_OK;
 }
 
 static lab_status parse_route(lab_ns_config *cfg, char *v, const char *dir, char *err, size_t cap, unsigned ln)
@@ -232,6 +209,30 @@ static lab_status set_key(lab_ns_config *cfg, const char *k, char *v, const char
     return LAB_OK;
 }
 
+/* The state of one read of the NS's configuration, for net_config_read;
+ * set_key's sentence goes straight to the caller's err[cap]. */
+typedef struct lab_ns_reader {
+    lab_ns_config *cfg;
+    const char *dir;
+    char *err;
+    size_t cap;
+    lab_status st;
+    bool has_net_id;
+} lab_ns_reader;
+
+static bool lab_ns_config_key(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX])
+{
+    lab_ns_reader *rd = user;
+    char v[NET_CONFIG_LINE_MAX + 1]; /* routes are split in place */
+    snprintf(v, sizeof(v), "%s", value);
+    rd->has_net_id |= strcmp(key, "net_id") == 0;
+    rd->st = set_key(rd->cfg, key, v, rd->dir, rd->err, rd->cap, line);
+    lw_secure_wipe(v, sizeof(v));
+    if (rd->st != LAB_OK)
+        snprintf(err, NET_ERR_MAX, "%.255s", rd->err);
+    return rd->st == LAB_OK;
+}
+
 lab_status lab_ns_config_load(const char *path, lab_ns_config *cfg, char *err, size_t cap)
 {
     if (path == NULL || cfg == NULL || err == NULL || cap == 0)
@@ -254,30 +255,12 @@ lab_status lab_ns_config_load(const char *path, lab_ns_config *cfg, char *err, s
         *slash = 0;
     else
         dir[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, cap, "%s: %s", path, strerror(errno));
-    char line[1024];
-    unsigned ln = 0;
-    bool has_net_id = false;
+    lab_ns_reader rd = {.cfg = cfg, .dir = dir, .err = err, .cap = cap};
+    char nerr[NET_ERR_MAX];
     lab_status st = LAB_OK;
-    while (st == LAB_OK && fgets(line, sizeof(line), f) != NULL) {
-        ln++;
-        char *l = trim(line);
-        if (*l == 0 || *l == '#')
-            continue;
-        char *eq = strchr(l, '=');
-        if (eq == NULL) {
-            st = fail(err, cap, "line %u: expected key = value", ln);
-            break;
-        }
-        *eq = 0;
-        char *k = trim(l);
-        char *v = trim(eq + 1);
-        has_net_id |= strcmp(k, "net_id") == 0;
-        st = set_key(cfg, k, v, dir, err, cap, ln);
-    }
-    fclose(f);
+    if (net_config_read(path, lab_ns_config_key, &rd, nerr) != NET_OK)
+        st = rd.st != LAB_OK ? rd.st : fail(err, cap, "%s", nerr);
+    bool has_net_id = rd.has_net_id;
     if (st == LAB_OK && !has_net_id)
         st = fail(err, cap, "%s: net_id is required", path);
     if (st == LAB_OK && (cfg->kek.length == 0 || cfg->kek_label[0] == 0))

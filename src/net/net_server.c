@@ -44,6 +44,7 @@
 #define PEM_MAX (1024 * 1024)         /* a certificate chain or key file */
 #define WATCH_EVERY_MS 100
 #define REFUSAL_LOG_EVERY_S 10        /* refused connections: one summary line per period */
+#define NET_LOG_PATH_MAX 8192         /* path bytes in an access-log line; longer ones are marked cut */
 
 typedef struct slot {
     bool used;
@@ -377,7 +378,7 @@ static enum MHD_Result answer(net_server *s, struct MHD_Connection *c, const cha
     client_ip(c, ip);
     if (cs->too_big) {
         char why[96];
-        snprintf(why, sizeof(why), "body larger than %zu bytes", cs->max);
+        snprintf(why, sizeof(why), "body too large: at most %zu bytes here", cs->max);
         net_reply_error(&rp, 413, why);
         pthread_mutex_lock(&s->lock);
         s->st.body_too_large++;
@@ -404,7 +405,7 @@ static enum MHD_Result answer(net_server *s, struct MHD_Connection *c, const cha
     json_t *f = json_object();
     if (f != NULL) {
         json_object_set_new(f, "method", net_log_text(method, strlen(method), 16));
-        json_object_set_new(f, "path", net_log_text(url, strlen(url), 256));
+        json_object_set_new(f, "path", net_log_text(url, strlen(url), NET_LOG_PATH_MAX));
         json_object_set_new(f, "status", json_integer(rp.status));
         json_object_set_new(f, "ms", json_real(seconds_since(&cs->start) * 1000.0));
         json_object_set_new(f, "peer", json_string(ip));

@@ -414,7 +414,7 @@ static void test_server_routes_and_body_limit(void **state)
     call = (net_call){.url = url, .body = big, .len = 2000};
     assert_int_equal(net_client_call(c, &call, &a, err), NET_OK);
     assert_int_equal(a.status, 413);
-    assert_non_null(strstr(buf, "body larger than 1024 bytes"));
+    assert_non_null(strstr(buf, "body too large: at most 1024 bytes"));
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/tiny", f.port);
     call = (net_call){.url = url, .body = big, .len = 9};
     assert_int_equal(net_client_call(c, &call, &a, err), NET_OK);

@@ -85,7 +85,8 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
     if (strcmp(rq->path, "/metrics") == 0 && strcmp(rq->method, "GET") == 0) {
         char *out = malloc(METRICS_MAX);
         size_t n = 0;
-        if (out != NULL && hub_metrics_render(srv->ctx, out, METRICS_MAX, &n) == HUB_OK)
+        if (out != NULL && hub_metrics_render(srv->ctx, out, METRICS_MAX, &n) == HUB_OK &&
+            net_server_metrics(rq->server, out, METRICS_MAX, &n) == NET_OK)
             net_reply_copy(rp, 200, "text/plain; version=0.0.4", out, n);
         else
             net_reply_error(rp, 500, "the metrics do not fit their buffer");
@@ -198,10 +199,7 @@ hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char er
     net_server_opts o = {
         .service = "hub",
         .listen = cfg->listen,
-        .tls_cert = cfg->tls_cert,
-        .tls_key = cfg->tls_key,
-        .client_ca = ca,
-        .client_ca_len = ca_len,
+        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len},
         .threads = cfg->threads,
         /* a larger body is answered 413 by the server layer and counted
          * in its statistics (ferry_http_* in /metrics) */

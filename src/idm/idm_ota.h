@@ -47,7 +47,7 @@ typedef struct idm_policy {
 
 #define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u, 3600u}
 
-/* ---- the customer Join Server's admin API (idm_client.c, libcurl) ---- */
+/* ---- the customer Join Server's admin API (idm_client.c, src/net's client) ---- */
 
 typedef struct idm_http_resp {
     long status;
@@ -56,7 +56,9 @@ typedef struct idm_http_resp {
 } idm_http_resp;
 
 /* One request; bearer (may be NULL) goes into Authorization. Non-2xx is not
- * an error here: look at out->status. IDM_ERR_REMOTE when unreachable. */
+ * an error here: look at out->status. IDM_ERR_REMOTE when unreachable or
+ * when the answer does not fit out->body; IDM_ERR_ARGUMENT for a URL that
+ * would send the token over plain HTTP off loopback. */
 idm_status idm_http_call(const char *method, const char *url, const char *bearer, const char *body,
                          idm_http_resp *out, char err[IDM_ERR_MAX]);
 

@@ -21,6 +21,7 @@
  *   POST /api/v1/ses/{DevEUI}/assign     tenant: {"JoinServer": id} (optional)
  *   GET  /api/v1/ses/{DevEUI}            tenant: status of an SE it holds (maker: any)
  *   GET  /healthz
+ *   GET  /metrics                        the server layer's counters (Prometheus text)
  */
 #include "idm/idm_access.h"
 #include "idm/idm_log.h"
@@ -470,6 +471,18 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
         net_reply_error(rp, 500, "out of memory");
         return;
     }
+    if (strcmp(url, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+        /* the server layer's counters (connections refused or cut, bodies too large) */
+        char text[2048];
+        size_t n = 0;
+        if (net_server_metrics(rq->server, text, sizeof text, &n) == NET_OK)
+            net_reply_copy(rp, 200, "text/plain; version=0.0.4", text, n);
+        else
+            net_reply_error(rp, 500, "the metrics do not fit their buffer");
+        rp->log_level = "debug";
+        free(r);
+        return;
+    }
     if (strcmp(url, "/healthz") == 0) {
         r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
         rp->log_level = "debug";
@@ -561,8 +574,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     net_server_opts so = {
         .service = "idm",
         .listen = listen,
-        .tls_cert = o->cfg->tls_cert,
-        .tls_key = o->cfg->tls_key,
+        .tls = {.cert = o->cfg->tls_cert, .key = o->cfg->tls_key},
         .threads = 1, /* one HTTP thread: the engine's lock serialises anyway (see the top) */
         .limits = {.body_max = BODY_MAX},
         .handle = on_request,

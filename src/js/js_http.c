@@ -63,12 +63,13 @@ static js_worker *thread_worker(server *srv)
     return w;
 }
 
-static void serve_metrics(server *srv, net_reply *rp)
+static void serve_metrics(server *srv, const net_request *rq, net_reply *rp)
 {
     /* per-operator families make the text outgrow a js_reply body */
     size_t n = 0;
     char *text = malloc(METRICS_MAX);
-    if (text != NULL && js_metrics_render(srv->ctx, text, METRICS_MAX, &n) == JS_OK)
+    if (text != NULL && js_metrics_render(srv->ctx, text, METRICS_MAX, &n) == JS_OK &&
+        net_server_metrics(rq->server, text, METRICS_MAX, &n) == NET_OK)
         net_reply_copy(rp, 200, "text/plain; version=0.0.4", text, n);
     else
         net_reply_error(rp, 500, "the metrics do not fit their buffer");
@@ -79,7 +80,7 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
 {
     server *srv = user;
     if (strcmp(rq->path, "/metrics") == 0 && strcmp(rq->method, "GET") == 0) {
-        serve_metrics(srv, rp);
+        serve_metrics(srv, rq, rp);
         rp->log_level = "debug";
         return;
     }
@@ -180,10 +181,7 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
     net_server_opts o = {
         .service = "js",
         .listen = listen,
-        .tls_cert = cfg->tls_cert,
-        .tls_key = cfg->tls_key,
-        .client_ca = ca,
-        .client_ca_len = ca_len,
+        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len},
         .threads = cfg->threads,
         .limits = {.body_max = BI_BODY_MAX},
         .handle = on_request,

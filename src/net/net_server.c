@@ -394,6 +394,7 @@ static enum MHD_Result answer(net_server *s, struct MHD_Connection *c, const cha
             .chain_len = s->asks_cert ? client_chain(c, chain) : 0,
             .peer = ip,
             .started = cs->start,
+            .server = s,
             .conn_ = c,
         };
         s->o.handle(s->o.user, &rq, &rp);
@@ -545,8 +546,8 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
     net_status st = net_addr_parse(o->listen, &a, err);
     if (st != NET_OK)
         return st;
-    bool tls = o->tls_cert != NULL && o->tls_cert[0] != '\0';
-    if (tls != (o->tls_key != NULL && o->tls_key[0] != '\0')) {
+    bool tls = o->tls.cert != NULL && o->tls.cert[0] != '\0';
+    if (tls != (o->tls.key != NULL && o->tls.key[0] != '\0')) {
         snprintf(err, NET_ERR_MAX, "tls_cert and tls_key go together");
         return NET_ERR_ARGUMENT;
     }
@@ -557,7 +558,7 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
                  o->listen);
         return NET_ERR_POLICY;
     }
-    if (!tls && o->client_ca != NULL) {
+    if (!tls && o->tls.client_ca != NULL) {
         snprintf(err, NET_ERR_MAX, "client certificates need HTTPS: configure tls_cert and tls_key");
         return NET_ERR_POLICY;
     }
@@ -575,23 +576,23 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
         return NET_ERR_NOMEM;
     }
     if (tls) {
-        s->cert = read_pem(o->tls_cert, &s->cert_len);
-        s->key = read_pem(o->tls_key, &s->key_len);
+        s->cert = read_pem(o->tls.cert, &s->cert_len);
+        s->key = read_pem(o->tls.key, &s->key_len);
         if (s->cert == NULL || s->key == NULL) {
             snprintf(err, NET_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most %d bytes)",
-                     s->cert == NULL ? "tls_cert" : "tls_key", s->cert == NULL ? o->tls_cert : o->tls_key, PEM_MAX);
+                     s->cert == NULL ? "tls_cert" : "tls_key", s->cert == NULL ? o->tls.cert : o->tls.key, PEM_MAX);
             net_server_stop(s);
             return NET_ERR_TLS;
         }
-        if (o->client_ca != NULL) {
-            s->ca = malloc(o->client_ca_len + 1);
+        if (o->tls.client_ca != NULL) {
+            s->ca = malloc(o->tls.client_ca_len + 1);
             if (s->ca == NULL) {
                 net_server_stop(s);
                 return NET_ERR_NOMEM;
             }
-            memcpy(s->ca, o->client_ca, o->client_ca_len);
-            s->ca[o->client_ca_len] = '\0';
-            s->ca_len = o->client_ca_len + 1;
+            memcpy(s->ca, o->tls.client_ca, o->tls.client_ca_len);
+            s->ca[o->tls.client_ca_len] = '\0';
+            s->ca_len = o->tls.client_ca_len + 1;
             s->asks_cert = true;
         }
     }
@@ -645,6 +646,40 @@ void net_server_stats(net_server *s, net_stats *out)
     pthread_mutex_lock(&s->lock);
     *out = s->st;
     pthread_mutex_unlock(&s->lock);
+}
+
+net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len)
+{
+    net_stats st;
+    net_server_stats(s, &st);
+    const char *sv = s->o.service;
+    int n = snprintf(out + *len, cap - *len,
+                     "# HELP ferry_http_requests_total Requests answered.\n"
+                     "# TYPE ferry_http_requests_total counter\n"
+                     "ferry_http_requests_total{service=\"%s\"} %llu\n"
+                     "# HELP ferry_http_refused_total Connections shut at once at a connection limit.\n"
+                     "# TYPE ferry_http_refused_total counter\n"
+                     "ferry_http_refused_total{service=\"%s\",limit=\"conn_max\"} %llu\n"
+                     "ferry_http_refused_total{service=\"%s\",limit=\"conn_per_ip\"} %llu\n"
+                     "# HELP ferry_http_deadline_cut_total Connections cut: a request took longer than request_s to arrive.\n"
+                     "# TYPE ferry_http_deadline_cut_total counter\n"
+                     "ferry_http_deadline_cut_total{service=\"%s\"} %llu\n"
+                     "# HELP ferry_http_body_too_large_total Requests answered 413.\n"
+                     "# TYPE ferry_http_body_too_large_total counter\n"
+                     "ferry_http_body_too_large_total{service=\"%s\"} %llu\n"
+                     "# HELP ferry_http_connections Connections open now.\n"
+                     "# TYPE ferry_http_connections gauge\n"
+                     "ferry_http_connections{service=\"%s\"} %u\n",
+                     sv, (unsigned long long)st.requests, sv, (unsigned long long)st.refused_conn_max, sv,
+                     (unsigned long long)st.refused_per_ip, sv, (unsigned long long)st.cut_deadline, sv,
+                     (unsigned long long)st.body_too_large, sv, st.open);
+    if (n < 0 || (size_t)n >= cap - *len) {
+        if (*len < cap)
+            out[*len] = '\0';
+        return NET_ERR_LIMIT;
+    }
+    *len += (size_t)n;
+    return NET_OK;
 }
 
 void net_server_stop(net_server *s)

@@ -57,6 +57,7 @@ typedef struct net_request {
     size_t chain_len;
     const char *peer;              /* the client's IP address as text */
     struct timespec started;       /* CLOCK_MONOTONIC when its headers had arrived */
+    struct net_server *server;     /* the server answering (for its statistics) */
     void *conn_;                   /* for net_request_query/header */
 } net_request;
 
@@ -93,12 +94,19 @@ typedef void (*net_handler_fn)(void *user, const net_request *rq, net_reply *rp)
 /* The body limit for this route; 0 = the server's limits.body_max. */
 typedef size_t (*net_body_max_fn)(void *user, const char *method, const char *path);
 
+/* HTTPS: certificate and key files, and the CAs a client may be verified
+ * against (PEM text; NULL = no client certificates asked). All NULL or ""
+ * = plain HTTP, on loopback only. */
+typedef struct net_tls {
+    const char *cert, *key;
+    const char *client_ca;
+    size_t client_ca_len;
+} net_tls;
+
 typedef struct net_server_opts {
     const char *service;           /* the "service" of its log lines: "js", "hub", "idm", ... */
     const char *listen;            /* ADDR:PORT */
-    const char *tls_cert, *tls_key;/* PEM files; NULL or "" = plain HTTP (loopback only) */
-    const char *client_ca;         /* PEM text (every CA a client may be verified against); NULL = none */
-    size_t client_ca_len;
+    net_tls tls;
     unsigned threads;              /* 0 or 1: one thread; else a pool */
     net_limits limits;             /* zero fields take the defaults above */
     net_handler_fn handle;
@@ -125,6 +133,11 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
 unsigned net_server_port(const net_server *s);
 
 void net_server_stats(net_server *s, net_stats *out);
+
+/* The statistics as Prometheus text (ferry_http_* families, labelled with
+ * the service), appended at out + *len within cap; NET_ERR_LIMIT when they
+ * do not fit (nothing appended). */
+net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len) NET_MUST_CHECK;
 
 /* Stops, waits for the threads, frees; NULL is fine. */
 void net_server_stop(net_server *s);

@@ -458,6 +458,14 @@ static void test_server_per_ip_limit(void **state)
     net_server_stats(f.srv, &st);
     assert_int_equal(st.refused_per_ip, 1);
     assert_int_equal(st.open, 3);
+    char text[4096];
+    size_t tn = 0;
+    assert_int_equal(net_server_metrics(f.srv, text, sizeof(text), &tn), NET_OK);
+    assert_non_null(strstr(text, "ferry_http_refused_total{service=\"test\",limit=\"conn_per_ip\"} 1\n"));
+    assert_non_null(strstr(text, "ferry_http_connections{service=\"test\"} 3\n"));
+    tn = 0;
+    assert_int_equal(net_server_metrics(f.srv, text, 100, &tn), NET_ERR_LIMIT);
+    assert_int_equal(tn, 0);
     for (int i = 0; i < 3; i++)
         close(held[i]);
     /* the slots come back */

@@ -315,7 +315,7 @@ static json_t *claim_result(bool have_dev, uint64_t dev, idm_status st, bool alr
     snprintf(eui, sizeof eui, "%016llX", (unsigned long long)dev);
     int e = json_object_set_new(o, "DevEUI", have_dev ? json_string(eui) : json_null());
     if (st == IDM_OK) {
-        e |= json_object_set_new(o, "Claim", json_string("claimed"));
+        e |= json_object_set_new(o, "Claim", json_string(store_idm_claim_state_name(STORE_IDM_CLAIM_CLAIMED)));
         e |= json_object_set_new(o, "Already", json_boolean(already));
     } else {
         unsigned code = 500;

@@ -1,10 +1,13 @@
 /*
  * store_idm_states.c - one text table per IDM enum (store_idm_states.h).
  *
- * These tables are the only place a state, a kind, an op or a slot is
- * spelled; the CHECK lists of store_schema.c must name the same texts (the
- * round trip in tests/unit/test_store.c writes every value through both
- * databases and reads it back, so a drift fails there).
+ * These tables are the only place in C where a state, a kind, an op or a
+ * slot is spelled. The database spells them too: the CHECK lists of
+ * store_schema.c, and the SQL of the store's work lists, which filter on
+ * the stored text where the rows are (store_idm_tenant.c,
+ * store_idm_keys.c). The round trip in tests/unit/test_store.c writes every
+ * value through both databases and checks its stored text, so a drift
+ * between this file and the schema fails there.
  */
 #include "store/store_idm_states.h"
 

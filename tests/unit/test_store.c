@@ -451,6 +451,10 @@ static void test_operators(void **state)
     assert_memory_equal(got.token_sha256, op.token_sha256, 32);
     assert_memory_equal(got.client_ca_sha256, op.client_ca_sha256, 32);
     assert_true(got.created_at > 0 && got.reach == STORE_OPERATOR_DIRECT);
+    store_operator_reach reach = STORE_OPERATOR_DIRECT;
+    assert_int_equal(store_operator_reach_parse("hub", &reach), STORE_OK);
+    assert_int_equal(reach, STORE_OPERATOR_HUB);
+    assert_int_equal(store_operator_reach_parse("Hub", &reach), STORE_ERR_ARGUMENT);
     char ca[256];
     size_t n = 0;
     assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, sizeof ca, &n), STORE_OK);

@@ -136,7 +136,7 @@ static store_status claim_fn(store *s, void *ctx)
     } else if (st != STORE_OK) {
         return st;
     }
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (idm_claim_transition(c.state, IDM_CLAIM_EV_CLAIM, &to) != IDM_OK) {
         /* the table's only hole for a claim is an operator's lock */
         j->result = IDM_ERR_LOCKED;
@@ -337,7 +337,7 @@ static store_status change_fn(store *s, void *ctx)
         ev = c.tenant_id[0] != '\0' ? IDM_CLAIM_EV_UNLOCK_HELD : IDM_CLAIM_EV_UNLOCK_FREE, action = "idm.claim.unlock";
         break;
     }
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     bool legal = idm_claim_transition(c.state, ev, &to) == IDM_OK;
     switch (j->op) {
     case IDM_CLAIM_RELEASE:
@@ -418,7 +418,7 @@ static store_status assign_fn(store *s, void *ctx)
     j->result = IDM_OK;
     store_idm_claim c;
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (st == STORE_ERR_NOT_FOUND ||
         (st == STORE_OK && (idm_claim_transition(c.state, IDM_CLAIM_EV_ASSIGN, &to) != IDM_OK ||
                             (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)))) {

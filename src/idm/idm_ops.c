@@ -186,7 +186,7 @@ static store_status transfer_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
     if (st != STORE_OK)
         return st;
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (idm_claim_transition(c.state, IDM_CLAIM_EV_TRANSFER, &to) != IDM_OK || c.js_id[0] == '\0' ||
         c.provisioned_at <= 0 || (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)) {
         j->result = j->tenant_id != NULL ? IDM_ERR_NOT_FOUND : IDM_ERR_ILLEGAL;
@@ -482,7 +482,7 @@ static store_status release_claim_txn(store *s, uint64_t dev_eui, const char *re
         return store_idm_key_delete_all(s, dev_eui);
     if (st != STORE_OK)
         return st;
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (idm_claim_transition(c.state, IDM_CLAIM_EV_LET_GO, &to) != IDM_OK)
         return STORE_ERR_ABORTED;
     if (c.js_id[0] != '\0' && c.provisioned_at != 0 && (st = store_idm_cleanup_add(s, dev_eui, c.js_id, reason)) != STORE_OK)
@@ -581,7 +581,7 @@ store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, store_idm_op 
             return st;
         /* Handed back only while the claim allows it: a claim the operator
          * refused or a holder released meanwhile keeps no holder. */
-        store_idm_claim_state to;
+        store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
         if (idm_claim_transition(c.state, IDM_CLAIM_EV_TRANSFER_UNDONE, &to) == IDM_OK) {
             c.state = to;
             memcpy(c.tenant_id, c.prev_tenant_id, sizeof c.tenant_id);
@@ -809,7 +809,7 @@ static store_status redeliver_fn(store *s, void *ctx)
         st = store_idm_se_get(s, j->dev_eui, &se);
     if (st != STORE_OK)
         return st;
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     bool still = se.state == IDM_STATE_FALLBACK && idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) == IDM_OK &&
                  c.provisioned_at > 0 && c.op == STORE_IDM_OP_NONE;
     lw_secure_wipe(&se, sizeof se);

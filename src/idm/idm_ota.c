@@ -214,7 +214,7 @@ static store_status resp_fn(store *s, void *ctx)
     store_idm_cmd c;
     st = store_idm_cmd_current(s, j->ota->dev_eui, &c);
     bool ok = j->rsp.result == MLS_R_OK;
-    store_idm_cmd_state answered;
+    store_idm_cmd_state answered = STORE_IDM_CMD_FAILED;
     /* an answer counts only for the command whose fragments went out
      * (the command table, idm_state.c); any other is stale */
     if (st == STORE_ERR_NOT_FOUND ||
@@ -435,14 +435,14 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
             restart = true; /* the data rate dropped: the message starts again */
     }
     if (restart) {
+        if (idm_cmd_transition(c->state, IDM_CMD_EV_START, &c->state) != IDM_OK)
+            goto out; /* only a queued or sending command goes out */
         store_idm_ota before = *ota;
         c->msg_id = ota->next_msg_id;
         ota->next_msg_id = (uint8_t)((ota->next_msg_id + 1) & MLS_FRAG_ID_MAX);
         c->frame_max = (uint8_t)cap;
         memset(c->acked, 0, sizeof c->acked);
         memset(c->sent, 0, sizeof c->sent);
-        if (idm_cmd_transition(c->state, IDM_CMD_EV_START, &c->state) != IDM_OK)
-            goto out; /* only a queued or sending command goes out */
         tx_rebuild(c, tx);
         start_job sj = {&before, ota, c};
         if (store_idm_txn(e->db, start_fn, &sj) != STORE_OK) {

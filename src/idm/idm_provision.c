@@ -369,7 +369,7 @@ static store_status commit_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, p->se.dev_eui, &c);
     if (st != STORE_OK)
         return st;
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) != IDM_OK || strcmp(c.js_id, p->js.id) != 0 ||
         c.provisioned_at != p->reservation)
         return STORE_ERR_ABORTED; /* changed under us, or our reservation was taken over */
@@ -418,7 +418,7 @@ static store_status reserve_fn(store *s, void *ctx)
     if (st != STORE_OK)
         return st;
     bool free_now = c.provisioned_at == 0 || (c.provisioned_at < 0 && -c.provisioned_at < p->now - IDM_PROVISION_STALE);
-    store_idm_claim_state to;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
     if (idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) != IDM_OK || strcmp(c.js_id, p->claim.js_id) != 0 ||
         !free_now)
         return STORE_ERR_ABORTED;
@@ -451,7 +451,7 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
     store_status ss = store_idm_se_get(db, dev_eui, &p->se);
     if (ss == STORE_OK)
         ss = store_idm_claim_get(db, dev_eui, &p->claim);
-    store_idm_claim_state claim_to;
+    store_idm_claim_state claim_to = STORE_IDM_CLAIM_NONE;
     if (ss != STORE_OK || idm_claim_transition(p->claim.state, IDM_CLAIM_EV_PROVISION, &claim_to) != IDM_OK ||
         p->claim.js_id[0] == '\0') {
         rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;

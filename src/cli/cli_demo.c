@@ -772,16 +772,16 @@ static bool verify(demo *d, json_t *devices)
             bool have = store_idm_se_get(db, d->dev[i].dev_eui, &row) == STORE_OK &&
                         store_idm_claim_get(db, d->dev[i].dev_eui, &c) == STORE_OK;
             const char *want_owner = d->owner[i] == OWNER_ACME ? "acme" : "bolt";
-            bool ok = have && strcmp(row.state, "active_at_customer") == 0 && strcmp(c.tenant_id, want_owner) == 0 &&
-                      c.op[0] == '\0';
+            bool ok = have && row.state == IDM_STATE_ACTIVE_AT_CUSTOMER && strcmp(c.tenant_id, want_owner) == 0 &&
+                      c.op == STORE_IDM_OP_NONE;
             all = all && ok;
             json_t *o = json_object();
             char eui[17];
             snprintf(eui, sizeof eui, "%016llX", (unsigned long long)d->dev[i].dev_eui);
             json_object_set_new(o, "DevEUI", json_string(eui));
             json_object_set_new(o, "owner", json_string(have ? c.tenant_id : ""));
-            json_object_set_new(o, "state", json_string(have ? row.state : "unknown"));
-            json_object_set_new(o, "expected", json_string("active_at_customer"));
+            json_object_set_new(o, "state", json_string(have ? store_idm_se_state_name(row.state) : "unknown"));
+            json_object_set_new(o, "expected", json_string(store_idm_se_state_name(IDM_STATE_ACTIVE_AT_CUSTOMER)));
             json_object_set_new(o, "expected_owner", json_string(want_owner));
             json_object_set_new(o, "ok", json_boolean(ok));
             json_array_append_new(devices, o);

@@ -211,8 +211,8 @@ static int show(int argc, char **argv)
     uint64_t pending = 0, queued = 0;
     store_status ss = store_idm_se_get(c.db, dev_eui, &se);
     bool have_claim = ss == STORE_OK && store_idm_claim_get(c.db, dev_eui, &cl) == STORE_OK;
-    if (ss == STORE_OK && (store_idm_cmd_count(c.db, dev_eui, "sending", &pending) != STORE_OK ||
-                           store_idm_cmd_count(c.db, dev_eui, "queued", &queued) != STORE_OK))
+    if (ss == STORE_OK && (store_idm_cmd_count(c.db, dev_eui, STORE_IDM_CMD_SENDING, &pending) != STORE_OK ||
+                           store_idm_cmd_count(c.db, dev_eui, STORE_IDM_CMD_QUEUED, &queued) != STORE_OK))
         pending = queued = 0;
     idm_cli_close(&c);
     if (ss != STORE_OK) {
@@ -224,13 +224,13 @@ static int show(int argc, char **argv)
     e |= cli_json_set_be(out, "JoinEUI", se.join_eui, 16);
     e |= cli_json_set_be(out, "SerialNumber", se.serial, 16);
     e |= cli_json_set_str(out, "MACVersion", store_mac_version_name(se.mac_version));
-    e |= cli_json_set_str(out, "State", se.state);
-    e |= cli_json_set_str(out, "Claim", have_claim ? cl.state : "none");
+    e |= cli_json_set_str(out, "State", idm_state_name(se.state));
+    e |= cli_json_set_str(out, "Claim", store_idm_claim_state_name(have_claim ? cl.state : STORE_IDM_CLAIM_NONE));
     if (have_claim) {
         e |= cli_json_set_str(out, "Tenant", cl.tenant_id);
         e |= cli_json_set_str(out, "JoinServer", cl.js_id);
         e |= cli_json_set_bool(out, "Provisioned", cl.provisioned_at > 0);
-        e |= cli_json_set_str(out, "Update", cl.op);
+        e |= cli_json_set_str(out, "Update", store_idm_op_name(cl.op));
         if (cl.prev_tenant_id[0] != '\0')
             e |= cli_json_set_str(out, "PreviousTenant", cl.prev_tenant_id);
     }
@@ -390,7 +390,7 @@ static int tenant(int argc, char **argv)
             for (size_t i = 0; ss == STORE_OK && i < n; i++) {
                 json_t *o = json_object();
                 (void)cli_json_set_str(o, "id", page[i].id);
-                (void)cli_json_set_str(o, "kind", page[i].kind);
+                (void)cli_json_set_str(o, "kind", store_idm_tenant_kind_name(page[i].kind));
                 (void)cli_json_set_str(o, "name", page[i].name);
                 json_array_append_new(arr, o);
                 memcpy(after, page[i].id, sizeof after);

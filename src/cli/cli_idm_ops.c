@@ -179,7 +179,7 @@ static int command_show(int argc, char **argv)
     int e = cli_json_set_be(out, "DevEUI", dev, 16);
     e |= cli_json_set_uint(out, "Seq", (uint64_t)cmd->seq);
     e |= cli_json_set_str(out, "Type", mls_type_name(cmd->type));
-    e |= cli_json_set_str(out, "State", cmd->state);
+    e |= cli_json_set_str(out, "State", store_idm_cmd_state_name(cmd->state));
     e |= cli_json_set_uint(out, "MLSCounter", cmd->counter);
     if (cmd->result >= 0)
         e |= cli_json_set_uint(out, "Result", (uint64_t)cmd->result);

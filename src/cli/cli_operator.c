@@ -176,11 +176,11 @@ static int op_add(const char *prog, int argc, char **argv)
             return CLI_EXIT_USAGE;
         o.has_nsid = true;
     }
-    if (v[5] != NULL && strcmp(v[5], "direct") != 0 && strcmp(v[5], "hub") != 0) {
+    o.reach = STORE_OPERATOR_DIRECT;
+    if (v[5] != NULL && store_operator_reach_parse(v[5], &o.reach) != STORE_OK) {
         cli_error(prog, "--reach: direct or hub");
         return CLI_EXIT_USAGE;
     }
-    o.reach = v[5] != NULL && strcmp(v[5], "hub") == 0 ? STORE_OPERATOR_HUB : STORE_OPERATOR_DIRECT;
     if (o.reach == STORE_OPERATOR_DIRECT && (v[0] == NULL || (v[3] == NULL && v[4] == NULL))) {
         cli_error(prog, "a direct operator needs --kek-label and a credential (--token-out and/or --client-ca)");
         return CLI_EXIT_USAGE;

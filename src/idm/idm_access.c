@@ -11,7 +11,7 @@
 
 idm_actor idm_actor_of_tenant(const store_idm_tenant *t)
 {
-    idm_actor a = {strcmp(t->kind, "maker") == 0 ? IDM_ACTOR_MAKER : IDM_ACTOR_CUSTOMER, t->id};
+    idm_actor a = {t->kind == STORE_IDM_TENANT_MAKER ? IDM_ACTOR_MAKER : IDM_ACTOR_CUSTOMER, t->id};
     return a;
 }
 
@@ -28,17 +28,16 @@ idm_status idm_facts_read(store *db, uint64_t dev_eui, int64_t seq, idm_facts *f
         return IDM_OK;
     if (st != STORE_OK)
         return IDM_ERR_STORE;
-    idm_status is = idm_state_parse(se.state, &f->s.state);
+    /* a state no table names never gets here: the store reads it as corrupt */
+    f->s.state = se.state;
     memcpy(f->maker, se.maker, sizeof f->maker);
     lw_secure_wipe(&se, sizeof se);
-    if (is != IDM_OK)
-        return IDM_ERR_STORE;   /* a state the table does not know: refuse, never guess */
     store_idm_claim c;
     st = store_idm_claim_get(db, dev_eui, &c);
     if (st == STORE_OK) {
-        if (strcmp(c.state, "claimed") == 0)
+        if (c.state == STORE_IDM_CLAIM_CLAIMED)
             memcpy(f->holder, c.tenant_id, sizeof f->holder);
-        if (strcmp(c.op, "transfer") == 0)
+        if (c.op == STORE_IDM_OP_TRANSFER)
             memcpy(f->leaving, c.prev_tenant_id, sizeof f->leaving);
     } else if (st != STORE_ERR_NOT_FOUND) {
         return IDM_ERR_STORE;

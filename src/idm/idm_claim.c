@@ -72,7 +72,7 @@ static store_status claim_fn(store *s, void *ctx)
     j->already = false;
     store_idm_tenant t;
     store_status st = store_idm_tenant_get(s, j->tenant_id, &t);
-    if (st != STORE_OK || strcmp(t.kind, "customer") != 0) {
+    if (st != STORE_OK || t.kind != STORE_IDM_TENANT_CUSTOMER) {
         /* decided on the tenant alone, before the SE is looked at */
         j->result = st == STORE_OK ? IDM_ERR_FORBIDDEN : IDM_ERR_NOT_FOUND;
         snprintf(j->err, IDM_ERR_MAX, "tenant %s: %s", j->tenant_id,
@@ -102,8 +102,7 @@ static store_status claim_fn(store *s, void *ctx)
     static const uint8_t none[STORE_IDM_HASH_LEN] = {0};
     bool good = lw_secure_equal(h, exists ? se.owner_token_hash : none, sizeof h) == 1 && exists;
     lw_secure_wipe(h, sizeof h);
-    idm_state state = IDM_STATE_MANUFACTURED;
-    bool retired = exists && idm_state_parse(se.state, &state) == IDM_OK && state == IDM_STATE_RETIRED;
+    bool retired = exists && se.state == IDM_STATE_RETIRED;
     lw_secure_wipe(&se, sizeof se);
     char det[256];
     snprintf(det, sizeof det, "{\"tenant\":\"%s\"}", j->tenant_id);
@@ -133,27 +132,29 @@ static store_status claim_fn(store *s, void *ctx)
     if (st == STORE_ERR_NOT_FOUND) {
         memset(&c, 0, sizeof c);
         c.dev_eui = j->dev_eui;
-        memcpy(c.state, "released", sizeof "released");
+        c.state = STORE_IDM_CLAIM_NONE;
     } else if (st != STORE_OK) {
         return st;
     }
-    if (strcmp(c.state, "locked") == 0) {
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (idm_claim_transition(c.state, IDM_CLAIM_EV_CLAIM, &to) != IDM_OK) {
+        /* the table's only hole for a claim is an operator's lock */
         j->result = IDM_ERR_LOCKED;
         snprintf(j->err, IDM_ERR_MAX, "the claim of this secure element is locked by the operator");
         return claim_audit(s, j, "idm.claim.refused", det);
     }
-    if (strcmp(c.state, "claimed") == 0 && strcmp(c.tenant_id, j->tenant_id) != 0) {
+    if (c.state == STORE_IDM_CLAIM_CLAIMED && strcmp(c.tenant_id, j->tenant_id) != 0) {
         j->result = IDM_ERR_LOCKED;
         snprintf(j->err, IDM_ERR_MAX, "the secure element is claimed by another tenant");
         return claim_audit(s, j, "idm.claim.refused", det);
     }
     if ((st = store_idm_claim_failures_clear(s, j->dev_eui, j->tenant_id)) != STORE_OK)
         return st;
-    if (strcmp(c.state, "claimed") == 0) {
+    if (c.state == STORE_IDM_CLAIM_CLAIMED) {
         j->already = true;
         return STORE_OK;
     }
-    memcpy(c.state, "claimed", sizeof "claimed");
+    c.state = to;
     memcpy(c.tenant_id, j->tenant_id, strlen(j->tenant_id) + 1);
     c.js_id[0] = '\0';
     c.failures = 0;
@@ -308,7 +309,7 @@ static store_status change_fn(store *s, void *ctx)
     if (st == STORE_ERR_NOT_FOUND && j->op == IDM_CLAIM_LOCK && store_idm_se_get(s, j->dev_eui, &(store_idm_se){0}) == STORE_OK) {
         memset(&c, 0, sizeof c);
         c.dev_eui = j->dev_eui;
-        memcpy(c.state, "released", sizeof "released");
+        c.state = STORE_IDM_CLAIM_NONE;
         st = STORE_OK;
     }
     if (st != STORE_OK) {
@@ -318,10 +319,29 @@ static store_status change_fn(store *s, void *ctx)
                  (unsigned long long)j->dev_eui);
         return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
     }
-    const char *to = "locked", *action = "idm.claim.lock";
+    /* The claim table (idm_state.c) says whether the change is legal from
+     * the claim's state; the holder and "no profile queued yet" are the
+     * checks beside it that the table cannot see. */
+    idm_claim_event ev = IDM_CLAIM_EV_LOCK;
+    const char *action = "idm.claim.lock";
     switch (j->op) {
     case IDM_CLAIM_RELEASE:
-        if (strcmp(c.state, "claimed") != 0 || j->tenant_id == NULL || strcmp(c.tenant_id, j->tenant_id) != 0) {
+        ev = IDM_CLAIM_EV_RELEASE, action = "idm.claim.release";
+        break;
+    case IDM_CLAIM_REFUSE:
+        ev = IDM_CLAIM_EV_REFUSE, action = "idm.claim.refuse";
+        break;
+    case IDM_CLAIM_LOCK:
+        break;
+    case IDM_CLAIM_UNLOCK:
+        ev = c.tenant_id[0] != '\0' ? IDM_CLAIM_EV_UNLOCK_HELD : IDM_CLAIM_EV_UNLOCK_FREE, action = "idm.claim.unlock";
+        break;
+    }
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    bool legal = idm_claim_transition(c.state, ev, &to) == IDM_OK;
+    switch (j->op) {
+    case IDM_CLAIM_RELEASE:
+        if (!legal || j->tenant_id == NULL || strcmp(c.tenant_id, j->tenant_id) != 0) {
             j->result = IDM_ERR_NOT_FOUND;
             snprintf(j->err, IDM_ERR_MAX, "no such secure element");
             return STORE_OK;
@@ -332,36 +352,36 @@ static store_status change_fn(store *s, void *ctx)
                      (unsigned long long)j->dev_eui);
             return STORE_OK;
         }
-        to = "released", action = "idm.claim.release";
         break;
     case IDM_CLAIM_REFUSE:
-        if (strcmp(c.state, "claimed") != 0 || c.provisioned_at != 0) {
+        if (!legal || c.provisioned_at != 0) {
             j->result = IDM_ERR_ILLEGAL;
             snprintf(j->err, IDM_ERR_MAX, "%016llX: only an unprovisioned claimed SE can be refused",
                      (unsigned long long)j->dev_eui);
             return STORE_OK;
         }
-        to = "refused", action = "idm.claim.refuse";
         break;
     case IDM_CLAIM_LOCK:
-        break;
     case IDM_CLAIM_UNLOCK:
-        if (strcmp(c.state, "locked") != 0) {
+        if (!legal) {
             j->result = IDM_ERR_ILLEGAL;
-            snprintf(j->err, IDM_ERR_MAX, "%016llX: the claim is not locked", (unsigned long long)j->dev_eui);
+            snprintf(j->err, IDM_ERR_MAX, "%016llX: the claim is %s", (unsigned long long)j->dev_eui,
+                     j->op == IDM_CLAIM_UNLOCK ? "not locked" : store_idm_claim_state_name(c.state));
             return STORE_OK;
         }
-        to = c.tenant_id[0] != '\0' ? "claimed" : "released", action = "idm.claim.unlock";
-        c.failures = 0;
-        /* the operator's unlock also forgives every tenant's wrong tokens */
-        if ((st = store_idm_claim_failures_clear(s, j->dev_eui, NULL)) != STORE_OK)
-            return st;
+        if (j->op == IDM_CLAIM_UNLOCK) {
+            c.failures = 0;
+            /* the operator's unlock also forgives every tenant's wrong tokens */
+            if ((st = store_idm_claim_failures_clear(s, j->dev_eui, NULL)) != STORE_OK)
+                return st;
+        }
         break;
     }
     char det[160];
-    snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"}", c.state, to);
-    memcpy(c.state, to, strlen(to) + 1);
-    if (strcmp(to, "released") == 0 || strcmp(to, "refused") == 0) {
+    snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"}", store_idm_claim_state_name(c.state),
+             store_idm_claim_state_name(to));
+    c.state = to;
+    if (to == STORE_IDM_CLAIM_RELEASED || to == STORE_IDM_CLAIM_REFUSED) {
         /* no holder any more: the next to prove the owner token claims it */
         c.js_id[0] = '\0';
         c.tenant_id[0] = '\0';
@@ -398,8 +418,10 @@ static store_status assign_fn(store *s, void *ctx)
     j->result = IDM_OK;
     store_idm_claim c;
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
-    if (st == STORE_ERR_NOT_FOUND || (st == STORE_OK && (strcmp(c.state, "claimed") != 0 ||
-                                                         (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)))) {
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (st == STORE_ERR_NOT_FOUND ||
+        (st == STORE_OK && (idm_claim_transition(c.state, IDM_CLAIM_EV_ASSIGN, &to) != IDM_OK ||
+                            (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)))) {
         j->result = IDM_ERR_NOT_FOUND;
         snprintf(j->err, IDM_ERR_MAX, "%016llX: not claimed%s%s", (unsigned long long)j->dev_eui,
                  j->tenant_id != NULL ? " by " : "", j->tenant_id != NULL ? j->tenant_id : "");

@@ -217,7 +217,7 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
         snprintf(d.as_kek_label, sizeof d.as_kek_label, "%s", r->o->as_kek_label);
         snprintf(d.as_id, sizeof d.as_id, "%s", r->o->as_id);
         memcpy(e.owner_token_hash, token_hash, STORE_IDM_HASH_LEN);
-        snprintf(e.state, sizeof e.state, "%s", idm_state_name(IDM_STATE_MANUFACTURED));
+        e.state = IDM_STATE_MANUFACTURED;
         snprintf(e.operators, sizeof e.operators, "%s", r->operators);
         snprintf(e.maker, sizeof e.maker, "%s", r->maker);
         ss = store_device_put(db, &d, false);
@@ -351,7 +351,7 @@ idm_status idm_import_batch(idm_token *t, store *db, FILE *in, const idm_import_
     if (o->maker != NULL && o->maker[0] != '\0') {
         store_idm_tenant mk;
         store_status ms = store_idm_tenant_get(db, o->maker, &mk);
-        if (ms != STORE_OK || strcmp(mk.kind, "maker") != 0) {
+        if (ms != STORE_OK || mk.kind != STORE_IDM_TENANT_MAKER) {
             errf(err, "maker %s: %s", o->maker,
                  ms == STORE_OK ? "is not a tenant of kind maker" : ms == STORE_ERR_NOT_FOUND ? "no such tenant" : store_strerror(ms));
             return ms == STORE_OK || ms == STORE_ERR_NOT_FOUND ? IDM_ERR_ARGUMENT : IDM_ERR_STORE;

@@ -52,7 +52,7 @@ static idm_status load(store *db, uint64_t dev_eui, const char *tenant_id, store
     if (st == STORE_OK) {
         st = store_idm_claim_get(db, dev_eui, c);
         if (st == STORE_ERR_NOT_FOUND) {
-            memcpy(c->state, "none", sizeof "none");
+            c->state = STORE_IDM_CLAIM_NONE;
             st = STORE_OK;
         }
     }
@@ -60,7 +60,7 @@ static idm_status load(store *db, uint64_t dev_eui, const char *tenant_id, store
         snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(st));
         return from_store(st);
     }
-    if (tenant_id != NULL && (strcmp(c->state, "claimed") != 0 || strcmp(c->tenant_id, tenant_id) != 0)) {
+    if (tenant_id != NULL && (c->state != STORE_IDM_CLAIM_CLAIMED || strcmp(c->tenant_id, tenant_id) != 0)) {
         snprintf(err, IDM_ERR_MAX, "%016llX: no such secure element", (unsigned long long)dev_eui);
         return IDM_ERR_NOT_FOUND;
     }
@@ -69,10 +69,10 @@ static idm_status load(store *db, uint64_t dev_eui, const char *tenant_id, store
 
 static idm_status require_event(const store_idm_se *se, idm_event ev, const char *what, char err[IDM_ERR_MAX])
 {
-    idm_state cur, next;
-    if (idm_state_parse(se->state, &cur) != IDM_OK || idm_state_transition(cur, ev, &next) != IDM_OK) {
+    idm_state next;
+    if (idm_state_transition(se->state, ev, &next) != IDM_OK) {
         snprintf(err, IDM_ERR_MAX, "%016llX: state %s: %s is not possible now", (unsigned long long)se->dev_eui,
-                 se->state, what);
+                 idm_state_name(se->state), what);
         return IDM_ERR_ILLEGAL;
     }
     return IDM_OK;
@@ -81,12 +81,12 @@ static idm_status require_event(const store_idm_se *se, idm_event ev, const char
 static idm_status require_idle(store *db, const store_idm_claim *c, uint64_t dev_eui, char err[IDM_ERR_MAX])
 {
     uint64_t q = 0, sn = 0;
-    if (c->op[0] != '\0') {
-        snprintf(err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)dev_eui, c->op);
+    if (c->op != STORE_IDM_OP_NONE) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)dev_eui, store_idm_op_name(c->op));
         return IDM_ERR_BUSY;
     }
-    if (store_idm_cmd_count(db, dev_eui, "queued", &q) != STORE_OK ||
-        store_idm_cmd_count(db, dev_eui, "sending", &sn) != STORE_OK) {
+    if (store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_QUEUED, &q) != STORE_OK ||
+        store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_SENDING, &sn) != STORE_OK) {
         snprintf(err, IDM_ERR_MAX, "database: reading the command queue");
         return IDM_ERR_STORE;
     }
@@ -186,19 +186,21 @@ static store_status transfer_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
     if (st != STORE_OK)
         return st;
-    if (strcmp(c.state, "claimed") != 0 || c.js_id[0] == '\0' || c.provisioned_at <= 0 ||
-        (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)) {
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (idm_claim_transition(c.state, IDM_CLAIM_EV_TRANSFER, &to) != IDM_OK || c.js_id[0] == '\0' ||
+        c.provisioned_at <= 0 || (j->tenant_id != NULL && strcmp(c.tenant_id, j->tenant_id) != 0)) {
         j->result = j->tenant_id != NULL ? IDM_ERR_NOT_FOUND : IDM_ERR_ILLEGAL;
         snprintf(j->err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)j->dev_eui,
                  j->tenant_id != NULL ? "no such secure element" : "not claimed and provisioned: nothing to transfer");
         return STORE_OK;
     }
-    if (c.op[0] != '\0') {
+    if (c.op != STORE_IDM_OP_NONE) {
         j->result = IDM_ERR_BUSY;
-        snprintf(j->err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)j->dev_eui, c.op);
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: a %s is in progress", (unsigned long long)j->dev_eui,
+                 store_idm_op_name(c.op));
         return STORE_OK;
     }
-    if ((st = store_idm_tenant_get(s, j->to_tenant, &t)) != STORE_OK || strcmp(t.kind, "customer") != 0) {
+    if ((st = store_idm_tenant_get(s, j->to_tenant, &t)) != STORE_OK || t.kind != STORE_IDM_TENANT_CUSTOMER) {
         j->result = IDM_ERR_NOT_FOUND;
         snprintf(j->err, IDM_ERR_MAX, "tenant %s: no such customer", j->to_tenant);
         return st == STORE_ERR_NOT_FOUND || st == STORE_OK ? STORE_OK : st;
@@ -234,7 +236,8 @@ static store_status transfer_fn(store *s, void *ctx)
     memcpy(c.prev_js_id, c.js_id, sizeof c.prev_js_id);
     snprintf(c.tenant_id, sizeof c.tenant_id, "%s", t.id);
     snprintf(c.js_id, sizeof c.js_id, "%s", to_js);
-    memcpy(c.op, "transfer", sizeof "transfer");
+    c.state = to;
+    c.op = STORE_IDM_OP_TRANSFER;
     c.provisioned_at = 0;
     c.failures = 0;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
@@ -313,9 +316,9 @@ static store_status renew_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
     if (st != STORE_OK)
         return st;
-    if (c.op[0] != '\0' || strcmp(c.js_id, j->pending.js_id) != 0)
+    if (c.op != STORE_IDM_OP_NONE || strcmp(c.js_id, j->pending.js_id) != 0)
         return STORE_ERR_ABORTED;
-    memcpy(c.op, "renew", sizeof "renew");
+    c.op = STORE_IDM_OP_RENEW;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_key_put(s, &j->pending)) != STORE_OK)
         return st;
     char det[240];
@@ -336,15 +339,15 @@ idm_status idm_renew(hsm_session *hs, store *db, uint64_t dev_eui, const char *t
     store_idm_profile_key cur;
     memset(&cur, 0, sizeof cur);
     idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
-    if (rc == IDM_OK && strcmp(se.state, "active_at_customer") != 0) {
+    if (rc == IDM_OK && se.state != IDM_STATE_ACTIVE_AT_CUSTOMER) {
         snprintf(err, IDM_ERR_MAX, "%016llX: state %s: keys are renewed only on an SE active at its customer",
-                 (unsigned long long)dev_eui, se.state);
+                 (unsigned long long)dev_eui, idm_state_name(se.state));
         rc = IDM_ERR_ILLEGAL;
     }
     if (rc == IDM_OK)
         rc = require_idle(db, &c, dev_eui, err);
     if (rc == IDM_OK) {
-        store_status ss = store_idm_key_get(db, dev_eui, "current", &cur);
+        store_status ss = store_idm_key_get(db, dev_eui, STORE_IDM_SLOT_CURRENT, &cur);
         if (ss != STORE_OK || strcmp(cur.js_id, c.js_id) != 0) {
             snprintf(err, IDM_ERR_MAX, "%016llX: no customer profile keys recorded for Join Server %s",
                      (unsigned long long)dev_eui, c.js_id);
@@ -358,7 +361,7 @@ idm_status idm_renew(hsm_session *hs, store *db, uint64_t dev_eui, const char *t
     if (rc == IDM_OK) {
         j->dev_eui = dev_eui;
         j->actor = actor;
-        memcpy(j->pending.slot, "pending", sizeof "pending");
+        j->pending.slot = STORE_IDM_SLOT_PENDING;
         j->pending.dev_eui = dev_eui;
         memcpy(j->pending.js_id, cur.js_id, sizeof j->pending.js_id);
         j->pending.profile_id = cur.profile_id;
@@ -386,21 +389,21 @@ typedef struct audit_job {
     const char *actor, *action;
     char subject[17];
     char details[200];
-    const char *op;              /* set the claim's op (NULL: leave it) */
+    store_idm_op op;             /* set the claim's op (NONE: leave it) */
 } audit_job;
 
 static store_status audit_fn(store *s, void *ctx)
 {
     audit_job *j = ctx;
-    if (j->op != NULL) {
+    if (j->op != STORE_IDM_OP_NONE) {
         store_idm_claim c;
         store_status st = store_idm_claim_get(s, j->dev_eui, &c);
         if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
             return st;
-        if (st == STORE_OK && c.op[0] != '\0')
+        if (st == STORE_OK && c.op != STORE_IDM_OP_NONE)
             return STORE_ERR_ABORTED;
         if (st == STORE_OK) { /* an unclaimed SE has no claim to mark */
-            snprintf(c.op, sizeof c.op, "%s", j->op);
+            c.op = j->op;
             if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
                 return st;
         }
@@ -420,9 +423,9 @@ idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const c
     store_idm_se se;
     store_idm_claim c;
     idm_status rc = load(db, dev_eui, tenant_id, &se, &c, err);
-    if (rc == IDM_OK && (strcmp(se.state, "manufactured") == 0 || strcmp(se.state, "retired") == 0)) {
+    if (rc == IDM_OK && (se.state == IDM_STATE_MANUFACTURED || se.state == IDM_STATE_RETIRED)) {
         snprintf(err, IDM_ERR_MAX, "%016llX: state %s: the SE cannot be reached", (unsigned long long)dev_eui,
-                 se.state);
+                 idm_state_name(se.state));
         rc = IDM_ERR_ILLEGAL;
     }
     mls_cmd *cmd = calloc(1, sizeof *cmd);
@@ -432,7 +435,7 @@ idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const c
         cmd->type = MLS_T_SECURE;
         cmd->u.secure.len = (uint16_t)len;
         memcpy(cmd->u.secure.data, data, len);
-        audit_job a = {dev_eui, actor, "idm.secure.queued", "", "", NULL};
+        audit_job a = {dev_eui, actor, "idm.secure.queued", "", "", STORE_IDM_OP_NONE};
         eui16(dev_eui, a.subject);
         snprintf(a.details, sizeof a.details, "{\"len\":%zu}", len);
         rc = queue_cmd(hs, db, &se, cmd, NULL, NULL, p, actor, audit_fn, &a, seq, err);
@@ -462,7 +465,7 @@ idm_status idm_return_to_bootstrap(hsm_session *hs, store *db, uint64_t dev_eui,
         memset(&cmd, 0, sizeof cmd);
         cmd.type = MLS_T_BOOTSTRAP;
         cmd.u.bootstrap.flags = MLS_BOOTSTRAP_ERASE;
-        audit_job a = {dev_eui, actor, "idm.return.queued", "", "{}", "return"};
+        audit_job a = {dev_eui, actor, "idm.return.queued", "", "{}", STORE_IDM_OP_RETURN};
         eui16(dev_eui, a.subject);
         rc = queue_cmd(hs, db, &se, &cmd, NULL, NULL, p, actor, audit_fn, &a, NULL, err);
     }
@@ -476,21 +479,24 @@ static store_status release_claim_txn(store *s, uint64_t dev_eui, const char *re
     store_idm_claim c;
     store_status st = store_idm_claim_get(s, dev_eui, &c);
     if (st == STORE_ERR_NOT_FOUND)
-        return store_idm_key_delete(s, dev_eui, NULL);
+        return store_idm_key_delete_all(s, dev_eui);
     if (st != STORE_OK)
         return st;
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (idm_claim_transition(c.state, IDM_CLAIM_EV_LET_GO, &to) != IDM_OK)
+        return STORE_ERR_ABORTED;
     if (c.js_id[0] != '\0' && c.provisioned_at != 0 && (st = store_idm_cleanup_add(s, dev_eui, c.js_id, reason)) != STORE_OK)
         return st;
     if (c.prev_js_id[0] != '\0' && (st = store_idm_cleanup_add(s, dev_eui, c.prev_js_id, reason)) != STORE_OK)
         return st;
-    if (strcmp(c.state, "locked") != 0)
-        memcpy(c.state, "released", sizeof "released");
-    c.tenant_id[0] = c.js_id[0] = c.prev_tenant_id[0] = c.prev_js_id[0] = c.op[0] = '\0';
+    c.state = to; /* released, or still locked: the operator's lock outlives the holder */
+    c.tenant_id[0] = c.js_id[0] = c.prev_tenant_id[0] = c.prev_js_id[0] = '\0';
+    c.op = STORE_IDM_OP_NONE;
     c.provisioned_at = 0;
     c.failures = 0;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
         return st;
-    return store_idm_key_delete(s, dev_eui, NULL);
+    return store_idm_key_delete_all(s, dev_eui);
 }
 
 store_status idm_ops_returned_txn(store *s, uint64_t dev_eui, const char *actor)
@@ -542,45 +548,51 @@ idm_status idm_retire(store *db, uint64_t dev_eui, const char *actor, char err[I
 
 /* ---------------------------------------------------------------- follow-ups */
 
-store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, char op_out[16])
+store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, store_idm_op *op_out)
 {
-    op_out[0] = '\0';
+    *op_out = STORE_IDM_OP_NONE;
     store_idm_claim c;
     store_status st = store_idm_claim_get(s, dev_eui, &c);
     if (st == STORE_ERR_NOT_FOUND)
         return STORE_OK;
     if (st != STORE_OK)
         return st;
-    memcpy(op_out, c.op, 16);
-    if (strcmp(c.op, "renew") == 0) {
-        if ((st = store_idm_key_delete(s, dev_eui, "pending")) != STORE_OK)
+    *op_out = c.op;
+    if (c.op == STORE_IDM_OP_RENEW) {
+        if ((st = store_idm_key_delete(s, dev_eui, STORE_IDM_SLOT_PENDING)) != STORE_OK)
             return st;
-    } else if (strcmp(c.op, "transfer") == 0) {
+    } else if (c.op == STORE_IDM_OP_TRANSFER) {
         /* Back to the old owner, whose device was never touched; the new
          * owner's device (if it was made) is owed a deletion. */
         if (c.provisioned_at != 0 && (st = store_idm_cleanup_add(s, dev_eui, c.js_id, "transfer abandoned")) != STORE_OK)
             return st;
         store_idm_profile_key prev;
         memset(&prev, 0, sizeof prev);
-        st = store_idm_key_get(s, dev_eui, "previous", &prev);
+        st = store_idm_key_get(s, dev_eui, STORE_IDM_SLOT_PREVIOUS, &prev);
         if (st == STORE_OK) {
-            memcpy(prev.slot, "current", sizeof "current");
-            if ((st = store_idm_key_delete(s, dev_eui, NULL)) == STORE_OK)
+            prev.slot = STORE_IDM_SLOT_CURRENT;
+            if ((st = store_idm_key_delete_all(s, dev_eui)) == STORE_OK)
                 st = store_idm_key_put(s, &prev);
         } else if (st == STORE_ERR_NOT_FOUND) {
-            st = store_idm_key_delete(s, dev_eui, "current");
+            st = store_idm_key_delete(s, dev_eui, STORE_IDM_SLOT_CURRENT);
         }
         lw_secure_wipe(&prev, sizeof prev);
         if (st != STORE_OK)
             return st;
-        memcpy(c.tenant_id, c.prev_tenant_id, sizeof c.tenant_id);
-        memcpy(c.js_id, c.prev_js_id, sizeof c.js_id);
+        /* Handed back only while the claim allows it: a claim the operator
+         * refused or a holder released meanwhile keeps no holder. */
+        store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+        if (idm_claim_transition(c.state, IDM_CLAIM_EV_TRANSFER_UNDONE, &to) == IDM_OK) {
+            c.state = to;
+            memcpy(c.tenant_id, c.prev_tenant_id, sizeof c.tenant_id);
+            memcpy(c.js_id, c.prev_js_id, sizeof c.js_id);
+            c.provisioned_at = (int64_t)time(NULL);
+        }
         c.prev_tenant_id[0] = c.prev_js_id[0] = '\0';
-        c.provisioned_at = (int64_t)time(NULL);
-    } else if (c.op[0] == '\0') {
+    } else if (c.op == STORE_IDM_OP_NONE) {
         return STORE_OK;
     }
-    c.op[0] = '\0';
+    c.op = STORE_IDM_OP_NONE;
     return store_idm_claim_put(s, &c);
 }
 
@@ -596,19 +608,19 @@ static store_status push_fn(store *s, void *ctx)
     store_idm_profile_key cur, pend;
     memset(&cur, 0, sizeof cur);
     memset(&pend, 0, sizeof pend);
-    store_status st = store_idm_key_get(s, j->dev_eui, "pending", &pend);
+    store_status st = store_idm_key_get(s, j->dev_eui, STORE_IDM_SLOT_PENDING, &pend);
     if (st == STORE_OK && !pend.acked)
         st = STORE_ERR_ABORTED;
-    if (st == STORE_OK && (st = store_idm_key_get(s, j->dev_eui, "current", &cur)) == STORE_OK) {
-        memcpy(cur.slot, "previous", sizeof "previous");
+    if (st == STORE_OK && (st = store_idm_key_get(s, j->dev_eui, STORE_IDM_SLOT_CURRENT, &cur)) == STORE_OK) {
+        cur.slot = STORE_IDM_SLOT_PREVIOUS;
         st = store_idm_key_put(s, &cur);
     }
     if (st == STORE_OK) {
-        memcpy(pend.slot, "current", sizeof "current");
+        pend.slot = STORE_IDM_SLOT_CURRENT;
         pend.created_at = (int64_t)time(NULL);
         pend.join_nonce_base = j->join_nonce_base;
         if ((st = store_idm_key_put(s, &pend)) == STORE_OK)
-            st = store_idm_key_delete(s, j->dev_eui, "pending");
+            st = store_idm_key_delete(s, j->dev_eui, STORE_IDM_SLOT_PENDING);
     }
     lw_secure_wipe(&cur, sizeof cur);
     lw_secure_wipe(&pend, sizeof pend);
@@ -625,7 +637,7 @@ idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, cons
     idm_status rc = k == NULL || js == NULL ? IDM_ERR_NOMEM : IDM_OK;
     store_status ss = STORE_OK;
     if (rc == IDM_OK && ((ss = store_idm_se_get(db, dev_eui, &se)) != STORE_OK ||
-                         (ss = store_idm_key_get(db, dev_eui, "pending", k)) != STORE_OK ||
+                         (ss = store_idm_key_get(db, dev_eui, STORE_IDM_SLOT_PENDING, k)) != STORE_OK ||
                          (ss = store_idm_js_get(db, k->js_id, js)) != STORE_OK)) {
         snprintf(err, IDM_ERR_MAX, "%016llX: renewal: %s", (unsigned long long)dev_eui, store_strerror(ss));
         rc = from_store(ss);
@@ -668,7 +680,7 @@ static store_status joined_fn(store *s, void *ctx)
     if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
         return st;
     char det[160] = "\"via\":\"customer_js\"";
-    if (st == STORE_OK && (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0)) {
+    if (st == STORE_OK && (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER)) {
         if (c.prev_js_id[0] != '\0') {
             /* The new owner's JS saw a join: now the old owner's device goes. */
             if ((st = store_idm_cleanup_add(s, j->dev_eui, c.prev_js_id, "transferred")) != STORE_OK)
@@ -677,9 +689,10 @@ static store_status joined_fn(store *s, void *ctx)
         } else {
             snprintf(det, sizeof det, "\"via\":\"customer_js\",\"renewal\":true");
         }
-        if ((st = store_idm_key_delete(s, j->dev_eui, "previous")) != STORE_OK)
+        if ((st = store_idm_key_delete(s, j->dev_eui, STORE_IDM_SLOT_PREVIOUS)) != STORE_OK)
             return st;
-        c.prev_tenant_id[0] = c.prev_js_id[0] = c.op[0] = '\0';
+        c.prev_tenant_id[0] = c.prev_js_id[0] = '\0';
+        c.op = STORE_IDM_OP_NONE;
         if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
             return st;
     }
@@ -712,21 +725,21 @@ static store_status undo_fn(store *s, void *ctx)
     if (j->restored) {
         store_idm_profile_key prev;
         memset(&prev, 0, sizeof prev);
-        if ((st = store_idm_key_get(s, j->dev_eui, "previous", &prev)) == STORE_OK) {
-            memcpy(prev.slot, "current", sizeof "current");
+        if ((st = store_idm_key_get(s, j->dev_eui, STORE_IDM_SLOT_PREVIOUS, &prev)) == STORE_OK) {
+            prev.slot = STORE_IDM_SLOT_CURRENT;
             prev.join_nonce_base = j->join_nonce_base;
-            if ((st = store_idm_key_delete(s, j->dev_eui, NULL)) == STORE_OK)
+            if ((st = store_idm_key_delete_all(s, j->dev_eui)) == STORE_OK)
                 st = store_idm_key_put(s, &prev);
         }
         lw_secure_wipe(&prev, sizeof prev);
         store_idm_claim c;
         if (st == STORE_OK && (st = store_idm_claim_get(s, j->dev_eui, &c)) == STORE_OK) {
-            c.op[0] = '\0';
+            c.op = STORE_IDM_OP_NONE;
             st = store_idm_claim_put(s, &c);
         }
     } else {
-        char op[16];
-        st = idm_ops_update_failed_txn(s, j->dev_eui, op);
+        store_idm_op op;
+        st = idm_ops_update_failed_txn(s, j->dev_eui, &op);
     }
     if (st != STORE_OK)
         return st;
@@ -743,7 +756,7 @@ idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, con
     store_idm_claim c;
     idm_status rc = load(db, dev_eui, NULL, &se, &c, err);
     undo_job j = {dev_eui, why, actor, false, 0};
-    if (rc == IDM_OK && strcmp(c.op, "renew") == 0) {
+    if (rc == IDM_OK && c.op == STORE_IDM_OP_RENEW) {
         /* The SE's trial fell back to the old keys (or never got the new
          * ones): put them back on the JS before anything else. */
         store_idm_profile_key *k = calloc(1, sizeof *k);
@@ -751,7 +764,7 @@ idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, con
         store_status ss = STORE_OK;
         if (k == NULL || js == NULL)
             rc = IDM_ERR_NOMEM;
-        else if ((ss = store_idm_key_get(db, dev_eui, "previous", k)) != STORE_OK ||
+        else if ((ss = store_idm_key_get(db, dev_eui, STORE_IDM_SLOT_PREVIOUS, k)) != STORE_OK ||
                  (ss = store_idm_js_get(db, k->js_id, js)) != STORE_OK) {
             snprintf(err, IDM_ERR_MAX, "%016llX: the keys before the renewal: %s", (unsigned long long)dev_eui,
                      store_strerror(ss));
@@ -766,7 +779,7 @@ idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, con
             lw_secure_wipe(js, sizeof *js);
         free(k);
         free(js);
-    } else if (rc == IDM_OK && strcmp(c.op, "transfer") != 0) {
+    } else if (rc == IDM_OK && c.op != STORE_IDM_OP_TRANSFER) {
         snprintf(err, IDM_ERR_MAX, "%016llX: no renewal or transfer to undo", (unsigned long long)dev_eui);
         rc = IDM_ERR_ILLEGAL;
     }
@@ -796,8 +809,9 @@ static store_status redeliver_fn(store *s, void *ctx)
         st = store_idm_se_get(s, j->dev_eui, &se);
     if (st != STORE_OK)
         return st;
-    bool still = strcmp(se.state, "fallback") == 0 && strcmp(c.state, "claimed") == 0 && c.provisioned_at > 0 &&
-                 c.op[0] == '\0';
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    bool still = se.state == IDM_STATE_FALLBACK && idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) == IDM_OK &&
+                 c.provisioned_at > 0 && c.op == STORE_IDM_OP_NONE;
     lw_secure_wipe(&se, sizeof se);
     if (!still)
         return STORE_ERR_ABORTED;

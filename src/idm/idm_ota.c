@@ -120,27 +120,28 @@ typedef struct resp_job {
  * delivery_failed (a first profile), when the state allows it. */
 static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const char *det)
 {
-    char op[16], subject[17];
+    char subject[17];
+    store_idm_op op;
     store_status st = store_idm_cmd_fail_all(s, dev_eui);
     if (st == STORE_OK)
-        st = idm_ops_update_failed_txn(s, dev_eui, op);
+        st = idm_ops_update_failed_txn(s, dev_eui, &op);
     if (st != STORE_OK)
         return st;
-    idm_event ev = strcmp(op, "renew") == 0 || strcmp(op, "transfer") == 0 ? IDM_EV_UPDATE_FAILED
-                                                                          : IDM_EV_DELIVERY_FAILED;
+    idm_event ev = op == STORE_IDM_OP_RENEW || op == STORE_IDM_OP_TRANSFER ? IDM_EV_UPDATE_FAILED
+                                                                            : IDM_EV_DELIVERY_FAILED;
     store_idm_se se;
-    idm_state from, to;
+    idm_state to;
     if ((st = store_idm_se_get(s, dev_eui, &se)) != STORE_OK)
         return st;
-    bool legal = strcmp(op, "return") != 0 && idm_state_parse(se.state, &from) == IDM_OK &&
-                 idm_state_transition(from, ev, &to) == IDM_OK;
+    bool legal = op != STORE_IDM_OP_RETURN && idm_state_transition(se.state, ev, &to) == IDM_OK;
     lw_secure_wipe(&se, sizeof se);
     if (legal)
         return idm_se_event_txn(s, dev_eui, ev, actor, det, NULL);
     /* e.g. a STATUS acknowledging an event, or a return to bootstrap
      * refused: no lifecycle change */
     char full[200];
-    snprintf(full, sizeof full, "{%s%s\"op\":\"%s\"}", det != NULL ? det : "", det != NULL ? "," : "", op);
+    snprintf(full, sizeof full, "{%s%s\"op\":\"%s\"}", det != NULL ? det : "", det != NULL ? "," : "",
+             store_idm_op_name(op));
     snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
     store_idm_audit_record r = {actor, "idm.delivery.failed", subject, full};
     return store_idm_audit_append(s, &r, NULL);
@@ -175,11 +176,11 @@ static store_status resp_fn(store *s, void *ctx)
         snprintf(det, sizeof det, "\"event_id\":%u,\"code\":%u,\"profile_id\":%u,\"reason\":%u,\"join_attempts\":%u",
                  j->ev.event_id, j->ev.code, j->ev.profile_id, j->ev.reason, j->ev.join_attempts);
         store_idm_se se;
-        idm_state from, to;
+        idm_state to;
         if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
             return st;
-        bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_parse(se.state, &from) == IDM_OK &&
-                     idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
+        idm_state from = se.state;
+        bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
         lw_secure_wipe(&se, sizeof se);
         /* The SE repeats an event until a STATUS acknowledges it: act once. */
         bool repeat = j->ev.event_id == cur.last_event_id;
@@ -187,12 +188,12 @@ static store_status resp_fn(store *s, void *ctx)
             return st;
         store_idm_claim cl;
         bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
-        const char *op = have_claim ? cl.op : "";
-        if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && strcmp(op, "transfer") == 0) {
+        store_idm_op op = have_claim ? cl.op : STORE_IDM_OP_NONE;
+        if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && op == STORE_IDM_OP_TRANSFER) {
             /* The new owner's network never answered: the SE is back on
              * the old owner's profile, whose device was kept. */
-            char was[16];
-            if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, was)) != STORE_OK)
+            store_idm_op was;
+            if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, &was)) != STORE_OK)
                 return st;
             return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
         }
@@ -200,7 +201,7 @@ static store_status resp_fn(store *s, void *ctx)
          * with no update in flight reports a trial the IDM already undid
          * (a renewal never joined); during a renewal, the old keys go back
          * on the JS by the housekeeping's deadline, not here: nothing moves. */
-        bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || strcmp(op, "renew") == 0;
+        bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || op == STORE_IDM_OP_RENEW;
         if (!repeat && !stale && legal)
             return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
         size_t dl = strlen(det);
@@ -212,7 +213,14 @@ static store_status resp_fn(store *s, void *ctx)
     }
     store_idm_cmd c;
     st = store_idm_cmd_current(s, j->ota->dev_eui, &c);
-    if (st == STORE_ERR_NOT_FOUND || (st == STORE_OK && c.counter != j->rsp.req_counter)) {
+    bool ok = j->rsp.result == MLS_R_OK;
+    store_idm_cmd_state answered = STORE_IDM_CMD_FAILED;
+    /* an answer counts only for the command whose fragments went out
+     * (the command table, idm_state.c); any other is stale */
+    if (st == STORE_ERR_NOT_FOUND ||
+        (st == STORE_OK && (c.counter != j->rsp.req_counter ||
+                            idm_cmd_transition(c.state, ok ? IDM_CMD_EV_ANSWER_OK : IDM_CMD_EV_ANSWER_ERROR,
+                                               &answered) != IDM_OK))) {
         snprintf(det, sizeof det, "{\"stale\":true,\"type\":\"%s\",\"req_counter\":%u,\"result\":%u}",
                  mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result);
         store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
@@ -220,8 +228,7 @@ static store_status resp_fn(store *s, void *ctx)
     }
     if (st != STORE_OK)
         return st;
-    bool ok = j->rsp.result == MLS_R_OK;
-    memcpy(c.state, ok ? "done" : "failed", ok ? sizeof "done" : sizeof "failed");
+    c.state = answered;
     c.result = j->rsp.result;
     if (ok && c.type == MLS_T_SECURE && j->rsp.type == MLS_T_SECURE) {
         memcpy(c.reply, j->rsp.u.secure.data, j->rsp.u.secure.len);
@@ -253,7 +260,7 @@ static store_status resp_fn(store *s, void *ctx)
              * now, and only now, they may go to the customer JS. */
             store_idm_profile_key k;
             memset(&k, 0, sizeof k);
-            st = store_idm_key_get(s, j->ota->dev_eui, "pending", &k);
+            st = store_idm_key_get(s, j->ota->dev_eui, STORE_IDM_SLOT_PENDING, &k);
             if (st == STORE_OK && !k.acked) {
                 k.acked = true;
                 st = store_idm_key_put(s, &k);
@@ -314,7 +321,7 @@ static bool handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ot
         if (status_cmd != NULL) {
             status_cmd->counter = ms.tx_next;
             status_cmd->type = MLS_T_STATUS;
-            memcpy(status_cmd->state, "queued", sizeof "queued");
+            status_cmd->state = STORE_IDM_CMD_QUEUED;
             status_cmd->deadline = now_s() + (int64_t)e->pol.deadline_s;
             status_cmd->result = -1;
             if (mls_cmd_encode(&cmd, b, sizeof b, &bl) == MLS_OK &&
@@ -419,7 +426,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
     size_t cap = max_dl > MLS_FRAG_FRAME_MAX ? MLS_FRAG_FRAME_MAX : max_dl;
     if (cap < MLS_FRAG_FRAME_MIN)
         goto out;
-    bool restart = strcmp(c->state, "queued") == 0;
+    bool restart = c->state == STORE_IDM_CMD_QUEUED;
     if (!restart) {
         tx_rebuild(c, tx);
         if (mls_frag_tx_done(tx))
@@ -428,13 +435,14 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
             restart = true; /* the data rate dropped: the message starts again */
     }
     if (restart) {
+        if (idm_cmd_transition(c->state, IDM_CMD_EV_START, &c->state) != IDM_OK)
+            goto out; /* only a queued or sending command goes out */
         store_idm_ota before = *ota;
         c->msg_id = ota->next_msg_id;
         ota->next_msg_id = (uint8_t)((ota->next_msg_id + 1) & MLS_FRAG_ID_MAX);
         c->frame_max = (uint8_t)cap;
         memset(c->acked, 0, sizeof c->acked);
         memset(c->sent, 0, sizeof c->sent);
-        memcpy(c->state, "sending", sizeof "sending");
         tx_rebuild(c, tx);
         start_job sj = {&before, ota, c};
         if (store_idm_txn(e->db, start_fn, &sj) != STORE_OK) {
@@ -479,7 +487,7 @@ static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t
     mls_frag_tx *tx = malloc(sizeof *tx);
     bool ok = false;
     if (c != NULL && tx != NULL && store_idm_cmd_current(e->db, dev_eui, c) == STORE_OK &&
-        strcmp(c->state, "sending") == 0 && (frame[0] & MLS_FRAG_ID_MAX) == c->msg_id) {
+        c->state == STORE_IDM_CMD_SENDING && (frame[0] & MLS_FRAG_ID_MAX) == c->msg_id) {
         tx_rebuild(c, tx);
         if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s()) == MLS_OK) {
             memcpy(c->acked, tx->acked, sizeof c->acked);
@@ -615,10 +623,9 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
         goto out;
     }
     /* An uplink on the bootstrap session: the SE has joined. */
-    idm_state cur, next;
-    if (idm_state_parse(se.state, &cur) == IDM_OK &&
-        (cur == IDM_STATE_MANUFACTURED || cur == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
-        idm_state_transition(cur, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
+    idm_state next;
+    if ((se.state == IDM_STATE_MANUFACTURED || se.state == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
+        idm_state_transition(se.state, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
         char e2[IDM_ERR_MAX];
         (void)idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"uplink\"", NULL, e2);
     }
@@ -684,7 +691,7 @@ static bool customer_joined(idm_ota *e, uint64_t dev_eui)
      * (0 for a device made fresh): a join with these keys was served. */
     store_idm_profile_key *k = calloc(1, sizeof *k);
     json_int_t base = 0;
-    if (k != NULL && store_idm_key_get(e->db, dev_eui, "current", k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
+    if (k != NULL && store_idm_key_get(e->db, dev_eui, STORE_IDM_SLOT_CURRENT, k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
         base = (json_int_t)k->join_nonce_base;
     if (k != NULL)
         lw_secure_wipe(k, sizeof *k);
@@ -744,12 +751,13 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
             store_idm_claim c;
             if (store_idm_se_get(e->db, list[i], &se) == STORE_OK &&
                 store_idm_claim_get(e->db, list[i], &c) == STORE_OK &&
-                (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0) &&
+                (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER) &&
                 now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
                 if (idm_ops_undo_update(e->hs, e->db, list[i], "never joined", "idm-ota", e2) == IDM_OK)
-                    logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i], c.op);
+                    logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i],
+                          store_idm_op_name(c.op));
                 else
-                    logf_("%016llX: undoing the %s: %s", (unsigned long long)list[i], c.op, e2);
+                    logf_("%016llX: undoing the %s: %s", (unsigned long long)list[i], store_idm_op_name(c.op), e2);
             }
             lw_secure_wipe(&se, sizeof se);
         }

@@ -166,10 +166,10 @@ idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, cha
 /* Inside a transaction: the claim's update in flight failed or did not
  * take: a renewal's pending keys dropped; a transfer abandoned (claim back
  * to the old owner, the new JS's device owed a deletion); op cleared.
- * op_out gets the op it was ("renew", "transfer", "return" or ""): the
+ * *op_out gets the op it was (RENEW, TRANSFER, RETURN or NONE): the
  * caller applies update_failed for the first two, delivery_failed for a
  * first profile. */
-store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, char op_out[16]) STORE_MUST_CHECK;
+store_status idm_ops_update_failed_txn(store *s, uint64_t dev_eui, store_idm_op *op_out) STORE_MUST_CHECK;
 
 /* Inside a transaction: the SE acknowledged BOOTSTRAP: claim released,
  * its Join Servers owed a deletion, key rows dropped, return_requested. */

@@ -95,7 +95,7 @@ idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out,
     if (ms_st == MLS_OK)
         ms_st = mls_seal(ms, cmd->type, body, blen, out->msg, sizeof out->msg, &out->msg_len);
     lw_secure_wipe(body, sizeof body);
-    memcpy(out->state, "queued", sizeof "queued");
+    out->state = STORE_IDM_CMD_QUEUED;
     out->deadline = deadline;
     out->result = -1;
     return ms_st == MLS_OK ? IDM_OK : IDM_ERR_MLS;
@@ -229,7 +229,7 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
     if (idm_seal_cmd(&ms, &cmd, &p->cmd[1], deadline) != IDM_OK)
         goto out;
     p->key.dev_eui = p->se.dev_eui;
-    memcpy(p->key.slot, "current", sizeof "current");
+    p->key.slot = STORE_IDM_SLOT_CURRENT;
     snprintf(p->key.js_id, sizeof p->key.js_id, "%s", p->js.id);
     p->key.profile_id = profile_id;
     p->ota.tx_next = ms.tx_next;
@@ -369,7 +369,9 @@ static store_status commit_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, p->se.dev_eui, &c);
     if (st != STORE_OK)
         return st;
-    if (strcmp(c.state, "claimed") != 0 || strcmp(c.js_id, p->js.id) != 0 || c.provisioned_at != p->reservation)
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) != IDM_OK || strcmp(c.js_id, p->js.id) != 0 ||
+        c.provisioned_at != p->reservation)
         return STORE_ERR_ABORTED; /* changed under us, or our reservation was taken over */
     c.provisioned_at = p->now;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_ota_cas(s, &p->ota_old, &p->ota)) != STORE_OK)
@@ -385,14 +387,14 @@ static store_status commit_fn(store *s, void *ctx)
      * (an abandoned transfer puts them back). */
     store_idm_profile_key old;
     memset(&old, 0, sizeof old);
-    st = store_idm_key_get(s, p->se.dev_eui, "current", &old);
+    st = store_idm_key_get(s, p->se.dev_eui, STORE_IDM_SLOT_CURRENT, &old);
     if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
         return st;
-    bool transfer = strcmp(c.op, "transfer") == 0;
-    if ((st = store_idm_key_delete(s, p->se.dev_eui, NULL)) != STORE_OK)
+    bool transfer = c.op == STORE_IDM_OP_TRANSFER;
+    if ((st = store_idm_key_delete_all(s, p->se.dev_eui)) != STORE_OK)
         goto keys_out;
     if (transfer && old.nwk_key.len > 0) {
-        memcpy(old.slot, "previous", sizeof "previous");
+        old.slot = STORE_IDM_SLOT_PREVIOUS;
         if ((st = store_idm_key_put(s, &old)) != STORE_OK)
             goto keys_out;
     }
@@ -416,7 +418,9 @@ static store_status reserve_fn(store *s, void *ctx)
     if (st != STORE_OK)
         return st;
     bool free_now = c.provisioned_at == 0 || (c.provisioned_at < 0 && -c.provisioned_at < p->now - IDM_PROVISION_STALE);
-    if (strcmp(c.state, "claimed") != 0 || strcmp(c.js_id, p->claim.js_id) != 0 || !free_now)
+    store_idm_claim_state to = STORE_IDM_CLAIM_NONE;
+    if (idm_claim_transition(c.state, IDM_CLAIM_EV_PROVISION, &to) != IDM_OK || strcmp(c.js_id, p->claim.js_id) != 0 ||
+        !free_now)
         return STORE_ERR_ABORTED;
     c.provisioned_at = p->reservation = -p->now;
     return store_idm_claim_put(s, &c);
@@ -447,7 +451,9 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
     store_status ss = store_idm_se_get(db, dev_eui, &p->se);
     if (ss == STORE_OK)
         ss = store_idm_claim_get(db, dev_eui, &p->claim);
-    if (ss != STORE_OK || strcmp(p->claim.state, "claimed") != 0 || p->claim.js_id[0] == '\0') {
+    store_idm_claim_state claim_to = STORE_IDM_CLAIM_NONE;
+    if (ss != STORE_OK || idm_claim_transition(p->claim.state, IDM_CLAIM_EV_PROVISION, &claim_to) != IDM_OK ||
+        p->claim.js_id[0] == '\0') {
         rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
         snprintf(err, IDM_ERR_MAX, "%016llX: not claimed and assigned", (unsigned long long)dev_eui);
         goto out;
@@ -457,11 +463,11 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
         snprintf(err, IDM_ERR_MAX, "%016llX: provisioned already", (unsigned long long)dev_eui);
         goto out;
     }
-    idm_state cur, next;
-    if (idm_state_parse(p->se.state, &cur) != IDM_OK || idm_state_transition(cur, IDM_EV_PROFILE_QUEUED, &next) != IDM_OK) {
+    idm_state next;
+    if (idm_state_transition(p->se.state, IDM_EV_PROFILE_QUEUED, &next) != IDM_OK) {
         rc = IDM_ERR_ILLEGAL;
         snprintf(err, IDM_ERR_MAX, "%016llX: state %s: a profile cannot be queued (not bootstrapped yet?)",
-                 (unsigned long long)dev_eui, p->se.state);
+                 (unsigned long long)dev_eui, idm_state_name(p->se.state));
         goto out;
     }
     if ((ss = store_idm_js_get(db, p->claim.js_id, &p->js)) != STORE_OK) {
@@ -477,8 +483,8 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
         goto out;
     }
     uint64_t pending = 0;
-    if (store_idm_cmd_count(db, dev_eui, "queued", &pending) != STORE_OK || pending != 0 ||
-        store_idm_cmd_count(db, dev_eui, "sending", &pending) != STORE_OK || pending != 0) {
+    if (store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_QUEUED, &pending) != STORE_OK || pending != 0 ||
+        store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_SENDING, &pending) != STORE_OK || pending != 0) {
         rc = IDM_ERR_BUSY;
         snprintf(err, IDM_ERR_MAX, "%016llX: a delivery is in progress", (unsigned long long)dev_eui);
         goto out;

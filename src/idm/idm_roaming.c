@@ -117,24 +117,30 @@ idm_status idm_net_id_list_parse(const char *canon, bool *all, uint32_t *out, si
 
 /* The slot of idm_profile_key holding the keys of the customer profile the
  * SE runs, or NULL when it runs its bootstrap profile. */
-static const char *running_slot(idm_state st, const store_idm_claim *c)
+/* The key slot of the profile the SE runs now; false when none. */
+static bool running_slot(idm_state st, const store_idm_claim *c, store_idm_key_slot *slot)
 {
     switch (st) {
     case IDM_STATE_PROFILE_DELIVERED:
     case IDM_STATE_ACTIVE_AT_CUSTOMER:
     case IDM_STATE_TRANSFER_PENDING:
-        return "current";
+        *slot = STORE_IDM_SLOT_CURRENT;
+        return true;
     case IDM_STATE_PROFILE_PENDING:
         /* a renewal or a transfer on its way: the SE still runs the
          * previous customer profile (a transfer keeps the old owner's keys
          * as "previous", a renewal stays with the same Join Server) */
-        if (strcmp(c->op, "transfer") == 0)
-            return "previous";
-        if (strcmp(c->op, "renew") == 0)
-            return "current";
-        return NULL;
+        if (c->op == STORE_IDM_OP_TRANSFER) {
+            *slot = STORE_IDM_SLOT_PREVIOUS;
+            return true;
+        }
+        if (c->op == STORE_IDM_OP_RENEW) {
+            *slot = STORE_IDM_SLOT_CURRENT;
+            return true;
+        }
+        return false;
     default:
-        return NULL;
+        return false;
     }
 }
 
@@ -150,10 +156,9 @@ js_status idm_se_policy(void *fn_ctx, store *db, uint64_t dev_eui, js_se_policy 
         return JS_ERR_STORE;
     out->is_se = true;
     js_status rc = JS_OK;
-    idm_state st;
+    idm_state st = se.state;
     if (idm_net_id_list_parse(se.operators, &out->all_operators, out->operators, JS_SE_OPERATORS_MAX,
-                              &out->operator_count) != IDM_OK ||
-        idm_state_parse(se.state, &st) != IDM_OK) {
+                              &out->operator_count) != IDM_OK) {
         rc = JS_ERR_STORE;
         goto done;
     }
@@ -164,8 +169,8 @@ js_status idm_se_policy(void *fn_ctx, store *db, uint64_t dev_eui, js_se_policy 
         rc = JS_ERR_STORE;
         goto done;
     }
-    const char *slot = running_slot(st, &claim);
-    if (slot == NULL)
+    store_idm_key_slot slot;
+    if (!running_slot(st, &claim, &slot))
         goto done;
     store_idm_profile_key key;
     char js_id[STORE_IDM_ID_MAX + 1];

@@ -259,14 +259,15 @@ static void se_status(server *sv, const store_idm_tenant *t, uint64_t dev, reply
         return;
     }
     uint64_t pending = 0, q = 0;
-    if (store_idm_cmd_count(sv->db, dev, "sending", &pending) != STORE_OK ||
-        store_idm_cmd_count(sv->db, dev, "queued", &q) != STORE_OK)
+    if (store_idm_cmd_count(sv->db, dev, STORE_IDM_CMD_SENDING, &pending) != STORE_OK ||
+        store_idm_cmd_count(sv->db, dev, STORE_IDM_CMD_QUEUED, &q) != STORE_OK)
         pending = q = 0;
     r->status = 200;
     snprintf(r->body, sizeof r->body,
              "{\"DevEUI\":\"%016llX\",\"State\":\"%s\",\"Claim\":\"%s\",\"Tenant\":\"%s\",\"JoinServer\":\"%s\","
              "\"PendingCommands\":%llu}",
-             (unsigned long long)dev, se.state, have_claim ? c.state : "none", have_claim ? c.tenant_id : "",
+             (unsigned long long)dev, idm_state_name(se.state),
+             store_idm_claim_state_name(have_claim ? c.state : STORE_IDM_CLAIM_NONE), have_claim ? c.tenant_id : "",
              have_claim ? c.js_id : "", (unsigned long long)(pending + q));
     lw_secure_wipe(&se, sizeof se);
 }
@@ -288,7 +289,7 @@ static json_t *claim_result(bool have_dev, uint64_t dev, idm_status st, bool alr
     snprintf(eui, sizeof eui, "%016llX", (unsigned long long)dev);
     int e = json_object_set_new(o, "DevEUI", have_dev ? json_string(eui) : json_null());
     if (st == IDM_OK) {
-        e |= json_object_set_new(o, "Claim", json_string("claimed"));
+        e |= json_object_set_new(o, "Claim", json_string(store_idm_claim_state_name(STORE_IDM_CLAIM_CLAIMED)));
         e |= json_object_set_new(o, "Already", json_boolean(already));
     } else {
         unsigned code = 500;

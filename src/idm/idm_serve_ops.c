@@ -211,7 +211,7 @@ static void command_show(const idm_serve_ops_ctx *x, uint64_t dev, int64_t seq, 
     json_object_set_new(o, "DevEUI", json_string(eui));
     json_object_set_new(o, "Seq", json_integer(c->seq));
     json_object_set_new(o, "Type", json_string(mls_type_name(c->type)));
-    json_object_set_new(o, "State", json_string(c->state));
+    json_object_set_new(o, "State", json_string(store_idm_cmd_state_name(c->state)));
     if (c->result >= 0)
         json_object_set_new(o, "Result", json_integer(c->result));
     if (c->reply_len > 0 && lw_hex_encode(c->reply, c->reply_len, hex, sizeof hex) == LW_OK)

@@ -88,12 +88,12 @@ store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const c
     store_status st = store_idm_se_get(db, dev_eui, &se);
     if (st != STORE_OK)
         return st;
-    idm_state from, next;
-    bool ok = idm_state_parse(se.state, &from) == IDM_OK && idm_state_transition(from, ev, &next) == IDM_OK;
+    idm_state from = se.state, next;
+    bool ok = idm_state_transition(from, ev, &next) == IDM_OK;
     lw_secure_wipe(&se, sizeof se);
     if (!ok)
         return STORE_ERR_ABORTED;
-    st = store_idm_se_set_state(db, dev_eui, idm_state_name(from), idm_state_name(next));
+    st = store_idm_se_set_state(db, dev_eui, from, next);
     if (st != STORE_OK)
         return st;
     char subject[17], action[64], det[512];
@@ -154,7 +154,7 @@ static store_status tenant_fn(store *s, void *ctx)
     if (st != STORE_OK)
         return st;
     char det[256];
-    snprintf(det, sizeof det, "{\"kind\":\"%s\"}", j->t.kind);
+    snprintf(det, sizeof det, "{\"kind\":\"%s\"}", store_idm_tenant_kind_name(j->t.kind));
     store_idm_audit_record r = {j->actor, "idm.tenant.add", j->t.id, det};
     return store_idm_audit_append(s, &r, NULL);
 }
@@ -165,7 +165,7 @@ idm_status idm_tenant_add(store *db, const char *id, const char *kind, const cha
     tenant_job j;
     memset(&j, 0, sizeof j);
     if (id == NULL || kind == NULL || name == NULL || strlen(id) > STORE_IDM_ID_MAX ||
-        strlen(name) > STORE_IDM_NAME_MAX || strlen(kind) >= sizeof j.t.kind || strchr(name, '"') != NULL ||
+        strlen(name) > STORE_IDM_NAME_MAX || store_idm_tenant_kind_parse(kind, &j.t.kind) != STORE_OK || strchr(name, '"') != NULL ||
         strchr(name, '\\') != NULL) {
         snprintf(err, IDM_ERR_MAX, "tenant: id (1..64 of A-Z a-z 0-9 . _ -), kind maker|customer, name (no quotes)");
         return IDM_ERR_ARGUMENT;
@@ -178,7 +178,6 @@ idm_status idm_tenant_add(store *db, const char *id, const char *kind, const cha
     hex_upper(raw, sizeof raw, token_hex);
     lw_secure_wipe(raw, sizeof raw);
     memcpy(j.t.id, id, strlen(id) + 1);
-    memcpy(j.t.kind, kind, strlen(kind) + 1);
     memcpy(j.t.name, name, strlen(name) + 1);
     sha256_text(token_hex, j.t.token_hash);
     j.actor = actor;
@@ -327,7 +326,7 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
     }
     store_idm_tenant t;
     store_status ss = store_idm_tenant_get(db, o->tenant_id, &t);
-    if (ss != STORE_OK || strcmp(t.kind, "customer") != 0) {
+    if (ss != STORE_OK || t.kind != STORE_IDM_TENANT_CUSTOMER) {
         rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
         snprintf(err, IDM_ERR_MAX, "tenant %s: %s", o->tenant_id,
                  ss == STORE_OK ? "is not a customer" : store_strerror(ss));

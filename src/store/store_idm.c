@@ -26,15 +26,9 @@ store_status store_idm_txn(store *s, store_status (*fn)(store *s, void *ctx), vo
 
 /* ---------------------------------------------------------------- secure elements */
 
-static bool state_ok(const char *state)
+static bool state_ok(idm_state state)
 {
-    size_t n = strnlen(state, STORE_IDM_STATE_MAX + 1);
-    if (n == 0 || n > STORE_IDM_STATE_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((state[i] >= 'a' && state[i] <= 'z') || state[i] == '_'))
-            return false;
-    return true;
+    return (unsigned)state < IDM_STATE_COUNT;
 }
 
 static const char SE_INSERT[] =
@@ -73,7 +67,7 @@ store_status store_idm_se_put(store *s, const store_idm_se *e)
     const store_value p[] = {
         SV_TEXT(dev), SV_TEXT(join), SV_TEXT(serial), SV_TEXT(store_mac_version_name(e->mac_version)),
         SV_BLOB(e->mls_key.data, e->mls_key.len), SV_BLOB(e->owner_token_hash, STORE_IDM_HASH_LEN),
-        SV_TEXT(e->state), SV_INT(store_now()), SV_TEXT(e->operators[0] != '\0' ? e->operators : "*"),
+        SV_TEXT(store_idm_se_state_name(e->state)), SV_INT(store_now()), SV_TEXT(e->operators[0] != '\0' ? e->operators : "*"),
         SV_TEXT(e->maker),
     };
     return s->drv->exec(s, SE_INSERT, p, sizeof p / sizeof p[0], NULL, NULL, NULL);
@@ -101,12 +95,13 @@ static store_status se_from_row(void *ctx, const store_value *c, size_t n)
         (st = store_eui_parse(c[1].text, &e->join_eui)) != STORE_OK ||
         (st = store_eui_parse(c[2].text, &e->serial)) != STORE_OK)
         return st;
-    if (store_mac_version_parse(c[3].text, &e->mac_version) != STORE_OK || !state_ok(c[6].text))
+    /* a state no table names is corrupt, never guessed */
+    if (store_mac_version_parse(c[3].text, &e->mac_version) != STORE_OK ||
+        store_idm_se_state_parse(c[6].text, &e->state) != STORE_OK)
         return STORE_ERR_CORRUPT;
     memcpy(e->mls_key.data, c[4].blob, c[4].len);
     e->mls_key.len = c[4].len;
     memcpy(e->owner_token_hash, c[5].blob, STORE_IDM_HASH_LEN);
-    memcpy(e->state, c[6].text, strlen(c[6].text) + 1);
     e->created_at = c[7].i;
     e->updated_at = c[8].i;
     memcpy(e->operators, c[9].text, strlen(c[9].text) + 1);
@@ -134,13 +129,14 @@ store_status store_idm_se_get(store *s, uint64_t dev_eui, store_idm_se *out)
 
 static const char SE_SET_STATE[] = "UPDATE idm_se SET state = $3, updated_at = $4 WHERE dev_eui = $1 AND state = $2";
 
-store_status store_idm_se_set_state(store *s, uint64_t dev_eui, const char *from, const char *to)
+store_status store_idm_se_set_state(store *s, uint64_t dev_eui, idm_state from, idm_state to)
 {
-    if (s == NULL || from == NULL || to == NULL || !state_ok(from) || !state_ok(to))
+    if (s == NULL || !state_ok(from) || !state_ok(to))
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(dev_eui, dev);
-    const store_value p[] = {SV_TEXT(dev), SV_TEXT(from), SV_TEXT(to), SV_INT(store_now())};
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(store_idm_se_state_name(from)),
+                             SV_TEXT(store_idm_se_state_name(to)), SV_INT(store_now())};
     int64_t changes = 0;
     store_status st = s->drv->exec(s, SE_SET_STATE, p, 4, NULL, NULL, &changes);
     if (st != STORE_OK || changes == 1)

@@ -25,9 +25,9 @@
 #define FERRY_STORE_IDM_H
 
 #include "store/store.h"
+#include "store/store_idm_states.h"
 
 #define STORE_IDM_HASH_LEN 32     /* SHA-256 */
-#define STORE_IDM_STATE_MAX 31    /* a lifecycle state name, without the NUL */
 #define STORE_IDM_OPERATORS_MAX 447 /* "*" or up to 64 NetIDs "000013,C00053,..." */
 #define STORE_IDM_MAKER_MAX 64     /* a maker tenant id (STORE_IDM_ID_MAX) */
 
@@ -38,7 +38,7 @@ typedef struct store_idm_se {
     store_mac_version mac_version;
     store_blob mls_key;           /* MLS root key wrapped under the master key; required */
     uint8_t owner_token_hash[STORE_IDM_HASH_LEN];
-    char state[STORE_IDM_STATE_MAX + 1]; /* idm_state_name() of the state */
+    idm_state state;              /* stored as its text (store_idm_states.h) */
     /* The operators its maker lets activate it (docs/operators.md): "*" (or
      * "" on insert) = every onboarded operator, else NetIDs as 6 uppercase
      * hex digits separated by commas. Set on import, never changed. */
@@ -63,9 +63,11 @@ store_status store_idm_se_put(store *s, const store_idm_se *se) STORE_MUST_CHECK
 store_status store_idm_se_get(store *s, uint64_t dev_eui, store_idm_se *out) STORE_MUST_CHECK;
 
 /* Moves the state from `from` to `to` only if it is still `from` (the caller
- * checked the transition with idm_state_transition). STORE_ERR_NOT_FOUND if
- * the DevEUI is unknown, STORE_ERR_ABORTED if its state was not `from`. */
-store_status store_idm_se_set_state(store *s, uint64_t dev_eui, const char *from, const char *to) STORE_MUST_CHECK;
+ * checked the transition with idm_state_transition): a compare-and-set on
+ * the stored text of `from`. STORE_ERR_NOT_FOUND if the DevEUI is unknown,
+ * STORE_ERR_ABORTED if its state was not `from`, STORE_ERR_ARGUMENT for a
+ * value out of range. */
+store_status store_idm_se_set_state(store *s, uint64_t dev_eui, idm_state from, idm_state to) STORE_MUST_CHECK;
 
 /* How many secure elements the IDM holds. */
 store_status store_idm_se_count(store *s, uint64_t *count) STORE_MUST_CHECK;

@@ -12,10 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool slot_ok(const char *slot)
+static bool slot_ok(store_idm_key_slot slot)
 {
-    return slot != NULL &&
-           (strcmp(slot, "current") == 0 || strcmp(slot, "pending") == 0 || strcmp(slot, "previous") == 0);
+    return (unsigned)slot < STORE_IDM_SLOT_COUNT;
 }
 
 store_status store_idm_key_put(store *s, const store_idm_profile_key *k)
@@ -26,7 +25,7 @@ store_status store_idm_key_put(store *s, const store_idm_profile_key *k)
     char dev[17];
     store_eui_text(k->dev_eui, dev);
     const store_value p[] = {SV_TEXT(dev),
-                             SV_TEXT(k->slot),
+                             SV_TEXT(store_idm_key_slot_name(k->slot)),
                              SV_TEXT(k->js_id),
                              SV_INT(k->profile_id),
                              SV_BLOB(k->nwk_key.data, k->nwk_key.len),
@@ -55,9 +54,10 @@ static store_status key_row(void *ctx, const store_value *c, size_t n)
         return STORE_ERR_CORRUPT;
     store_status st;
     if ((st = store_eui_parse(c[0].text, &k->dev_eui)) != STORE_OK ||
-        (st = store_idm_copy_text(k->slot, sizeof k->slot, &c[1], false)) != STORE_OK ||
         (st = store_idm_copy_text(k->js_id, sizeof k->js_id, &c[2], false)) != STORE_OK)
         return st;
+    if (c[1].type != STORE_V_TEXT || store_idm_key_slot_parse(c[1].text, &k->slot) != STORE_OK)
+        return STORE_ERR_CORRUPT;
     k->profile_id = (uint16_t)c[3].i;
     memcpy(k->nwk_key.data, c[4].blob, c[4].len);
     k->nwk_key.len = c[4].len;
@@ -72,13 +72,13 @@ static store_status key_row(void *ctx, const store_value *c, size_t n)
     return STORE_OK;
 }
 
-store_status store_idm_key_get(store *s, uint64_t dev_eui, const char *slot, store_idm_profile_key *out)
+store_status store_idm_key_get(store *s, uint64_t dev_eui, store_idm_key_slot slot, store_idm_profile_key *out)
 {
     if (s == NULL || out == NULL || !slot_ok(slot))
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(dev_eui, dev);
-    const store_value p[] = {SV_TEXT(dev), SV_TEXT(slot)};
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(store_idm_key_slot_name(slot))};
     rows r = {.out = out, .cap = 1};
     store_status st = s->drv->exec(s,
                                    "SELECT dev_eui, slot, js_id, profile_id, nwk_key, app_key, acked, created_at, "
@@ -89,15 +89,24 @@ store_status store_idm_key_get(store *s, uint64_t dev_eui, const char *slot, sto
     return st;
 }
 
-store_status store_idm_key_delete(store *s, uint64_t dev_eui, const char *slot)
+store_status store_idm_key_delete(store *s, uint64_t dev_eui, store_idm_key_slot slot)
 {
-    if (s == NULL || (slot != NULL && !slot_ok(slot)))
+    if (s == NULL || !slot_ok(slot))
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(dev_eui, dev);
-    const store_value p[] = {SV_TEXT(dev), SV_TEXT(slot != NULL ? slot : "")};
-    return s->drv->exec(s, "DELETE FROM idm_profile_key WHERE dev_eui = $1 AND ($2 = '' OR slot = $2)", p, 2, NULL,
-                        NULL, NULL);
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(store_idm_key_slot_name(slot))};
+    return s->drv->exec(s, "DELETE FROM idm_profile_key WHERE dev_eui = $1 AND slot = $2", p, 2, NULL, NULL, NULL);
+}
+
+store_status store_idm_key_delete_all(store *s, uint64_t dev_eui)
+{
+    if (s == NULL)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev)};
+    return s->drv->exec(s, "DELETE FROM idm_profile_key WHERE dev_eui = $1", p, 1, NULL, NULL, NULL);
 }
 
 store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap, size_t *count)

@@ -61,9 +61,10 @@ static store_status tenant_row(void *ctx, const store_value *c, size_t n)
         return STORE_ERR_CORRUPT;
     store_status st;
     if ((st = store_idm_copy_text(t->id, sizeof t->id, &c[0], false)) != STORE_OK ||
-        (st = store_idm_copy_text(t->kind, sizeof t->kind, &c[1], false)) != STORE_OK ||
         (st = store_idm_copy_text(t->name, sizeof t->name, &c[2], false)) != STORE_OK)
         return st;
+    if (c[1].type != STORE_V_TEXT || store_idm_tenant_kind_parse(c[1].text, &t->kind) != STORE_OK)
+        return STORE_ERR_CORRUPT;
     memcpy(t->token_hash, c[3].blob, STORE_IDM_HASH_LEN);
     t->created_at = c[4].i;
     r->count++;
@@ -72,10 +73,10 @@ static store_status tenant_row(void *ctx, const store_value *c, size_t n)
 
 store_status store_idm_tenant_put(store *s, const store_idm_tenant *t)
 {
-    if (s == NULL || t == NULL || !store_idm_id_ok(t->id) || (strcmp(t->kind, "maker") != 0 && strcmp(t->kind, "customer") != 0) ||
+    if (s == NULL || t == NULL || !store_idm_id_ok(t->id) || (unsigned)t->kind >= STORE_IDM_TENANT_KIND_COUNT ||
         strnlen(t->name, STORE_IDM_NAME_MAX + 1) > STORE_IDM_NAME_MAX)
         return STORE_ERR_ARGUMENT;
-    const store_value p[] = {SV_TEXT(t->id), SV_TEXT(t->kind), SV_TEXT(t->name),
+    const store_value p[] = {SV_TEXT(t->id), SV_TEXT(store_idm_tenant_kind_name(t->kind)), SV_TEXT(t->name),
                              SV_BLOB(t->token_hash, STORE_IDM_HASH_LEN), SV_INT(store_now())};
     return s->drv->exec(s, "INSERT INTO idm_tenant (id, kind, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
                         p, 5, NULL, NULL, NULL);
@@ -227,29 +228,29 @@ store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_j
 
 /* ---------------------------------------------------------------- claims */
 
-static bool claim_state_ok(const char *st)
+/* A row always has a claim state: NONE is the absence of the row. */
+static bool claim_state_ok(store_idm_claim_state st)
 {
-    return strcmp(st, "claimed") == 0 || strcmp(st, "locked") == 0 || strcmp(st, "released") == 0 ||
-           strcmp(st, "refused") == 0;
+    return st != STORE_IDM_CLAIM_NONE && (unsigned)st < STORE_IDM_CLAIM_STATE_COUNT;
 }
 
 store_status store_idm_claim_put(store *s, const store_idm_claim *c)
 {
     if (s == NULL || c == NULL || !claim_state_ok(c->state) || (c->tenant_id[0] != '\0' && !store_idm_id_ok(c->tenant_id)) ||
         (c->js_id[0] != '\0' && !store_idm_id_ok(c->js_id)) || (c->prev_tenant_id[0] != '\0' && !store_idm_id_ok(c->prev_tenant_id)) ||
-        (c->prev_js_id[0] != '\0' && !store_idm_id_ok(c->prev_js_id)) || strnlen(c->op, sizeof c->op) >= sizeof c->op)
+        (c->prev_js_id[0] != '\0' && !store_idm_id_ok(c->prev_js_id)) || (unsigned)c->op >= STORE_IDM_OP_COUNT)
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(c->dev_eui, dev);
     int64_t now = store_now();
     const store_value p[] = {SV_TEXT(dev),
                              c->tenant_id[0] ? SV_TEXT(c->tenant_id) : SV_NULL,
-                             SV_TEXT(c->state),
+                             SV_TEXT(store_idm_claim_state_name(c->state)),
                              c->js_id[0] ? SV_TEXT(c->js_id) : SV_NULL,
                              SV_INT(c->failures),
                              SV_INT(c->provisioned_at),
                              SV_INT(now),
-                             SV_TEXT(c->op),
+                             SV_TEXT(store_idm_op_name(c->op)),
                              c->prev_tenant_id[0] ? SV_TEXT(c->prev_tenant_id) : SV_NULL,
                              c->prev_js_id[0] ? SV_TEXT(c->prev_js_id) : SV_NULL};
     return s->drv->exec(s,
@@ -274,12 +275,13 @@ static store_status claim_row(void *ctx, const store_value *c, size_t n)
     store_status st;
     if ((st = store_eui_parse(c[0].text, &o->dev_eui)) != STORE_OK ||
         (st = store_idm_copy_text(o->tenant_id, sizeof o->tenant_id, &c[1], true)) != STORE_OK ||
-        (st = store_idm_copy_text(o->state, sizeof o->state, &c[2], false)) != STORE_OK ||
         (st = store_idm_copy_text(o->js_id, sizeof o->js_id, &c[3], true)) != STORE_OK ||
-        (st = store_idm_copy_text(o->op, sizeof o->op, &c[8], false)) != STORE_OK ||
         (st = store_idm_copy_text(o->prev_tenant_id, sizeof o->prev_tenant_id, &c[9], true)) != STORE_OK ||
         (st = store_idm_copy_text(o->prev_js_id, sizeof o->prev_js_id, &c[10], true)) != STORE_OK)
         return st;
+    if (c[2].type != STORE_V_TEXT || store_idm_claim_state_parse(c[2].text, &o->state) != STORE_OK ||
+        !claim_state_ok(o->state) || c[8].type != STORE_V_TEXT || store_idm_op_parse(c[8].text, &o->op) != STORE_OK)
+        return STORE_ERR_CORRUPT;
     o->failures = (uint32_t)c[4].i;
     o->provisioned_at = c[5].i;
     o->created_at = c[6].i;
@@ -555,9 +557,10 @@ static store_status cmd_row(void *ctx, const store_value *c, size_t n)
         (c[14].type == STORE_V_BLOB && c[14].len > sizeof o->reply) || c[16].type != STORE_V_INT)
         return STORE_ERR_CORRUPT;
     store_status st = store_eui_parse(c[0].text, &o->dev_eui);
-    if (st != STORE_OK || (st = store_idm_copy_text(o->state, sizeof o->state, &c[5], false)) != STORE_OK ||
-        (st = store_idm_copy_text(o->origin, sizeof o->origin, &c[15], false)) != STORE_OK)
+    if (st != STORE_OK || (st = store_idm_copy_text(o->origin, sizeof o->origin, &c[15], false)) != STORE_OK)
         return st;
+    if (store_idm_cmd_state_parse(c[5].text, &o->state) != STORE_OK)
+        return STORE_ERR_CORRUPT;
     if (c[14].type == STORE_V_BLOB) {
         memcpy(o->reply, c[14].blob, c[14].len);
         o->reply_len = c[14].len;
@@ -615,13 +618,13 @@ store_status store_idm_cmd_get(store *s, uint64_t dev_eui, int64_t seq, store_id
 
 store_status store_idm_cmd_update(store *s, const store_idm_cmd *c)
 {
-    if (s == NULL || c == NULL)
+    if (s == NULL || c == NULL || (unsigned)c->state >= STORE_IDM_CMD_STATE_COUNT)
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(c->dev_eui, dev);
     const store_value p[] = {SV_TEXT(dev),
                              SV_INT(c->seq),
-                             SV_TEXT(c->state),
+                             SV_TEXT(store_idm_cmd_state_name(c->state)),
                              SV_INT(c->msg_id),
                              SV_INT(c->frame_max),
                              SV_BLOB(c->acked, STORE_IDM_FRAG_BITMAP),
@@ -665,16 +668,16 @@ static store_status count_row(void *ctx, const store_value *c, size_t n)
     return STORE_OK;
 }
 
-store_status store_idm_cmd_count(store *s, uint64_t dev_eui, const char *state, uint64_t *count)
+store_status store_idm_cmd_count(store *s, uint64_t dev_eui, store_idm_cmd_state state, uint64_t *count)
 {
-    if (s == NULL || count == NULL)
+    if (s == NULL || count == NULL || (unsigned)state >= STORE_IDM_CMD_STATE_COUNT)
         return STORE_ERR_ARGUMENT;
     char dev[17];
     store_eui_text(dev_eui, dev);
-    const store_value p[] = {SV_TEXT(dev), SV_TEXT(state != NULL ? state : "")};
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(store_idm_cmd_state_name(state))};
     *count = 0;
-    return s->drv->exec(s, "SELECT COUNT(*) FROM idm_cmd WHERE dev_eui = $1 AND ($2 = '' OR state = $2)", p, 2,
-                        count_row, count, NULL);
+    return s->drv->exec(s, "SELECT COUNT(*) FROM idm_cmd WHERE dev_eui = $1 AND state = $2", p, 2, count_row, count,
+                        NULL);
 }
 
 store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count)

@@ -37,7 +37,7 @@
 
 typedef struct store_idm_tenant {
     char id[STORE_IDM_ID_MAX + 1];
-    char kind[16];                   /* "maker" or "customer" */
+    store_idm_tenant_kind kind;
     char name[STORE_IDM_NAME_MAX + 1];
     uint8_t token_hash[STORE_IDM_HASH_LEN];
     int64_t created_at;              /* set by the store */
@@ -66,12 +66,12 @@ typedef struct store_idm_js {
 typedef struct store_idm_claim {
     uint64_t dev_eui;
     char tenant_id[STORE_IDM_ID_MAX + 1];  /* "" = none */
-    char state[16];                  /* claimed, locked, released, refused */
+    store_idm_claim_state state;     /* claimed, locked, released, refused (never NONE in a row) */
     char js_id[STORE_IDM_ID_MAX + 1];      /* "" = not assigned */
     uint32_t failures;               /* wrong owner tokens in a row */
     int64_t provisioned_at;          /* 0 = the assigned JS was not provisioned yet; < 0 = a
                                         provisioning reserved it at -value (idm_provision.c) */
-    char op[16];                     /* the update in flight: "" none, "renew", "transfer", "return" */
+    store_idm_op op;                 /* the update in flight: NONE, RENEW, TRANSFER, RETURN */
     char prev_tenant_id[STORE_IDM_ID_MAX + 1];  /* transfer: the owner the SE is leaving ("" none) */
     char prev_js_id[STORE_IDM_ID_MAX + 1];      /* transfer: that owner's Join Server */
     int64_t created_at, updated_at;  /* set by the store */
@@ -98,7 +98,7 @@ typedef struct store_idm_cmd {
     uint32_t counter;                /* the MLS counter it was sealed with */
     size_t msg_len;
     uint8_t msg[1024];               /* sealed: header | ciphertext | tag */
-    char state[16];                  /* queued, sending, done, failed */
+    store_idm_cmd_state state;       /* queued, sending, done, failed (idm_state.c: the table) */
     uint8_t msg_id;
     uint8_t frame_max;               /* 0 until the first fragment left */
     uint8_t acked[STORE_IDM_FRAG_BITMAP];
@@ -114,14 +114,14 @@ typedef struct store_idm_cmd {
 } store_idm_cmd;
 
 /* The customer root keys of one of an SE's profiles, as blobs under the
- * master key (never clear). slot "current": the keys the SE's customer
- * profile runs and its Join Server holds; "pending": a renewal's new keys,
+ * master key (never clear). slot current: the keys the SE's customer
+ * profile runs and its Join Server holds; pending: a renewal's new keys,
  * sent to the SE, given to the Join Server once the SE acknowledged them
- * (acked); "previous": the keys a renewal replaced, kept until the new ones
+ * (acked); previous: the keys a renewal replaced, kept until the new ones
  * are confirmed by a join, to be put back if they never are. */
 typedef struct store_idm_profile_key {
     uint64_t dev_eui;
-    char slot[12];
+    store_idm_key_slot slot;
     char js_id[STORE_IDM_ID_MAX + 1];
     uint16_t profile_id;
     store_blob nwk_key;
@@ -213,8 +213,9 @@ store_status store_idm_cmd_update(store *s, const store_idm_cmd *c) STORE_MUST_C
 store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;
 /* DevEUIs (at most cap, max 256) with a queued/sending command whose deadline is before `now`. */
 store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count) STORE_MUST_CHECK;
-/* Commands of the SE in `state` (NULL: all). */
-store_status store_idm_cmd_count(store *s, uint64_t dev_eui, const char *state, uint64_t *count) STORE_MUST_CHECK;
+/* Commands of the SE in `state`. */
+store_status store_idm_cmd_count(store *s, uint64_t dev_eui, store_idm_cmd_state state,
+                                 uint64_t *count) STORE_MUST_CHECK;
 
 /* A secure command (or any command) by its seq. */
 store_status store_idm_cmd_get(store *s, uint64_t dev_eui, int64_t seq, store_idm_cmd *out) STORE_MUST_CHECK;
@@ -222,10 +223,11 @@ store_status store_idm_cmd_get(store *s, uint64_t dev_eui, int64_t seq, store_id
 /* ---- profile keys (blobs), cleanups, key age ---- */
 /* Inserts or replaces the row (dev_eui, slot); created_at is kept when k->created_at != 0. */
 store_status store_idm_key_put(store *s, const store_idm_profile_key *k) STORE_MUST_CHECK;
-store_status store_idm_key_get(store *s, uint64_t dev_eui, const char *slot,
+store_status store_idm_key_get(store *s, uint64_t dev_eui, store_idm_key_slot slot,
                                store_idm_profile_key *out) STORE_MUST_CHECK;      /* NOT_FOUND */
-/* Deletes slot `slot` of the SE, or all of them when slot is NULL. */
-store_status store_idm_key_delete(store *s, uint64_t dev_eui, const char *slot) STORE_MUST_CHECK;
+/* Deletes slot `slot` of the SE; _all: every slot of it. */
+store_status store_idm_key_delete(store *s, uint64_t dev_eui, store_idm_key_slot slot) STORE_MUST_CHECK;
+store_status store_idm_key_delete_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;
 /* SEs active at their customer, no update in flight, whose current keys
  * were made before `before` (a policy's maximum key age). */
 store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap,

@@ -22,6 +22,22 @@ const char *store_operator_reach_name(store_operator_reach r)
     }
 }
 
+store_status store_operator_reach_parse(const char *text, store_operator_reach *out)
+{
+    if (text == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    for (int r = STORE_OPERATOR_DIRECT; r <= STORE_OPERATOR_HUB; r++) {
+        if (strcmp(text, store_operator_reach_name((store_operator_reach)r)) == 0) {
+            *out = (store_operator_reach)r;
+            return STORE_OK;
+        }
+    }
+    return STORE_ERR_ARGUMENT;
+}
+
+/* The operator's state column: "active" or "suspended", the one spelling. */
+static const char *const STATE_TEXT[2] = {"active", "suspended"};
+
 static bool text_ok(const char *t, size_t max, bool required)
 {
     size_t n = strnlen(t, max + 1);
@@ -56,7 +72,7 @@ store_status store_operator_put(store *s, const store_operator *op, const char *
         has_ca ? SV_BLOB(op->client_ca_sha256, STORE_OPERATOR_HASH_LEN) : SV_NULL,
         SV_TEXT(op->kek_label),
         SV_TEXT(store_operator_reach_name(op->reach)),
-        SV_TEXT(op->suspended ? "suspended" : "active"),
+        SV_TEXT(STATE_TEXT[op->suspended]),
         SV_INT(store_now()),
     };
     store_operator have;
@@ -115,15 +131,10 @@ static store_status op_row(void *ctx, const store_value *c, size_t n)
         return STORE_ERR_CORRUPT;
     }
     memcpy(o->kek_label, c[5].text, strlen(c[5].text) + 1);
-    if (strcmp(c[6].text, "direct") == 0)
-        o->reach = STORE_OPERATOR_DIRECT;
-    else if (strcmp(c[6].text, "hub") == 0)
-        o->reach = STORE_OPERATOR_HUB;
-    else
+    if (store_operator_reach_parse(c[6].text, &o->reach) != STORE_OK)
         return STORE_ERR_CORRUPT;
-    if (strcmp(c[7].text, "suspended") == 0)
-        o->suspended = true;
-    else if (strcmp(c[7].text, "active") != 0)
+    o->suspended = strcmp(c[7].text, STATE_TEXT[true]) == 0;
+    if (!o->suspended && strcmp(c[7].text, STATE_TEXT[false]) != 0)
         return STORE_ERR_CORRUPT;
     o->created_at = c[8].i;
     o->updated_at = c[9].i;
@@ -196,7 +207,7 @@ store_status store_operator_set_suspended(store *s, uint32_t net_id, bool suspen
 {
     if (s == NULL || net_id > 0xFFFFFF)
         return STORE_ERR_ARGUMENT;
-    const store_value p[] = {SV_INT(net_id), SV_TEXT(suspended ? "suspended" : "active"), SV_INT(store_now())};
+    const store_value p[] = {SV_INT(net_id), SV_TEXT(STATE_TEXT[suspended]), SV_INT(store_now())};
     int64_t changes = 0;
     store_status st =
         s->drv->exec(s, "UPDATE idm_operator SET state = $2, updated_at = $3 WHERE net_id = $1", p, 3, NULL, NULL,

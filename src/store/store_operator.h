@@ -52,8 +52,10 @@ typedef struct store_operator {
     int64_t created_at, updated_at;   /* set by the store */
 } store_operator;
 
-/* "direct" / "hub"; NULL out of range. */
+/* "direct" / "hub"; NULL out of range. parse: the reach a text names
+ * (the CLI's --reach, the reach column), STORE_ERR_ARGUMENT for any other. */
 const char *store_operator_reach_name(store_operator_reach r);
+store_status store_operator_reach_parse(const char *text, store_operator_reach *out) STORE_MUST_CHECK;
 
 /* Inserts `op` with its client CA bundle (client_ca NULL or "" = none; its
  * SHA-256 must then be op->client_ca_sha256 and has_client_ca true).

@@ -346,7 +346,7 @@ static void images_boot_and_their_join_mic_verifies_in_the_idm_token(void **stat
         /* The IDM's own row: state, hashed token, MLS key blob. */
         store_idm_se se_row;
         assert_int_equal(store_idm_se_get(G.db, dev_eui, &se_row), STORE_OK);
-        assert_string_equal(se_row.state, "manufactured");
+        assert_int_equal(se_row.state, IDM_STATE_MANUFACTURED);
         assert_int_equal(se_row.serial, 1 + (uint64_t)i);
         assert_int_equal(se_row.mls_key.len, HSM_BLOB_LEN);
         idm_batch_line l;

@@ -122,7 +122,7 @@ static int setup(void **state)
         memcpy(se.mls_key.data, G.mls_blob, G.mls_blob_len);
         se.mls_key.len = G.mls_blob_len;
         (void)mbedtls_sha256_ret(OWNER, sizeof OWNER, se.owner_token_hash, 0);
-        snprintf(se.state, sizeof se.state, "manufactured");
+        se.state = IDM_STATE_MANUFACTURED;
         if (store_idm_se_put(G.db, &se) != STORE_OK)
             return -1;
     }
@@ -152,7 +152,7 @@ static void tenants_and_tokens(void **state)
     store_idm_tenant t;
     assert_int_equal(idm_tenant_authenticate(G.db, tok, &t), IDM_OK);
     assert_string_equal(t.id, "maker");
-    assert_string_equal(t.kind, "maker");
+    assert_int_equal(t.kind, STORE_IDM_TENANT_MAKER);
     tok[0] = tok[0] == 'A' ? 'B' : 'A';
     assert_int_equal(idm_tenant_authenticate(G.db, tok, &t), IDM_ERR_AUTH);
     assert_int_equal(idm_tenant_add(G.db, "maker", "maker", "again", "test", tok, err), IDM_ERR_EXISTS);
@@ -197,13 +197,13 @@ static void claim_rules(void **state)
     assert_string_equal(err, first);
     store_idm_claim c;
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
-    assert_string_equal(c.state, "claimed");
+    assert_int_equal(c.state, STORE_IDM_CLAIM_CLAIMED);
     assert_string_equal(c.tenant_id, "acme");
     /* release only by the holder, and it leaves no holder behind (finding 3) */
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "bolt", "t", err), IDM_ERR_NOT_FOUND);
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_RELEASE, "acme", "t", err), IDM_OK);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
-    assert_string_equal(c.state, "released");
+    assert_int_equal(c.state, STORE_IDM_CLAIM_RELEASED);
     assert_string_equal(c.tenant_id, "");
     /* bolt locked itself out of DEV: even the right token is refused, with
      * the same answer, until the operator's unlock forgives it */
@@ -211,7 +211,7 @@ static void claim_rules(void **state)
     assert_int_equal(idm_claim(G.db, DEV, "cleo", OWNER_HEX, "t", NULL, err), IDM_OK);
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_REFUSE, NULL, "t", err), IDM_OK);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
-    assert_string_equal(c.state, "refused");
+    assert_int_equal(c.state, STORE_IDM_CLAIM_REFUSED);
     assert_string_equal(c.tenant_id, "");
     /* the operator's lock, then unlock: no former holder comes back, and
      * the buyer with the right token claims it (finding 3) */
@@ -219,7 +219,7 @@ static void claim_rules(void **state)
     assert_int_equal(idm_claim(G.db, DEV, "acme", OWNER_HEX, "t", NULL, err), IDM_ERR_LOCKED);
     assert_int_equal(idm_claim_change(G.db, DEV, IDM_CLAIM_UNLOCK, NULL, "t", err), IDM_OK);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
-    assert_string_equal(c.state, "released");
+    assert_int_equal(c.state, STORE_IDM_CLAIM_RELEASED);
     assert_string_equal(c.tenant_id, "");
     assert_int_equal(idm_claim(G.db, DEV, "bolt", OWNER_HEX, "t", NULL, err), IDM_OK);
     /* a maker claims nothing, decided before the SE is looked at */
@@ -289,11 +289,13 @@ static void js_and_assign(void **state)
     /* the customer JS at 127.0.0.1:1 does not answer: nothing queued, nothing changed */
     assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_REMOTE);
     uint64_t cmds = 9;
-    assert_int_equal(store_idm_cmd_count(G.db, DEV, NULL, &cmds), STORE_OK);
-    assert_int_equal(cmds, 0);
+    for (int cs = 0; cs < STORE_IDM_CMD_STATE_COUNT; cs++) {
+        assert_int_equal(store_idm_cmd_count(G.db, DEV, (store_idm_cmd_state)cs, &cmds), STORE_OK);
+        assert_int_equal(cmds, 0);
+    }
     store_idm_se se;
     assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
-    assert_string_equal(se.state, "bootstrapped");
+    assert_int_equal(se.state, IDM_STATE_BOOTSTRAPPED);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
     assert_int_equal(c.provisioned_at, 0); /* the reservation was given back */
     /* another provisioner's fresh reservation: this one stands back */
@@ -362,8 +364,8 @@ static void ota_rows(void **state)
     assert_int_equal(c->seq, 2);
     assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_OK);
     assert_int_equal(c->seq, 1);
-    assert_string_equal(c->state, "queued");
-    snprintf(c->state, sizeof c->state, "done");
+    assert_int_equal(c->state, STORE_IDM_CMD_QUEUED);
+    c->state = STORE_IDM_CMD_DONE;
     c->acked[0] = 0x3;
     assert_int_equal(store_idm_cmd_update(G.db, c), STORE_OK);
     assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_OK);
@@ -396,9 +398,9 @@ static void deadline_fails(void **state)
     idm_ota_free(e);
     store_idm_se se;
     assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
-    assert_string_equal(se.state, "bootstrapped");
+    assert_int_equal(se.state, IDM_STATE_BOOTSTRAPPED);
     uint64_t n = 0;
-    assert_int_equal(store_idm_cmd_count(G.db, DEV, "failed", &n), STORE_OK);
+    assert_int_equal(store_idm_cmd_count(G.db, DEV, STORE_IDM_CMD_FAILED, &n), STORE_OK);
     assert_int_equal(n, 1);
 }
 
@@ -410,7 +412,7 @@ static void profile_keys_and_cleanups(void **state)
     store_idm_profile_key k, back;
     memset(&k, 0, sizeof k);
     k.dev_eui = DEV;
-    snprintf(k.slot, sizeof k.slot, "current");
+    k.slot = STORE_IDM_SLOT_CURRENT;
     snprintf(k.js_id, sizeof k.js_id, "acme-js");
     k.profile_id = 3;
     k.nwk_key.len = 40;
@@ -418,23 +420,23 @@ static void profile_keys_and_cleanups(void **state)
     k.join_nonce_base = 7;
     k.created_at = 1000;
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_CURRENT, &back), STORE_OK);
     assert_int_equal(back.profile_id, 3);
     assert_int_equal(back.join_nonce_base, 7);
     assert_int_equal(back.app_key.len, 0);
     assert_memory_equal(back.nwk_key.data, k.nwk_key.data, 40);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
-    snprintf(k.slot, sizeof k.slot, "bogus");
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PENDING, &back), STORE_ERR_NOT_FOUND);
+    k.slot = STORE_IDM_SLOT_COUNT;
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_ERR_ARGUMENT);
-    snprintf(k.slot, sizeof k.slot, "pending");
+    k.slot = STORE_IDM_SLOT_PENDING;
     k.app_key.len = 40;
     k.acked = true;
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PENDING, &back), STORE_OK);
     assert_true(back.acked);
-    assert_int_equal(store_idm_key_delete(G.db, DEV, "pending"), STORE_OK);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(store_idm_key_delete(G.db, DEV, STORE_IDM_SLOT_PENDING), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PENDING, &back), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_CURRENT, &back), STORE_OK);
 
     /* key age: only an SE active at its customer, claimed, nothing in flight */
     char err[IDM_ERR_MAX];
@@ -446,7 +448,7 @@ static void profile_keys_and_cleanups(void **state)
     memset(&c, 0, sizeof c);
     c.dev_eui = DEV;
     snprintf(c.tenant_id, sizeof c.tenant_id, "acme");
-    snprintf(c.state, sizeof c.state, "claimed");
+    c.state = STORE_IDM_CLAIM_CLAIMED;
     c.provisioned_at = 5;
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
@@ -456,7 +458,7 @@ static void profile_keys_and_cleanups(void **state)
     assert_true(list[0] == DEV);
     assert_int_equal(store_idm_key_age_list(G.db, 1000, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* not older than that */
-    snprintf(c.op, sizeof c.op, "renew");
+    c.op = STORE_IDM_OP_RENEW;
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
     assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* an update is in flight */
@@ -481,7 +483,7 @@ static void profile_keys_and_cleanups(void **state)
     int64_t seq = cmd->seq;
     cmd->reply_len = 3;
     memcpy(cmd->reply, "\x0A\x0B\x0C", 3);
-    snprintf(cmd->state, sizeof cmd->state, "done");
+    cmd->state = STORE_IDM_CMD_DONE;
     cmd->result = 0;
     assert_int_equal(store_idm_cmd_update(G.db, cmd), STORE_OK);
     memset(cmd, 0, sizeof *cmd);
@@ -521,51 +523,68 @@ static void update_failed_undoes(void **state)
     snprintf(c.js_id, sizeof c.js_id, "bolt-js");
     snprintf(c.prev_tenant_id, sizeof c.prev_tenant_id, "acme");
     snprintf(c.prev_js_id, sizeof c.prev_js_id, "acme-js");
-    snprintf(c.state, sizeof c.state, "claimed");
-    snprintf(c.op, sizeof c.op, "transfer");
+    c.state = STORE_IDM_CLAIM_CLAIMED;
+    c.op = STORE_IDM_OP_TRANSFER;
     c.provisioned_at = 50;
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
     store_idm_profile_key k;
     memset(&k, 0, sizeof k);
     k.dev_eui = DEV, k.profile_id = 2, k.nwk_key.len = 40, k.created_at = 10;
-    snprintf(k.slot, sizeof k.slot, "current");
+    k.slot = STORE_IDM_SLOT_CURRENT;
     snprintf(k.js_id, sizeof k.js_id, "bolt-js");
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
     k.profile_id = 1;
-    snprintf(k.slot, sizeof k.slot, "previous");
+    k.slot = STORE_IDM_SLOT_PREVIOUS;
     snprintf(k.js_id, sizeof k.js_id, "acme-js");
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
-    char op[16];
-    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK);
-    assert_string_equal(op, "transfer");
+    store_idm_op op = STORE_IDM_OP_COUNT;
+    assert_int_equal(store_idm_txn(G.db, undo_fn, &op), STORE_OK);
+    assert_int_equal(op, STORE_IDM_OP_TRANSFER);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
     assert_string_equal(c.tenant_id, "acme");
     assert_string_equal(c.js_id, "acme-js");
     assert_string_equal(c.prev_tenant_id, "");
-    assert_string_equal(c.op, "");
+    assert_int_equal(c.op, STORE_IDM_OP_NONE);
     store_idm_profile_key back;
-    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_CURRENT, &back), STORE_OK);
     assert_string_equal(back.js_id, "acme-js");
     assert_int_equal(back.profile_id, 1);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "previous", &back), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PREVIOUS, &back), STORE_ERR_NOT_FOUND);
     store_idm_cleanup cl[2];
     size_t n = 0;
     assert_int_equal(store_idm_cleanup_list(G.db, cl, 2, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].js_id, "bolt-js");
 
-    snprintf(c.op, sizeof c.op, "renew");
+    c.op = STORE_IDM_OP_RENEW;
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
-    snprintf(k.slot, sizeof k.slot, "pending");
+    k.slot = STORE_IDM_SLOT_PENDING;
     assert_int_equal(store_idm_key_put(G.db, &k), STORE_OK);
-    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK);
-    assert_string_equal(op, "renew");
-    assert_int_equal(store_idm_key_get(G.db, DEV, "pending", &back), STORE_ERR_NOT_FOUND);
-    assert_int_equal(store_idm_key_get(G.db, DEV, "current", &back), STORE_OK);
+    assert_int_equal(store_idm_txn(G.db, undo_fn, &op), STORE_OK);
+    assert_int_equal(op, STORE_IDM_OP_RENEW);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PENDING, &back), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_CURRENT, &back), STORE_OK);
     assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
-    assert_string_equal(c.op, "");
-    assert_int_equal(store_idm_txn(G.db, undo_fn, op), STORE_OK); /* nothing in flight: nothing changes */
-    assert_string_equal(op, "");
+    assert_int_equal(c.op, STORE_IDM_OP_NONE);
+    assert_int_equal(store_idm_txn(G.db, undo_fn, &op), STORE_OK); /* nothing in flight: nothing changes */
+    assert_int_equal(op, STORE_IDM_OP_NONE);
+
+    /* A transfer undone after the operator refused the claim: the claim
+     * table has no hand-back from refused, so no holder comes back. */
+    c.state = STORE_IDM_CLAIM_REFUSED;
+    c.op = STORE_IDM_OP_TRANSFER;
+    c.tenant_id[0] = c.js_id[0] = '\0';
+    c.provisioned_at = 0; /* refused: before the new owner's JS was provisioned */
+    snprintf(c.prev_tenant_id, sizeof c.prev_tenant_id, "acme");
+    snprintf(c.prev_js_id, sizeof c.prev_js_id, "acme-js");
+    assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
+    assert_int_equal(store_idm_txn(G.db, undo_fn, &op), STORE_OK);
+    assert_int_equal(op, STORE_IDM_OP_TRANSFER);
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_int_equal(c.state, STORE_IDM_CLAIM_REFUSED);
+    assert_string_equal(c.tenant_id, "");
+    assert_string_equal(c.prev_tenant_id, "");
+    assert_int_equal(c.op, STORE_IDM_OP_NONE);
 }
 
 /* The operations refuse what the state or the caller does not allow, and
@@ -602,7 +621,7 @@ static void operations_refuse_and_queue(void **state)
     assert_int_equal(o.tx_next, first + 2);
     assert_int_equal(idm_retire(G.db, DEV, "t", err), IDM_OK);
     uint64_t n = 0;
-    assert_int_equal(store_idm_cmd_count(G.db, DEV, "failed", &n), STORE_OK);
+    assert_int_equal(store_idm_cmd_count(G.db, DEV, STORE_IDM_CMD_FAILED, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(idm_retire(G.db, DEV, "t", err), IDM_ERR_ILLEGAL);
     assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_ERR_ILLEGAL);

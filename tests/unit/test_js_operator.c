@@ -123,7 +123,7 @@ static void put_device(uint64_t dev_eui, const char *allowed)
     assert_int_equal(store_device_put(db, &d, false), STORE_OK);
 }
 
-static void put_se(uint64_t dev_eui, const char *operators, const char *state)
+static void put_se(uint64_t dev_eui, const char *operators, idm_state state)
 {
     store_idm_se se;
     memset(&se, 0, sizeof(se));
@@ -134,7 +134,7 @@ static void put_se(uint64_t dev_eui, const char *operators, const char *state)
     se.mls_key.len = 24;
     memset(se.mls_key.data, 0x5A, 24);
     memset(se.owner_token_hash, (int)(dev_eui & 0xFF), sizeof(se.owner_token_hash));
-    snprintf(se.state, sizeof(se.state), "%s", state);
+    se.state = state;
     snprintf(se.operators, sizeof(se.operators), "%s", operators);
     assert_int_equal(store_idm_se_put(db, &se), STORE_OK);
 }
@@ -146,7 +146,7 @@ static void put_customer(void)
     store_idm_tenant t;
     memset(&t, 0, sizeof(t));
     snprintf(t.id, sizeof(t.id), "cust");
-    snprintf(t.kind, sizeof(t.kind), "customer");
+    t.kind = STORE_IDM_TENANT_CUSTOMER;
     memset(t.token_hash, 0x33, sizeof(t.token_hash));
     assert_int_equal(store_idm_tenant_put(db, &t), STORE_OK);
     store_idm_js j;
@@ -168,14 +168,14 @@ static void put_customer(void)
     memset(&c, 0, sizeof(c));
     c.dev_eui = SE_MOVED;
     snprintf(c.tenant_id, sizeof(c.tenant_id), "cust");
-    snprintf(c.state, sizeof(c.state), "claimed");
+    c.state = STORE_IDM_CLAIM_CLAIMED;
     snprintf(c.js_id, sizeof(c.js_id), "cust-js");
     c.provisioned_at = 1;
     assert_int_equal(store_idm_claim_put(db, &c), STORE_OK);
     store_idm_profile_key k;
     memset(&k, 0, sizeof(k));
     k.dev_eui = SE_MOVED;
-    snprintf(k.slot, sizeof(k.slot), "current");
+    k.slot = STORE_IDM_SLOT_CURRENT;
     snprintf(k.js_id, sizeof(k.js_id), "cust-js");
     k.profile_id = 1;
     k.nwk_key.len = 24;
@@ -425,9 +425,9 @@ static void onboarding(void **state)
     put_device(SE_AB, "");
     put_device(SE_MOVED, "");
     put_device(DEV_PLAIN, "\"AllowedNetIDs\":[\"00000C\"],");
-    put_se(SE_ALL, "*", "manufactured");
-    put_se(SE_AB, "00000A,00000B", "bootstrapped");
-    put_se(SE_MOVED, "", "active_at_customer");
+    put_se(SE_ALL, "*", IDM_STATE_MANUFACTURED);
+    put_se(SE_AB, "00000A,00000B", IDM_STATE_BOOTSTRAPPED);
+    put_se(SE_MOVED, "", IDM_STATE_ACTIVE_AT_CUSTOMER);
     put_customer();
     js_se_policy p;
     assert_int_equal(idm_se_policy(NULL, db, SE_AB, &p), JS_OK);
@@ -501,10 +501,10 @@ static void home_ns(void **state)
     assert_string_equal(home_ns_as(SE_ALL, BOOT_NET, boot, h), "Success");
     assert_string_equal(h, "000000");
     /* an SE on trial of its first profile is still at bootstrap */
-    assert_int_equal(store_idm_se_set_state(db, SE_MOVED, "active_at_customer", "profile_pending"), STORE_OK);
+    assert_int_equal(store_idm_se_set_state(db, SE_MOVED, IDM_STATE_ACTIVE_AT_CUSTOMER, IDM_STATE_PROFILE_PENDING), STORE_OK);
     assert_string_equal(home_ns_as(SE_MOVED, OP_B, tok[1], h), "Success");
     assert_string_equal(h, "000000");
-    assert_int_equal(store_idm_se_set_state(db, SE_MOVED, "profile_pending", "active_at_customer"), STORE_OK);
+    assert_int_equal(store_idm_se_set_state(db, SE_MOVED, IDM_STATE_PROFILE_PENDING, IDM_STATE_ACTIVE_AT_CUSTOMER), STORE_OK);
 }
 
 static void counters(void **state)

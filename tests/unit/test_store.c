@@ -32,6 +32,7 @@
 
 #include "store/store.h"
 #include "store/store_idm.h"
+#include "store/store_idm_tenant.h"
 #include "store/store_operator.h"
 
 /* ---------------------------------------------------------------- fixture */
@@ -450,6 +451,10 @@ static void test_operators(void **state)
     assert_memory_equal(got.token_sha256, op.token_sha256, 32);
     assert_memory_equal(got.client_ca_sha256, op.client_ca_sha256, 32);
     assert_true(got.created_at > 0 && got.reach == STORE_OPERATOR_DIRECT);
+    store_operator_reach reach = STORE_OPERATOR_DIRECT;
+    assert_int_equal(store_operator_reach_parse("hub", &reach), STORE_OK);
+    assert_int_equal(reach, STORE_OPERATOR_HUB);
+    assert_int_equal(store_operator_reach_parse("Hub", &reach), STORE_ERR_ARGUMENT);
     char ca[256];
     size_t n = 0;
     assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, sizeof ca, &n), STORE_OK);
@@ -502,7 +507,7 @@ static void test_operators(void **state)
     se.dev_eui = 0x70B3D57ED0050001ull;
     se.mac_version = STORE_MAC_1_0_4;
     se.mls_key = fake_blob(7);
-    snprintf(se.state, sizeof se.state, "manufactured");
+    se.state = IDM_STATE_MANUFACTURED;
     assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
     store_idm_se gse;
     assert_int_equal(store_idm_se_get(fx->s, se.dev_eui, &gse), STORE_OK);
@@ -515,6 +520,194 @@ static void test_operators(void **state)
     se.dev_eui++;
     snprintf(se.operators, sizeof se.operators, "00000A;C00053");
     assert_int_equal(store_idm_se_put(fx->s, &se), STORE_ERR_ARGUMENT);
+}
+
+/* ---------------------------------------------------------------- IDM enums (store_idm_states.h) */
+
+/* Raw SQL that writes a text no table names: past the CHECK lists where a
+ * column has one (SQLite: ignore_check_constraints; PostgreSQL: the
+ * column's constraint dropped, the schema is thrown away after the test). */
+static void corrupt_text(const fixture *fx, const char *table, const char *column, bool checked, const char *update)
+{
+    char sql[400];
+    if (!checked)
+        snprintf(sql, sizeof sql, "%s", update);
+    else if (fx->kind == BACKEND_SQLITE)
+        snprintf(sql, sizeof sql, "PRAGMA ignore_check_constraints = ON; %s", update);
+    else
+        snprintf(sql, sizeof sql, "ALTER TABLE %s DROP CONSTRAINT %s_%s_check; %s", table, table, column, update);
+    raw_sql(fx, sql);
+}
+
+/* Every value of every enum is written through the store, read back equal,
+ * and stored as the text the schema's CHECK lists and docs name; a text no
+ * table names, read from the database, is STORE_ERR_CORRUPT. */
+static void test_idm_enums_round_trip(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t dev0 = 0x70B3D57ED0060000ull;
+    char sql[200];
+    /* the SE lifecycle: one SE per state, then a compare-and-set walk */
+    store_idm_se se, got;
+    memset(&se, 0, sizeof se);
+    se.mac_version = STORE_MAC_1_0_4;
+    se.mls_key = fake_blob(9);
+    for (int st = 0; st < IDM_STATE_COUNT; st++) {
+        se.dev_eui = dev0 + (uint64_t)st;
+        se.state = (idm_state)st;
+        assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+        assert_int_equal(store_idm_se_get(fx->s, se.dev_eui, &got), STORE_OK);
+        assert_int_equal(got.state, st);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM idm_se WHERE dev_eui = '%016llX' AND state = '%s'",
+                 (unsigned long long)se.dev_eui, store_idm_se_state_name((idm_state)st));
+        assert_int_equal(raw_int(fx, sql), 1);
+    }
+    se.dev_eui = dev0 + 100;
+    se.state = IDM_STATE_COUNT;
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_se_set_state(fx->s, dev0, IDM_STATE_BOOTSTRAPPED, IDM_STATE_RETIRED), STORE_ERR_ABORTED);
+    assert_int_equal(store_idm_se_set_state(fx->s, dev0, IDM_STATE_MANUFACTURED, IDM_STATE_BOOTSTRAPPED), STORE_OK);
+    assert_int_equal(store_idm_se_get(fx->s, dev0, &got), STORE_OK);
+    assert_int_equal(got.state, IDM_STATE_BOOTSTRAPPED);
+    assert_int_equal(store_idm_se_set_state(fx->s, dev0, IDM_STATE_BOOTSTRAPPED, IDM_STATE_COUNT), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_se_set_state(fx->s, dev0 + 99, IDM_STATE_BOOTSTRAPPED, IDM_STATE_RETIRED),
+                     STORE_ERR_NOT_FOUND);
+
+    /* tenant kinds */
+    for (int k = 0; k < STORE_IDM_TENANT_KIND_COUNT; k++) {
+        store_idm_tenant t, tg;
+        memset(&t, 0, sizeof t);
+        snprintf(t.id, sizeof t.id, "t%d", k);
+        snprintf(t.name, sizeof t.name, "T%d", k);
+        memset(t.token_hash, 0x30 + k, sizeof t.token_hash);
+        t.kind = (store_idm_tenant_kind)k;
+        assert_int_equal(store_idm_tenant_put(fx->s, &t), STORE_OK);
+        assert_int_equal(store_idm_tenant_get(fx->s, t.id, &tg), STORE_OK);
+        assert_int_equal(tg.kind, k);
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM idm_tenant WHERE id = 't%d' AND kind = '%s'", k,
+                 store_idm_tenant_kind_name((store_idm_tenant_kind)k));
+        assert_int_equal(raw_int(fx, sql), 1);
+    }
+    store_idm_tenant bad = {.id = "t9", .kind = STORE_IDM_TENANT_KIND_COUNT};
+    assert_int_equal(store_idm_tenant_put(fx->s, &bad), STORE_ERR_ARGUMENT);
+
+    /* claim states x ops, on one SE's claim row */
+    store_idm_claim c, cg;
+    for (int cs = 0; cs < STORE_IDM_CLAIM_STATE_COUNT; cs++) {
+        for (int op = 0; op < STORE_IDM_OP_COUNT; op++) {
+            memset(&c, 0, sizeof c);
+            c.dev_eui = dev0;
+            c.state = (store_idm_claim_state)cs;
+            c.op = (store_idm_op)op;
+            if (cs == STORE_IDM_CLAIM_NONE) { /* the absence of a row is never written */
+                assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_ERR_ARGUMENT);
+                continue;
+            }
+            assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_OK);
+            assert_int_equal(store_idm_claim_get(fx->s, dev0, &cg), STORE_OK);
+            assert_int_equal(cg.state, cs);
+            assert_int_equal(cg.op, op);
+            snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM idm_claim WHERE state = '%s' AND op = '%s'",
+                     store_idm_claim_state_name((store_idm_claim_state)cs), store_idm_op_name((store_idm_op)op));
+            assert_int_equal(raw_int(fx, sql), 1);
+        }
+    }
+    c.state = STORE_IDM_CLAIM_STATE_COUNT;
+    assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_ERR_ARGUMENT);
+    c.state = STORE_IDM_CLAIM_CLAIMED;
+    c.op = STORE_IDM_OP_COUNT;
+    assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_ERR_ARGUMENT);
+
+    /* command states: born queued, then each state written and read back */
+    store_idm_cmd *cmd = calloc(1, sizeof *cmd), *cmd_got = calloc(1, sizeof *cmd_got);
+    assert_non_null(cmd);
+    assert_non_null(cmd_got);
+    cmd->dev_eui = dev0;
+    cmd->msg_len = 20;
+    cmd->deadline = 1;
+    cmd->state = STORE_IDM_CMD_DONE; /* ignored: a command is born queued */
+    assert_int_equal(store_idm_cmd_add(fx->s, cmd), STORE_OK);
+    assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_OK);
+    assert_int_equal(cmd_got->state, STORE_IDM_CMD_QUEUED);
+    for (int ks = 0; ks < STORE_IDM_CMD_STATE_COUNT; ks++) {
+        cmd->state = (store_idm_cmd_state)ks;
+        assert_int_equal(store_idm_cmd_update(fx->s, cmd), STORE_OK);
+        assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_OK);
+        assert_int_equal(cmd_got->state, ks);
+        for (int other = 0; other < STORE_IDM_CMD_STATE_COUNT; other++) {
+            uint64_t n = 9;
+            assert_int_equal(store_idm_cmd_count(fx->s, dev0, (store_idm_cmd_state)other, &n), STORE_OK);
+            assert_int_equal(n, other == ks ? 1 : 0);
+        }
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM idm_cmd WHERE state = '%s'",
+                 store_idm_cmd_state_name((store_idm_cmd_state)ks));
+        assert_int_equal(raw_int(fx, sql), 1);
+    }
+    cmd->state = STORE_IDM_CMD_STATE_COUNT;
+    assert_int_equal(store_idm_cmd_update(fx->s, cmd), STORE_ERR_ARGUMENT);
+    uint64_t n = 0;
+    assert_int_equal(store_idm_cmd_count(fx->s, dev0, STORE_IDM_CMD_STATE_COUNT, &n), STORE_ERR_ARGUMENT);
+
+    /* key slots */
+    store_idm_profile_key k, kg;
+    memset(&k, 0, sizeof k);
+    k.dev_eui = dev0;
+    snprintf(k.js_id, sizeof k.js_id, "js");
+    k.profile_id = 1;
+    k.nwk_key = fake_blob(3);
+    for (int sl = 0; sl < STORE_IDM_SLOT_COUNT; sl++) {
+        k.slot = (store_idm_key_slot)sl;
+        k.profile_id = (uint16_t)(10 + sl);
+        assert_int_equal(store_idm_key_put(fx->s, &k), STORE_OK);
+        assert_int_equal(store_idm_key_get(fx->s, dev0, (store_idm_key_slot)sl, &kg), STORE_OK);
+        assert_int_equal(kg.slot, sl);
+        assert_int_equal(kg.profile_id, 10 + sl);
+        snprintf(sql, sizeof sql, "SELECT profile_id FROM idm_profile_key WHERE slot = '%s'",
+                 store_idm_key_slot_name((store_idm_key_slot)sl));
+        assert_int_equal(raw_int(fx, sql), 10 + sl);
+    }
+    k.slot = STORE_IDM_SLOT_COUNT;
+    assert_int_equal(store_idm_key_put(fx->s, &k), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_key_get(fx->s, dev0, STORE_IDM_SLOT_COUNT, &kg), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_key_delete(fx->s, dev0, STORE_IDM_SLOT_PENDING), STORE_OK);
+    assert_int_equal(store_idm_key_get(fx->s, dev0, STORE_IDM_SLOT_PENDING, &kg), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_key_get(fx->s, dev0, STORE_IDM_SLOT_PREVIOUS, &kg), STORE_OK);
+
+    /* unknown text in the database: corrupt, never a guess */
+    store_close(fx->s);
+    fx->s = NULL;
+    snprintf(sql, sizeof sql, "UPDATE idm_se SET state = 'active' WHERE dev_eui = '%016llX'", (unsigned long long)dev0);
+    corrupt_text(fx, "idm_se", "state", false, sql);
+    corrupt_text(fx, "idm_tenant", "kind", true, "UPDATE idm_tenant SET kind = 'Maker' WHERE id = 't0'");
+    corrupt_text(fx, "idm_cmd", "state", true, "UPDATE idm_cmd SET state = 'sent'");
+    corrupt_text(fx, "idm_profile_key", "slot", true, "UPDATE idm_profile_key SET slot = 'older' WHERE slot = 'previous'");
+    assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+    assert_int_equal(store_idm_se_get(fx->s, dev0, &got), STORE_ERR_CORRUPT);
+    assert_int_equal(store_idm_se_set_state(fx->s, dev0, IDM_STATE_BOOTSTRAPPED, IDM_STATE_RETIRED), STORE_ERR_CORRUPT);
+    assert_int_equal(store_idm_se_get(fx->s, dev0 + 1, &got), STORE_OK); /* the others are intact */
+    store_idm_tenant tg;
+    assert_int_equal(store_idm_tenant_get(fx->s, "t0", &tg), STORE_ERR_CORRUPT);
+    assert_int_equal(store_idm_tenant_get(fx->s, "t1", &tg), STORE_OK);
+    assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_ERR_CORRUPT);
+    assert_int_equal(store_idm_cmd_current(fx->s, dev0, cmd_got), STORE_ERR_NOT_FOUND); /* 'sent' is not in flight */
+    store_idm_profile_key *probe = calloc(1, sizeof *probe);
+    assert_non_null(probe);
+    assert_int_equal(raw_int(fx, "SELECT COUNT(*) FROM idm_profile_key WHERE slot = 'older'"), 1);
+    assert_int_equal(store_idm_key_get(fx->s, dev0, STORE_IDM_SLOT_CURRENT, probe), STORE_OK);
+    free(probe);
+    /* a claim: an unknown state, "none" (never a row), an unknown op */
+    const char *const claim_bad[] = {"UPDATE idm_claim SET state = 'held'", "UPDATE idm_claim SET state = 'none'",
+                                     "UPDATE idm_claim SET state = 'claimed', op = 'rekey'"};
+    for (size_t i = 0; i < sizeof claim_bad / sizeof claim_bad[0]; i++) {
+        store_close(fx->s);
+        fx->s = NULL;
+        /* PostgreSQL: the constraint goes once; SQLite ignores it each time */
+        corrupt_text(fx, "idm_claim", "state", i == 0 || fx->kind == BACKEND_SQLITE, claim_bad[i]);
+        assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+        assert_int_equal(store_idm_claim_get(fx->s, dev0, &cg), STORE_ERR_CORRUPT);
+    }
+    free(cmd);
+    free(cmd_got);
 }
 
 /* ---------------------------------------------------------------- DevNonce */
@@ -1191,6 +1384,7 @@ static void test_kill_during_joins(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_device_list, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
+    cmocka_unit_test_prestate_setup_teardown(test_idm_enums_round_trip, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_random_versions, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_all_65536, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_counter_versions, setup, teardown, &B), \

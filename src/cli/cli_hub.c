@@ -6,24 +6,16 @@
  *                              the token_sha256 for its `member` line on stdout
  */
 #include "cli/cli.h"
+#include "cli/cli_servers.h"
 #include "cli/cli_json.h"
 #include "hub/hub.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t hub_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    hub_stop = 1;
-}
 
 static int cmd_token(int argc, char **argv)
 {
@@ -71,40 +63,23 @@ static int cmd_token(int argc, char **argv)
 static int cmd_serve(int argc, char **argv)
 {
     static const char prog[] = "ferry hub";
-    static const cli_opt_spec specs[] = {{"config", "FILE", "the hub's configuration (docs/hub.md)"}};
-    char *v[1] = {NULL};
-    size_t npos = 0;
-    cli_parse_result pr = cli_opts_parse(prog, specs, 1, argc, argv, v, NULL, 0, &npos);
-    if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry hub --config FILE | ferry hub token FILE", specs, 1);
-        return CLI_EXIT_OK;
-    }
-    if (pr != CLI_PARSED)
-        return CLI_EXIT_USAGE;
-    if (v[0] == NULL) {
-        cli_error(prog, "missing required option --config (see --help)");
-        return CLI_EXIT_USAGE;
-    }
+    const char *path = NULL;
+    int rc = cli_server_config_path(prog, "ferry hub --config FILE | ferry hub token FILE",
+                                    "the hub's configuration (docs/hub.md)", argc, argv, &path);
+    if (rc >= 0)
+        return rc;
     hub_config *cfg = calloc(1, sizeof(*cfg));
     char err[HUB_ERR_MAX];
     if (cfg == NULL) {
         cli_error(prog, "out of memory");
         return CLI_EXIT_FAIL;
     }
-    if (hub_config_load(v[0], cfg, err) != HUB_OK) {
+    if (hub_config_load(path, cfg, err) != HUB_OK) {
         cli_error(prog, "%s", err);
         free(cfg);
         return CLI_EXIT_FAIL;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    hub_status st = hub_serve(cfg, &hub_stop, err);
-    curl_global_cleanup();
+    hub_status st = hub_serve(cfg, cli_server_stop_on_signals(), err);
     hub_config_wipe(cfg);
     free(cfg);
     if (st != HUB_OK) {

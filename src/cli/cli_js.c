@@ -13,6 +13,7 @@
  * wiped, device keys are translated inside the token, tokens go to files.
  */
 #include "cli/cli.h"
+#include "cli/cli_servers.h"
 #include "cli/cli_json.h"
 #include "cli/cli_secret.h"
 #include "idm/idm_roaming.h"
@@ -512,14 +513,6 @@ int cli_js_peer_main(int argc, char **argv)
 
 /* ---------------------------------------------------------------- serve */
 
-static volatile sig_atomic_t serve_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    serve_stop = 1;
-}
-
 int cli_js_serve_main(int argc, char **argv)
 {
     static const char prog[] = "ferry serve";
@@ -543,17 +536,12 @@ int cli_js_serve_main(int argc, char **argv)
     js_status st = js_open(dir, &ctx, err);
     if (st != JS_OK)
         return js_fail(prog, st, err);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    volatile sig_atomic_t *stop = cli_server_stop_on_signals();
     /* The IDM's secure elements: which operators may activate them, where
      * they are (docs/operators.md). A deployment without SEs answers "not
      * an SE" for every device. */
     js_set_se_policy(ctx, idm_se_policy, NULL);
-    st = js_serve(ctx, v[0], &serve_stop, err);
+    st = js_serve(ctx, v[0], stop, err);
     js_close(ctx);
     if (st != JS_OK)
         return js_fail(prog, st, err);

@@ -13,59 +13,32 @@
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_servers.h"
 #include "lab/lab.h"
 #include "lab/lab_as.h"
 
-#include <curl/curl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-static volatile sig_atomic_t ns_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    ns_stop = 1;
-}
 
 static int cmd_ns(int argc, char **argv)
 {
     static const char prog[] = "ferry lab ns";
-    static const cli_opt_spec specs[] = {{"config", "FILE", "the network server's configuration (docs/lab-ns.md)"}};
-    char *v[1] = {NULL};
-    size_t npos = 0;
-    cli_parse_result pr = cli_opts_parse(prog, specs, 1, argc, argv, v, NULL, 0, &npos);
-    if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry lab ns --config FILE", specs, 1);
-        return CLI_EXIT_OK;
-    }
-    if (pr != CLI_PARSED)
-        return CLI_EXIT_USAGE;
-    if (v[0] == NULL) {
-        cli_error(prog, "missing required option --config");
-        return CLI_EXIT_USAGE;
-    }
+    const char *path = NULL;
+    int rc = cli_server_config_path(prog, "ferry lab ns --config FILE", "the network server's configuration (docs/lab-ns.md)", argc, argv, &path);
+    if (rc >= 0)
+        return rc;
     lab_ns_config *cfg = calloc(1, sizeof(*cfg));
     char err[512];
     if (cfg == NULL) {
         cli_error(prog, "out of memory");
         return CLI_EXIT_FAIL;
     }
-    if (lab_ns_config_load(v[0], cfg, err, sizeof(err)) != LAB_OK) {
+    if (lab_ns_config_load(path, cfg, err, sizeof(err)) != LAB_OK) {
         cli_error(prog, "%s", err);
         free(cfg);
         return CLI_EXIT_FAIL;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    lab_status st = lab_ns_serve(cfg, &ns_stop, err, sizeof(err));
-    curl_global_cleanup();
+    lab_status st = lab_ns_serve(cfg, cli_server_stop_on_signals(), err, sizeof(err));
     lab_ns_config_wipe(cfg);
     free(cfg);
     if (st != LAB_OK) {
@@ -78,40 +51,22 @@ static int cmd_ns(int argc, char **argv)
 static int cmd_as(int argc, char **argv)
 {
     static const char prog[] = "ferry lab as";
-    static const cli_opt_spec specs[] = {{"config", "FILE", "the application server's configuration (docs/lab-as.md)"}};
-    char *v[1] = {NULL};
-    size_t npos = 0;
-    cli_parse_result pr = cli_opts_parse(prog, specs, 1, argc, argv, v, NULL, 0, &npos);
-    if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry lab as --config FILE", specs, 1);
-        return CLI_EXIT_OK;
-    }
-    if (pr != CLI_PARSED)
-        return CLI_EXIT_USAGE;
-    if (v[0] == NULL) {
-        cli_error(prog, "missing required option --config");
-        return CLI_EXIT_USAGE;
-    }
+    const char *path = NULL;
+    int rc = cli_server_config_path(prog, "ferry lab as --config FILE", "the application server's configuration (docs/lab-as.md)", argc, argv, &path);
+    if (rc >= 0)
+        return rc;
     lab_as_config *cfg = calloc(1, sizeof(*cfg));
     char err[512];
     if (cfg == NULL) {
         cli_error(prog, "out of memory");
         return CLI_EXIT_FAIL;
     }
-    if (lab_as_config_load(v[0], cfg, err, sizeof(err)) != LAB_OK) {
-        cli_error(prog, "%s: %s", v[0], err);
+    if (lab_as_config_load(path, cfg, err, sizeof(err)) != LAB_OK) {
+        cli_error(prog, "%s: %s", path, err);
         free(cfg);
         return CLI_EXIT_FAIL;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    lab_status st = lab_as_serve(cfg, &ns_stop, err, sizeof(err));
-    curl_global_cleanup();
+    lab_status st = lab_as_serve(cfg, cli_server_stop_on_signals(), err, sizeof(err));
     lab_as_config_wipe(cfg);
     free(cfg);
     if (st != LAB_OK) {

@@ -2,6 +2,7 @@
  * cli_servers.c - ports, readiness, log tails and budgets for commands that
  * start servers (cli_servers.h).
  */
+#include "cli/cli.h"
 #include "cli/cli_servers.h"
 
 #include <arpa/inet.h>
@@ -190,4 +191,47 @@ double cli_build_slowness(void)
 #else
     return 1.0;
 #endif
+}
+
+/* ---------------------------------------------------------------- serve commands */
+
+/* The one process-wide flag a signal handler may set (see the header). */
+static volatile sig_atomic_t server_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    server_stop = 1;
+}
+
+volatile sig_atomic_t *cli_server_stop_on_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return &server_stop;
+}
+
+int cli_server_config_path(const char *prog, const char *usage, const char *help, int argc, char **argv,
+                           const char **path)
+{
+    const cli_opt_spec specs[] = {{"config", "FILE", help}};
+    char *v[1] = {NULL};
+    size_t npos = 0;
+    cli_parse_result pr = cli_opts_parse(prog, specs, 1, argc, argv, v, NULL, 0, &npos);
+    if (pr == CLI_PARSE_HELP) {
+        cli_opts_usage(stdout, usage, specs, 1);
+        return CLI_EXIT_OK;
+    }
+    if (pr != CLI_PARSED)
+        return CLI_EXIT_USAGE;
+    if (v[0] == NULL) {
+        cli_error(prog, "missing required option --config (see --help)");
+        return CLI_EXIT_USAGE;
+    }
+    *path = v[0];
+    return -1;
 }

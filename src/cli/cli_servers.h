@@ -7,6 +7,7 @@
 #ifndef FERRY_CLI_SERVERS_H
 #define FERRY_CLI_SERVERS_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -54,5 +55,19 @@ void cli_print_log_tail(FILE *out, const char *path, size_t lines, const char *p
  * AddressSanitizer (measured: the lab flow takes 2.5 to 3 times longer),
  * else 1. Wall-time budgets are multiplied by it. */
 double cli_build_slowness(void);
+
+/* ---- what every `ferry ... serve` command does before it serves ---- */
+
+/* Parses the one option of a server started from a configuration file
+ * (`PROG --config FILE`, `help` describing FILE): -1 with *path set to go
+ * on, else the exit code (CLI_EXIT_OK after --help, CLI_EXIT_USAGE). */
+int cli_server_config_path(const char *prog, const char *usage, const char *help, int argc, char **argv,
+                           const char **path);
+
+/* The process's stop flag, which SIGTERM and SIGINT set (no SA_RESTART
+ * needed: servers poll it); SIGPIPE is ignored, so a client that hangs up
+ * mid-answer does not kill a server. One per process: the signal handler
+ * can reach nothing else. */
+volatile sig_atomic_t *cli_server_stop_on_signals(void);
 
 #endif

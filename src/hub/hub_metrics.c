@@ -9,6 +9,7 @@
  */
 #include "hub/hub.h"
 #include "net/net_log.h"
+#include "net/net_text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -17,8 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-static const double bucket_le[HUB_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                              0.1,   0.25,   0.5,   1.0,  2.5,   5.0};
+static const double bucket_le[HUB_BUCKETS] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0};
 
 void hub_metrics_observe(hub_ctx *ctx, const hub_reply *r, double seconds)
 {
@@ -43,28 +43,6 @@ void hub_metrics_observe(hub_ctx *ctx, const hub_reply *r, double seconds)
     pthread_mutex_unlock(&m->lock);
 }
 
-typedef struct out_buf {
-    char *p;
-    size_t cap, len;
-    bool over;
-} out_buf;
-
-static void put(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_buf *o, const char *fmt, ...)
-{
-    if (o->over)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->over = true;
-        return;
-    }
-    o->len += (size_t)n;
-}
-
 hub_status hub_metrics_render(hub_ctx *ctx, char *outp, size_t cap, size_t *len)
 {
     if (ctx == NULL || outp == NULL || len == NULL || cap == 0)
@@ -79,8 +57,9 @@ hub_status hub_metrics_render(hub_ctx *ctx, char *outp, size_t cap, size_t *len)
     snap->hist_count = ctx->metrics.hist_count;
     snap->hist_sum = ctx->metrics.hist_sum;
     pthread_mutex_unlock(&ctx->metrics.lock);
-    out_buf o = {.p = outp, .cap = cap};
-    put(&o, "# HELP ferry_hub_messages_total Messages POSTed to the hub, by MessageType, outcome and the ResultCode "
+    net_text o = {.p = outp, .cap = cap};
+    net_text_put(
+        &o, "# HELP ferry_hub_messages_total Messages POSTed to the hub, by MessageType, outcome and the ResultCode "
             "of the answer returned.\n# TYPE ferry_hub_messages_total counter\n");
     for (size_t t = 0; t <= BI_MSG_COUNT; t++)
         for (size_t oc = 0; oc < HUB_OUTCOME_COUNT; oc++)
@@ -90,23 +69,26 @@ hub_status hub_metrics_render(hub_ctx *ctx, char *outp, size_t cap, size_t *len)
                     continue;
                 const char *tn = t < BI_MSG_COUNT ? bi_message_type_name((bi_message_type)t) : "none";
                 const char *rn = r < BI_RESULT_COUNT ? bi_result_code_name((bi_result_code)r, BI_VERSION_1_1) : "none";
-                put(&o, "ferry_hub_messages_total{type=\"%s\",outcome=\"%s\",result=\"%s\"} %llu\n", tn,
-                    hub_outcome_name((hub_outcome)oc), rn ? rn : "none", (unsigned long long)c);
+                net_text_put(&o, "ferry_hub_messages_total{type=\"%s\",outcome=\"%s\",result=\"%s\"} %llu\n", tn,
+                             hub_outcome_name((hub_outcome)oc), rn ? rn : "none", (unsigned long long)c);
             }
-    put(&o, "# HELP ferry_hub_http_responses_total HTTP responses by status class.\n"
-            "# TYPE ferry_hub_http_responses_total counter\n");
+    net_text_put(&o, "# HELP ferry_hub_http_responses_total HTTP responses by status class.\n"
+                     "# TYPE ferry_hub_http_responses_total counter\n");
     for (unsigned k = 2; k <= 5; k++)
-        put(&o, "ferry_hub_http_responses_total{code=\"%uxx\"} %llu\n", k, (unsigned long long)snap->http_status[k]);
-    put(&o, "# HELP ferry_hub_forward_duration_seconds Time waiting for the receiver.\n"
-            "# TYPE ferry_hub_forward_duration_seconds histogram\n");
+        net_text_put(&o, "ferry_hub_http_responses_total{code=\"%uxx\"} %llu\n", k,
+                     (unsigned long long)snap->http_status[k]);
+    net_text_put(&o, "# HELP ferry_hub_forward_duration_seconds Time waiting for the receiver.\n"
+                     "# TYPE ferry_hub_forward_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t b = 0; b < HUB_BUCKETS; b++) {
         cum += snap->hist[b];
-        put(&o, "ferry_hub_forward_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[b], (unsigned long long)cum);
+        net_text_put(&o, "ferry_hub_forward_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[b],
+                     (unsigned long long)cum);
     }
-    put(&o, "ferry_hub_forward_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)snap->hist_count);
-    put(&o, "ferry_hub_forward_duration_seconds_sum %.6f\nferry_hub_forward_duration_seconds_count %llu\n",
-        snap->hist_sum, (unsigned long long)snap->hist_count);
+    net_text_put(&o, "ferry_hub_forward_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                 (unsigned long long)snap->hist_count);
+    net_text_put(&o, "ferry_hub_forward_duration_seconds_sum %.6f\nferry_hub_forward_duration_seconds_count %llu\n",
+                 snap->hist_sum, (unsigned long long)snap->hist_count);
     free(snap);
     if (o.over)
         return HUB_ERR_ARGUMENT;

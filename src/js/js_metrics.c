@@ -14,6 +14,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_text.h"
 
 #include "store/store_idm.h"
 
@@ -22,21 +23,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double bucket_le[JS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                             0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-static const char *const type_names[JS_METRIC_TYPES + 1] = {"JoinReq", "RejoinReq", "AppSKeyReq", "HomeNSReq",
-                                                            "other"};
+static const double bucket_le[JS_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5};
+static const char *const type_names[JS_METRIC_TYPES + 1] = {"JoinReq", "RejoinReq", "AppSKeyReq", "HomeNSReq", "other"};
 
 static size_t type_index(const js_reply *r)
 {
     if (!r->has_type)
         return JS_METRIC_OTHER;
     switch (r->type) {
-    case BI_MSG_JOIN_REQ: return 0;
-    case BI_MSG_REJOIN_REQ: return 1;
-    case BI_MSG_APP_S_KEY_REQ: return 2;
-    case BI_MSG_HOME_NS_REQ: return 3;
-    default: return JS_METRIC_OTHER;
+    case BI_MSG_JOIN_REQ:
+        return 0;
+    case BI_MSG_REJOIN_REQ:
+        return 1;
+    case BI_MSG_APP_S_KEY_REQ:
+        return 2;
+    case BI_MSG_HOME_NS_REQ:
+        return 3;
+    default:
+        return JS_METRIC_OTHER;
     }
 }
 
@@ -136,54 +140,35 @@ js_status js_metrics_flush(js_ctx *ctx, store *db)
     return st == STORE_OK ? JS_OK : JS_ERR_STORE;
 }
 
-typedef struct out_buf {
-    char *p;
-    size_t cap, len;
-    bool over;
-} out_buf;
-
-static void put(out_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(out_buf *o, const char *fmt, ...)
-{
-    if (o->over)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->over = true;
-        return;
-    }
-    o->len += (size_t)n;
-}
-
 /* The per-operator families; the caller holds no lock (it copies). */
-static void put_operators(out_buf *o, const js_op_metrics *ops, size_t n)
+static void put_operators(net_text *o, const js_op_metrics *ops, size_t n)
 {
-    put(o, "# HELP ferry_js_operator_activations_total JoinReq and RejoinReq of each onboarded operator answered "
-           "Success.\n"
-           "# TYPE ferry_js_operator_activations_total counter\n");
+    net_text_put(o,
+                 "# HELP ferry_js_operator_activations_total JoinReq and RejoinReq of each onboarded operator answered "
+                 "Success.\n"
+                 "# TYPE ferry_js_operator_activations_total counter\n");
     for (size_t i = 0; i < n; i++)
-        put(o, "ferry_js_operator_activations_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
-            (unsigned long long)ops[i].total[0][BI_RESULT_SUCCESS]);
-    put(o, "# HELP ferry_js_operator_home_ns_total HomeNSReq of each onboarded operator answered Success.\n"
-           "# TYPE ferry_js_operator_home_ns_total counter\n");
+        net_text_put(o, "ferry_js_operator_activations_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
+                     (unsigned long long)ops[i].total[0][BI_RESULT_SUCCESS]);
+    net_text_put(o, "# HELP ferry_js_operator_home_ns_total HomeNSReq of each onboarded operator answered Success.\n"
+                    "# TYPE ferry_js_operator_home_ns_total counter\n");
     for (size_t i = 0; i < n; i++)
-        put(o, "ferry_js_operator_home_ns_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
-            (unsigned long long)ops[i].total[1][BI_RESULT_SUCCESS]);
-    put(o, "# HELP ferry_js_operator_refusals_total Requests of each onboarded operator refused, by request and "
-           "ResultCode.\n"
-           "# TYPE ferry_js_operator_refusals_total counter\n");
+        net_text_put(o, "ferry_js_operator_home_ns_total{operator=\"%06X\"} %llu\n", (unsigned)ops[i].net_id,
+                     (unsigned long long)ops[i].total[1][BI_RESULT_SUCCESS]);
+    net_text_put(o,
+                 "# HELP ferry_js_operator_refusals_total Requests of each onboarded operator refused, by request and "
+                 "ResultCode.\n"
+                 "# TYPE ferry_js_operator_refusals_total counter\n");
     for (size_t i = 0; i < n; i++) {
         for (size_t k = 0; k < JS_OP_KINDS; k++) {
             for (size_t r = 0; r < BI_RESULT_COUNT; r++) {
                 const char *rn = bi_result_code_name((bi_result_code)r, BI_VERSION_1_1);
                 if (r == BI_RESULT_SUCCESS || ops[i].total[k][r] == 0 || rn == NULL)
                     continue;
-                put(o, "ferry_js_operator_refusals_total{operator=\"%06X\",request=\"%s\",reason=\"%s\"} %llu\n",
-                    (unsigned)ops[i].net_id, op_kind_names[k], r == BI_RESULT_MALFORMED ? "Malformed" : rn,
-                    (unsigned long long)ops[i].total[k][r]);
+                net_text_put(o,
+                             "ferry_js_operator_refusals_total{operator=\"%06X\",request=\"%s\",reason=\"%s\"} %llu\n",
+                             (unsigned)ops[i].net_id, op_kind_names[k], r == BI_RESULT_MALFORMED ? "Malformed" : rn,
+                             (unsigned long long)ops[i].total[k][r]);
             }
         }
     }
@@ -207,9 +192,10 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     memcpy(snap.http_status, ctx->metrics.http_status, sizeof(snap.http_status));
     pthread_mutex_unlock(&ctx->metrics.lock);
 
-    out_buf o = {outp, cap, 0, cap == 0};
-    put(&o, "# HELP ferry_js_requests_total Requests served, by Backend Interfaces message type and ResultCode.\n"
-            "# TYPE ferry_js_requests_total counter\n");
+    net_text o = {outp, cap, 0, cap == 0};
+    net_text_put(&o,
+                 "# HELP ferry_js_requests_total Requests served, by Backend Interfaces message type and ResultCode.\n"
+                 "# TYPE ferry_js_requests_total counter\n");
     for (size_t t = 0; t <= JS_METRIC_TYPES; t++) {
         for (size_t r = 0; r <= BI_RESULT_COUNT; r++) {
             if (snap.count[t][r] == 0)
@@ -217,33 +203,37 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
             const char *rn = r < BI_RESULT_COUNT ? bi_result_code_name((bi_result_code)r, BI_VERSION_1_1) : "none";
             if (r == BI_RESULT_MALFORMED)
                 rn = "Malformed";
-            put(&o, "ferry_js_requests_total{type=\"%s\",result=\"%s\"} %llu\n", type_names[t], rn != NULL ? rn : "?",
-                (unsigned long long)snap.count[t][r]);
+            net_text_put(&o, "ferry_js_requests_total{type=\"%s\",result=\"%s\"} %llu\n", type_names[t],
+                         rn != NULL ? rn : "?", (unsigned long long)snap.count[t][r]);
         }
     }
-    put(&o, "# HELP ferry_js_http_responses_total HTTP responses by status class.\n"
-            "# TYPE ferry_js_http_responses_total counter\n");
+    net_text_put(&o, "# HELP ferry_js_http_responses_total HTTP responses by status class.\n"
+                     "# TYPE ferry_js_http_responses_total counter\n");
     for (unsigned c = 1; c <= 5; c++)
-        put(&o, "ferry_js_http_responses_total{code=\"%uxx\"} %llu\n", c, (unsigned long long)snap.http_status[c]);
-    put(&o, "# HELP ferry_js_request_duration_seconds Time from a complete request body to its answer.\n"
-            "# TYPE ferry_js_request_duration_seconds histogram\n");
+        net_text_put(&o, "ferry_js_http_responses_total{code=\"%uxx\"} %llu\n", c,
+                     (unsigned long long)snap.http_status[c]);
+    net_text_put(&o, "# HELP ferry_js_request_duration_seconds Time from a complete request body to its answer.\n"
+                     "# TYPE ferry_js_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t b = 0; b < JS_BUCKETS; b++) {
         cum += snap.hist[b];
-        put(&o, "ferry_js_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[b], (unsigned long long)cum);
+        net_text_put(&o, "ferry_js_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bucket_le[b],
+                     (unsigned long long)cum);
     }
-    put(&o, "ferry_js_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)snap.hist_count);
-    put(&o, "ferry_js_request_duration_seconds_sum %.6f\n", snap.hist_sum);
-    put(&o, "ferry_js_request_duration_seconds_count %llu\n", (unsigned long long)snap.hist_count);
+    net_text_put(&o, "ferry_js_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                 (unsigned long long)snap.hist_count);
+    net_text_put(&o, "ferry_js_request_duration_seconds_sum %.6f\n", snap.hist_sum);
+    net_text_put(&o, "ferry_js_request_duration_seconds_count %llu\n", (unsigned long long)snap.hist_count);
     uint64_t txns = 0, joins = 0;
     store_batch_counts(ctx->batch, &txns, &joins);
-    put(&o, "# HELP ferry_js_store_commits_total SQLite transactions that wrote joins (group commit).\n"
-            "# TYPE ferry_js_store_commits_total counter\n"
-            "ferry_js_store_commits_total %llu\n"
-            "# HELP ferry_js_store_committed_joins_total Joins and rejoins those transactions carried.\n"
-            "# TYPE ferry_js_store_committed_joins_total counter\n"
-            "ferry_js_store_committed_joins_total %llu\n",
-        (unsigned long long)txns, (unsigned long long)joins);
+    net_text_put(&o,
+                 "# HELP ferry_js_store_commits_total SQLite transactions that wrote joins (group commit).\n"
+                 "# TYPE ferry_js_store_commits_total counter\n"
+                 "ferry_js_store_commits_total %llu\n"
+                 "# HELP ferry_js_store_committed_joins_total Joins and rejoins those transactions carried.\n"
+                 "# TYPE ferry_js_store_committed_joins_total counter\n"
+                 "ferry_js_store_committed_joins_total %llu\n",
+                 (unsigned long long)txns, (unsigned long long)joins);
     put_operators(&o, ops, op_count);
     free(ops);
     if (o.over)

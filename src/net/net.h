@@ -23,10 +23,10 @@
 typedef enum net_status {
     NET_OK = 0,
     NET_ERR_ARGUMENT, /* a malformed address, URL, file or value */
-    NET_ERR_POLICY,   /* well-formed but refused: plain HTTP off loopback, a token in clear */
-    NET_ERR_IO,       /* a file, a socket, a peer that did not answer */
-    NET_ERR_TLS,      /* certificate, key or CA files unusable */
-    NET_ERR_LIMIT,    /* a named capacity reached (body, answer, file size) */
+    NET_ERR_POLICY, /* well-formed but refused: plain HTTP off loopback, a token in clear */
+    NET_ERR_IO, /* a file, a socket, a peer that did not answer */
+    NET_ERR_TLS, /* certificate, key or CA files unusable */
+    NET_ERR_LIMIT, /* a named capacity reached (body, answer, file size) */
     NET_ERR_NOMEM,
 } net_status;
 

@@ -23,7 +23,7 @@ typedef struct net_addr {
     socklen_t len;
     uint16_t port;
     bool v6;
-    bool loopback;  /* 127.0.0.0/8 or ::1 */
+    bool loopback; /* 127.0.0.0/8 or ::1 */
 } net_addr;
 
 /* Parses a listen address; err says what is wrong with `text`. */

@@ -47,8 +47,8 @@ static bool leaf_names(gnutls_x509_crt_t crt, net_cert_names_fn names, const voi
     return one_name(cn, len, names, claimed);
 }
 
-bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
-                                  net_cert_names_fn names, const void *claimed)
+bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n, net_cert_names_fn names,
+                                  const void *claimed)
 {
     if (tl == NULL || chain == NULL || n == 0 || n > NET_CHAIN_MAX || names == NULL)
         return false;

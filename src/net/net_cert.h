@@ -22,9 +22,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define NET_CHAIN_MAX 8          /* certificates a client may send */
-#define NET_CERT_DER_MAX 65536   /* bytes of one certificate */
-#define NET_CERT_NAME_MAX 255    /* a name longer than this is no peer's */
+#define NET_CHAIN_MAX 8 /* certificates a client may send */
+#define NET_CERT_DER_MAX 65536 /* bytes of one certificate */
+#define NET_CERT_NAME_MAX 255 /* a name longer than this is no peer's */
 
 typedef struct net_cert {
     const unsigned char *der;
@@ -37,7 +37,7 @@ typedef bool (*net_cert_names_fn)(const char *name, size_t len, const void *clai
 
 /* The chain (leaf first, n <= NET_CHAIN_MAX) verifies against tl and its
  * leaf names `claimed` by `names`. False on any doubt. */
-bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
-                                  net_cert_names_fn names, const void *claimed);
+bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n, net_cert_names_fn names,
+                                  const void *claimed);
 
 #endif

@@ -24,22 +24,22 @@
 #define NET_CLIENT_TOKEN_MAX 1024
 
 typedef struct net_call {
-    const char *method;            /* NULL: POST when there is a body, else GET */
+    const char *method; /* NULL: POST when there is a body, else GET */
     const char *url;
-    const char *bearer;            /* NULL: none */
-    const char *content_type;      /* NULL: application/json when there is a body */
-    const void *body;              /* NULL: none */
+    const char *bearer; /* NULL: none */
+    const char *content_type; /* NULL: application/json when there is a body */
+    const void *body; /* NULL: none */
     size_t len;
-    const char *ca_file;           /* NULL or "": the system's CAs */
-    const char *client_cert;       /* NULL or "": none (then client_key is ignored) */
+    const char *ca_file; /* NULL or "": the system's CAs */
+    const char *client_cert; /* NULL or "": none (then client_key is ignored) */
     const char *client_key;
-    unsigned timeout_ms;           /* 0: NET_CLIENT_TIMEOUT_MS_DEFAULT */
+    unsigned timeout_ms; /* 0: NET_CLIENT_TIMEOUT_MS_DEFAULT */
 } net_call;
 
 typedef struct net_answer {
-    unsigned status;               /* the HTTP status */
-    char *body;                    /* the caller's buffer, NUL-terminated */
-    size_t cap;                    /* its size; the answer may hold cap - 1 bytes */
+    unsigned status; /* the HTTP status */
+    char *body; /* the caller's buffer, NUL-terminated */
+    size_t cap; /* its size; the answer may hold cap - 1 bytes */
     size_t len;
 } net_answer;
 

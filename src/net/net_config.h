@@ -19,8 +19,7 @@
 #define NET_CONFIG_LINE_MAX 4096
 
 /* What a service does with one key: false, with err filled, stops the read. */
-typedef bool (*net_config_key_fn)(void *user, const char *key, const char *value, unsigned line,
-                                  char err[NET_ERR_MAX]);
+typedef bool (*net_config_key_fn)(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX]);
 
 /* Reads path, calling fn for each key in file order. NET_ERR_IO when the
  * file cannot be read (err has errno's text), NET_ERR_ARGUMENT for a

@@ -41,14 +41,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PEM_MAX (1024 * 1024)         /* a certificate chain or key file */
+#define PEM_MAX (1024 * 1024) /* a certificate chain or key file */
 #define WATCH_EVERY_MS 100
-#define REFUSAL_LOG_EVERY_S 10        /* refused connections: one summary line per period */
-#define NET_LOG_PATH_MAX 8192         /* path bytes in an access-log line; longer ones are marked cut */
+#define REFUSAL_LOG_EVERY_S 10 /* refused connections: one summary line per period */
+#define NET_LOG_PATH_MAX 8192 /* path bytes in an access-log line; longer ones are marked cut */
 
 typedef struct slot {
     bool used;
-    bool receiving;                   /* false while the handler answers */
+    bool receiving; /* false while the handler answers */
     bool cut;
     int fd;
     struct timespec since;
@@ -64,9 +64,9 @@ struct net_server {
     bool asks_cert;
     unsigned port;
     pthread_mutex_t lock;
-    slot *slots;                      /* lim.conn_max */
+    slot *slots; /* lim.conn_max */
     net_stats st;
-    uint64_t refused_logged;          /* refusals already in a log line */
+    uint64_t refused_logged; /* refusals already in a log line */
     time_t refusal_logged_at;
     pthread_t watchdog;
     bool watching;
@@ -191,7 +191,8 @@ static void log_refusals(net_server *s)
     pthread_mutex_lock(&s->lock);
     time_t now = time(NULL);
     uint64_t total = s->st.refused_conn_max + s->st.refused_per_ip;
-    bool due = total > s->refused_logged && (s->refused_logged == 0 || now - s->refusal_logged_at >= REFUSAL_LOG_EVERY_S);
+    bool due =
+        total > s->refused_logged && (s->refused_logged == 0 || now - s->refusal_logged_at >= REFUSAL_LOG_EVERY_S);
     uint64_t conn_max = s->st.refused_conn_max, per_ip = s->st.refused_per_ip;
     if (due) {
         s->refused_logged = total;
@@ -653,26 +654,27 @@ net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len)
     net_stats st;
     net_server_stats(s, &st);
     const char *sv = s->o.service;
-    int n = snprintf(out + *len, cap - *len,
-                     "# HELP ferry_http_requests_total Requests answered.\n"
-                     "# TYPE ferry_http_requests_total counter\n"
-                     "ferry_http_requests_total{service=\"%s\"} %llu\n"
-                     "# HELP ferry_http_refused_total Connections shut at once at a connection limit.\n"
-                     "# TYPE ferry_http_refused_total counter\n"
-                     "ferry_http_refused_total{service=\"%s\",limit=\"conn_max\"} %llu\n"
-                     "ferry_http_refused_total{service=\"%s\",limit=\"conn_per_ip\"} %llu\n"
-                     "# HELP ferry_http_deadline_cut_total Connections cut: a request took longer than request_s to arrive.\n"
-                     "# TYPE ferry_http_deadline_cut_total counter\n"
-                     "ferry_http_deadline_cut_total{service=\"%s\"} %llu\n"
-                     "# HELP ferry_http_body_too_large_total Requests answered 413.\n"
-                     "# TYPE ferry_http_body_too_large_total counter\n"
-                     "ferry_http_body_too_large_total{service=\"%s\"} %llu\n"
-                     "# HELP ferry_http_connections Connections open now.\n"
-                     "# TYPE ferry_http_connections gauge\n"
-                     "ferry_http_connections{service=\"%s\"} %u\n",
-                     sv, (unsigned long long)st.requests, sv, (unsigned long long)st.refused_conn_max, sv,
-                     (unsigned long long)st.refused_per_ip, sv, (unsigned long long)st.cut_deadline, sv,
-                     (unsigned long long)st.body_too_large, sv, st.open);
+    int n = snprintf(
+        out + *len, cap - *len,
+        "# HELP ferry_http_requests_total Requests answered.\n"
+        "# TYPE ferry_http_requests_total counter\n"
+        "ferry_http_requests_total{service=\"%s\"} %llu\n"
+        "# HELP ferry_http_refused_total Connections shut at once at a connection limit.\n"
+        "# TYPE ferry_http_refused_total counter\n"
+        "ferry_http_refused_total{service=\"%s\",limit=\"conn_max\"} %llu\n"
+        "ferry_http_refused_total{service=\"%s\",limit=\"conn_per_ip\"} %llu\n"
+        "# HELP ferry_http_deadline_cut_total Connections cut: a request took longer than request_s to arrive.\n"
+        "# TYPE ferry_http_deadline_cut_total counter\n"
+        "ferry_http_deadline_cut_total{service=\"%s\"} %llu\n"
+        "# HELP ferry_http_body_too_large_total Requests answered 413.\n"
+        "# TYPE ferry_http_body_too_large_total counter\n"
+        "ferry_http_body_too_large_total{service=\"%s\"} %llu\n"
+        "# HELP ferry_http_connections Connections open now.\n"
+        "# TYPE ferry_http_connections gauge\n"
+        "ferry_http_connections{service=\"%s\"} %u\n",
+        sv, (unsigned long long)st.requests, sv, (unsigned long long)st.refused_conn_max, sv,
+        (unsigned long long)st.refused_per_ip, sv, (unsigned long long)st.cut_deadline, sv,
+        (unsigned long long)st.body_too_large, sv, st.open);
     if (n < 0 || (size_t)n >= cap - *len) {
         if (*len < cap)
             out[*len] = '\0';

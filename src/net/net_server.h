@@ -33,11 +33,11 @@
 #include <time.h>
 
 /* Defaults a service may change (each is a named capacity, see docs/net.md). */
-#define NET_CONN_MAX_DEFAULT 256      /* connections open at once */
-#define NET_CONN_PER_IP_DEFAULT 32    /* of which from one IP address */
-#define NET_IDLE_S_DEFAULT 15         /* a connection silent this long is closed */
-#define NET_REQUEST_S_DEFAULT 30      /* to send a whole request (headers + body) */
-#define NET_BODY_MAX_DEFAULT 65536    /* request body bytes */
+#define NET_CONN_MAX_DEFAULT 256 /* connections open at once */
+#define NET_CONN_PER_IP_DEFAULT 32 /* of which from one IP address */
+#define NET_IDLE_S_DEFAULT 15 /* a connection silent this long is closed */
+#define NET_REQUEST_S_DEFAULT 30 /* to send a whole request (headers + body) */
+#define NET_BODY_MAX_DEFAULT 65536 /* request body bytes */
 
 typedef struct net_limits {
     unsigned conn_max;
@@ -49,16 +49,16 @@ typedef struct net_limits {
 
 typedef struct net_request {
     const char *method;
-    const char *path;              /* as decoded by libmicrohttpd, without the query */
-    const char *body;              /* NUL-terminated; "" when none */
+    const char *path; /* as decoded by libmicrohttpd, without the query */
+    const char *body; /* NUL-terminated; "" when none */
     size_t len;
-    const char *bearer;            /* the Bearer token, or NULL */
-    const net_cert *chain;         /* the client's certificates as sent, leaf first */
+    const char *bearer; /* the Bearer token, or NULL */
+    const net_cert *chain; /* the client's certificates as sent, leaf first */
     size_t chain_len;
-    const char *peer;              /* the client's IP address as text */
-    struct timespec started;       /* CLOCK_MONOTONIC when its headers had arrived */
-    struct net_server *server;     /* the server answering (for its statistics) */
-    void *conn_;                   /* for net_request_query/header */
+    const char *peer; /* the client's IP address as text */
+    struct timespec started; /* CLOCK_MONOTONIC when its headers had arrived */
+    struct net_server *server; /* the server answering (for its statistics) */
+    void *conn_; /* for net_request_query/header */
 } net_request;
 
 /* Seconds since the request's headers arrived (for latency metrics). */
@@ -69,14 +69,14 @@ const char *net_request_query(const net_request *rq, const char *name);
 const char *net_request_header(const net_request *rq, const char *name);
 
 typedef struct net_reply {
-    unsigned status;               /* 0 = the handler answered nothing: 500 */
+    unsigned status; /* 0 = the handler answered nothing: 500 */
     const char *content_type;
     char *body;
     size_t len;
-    void (*body_free)(void *);     /* how body is freed (after a wipe); NULL = not owned */
-    const char *log_level;         /* NULL: by status (error >= 500, warn >= 400, else info) */
-    const char *log_msg;           /* NULL: "request" */
-    json_t *log;                   /* fields of the access-log line (the handler adds; never a secret) */
+    void (*body_free)(void *); /* how body is freed (after a wipe); NULL = not owned */
+    const char *log_level; /* NULL: by status (error >= 500, warn >= 400, else info) */
+    const char *log_msg; /* NULL: "request" */
+    json_t *log; /* fields of the access-log line (the handler adds; never a secret) */
 } net_reply;
 
 /* Each of these replaces the answer; when memory runs out the answer
@@ -104,23 +104,23 @@ typedef struct net_tls {
 } net_tls;
 
 typedef struct net_server_opts {
-    const char *service;           /* the "service" of its log lines: "js", "hub", "idm", ... */
-    const char *listen;            /* ADDR:PORT */
+    const char *service; /* the "service" of its log lines: "js", "hub", "idm", ... */
+    const char *listen; /* ADDR:PORT */
     net_tls tls;
-    unsigned threads;              /* 0 or 1: one thread; else a pool */
-    net_limits limits;             /* zero fields take the defaults above */
+    unsigned threads; /* 0 or 1: one thread; else a pool */
+    net_limits limits; /* zero fields take the defaults above */
     net_handler_fn handle;
-    net_body_max_fn body_max;      /* optional */
+    net_body_max_fn body_max; /* optional */
     void *user;
 } net_server_opts;
 
 typedef struct net_stats {
-    uint64_t requests;             /* answered */
-    uint64_t refused_conn_max;     /* connections closed at once: conn_max open */
-    uint64_t refused_per_ip;       /* connections closed at once: conn_per_ip from that address */
-    uint64_t cut_deadline;         /* connections cut: request_s passed while receiving */
-    uint64_t body_too_large;       /* requests answered 413 */
-    unsigned open;                 /* connections open now */
+    uint64_t requests; /* answered */
+    uint64_t refused_conn_max; /* connections closed at once: conn_max open */
+    uint64_t refused_per_ip; /* connections closed at once: conn_per_ip from that address */
+    uint64_t cut_deadline; /* connections cut: request_s passed while receiving */
+    uint64_t body_too_large; /* requests answered 413 */
+    unsigned open; /* connections open now */
 } net_stats;
 
 typedef struct net_server net_server;

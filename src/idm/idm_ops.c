@@ -823,29 +823,55 @@ idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, cha
     return IDM_OK;
 }
 
-void idm_ops_cleanup(hsm_session *hs, store *db)
+/* One deletion owed to a customer JS: asked again, forgotten once done. */
+static void cleanup_one(hsm_session *hs, store *db, const store_idm_cleanup *c, store_idm_js *js)
 {
-    store_idm_cleanup *list = calloc(64, sizeof *list);
-    store_idm_js *js = calloc(1, sizeof *js);
-    size_t n = 0;
-    if (list == NULL || js == NULL || store_idm_cleanup_list(db, list, 64, &n) != STORE_OK)
-        n = 0;
-    for (size_t i = 0; i < n; i++) {
-        char err[IDM_ERR_MAX] = "", subject[17], det[160];
-        store_status ss = store_idm_js_get(db, list[i].js_id, js);
-        idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, list[i].dev_eui, err) : IDM_ERR_NOT_FOUND;
-        if (rc != IDM_OK && ss == STORE_OK) {
-            idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)list[i].dev_eui, list[i].js_id, err);
-            continue;
-        }
-        eui16(list[i].dev_eui, subject);
-        snprintf(det, sizeof det, "{\"js\":\"%s\",\"reason\":\"%s\"%s}", list[i].js_id, list[i].reason,
-                 ss == STORE_OK ? "" : ",\"js_unknown\":true");
-        if (store_idm_cleanup_done(db, list[i].dev_eui, list[i].js_id) == STORE_OK)
-            (void)idm_audit(db, "idm-ota", "idm.js.device_deleted", subject, det);
+    char err[IDM_ERR_MAX] = "", subject[17], det[160];
+    store_status ss = store_idm_js_get(db, c->js_id, js);
+    idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, c->dev_eui, err) : IDM_ERR_NOT_FOUND;
+    if (rc != IDM_OK && ss == STORE_OK) {
+        idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)c->dev_eui, c->js_id, err);
+        return;
     }
+    eui16(c->dev_eui, subject);
+    snprintf(det, sizeof det, "{\"js\":\"%s\",\"reason\":\"%s\"%s}", c->js_id, c->reason,
+             ss == STORE_OK ? "" : ",\"js_unknown\":true");
+    if (store_idm_cleanup_done(db, c->dev_eui, c->js_id) == STORE_OK)
+        (void)idm_audit(db, "idm-ota", "idm.js.device_deleted", subject, det);
+}
+
+idm_status idm_ops_cleanup(hsm_session *hs, store *db, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_cleanup *list = calloc(IDM_OTA_WORK_PAGE, sizeof *list);
+    store_idm_js *js = calloc(1, sizeof *js);
+    store_idm_cleanup after;
+    size_t n = 0;
+    bool first = true;
+    idm_status rc = IDM_OK;
+    if (list == NULL || js == NULL) {
+        rc = IDM_ERR_NOMEM;
+        snprintf(err, IDM_ERR_MAX, "housekeeping: JS deletions: %s", idm_strerror(rc));
+        goto out;
+    }
+    do {
+        store_status st = store_idm_cleanup_list(db, first ? NULL : &after, list, IDM_OTA_WORK_PAGE, &n);
+        if (st != STORE_OK) {
+            rc = IDM_ERR_STORE;
+            snprintf(err, IDM_ERR_MAX, "housekeeping: listing JS deletions: %s", store_strerror(st));
+            idm_logf("%s", err);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            cleanup_one(hs, db, &list[i], js);
+        if (n > 0)
+            after = list[n - 1];
+        first = false;
+    } while (n == IDM_OTA_WORK_PAGE);
+out:
     if (js != NULL)
         lw_secure_wipe(js, sizeof *js);
     free(js);
     free(list);
+    return rc;
 }

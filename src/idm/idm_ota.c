@@ -701,71 +701,158 @@ out:
     return joined;
 }
 
+/* One SE of a work list, acted on by the housekeeping. */
+typedef void (*work_fn)(idm_ota *e, uint64_t dev_eui);
+
+static void bootstrap_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (idm_se_event(e->db, dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL, e2) ==
+        IDM_OK)
+        logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)dev_eui);
+}
+
+static void redeliver_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (idm_ops_redeliver(e->db, dev_eui, "idm-policy", e2) == IDM_OK)
+        logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)dev_eui);
+}
+
+static void provision_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    idm_status st = idm_provision(e->hs, e->db, dev_eui, &e->pol, "idm-ota", e2);
+    if (st == IDM_OK)
+        logf_("%016llX: profile queued", (unsigned long long)dev_eui);
+    else if (st != IDM_ERR_BUSY)
+        logf_("%016llX: provisioning: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void renew_push_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (idm_ops_renew_push(e->hs, e->db, dev_eui, "idm-ota", e2) != IDM_OK)
+        logf_("%016llX: renewal: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void delivered_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (customer_joined(e, dev_eui)) {
+        if (idm_ops_customer_joined(e->db, dev_eui, "idm-ota", e2) == IDM_OK)
+            logf_("%016llX: active at customer", (unsigned long long)dev_eui);
+        return;
+    }
+    /* A renewal or transfer delivered but never joined: the SE's trial has
+     * fallen back to its previous profile by now. */
+    store_idm_se se;
+    store_idm_claim c;
+    if (store_idm_se_get(e->db, dev_eui, &se) == STORE_OK && store_idm_claim_get(e->db, dev_eui, &c) == STORE_OK &&
+        (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0) &&
+        now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
+        if (idm_ops_undo_update(e->hs, e->db, dev_eui, "never joined", "idm-ota", e2) == IDM_OK)
+            logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)dev_eui, c.op);
+        else
+            logf_("%016llX: undoing the %s: %s", (unsigned long long)dev_eui, c.op, e2);
+    }
+    lw_secure_wipe(&se, sizeof se);
+}
+
+static void renew_by_age_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    idm_status st = idm_renew(e->hs, e->db, dev_eui, NULL, &e->pol, "idm-policy", e2);
+    if (st == IDM_OK)
+        logf_("%016llX: keys older than max_key_age: renewal queued", (unsigned long long)dev_eui);
+    else if (st != IDM_ERR_BUSY)
+        logf_("%016llX: renewal by key age: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void expired_one(idm_ota *e, uint64_t dev_eui)
+{
+    fail_delivery(e, dev_eui, "deadline");
+}
+
+/* The work lists of the store, one signature: `arg` is the list's own
+ * parameter (which work, or a time). */
+typedef enum work_list { WL_WORK, WL_REDELIVER, WL_KEY_AGE, WL_EXPIRED } work_list;
+
+static store_status list_page(store *db, work_list l, int64_t arg, const uint64_t *after, uint64_t *out, size_t *n)
+{
+    switch (l) {
+    case WL_WORK:
+        return store_idm_work_list(db, (store_idm_work)arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_REDELIVER:
+        return store_idm_redeliver_list(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_KEY_AGE:
+        return store_idm_key_age_list(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_EXPIRED:
+    default:
+        return store_idm_cmd_expired(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    }
+}
+
+/* Acts on every SE of a work list, page by page, in one pass: an SE that
+ * stays on the list (not possible now) is behind the cursor and waits for
+ * the next tick, so the pass ends whatever the actions do. */
+static idm_status each_of(idm_ota *e, work_list l, int64_t arg, work_fn act, uint64_t *page, const char *what,
+                          char err[IDM_ERR_MAX])
+{
+    uint64_t after = 0;
+    size_t n = 0;
+    bool first = true;
+    do {
+        store_status st = list_page(e->db, l, arg, first ? NULL : &after, page, &n);
+        if (st != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "housekeeping: listing %s: %s", what, store_strerror(st));
+            logf_("%s", err);
+            return IDM_ERR_STORE;
+        }
+        for (size_t i = 0; i < n; i++)
+            act(e, page[i]);
+        if (n > 0)
+            after = page[n - 1];
+        first = false;
+    } while (n == IDM_OTA_WORK_PAGE);
+    return IDM_OK;
+}
+
+/* The first failure of a tick is its answer (*rc, err); later ones are logged only. */
+static void keep_first(idm_status st, const char e2[IDM_ERR_MAX], idm_status *rc, char err[IDM_ERR_MAX])
+{
+    if (st != IDM_OK && *rc == IDM_OK) {
+        *rc = st;
+        memcpy(err, e2, IDM_ERR_MAX);
+    }
+}
+
 idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
 {
     err[0] = '\0';
-    uint64_t *list = malloc(256 * sizeof *list);
-    if (list == NULL)
+    uint64_t *page = malloc(IDM_OTA_WORK_PAGE * sizeof *page);
+    if (page == NULL)
         return IDM_ERR_NOMEM;
-    size_t n = 0;
+    /* Each list runs even when one before it failed; the first error is
+     * the tick's answer. */
+    idm_status rc = IDM_OK;
     char e2[IDM_ERR_MAX];
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_BOOTSTRAP, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_se_event(e->db, list[i], IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL,
-                             e2) == IDM_OK)
-                logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)list[i]);
-    if (e->pol.redeliver_after_s > 0 &&
-        store_idm_redeliver_list(e->db, now_s() - (int64_t)e->pol.redeliver_after_s, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_ops_redeliver(e->db, list[i], "idm-policy", e2) == IDM_OK)
-                logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)list[i]);
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_PROVISION, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            idm_status st = idm_provision(e->hs, e->db, list[i], &e->pol, "idm-ota", e2);
-            if (st == IDM_OK)
-                logf_("%016llX: profile queued", (unsigned long long)list[i]);
-            else if (st != IDM_ERR_BUSY)
-                logf_("%016llX: provisioning: %s", (unsigned long long)list[i], e2);
-        }
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_RENEW_ACKED, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_ops_renew_push(e->hs, e->db, list[i], "idm-ota", e2) != IDM_OK)
-                logf_("%016llX: renewal: %s", (unsigned long long)list[i], e2);
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_DELIVERED, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            if (customer_joined(e, list[i])) {
-                if (idm_ops_customer_joined(e->db, list[i], "idm-ota", e2) == IDM_OK)
-                    logf_("%016llX: active at customer", (unsigned long long)list[i]);
-                continue;
-            }
-            /* A renewal or transfer delivered but never joined: the SE's
-             * trial has fallen back to its previous profile by now. */
-            store_idm_se se;
-            store_idm_claim c;
-            if (store_idm_se_get(e->db, list[i], &se) == STORE_OK &&
-                store_idm_claim_get(e->db, list[i], &c) == STORE_OK &&
-                (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0) &&
-                now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
-                if (idm_ops_undo_update(e->hs, e->db, list[i], "never joined", "idm-ota", e2) == IDM_OK)
-                    logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i], c.op);
-                else
-                    logf_("%016llX: undoing the %s: %s", (unsigned long long)list[i], c.op, e2);
-            }
-            lw_secure_wipe(&se, sizeof se);
-        }
-    if (e->pol.max_key_age_s > 0 &&
-        store_idm_key_age_list(e->db, now_s() - (int64_t)e->pol.max_key_age_s, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            idm_status st = idm_renew(e->hs, e->db, list[i], NULL, &e->pol, "idm-policy", e2);
-            if (st == IDM_OK)
-                logf_("%016llX: keys older than max_key_age: renewal queued", (unsigned long long)list[i]);
-            else if (st != IDM_ERR_BUSY)
-                logf_("%016llX: renewal by key age: %s", (unsigned long long)list[i], e2);
-        }
-    idm_ops_cleanup(e->hs, e->db);
-    if (store_idm_cmd_expired(e->db, now_s(), list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            fail_delivery(e, list[i], "deadline");
-    free(list);
-    return IDM_OK;
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_BOOTSTRAP, bootstrap_one, page, "bootstrap joins", e2), e2, &rc, err);
+    if (e->pol.redeliver_after_s > 0)
+        keep_first(each_of(e, WL_REDELIVER, now_s() - (int64_t)e->pol.redeliver_after_s, redeliver_one, page,
+                           "redeliveries", e2),
+                   e2, &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_PROVISION, provision_one, page, "provisioning", e2), e2, &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_RENEW_ACKED, renew_push_one, page, "acknowledged renewals", e2), e2,
+               &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_DELIVERED, delivered_one, page, "delivered profiles", e2), e2, &rc,
+               err);
+    if (e->pol.max_key_age_s > 0)
+        keep_first(each_of(e, WL_KEY_AGE, now_s() - (int64_t)e->pol.max_key_age_s, renew_by_age_one, page,
+                           "keys by age", e2),
+                   e2, &rc, err);
+    keep_first(idm_ops_cleanup(e->hs, e->db, e2), e2, &rc, err);
+    keep_first(each_of(e, WL_EXPIRED, now_s(), expired_one, page, "expired commands", e2), e2, &rc, err);
+    free(page);
+    return rc;
 }

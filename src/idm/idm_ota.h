@@ -153,7 +153,9 @@ idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, cons
 idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
 idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
                                char err[IDM_ERR_MAX]);
-void idm_ops_cleanup(hsm_session *hs, store *db);
+/* Retries every pending JS deletion, page by page (IDM_OTA_WORK_PAGE);
+ * IDM_ERR_STORE when the list cannot be read (err says why). */
+idm_status idm_ops_cleanup(hsm_session *hs, store *db, char err[IDM_ERR_MAX]);
 
 /* An SE back on its bootstrap profile after a profile that never joined
  * (state fallback) is given a new one: its claim becomes unprovisioned again,
@@ -216,8 +218,15 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
  * IDM_ERR_NOT_FOUND unknown SE or session; IDM_ERR_ARGUMENT malformed. */
 idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX]);
 
+/* The housekeeping reads its work lists in pages of this many SEs and goes
+ * on until a page comes back short: a fleet of any size is handled in one
+ * tick; the page only bounds the memory a tick holds. */
+#define IDM_OTA_WORK_PAGE 256
+
 /* One round of housekeeping (see the top of this file). Failures of single
- * SEs are logged to stderr and skipped. */
+ * SEs are logged to stderr and skipped; a work list that cannot be read is
+ * logged, the other lists still run, and the first such failure is the
+ * answer (IDM_ERR_STORE, err says which list). */
 idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX]);
 
 /* ---- idm serve (idm_serve.c, libmicrohttpd) ---- */

@@ -278,12 +278,12 @@ static void js_and_assign(void **state)
     /* not bootstrapped: nothing to provision yet */
     uint64_t list[4];
     size_t n = 9;
-    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
     idm_policy pol = IDM_POLICY_DEFAULT;
     assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_ILLEGAL);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
-    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_true(list[0] == DEV);
     /* the customer JS at 127.0.0.1:1 does not answer: nothing queued, nothing changed */
@@ -370,7 +370,7 @@ static void ota_rows(void **state)
     assert_int_equal(c->seq, 2);
     uint64_t list[4];
     size_t n = 0;
-    assert_int_equal(store_idm_cmd_expired(G.db, 101, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cmd_expired(G.db, 101, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(store_idm_cmd_fail_all(G.db, DEV), STORE_OK);
     assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_ERR_NOT_FOUND);
@@ -440,7 +440,7 @@ static void profile_keys_and_cleanups(void **state)
     char err[IDM_ERR_MAX];
     uint64_t list[4];
     size_t n = 9;
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
     store_idm_claim c;
     memset(&c, 0, sizeof c);
@@ -451,14 +451,14 @@ static void profile_keys_and_cleanups(void **state)
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_CUSTOMER_JOIN, "t", NULL, NULL, err), IDM_OK);
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_true(list[0] == DEV);
-    assert_int_equal(store_idm_key_age_list(G.db, 1000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 1000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* not older than that */
     snprintf(c.op, sizeof c.op, "renew");
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* an update is in flight */
 
     store_idm_cleanup cl[4];
@@ -466,10 +466,10 @@ static void profile_keys_and_cleanups(void **state)
     assert_int_equal(store_idm_cleanup_add(G.db, DEV, "acme-js", "again"), STORE_OK); /* one per (SE, JS) */
     assert_int_equal(store_idm_cleanup_add(G.db, DEV + 1, "bolt-js", "retired"), STORE_OK);
     assert_int_equal(store_idm_cleanup_add(G.db, DEV, "bad id!", "x"), STORE_ERR_ARGUMENT);
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(store_idm_cleanup_done(G.db, DEV, "acme-js"), STORE_OK);
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].js_id, "bolt-js");
 
@@ -550,7 +550,7 @@ static void update_failed_undoes(void **state)
     assert_int_equal(store_idm_key_get(G.db, DEV, "previous", &back), STORE_ERR_NOT_FOUND);
     store_idm_cleanup cl[2];
     size_t n = 0;
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 2, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 2, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].js_id, "bolt-js");
 

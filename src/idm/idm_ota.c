@@ -36,9 +36,12 @@
 #include <string.h>
 #include <time.h>
 
-#define RX_SLOTS 256
+/* A reassembly idle this long is over (mls_frag_rx drops it too): its
+ * slot may go to another SE. */
 #define RX_TIMEOUT 600
 
+/* The reassembly of one SE's message (at most one slot per SE, so one SE
+ * can never take another's). */
 typedef struct rx_slot {
     uint64_t dev_eui;
     bool used;
@@ -50,7 +53,9 @@ struct idm_ota {
     hsm_session *hs;
     store *db;
     idm_policy pol;
-    rx_slot rx[RX_SLOTS];
+    size_t rx_cap;              /* pol.mls_rx_slots */
+    rx_slot *rx;                /* rx[rx_cap] */
+    uint64_t rx_refused;        /* fragments refused because every slot held an unfinished message */
 };
 
 static int64_t now_s(void)
@@ -62,12 +67,20 @@ static int64_t now_s(void)
 
 idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out)
 {
+    if (p->mls_rx_slots == 0 || p->mls_rx_slots > IDM_OTA_RX_SLOTS_MAX)
+        return IDM_ERR_ARGUMENT;
     idm_ota *e = calloc(1, sizeof *e);
     if (e == NULL)
         return IDM_ERR_NOMEM;
+    e->rx = calloc(p->mls_rx_slots, sizeof *e->rx);
+    if (e->rx == NULL) {
+        free(e);
+        return IDM_ERR_NOMEM;
+    }
     e->hs = hs;
     e->db = db;
     e->pol = *p;
+    e->rx_cap = p->mls_rx_slots;
     *out = e;
     return IDM_OK;
 }
@@ -75,28 +88,60 @@ idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota 
 void idm_ota_free(idm_ota *e)
 {
     if (e != NULL) {
+        lw_secure_wipe(e->rx, e->rx_cap * sizeof *e->rx);
+        free(e->rx);
         lw_secure_wipe(e, sizeof *e);
         free(e);
     }
 }
 
+void idm_ota_counters_get(const idm_ota *e, idm_ota_counters *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rx_slots = e->rx_cap;
+    for (size_t i = 0; i < e->rx_cap; i++)
+        out->rx_in_use += e->rx[i].used && e->rx[i].rx.state == 1;
+    out->rx_refused = e->rx_refused;
+}
+
+/* A slot may go to another SE when it holds no unfinished message: never
+ * used, idle, settled (complete or taken: it only re-acks, and a message
+ * sent again is answered as a replay), or silent for RX_TIMEOUT. */
+static bool rx_reusable(const rx_slot *s, int64_t now)
+{
+    return !s->used || s->rx.state != 1 || now - s->last_use >= RX_TIMEOUT;
+}
+
+/* The SE's reassembly slot, or a new one for it; NULL when every slot holds
+ * another SE's unfinished message. Then the fragment is refused, not acked,
+ * counted and logged: the SE sends it again in its next round (docs/mls.md,
+ * "Fragmentation"), by when a slot has settled or timed out. An unfinished
+ * message is never evicted for another SE's. */
 static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
 {
-    rx_slot *oldest = &e->rx[0];
-    for (size_t i = 0; i < RX_SLOTS; i++) {
+    int64_t now = now_s();
+    rx_slot *pick = NULL;
+    for (size_t i = 0; i < e->rx_cap; i++) {
         rx_slot *s = &e->rx[i];
         if (s->used && s->dev_eui == dev_eui) {
-            s->last_use = now_s();
+            s->last_use = now;
             return &s->rx;
         }
-        if (!s->used || (oldest->used && s->last_use < oldest->last_use))
-            oldest = s;
+        if (rx_reusable(s, now) && (pick == NULL || !s->used || (pick->used && s->last_use < pick->last_use)))
+            pick = s;
     }
-    oldest->used = true;
-    oldest->dev_eui = dev_eui;
-    oldest->last_use = now_s();
-    mls_frag_rx_init(&oldest->rx, RX_TIMEOUT);
-    return &oldest->rx;
+    if (pick == NULL) {
+        e->rx_refused++;
+        logf_("%016llX: MLS fragment refused: all %zu reassembly slots (mls_rx_slots) hold unfinished messages of "
+              "other SEs; the SE sends it again (%llu refused so far)",
+              (unsigned long long)dev_eui, e->rx_cap, (unsigned long long)e->rx_refused);
+        return NULL;
+    }
+    pick->used = true;
+    pick->dev_eui = dev_eui;
+    pick->last_use = now;
+    mls_frag_rx_init(&pick->rx, RX_TIMEOUT);
+    return &pick->rx;
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -511,7 +556,7 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
     } else {
         rx = rx_for(e, se->dev_eui);
         int complete = 0;
-        if (mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
+        if (rx != NULL && mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
             /* Only a whole message, once settled, is acknowledged: the
              * reassembly lives in this process's memory, and the SE never
              * sends a fragment again once it was acked, so an ack for a

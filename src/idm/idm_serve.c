@@ -29,6 +29,7 @@
 #include "lorawan/lw_secure.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <jansson.h>
 #include <mbedtls/sha256.h>
 #include <microhttpd.h>
@@ -528,6 +529,21 @@ static void conn_append(conn *cs, const char *p, size_t n)
     cs->buf[cs->len] = '\0';
 }
 
+/* GET /healthz: alive, and the engine's capacities with what reached them. */
+static void handle_healthz(server *sv, reply *r)
+{
+    idm_ota_counters k;
+    pthread_mutex_lock(&sv->lock);
+    idm_ota_counters_get(sv->engine, &k);
+    pthread_mutex_unlock(&sv->lock);
+    r->status = 200;
+    int n = snprintf(r->body, sizeof r->body,
+                     "{\"ok\":true,\"mls_rx_slots\":%llu,\"mls_rx_in_use\":%llu,\"mls_rx_refused\":%llu}",
+                     (unsigned long long)k.rx_slots, (unsigned long long)k.rx_in_use,
+                     (unsigned long long)k.rx_refused);
+    assert(n > 0 && (size_t)n < sizeof r->body); /* three integers fit reply.body many times over */
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
@@ -557,7 +573,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if (cs->no_memory)
         reply_error(r, 500, "out of memory");
     else if (strcmp(url, "/healthz") == 0)
-        r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
+        handle_healthz(sv, r);
     else if (strcmp(url, "/uplink") == 0 && strcmp(method, "POST") == 0)
         handle_uplink(sv, c, cs, r);
     else if (strncmp(url, "/api/v1/", 8) == 0)

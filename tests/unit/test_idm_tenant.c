@@ -39,6 +39,7 @@
 #include "idm/idm_tenant.h"
 #include "lorawan/lorawan.h"
 #include "mls/mls_cmd.h"
+#include "mls/mls_frag.h"
 
 #define DEV 0x70B3D57ED0050000ull
 
@@ -661,6 +662,68 @@ static void mls_token_vs_se(void **state)
     lw_secure_wipe(&se, sizeof se);
 }
 
+/* The reassembly of the SEs' uplink messages has a named capacity
+ * (mls_rx_slots): when every slot holds another SE's unfinished message, a
+ * new SE's fragment is refused and counted, and no unfinished message is
+ * evicted; once a message settles, its slot serves the refused SE. */
+static void mls_rx_slots_refuse_not_evict(void **state)
+{
+    (void)state;
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    se.dev_eui = DEV + 2;
+    se.serial = 3;
+    assert_int_equal(store_idm_se_put(G.db, &se), STORE_OK);
+    lw_secure_wipe(&se, sizeof se);
+
+    uint8_t msg[60];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(0x40 + i); /* not a valid MLS message: settled as dropped, and acked */
+    mls_frag_tx *tx = calloc(1, sizeof *tx);
+    assert_non_null(tx);
+    assert_int_equal(mls_frag_tx_start(tx, 1, msg, sizeof msg, 24, 0, 600), MLS_OK);
+    uint8_t frag[8][24], out[242];
+    size_t flen[8], nfrag = 0, olen = 0;
+    while (nfrag < 8 && mls_frag_tx_next(tx, sizeof frag[0], frag[nfrag], &flen[nfrag]) == MLS_OK && flen[nfrag] > 0)
+        nfrag++;
+    free(tx);
+    assert_true(nfrag >= 3);
+
+    char err[IDM_ERR_MAX];
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    pol.mls_rx_slots = 0;
+    idm_ota *e = NULL;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_ERR_ARGUMENT);
+    pol.mls_rx_slots = 2;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_OK);
+    idm_ota_counters k;
+    /* SEs 0 and 1 start messages: both slots hold unfinished ones. */
+    for (uint64_t d = 0; d < 2; d++) {
+        assert_int_equal(idm_ota_relay(e, DEV + d, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+        assert_int_equal(olen, 0);
+    }
+    /* SE 2's fragment is refused and counted; SE 0's message is kept. */
+    assert_int_equal(idm_ota_relay(e, DEV + 2, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+    assert_int_equal(olen, 0);
+    idm_ota_counters_get(e, &k);
+    assert_int_equal(k.rx_slots, 2);
+    assert_int_equal(k.rx_in_use, 2);
+    assert_int_equal(k.rx_refused, 1);
+    for (size_t i = 1; i < nfrag; i++)
+        assert_int_equal(idm_ota_relay(e, DEV, frag[i], flen[i], 51, out, &olen, err), IDM_OK);
+    assert_true(olen > 0); /* complete and settled: acknowledged */
+    assert_true((out[0] & MLS_FRAG_ACK_BIT) != 0);
+    /* SE 0's slot is settled now: SE 2's fragment sent again is taken. */
+    assert_int_equal(idm_ota_relay(e, DEV + 2, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+    idm_ota_counters_get(e, &k);
+    assert_int_equal(k.rx_in_use, 2);
+    assert_int_equal(k.rx_refused, 1);
+    for (size_t i = 1; i < nfrag; i++)
+        assert_int_equal(idm_ota_relay(e, DEV + 2, frag[i], flen[i], 51, out, &olen, err), IDM_OK);
+    assert_true(olen > 0 && (out[0] & MLS_FRAG_ACK_BIT) != 0);
+    idm_ota_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(profile_keys_and_cleanups, setup, teardown),
         cmocka_unit_test_setup_teardown(update_failed_undoes, setup, teardown),
         cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(mls_rx_slots_refuse_not_evict, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

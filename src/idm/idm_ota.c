@@ -163,7 +163,7 @@ typedef struct resp_job {
  * (idm_ops_update_failed_txn); the lifecycle moves by update_failed (a
  * renewal or transfer: the SE still runs its previous customer profile) or
  * delivery_failed (a first profile), when the state allows it. */
-static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const char *det)
+static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const json_t *det)
 {
     char op[16], subject[17];
     store_status st = store_idm_cmd_fail_all(s, dev_eui);
@@ -184,11 +184,90 @@ static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, c
         return idm_se_event_txn(s, dev_eui, ev, actor, det, NULL);
     /* e.g. a STATUS acknowledging an event, or a return to bootstrap
      * refused: no lifecycle change */
-    char full[200];
-    snprintf(full, sizeof full, "{%s%s\"op\":\"%s\"}", det != NULL ? det : "", det != NULL ? "," : "", op);
+    json_t *full = det != NULL ? json_deep_copy(det) : json_object();
+    if (full == NULL || json_object_set_new(full, "op", json_string(op)) != 0) {
+        json_decref(full);
+        return STORE_ERR_NOMEM;
+    }
     snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
-    store_idm_audit_record r = {actor, "idm.delivery.failed", subject, full};
-    return store_idm_audit_append(s, &r, NULL);
+    st = idm_audit_txn(s, actor, "idm.delivery.failed", subject, full);
+    json_decref(full);
+    return st;
+}
+
+/* An event of the SE (its profile's trial fell back): acted on once, in
+ * the transaction of resp_fn; det holds the event's fields. */
+static store_status event_txn(store *s, resp_job *j, const store_idm_ota *cur, const char *subject, json_t *det)
+{
+    store_idm_se se;
+    idm_state from, to;
+    store_status st;
+    if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
+        return st;
+    bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_parse(se.state, &from) == IDM_OK &&
+                 idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
+    lw_secure_wipe(&se, sizeof se);
+    /* The SE repeats an event until a STATUS acknowledges it: act once. */
+    bool repeat = j->ev.event_id == cur->last_event_id;
+    if ((st = store_idm_ota_set_event(s, j->ota->dev_eui, j->ev.event_id)) != STORE_OK)
+        return st;
+    store_idm_claim cl;
+    bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
+    const char *op = have_claim ? cl.op : "";
+    if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && strcmp(op, "transfer") == 0) {
+        /* The new owner's network never answered: the SE is back on
+         * the old owner's profile, whose device was kept. */
+        char was[16];
+        if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, was)) != STORE_OK)
+            return st;
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
+    }
+    /* Only a profile on trial falls back. An SE active at its customer
+     * with no update in flight reports a trial the IDM already undid
+     * (a renewal never joined); during a renewal, the old keys go back
+     * on the JS by the housekeeping's deadline, not here: nothing moves. */
+    bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || strcmp(op, "renew") == 0;
+    if (!repeat && !stale && legal)
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
+    if (json_object_set_new(det, repeat ? "repeat" : "stale", json_true()) != 0)
+        return STORE_ERR_NOMEM;
+    return idm_audit_txn(s, j->actor, "idm.mls.event", subject, det);
+}
+
+/* What a response moves, once recorded: the lifecycle, or a renewal's keys
+ * made ready for the customer JS. d2 the details of a failure. */
+static store_status after_response_txn(store *s, resp_job *j, uint8_t cmd_type, bool ok, const json_t *d2)
+{
+    store_status st;
+    switch (cmd_type) {
+    case MLS_T_ACTIVATE:
+        return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
+                  : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+    case MLS_T_INSTALL:
+    case MLS_T_RENEW:
+    case MLS_T_BOOTSTRAP:
+        if (!ok)
+            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+        if (cmd_type == MLS_T_BOOTSTRAP)
+            return idm_ops_returned_txn(s, j->ota->dev_eui, j->actor);
+        if (cmd_type == MLS_T_RENEW) {
+            /* The SE has the new keys (on trial, the old ones as fallback):
+             * now, and only now, they may go to the customer JS. */
+            store_idm_profile_key k;
+            memset(&k, 0, sizeof k);
+            st = store_idm_key_get(s, j->ota->dev_eui, "pending", &k);
+            if (st == STORE_OK && !k.acked) {
+                k.acked = true;
+                st = store_idm_key_put(s, &k);
+                j->renew_acked = st == STORE_OK;
+            }
+            lw_secure_wipe(&k, sizeof k);
+            return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+        }
+        return STORE_OK;
+    default:
+        return STORE_OK;
+    }
 }
 
 static store_status resp_fn(store *s, void *ctx)
@@ -215,53 +294,24 @@ static store_status resp_fn(store *s, void *ctx)
         return st;
     char subject[17];
     snprintf(subject, sizeof subject, "%016llX", (unsigned long long)j->ota->dev_eui);
-    char det[256];
+    json_t *det;
     if (j->is_event) {
-        snprintf(det, sizeof det, "\"event_id\":%u,\"code\":%u,\"profile_id\":%u,\"reason\":%u,\"join_attempts\":%u",
-                 j->ev.event_id, j->ev.code, j->ev.profile_id, j->ev.reason, j->ev.join_attempts);
-        store_idm_se se;
-        idm_state from, to;
-        if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
-            return st;
-        bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_parse(se.state, &from) == IDM_OK &&
-                     idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
-        lw_secure_wipe(&se, sizeof se);
-        /* The SE repeats an event until a STATUS acknowledges it: act once. */
-        bool repeat = j->ev.event_id == cur.last_event_id;
-        if ((st = store_idm_ota_set_event(s, j->ota->dev_eui, j->ev.event_id)) != STORE_OK)
-            return st;
-        store_idm_claim cl;
-        bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
-        const char *op = have_claim ? cl.op : "";
-        if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && strcmp(op, "transfer") == 0) {
-            /* The new owner's network never answered: the SE is back on
-             * the old owner's profile, whose device was kept. */
-            char was[16];
-            if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, was)) != STORE_OK)
-                return st;
-            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
-        }
-        /* Only a profile on trial falls back. An SE active at its customer
-         * with no update in flight reports a trial the IDM already undid
-         * (a renewal never joined); during a renewal, the old keys go back
-         * on the JS by the housekeeping's deadline, not here: nothing moves. */
-        bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || strcmp(op, "renew") == 0;
-        if (!repeat && !stale && legal)
-            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
-        size_t dl = strlen(det);
-        snprintf(det + dl, sizeof det - dl, ",\"%s\":true", repeat ? "repeat" : "stale");
-        char full[300];
-        snprintf(full, sizeof full, "{%s}", det);
-        store_idm_audit_record r = {j->actor, "idm.mls.event", subject, full};
-        return store_idm_audit_append(s, &r, NULL);
+        det = json_pack("{s:i,s:i,s:i,s:i,s:i}", "event_id", (int)j->ev.event_id, "code", (int)j->ev.code,
+                        "profile_id", (int)j->ev.profile_id, "reason", (int)j->ev.reason, "join_attempts",
+                        (int)j->ev.join_attempts);
+        st = det != NULL ? event_txn(s, j, &cur, subject, det) : STORE_ERR_NOMEM;
+        json_decref(det);
+        return st;
     }
     store_idm_cmd c;
     st = store_idm_cmd_current(s, j->ota->dev_eui, &c);
+    const char *type = mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type));
     if (st == STORE_ERR_NOT_FOUND || (st == STORE_OK && c.counter != j->rsp.req_counter)) {
-        snprintf(det, sizeof det, "{\"stale\":true,\"type\":\"%s\",\"req_counter\":%u,\"result\":%u}",
-                 mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result);
-        store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
-        return store_idm_audit_append(s, &r, NULL);
+        det = json_pack("{s:b,s:s,s:I,s:i}", "stale", 1, "type", type, "req_counter", (json_int_t)j->rsp.req_counter,
+                        "result", (int)j->rsp.result);
+        st = det != NULL ? idm_audit_txn(s, j->actor, "idm.mls.response", subject, det) : STORE_ERR_NOMEM;
+        json_decref(det);
+        return st;
     }
     if (st != STORE_OK)
         return st;
@@ -274,43 +324,18 @@ static store_status resp_fn(store *s, void *ctx)
     }
     if ((st = store_idm_cmd_update(s, &c)) != STORE_OK)
         return st;
-    snprintf(det, sizeof det, "{\"type\":\"%s\",\"req_counter\":%u,\"result\":%u,\"seq\":%lld}",
-             mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result,
-             (long long)c.seq);
-    store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
-    if ((st = store_idm_audit_append(s, &r, NULL)) != STORE_OK)
+    det = json_pack("{s:s,s:I,s:i,s:I}", "type", type, "req_counter", (json_int_t)j->rsp.req_counter, "result",
+                    (int)j->rsp.result, "seq", (json_int_t)c.seq);
+    st = det != NULL ? idm_audit_txn(s, j->actor, "idm.mls.response", subject, det) : STORE_ERR_NOMEM;
+    json_decref(det);
+    if (st != STORE_OK)
         return st;
-    char d2[64];
-    snprintf(d2, sizeof d2, "\"result\":%u", j->rsp.result);
-    switch (c.type) {
-    case MLS_T_ACTIVATE:
-        return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
-                  : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
-    case MLS_T_INSTALL:
-    case MLS_T_RENEW:
-    case MLS_T_BOOTSTRAP:
-        if (!ok)
-            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
-        if (c.type == MLS_T_BOOTSTRAP)
-            return idm_ops_returned_txn(s, j->ota->dev_eui, j->actor);
-        if (c.type == MLS_T_RENEW) {
-            /* The SE has the new keys (on trial, the old ones as fallback):
-             * now, and only now, they may go to the customer JS. */
-            store_idm_profile_key k;
-            memset(&k, 0, sizeof k);
-            st = store_idm_key_get(s, j->ota->dev_eui, "pending", &k);
-            if (st == STORE_OK && !k.acked) {
-                k.acked = true;
-                st = store_idm_key_put(s, &k);
-                j->renew_acked = st == STORE_OK;
-            }
-            lw_secure_wipe(&k, sizeof k);
-            return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
-        }
-        return STORE_OK;
-    default:
-        return STORE_OK;
-    }
+    json_t *d2 = json_pack("{s:i}", "result", (int)j->rsp.result);
+    if (d2 == NULL)
+        return STORE_ERR_NOMEM;
+    st = after_response_txn(s, j, c.type, ok, d2);
+    json_decref(d2);
+    return st;
 }
 
 /* A whole message from the SE: open it and act. */
@@ -416,7 +441,7 @@ static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
 
 typedef struct give_up_job {
     uint64_t dev_eui;
-    char det[128];
+    const json_t *det;
 } give_up_job;
 
 static store_status give_up_fn(store *s, void *ctx)
@@ -427,10 +452,15 @@ static store_status give_up_fn(store *s, void *ctx)
 
 static void fail_delivery(idm_ota *e, uint64_t dev_eui, const char *why)
 {
-    give_up_job j = {dev_eui, ""};
-    snprintf(j.det, sizeof j.det, "\"reason\":\"%s\"", why);
-    if (store_idm_txn(e->db, give_up_fn, &j) == STORE_OK)
+    json_t *det = json_pack("{s:s}", "reason", why);
+    give_up_job j = {dev_eui, det};
+    store_status st = det != NULL ? store_idm_txn(e->db, give_up_fn, &j) : STORE_ERR_NOMEM;
+    json_decref(det);
+    if (st == STORE_OK)
         logf_("%016llX: delivery failed: %s", (unsigned long long)dev_eui, why);
+    else
+        logf_("%016llX: giving up the delivery (%s): %s; tried again", (unsigned long long)dev_eui, why,
+              store_strerror(st));
 }
 
 typedef struct start_job {
@@ -665,7 +695,11 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
         (cur == IDM_STATE_MANUFACTURED || cur == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
         idm_state_transition(cur, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
         char e2[IDM_ERR_MAX];
-        (void)idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"uplink\"", NULL, e2);
+        json_t *via = json_pack("{s:s}", "via", "uplink");
+        if (via == NULL || idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) != IDM_OK)
+            logf_("%016llX: bootstrap join seen in an uplink not recorded now (the housekeeping records it): %s",
+                  (unsigned long long)u->dev_eui, via == NULL ? idm_strerror(IDM_ERR_NOMEM) : e2);
+        json_decref(via);
     }
     /* Any uplink opens a downlink window for the next fragment; only FPort
      * 200 carries MLS frames to read. */
@@ -752,9 +786,10 @@ typedef void (*work_fn)(idm_ota *e, uint64_t dev_eui);
 static void bootstrap_one(idm_ota *e, uint64_t dev_eui)
 {
     char e2[IDM_ERR_MAX];
-    if (idm_se_event(e->db, dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL, e2) ==
-        IDM_OK)
+    json_t *via = json_pack("{s:s}", "via", "join_server_session");
+    if (via != NULL && idm_se_event(e->db, dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) == IDM_OK)
         logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)dev_eui);
+    json_decref(via);
 }
 
 static void redeliver_one(idm_ota *e, uint64_t dev_eui)

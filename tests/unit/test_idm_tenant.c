@@ -27,8 +27,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <mbedtls/sha256.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,7 +316,41 @@ static void lifecycle_events(void **state)
     char err[IDM_ERR_MAX];
     idm_state to;
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_PROFILE_ACKED, "t", NULL, &to, err), IDM_ERR_ILLEGAL);
-    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", "\"via\":\"test\"", &to, err), IDM_OK);
+    /* Details are built by jansson: quotes, backslashes, control bytes and
+     * a value longer than any fixed buffer the details once had stay one
+     * valid JSON object, whole. */
+    char hostile[1200];
+    memset(hostile, 'x', sizeof hostile - 1);
+    hostile[sizeof hostile - 1] = '\0';
+    memcpy(hostile, "\"},\"to\":\"retired\\\n", 17);
+    json_t *det = json_pack("{s:s}", "via", hostile);
+    assert_non_null(det);
+    char *text = idm_audit_text(det);
+    assert_non_null(text);
+    json_t *back = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(back);
+    assert_true(json_equal(back, det));
+    json_decref(back);
+    idm_json_free(text);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", det, &to, err), IDM_OK);
+    json_decref(det);
+    if (getenv("FERRY_TEST_PG") == NULL) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/t%d.db", G.root, G.seq);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT details FROM idm_audit ORDER BY seq DESC LIMIT 1", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        json_t *row = json_loads((const char *)sqlite3_column_text(st, 0), JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(row);
+        assert_string_equal(json_string_value(json_object_get(row, "to")), "bootstrapped");
+        assert_string_equal(json_string_value(json_object_get(row, "via")), hostile);
+        json_decref(row);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
     assert_int_equal(to, IDM_STATE_BOOTSTRAPPED);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_RETIRE, "t", NULL, &to, err), IDM_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, &to, err), IDM_ERR_ILLEGAL);

@@ -490,6 +490,8 @@ static void test_operators(void **state)
     assert_int_equal(c[1].n, 5);
     assert_int_equal(store_operator_counts(fx->s, 0x0000EE, c, 8, &n), STORE_OK);
     assert_int_equal(n, 0);
+    /* out[] smaller than the counters: an error, not a shorter list */
+    assert_int_equal(store_operator_counts(fx->s, 0x00000A, c, 1, &n), STORE_ERR_ARGUMENT);
     /* removal takes the counters */
     assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_OK);
     assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_ERR_NOT_FOUND);

@@ -51,12 +51,26 @@ typedef struct claim_job {
     char *err;
 } claim_job;
 
-static store_status claim_audit(store *s, const claim_job *j, const char *action, const char *det)
+/* An audit entry of SE dev_eui with details {k1: v1} or {k1: v1, k2: v2}
+ * (k2 NULL), built by jansson so that no value can break or cut them. */
+static store_status audit_pairs(store *s, const char *actor, const char *action, uint64_t dev_eui, const char *k1,
+                                const char *v1, const char *k2, const char *v2)
 {
     char subject[17];
-    eui_text(j->dev_eui, subject);
-    store_idm_audit_record r = {j->actor, action, subject, det};
-    return store_idm_audit_append(s, &r, NULL);
+    eui_text(dev_eui, subject);
+    json_t *det = json_pack("{s:s}", k1, v1);
+    if (det != NULL && k2 != NULL && json_object_set_new(det, k2, json_string(v2)) != 0) {
+        json_decref(det);
+        det = NULL;
+    }
+    store_status st = det != NULL ? idm_audit_txn(s, actor, action, subject, det) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
+}
+
+static store_status claim_audit(store *s, const claim_job *j, const char *action)
+{
+    return audit_pairs(s, j->actor, action, j->dev_eui, "tenant", j->tenant_id, NULL, NULL);
 }
 
 /* The one answer to a claim without the right owner token: the same for an
@@ -104,8 +118,6 @@ static store_status claim_fn(store *s, void *ctx)
     lw_secure_wipe(h, sizeof h);
     bool retired = exists && se.state == IDM_STATE_RETIRED;
     lw_secure_wipe(&se, sizeof se);
-    char det[256];
-    snprintf(det, sizeof det, "{\"tenant\":\"%s\"}", j->tenant_id);
     uint32_t failures = 0;
     if (exists && (st = store_idm_claim_failures_get(s, j->dev_eui, j->tenant_id, &failures)) != STORE_OK)
         return st;
@@ -118,14 +130,13 @@ static store_status claim_fn(store *s, void *ctx)
         bool counted = !good && failures < IDM_CLAIM_MAX_FAILURES;
         if (counted && (st = store_idm_claim_failures_add(s, j->dev_eui, j->tenant_id, &failures)) != STORE_OK)
             return st;
-        return claim_audit(s, j, counted && failures >= IDM_CLAIM_MAX_FAILURES ? "idm.claim.locked_out" : "idm.claim.refused",
-                           det);
+        return claim_audit(s, j, counted && failures >= IDM_CLAIM_MAX_FAILURES ? "idm.claim.locked_out" : "idm.claim.refused");
     }
     /* The right token: its holder may learn where the SE stands. */
     if (retired) {
         j->result = IDM_ERR_ILLEGAL;
         snprintf(j->err, IDM_ERR_MAX, "the secure element is retired");
-        return claim_audit(s, j, "idm.claim.refused", det);
+        return claim_audit(s, j, "idm.claim.refused");
     }
     store_idm_claim c;
     st = store_idm_claim_get(s, j->dev_eui, &c);
@@ -141,12 +152,12 @@ static store_status claim_fn(store *s, void *ctx)
         /* the table's only hole for a claim is an operator's lock */
         j->result = IDM_ERR_LOCKED;
         snprintf(j->err, IDM_ERR_MAX, "the claim of this secure element is locked by the operator");
-        return claim_audit(s, j, "idm.claim.refused", det);
+        return claim_audit(s, j, "idm.claim.refused");
     }
     if (c.state == STORE_IDM_CLAIM_CLAIMED && strcmp(c.tenant_id, j->tenant_id) != 0) {
         j->result = IDM_ERR_LOCKED;
         snprintf(j->err, IDM_ERR_MAX, "the secure element is claimed by another tenant");
-        return claim_audit(s, j, "idm.claim.refused", det);
+        return claim_audit(s, j, "idm.claim.refused");
     }
     if ((st = store_idm_claim_failures_clear(s, j->dev_eui, j->tenant_id)) != STORE_OK)
         return st;
@@ -161,7 +172,7 @@ static store_status claim_fn(store *s, void *ctx)
     c.provisioned_at = 0;
     st = store_idm_claim_put(s, &c);
     if (st == STORE_OK)
-        st = claim_audit(s, j, "idm.claim", det);
+        st = claim_audit(s, j, "idm.claim");
     return st;
 }
 
@@ -377,9 +388,7 @@ static store_status change_fn(store *s, void *ctx)
         }
         break;
     }
-    char det[160];
-    snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"}", store_idm_claim_state_name(c.state),
-             store_idm_claim_state_name(to));
+    store_idm_claim_state from = c.state;
     c.state = to;
     if (to == STORE_IDM_CLAIM_RELEASED || to == STORE_IDM_CLAIM_REFUSED) {
         /* no holder any more: the next to prove the owner token claims it */
@@ -387,7 +396,9 @@ static store_status change_fn(store *s, void *ctx)
         c.tenant_id[0] = '\0';
     }
     st = store_idm_claim_put(s, &c);
-    return st == STORE_OK ? claim_audit(s, j, action, det) : st;
+    return st == STORE_OK ? audit_pairs(s, j->actor, action, j->dev_eui, "from", store_idm_claim_state_name(from),
+                                        "to", store_idm_claim_state_name(to))
+                          : st;
 }
 
 idm_status idm_claim_change(store *db, uint64_t dev_eui, idm_claim_op op, const char *tenant_id, const char *actor,
@@ -464,16 +475,10 @@ static store_status assign_fn(store *s, void *ctx)
         return STORE_OK;
     }
     memcpy(c.js_id, js[0].id, strlen(js[0].id) + 1);
-    char det[200];
-    snprintf(det, sizeof det, "{\"tenant\":\"%s\",\"js\":\"%s\"}", c.tenant_id, c.js_id);
     lw_secure_wipe(js, sizeof js);
     st = store_idm_claim_put(s, &c);
-    if (st == STORE_OK) {
-        char subject[17];
-        eui_text(j->dev_eui, subject);
-        store_idm_audit_record r = {j->actor, "idm.assign", subject, det};
-        st = store_idm_audit_append(s, &r, NULL);
-    }
+    if (st == STORE_OK)
+        st = audit_pairs(s, j->actor, "idm.assign", j->dev_eui, "tenant", c.tenant_id, "js", c.js_id);
     return st;
 }
 

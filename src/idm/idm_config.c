@@ -16,6 +16,7 @@
  *   poll              = 5          seconds between housekeeping rounds
  *   max_key_age       = 0          renew root keys older than this (seconds; 0 = never)
  *   redeliver_after   = 3600       a new profile for an SE back on bootstrap after this long (0 = never)
+ *   mls_rx_slots      = 256        SEs whose uplink MLS messages are reassembled at once
  */
 #include "idm/idm_ota.h"
 #include "lorawan/lw_secure.h"
@@ -108,6 +109,8 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
             out->policy.max_key_age_s = x;
         else if (strcmp(k, "redeliver_after") == 0 && num(v, 0xFFFFFFFFu, &x))
             out->policy.redeliver_after_s = x;
+        else if (strcmp(k, "mls_rx_slots") == 0 && num(v, IDM_OTA_RX_SLOTS_MAX, &x) && x > 0)
+            out->policy.mls_rx_slots = x;
         else
             rc = IDM_ERR_INPUT;
     }
@@ -156,7 +159,9 @@ idm_status idm_config_init(const char *dir, const char *listen, char token_hex[I
     fprintf(f, "# the Identity Manager's settings (docs/idm.md)\nlisten = %s\nns_token_sha256 = %s\n"
                "# HTTPS (needed to listen on a non-loopback address); relative paths are from this directory\n"
                "# tls_cert = /path/cert.pem\n# tls_key = /path/key.pem\n"
-               "delivery_deadline = 86400\nretry_base = 30\nretry_max = 3600\nmax_join_attempts = 8\npoll = 5\nmax_key_age = 0\nredeliver_after = 3600\n",
+               "delivery_deadline = 86400\nretry_base = 30\nretry_max = 3600\nmax_join_attempts = 8\npoll = 5\nmax_key_age = 0\nredeliver_after = 3600\n"
+               "# SEs whose uplink MLS messages are reassembled at once; beyond, a fragment is refused (re-sent)\n"
+               "mls_rx_slots = 256\n",
             listen != NULL ? listen : "127.0.0.1:4720", hh);
     if (fflush(f) != 0 || fsync(fd) != 0) {
         fclose(f);

@@ -19,6 +19,7 @@
  */
 #include "idm/idm.h"
 #include "idm/idm_roaming.h"
+#include "idm/idm_tenant.h"
 #include "store/store_idm_tenant.h"
 #include "lorawan/lw_secure.h"
 
@@ -250,20 +251,25 @@ static bool blank(const char *s, size_t n)
 
 static store_status audit(import_run *r, store *db)
 {
-    char hash_hex[65], details[256 + STORE_IDM_OPERATORS_MAX];
+    char hash_hex[65];
     if (lw_hex_encode(r->sum->batch_sha256, 32, hash_hex, sizeof hash_hex) != LW_OK)
         return STORE_ERR_ARGUMENT;
-    snprintf(details, sizeof details,
-             "{\"already\":%llu,\"batch_sha256\":\"%s\",\"imported\":%llu,\"lines\":%llu,\"operators\":\"%s\"}",
-             (unsigned long long)r->sum->already, hash_hex, (unsigned long long)r->sum->imported,
-             (unsigned long long)r->sum->lines, r->operators);
+    json_t *det = json_pack("{s:I,s:s,s:I,s:I,s:s}", "already", (json_int_t)r->sum->already, "batch_sha256", hash_hex,
+                            "imported", (json_int_t)r->sum->imported, "lines", (json_int_t)r->sum->lines, "operators",
+                            r->operators);
+    char *details = det != NULL ? idm_audit_text(det) : NULL;
+    json_decref(det);
+    if (details == NULL)
+        return STORE_ERR_NOMEM;
     store_idm_audit_record rec = {
         .actor = r->o->actor != NULL ? r->o->actor : "cli",
         .action = "idm.import",
         .subject = hash_hex,
         .details = details,
     };
-    return store_idm_audit_append(db, &rec, &r->sum->audit_seq);
+    store_status st = store_idm_audit_append(db, &rec, &r->sum->audit_seq);
+    idm_json_free(details);
+    return st;
 }
 
 /* The transaction: run again from the top of the file on a retry. */

@@ -229,9 +229,10 @@ static store_status transfer_fn(store *s, void *ctx)
         snprintf(j->err, IDM_ERR_MAX, "%016llX: on Join Server %s already", (unsigned long long)j->dev_eui, to_js);
         return STORE_OK;
     }
-    char det[400];
-    snprintf(det, sizeof det, "\"from_tenant\":\"%s\",\"from_js\":\"%s\",\"to_tenant\":\"%s\",\"to_js\":\"%s\"",
-             c.tenant_id, c.js_id, t.id, to_js);
+    json_t *det = json_pack("{s:s,s:s,s:s,s:s}", "from_tenant", c.tenant_id, "from_js", c.js_id, "to_tenant", t.id,
+                            "to_js", to_js);
+    if (det == NULL)
+        return STORE_ERR_NOMEM;
     memcpy(c.prev_tenant_id, c.tenant_id, sizeof c.prev_tenant_id);
     memcpy(c.prev_js_id, c.js_id, sizeof c.prev_js_id);
     snprintf(c.tenant_id, sizeof c.tenant_id, "%s", t.id);
@@ -240,9 +241,9 @@ static store_status transfer_fn(store *s, void *ctx)
     c.op = STORE_IDM_OP_TRANSFER;
     c.provisioned_at = 0;
     c.failures = 0;
-    if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
-        return st;
-    st = idm_se_event_txn(s, j->dev_eui, IDM_EV_TRANSFER_REQUESTED, j->actor, det, NULL);
+    if ((st = store_idm_claim_put(s, &c)) == STORE_OK)
+        st = idm_se_event_txn(s, j->dev_eui, IDM_EV_TRANSFER_REQUESTED, j->actor, det, NULL);
+    json_decref(det);
     if (st == STORE_ERR_ABORTED) {
         j->result = IDM_ERR_ILLEGAL;
         snprintf(j->err, IDM_ERR_MAX, "%016llX: its state does not allow a transfer now",
@@ -321,10 +322,11 @@ static store_status renew_fn(store *s, void *ctx)
     c.op = STORE_IDM_OP_RENEW;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_key_put(s, &j->pending)) != STORE_OK)
         return st;
-    char det[240];
-    snprintf(det, sizeof det, "\"renewal\":true,\"tenant\":\"%s\",\"js\":\"%s\",\"profile_id\":%u", c.tenant_id,
-             c.js_id, (unsigned)j->pending.profile_id);
-    return idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_QUEUED, j->actor, det, NULL);
+    json_t *det = json_pack("{s:b,s:s,s:s,s:i}", "renewal", 1, "tenant", c.tenant_id, "js", c.js_id, "profile_id",
+                            (int)j->pending.profile_id);
+    st = det != NULL ? idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_QUEUED, j->actor, det, NULL) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_renew(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const idm_policy *p,
@@ -388,7 +390,7 @@ typedef struct audit_job {
     uint64_t dev_eui;
     const char *actor, *action;
     char subject[17];
-    char details[200];
+    json_t *details;             /* borrowed */
     store_idm_op op;             /* set the claim's op (NONE: leave it) */
 } audit_job;
 
@@ -408,8 +410,7 @@ static store_status audit_fn(store *s, void *ctx)
                 return st;
         }
     }
-    store_idm_audit_record r = {j->actor, j->action, j->subject, j->details};
-    return store_idm_audit_append(s, &r, NULL);
+    return idm_audit_txn(s, j->actor, j->action, j->subject, j->details);
 }
 
 idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const char *tenant_id, const uint8_t *data,
@@ -435,10 +436,12 @@ idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const c
         cmd->type = MLS_T_SECURE;
         cmd->u.secure.len = (uint16_t)len;
         memcpy(cmd->u.secure.data, data, len);
-        audit_job a = {dev_eui, actor, "idm.secure.queued", "", "", STORE_IDM_OP_NONE};
+        audit_job a = {dev_eui, actor, "idm.secure.queued", "", json_pack("{s:I}", "len", (json_int_t)len),
+                       STORE_IDM_OP_NONE};
         eui16(dev_eui, a.subject);
-        snprintf(a.details, sizeof a.details, "{\"len\":%zu}", len);
-        rc = queue_cmd(hs, db, &se, cmd, NULL, NULL, p, actor, audit_fn, &a, seq, err);
+        rc = a.details != NULL ? queue_cmd(hs, db, &se, cmd, NULL, NULL, p, actor, audit_fn, &a, seq, err)
+                               : IDM_ERR_NOMEM;
+        json_decref(a.details);
     }
     if (cmd != NULL)
         lw_secure_wipe(cmd, sizeof *cmd);
@@ -465,7 +468,7 @@ idm_status idm_return_to_bootstrap(hsm_session *hs, store *db, uint64_t dev_eui,
         memset(&cmd, 0, sizeof cmd);
         cmd.type = MLS_T_BOOTSTRAP;
         cmd.u.bootstrap.flags = MLS_BOOTSTRAP_ERASE;
-        audit_job a = {dev_eui, actor, "idm.return.queued", "", "{}", STORE_IDM_OP_RETURN};
+        audit_job a = {dev_eui, actor, "idm.return.queued", "", NULL, STORE_IDM_OP_RETURN};
         eui16(dev_eui, a.subject);
         rc = queue_cmd(hs, db, &se, &cmd, NULL, NULL, p, actor, audit_fn, &a, NULL, err);
     }
@@ -624,8 +627,12 @@ static store_status push_fn(store *s, void *ctx)
     }
     lw_secure_wipe(&cur, sizeof cur);
     lw_secure_wipe(&pend, sizeof pend);
-    return st == STORE_OK ? idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, "\"renewal\":true", NULL)
-                          : st;
+    if (st != STORE_OK)
+        return st;
+    json_t *det = json_pack("{s:b}", "renewal", 1);
+    st = det != NULL ? idm_se_event_txn(s, j->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, det, NULL) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
@@ -679,24 +686,31 @@ static store_status joined_fn(store *s, void *ctx)
     store_status st = store_idm_claim_get(s, j->dev_eui, &c);
     if (st != STORE_OK && st != STORE_ERR_NOT_FOUND)
         return st;
-    char det[160] = "\"via\":\"customer_js\"";
+    json_t *det = json_pack("{s:s}", "via", "customer_js");
+    if (det == NULL)
+        return STORE_ERR_NOMEM;
     if (st == STORE_OK && (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER)) {
         if (c.prev_js_id[0] != '\0') {
             /* The new owner's JS saw a join: now the old owner's device goes. */
-            if ((st = store_idm_cleanup_add(s, j->dev_eui, c.prev_js_id, "transferred")) != STORE_OK)
-                return st;
-            snprintf(det, sizeof det, "\"via\":\"customer_js\",\"transfer_from\":\"%s\"", c.prev_js_id);
-        } else {
-            snprintf(det, sizeof det, "\"via\":\"customer_js\",\"renewal\":true");
+            st = store_idm_cleanup_add(s, j->dev_eui, c.prev_js_id, "transferred");
+            if (st == STORE_OK && json_object_set_new(det, "transfer_from", json_string(c.prev_js_id)) != 0)
+                st = STORE_ERR_NOMEM;
+        } else if (json_object_set_new(det, "renewal", json_true()) != 0) {
+            st = STORE_ERR_NOMEM;
         }
-        if ((st = store_idm_key_delete(s, j->dev_eui, STORE_IDM_SLOT_PREVIOUS)) != STORE_OK)
-            return st;
+        if (st == STORE_OK)
+            st = store_idm_key_delete(s, j->dev_eui, STORE_IDM_SLOT_PREVIOUS);
         c.prev_tenant_id[0] = c.prev_js_id[0] = '\0';
         c.op = STORE_IDM_OP_NONE;
-        if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
-            return st;
+        if (st == STORE_OK)
+            st = store_idm_claim_put(s, &c);
+    } else {
+        st = STORE_OK;
     }
-    return idm_se_event_txn(s, j->dev_eui, IDM_EV_CUSTOMER_JOIN, j->actor, det, NULL);
+    if (st == STORE_OK)
+        st = idm_se_event_txn(s, j->dev_eui, IDM_EV_CUSTOMER_JOIN, j->actor, det, NULL);
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
@@ -743,9 +757,10 @@ static store_status undo_fn(store *s, void *ctx)
     }
     if (st != STORE_OK)
         return st;
-    char det[120];
-    snprintf(det, sizeof det, "\"reason\":\"%s\"", j->why);
-    return idm_se_event_txn(s, j->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
+    json_t *det = json_pack("{s:s}", "reason", j->why);
+    st = det != NULL ? idm_se_event_txn(s, j->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
@@ -815,14 +830,15 @@ static store_status redeliver_fn(store *s, void *ctx)
     lw_secure_wipe(&se, sizeof se);
     if (!still)
         return STORE_ERR_ABORTED;
-    char subject[17], det[200];
+    char subject[17];
     eui16(j->dev_eui, subject);
-    snprintf(det, sizeof det, "{\"tenant\":\"%s\",\"js\":\"%s\"}", c.tenant_id, c.js_id);
+    json_t *det = json_pack("{s:s,s:s}", "tenant", c.tenant_id, "js", c.js_id);
     c.provisioned_at = 0; /* the provisioning work list takes it again */
-    if ((st = store_idm_claim_put(s, &c)) != STORE_OK)
-        return st;
-    store_idm_audit_record r = {j->actor, "idm.redeliver", subject, det};
-    return store_idm_audit_append(s, &r, NULL);
+    st = det != NULL ? store_idm_claim_put(s, &c) : STORE_ERR_NOMEM;
+    if (st == STORE_OK)
+        st = idm_audit_txn(s, j->actor, "idm.redeliver", subject, det);
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX])
@@ -837,29 +853,64 @@ idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, cha
     return IDM_OK;
 }
 
-void idm_ops_cleanup(hsm_session *hs, store *db)
+/* One deletion owed to a customer JS: asked again, forgotten once done. */
+static void cleanup_one(hsm_session *hs, store *db, const store_idm_cleanup *c, store_idm_js *js)
 {
-    store_idm_cleanup *list = calloc(64, sizeof *list);
-    store_idm_js *js = calloc(1, sizeof *js);
-    size_t n = 0;
-    if (list == NULL || js == NULL || store_idm_cleanup_list(db, list, 64, &n) != STORE_OK)
-        n = 0;
-    for (size_t i = 0; i < n; i++) {
-        char err[IDM_ERR_MAX] = "", subject[17], det[160];
-        store_status ss = store_idm_js_get(db, list[i].js_id, js);
-        idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, list[i].dev_eui, err) : IDM_ERR_NOT_FOUND;
-        if (rc != IDM_OK && ss == STORE_OK) {
-            idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)list[i].dev_eui, list[i].js_id, err);
-            continue;
-        }
-        eui16(list[i].dev_eui, subject);
-        snprintf(det, sizeof det, "{\"js\":\"%s\",\"reason\":\"%s\"%s}", list[i].js_id, list[i].reason,
-                 ss == STORE_OK ? "" : ",\"js_unknown\":true");
-        if (store_idm_cleanup_done(db, list[i].dev_eui, list[i].js_id) == STORE_OK)
-            (void)idm_audit(db, "idm-ota", "idm.js.device_deleted", subject, det);
+    char err[IDM_ERR_MAX] = "", subject[17];
+    store_status ss = store_idm_js_get(db, c->js_id, js);
+    idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, c->dev_eui, err) : IDM_ERR_NOT_FOUND;
+    if (rc != IDM_OK && ss == STORE_OK) {
+        idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)c->dev_eui, c->js_id, err);
+        return;
     }
+    eui16(c->dev_eui, subject);
+    json_t *det = json_pack("{s:s,s:s}", "js", c->js_id, "reason", c->reason);
+    if (det != NULL && ss != STORE_OK && json_object_set_new(det, "js_unknown", json_true()) != 0) {
+        json_decref(det);
+        det = NULL;
+    }
+    if (det == NULL) {
+        idm_logf("%016llX: deletion from %s: %s (kept for the next round)", (unsigned long long)c->dev_eui, c->js_id,
+                 idm_strerror(IDM_ERR_NOMEM));
+        return;
+    }
+    if (store_idm_cleanup_done(db, c->dev_eui, c->js_id) == STORE_OK)
+        (void)idm_audit(db, "idm-ota", "idm.js.device_deleted", subject, det);
+    json_decref(det);
+}
+
+idm_status idm_ops_cleanup(hsm_session *hs, store *db, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    store_idm_cleanup *list = calloc(IDM_OTA_WORK_PAGE, sizeof *list);
+    store_idm_js *js = calloc(1, sizeof *js);
+    store_idm_cleanup after;
+    size_t n = 0;
+    bool first = true;
+    idm_status rc = IDM_OK;
+    if (list == NULL || js == NULL) {
+        rc = IDM_ERR_NOMEM;
+        snprintf(err, IDM_ERR_MAX, "housekeeping: JS deletions: %s", idm_strerror(rc));
+        goto out;
+    }
+    do {
+        store_status st = store_idm_cleanup_list(db, first ? NULL : &after, list, IDM_OTA_WORK_PAGE, &n);
+        if (st != STORE_OK) {
+            rc = IDM_ERR_STORE;
+            snprintf(err, IDM_ERR_MAX, "housekeeping: listing JS deletions: %s", store_strerror(st));
+            idm_logf("%s", err);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            cleanup_one(hs, db, &list[i], js);
+        if (n > 0)
+            after = list[n - 1];
+        first = false;
+    } while (n == IDM_OTA_WORK_PAGE);
+out:
     if (js != NULL)
         lw_secure_wipe(js, sizeof *js);
     free(js);
     free(list);
+    return rc;
 }

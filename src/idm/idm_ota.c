@@ -36,9 +36,12 @@
 #include <string.h>
 #include <time.h>
 
-#define RX_SLOTS 256
+/* A reassembly idle this long is over (mls_frag_rx drops it too): its
+ * slot may go to another SE. */
 #define RX_TIMEOUT 600
 
+/* The reassembly of one SE's message (at most one slot per SE, so one SE
+ * can never take another's). */
 typedef struct rx_slot {
     uint64_t dev_eui;
     bool used;
@@ -50,7 +53,9 @@ struct idm_ota {
     hsm_session *hs;
     store *db;
     idm_policy pol;
-    rx_slot rx[RX_SLOTS];
+    size_t rx_cap;              /* pol.mls_rx_slots */
+    rx_slot *rx;                /* rx[rx_cap] */
+    uint64_t rx_refused;        /* fragments refused because every slot held an unfinished message */
 };
 
 static int64_t now_s(void)
@@ -62,12 +67,20 @@ static int64_t now_s(void)
 
 idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out)
 {
+    if (p->mls_rx_slots == 0 || p->mls_rx_slots > IDM_OTA_RX_SLOTS_MAX)
+        return IDM_ERR_ARGUMENT;
     idm_ota *e = calloc(1, sizeof *e);
     if (e == NULL)
         return IDM_ERR_NOMEM;
+    e->rx = calloc(p->mls_rx_slots, sizeof *e->rx);
+    if (e->rx == NULL) {
+        free(e);
+        return IDM_ERR_NOMEM;
+    }
     e->hs = hs;
     e->db = db;
     e->pol = *p;
+    e->rx_cap = p->mls_rx_slots;
     *out = e;
     return IDM_OK;
 }
@@ -75,28 +88,60 @@ idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota 
 void idm_ota_free(idm_ota *e)
 {
     if (e != NULL) {
+        lw_secure_wipe(e->rx, e->rx_cap * sizeof *e->rx);
+        free(e->rx);
         lw_secure_wipe(e, sizeof *e);
         free(e);
     }
 }
 
+void idm_ota_counters_get(const idm_ota *e, idm_ota_counters *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rx_slots = e->rx_cap;
+    for (size_t i = 0; i < e->rx_cap; i++)
+        out->rx_in_use += e->rx[i].used && e->rx[i].rx.state == 1;
+    out->rx_refused = e->rx_refused;
+}
+
+/* A slot may go to another SE when it holds no unfinished message: never
+ * used, idle, settled (complete or taken: it only re-acks, and a message
+ * sent again is answered as a replay), or silent for RX_TIMEOUT. */
+static bool rx_reusable(const rx_slot *s, int64_t now)
+{
+    return !s->used || s->rx.state != 1 || now - s->last_use >= RX_TIMEOUT;
+}
+
+/* The SE's reassembly slot, or a new one for it; NULL when every slot holds
+ * another SE's unfinished message. Then the fragment is refused, not acked,
+ * counted and logged: the SE sends it again in its next round (docs/mls.md,
+ * "Fragmentation"), by when a slot has settled or timed out. An unfinished
+ * message is never evicted for another SE's. */
 static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
 {
-    rx_slot *oldest = &e->rx[0];
-    for (size_t i = 0; i < RX_SLOTS; i++) {
+    int64_t now = now_s();
+    rx_slot *pick = NULL;
+    for (size_t i = 0; i < e->rx_cap; i++) {
         rx_slot *s = &e->rx[i];
         if (s->used && s->dev_eui == dev_eui) {
-            s->last_use = now_s();
+            s->last_use = now;
             return &s->rx;
         }
-        if (!s->used || (oldest->used && s->last_use < oldest->last_use))
-            oldest = s;
+        if (rx_reusable(s, now) && (pick == NULL || !s->used || (pick->used && s->last_use < pick->last_use)))
+            pick = s;
     }
-    oldest->used = true;
-    oldest->dev_eui = dev_eui;
-    oldest->last_use = now_s();
-    mls_frag_rx_init(&oldest->rx, RX_TIMEOUT);
-    return &oldest->rx;
+    if (pick == NULL) {
+        e->rx_refused++;
+        logf_("%016llX: MLS fragment refused: all %zu reassembly slots (mls_rx_slots) hold unfinished messages of "
+              "other SEs; the SE sends it again (%llu refused so far)",
+              (unsigned long long)dev_eui, e->rx_cap, (unsigned long long)e->rx_refused);
+        return NULL;
+    }
+    pick->used = true;
+    pick->dev_eui = dev_eui;
+    pick->last_use = now;
+    mls_frag_rx_init(&pick->rx, RX_TIMEOUT);
+    return &pick->rx;
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -118,7 +163,7 @@ typedef struct resp_job {
  * (idm_ops_update_failed_txn); the lifecycle moves by update_failed (a
  * renewal or transfer: the SE still runs its previous customer profile) or
  * delivery_failed (a first profile), when the state allows it. */
-static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const char *det)
+static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, const json_t *det)
 {
     char subject[17];
     store_idm_op op;
@@ -139,12 +184,90 @@ static store_status give_up_txn(store *s, uint64_t dev_eui, const char *actor, c
         return idm_se_event_txn(s, dev_eui, ev, actor, det, NULL);
     /* e.g. a STATUS acknowledging an event, or a return to bootstrap
      * refused: no lifecycle change */
-    char full[200];
-    snprintf(full, sizeof full, "{%s%s\"op\":\"%s\"}", det != NULL ? det : "", det != NULL ? "," : "",
-             store_idm_op_name(op));
+    json_t *full = det != NULL ? json_deep_copy(det) : json_object();
+    if (full == NULL || json_object_set_new(full, "op", json_string(store_idm_op_name(op))) != 0) {
+        json_decref(full);
+        return STORE_ERR_NOMEM;
+    }
     snprintf(subject, sizeof subject, "%016llX", (unsigned long long)dev_eui);
-    store_idm_audit_record r = {actor, "idm.delivery.failed", subject, full};
-    return store_idm_audit_append(s, &r, NULL);
+    st = idm_audit_txn(s, actor, "idm.delivery.failed", subject, full);
+    json_decref(full);
+    return st;
+}
+
+/* An event of the SE (its profile's trial fell back): acted on once, in
+ * the transaction of resp_fn; det holds the event's fields. */
+static store_status event_txn(store *s, resp_job *j, const store_idm_ota *cur, const char *subject, json_t *det)
+{
+    store_idm_se se;
+    idm_state from, to;
+    store_status st;
+    if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
+        return st;
+    from = se.state;
+    bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
+    lw_secure_wipe(&se, sizeof se);
+    /* The SE repeats an event until a STATUS acknowledges it: act once. */
+    bool repeat = j->ev.event_id == cur->last_event_id;
+    if ((st = store_idm_ota_set_event(s, j->ota->dev_eui, j->ev.event_id)) != STORE_OK)
+        return st;
+    store_idm_claim cl;
+    bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
+    store_idm_op op = have_claim ? cl.op : STORE_IDM_OP_NONE;
+    if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && op == STORE_IDM_OP_TRANSFER) {
+        /* The new owner's network never answered: the SE is back on
+         * the old owner's profile, whose device was kept. */
+        store_idm_op was;
+        if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, &was)) != STORE_OK)
+            return st;
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
+    }
+    /* Only a profile on trial falls back. An SE active at its customer
+     * with no update in flight reports a trial the IDM already undid
+     * (a renewal never joined); during a renewal, the old keys go back
+     * on the JS by the housekeeping's deadline, not here: nothing moves. */
+    bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || op == STORE_IDM_OP_RENEW;
+    if (!repeat && !stale && legal)
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
+    if (json_object_set_new(det, repeat ? "repeat" : "stale", json_true()) != 0)
+        return STORE_ERR_NOMEM;
+    return idm_audit_txn(s, j->actor, "idm.mls.event", subject, det);
+}
+
+/* What a response moves, once recorded: the lifecycle, or a renewal's keys
+ * made ready for the customer JS. d2 the details of a failure. */
+static store_status after_response_txn(store *s, resp_job *j, uint8_t cmd_type, bool ok, const json_t *d2)
+{
+    store_status st;
+    switch (cmd_type) {
+    case MLS_T_ACTIVATE:
+        return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
+                  : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+    case MLS_T_INSTALL:
+    case MLS_T_RENEW:
+    case MLS_T_BOOTSTRAP:
+        if (!ok)
+            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+        if (cmd_type == MLS_T_BOOTSTRAP)
+            return idm_ops_returned_txn(s, j->ota->dev_eui, j->actor);
+        if (cmd_type == MLS_T_RENEW) {
+            /* The SE has the new keys (on trial, the old ones as fallback):
+             * now, and only now, they may go to the customer JS. */
+            store_idm_profile_key k;
+            memset(&k, 0, sizeof k);
+            st = store_idm_key_get(s, j->ota->dev_eui, STORE_IDM_SLOT_PENDING, &k);
+            if (st == STORE_OK && !k.acked) {
+                k.acked = true;
+                st = store_idm_key_put(s, &k);
+                j->renew_acked = st == STORE_OK;
+            }
+            lw_secure_wipe(&k, sizeof k);
+            return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+        }
+        return STORE_OK;
+    default:
+        return STORE_OK;
+    }
 }
 
 static store_status resp_fn(store *s, void *ctx)
@@ -171,49 +294,19 @@ static store_status resp_fn(store *s, void *ctx)
         return st;
     char subject[17];
     snprintf(subject, sizeof subject, "%016llX", (unsigned long long)j->ota->dev_eui);
-    char det[256];
+    json_t *det;
     if (j->is_event) {
-        snprintf(det, sizeof det, "\"event_id\":%u,\"code\":%u,\"profile_id\":%u,\"reason\":%u,\"join_attempts\":%u",
-                 j->ev.event_id, j->ev.code, j->ev.profile_id, j->ev.reason, j->ev.join_attempts);
-        store_idm_se se;
-        idm_state to;
-        if ((st = store_idm_se_get(s, j->ota->dev_eui, &se)) != STORE_OK)
-            return st;
-        idm_state from = se.state;
-        bool legal = j->ev.code == MLS_EVENT_FALLBACK && idm_state_transition(from, IDM_EV_FALLBACK_REPORTED, &to) == IDM_OK;
-        lw_secure_wipe(&se, sizeof se);
-        /* The SE repeats an event until a STATUS acknowledges it: act once. */
-        bool repeat = j->ev.event_id == cur.last_event_id;
-        if ((st = store_idm_ota_set_event(s, j->ota->dev_eui, j->ev.event_id)) != STORE_OK)
-            return st;
-        store_idm_claim cl;
-        bool have_claim = store_idm_claim_get(s, j->ota->dev_eui, &cl) == STORE_OK;
-        store_idm_op op = have_claim ? cl.op : STORE_IDM_OP_NONE;
-        if (!repeat && legal && from == IDM_STATE_PROFILE_DELIVERED && op == STORE_IDM_OP_TRANSFER) {
-            /* The new owner's network never answered: the SE is back on
-             * the old owner's profile, whose device was kept. */
-            store_idm_op was;
-            if ((st = idm_ops_update_failed_txn(s, j->ota->dev_eui, &was)) != STORE_OK)
-                return st;
-            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_UPDATE_FAILED, j->actor, det, NULL);
-        }
-        /* Only a profile on trial falls back. An SE active at its customer
-         * with no update in flight reports a trial the IDM already undid
-         * (a renewal never joined); during a renewal, the old keys go back
-         * on the JS by the housekeeping's deadline, not here: nothing moves. */
-        bool stale = from == IDM_STATE_ACTIVE_AT_CUSTOMER || op == STORE_IDM_OP_RENEW;
-        if (!repeat && !stale && legal)
-            return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_FALLBACK_REPORTED, j->actor, det, NULL);
-        size_t dl = strlen(det);
-        snprintf(det + dl, sizeof det - dl, ",\"%s\":true", repeat ? "repeat" : "stale");
-        char full[300];
-        snprintf(full, sizeof full, "{%s}", det);
-        store_idm_audit_record r = {j->actor, "idm.mls.event", subject, full};
-        return store_idm_audit_append(s, &r, NULL);
+        det = json_pack("{s:i,s:i,s:i,s:i,s:i}", "event_id", (int)j->ev.event_id, "code", (int)j->ev.code,
+                        "profile_id", (int)j->ev.profile_id, "reason", (int)j->ev.reason, "join_attempts",
+                        (int)j->ev.join_attempts);
+        st = det != NULL ? event_txn(s, j, &cur, subject, det) : STORE_ERR_NOMEM;
+        json_decref(det);
+        return st;
     }
     store_idm_cmd c;
     st = store_idm_cmd_current(s, j->ota->dev_eui, &c);
     bool ok = j->rsp.result == MLS_R_OK;
+    const char *type = mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type));
     store_idm_cmd_state answered = STORE_IDM_CMD_FAILED;
     /* an answer counts only for the command whose fragments went out
      * (the command table, idm_state.c); any other is stale */
@@ -221,10 +314,11 @@ static store_status resp_fn(store *s, void *ctx)
         (st == STORE_OK && (c.counter != j->rsp.req_counter ||
                             idm_cmd_transition(c.state, ok ? IDM_CMD_EV_ANSWER_OK : IDM_CMD_EV_ANSWER_ERROR,
                                                &answered) != IDM_OK))) {
-        snprintf(det, sizeof det, "{\"stale\":true,\"type\":\"%s\",\"req_counter\":%u,\"result\":%u}",
-                 mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result);
-        store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
-        return store_idm_audit_append(s, &r, NULL);
+        det = json_pack("{s:b,s:s,s:I,s:i}", "stale", 1, "type", type, "req_counter", (json_int_t)j->rsp.req_counter,
+                        "result", (int)j->rsp.result);
+        st = det != NULL ? idm_audit_txn(s, j->actor, "idm.mls.response", subject, det) : STORE_ERR_NOMEM;
+        json_decref(det);
+        return st;
     }
     if (st != STORE_OK)
         return st;
@@ -236,43 +330,18 @@ static store_status resp_fn(store *s, void *ctx)
     }
     if ((st = store_idm_cmd_update(s, &c)) != STORE_OK)
         return st;
-    snprintf(det, sizeof det, "{\"type\":\"%s\",\"req_counter\":%u,\"result\":%u,\"seq\":%lld}",
-             mls_type_name((uint8_t)(MLS_T_RESPONSE | j->rsp.type)), j->rsp.req_counter, j->rsp.result,
-             (long long)c.seq);
-    store_idm_audit_record r = {j->actor, "idm.mls.response", subject, det};
-    if ((st = store_idm_audit_append(s, &r, NULL)) != STORE_OK)
+    det = json_pack("{s:s,s:I,s:i,s:I}", "type", type, "req_counter", (json_int_t)j->rsp.req_counter, "result",
+                    (int)j->rsp.result, "seq", (json_int_t)c.seq);
+    st = det != NULL ? idm_audit_txn(s, j->actor, "idm.mls.response", subject, det) : STORE_ERR_NOMEM;
+    json_decref(det);
+    if (st != STORE_OK)
         return st;
-    char d2[64];
-    snprintf(d2, sizeof d2, "\"result\":%u", j->rsp.result);
-    switch (c.type) {
-    case MLS_T_ACTIVATE:
-        return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
-                  : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
-    case MLS_T_INSTALL:
-    case MLS_T_RENEW:
-    case MLS_T_BOOTSTRAP:
-        if (!ok)
-            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
-        if (c.type == MLS_T_BOOTSTRAP)
-            return idm_ops_returned_txn(s, j->ota->dev_eui, j->actor);
-        if (c.type == MLS_T_RENEW) {
-            /* The SE has the new keys (on trial, the old ones as fallback):
-             * now, and only now, they may go to the customer JS. */
-            store_idm_profile_key k;
-            memset(&k, 0, sizeof k);
-            st = store_idm_key_get(s, j->ota->dev_eui, STORE_IDM_SLOT_PENDING, &k);
-            if (st == STORE_OK && !k.acked) {
-                k.acked = true;
-                st = store_idm_key_put(s, &k);
-                j->renew_acked = st == STORE_OK;
-            }
-            lw_secure_wipe(&k, sizeof k);
-            return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
-        }
-        return STORE_OK;
-    default:
-        return STORE_OK;
-    }
+    json_t *d2 = json_pack("{s:i}", "result", (int)j->rsp.result);
+    if (d2 == NULL)
+        return STORE_ERR_NOMEM;
+    st = after_response_txn(s, j, c.type, ok, d2);
+    json_decref(d2);
+    return st;
 }
 
 /* A whole message from the SE: open it and act. */
@@ -378,7 +447,7 @@ static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
 
 typedef struct give_up_job {
     uint64_t dev_eui;
-    char det[128];
+    const json_t *det;
 } give_up_job;
 
 static store_status give_up_fn(store *s, void *ctx)
@@ -389,10 +458,15 @@ static store_status give_up_fn(store *s, void *ctx)
 
 static void fail_delivery(idm_ota *e, uint64_t dev_eui, const char *why)
 {
-    give_up_job j = {dev_eui, ""};
-    snprintf(j.det, sizeof j.det, "\"reason\":\"%s\"", why);
-    if (store_idm_txn(e->db, give_up_fn, &j) == STORE_OK)
+    json_t *det = json_pack("{s:s}", "reason", why);
+    give_up_job j = {dev_eui, det};
+    store_status st = det != NULL ? store_idm_txn(e->db, give_up_fn, &j) : STORE_ERR_NOMEM;
+    json_decref(det);
+    if (st == STORE_OK)
         logf_("%016llX: delivery failed: %s", (unsigned long long)dev_eui, why);
+    else
+        logf_("%016llX: giving up the delivery (%s): %s; tried again", (unsigned long long)dev_eui, why,
+              store_strerror(st));
 }
 
 typedef struct start_job {
@@ -519,7 +593,7 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
     } else {
         rx = rx_for(e, se->dev_eui);
         int complete = 0;
-        if (mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
+        if (rx != NULL && mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
             /* Only a whole message, once settled, is acknowledged: the
              * reassembly lives in this process's memory, and the SE never
              * sends a fragment again once it was acked, so an ack for a
@@ -627,7 +701,11 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
     if ((se.state == IDM_STATE_MANUFACTURED || se.state == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
         idm_state_transition(se.state, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
         char e2[IDM_ERR_MAX];
-        (void)idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"uplink\"", NULL, e2);
+        json_t *via = json_pack("{s:s}", "via", "uplink");
+        if (via == NULL || idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) != IDM_OK)
+            logf_("%016llX: bootstrap join seen in an uplink not recorded now (the housekeeping records it): %s",
+                  (unsigned long long)u->dev_eui, via == NULL ? idm_strerror(IDM_ERR_NOMEM) : e2);
+        json_decref(via);
     }
     /* Any uplink opens a downlink window for the next fragment; only FPort
      * 200 carries MLS frames to read. */
@@ -708,72 +786,159 @@ out:
     return joined;
 }
 
+/* One SE of a work list, acted on by the housekeeping. */
+typedef void (*work_fn)(idm_ota *e, uint64_t dev_eui);
+
+static void bootstrap_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    json_t *via = json_pack("{s:s}", "via", "join_server_session");
+    if (via != NULL && idm_se_event(e->db, dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) == IDM_OK)
+        logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)dev_eui);
+    json_decref(via);
+}
+
+static void redeliver_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (idm_ops_redeliver(e->db, dev_eui, "idm-policy", e2) == IDM_OK)
+        logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)dev_eui);
+}
+
+static void provision_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    idm_status st = idm_provision(e->hs, e->db, dev_eui, &e->pol, "idm-ota", e2);
+    if (st == IDM_OK)
+        logf_("%016llX: profile queued", (unsigned long long)dev_eui);
+    else if (st != IDM_ERR_BUSY)
+        logf_("%016llX: provisioning: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void renew_push_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (idm_ops_renew_push(e->hs, e->db, dev_eui, "idm-ota", e2) != IDM_OK)
+        logf_("%016llX: renewal: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void delivered_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (customer_joined(e, dev_eui)) {
+        if (idm_ops_customer_joined(e->db, dev_eui, "idm-ota", e2) == IDM_OK)
+            logf_("%016llX: active at customer", (unsigned long long)dev_eui);
+        return;
+    }
+    /* A renewal or transfer delivered but never joined: the SE's trial has
+     * fallen back to its previous profile by now. */
+    store_idm_se se;
+    store_idm_claim c;
+    if (store_idm_se_get(e->db, dev_eui, &se) == STORE_OK && store_idm_claim_get(e->db, dev_eui, &c) == STORE_OK &&
+        (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER) &&
+        now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
+        if (idm_ops_undo_update(e->hs, e->db, dev_eui, "never joined", "idm-ota", e2) == IDM_OK)
+            logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)dev_eui, store_idm_op_name(c.op));
+        else
+            logf_("%016llX: undoing the %s: %s", (unsigned long long)dev_eui, store_idm_op_name(c.op), e2);
+    }
+    lw_secure_wipe(&se, sizeof se);
+}
+
+static void renew_by_age_one(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    idm_status st = idm_renew(e->hs, e->db, dev_eui, NULL, &e->pol, "idm-policy", e2);
+    if (st == IDM_OK)
+        logf_("%016llX: keys older than max_key_age: renewal queued", (unsigned long long)dev_eui);
+    else if (st != IDM_ERR_BUSY)
+        logf_("%016llX: renewal by key age: %s", (unsigned long long)dev_eui, e2);
+}
+
+static void expired_one(idm_ota *e, uint64_t dev_eui)
+{
+    fail_delivery(e, dev_eui, "deadline");
+}
+
+/* The work lists of the store, one signature: `arg` is the list's own
+ * parameter (which work, or a time). */
+typedef enum work_list { WL_WORK, WL_REDELIVER, WL_KEY_AGE, WL_EXPIRED } work_list;
+
+static store_status list_page(store *db, work_list l, int64_t arg, const uint64_t *after, uint64_t *out, size_t *n)
+{
+    switch (l) {
+    case WL_WORK:
+        return store_idm_work_list(db, (store_idm_work)arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_REDELIVER:
+        return store_idm_redeliver_list(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_KEY_AGE:
+        return store_idm_key_age_list(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_EXPIRED:
+    default:
+        return store_idm_cmd_expired(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
+    }
+}
+
+/* Acts on every SE of a work list, page by page, in one pass: an SE that
+ * stays on the list (not possible now) is behind the cursor and waits for
+ * the next tick, so the pass ends whatever the actions do. */
+static idm_status each_of(idm_ota *e, work_list l, int64_t arg, work_fn act, uint64_t *page, const char *what,
+                          char err[IDM_ERR_MAX])
+{
+    uint64_t after = 0;
+    size_t n = 0;
+    bool first = true;
+    do {
+        store_status st = list_page(e->db, l, arg, first ? NULL : &after, page, &n);
+        if (st != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "housekeeping: listing %s: %s", what, store_strerror(st));
+            logf_("%s", err);
+            return IDM_ERR_STORE;
+        }
+        for (size_t i = 0; i < n; i++)
+            act(e, page[i]);
+        if (n > 0)
+            after = page[n - 1];
+        first = false;
+    } while (n == IDM_OTA_WORK_PAGE);
+    return IDM_OK;
+}
+
+/* The first failure of a tick is its answer (*rc, err); later ones are logged only. */
+static void keep_first(idm_status st, const char e2[IDM_ERR_MAX], idm_status *rc, char err[IDM_ERR_MAX])
+{
+    if (st != IDM_OK && *rc == IDM_OK) {
+        *rc = st;
+        memcpy(err, e2, IDM_ERR_MAX);
+    }
+}
+
 idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
 {
     err[0] = '\0';
-    uint64_t *list = malloc(256 * sizeof *list);
-    if (list == NULL)
+    uint64_t *page = malloc(IDM_OTA_WORK_PAGE * sizeof *page);
+    if (page == NULL)
         return IDM_ERR_NOMEM;
-    size_t n = 0;
+    /* Each list runs even when one before it failed; the first error is
+     * the tick's answer. */
+    idm_status rc = IDM_OK;
     char e2[IDM_ERR_MAX];
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_BOOTSTRAP, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_se_event(e->db, list[i], IDM_EV_BOOTSTRAP_JOIN, "idm-ota", "\"via\":\"join_server_session\"", NULL,
-                             e2) == IDM_OK)
-                logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)list[i]);
-    if (e->pol.redeliver_after_s > 0 &&
-        store_idm_redeliver_list(e->db, now_s() - (int64_t)e->pol.redeliver_after_s, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_ops_redeliver(e->db, list[i], "idm-policy", e2) == IDM_OK)
-                logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)list[i]);
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_PROVISION, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            idm_status st = idm_provision(e->hs, e->db, list[i], &e->pol, "idm-ota", e2);
-            if (st == IDM_OK)
-                logf_("%016llX: profile queued", (unsigned long long)list[i]);
-            else if (st != IDM_ERR_BUSY)
-                logf_("%016llX: provisioning: %s", (unsigned long long)list[i], e2);
-        }
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_RENEW_ACKED, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            if (idm_ops_renew_push(e->hs, e->db, list[i], "idm-ota", e2) != IDM_OK)
-                logf_("%016llX: renewal: %s", (unsigned long long)list[i], e2);
-    if (store_idm_work_list(e->db, STORE_IDM_WORK_DELIVERED, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            if (customer_joined(e, list[i])) {
-                if (idm_ops_customer_joined(e->db, list[i], "idm-ota", e2) == IDM_OK)
-                    logf_("%016llX: active at customer", (unsigned long long)list[i]);
-                continue;
-            }
-            /* A renewal or transfer delivered but never joined: the SE's
-             * trial has fallen back to its previous profile by now. */
-            store_idm_se se;
-            store_idm_claim c;
-            if (store_idm_se_get(e->db, list[i], &se) == STORE_OK &&
-                store_idm_claim_get(e->db, list[i], &c) == STORE_OK &&
-                (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER) &&
-                now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
-                if (idm_ops_undo_update(e->hs, e->db, list[i], "never joined", "idm-ota", e2) == IDM_OK)
-                    logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i],
-                          store_idm_op_name(c.op));
-                else
-                    logf_("%016llX: undoing the %s: %s", (unsigned long long)list[i], store_idm_op_name(c.op), e2);
-            }
-            lw_secure_wipe(&se, sizeof se);
-        }
-    if (e->pol.max_key_age_s > 0 &&
-        store_idm_key_age_list(e->db, now_s() - (int64_t)e->pol.max_key_age_s, list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++) {
-            idm_status st = idm_renew(e->hs, e->db, list[i], NULL, &e->pol, "idm-policy", e2);
-            if (st == IDM_OK)
-                logf_("%016llX: keys older than max_key_age: renewal queued", (unsigned long long)list[i]);
-            else if (st != IDM_ERR_BUSY)
-                logf_("%016llX: renewal by key age: %s", (unsigned long long)list[i], e2);
-        }
-    idm_ops_cleanup(e->hs, e->db);
-    if (store_idm_cmd_expired(e->db, now_s(), list, 256, &n) == STORE_OK)
-        for (size_t i = 0; i < n; i++)
-            fail_delivery(e, list[i], "deadline");
-    free(list);
-    return IDM_OK;
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_BOOTSTRAP, bootstrap_one, page, "bootstrap joins", e2), e2, &rc, err);
+    if (e->pol.redeliver_after_s > 0)
+        keep_first(each_of(e, WL_REDELIVER, now_s() - (int64_t)e->pol.redeliver_after_s, redeliver_one, page,
+                           "redeliveries", e2),
+                   e2, &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_PROVISION, provision_one, page, "provisioning", e2), e2, &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_RENEW_ACKED, renew_push_one, page, "acknowledged renewals", e2), e2,
+               &rc, err);
+    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_DELIVERED, delivered_one, page, "delivered profiles", e2), e2, &rc,
+               err);
+    if (e->pol.max_key_age_s > 0)
+        keep_first(each_of(e, WL_KEY_AGE, now_s() - (int64_t)e->pol.max_key_age_s, renew_by_age_one, page,
+                           "keys by age", e2),
+                   e2, &rc, err);
+    keep_first(idm_ops_cleanup(e->hs, e->db, e2), e2, &rc, err);
+    keep_first(each_of(e, WL_EXPIRED, now_s(), expired_one, page, "expired commands", e2), e2, &rc, err);
+    free(page);
+    return rc;
 }

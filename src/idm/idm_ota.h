@@ -43,9 +43,17 @@ typedef struct idm_policy {
     uint32_t poll_s;              /* idm_ota_tick period in idm serve */
     uint32_t max_key_age_s;       /* renew an active SE's root keys after this long; 0 = never */
     uint32_t redeliver_after_s;   /* an SE back on bootstrap (fallback) gets a new profile after this long; 0 = never */
+    uint32_t mls_rx_slots;        /* SEs whose uplink messages are reassembled at once (1..IDM_OTA_RX_SLOTS_MAX) */
 } idm_policy;
 
-#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u, 3600u}
+/* Reassembly slots for the SEs' uplink MLS messages, one per SE sending a
+ * message now (idm.conf mls_rx_slots). When all hold unfinished messages, a
+ * fragment of another SE is refused and counted (idm_ota_counters), never
+ * does it evict one: the SE sends it again. */
+#define IDM_OTA_RX_SLOTS_DEFAULT 256u
+#define IDM_OTA_RX_SLOTS_MAX 65536u
+
+#define IDM_POLICY_DEFAULT {86400u, 30u, 3600u, 8u, 5u, 0u, 3600u, IDM_OTA_RX_SLOTS_DEFAULT}
 
 /* ---- the customer Join Server's admin API (idm_client.c, src/net's client) ---- */
 
@@ -155,7 +163,9 @@ idm_status idm_ops_renew_push(hsm_session *hs, store *db, uint64_t dev_eui, cons
 idm_status idm_ops_customer_joined(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
 idm_status idm_ops_undo_update(hsm_session *hs, store *db, uint64_t dev_eui, const char *why, const char *actor,
                                char err[IDM_ERR_MAX]);
-void idm_ops_cleanup(hsm_session *hs, store *db);
+/* Retries every pending JS deletion, page by page (IDM_OTA_WORK_PAGE);
+ * IDM_ERR_STORE when the list cannot be read (err says why). */
+idm_status idm_ops_cleanup(hsm_session *hs, store *db, char err[IDM_ERR_MAX]);
 
 /* An SE back on its bootstrap profile after a profile that never joined
  * (state fallback) is given a new one: its claim becomes unprovisioned again,
@@ -179,7 +189,8 @@ store_status idm_ops_returned_txn(store *s, uint64_t dev_eui, const char *actor)
 
 typedef struct idm_ota idm_ota;
 
-/* hs and db are borrowed for the engine's life. */
+/* hs and db are borrowed for the engine's life; IDM_ERR_ARGUMENT when
+ * p->mls_rx_slots is not 1..IDM_OTA_RX_SLOTS_MAX. */
 idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out);
 void idm_ota_free(idm_ota *e);
 
@@ -218,8 +229,23 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
  * IDM_ERR_NOT_FOUND unknown SE or session; IDM_ERR_ARGUMENT malformed. */
 idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX]);
 
+/* The housekeeping reads its work lists in pages of this many SEs and goes
+ * on until a page comes back short: a fleet of any size is handled in one
+ * tick; the page only bounds the memory a tick holds. */
+#define IDM_OTA_WORK_PAGE 256
+
+/* What an operator watches (GET /healthz of idm serve). */
+typedef struct idm_ota_counters {
+    uint64_t rx_slots;       /* the capacity, mls_rx_slots */
+    uint64_t rx_in_use;      /* slots holding an unfinished message now */
+    uint64_t rx_refused;     /* fragments refused since start because every slot was in use */
+} idm_ota_counters;
+void idm_ota_counters_get(const idm_ota *e, idm_ota_counters *out);
+
 /* One round of housekeeping (see the top of this file). Failures of single
- * SEs are logged to stderr and skipped. */
+ * SEs are logged to stderr and skipped; a work list that cannot be read is
+ * logged, the other lists still run, and the first such failure is the
+ * answer (IDM_ERR_STORE, err says which list). */
 idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX]);
 
 /* ---- idm serve (idm_serve.c, libmicrohttpd) ---- */

@@ -403,10 +403,12 @@ keys_out:
     lw_secure_wipe(&old, sizeof old);
     if (st != STORE_OK)
         return st;
-    char det[200];
-    snprintf(det, sizeof det, "\"tenant\":\"%s\",\"js\":\"%s\",\"profile_id\":%u,\"mls_counters\":[%u,%u]",
-             c.tenant_id, p->js.id, (unsigned)(p->ota.next_profile_id - 1), p->cmd[0].counter, p->cmd[1].counter);
-    return idm_se_event_txn(s, p->se.dev_eui, IDM_EV_PROFILE_QUEUED, p->actor, det, NULL);
+    json_t *det = json_pack("{s:s,s:s,s:i,s:[I,I]}", "tenant", c.tenant_id, "js", p->js.id, "profile_id",
+                            (int)(p->ota.next_profile_id - 1), "mls_counters", (json_int_t)p->cmd[0].counter,
+                            (json_int_t)p->cmd[1].counter);
+    st = det != NULL ? idm_se_event_txn(s, p->se.dev_eui, IDM_EV_PROFILE_QUEUED, p->actor, det, NULL) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 /* Step 0, and its undo when a later step fails. */

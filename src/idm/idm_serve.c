@@ -33,6 +33,7 @@
 #include "net/net_server.h"
 #include "net/net_token.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -454,6 +455,21 @@ static void handle_tenant(server *sv, const net_request *rq, reply *r)
 
 /* ---------------------------------------------------------------- the server layer */
 
+/* GET /healthz: alive, and the engine's capacities with what reached them. */
+static void handle_healthz(server *sv, reply *r)
+{
+    idm_ota_counters k;
+    pthread_mutex_lock(&sv->lock);
+    idm_ota_counters_get(sv->engine, &k);
+    pthread_mutex_unlock(&sv->lock);
+    r->status = 200;
+    int n = snprintf(r->body, sizeof r->body,
+                     "{\"ok\":true,\"mls_rx_slots\":%llu,\"mls_rx_in_use\":%llu,\"mls_rx_refused\":%llu}",
+                     (unsigned long long)k.rx_slots, (unsigned long long)k.rx_in_use,
+                     (unsigned long long)k.rx_refused);
+    assert(n > 0 && (size_t)n < sizeof r->body); /* three integers fit reply.body many times over */
+}
+
 /* The claims list and the fleet operations take up to 1000 DevEUIs. */
 static size_t body_max(void *user, const char *method, const char *path)
 {
@@ -485,7 +501,7 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
         return;
     }
     if (strcmp(url, "/healthz") == 0) {
-        r->status = 200, snprintf(r->body, sizeof r->body, "{\"ok\":true}");
+        handle_healthz(sv, r);
         rp->log_level = "debug";
     } else if (strcmp(url, "/uplink") == 0 && strcmp(method, "POST") == 0) {
         handle_uplink(sv, rq, r);

@@ -10,6 +10,7 @@
 #include "idm/idm_roaming.h"
 #include "lorawan/lw_secure.h"
 
+#include <assert.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,22 +67,58 @@ static idm_status from_store(store_status st)
 
 /* ---------------------------------------------------------------- audit and lifecycle */
 
+char *idm_audit_text(const json_t *details)
+{
+    if (details == NULL)
+        details = json_object();
+    else
+        json_incref((json_t *)details);
+    char *text = json_is_object(details) ? json_dumps(details, JSON_COMPACT) : NULL;
+    json_decref((json_t *)details);
+    return text;
+}
+
+void idm_json_free(char *text)
+{
+    if (text == NULL)
+        return;
+    /* jansson's own free: the CLI installs a wiping allocator (cli_json.c) */
+    json_free_t jfree = NULL;
+    json_get_alloc_funcs(NULL, &jfree);
+    if (jfree != NULL)
+        jfree(text);
+}
+
+store_status idm_audit_txn(store *s, const char *actor, const char *action, const char *subject,
+                           const json_t *details)
+{
+    char *text = idm_audit_text(details);
+    if (text == NULL)
+        return STORE_ERR_NOMEM;
+    store_idm_audit_record r = {actor, action, subject, text};
+    store_status st = store_idm_audit_append(s, &r, NULL);
+    idm_json_free(text);
+    return st;
+}
+
 typedef struct audit_job {
-    store_idm_audit_record r;
+    const char *actor, *action, *subject;
+    const json_t *details;
 } audit_job;
 
 static store_status audit_fn(store *s, void *ctx)
 {
-    return store_idm_audit_append(s, &((audit_job *)ctx)->r, NULL);
+    audit_job *j = ctx;
+    return idm_audit_txn(s, j->actor, j->action, j->subject, j->details);
 }
 
-idm_status idm_audit(store *db, const char *actor, const char *action, const char *subject, const char *details)
+idm_status idm_audit(store *db, const char *actor, const char *action, const char *subject, const json_t *details)
 {
-    audit_job j = {{actor, action, subject, details != NULL ? details : "{}"}};
+    audit_job j = {actor, action, subject, details};
     return from_store(store_idm_txn(db, audit_fn, &j));
 }
 
-store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const char *details,
+store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const json_t *details,
                               idm_state *to)
 {
     store_idm_se se;
@@ -96,13 +133,17 @@ store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const c
     st = store_idm_se_set_state(db, dev_eui, from, next);
     if (st != STORE_OK)
         return st;
-    char subject[17], action[64], det[512];
+    char subject[17], action[64];
     eui_text(dev_eui, subject);
-    snprintf(action, sizeof action, "idm.se.%s", idm_event_name(ev));
-    snprintf(det, sizeof det, "{\"from\":\"%s\",\"to\":\"%s\"%s%s}", idm_state_name(from), idm_state_name(next),
-             details != NULL && details[0] != '\0' ? "," : "", details != NULL ? details : "");
-    store_idm_audit_record r = {actor, action, subject, det};
-    st = store_idm_audit_append(db, &r, NULL);
+    int n = snprintf(action, sizeof action, "idm.se.%s", idm_event_name(ev));
+    assert(n > 0 && (size_t)n < sizeof action); /* event names are short constants */
+    json_t *det = json_pack("{s:s,s:s}", "from", idm_state_name(from), "to", idm_state_name(next));
+    if (det == NULL || (details != NULL && json_object_update(det, (json_t *)details) != 0)) {
+        json_decref(det);
+        return STORE_ERR_NOMEM;
+    }
+    st = idm_audit_txn(db, actor, action, subject, det);
+    json_decref(det);
     if (st == STORE_OK && to != NULL)
         *to = next;
     return st;
@@ -111,7 +152,8 @@ store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const c
 typedef struct event_job {
     uint64_t dev_eui;
     idm_event ev;
-    const char *actor, *details;
+    const char *actor;
+    const json_t *details;
     idm_state to;
 } event_job;
 
@@ -121,7 +163,7 @@ static store_status event_fn(store *s, void *ctx)
     return idm_se_event_txn(s, j->dev_eui, j->ev, j->actor, j->details, &j->to);
 }
 
-idm_status idm_se_event(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const char *details,
+idm_status idm_se_event(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const json_t *details,
                         idm_state *to, char err[IDM_ERR_MAX])
 {
     event_job j = {dev_eui, ev, actor, details, IDM_STATE_MANUFACTURED};
@@ -153,10 +195,10 @@ static store_status tenant_fn(store *s, void *ctx)
     store_status st = store_idm_tenant_put(s, &j->t);
     if (st != STORE_OK)
         return st;
-    char det[256];
-    snprintf(det, sizeof det, "{\"kind\":\"%s\"}", store_idm_tenant_kind_name(j->t.kind));
-    store_idm_audit_record r = {j->actor, "idm.tenant.add", j->t.id, det};
-    return store_idm_audit_append(s, &r, NULL);
+    json_t *det = json_pack("{s:s}", "kind", store_idm_tenant_kind_name(j->t.kind));
+    st = det != NULL ? idm_audit_txn(s, j->actor, "idm.tenant.add", j->t.id, det) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 idm_status idm_tenant_add(store *db, const char *id, const char *kind, const char *name, const char *actor,
@@ -243,13 +285,14 @@ static store_status js_fn(store *s, void *ctx)
     store_status st = store_idm_js_put(s, jj->j);
     if (st != STORE_OK)
         return st;
-    char det[900];
-    snprintf(det, sizeof det, "{\"tenant\":\"%s\",\"admin_url\":\"%s\",\"join_eui\":\"%016llX\",\"home_net_id\":\"%06X\","
-             "\"kek_label\":\"%s\"}",
-             jj->j->tenant_id, jj->j->admin_url, (unsigned long long)jj->j->join_eui, (unsigned)jj->j->home_net_id,
-             jj->j->kek_label);
-    store_idm_audit_record r = {jj->actor, "idm.js.add", jj->j->id, det};
-    return store_idm_audit_append(s, &r, NULL);
+    char join_eui[17], home[7];
+    eui_text(jj->j->join_eui, join_eui);
+    snprintf(home, sizeof home, "%06X", (unsigned)(jj->j->home_net_id & 0xFFFFFF));
+    json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:s}", "tenant", jj->j->tenant_id, "admin_url", jj->j->admin_url,
+                            "join_eui", join_eui, "home_net_id", home, "kek_label", jj->j->kek_label);
+    st = det != NULL ? idm_audit_txn(s, jj->actor, "idm.js.add", jj->j->id, det) : STORE_ERR_NOMEM;
+    json_decref(det);
+    return st;
 }
 
 static bool url_ok(const char *u)

@@ -25,6 +25,8 @@
 #include "idm/idm.h"
 #include "store/store_idm_tenant.h"
 
+#include <jansson.h>
+
 #define IDM_TENANT_TOKEN_HEX 64       /* 256-bit bearer tokens, 64 hex digits */
 #define IDM_CLAIM_MAX_FAILURES 5
 
@@ -102,16 +104,29 @@ idm_status idm_assign(store *db, uint64_t dev_eui, const char *tenant_id, const 
                       char err[IDM_ERR_MAX]);
 
 /* Moves SE dev_eui through `ev` (idm_state_transition + compare-and-set)
- * and appends the audit entry "idm.se.<event>", in one transaction.
- * `details` a JSON object text or NULL. *to (may be NULL) the new state. */
-idm_status idm_se_event(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const char *details,
+ * and appends the audit entry "idm.se.<event>", in one transaction. Its
+ * details are {"from","to"} and the members of `details` (a JSON object,
+ * borrowed; NULL: none). *to (may be NULL) the new state. */
+idm_status idm_se_event(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const json_t *details,
                         idm_state *to, char err[IDM_ERR_MAX]);
 
 /* The same inside a transaction the caller runs (store_idm_txn). */
-store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const char *details,
+store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const char *actor, const json_t *details,
                               idm_state *to) STORE_MUST_CHECK;
 
-/* Appends one audit entry in its own transaction. */
-idm_status idm_audit(store *db, const char *actor, const char *action, const char *subject, const char *details);
+/* Audit details are JSON objects built with jansson (never text by hand,
+ * so any string is escaped and nothing is cut), stored compact.
+ * idm_audit_txn appends one entry inside the caller's transaction;
+ * details borrowed, NULL gives {}; STORE_ERR_NOMEM when details is not an
+ * object or its text cannot be made (out of memory). idm_audit does the
+ * same in its own transaction. */
+store_status idm_audit_txn(store *s, const char *actor, const char *action, const char *subject,
+                           const json_t *details) STORE_MUST_CHECK;
+idm_status idm_audit(store *db, const char *actor, const char *action, const char *subject, const json_t *details);
+
+/* Text of a JSON object for an audit entry (compact), allocated by
+ * jansson's allocator: free it with idm_json_free. NULL when out of memory. */
+char *idm_audit_text(const json_t *details);
+void idm_json_free(char *text);
 
 #endif

@@ -182,7 +182,7 @@ js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, cha
     return JS_OK;
 }
 
-void js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
+bool js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
 {
     r->http_status = status;
     r->content_type = content_type;
@@ -190,7 +190,23 @@ void js_reply_text(js_reply *r, unsigned status, const char *content_type, const
     va_start(ap, fmt);
     int n = vsnprintf(r->body, sizeof(r->body), fmt, ap);
     va_end(ap);
-    r->len = n < 0 ? 0 : ((size_t)n >= sizeof(r->body) ? sizeof(r->body) - 1 : (size_t)n);
+    if (n >= 0 && (size_t)n < sizeof(r->body)) {
+        r->len = (size_t)n;
+        return true;
+    }
+    /* A cut answer could be read as a whole one (a JSON body cut inside a
+     * string still parses with some clients): refuse it instead. */
+    static const char TOO_LARGE[] = "the answer does not fit the server's reply buffer\n";
+    r->http_status = 500;
+    r->content_type = "text/plain";
+    memcpy(r->body, TOO_LARGE, sizeof TOO_LARGE);
+    r->len = sizeof TOO_LARGE - 1;
+    js_copy(r->note, sizeof(r->note), "answer larger than JS_REPLY_MAX: 500 sent instead");
+    char detail[96];
+    snprintf(detail, sizeof detail, "an answer of %d bytes (intended status %u) exceeds JS_REPLY_MAX (%u)", n, status,
+             (unsigned)JS_REPLY_MAX);
+    js_log("error", "answer too large for the reply buffer: 500 sent instead", NULL, 0.0, detail);
+    return false;
 }
 
 void js_reply_reset(js_reply *r)

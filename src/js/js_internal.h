@@ -137,8 +137,10 @@ void js_errf(char err[JS_ERR_MAX], const char *fmt, ...) __attribute__((format(p
 /* Copies src into dst[cap], cut to fit, always NUL-terminated. */
 void js_copy(char *dst, size_t cap, const char *src);
 
-/* Fill a reply with a plain-text / JSON body. */
-void js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
+/* Fills a reply with a plain-text / JSON body. A body that does not fit
+ * r->body (JS_REPLY_MAX) is never cut: the reply becomes 500 with a fixed
+ * short plain-text body, an error line is logged, and false is returned. */
+bool js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -22,4 +22,10 @@ store_status store_idm_copy_text(char *dst, size_t cap, const store_value *v, bo
 /* Row callback: column 0 an EUI into ((uint64_t *)rows.out)[count]. */
 store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n);
 
+/* One page of a DevEUI list: runs sql with $1 = the cursor (*after as
+ * text, "" when after is NULL), $2 = cap, $3.. = extra[n_extra] (at most 2);
+ * the SQL must select dev_eui > $1 in DevEUI order LIMIT $2. */
+store_status store_idm_eui_page(store *s, const char *sql, const store_value *extra, size_t n_extra,
+                                const uint64_t *after, uint64_t *out, size_t cap, size_t *count);
+
 #endif

@@ -109,36 +109,28 @@ store_status store_idm_key_delete_all(store *s, uint64_t dev_eui)
     return s->drv->exec(s, "DELETE FROM idm_profile_key WHERE dev_eui = $1", p, 1, NULL, NULL, NULL);
 }
 
-store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap, size_t *count)
+store_status store_idm_key_age_list(store *s, int64_t before, const uint64_t *after, uint64_t *out, size_t cap,
+                                    size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0)
-        return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_INT(before)};
-    rows r = {.out = out, .cap = cap > 256 ? 256 : cap};
-    store_status st = s->drv->exec(s,
-                                   "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui JOIN "
-                                   "idm_profile_key k ON k.dev_eui = e.dev_eui AND k.slot = 'current' WHERE "
-                                   "e.state = 'active_at_customer' AND c.state = 'claimed' AND c.op = '' AND "
-                                   "k.created_at < $1 ORDER BY e.dev_eui LIMIT 256",
-                                   p, 1, store_idm_eui_row, &r, NULL);
-    *count = r.count;
-    return st;
+    return store_idm_eui_page(s,
+                              "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui JOIN "
+                              "idm_profile_key k ON k.dev_eui = e.dev_eui AND k.slot = 'current' WHERE "
+                              "e.state = 'active_at_customer' AND c.state = 'claimed' AND c.op = '' AND "
+                              "k.created_at < $3 AND e.dev_eui > $1 ORDER BY e.dev_eui LIMIT $2",
+                              p, 1, after, out, cap, count);
 }
 
-store_status store_idm_redeliver_list(store *s, int64_t before, uint64_t *out, size_t cap, size_t *count)
+store_status store_idm_redeliver_list(store *s, int64_t before, const uint64_t *after, uint64_t *out, size_t cap,
+                                      size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0)
-        return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_INT(before)};
-    rows r = {.out = out, .cap = cap > 256 ? 256 : cap};
-    store_status st = s->drv->exec(s,
-                                   "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE "
-                                   "e.state = 'fallback' AND c.state = 'claimed' AND c.js_id IS NOT NULL AND "
-                                   "c.provisioned_at > 0 AND c.op = '' AND e.updated_at < $1 ORDER BY e.dev_eui "
-                                   "LIMIT 256",
-                                   p, 1, store_idm_eui_row, &r, NULL);
-    *count = r.count;
-    return st;
+    return store_idm_eui_page(s,
+                              "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE "
+                              "e.state = 'fallback' AND c.state = 'claimed' AND c.js_id IS NOT NULL AND "
+                              "c.provisioned_at > 0 AND c.op = '' AND e.updated_at < $3 AND e.dev_eui > $1 "
+                              "ORDER BY e.dev_eui LIMIT $2",
+                              p, 1, after, out, cap, count);
 }
 
 store_status store_idm_cleanup_add(store *s, uint64_t dev_eui, const char *js_id, const char *reason)
@@ -172,16 +164,22 @@ static store_status cleanup_row(void *ctx, const store_value *c, size_t n)
     return STORE_OK;
 }
 
-store_status store_idm_cleanup_list(store *s, store_idm_cleanup *out, size_t cap, size_t *count)
+store_status store_idm_cleanup_list(store *s, const store_idm_cleanup *after, store_idm_cleanup *out, size_t cap,
+                                    size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0)
+    if (s == NULL || out == NULL || count == NULL || cap == 0 || cap > INT32_MAX)
         return STORE_ERR_ARGUMENT;
-    rows r = {.out = out, .cap = cap > 256 ? 256 : cap};
+    *count = 0;
+    char dev[17] = ""; /* "" sorts before every 16-digit EUI */
+    if (after != NULL)
+        store_eui_text(after->dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_TEXT(after != NULL ? after->js_id : ""), SV_INT((int64_t)cap)};
+    rows r = {.out = out, .cap = cap};
     store_status st = s->drv->exec(s,
-                                   "SELECT dev_eui, js_id, reason FROM idm_js_cleanup ORDER BY created_at, dev_eui "
-                                   "LIMIT 256",
-                                   NULL, 0, cleanup_row, &r, NULL);
-    *count = r.count;
+                                   "SELECT dev_eui, js_id, reason FROM idm_js_cleanup WHERE dev_eui > $1 OR "
+                                   "(dev_eui = $1 AND js_id > $2) ORDER BY dev_eui, js_id LIMIT $3",
+                                   p, 3, cleanup_row, &r, NULL);
+    *count = st == STORE_OK ? r.count : 0;
     return st;
 }
 

@@ -367,7 +367,28 @@ store_status store_idm_eui_row(void *ctx, const store_value *c, size_t n)
     return st;
 }
 
-#define WORK_LIMIT " LIMIT 256"
+/* Every work list is a page: DevEUIs above the caller's cursor ($1, ""
+ * before the first), at most the caller's page size ($2); the caller pages
+ * until a page comes back short, so no fleet is cut at a fixed count. */
+#define WORK_PAGE " AND e.dev_eui > $1 ORDER BY e.dev_eui LIMIT $2"
+
+store_status store_idm_eui_page(store *s, const char *sql, const store_value *extra, size_t n_extra,
+                                const uint64_t *after, uint64_t *out, size_t cap, size_t *count)
+{
+    if (s == NULL || out == NULL || count == NULL || cap == 0 || cap > INT32_MAX || n_extra > 2)
+        return STORE_ERR_ARGUMENT;
+    *count = 0;
+    char from[17] = ""; /* "" sorts before every 16-digit EUI */
+    if (after != NULL)
+        store_eui_text(*after, from);
+    store_value p[4] = {SV_TEXT(from), SV_INT((int64_t)cap)};
+    for (size_t i = 0; i < n_extra; i++)
+        p[2 + i] = extra[i];
+    rows r = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s, sql, p, 2 + n_extra, store_idm_eui_row, &r, NULL);
+    *count = st == STORE_OK ? r.count : 0;
+    return st;
+}
 
 /* Only a session from a JoinReq (rejoin_type -1) proves a bootstrap join:
  * a RejoinReq's is not checked by the Join Server's MIC. */
@@ -375,30 +396,25 @@ static const char *const WORK_SQL[] = {
     [STORE_IDM_WORK_BOOTSTRAP] =
         "SELECT e.dev_eui FROM idm_se e WHERE e.state IN ('manufactured', 'returned_to_bootstrap') AND EXISTS "
         "(SELECT 1 FROM sessions x WHERE x.dev_eui = e.dev_eui AND x.created_at >= e.updated_at AND "
-        "x.rejoin_type < 0) "
-        "ORDER BY e.dev_eui" WORK_LIMIT,
+        "x.rejoin_type < 0)" WORK_PAGE,
     [STORE_IDM_WORK_PROVISION] =
         "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui WHERE c.state = 'claimed' AND "
         "c.js_id IS NOT NULL AND c.provisioned_at <= 0 AND e.state IN ('bootstrapped', 'fallback', "
-        "'transfer_pending') "
-        "ORDER BY e.dev_eui" WORK_LIMIT,
+        "'transfer_pending')" WORK_PAGE,
     [STORE_IDM_WORK_DELIVERED] =
-        "SELECT e.dev_eui FROM idm_se e WHERE e.state = 'profile_delivered' "
-        "ORDER BY e.dev_eui" WORK_LIMIT,
+        "SELECT e.dev_eui FROM idm_se e WHERE e.state = 'profile_delivered'" WORK_PAGE,
     [STORE_IDM_WORK_RENEW_ACKED] =
         "SELECT e.dev_eui FROM idm_se e JOIN idm_claim c ON c.dev_eui = e.dev_eui JOIN idm_profile_key k ON "
         "k.dev_eui = e.dev_eui AND k.slot = 'pending' WHERE c.op = 'renew' AND k.acked = 1 AND "
-        "e.state = 'profile_pending' ORDER BY e.dev_eui" WORK_LIMIT,
+        "e.state = 'profile_pending'" WORK_PAGE,
 };
 
-store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap, size_t *count)
+store_status store_idm_work_list(store *s, store_idm_work what, const uint64_t *after, uint64_t *out, size_t cap,
+                                 size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0 || (unsigned)what > STORE_IDM_WORK_RENEW_ACKED)
+    if ((unsigned)what > STORE_IDM_WORK_RENEW_ACKED)
         return STORE_ERR_ARGUMENT;
-    rows r = {.out = out, .cap = cap};
-    store_status st = s->drv->exec(s, WORK_SQL[what], NULL, 0, store_idm_eui_row, &r, NULL);
-    *count = r.count;
-    return st;
+    return store_idm_eui_page(s, WORK_SQL[what], NULL, 0, after, out, cap, count);
 }
 
 /* ---------------------------------------------------------------- over-the-air state */
@@ -680,16 +696,12 @@ store_status store_idm_cmd_count(store *s, uint64_t dev_eui, store_idm_cmd_state
                         NULL);
 }
 
-store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count)
+store_status store_idm_cmd_expired(store *s, int64_t now, const uint64_t *after, uint64_t *out, size_t cap,
+                                   size_t *count)
 {
-    if (s == NULL || out == NULL || count == NULL || cap == 0)
-        return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_INT(now)};
-    rows r = {.out = out, .cap = cap};
-    store_status st = s->drv->exec(s,
-                                   "SELECT DISTINCT dev_eui FROM idm_cmd WHERE state IN ('queued', 'sending') AND "
-                                   "deadline < $1 ORDER BY dev_eui" WORK_LIMIT,
-                                   p, 1, store_idm_eui_row, &r, NULL);
-    *count = r.count;
-    return st;
+    return store_idm_eui_page(s,
+                              "SELECT DISTINCT e.dev_eui FROM idm_cmd e WHERE e.state IN ('queued', 'sending') AND "
+                              "e.deadline < $3" WORK_PAGE,
+                              p, 1, after, out, cap, count);
 }

@@ -173,7 +173,12 @@ store_status store_idm_claim_failures_add(store *s, uint64_t dev_eui, const char
                                           uint32_t *failures) STORE_MUST_CHECK;
 store_status store_idm_claim_failures_clear(store *s, uint64_t dev_eui, const char *tenant_id) STORE_MUST_CHECK;
 
-/* DevEUIs (at most min(cap, 256), DevEUI order) of the SEs that need the engine:
+/* Work lists are pages, sized by the caller: at most cap (1..INT32_MAX)
+ * DevEUIs, all above *after (after NULL: from the first), in DevEUI order.
+ * A page shorter than cap is the last; the caller passes the last DevEUI
+ * of a full page as the next `after`. Nothing is cut at a fixed count.
+ *
+ * DevEUIs of the SEs that need the engine:
  *   STORE_IDM_WORK_BOOTSTRAP  state manufactured or returned_to_bootstrap and
  *                             a Join Server session newer than the state
  *   STORE_IDM_WORK_PROVISION  claimed, assigned, not provisioned (or reserved), state
@@ -185,7 +190,7 @@ typedef enum store_idm_work {
     STORE_IDM_WORK_DELIVERED,
     STORE_IDM_WORK_RENEW_ACKED       /* a renewal the SE acknowledged, its keys not yet on the JS */
 } store_idm_work;
-store_status store_idm_work_list(store *s, store_idm_work what, uint64_t *out, size_t cap,
+store_status store_idm_work_list(store *s, store_idm_work what, const uint64_t *after, uint64_t *out, size_t cap,
                                  size_t *count) STORE_MUST_CHECK;
 
 /* ---- over-the-air state ---- */
@@ -211,8 +216,10 @@ store_status store_idm_cmd_current(store *s, uint64_t dev_eui, store_idm_cmd *ou
 store_status store_idm_cmd_update(store *s, const store_idm_cmd *c) STORE_MUST_CHECK;
 /* Marks every queued/sending command of the SE failed (a delivery given up). */
 store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;
-/* DevEUIs (at most cap, max 256) with a queued/sending command whose deadline is before `now`. */
-store_status store_idm_cmd_expired(store *s, int64_t now, uint64_t *out, size_t cap, size_t *count) STORE_MUST_CHECK;
+/* A page (as store_idm_work_list) of the DevEUIs with a queued/sending
+ * command whose deadline is before `now`. */
+store_status store_idm_cmd_expired(store *s, int64_t now, const uint64_t *after, uint64_t *out, size_t cap,
+                                   size_t *count) STORE_MUST_CHECK;
 /* Commands of the SE in `state`. */
 store_status store_idm_cmd_count(store *s, uint64_t dev_eui, store_idm_cmd_state state,
                                  uint64_t *count) STORE_MUST_CHECK;
@@ -228,17 +235,23 @@ store_status store_idm_key_get(store *s, uint64_t dev_eui, store_idm_key_slot sl
 /* Deletes slot `slot` of the SE; _all: every slot of it. */
 store_status store_idm_key_delete(store *s, uint64_t dev_eui, store_idm_key_slot slot) STORE_MUST_CHECK;
 store_status store_idm_key_delete_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;
-/* SEs active at their customer, no update in flight, whose current keys
- * were made before `before` (a policy's maximum key age). */
-store_status store_idm_key_age_list(store *s, int64_t before, uint64_t *out, size_t cap,
+/* A page (as store_idm_work_list) of the SEs active at their customer, no
+ * update in flight, whose current keys were made before `before` (a
+ * policy's maximum key age). */
+store_status store_idm_key_age_list(store *s, int64_t before, const uint64_t *after, uint64_t *out, size_t cap,
                                     size_t *count) STORE_MUST_CHECK;
-/* SEs back on bootstrap after a profile (state fallback, claimed, assigned,
- * provisioned, nothing in flight) since before `before`. */
-store_status store_idm_redeliver_list(store *s, int64_t before, uint64_t *out, size_t cap,
+/* A page (as store_idm_work_list) of the SEs back on bootstrap after a
+ * profile (state fallback, claimed, assigned, provisioned, nothing in
+ * flight) since before `before`. */
+store_status store_idm_redeliver_list(store *s, int64_t before, const uint64_t *after, uint64_t *out, size_t cap,
                                       size_t *count) STORE_MUST_CHECK;
 store_status store_idm_cleanup_add(store *s, uint64_t dev_eui, const char *js_id,
                                    const char *reason) STORE_MUST_CHECK;
-store_status store_idm_cleanup_list(store *s, store_idm_cleanup *out, size_t cap, size_t *count) STORE_MUST_CHECK;
+/* A page of the deletions owed, in (dev_eui, js_id) order after *after
+ * (NULL: from the first), at most cap (1..INT32_MAX); a page shorter than
+ * cap is the last, else pass its last entry as the next `after`. */
+store_status store_idm_cleanup_list(store *s, const store_idm_cleanup *after, store_idm_cleanup *out, size_t cap,
+                                    size_t *count) STORE_MUST_CHECK;
 /* Removes one cleanup (the JS answered), or every one of (dev_eui, js_id) */
 store_status store_idm_cleanup_done(store *s, uint64_t dev_eui, const char *js_id) STORE_MUST_CHECK;
 

@@ -261,7 +261,7 @@ static store_status count_row(void *ctx, const store_value *c, size_t n)
 {
     count_rows *r = ctx;
     if (r->count >= r->cap)
-        return STORE_OK;
+        return STORE_ERR_ARGUMENT; /* out[cap] too small: an error, never a shorter list */
     if (n < 3 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_INT || c[2].i < 0)
         return STORE_ERR_CORRUPT;
     store_operator_count *o = &r->out[r->count];
@@ -284,6 +284,6 @@ store_status store_operator_counts(store *s, uint32_t net_id, store_operator_cou
                                    "SELECT request, result, n FROM idm_operator_count WHERE net_id = $1 "
                                    "ORDER BY request, result",
                                    p, 1, count_row, &r, NULL);
-    *count = r.count;
+    *count = st == STORE_OK ? r.count : 0;
     return st;
 }

@@ -94,7 +94,9 @@ typedef struct store_operator_count {
 store_status store_operator_count_add(store *s, uint32_t net_id, const char *request, const char *result,
                                       uint64_t n) STORE_MUST_CHECK;
 
-/* The operator's counters, in (request, result) order, at most cap. */
+/* The operator's counters, in (request, result) order, into out[cap];
+ * STORE_ERR_ARGUMENT when it has more than cap (nothing is cut: pass
+ * STORE_OPERATOR_COUNTS_MAX, above the 2 requests x BI ResultCodes). */
 store_status store_operator_counts(store *s, uint32_t net_id, store_operator_count *out, size_t cap,
                                    size_t *count) STORE_MUST_CHECK;
 

@@ -130,6 +130,8 @@ $C serve >"$tmp/cust.log" 2>&1 &
 c_pid=$!; pids="$pids $c_pid"
 start_idm
 check "idm serve answers /healthz" '[ $? -eq 0 ]'
+check "/healthz names the MLS reassembly capacity (mls_rx_slots of idm.conf) and what reached it" \
+    'curl -s "http://127.0.0.1:$P_IDM/healthz" | grep -q "\"mls_rx_slots\":256,\"mls_rx_in_use\":0,\"mls_rx_refused\":0"'
 wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid
 check "the bootstrap Join Server (serve) answers /metrics" '[ $? -eq 0 ]'
 wait_http "http://127.0.0.1:$P_C/metrics" $c_pid

@@ -27,8 +27,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <mbedtls/sha256.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,7 @@
 #include "idm/idm_tenant.h"
 #include "lorawan/lorawan.h"
 #include "mls/mls_cmd.h"
+#include "mls/mls_frag.h"
 
 #define DEV 0x70B3D57ED0050000ull
 
@@ -278,12 +281,12 @@ static void js_and_assign(void **state)
     /* not bootstrapped: nothing to provision yet */
     uint64_t list[4];
     size_t n = 9;
-    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
     idm_policy pol = IDM_POLICY_DEFAULT;
     assert_int_equal(idm_provision(G.s, G.db, DEV, &pol, "t", err), IDM_ERR_ILLEGAL);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
-    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_work_list(G.db, STORE_IDM_WORK_PROVISION, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_true(list[0] == DEV);
     /* the customer JS at 127.0.0.1:1 does not answer: nothing queued, nothing changed */
@@ -315,7 +318,41 @@ static void lifecycle_events(void **state)
     char err[IDM_ERR_MAX];
     idm_state to;
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_PROFILE_ACKED, "t", NULL, &to, err), IDM_ERR_ILLEGAL);
-    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", "\"via\":\"test\"", &to, err), IDM_OK);
+    /* Details are built by jansson: quotes, backslashes, control bytes and
+     * a value longer than any fixed buffer the details once had stay one
+     * valid JSON object, whole. */
+    char hostile[1200];
+    memset(hostile, 'x', sizeof hostile - 1);
+    hostile[sizeof hostile - 1] = '\0';
+    memcpy(hostile, "\"},\"to\":\"retired\\\n", 17);
+    json_t *det = json_pack("{s:s}", "via", hostile);
+    assert_non_null(det);
+    char *text = idm_audit_text(det);
+    assert_non_null(text);
+    json_t *back = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(back);
+    assert_true(json_equal(back, det));
+    json_decref(back);
+    idm_json_free(text);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", det, &to, err), IDM_OK);
+    json_decref(det);
+    if (getenv("FERRY_TEST_PG") == NULL) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/t%d.db", G.root, G.seq);
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT details FROM idm_audit ORDER BY seq DESC LIMIT 1", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        json_t *row = json_loads((const char *)sqlite3_column_text(st, 0), JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(row);
+        assert_string_equal(json_string_value(json_object_get(row, "to")), "bootstrapped");
+        assert_string_equal(json_string_value(json_object_get(row, "via")), hostile);
+        json_decref(row);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
     assert_int_equal(to, IDM_STATE_BOOTSTRAPPED);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_RETIRE, "t", NULL, &to, err), IDM_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, &to, err), IDM_ERR_ILLEGAL);
@@ -372,7 +409,7 @@ static void ota_rows(void **state)
     assert_int_equal(c->seq, 2);
     uint64_t list[4];
     size_t n = 0;
-    assert_int_equal(store_idm_cmd_expired(G.db, 101, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cmd_expired(G.db, 101, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(store_idm_cmd_fail_all(G.db, DEV), STORE_OK);
     assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_ERR_NOT_FOUND);
@@ -442,7 +479,7 @@ static void profile_keys_and_cleanups(void **state)
     char err[IDM_ERR_MAX];
     uint64_t list[4];
     size_t n = 9;
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0);
     store_idm_claim c;
     memset(&c, 0, sizeof c);
@@ -453,14 +490,14 @@ static void profile_keys_and_cleanups(void **state)
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
     assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_CUSTOMER_JOIN, "t", NULL, NULL, err), IDM_OK);
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_true(list[0] == DEV);
-    assert_int_equal(store_idm_key_age_list(G.db, 1000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 1000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* not older than that */
     c.op = STORE_IDM_OP_RENEW;
     assert_int_equal(store_idm_claim_put(G.db, &c), STORE_OK);
-    assert_int_equal(store_idm_key_age_list(G.db, 2000, list, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_key_age_list(G.db, 2000, NULL, list, 4, &n), STORE_OK);
     assert_int_equal(n, 0); /* an update is in flight */
 
     store_idm_cleanup cl[4];
@@ -468,10 +505,10 @@ static void profile_keys_and_cleanups(void **state)
     assert_int_equal(store_idm_cleanup_add(G.db, DEV, "acme-js", "again"), STORE_OK); /* one per (SE, JS) */
     assert_int_equal(store_idm_cleanup_add(G.db, DEV + 1, "bolt-js", "retired"), STORE_OK);
     assert_int_equal(store_idm_cleanup_add(G.db, DEV, "bad id!", "x"), STORE_ERR_ARGUMENT);
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 4, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(store_idm_cleanup_done(G.db, DEV, "acme-js"), STORE_OK);
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 4, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 4, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].js_id, "bolt-js");
 
@@ -552,7 +589,7 @@ static void update_failed_undoes(void **state)
     assert_int_equal(store_idm_key_get(G.db, DEV, STORE_IDM_SLOT_PREVIOUS, &back), STORE_ERR_NOT_FOUND);
     store_idm_cleanup cl[2];
     size_t n = 0;
-    assert_int_equal(store_idm_cleanup_list(G.db, cl, 2, &n), STORE_OK);
+    assert_int_equal(store_idm_cleanup_list(G.db, NULL, cl, 2, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(cl[0].js_id, "bolt-js");
 
@@ -680,6 +717,68 @@ static void mls_token_vs_se(void **state)
     lw_secure_wipe(&se, sizeof se);
 }
 
+/* The reassembly of the SEs' uplink messages has a named capacity
+ * (mls_rx_slots): when every slot holds another SE's unfinished message, a
+ * new SE's fragment is refused and counted, and no unfinished message is
+ * evicted; once a message settles, its slot serves the refused SE. */
+static void mls_rx_slots_refuse_not_evict(void **state)
+{
+    (void)state;
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    se.dev_eui = DEV + 2;
+    se.serial = 3;
+    assert_int_equal(store_idm_se_put(G.db, &se), STORE_OK);
+    lw_secure_wipe(&se, sizeof se);
+
+    uint8_t msg[60];
+    for (size_t i = 0; i < sizeof msg; i++)
+        msg[i] = (uint8_t)(0x40 + i); /* not a valid MLS message: settled as dropped, and acked */
+    mls_frag_tx *tx = calloc(1, sizeof *tx);
+    assert_non_null(tx);
+    assert_int_equal(mls_frag_tx_start(tx, 1, msg, sizeof msg, 24, 0, 600), MLS_OK);
+    uint8_t frag[8][24], out[242];
+    size_t flen[8], nfrag = 0, olen = 0;
+    while (nfrag < 8 && mls_frag_tx_next(tx, sizeof frag[0], frag[nfrag], &flen[nfrag]) == MLS_OK && flen[nfrag] > 0)
+        nfrag++;
+    free(tx);
+    assert_true(nfrag >= 3);
+
+    char err[IDM_ERR_MAX];
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    pol.mls_rx_slots = 0;
+    idm_ota *e = NULL;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_ERR_ARGUMENT);
+    pol.mls_rx_slots = 2;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_OK);
+    idm_ota_counters k;
+    /* SEs 0 and 1 start messages: both slots hold unfinished ones. */
+    for (uint64_t d = 0; d < 2; d++) {
+        assert_int_equal(idm_ota_relay(e, DEV + d, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+        assert_int_equal(olen, 0);
+    }
+    /* SE 2's fragment is refused and counted; SE 0's message is kept. */
+    assert_int_equal(idm_ota_relay(e, DEV + 2, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+    assert_int_equal(olen, 0);
+    idm_ota_counters_get(e, &k);
+    assert_int_equal(k.rx_slots, 2);
+    assert_int_equal(k.rx_in_use, 2);
+    assert_int_equal(k.rx_refused, 1);
+    for (size_t i = 1; i < nfrag; i++)
+        assert_int_equal(idm_ota_relay(e, DEV, frag[i], flen[i], 51, out, &olen, err), IDM_OK);
+    assert_true(olen > 0); /* complete and settled: acknowledged */
+    assert_true((out[0] & MLS_FRAG_ACK_BIT) != 0);
+    /* SE 0's slot is settled now: SE 2's fragment sent again is taken. */
+    assert_int_equal(idm_ota_relay(e, DEV + 2, frag[0], flen[0], 51, out, &olen, err), IDM_OK);
+    idm_ota_counters_get(e, &k);
+    assert_int_equal(k.rx_in_use, 2);
+    assert_int_equal(k.rx_refused, 1);
+    for (size_t i = 1; i < nfrag; i++)
+        assert_int_equal(idm_ota_relay(e, DEV + 2, frag[i], flen[i], 51, out, &olen, err), IDM_OK);
+    assert_true(olen > 0 && (out[0] & MLS_FRAG_ACK_BIT) != 0);
+    idm_ota_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +792,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(profile_keys_and_cleanups, setup, teardown),
         cmocka_unit_test_setup_teardown(update_failed_undoes, setup, teardown),
         cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(mls_rx_slots_refuse_not_evict, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

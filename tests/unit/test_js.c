@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "js/js.h"
+#include "js/js_internal.h"
 #include "lorawan/lorawan.h"
 #include "test_util.h"
 
@@ -636,6 +637,37 @@ static void metrics(void **state)
     assert_non_null(strstr(text, "ferry_js_request_duration_seconds_count 1"));
 }
 
+/* An answer larger than the reply buffer is never sent cut: 500 with a
+ * fixed short body (and an error line in the log). */
+static void reply_too_large_is_500(void **state)
+{
+    (void)state;
+    js_reply *r = calloc(1, sizeof *r);
+    char *big = malloc(JS_REPLY_MAX + 100);
+    assert_non_null(r);
+    assert_non_null(big);
+    memset(big, 'x', JS_REPLY_MAX + 99);
+    big[JS_REPLY_MAX + 99] = '\0';
+    js_reply_reset(r);
+    assert_true(js_reply_text(r, 200, "application/json", "{\"k\":\"%s\"}", "v"));
+    assert_int_equal(r->http_status, 200);
+    assert_int_equal(r->len, strlen("{\"k\":\"v\"}"));
+    assert_false(js_reply_text(r, 200, "application/json", "{\"k\":\"%s\"}", big));
+    assert_int_equal(r->http_status, 500);
+    assert_string_equal(r->content_type, "text/plain");
+    assert_int_equal(r->len, strlen(r->body));
+    assert_true(r->len < 100);
+    assert_null(strchr(r->body, 'x'));
+    assert_non_null(strstr(r->note, "JS_REPLY_MAX"));
+    /* exactly full (JS_REPLY_MAX - 1 bytes and the NUL) still fits */
+    big[JS_REPLY_MAX - 1] = '\0';
+    assert_true(js_reply_text(r, 201, "text/plain", "%s", big));
+    assert_int_equal(r->http_status, 201);
+    assert_int_equal(r->len, JS_REPLY_MAX - 1);
+    free(big);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +680,7 @@ int main(void)
         cmocka_unit_test(home_ns),
         cmocka_unit_test(admin_api),
         cmocka_unit_test(metrics),
+        cmocka_unit_test(reply_too_large_is_500),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

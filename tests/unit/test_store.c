@@ -494,6 +494,8 @@ static void test_operators(void **state)
     assert_int_equal(c[1].n, 5);
     assert_int_equal(store_operator_counts(fx->s, 0x0000EE, c, 8, &n), STORE_OK);
     assert_int_equal(n, 0);
+    /* out[] smaller than the counters: an error, not a shorter list */
+    assert_int_equal(store_operator_counts(fx->s, 0x00000A, c, 1, &n), STORE_ERR_ARGUMENT);
     /* removal takes the counters */
     assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_OK);
     assert_int_equal(store_operator_delete(fx->s, 0x00000A), STORE_ERR_NOT_FOUND);
@@ -1376,12 +1378,95 @@ static void test_kill_during_joins(void **state)
     assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
 }
 
+
+/* ---------------------------------------------------------------- IDM work lists */
+
+/* More SEs than any page, and than the LIMIT 256 the work lists once had. */
+#define FLEET 600
+#define FLEET_EUI(i) (0x70B3D57ED0100000ull + 3 * (uint64_t)(i))
+
+static store_status put_fleet(store *s, void *ctx)
+{
+    (void)ctx;
+    store_status st = STORE_OK;
+    for (size_t i = 0; i < FLEET && st == STORE_OK; i++) {
+        store_idm_se se;
+        memset(&se, 0, sizeof se);
+        se.dev_eui = FLEET_EUI(i);
+        se.join_eui = 0x70B3D57ED0000000ull;
+        se.serial = 1 + i;
+        se.mac_version = STORE_MAC_1_0_4;
+        se.mls_key = fake_blob(3);
+        se.state = i % 5 == 4 ? IDM_STATE_BOOTSTRAPPED : IDM_STATE_PROFILE_DELIVERED;
+        st = store_idm_se_put(s, &se);
+        if (st == STORE_OK)
+            st = store_idm_cleanup_add(s, se.dev_eui, "js-a", "retired");
+        if (st == STORE_OK && i % 2 == 0)
+            st = store_idm_cleanup_add(s, se.dev_eui, "js-b", "transferred");
+    }
+    return st;
+}
+
+static void test_idm_work_lists_page(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(store_idm_txn(fx->s, put_fleet, NULL), STORE_OK);
+    const size_t delivered = FLEET - FLEET / 5;
+    uint64_t *all = calloc(FLEET + 1, sizeof *all);
+    assert_non_null(all);
+    /* A page as large as the caller asks: nothing cut at a fixed count. */
+    size_t n = 0;
+    assert_int_equal(store_idm_work_list(fx->s, STORE_IDM_WORK_DELIVERED, NULL, all, FLEET + 1, &n), STORE_OK);
+    assert_int_equal(n, delivered);
+    /* Small pages after a cursor: every SE once, in DevEUI order. */
+    uint64_t page[7], cursor = 0;
+    size_t seen = 0, pages = 0;
+    do {
+        assert_int_equal(store_idm_work_list(fx->s, STORE_IDM_WORK_DELIVERED, pages ? &cursor : NULL, page, 7, &n),
+                         STORE_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(seen < delivered);
+            assert_true(page[i] == all[seen]);
+            if (seen > 0)
+                assert_true(all[seen - 1] < page[i]);
+            seen++;
+        }
+        if (n > 0)
+            cursor = page[n - 1];
+        pages++;
+    } while (n == 7);
+    assert_int_equal(seen, delivered);
+    assert_int_equal(pages, delivered / 7 + 1);
+    assert_int_equal(store_idm_work_list(fx->s, STORE_IDM_WORK_DELIVERED, NULL, page, 0, &n), STORE_ERR_ARGUMENT);
+    /* The deletions owed page on (DevEUI, JS): two rows of one SE may
+     * straddle a page boundary and neither is lost nor repeated. */
+    store_idm_cleanup cl[7], last;
+    seen = 0;
+    pages = 0;
+    do {
+        assert_int_equal(store_idm_cleanup_list(fx->s, pages ? &last : NULL, cl, 7, &n), STORE_OK);
+        for (size_t i = 0; i < n; i++) {
+            const store_idm_cleanup *prev = i > 0 ? &cl[i - 1] : pages ? &last : NULL;
+            if (prev != NULL)
+                assert_true(prev->dev_eui < cl[i].dev_eui ||
+                            (prev->dev_eui == cl[i].dev_eui && strcmp(prev->js_id, cl[i].js_id) < 0));
+            seen++;
+        }
+        if (n > 0)
+            last = cl[n - 1];
+        pages++;
+    } while (n == 7);
+    assert_int_equal(seen, FLEET + FLEET / 2);
+    free(all);
+}
+
 /* ---------------------------------------------------------------- main */
 
 #define STORE_TESTS(B)                                                                       \
     cmocka_unit_test_prestate_setup_teardown(test_open_and_migrations, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_device_crud, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_device_list, setup, teardown, &B),         \
+    cmocka_unit_test_prestate_setup_teardown(test_idm_work_lists_page, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
     cmocka_unit_test_prestate_setup_teardown(test_idm_enums_round_trip, setup, teardown, &B), \

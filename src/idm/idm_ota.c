@@ -50,12 +50,20 @@ struct idm_ota {
     hsm_session *hs;
     store *db;
     idm_policy pol;
+    idm_clock_fn now_fn;         /* NULL = the wall clock */
+    void *now_arg;
     rx_slot rx[RX_SLOTS];
 };
 
-static int64_t now_s(void)
+static int64_t now_s(const idm_ota *e)
 {
-    return (int64_t)time(NULL);
+    return e->now_fn != NULL ? e->now_fn(e->now_arg) : (int64_t)time(NULL);
+}
+
+void idm_ota_set_clock(idm_ota *e, idm_clock_fn now_fn, void *arg)
+{
+    e->now_fn = now_fn;
+    e->now_arg = now_fn != NULL ? arg : NULL;
 }
 
 #define logf_ idm_logf
@@ -86,7 +94,7 @@ static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
     for (size_t i = 0; i < RX_SLOTS; i++) {
         rx_slot *s = &e->rx[i];
         if (s->used && s->dev_eui == dev_eui) {
-            s->last_use = now_s();
+            s->last_use = now_s(e);
             return &s->rx;
         }
         if (!s->used || (oldest->used && s->last_use < oldest->last_use))
@@ -94,7 +102,7 @@ static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
     }
     oldest->used = true;
     oldest->dev_eui = dev_eui;
-    oldest->last_use = now_s();
+    oldest->last_use = now_s(e);
     mls_frag_rx_init(&oldest->rx, RX_TIMEOUT);
     return &oldest->rx;
 }
@@ -315,7 +323,7 @@ static bool handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ot
             status_cmd->counter = ms.tx_next;
             status_cmd->type = MLS_T_STATUS;
             memcpy(status_cmd->state, "queued", sizeof "queued");
-            status_cmd->deadline = now_s() + (int64_t)e->pol.deadline_s;
+            status_cmd->deadline = now_s(e) + (int64_t)e->pol.deadline_s;
             status_cmd->result = -1;
             if (mls_cmd_encode(&cmd, b, sizeof b, &bl) == MLS_OK &&
                 mls_seal(&ms, MLS_T_STATUS, b, bl, status_cmd->msg, sizeof status_cmd->msg, &status_cmd->msg_len) ==
@@ -360,10 +368,10 @@ out:
 
 /* ---------------------------------------------------------------- downlink fragments */
 
-static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
+static void tx_rebuild(const idm_ota *e, const store_idm_cmd *c, mls_frag_tx *tx)
 {
     memset(tx, 0, sizeof *tx);
-    if (mls_frag_tx_start(tx, c->msg_id, c->msg, c->msg_len, c->frame_max, (uint32_t)now_s(), 0xFFFFFFFFu) != MLS_OK)
+    if (mls_frag_tx_start(tx, c->msg_id, c->msg, c->msg_len, c->frame_max, (uint32_t)now_s(e), 0xFFFFFFFFu) != MLS_OK)
         return;
     memcpy(tx->acked, c->acked, sizeof tx->acked);
     memcpy(tx->sent, c->sent, sizeof tx->sent);
@@ -411,7 +419,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         goto out;
     if (store_idm_cmd_current(e->db, ota->dev_eui, c) != STORE_OK)
         goto out;
-    int64_t now = now_s();
+    int64_t now = now_s(e);
     if (now > c->deadline) {
         fail_delivery(e, ota->dev_eui, "deadline");
         goto out;
@@ -421,7 +429,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         goto out;
     bool restart = strcmp(c->state, "queued") == 0;
     if (!restart) {
-        tx_rebuild(c, tx);
+        tx_rebuild(e, c, tx);
         if (mls_frag_tx_done(tx))
             goto out; /* all fragments acked: waiting for the SE's answer */
         if (mls_frag_tx_next(tx, cap, frame, len) == MLS_ERR_FRAG_FRAME)
@@ -435,7 +443,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         memset(c->acked, 0, sizeof c->acked);
         memset(c->sent, 0, sizeof c->sent);
         memcpy(c->state, "sending", sizeof "sending");
-        tx_rebuild(c, tx);
+        tx_rebuild(e, c, tx);
         start_job sj = {&before, ota, c};
         if (store_idm_txn(e->db, start_fn, &sj) != STORE_OK) {
             *ota = before; /* another writer moved the row: next uplink */
@@ -480,8 +488,8 @@ static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t
     bool ok = false;
     if (c != NULL && tx != NULL && store_idm_cmd_current(e->db, dev_eui, c) == STORE_OK &&
         strcmp(c->state, "sending") == 0 && (frame[0] & MLS_FRAG_ID_MAX) == c->msg_id) {
-        tx_rebuild(c, tx);
-        if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s()) == MLS_OK) {
+        tx_rebuild(e, c, tx);
+        if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s(e)) == MLS_OK) {
             memcpy(c->acked, tx->acked, sizeof c->acked);
             memcpy(c->sent, tx->sent, sizeof c->sent);
             ok = store_idm_cmd_update(e->db, c) == STORE_OK;
@@ -511,7 +519,7 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
     } else {
         rx = rx_for(e, se->dev_eui);
         int complete = 0;
-        if (mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
+        if (mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(e), &complete) == MLS_OK) {
             /* Only a whole message, once settled, is acknowledged: the
              * reassembly lives in this process's memory, and the SE never
              * sends a fragment again once it was acked, so an ack for a
@@ -715,7 +723,7 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
                              e2) == IDM_OK)
                 logf_("%016llX: bootstrapped (a bootstrap join was served)", (unsigned long long)list[i]);
     if (e->pol.redeliver_after_s > 0 &&
-        store_idm_redeliver_list(e->db, now_s() - (int64_t)e->pol.redeliver_after_s, list, 256, &n) == STORE_OK)
+        store_idm_redeliver_list(e->db, now_s(e) - (int64_t)e->pol.redeliver_after_s, list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++)
             if (idm_ops_redeliver(e->db, list[i], "idm-policy", e2) == IDM_OK)
                 logf_("%016llX: back on bootstrap for redeliver_after: a new profile follows", (unsigned long long)list[i]);
@@ -745,7 +753,7 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
             if (store_idm_se_get(e->db, list[i], &se) == STORE_OK &&
                 store_idm_claim_get(e->db, list[i], &c) == STORE_OK &&
                 (strcmp(c.op, "renew") == 0 || strcmp(c.op, "transfer") == 0) &&
-                now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
+                now_s(e) - se.updated_at > (int64_t)e->pol.deadline_s) {
                 if (idm_ops_undo_update(e->hs, e->db, list[i], "never joined", "idm-ota", e2) == IDM_OK)
                     logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)list[i], c.op);
                 else
@@ -754,7 +762,7 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
             lw_secure_wipe(&se, sizeof se);
         }
     if (e->pol.max_key_age_s > 0 &&
-        store_idm_key_age_list(e->db, now_s() - (int64_t)e->pol.max_key_age_s, list, 256, &n) == STORE_OK)
+        store_idm_key_age_list(e->db, now_s(e) - (int64_t)e->pol.max_key_age_s, list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++) {
             idm_status st = idm_renew(e->hs, e->db, list[i], NULL, &e->pol, "idm-policy", e2);
             if (st == IDM_OK)
@@ -763,7 +771,7 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
                 logf_("%016llX: renewal by key age: %s", (unsigned long long)list[i], e2);
         }
     idm_ops_cleanup(e->hs, e->db);
-    if (store_idm_cmd_expired(e->db, now_s(), list, 256, &n) == STORE_OK)
+    if (store_idm_cmd_expired(e->db, now_s(e), list, 256, &n) == STORE_OK)
         for (size_t i = 0; i < n; i++)
             fail_delivery(e, list[i], "deadline");
     free(list);

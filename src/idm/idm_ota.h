@@ -268,14 +268,15 @@ idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t
 idm_status idm_config_init(const char *dir, const char *listen, char token_hex[IDM_TENANT_TOKEN_HEX + 1],
                            char err[IDM_ERR_MAX]);
 
+typedef struct idm_core idm_core;
+
 typedef struct idm_serve_opts {
-    const hsm_config *hc;
-    const char *database;
-    const idm_config *cfg;
-    const char *listen;           /* overrides cfg->listen when non-NULL */
+    idm_core *core;               /* opened with its token (idm_core.h); borrowed */
+    const char *listen;           /* overrides idm.conf's listen when non-NULL */
 } idm_serve_opts;
 
-/* Serves until SIGINT/SIGTERM. */
+/* Serves the IDM `core` until SIGINT/SIGTERM: its session, database and
+ * idm.conf, under one lock shared by the HTTP and housekeeping threads. */
 idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX]);
 
 #endif

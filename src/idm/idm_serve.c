@@ -23,6 +23,7 @@
  *   GET  /healthz
  */
 #include "idm/idm_access.h"
+#include "idm/idm_core.h"
 #include "idm/idm_log.h"
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
@@ -46,6 +47,7 @@
 
 typedef struct server {
     pthread_mutex_t lock;
+    idm_core *core;               /* owns what follows but the engine (idm_core.h) */
     idm_ota *engine;
     hsm_session *hs;
     store *db;
@@ -645,7 +647,12 @@ static void *housekeeping(void *arg)
 
 idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
 {
-    const char *listen = o->listen != NULL ? o->listen : o->cfg->listen;
+    if (o->core == NULL || idm_core_session(o->core) == NULL) {
+        snprintf(err, IDM_ERR_MAX, "idm serve needs the IDM opened with its token");
+        return IDM_ERR_ARGUMENT;
+    }
+    const idm_config *cfg = idm_core_config(o->core);
+    const char *listen = o->listen != NULL ? o->listen : cfg->listen;
     char host[128];
     const char *colon = strrchr(listen, ':');
     /* the whole port, digits only: "17141x" is a mistake, not port 17141;
@@ -666,7 +673,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         snprintf(err, IDM_ERR_MAX, "listen address \"%s\": a numeric IPv4 address is expected", listen);
         return IDM_ERR_ARGUMENT;
     }
-    bool tls = o->cfg->tls_cert[0] != '\0';
+    bool tls = cfg->tls_cert[0] != '\0';
     if (!tls && (ntohl(sa.sin_addr.s_addr) >> 24) != 127) {
         snprintf(err, IDM_ERR_MAX,
                  "listen address \"%.64s\" is not loopback: plain HTTP is served on 127.0.0.0/8 only; "
@@ -674,42 +681,27 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
                  listen);
         return IDM_ERR_ARGUMENT;
     }
-    if (!o->cfg->has_ns_token) {
+    if (!cfg->has_ns_token) {
         snprintf(err, IDM_ERR_MAX, "no ns_token_sha256 in idm.conf: run `ferry -d DIR idm init` first");
         return IDM_ERR_ARGUMENT;
     }
     char *cert = NULL, *key = NULL;
     size_t cert_len = 0, key_len = 0;
-    if (tls && ((cert = read_pem(o->cfg->tls_cert, &cert_len)) == NULL ||
-                (key = read_pem(o->cfg->tls_key, &key_len)) == NULL)) {
+    if (tls && ((cert = read_pem(cfg->tls_cert, &cert_len)) == NULL ||
+                (key = read_pem(cfg->tls_key, &key_len)) == NULL)) {
         snprintf(err, IDM_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most 64 KiB)",
-                 cert == NULL ? "tls_cert" : "tls_key", cert == NULL ? o->cfg->tls_cert : o->cfg->tls_key);
+                 cert == NULL ? "tls_cert" : "tls_key", cert == NULL ? cfg->tls_cert : cfg->tls_key);
         wipe_free(cert, cert_len);
         return IDM_ERR_IO;
     }
-    hsm *h = NULL;
-    hsm_diag diag = {0};
     server sv;
     memset(&sv, 0, sizeof sv);
-    sv.cfg = o->cfg;
-    idm_status rc = IDM_OK;
-    hsm_status hs = hsm_process_harden();
-    if (hs == HSM_OK)
-        hs = hsm_open(o->hc, &h, &diag);
-    if (hs == HSM_OK)
-        hs = hsm_session_open(h, &sv.hs);
-    if (hs != HSM_OK) {
-        char line[200];
-        snprintf(err, IDM_ERR_MAX, "key service: %s", hsm_diag_format(hs, &diag, line, sizeof line));
-        rc = IDM_ERR_HSM;
-        goto out;
-    }
-    if (store_open(o->database, &sv.db) != STORE_OK) {
-        snprintf(err, IDM_ERR_MAX, "database: could not open %s", o->database);
-        rc = IDM_ERR_STORE;
-        goto out;
-    }
-    if ((rc = idm_ota_new(sv.hs, sv.db, &o->cfg->policy, &sv.engine)) != IDM_OK)
+    sv.core = o->core;
+    sv.cfg = cfg;
+    sv.hs = idm_core_session(o->core);
+    sv.db = idm_core_store(o->core);
+    idm_status rc = idm_core_engine_new(o->core, &sv.engine);
+    if (rc != IDM_OK)
         goto out;
     pthread_mutex_init(&sv.lock, NULL);
     struct sigaction act;
@@ -743,14 +735,11 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         if (hk_ok)
             pthread_join(hk, NULL);
         MHD_stop_daemon(d);
-        idm_logf("stopped");
+        idm_core_logf(o->core, "stopped");
     }
     pthread_mutex_destroy(&sv.lock);
 out:
     idm_ota_free(sv.engine);
-    store_close(sv.db);
-    hsm_session_close(sv.hs);
-    hsm_close(h);
     wipe_free(cert, cert_len);
     wipe_free(key, key_len);
     return rc;

@@ -3,7 +3,8 @@
  * bootstrap sessions and the tenants' REST API, over libmicrohttpd, plus a
  * housekeeping thread (idm_ota_tick every `poll` seconds).
  *
- * One PKCS#11 session and one database connection, used under one lock by
+ * The IDM's core (idm_core.h, opened by the caller) gives its one PKCS#11
+ * session, one database connection and idm.conf, used under one lock by
  * the HTTP thread and the housekeeping thread: the engine keeps its state
  * in the database, so a second `idm serve` on PostgreSQL would scale it out
  * more simply than threads here (not done: two engines would race for one

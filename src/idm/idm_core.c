@@ -110,9 +110,10 @@ idm_status idm_open(const char *dir, const idm_open_opts *o, idm_core **out, cha
     idm_status rc = IDM_OK;
     struct stat sb;
     char jerr[JS_ERR_MAX];
-    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        snprintf(err, IDM_ERR_MAX, "%.120s: %.60s (the deployment made by `ferry init DIR`)", dir,
-                 errno == ENOENT || errno == ENOTDIR ? "no such directory" : strerror(errno));
+    int st = stat(dir, &sb);
+    if (st != 0 || !S_ISDIR(sb.st_mode)) {
+        const char *why = st == 0 || errno == ENOENT || errno == ENOTDIR ? "no such directory" : strerror(errno);
+        snprintf(err, IDM_ERR_MAX, "%.120s: %.60s (the deployment made by `ferry init DIR`)", dir, why);
         rc = IDM_ERR_NOT_FOUND;
     } else if (js_config_load(dir, &c->js, jerr) != JS_OK) {
         /* no ferry.conf: not a deployment; one that does not parse: its line */

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -778,8 +779,9 @@ static bool verify(demo *d, json_t *devices)
             char eui[17];
             snprintf(eui, sizeof eui, "%016llX", (unsigned long long)d->dev[i].dev_eui);
             const char *got_eui = json_string_value(json_object_get(row, "DevEUI"));
-            /* the SE and its claim, as the report has always needed both */
-            bool have = state != NULL && tenant != NULL && got_eui != NULL && strcmp(got_eui, eui) == 0;
+            /* the SE and its claim, as the report has always needed both (the
+             * CLI writes hex in lower case, the report in upper case) */
+            bool have = state != NULL && tenant != NULL && got_eui != NULL && strcasecmp(got_eui, eui) == 0;
             const char *want_owner = d->owner[i] == OWNER_ACME ? "acme" : "bolt";
             bool ok = have && strcmp(state, "active_at_customer") == 0 && strcmp(tenant, want_owner) == 0 &&
                       (op == NULL || op[0] == '\0');

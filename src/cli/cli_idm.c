@@ -4,8 +4,10 @@
  *   ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L]
  *                                 [--as-kek-label L] [--as-id ID] [--operators N,N|*]
  *   ferry -d DIR idm show DEVEUI
+ *   ferry -d DIR idm status DEVEUI... | --file F
  *   ferry -d DIR idm audit verify
  *   ferry -d DIR idm init --ns-token-out FILE [--listen A:P]
+ *   ferry -d DIR idm config set KEY VALUE [KEY VALUE...] | show
  *   ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]
  *   ferry -d DIR idm tenant list
  *   ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E
@@ -17,11 +19,13 @@
  *   ferry -d DIR idm provision DEVEUI
  *   ferry -d DIR idm serve [--listen A:P]
  *
- * The deployment's ferry.conf names the token and the database (js_config);
- * the IDM opens them itself, with one PKCS#11 session and one connection.
+ * Every command opens the IDM through idm_open (idm_core.h: ferry.conf's
+ * token and database, idm.conf) and nothing else; `idm init` makes
+ * idm.conf and `idm config set` changes it.
  * Nothing printed holds a key, a blob or an owner token.
  */
 #include "cli/cli.h"
+#include "cli/cli_servers.h"
 #include "cli/cli_json.h"
 #include "cli/cli_secret.h"
 #include "cli/cli_idm.h"
@@ -40,60 +44,20 @@
 #define DEFAULT_NS_KEK "bootstrap-ns"
 #define DEFAULT_AS_KEK "idm-as"
 
-void idm_cli_close(idm_cli *c)
+int cli_idm_open(const char *prog, bool with_token, idm_core **out)
 {
-    hsm_session_close(c->tok.s);
-    hsm_close(c->tok.h);
-    store_close(c->db);
-    free(c->cfg);
-    memset(c, 0, sizeof *c);
-}
-
-int idm_cli_open(const char *prog, bool with_token, idm_cli *c)
-{
-    memset(c, 0, sizeof *c);
+    *out = NULL;
     const char *dir = cli_deploy_dir(prog);
     if (dir == NULL)
         return CLI_EXIT_USAGE;
-    js_config *cfg = c->cfg = calloc(1, sizeof *cfg);
-    if (cfg == NULL) {
-        cli_error(prog, "out of memory");
+    char err[IDM_ERR_MAX];
+    idm_open_opts o = {.with_token = with_token};
+    idm_status st = idm_open(dir, &o, out, err);
+    if (st != IDM_OK) {
+        cli_error(prog, "%s", err[0] != '\0' ? err : idm_strerror(st));
         return CLI_EXIT_FAIL;
     }
-    char err[JS_ERR_MAX];
-    int rc = CLI_EXIT_OK;
-    if (js_config_load(dir, cfg, err) != JS_OK) {
-        cli_error(prog, "%s", err);
-        rc = CLI_EXIT_FAIL;
-    }
-    store_status ss = rc == CLI_EXIT_OK ? store_open(cfg->database, &c->db) : STORE_OK;
-    if (ss != STORE_OK) {
-        cli_error(prog, "database: %s", store_strerror(ss));
-        rc = CLI_EXIT_FAIL;
-    }
-    if (rc == CLI_EXIT_OK && with_token) {
-        c->hc = (hsm_config){
-            .module = cfg->pkcs11_module[0] ? cfg->pkcs11_module : NULL,
-            .softhsm_conf = cfg->softhsm_conf[0] ? cfg->softhsm_conf : NULL,
-            .token_label = cfg->token_label,
-            .pin_file = cfg->pin_file,
-        };
-        c->tok.cfg = &c->hc;
-        hsm_diag diag = {0};
-        char line[200];
-        hsm_status hs = hsm_process_harden();
-        if (hs == HSM_OK)
-            hs = hsm_open(&c->hc, &c->tok.h, &diag);
-        if (hs == HSM_OK)
-            hs = hsm_session_open(c->tok.h, &c->tok.s);
-        if (hs != HSM_OK) {
-            cli_error(prog, "key service: %s", hsm_diag_format(hs, &diag, line, sizeof line));
-            rc = CLI_EXIT_FAIL;
-        }
-    }
-    if (rc != CLI_EXIT_OK)
-        idm_cli_close(c);
-    return rc;
+    return CLI_EXIT_OK;
 }
 
 static int import(int argc, char **argv)
@@ -148,8 +112,8 @@ static int import(int argc, char **argv)
         cli_error(prog, "%s: cannot open", pos[0]);
         return CLI_EXIT_FAIL;
     }
-    idm_cli c;
-    int rc = idm_cli_open(prog, true, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, true, &c);
     if (rc != CLI_EXIT_OK) {
         cli_secret_fclose(sf);
         free(sf);
@@ -159,11 +123,11 @@ static int import(int argc, char **argv)
     char err[IDM_ERR_MAX];
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    idm_status st = idm_import_batch(&c.tok, c.db, in, &o, &sum, err);
+    idm_status st = idm_import_batch(idm_core_token(c), idm_core_store(c), in, &o, &sum, err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     cli_secret_fclose(sf);
     free(sf);
-    idm_cli_close(&c);
+    idm_close(&c);
     if (st != IDM_OK) {
         cli_error(prog, "%s: %s; nothing was imported", pos[0], err[0] != '\0' ? err : idm_strerror(st));
         return CLI_EXIT_FAIL;
@@ -179,6 +143,47 @@ static int import(int argc, char **argv)
     e |= cli_json_set_str(out, "maker", v[5] != NULL ? v[5] : "");
     e |= json_object_set_new(out, "seconds", json_real(secs));
     return cli_json_emit(prog, out, e);
+}
+
+/* The operator's view of SE dev_eui as a new object in *out (the fields of
+ * `idm show`); STORE_ERR_NOT_FOUND when the IDM has no such SE. */
+static store_status se_view(idm_core *c, uint64_t dev_eui, json_t **out)
+{
+    *out = NULL;
+    store *db = idm_core_store(c);
+    store_idm_se se;
+    store_idm_claim cl;
+    uint64_t pending = 0, queued = 0;
+    store_status ss = store_idm_se_get(db, dev_eui, &se);
+    if (ss != STORE_OK)
+        return ss;
+    bool have_claim = store_idm_claim_get(db, dev_eui, &cl) == STORE_OK;
+    if (store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_SENDING, &pending) != STORE_OK ||
+        store_idm_cmd_count(db, dev_eui, STORE_IDM_CMD_QUEUED, &queued) != STORE_OK)
+        pending = queued = 0;
+    json_t *o = json_object();
+    int e = cli_json_set_be(o, "DevEUI", se.dev_eui, 16);
+    e |= cli_json_set_be(o, "JoinEUI", se.join_eui, 16);
+    e |= cli_json_set_be(o, "SerialNumber", se.serial, 16);
+    e |= cli_json_set_str(o, "MACVersion", store_mac_version_name(se.mac_version));
+    e |= cli_json_set_str(o, "State", idm_state_name(se.state));
+    e |= cli_json_set_str(o, "Claim", store_idm_claim_state_name(have_claim ? cl.state : STORE_IDM_CLAIM_NONE));
+    if (have_claim) {
+        e |= cli_json_set_str(o, "Tenant", cl.tenant_id);
+        e |= cli_json_set_str(o, "JoinServer", cl.js_id);
+        e |= cli_json_set_bool(o, "Provisioned", cl.provisioned_at > 0);
+        e |= cli_json_set_str(o, "Update", store_idm_op_name(cl.op));
+        if (cl.prev_tenant_id[0] != '\0')
+            e |= cli_json_set_str(o, "PreviousTenant", cl.prev_tenant_id);
+    }
+    e |= cli_json_set_uint(o, "PendingCommands", pending + queued);
+    lw_secure_wipe(&se, sizeof se);
+    if (o == NULL || e != 0) {
+        json_decref(o);
+        return STORE_ERR_NOMEM;
+    }
+    *out = o;
+    return STORE_OK;
 }
 
 static int show(int argc, char **argv)
@@ -202,53 +207,200 @@ static int show(int argc, char **argv)
     }
     if (cli_parse_hex_uint(prog, "DEVEUI", pos[0], 16, "DevEUI", &dev_eui) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
-    store_idm_se se;
-    store_idm_claim cl;
-    uint64_t pending = 0, queued = 0;
-    store_status ss = store_idm_se_get(c.db, dev_eui, &se);
-    bool have_claim = ss == STORE_OK && store_idm_claim_get(c.db, dev_eui, &cl) == STORE_OK;
-    if (ss == STORE_OK && (store_idm_cmd_count(c.db, dev_eui, STORE_IDM_CMD_SENDING, &pending) != STORE_OK ||
-                           store_idm_cmd_count(c.db, dev_eui, STORE_IDM_CMD_QUEUED, &queued) != STORE_OK))
-        pending = queued = 0;
-    idm_cli_close(&c);
+    json_t *out = NULL;
+    store_status ss = se_view(c, dev_eui, &out);
+    idm_close(&c);
     if (ss != STORE_OK) {
         cli_error(prog, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
         return CLI_EXIT_FAIL;
     }
-    json_t *out = json_object();
-    int e = cli_json_set_be(out, "DevEUI", se.dev_eui, 16);
-    e |= cli_json_set_be(out, "JoinEUI", se.join_eui, 16);
-    e |= cli_json_set_be(out, "SerialNumber", se.serial, 16);
-    e |= cli_json_set_str(out, "MACVersion", store_mac_version_name(se.mac_version));
-    e |= cli_json_set_str(out, "State", idm_state_name(se.state));
-    e |= cli_json_set_str(out, "Claim", store_idm_claim_state_name(have_claim ? cl.state : STORE_IDM_CLAIM_NONE));
-    if (have_claim) {
-        e |= cli_json_set_str(out, "Tenant", cl.tenant_id);
-        e |= cli_json_set_str(out, "JoinServer", cl.js_id);
-        e |= cli_json_set_bool(out, "Provisioned", cl.provisioned_at > 0);
-        e |= cli_json_set_str(out, "Update", store_idm_op_name(cl.op));
-        if (cl.prev_tenant_id[0] != '\0')
-            e |= cli_json_set_str(out, "PreviousTenant", cl.prev_tenant_id);
+    return cli_json_emit(prog, out, 0);
+}
+
+#define STATUS_ARGS_MAX 1000   /* DevEUIs on the command line; more go in --file */
+
+/* One line of `idm status --file`: a DevEUI, or blank, or a # comment. */
+static int status_line(const char *prog, uint64_t no, char *line, bool *skip, uint64_t *dev)
+{
+    line[strcspn(line, "\r\n")] = '\0';
+    char *p = line + strspn(line, " \t");
+    for (char *t = p + strlen(p); t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
+        t[-1] = '\0';
+    *skip = *p == '\0' || *p == '#';
+    if (*skip)
+        return CLI_EXIT_OK;
+    char where[64];
+    snprintf(where, sizeof where, "line %llu", (unsigned long long)no);
+    return cli_parse_hex_uint(prog, where, p, 16, "DevEUI", dev);
+}
+
+/* `idm status DEVEUI... | --file F`: the view of `idm show` for many SEs
+ * in one process, as {"SEs":[...],"Found":n,"Missing":n}; an SE the IDM
+ * does not hold is {"DevEUI","Error"} in its place, and the exit status is
+ * then 1. This is how a script (`ferry demo`) reads the IDM's state: it
+ * never opens the IDM's database itself. */
+static int status(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm status";
+    static const cli_opt_spec specs[] = {{"file", "F", "the DevEUIs, one per line (blank lines and # comments skipped)"}};
+    char *v[1];
+    char **pos = calloc(STATUS_ARGS_MAX, sizeof *pos);
+    size_t npos = 0;
+    if (pos == NULL)
+        return CLI_EXIT_FAIL;
+    int rc = CLI_EXIT_OK;
+    switch (cli_opts_parse(prog, specs, 1, argc, argv, v, pos, STATUS_ARGS_MAX, &npos)) {
+    case CLI_PARSE_HELP:
+        cli_opts_usage(stdout, "ferry -d DIR idm status DEVEUI... | --file F", specs, 1);
+        free(pos);
+        return CLI_EXIT_OK;
+    case CLI_PARSE_ERROR:
+        free(pos);
+        return CLI_EXIT_USAGE;
+    default:
+        break;
     }
-    e |= cli_json_set_uint(out, "PendingCommands", pending + queued);
-    lw_secure_wipe(&se, sizeof se);
+    if ((npos == 0) == (v[0] == NULL)) {
+        cli_error(prog, "expected DevEUIs or --file F (not both)");
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
+    uint64_t dev = 0;
+    for (size_t i = 0; i < npos && rc == CLI_EXIT_OK; i++)
+        rc = cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &dev);
+    FILE *in = rc == CLI_EXIT_OK && v[0] != NULL ? fopen(v[0], "r") : NULL;
+    if (rc == CLI_EXIT_OK && v[0] != NULL && in == NULL) {
+        cli_error(prog, "%s: cannot open", v[0]);
+        rc = CLI_EXIT_FAIL;
+    }
+    idm_core *c = NULL;
+    if (rc == CLI_EXIT_OK)
+        rc = cli_idm_open(prog, false, &c);
+    json_t *list = json_array();
+    uint64_t found = 0, missing = 0, no = 0;
+    char line[256];
+    for (size_t i = 0; rc == CLI_EXIT_OK; i++) {
+        if (in == NULL) {
+            if (i == npos)
+                break;
+            (void)cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &dev);
+        } else {
+            if (fgets(line, sizeof line, in) == NULL)
+                break;
+            bool skip = false;
+            if ((rc = status_line(prog, ++no, line, &skip, &dev)) != CLI_EXIT_OK || skip)
+                continue;
+        }
+        json_t *o = NULL;
+        store_status ss = se_view(c, dev, &o);
+        if (ss == STORE_ERR_NOT_FOUND) {
+            missing++;
+            o = json_object();
+            if (cli_json_set_be(o, "DevEUI", dev, 16) != 0 || cli_json_set_str(o, "Error", "no such secure element") != 0)
+                ss = STORE_ERR_NOMEM;
+            else
+                ss = STORE_OK;
+        } else if (ss == STORE_OK) {
+            found++;
+        }
+        if (ss != STORE_OK || json_array_append_new(list, o) != 0) {
+            cli_error(prog, "%016llX: %s", (unsigned long long)dev, store_strerror(ss));
+            rc = CLI_EXIT_FAIL;
+        }
+    }
+    if (in != NULL && ferror(in) && rc == CLI_EXIT_OK) {
+        cli_error(prog, "%s: read error", v[0]);
+        rc = CLI_EXIT_FAIL;
+    }
+    if (in != NULL)
+        fclose(in);
+    idm_close(&c);
+    free(pos);
+    if (rc != CLI_EXIT_OK) {
+        json_decref(list);
+        return rc;
+    }
+    json_t *out = json_object();
+    int e = cli_json_set_obj(out, "SEs", list);
+    e |= cli_json_set_uint(out, "Found", found);
+    e |= cli_json_set_uint(out, "Missing", missing);
+    rc = cli_json_emit(prog, out, e);
+    if (rc == CLI_EXIT_OK && missing > 0) {
+        cli_error(prog, "%llu of %llu secure elements unknown", (unsigned long long)missing,
+                  (unsigned long long)(found + missing));
+        rc = CLI_EXIT_FAIL;
+    }
+    return rc;
+}
+
+/* `idm config set KEY VALUE...` (idm_config_set) and `idm config show`. */
+static int config(int argc, char **argv)
+{
+    static const char prog[] = "ferry idm config";
+    static const char synopsis[] = "usage: ferry -d DIR idm config set KEY VALUE [KEY VALUE...] | show\n";
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(synopsis, stdout);
+        return CLI_EXIT_OK;
+    }
+    const char *dir = cli_deploy_dir(prog);
+    if (dir == NULL)
+        return CLI_EXIT_USAGE;
+    if (argc == 2 && strcmp(argv[1], "show") == 0) {
+        idm_core *c = NULL;
+        int rc = cli_idm_open(prog, false, &c);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        const idm_config *cfg = idm_core_config(c);
+        json_t *out = json_object();
+        int e = cli_json_set_str(out, "listen", cfg->listen);
+        e |= cli_json_set_bool(out, "ns_token", cfg->has_ns_token);
+        e |= cli_json_set_str(out, "tls_cert", cfg->tls_cert);
+        e |= cli_json_set_str(out, "tls_key", cfg->tls_key);
+        e |= cli_json_set_uint(out, "delivery_deadline", cfg->policy.deadline_s);
+        e |= cli_json_set_uint(out, "retry_base", cfg->policy.retry_base_s);
+        e |= cli_json_set_uint(out, "retry_max", cfg->policy.retry_max_s);
+        e |= cli_json_set_uint(out, "max_join_attempts", cfg->policy.max_join_attempts);
+        e |= cli_json_set_uint(out, "poll", cfg->policy.poll_s);
+        e |= cli_json_set_uint(out, "max_key_age", cfg->policy.max_key_age_s);
+        e |= cli_json_set_uint(out, "redeliver_after", cfg->policy.redeliver_after_s);
+        idm_close(&c);
+        return cli_json_emit(prog, out, e);
+    }
+    if (argc < 4 || strcmp(argv[1], "set") != 0 || (argc - 2) % 2 != 0 || (argc - 2) / 2 > IDM_CONFIG_SET_MAX) {
+        cli_error(prog, "expected set KEY VALUE [KEY VALUE...] (at most %d pairs) or show", IDM_CONFIG_SET_MAX);
+        return CLI_EXIT_USAGE;
+    }
+    idm_config_setting set[IDM_CONFIG_SET_MAX];
+    size_t n = (size_t)(argc - 2) / 2;
+    for (size_t i = 0; i < n; i++)
+        set[i] = (idm_config_setting){argv[2 + 2 * i], argv[3 + 2 * i]};
+    char err[IDM_ERR_MAX];
+    idm_status st = idm_config_set(dir, set, n, err);
+    if (st != IDM_OK) {
+        cli_error(prog, "%s%s", err[0] != '\0' ? err : idm_strerror(st), "; idm.conf unchanged");
+        return st == IDM_ERR_ARGUMENT ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    json_t *out = json_object();
+    int e = 0;
+    for (size_t i = 0; i < n; i++)
+        e |= cli_json_set_str(out, set[i].key, set[i].value);
     return cli_json_emit(prog, out, e);
 }
 
 static int audit_verify(void)
 {
     static const char prog[] = "ferry idm audit verify";
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
     store_idm_audit_report rep;
-    store_status ss = store_idm_audit_verify(c.db, &rep);
-    idm_cli_close(&c);
+    store_status ss = store_idm_audit_verify(idm_core_store(c), &rep);
+    idm_close(&c);
     if (ss != STORE_OK) {
         cli_error(prog, "database: %s", store_strerror(ss));
         return CLI_EXIT_FAIL;
@@ -375,8 +527,8 @@ static int tenant(int argc, char **argv)
 {
     static const char prog[] = "ferry idm tenant";
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
-        idm_cli c;
-        int rc = idm_cli_open(prog, false, &c);
+        idm_core *c = NULL;
+        int rc = cli_idm_open(prog, false, &c);
         if (rc != CLI_EXIT_OK)
             return rc;
         json_t *arr = json_array();
@@ -386,7 +538,7 @@ static int tenant(int argc, char **argv)
         store_status ss = page == NULL ? STORE_ERR_NOMEM : STORE_OK;
         do {
             if (ss == STORE_OK)
-                ss = store_idm_tenant_list(c.db, after, page, 100, &n);
+                ss = store_idm_tenant_list(idm_core_store(c), after, page, 100, &n);
             for (size_t i = 0; ss == STORE_OK && i < n; i++) {
                 json_t *o = json_object();
                 (void)cli_json_set_str(o, "id", page[i].id);
@@ -397,7 +549,7 @@ static int tenant(int argc, char **argv)
             }
         } while (ss == STORE_OK && n == 100);
         free(page);
-        idm_cli_close(&c);
+        idm_close(&c);
         if (ss != STORE_OK) {
             json_decref(arr);
             cli_error(prog, "database: %s", store_strerror(ss));
@@ -429,13 +581,13 @@ static int tenant(int argc, char **argv)
         cli_error(prog, "%s: exists already; refusing to overwrite it", v[2]);
         return CLI_EXIT_FAIL;
     }
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
     char tok[IDM_TENANT_TOKEN_HEX + 1], err[IDM_ERR_MAX];
-    idm_status st = idm_tenant_add(c.db, pos[0], v[0], v[1] != NULL ? v[1] : pos[0], "cli", tok, err);
-    idm_cli_close(&c);
+    idm_status st = idm_tenant_add(idm_core_store(c), pos[0], v[0], v[1] != NULL ? v[1] : pos[0], "cli", tok, err);
+    idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
     rc = write_secret_file(prog, v[2], tok);
@@ -485,17 +637,17 @@ static int js_add(int argc, char **argv)
     char tok[STORE_IDM_TOKEN_CT_MAX];
     if (read_secret_file(prog, v[2], tok, sizeof tok) != CLI_EXIT_OK)
         return CLI_EXIT_FAIL;
-    idm_cli c;
-    int rc = idm_cli_open(prog, true, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, true, &c);
     if (rc != CLI_EXIT_OK) {
         lw_secure_wipe(tok, sizeof tok);
         return rc;
     }
     idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli", v[8]};
     char err[IDM_ERR_MAX];
-    idm_status st = idm_js_add(c.tok.s, c.db, &o, err);
+    idm_status st = idm_js_add(idm_core_session(c), idm_core_store(c), &o, err);
     lw_secure_wipe(tok, sizeof tok);
-    idm_cli_close(&c);
+    idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
     json_t *out = json_object();
@@ -521,8 +673,8 @@ static int claim_file(const char *prog, const char *path, const char *tenant)
     }
     char iobuf[4096];
     setvbuf(in, iobuf, _IOFBF, sizeof iobuf);
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK) {
         fclose(in);
         lw_secure_wipe(iobuf, sizeof iobuf);
@@ -555,7 +707,7 @@ static int claim_file(const char *prog, const char *path, const char *tenant)
             snprintf(err, sizeof err, "longer than %zu characters", sizeof line - 1);
         else if ((st = idm_claim_line_parse(line, &dev, tok, err)) == IDM_OK) {
             parsed = true;
-            st = idm_claim(c.db, dev, tenant, tok, "cli", &already, err);
+            st = idm_claim(idm_core_store(c), dev, tenant, tok, "cli", &already, err);
         }
         lw_secure_wipe(tok, sizeof tok);
         lw_secure_wipe(line, sizeof line);
@@ -575,7 +727,7 @@ static int claim_file(const char *prog, const char *path, const char *tenant)
     bool read_error = ferror(in) != 0;
     fclose(in);
     lw_secure_wipe(iobuf, sizeof iobuf);
-    idm_cli_close(&c);
+    idm_close(&c);
     if (read_error || (e == 0 && claimed + failed == 0)) {
         json_decref(results);
         cli_error(prog, "%s: %s", path,
@@ -623,13 +775,13 @@ static int claim(int argc, char **argv)
         cli_error(prog, "--owner-token and --tenant are required");
         return CLI_EXIT_USAGE;
     }
-    idm_cli c;
-    if ((rc = idm_cli_open(prog, false, &c)) != CLI_EXIT_OK)
+    idm_core *c = NULL;
+    if ((rc = cli_idm_open(prog, false, &c)) != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
     bool already = false;
-    idm_status st = idm_claim(c.db, dev, v[1], v[0], "cli", &already, err);
-    idm_cli_close(&c);
+    idm_status st = idm_claim(idm_core_store(c), dev, v[1], v[0], "cli", &already, err);
+    idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
     json_t *out = json_object();
@@ -654,12 +806,12 @@ static int claim_change(int argc, char **argv, idm_claim_op op, const char *prog
         cli_error(prog, "--tenant is required");
         return CLI_EXIT_USAGE;
     }
-    idm_cli c;
-    if ((rc = idm_cli_open(prog, false, &c)) != CLI_EXIT_OK)
+    idm_core *c = NULL;
+    if ((rc = cli_idm_open(prog, false, &c)) != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_claim_change(c.db, dev, op, v[0], "cli", err);
-    idm_cli_close(&c);
+    idm_status st = idm_claim_change(idm_core_store(c), dev, op, v[0], "cli", err);
+    idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
     json_t *out = json_object();
@@ -669,13 +821,10 @@ static int claim_change(int argc, char **argv, idm_claim_op op, const char *prog
 }
 
 /* Provisions now when the SE's state allows; otherwise says it waits. */
-static int provision_now(const char *prog, idm_cli *c, uint64_t dev, json_t *out)
+static int provision_now(const char *prog, idm_core *c, uint64_t dev, json_t *out)
 {
-    idm_config cfg;
     char err[IDM_ERR_MAX];
-    if (idm_config_load(c->cfg->dir, &cfg, err) != IDM_OK)
-        return fail_idm(prog, IDM_ERR_INPUT, err);
-    idm_status st = idm_provision(c->tok.s, c->db, dev, &cfg.policy, "cli", err);
+    idm_status st = idm_provision(idm_core_session(c), idm_core_store(c), dev, idm_core_policy(c), "cli", err);
     if (st == IDM_OK)
         return cli_json_set_str(out, "Profile", "queued") != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     if (st == IDM_ERR_ILLEGAL) /* not bootstrapped yet: idm serve provisions it when it is */
@@ -700,22 +849,22 @@ static int assign(int argc, char **argv)
     int rc = parse_dev(prog, npos, pos, &dev);
     if (rc != CLI_EXIT_OK)
         return rc;
-    idm_cli c;
-    if ((rc = idm_cli_open(prog, true, &c)) != CLI_EXIT_OK)
+    idm_core *c = NULL;
+    if ((rc = cli_idm_open(prog, true, &c)) != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_assign(c.db, dev, v[0], v[1], "cli", err);
+    idm_status st = idm_assign(idm_core_store(c), dev, v[0], v[1], "cli", err);
     if (st != IDM_OK) {
-        idm_cli_close(&c);
+        idm_close(&c);
         return fail_idm(prog, st, err);
     }
     json_t *out = json_object();
     int e = cli_json_set_be(out, "DevEUI", dev, 16);
     store_idm_claim cl;
-    if (store_idm_claim_get(c.db, dev, &cl) == STORE_OK)
+    if (store_idm_claim_get(idm_core_store(c), dev, &cl) == STORE_OK)
         e |= cli_json_set_str(out, "JoinServer", cl.js_id);
-    rc = provision_now(prog, &c, dev, out);
-    idm_cli_close(&c);
+    rc = provision_now(prog, c, dev, out);
+    idm_close(&c);
     return rc != CLI_EXIT_OK ? rc : cli_json_emit(prog, out, e);
 }
 
@@ -729,13 +878,13 @@ static int provision(int argc, char **argv)
     int rc = parse_dev(prog, npos, pos, &dev);
     if (rc != CLI_EXIT_OK)
         return rc;
-    idm_cli c;
-    if ((rc = idm_cli_open(prog, true, &c)) != CLI_EXIT_OK)
+    idm_core *c = NULL;
+    if ((rc = cli_idm_open(prog, true, &c)) != CLI_EXIT_OK)
         return rc;
     json_t *out = json_object();
     int e = cli_json_set_be(out, "DevEUI", dev, 16);
-    rc = provision_now(prog, &c, dev, out);
-    idm_cli_close(&c);
+    rc = provision_now(prog, c, dev, out);
+    idm_close(&c);
     return rc != CLI_EXIT_OK ? rc : cli_json_emit(prog, out, e);
 }
 
@@ -746,26 +895,14 @@ static int serve(int argc, char **argv)
     char *v[1], *pos[1];
     size_t npos = 0;
     PARSE(prog, specs, 1, "ferry -d DIR idm serve [--listen A:P]", v, pos, 0, npos);
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, true, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
-    idm_config cfg;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_config_load(c.cfg->dir, &cfg, err);
-    if (st == IDM_OK) {
-        hsm_config hc = {
-            .module = c.cfg->pkcs11_module[0] ? c.cfg->pkcs11_module : NULL,
-            .softhsm_conf = c.cfg->softhsm_conf[0] ? c.cfg->softhsm_conf : NULL,
-            .token_label = c.cfg->token_label,
-            .pin_file = c.cfg->pin_file,
-        };
-        store_close(c.db);
-        c.db = NULL;
-        idm_serve_opts o = {&hc, c.cfg->database, &cfg, v[0]};
-        st = idm_serve(&o, err);
-    }
-    idm_cli_close(&c);
+    idm_serve_opts o = {c, v[0], cli_server_stop_on_signals()};
+    idm_status st = idm_serve(&o, err);
+    idm_close(&c);
     return st == IDM_OK ? CLI_EXIT_OK : fail_idm(prog, st, err);
 }
 
@@ -775,8 +912,10 @@ int cli_idm_main(int argc, char **argv)
         "usage: ferry -d DIR idm import BATCH [--net-id HEX6] [--ns-kek-label L] [--as-kek-label L] [--as-id ID]\n"
         "                                     [--operators N,N|*]\n"
         "       ferry -d DIR idm show DEVEUI\n"
+        "       ferry -d DIR idm status DEVEUI... | --file F\n"
         "       ferry -d DIR idm audit verify\n"
         "       ferry -d DIR idm init --ns-token-out FILE [--listen A:P]\n"
+        "       ferry -d DIR idm config set KEY VALUE [KEY VALUE...] | show\n"
         "       ferry -d DIR idm tenant add ID --kind maker|customer --token-out FILE [--name N]\n"
         "       ferry -d DIR idm tenant list\n"
         "       ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6\n"
@@ -803,6 +942,10 @@ int cli_idm_main(int argc, char **argv)
         return import(argc, argv);
     if (strcmp(cmd, "show") == 0)
         return show(argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return status(argc, argv);
+    if (strcmp(cmd, "config") == 0)
+        return config(argc, argv);
     if (strcmp(cmd, "audit") == 0 && argc == 2 && strcmp(argv[1], "verify") == 0)
         return audit_verify();
     if (strcmp(cmd, "init") == 0)

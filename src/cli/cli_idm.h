@@ -7,19 +7,12 @@
 #define FERRY_CLI_IDM_H
 
 #include "idm/idm.h"
-#include "js/js.h"
+#include "idm/idm_core.h"
 
-typedef struct idm_cli {
-    js_config *cfg;               /* ferry.conf: hc points into it */
-    hsm_config hc;
-    idm_token tok;
-    store *db;
-} idm_cli;
-
-/* Opens the deployment's database, and its token when `with_token`;
- * CLI_EXIT_OK or the exit status (the message printed). */
-int idm_cli_open(const char *prog, bool with_token, idm_cli *c);
-void idm_cli_close(idm_cli *c);
+/* idm_open on the deployment of -d DIR: its database, and its token when
+ * `with_token`; CLI_EXIT_OK or the exit status (the message printed).
+ * Closed with idm_close. */
+int cli_idm_open(const char *prog, bool with_token, idm_core **out);
 
 /* Prints err (or idm_strerror(st)) and returns CLI_EXIT_FAIL. */
 int fail_idm(const char *prog, idm_status st, const char *err);

@@ -82,56 +82,54 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
         }
         plen = hl / 2;
     }
-    idm_cli c;
-    idm_config cfg;
+    idm_core *c = NULL;
     char err[IDM_ERR_MAX];
-    if (rc == CLI_EXIT_OK && (rc = idm_cli_open(prog, true, &c)) == CLI_EXIT_OK) {
-        if (idm_config_load(c.cfg->dir, &cfg, err) != IDM_OK) {
-            rc = fail_idm(prog, IDM_ERR_INPUT, err);
-        } else {
-            json_t *out = json_object(), *results = json_array();
-            unsigned done = 0, failed = 0;
-            char actor[96];
-            snprintf(actor, sizeof actor, "%s%s", v[0] != NULL ? "cli:tenant:" : "cli", v[0] != NULL ? v[0] : "");
-            for (size_t i = 0; i < npos; i++) {
-                idm_status st;
-                int64_t seq = 0;
-                err[0] = '\0';
-                switch (kind) {
-                case OP_TRANSFER:
-                    st = idm_transfer(c.tok.s, c.db, devs[i], v[0], v[1], v[2], &cfg.policy, actor, err);
-                    break;
-                case OP_RENEW:
-                    st = idm_renew(c.tok.s, c.db, devs[i], v[0], &cfg.policy, actor, err);
-                    break;
-                case OP_RETURN:
-                    st = idm_return_to_bootstrap(c.tok.s, c.db, devs[i], v[0], &cfg.policy, actor, err);
-                    break;
-                default:
-                    st = idm_secure_send(c.tok.s, c.db, devs[i], v[0], payload, plen, &cfg.policy, actor, &seq, err);
-                }
-                json_t *r = json_object();
-                int e = cli_json_set_be(r, "DevEUI", devs[i], 16);
-                if (st == IDM_OK) {
-                    done++;
-                    e |= cli_json_set_str(r, "Queued", "ok");
-                    if (kind == OP_COMMAND)
-                        e |= cli_json_set_uint(r, "Seq", (uint64_t)seq);
-                } else {
-                    failed++;
-                    e |= cli_json_set_str(r, "Error", err[0] != '\0' ? err : idm_strerror(st));
-                }
-                if (e != 0 || json_array_append_new(results, r) != 0)
-                    failed++;
+    if (rc == CLI_EXIT_OK && (rc = cli_idm_open(prog, true, &c)) == CLI_EXIT_OK) {
+        const idm_policy *pol = idm_core_policy(c);
+        hsm_session *hs = idm_core_session(c);
+        store *db = idm_core_store(c);
+        json_t *out = json_object(), *results = json_array();
+        unsigned done = 0, failed = 0;
+        char actor[96];
+        snprintf(actor, sizeof actor, "%s%s", v[0] != NULL ? "cli:tenant:" : "cli", v[0] != NULL ? v[0] : "");
+        for (size_t i = 0; i < npos; i++) {
+            idm_status st;
+            int64_t seq = 0;
+            err[0] = '\0';
+            switch (kind) {
+            case OP_TRANSFER:
+                st = idm_transfer(hs, db, devs[i], v[0], v[1], v[2], pol, actor, err);
+                break;
+            case OP_RENEW:
+                st = idm_renew(hs, db, devs[i], v[0], pol, actor, err);
+                break;
+            case OP_RETURN:
+                st = idm_return_to_bootstrap(hs, db, devs[i], v[0], pol, actor, err);
+                break;
+            default:
+                st = idm_secure_send(hs, db, devs[i], v[0], payload, plen, pol, actor, &seq, err);
             }
-            json_object_set_new(out, "Results", results);
-            int e = cli_json_set_uint(out, "Done", done);
-            e |= cli_json_set_uint(out, "Failed", failed);
-            rc = cli_json_emit(prog, out, e);
-            if (rc == CLI_EXIT_OK && failed > 0)
-                rc = CLI_EXIT_FAIL;
+            json_t *r = json_object();
+            int e = cli_json_set_be(r, "DevEUI", devs[i], 16);
+            if (st == IDM_OK) {
+                done++;
+                e |= cli_json_set_str(r, "Queued", "ok");
+                if (kind == OP_COMMAND)
+                    e |= cli_json_set_uint(r, "Seq", (uint64_t)seq);
+            } else {
+                failed++;
+                e |= cli_json_set_str(r, "Error", err[0] != '\0' ? err : idm_strerror(st));
+            }
+            if (e != 0 || json_array_append_new(results, r) != 0)
+                failed++;
         }
-        idm_cli_close(&c);
+        json_object_set_new(out, "Results", results);
+        int e = cli_json_set_uint(out, "Done", done);
+        e |= cli_json_set_uint(out, "Failed", failed);
+        rc = cli_json_emit(prog, out, e);
+        if (rc == CLI_EXIT_OK && failed > 0)
+            rc = CLI_EXIT_FAIL;
+        idm_close(&c);
     }
     if (payload != NULL)
         lw_secure_wipe(payload, MLS_SECURE_MAX);
@@ -163,13 +161,13 @@ static int command_show(int argc, char **argv)
         cli_error(prog, "expected a DevEUI and a command's Seq (from `idm command`)");
         return CLI_EXIT_USAGE;
     }
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
     store_idm_cmd *cmd = calloc(1, sizeof *cmd);
-    store_status ss = cmd != NULL ? store_idm_cmd_get(c.db, dev, seq, cmd) : STORE_ERR_NOMEM;
-    idm_cli_close(&c);
+    store_status ss = cmd != NULL ? store_idm_cmd_get(idm_core_store(c), dev, seq, cmd) : STORE_ERR_NOMEM;
+    idm_close(&c);
     if (ss != STORE_OK) {
         cli_error(prog, "%016llX command %lld: %s", (unsigned long long)dev, seq, store_strerror(ss));
         free(cmd);
@@ -207,13 +205,13 @@ static int retire(int argc, char **argv)
     uint64_t dev;
     if (npos != 1 || cli_parse_hex_uint(prog, "DEVEUI", pos[0], 16, "DevEUI", &dev) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    idm_cli c;
-    int rc = idm_cli_open(prog, false, &c);
+    idm_core *c = NULL;
+    int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_retire(c.db, dev, "cli", err);
-    idm_cli_close(&c);
+    idm_status st = idm_retire(idm_core_store(c), dev, "cli", err);
+    idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
     json_t *out = json_object();

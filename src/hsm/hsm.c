@@ -273,7 +273,7 @@ hsm_status hsm_open(const hsm_config *cfg, hsm **out, hsm_diag *diag)
      * SoftHSM2 reads and rewrites token.object (hsm_lock.c). */
     hsm_open_lock lock;
     unsigned tries = 0;
-    hsm_status st = hsm_open_lock_take(cfg->softhsm_conf, &lock);
+    hsm_status st = hsm_open_lock_take(cfg->softhsm_conf, cfg->open_wait_ms, &lock);
     if (st == HSM_OK) {
         st = attempt_until_settled(h, cfg, &tries, diag);
         hsm_open_lock_release(&lock);

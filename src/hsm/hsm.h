@@ -71,6 +71,8 @@ typedef struct hsm_config {
     unsigned long slot_id;    /* used only when token_label is NULL */
     const char *pin_file;     /* user PIN, one line, file mode 0600 or stricter */
     const char *master_label; /* CKA_LABEL of the master key; NULL = HSM_MASTER_LABEL */
+    unsigned open_wait_ms;    /* longest wait for the token directory's open lock;
+                                 0 = HSM_OPEN_LOCK_WAIT_MS */
 } hsm_config;
 
 /* An hsm_config for a deployment directory made by hsm_token_create(), with
@@ -127,7 +129,8 @@ hsm_status hsm_process_harden(void);
  *
  * Several processes may open one token at once. With cfg->softhsm_conf set,
  * ferry processes take turns on the token directory's open lock (waiting
- * at most HSM_OPEN_LOCK_WAIT_MS, else HSM_ERR_BUSY). With any module, a
+ * at most cfg->open_wait_ms, default HSM_OPEN_LOCK_WAIT_MS, else
+ * HSM_ERR_BUSY). With any module, a
  * token that is missing (HSM_ERR_TOKEN_NOT_FOUND) or failing (HSM_ERR_DEVICE)
  * before the PIN is presented is tried again, the module re-initialised when
  * this hsm is its only user, up to HSM_OPEN_TRIES attempts in all. A failed

@@ -30,13 +30,13 @@ typedef struct hsm_open_lock {
 
 /* Takes the lock of the token directory that the SoftHSM2 configuration
  * `softhsm_conf` names (its directories.tokendir), in the file
- * TOKENDIR/ferry-open.lock, waiting at most HSM_OPEN_LOCK_WAIT_MS:
+ * TOKENDIR/ferry-open.lock, waiting at most wait_ms (0 = HSM_OPEN_LOCK_WAIT_MS):
  * HSM_ERR_BUSY when another process held it all that time, HSM_ERR_IO when
  * the configuration cannot be read or the lock file cannot be made for
  * another reason than the ones below. Nothing is held, and HSM_OK returned,
  * when `softhsm_conf` is NULL (not ferry's SoftHSM2), names no token
  * directory, or names one this process may not write or that is missing. */
-hsm_status hsm_open_lock_take(const char *softhsm_conf, hsm_open_lock *l);
+hsm_status hsm_open_lock_take(const char *softhsm_conf, unsigned wait_ms, hsm_open_lock *l);
 void hsm_open_lock_release(hsm_open_lock *l);
 
 /* Sleeps `ms` milliseconds (resumed after signals). */

@@ -89,7 +89,7 @@ static hsm_status conf_tokendir(const char *conf, char dir[PATH_MAX], int *found
     return st;
 }
 
-hsm_status hsm_open_lock_take(const char *softhsm_conf, hsm_open_lock *l)
+hsm_status hsm_open_lock_take(const char *softhsm_conf, unsigned wait_ms, hsm_open_lock *l)
 {
     if (l == NULL)
         return HSM_ERR_ARGUMENT;
@@ -124,7 +124,7 @@ hsm_status hsm_open_lock_take(const char *softhsm_conf, hsm_open_lock *l)
             close(fd);
             return HSM_ERR_IO;
         }
-        if (waited >= HSM_OPEN_LOCK_WAIT_MS) {
+        if (waited >= (wait_ms != 0 ? wait_ms : HSM_OPEN_LOCK_WAIT_MS)) {
             close(fd);
             return HSM_ERR_BUSY;
         }

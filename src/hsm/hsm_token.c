@@ -243,7 +243,7 @@ hsm_status hsm_token_create(const char *dir, const char *label, const char *modu
      * process opening this token directory (hsm_lock.c). */
     hsm_open_lock lock = {-1};
     if (st == HSM_OK)
-        st = hsm_open_lock_take(p.conf, &lock);
+        st = hsm_open_lock_take(p.conf, 0, &lock);
     if (st == HSM_OK)
         st = hsm_module_acquire(module != NULL ? module : HSM_DEFAULT_MODULE, p.conf, &mod, &f, diag);
     if (st == HSM_OK) {

@@ -12,7 +12,8 @@
  *     (HSA-IDM KEK) ----- OUT/batch.jsonl ----->    idm_se row + bootstrap JS device
  *
  * Lifecycle: idm_state.h (docs/idm-lifecycle.md). Rows and the audit chain:
- * store/store_idm.h.
+ * store/store_idm.h. Opening an IDM (its token, database, idm.conf, clock
+ * and log, for the CLI and `idm serve` alike): idm_core.h.
  *
  * Secrets: no function here takes or returns a key in clear except the
  * HSA-IDM KEK given to idm_hsa_personalise (the operator's input, wiped) and

@@ -17,6 +17,10 @@
  *   max_key_age       = 0          renew root keys older than this (seconds; 0 = never)
  *   redeliver_after   = 3600       a new profile for an SE back on bootstrap after this long (0 = never)
  *   mls_rx_slots      = 256        SEs whose uplink MLS messages are reassembled at once
+ *
+ * `ferry idm config set KEY VALUE...` (idm_config_set) changes it: every
+ * value checked as the loader reads it, the whole new file checked, then
+ * renamed over the old one. `idm serve` reads it when it starts.
  */
 #include "idm/idm_ota.h"
 #include "lorawan/lw_secure.h"
@@ -31,6 +35,8 @@
 #include <unistd.h>
 
 #define CONF "idm.conf"
+#define LINE_MAX_ 512          /* a line of idm.conf, its newline included */
+#define CONF_MAX_ (64 * 1024)  /* the whole file, for `idm config set` */
 
 static bool num(const char *v, uint32_t max, uint32_t *out)
 {
@@ -51,67 +57,87 @@ static bool path_of(const char *dir, const char *v, char *out, size_t cap)
     return v[0] != '\0' && n > 0 && (size_t)n < cap;
 }
 
-idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MAX])
+/* One `key = value` of idm.conf into *out; false when the key is unknown
+ * or the value is not one it takes. */
+static bool apply_key(const char *dir, idm_config *out, const char *k, const char *v)
+{
+    uint32_t x = 0;
+    if (strcmp(k, "listen") == 0 && strlen(v) < sizeof out->listen)
+        memcpy(out->listen, v, strlen(v) + 1);
+    else if (strcmp(k, "ns_token_sha256") == 0 && strlen(v) == 64 &&
+             lw_hex_decode(v, 64, out->ns_token_sha256, 32) == LW_OK)
+        out->has_ns_token = true;
+    else if (strcmp(k, "tls_cert") == 0)
+        return path_of(dir, v, out->tls_cert, sizeof out->tls_cert);
+    else if (strcmp(k, "tls_key") == 0)
+        return path_of(dir, v, out->tls_key, sizeof out->tls_key);
+    else if (strcmp(k, "delivery_deadline") == 0 && num(v, 0x7FFFFFFF, &x) && x > 0)
+        out->policy.deadline_s = x;
+    else if (strcmp(k, "retry_base") == 0 && num(v, 86400, &x))
+        out->policy.retry_base_s = x;
+    else if (strcmp(k, "retry_max") == 0 && num(v, 0x7FFFFFFF, &x))
+        out->policy.retry_max_s = x;
+    else if (strcmp(k, "max_join_attempts") == 0 && num(v, 65535, &x))
+        out->policy.max_join_attempts = (uint16_t)x;
+    else if (strcmp(k, "poll") == 0 && num(v, 86400, &x) && x > 0)
+        out->policy.poll_s = x;
+    else if (strcmp(k, "max_key_age") == 0 && num(v, 0xFFFFFFFFu, &x))
+        out->policy.max_key_age_s = x;
+    else if (strcmp(k, "redeliver_after") == 0 && num(v, 0xFFFFFFFFu, &x))
+        out->policy.redeliver_after_s = x;
+    else if (strcmp(k, "mls_rx_slots") == 0 && num(v, IDM_OTA_RX_SLOTS_MAX, &x) && x > 0)
+        out->policy.mls_rx_slots = x;
+    else
+        return false;
+    return true;
+}
+
+/* Splits a line of idm.conf in place: *k and *v trimmed, comments cut.
+ * 0 = a blank or comment line, 1 = a key and a value, -1 = no '='. */
+static int split_line(char *line, char **k, char **v)
+{
+    char *p = line;
+    p[strcspn(p, "\r\n#")] = '\0';
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '\0')
+        return 0;
+    char *eq = strchr(p, '=');
+    if (eq == NULL)
+        return -1;
+    *k = p, *v = eq + 1;
+    *eq = '\0';
+    for (char *t = eq - 1; t >= *k && (*t == ' ' || *t == '\t'); t--)
+        *t = '\0';
+    while (**v == ' ' || **v == '\t')
+        (*v)++;
+    for (char *t = *v + strlen(*v) - 1; t >= *v && (*t == ' ' || *t == '\t'); t--)
+        *t = '\0';
+    return 1;
+}
+
+/* Reads the file at `path` (idm.conf or its replacement being checked) as
+ * idm.conf of `dir`. */
+static idm_status load_file(const char *dir, const char *path, idm_config *out, char err[IDM_ERR_MAX])
 {
     memset(out, 0, sizeof *out);
     snprintf(out->listen, sizeof out->listen, "127.0.0.1:4720");
     out->policy = (idm_policy)IDM_POLICY_DEFAULT;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/" CONF, dir);
     FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return errno == ENOENT ? IDM_OK : IDM_ERR_IO;
-    char line[512];
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return IDM_OK;
+        snprintf(err, IDM_ERR_MAX, CONF ": %s", strerror(errno));
+        return IDM_ERR_IO;
+    }
+    char line[LINE_MAX_];
     unsigned no = 0;
     idm_status rc = IDM_OK;
     while (rc == IDM_OK && fgets(line, sizeof line, f) != NULL) {
         no++;
-        char *p = line;
-        p[strcspn(p, "\r\n#")] = '\0';
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p == '\0')
-            continue;
-        char *eq = strchr(p, '=');
-        if (eq == NULL) {
-            rc = IDM_ERR_INPUT;
-            break;
-        }
-        char *k = p, *v = eq + 1;
-        *eq = '\0';
-        for (char *t = eq - 1; t >= k && (*t == ' ' || *t == '\t'); t--)
-            *t = '\0';
-        while (*v == ' ' || *v == '\t')
-            v++;
-        for (char *t = v + strlen(v) - 1; t >= v && (*t == ' ' || *t == '\t'); t--)
-            *t = '\0';
-        uint32_t x = 0;
-        if (strcmp(k, "listen") == 0 && strlen(v) < sizeof out->listen)
-            memcpy(out->listen, v, strlen(v) + 1);
-        else if (strcmp(k, "ns_token_sha256") == 0 && strlen(v) == 64 &&
-                 lw_hex_decode(v, 64, out->ns_token_sha256, 32) == LW_OK)
-            out->has_ns_token = true;
-        else if (strcmp(k, "tls_cert") == 0)
-            rc = path_of(dir, v, out->tls_cert, sizeof out->tls_cert) ? IDM_OK : IDM_ERR_INPUT;
-        else if (strcmp(k, "tls_key") == 0)
-            rc = path_of(dir, v, out->tls_key, sizeof out->tls_key) ? IDM_OK : IDM_ERR_INPUT;
-        else if (strcmp(k, "delivery_deadline") == 0 && num(v, 0x7FFFFFFF, &x) && x > 0)
-            out->policy.deadline_s = x;
-        else if (strcmp(k, "retry_base") == 0 && num(v, 86400, &x))
-            out->policy.retry_base_s = x;
-        else if (strcmp(k, "retry_max") == 0 && num(v, 0x7FFFFFFF, &x))
-            out->policy.retry_max_s = x;
-        else if (strcmp(k, "max_join_attempts") == 0 && num(v, 65535, &x))
-            out->policy.max_join_attempts = (uint16_t)x;
-        else if (strcmp(k, "poll") == 0 && num(v, 86400, &x) && x > 0)
-            out->policy.poll_s = x;
-        else if (strcmp(k, "max_key_age") == 0 && num(v, 0xFFFFFFFFu, &x))
-            out->policy.max_key_age_s = x;
-        else if (strcmp(k, "redeliver_after") == 0 && num(v, 0xFFFFFFFFu, &x))
-            out->policy.redeliver_after_s = x;
-        else if (strcmp(k, "mls_rx_slots") == 0 && num(v, IDM_OTA_RX_SLOTS_MAX, &x) && x > 0)
-            out->policy.mls_rx_slots = x;
-        else
+        char *k = NULL, *v = NULL;
+        int kind = split_line(line, &k, &v);
+        if (kind < 0 || (kind > 0 && !apply_key(dir, out, k, v)))
             rc = IDM_ERR_INPUT;
     }
     fclose(f);
@@ -124,6 +150,148 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
         return IDM_ERR_INPUT;
     }
     return IDM_OK;
+}
+
+idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MAX])
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/" CONF, dir);
+    return load_file(dir, path, out, err);
+}
+
+/* The keys `idm config set` takes: all of idm.conf's. */
+static const char *const settable[] = {"listen", "ns_token_sha256", "tls_cert", "tls_key", "delivery_deadline",
+                                       "retry_base", "retry_max", "max_join_attempts", "poll", "max_key_age",
+                                       "redeliver_after"};
+
+static bool known_key(const char *k)
+{
+    for (size_t i = 0; i < sizeof settable / sizeof settable[0]; i++)
+        if (strcmp(k, settable[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A value goes into a line of its own: nothing that would end the line,
+ * start a comment or be trimmed away. */
+static bool value_fits_a_line(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n >= 1024 || v[0] == ' ' || v[n - 1] == ' ')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e || v[i] == '#')
+            return false;
+    return true;
+}
+
+/* Writes text[len] to path (new, 0600) and makes it durable. */
+static idm_status write_durably(const char *path, const char *text, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return IDM_ERR_IO;
+    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    return close(fd) == 0 && ok ? IDM_OK : IDM_ERR_IO;
+}
+
+idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t n, char err[IDM_ERR_MAX])
+{
+    err[0] = '\0';
+    if (n == 0 || n > IDM_CONFIG_SET_MAX) {
+        snprintf(err, IDM_ERR_MAX, "expected 1 to %d KEY VALUE pairs", IDM_CONFIG_SET_MAX);
+        return IDM_ERR_ARGUMENT;
+    }
+    idm_config probe;
+    memset(&probe, 0, sizeof probe);
+    for (size_t i = 0; i < n; i++) {
+        if (!known_key(set[i].key)) {
+            snprintf(err, IDM_ERR_MAX, "%.40s: not a key of " CONF " (listen, ns_token_sha256, tls_cert, tls_key, "
+                     "delivery_deadline, retry_base, retry_max, max_join_attempts, poll, max_key_age, redeliver_after)",
+                     set[i].key);
+            return IDM_ERR_ARGUMENT;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(set[i].key, set[j].key) == 0) {
+                snprintf(err, IDM_ERR_MAX, "%s: given twice", set[i].key);
+                return IDM_ERR_ARGUMENT;
+            }
+        if (!value_fits_a_line(set[i].value) || !apply_key(dir, &probe, set[i].key, set[i].value)) {
+            snprintf(err, IDM_ERR_MAX, "%s: bad value \"%.64s\"", set[i].key, set[i].value);
+            return IDM_ERR_ARGUMENT;
+        }
+    }
+    char path[4200], tmp[4220];
+    snprintf(path, sizeof path, "%s/" CONF, dir);
+    snprintf(tmp, sizeof tmp, "%s/" CONF ".tmp", dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, IDM_ERR_MAX, CONF ": %s", errno == ENOENT ? "missing: run `ferry -d DIR idm init` first"
+                                                                 : strerror(errno));
+        return errno == ENOENT ? IDM_ERR_NOT_FOUND : IDM_ERR_IO;
+    }
+    /* The new text: every line as it was but those of the keys set, which
+     * get their new value in place; keys not there yet go at the end. */
+    char *out = calloc(1, CONF_MAX_ + 1);
+    bool *done = calloc(n, sizeof *done);
+    size_t len = 0;
+    idm_status rc = out != NULL && done != NULL ? IDM_OK : IDM_ERR_NOMEM;
+    char line[LINE_MAX_], copy[LINE_MAX_];
+    while (rc == IDM_OK && fgets(line, sizeof line, f) != NULL) {
+        memcpy(copy, line, sizeof line);
+        char *k = NULL, *v = NULL;
+        size_t hit = n;
+        if (split_line(copy, &k, &v) > 0)
+            for (size_t i = 0; i < n && hit == n; i++)
+                if (strcmp(k, set[i].key) == 0)
+                    hit = i;
+        int w = hit < n ? snprintf(out + len, CONF_MAX_ + 1 - len, "%s = %s\n", set[hit].key, set[hit].value)
+                        : snprintf(out + len, CONF_MAX_ + 1 - len, "%s%s", line, strchr(line, '\n') ? "" : "\n");
+        if (w < 0 || (size_t)w >= CONF_MAX_ + 1 - len)
+            rc = IDM_ERR_INPUT;
+        else
+            len += (size_t)w;
+        if (hit < n)
+            done[hit] = true;
+    }
+    if (ferror(f))
+        rc = IDM_ERR_IO;
+    fclose(f);
+    for (size_t i = 0; rc == IDM_OK && i < n; i++) {
+        if (done[i])
+            continue;
+        int w = snprintf(out + len, CONF_MAX_ + 1 - len, "%s = %s\n", set[i].key, set[i].value);
+        if (w < 0 || (size_t)w >= CONF_MAX_ + 1 - len)
+            rc = IDM_ERR_INPUT;
+        else
+            len += (size_t)w;
+    }
+    if (rc == IDM_ERR_INPUT)
+        snprintf(err, IDM_ERR_MAX, CONF ": larger than %d bytes", CONF_MAX_);
+    /* Checked whole as it will be read (tls_cert without tls_key, ...)
+     * before it replaces the old file: rename(2) is atomic, so a reader
+     * sees the old settings or the new ones, never half of them. */
+    if (rc == IDM_OK && (rc = write_durably(tmp, out, len)) != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, CONF ".tmp: %s", strerror(errno));
+    if (rc == IDM_OK && (rc = load_file(dir, tmp, &probe, err)) != IDM_OK)
+        unlink(tmp);
+    if (rc == IDM_OK && rename(tmp, path) != 0) {
+        snprintf(err, IDM_ERR_MAX, CONF ": %s", strerror(errno));
+        unlink(tmp);
+        rc = IDM_ERR_IO;
+    }
+    if (rc == IDM_OK) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0) {
+            snprintf(err, IDM_ERR_MAX, "%.200s: the directory could not be synced", dir);
+            rc = IDM_ERR_IO;
+        }
+        if (dfd >= 0)
+            close(dfd);
+    }
+    free(out);
+    free(done);
+    return rc;
 }
 
 idm_status idm_config_init(const char *dir, const char *listen, char token_hex[IDM_TENANT_TOKEN_HEX + 1],

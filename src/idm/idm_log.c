@@ -13,16 +13,16 @@
 
 #define MSG_MAX 1024
 
-static void emit(json_t *o)
+static void emit_to(FILE *out, int64_t when, json_t *o)
 {
     if (o == NULL)
         return;
     json_object_set_new(o, "component", json_string("idm"));
-    json_object_set_new(o, "time", json_integer((json_int_t)time(NULL)));
+    json_object_set_new(o, "time", json_integer((json_int_t)when));
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_SORT_KEYS);
     json_decref(o);
     if (line == NULL) {
-        fputs("{\"component\":\"idm\",\"msg\":\"a log line could not be built\"}\n", stderr);
+        fputs("{\"component\":\"idm\",\"msg\":\"a log line could not be built\"}\n", out);
         return;
     }
     size_t n = strlen(line);
@@ -31,7 +31,7 @@ static void emit(json_t *o)
         memcpy(withnl, line, n);
         withnl[n] = '\n';
         withnl[n + 1] = '\0';
-        fputs(withnl, stderr);
+        fputs(withnl, out);
         free(withnl);
     }
     /* jansson's own allocator made it (the CLI installs a wiping one) */
@@ -39,6 +39,11 @@ static void emit(json_t *o)
     json_get_alloc_funcs(NULL, &jfree);
     if (jfree != NULL)
         jfree(line);
+}
+
+static void emit(json_t *o)
+{
+    emit_to(stderr, (int64_t)time(NULL), o);
 }
 
 /* jansson refuses invalid UTF-8: bytes outside ASCII are shown as '?' so
@@ -59,13 +64,10 @@ static json_t *text(const char *s)
     return j;
 }
 
-void idm_logf(const char *fmt, ...)
+void idm_log_vwrite(FILE *out, int64_t when, const char *fmt, va_list ap)
 {
     char msg[MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (n < 0)
         snprintf(msg, sizeof msg, "(a log message could not be formatted)");
     else if ((size_t)n >= sizeof msg)
@@ -73,7 +75,15 @@ void idm_logf(const char *fmt, ...)
     json_t *o = json_object();
     if (o != NULL)
         json_object_set_new(o, "msg", text(msg));
-    emit(o);
+    emit_to(out, when, o);
+}
+
+void idm_logf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    idm_log_vwrite(stderr, (int64_t)time(NULL), fmt, ap);
+    va_end(ap);
 }
 
 void idm_log_request(const char *method, const char *path, unsigned status)

@@ -56,11 +56,19 @@ struct idm_ota {
     size_t rx_cap;              /* pol.mls_rx_slots */
     rx_slot *rx;                /* rx[rx_cap] */
     uint64_t rx_refused;        /* fragments refused because every slot held an unfinished message */
+    idm_clock_fn now_fn;        /* NULL = the wall clock */
+    void *now_arg;
 };
 
-static int64_t now_s(void)
+static int64_t now_s(const idm_ota *e)
 {
-    return (int64_t)time(NULL);
+    return e->now_fn != NULL ? e->now_fn(e->now_arg) : (int64_t)time(NULL);
+}
+
+void idm_ota_set_clock(idm_ota *e, idm_clock_fn now_fn, void *arg)
+{
+    e->now_fn = now_fn;
+    e->now_arg = now_fn != NULL ? arg : NULL;
 }
 
 #define logf_ idm_logf
@@ -119,7 +127,7 @@ static bool rx_reusable(const rx_slot *s, int64_t now)
  * message is never evicted for another SE's. */
 static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
 {
-    int64_t now = now_s();
+    int64_t now = now_s(e);
     rx_slot *pick = NULL;
     for (size_t i = 0; i < e->rx_cap; i++) {
         rx_slot *s = &e->rx[i];
@@ -391,7 +399,7 @@ static bool handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ot
             status_cmd->counter = ms.tx_next;
             status_cmd->type = MLS_T_STATUS;
             status_cmd->state = STORE_IDM_CMD_QUEUED;
-            status_cmd->deadline = now_s() + (int64_t)e->pol.deadline_s;
+            status_cmd->deadline = now_s(e) + (int64_t)e->pol.deadline_s;
             status_cmd->result = -1;
             if (mls_cmd_encode(&cmd, b, sizeof b, &bl) == MLS_OK &&
                 mls_seal(&ms, MLS_T_STATUS, b, bl, status_cmd->msg, sizeof status_cmd->msg, &status_cmd->msg_len) ==
@@ -436,10 +444,10 @@ out:
 
 /* ---------------------------------------------------------------- downlink fragments */
 
-static void tx_rebuild(const store_idm_cmd *c, mls_frag_tx *tx)
+static void tx_rebuild(const idm_ota *e, const store_idm_cmd *c, mls_frag_tx *tx)
 {
     memset(tx, 0, sizeof *tx);
-    if (mls_frag_tx_start(tx, c->msg_id, c->msg, c->msg_len, c->frame_max, (uint32_t)now_s(), 0xFFFFFFFFu) != MLS_OK)
+    if (mls_frag_tx_start(tx, c->msg_id, c->msg, c->msg_len, c->frame_max, (uint32_t)now_s(e), 0xFFFFFFFFu) != MLS_OK)
         return;
     memcpy(tx->acked, c->acked, sizeof tx->acked);
     memcpy(tx->sent, c->sent, sizeof tx->sent);
@@ -492,7 +500,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         goto out;
     if (store_idm_cmd_current(e->db, ota->dev_eui, c) != STORE_OK)
         goto out;
-    int64_t now = now_s();
+    int64_t now = now_s(e);
     if (now > c->deadline) {
         fail_delivery(e, ota->dev_eui, "deadline");
         goto out;
@@ -502,7 +510,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         goto out;
     bool restart = c->state == STORE_IDM_CMD_QUEUED;
     if (!restart) {
-        tx_rebuild(c, tx);
+        tx_rebuild(e, c, tx);
         if (mls_frag_tx_done(tx))
             goto out; /* all fragments acked: waiting for the SE's answer */
         if (mls_frag_tx_next(tx, cap, frame, len) == MLS_ERR_FRAG_FRAME)
@@ -517,7 +525,7 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         c->frame_max = (uint8_t)cap;
         memset(c->acked, 0, sizeof c->acked);
         memset(c->sent, 0, sizeof c->sent);
-        tx_rebuild(c, tx);
+        tx_rebuild(e, c, tx);
         start_job sj = {&before, ota, c};
         if (store_idm_txn(e->db, start_fn, &sj) != STORE_OK) {
             *ota = before; /* another writer moved the row: next uplink */
@@ -562,8 +570,8 @@ static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t
     bool ok = false;
     if (c != NULL && tx != NULL && store_idm_cmd_current(e->db, dev_eui, c) == STORE_OK &&
         c->state == STORE_IDM_CMD_SENDING && (frame[0] & MLS_FRAG_ID_MAX) == c->msg_id) {
-        tx_rebuild(c, tx);
-        if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s()) == MLS_OK) {
+        tx_rebuild(e, c, tx);
+        if (mls_frag_tx_ack(tx, frame, len, (uint32_t)now_s(e)) == MLS_OK) {
             memcpy(c->acked, tx->acked, sizeof c->acked);
             memcpy(c->sent, tx->sent, sizeof c->sent);
             ok = store_idm_cmd_update(e->db, c) == STORE_OK;
@@ -593,7 +601,7 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
     } else {
         rx = rx_for(e, se->dev_eui);
         int complete = 0;
-        if (rx != NULL && mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(), &complete) == MLS_OK) {
+        if (rx != NULL && mls_frag_rx_push(rx, plain, len, (uint32_t)now_s(e), &complete) == MLS_OK) {
             /* Only a whole message, once settled, is acknowledged: the
              * reassembly lives in this process's memory, and the SE never
              * sends a fragment again once it was acked, so an ack for a
@@ -836,7 +844,7 @@ static void delivered_one(idm_ota *e, uint64_t dev_eui)
     store_idm_claim c;
     if (store_idm_se_get(e->db, dev_eui, &se) == STORE_OK && store_idm_claim_get(e->db, dev_eui, &c) == STORE_OK &&
         (c.op == STORE_IDM_OP_RENEW || c.op == STORE_IDM_OP_TRANSFER) &&
-        now_s() - se.updated_at > (int64_t)e->pol.deadline_s) {
+        now_s(e) - se.updated_at > (int64_t)e->pol.deadline_s) {
         if (idm_ops_undo_update(e->hs, e->db, dev_eui, "never joined", "idm-ota", e2) == IDM_OK)
             logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)dev_eui, store_idm_op_name(c.op));
         else
@@ -925,7 +933,7 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
     char e2[IDM_ERR_MAX];
     keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_BOOTSTRAP, bootstrap_one, page, "bootstrap joins", e2), e2, &rc, err);
     if (e->pol.redeliver_after_s > 0)
-        keep_first(each_of(e, WL_REDELIVER, now_s() - (int64_t)e->pol.redeliver_after_s, redeliver_one, page,
+        keep_first(each_of(e, WL_REDELIVER, now_s(e) - (int64_t)e->pol.redeliver_after_s, redeliver_one, page,
                            "redeliveries", e2),
                    e2, &rc, err);
     keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_PROVISION, provision_one, page, "provisioning", e2), e2, &rc, err);
@@ -934,11 +942,11 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
     keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_DELIVERED, delivered_one, page, "delivered profiles", e2), e2, &rc,
                err);
     if (e->pol.max_key_age_s > 0)
-        keep_first(each_of(e, WL_KEY_AGE, now_s() - (int64_t)e->pol.max_key_age_s, renew_by_age_one, page,
+        keep_first(each_of(e, WL_KEY_AGE, now_s(e) - (int64_t)e->pol.max_key_age_s, renew_by_age_one, page,
                            "keys by age", e2),
                    e2, &rc, err);
     keep_first(idm_ops_cleanup(e->hs, e->db, e2), e2, &rc, err);
-    keep_first(each_of(e, WL_EXPIRED, now_s(), expired_one, page, "expired commands", e2), e2, &rc, err);
+    keep_first(each_of(e, WL_EXPIRED, now_s(e), expired_one, page, "expired commands", e2), e2, &rc, err);
     free(page);
     return rc;
 }

@@ -33,6 +33,8 @@
 #include "mls/mls.h"
 #include "mls/mls_cmd.h"
 
+#include <signal.h>
+
 #define IDM_MLS_FPORT 200
 
 typedef struct idm_policy {
@@ -189,10 +191,18 @@ store_status idm_ops_returned_txn(store *s, uint64_t dev_eui, const char *actor)
 
 typedef struct idm_ota idm_ota;
 
+/* A clock: seconds since the epoch; `arg` is the clock's own. */
+typedef int64_t (*idm_clock_fn)(void *arg);
+
 /* hs and db are borrowed for the engine's life; IDM_ERR_ARGUMENT when
- * p->mls_rx_slots is not 1..IDM_OTA_RX_SLOTS_MAX. */
+ * p->mls_rx_slots is not 1..IDM_OTA_RX_SLOTS_MAX. The wall clock until
+ * idm_ota_set_clock. */
 idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota **out);
 void idm_ota_free(idm_ota *e);
+
+/* The engine's clock from here on (deadlines, re-sends, re-deliveries,
+ * key age): now_fn(arg); NULL = the wall clock. Tests move time with it. */
+void idm_ota_set_clock(idm_ota *e, idm_clock_fn now_fn, void *arg);
 
 typedef struct idm_uplink {
     uint64_t dev_eui;
@@ -261,24 +271,43 @@ typedef struct idm_config {
 
 /* DIR/idm.conf: `key = value` lines (listen, ns_token_sha256, tls_cert,
  * tls_key, delivery_deadline, retry_base, retry_max, max_join_attempts,
- * poll); missing file = defaults. Unknown keys are errors. Relative
+ * poll, max_key_age, redeliver_after); missing file = defaults. Unknown keys are errors. Relative
  * tls_cert/tls_key paths are taken from dir; one without the other is an
  * error. */
 idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MAX]);
+
+typedef struct idm_config_setting {
+    const char *key;              /* one of idm.conf's keys */
+    const char *value;            /* as it is written in the file */
+} idm_config_setting;
+
+#define IDM_CONFIG_SET_MAX 16     /* settings changed at once */
+
+/* Sets keys of DIR/idm.conf (made by idm_config_init) at once: each key
+ * must be one idm_config_load knows and its value one it takes
+ * (IDM_ERR_ARGUMENT naming the key otherwise); the new file is checked
+ * whole, then replaces the old one atomically (a temporary file, fsync,
+ * rename(2), fsync of DIR). Other lines and comments are kept; a key not
+ * in the file yet is appended. IDM_ERR_NOT_FOUND without idm.conf,
+ * IDM_ERR_INPUT when the result would not load (tls_cert without
+ * tls_key): nothing is changed then. */
+idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t n, char err[IDM_ERR_MAX]);
 
 /* Writes DIR/idm.conf (0600) with a fresh NS token, returned in
  * token_hex for the caller's 0600 file. IDM_ERR_EXISTS if present. */
 idm_status idm_config_init(const char *dir, const char *listen, char token_hex[IDM_TENANT_TOKEN_HEX + 1],
                            char err[IDM_ERR_MAX]);
 
+typedef struct idm_core idm_core;
+
 typedef struct idm_serve_opts {
-    const hsm_config *hc;
-    const char *database;
-    const idm_config *cfg;
-    const char *listen;           /* overrides cfg->listen when non-NULL */
+    idm_core *core;               /* opened with its token (idm_core.h); borrowed */
+    const char *listen;           /* overrides idm.conf's listen when non-NULL */
+    volatile sig_atomic_t *stop;  /* serves until *stop (the caller's signal handler sets it) */
 } idm_serve_opts;
 
-/* Serves until SIGINT/SIGTERM. */
+/* Serves the IDM `core` until *o->stop: its session, database and
+ * idm.conf, under one lock shared by the HTTP and housekeeping threads. */
 idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX]);
 
 #endif

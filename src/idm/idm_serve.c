@@ -3,7 +3,8 @@
  * bootstrap sessions and the tenants' REST API, over libmicrohttpd, plus a
  * housekeeping thread (idm_ota_tick every `poll` seconds).
  *
- * One PKCS#11 session and one database connection, used under one lock by
+ * The IDM's core (idm_core.h, opened by the caller) gives its one PKCS#11
+ * session, one database connection and idm.conf, used under one lock by
  * the HTTP thread and the housekeeping thread: the engine keeps its state
  * in the database, so a second `idm serve` on PostgreSQL would scale it out
  * more simply than threads here (not done: two engines would race for one
@@ -24,6 +25,7 @@
  *   GET  /metrics                        the server layer's counters (Prometheus text)
  */
 #include "idm/idm_access.h"
+#include "idm/idm_core.h"
 #include "idm/idm_log.h"
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
@@ -48,6 +50,7 @@
 
 typedef struct server {
     pthread_mutex_t lock;
+    idm_core *core;               /* owns what follows but the engine (idm_core.h) */
     idm_ota *engine;
     hsm_session *hs;
     store *db;
@@ -63,14 +66,6 @@ typedef struct reply {
     char body[1024];
     char *heap;
 } reply;
-
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
 
 static void reply_error(reply *r, unsigned status, const char *msg)
 {
@@ -525,12 +520,12 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
 static void *housekeeping(void *arg)
 {
     server *sv = arg;
-    while (!stop_flag) {
+    while (!*sv->stop) {
         char err[IDM_ERR_MAX];
         pthread_mutex_lock(&sv->lock);
         (void)idm_ota_tick(sv->engine, err);
         pthread_mutex_unlock(&sv->lock);
-        for (uint32_t i = 0; i < sv->cfg->policy.poll_s * 10 && !stop_flag; i++)
+        for (uint32_t i = 0; i < sv->cfg->policy.poll_s * 10 && !*sv->stop; i++)
             usleep(100 * 1000);
     }
     return NULL;
@@ -538,7 +533,12 @@ static void *housekeeping(void *arg)
 
 idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
 {
-    const char *listen = o->listen != NULL ? o->listen : o->cfg->listen;
+    if (o->core == NULL || idm_core_session(o->core) == NULL || o->stop == NULL) {
+        snprintf(err, IDM_ERR_MAX, "idm serve needs the IDM opened with its token");
+        return IDM_ERR_ARGUMENT;
+    }
+    const idm_config *cfg = idm_core_config(o->core);
+    const char *listen = o->listen != NULL ? o->listen : cfg->listen;
     /* the address and the plain-HTTP policy first, in idm.conf's words */
     net_addr na;
     char nerr[NET_ERR_MAX];
@@ -546,7 +546,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         snprintf(err, IDM_ERR_MAX, "%s", nerr);
         return IDM_ERR_ARGUMENT;
     }
-    bool tls = o->cfg->tls_cert[0] != '\0';
+    bool tls = cfg->tls_cert[0] != '\0';
     if (!tls && !na.loopback) {
         snprintf(err, IDM_ERR_MAX,
                  "listen address \"%.64s\" is not loopback: plain HTTP is served on loopback only; "
@@ -554,44 +554,25 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
                  listen);
         return IDM_ERR_ARGUMENT;
     }
-    if (!o->cfg->has_ns_token) {
+    if (!cfg->has_ns_token) {
         snprintf(err, IDM_ERR_MAX, "no ns_token_sha256 in idm.conf: run `ferry -d DIR idm init` first");
         return IDM_ERR_ARGUMENT;
     }
-    hsm *h = NULL;
-    hsm_diag diag = {0};
     server sv;
     memset(&sv, 0, sizeof sv);
-    sv.cfg = o->cfg;
-    idm_status rc = IDM_OK;
-    hsm_status hs = hsm_process_harden();
-    if (hs == HSM_OK)
-        hs = hsm_open(o->hc, &h, &diag);
-    if (hs == HSM_OK)
-        hs = hsm_session_open(h, &sv.hs);
-    if (hs != HSM_OK) {
-        char line[200];
-        snprintf(err, IDM_ERR_MAX, "key service: %s", hsm_diag_format(hs, &diag, line, sizeof line));
-        rc = IDM_ERR_HSM;
-        goto out;
-    }
-    if (store_open(o->database, &sv.db) != STORE_OK) {
-        snprintf(err, IDM_ERR_MAX, "database: could not open %s", o->database);
-        rc = IDM_ERR_STORE;
-        goto out;
-    }
-    if ((rc = idm_ota_new(sv.hs, sv.db, &o->cfg->policy, &sv.engine)) != IDM_OK)
+    sv.core = o->core;
+    sv.stop = o->stop;
+    sv.cfg = cfg;
+    sv.hs = idm_core_session(o->core);
+    sv.db = idm_core_store(o->core);
+    idm_status rc = idm_core_engine_new(o->core, &sv.engine);
+    if (rc != IDM_OK)
         goto out;
     pthread_mutex_init(&sv.lock, NULL);
-    struct sigaction act;
-    memset(&act, 0, sizeof act);
-    act.sa_handler = on_signal;
-    sigaction(SIGINT, &act, NULL);
-    sigaction(SIGTERM, &act, NULL);
     net_server_opts so = {
         .service = "idm",
         .listen = listen,
-        .tls = {.cert = o->cfg->tls_cert, .key = o->cfg->tls_key},
+        .tls = {.cert = cfg->tls_cert, .key = cfg->tls_key},
         .threads = 1, /* one HTTP thread: the engine's lock serialises anyway (see the top) */
         .limits = {.body_max = BODY_MAX},
         .handle = on_request,
@@ -606,18 +587,15 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         idm_log_listening(listen, net_server_port(ns), tls ? "https" : "http");
         pthread_t hk;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
-        while (!stop_flag)
+        while (!*sv.stop)
             usleep(50 * 1000);
         if (hk_ok)
             pthread_join(hk, NULL);
         net_server_stop(ns);
-        idm_logf("stopped");
+        idm_core_logf(o->core, "stopped");
     }
     pthread_mutex_destroy(&sv.lock);
 out:
     idm_ota_free(sv.engine);
-    store_close(sv.db);
-    hsm_session_close(sv.hs);
-    hsm_close(h);
     return rc;
 }

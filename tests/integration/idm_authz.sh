@@ -79,7 +79,7 @@ NOSE=70B3D57ED00900FF
     "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
     echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
-    sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/' "$idm/idm.conf" &&
+    $I idm config set retry_base 0 poll 1 >/dev/null &&
     $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
     $I idm tenant add othermaker --kind maker --token-out "$tmp/othermaker.tok" &&
     $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&

@@ -25,7 +25,9 @@
 #     and joins the bootstrap JS again; the claim is released, bolt's JS
 #     forgets it;
 #   - isolation between tenants, the audit chain, and no key in clear in any
-#     deployment or log.
+#     deployment or log;
+#   - the IDM's settings changed by `idm config set` (refusals leave idm.conf
+#     as it was) and its state read by `idm status`, never by sed or sqlite3.
 # Prints TAP.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -69,7 +71,7 @@ AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
         --dev-eui-base 70B3D57ED0050000 && $I idm import "$out/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
-    sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/; s/^max_join_attempts = .*/max_join_attempts = 2/' "$idm/idm.conf" &&
+    $I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null &&
     $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
     $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
     $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
@@ -85,6 +87,27 @@ $I idm claim $SE1 --owner-token "$(otok $SE1)" --tenant acme >/dev/null 2>"$tmp/
     $I idm claim $SE2 --owner-token "$(otok $SE2)" --tenant acme >/dev/null 2>>"$tmp/err" &&
     $I idm assign $SE1 >/dev/null 2>>"$tmp/err" && $I idm assign $SE2 >/dev/null 2>>"$tmp/err"
 check "acme claims and assigns both SEs" '[ $? -eq 0 ]'
+# ---- the IDM's settings and state through the CLI only (idm_core: no sed on idm.conf, no sqlite3)
+cp "$idm/idm.conf" "$tmp/idm.conf.before"
+$I idm config set poll 0 >/dev/null 2>"$tmp/err"; rc=$?
+$I idm config set retry_base 2 no_such_key 1 >/dev/null 2>>"$tmp/err"; rc2=$?
+check "idm config set refuses a bad value or an unknown key (exit 2, the key named) and leaves idm.conf as it was" \
+    '[ $rc -eq 2 ] && [ $rc2 -eq 2 ] && grep -q "poll: bad value" "$tmp/err" && grep -q "no_such_key: not a key" "$tmp/err" &&
+     cmp -s "$idm/idm.conf" "$tmp/idm.conf.before" && [ ! -e "$idm/idm.conf.tmp" ]'
+$I idm config set tls_cert cert.pem >/dev/null 2>"$tmp/err"; rc=$?
+check "idm config set refuses a file that would not load (tls_cert without tls_key), idm.conf unchanged" \
+    '[ $rc -eq 1 ] && grep -q "tls_cert and tls_key go together" "$tmp/err" && cmp -s "$idm/idm.conf" "$tmp/idm.conf.before"'
+$I idm config show >"$tmp/o" 2>"$tmp/err"
+check "idm config show: the values set by idm config set (retry_base 0, poll 1, max_join_attempts 2), 0600 kept" \
+    '[ $? -eq 0 ] && grep -q "\"retry_base\": 0" "$tmp/o" && grep -q "\"poll\": 1" "$tmp/o" &&
+     grep -q "\"max_join_attempts\": 2" "$tmp/o" && [ "$(stat -c %a "$idm/idm.conf")" = 600 ]'
+printf '# both SEs and one the IDM does not hold\n%s\n\n%s\n0000000000000001\n' $SE1 $SE2 >"$tmp/ses.txt"
+$I idm status --file "$tmp/ses.txt" >"$tmp/o" 2>"$tmp/err"; rc=$?
+check "idm status --file: both SEs claimed by acme, the unknown one named, exit 1" \
+    '[ $rc -eq 1 ] && grep -q "\"Found\": 2" "$tmp/o" && grep -q "\"Missing\": 1" "$tmp/o" &&
+     [ "$(grep -c "\"Tenant\": \"acme\"" "$tmp/o")" = 2 ] && grep -q "no such secure element" "$tmp/o"'
+"$FERRY" -d "$tmp/nowhere" idm status $SE1 >/dev/null 2>"$tmp/err"; rc=$?
+check "a command on a directory that is no deployment says so" '[ $rc -eq 1 ] && grep -q "no such directory" "$tmp/err"'
 
 $I serve >"$tmp/js.log" 2>&1 &
 js_pid=$!; pids="$pids $js_pid"
@@ -177,18 +200,18 @@ restart_idm() {
 # A sleep, not a wait: a minimum elapsed time, so that both SEs' keys are
 # older than max_key_age = 1 s when idm serve starts with it.
 sleep 1
-sed -i 's/^max_key_age = .*/max_key_age = 1/' "$idm/idm.conf"
+$I idm config set max_key_age 1 >/dev/null
 restart_idm
 check "max_key_age: idm serve renews the fleet's keys by itself (both SEs, actor idm-policy)" \
     'wait_state $SE2 profile_pending && wait_state $SE1 profile_pending &&
      idm_wait "idm.log: $SE2: keys older than max_key_age" "grep -q \"$SE2: keys older than max_key_age\" \"$tmp/idm.log\""'
-sed -i 's/^max_key_age = .*/max_key_age = 0/' "$idm/idm.conf"
+$I idm config set max_key_age 0 >/dev/null
 restart_idm
 arelay 1 acme 60 switched >"$tmp/o" 2>"$tmp/err" && ajoin 1 >"$tmp/o" 2>>"$tmp/err"
 check "SE1's policy renewal completes: relayed, joined with the new keys, active again" '[ $? -eq 0 ] && wait_state $SE1 active_at_customer'
 arelay 2 acme 60 switched >"$tmp/o" 2>>"$tmp/err"
 check "SE2: renewal delivered through acme's AS, SE on trial with the new keys" '[ $? -eq 0 ] && wait_state $SE2 profile_delivered'
-sed -i 's/^delivery_deadline = .*/delivery_deadline = 4/' "$idm/idm.conf"
+$I idm config set delivery_deadline 4 >/dev/null
 restart_idm
 "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>"$tmp/err" &&
     "$FERRY" se join-request --socket "$tmp/se2.sock" >/dev/null 2>>"$tmp/err"
@@ -196,7 +219,7 @@ check "SE2's network is unreachable: two join-requests unanswered, the trial fal
 check "IDM: no join within the deadline, the old keys back on acme's JS (update_failed)" 'wait_state $SE2 active_at_customer'
 ajoin 2 >"$tmp/o" 2>"$tmp/err"
 check "SE2 joins acme's JS with its old keys: never bricked" '[ $? -eq 0 ]'
-sed -i 's/^delivery_deadline = .*/delivery_deadline = 86400/' "$idm/idm.conf"
+$I idm config set delivery_deadline 86400 >/dev/null
 restart_idm
 
 # ---- fleet transfer of SE1 from acme to bolt (REST, acme's token)

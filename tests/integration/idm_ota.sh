@@ -67,7 +67,7 @@ check "owner tokens read from the QR payloads" '[ ${#T1} -eq 32 ] && [ ${#T2} -e
 $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" >"$tmp/o" 2>"$tmp/err"
 check "idm init: idm.conf 0600, NS token file 0600" \
     '[ $? -eq 0 ] && [ "$(stat -c %a "$idm/idm.conf")" = 600 ] && [ "$(stat -c %a "$nsd/idm-ns.tok")" = 600 ]'
-sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/; s/^max_join_attempts = .*/max_join_attempts = 2/' "$idm/idm.conf"
+$I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null
 
 # ---- tenants and the customer's Join Server
 $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" >/dev/null 2>"$tmp/err" &&
@@ -257,7 +257,7 @@ if command -v sqlite3 >/dev/null 2>&1; then
 fi
 # redeliver_after: an SE back on bootstrap gets a new profile by itself
 kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
-sed -i 's/^redeliver_after = .*/redeliver_after = 1/' "$idm/idm.conf"
+$I idm config set redeliver_after 1 >/dev/null
 start_idm || notok "idm serve restarted with redeliver_after = 1 answers /healthz"
 wait_state $SE3 profile_pending
 check "SE3: redeliver_after: a new profile queued for the SE back on bootstrap" '$I idm show $SE3 | grep -q "\"State\": \"profile_pending\""'

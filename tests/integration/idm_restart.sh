@@ -86,7 +86,7 @@ I="$FERRY -d $idm"; C="$FERRY -d $cust"
     echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
         --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
-    sed -i 's/^retry_base = .*/retry_base = 0/; s/^poll = .*/poll = 1/' "$idm/idm.conf" &&
+    $I idm config set retry_base 0 poll 1 >/dev/null &&
     $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" &&
     $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
         --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns

@@ -601,6 +601,25 @@ static int tenant(int argc, char **argv)
     return cli_json_emit(prog, out, e);
 }
 
+/* A small file that is not secret (a CA bundle), whole, NUL-terminated, of
+ * fewer than `max` bytes; NULL (said) when it cannot be read or is larger. */
+static char *read_text_file(const char *prog, const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    char *b = f != NULL ? malloc(max + 1) : NULL;
+    size_t n = b != NULL ? fread(b, 1, max + 1, f) : 0;
+    bool whole = b != NULL && !ferror(f) && n < max && memchr(b, '\0', n) == NULL;
+    if (f != NULL)
+        fclose(f);
+    if (!whole) {
+        cli_error(prog, "%s: %s", path, f == NULL ? strerror(errno) : n >= max ? "too large" : "cannot be read as text");
+        free(b);
+        return NULL;
+    }
+    b[n] = '\0';
+    return b;
+}
+
 static int js_add(int argc, char **argv)
 {
     static const char prog[] = "ferry idm js add";
@@ -619,12 +638,13 @@ static int js_add(int argc, char **argv)
         {"ns-kek-label", "L", "NSKEKLabel of the devices provisioned there (optional)"},
         {"as-kek-label", "L", "ASKEKLabel of the devices provisioned there: its AS gets the AppSKey (optional)"},
         {"allowed-net-ids", "N,N", "networks its devices may also join through (AllowedNetIDs; default: any)"},
+        {"ca-file", "F", "PEM CA(s) its https:// admin API is verified against (a private CA; default: the system's)"},
     };
-    char *v[9], *pos[1];
+    char *v[10], *pos[1];
     size_t npos = 0;
-    PARSE(prog, specs, 9,
+    PARSE(prog, specs, 10,
           "ferry -d DIR idm js add ID --tenant T --url URL --admin-token-file F --join-eui E --net-id HEX6 "
-          "--kek-label L [--ns-kek-label L] [--as-kek-label L] [--allowed-net-ids N,N]",
+          "--kek-label L [--ns-kek-label L] [--as-kek-label L] [--allowed-net-ids N,N] [--ca-file F]",
           v, pos, 1, npos);
     if (npos != 1 || v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL || v[4] == NULL || v[5] == NULL) {
         cli_error(prog, "expected ID and --tenant, --url, --admin-token-file, --join-eui, --net-id, --kek-label");
@@ -634,19 +654,26 @@ static int js_add(int argc, char **argv)
     if (cli_parse_hex_uint(prog, "--join-eui", v[3], 16, "JoinEUI", &join_eui) != CLI_EXIT_OK ||
         cli_parse_hex_uint(prog, "--net-id", v[4], 6, "NetID", &net_id) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
-    char tok[STORE_IDM_TOKEN_CT_MAX];
-    if (read_secret_file(prog, v[2], tok, sizeof tok) != CLI_EXIT_OK)
+    char *ca = NULL;
+    if (v[9] != NULL && (ca = read_text_file(prog, v[9], STORE_IDM_CA_MAX)) == NULL)
         return CLI_EXIT_FAIL;
+    char tok[STORE_IDM_TOKEN_CT_MAX];
+    if (read_secret_file(prog, v[2], tok, sizeof tok) != CLI_EXIT_OK) {
+        free(ca);
+        return CLI_EXIT_FAIL;
+    }
     idm_core *c = NULL;
     int rc = cli_idm_open(prog, true, &c);
     if (rc != CLI_EXIT_OK) {
         lw_secure_wipe(tok, sizeof tok);
+        free(ca);
         return rc;
     }
-    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli", v[8]};
+    idm_js_opts o = {pos[0], v[0], v[1], tok, join_eui, (uint32_t)net_id, v[5], v[6], v[7], "cli", v[8], ca};
     char err[IDM_ERR_MAX];
     idm_status st = idm_js_add(idm_core_session(c), idm_core_store(c), &o, err);
     lw_secure_wipe(tok, sizeof tok);
+    free(ca);
     idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
@@ -656,6 +683,7 @@ static int js_add(int argc, char **argv)
     e |= cli_json_set_str(out, "url", v[1]);
     e |= cli_json_set_be(out, "JoinEUI", join_eui, 16);
     e |= cli_json_set_str(out, "kek_label", v[5]);
+    e |= cli_json_set_bool(out, "private_ca", v[9] != NULL);
     return cli_json_emit(prog, out, e);
 }
 

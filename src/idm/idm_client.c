@@ -14,10 +14,11 @@
 #include "net/net_client.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 idm_status idm_http_call(const char *method, const char *url, const char *bearer, const char *body,
-                         idm_http_resp *out, char err[IDM_ERR_MAX])
+                         const char *ca_pem, idm_http_resp *out, char err[IDM_ERR_MAX])
 {
     memset(out, 0, sizeof *out);
     net_client *c = NULL;
@@ -26,7 +27,7 @@ idm_status idm_http_call(const char *method, const char *url, const char *bearer
         return IDM_ERR_NOMEM;
     }
     net_call call = {.method = method, .url = url, .bearer = bearer, .body = body,
-                     .len = body != NULL ? strlen(body) : 0};
+                     .len = body != NULL ? strlen(body) : 0, .ca_pem = ca_pem};
     net_answer a = {.body = out->body, .cap = sizeof out->body};
     char nerr[NET_ERR_MAX];
     net_status st = net_client_call(c, &call, &a, nerr);
@@ -38,4 +39,24 @@ idm_status idm_http_call(const char *method, const char *url, const char *bearer
     out->status = (long)a.status;
     out->len = a.len;
     return IDM_OK;
+}
+
+idm_status idm_js_call(store *db, const store_idm_js *js, const char *method, const char *url, const char *bearer,
+                       const char *body, idm_http_resp *out, char err[IDM_ERR_MAX])
+{
+    char *ca = malloc(STORE_IDM_CA_MAX);
+    size_t len = 0;
+    if (ca == NULL) {
+        snprintf(err, IDM_ERR_MAX, "out of memory");
+        return IDM_ERR_NOMEM;
+    }
+    store_status ss = store_idm_js_ca_get(db, js->id, ca, STORE_IDM_CA_MAX, &len);
+    if (ss != STORE_OK) {
+        snprintf(err, IDM_ERR_MAX, "join server %s: its CA could not be read: %s", js->id, store_strerror(ss));
+        free(ca);
+        return IDM_ERR_STORE;
+    }
+    idm_status st = idm_http_call(method, url, bearer, body, len > 0 ? ca : NULL, out, err);
+    free(ca);
+    return st;
 }

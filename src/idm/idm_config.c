@@ -24,6 +24,7 @@
  */
 #include "idm/idm_ota.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,28 +93,36 @@ static bool apply_key(const char *dir, idm_config *out, const char *k, const cha
     return true;
 }
 
-/* Splits a line of idm.conf in place: *k and *v trimmed, comments cut.
- * 0 = a blank or comment line, 1 = a key and a value, -1 = no '='. */
+/* Splits a line of idm.conf in place as net_config_read reads it (for
+ * `idm config set`, which rewrites lines): *k and *v trimmed. 0 = a blank
+ * or comment line, 1 = a key and a value, -1 = no '='. */
 static int split_line(char *line, char **k, char **v)
 {
-    char *p = line;
-    p[strcspn(p, "\r\n#")] = '\0';
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (*p == '\0')
+    char *p = net_config_trim(line);
+    if (*p == '\0' || *p == '#')
         return 0;
     char *eq = strchr(p, '=');
     if (eq == NULL)
         return -1;
-    *k = p, *v = eq + 1;
     *eq = '\0';
-    for (char *t = eq - 1; t >= *k && (*t == ' ' || *t == '\t'); t--)
-        *t = '\0';
-    while (**v == ' ' || **v == '\t')
-        (*v)++;
-    for (char *t = *v + strlen(*v) - 1; t >= *v && (*t == ' ' || *t == '\t'); t--)
-        *t = '\0';
+    *k = net_config_trim(p);
+    *v = net_config_trim(eq + 1);
     return 1;
+}
+
+/* The state of one read of idm.conf, for net_config_read. */
+typedef struct conf_reader {
+    const char *dir;
+    idm_config *out;
+} conf_reader;
+
+static bool conf_key(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX])
+{
+    conf_reader *rd = user;
+    if (apply_key(rd->dir, rd->out, key, value))
+        return true;
+    snprintf(err, NET_ERR_MAX, CONF " line %u: unknown key or bad value for %.40s", line, key);
+    return false;
 }
 
 /* Reads the file at `path` (idm.conf or its replacement being checked) as
@@ -123,27 +132,14 @@ static idm_status load_file(const char *dir, const char *path, idm_config *out, 
     memset(out, 0, sizeof *out);
     snprintf(out->listen, sizeof out->listen, "127.0.0.1:4720");
     out->policy = (idm_policy)IDM_POLICY_DEFAULT;
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return IDM_OK;
-        snprintf(err, IDM_ERR_MAX, CONF ": %s", strerror(errno));
-        return IDM_ERR_IO;
-    }
-    char line[LINE_MAX_];
-    unsigned no = 0;
-    idm_status rc = IDM_OK;
-    while (rc == IDM_OK && fgets(line, sizeof line, f) != NULL) {
-        no++;
-        char *k = NULL, *v = NULL;
-        int kind = split_line(line, &k, &v);
-        if (kind < 0 || (kind > 0 && !apply_key(dir, out, k, v)))
-            rc = IDM_ERR_INPUT;
-    }
-    fclose(f);
-    if (rc != IDM_OK) {
-        snprintf(err, IDM_ERR_MAX, CONF " line %u: unknown key or bad value", no);
-        return rc;
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return IDM_OK; /* the defaults */
+    conf_reader rd = {dir, out};
+    char nerr[NET_ERR_MAX];
+    net_status ns = net_config_read(path, conf_key, &rd, nerr);
+    if (ns != NET_OK) {
+        snprintf(err, IDM_ERR_MAX, "%s", nerr);
+        return ns == NET_ERR_IO ? IDM_ERR_IO : IDM_ERR_INPUT;
     }
     if ((out->tls_cert[0] != '\0') != (out->tls_key[0] != '\0')) {
         snprintf(err, IDM_ERR_MAX, CONF ": tls_cert and tls_key go together: set both, or neither");

@@ -858,7 +858,7 @@ static void cleanup_one(hsm_session *hs, store *db, const store_idm_cleanup *c, 
 {
     char err[IDM_ERR_MAX] = "", subject[17];
     store_status ss = store_idm_js_get(db, c->js_id, js);
-    idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, js, c->dev_eui, err) : IDM_ERR_NOT_FOUND;
+    idm_status rc = ss == STORE_OK ? idm_js_delete_device(hs, db, js, c->dev_eui, err) : IDM_ERR_NOT_FOUND;
     if (rc != IDM_OK && ss == STORE_OK) {
         idm_logf("%016llX: deleting from %s later: %s", (unsigned long long)c->dev_eui, c->js_id, err);
         return;

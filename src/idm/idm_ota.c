@@ -769,7 +769,7 @@ static bool customer_joined(idm_ota *e, uint64_t dev_eui)
         store_idm_js_get(e->db, c.js_id, js) != STORE_OK || idm_js_token(e->hs, js, token, sizeof token) != IDM_OK)
         goto out;
     snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
-    idm_status st = idm_http_call("GET", url, token, NULL, r, err);
+    idm_status st = idm_js_call(e->db, js, "GET", url, token, NULL, r, err);
     lw_secure_wipe(token, sizeof token);
     if (st != IDM_OK || r->status != 200)
         goto out;

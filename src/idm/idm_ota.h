@@ -70,7 +70,12 @@ typedef struct idm_http_resp {
  * when the answer does not fit out->body; IDM_ERR_ARGUMENT for a URL that
  * would send the token over plain HTTP off loopback. */
 idm_status idm_http_call(const char *method, const char *url, const char *bearer, const char *body,
-                         idm_http_resp *out, char err[IDM_ERR_MAX]);
+                         const char *ca_pem, idm_http_resp *out, char err[IDM_ERR_MAX]);
+
+/* idm_http_call to customer Join Server js, verified against the CA stored
+ * for it (`idm js add --ca-file`; none = the system's CAs). */
+idm_status idm_js_call(store *db, const store_idm_js *js, const char *method, const char *url, const char *bearer,
+                       const char *body, idm_http_resp *out, char err[IDM_ERR_MAX]);
 
 /* ---- MLS on the server side (idm_provision.c) ---- */
 
@@ -113,7 +118,8 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
                              const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX]);
 
 /* Deletes the device from customer JS `js` (a 404 counts as done). */
-idm_status idm_js_delete_device(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, char err[IDM_ERR_MAX]);
+idm_status idm_js_delete_device(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
+                                char err[IDM_ERR_MAX]);
 
 /* ---- operations after the first profile (idm_ops.c; docs/idm.md "Operations") ----
  *

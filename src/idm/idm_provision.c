@@ -275,7 +275,7 @@ idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *s
 
 /* Step 2: POST the device line; a 409 (a device of an earlier attempt, or
  * the keys a renewal replaces) is deleted and posted again. */
-static idm_status post_line(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, const char *line, bool replace,
+static idm_status post_line(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui, const char *line, bool replace,
                             uint32_t *next_join_nonce, char err[IDM_ERR_MAX])
 {
     char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
@@ -294,7 +294,7 @@ static idm_status post_line(hsm_session *hs, const store_idm_js *js, uint64_t de
             snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
         else
             snprintf(url, sizeof url, "%s/api/v1/devices", js->admin_url);
-        rc = idm_http_call(put ? "PUT" : "POST", url, token, line, r, err);
+        rc = idm_js_call(db, js, put ? "PUT" : "POST", url, token, line, r, err);
         if (rc != IDM_OK)
             break;
         if (r->status == (put ? 200 : 201)) {
@@ -331,7 +331,7 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
     if (rc == IDM_OK)
         rc = device_line(hs, db, js, se, &nwk, &app, line, 1024, err);
     if (rc == IDM_OK)
-        rc = post_line(hs, js, se->dev_eui, line, true, next_join_nonce, err);
+        rc = post_line(hs, db, js, se->dev_eui, line, true, next_join_nonce, err);
     hsm_key_release(hs, &nwk);
     hsm_key_release(hs, &app);
     if (line != NULL)
@@ -340,7 +340,8 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
     return rc;
 }
 
-idm_status idm_js_delete_device(hsm_session *hs, const store_idm_js *js, uint64_t dev_eui, char err[IDM_ERR_MAX])
+idm_status idm_js_delete_device(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
+                                char err[IDM_ERR_MAX])
 {
     char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
     if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
@@ -351,7 +352,7 @@ idm_status idm_js_delete_device(hsm_session *hs, const store_idm_js *js, uint64_
     idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
     snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
     if (rc == IDM_OK)
-        rc = idm_http_call("DELETE", url, token, NULL, r, err);
+        rc = idm_js_call(db, js, "DELETE", url, token, NULL, r, err);
     if (rc == IDM_OK && r->status != 200 && r->status != 404) {
         snprintf(err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", js->id, r->status);
         rc = IDM_ERR_REMOTE;
@@ -497,7 +498,7 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
                  ss == STORE_ERR_ABORTED ? "another provisioning of this SE is in progress" : store_strerror(ss));
         goto out;
     }
-    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_line(hs, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
+    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_line(hs, db, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
         if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
             idm_logf("%016llX: the provisioning reservation stays until it is stale",
                     (unsigned long long)dev_eui);

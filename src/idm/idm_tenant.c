@@ -9,6 +9,8 @@
 #include "idm/idm_tenant.h"
 #include "idm/idm_roaming.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_addr.h"
+#include "net/net_cert.h"
 
 #include <assert.h>
 #include <mbedtls/sha256.h>
@@ -277,19 +279,23 @@ static idm_status ctr(const lw_crypto *c, const lw_key *k, const uint8_t nonce[1
 typedef struct js_job {
     const store_idm_js *j;
     const char *actor;
+    const char *ca_pem;           /* NULL or "": the system's CAs */
 } js_job;
 
 static store_status js_fn(store *s, void *ctx)
 {
     js_job *jj = ctx;
     store_status st = store_idm_js_put(s, jj->j);
+    if (st == STORE_OK && jj->ca_pem != NULL && jj->ca_pem[0] != '\0')
+        st = store_idm_js_ca_set(s, jj->j->id, jj->ca_pem);
     if (st != STORE_OK)
         return st;
     char join_eui[17], home[7];
     eui_text(jj->j->join_eui, join_eui);
     snprintf(home, sizeof home, "%06X", (unsigned)(jj->j->home_net_id & 0xFFFFFF));
-    json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:s}", "tenant", jj->j->tenant_id, "admin_url", jj->j->admin_url,
-                            "join_eui", join_eui, "home_net_id", home, "kek_label", jj->j->kek_label);
+    json_t *det = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "tenant", jj->j->tenant_id, "admin_url", jj->j->admin_url,
+                            "join_eui", join_eui, "home_net_id", home, "kek_label", jj->j->kek_label, "private_ca",
+                            jj->ca_pem != NULL && jj->ca_pem[0] != '\0');
     st = det != NULL ? idm_audit_txn(s, jj->actor, "idm.js.add", jj->j->id, det) : STORE_ERR_NOMEM;
     json_decref(det);
     return st;
@@ -303,21 +309,6 @@ static bool url_ok(const char *u)
         if (*p <= ' ' || *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
             return false;
     return strlen(u) <= STORE_IDM_URL_MAX;
-}
-
-/* The admin token travels in the request: plain http:// only to a
- * loopback address (127.0.0.0/8, [::1], localhost), where it never
- * crosses a network. */
-static bool plain_http_off_loopback(const char *u)
-{
-    if (strncmp(u, "http://", 7) != 0)
-        return false;
-    const char *h = u + 7;
-    if (strncmp(h, "127.", 4) == 0 || strncmp(h, "[::1]", 5) == 0)
-        return false;
-    if (strncmp(h, "localhost", 9) == 0 && (h[9] == '\0' || h[9] == ':' || h[9] == '/'))
-        return false;
-    return true;
 }
 
 /* A KEK label as `ferry kek import` takes it: printable, no quote. */
@@ -356,10 +347,18 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
                                    "KEK label are required");
         goto out;
     }
-    if (plain_http_off_loopback(o->admin_url)) {
+    /* the admin token travels in every call: plain http:// only to a
+     * loopback host (the URL's host parsed, not its first characters) */
+    char uerr[NET_ERR_MAX];
+    if (net_url_check(o->admin_url, true, uerr) != NET_OK) {
         rc = IDM_ERR_ARGUMENT;
-        snprintf(err, IDM_ERR_MAX, "--url: plain http:// is for a loopback address only; the admin token would "
-                                   "cross the network in clear (use https://)");
+        snprintf(err, IDM_ERR_MAX, "--url: %.240s", uerr);
+        goto out;
+    }
+    if (o->ca_pem != NULL && o->ca_pem[0] != '\0' &&
+        (strlen(o->ca_pem) >= STORE_IDM_CA_MAX || !net_cert_pem_ok(o->ca_pem, strlen(o->ca_pem), 64, uerr, sizeof uerr))) {
+        rc = IDM_ERR_ARGUMENT;
+        snprintf(err, IDM_ERR_MAX, "--ca-file: %.240s", strlen(o->ca_pem) >= STORE_IDM_CA_MAX ? "larger than 64 KiB" : uerr);
         goto out;
     }
     if (!label_ok(o->kek_label) || !label_ok(o->ns_kek_label) || !label_ok(o->as_kek_label)) {
@@ -421,7 +420,7 @@ idm_status idm_js_add(hsm_session *hs, store *db, idm_js_opts *o, char err[IDM_E
         goto out;
     }
     j->token_ct_len = 16 + tlen;
-    js_job jj = {j, o->actor};
+    js_job jj = {j, o->actor, o->ca_pem};
     ss = store_idm_txn(db, js_fn, &jj);
     if (ss != STORE_OK) {
         rc = from_store(ss);

@@ -57,6 +57,9 @@ typedef struct idm_js_opts {
      * restriction): their AllowedNetIDs on that JS, and the networks the
      * bootstrap JS answers HomeNSReq for them (docs/operators.md). */
     const char *allowed_net_ids;
+    /* PEM CA bundle its admin API's certificate is verified against (a
+     * private CA); NULL/"" = the system's CAs. */
+    const char *ca_pem;
 } idm_js_opts;
 
 /* Registers a customer Join Server. Its admin token is encrypted under a

@@ -3,6 +3,7 @@
 
 #include <gnutls/gnutls.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 static bool one_name(const char *name, size_t len, net_cert_names_fn names, const void *claimed)
@@ -74,4 +75,24 @@ bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *c
     for (size_t i = 0; i < made; i++)
         gnutls_x509_crt_deinit(crts[i]);
     return ok;
+}
+
+bool net_cert_pem_ok(const char *pem, size_t len, unsigned max, char *err, size_t cap)
+{
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned n = 0;
+    gnutls_datum_t d = {(unsigned char *)(uintptr_t)pem, (unsigned)len};
+    int rc = len > 0 ? gnutls_x509_crt_list_import2(&crts, &n, &d, GNUTLS_X509_FMT_PEM, 0) : GNUTLS_E_NO_CERTIFICATE_FOUND;
+    for (unsigned i = 0; rc >= 0 && i < n; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    if (rc < 0) {
+        snprintf(err, cap, "not PEM certificates: %s", gnutls_strerror(rc));
+        return false;
+    }
+    if (n == 0 || n > max) {
+        snprintf(err, cap, "%u certificates: 1 to %u expected", n, max);
+        return false;
+    }
+    return true;
 }

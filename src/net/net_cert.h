@@ -40,4 +40,9 @@ typedef bool (*net_cert_names_fn)(const char *name, size_t len, const void *clai
 bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n, net_cert_names_fn names,
                                   const void *claimed);
 
+/* PEM text that holds 1..max certificates, each of which parses; err
+ * says what is wrong. For a CA bundle given on a command line, before it
+ * is stored. */
+bool net_cert_pem_ok(const char *pem, size_t len, unsigned max, char *err, size_t cap);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,11 @@ net_status net_client_call(net_client *c, const net_call *call, net_answer *ans,
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect would carry the token elsewhere */
     if (given(call->ca_file))
         curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file);
+    if (given(call->ca_pem)) {
+        struct curl_blob ca = {.data = (void *)(uintptr_t)call->ca_pem, .len = strlen(call->ca_pem),
+                               .flags = CURL_BLOB_COPY};
+        curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+    }
     if (given(call->client_cert)) {
         curl_easy_setopt(h, CURLOPT_SSLCERT, call->client_cert);
         curl_easy_setopt(h, CURLOPT_SSLKEY, given(call->client_key) ? call->client_key : call->client_cert);

@@ -30,7 +30,8 @@ typedef struct net_call {
     const char *content_type; /* NULL: application/json when there is a body */
     const void *body; /* NULL: none */
     size_t len;
-    const char *ca_file; /* NULL or "": the system's CAs */
+    const char *ca_file; /* NULL or "": the system's CAs (unless ca_pem) */
+    const char *ca_pem;  /* PEM text of the target's CAs (a private CA); NULL or "": none */
     const char *client_cert; /* NULL or "": none (then client_key is ignored) */
     const char *client_key;
     unsigned timeout_ms; /* 0: NET_CLIENT_TIMEOUT_MS_DEFAULT */

@@ -45,13 +45,24 @@ json_t *net_log_text(const char *s, size_t len, size_t max)
 
 void net_log(const char *service, const char *level, const char *msg, json_t *fields)
 {
+    net_log_to(stderr, -1, service, level, msg, fields);
+}
+
+void net_log_to(FILE *out, int64_t unix_s, const char *service, const char *level, const char *msg, json_t *fields)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    if (unix_s >= 0) {
+        ts.tv_sec = (time_t)unix_s;
+        ts.tv_nsec = 0;
+    }
+    if (out == NULL)
+        out = stderr;
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     char when[80];
-    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
     json_t *o = json_object();
     if (o == NULL) {
         json_decref(fields);
@@ -61,7 +72,7 @@ void net_log(const char *service, const char *level, const char *msg, json_t *fi
     json_object_set_new(o, "level", json_string(level != NULL ? level : "info"));
     if (service != NULL)
         json_object_set_new(o, "service", json_string(service));
-    json_object_set_new(o, "msg", net_log_text(msg != NULL ? msg : "", msg != NULL ? strlen(msg) : 0, 512));
+    json_object_set_new(o, "msg", net_log_text(msg != NULL ? msg : "", msg != NULL ? strlen(msg) : 0, 4096));
     if (json_is_object(fields))
         json_object_update(o, fields);
     json_decref(fields);
@@ -69,11 +80,11 @@ void net_log(const char *service, const char *level, const char *msg, json_t *fi
     json_decref(o);
     if (line == NULL)
         return;
-    flockfile(stderr);
-    fputs(line, stderr);
-    fputc('\n', stderr);
-    fflush(stderr);
-    funlockfile(stderr);
+    flockfile(out);
+    fputs(line, out);
+    fputc('\n', out);
+    fflush(out);
+    funlockfile(out);
     json_free_t jfree = NULL;
     json_get_alloc_funcs(NULL, &jfree);
     (jfree != NULL ? jfree : free)(line);

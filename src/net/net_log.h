@@ -12,10 +12,16 @@
 #define FERRY_NET_LOG_H
 
 #include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
 
 /* {"ts","level","service","msg", ...fields}: fields (consumed; NULL = none)
  * is an object whose members are appended in order. */
 void net_log(const char *service, const char *level, const char *msg, json_t *fields);
+
+/* net_log to `out` (NULL: stderr), stamped `unix_s` seconds since the
+ * epoch instead of now when unix_s >= 0 (a service's own clock). */
+void net_log_to(FILE *out, int64_t unix_s, const char *service, const char *level, const char *msg, json_t *fields);
 
 /* A JSON string of any bytes: s itself when it is valid UTF-8 of at most
  * max bytes, else a marked rendering ("hex:..." or a cut "…" suffix) that

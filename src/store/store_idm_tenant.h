@@ -154,6 +154,14 @@ store_status store_idm_tenant_list(store *s, const char *after, store_idm_tenant
 /* ---- customer Join Servers ---- */
 store_status store_idm_js_put(store *s, const store_idm_js *j) STORE_MUST_CHECK;          /* EXISTS */
 store_status store_idm_js_get(store *s, const char *id, store_idm_js *out) STORE_MUST_CHECK;
+
+/* The PEM CA bundle a customer JS's admin API is verified against (schema
+ * v7; "" = the system's CAs). Read apart from the row: kilobytes, needed
+ * only for a call to that JS. _get: STORE_ERR_NOT_FOUND for an unknown JS,
+ * STORE_ERR_ARGUMENT when it does not fit out[cap]. */
+#define STORE_IDM_CA_MAX 65536
+store_status store_idm_js_ca_set(store *s, const char *id, const char *pem) STORE_MUST_CHECK;
+store_status store_idm_js_ca_get(store *s, const char *id, char *out, size_t cap, size_t *len) STORE_MUST_CHECK;
 /* The tenant's Join Servers in id order (at most cap). */
 store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_js *out, size_t cap,
                                     size_t *count) STORE_MUST_CHECK;

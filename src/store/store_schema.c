@@ -239,6 +239,12 @@
     " updated_at BIGINT NOT NULL,"                                                                    \
     " PRIMARY KEY (dev_eui, tenant_id));"
 
+/* Version 7: the CA a customer Join Server's admin API is verified against
+ * (PEM, '' = the system's CAs), for a JS behind a private CA
+ * (`idm js add --ca-file`); kept in the database so that every IDM instance
+ * on one PostgreSQL trusts the same. */
+#define V7(BLOB, KEY) "ALTER TABLE idm_customer_js ADD COLUMN ca_pem TEXT NOT NULL DEFAULT '';"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -246,6 +252,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V4("BLOB", "TEXT"),
     V5("BLOB", "TEXT"),
     V6("BLOB", "TEXT"),
+    V7("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -255,4 +262,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V4("BYTEA", "TEXT COLLATE \"C\""),
     V5("BYTEA", "TEXT COLLATE \"C\""),
     V6("BYTEA", "TEXT COLLATE \"C\""),
+    V7("BYTEA", "TEXT COLLATE \"C\""),
 };

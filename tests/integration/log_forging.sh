@@ -146,7 +146,8 @@ jr 000013 "$(printf '0004A30B\377\376')" >"$b/bi-bytes"
 
 # requests curl will not send: bytes that are not UTF-8, ESC, a bare CR or
 # LF in the request line, a method of quotes, a header of raw bytes, a
-# folded header; raw.js PORT KIND sends one and prints the status line
+# folded header, a User-Agent of 76 KiB (beyond libmicrohttpd's 32 KiB for a
+# request); raw.js PORT KIND sends one and prints the status line
 cat >"$tmp/raw.js" <<'EOT'
 const [port, kind, secs] = process.argv.slice(2);
 const B = (...p) => Buffer.concat(p.map(x => typeof x === "string" ? Buffer.from(x, "latin1") : Buffer.from(x)));
@@ -158,6 +159,8 @@ const reqs = {
   "raw-header": B("GET /rawheader HTTP/1.1\r\nHost: x\r\nUser-Agent: ", [0xff, 0xfe, 0x1b, 0x07],
                   "\"}{\"forged\":\"yes\"}\r\nX-A: a\r\n {\"level\":\"fake\"}\r\nConnection: close\r\n\r\n"),
   "raw-lf-path": B("GET /rawlf\n{\"forged\":\"yes\",\"level\":\"fake\"}", end),
+  "huge-header": B("GET /hugeheader HTTP/1.1\r\nHost: x\r\nUser-Agent: ", "\"}\n{\"forged\":\"yes\"}".repeat(4000),
+                   "\r\nConnection: close\r\n\r\n"),
 };
 let got = Buffer.alloc(0), done = false;
 const finish = () => { if (!done) { done = true; console.log(got.toString("latin1").split("\r\n")[0] || "(no answer)"); s.destroy(); } };
@@ -165,7 +168,7 @@ const s = require("net").connect(+port, "127.0.0.1", () => s.write(reqs[kind]));
 s.on("data", d => { got = Buffer.concat([got, d]); if (got.includes("\r\n\r\n")) finish(); });
 s.on("error", finish);
 s.on("close", finish);
-setTimeout(finish, secs * 1000);
+setTimeout(finish, secs * 1000).unref();
 EOT
 
 cmax=$(scaled 20)
@@ -179,12 +182,13 @@ hit() {
     eval "sent_$h_svc=\$((sent_$h_svc + 1))"
     echo "# $h_svc $h_name: $(cat "$tmp/ans/$h_svc.$h_name.code") $(head -c 150 "$tmp/ans/$h_svc.$h_name.body" | tr -c ' -~' '?')"
 }
-# raw SVC PORT: the raw requests; all but the bare LF (which libmicrohttpd
-# refuses itself, 400, logged by its "http library" line) reach the service
+# raw SVC PORT: the raw requests; all but the bare LF and the huge header
+# (which libmicrohttpd refuses itself, logged by its "http library" line
+# when at all) reach the service
 raw() {
-    for k in raw-bytes-path raw-cr-path raw-method raw-header raw-lf-path; do
+    for k in raw-bytes-path raw-cr-path raw-method raw-header raw-lf-path huge-header; do
         echo "# $1 $k: $(node "$tmp/raw.js" "$2" $k "$cmax" | tr -c ' -~\n' '?')"
-        [ $k = raw-lf-path ] || eval "sent_$1=\$((sent_$1 + 1))"
+        case $k in raw-lf-path | huge-header) ;; *) eval "sent_$1=\$((sent_$1 + 1))" ;; esac
     done
 }
 code_of() { cat "$tmp/ans/$1.$2.code"; }
@@ -290,12 +294,14 @@ done
 
 # ---- every line of every log
 cat >"$tmp/check.js" <<'EOT'
-// check.js LOG HEALTHPATH SENT LONGPATH FORGEPATH: reads every line of a log
+// check.js LOG HEALTHPATH SENT LONGPATH FORGEPATH [WANT]: reads every line
+// of a log; WANT, a JSON object, is a set of fields some line must have
 const fs = require("fs");
-const [file, health, sent, longEnc, forgeEnc] = process.argv.slice(2);
+const [file, health, sent, longEnc, forgeEnc, wantText] = process.argv.slice(2);
+const want = wantText ? JSON.parse(wantText) : null;
 const long = decodeURIComponent(longEnc), forge = decodeURIComponent(forgeEnc);
 const text = fs.readFileSync(file);
-const r = { lines: 0, bad: [], forged: [], access: 0, long: false, forge: false, hex: false, s413: false };
+const r = { lines: 0, bad: [], forged: [], access: 0, long: false, forge: false, hex: false, s413: false, want: !want };
 const levels = new Set(["debug", "info", "warn", "error"]);
 function walk(v, where, depth) {
   if (v === null || typeof v !== "object") return;
@@ -325,26 +331,38 @@ lines.forEach((raw, i) => {
   if (o.path === forge) r.forge = true;
   if (typeof o.path === "string" && o.path.startsWith("hex:2f6279746573")) r.hex = true; // "/bytes" + what is not UTF-8
   if (o.status === 413) r.s413 = true;
+  if (want && Object.entries(want).every(([k, v]) => o[k] === v)) r.want = true;
 });
 r.sent = +sent;
 console.log(JSON.stringify(r));
 EOT
+# the checker itself, on a log forged the classic way (a path written raw:
+# its line ends early and the forged object is a line of its own), a byte
+# that is not UTF-8 and a raw CR: it must see two bad lines and two forgeries
+printf '{"level":"info","msg":"request","path":"/"}\n{"forged":"yes","level":"fake"}\n{"level":"info","msg":"x\377"}\n{"level":"info","msg":"a\rb"}\n' \
+    >"$tmp/forged.sample"
+node "$tmp/check.js" "$tmp/forged.sample" /metrics 0 /x /y >"$tmp/sample.check" 2>"$tmp/err"
+check "the log checker finds the lines a forged log breaks or adds" \
+    '[ "$(jget lines <"$tmp/sample.check")" = 4 ] && node -e "const r=JSON.parse(require(\"fs\").readFileSync(0,\"utf8\")); process.exit(r.bad.length===2 && r.forged.length===2 ? 0 : 1)" <"$tmp/sample.check"'
 jq1() { node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(eval(process.argv[2]))' "$r" "$1"; }
 for s in js hub idm ns as; do
     case $s in js | hub) health=/metrics ;; idm) health=/healthz ;; *) health=/status ;; esac
     eval "sent=\$sent_$s"
-    node "$tmp/check.js" "$tmp/$s.log" "$health" "$sent" "$long" "$forge" >"$tmp/$s.check" 2>"$tmp/err"
+    want=""
+    [ $s = hub ] && want='{"sender":"00\"}{\"forged\":\"yes\",\"level\":\"fake\"}","result":"UnknownSender"}'
+    node "$tmp/check.js" "$tmp/$s.log" "$health" "$sent" "$long" "$forge" "$want" >"$tmp/$s.check" 2>"$tmp/err"
     r="$tmp/$s.check"
     echo "# $s: $(jget lines <"$r") log lines checked, $(jget access <"$r") access lines, $sent hostile requests"
     jq1 'd.bad.concat(d.forged).slice(0, 10).join("\n")' >"$tmp/err" 2>&1
     check "$s: every one of its $(jget lines <"$r") log lines is one JSON object" '[ "$(jq1 d.bad.length)" = 0 ] && [ "$(jget lines <"$r")" -gt 0 ]'
-    check "$s: no line has a key \"forged\" or a level \"fake\"" '[ "$(jq1 d.forged.length)" = 0 ]'
+    check "$s: no line has a key \"forged\" or a level but debug, info, warn, error" '[ "$(jq1 d.forged.length)" = 0 ]'
     : >"$tmp/err"
     check "$s: an access line for each of the $sent hostile requests" '[ "$(jget access <"$r")" -ge "$sent" ]'
     check "$s: the path of $long_len characters logged whole" '[ "$(jget long <"$r")" = true ]'
     check "$s: the forged path logged verbatim, escaped" '[ "$(jget forge <"$r")" = true ]'
     check "$s: the path that is not UTF-8 logged as hex" '[ "$(jget hex <"$r")" = true ]'
     check "$s: the 413 has its line" '[ "$(jget s413 <"$r")" = true ]'
+    [ -z "$want" ] || check "$s: the hostile SenderID logged verbatim in its field" '[ "$(jget want <"$r")" = true ]'
 done
 
 echo "1..$n"

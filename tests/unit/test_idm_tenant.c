@@ -247,20 +247,57 @@ static void js_and_assign(void **state)
     k.key.len = bl;
     assert_int_equal(store_kek_put(G.db, &k), STORE_OK);
     char token[] = "5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN5EC2E7ADM1NT0KEN\n";
-    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", NULL, "t", NULL};
+    idm_js_opts o = {"acme-js", "acme", "http://127.0.0.1:1", token, 0x70B3D57ED00A0000ull, 0x13, "acme-kek", "ns", NULL, "t", NULL, NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &o, err), IDM_OK);
     for (size_t i = 0; i < sizeof token - 1; i++)
         assert_int_equal(token[i], 0); /* wiped */
     char token2[] = "x";
-    idm_js_opts bad = {"bolt-js", "bolt", "http://127.0.0.1:2", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL};
+    idm_js_opts bad = {"bolt-js", "bolt", "http://127.0.0.1:2", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL, NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
     /* the admin token never travels in clear off loopback */
     char token3[] = "y";
-    idm_js_opts far = {"bolt-js", "bolt", "http://x", token3, 1, 1, "acme-kek", NULL, NULL, "t", NULL};
+    idm_js_opts far = {"bolt-js", "bolt", "http://x", token3, 1, 1, "acme-kek", NULL, NULL, "t", NULL, NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &far, err), IDM_ERR_ARGUMENT);
     char token4[] = "z";
-    idm_js_opts odd = {"bolt-js", "bolt", "https://js.example", token4, 1, 1, "acme-kek", "a b", NULL, "t", NULL};
+    idm_js_opts odd = {"bolt-js", "bolt", "https://js.example", token4, 1, 1, "acme-kek", "a b", NULL, "t", NULL, NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &odd, err), IDM_ERR_ARGUMENT);
+    /* a host that only begins like loopback is not loopback */
+    char token5[] = "w";
+    idm_js_opts sly = {"bolt-js", "bolt", "http://127.0.0.1.evil.example:80/", token5, 1, 1, "acme-kek", NULL, NULL,
+                       "t", NULL, NULL};
+    assert_int_equal(idm_js_add(G.s, G.db, &sly, err), IDM_ERR_ARGUMENT);
+    assert_non_null(strstr(err, "https://"));
+    /* a private CA: refused when it is not PEM certificates, kept when it is */
+    char token6[] = "v";
+    idm_js_opts junk = {"bolt-js", "bolt", "https://js.bolt.example", token6, 1, 1, "acme-kek", NULL, NULL, "t", NULL,
+                        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n"};
+    assert_int_equal(idm_js_add(G.s, G.db, &junk, err), IDM_ERR_ARGUMENT);
+    assert_non_null(strstr(err, "--ca-file"));
+    assert_int_equal(store_idm_js_get(G.db, "bolt-js", &(store_idm_js){0}), STORE_ERR_NOT_FOUND);
+    static const char ca[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBiDCCAS2gAwIBAgIUPsWzkzkwOjxZqUjNsCC/7IvMgLYwCgYIKoZIzj0EAwIw\n"
+    "GDEWMBQGA1UEAwwNZmVycnkgdGVzdCBDQTAgFw0yNjEyMDMwNzQ0MjVaGA8yMTI2\n"
+    "MTEwOTA3NDQyNVowGDEWMBQGA1UEAwwNZmVycnkgdGVzdCBDQTBZMBMGByqGSM49\n"
+    "AgEGCCqGSM49AwEHA0IABIItXywubkLC51B0UPg6vsNmyQqjaD5njseJ/ed7FnDS\n"
+    "bakqlrK50iIkYRneTumWbmIFLmM9Pn3UFSKGsg6npNijUzBRMB0GA1UdDgQWBBSA\n"
+    "fENkOd5aD5LnNXAtr065RqUcWDAfBgNVHSMEGDAWgBSAfENkOd5aD5LnNXAtr065\n"
+    "RqUcWDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQChFpcmLSit\n"
+    "hfcsYqz6O0J53r27eB0XBGMMI0DVRPLVQgIhAOhOj3awhGabTrC1R0Avl+vWnT9y\n"
+    "JJ5opBnGtODSuBe3\n"
+    "-----END CERTIFICATE-----\n"
+    ;
+    char token7[] = "u";
+    idm_js_opts priv = {"bolt-js", "bolt", "https://js.bolt.example", token7, 1, 1, "acme-kek", NULL, NULL, "t", NULL, ca};
+    assert_int_equal(idm_js_add(G.s, G.db, &priv, err), IDM_OK);
+    char got[STORE_IDM_CA_MAX];
+    size_t got_len = 0;
+    assert_int_equal(store_idm_js_ca_get(G.db, "bolt-js", got, sizeof got, &got_len), STORE_OK);
+    assert_int_equal(got_len, strlen(ca));
+    assert_string_equal(got, ca);
+    assert_int_equal(store_idm_js_ca_get(G.db, "acme-js", got, sizeof got, &got_len), STORE_OK);
+    assert_int_equal(got_len, 0); /* none: the system's CAs */
+    assert_int_equal(store_idm_js_ca_get(G.db, "no-such-js", got, sizeof got, &got_len), STORE_ERR_NOT_FOUND);
     store_idm_js j;
     assert_int_equal(store_idm_js_get(G.db, "acme-js", &j), STORE_OK);
     assert_null(memmem(j.token_ct, j.token_ct_len, "5EC2E7ADM1N", 11)); /* not in clear */

@@ -10,7 +10,7 @@
 set -u
 BUILD=${BUILD:-build}
 export BUILD
-export FERRY="$PWD/$BUILD/san/bin/ferry"
+case $BUILD in /*) export FERRY="$BUILD/san/bin/ferry" ;; *) export FERRY="$PWD/$BUILD/san/bin/ferry" ;; esac
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -32,6 +32,7 @@
 #include "lorawan/lw_secure.h"
 #include "net/net_addr.h"
 #include "net/net_json.h"
+#include "net/net_log.h"
 #include "net/net_server.h"
 #include "net/net_token.h"
 
@@ -65,11 +66,13 @@ typedef struct reply {
     unsigned status;
     char body[1024];
     char *heap;
+    char why[256];              /* a refusal's reason, for the access log */
 } reply;
 
 static void reply_error(reply *r, unsigned status, const char *msg)
 {
     r->status = status;
+    snprintf(r->why, sizeof r->why, "%s", msg);
     char esc[512];
     size_t j = 0;
     for (size_t i = 0; msg[i] != '\0' && j + 2 < sizeof esc; i++) {
@@ -507,6 +510,8 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
     }
     const char *body = r->heap != NULL ? r->heap : r->body;
     net_reply_copy(rp, r->status, "application/json", body, strlen(body));
+    if (r->why[0] != '\0')
+        json_object_set_new(rp->log, "detail", net_log_text(r->why, strlen(r->why), sizeof r->why));
     if (r->heap != NULL) {
         json_free_t jfree = NULL;
         json_get_alloc_funcs(NULL, &jfree);

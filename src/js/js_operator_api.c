@@ -19,6 +19,7 @@
  */
 #include "js/js.h"
 #include "js/js_internal.h"
+#include "net/net_json.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -86,9 +87,13 @@ static const char *str_field(json_t *o, const char *name, bool *bad)
 
 static void add(js_worker *w, const void *body, size_t len, js_reply *out)
 {
-    json_error_t je;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL || !json_is_object(o)) {
+    json_t *o = NULL;
+    char why[NET_ERR_MAX];
+    if (net_json_parse(body, len, 0, &o, why) != NET_OK) {
+        op_error(out, 400, why);
+        return;
+    }
+    if (!json_is_object(o)) {
         json_decref(o);
         op_error(out, 400, "the body must be one JSON object");
         return;

@@ -12,6 +12,7 @@
  */
 #include "lab/lab_as.h"
 #include "lab/lab_bi.h"
+#include "net/net_json.h"
 #include "lorawan/lorawan.h"
 
 #include <ctype.h>
@@ -148,10 +149,9 @@ lab_status lab_as_uplink_parse(const char *body, size_t len, lab_as_uplink *up, 
         return LAB_ERR_ARGUMENT;
     memset(up, 0, sizeof(*up));
     what[0] = 0;
-    json_error_t je;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    lab_status st =
-        o == NULL ? bad(what, cap, "body (not JSON, or a key given twice)") : parse_fields(o, up, what, cap);
+    json_t *o = NULL;
+    char why[NET_ERR_MAX];
+    lab_status st = net_json_parse(body, len, 0, &o, why) != NET_OK ? bad(what, cap, why) : parse_fields(o, up, what, cap);
     json_decref(o);
     if (st != LAB_OK)
         memset(up, 0, sizeof(*up));

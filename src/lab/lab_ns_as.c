@@ -11,6 +11,7 @@
  */
 #include "lab/lab_ns_internal.h"
 #include "lab/lab_bi.h"
+#include "net/net_json.h"
 #include "lorawan/lorawan.h"
 
 #include <jansson.h>
@@ -83,10 +84,11 @@ static int answer(char *out, size_t cap, json_t *o, int status)
 
 int lab_ns_downlink_post(lab_ns *ns, const char *body, size_t len, char *out, size_t cap)
 {
-    json_error_t je;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = NULL;
+    char why[NET_ERR_MAX];
     lab_session *s = NULL;
-    lab_status st = json_is_object(root) ? queue_object(ns, root, &s) : LAB_ERR_FORMAT;
+    bool parsed = net_json_parse(body, len, 0, &root, why) == NET_OK;
+    lab_status st = parsed && json_is_object(root) ? queue_object(ns, root, &s) : LAB_ERR_FORMAT;
     json_decref(root);
     json_t *o = json_object();
     int http;
@@ -113,7 +115,9 @@ int lab_ns_downlink_post(lab_ns *ns, const char *body, size_t len, char *out, si
         http = 429;
         break;
     default:
-        json_object_set_new(o, "Error", json_string("malformed downlink: DevEUI, FPort 1..223, FCnt, FRMPayload"));
+        /* not JSON: the parser's reason (a byte, a key twice); else the fields */
+        json_object_set_new(o, "Error", json_string(parsed ? "malformed downlink: DevEUI, FPort 1..223, FCnt, FRMPayload"
+                                                          : why));
         http = 400;
         break;
     }

@@ -5,8 +5,9 @@
  * Why a pre-scan before json_loadb(): jansson's parser recurses once per
  * nesting level and its own limit (JSON_PARSER_MAX_DEPTH) is 2048, far more
  * than a BI message needs, and json_decref() recurses the same way. A
- * one-pass byte scan that counts brackets outside strings bounds both at
- * BI_JSON_MAX_DEPTH before jansson sees the text.
+ * one-pass byte scan that counts brackets outside strings
+ * (net_json_too_deep_at) bounds both at BI_JSON_MAX_DEPTH before jansson
+ * sees the text.
  *
  * Why a second parse on numeric overflow: jansson refuses an integer that
  * does not fit a long long, which would make `"TransactionID":
@@ -41,35 +42,6 @@ bi_status bi_fail(bi_error *err, bi_status st, const char *field, const char *fm
     return st;
 }
 
-/* Deepest bracket nesting of JSON text, counted outside strings; stops
- * early once `limit` is passed. */
-static unsigned json_depth(const unsigned char *p, size_t len, unsigned limit)
-{
-    unsigned depth = 0, max = 0;
-    bool in_string = false, escaped = false;
-    for (size_t i = 0; i < len && max <= limit; i++) {
-        unsigned char c = p[i];
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (c == '\\')
-                escaped = true;
-            else if (c == '"')
-                in_string = false;
-            continue;
-        }
-        if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max)
-                max = depth;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return max;
-}
-
 bi_status bi_json_load(const void *body, size_t len, json_t **root, bi_error *err)
 {
     *root = NULL;
@@ -77,7 +49,7 @@ bi_status bi_json_load(const void *body, size_t len, json_t **root, bi_error *er
         return bi_fail(err, BI_ERR_ARGUMENT, "", "no body");
     if (len > BI_BODY_MAX)
         return bi_fail(err, BI_ERR_TOO_LARGE, "", "body of %zu bytes is larger than %u", len, BI_BODY_MAX);
-    if (json_depth(body, len, BI_JSON_MAX_DEPTH) > BI_JSON_MAX_DEPTH)
+    if (len > 0 && net_json_too_deep_at(body, len, BI_JSON_MAX_DEPTH) < len)
         return bi_fail(err, BI_ERR_TOO_DEEP, "", "JSON nested deeper than %d levels", BI_JSON_MAX_DEPTH);
 
     /* jansson's words for it ("unable to decode byte 0xff") do not say where */

@@ -34,9 +34,10 @@
 #include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_client.h"
+#include "net/net_config.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -602,52 +603,38 @@ static int idm_fleet(demo *d, const char *verb_and_opts)
 }
 
 /* The tenants' REST API of `idm serve` (docs/idm.md): one assignment per
- * device over one kept-alive connection, much cheaper than a CLI process
- * each. */
-static size_t discard(char *p, size_t size, size_t n, void *ctx)
-{
-    (void)p, (void)ctx;
-    return size * n;
-}
-
+ * device over one kept-alive connection (the server layer's client),
+ * much cheaper than a CLI process each. The tenant tokens are read with
+ * read(2) and wiped. */
 static int assign_all(demo *d)
 {
     char tok[2][128];
     const char *names[2] = {"acme", "bolt"};
     for (int c = 0; c < 2; c++) {
-        char path[PATH_MAX];
+        char path[PATH_MAX], nerr[NET_ERR_MAX];
         snprintf(path, sizeof path, "%s/%s.tok", d->dir, names[c]);
-        FILE *f = fopen(path, "r");
-        bool ok = f != NULL && fgets(tok[c], sizeof tok[c], f) != NULL;
-        if (f != NULL)
-            fclose(f);
-        if (!ok)
+        if (net_config_read_secret(path, tok[c], sizeof tok[c], nerr) != NET_OK) {
+            lw_secure_wipe(tok, sizeof tok);
             return -1;
-        tok[c][strcspn(tok[c], "\r\n")] = '\0';
+        }
     }
-    CURL *h = curl_easy_init();
-    if (h == NULL)
+    net_client *h = NULL;
+    if (net_client_new(&h) != NET_OK) {
+        lw_secure_wipe(tok, sizeof tok);
         return -1;
+    }
     int rc = 0;
     for (size_t i = 0; i < d->n && rc == 0; i++) {
-        char url[256], auth[200];
+        char url[256], ans[1024], err[NET_ERR_MAX];
         snprintf(url, sizeof url, "http://127.0.0.1:%u/api/v1/ses/%016llX/assign", d->p_idm,
                  (unsigned long long)d->dev[i].dev_eui);
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok[d->owner[i]]);
-        struct curl_slist *hd = curl_slist_append(NULL, auth);
-        curl_easy_setopt(h, CURLOPT_URL, url);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-        long status = 0;
-        if (curl_easy_perform(h) != CURLE_OK || curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK ||
-            status != 200)
+        net_call call = {.method = "POST", .url = url, .bearer = tok[d->owner[i]], .body = "{}", .len = 2,
+                         .timeout_ms = 30000};
+        net_answer a = {.body = ans, .cap = sizeof ans};
+        if (net_client_call(h, &call, &a, err) != NET_OK || a.status != 200)
             rc = -1;
-        curl_slist_free_all(hd);
-        lw_secure_wipe(auth, sizeof auth);
     }
-    curl_easy_cleanup(h);
+    net_client_free(h);
     lw_secure_wipe(tok, sizeof tok);
     return rc;
 }

@@ -820,6 +820,27 @@ static int claim(int argc, char **argv)
     return cli_json_emit(prog, out, e);
 }
 
+idm_status cli_idm_may(idm_core *c, const char *tenant_id, idm_action act, uint64_t dev_eui, int64_t seq,
+                       char err[IDM_ERR_MAX])
+{
+    idm_actor a = {IDM_ACTOR_OPERATOR, ""};
+    store_idm_tenant t;
+    if (tenant_id != NULL) {
+        store_status ss = store_idm_tenant_get(idm_core_store(c), tenant_id, &t);
+        if (ss != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "tenant %.64s: %s", tenant_id,
+                     ss == STORE_ERR_NOT_FOUND ? "unknown" : store_strerror(ss));
+            return ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        }
+        a = idm_actor_of_tenant(&t);
+    }
+    const char *why = NULL;
+    idm_status st = idm_core_check(c, &a, act, dev_eui, seq, &why);
+    if (st != IDM_OK)
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, why != NULL ? why : idm_strerror(st));
+    return st;
+}
+
 static int claim_change(int argc, char **argv, idm_claim_op op, const char *prog, const char *result)
 {
     static const cli_opt_spec specs[] = {{"tenant", "ID", "the tenant holding the claim (release)"}};
@@ -838,7 +859,11 @@ static int claim_change(int argc, char **argv, idm_claim_op op, const char *prog
     if ((rc = cli_idm_open(prog, false, &c)) != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_claim_change(idm_core_store(c), dev, op, v[0], "cli", err);
+    /* the holder releases; the operator refuses, locks, unlocks */
+    idm_status st = op == IDM_CLAIM_RELEASE ? cli_idm_may(c, v[0], IDM_ACT_RELEASE, dev, 0, err)
+                                            : cli_idm_may(c, NULL, IDM_ACT_MODERATE, dev, 0, err);
+    if (st == IDM_OK)
+        st = idm_claim_change(idm_core_store(c), dev, op, v[0], "cli", err);
     idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);
@@ -881,7 +906,9 @@ static int assign(int argc, char **argv)
     if ((rc = cli_idm_open(prog, true, &c)) != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_assign(idm_core_store(c), dev, v[0], v[1], "cli", err);
+    idm_status st = cli_idm_may(c, v[0], IDM_ACT_ASSIGN, dev, 0, err);
+    if (st == IDM_OK)
+        st = idm_assign(idm_core_store(c), dev, v[0], v[1], "cli", err);
     if (st != IDM_OK) {
         idm_close(&c);
         return fail_idm(prog, st, err);
@@ -909,6 +936,12 @@ static int provision(int argc, char **argv)
     idm_core *c = NULL;
     if ((rc = cli_idm_open(prog, true, &c)) != CLI_EXIT_OK)
         return rc;
+    char err[IDM_ERR_MAX];
+    idm_status st = cli_idm_may(c, NULL, IDM_ACT_MODERATE, dev, 0, err);
+    if (st != IDM_OK) {
+        idm_close(&c);
+        return fail_idm(prog, st, err);
+    }
     json_t *out = json_object();
     int e = cli_json_set_be(out, "DevEUI", dev, 16);
     rc = provision_now(prog, c, dev, out);

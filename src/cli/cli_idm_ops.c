@@ -96,6 +96,11 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
             idm_status st;
             int64_t seq = 0;
             err[0] = '\0';
+            static const idm_action ACTION_OF[] = {[OP_TRANSFER] = IDM_ACT_TRANSFER, [OP_RENEW] = IDM_ACT_RENEW,
+                                                   [OP_RETURN] = IDM_ACT_RETURN, [OP_COMMAND] = IDM_ACT_COMMAND};
+            st = cli_idm_may(c, v[0], ACTION_OF[kind], devs[i], 0, err);
+            if (st != IDM_OK)
+                goto answered;
             switch (kind) {
             case OP_TRANSFER:
                 st = idm_transfer(hs, db, devs[i], v[0], v[1], v[2], pol, actor, err);
@@ -109,6 +114,7 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
             default:
                 st = idm_secure_send(hs, db, devs[i], v[0], payload, plen, pol, actor, &seq, err);
             }
+        answered:;
             json_t *r = json_object();
             int e = cli_json_set_be(r, "DevEUI", devs[i], 16);
             if (st == IDM_OK) {
@@ -165,6 +171,12 @@ static int command_show(int argc, char **argv)
     int rc = cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK)
         return rc;
+    char err[IDM_ERR_MAX];
+    idm_status st = cli_idm_may(c, NULL, IDM_ACT_READ_COMMAND, dev, seq, err);
+    if (st != IDM_OK) {
+        idm_close(&c);
+        return fail_idm(prog, st, err);
+    }
     store_idm_cmd *cmd = calloc(1, sizeof *cmd);
     store_status ss = cmd != NULL ? store_idm_cmd_get(idm_core_store(c), dev, seq, cmd) : STORE_ERR_NOMEM;
     idm_close(&c);
@@ -210,7 +222,9 @@ static int retire(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_status st = idm_retire(idm_core_store(c), dev, "cli", err);
+    idm_status st = cli_idm_may(c, NULL, IDM_ACT_RETIRE, dev, 0, err);
+    if (st == IDM_OK)
+        st = idm_retire(idm_core_store(c), dev, "cli", err);
     idm_close(&c);
     if (st != IDM_OK)
         return fail_idm(prog, st, err);

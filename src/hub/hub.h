@@ -79,6 +79,7 @@ typedef struct hub_member {
     bool has_token;
     uint8_t token_sha256[HUB_HASH_LEN];
     char client_ca[HUB_PATH_MAX];   /* "" none: a PEM CA bundle for its client certificates */
+    char client_crl[HUB_PATH_MAX];  /* "" none: that CA's CRL (PEM or DER) */
 } hub_member;
 
 /* A route: where messages for a ReceiverID go. */
@@ -107,6 +108,9 @@ typedef struct hub_config {
     char tls_cert[HUB_PATH_MAX], tls_key[HUB_PATH_MAX]; /* HTTPS; required off loopback */
     char ca_file[HUB_PATH_MAX];     /* verifies https:// receivers; "" the system's */
     char client_cert[HUB_PATH_MAX], client_key[HUB_PATH_MAX]; /* presented to https:// receivers */
+    bool tls_crl_required;          /* a member's client CA without a current CRL is a start-up error */
+    char tls_priority[512];         /* GnuTLS priority string; "" = NET_TLS_PRIORITY_DEFAULT */
+    bool tls_priority_below_floor;  /* tls_priority may allow less than the default's floor */
     hub_member members[HUB_MEMBERS_MAX];
     size_t n_members;
     hub_route routes[HUB_ROUTES_MAX];

@@ -61,9 +61,20 @@ static bool names_member(const char *name, size_t len, const void *m)
     return name_is(name, len, m);
 }
 
+/* A chain that does not authenticate the member is logged with why
+ * (revoked, expired, ...); it is counted with the message's outcome
+ * (unknown_sender) in the hub's metrics. */
 static bool chain_authenticates(gnutls_x509_trust_list_t tl, const hub_auth *auth, const hub_member *m)
 {
-    return net_cert_chain_authenticates(tl, auth->tls_chain, auth->tls_chain_len, names_member, m);
+    if (auth->tls_chain_len == 0)
+        return false;
+    net_cert_verdict v = net_cert_chain_check(tl, auth->tls_chain, auth->tls_chain_len, names_member, m);
+    if (v != NET_CERT_OK) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "member %.64s: %s", m->id.raw, net_cert_verdict_name(v));
+        hub_log("warn", "client certificate refused", NULL, 0, detail);
+    }
+    return v == NET_CERT_OK;
 }
 
 bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub_auth *auth)
@@ -91,20 +102,15 @@ hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, c
         const char *path = cfg->members[i].client_ca;
         if (path[0] == '\0')
             continue;
-        gnutls_x509_trust_list_t tl;
-        if (gnutls_x509_trust_list_init(&tl, 0) != GNUTLS_E_SUCCESS) {
-            hub_ctx_close(ctx);
-            return HUB_ERR_NOMEM;
-        }
-        int added = gnutls_x509_trust_list_add_trust_file(tl, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-        if (added <= 0) {
-            gnutls_x509_trust_list_deinit(tl, 1);
-            snprintf(err, HUB_ERR_MAX, "member %s: client CA %s: no PEM certificate could be read",
-                     cfg->members[i].id.raw, path);
-            hub_ctx_close(ctx);
-            return HUB_ERR_TLS;
-        }
+        char nerr[NET_ERR_MAX];
+        gnutls_x509_trust_list_t tl = NULL;
+        net_status ns = net_cert_trust_load(path, cfg->members[i].client_crl, cfg->tls_crl_required, &tl, nerr);
         ctx->trust[i] = tl;
+        if (ns != NET_OK) {
+            snprintf(err, HUB_ERR_MAX, "member %s: %s", cfg->members[i].id.raw, nerr);
+            hub_ctx_close(ctx);
+            return ns == NET_ERR_NOMEM ? HUB_ERR_NOMEM : HUB_ERR_TLS;
+        }
     }
     return HUB_OK;
 }

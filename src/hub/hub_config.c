@@ -114,6 +114,9 @@ static hub_status parse_member(hub_config *cfg, char *v, const char *dir, char *
             if (strlen(h) != 2 * HUB_HASH_LEN || lw_hex_decode(h, strlen(h), m->token_sha256, HUB_HASH_LEN) != LW_OK)
                 return fail(err, "line %u: token_sha256 must be 64 hex digits (sha256sum of the token)", ln);
             m->has_token = true;
+        } else if (strncmp(a, "client_crl=", 11) == 0) {
+            if (!resolve(dir, a + 11, m->client_crl, sizeof(m->client_crl)))
+                return fail(err, "line %u: client_crl path too long", ln);
         } else if (strncmp(a, "client_ca=", 10) == 0) {
             if (!resolve(dir, a + 10, m->client_ca, sizeof(m->client_ca)))
                 return fail(err, "line %u: client_ca path too long", ln);
@@ -122,7 +125,7 @@ static hub_status parse_member(hub_config *cfg, char *v, const char *dir, char *
                 return fail(err, "line %u: client_ca %s: %s", ln, m->client_ca, strerror(errno));
             fclose(f);
         } else {
-            return fail(err, "line %u: unknown member attribute '%s' (token_sha256=, client_ca=)", ln, a);
+            return fail(err, "line %u: unknown member attribute '%s' (token_sha256=, client_ca=, client_crl=)", ln, a);
         }
     }
     if (!m->has_token && m->client_ca[0] == '\0')
@@ -281,6 +284,18 @@ static hub_status set_key(hub_config *cfg, const char *k, char *v, const char *d
         return set_path(cfg->client_cert, dir, v, k, err, ln);
     } else if (strcmp(k, "client_key") == 0) {
         return set_path(cfg->client_key, dir, v, k, err, ln);
+    } else if (strcmp(k, "tls_priority") == 0) {
+        if (strlen(v) >= sizeof(cfg->tls_priority))
+            return fail(err, "line %u: tls_priority too long", ln);
+        strcpy(cfg->tls_priority, v);
+    } else if (strcmp(k, "tls_priority_below_floor") == 0 || strcmp(k, "tls_crl_required") == 0) {
+        bool yes = strcmp(v, "yes") == 0 || strcmp(v, "true") == 0;
+        if (!yes && strcmp(v, "no") != 0 && strcmp(v, "false") != 0)
+            return fail(err, "line %u: %s: yes or no", ln, k);
+        if (k[4] == 'p')
+            cfg->tls_priority_below_floor = yes;
+        else
+            cfg->tls_crl_required = yes;
     } else if (strcmp(k, "member") == 0) {
         return parse_member(cfg, v, dir, err, ln);
     } else if (strcmp(k, "route") == 0) {

@@ -199,7 +199,7 @@ hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char er
     net_server_opts o = {
         .service = "hub",
         .listen = cfg->listen,
-        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len},
+        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor},
         .threads = cfg->threads,
         /* a larger body is answered 413 by the server layer and counted
          * in its statistics (ferry_http_* in /metrics) */

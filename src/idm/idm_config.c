@@ -17,6 +17,8 @@
  *   max_key_age       = 0          renew root keys older than this (seconds; 0 = never)
  *   redeliver_after   = 3600       a new profile for an SE back on bootstrap after this long (0 = never)
  *   mls_rx_slots      = 256        SEs whose uplink MLS messages are reassembled at once
+ *   tls_priority      = STRING     GnuTLS priority (default: docs/net.md, "TLS policy")
+ *   tls_priority_below_floor = no  yes: allow a tls_priority below the default's floor
  *
  * `ferry idm config set KEY VALUE...` (idm_config_set) changes it: every
  * value checked as the loader reads it, the whole new file checked, then
@@ -88,6 +90,10 @@ static bool apply_key(const char *dir, idm_config *out, const char *k, const cha
         out->policy.redeliver_after_s = x;
     else if (strcmp(k, "mls_rx_slots") == 0 && num(v, IDM_OTA_RX_SLOTS_MAX, &x) && x > 0)
         out->policy.mls_rx_slots = x;
+    else if (strcmp(k, "tls_priority") == 0 && v[0] != '\0' && strlen(v) < sizeof out->tls_priority)
+        memcpy(out->tls_priority, v, strlen(v) + 1);
+    else if (strcmp(k, "tls_priority_below_floor") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
+        out->tls_priority_below_floor = strcmp(v, "yes") == 0;
     else
         return false;
     return true;

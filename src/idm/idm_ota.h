@@ -272,6 +272,8 @@ typedef struct idm_config {
     uint8_t ns_token_sha256[32];  /* the NS's bearer token for POST /uplink */
     char tls_cert[1024];          /* PEM certificate (chain) path; "" = plain HTTP, loopback only */
     char tls_key[1024];           /* PEM private key path; set together with tls_cert */
+    char tls_priority[512];       /* GnuTLS priority string; "" = NET_TLS_PRIORITY_DEFAULT */
+    bool tls_priority_below_floor;
     idm_policy policy;
 } idm_config;
 

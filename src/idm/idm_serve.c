@@ -577,7 +577,10 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     net_server_opts so = {
         .service = "idm",
         .listen = listen,
-        .tls = {.cert = cfg->tls_cert, .key = cfg->tls_key},
+        .tls = {.cert = cfg->tls_cert,
+                .key = cfg->tls_key,
+                .priority = cfg->tls_priority,
+                .below_floor_ok = cfg->tls_priority_below_floor},
         .threads = 1, /* one HTTP thread: the engine's lock serialises anyway (see the top) */
         .limits = {.body_max = BODY_MAX},
         .handle = on_request,

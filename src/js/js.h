@@ -83,6 +83,7 @@ typedef struct js_peer {
     uint64_t nsid;
     char client_ca[JS_PATH_MAX];      /* PEM CA bundle that issues this peer's client
                                          certificates; "" = none (docs/join-server.md) */
+    char client_crl[JS_PATH_MAX];     /* that CA's CRL (PEM or DER); "" = tls_client_crl */
 } js_peer;
 
 typedef struct js_config {
@@ -100,6 +101,10 @@ typedef struct js_config {
     char tls_cert[JS_PATH_MAX];       /* "" = no TLS */
     char tls_key[JS_PATH_MAX];
     char tls_client_ca[JS_PATH_MAX];  /* CA for the peers without their own client_ca; "" = none */
+    char tls_client_crl[JS_PATH_MAX]; /* CRL for the peers without their own client_crl; "" = none */
+    bool tls_crl_required;            /* a client CA without a current CRL is a start-up error */
+    char tls_priority[512];           /* GnuTLS priority string; "" = NET_TLS_PRIORITY_DEFAULT */
+    bool tls_priority_below_floor;    /* tls_priority may allow less than the default's floor */
     bool has_admin_token;
     uint8_t admin_token_sha256[JS_HASH_LEN];
     size_t peer_count;
@@ -201,7 +206,7 @@ typedef struct js_auth {
  * client_ca, else tls_client_ca) and names `sender` (a DNS or URI
  * subjectAltName if the certificate has any, else its CN). A peer with
  * neither credential configured is served only with peer_auth = none. */
-bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth *auth);
+bool js_peer_authenticated(js_ctx *ctx, const char *sender, const js_auth *auth);
 
 /* An answer: HTTP status and body, plus what the metrics and logs record. */
 typedef struct js_reply {

@@ -45,13 +45,20 @@ static bool names_sender(const char *name, size_t len, const void *sender)
     return strcmp(canon, sender) == 0;
 }
 
-static bool chain_authenticates(gnutls_x509_trust_list_t tl, const js_auth *auth, const char *sender)
+/* The chain sent authenticates `sender` against tl; a chain that does not
+ * is counted and logged with its reason (revoked, expired, ...). No chain
+ * at all is no event: the peer may use its token. */
+static bool chain_authenticates(js_ctx *ctx, gnutls_x509_trust_list_t tl, const js_auth *auth, const char *sender)
 {
-    return auth != NULL &&
-           net_cert_chain_authenticates(tl, auth->tls_chain, auth->tls_chain_len, names_sender, sender);
+    if (auth == NULL || auth->tls_chain_len == 0)
+        return false;
+    net_cert_verdict v = net_cert_chain_check(tl, auth->tls_chain, auth->tls_chain_len, names_sender, sender);
+    if (v != NET_CERT_OK)
+        js_metrics_cert_refused(ctx, sender, v);
+    return v == NET_CERT_OK;
 }
 
-bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth *auth)
+bool js_peer_authenticated(js_ctx *ctx, const char *sender, const js_auth *auth)
 {
     const js_config *cfg = ctx->cfg;
     const js_peer *p = js_config_peer(cfg, sender);
@@ -59,7 +66,7 @@ bool js_peer_authenticated(const js_ctx *ctx, const char *sender, const js_auth 
         return !cfg->peer_auth_required;
     size_t i = (size_t)(p - cfg->peers);
     gnutls_x509_trust_list_t tl = ctx->trust != NULL ? ctx->trust[i] : NULL;
-    if (auth != NULL && tl != NULL && chain_authenticates(tl, auth, sender))
+    if (auth != NULL && tl != NULL && chain_authenticates(ctx, tl, auth, sender))
         return true;
     if (auth != NULL && p->has_token && net_token_matches(auth->bearer, p->token_sha256))
         return true;
@@ -122,7 +129,7 @@ bool js_operator_authenticated(js_worker *w, const store_operator *op, const cha
         ok = true;
     if (!ok && auth != NULL && op->has_client_ca && auth->tls_chain_len > 0) {
         gnutls_x509_trust_list_t tl = operator_trust(w, op);
-        ok = tl != NULL && chain_authenticates(tl, auth, sender);
+        ok = tl != NULL && chain_authenticates(w->ctx, tl, auth, sender);
     }
     if (!ok && !op->has_token && !op->has_client_ca)
         ok = !w->ctx->cfg->peer_auth_required;
@@ -150,6 +157,13 @@ static const char *ca_path_of(const js_config *cfg, const js_peer *p)
     return cfg->tls_client_ca[0] != '\0' ? cfg->tls_client_ca : NULL;
 }
 
+static const char *crl_path_of(const js_config *cfg, const js_peer *p)
+{
+    if (p->client_crl[0] != '\0')
+        return p->client_crl;
+    return cfg->tls_client_crl[0] != '\0' ? cfg->tls_client_crl : NULL;
+}
+
 js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX])
 {
     const js_config *cfg = ctx->cfg;
@@ -160,16 +174,13 @@ js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX])
         const char *path = ca_path_of(cfg, &cfg->peers[i]);
         if (path == NULL)
             continue;
-        gnutls_x509_trust_list_t tl;
-        if (gnutls_x509_trust_list_init(&tl, 0) != GNUTLS_E_SUCCESS)
-            return JS_ERR_NOMEM;
-        int added = gnutls_x509_trust_list_add_trust_file(tl, path, NULL, GNUTLS_X509_FMT_PEM, 0, 0);
-        if (added <= 0) {
-            gnutls_x509_trust_list_deinit(tl, 1);
-            js_errf(err, "peer %s: client CA %s: no PEM certificate could be read", cfg->peers[i].id, path);
-            return JS_ERR_CONFIG;
+        char nerr[NET_ERR_MAX];
+        net_status ns = net_cert_trust_load(path, crl_path_of(cfg, &cfg->peers[i]), cfg->tls_crl_required,
+                                            &ctx->trust[i], nerr);
+        if (ns != NET_OK) {
+            js_errf(err, "peer %s: %s", cfg->peers[i].id, nerr);
+            return ns == NET_ERR_NOMEM ? JS_ERR_NOMEM : JS_ERR_CONFIG;
         }
-        ctx->trust[i] = tl;
     }
     return JS_OK;
 }

@@ -175,6 +175,11 @@ static js_status set_peer(js_config *cfg, const char *key, const char *v, char e
             js_errf(err, "ferry.conf line %d: client_ca must be an absolute path", line);
             return JS_ERR_CONFIG;
         }
+    } else if (strcmp(attr, "client_crl") == 0) {
+        if (v[0] != '/' || !copy_str(p->client_crl, sizeof(p->client_crl), v)) {
+            js_errf(err, "ferry.conf line %d: client_crl must be an absolute path", line);
+            return JS_ERR_CONFIG;
+        }
     } else {
         js_errf(err, "ferry.conf line %d: unknown peer attribute \"%.40s\"", line, attr);
         return JS_ERR_CONFIG;
@@ -216,6 +221,14 @@ static js_status set_key(js_config *cfg, const char *key, const char *v, char er
         ok = copy_str(cfg->tls_key, sizeof(cfg->tls_key), v);
     else if (strcmp(key, "tls_client_ca") == 0)
         ok = copy_str(cfg->tls_client_ca, sizeof(cfg->tls_client_ca), v);
+    else if (strcmp(key, "tls_client_crl") == 0)
+        ok = copy_str(cfg->tls_client_crl, sizeof(cfg->tls_client_crl), v) && v[0] == '/';
+    else if (strcmp(key, "tls_crl_required") == 0)
+        ok = parse_bool(v, &cfg->tls_crl_required);
+    else if (strcmp(key, "tls_priority") == 0)
+        ok = copy_str(cfg->tls_priority, sizeof(cfg->tls_priority), v);
+    else if (strcmp(key, "tls_priority_below_floor") == 0)
+        ok = parse_bool(v, &cfg->tls_priority_below_floor);
     else if (strcmp(key, "admin_token_sha256") == 0) {
         ok = lw_hex_decode(v, strlen(v), cfg->admin_token_sha256, JS_HASH_LEN) == LW_OK;
         cfg->has_admin_token = ok;

@@ -181,7 +181,7 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
     net_server_opts o = {
         .service = "js",
         .listen = listen,
-        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len},
+        .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor},
         .threads = cfg->threads,
         .limits = {.body_max = BI_BODY_MAX},
         .handle = on_request,

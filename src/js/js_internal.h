@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "js/js.h"
+#include "net/net_cert.h"
 #include "lorawan/lorawan.h"
 
 #define JS_METRIC_TYPES   4   /* JoinReq, RejoinReq, AppSKeyReq, HomeNSReq */
@@ -37,6 +38,7 @@ typedef struct js_metrics {
     uint64_t hist_count;
     double hist_sum;
     uint64_t http_status[6];                                  /* 1xx..5xx by hundreds */
+    uint64_t cert_refused[NET_CERT_VERDICT_COUNT];            /* client certificate chains refused, by why */
 } js_metrics;
 
 struct js_ctx {
@@ -67,6 +69,9 @@ typedef struct js_kek_entry {
 /* An operator's client CA bundle as a trust list, kept while the bundle's
  * SHA-256 in its row is the same (js_auth.c). */
 #define JS_OP_TRUST_CACHE 8
+
+/* Counts (and logs) a client certificate chain refused for `why`. */
+void js_metrics_cert_refused(js_ctx *ctx, const char *sender, net_cert_verdict why);
 
 typedef struct js_op_trust {
     uint32_t net_id;

@@ -212,6 +212,12 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     for (unsigned c = 1; c <= 5; c++)
         net_text_put(&o, "ferry_js_http_responses_total{code=\"%uxx\"} %llu\n", c,
                      (unsigned long long)snap.http_status[c]);
+    net_text_put(&o, "# HELP ferry_js_client_cert_refused_total Client certificate chains that did not authenticate "
+                     "their SenderID, by reason.\n"
+                     "# TYPE ferry_js_client_cert_refused_total counter\n");
+    for (unsigned v = NET_CERT_NONE; v < NET_CERT_VERDICT_COUNT; v++)
+        net_text_put(&o, "ferry_js_client_cert_refused_total{reason=\"%s\"} %llu\n",
+                     net_cert_verdict_name((net_cert_verdict)v), (unsigned long long)snap.cert_refused[v]);
     net_text_put(&o, "# HELP ferry_js_request_duration_seconds Time from a complete request body to its answer.\n"
                      "# TYPE ferry_js_request_duration_seconds histogram\n");
     uint64_t cum = 0;
@@ -240,4 +246,17 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
         return JS_ERR_ARGUMENT;
     *len = o.len;
     return JS_OK;
+}
+
+void js_metrics_cert_refused(js_ctx *ctx, const char *sender, net_cert_verdict why)
+{
+    if ((unsigned)why >= NET_CERT_VERDICT_COUNT)
+        return;
+    js_metrics *m = &ctx->metrics;
+    pthread_mutex_lock(&m->lock);
+    m->cert_refused[why]++;
+    pthread_mutex_unlock(&m->lock);
+    char detail[160];
+    snprintf(detail, sizeof(detail), "SenderID %.64s: %s", sender, net_cert_verdict_name(why));
+    js_log("warn", "client certificate refused", NULL, 0, detail);
 }

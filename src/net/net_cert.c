@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static bool one_name(const char *name, size_t len, net_cert_names_fn names, const void *claimed)
 {
@@ -48,11 +49,18 @@ static bool leaf_names(gnutls_x509_crt_t crt, net_cert_names_fn names, const voi
     return one_name(cn, len, names, claimed);
 }
 
-bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n, net_cert_names_fn names,
-                                  const void *claimed)
+const char *net_cert_verdict_name(net_cert_verdict v)
+{
+    static const char *const NAMES[NET_CERT_VERDICT_COUNT] = {"ok",      "none",    "untrusted",
+                                                             "revoked", "expired", "name"};
+    return (unsigned)v < NET_CERT_VERDICT_COUNT ? NAMES[v] : "?";
+}
+
+net_cert_verdict net_cert_chain_check(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
+                                      net_cert_names_fn names, const void *claimed)
 {
     if (tl == NULL || chain == NULL || n == 0 || n > NET_CHAIN_MAX || names == NULL)
-        return false;
+        return NET_CERT_NONE;
     gnutls_x509_crt_t crts[NET_CHAIN_MAX];
     size_t made = 0;
     bool ok = true;
@@ -63,18 +71,101 @@ bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *c
         ok = chain[made].len <= NET_CERT_DER_MAX &&
              gnutls_x509_crt_import(crts[made], &d, GNUTLS_X509_FMT_DER) == GNUTLS_E_SUCCESS;
     }
-    ok = ok && made == n;
-    if (ok) {
+    net_cert_verdict v = ok && made == n ? NET_CERT_OK : NET_CERT_NONE;
+    if (v == NET_CERT_OK) {
         unsigned status = ~0u;
         gnutls_typed_vdata_st purpose = {.type = GNUTLS_DT_KEY_PURPOSE_OID,
                                          .data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT};
-        ok = gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) ==
-                 GNUTLS_E_SUCCESS &&
-             status == 0 && leaf_names(crts[0], names, claimed);
+        if (gnutls_x509_trust_list_verify_crt2(tl, crts, (unsigned)n, &purpose, 1, 0, &status, NULL) !=
+            GNUTLS_E_SUCCESS)
+            v = NET_CERT_UNTRUSTED;
+        else if (status & GNUTLS_CERT_REVOKED)
+            v = NET_CERT_REVOKED;
+        else if (status & (GNUTLS_CERT_EXPIRED | GNUTLS_CERT_NOT_ACTIVATED))
+            v = NET_CERT_EXPIRED;
+        else if (status != 0)
+            v = NET_CERT_UNTRUSTED;
+        else if (!leaf_names(crts[0], names, claimed))
+            v = NET_CERT_NAME;
     }
     for (size_t i = 0; i < made; i++)
         gnutls_x509_crt_deinit(crts[i]);
-    return ok;
+    return v;
+}
+
+bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
+                                  net_cert_names_fn names, const void *claimed)
+{
+    return net_cert_chain_check(tl, chain, n, names, claimed) == NET_CERT_OK;
+}
+
+/* A whole small file (a CRL) into d; false when it cannot be read. */
+static bool read_datum(const char *path, gnutls_datum_t *d)
+{
+    return gnutls_load_file(path, d) == GNUTLS_E_SUCCESS;
+}
+
+net_status net_cert_trust_load(const char *ca_file, const char *crl_file, bool crl_required,
+                               gnutls_x509_trust_list_t *out, char err[NET_ERR_MAX])
+{
+    *out = NULL;
+    gnutls_x509_trust_list_t tl;
+    if (gnutls_x509_trust_list_init(&tl, 0) != GNUTLS_E_SUCCESS)
+        return NET_ERR_NOMEM;
+    if (gnutls_x509_trust_list_add_trust_file(tl, ca_file, NULL, GNUTLS_X509_FMT_PEM, 0, 0) <= 0) {
+        gnutls_x509_trust_list_deinit(tl, 1);
+        snprintf(err, NET_ERR_MAX, "client CA %.180s: no PEM certificate could be read", ca_file);
+        return NET_ERR_TLS;
+    }
+    bool have_crl = crl_file != NULL && crl_file[0] != '\0';
+    if (!have_crl) {
+        if (crl_required) {
+            gnutls_x509_trust_list_deinit(tl, 1);
+            snprintf(err, NET_ERR_MAX, "client CA %.180s: no CRL configured, and a CRL is required", ca_file);
+            return NET_ERR_TLS;
+        }
+        *out = tl;
+        return NET_OK;
+    }
+    gnutls_datum_t d = {NULL, 0};
+    gnutls_x509_crl_t crl = NULL;
+    net_status st = NET_OK;
+    if (!read_datum(crl_file, &d)) {
+        snprintf(err, NET_ERR_MAX, "CRL %.200s: cannot be read", crl_file);
+        st = NET_ERR_TLS;
+    } else if (gnutls_x509_crl_init(&crl) != GNUTLS_E_SUCCESS) {
+        st = NET_ERR_NOMEM;
+    } else {
+        gnutls_x509_crt_fmt_t fmt = GNUTLS_X509_FMT_PEM;
+        if (gnutls_x509_crl_import(crl, &d, fmt) != GNUTLS_E_SUCCESS) {
+            fmt = GNUTLS_X509_FMT_DER;
+            if (gnutls_x509_crl_import(crl, &d, fmt) != GNUTLS_E_SUCCESS) {
+                snprintf(err, NET_ERR_MAX, "CRL %.200s: neither PEM nor DER", crl_file);
+                st = NET_ERR_TLS;
+            }
+        }
+        time_t next = st == NET_OK ? gnutls_x509_crl_get_next_update(crl) : 0;
+        if (st == NET_OK && crl_required && next != (time_t)-1 && next < time(NULL)) {
+            snprintf(err, NET_ERR_MAX, "CRL %.180s: out of date (its nextUpdate has passed)", crl_file);
+            st = NET_ERR_TLS;
+        }
+        /* the CRL must be the CA's own: GNUTLS_TL_VERIFY_CRL drops it otherwise */
+        if (st == NET_OK &&
+            gnutls_x509_trust_list_add_trust_mem(tl, NULL, &d, fmt, GNUTLS_TL_VERIFY_CRL | GNUTLS_TL_FAIL_ON_INVALID_CRL,
+                                                 0) < 0) {
+            snprintf(err, NET_ERR_MAX, "CRL %.180s: not signed by the client CA %.40s", crl_file, ca_file);
+            st = NET_ERR_TLS;
+        }
+    }
+    if (crl != NULL)
+        gnutls_x509_crl_deinit(crl);
+    gnutls_free(d.data);
+    if (st != NET_OK) {
+        gnutls_x509_trust_list_deinit(tl, 1);
+        return st;
+    }
+    *out = tl;
+    return NET_OK;
 }
 
 bool net_cert_pem_ok(const char *pem, size_t len, unsigned max, char *err, size_t cap)

@@ -18,6 +18,8 @@
 #ifndef FERRY_NET_CERT_H
 #define FERRY_NET_CERT_H
 
+#include "net/net.h"
+
 #include <gnutls/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -35,10 +37,35 @@ typedef struct net_cert {
  * claimed peer". */
 typedef bool (*net_cert_names_fn)(const char *name, size_t len, const void *claimed);
 
-/* The chain (leaf first, n <= NET_CHAIN_MAX) verifies against tl and its
- * leaf names `claimed` by `names`. False on any doubt. */
+/* Why a chain was refused (or not): for the log line and the counter. */
+typedef enum net_cert_verdict {
+    NET_CERT_OK = 0,
+    NET_CERT_NONE,      /* no chain, or one that does not parse */
+    NET_CERT_UNTRUSTED, /* not issued by the claimed peer's CA, or not for TLS clients */
+    NET_CERT_REVOKED,   /* listed in that CA's CRL */
+    NET_CERT_EXPIRED,   /* outside its validity dates */
+    NET_CERT_NAME,      /* a good chain of another identity */
+    NET_CERT_VERDICT_COUNT
+} net_cert_verdict;
+
+/* "ok", "none", "untrusted", "revoked", "expired", "name". */
+const char *net_cert_verdict_name(net_cert_verdict v);
+
+/* The chain (leaf first, n <= NET_CHAIN_MAX) against tl (with its CRLs)
+ * and the claimed identity. */
+net_cert_verdict net_cert_chain_check(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n,
+                                      net_cert_names_fn names, const void *claimed);
+
+/* net_cert_chain_check(...) == NET_CERT_OK. False on any doubt. */
 bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *chain, size_t n, net_cert_names_fn names,
                                   const void *claimed);
+
+/* A trust list of the CAs in ca_file and, when crl_file is given, that
+ * CA's CRL (PEM or DER, verified against the CA). With crl_required, a
+ * missing CRL or one past its nextUpdate is an error (NET_ERR_TLS), named
+ * in err; without, an expired CRL still revokes what it lists. */
+net_status net_cert_trust_load(const char *ca_file, const char *crl_file, bool crl_required,
+                               gnutls_x509_trust_list_t *out, char err[NET_ERR_MAX]) NET_MUST_CHECK;
 
 /* PEM text that holds 1..max certificates, each of which parses; err
  * says what is wrong. For a CA bundle given on a command line, before it

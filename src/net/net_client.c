@@ -1,6 +1,7 @@
 /* net_client.c - the HTTP client (net_client.h). */
 #include "net/net_client.h"
 #include "net/net_addr.h"
+#include "net/net_tls.h"
 #include "lorawan/lw_secure.h"
 
 #include <curl/curl.h>
@@ -123,6 +124,9 @@ net_status net_client_call(net_client *c, const net_call *call, net_answer *ans,
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect would carry the token elsewhere */
+    /* the TLS policy's floor (net_tls.h): 1.2 and up, ECDHE with AEAD in 1.2 */
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(h, CURLOPT_SSL_CIPHER_LIST, NET_TLS_CLIENT_CIPHERS);
     if (given(call->ca_file))
         curl_easy_setopt(h, CURLOPT_CAINFO, call->ca_file);
     if (given(call->ca_pem)) {

@@ -40,8 +40,7 @@ size_t net_utf8_invalid_at(const unsigned char *s, size_t len)
     return len;
 }
 
-/* Deeper than NET_JSON_DEPTH_MAX outside strings. */
-static size_t too_deep_at(const char *s, size_t len)
+size_t net_json_too_deep_at(const char *s, size_t len, unsigned max)
 {
     unsigned depth = 0;
     bool in_str = false, esc = false;
@@ -57,7 +56,7 @@ static size_t too_deep_at(const char *s, size_t len)
         } else if (c == '"') {
             in_str = true;
         } else if (c == '[' || c == '{') {
-            if (++depth > NET_JSON_DEPTH_MAX)
+            if (++depth > max)
                 return i;
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
@@ -83,7 +82,7 @@ net_status net_json_parse(const char *body, size_t len, size_t jansson_flags, js
         snprintf(why, NET_ERR_MAX, "body: a NUL byte at byte %zu", (size_t)(nul - body));
         return NET_ERR_ARGUMENT;
     }
-    size_t deep = too_deep_at(body, len);
+    size_t deep = net_json_too_deep_at(body, len, NET_JSON_DEPTH_MAX);
     if (deep < len) {
         snprintf(why, NET_ERR_MAX, "body: nested deeper than %d levels at byte %zu", NET_JSON_DEPTH_MAX, deep);
         return NET_ERR_LIMIT;

@@ -25,4 +25,9 @@ net_status net_json_parse(const char *body, size_t len, size_t jansson_flags, js
  * code points above U+10FFFF included), or len when all is valid. */
 size_t net_utf8_invalid_at(const unsigned char *s, size_t len);
 
+/* The offset of the first bracket, outside strings, that opens a level
+ * deeper than max; len when there is none. A scan before jansson, whose
+ * parser and json_decref recurse once per level. */
+size_t net_json_too_deep_at(const char *s, size_t len, unsigned max);
+
 #endif

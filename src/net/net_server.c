@@ -25,6 +25,7 @@
 #include "net/net_server.h"
 #include "net/net_addr.h"
 #include "net/net_log.h"
+#include "net/net_tls.h"
 #include "net/net_token.h"
 #include "lorawan/lw_secure.h"
 
@@ -559,6 +560,13 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
                  o->listen);
         return NET_ERR_POLICY;
     }
+    const char *priority = o->tls.priority != NULL && o->tls.priority[0] != '\0' ? o->tls.priority
+                                                                              : NET_TLS_PRIORITY_DEFAULT;
+    if (tls && (st = net_tls_priority_check(priority, o->tls.below_floor_ok, err)) != NET_OK)
+        return st;
+    if (tls && o->tls.priority != NULL && net_tls_priority_check(priority, false, err) != NET_OK)
+        net_log(o->service, "warn", "TLS below ferry's floor, as configured (tls_priority_below_floor)",
+                json_pack("{s:s,s:s}", "priority", priority, "detail", err));
     if (!tls && o->tls.client_ca != NULL) {
         snprintf(err, NET_ERR_MAX, "client certificates need HTTPS: configure tls_cert and tls_key");
         return NET_ERR_POLICY;
@@ -610,6 +618,7 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
     if (tls) {
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)priority};
         opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
         opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
         if (s->ca != NULL)

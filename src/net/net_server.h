@@ -101,6 +101,8 @@ typedef struct net_tls {
     const char *cert, *key;
     const char *client_ca;
     size_t client_ca_len;
+    const char *priority;          /* GnuTLS priority string; NULL = NET_TLS_PRIORITY_DEFAULT (net_tls.h) */
+    bool below_floor_ok;           /* the configuration allows a priority below the floor */
 } net_tls;
 
 typedef struct net_server_opts {

@@ -79,6 +79,42 @@ void store_eui_text(uint64_t eui, char out[17])
     out[16] = '\0';
 }
 
+typedef struct text_out {
+    char *out;
+    size_t cap, len;
+    bool found;
+} text_out;
+
+static store_status text_row(void *ctx, const store_value *c, size_t n)
+{
+    text_out *o = ctx;
+    if (n < 1 || c[0].type != STORE_V_TEXT)
+        return STORE_ERR_CORRUPT;
+    size_t len = strlen(c[0].text);
+    if (len >= o->cap)
+        return STORE_ERR_ARGUMENT;
+    memcpy(o->out, c[0].text, len + 1);
+    o->len = len;
+    o->found = true;
+    return STORE_OK;
+}
+
+store_status store_read_text(store *s, const char *sql, const store_value *params, size_t n, char *out, size_t cap,
+                             size_t *len)
+{
+    if (s == NULL || out == NULL || cap == 0 || len == NULL)
+        return STORE_ERR_ARGUMENT;
+    out[0] = '\0';
+    *len = 0;
+    text_out o = {.out = out, .cap = cap};
+    store_status st = s->drv->exec(s, sql, params, n, text_row, &o, NULL);
+    if (st == STORE_OK && !o.found)
+        st = STORE_ERR_NOT_FOUND;
+    if (st == STORE_OK)
+        *len = o.len;
+    return st;
+}
+
 store_status store_eui_parse(const char *text, uint64_t *out)
 {
     uint64_t v = 0;

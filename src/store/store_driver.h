@@ -93,6 +93,13 @@ store_status store_txn(store *s, store_status (*fn)(store *s, void *ctx), void *
 void store_eui_text(uint64_t eui, char out[17]);
 store_status store_eui_parse(const char *text, uint64_t *out);
 
+/* The one TEXT column of the one row `sql` selects, into out[cap] (its
+ * length in *len): STORE_ERR_NOT_FOUND without a row, STORE_ERR_ARGUMENT
+ * when it does not fit (never cut), STORE_ERR_CORRUPT when it is not text.
+ * For the PEM bundles kept apart from their rows. */
+store_status store_read_text(store *s, const char *sql, const store_value *params, size_t n, char *out, size_t cap,
+                             size_t *len);
+
 int64_t store_now(void);
 
 #endif

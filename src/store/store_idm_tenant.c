@@ -223,40 +223,12 @@ store_status store_idm_js_ca_set(store *s, const char *id, const char *pem)
     return st == STORE_OK && changed == 0 ? STORE_ERR_NOT_FOUND : st;
 }
 
-typedef struct ca_text {
-    char *out;
-    size_t cap, len;
-    bool found;
-} ca_text;
-
-static store_status ca_text_row(void *ctx, const store_value *c, size_t n)
-{
-    ca_text *o = ctx;
-    if (n < 1 || c[0].type != STORE_V_TEXT)
-        return STORE_ERR_CORRUPT;
-    size_t len = strlen(c[0].text);
-    if (len >= o->cap)
-        return STORE_ERR_ARGUMENT;
-    memcpy(o->out, c[0].text, len + 1);
-    o->len = len;
-    o->found = true;
-    return STORE_OK;
-}
-
 store_status store_idm_js_ca_get(store *s, const char *id, char *out, size_t cap, size_t *len)
 {
-    if (s == NULL || id == NULL || out == NULL || cap == 0 || len == NULL)
+    if (id == NULL)
         return STORE_ERR_ARGUMENT;
-    out[0] = '\0';
-    *len = 0;
     const store_value p[] = {SV_TEXT(id)};
-    ca_text o = {.out = out, .cap = cap};
-    store_status st = s->drv->exec(s, "SELECT ca_pem FROM idm_customer_js WHERE id = $1", p, 1, ca_text_row, &o, NULL);
-    if (st == STORE_OK && !o.found)
-        st = STORE_ERR_NOT_FOUND;
-    if (st == STORE_OK)
-        *len = o.len;
-    return st;
+    return store_read_text(s, "SELECT ca_pem FROM idm_customer_js WHERE id = $1", p, 1, out, cap, len);
 }
 
 store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_js *out, size_t cap, size_t *count)

@@ -154,40 +154,12 @@ store_status store_operator_get(store *s, uint32_t net_id, store_operator *out)
     return st;
 }
 
-typedef struct ca_out {
-    char *out;
-    size_t cap, len;
-    bool found;
-} ca_out;
-
-static store_status ca_row(void *ctx, const store_value *c, size_t n)
-{
-    ca_out *o = ctx;
-    if (n < 1 || c[0].type != STORE_V_TEXT)
-        return STORE_ERR_CORRUPT;
-    size_t len = strlen(c[0].text);
-    if (len >= o->cap)
-        return STORE_ERR_ARGUMENT;
-    memcpy(o->out, c[0].text, len + 1);
-    o->len = len;
-    o->found = true;
-    return STORE_OK;
-}
-
 store_status store_operator_client_ca(store *s, uint32_t net_id, char *out, size_t cap, size_t *len)
 {
-    if (s == NULL || out == NULL || cap == 0 || len == NULL || net_id > 0xFFFFFF)
+    if (net_id > 0xFFFFFF)
         return STORE_ERR_ARGUMENT;
-    out[0] = '\0';
-    *len = 0;
     const store_value p[] = {SV_INT(net_id)};
-    ca_out o = {.out = out, .cap = cap};
-    store_status st = s->drv->exec(s, "SELECT client_ca FROM idm_operator WHERE net_id = $1", p, 1, ca_row, &o, NULL);
-    if (st == STORE_OK && !o.found)
-        st = STORE_ERR_NOT_FOUND;
-    if (st == STORE_OK)
-        *len = o.len;
-    return st;
+    return store_read_text(s, "SELECT client_ca FROM idm_operator WHERE net_id = $1", p, 1, out, cap, len);
 }
 
 store_status store_operator_list(store *s, const uint32_t *after, store_operator *out, size_t cap, size_t *count)

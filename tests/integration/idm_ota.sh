@@ -93,7 +93,7 @@ check "js add with an unknown KEK is refused" '[ $? -eq 1 ] && grep -q "KEK" "$t
 $I idm js add far-js --tenant acme --url "http://192.0.2.7:8080" --admin-token-file "$cust/admin.token" \
     --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek >"$tmp/o" 2>"$tmp/err"
 check "js add with plain http:// off loopback is refused (the admin token would travel in clear)" \
-    '[ $? -ne 0 ] && grep -q "plain http:// is for a loopback address only" "$tmp/err"'
+    '[ $? -ne 0 ] && grep -q "plain http:// is allowed only to a loopback host" "$tmp/err"'
 $I idm js add odd-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
     --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label "acme ns" >"$tmp/o" 2>"$tmp/err"
 check "js add with an invalid NS KEK label is refused, not dropped" '[ $? -ne 0 ] && grep -q "KEK label" "$tmp/err"'

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "net/net_addr.h"
+#include "net/net_cert.h"
 #include "net/net_client.h"
 #include "net/net_config.h"
 #include "net/net_json.h"
@@ -548,6 +549,107 @@ static void test_server_log_lines_parse(void **state)
     assert_true(requests >= 3); /* the server may refuse a request line it cannot parse, unlogged by us */
 }
 
+/* A private CA and a server certificate for 127.0.0.1 it signed, made with
+ * the openssl command (scripts/deps.sh installs it) in dir. */
+static void make_private_ca(const char *dir)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.crt "
+             "-days 2 -subj /CN=ferry-test-private-ca 2>/dev/null && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr "
+             "-subj /CN=127.0.0.1 2>/dev/null && "
+             "openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 "
+             "-extfile ext 2>/dev/null",
+             dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *b = calloc(1, 65537);
+    size_t n = fread(b, 1, 65536, f);
+    fclose(f);
+    b[n] = '\0';
+    return b;
+}
+
+/* The client trusts a private CA given as PEM text (a customer Join Server's,
+ * from the database) or a file, and nothing else: the system's CAs do not
+ * know it. */
+static void test_client_private_ca(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ferry-test-net-ca-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    make_private_ca(dir);
+    char cert[128], key[128], ca_path[128], err[NET_ERR_MAX];
+    snprintf(cert, sizeof(cert), "%s/srv.crt", dir);
+    snprintf(key, sizeof(key), "%s/srv.key", dir);
+    snprintf(ca_path, sizeof(ca_path), "%s/ca.crt", dir);
+    net_server_opts o = {.service = "test-tls", .listen = "127.0.0.1:0", .tls = {.cert = cert, .key = key},
+                         .handle = echo};
+    net_server *srv = NULL;
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2); /* the server's log lines: not this test's business */
+    close(null);
+    assert_int_equal(net_server_start(&o, &srv, err), NET_OK);
+    char url[128], buf[1024];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/echo", net_server_port(srv));
+    char *ca = slurp(ca_path);
+    net_client *c = NULL;
+    assert_int_equal(net_client_new(&c), NET_OK);
+    net_answer a = {.body = buf, .cap = sizeof(buf)};
+    net_call call = {.url = url, .bearer = "t0k", .body = "{}", .len = 2, .ca_pem = ca};
+    assert_int_equal(net_client_call(c, &call, &a, err), NET_OK);
+    assert_int_equal(a.status, 200);
+    call = (net_call){.url = url, .bearer = "t0k", .body = "{}", .len = 2, .ca_file = ca_path};
+    assert_int_equal(net_client_call(c, &call, &a, err), NET_OK);
+    assert_int_equal(a.status, 200);
+    call = (net_call){.url = url, .bearer = "t0k", .body = "{}", .len = 2};
+    assert_int_equal(net_client_call(c, &call, &a, err), NET_ERR_IO); /* unknown issuer: nothing sent */
+    /* the TLS policy (net_tls.h), seen by an independent client: 1.2 with
+     * ECDHE-AEAD and 1.3 in, 1.0, 1.1 and CBC suites out */
+    static const struct {
+        const char *args;
+        bool ok;
+    } tries[] = {
+        {"-tls1_3", true},
+        {"-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256", true},
+        {"-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305", true},
+        {"-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA", false},
+        {"-tls1_2 -cipher ECDHE-ECDSA-AES256-SHA384", false},
+        {"-tls1_1 -cipher DEFAULT@SECLEVEL=0", false},
+        {"-tls1 -cipher DEFAULT@SECLEVEL=0", false},
+    };
+    for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd),
+                 "openssl s_client -connect 127.0.0.1:%u %s -CAfile %s </dev/null >/dev/null 2>&1",
+                 net_server_port(srv), tries[i].args, ca_path);
+        int rc = system(cmd);
+        if ((rc == 0) != tries[i].ok)
+            fail_msg("openssl s_client %s: %s, expected %s", tries[i].args, rc == 0 ? "handshake" : "refused",
+                     tries[i].ok ? "a handshake" : "a refusal");
+    }
+    net_client_free(c);
+    net_server_stop(srv);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char pem_err[128];
+    assert_true(net_cert_pem_ok(ca, strlen(ca), 4, pem_err, sizeof(pem_err)));
+    assert_false(net_cert_pem_ok("not a certificate", 17, 4, pem_err, sizeof(pem_err)));
+    free(ca);
+    char rm[256];
+    snprintf(rm, sizeof(rm), "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_server_per_ip_limit),
         cmocka_unit_test(test_server_deadline),
         cmocka_unit_test(test_server_log_lines_parse),
+        cmocka_unit_test(test_client_private_ca),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

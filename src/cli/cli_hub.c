@@ -79,7 +79,7 @@ static int cmd_serve(int argc, char **argv)
         free(cfg);
         return CLI_EXIT_FAIL;
     }
-    hub_status st = hub_serve(cfg, cli_server_stop_on_signals(), err);
+    hub_status st = hub_serve(cfg, cli_server_stop_on_signals(), cli_server_reload_flag(), err);
     hub_config_wipe(cfg);
     free(cfg);
     if (st != HUB_OK) {

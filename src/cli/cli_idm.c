@@ -961,7 +961,7 @@ static int serve(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     char err[IDM_ERR_MAX];
-    idm_serve_opts o = {c, v[0], cli_server_stop_on_signals()};
+    idm_serve_opts o = {c, v[0], cli_server_stop_on_signals(), cli_server_reload_flag()};
     idm_status st = idm_serve(&o, err);
     idm_close(&c);
     return st == IDM_OK ? CLI_EXIT_OK : fail_idm(prog, st, err);

@@ -541,7 +541,7 @@ int cli_js_serve_main(int argc, char **argv)
      * they are (docs/operators.md). A deployment without SEs answers "not
      * an SE" for every device. */
     js_set_se_policy(ctx, idm_se_policy, NULL);
-    st = js_serve(ctx, v[0], stop, err);
+    st = js_serve(ctx, v[0], stop, cli_server_reload_flag(), err);
     js_close(ctx);
     if (st != JS_OK)
         return js_fail(prog, st, err);

@@ -195,13 +195,20 @@ double cli_build_slowness(void)
 
 /* ---------------------------------------------------------------- serve commands */
 
-/* The one process-wide flag a signal handler may set (see the header). */
-static volatile sig_atomic_t server_stop;
+/* The process-wide flags a signal handler may set (see the header). */
+static volatile sig_atomic_t server_stop, server_reload;
 
 static void on_stop_signal(int sig)
 {
-    (void)sig;
-    server_stop = 1;
+    if (sig == SIGHUP)
+        server_reload = 1;
+    else
+        server_stop = 1;
+}
+
+volatile sig_atomic_t *cli_server_reload_flag(void)
+{
+    return &server_reload;
 }
 
 volatile sig_atomic_t *cli_server_stop_on_signals(void)
@@ -211,6 +218,7 @@ volatile sig_atomic_t *cli_server_stop_on_signals(void)
     sa.sa_handler = on_stop_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     return &server_stop;
 }

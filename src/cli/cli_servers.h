@@ -70,4 +70,8 @@ int cli_server_config_path(const char *prog, const char *usage, const char *help
  * can reach nothing else. */
 volatile sig_atomic_t *cli_server_stop_on_signals(void);
 
+/* The process's reload flag, which SIGHUP sets (installed by
+ * cli_server_stop_on_signals): a server reads its TLS material again. */
+volatile sig_atomic_t *cli_server_reload_flag(void);
+
 #endif

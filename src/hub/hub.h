@@ -217,7 +217,8 @@ typedef struct hub_metrics {
 typedef struct hub_ctx {
     const hub_config *cfg;
     hub_io io;
-    void *trust[HUB_MEMBERS_MAX];   /* gnutls_x509_trust_list_t, NULL: none */
+    void *trust[HUB_MEMBERS_MAX];   /* gnutls_x509_trust_list_t, NULL: none; under trust_lock */
+    pthread_rwlock_t trust_lock;    /* readers: requests; writer: hub_trust_reload */
     bool metrics_ready;
     hub_metrics metrics;
 } hub_ctx;
@@ -226,6 +227,10 @@ typedef struct hub_ctx {
  * sentence when a CA file holds no certificate. Closed with hub_ctx_close. */
 hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, char err[HUB_ERR_MAX]) HUB_MUST_CHECK;
 void hub_ctx_close(hub_ctx *ctx);
+
+/* The members' CAs and CRLs read again and swapped in at once (SIGHUP);
+ * on error the lists in place stay and err names the file. */
+hub_status hub_trust_reload(hub_ctx *ctx, char err[HUB_ERR_MAX]) HUB_MUST_CHECK;
 
 /* True when `auth` proves to be `m`: its bearer token (constant-time
  * compare of SHA-256), or a client certificate chain that verifies against
@@ -258,6 +263,7 @@ void hub_log_fields(const hub_reply *r, json_t *o);
  * with tls_cert/tls_key, client certificates requested when a member has a
  * CA. Calls hsm_process_harden() first (no core dumps: the hub holds
  * tokens). HUB_ERR_IO / HUB_ERR_TLS with a sentence on start-up failure. */
-hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char err[HUB_ERR_MAX]) HUB_MUST_CHECK;
+hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup,
+                     char err[HUB_ERR_MAX]) HUB_MUST_CHECK;
 
 #endif

@@ -84,9 +84,37 @@ bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub
     size_t i = (size_t)(m - ctx->cfg->members);
     if (i >= ctx->cfg->n_members)
         return false;
-    if (ctx->trust[i] != NULL && chain_authenticates(ctx->trust[i], auth, m))
+    /* read-locked while used: hub_trust_reload swaps the lists */
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&ctx->trust_lock);
+    bool by_cert = ctx->trust[i] != NULL && chain_authenticates(ctx->trust[i], auth, m);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&ctx->trust_lock);
+    if (by_cert)
         return true;
     return m->has_token && net_token_matches(auth->bearer, m->token_sha256);
+}
+
+/* Every member's trust list (its CA and CRL) into t[]; on error nothing. */
+static hub_status trust_load(const hub_config *cfg, void *t[HUB_MEMBERS_MAX], char err[HUB_ERR_MAX])
+{
+    memset(t, 0, HUB_MEMBERS_MAX * sizeof(t[0]));
+    for (size_t i = 0; i < cfg->n_members; i++) {
+        const char *path = cfg->members[i].client_ca;
+        if (path[0] == '\0')
+            continue;
+        char nerr[NET_ERR_MAX];
+        gnutls_x509_trust_list_t tl = NULL;
+        net_status ns = net_cert_trust_load(path, cfg->members[i].client_crl, cfg->tls_crl_required, &tl, nerr);
+        if (ns != NET_OK) {
+            snprintf(err, HUB_ERR_MAX, "member %s: %s", cfg->members[i].id.raw, nerr);
+            for (size_t k = 0; k < i; k++)
+                if (t[k] != NULL)
+                    gnutls_x509_trust_list_deinit(t[k], 1);
+            memset(t, 0, HUB_MEMBERS_MAX * sizeof(t[0]));
+            return ns == NET_ERR_NOMEM ? HUB_ERR_NOMEM : HUB_ERR_TLS;
+        }
+        t[i] = tl;
+    }
+    return HUB_OK;
 }
 
 hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, char err[HUB_ERR_MAX])
@@ -97,21 +125,27 @@ hub_status hub_ctx_open(hub_ctx *ctx, const hub_config *cfg, const hub_io *io, c
     ctx->cfg = cfg;
     ctx->io = *io;
     pthread_mutex_init(&ctx->metrics.lock, NULL);
+    pthread_rwlock_init(&ctx->trust_lock, NULL);
     ctx->metrics_ready = true;
-    for (size_t i = 0; i < cfg->n_members; i++) {
-        const char *path = cfg->members[i].client_ca;
-        if (path[0] == '\0')
-            continue;
-        char nerr[NET_ERR_MAX];
-        gnutls_x509_trust_list_t tl = NULL;
-        net_status ns = net_cert_trust_load(path, cfg->members[i].client_crl, cfg->tls_crl_required, &tl, nerr);
-        ctx->trust[i] = tl;
-        if (ns != NET_OK) {
-            snprintf(err, HUB_ERR_MAX, "member %s: %s", cfg->members[i].id.raw, nerr);
-            hub_ctx_close(ctx);
-            return ns == NET_ERR_NOMEM ? HUB_ERR_NOMEM : HUB_ERR_TLS;
-        }
-    }
+    hub_status st = trust_load(cfg, ctx->trust, err);
+    if (st != HUB_OK)
+        hub_ctx_close(ctx);
+    return st;
+}
+
+hub_status hub_trust_reload(hub_ctx *ctx, char err[HUB_ERR_MAX])
+{
+    void *fresh[HUB_MEMBERS_MAX], *old[HUB_MEMBERS_MAX];
+    hub_status st = trust_load(ctx->cfg, fresh, err);
+    if (st != HUB_OK)
+        return st;
+    pthread_rwlock_wrlock(&ctx->trust_lock);
+    memcpy(old, ctx->trust, sizeof(old));
+    memcpy(ctx->trust, fresh, sizeof(fresh));
+    pthread_rwlock_unlock(&ctx->trust_lock);
+    for (size_t i = 0; i < HUB_MEMBERS_MAX; i++)
+        if (old[i] != NULL)
+            gnutls_x509_trust_list_deinit(old[i], 1);
     return HUB_OK;
 }
 
@@ -124,7 +158,9 @@ void hub_ctx_close(hub_ctx *ctx)
             gnutls_x509_trust_list_deinit(ctx->trust[i], 1);
         ctx->trust[i] = NULL;
     }
-    if (ctx->metrics_ready)
+    if (ctx->metrics_ready) {
         pthread_mutex_destroy(&ctx->metrics.lock);
+        pthread_rwlock_destroy(&ctx->trust_lock);
+    }
     ctx->metrics_ready = false;
 }

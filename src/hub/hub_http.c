@@ -160,7 +160,40 @@ static bool trust_pem(const hub_config *cfg, char **out, size_t *len)
     return true;
 }
 
-hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char err[HUB_ERR_MAX])
+/* SIGHUP: the hub's certificate, key and priority, then every member's CA
+ * and CRL, read again (the files hub.conf names); each part all or nothing. */
+static void tls_reload(hub_ctx *ctx, const hub_config *cfg, net_server *ns)
+{
+    char err[HUB_ERR_MAX] = "";
+    hub_status st = HUB_OK;
+    if (cfg->tls_cert[0] != '\0') {
+        char *ca = NULL;
+        size_t ca_len = 0;
+        if (!trust_pem(cfg, &ca, &ca_len)) {
+            snprintf(err, sizeof(err), "a member's client CA could not be read");
+            st = HUB_ERR_TLS;
+        } else {
+            net_tls t = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor};
+            char nerr[NET_ERR_MAX];
+            if (net_server_reload(ns, &t, nerr) != NET_OK) {
+                snprintf(err, sizeof(err), "%s", nerr);
+                st = HUB_ERR_TLS;
+            }
+        }
+        if (ca != NULL) {
+            lw_secure_wipe(ca, ca_len);
+            free(ca);
+        }
+    }
+    if (st == HUB_OK)
+        st = hub_trust_reload(ctx, err);
+    hub_log(st == HUB_OK ? "info" : "error",
+            st == HUB_OK ? "TLS material reloaded" : "TLS reload refused: the material in place stays", NULL, 0,
+            st == HUB_OK ? "SIGHUP" : err);
+}
+
+hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup,
+                     char err[HUB_ERR_MAX])
 {
     if (cfg == NULL || stop == NULL || err == NULL)
         return HUB_ERR_ARGUMENT;
@@ -217,8 +250,13 @@ hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, char er
         snprintf(line, sizeof(line), "%s %s, port %u, %u threads, %zu members, %zu routes", tls ? "https" : "http",
                  cfg->listen, net_server_port(ns), cfg->threads, cfg->n_members, cfg->n_routes);
         hub_log("info", "listening", NULL, 0, line);
-        while (!*stop)
+        while (!*stop) {
             usleep(50 * 1000);
+            if (hup != NULL && *hup) {
+                *hup = 0;
+                tls_reload(ctx, cfg, ns);
+            }
+        }
         net_server_stop(ns);
         hub_log("info", "stopped", NULL, 0, NULL);
     }

@@ -312,6 +312,7 @@ typedef struct idm_serve_opts {
     idm_core *core;               /* opened with its token (idm_core.h); borrowed */
     const char *listen;           /* overrides idm.conf's listen when non-NULL */
     volatile sig_atomic_t *stop;  /* serves until *stop (the caller's signal handler sets it) */
+    volatile sig_atomic_t *hup;   /* when set (SIGHUP), tls_cert and tls_key are read again; may be NULL */
 } idm_serve_opts;
 
 /* Serves the IDM `core` until *o->stop: its session, database and

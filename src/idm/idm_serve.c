@@ -595,8 +595,22 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         idm_log_listening(listen, net_server_port(ns), tls ? "https" : "http");
         pthread_t hk;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
-        while (!*sv.stop)
+        while (!*sv.stop) {
             usleep(50 * 1000);
+            if (o->hup != NULL && *o->hup) {
+                /* the certificate rotated without a restart (docs/net.md) */
+                *o->hup = 0;
+                net_tls t = {.cert = cfg->tls_cert,
+                             .key = cfg->tls_key,
+                             .priority = cfg->tls_priority,
+                             .below_floor_ok = cfg->tls_priority_below_floor};
+                bool ok = !tls || net_server_reload(ns, &t, nerr) == NET_OK;
+                if (ok)
+                    idm_core_logf(o->core, "TLS material reloaded (SIGHUP)");
+                else
+                    idm_core_logf(o->core, "TLS reload refused, the material in place stays: %s", nerr);
+            }
+        }
         if (hk_ok)
             pthread_join(hk, NULL);
         net_server_stop(ns);

@@ -61,6 +61,8 @@ js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX])
         return st != JS_OK ? st : JS_ERR_NOMEM;
     }
     pthread_mutex_init(&ctx->metrics.lock, NULL);
+    pthread_mutex_init(&ctx->reload_lock, NULL);
+    pthread_cond_init(&ctx->reload_cond, NULL);
     *out = ctx;
     return JS_OK;
 }
@@ -71,6 +73,8 @@ void js_close(js_ctx *ctx)
         return;
     hsm_close(ctx->h);
     pthread_mutex_destroy(&ctx->metrics.lock);
+    pthread_mutex_destroy(&ctx->reload_lock);
+    pthread_cond_destroy(&ctx->reload_cond);
     free(ctx->metrics.ops);
     store_batch_free(ctx->batch);
     js_trust_free(ctx);

@@ -351,7 +351,10 @@ void js_log_fields(const js_reply *r, json_t *o);
 /* Serves HTTP on `listen` (NULL = the configuration's) until *stop is set:
  * POST / (Backend Interfaces), /api/v1/ (admin), GET /metrics. Plain HTTP
  * only on loopback; TLS when tls_cert is configured. Calls
- * hsm_process_harden() first. */
-js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, char err[JS_ERR_MAX]);
+ * hsm_process_harden() first. When *hup is set (SIGHUP; hup may be NULL),
+ * or the admin API asks, the TLS material is read again without a restart
+ * (docs/join-server.md, "Rotating certificates"). */
+js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup,
+                   char err[JS_ERR_MAX]);
 
 #endif

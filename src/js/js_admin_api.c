@@ -19,6 +19,7 @@
 #define JSON_TYPE "application/json"
 #define DEVICES "/api/v1/devices"
 #define OPERATORS "/api/v1/operators"
+#define TLS_RELOAD "/api/v1/tls/reload"
 #define METRICS_FLUSH "/api/v1/metrics/flush"
 
 static void admin_error(js_reply *out, unsigned status, const char *msg)
@@ -116,6 +117,23 @@ static void flush_metrics(js_worker *w, const char *method, js_reply *out)
     js_reply_text(out, 200, JSON_TYPE, "{\"flushed\":true}");
 }
 
+/* POST /api/v1/tls/reload: the TLS material read again, as SIGHUP does,
+ * with the outcome in the answer: 200, or 409 with why the material in
+ * place stays. */
+static void tls_reload(js_worker *w, const char *method, js_reply *out)
+{
+    if (strcmp(method, "POST") != 0) {
+        admin_error(out, 405, "use POST on " TLS_RELOAD);
+        return;
+    }
+    char err[JS_ERR_MAX];
+    if (js_reload_ask(w->ctx, 20, err) != JS_OK) {
+        admin_error(out, 409, err);
+        return;
+    }
+    js_reply_text(out, 200, JSON_TYPE, "{\"reloaded\":true}");
+}
+
 void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, const char *path, const void *body,
                      size_t len, js_reply *out)
 {
@@ -127,6 +145,10 @@ void js_handle_admin(js_worker *w, const js_auth *auth, const char *method, cons
     }
     if (strcmp(path, METRICS_FLUSH) == 0) {
         flush_metrics(w, method, out);
+        return;
+    }
+    if (strcmp(path, TLS_RELOAD) == 0) {
+        tls_reload(w, method, out);
         return;
     }
     size_t ol = strlen(OPERATORS);

@@ -65,8 +65,12 @@ bool js_peer_authenticated(js_ctx *ctx, const char *sender, const js_auth *auth)
     if (p == NULL)
         return !cfg->peer_auth_required;
     size_t i = (size_t)(p - cfg->peers);
+    /* read-locked while used: a reload (js_trust_reload) swaps the lists */
+    pthread_rwlock_rdlock(&ctx->trust_lock);
     gnutls_x509_trust_list_t tl = ctx->trust != NULL ? ctx->trust[i] : NULL;
-    if (auth != NULL && tl != NULL && chain_authenticates(ctx, tl, auth, sender))
+    bool by_cert = auth != NULL && tl != NULL && chain_authenticates(ctx, tl, auth, sender);
+    pthread_rwlock_unlock(&ctx->trust_lock);
+    if (by_cert)
         return true;
     if (auth != NULL && p->has_token && net_token_matches(auth->bearer, p->token_sha256))
         return true;
@@ -164,37 +168,66 @@ static const char *crl_path_of(const js_config *cfg, const js_peer *p)
     return cfg->tls_client_crl[0] != '\0' ? cfg->tls_client_crl : NULL;
 }
 
-js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX])
+static void trust_array_free(gnutls_x509_trust_list_t *t)
 {
-    const js_config *cfg = ctx->cfg;
-    ctx->trust = calloc(JS_PEERS_MAX, sizeof(*ctx->trust));
-    if (ctx->trust == NULL)
+    if (t == NULL)
+        return;
+    for (size_t i = 0; i < JS_PEERS_MAX; i++)
+        if (t[i] != NULL)
+            gnutls_x509_trust_list_deinit(t[i], 1);
+    free(t);
+}
+
+/* Every peer's trust list (its CA and CRL) read anew, into a new array. */
+static js_status trust_array_load(const js_config *cfg, gnutls_x509_trust_list_t **out, char err[JS_ERR_MAX])
+{
+    gnutls_x509_trust_list_t *t = calloc(JS_PEERS_MAX, sizeof(*t));
+    if (t == NULL)
         return JS_ERR_NOMEM;
     for (size_t i = 0; i < cfg->peer_count; i++) {
         const char *path = ca_path_of(cfg, &cfg->peers[i]);
         if (path == NULL)
             continue;
         char nerr[NET_ERR_MAX];
-        net_status ns = net_cert_trust_load(path, crl_path_of(cfg, &cfg->peers[i]), cfg->tls_crl_required,
-                                            &ctx->trust[i], nerr);
+        net_status ns = net_cert_trust_load(path, crl_path_of(cfg, &cfg->peers[i]), cfg->tls_crl_required, &t[i], nerr);
         if (ns != NET_OK) {
             js_errf(err, "peer %s: %s", cfg->peers[i].id, nerr);
+            trust_array_free(t);
             return ns == NET_ERR_NOMEM ? JS_ERR_NOMEM : JS_ERR_CONFIG;
         }
     }
+    *out = t;
+    return JS_OK;
+}
+
+js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX])
+{
+    pthread_rwlock_init(&ctx->trust_lock, NULL);
+    ctx->trust_lock_ready = true;
+    return trust_array_load(ctx->cfg, &ctx->trust, err);
+}
+
+js_status js_trust_reload(js_ctx *ctx, char err[JS_ERR_MAX])
+{
+    gnutls_x509_trust_list_t *t = NULL;
+    js_status st = trust_array_load(ctx->cfg, &t, err);
+    if (st != JS_OK)
+        return st; /* the lists in place stay */
+    pthread_rwlock_wrlock(&ctx->trust_lock);
+    gnutls_x509_trust_list_t *old = ctx->trust;
+    ctx->trust = t;
+    pthread_rwlock_unlock(&ctx->trust_lock);
+    trust_array_free(old); /* no reader holds it: they hold the read lock while they use it */
     return JS_OK;
 }
 
 void js_trust_free(js_ctx *ctx)
 {
-    if (ctx->trust == NULL)
-        return;
-    for (size_t i = 0; i < JS_PEERS_MAX; i++) {
-        if (ctx->trust[i] != NULL)
-            gnutls_x509_trust_list_deinit(ctx->trust[i], 1);
-    }
-    free(ctx->trust);
+    trust_array_free(ctx->trust);
     ctx->trust = NULL;
+    if (ctx->trust_lock_ready)
+        pthread_rwlock_destroy(&ctx->trust_lock);
+    ctx->trust_lock_ready = false;
 }
 
 bool js_trust_any(const js_ctx *ctx)

@@ -125,7 +125,87 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
     free(r);
 }
 
-js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, char err[JS_ERR_MAX])
+/* New TLS material without a restart (SIGHUP, POST /api/v1/tls/reload):
+ * the server's certificate, key, priority and the client CAs it asks for,
+ * then every peer's CA and CRL. Each part is all or nothing; the files are
+ * those ferry.conf names (replace their contents to rotate). */
+static js_status tls_reload(js_ctx *ctx, net_server *ns, store *db, char err[JS_ERR_MAX])
+{
+    const js_config *cfg = ctx->cfg;
+    js_status st = JS_OK;
+    if (cfg->tls_cert[0] != '\0') {
+        char *ca = NULL;
+        size_t ca_len = 0;
+        if (js_trust_any(ctx) && (ca = js_trust_pem(ctx, &ca_len)) == NULL) {
+            js_errf(err, "a client CA file could not be read");
+            return JS_ERR_CONFIG;
+        }
+        if (js_operator_trust_pem(db, &ca, &ca_len) != JS_OK) {
+            free(ca);
+            js_errf(err, "the operators' client CAs could not be read");
+            return JS_ERR_STORE;
+        }
+        net_tls t = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor};
+        char nerr[NET_ERR_MAX];
+        if (net_server_reload(ns, &t, nerr) != NET_OK) {
+            js_errf(err, "%s", nerr);
+            st = JS_ERR_HTTP;
+        }
+        if (ca != NULL) {
+            lw_secure_wipe(ca, ca_len);
+            free(ca);
+        }
+    }
+    if (st == JS_OK)
+        st = js_trust_reload(ctx, err);
+    return st;
+}
+
+js_status js_reload_ask(js_ctx *ctx, unsigned seconds, char err[JS_ERR_MAX])
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += seconds;
+    pthread_mutex_lock(&ctx->reload_lock);
+    uint64_t mine = ++ctx->reload_asked;
+    int rc = 0;
+    while (ctx->reload_done < mine && rc == 0)
+        rc = pthread_cond_timedwait(&ctx->reload_cond, &ctx->reload_lock, &until);
+    js_status st = ctx->reload_done >= mine ? ctx->reload_result : JS_ERR_HTTP;
+    if (ctx->reload_done >= mine)
+        snprintf(err, JS_ERR_MAX, "%s", ctx->reload_err);
+    else
+        js_errf(err, "the reload did not finish within %u s", seconds);
+    pthread_mutex_unlock(&ctx->reload_lock);
+    return st;
+}
+
+/* Runs the reloads asked (a signal or the admin API) and answers them. */
+static void reload_if_asked(js_ctx *ctx, net_server *ns, store *db, volatile sig_atomic_t *hup)
+{
+    pthread_mutex_lock(&ctx->reload_lock);
+    uint64_t asked = ctx->reload_asked;
+    bool api = asked > ctx->reload_done;
+    pthread_mutex_unlock(&ctx->reload_lock);
+    bool signal = hup != NULL && *hup;
+    if (!api && !signal)
+        return;
+    if (hup != NULL)
+        *hup = 0;
+    char err[JS_ERR_MAX] = "";
+    js_status st = tls_reload(ctx, ns, db, err);
+    js_log(st == JS_OK ? "info" : "error", st == JS_OK ? "TLS material reloaded" : "TLS reload refused: the material in place stays",
+           NULL, 0, st == JS_OK ? (signal ? "SIGHUP" : "admin API") : err);
+    pthread_mutex_lock(&ctx->reload_lock);
+    ctx->reload_done = asked;
+    ctx->reload_result = st;
+    snprintf(ctx->reload_err, sizeof(ctx->reload_err), "%s", err);
+    pthread_cond_broadcast(&ctx->reload_cond);
+    pthread_mutex_unlock(&ctx->reload_lock);
+}
+
+js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop, volatile sig_atomic_t *hup,
+                   char err[JS_ERR_MAX])
 {
     err[0] = '\0';
     const js_config *cfg = ctx->cfg;
@@ -202,6 +282,7 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         js_log("info", "listening", NULL, 0, line);
         for (unsigned turn = 1; !*stop; turn++) {
             usleep(50 * 1000);
+            reload_if_asked(ctx, ns, db, hup);
             if (turn % FLUSH_EVERY == 0 && js_metrics_flush(ctx, db) != JS_OK)
                 js_log("error", "operator counters not written (kept for the next flush)", NULL, 0, NULL);
         }

@@ -52,6 +52,15 @@ struct js_ctx {
     /* trust[i]: the CA list that authenticates cfg->peers[i]'s client
      * certificates (its client_ca, else tls_client_ca), or NULL. */
     gnutls_x509_trust_list_t *trust;
+    pthread_rwlock_t trust_lock;      /* readers: requests; writer: js_trust_reload */
+    bool trust_lock_ready;
+    /* TLS reloads asked by the admin API (POST /api/v1/tls/reload) and
+     * done by js_serve's main loop, which owns the server */
+    pthread_mutex_t reload_lock;
+    pthread_cond_t reload_cond;
+    uint64_t reload_asked, reload_done;
+    js_status reload_result;
+    char reload_err[JS_ERR_MAX];
     /* the Identity Manager's view of its secure elements (js_set_se_policy) */
     js_se_policy_fn se_policy;
     void *se_policy_ctx;
@@ -118,6 +127,13 @@ void js_handle_admin_operators(js_worker *w, const char *method, const char *pat
  * partial load). */
 js_status js_trust_load(js_ctx *ctx, char err[JS_ERR_MAX]);
 void js_trust_free(js_ctx *ctx);
+/* Every peer's CA and CRL read again and swapped in at once; on error the
+ * lists in place stay and err names the file. */
+js_status js_trust_reload(js_ctx *ctx, char err[JS_ERR_MAX]);
+
+/* The admin API's POST /api/v1/tls/reload: asks js_serve's loop to reload
+ * (as SIGHUP does) and waits for its result, at most `seconds`. */
+js_status js_reload_ask(js_ctx *ctx, unsigned seconds, char err[JS_ERR_MAX]);
 /* True when some peer can authenticate by client certificate. */
 bool js_trust_any(const js_ctx *ctx);
 /* The distinct CA files of ctx->trust concatenated (NUL-terminated; *len

@@ -45,6 +45,7 @@
 #define PEM_MAX (1024 * 1024) /* a certificate chain or key file */
 #define WATCH_EVERY_MS 100
 #define REFUSAL_LOG_EVERY_S 10 /* refused connections: one summary line per period */
+#define NET_TLS_PRIORITY_MAX 512
 #define NET_LOG_PATH_MAX 8192 /* path bytes in an access-log line; longer ones are marked cut */
 
 typedef struct slot {
@@ -56,12 +57,34 @@ typedef struct slot {
     char ip[INET6_ADDRSTRLEN];
 } slot;
 
+/* What one daemon serves TLS with; kept until that daemon stopped
+ * (libmicrohttpd reads the key and certificate at every handshake). */
+typedef struct tls_material {
+    bool on;
+    char *cert, *key, *ca;
+    size_t cert_len, key_len, ca_len;
+    char priority[NET_TLS_PRIORITY_MAX];
+} tls_material;
+
+/* A daemon replaced by a reload: it accepts no more connections
+ * (quiesced) and is stopped once the ones it has are done. */
+typedef struct retiring {
+    struct MHD_Daemon *d;
+    tls_material m;
+    struct timespec since;
+} retiring;
+
+#define RETIRING_MAX 4 /* reloads whose old daemons still drain; a fifth stops the oldest at once */
+
 struct net_server {
     net_server_opts o;
     net_limits lim;
-    struct MHD_Daemon *d;
-    char *cert, *key, *ca;
-    size_t cert_len, key_len, ca_len;
+    net_addr addr;
+    int listen_fd;
+    struct MHD_Daemon *d;             /* the daemon accepting connections */
+    tls_material m;                   /* its TLS material */
+    retiring old[RETIRING_MAX];       /* under lock */
+    size_t n_old;
     bool asks_cert;
     unsigned port;
     pthread_mutex_t lock;
@@ -289,6 +312,8 @@ static void slot_set_receiving(net_server *s, struct MHD_Connection *c, bool rec
     pthread_mutex_unlock(&s->lock);
 }
 
+static void reap_old(net_server *s);
+
 static void *watch(void *arg)
 {
     net_server *s = arg;
@@ -310,6 +335,7 @@ static void *watch(void *arg)
             cut++;
         }
         pthread_mutex_unlock(&s->lock);
+        reap_old(s);
         if (cut > 0)
             net_log(s->o.service, "warn", "connections cut: a request took longer than the deadline to arrive",
                     json_pack("{s:i,s:s,s:i}", "cut", (int)cut, "peer", ip, "request_s", (int)s->lim.request_s));
@@ -489,7 +515,7 @@ static void on_mhd_message(void *cls, const char *fmt, va_list ap)
     net_log(s->o.service, "warn", "http library", json_pack("{s:o}", "detail", net_log_text(text, n, 512)));
 }
 
-/* ---------------------------------------------------------------- start, stop */
+/* ---------------------------------------------------------------- start, reload, stop */
 
 static char *read_pem(const char *path, size_t *len)
 {
@@ -518,6 +544,130 @@ static void wipe_free(char *p, size_t n)
         lw_secure_wipe(p, n);
         free(p);
     }
+}
+
+static void material_free(tls_material *m)
+{
+    wipe_free(m->cert, m->cert_len);
+    wipe_free(m->key, m->key_len);
+    wipe_free(m->ca, m->ca_len);
+    memset(m, 0, sizeof(*m));
+}
+
+/* Reads and checks what a daemon will serve TLS with: both files, a key
+ * that belongs to the certificate, the priority against the floor. Nothing
+ * is half-loaded: on error *m is empty and err names the file. */
+static net_status material_load(const char *service, const net_tls *t, tls_material *m, char err[NET_ERR_MAX])
+{
+    memset(m, 0, sizeof(*m));
+    m->on = t->cert != NULL && t->cert[0] != '\0';
+    if (m->on != (t->key != NULL && t->key[0] != '\0')) {
+        snprintf(err, NET_ERR_MAX, "tls_cert and tls_key go together");
+        return NET_ERR_ARGUMENT;
+    }
+    if (!m->on) {
+        if (t->client_ca != NULL) {
+            snprintf(err, NET_ERR_MAX, "client certificates need HTTPS: configure tls_cert and tls_key");
+            return NET_ERR_POLICY;
+        }
+        return NET_OK;
+    }
+    const char *priority = t->priority != NULL && t->priority[0] != '\0' ? t->priority : NET_TLS_PRIORITY_DEFAULT;
+    if (strlen(priority) >= sizeof(m->priority)) {
+        snprintf(err, NET_ERR_MAX, "tls_priority: longer than %d bytes", NET_TLS_PRIORITY_MAX - 1);
+        return NET_ERR_LIMIT;
+    }
+    net_status st = net_tls_priority_check(priority, t->below_floor_ok, err);
+    if (st != NET_OK)
+        return st;
+    if (t->priority != NULL && t->priority[0] != '\0' && net_tls_priority_check(priority, false, err) != NET_OK)
+        net_log(service, "warn", "TLS below ferry's floor, as configured (tls_priority_below_floor)",
+                json_pack("{s:s,s:s}", "priority", priority, "detail", err));
+    memcpy(m->priority, priority, strlen(priority) + 1);
+    m->cert = read_pem(t->cert, &m->cert_len);
+    m->key = read_pem(t->key, &m->key_len);
+    if (m->cert == NULL || m->key == NULL) {
+        snprintf(err, NET_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most %d bytes)",
+                 m->cert == NULL ? "tls_cert" : "tls_key", m->cert == NULL ? t->cert : t->key, PEM_MAX);
+        material_free(m);
+        return NET_ERR_TLS;
+    }
+    /* the pair as GnuTLS will take it at the handshake: a bad key is found
+     * here, not by the first client */
+    gnutls_certificate_credentials_t cred;
+    int rc = gnutls_certificate_allocate_credentials(&cred);
+    if (rc == GNUTLS_E_SUCCESS) {
+        gnutls_datum_t c = {(unsigned char *)m->cert, (unsigned)strlen(m->cert)};
+        gnutls_datum_t k = {(unsigned char *)m->key, (unsigned)strlen(m->key)};
+        rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+        gnutls_certificate_free_credentials(cred);
+    }
+    if (rc < 0) {
+        snprintf(err, NET_ERR_MAX, "tls_cert %.100s and tls_key %.100s: %s", t->cert, t->key, gnutls_strerror(rc));
+        material_free(m);
+        return NET_ERR_TLS;
+    }
+    if (t->client_ca != NULL) {
+        m->ca = malloc(t->client_ca_len + 1);
+        if (m->ca == NULL) {
+            material_free(m);
+            return NET_ERR_NOMEM;
+        }
+        memcpy(m->ca, t->client_ca, t->client_ca_len);
+        m->ca[t->client_ca_len] = '\0';
+        m->ca_len = t->client_ca_len + 1;
+    }
+    return NET_OK;
+}
+
+/* A daemon on the server's listening socket, serving with m. */
+static struct MHD_Daemon *daemon_start(net_server *s, const tls_material *m)
+{
+    struct MHD_OptionItem opts[16];
+    size_t no = 0;
+    /* the logger first: libmicrohttpd says so otherwise, on its own stderr */
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_message, s};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, (intptr_t)s->listen_fd, NULL};
+    if (s->o.threads > 1)
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)s->o.threads, NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->lim.idle_s, NULL};
+    /* a backstop above our own count: the slots refuse first, and count */
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(s->lim.conn_max + 64), NULL};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
+    if (m->on) {
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)m->priority};
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, m->key};
+        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, m->cert};
+        if (m->ca != NULL)
+            opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, m->ca};
+    }
+    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    /* ITC: a daemon can be quiesced (a reload) from another thread */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     (s->addr.v6 ? MHD_USE_IPv6 : 0) | (m->on ? MHD_USE_TLS : 0);
+    return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+static int listen_on(const net_addr *a, unsigned *port)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (a->v6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof(bound);
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, SOMAXCONN) != 0 ||
+        getsockname(fd, (struct sockaddr *)&bound, &bl) != 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
 }
 
 static net_limits limits_of(const net_limits *l)
@@ -549,10 +699,6 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
     if (st != NET_OK)
         return st;
     bool tls = o->tls.cert != NULL && o->tls.cert[0] != '\0';
-    if (tls != (o->tls.key != NULL && o->tls.key[0] != '\0')) {
-        snprintf(err, NET_ERR_MAX, "tls_cert and tls_key go together");
-        return NET_ERR_ARGUMENT;
-    }
     if (!tls && !a.loopback) {
         snprintf(err, NET_ERR_MAX,
                  "%.80s is not a loopback address: plain HTTP is served on loopback only; configure tls_cert and "
@@ -560,21 +706,13 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
                  o->listen);
         return NET_ERR_POLICY;
     }
-    const char *priority = o->tls.priority != NULL && o->tls.priority[0] != '\0' ? o->tls.priority
-                                                                              : NET_TLS_PRIORITY_DEFAULT;
-    if (tls && (st = net_tls_priority_check(priority, o->tls.below_floor_ok, err)) != NET_OK)
-        return st;
-    if (tls && o->tls.priority != NULL && net_tls_priority_check(priority, false, err) != NET_OK)
-        net_log(o->service, "warn", "TLS below ferry's floor, as configured (tls_priority_below_floor)",
-                json_pack("{s:s,s:s}", "priority", priority, "detail", err));
-    if (!tls && o->tls.client_ca != NULL) {
-        snprintf(err, NET_ERR_MAX, "client certificates need HTTPS: configure tls_cert and tls_key");
-        return NET_ERR_POLICY;
-    }
     net_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NET_ERR_NOMEM;
     s->o = *o;
+    s->o.tls = (net_tls){0}; /* the caller's buffers are not ours to keep: tls_material is */
+    s->addr = a;
+    s->listen_fd = -1;
     s->lim = limits_of(&o->limits);
     if (s->lim.idle_s >= s->lim.request_s)
         s->lim.idle_s = s->lim.request_s > 1 ? s->lim.request_s - 1 : 1;
@@ -584,59 +722,23 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
         net_server_stop(s);
         return NET_ERR_NOMEM;
     }
-    if (tls) {
-        s->cert = read_pem(o->tls.cert, &s->cert_len);
-        s->key = read_pem(o->tls.key, &s->key_len);
-        if (s->cert == NULL || s->key == NULL) {
-            snprintf(err, NET_ERR_MAX, "%s %.160s: cannot be read (a PEM file of at most %d bytes)",
-                     s->cert == NULL ? "tls_cert" : "tls_key", s->cert == NULL ? o->tls.cert : o->tls.key, PEM_MAX);
-            net_server_stop(s);
-            return NET_ERR_TLS;
-        }
-        if (o->tls.client_ca != NULL) {
-            s->ca = malloc(o->tls.client_ca_len + 1);
-            if (s->ca == NULL) {
-                net_server_stop(s);
-                return NET_ERR_NOMEM;
-            }
-            memcpy(s->ca, o->tls.client_ca, o->tls.client_ca_len);
-            s->ca[o->tls.client_ca_len] = '\0';
-            s->ca_len = o->tls.client_ca_len + 1;
-            s->asks_cert = true;
-        }
+    if ((st = material_load(o->service, &o->tls, &s->m, err)) != NET_OK) {
+        net_server_stop(s);
+        return st;
     }
-    struct MHD_OptionItem opts[16];
-    size_t no = 0;
-    /* the logger first: libmicrohttpd says so otherwise, on its own stderr */
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_message, s};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &a.ss};
-    if (o->threads > 1)
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)o->threads, NULL};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)s->lim.idle_s, NULL};
-    /* a backstop above our own count: the slots refuse first, and count */
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, (intptr_t)(s->lim.conn_max + 64), NULL};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s};
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s};
-    if (tls) {
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)(uintptr_t)priority};
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, s->key};
-        opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert};
-        if (s->ca != NULL)
-            opts[no++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca};
-    }
-    opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | (a.v6 ? MHD_USE_IPv6 : 0) |
-                     (tls ? MHD_USE_TLS : 0);
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (s->d == NULL) {
-        snprintf(err, NET_ERR_MAX, "could not listen on %.80s%s", o->listen,
-                 tls ? " with TLS (address in use, or tls_cert and tls_key are not a matching certificate and key)"
-                     : " (address in use?)");
+    s->asks_cert = s->m.ca != NULL;
+    s->listen_fd = listen_on(&a, &s->port);
+    if (s->listen_fd < 0) {
+        snprintf(err, NET_ERR_MAX, "could not listen on %.80s: %s", o->listen, strerror(errno));
         net_server_stop(s);
         return NET_ERR_IO;
     }
-    const union MHD_DaemonInfo *bi = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = bi != NULL ? bi->port : a.port;
+    s->d = daemon_start(s, &s->m);
+    if (s->d == NULL) {
+        snprintf(err, NET_ERR_MAX, "could not serve on %.80s%s", o->listen, tls ? " with TLS" : "");
+        net_server_stop(s);
+        return NET_ERR_IO;
+    }
     s->watching = pthread_create(&s->watchdog, NULL, watch, s) == 0;
     if (!s->watching) {
         snprintf(err, NET_ERR_MAX, "could not start the connection watchdog: %s", strerror(errno));
@@ -645,6 +747,78 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
     }
     *out = s;
     return NET_OK;
+}
+
+/* Stops a replaced daemon and frees what it served with (outside the
+ * lock: stopping calls back into on_connection). */
+static void retire_daemon(retiring *r)
+{
+    MHD_stop_daemon(r->d);
+    material_free(&r->m);
+}
+
+net_status net_server_reload(net_server *s, const net_tls *tls, char err[NET_ERR_MAX])
+{
+    tls_material m;
+    net_status st = material_load(s->o.service, tls, &m, err);
+    if (st != NET_OK)
+        return st; /* the daemon in place goes on with its material */
+    if (m.on != s->m.on || (m.ca != NULL) != s->asks_cert) {
+        material_free(&m);
+        snprintf(err, NET_ERR_MAX, "a reload changes certificates, not whether TLS or client certificates are used: "
+                                   "restart for that");
+        return NET_ERR_ARGUMENT;
+    }
+    struct MHD_Daemon *d = daemon_start(s, &m);
+    if (d == NULL) {
+        material_free(&m);
+        snprintf(err, NET_ERR_MAX, "the new daemon did not start; the old one goes on");
+        return NET_ERR_IO;
+    }
+    retiring now_old = {.d = s->d, .m = s->m}, drop = {0};
+    clock_gettime(CLOCK_MONOTONIC, &now_old.since);
+    /* from here the new daemon alone accepts; the old one finishes what it has */
+    MHD_quiesce_daemon(now_old.d);
+    pthread_mutex_lock(&s->lock);
+    s->d = d;
+    s->m = m;
+    if (s->n_old == RETIRING_MAX) {
+        drop = s->old[0];
+        memmove(&s->old[0], &s->old[1], (RETIRING_MAX - 1) * sizeof(s->old[0]));
+        s->n_old--;
+    }
+    s->old[s->n_old++] = now_old;
+    s->st.reloads++;
+    pthread_mutex_unlock(&s->lock);
+    if (drop.d != NULL) {
+        net_log(s->o.service, "warn", "reloads faster than old connections end: the oldest daemon is stopped now",
+                json_pack("{s:i}", "draining_max", RETIRING_MAX));
+        retire_daemon(&drop);
+    }
+    return NET_OK;
+}
+
+/* The watchdog's other job: stop replaced daemons whose connections are
+ * done, or that had a whole request's time and an idle time-out for it. */
+static void reap_old(net_server *s)
+{
+    retiring done[RETIRING_MAX];
+    size_t n_done = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->n_old;) {
+        const union MHD_DaemonInfo *ci = MHD_get_daemon_info(s->old[i].d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+        bool idle = ci != NULL && ci->num_connections == 0;
+        if (idle || seconds_since(&s->old[i].since) > (double)(s->lim.request_s + s->lim.idle_s)) {
+            done[n_done++] = s->old[i];
+            memmove(&s->old[i], &s->old[i + 1], (s->n_old - i - 1) * sizeof(s->old[0]));
+            s->n_old--;
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n_done; i++)
+        retire_daemon(&done[i]);
 }
 
 unsigned net_server_port(const net_server *s)
@@ -658,7 +832,6 @@ void net_server_stats(net_server *s, net_stats *out)
     *out = s->st;
     pthread_mutex_unlock(&s->lock);
 }
-
 net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len)
 {
     net_stats st;
@@ -701,11 +874,16 @@ void net_server_stop(net_server *s)
     s->stopping = true;
     if (s->watching)
         pthread_join(s->watchdog, NULL);
-    if (s->d != NULL)
+    for (size_t i = 0; i < s->n_old; i++)
+        retire_daemon(&s->old[i]);
+    s->n_old = 0;
+    if (s->d != NULL) {
+        MHD_quiesce_daemon(s->d); /* the listening socket is ours: closed below */
         MHD_stop_daemon(s->d);
-    wipe_free(s->cert, s->cert_len);
-    wipe_free(s->key, s->key_len);
-    wipe_free(s->ca, s->ca_len);
+    }
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    material_free(&s->m);
     free(s->slots);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -122,6 +122,7 @@ typedef struct net_stats {
     uint64_t refused_per_ip; /* connections closed at once: conn_per_ip from that address */
     uint64_t cut_deadline; /* connections cut: request_s passed while receiving */
     uint64_t body_too_large; /* requests answered 413 */
+    uint64_t reloads;        /* TLS material replaced (net_server_reload) */
     unsigned open; /* connections open now */
 } net_stats;
 
@@ -140,6 +141,15 @@ void net_server_stats(net_server *s, net_stats *out);
  * the service), appended at out + *len within cap; NET_ERR_LIMIT when they
  * do not fit (nothing appended). */
 net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len) NET_MUST_CHECK;
+
+/* New TLS material (certificate, key, client CAs, priority) without a
+ * restart: read and checked whole first - a file that cannot be read, a
+ * key that is not the certificate's, a priority below the floor leave the
+ * material in place and err says why. Then a new daemon serves every new
+ * connection on the same socket, and the old one finishes the connections
+ * it has (at most request_s + idle_s more) on the old material. A reload
+ * cannot turn TLS or client certificates on or off (a restart can). */
+net_status net_server_reload(net_server *s, const net_tls *tls, char err[NET_ERR_MAX]) NET_MUST_CHECK;
 
 /* Stops, waits for the threads, frees; NULL is fine. */
 void net_server_stop(net_server *s);

@@ -19,6 +19,7 @@
 #include <mbedtls/sha256.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -650,6 +651,119 @@ static void test_client_private_ca(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+typedef struct hammer {
+    unsigned port;
+    const char *ca_a, *ca_b; /* either may verify the server: before and after the reload */
+    volatile bool stop;
+    unsigned ok, failed;
+} hammer;
+
+/* Requests one after the other, each on a fresh connection, until stop. */
+static void *hammer_run(void *arg)
+{
+    hammer *h = arg;
+    net_client *c = NULL;
+    if (net_client_new(&c) != NET_OK)
+        return NULL;
+    char url[128], buf[512], err[NET_ERR_MAX];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/echo", h->port);
+    while (!h->stop) {
+        net_answer a = {.body = buf, .cap = sizeof(buf)};
+        /* the CA that signed what the server serves now: try the old one, then the new */
+        net_call call = {.url = url, .body = "{}", .len = 2, .ca_pem = h->ca_a};
+        net_status st = net_client_call(c, &call, &a, err);
+        if (st != NET_OK) {
+            call.ca_pem = h->ca_b;
+            st = net_client_call(c, &call, &a, err);
+        }
+        if (st == NET_OK && a.status == 200)
+            h->ok++;
+        else
+            h->failed++;
+        net_client_free(c); /* a new connection each time: each sees the daemon in place */
+        if (net_client_new(&c) != NET_OK)
+            break;
+    }
+    net_client_free(c);
+    return NULL;
+}
+
+/* Certificates replaced while requests flow: none fails; a corrupt key
+ * leaves the certificate in place and the error names the file. */
+static void test_server_reload(void **state)
+{
+    (void)state;
+    char a_dir[] = "/tmp/ferry-test-net-ra-XXXXXX", b_dir[] = "/tmp/ferry-test-net-rb-XXXXXX";
+    assert_non_null(mkdtemp(a_dir));
+    assert_non_null(mkdtemp(b_dir));
+    make_private_ca(a_dir);
+    make_private_ca(b_dir);
+    char cert_a[128], key_a[128], cert_b[128], key_b[128], p[128], err[NET_ERR_MAX];
+    snprintf(cert_a, sizeof(cert_a), "%s/srv.crt", a_dir);
+    snprintf(key_a, sizeof(key_a), "%s/srv.key", a_dir);
+    snprintf(cert_b, sizeof(cert_b), "%s/srv.crt", b_dir);
+    snprintf(key_b, sizeof(key_b), "%s/srv.key", b_dir);
+    snprintf(p, sizeof(p), "%s/ca.crt", a_dir);
+    char *ca_a = slurp(p);
+    snprintf(p, sizeof(p), "%s/ca.crt", b_dir);
+    char *ca_b = slurp(p);
+    fflush(stderr);
+    int saved = dup(2), null = open("/dev/null", O_WRONLY);
+    dup2(null, 2);
+    close(null);
+    net_server_opts o = {.service = "test-reload", .listen = "127.0.0.1:0", .threads = 2,
+                         .tls = {.cert = cert_a, .key = key_a}, .handle = echo};
+    net_server *srv = NULL;
+    assert_int_equal(net_server_start(&o, &srv, err), NET_OK);
+    hammer h = {.port = net_server_port(srv), .ca_a = ca_a, .ca_b = ca_b};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hammer_run, &h), 0);
+    usleep(300 * 1000);
+    net_tls b = {.cert = cert_b, .key = key_b};
+    assert_int_equal(net_server_reload(srv, &b, err), NET_OK);
+    usleep(300 * 1000);
+    /* a key that is not a key: refused, B goes on serving */
+    char bad_key[128];
+    snprintf(bad_key, sizeof(bad_key), "%s/bad.key", b_dir);
+    FILE *f = fopen(bad_key, "w");
+    fputs("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n", f);
+    fclose(f);
+    net_tls corrupt = {.cert = cert_b, .key = bad_key};
+    assert_int_equal(net_server_reload(srv, &corrupt, err), NET_ERR_TLS);
+    assert_non_null(strstr(err, bad_key));
+    net_tls missing = {.cert = cert_b, .key = "/nonexistent/srv.key"};
+    assert_int_equal(net_server_reload(srv, &missing, err), NET_ERR_TLS);
+    assert_non_null(strstr(err, "/nonexistent/srv.key"));
+    usleep(300 * 1000);
+    h.stop = true;
+    pthread_join(t, NULL);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_true(h.ok > 5);
+    assert_int_equal(h.failed, 0);
+    /* after the reload only B's CA verifies the server */
+    net_client *c = NULL;
+    assert_int_equal(net_client_new(&c), NET_OK);
+    char url[128], buf[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u/echo", net_server_port(srv));
+    net_answer an = {.body = buf, .cap = sizeof(buf)};
+    net_call call = {.url = url, .ca_pem = ca_a};
+    assert_int_equal(net_client_call(c, &call, &an, err), NET_ERR_IO);
+    call.ca_pem = ca_b;
+    assert_int_equal(net_client_call(c, &call, &an, err), NET_OK);
+    net_client_free(c);
+    net_stats st;
+    net_server_stats(srv, &st);
+    assert_int_equal(st.reloads, 1);
+    net_server_stop(srv);
+    free(ca_a);
+    free(ca_b);
+    char rm[256];
+    snprintf(rm, sizeof(rm), "rm -rf %s %s", a_dir, b_dir);
+    assert_int_equal(system(rm), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -666,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_server_deadline),
         cmocka_unit_test(test_server_log_lines_parse),
         cmocka_unit_test(test_client_private_ca),
+        cmocka_unit_test(test_server_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

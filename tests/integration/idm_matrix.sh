@@ -1,0 +1,232 @@
+#!/bin/sh
+# idm_matrix.sh - the authorization table of docs/idm.md ("Who may do
+# what") driven end to end: every REST endpoint of `idm serve` and every CLI
+# command that acts on an SE, as every kind of actor, against SEs in as many
+# lifecycle states and relations to the actor as real devices reach here.
+#
+# Actors: the operator (CLI without --tenant), the maker tenant of the
+# batch, another maker, the customers acme and bolt (REST with their bearer
+# tokens, and the CLI with --tenant where it has one).
+# SEs (all of maker's batch but OM, othermaker's, and NOMK, imported
+# without a maker):
+#   MAN   manufactured, no claim           MANA  manufactured, acme's
+#   MANB  manufactured, bolt's, assigned   LOCK  locked (acme held it)
+#   REL   released by acme                 REF   refused by the operator
+#   RET   retired (acme held it)           BOOT  bootstrapped, no claim
+#   BOOTA bootstrapped, acme's             PD    profile_delivered at acme
+#   ACT   active_at_customer at acme       OM    othermaker's, no claim
+#   NOMK  no maker, bolt's
+# and, reached by the walk below through allowed changes: profile_pending
+# (BOOTA assigned), transfer_pending (ACT moved to bolt on a Join Server
+# that is down: bolt holds it, acme is leaving), fallback (PD's trial runs
+# out), returned_to_bootstrap (PD returned).
+#
+# For every case tests/integration/idm_matrix.js reads the SE's facts
+# (state, maker, claim, holder, the tenant leaving, the command's origin),
+# computes the answer the table gives (its `expect`), makes the request or
+# runs the command, and compares; a refusal is compared byte for byte with
+# the answer for an unknown DevEUI (403 and 404 alike) and followed by a
+# check that nothing changed: the SE's rows (state, claim, holder, Join
+# Server, update, MLS counters, commands, keys), the bootstrap Join
+# Server's device and sessions, the audit entries of a change (a refused
+# claim's entry is expected, counted apart) and every command of every SE.
+# Each sweep is also bracketed by `idm status` of every SE, compared whole.
+# The findings of issue 12 that concern who may act are named cases:
+# 1 (makers), 2 (retired), 3 (release and refuse leave no holder), 4 (wrong
+# tokens lock out the guesser only), 5 (a MIC-less rejoin), 6 (commands
+# after a transfer), 9 (no oracle).
+# Needs node, curl and sqlite3 (scripts/deps.sh). Prints TAP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+. "$here/lib/common.sh"
+NS="$here/idm_ns.js"
+CU="$here/idm_cust.js"
+MX="$here/idm_matrix.js"
+need_node
+command -v sqlite3 >/dev/null 2>&1 || { echo "not ok 1 - sqlite3 is needed (scripts/deps.sh)"; echo "1..1"; exit 1; }
+make_tmp idm-matrix
+watch_log "$tmp"
+t_start=$(date +%s)
+
+idm_wait() { wait_pid=$idm_pid; wait_until "$1" - "$2"; w_rc=$?; wait_pid=""; return $w_rc; }
+state_of() { $I idm show "$1" 2>>"$tmp/cli.log" | sed -n 's/.*"State": "\([^"]*\)".*/\1/p'; }
+wait_state() { idm_wait "idm show $1: State $2" '[ "$(state_of '"$1"')" = '"$2"' ]'; }
+wait_sock() { wait_pid=$2; wait_until "the SE emulator's socket $1" - "[ -S '$1' ]"; w_rc=$?; wait_pid=""; return $w_rc; }
+cli() { $I "$@" >"$tmp/o" 2>"$tmp/err"; c_rc=$?; cat "$tmp/err" >>"$tmp/cli.log"; return $c_rc; }
+q() { sqlite3 "$idm/ferry.db" "$1"; }
+# mx ARGS...: the matrix helper; its "ok - x" and "not ok - x" lines become
+# this test's TAP lines, its "# ..." lines are passed on
+mx() {
+    node "$MX" "$tmp/mx.json" "$@" >"$tmp/mx.out" 2>"$tmp/mx.err"
+    m_rc=$?
+    while IFS= read -r line; do
+        case $line in
+        "ok - "*) ok "${line#ok - }" ;;
+        "not ok - "*) n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - ${line#not ok - }" ;;
+        *) echo "$line" ;;
+        esac
+    done <"$tmp/mx.out"
+    if [ $m_rc -ne 0 ] && ! grep -q '^not ok' "$tmp/mx.out"; then
+        cp "$tmp/mx.err" "$tmp/err"
+        notok "idm_matrix.js $1 ran to its end (exit $m_rc)"
+    fi
+    cat "$tmp/mx.err" >>"$tmp/cli.log"
+}
+
+HSAKEK=$(hex16); NSKEK=$(hex16); AKEK=$(hex16); ANS=$(hex16); AAS=$(hex16); BKEK=$(hex16); BNS=$(hex16); OPKEK=$(hex16)
+idm="$tmp/idm"; acme="$tmp/acme-js"; bolt="$tmp/bolt-js"; out="$tmp/hsa"; nsd="$tmp/ns"
+mkdir -p "$nsd" && chmod 700 "$nsd"
+P_JS=$(port); P_IDM=$(port); P_A=$(port); P_B=$(port); P_DOWN=$(port)
+I="$FERRY -d $idm"; A="$FERRY -d $acme"; B="$FERRY -d $bolt"
+AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
+
+# one personalised batch of 13, imported in three parts: 11 as maker's,
+# one as othermaker's, one without a maker
+names="MAN MANA MANB LOCK REL REF RET BOOT BOOTA PD ACT OM NOMK"
+i=0
+for s in $names; do
+    eval "$s=70B3D57ED00C$(printf '%04X' $i)"
+    i=$((i + 1))
+done
+NOSE=70B3D57ED00C00FF
+{
+    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
+    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
+    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    echo "$OPKEK" | $I kek import ns:00000A && $I operator add 00000A --kek-label ns:00000A --token-out "$nsd/op.tok" &&
+    echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
+    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
+    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
+    $A peer add 000013 --token-out "$nsd/acme-ns.tok" &&
+    "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
+    echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns &&
+    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
+    $I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null &&
+    $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
+    $I idm tenant add othermaker --kind maker --token-out "$tmp/othermaker.tok" &&
+    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
+    $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count 13 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED00C0000 &&
+    head -n 11 "$out/batch.jsonl" >"$tmp/b-maker.jsonl" && sed -n 12p "$out/batch.jsonl" >"$tmp/b-om.jsonl" &&
+    sed -n 13p "$out/batch.jsonl" >"$tmp/b-none.jsonl" &&
+    $I idm import "$tmp/b-maker.jsonl" --maker maker && $I idm import "$tmp/b-om.jsonl" --maker othermaker &&
+    $I idm import "$tmp/b-none.jsonl" &&
+    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_A" --admin-token-file "$acme/admin.token" \
+        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as &&
+    $I idm js add bolt-js --tenant bolt --url "http://127.0.0.1:$P_B" --admin-token-file "$bolt/admin.token" \
+        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns &&
+    $I idm js add bolt-down --tenant bolt --url "http://127.0.0.1:$P_DOWN" --admin-token-file "$bolt/admin.token" \
+        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns
+} >"$tmp/setup.log" 2>&1
+check "IDM, acme's and bolt's deployments; 13 SEs: 11 of maker's batch, 1 of othermaker's, 1 without a maker; Join Servers acme-js, bolt-js and bolt-down (nothing listens)" \
+    '[ $? -eq 0 ] && [ "$(q "SELECT group_concat(maker || '"'"':'"'"' || n) FROM (SELECT maker, count(*) n FROM idm_se GROUP BY maker ORDER BY maker)")" = ":1,maker:11,othermaker:1" ]'
+otok() { sed -n "s/.*\"DevEUI\":\"$1\".*:O\([0-9A-F]\{32\}\)\".*/\1/p" "$out/batch.jsonl"; }
+W=$(hex16)
+for s in $names; do [ "$W" = "$(otok "$(eval echo \$$s)")" ] && W=00000000000000000000000000000000; done
+
+# the relations: claims, assignments, a lock, a release, a refusal, a retirement
+{
+    $I idm claim $MANA --owner-token "$(otok $MANA)" --tenant acme &&
+    $I idm claim $MANB --owner-token "$(otok $MANB)" --tenant bolt && $I idm assign $MANB --js bolt-js &&
+    $I idm claim $LOCK --owner-token "$(otok $LOCK)" --tenant acme && $I idm lock $LOCK &&
+    $I idm claim $REL --owner-token "$(otok $REL)" --tenant acme && $I idm release $REL --tenant acme &&
+    $I idm claim $REF --owner-token "$(otok $REF)" --tenant acme && $I idm refuse $REF &&
+    $I idm claim $RET --owner-token "$(otok $RET)" --tenant acme && $I idm retire $RET &&
+    $I idm claim $BOOTA --owner-token "$(otok $BOOTA)" --tenant acme &&
+    $I idm claim $PD --owner-token "$(otok $PD)" --tenant acme && $I idm assign $PD --js acme-js &&
+    $I idm claim $ACT --owner-token "$(otok $ACT)" --tenant acme && $I idm assign $ACT --js acme-js &&
+    $I idm claim $NOMK --owner-token "$(otok $NOMK)" --tenant bolt
+} >>"$tmp/setup.log" 2>&1
+check "claims by the CLI: acme holds MANA, BOOTA, PD, ACT; bolt MANB (assigned bolt-js) and NOMK; LOCK locked, REL released, REF refused, RET retired" '[ $? -eq 0 ]'
+
+$I serve >"$tmp/js.log" 2>&1 &
+js_pid=$!; pids="$pids $js_pid"
+$A serve >"$tmp/acme.log" 2>&1 &
+a_pid=$!; pids="$pids $a_pid"
+$B serve >"$tmp/bolt.log" 2>&1 &
+b_pid=$!; pids="$pids $b_pid"
+$I idm serve >"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid && wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid &&
+    wait_http "http://127.0.0.1:$P_A/metrics" $a_pid && wait_http "http://127.0.0.1:$P_B/metrics" $b_pid
+check "idm serve, the bootstrap, acme's and bolt's Join Servers answer" '[ $? -eq 0 ]'
+kill -0 "$idm_pid" 2>/dev/null && kill -0 "$js_pid" 2>/dev/null ||
+    { echo "# idm serve or the bootstrap Join Server is not up: the rest of the test cannot run"; echo "1..$n"; exit 1; }
+
+# ---- the SEs that reach the air: BOOT, BOOTA, PD, ACT (SE emulators)
+t0=$(date +%s)
+se_ok=0
+for s in BOOT BOOTA PD ACT; do
+    "$FERRY" se serve --image "$out/se-$(eval echo \$$s).img" --socket "$tmp/$s.sock" 2>"$tmp/se-$s.log" &
+    pids="$pids $!"
+    wait_sock "$tmp/$s.sock" $! || se_ok=1
+done
+check "SE emulators of BOOT, BOOTA, PD and ACT up (ferry se serve)" '[ $se_ok -eq 0 ]'
+boot() { SOCK="$tmp/$1.sock" node "$NS" join "$nsd/$1.json" "http://127.0.0.1:$P_JS/" "$nsd/bootstrap-ns.tok" "$NSKEK" 000000; }
+pump() { SOCK="$tmp/$1.sock" node "$NS" pump "$nsd/$1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" "$2" ${3:-}; }
+ajoin() { SOCK="$tmp/$1.sock" node "$CU" join "$nsd/$1a.json" "http://127.0.0.1:$P_A/" "$nsd/acme-ns.tok" "$ANS" "$AAS" 000013; }
+arelay() { SOCK="$tmp/$1.sock" node "$CU" relay "$nsd/$1a.json" "http://127.0.0.1:$P_IDM" "$tmp/$2.tok" "$3" "$4"; }
+for s in BOOT BOOTA PD ACT; do boot $s >"$tmp/o" 2>>"$tmp/err" || break; done &&
+    wait_state $BOOT bootstrapped && wait_state $BOOTA bootstrapped &&
+    wait_state $PD profile_pending && wait_state $ACT profile_pending
+rc=$?; cat "$tmp/err" >>"$tmp/cli.log"
+check "bootstrap joins of BOOT, BOOTA, PD, ACT: BOOT and BOOTA bootstrapped; PD and ACT, assigned, profile_pending" '[ $rc -eq 0 ]'
+pump PD 80 switched >"$tmp/o" 2>"$tmp/err" && wait_state $PD profile_delivered &&
+    pump ACT 80 switched >"$tmp/o" 2>>"$tmp/err" && ajoin ACT >"$tmp/o" 2>>"$tmp/err" && wait_state $ACT active_at_customer
+rc=$?; cat "$tmp/err" >>"$tmp/cli.log"
+check "profiles over the air: PD switched (profile_delivered, on trial); ACT switched and joined acme's network: active_at_customer ($(($(date +%s) - t0)) s)" '[ $rc -eq 0 ]'
+
+# finding 5 (the Join Server's side, no REST endpoint): a RejoinReq type 0
+# with an all-zero MIC for MAN, which never joined
+le() { echo "$1" | sed 's/../& /g' | tr ' ' '\n' | grep . | tac | tr -d '\n'; }
+bi() { curl -s -o "$tmp/bi" -H "Authorization: Bearer $(cat "$1")" --data-binary "$2" "http://127.0.0.1:$P_JS/"; }
+bi "$nsd/op.tok" "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"00000A\",\"ReceiverID\":\"70B3D57ED0000000\",\"TransactionID\":7,\"MessageType\":\"RejoinReq\",\"MACVersion\":\"1.1\",\"PHYPayload\":\"C000$(le 00000A)$(le $MAN)000000000000\",\"DevEUI\":\"$MAN\",\"DevAddr\":\"0A000001\",\"DLSettings\":\"00\",\"RxDelay\":1}"
+cp "$tmp/bi" "$tmp/err"
+check "finding 5: operator 00000A's RejoinReq type 0, MIC 00000000, for MAN (never joined): JoinReqFailed, no key, no session" \
+    '[ "$(jget Result.ResultCode <"$tmp/bi")" = JoinReqFailed ] && ! grep -qE "NwkSKey|NwkSIntKey|AppSKey|PHYPayload" "$tmp/bi" &&
+     [ "$(q "SELECT count(*) FROM sessions WHERE dev_eui = '"'$MAN'"'")" = 0 ]'
+# finding 2 at the Join Server: RET's device row went with its retirement
+bi "$nsd/bootstrap-ns.tok" "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000000\",\"ReceiverID\":\"70B3D57ED0000000\",\"TransactionID\":8,\"MessageType\":\"HomeNSReq\",\"DevEUI\":\"$RET\"}"
+c1=$(jget Result.ResultCode <"$tmp/bi")
+bi "$nsd/bootstrap-ns.tok" "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000000\",\"ReceiverID\":\"70B3D57ED0000000\",\"TransactionID\":9,\"MessageType\":\"HomeNSReq\",\"DevEUI\":\"$MAN\"}"
+c2=$(jget Result.ResultCode <"$tmp/bi")
+check "finding 2: HomeNSReq for the retired RET: UnknownDevEUI (MAN, not retired: $c2)" '[ "$c1" = UnknownDevEUI ] && [ "$c2" = Success ]'
+
+# the matrix runs with housekeeping out of the way (poll 3600: one round at
+# start, then none), so that only the cases change anything
+$I idm config set poll 3600 >/dev/null 2>>"$tmp/cli.log"
+kill "$idm_pid"; wait "$idm_pid" 2>/dev/null
+$I idm serve >>"$tmp/idm.log" 2>&1 &
+idm_pid=$!
+wait_http "http://127.0.0.1:$P_IDM/healthz" $idm_pid
+check "idm serve restarted with poll 3600 for the matrix" '[ $? -eq 0 ]'
+
+# the helper's configuration
+{
+    printf '{"api":"http://127.0.0.1:%s/api/v1","ferry":"%s","dir":"%s","db":"%s/ferry.db","nose":"%s","wrong":"%s",\n' \
+        "$P_IDM" "$FERRY" "$idm" "$idm" "$NOSE" "$W"
+    printf '"tokens":{"maker":"%s","othermaker":"%s","acme":"%s","bolt":"%s"},\n' \
+        "$(cat "$tmp/maker.tok")" "$(cat "$tmp/othermaker.tok")" "$(cat "$tmp/acme.tok")" "$(cat "$tmp/bolt.tok")"
+    printf '"js":{"acme":"acme-js","bolt":"bolt-js"},"ses":['
+    sep=""
+    for s in $names; do
+        d=$(eval echo \$$s)
+        printf '%s\n{"name":"%s","dev":"%s","owner":"%s"}' "$sep" "$s" "$d" "$(otok "$d")"
+        sep=","
+    done
+    printf ']}\n'
+} >"$tmp/mx.json"
+chmod 600 "$tmp/mx.json"
+
+mx facts built "MAN=manufactured/none/" "MANA=manufactured/claimed/acme" "MANB=manufactured/claimed/bolt" \
+    "LOCK=manufactured/locked/" "REL=manufactured/released/" "REF=manufactured/refused/" "RET=retired/released/" \
+    "BOOT=bootstrapped/none/" "BOOTA=bootstrapped/claimed/acme" "PD=profile_delivered/claimed/acme" \
+    "ACT=active_at_customer/claimed/acme" "OM=manufactured/none/" "NOMK=manufactured/claimed/bolt"
+
+echo "# setup $(($(date +%s) - t_start)) s"
+mx sweep "sweep 1" --cli
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -4,6 +4,7 @@
 #   make check    install what is missing, build with ASan+UBSan, run every test
 #   make check-stress  the whole suite RUNS times (3) beside a CPU load
 #   make demo     install what is missing, build, show ferry on real frames
+#   make soak     make demo's flow 20 times in a row (DEMO_RUNS)
 #   make bench    optimised build, figures and ratios against lora-packet
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (clang)
 #
@@ -111,7 +112,7 @@ $(eval $(call flavour,$(BUILD)/bench,-O2 -DNDEBUG,))
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/san/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps check check-stress demo bench fuzz clean san-build
+.PHONY: all deps check check-stress demo soak bench fuzz clean san-build
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -135,6 +136,12 @@ check-stress: deps
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) ./scripts/demo.sh
+
+# Not part of `make check`: `make demo`'s flow DEMO_RUNS times (20), about
+# an hour (tests/soak.sh).
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) ./tests/soak.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load \

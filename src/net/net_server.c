@@ -46,6 +46,7 @@
 #define WATCH_EVERY_MS 100
 #define REFUSAL_LOG_EVERY_S 10 /* refused connections: one summary line per period */
 #define NET_TLS_PRIORITY_MAX 512
+#define NET_STOP_GRACE_MS 10000 /* requests being answered when a stop comes: time to finish */
 #define NET_LOG_PATH_MAX 8192 /* path bytes in an access-log line; longer ones are marked cut */
 
 typedef struct slot {
@@ -878,7 +879,24 @@ void net_server_stop(net_server *s)
         retire_daemon(&s->old[i]);
     s->n_old = 0;
     if (s->d != NULL) {
+        /* A graceful stop: no new connection is accepted, and the requests
+         * being answered finish (NET_STOP_GRACE_MS at most) before the
+         * daemon closes what is left: idle keep-alive connections and
+         * requests still arriving. */
         MHD_quiesce_daemon(s->d); /* the listening socket is ours: closed below */
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            unsigned answering = 0;
+            pthread_mutex_lock(&s->lock);
+            for (unsigned i = 0; i < s->lim.conn_max; i++)
+                answering += s->slots[i].used && !s->slots[i].receiving;
+            pthread_mutex_unlock(&s->lock);
+            if (answering == 0 || seconds_since(&t0) * 1000.0 > NET_STOP_GRACE_MS)
+                break;
+            struct timespec nap = {0, 10 * 1000000L};
+            nanosleep(&nap, NULL);
+        }
         MHD_stop_daemon(s->d);
     }
     if (s->listen_fd >= 0)

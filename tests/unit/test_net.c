@@ -308,6 +308,11 @@ typedef struct fixture {
 static void echo(void *user, const net_request *rq, net_reply *rp)
 {
     (void)user;
+    if (strcmp(rq->path, "/slow") == 0) { /* a request still being answered when the stop comes */
+        usleep(600 * 1000);
+        net_reply_copy(rp, 200, "text/plain", "done", 4);
+        return;
+    }
     if (strcmp(rq->path, "/echo") == 0) {
         json_t *o = json_pack("{s:s,s:I,s:b}", "method", rq->method, "len", (json_int_t)rq->len, "bearer",
                               rq->bearer != NULL);
@@ -651,6 +656,51 @@ static void test_client_private_ca(void **state)
     assert_int_equal(system(rm), 0);
 }
 
+typedef struct slow_call {
+    unsigned port;
+    net_status st;
+    unsigned status;
+} slow_call;
+
+static void *slow_run(void *arg)
+{
+    slow_call *sc = arg;
+    net_client *c = NULL;
+    if (net_client_new(&c) != NET_OK)
+        return NULL;
+    char url[128], buf[64], err[NET_ERR_MAX];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/slow", sc->port);
+    net_answer a = {.body = buf, .cap = sizeof(buf)};
+    net_call call = {.url = url};
+    sc->st = net_client_call(c, &call, &a, err);
+    sc->status = a.status;
+    net_client_free(c);
+    return NULL;
+}
+
+/* A stop while a request is being answered: it finishes, then the server
+ * closes; a new connection after the stop began is not accepted. */
+static void test_server_graceful_stop(void **state)
+{
+    (void)state;
+    fixture f;
+    start(&f, "graceful", 0, 0);
+    slow_call sc = {.port = f.port, .st = NET_ERR_IO};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slow_run, &sc), 0);
+    usleep(200 * 1000); /* the request is in the handler */
+    stop(&f);
+    pthread_join(t, NULL);
+    assert_int_equal(sc.st, NET_OK);
+    assert_int_equal(sc.status, 200);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_not_equal(connect(s, (struct sockaddr *)&a, sizeof(a)), 0); /* closed */
+    close(s);
+    unlink(f.log_path);
+}
+
 typedef struct hammer {
     unsigned port;
     const char *ca_a, *ca_b; /* either may verify the server: before and after the reload */
@@ -781,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_server_log_lines_parse),
         cmocka_unit_test(test_client_private_ca),
         cmocka_unit_test(test_server_reload),
+        cmocka_unit_test(test_server_graceful_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

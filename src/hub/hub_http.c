@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #define METRICS_MAX (1u << 20) /* every label combination: 22 types x 6 outcomes x 22 results */
-#define CA_FILE_MAX (1u << 20)
 
 typedef struct server {
     hub_ctx *ctx;
@@ -116,34 +115,6 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
     free(r);
 }
 
-/* A file's text, NUL-terminated, into a growing buffer (the CA bundle). */
-static bool append_file(const char *path, char **out, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return false;
-    bool ok = true;
-    char buf[4096];
-    size_t got;
-    while (ok && (got = fread(buf, 1, sizeof(buf), f)) > 0) {
-        char *nb = *n + got + 2 <= CA_FILE_MAX ? realloc(*out, *n + got + 2) : NULL;
-        if (nb == NULL) {
-            ok = false;
-            break;
-        }
-        *out = nb;
-        memcpy(*out + *n, buf, got);
-        *n += got;
-    }
-    ok = ok && !ferror(f);
-    fclose(f);
-    if (ok && *out != NULL) {
-        (*out)[(*n)++] = '\n';
-        (*out)[*n] = '\0';
-    }
-    return ok;
-}
-
 /* Every member CA file, concatenated (what the handshake advertises). */
 static bool trust_pem(const hub_config *cfg, char **out, size_t *len)
 {
@@ -151,7 +122,7 @@ static bool trust_pem(const hub_config *cfg, char **out, size_t *len)
     *len = 0;
     for (size_t i = 0; i < cfg->n_members; i++) {
         const char *path = cfg->members[i].client_ca;
-        if (path[0] != '\0' && !append_file(path, out, len)) {
+        if (path[0] != '\0' && !net_ca_bundle_add(out, len, path)) {
             free(*out);
             *out = NULL;
             return false;
@@ -167,22 +138,13 @@ static void tls_reload(hub_ctx *ctx, const hub_config *cfg, net_server *ns)
     char err[HUB_ERR_MAX] = "";
     hub_status st = HUB_OK;
     if (cfg->tls_cert[0] != '\0') {
-        char *ca = NULL;
+        char *ca = NULL, nerr[NET_ERR_MAX];
         size_t ca_len = 0;
-        if (!trust_pem(cfg, &ca, &ca_len)) {
-            snprintf(err, sizeof(err), "a member's client CA could not be read");
+        bool read = trust_pem(cfg, &ca, &ca_len);
+        net_tls t = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor};
+        if (!read || net_server_reload_taking_ca(ns, &t, nerr) != NET_OK) {
+            snprintf(err, sizeof(err), "%s", read ? nerr : "a member's client CA could not be read");
             st = HUB_ERR_TLS;
-        } else {
-            net_tls t = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor};
-            char nerr[NET_ERR_MAX];
-            if (net_server_reload(ns, &t, nerr) != NET_OK) {
-                snprintf(err, sizeof(err), "%s", nerr);
-                st = HUB_ERR_TLS;
-            }
-        }
-        if (ca != NULL) {
-            lw_secure_wipe(ca, ca_len);
-            free(ca);
         }
     }
     if (st == HUB_OK)
@@ -206,7 +168,7 @@ hub_status hub_serve(const hub_config *cfg, volatile sig_atomic_t *stop, volatil
     char *ca = NULL;
     size_t ca_len = 0;
     if (!trust_pem(cfg, &ca, &ca_len)) {
-        snprintf(err, HUB_ERR_MAX, "could not read a member's client CA (at most %u bytes in all)", CA_FILE_MAX);
+        snprintf(err, HUB_ERR_MAX, "could not read a member's client CA (at most %u bytes in all)", NET_CA_BUNDLE_MAX);
         return HUB_ERR_TLS;
     }
     if (ca != NULL && !tls) {

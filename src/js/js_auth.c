@@ -244,44 +244,18 @@ bool js_trust_any(const js_ctx *ctx)
 char *js_trust_pem(const js_ctx *ctx, size_t *len)
 {
     const js_config *cfg = ctx->cfg;
-    size_t cap = 0, n = 0;
+    size_t n = 0;
     char *out = NULL;
     for (size_t i = 0; i < cfg->peer_count; i++) {
         const char *path = ctx->trust != NULL && ctx->trust[i] != NULL ? ca_path_of(cfg, &cfg->peers[i]) : NULL;
         bool seen = path == NULL;
         for (size_t k = 0; k < i && !seen; k++)
             seen = ctx->trust[k] != NULL && strcmp(ca_path_of(cfg, &cfg->peers[k]), path) == 0;
-        if (seen)
-            continue;
-        FILE *f = fopen(path, "rb");
-        if (f == NULL) {
+        if (!seen && !net_ca_bundle_add(&out, &n, path)) {
             free(out);
             return NULL;
         }
-        char buf[4096];
-        size_t got;
-        while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-            if (n + got + 2 > cap) {
-                size_t ncap = (n + got + 2) * 2;
-                char *nb = realloc(out, ncap);
-                if (nb == NULL || ncap > 4u * 1024 * 1024) {
-                    free(nb != NULL ? nb : out);
-                    fclose(f);
-                    return NULL;
-                }
-                out = nb;
-                cap = ncap;
-            }
-            memcpy(out + n, buf, got);
-            n += got;
-        }
-        fclose(f);
-        if (out != NULL)
-            out[n++] = '\n';
     }
-    if (out == NULL)
-        return NULL;
-    out[n] = '\0';
     *len = n;
     return out;
 }

@@ -147,13 +147,9 @@ static js_status tls_reload(js_ctx *ctx, net_server *ns, store *db, char err[JS_
         }
         net_tls t = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor};
         char nerr[NET_ERR_MAX];
-        if (net_server_reload(ns, &t, nerr) != NET_OK) {
+        if (net_server_reload_taking_ca(ns, &t, nerr) != NET_OK) {
             js_errf(err, "%s", nerr);
             st = JS_ERR_HTTP;
-        }
-        if (ca != NULL) {
-            lw_secure_wipe(ca, ca_len);
-            free(ca);
         }
     }
     if (st == JS_OK)

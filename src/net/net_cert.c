@@ -4,6 +4,7 @@
 #include <gnutls/gnutls.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -186,4 +187,33 @@ bool net_cert_pem_ok(const char *pem, size_t len, unsigned max, char *err, size_
         return false;
     }
     return true;
+}
+
+bool net_ca_bundle_add(char **out, size_t *len, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return false;
+    size_t n = *len;
+    bool ok = true;
+    char buf[4096];
+    size_t got;
+    while (ok && (got = fread(buf, 1, sizeof(buf), f)) > 0) {
+        char *nb = n + got + 2 <= NET_CA_BUNDLE_MAX ? realloc(*out, n + got + 2) : NULL;
+        if (nb == NULL) {
+            ok = false;
+            break;
+        }
+        *out = nb;
+        memcpy(*out + n, buf, got);
+        n += got;
+    }
+    ok = ok && !ferror(f);
+    fclose(f);
+    if (ok && *out != NULL) {
+        (*out)[n++] = '\n';
+        (*out)[n] = '\0';
+        *len = n;
+    }
+    return ok;
 }

@@ -67,6 +67,14 @@ bool net_cert_chain_authenticates(gnutls_x509_trust_list_t tl, const net_cert *c
 net_status net_cert_trust_load(const char *ca_file, const char *crl_file, bool crl_required,
                                gnutls_x509_trust_list_t *out, char err[NET_ERR_MAX]) NET_MUST_CHECK;
 
+#define NET_CA_BUNDLE_MAX (4u * 1024 * 1024) /* bytes of every client CA a server advertises */
+
+/* Appends the file at path, and a newline, to the NUL-terminated bundle
+ * *out of *len bytes (grown with realloc; free() it). False when the file
+ * cannot be read or the bundle would pass NET_CA_BUNDLE_MAX (the bundle as
+ * it was is kept). */
+bool net_ca_bundle_add(char **out, size_t *len, const char *path);
+
 /* PEM text that holds 1..max certificates, each of which parses; err
  * says what is wrong. For a CA bundle given on a command line, before it
  * is stored. */

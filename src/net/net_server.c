@@ -799,6 +799,17 @@ net_status net_server_reload(net_server *s, const net_tls *tls, char err[NET_ERR
     return NET_OK;
 }
 
+net_status net_server_reload_taking_ca(net_server *s, net_tls *tls, char err[NET_ERR_MAX])
+{
+    net_status st = net_server_reload(s, tls, err);
+    if (tls->client_ca != NULL) {
+        lw_secure_wipe((char *)(uintptr_t)tls->client_ca, tls->client_ca_len);
+        free((char *)(uintptr_t)tls->client_ca);
+        tls->client_ca = NULL;
+    }
+    return st;
+}
+
 /* The watchdog's other job: stop replaced daemons whose connections are
  * done, or that had a whole request's time and an idle time-out for it. */
 static void reap_old(net_server *s)

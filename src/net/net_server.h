@@ -151,6 +151,11 @@ net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len)
  * cannot turn TLS or client certificates on or off (a restart can). */
 net_status net_server_reload(net_server *s, const net_tls *tls, char err[NET_ERR_MAX]) NET_MUST_CHECK;
 
+/* net_server_reload with tls, whose client CA bundle (tls->client_ca, a
+ * heap buffer of net_ca_bundle_add's, or NULL) is taken: wiped and freed
+ * here whatever the outcome. What the services' reloads share. */
+net_status net_server_reload_taking_ca(net_server *s, net_tls *tls, char err[NET_ERR_MAX]) NET_MUST_CHECK;
+
 /* Stops, waits for the threads, frees; NULL is fine. */
 void net_server_stop(net_server *s);
 

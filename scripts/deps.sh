@@ -24,6 +24,7 @@ openssl
 curl
 sqlite3
 stress-ng
+python3
 "
 
 missing=""

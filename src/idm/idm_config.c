@@ -162,9 +162,10 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
 }
 
 /* The keys `idm config set` takes: all of idm.conf's. */
-static const char *const settable[] = {"listen", "ns_token_sha256", "tls_cert", "tls_key", "delivery_deadline",
-                                       "retry_base", "retry_max", "max_join_attempts", "poll", "max_key_age",
-                                       "redeliver_after"};
+static const char *const settable[] = {"listen",      "ns_token_sha256", "tls_cert",          "tls_key",
+                                       "delivery_deadline", "retry_base", "retry_max", "max_join_attempts",
+                                       "poll",        "max_key_age",     "redeliver_after",   "mls_rx_slots",
+                                       "tls_priority", "tls_priority_below_floor"};
 
 static bool known_key(const char *k)
 {
@@ -208,9 +209,7 @@ idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t
     memset(&probe, 0, sizeof probe);
     for (size_t i = 0; i < n; i++) {
         if (!known_key(set[i].key)) {
-            snprintf(err, IDM_ERR_MAX, "%.40s: not a key of " CONF " (listen, ns_token_sha256, tls_cert, tls_key, "
-                     "delivery_deadline, retry_base, retry_max, max_join_attempts, poll, max_key_age, redeliver_after)",
-                     set[i].key);
+            snprintf(err, IDM_ERR_MAX, "%.40s: not a key of " CONF " (see `ferry idm config show`)", set[i].key);
             return IDM_ERR_ARGUMENT;
         }
         for (size_t j = 0; j < i; j++)

@@ -608,7 +608,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
                 if (ok)
                     idm_core_logf(o->core, "TLS material reloaded (SIGHUP)");
                 else
-                    idm_core_logf(o->core, "TLS reload refused, the material in place stays: %s", nerr);
+                    idm_core_logf(o->core, "TLS reload refused: the material in place stays: %s", nerr);
             }
         }
         if (hk_ok)

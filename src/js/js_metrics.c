@@ -190,6 +190,7 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     snap.hist_count = ctx->metrics.hist_count;
     snap.hist_sum = ctx->metrics.hist_sum;
     memcpy(snap.http_status, ctx->metrics.http_status, sizeof(snap.http_status));
+    memcpy(snap.cert_refused, ctx->metrics.cert_refused, sizeof(snap.cert_refused));
     pthread_mutex_unlock(&ctx->metrics.lock);
 
     net_text o = {outp, cap, 0, cap == 0};

@@ -593,18 +593,42 @@ static net_status material_load(const char *service, const net_tls *t, tls_mater
         material_free(m);
         return NET_ERR_TLS;
     }
-    /* the pair as GnuTLS will take it at the handshake: a bad key is found
-     * here, not by the first client */
-    gnutls_certificate_credentials_t cred;
-    int rc = gnutls_certificate_allocate_credentials(&cred);
+    /* each file on its own first, so that the error names the one at fault */
+    gnutls_datum_t cd = {(unsigned char *)m->cert, (unsigned)strlen(m->cert)};
+    gnutls_datum_t kd = {(unsigned char *)m->key, (unsigned)strlen(m->key)};
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned ncrt = 0;
+    int rc = gnutls_x509_crt_list_import2(&crts, &ncrt, &cd, GNUTLS_X509_FMT_PEM, 0);
+    for (unsigned i = 0; rc >= 0 && i < ncrt; i++)
+        gnutls_x509_crt_deinit(crts[i]);
+    gnutls_free(crts);
+    if (rc < 0 || ncrt == 0) {
+        snprintf(err, NET_ERR_MAX, "tls_cert %.160s: %s", t->cert, rc < 0 ? gnutls_strerror(rc) : "no certificate");
+        material_free(m);
+        return NET_ERR_TLS;
+    }
+    gnutls_x509_privkey_t pk;
+    rc = gnutls_x509_privkey_init(&pk);
     if (rc == GNUTLS_E_SUCCESS) {
-        gnutls_datum_t c = {(unsigned char *)m->cert, (unsigned)strlen(m->cert)};
-        gnutls_datum_t k = {(unsigned char *)m->key, (unsigned)strlen(m->key)};
-        rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM);
+        rc = gnutls_x509_privkey_import2(pk, &kd, GNUTLS_X509_FMT_PEM, NULL, 0);
+        gnutls_x509_privkey_deinit(pk);
+    }
+    if (rc < 0) {
+        snprintf(err, NET_ERR_MAX, "tls_key %.160s: %s", t->key, gnutls_strerror(rc));
+        material_free(m);
+        return NET_ERR_TLS;
+    }
+    /* then the pair as GnuTLS will take it at the handshake: a key that is
+     * not the certificate's is found here, not by the first client */
+    gnutls_certificate_credentials_t cred;
+    rc = gnutls_certificate_allocate_credentials(&cred);
+    if (rc == GNUTLS_E_SUCCESS) {
+        rc = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
         gnutls_certificate_free_credentials(cred);
     }
     if (rc < 0) {
-        snprintf(err, NET_ERR_MAX, "tls_cert %.100s and tls_key %.100s: %s", t->cert, t->key, gnutls_strerror(rc));
+        snprintf(err, NET_ERR_MAX, "tls_key %.100s is not the key of tls_cert %.100s: %s", t->key, t->cert,
+                 gnutls_strerror(rc));
         material_free(m);
         return NET_ERR_TLS;
     }
@@ -864,12 +888,15 @@ net_status net_server_metrics(net_server *s, char *out, size_t cap, size_t *len)
         "# HELP ferry_http_body_too_large_total Requests answered 413.\n"
         "# TYPE ferry_http_body_too_large_total counter\n"
         "ferry_http_body_too_large_total{service=\"%s\"} %llu\n"
+        "# HELP ferry_http_tls_reloads_total TLS material replaced without a restart.\n"
+        "# TYPE ferry_http_tls_reloads_total counter\n"
+        "ferry_http_tls_reloads_total{service=\"%s\"} %llu\n"
         "# HELP ferry_http_connections Connections open now.\n"
         "# TYPE ferry_http_connections gauge\n"
         "ferry_http_connections{service=\"%s\"} %u\n",
         sv, (unsigned long long)st.requests, sv, (unsigned long long)st.refused_conn_max, sv,
         (unsigned long long)st.refused_per_ip, sv, (unsigned long long)st.cut_deadline, sv,
-        (unsigned long long)st.body_too_large, sv, st.open);
+        (unsigned long long)st.body_too_large, sv, (unsigned long long)st.reloads, sv, st.open);
     if (n < 0 || (size_t)n >= cap - *len) {
         if (*len < cap)
             out[*len] = '\0';

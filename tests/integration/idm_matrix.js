@@ -21,9 +21,14 @@
 // shell to number.
 //
 //   node idm_matrix.js CONFIG facts LABEL NAME=state/claim/holder...
-//   node idm_matrix.js CONFIG sweep LABEL [--cli] [--changes] [NAME...]
+//   node idm_matrix.js CONFIG sweep LABEL [--rest] [--cli] [--op] [--changes] [NAME...]
+//        --rest the tenants' REST calls (the default), --cli the tenants'
+//        CLI commands (--tenant), --op the operator's; --changes runs the
+//        allowed changes too (in the order of the lists below), otherwise
+//        only the cases that must change nothing; --cli403=NAME,... the
+//        tenants' CLI cases that the table answers 403 (the kind of actor
+//        alone, whatever the SE) only on these SEs
 //   node idm_matrix.js CONFIG cases LABEL "ACTOR CHANNEL ACTION NAME [k=v...]"...
-//   node idm_matrix.js CONFIG status-save FILE | status-same FILE LABEL
 "use strict";
 const { spawnSync } = require("child_process");
 const fs = require("fs");
@@ -97,21 +102,44 @@ const CHANGES = (e, act) => e === "claimok" || (e === "allow" && !READS.has(act)
 
 // ---------------------------------------------------------------- facts and snapshots
 
+// One sqlite3 process for the whole run (a process per query would cost
+// more than the case): each query is followed by a marker line, and its
+// answer is what comes before the marker. Read only; every statement is its
+// own transaction, so no lock is held between cases.
+const { spawn } = require("child_process");
+const db = spawn("sqlite3", ["-cmd", ".timeout 5000", "-readonly", cfg.db], { stdio: ["pipe", "pipe", "pipe"] });
+let dbOut = "", dbErr = "", dbWaiter = null;
+const MARK = "__idm_matrix_end__";
+db.stdout.on("data", (b) => { dbOut += b; if (dbWaiter) dbWaiter(); });
+db.stderr.on("data", (b) => { dbErr += b; if (dbWaiter) dbWaiter(); });
 function sql(q) {
-  const r = spawnSync("sqlite3", ["-bail", "-cmd", ".timeout 5000", cfg.db, q], { encoding: "utf8" });
-  if (r.status !== 0) throw new Error("sqlite3: " + r.stderr);
-  return r.stdout;
+  return new Promise((resolve, reject) => {
+    dbOut = ""; dbErr = "";
+    dbWaiter = () => {
+      if (dbErr !== "") { dbWaiter = null; reject(new Error("sqlite3: " + dbErr)); return; }
+      const i = dbOut.indexOf(MARK + "\n");
+      if (i < 0) return;
+      dbWaiter = null;
+      resolve(dbOut.slice(0, i));
+    };
+    const t = q.trim();
+    db.stdin.write(t + (t.endsWith(";") ? "" : ";") + "\nSELECT '" + MARK + "';\n");
+  });
 }
 const REFUSED = "('idm.claim.refused','idm.claim.locked_out')";
 // Everything a refusal must leave as it was, for SE dev, and of every SE
-// what a refusal could touch by mistake; facts first.
-function read(dev, seq) {
+// what a refusal could touch by mistake; facts first. With seq, the facts
+// are those of that command: one that does not exist is as no SE.
+// Read once after each request and kept: the next case on the same SE
+// starts from it, nothing having been asked in between.
+let cached = null;
+async function read(dev, seq) {
   const d = dev.replace(/[^0-9A-F]/g, "");
-  const out = sql(`
+  if (!cached || cached.dev !== d) {
+    cached = { dev: d, out: await sql(`
     SELECT 'F', s.state, s.maker, coalesce(c.state, 'none'), coalesce(c.tenant_id, ''), coalesce(c.op, ''),
            coalesce(c.prev_tenant_id, '')
       FROM idm_se s LEFT JOIN idm_claim c ON c.dev_eui = s.dev_eui WHERE s.dev_eui = '${d}';
-    SELECT 'O', origin FROM idm_cmd WHERE dev_eui = '${d}' AND seq = ${Number(seq) || 0};
     SELECT 'X', tenant_id, failures FROM idm_claim_failure WHERE dev_eui = '${d}';
     SELECT 'R', count(*) FROM idm_audit WHERE subject = '${d}' AND action IN ${REFUSED};
     SELECT 'se', state, maker, operators, updated_at FROM idm_se WHERE dev_eui = '${d}';
@@ -127,19 +155,22 @@ function read(dev, seq) {
            (SELECT count(*) FROM idm_claim), (SELECT count(*) FROM idm_profile_key), (SELECT count(*) FROM idm_js_cleanup),
            (SELECT coalesce(group_concat(dev_eui || state || coalesce(tenant_id, '')), '') FROM idm_claim),
            (SELECT coalesce(group_concat(dev_eui || state), '') FROM idm_se),
-           (SELECT coalesce(sum(failures), 0) FROM idm_claim_failure WHERE dev_eui <> '${d}');`);
+           (SELECT coalesce(sum(failures), 0) FROM idm_claim_failure WHERE dev_eui <> '${d}');`) };
+  }
   const F = { exists: false, state: "", maker: "", claim: "none", holder: "", leaving: "", failures: {}, refusals: 0 };
   const snap = [];
-  for (const line of out.split("\n")) {
+  for (const line of cached.out.split("\n")) {
     const f = line.split("|");
     if (f[0] === "F") {
       Object.assign(F, { exists: true, state: f[1], maker: f[2], claim: f[3], tenant: f[4] });
       F.holder = f[3] === "claimed" ? f[4] : "";
       F.leaving = f[5] === "transfer" ? f[6] : "";
-    } else if (f[0] === "O") F.origin = f[1];
-    else if (f[0] === "X") F.failures[f[1]] = Number(f[2]);
+    } else if (f[0] === "X") F.failures[f[1]] = Number(f[2]);
     else if (f[0] === "R") F.refusals = Number(f[1]);
-    else if (line !== "") snap.push(line);
+    else if (line !== "") {
+      snap.push(line);
+      if (f[0] === "cmd" && seq !== undefined && f[1] === String(seq)) F.origin = f[3];
+    }
   }
   if (seq !== undefined && F.origin === undefined) F.exists = false; // a command that does not exist: as no SE
   return { F, snap: snap.join("\n") };
@@ -150,7 +181,7 @@ const factsText = (F) => (F.exists ? `${F.state}/${F.claim}/${F.holder}${F.leavi
 
 const REST_ACTIONS = {
   read: "read", assign: "assign", release: "release", claim: "claim", transfer: "transfer", renew: "renew",
-  return: "return", command: "command", read_command: "read_command", relay: "relay",
+  return: "return", command: "command", read_command: "read_command", relay: "relay", bulk_claim: "claim",
   fleet_transfer: "transfer", fleet_renew: "renew", fleet_return: "return", fleet_commands: "command",
 };
 const CLI_ACTIONS = {
@@ -170,6 +201,7 @@ async function rest(actor, what, dev, o, se) {
     case "assign": path = `/ses/${dev}/assign`; body = { JoinServer: o.js || cfg.js[actor] || "acme-js" }; break;
     case "release": method = "DELETE"; path = `/claims/${dev}`; break;
     case "claim": path = "/claims"; body = { DevEUI: dev, OwnerToken: tokenOf(se || {}, o.token) }; break;
+    case "bulk_claim": path = "/claims"; body = { Claims: [{ DevEUI: dev, OwnerToken: tokenOf(se || {}, o.token) }] }; break;
     case "relay": path = `/ses/${dev}/relay`; body = { FRMPayload: "", MaxDownlinkPayload: 51 }; break;
     case "read_command": method = "GET"; path = `/ses/${dev}/commands/${o.seq}`; break;
     case "transfer": case "renew": case "return": path = `/ses/${dev}/${what}`; body = ops[what]; break;
@@ -187,8 +219,13 @@ async function rest(actor, what, dev, o, se) {
   const text = await r.text();
   let status = r.status, j = null;
   try { j = JSON.parse(text); } catch (e) { j = null; }
+  // the SE's own answer inside the list's 200
   if (what.startsWith("fleet_") && status === 200 && j && j.Results && j.Results.length === 1)
-    status = j.Results[0].Status; // the SE's own answer inside the list's 200
+    status = j.Results[0].Status;
+  if (what === "bulk_claim" && status === 200 && j && j.Results && j.Results.length === 1) {
+    status = j.Results[0].Status || 200;
+    j = j.Results[0];
+  }
   return { status, text, j, req: `${method} ${path}${body ? " " + JSON.stringify(body).replace(/"OwnerToken":"[0-9A-F]{32}"/, '"OwnerToken":"<token>"') : ""}` };
 }
 
@@ -233,6 +270,7 @@ const unknownCache = {};
 async function unknownAnswer(actor, channel, what, o) {
   const key = [actor, channel, what, o.token || "", o.seq || ""].join(" ");
   if (!(key in unknownCache)) {
+    cached = null;
     unknownCache[key] = channel === "rest" ? await rest(actor, what, cfg.nose, o, { owner: cfg.wrong })
                                            : cli(actor, what, cfg.nose, o, { holder: "", tenant: "" });
   }
@@ -259,7 +297,10 @@ function judge(channel, what, act, e, R, F, dev) {
       case "already": if (s !== 200 || !body || body.Already !== true) problems.push("expected 200, Already true"); break;
       case "400": if (s !== 400) problems.push("expected 400"); break;
       case "claim409": if (s !== 409) problems.push("expected 409"); break;
-      case "nomatch": if (s !== 403 || R.text !== NOMATCH) problems.push("expected 403 " + NOMATCH); break;
+      case "nomatch":
+        if (s !== 403 || (what === "bulk_claim" ? err !== JSON.parse(NOMATCH).Error : R.text !== NOMATCH))
+          problems.push("expected 403 " + NOMATCH);
+        break;
       case "403": if (s !== 403 || !err) problems.push("expected 403"); break;
       case "404": if (s !== 404 || err !== "no such secure element") problems.push("expected 404 no such secure element"); break;
       case "409holder": if (s !== 409 || err !== "a customer holds the secure element") problems.push("expected 409 a customer holds the secure element"); break;
@@ -275,7 +316,10 @@ function judge(channel, what, act, e, R, F, dev) {
       case "claimok": case "already": if (R.exit !== 0 || !R.j || R.j.Already !== (e === "already")) problems.push("expected exit 0, Already " + (e === "already")); break;
       case "retired": if (R.exit !== 1 || !/the secure element is retired/.test(R.msg)) problems.push("expected exit 1, the secure element is retired"); break;
       case "nomatch": if (R.exit !== 1 || !/the owner token does not match this DevEUI/.test(R.msg)) problems.push("expected exit 1, the owner token does not match"); break;
-      case "claim409": if (R.exit !== 1 || refusedMsg) problems.push("expected exit 1 with where the SE stands"); break;
+      case "claim409":
+        if (R.exit !== 1 || !/the secure element is retired|locked by the operator|claimed by another tenant/.test(R.msg))
+          problems.push("expected exit 1 with where the SE stands (retired, locked, another's)");
+        break;
       case "403": if (R.exit !== 1 || !/may not do that|only a customer tenant claims/.test(R.msg)) problems.push("expected exit 1, this kind of actor may not"); break;
       case "404": if (R.exit !== 1 || !/no such secure element/.test(R.msg)) problems.push("expected exit 1, no such secure element"); break;
       case "409holder": if (R.exit !== 1 || !/a customer holds the secure element/.test(R.msg)) problems.push("expected exit 1, a customer holds the secure element"); break;
@@ -305,16 +349,17 @@ async function runCase(lab, actor, channel, what, name, o = {}) {
   o = Object.assign({ name }, o);
   const act = channel === "rest" ? REST_ACTIONS[what] : CLI_ACTIONS[what];
   if (act === "read_command" && o.seq === "last") {
-    const s = sql(`SELECT max(seq) FROM idm_cmd WHERE dev_eui = '${dev}'`).trim();
+    const s = (await sql(`SELECT max(seq) FROM idm_cmd WHERE dev_eui = '${dev}'`)).trim();
     o.seq = s === "" ? "9999" : s;
   }
-  const before = read(dev, act === "read_command" ? o.seq : undefined);
+  const before = await read(dev, act === "read_command" ? o.seq : undefined);
   const F = before.F;
   const e = expect(actor, act, F, o);
   tally[e] = (tally[e] || 0) + 1;
+  cached = null;
   const R = channel === "rest" ? await rest(actor, what, dev, o, se) : cli(actor, what, dev, o, F);
   R.seq = o.seq;
-  const after = read(dev, act === "read_command" ? o.seq : undefined);
+  const after = await read(dev, act === "read_command" ? o.seq : undefined);
   const problems = judge(channel, what, act, e, R, F, dev);
   const refusal = ["403", "404", "409holder", "nomatch", "retired", "400", "claim409"].includes(e);
   if (refusal && kindOf(actor) !== "operator" && e !== "claim409" && e !== "400") {
@@ -355,7 +400,8 @@ async function runCase(lab, actor, channel, what, name, o = {}) {
 const TENANTS = ["maker", "othermaker", "acme", "bolt"];
 function restCases(F, seqs) {
   const c = [["read"], ["assign"], ["release"], ["claim", { token: "wrong" }], ["claim", { token: "right" }],
-             ["claim", { token: "malformed" }], ["transfer"], ["renew"], ["return"], ["command"], ["relay"],
+             ["claim", { token: "malformed" }], ["bulk_claim", { token: "wrong" }], ["bulk_claim", { token: "right" }],
+             ["transfer"], ["renew"], ["return"], ["command"], ["relay"],
              ["fleet_transfer"], ["fleet_renew"], ["fleet_return"], ["fleet_commands"]];
   for (const s of seqs) c.push(["read_command", { seq: s }]);
   return c;
@@ -365,23 +411,28 @@ const CLI_TENANT = [["assign"], ["release"], ["claim", { token: "wrong" }], ["cl
 const CLI_OP = [["show"], ["command"], ["return"], ["renew"], ["transfer"], ["assign"], ["provision"], ["refuse"],
                 ["lock"], ["unlock"], ["retire"]];
 
-async function sweep(lab, names, withCli, changes) {
+async function sweep(lab, names, withRest, withCli, withOp, changes, cli403) {
   for (const name of names) {
     const dev = SE[name].dev;
-    const seqsOf = () => sql(`SELECT seq FROM idm_cmd WHERE dev_eui = '${dev}' ORDER BY seq`).split("\n").filter(Boolean).concat(["9999"]);
+    const seqs = (await sql(`SELECT seq FROM idm_cmd WHERE dev_eui = '${dev}' ORDER BY seq`)).split("\n").filter(Boolean);
+    const seqsOf = () => seqs.concat(["9999"]);
     const plan = [];
-    for (const actor of TENANTS)
-      for (const [w, o] of restCases(null, seqsOf())) plan.push([actor, "rest", w, o || {}]);
-    if (withCli) {
+    if (withRest)
+      for (const actor of TENANTS)
+        for (const [w, o] of restCases(null, seqsOf())) plan.push([actor, "rest", w, o || {}]);
+    if (withCli)
       for (const actor of TENANTS) for (const [w, o] of CLI_TENANT) plan.push([actor, "cli", w, o || {}]);
+    if (withOp) {
       for (const s of seqsOf().slice(0, -1)) plan.push(["op", "cli", "command-show", { seq: s }]);
       for (const [w] of CLI_OP) plan.push(["op", "cli", w, {}]);
     }
     for (const [actor, channel, w, o] of plan) {
       const act = channel === "rest" ? REST_ACTIONS[w] : CLI_ACTIONS[w];
-      const { F } = read(dev, act === "read_command" ? o.seq : undefined);
+      const { F } = await read(dev, act === "read_command" ? o.seq : undefined);
       const e = expect(actor, act, F, Object.assign({ name }, o));
       if (e === "unknown" || (!changes && CHANGES(e, act))) continue;
+      // a 403 is the kind of actor's alone: through the CLI, on the SEs named
+      if (channel === "cli" && actor !== "op" && e === "403" && cli403 && !cli403.includes(name)) continue;
       await runCase(lab, actor, channel, w, name, o);
     }
   }
@@ -395,18 +446,27 @@ function statusOf(names) {
 (async () => {
   if (cmd === "facts") {
     for (const spec of args) {
+      if (spec.includes("~")) { // NAME~tenant:n,...: the wrong-token counts of an SE
+        const [name, want] = spec.split("~");
+        const { F } = await read(SE[name].dev);
+        const got = Object.entries(F.failures).filter(([, v]) => v > 0).sort().map(([t, v]) => t + ":" + v).join(",");
+        report(got === want, `${label}: ${name}'s wrong owner tokens counted per tenant: ${want || "none"}`, "counts: " + got);
+        continue;
+      }
       const [name, want] = spec.split("=");
-      const { F } = read(SE[name].dev);
-      const got = `${F.state}/${F.claim}/${F.holder}`;
+      const { F } = await read(SE[name].dev);
+      const got = `${F.state}/${F.claim}/${F.holder}${F.leaving ? "<" + F.leaving : ""}`;
       report(got === want, `${label}: ${name} (${SE[name].dev}) is ${want}`, "facts: " + factsText(F));
     }
   } else if (cmd === "sweep") {
-    const withCli = args.includes("--cli"), changes = args.includes("--changes");
+    const withCli = args.includes("--cli"), withOp = args.includes("--op"), changes = args.includes("--changes");
+    const withRest = args.includes("--rest") || (!withCli && !withOp);
     const names = args.filter((x) => !x.startsWith("--"));
     const list = names.length ? names : cfg.ses.map((s) => s.name);
     const s0 = changes ? "" : statusOf(list);
     const t0 = Date.now();
-    await sweep(label, list, withCli, changes);
+    const c403 = args.find((x) => x.startsWith("--cli403="));
+    await sweep(label, list, withRest, withCli, withOp, changes, c403 ? c403.slice(9).split(",") : null);
     if (!changes) {
       const s1 = statusOf(list);
       report(s0 === s1 && s0.includes('"SEs"'), `${label}: \`idm status\` of ${list.join(" ")} the same, whole, after the sweep's refusals`,
@@ -423,5 +483,6 @@ function statusOf(names) {
   } else {
     throw new Error("usage: facts|sweep|cases");
   }
+  db.stdin.end();
   process.exitCode = bad ? 1 : 0;
 })().catch((e) => { console.error(e.stack || String(e)); process.exit(2); });

@@ -806,6 +806,10 @@ static void test_server_reload(void **state)
     net_stats st;
     net_server_stats(srv, &st);
     assert_int_equal(st.reloads, 1);
+    char text[4096];
+    size_t tn = 0;
+    assert_int_equal(net_server_metrics(srv, text, sizeof(text), &tn), NET_OK);
+    assert_non_null(strstr(text, "ferry_http_tls_reloads_total{service=\"test-reload\"} 1\n"));
     net_server_stop(srv);
     free(ca_a);
     free(ca_b);

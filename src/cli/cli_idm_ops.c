@@ -45,7 +45,7 @@ static int parse_fleet(const char *prog, size_t npos, char **pos, uint64_t *devs
 static int fleet(const char *prog, op_kind kind, int argc, char **argv)
 {
     static const cli_opt_spec specs[] = {
-        {"tenant", "ID", "act as this tenant (refused unless it holds the SE)"},
+        {"tenant", "ID", "act as this tenant (as `Who may do what` in docs/idm.md: a customer on SEs it holds, a maker on its own that no customer holds)"},
         {"to-tenant", "T", "transfer: the new owner"},
         {"js", "ID", "transfer: the new owner's Join Server (default: its only one)"},
         {"payload", "HEX", "command: the secure command for the SE's application (1..1003 bytes)"},
@@ -92,6 +92,13 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
         unsigned done = 0, failed = 0;
         char actor[96];
         snprintf(actor, sizeof actor, "%s%s", v[0] != NULL ? "cli:tenant:" : "cli", v[0] != NULL ? v[0] : "");
+        /* a maker acts on its own SEs that no customer holds: as the
+         * operator does, not as a holder (what the REST API does too) */
+        store_idm_tenant as_tenant;
+        const char *holder = v[0];
+        if (v[0] != NULL && store_idm_tenant_get(db, v[0], &as_tenant) == STORE_OK &&
+            idm_actor_of_tenant(&as_tenant).kind == IDM_ACTOR_MAKER)
+            holder = NULL;
         for (size_t i = 0; i < npos; i++) {
             idm_status st;
             int64_t seq = 0;
@@ -103,16 +110,16 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
                 goto answered;
             switch (kind) {
             case OP_TRANSFER:
-                st = idm_transfer(hs, db, devs[i], v[0], v[1], v[2], pol, actor, err);
+                st = idm_transfer(hs, db, devs[i], holder, v[1], v[2], pol, actor, err);
                 break;
             case OP_RENEW:
-                st = idm_renew(hs, db, devs[i], v[0], pol, actor, err);
+                st = idm_renew(hs, db, devs[i], holder, pol, actor, err);
                 break;
             case OP_RETURN:
-                st = idm_return_to_bootstrap(hs, db, devs[i], v[0], pol, actor, err);
+                st = idm_return_to_bootstrap(hs, db, devs[i], holder, pol, actor, err);
                 break;
             default:
-                st = idm_secure_send(hs, db, devs[i], v[0], payload, plen, pol, actor, &seq, err);
+                st = idm_secure_send(hs, db, devs[i], holder, payload, plen, pol, actor, &seq, err);
             }
         answered:;
             json_t *r = json_object();

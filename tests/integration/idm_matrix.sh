@@ -1,41 +1,53 @@
 #!/bin/sh
 # idm_matrix.sh - the authorization table of docs/idm.md ("Who may do
-# what") driven end to end: every REST endpoint of `idm serve` and every CLI
-# command that acts on an SE, as every kind of actor, against SEs in as many
-# lifecycle states and relations to the actor as real devices reach here.
+# what") driven end to end (issue 12's proof): every REST endpoint of `idm
+# serve` and every CLI command that acts on an SE, as every kind of actor,
+# against SEs in every lifecycle state reached here for real, each answer
+# compared with the table's.
 #
-# Actors: the operator (CLI without --tenant), the maker tenant of the
+# Actors: the operator (the CLI without --tenant), the maker tenant of the
 # batch, another maker, the customers acme and bolt (REST with their bearer
 # tokens, and the CLI with --tenant where it has one).
-# SEs (all of maker's batch but OM, othermaker's, and NOMK, imported
-# without a maker):
+# SEs, one personalised batch: 11 imported as maker's, OM as othermaker's,
+# NOMK without a maker; as built:
 #   MAN   manufactured, no claim           MANA  manufactured, acme's
 #   MANB  manufactured, bolt's, assigned   LOCK  locked (acme held it)
 #   REL   released by acme                 REF   refused by the operator
-#   RET   retired (acme held it)           BOOT  bootstrapped, no claim
-#   BOOTA bootstrapped, acme's             PD    profile_delivered at acme
+#   RET   retired (acme held it)           BOOT  bootstrapped (a real join)
+#   BOOTA bootstrapped, acme's             PD    profile_delivered (on trial)
 #   ACT   active_at_customer at acme       OM    othermaker's, no claim
 #   NOMK  no maker, bolt's
-# and, reached by the walk below through allowed changes: profile_pending
-# (BOOTA assigned), transfer_pending (ACT moved to bolt on a Join Server
-# that is down: bolt holds it, acme is leaving), fallback (PD's trial runs
-# out), returned_to_bootstrap (PD returned).
+# then, through allowed changes (the walk): transfer_pending (ACT moved to
+# bolt on a Join Server that is down: bolt holds it, acme is leaving),
+# profile_pending (BOOTA assigned), fallback (PD's trial runs out, the SE
+# says so over the bootstrap network), returned_to_bootstrap (PD sent back,
+# BOOTSTRAP acknowledged); at the end the operator retires every SE and all
+# of it is asked again.
 #
-# For every case tests/integration/idm_matrix.js reads the SE's facts
-# (state, maker, claim, holder, the tenant leaving, the command's origin),
-# computes the answer the table gives (its `expect`), makes the request or
-# runs the command, and compares; a refusal is compared byte for byte with
-# the answer for an unknown DevEUI (403 and 404 alike) and followed by a
-# check that nothing changed: the SE's rows (state, claim, holder, Join
-# Server, update, MLS counters, commands, keys), the bootstrap Join
-# Server's device and sessions, the audit entries of a change (a refused
-# claim's entry is expected, counted apart) and every command of every SE.
-# Each sweep is also bracketed by `idm status` of every SE, compared whole.
-# The findings of issue 12 that concern who may act are named cases:
-# 1 (makers), 2 (retired), 3 (release and refuse leave no holder), 4 (wrong
-# tokens lock out the guesser only), 5 (a MIC-less rejoin), 6 (commands
-# after a transfer), 9 (no oracle).
-# Needs node, curl and sqlite3 (scripts/deps.sh). Prints TAP.
+# tests/integration/idm_matrix.js runs the cases: for each it reads the
+# SE's facts (state, maker, claim, holder, the tenant leaving, the wrong-
+# token counts, the command's origin), computes the table's answer (its
+# `expect`, written from docs/idm.md), makes the request or runs the
+# command, and compares. A refusal (403 of the kind of actor, 404 of what a
+# tenant may not reach, the maker's 409 while a customer holds the SE, a
+# wrong owner token, the operator on a retired SE) must be byte for byte
+# the answer for an unknown DevEUI (but the DevEUI it echoes), and must
+# have changed nothing: the SE's rows (state, claim, holder, Join Server,
+# update, MLS counters, commands, keys, the bootstrap JS's device and
+# sessions) and, of every SE, claims, commands, keys and the audit entries
+# of a change; only a refused claim's own audit entry and its wrong-token
+# count move, as "Claims" says. Each refusal sweep is also bracketed by
+# `idm status` of its SEs, compared whole. An allowed change must answer
+# 2xx or a 409 of the state machine (the CLI: exit 0, or 1 with a message
+# that is not a refusal's); the state machine's words are printed.
+# The findings of issue 12 about who may act are named in the cases
+# (tagged [finding N] where a case bears on one, and the walk's groups):
+# 1 makers, 2 retired SEs, 3 release and refuse leave no holder, 4 wrong
+# tokens lock out the guesser only, 5 a MIC-less rejoin (the Join Server),
+# 6 commands after a transfer, 9 no oracle. Findings 7 and 8 (process
+# hardening, `device import` all or nothing) are not about who may act.
+# Needs node, curl and sqlite3 (scripts/deps.sh). Prints TAP and the count
+# of cases.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -300,9 +312,9 @@ mx cases "finding 4" "bolt rest bulk_claim OM token=malformed" "bolt rest bulk_c
     "bolt rest claim OM token=malformed" "bolt rest bulk_claim OM token=wrong" "bolt rest bulk_claim OM token=wrong" \
     "bolt rest bulk_claim OM token=wrong" "bolt rest claim OM token=wrong" "bolt cli claim OM token=wrong" \
     "bolt rest bulk_claim OM token=wrong" "bolt rest claim OM token=right" "bolt cli claim OM token=right"
-mx facts "finding 4: bolt's guesses counted for bolt alone, up to five" "OM~bolt:5"
-mx cases "finding 4: the buyer" "acme rest claim OM token=right"
-mx facts "finding 4: acme, the buyer, holds OM" "OM=manufactured/claimed/acme"
+mx facts "finding 4: bolt's guesses counted for bolt, up to five; acme's three of the sweeps for acme" "OM~acme:3,bolt:5"
+mx cases "finding 4: the buyer" "acme rest claim OM token=right" "bolt rest claim OM token=right"
+mx facts "finding 4: acme, the buyer, holds OM; its count is cleared, bolt's stays" "OM=manufactured/claimed/acme" "OM~bolt:5"
 
 # ======== finding 1: a maker's own unheld SE takes its command and return;
 # another maker does not see it
@@ -316,6 +328,9 @@ mx cases "finding 1" "maker rest command BOOT payload=C0FFEE" "maker rest read_c
 # with retire
 mx sweep "changes (CLI)" --cli --changes --cli403= MAN MANA MANB
 mx sweep "changes" --rest --changes
+mx facts "changes" "BOOT=bootstrapped/claimed/acme"
+mx cases "finding 1: the maker's own command on its SE that acme holds now" "maker rest read_command BOOT seq=1" \
+    "acme rest read_command BOOT seq=1" "othermaker rest read_command BOOT seq=1"
 mx sweep "operator" --op --changes
 mx facts "every SE retired by the operator" $(for s in $names; do printf '%s=retired/released/ ' $s; done)
 mx sweep "retired" --rest

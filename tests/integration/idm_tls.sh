@@ -93,7 +93,7 @@ check "a tls_cert that is not there is refused, naming the file" \
     '[ $? -eq 1 ] && grep -q "tls_cert $idm/tls.crt: cannot be read" "$tmp/err"'
 echo "not a certificate" >"$idm/tls.crt"; cp "$tmp/tls.key" "$idm/tls.key"
 $I idm serve >"$tmp/o" 2>"$tmp/err"
-check "a tls_cert that is not PEM: idm serve does not start, and says TLS" '[ $? -eq 1 ] && grep -q "with TLS" "$tmp/err"'
+check "a tls_cert that is not PEM: idm serve does not start, naming the file" '[ $? -eq 1 ] && grep -q "tls_cert $idm/tls.crt: No certificate was found" "$tmp/err"'
 
 # ---- HTTPS, with paths relative to the deployment directory
 cp "$tmp/tls.crt" "$idm/tls.crt"; chmod 600 "$idm/tls.key"

@@ -235,7 +235,7 @@ hub_status hub_trust_reload(hub_ctx *ctx, char err[HUB_ERR_MAX]) HUB_MUST_CHECK;
 /* True when `auth` proves to be `m`: its bearer token (constant-time
  * compare of SHA-256), or a client certificate chain that verifies against
  * m's CA alone and names m's ID (SAN DNS/URI, else the single CN). */
-bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub_auth *auth);
+bool hub_member_authenticated(hub_ctx *ctx, const hub_member *m, const hub_auth *auth);
 
 /* Routes one POSTed body (docs/hub.md, "What the hub answers"). Always
  * fills `r`: 400 (not a BI message: plain text), 413 (too large), 200 with

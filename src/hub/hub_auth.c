@@ -77,7 +77,7 @@ static bool chain_authenticates(gnutls_x509_trust_list_t tl, const hub_auth *aut
     return v == NET_CERT_OK;
 }
 
-bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub_auth *auth)
+bool hub_member_authenticated(hub_ctx *ctx, const hub_member *m, const hub_auth *auth)
 {
     if (ctx == NULL || m == NULL || auth == NULL)
         return false;
@@ -85,9 +85,9 @@ bool hub_member_authenticated(const hub_ctx *ctx, const hub_member *m, const hub
     if (i >= ctx->cfg->n_members)
         return false;
     /* read-locked while used: hub_trust_reload swaps the lists */
-    pthread_rwlock_rdlock((pthread_rwlock_t *)&ctx->trust_lock);
+    pthread_rwlock_rdlock(&ctx->trust_lock);
     bool by_cert = ctx->trust[i] != NULL && chain_authenticates(ctx->trust[i], auth, m);
-    pthread_rwlock_unlock((pthread_rwlock_t *)&ctx->trust_lock);
+    pthread_rwlock_unlock(&ctx->trust_lock);
     if (by_cert)
         return true;
     return m->has_token && net_token_matches(auth->bearer, m->token_sha256);

@@ -79,7 +79,7 @@ static double since(const struct timespec *t0)
 
 /* Whose credentials these are, when they are not the claimed member's:
  * only for the Description (the refusal is the same either way). */
-static const hub_member *credential_owner(const hub_ctx *ctx, const hub_auth *auth)
+static const hub_member *credential_owner(hub_ctx *ctx, const hub_auth *auth)
 {
     for (size_t i = 0; i < ctx->cfg->n_members; i++)
         if (hub_member_authenticated(ctx, &ctx->cfg->members[i], auth))

@@ -4,7 +4,7 @@
  *
  *   ferry lab devices --networks NAME=ADDR:PORT[,NAME=ADDR:PORT...] [--until GOAL]
  *                     [--loss P] [--workers N] [--dr D] [--seconds S] [--max-steps N]
- *                     [--down NAME] [--in-flight N] IMAGE...
+ *                     [--down NAME] [--in-flight N] [--gateway-eui-base E] IMAGE...
  *
  * GOAL: joined (any profile), joined:JOINEUI (a session on that JoinEUI),
  * switched (joined on a customer profile), bootstrap (joined on the
@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_DEVICES 20000
 
@@ -124,6 +125,8 @@ static json_t *device_json(lab_dev *d)
     e |= cli_json_set_uint(o, "MLSDownlinks", d->st.mls_downlinks);
     e |= cli_json_set_uint(o, "Rx1", d->st.rx1);
     e |= cli_json_set_uint(o, "Rx2", d->st.rx2);
+    e |= cli_json_set_uint(o, "LinkChecks", d->st.link_checks);
+    e |= cli_json_set_uint(o, "Rejoins", d->st.rejoins);
     e |= cli_json_set_uint(o, "LostUp", d->st.lost_up);
     e |= cli_json_set_uint(o, "LostDown", d->st.lost_down);
     e |= cli_json_set_uint(o, "SecureCommands", d->st.secure_commands);
@@ -151,16 +154,18 @@ int cli_lab_devices_main(int argc, char **argv)
         {"max-steps", "N", "class A exchanges per device at most (default 400)"},
         {"down", "NAME", "a network that is switched off (its gateways hear nothing)"},
         {"in-flight", "N", "class A exchanges each worker has open at once (default 32)"},
+        {"gateway-eui-base", "E", "EUI of the first gateway (default AA555A, this process's id, then zeros): "
+                                  "two runs against one network need different ones"},
     };
-    char *v[9];
+    char *v[10];
     char **pos = calloc(MAX_DEVICES, sizeof *pos);
     size_t npos = 0;
     if (pos == NULL)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
-    switch (cli_opts_parse(prog, specs, 9, argc, argv, v, pos, MAX_DEVICES, &npos)) {
+    switch (cli_opts_parse(prog, specs, 10, argc, argv, v, pos, MAX_DEVICES, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 9);
+        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 10);
         free(pos);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
@@ -199,6 +204,17 @@ int cli_lab_devices_main(int argc, char **argv)
         free(pos);
         return CLI_EXIT_USAGE;
     }
+    /* Gateways are told apart by EUI: two runs at once with the same ones
+     * would take each other's downlinks (the NS answers the EUI that heard
+     * the uplink). Networks and workers take the low 24 bits. */
+    uint64_t gw_base = 0xAA555A0000000000ull | ((uint64_t)((unsigned)getpid() & 0xFFFFu) << 24);
+    if (v[9] != NULL && (cli_parse_hex_uint(prog, "--gateway-eui-base", v[9], 16, "a gateway EUI", &gw_base) !=
+                             CLI_EXIT_OK ||
+                         (gw_base & 0xFFFFFFu) != 0)) {
+        cli_error(prog, "--gateway-eui-base: 16 hex digits ending in six zeros");
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
     air.loss_up = air.loss_down = loss;
     air.in_flight = (unsigned)in_flight;
     /* The receive windows are kept in wall time, and a slower build answers
@@ -225,7 +241,7 @@ int cli_lab_devices_main(int argc, char **argv)
             goto out;
         }
     }
-    lab_status ls = lab_fleet_new(&air, (unsigned)workers, 0xAA555A0000000000ull, &f);
+    lab_status ls = lab_fleet_new(&air, (unsigned)workers, gw_base, &f);
     if (ls != LAB_OK) {
         cli_error(prog, "gateways: %s (is every network server listening?)", lab_strerror(ls));
         rc = CLI_EXIT_FAIL;

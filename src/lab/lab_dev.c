@@ -60,6 +60,63 @@ static se_status ram_write(void *ctx, unsigned bank, const uint8_t *buf, size_t 
 
 static const se_nvm_class RAM_NVM = {ram_read, ram_write};
 
+/* IMAGE.mac: one line, "ferry-lab-mac 1 DEVADDR JOINEUI RX1DROFFSET RX2DR
+ * RXDELAY" (hex, hex, decimal...). Not secret: no key is in it. */
+#define MAC_MAGIC "ferry-lab-mac 1"
+
+static void mac_path(const lab_dev *d, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.mac", d->path);
+}
+
+/* True when IMAGE.mac holds the MAC state of the session (dev_addr,
+ * join_eui); the settings are then restored. */
+static bool mac_state_load(lab_dev *d, uint32_t dev_addr, uint64_t join_eui)
+{
+    char path[sizeof d->path + 8];
+    mac_path(d, path, sizeof path);
+    FILE *fp = fopen(path, "re");
+    if (fp == NULL)
+        return false;
+    char line[128];
+    bool got = fgets(line, sizeof line, fp) != NULL;
+    fclose(fp);
+    unsigned long long addr = 0, eui = 0;
+    unsigned off = 0, dr2 = 0, delay = 0;
+    if (!got || strncmp(line, MAC_MAGIC " ", sizeof MAC_MAGIC) != 0 ||
+        sscanf(line + sizeof MAC_MAGIC, "%llx %llx %u %u %u", &addr, &eui, &off, &dr2, &delay) != 5)
+        return false;
+    if (addr != dev_addr || eui != join_eui || off > 7 || dr2 > 15 || delay < 1 || delay > 15)
+        return false;
+    d->mac_dev_addr = dev_addr;
+    d->mac_known = true;
+    d->joined_join_eui = join_eui;
+    d->rx1_dr_offset = (uint8_t)off;
+    d->rx2_dr = (uint8_t)dr2;
+    d->rx_delay_s = (uint8_t)delay;
+    return true;
+}
+
+static lab_status mac_state_save(const lab_dev *d)
+{
+    char path[sizeof d->path + 8], tmp[sizeof d->path + 16];
+    mac_path(d, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return LAB_ERR_IO;
+    char line[128];
+    int n = snprintf(line, sizeof line, MAC_MAGIC " %08X %016llX %u %u %u\n", (unsigned)d->mac_dev_addr,
+                     (unsigned long long)d->joined_join_eui, d->rx1_dr_offset, d->rx2_dr, d->rx_delay_s);
+    bool ok = n > 0 && write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return LAB_ERR_IO;
+    }
+    return LAB_OK;
+}
+
 lab_status lab_dev_open(lab_dev *d, const char *path, uint8_t dr, uint32_t in_range, uint32_t seed)
 {
     memset(d, 0, sizeof *d);
@@ -86,6 +143,10 @@ lab_status lab_dev_open(lab_dev *d, const char *path, uint8_t dr, uint32_t in_ra
     d->dr = dr;
     d->in_range = in_range;
     d->rng = seed != 0 ? seed : 0x9E3779B9u;
+    if (info.joined && !mac_state_load(d, info.dev_addr, info.join_eui)) {
+        d->must_join = true;
+        d->st.rejoins++;
+    }
     pthread_mutex_init(&d->lock, NULL);
     return LAB_OK;
 }
@@ -103,7 +164,9 @@ lab_status lab_dev_save(lab_dev *d)
         unlink(tmp);
         return LAB_ERR_IO;
     }
-    return LAB_OK;
+    /* After the image: a cut between the two leaves a MAC state that names
+     * an older session or none, and the device joins again. */
+    return d->mac_known ? mac_state_save(d) : LAB_OK;
 }
 
 void lab_dev_close(lab_dev *d)
@@ -146,6 +209,8 @@ typedef struct exchange {
     size_t idx;
     bool join;
     uint64_t join_eui;           /* of the join-request */
+    bool sent;                   /* a frame was built and put on the air */
+    bool link_check;             /* the uplink carried a LinkCheckReq */
     uint32_t heard;              /* networks whose gateway got the uplink */
     uint32_t rx1_tmst, rx2_tmst;
     double rx1_freq;
@@ -378,8 +443,9 @@ static bool exchange_begin(worker *w, exchange *x)
     if (se_get_info(&d->e, &info) != SE_OK)
         goto out;
     se_set_time(&d->e, (uint32_t)time(NULL));
-    x->join = !info.joined;
+    x->join = !info.joined || d->must_join;
     x->join_eui = info.join_eui;
+    x->link_check = false;
     if (x->join) {
         built = se_build_join_request(&d->e, phy) == SE_OK;
         plen = LW_JOIN_REQUEST_LEN;
@@ -387,7 +453,11 @@ static bool exchange_begin(worker *w, exchange *x)
     }
     uint8_t frame[242];
     size_t flen = 0;
-    size_t cap = lab_eu868_max_payload(d->dr);
+    /* LinkCheckReq (CID 0x02, no payload) rides in FOpts, taking one byte
+     * of the FRMPayload's room. */
+    static const uint8_t link_check_req[1] = {0x02};
+    x->link_check = d->silent_uplinks >= LAB_DEV_SILENT_BEFORE_CHECK;
+    size_t cap = lab_eu868_max_payload(d->dr) - (x->link_check ? sizeof link_check_req : 0);
     if (cap > sizeof frame)
         cap = sizeof frame;
     if (se_mls_next_uplink(&d->e, cap, frame, &flen) != SE_OK)
@@ -397,6 +467,10 @@ static bool exchange_begin(worker *w, exchange *x)
     memset(&up, 0, sizeof up);
     up.has_fport = true;
     up.tx_dr = d->dr;
+    if (x->link_check) {
+        up.fopts = link_check_req;
+        up.fopts_len = sizeof link_check_req;
+    }
     if (flen > 0) {
         up.fport = SE_MLS_FPORT;
         up.payload = frame;
@@ -422,6 +496,9 @@ out:
         d->st.join_requests++;
     else
         d->st.uplinks++;
+    if (x->link_check)
+        d->st.link_checks++;
+    x->sent = true;
     transmit(w, x, phy, plen);
     return true;
 }
@@ -460,6 +537,10 @@ static bool exchange_hear(exchange *x, const lab_txpk *down, bool rx2)
             d->st.joins++;
             d->join_failures = 0;
             d->joined_join_eui = x->join_eui;
+            d->mac_dev_addr = jres.dev_addr;
+            d->mac_known = true;
+            d->must_join = false;
+            d->silent_uplinks = d->checks_unanswered = 0;
             d->rx1_dr_offset = (uint8_t)((jres.dl_settings >> 4) & 0x07);
             d->rx2_dr = (uint8_t)(jres.dl_settings & 0x0F);
             d->rx_delay_s = (uint8_t)((jres.rx_delay & 0x0F) == 0 ? 1 : (jres.rx_delay & 0x0F));
@@ -471,6 +552,7 @@ static bool exchange_hear(exchange *x, const lab_txpk *down, bool rx2)
         if (se_unprotect_downlink(&d->e, down->data, down->size, buf, sizeof buf, &dl) == SE_OK) {
             taken = true;
             d->st.downlinks++;
+            d->silent_uplinks = d->checks_unanswered = 0;
             if (dl.mls)
                 d->st.mls_downlinks++;
             if (dl.secure_pending)
@@ -492,8 +574,18 @@ static bool exchange_hear(exchange *x, const lab_txpk *down, bool rx2)
 static void exchange_silent(exchange *x)
 {
     lab_dev *d = x->d;
-    if (!x->join)
+    if (!x->join) {
+        if (!x->sent)
+            return;
+        d->silent_uplinks++;
+        if (x->link_check && ++d->checks_unanswered >= LAB_DEV_CHECKS_BEFORE_REJOIN) {
+            /* The network no longer knows this session: join again. */
+            d->must_join = true;
+            d->checks_unanswered = d->silent_uplinks = 0;
+            d->st.rejoins++;
+        }
         return;
+    }
     /* Retransmission back-off, in simulated time: the spec's duty-cycle
      * limits make a device wait longer after each unanswered attempt. */
     d->join_failures++;

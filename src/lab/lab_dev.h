@@ -40,6 +40,20 @@
  * drops its session, and the device joins again on the new profile; when a
  * trial profile is never answered, the element falls back by itself after
  * its policy's join attempts, and the device joins on what it fell back to.
+ *
+ * Losing the network. A device whose network stops answering (the network
+ * server lost its session, or it is gone) must not send into the void for
+ * ever: after LAB_DEV_SILENT_BEFORE_CHECK data uplinks in a row without a
+ * downlink its uplinks carry a LinkCheckReq, and after
+ * LAB_DEV_CHECKS_BEFORE_REJOIN of those unanswered in a row it joins again,
+ * as applications on LoRaMac-node do with LmHandlerLinkCheckReq.
+ *
+ * The device's own memory. Beside the element's image the device keeps
+ * what its MAC learned from the join-accept (RX1 delay, RX1DROffset, RX2
+ * data rate) in IMAGE.mac, written with the image, as a real stack keeps it
+ * in its own NVM. A device whose element has a session but whose MAC state
+ * is missing or belongs to another session joins again rather than listen
+ * in the wrong windows.
  */
 #ifndef FERRY_LAB_DEV_H
 #define FERRY_LAB_DEV_H
@@ -53,6 +67,8 @@
 
 #define LAB_AIR_NETWORKS 8
 #define LAB_DEV_NAME_MAX 32
+#define LAB_DEV_SILENT_BEFORE_CHECK 8
+#define LAB_DEV_CHECKS_BEFORE_REJOIN 3
 
 /* One network the simulated radio reaches: its NS's packet-forwarder port. */
 typedef struct lab_air_network {
@@ -75,6 +91,9 @@ typedef struct lab_dev_stats {
     uint32_t join_requests, joins, uplinks, mls_uplinks, downlinks, mls_downlinks;
     uint32_t lost_up, lost_down, secure_commands;
     uint32_t rx1, rx2;           /* downlinks heard in each window */
+    uint32_t link_checks;        /* uplinks that carried a LinkCheckReq */
+    uint32_t rejoins;            /* joins begun because the network stopped answering
+                                    or the MAC state was lost */
     double radio_s;              /* simulated air and back-off time */
     double se_cpu_s;             /* CPU time (of the worker thread) spent inside the element's calls */
 } lab_dev_stats;
@@ -92,6 +111,11 @@ typedef struct lab_dev {
     uint8_t rx1_dr_offset;       /* from the join-accept's DLSettings */
     uint8_t rx2_dr;
     uint8_t rx_delay_s;          /* RX1 delay of data frames (RxDelay, 0 read as 1) */
+    uint32_t mac_dev_addr;       /* the session the three above belong to */
+    bool mac_known;              /* they are set: from a join-accept or IMAGE.mac */
+    bool must_join;              /* the next exchange is a join-request, session or not */
+    unsigned silent_uplinks;     /* data uplinks in a row without a downlink */
+    unsigned checks_unanswered;  /* of those, uplinks that carried a LinkCheckReq */
     lab_dev_stats st;
     uint8_t last_secure[64];     /* the last secure command the application got */
     size_t last_secure_len;
@@ -99,9 +123,12 @@ typedef struct lab_dev {
     pthread_mutex_t lock;        /* one worker at a time */
 } lab_dev;
 
-/* Loads the element image at `path` into RAM and boots it. */
+/* Loads the element image at `path` into RAM and boots it, and the
+ * device's MAC state from `path`.mac when it belongs to the element's
+ * session (otherwise the device joins first). */
 lab_status lab_dev_open(lab_dev *d, const char *path, uint8_t dr, uint32_t in_range, uint32_t seed) LAB_MUST_CHECK;
-/* Writes the element's memory back to its image file (atomically). */
+/* Writes the element's memory back to its image file, then the MAC state
+ * to `path`.mac (each atomically). */
 lab_status lab_dev_save(lab_dev *d) LAB_MUST_CHECK;
 void lab_dev_close(lab_dev *d);
 

@@ -134,6 +134,37 @@ check "acme's AS decrypts the devices' uplinks with the AppSKey from acme's JS (
     '[ -n "$plain" ] && [ "$(echo "$plain" | cut -c1-8 | tr "A-F" "a-f")" = "${want}0001" ]'
 check "acme's AS got application uplinks from every device" \
     '[ "$(grep "\"FPort\":1," "$tmp/as.jsonl" | grep -o "\"DevEUI\":\"[0-9A-Fa-f]*\"" | sort -u | wc -l | tr -d " ")" -ge "$COUNT" ]'
+# The device's MAC state (IMAGE.mac) survives a power cycle: no loss, so
+# every LinkCheckReq (after 8 silent uplinks) is answered in the windows the
+# join-accept set, and nobody joins again.
+"$FERRY" lab devices --networks "$NETS" --until uplinks:12 --workers 8 "$out"/se-*.img >"$tmp/run3.json" 2>"$tmp/err"
+rc=$?
+check "a third run (12 uplinks, no loss): every device hears its LinkCheckAns in its saved windows and none joins again" \
+    '[ $rc -eq 0 ] && [ "$(jq_ "o.devices.filter(d=>d.LinkChecks>0&&d.Downlinks>0&&d.Rejoins===0&&d.JoinRequests===0).length" <"$tmp/run3.json")" = "$COUNT" ]'
+# acme's network server killed and started again: it lost every session
+# (the lab NS keeps them in memory). Devices stop hearing anything, send
+# LinkCheckReqs, and join again after three unanswered.
+kill -9 $ans_pid 2>/dev/null; wait $ans_pid 2>/dev/null
+"$FERRY" lab ns --config "$tmp/acme-ns.conf" 2>>"$tmp/acme-ns.log" & ans_pid=$!; pids="$pids $ans_pid"
+check "acme's NS starts again on the same ports" 'wait_http "http://127.0.0.1:$P_ANS/status" $ans_pid'
+mark=$(wc -l <"$tmp/as.jsonl")
+"$FERRY" lab devices --networks "$NETS" --until uplinks:16 --workers 8 "$out"/se-*.img >"$tmp/run4.json" 2>"$tmp/err"
+rc=$?
+check "after the NS lost its sessions: every device joins acme's network again after unanswered LinkCheckReqs" \
+    '[ $rc -eq 0 ] && [ "$(jq_ "o.devices.filter(d=>d.Rejoins===1&&d.JoinRequests>=1&&d.Joined&&d.JoinEUI.toUpperCase()===\"'$AJE'\").length" <"$tmp/run4.json")" = "$COUNT" ]'
+as_after() { [ "$(tail -n +$((mark + 1)) "$tmp/as.jsonl" | grep "\"FPort\":1," | grep -o "\"DevEUI\":\"[0-9A-Fa-f]*\"" | sort -u | wc -l | tr -d " ")" -ge "$COUNT" ]; }
+wait_until "application uplinks of all $COUNT devices at acme's AS after the rejoin" - as_after
+check "... and their application uplinks reach acme's AS again" as_after
+# Two runs at once against the same networks: their gateways must not share
+# EUIs, or each takes the other's downlinks.
+"$FERRY" lab devices --networks "$NETS" --until uplinks:10 --workers 2 $(ls "$out"/se-*.img | head -n $((COUNT / 2))) >"$tmp/run5a.json" 2>"$tmp/err5a" & r5=$!
+"$FERRY" lab devices --networks "$NETS" --until uplinks:10 --workers 2 $(ls "$out"/se-*.img | tail -n +$((COUNT / 2 + 1))) >"$tmp/run5b.json" 2>"$tmp/err5b"
+rc=$?; wait $r5; rca=$?
+check "two runs at once against one network: both reach their goal, no downlink missed, nobody joins again" \
+    '[ $rc -eq 0 ] && [ $rca -eq 0 ] && [ "$(jq_ o.gateways.DownMissed <"$tmp/run5a.json")$(jq_ o.gateways.DownMissed <"$tmp/run5b.json")" = 00 ] &&
+     [ $(($(jq_ "o.devices.filter(d=>d.Rejoins===0).length" <"$tmp/run5a.json") + $(jq_ "o.devices.filter(d=>d.Rejoins===0).length" <"$tmp/run5b.json"))) = "$COUNT" ]'
+check "--gateway-eui-base must leave the low 24 bits to networks and workers" \
+    '! "$FERRY" lab devices --networks "$NETS" --gateway-eui-base AA555A0000000001 "$(ls "$out"/se-*.img | head -n 1)" 2>"$tmp/o" && grep -q "six zeros" "$tmp/o"'
 $I idm audit verify >"$tmp/o" 2>"$tmp/err"
 check "audit chain verifies" '[ $? -eq 0 ]'
 # Receive windows: four more SEs behind a proxy that moves every downlink

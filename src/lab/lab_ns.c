@@ -74,6 +74,7 @@ lab_status lab_ns_new(const lab_ns_config *cfg, const lab_ns_io *io, lab_ns **ou
     ns->cfg = *cfg;
     ns->io = *io;
     ns->next_nwk_addr = 1;
+    ns->state_fd = -1;
     *out = ns;
     return LAB_OK;
 }
@@ -82,6 +83,7 @@ void lab_ns_free(lab_ns *ns)
 {
     if (ns == NULL)
         return;
+    lab_ns_state_close(ns);
     for (size_t i = 0; i < ns->n_sessions; i++)
         session_free(ns->sessions[i]);
     free(ns->sessions);
@@ -114,7 +116,7 @@ lab_session *lab_ns_session_by_dev_eui(lab_ns *ns, uint64_t dev_eui)
 }
 
 /* Drops every other session of s's device: s has proved the device uses it. */
-static void session_promote(lab_ns *ns, const lab_session *s)
+void lab_ns_session_promote(lab_ns *ns, const lab_session *s)
 {
     size_t j = 0;
     for (size_t i = 0; i < ns->n_sessions; i++) {
@@ -127,7 +129,7 @@ static void session_promote(lab_ns *ns, const lab_session *s)
     ns->n_sessions = j;
 }
 
-static lab_status session_add(lab_ns *ns, lab_session *s)
+lab_status lab_ns_session_add(lab_ns *ns, lab_session *s)
 {
     if (ns->n_sessions == ns->cap_sessions) {
         size_t cap = ns->cap_sessions ? ns->cap_sessions * 2 : 64;
@@ -358,13 +360,14 @@ lab_status lab_ns_join_commit(lab_ns *ns, lab_join_outcome *out)
 {
     if (out->session == NULL)
         return LAB_ERR_ARGUMENT;
-    lab_status st = session_add(ns, out->session);
+    lab_status st = lab_ns_session_add(ns, out->session);
     if (st != LAB_OK)
         return st;
     lab_session *s = out->session;
     out->session = NULL;
     ns->next_nwk_addr++;
     ns->stats.joins++;
+    lab_ns_state_session(ns, s);
     lab_ns_log(ns, "join", s->dev_eui, "DevAddr %08X, LoRaWAN %s session", (unsigned)s->dev_addr,
                s->v11 ? "1.1" : "1.0.x");
     return LAB_OK;
@@ -562,7 +565,7 @@ lab_status lab_ns_data_up(lab_ns *ns, const dedup_slot *up, const lw_frame *f, u
     s->fcnt_up_next = fcnt + 1;
     if (lab_eu868_dr(up->best.sf, up->best.bw, &s->last_dr) != LAB_OK)
         s->last_dr = 0;
-    session_promote(ns, s);
+    lab_ns_session_promote(ns, s);
     const lw_data_frame *d = &f->u.data;
     if (d->fctrl.ack)
         s->conf_down_pending = false;
@@ -597,6 +600,8 @@ lab_status lab_ns_data_up(lab_ns *ns, const dedup_slot *up, const lw_frame *f, u
         lab_ns_forward_uplink(ns, s, up->phy, up->len, fcnt, now_ms);
     bool confirmed = f->mtype == LW_MTYPE_CONFIRMED_DATA_UP;
     answer_uplink(ns, s, up, confirmed, fcnt, answers, nans, now_ms);
+    /* after the answer: its downlink counter is spent too */
+    lab_ns_state_counters(ns, s);
     return LAB_OK;
 }
 

@@ -78,6 +78,7 @@ typedef struct lab_ns_config {
     char roaming_hub_token[LAB_NS_TOKEN_MAX + 1]; /* bearer the NS sends to the hub */
     char bi_token[LAB_NS_TOKEN_MAX + 1];       /* bearer the hub must send to POST /bi; "" = /bi closed */
     uint32_t roaming_lifetime;                 /* home role: PRStartAns Lifetime, seconds (default 3600) */
+    char state_file[512];                      /* sessions kept across restarts; "" = in memory only */
 } lab_ns_config;
 
 /* Reads a `key = value` file (docs/lab-ns.md). Token and KEK files are read
@@ -133,6 +134,9 @@ typedef struct lab_ns_stats {
     uint64_t xmit_up;          /* XmitDataReq uplinks from a partner that verified */
     uint64_t xmit_down;        /* downlinks queued to a partner */
     uint64_t roam_errors;      /* refused roaming messages, failed exchanges with the hub */
+    /* state_file */
+    uint64_t state_sessions_loaded; /* sessions read back at the start */
+    uint64_t state_write_failures;  /* records not written (each logged) */
 } lab_ns_stats;
 
 typedef struct lab_ns lab_ns;
@@ -140,6 +144,10 @@ typedef struct lab_ns lab_ns;
 /* A new engine; copies cfg (the caller may wipe its copy). One owner, freed
  * with lab_ns_free (which wipes every session key). */
 lab_status lab_ns_new(const lab_ns_config *cfg, const lab_ns_io *io, lab_ns **out) LAB_MUST_CHECK;
+/* Reads cfg.state_file back (when set) and keeps it to append to.
+ * LAB_ERR_CONFIG (a damaged file, or one written under another KEK) or
+ * LAB_ERR_IO, with a sentence in err[cap]. */
+lab_status lab_ns_state_open(lab_ns *ns, char *err, size_t cap) LAB_MUST_CHECK;
 void lab_ns_free(lab_ns *ns);
 
 /* One datagram from a gateway at wall time now_ms (ms since the epoch).

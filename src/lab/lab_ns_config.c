@@ -5,6 +5,7 @@
  * are errors so that a misspelt setting is never ignored. `route` may be
  * given many times: `route = PREFIX/BITS URL TOKEN_FILE`. Passive roaming:
  * `roaming_hub = URL TOKEN_FILE`, `bi_token_file`, `roaming_lifetime`.
+ * `state_file`: sessions kept across restarts (lab_ns_state.c).
  */
 #include "lab/lab_ns.h"
 #include "lab/lab_bi.h"
@@ -203,6 +204,12 @@ static lab_status set_key(lab_ns_config *cfg, const char *k, char *v, const char
             return fail(err, cap, "line %u: roaming_lifetime: seconds, 1 to 604800 (0, stateless roaming, is not "
                                   "supported)", ln);
         cfg->roaming_lifetime = (uint32_t)x;
+    } else if (strcmp(k, "state_file") == 0) {
+        resolve(dir, v, path, sizeof(path));
+        if (strlen(path) + 8 >= sizeof(cfg->state_file))
+            return fail(err, cap, "line %u: state_file: a path shorter than %zu characters", ln,
+                        sizeof(cfg->state_file) - 8);
+        strcpy(cfg->state_file, path);
     } else {
         return fail(err, cap, "line %u: unknown key '%s'", ln, k);
     }

@@ -314,6 +314,10 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         snprintf(err, cap, "engine: %s", lab_strerror(st));
         return st;
     }
+    if ((st = lab_ns_state_open(sh.ns, err, cap)) != LAB_OK) {
+        lab_ns_free(sh.ns);
+        return st;
+    }
     pthread_mutex_init(&sh.lock, NULL);
     net_server *d = NULL;
     if (net_client_new(&sh.client) != NET_OK || net_client_new(&sh.client_out) != NET_OK) {

@@ -138,7 +138,19 @@ struct lab_ns {
     lab_roam_up *roam_ups;        /* ROAM_UPS, a ring (visited role) */
     size_t roam_up_next;
     uint64_t roam_token_seq;
+    int state_fd;                 /* cfg.state_file open to append; -1: none */
 };
+
+/* lab_ns.c: a session joins the table (ownership passes). */
+lab_status lab_ns_session_add(lab_ns *ns, lab_session *s) LAB_MUST_CHECK;
+/* Drops every other session of s's device: s has proved the device uses it. */
+void lab_ns_session_promote(lab_ns *ns, const lab_session *s);
+
+/* lab_ns_state.c (docs/lab-ns.md, "State file"): a join and an accepted
+ * uplink are appended to cfg.state_file when one is set. */
+void lab_ns_state_session(lab_ns *ns, const lab_session *s);
+void lab_ns_state_counters(lab_ns *ns, const lab_session *s);
+void lab_ns_state_close(lab_ns *ns);
 
 /* The newest session of a DevEUI, or NULL. */
 lab_session *lab_ns_session_by_dev_eui(lab_ns *ns, uint64_t dev_eui);

@@ -6,7 +6,9 @@
  * test's own session keys. Covers: join, PULL_RESP timing, de-duplication
  * and the best gateway, 32-bit FCnt (rollover), replay and MIC refusal,
  * 1.0 and 1.1 MICs, MAC commands (LinkCheckReq in encrypted 1.1 FOpts),
- * /downlink answers, class A delivery, routes and config refusals.
+ * /downlink answers, class A delivery, routes and config refusals, and
+ * the state file: sessions and counters back after a restart, keys only
+ * wrapped in it, a torn last line, a damaged file or another KEK refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,6 +49,7 @@ typedef struct fake {
     uint64_t sent_gw[4];
     int n_sent;
     char last_event[64];
+    uint32_t last_dev_addr;   /* of the last JoinReq */
 } fake;
 
 static void wrap_env(bi_key_envelope *env, const char *label, const char *key_hex)
@@ -72,6 +75,7 @@ static lab_status fake_js(void *user, const lab_ns_route *r, const char *body, s
     assert_int_equal(req.hdr.message_type, BI_MSG_JOIN_REQ);
     assert_true(req.hdr.sender_id.value == NET_ID);
     assert_true(req.u.join.dev_addr >> 25 == (NET_ID & 0x3F));
+    f->last_dev_addr = req.u.join.dev_addr;
     bi_header ah;
     assert_int_equal(bi_answer_header(&req.hdr, &ah), BI_OK);
     bi_join_ans a;
@@ -543,6 +547,145 @@ static void test_config_and_routes(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static lab_ns *engine_with_state(fake *f, const char *path, lab_status want)
+{
+    lab_ns_config cfg;
+    config(&cfg);
+    snprintf(cfg.state_file, sizeof(cfg.state_file), "%s", path);
+    lab_ns_io io = {.user = f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
+    lab_ns *ns = NULL;
+    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    char err[300] = "";
+    assert_int_equal(lab_ns_state_open(ns, err, sizeof(err)), want);
+    if (want != LAB_OK) {
+        assert_non_null(strstr(err, path));
+        lab_ns_free(ns);
+        return NULL;
+    }
+    return ns;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char *b = calloc(1, 65536);
+    size_t n = fread(b, 1, 65535, fp);
+    fclose(fp);
+    b[n] = '\0';
+    return b;
+}
+
+static void test_state_file(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ferry-labns-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/ns.state", dir);
+    fake f;
+    memset(&f, 0, sizeof(f));
+    f.v11 = true;
+    lab_ns *ns = engine_with_state(&f, path, LAB_OK);
+    join(ns, &f, T0);
+    uint8_t phy[LW_PHY_MAX];
+    uint8_t lcr = LAB_MAC_LINK_CHECK;
+    size_t n = uplink(true, ADDR, 5, false, &lcr, 1, 2, phy); /* answered: NFCntDown 0 spent */
+    push(ns, T0 + 1000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 1200);
+    assert_int_equal(f.as_calls, 1);
+    lab_ns_free(ns); /* as a kill: nothing is written at the end */
+
+    /* what is on disk: the keys only wrapped */
+    char *text = slurp(path);
+    char key_upper[33];
+    for (int i = 0; i < 32; i++)
+        key_upper[i] = (char)(NWK_HEX[i] >= 'a' ? NWK_HEX[i] - 32 : NWK_HEX[i]);
+    key_upper[32] = '\0';
+    assert_null(strstr(text, key_upper));
+    assert_null(strstr(text, NWK_HEX));
+    assert_null(strstr(text, "202122232425262728292A2B2C2D2E2F"));
+    assert_non_null(strstr(text, "\"fcnt_up_next\":6"));
+    free(text);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 077, 0);
+
+    /* started again: the session is back, the old frame a replay, the next accepted */
+    memset(&f, 0, sizeof(f));
+    f.v11 = true;
+    ns = engine_with_state(&f, path, LAB_OK);
+    lab_ns_stats st;
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.state_sessions_loaded, 1);
+    push(ns, T0 + 20000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 20200);
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.replays, 1);
+    n = uplink(true, ADDR, 6, false, &lcr, 1, 2, phy);
+    push(ns, T0 + 30000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 30200);
+    assert_int_equal(f.as_calls, 1);
+    assert_non_null(strstr(f.as_body, "\"FCnt\":6"));
+    assert_non_null(strstr(f.as_body, "\"KEKLabel\":\"as:app1\""));
+    /* the answer's downlink counter follows the one spent before the restart */
+    assert_int_equal(f.n_sent, 1);
+    lab_txpk tx;
+    sent_txpk(&f, 0, &tx);
+    lw_frame fr;
+    assert_int_equal(lw_frame_decode(tx.data, tx.size, &fr), LW_OK);
+    assert_int_equal(fr.u.data.fcnt, 1);
+    /* a new join goes on from the DevAddr after the one given */
+    join(ns, &f, T0 + 40000);
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.sessions, 2);
+    assert_int_equal(f.last_dev_addr, ADDR + 1);
+    lab_ns_free(ns);
+
+    /* a torn last line is ignored, the rest loads */
+    FILE *fp = fopen(path, "a");
+    assert_non_null(fp);
+    fputs("{\"counters\":{\"seq\":1,\"fcnt", fp);
+    fclose(fp);
+    memset(&f, 0, sizeof(f));
+    f.v11 = true;
+    ns = engine_with_state(&f, path, LAB_OK);
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.sessions, 2);
+    assert_string_equal(f.last_event, "state torn");
+    lab_ns_free(ns);
+
+    /* a bad line followed by good ones: a damaged file, the NS does not start */
+    text = slurp(path);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("{\"counters\":{\"seq\":99}}\n", fp);
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    assert_null(engine_with_state(&f, path, LAB_ERR_CONFIG));
+
+    /* another NS's file (another KEK): its keys do not unwrap */
+    unlink(path);
+    memset(&f, 0, sizeof(f));
+    ns = engine_with_state(&f, path, LAB_OK);
+    join(ns, &f, T0);
+    lab_ns_free(ns);
+    lab_ns_config cfg;
+    config(&cfg);
+    tu_key(&cfg.kek, ENC_HEX);
+    snprintf(cfg.state_file, sizeof(cfg.state_file), "%s", path);
+    lab_ns_io io = {.user = &f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
+    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    char err[300];
+    assert_int_equal(lab_ns_state_open(ns, err, sizeof(err)), LAB_ERR_CONFIG);
+    assert_non_null(strstr(err, "line 1"));
+    lab_ns_free(ns);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_join_refusals),
         cmocka_unit_test(test_mac_commands),
         cmocka_unit_test(test_config_and_routes),
+        cmocka_unit_test(test_state_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,12 @@ bi_status bi_mac_version_parse(const char *s, size_t len, bi_mac_version *out)
         *out = BI_MAC_1_0_0;
         return BI_OK;
     }
+    /* ChirpStack v4 writes "1.1.0" (lrwn's MacVersion), and its own parser
+     * reads "1.1" and "1.1.0" alike: so does ferry. */
+    if (len == 5 && memcmp(s, "1.1.0", 5) == 0) {
+        *out = BI_MAC_1_1;
+        return BI_OK;
+    }
     for (unsigned i = 0; i < BI_MAC_COUNT; i++) {
         if (strlen(mac_names[i]) == len && memcmp(mac_names[i], s, len) == 0) {
             *out = (bi_mac_version)i;

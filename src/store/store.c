@@ -55,6 +55,10 @@ store_status store_mac_version_parse(const char *text, store_mac_version *out)
 {
     if (text == NULL || out == NULL)
         return STORE_ERR_ARGUMENT;
+    if (strcmp(text, "1.1.0") == 0) { /* ChirpStack's spelling of 1.1 */
+        *out = STORE_MAC_1_1;
+        return STORE_OK;
+    }
     for (int v = 0; v < STORE_MAC_COUNT; v++) {
         if (strcmp(text, MAC_NAMES[v]) == 0) {
             *out = (store_mac_version)v;

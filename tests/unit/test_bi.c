@@ -99,6 +99,8 @@ static void test_tts_join_req_10(void **state)
     assert_false(r.u.join.has_cflist);
 }
 
+static char *mutate(const char *base, const char *key, const char *value);
+
 static void test_cs_join_req_11(void **state)
 {
     (void)state;
@@ -121,6 +123,18 @@ static void test_cs_join_req_11(void **state)
     assert_int_equal(r.u.join.dl_settings, 3);
     assert_true(r.u.join.has_cflist);
     assert_hex_equal(r.u.join.cflist, 16, "184F84E85684B85E84886684586E8400");
+    /* ChirpStack v4 spells 1.1 "1.1.0" (lrwn MacVersion::LORAWAN_1_1_0) */
+    char *m = mutate(CS_JOIN_REQ_11, "MACVersion", "\"1.1.0\"");
+    assert_int_equal(parse(m, &r, &e), BI_OK);
+    assert_int_equal(r.u.join.mac_version, BI_MAC_1_1);
+    free(m);
+    m = mutate(CS_JOIN_REQ_11, "MACVersion", "\"1.1.1\"");
+    assert_int_equal(parse(m, &r, &e), BI_ERR_VALUE);
+    free(m);
+    bi_mac_version v;
+    assert_int_equal(bi_mac_version_parse("1.1.0", 5, &v), BI_OK);
+    assert_int_equal(v, BI_MAC_1_1);
+    assert_string_equal(bi_mac_version_name(v), "1.1"); /* answers name it as TS002 does */
 }
 
 static void test_lorawan_js_join_req(void **state)

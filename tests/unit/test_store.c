@@ -290,7 +290,9 @@ static void test_strings(void **state)
         assert_int_equal(v, i);
     }
     assert_int_equal(store_mac_version_parse("1.0.5", &v), STORE_ERR_ARGUMENT);
-    assert_int_equal(store_mac_version_parse("1.1.0", &v), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_mac_version_parse("1.1.0", &v), STORE_OK); /* ChirpStack's spelling */
+    assert_int_equal(v, STORE_MAC_1_1);
+    assert_int_equal(store_mac_version_parse("1.1.1", &v), STORE_ERR_ARGUMENT);
     assert_false(store_mac_version_counts_dev_nonce(STORE_MAC_1_0_3));
     assert_true(store_mac_version_counts_dev_nonce(STORE_MAC_1_0_4));
     assert_true(store_mac_version_counts_dev_nonce(STORE_MAC_1_1));

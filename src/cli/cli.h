@@ -52,6 +52,7 @@ int cli_se_main(int argc, char **argv);
 /* The Join Server (cli_js.c): `ferry init`, and with `-d DIR` before the
  * command, `kek`, `device`, `peer` and `serve`. */
 int cli_js_init_main(int argc, char **argv);
+int cli_js_joineui_main(int argc, char **argv);
 int cli_js_kek_main(int argc, char **argv);
 int cli_js_device_main(int argc, char **argv);
 int cli_js_peer_main(int argc, char **argv);

@@ -121,6 +121,9 @@ static int import(int argc, char **argv)
     }
     idm_import_summary sum;
     char err[IDM_ERR_MAX];
+    const js_config *jc = idm_core_js_config(c);
+    o.join_euis = jc->join_euis;
+    o.n_join_euis = jc->n_join_euis;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     idm_status st = idm_import_batch(idm_core_token(c), idm_core_store(c), in, &o, &sum, err);

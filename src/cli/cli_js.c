@@ -76,7 +76,8 @@ int cli_js_init_main(int argc, char **argv)
 {
     static const char prog[] = "ferry init";
     static const cli_opt_spec specs[] = {
-        {"join-eui", "EUI", "this Join Server's JoinEUI, 16 hex digits (required)"},
+        {"join-eui", "EUI[/BITS][,...]", "the JoinEUIs served: one or more, each a JoinEUI (16 hex digits) or a "
+                                         "prefix of BITS bits (required)"},
         {"listen", "ADDR:PORT", "listen address (default 127.0.0.1:4711)"},
         {"database", "LOC", "sqlite:PATH or postgresql://... (default sqlite:DIR/ferry.db)"},
     };
@@ -85,7 +86,7 @@ int cli_js_init_main(int argc, char **argv)
     size_t npos = 0;
     cli_parse_result pr = cli_opts_parse(prog, specs, 3, argc, argv, v, pos, 1, &npos);
     if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry init DIR --join-eui EUI [options]", specs, 3);
+        cli_opts_usage(stdout, "ferry init DIR --join-eui EUI[/BITS][,...] [options]", specs, 3);
         return CLI_EXIT_OK;
     }
     if (pr != CLI_PARSED)
@@ -95,21 +96,54 @@ int cli_js_init_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     js_init_opts o = {.listen = v[1], .database = v[2]};
-    if (cli_parse_hex_uint(prog, "--join-eui", v[0], 16, "an EUI-64", &o.join_eui) != CLI_EXIT_OK)
+    js_join_eui_range ranges[JS_JOIN_EUIS_MAX];
+    char list[JS_JOIN_EUIS_MAX * JS_JOIN_EUI_TEXT_MAX], err[JS_ERR_MAX];
+    if (strlen(v[0]) >= sizeof list) {
+        cli_error(prog, "--join-eui: at most %d ranges", JS_JOIN_EUIS_MAX);
         return CLI_EXIT_USAGE;
+    }
+    strcpy(list, v[0]);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
+        if (o.n_join_euis == JS_JOIN_EUIS_MAX) {
+            cli_error(prog, "--join-eui: at most %d ranges", JS_JOIN_EUIS_MAX);
+            return CLI_EXIT_USAGE;
+        }
+        if (js_join_eui_range_parse(t, &ranges[o.n_join_euis], err) != JS_OK) {
+            cli_error(prog, "--join-eui: %s", err);
+            return CLI_EXIT_USAGE;
+        }
+        for (size_t i = 0; i < o.n_join_euis; i++)
+            if (ranges[i].prefix == ranges[o.n_join_euis].prefix && ranges[i].bits == ranges[o.n_join_euis].bits) {
+                cli_error(prog, "--join-eui: %s given twice", t);
+                return CLI_EXIT_USAGE;
+            }
+        o.n_join_euis++;
+    }
+    if (o.n_join_euis == 0) {
+        cli_error(prog, "--join-eui: at least one JoinEUI or prefix");
+        return CLI_EXIT_USAGE;
+    }
+    o.join_euis = ranges;
     if (v[1] != NULL) {
         if (strchr(v[1], ':') == NULL) {
             cli_error(prog, "--listen: expected ADDR:PORT");
             return CLI_EXIT_USAGE;
         }
     }
-    char err[JS_ERR_MAX];
     js_status st = js_deploy_init(pos[0], &o, err);
     if (st != JS_OK)
         return js_fail(prog, st, err);
     json_t *out = json_object();
     int e = cli_json_set_str(out, "Dir", pos[0]);
-    e |= cli_json_set_be(out, "JoinEUI", o.join_eui, 16);
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < o.n_join_euis; i++) {
+        char t[JS_JOIN_EUI_TEXT_MAX];
+        js_join_eui_range_text(&ranges[i], t);
+        e |= json_array_append_new(arr, json_string(t));
+    }
+    e |= arr == NULL || json_object_set_new(out, "JoinEUIs", arr) != 0;
+    if (o.n_join_euis == 1 && ranges[0].bits == 64) /* one JoinEUI: as before ranges */
+        e |= cli_json_set_be(out, "JoinEUI", ranges[0].prefix, 16);
     e |= cli_json_set_str(out, "Config", JS_CONF_FILE);
     e |= cli_json_set_str(out, "AdminTokenFile", JS_ADMIN_TOKEN);
     return cli_json_emit(prog, out, e);
@@ -546,4 +580,60 @@ int cli_js_serve_main(int argc, char **argv)
     if (st != JS_OK)
         return js_fail(prog, st, err);
     return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------- joineui */
+
+/* `ferry joineui add|remove|list`: the JoinEUI ranges of ferry.conf. The
+ * file is rewritten atomically; a running `ferry serve` takes the change at
+ * SIGHUP (or POST /api/v1/tls/reload). */
+int cli_js_joineui_main(int argc, char **argv)
+{
+    static const char prog[] = "ferry joineui";
+    static const char usage[] = "ferry -d DIR joineui add RANGE | remove RANGE | list   (RANGE: EUI or EUI/BITS)";
+    char *pos[2];
+    size_t npos = 0;
+    cli_parse_result pr = cli_opts_parse(prog, NULL, 0, argc, argv, NULL, pos, 2, &npos);
+    if (pr == CLI_PARSE_HELP) {
+        cli_opts_usage(stdout, usage, NULL, 0);
+        return CLI_EXIT_OK;
+    }
+    if (pr != CLI_PARSED)
+        return CLI_EXIT_USAGE;
+    bool list = npos == 1 && strcmp(pos[0], "list") == 0;
+    bool add = npos == 2 && strcmp(pos[0], "add") == 0;
+    bool remove = npos == 2 && strcmp(pos[0], "remove") == 0;
+    if (!list && !add && !remove) {
+        cli_error(prog, "expected add RANGE, remove RANGE or list (see --help)");
+        return CLI_EXIT_USAGE;
+    }
+    const char *dir = cli_deploy_dir(prog);
+    if (dir == NULL)
+        return CLI_EXIT_USAGE;
+    char err[JS_ERR_MAX];
+    if (!list) {
+        js_status st = js_join_eui_change(dir, add, pos[1], err);
+        if (st != JS_OK)
+            return js_fail(prog, st, err);
+    }
+    js_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL)
+        return CLI_EXIT_FAIL;
+    js_status st = js_config_load(dir, cfg, err);
+    if (st != JS_OK) {
+        free(cfg);
+        return js_fail(prog, st, err);
+    }
+    json_t *out = json_object(), *arr = json_array();
+    int e = out == NULL || arr == NULL;
+    for (size_t i = 0; !e && i < cfg->n_join_euis; i++) {
+        char t[JS_JOIN_EUI_TEXT_MAX];
+        js_join_eui_range_text(&cfg->join_euis[i], t);
+        e |= json_array_append_new(arr, json_string(t));
+    }
+    free(cfg);
+    e |= out == NULL || json_object_set_new(out, "JoinEUIs", arr) != 0;
+    if (!list)
+        e |= cli_json_set_str(out, "Note", "ferry.conf changed; a running `ferry serve` takes it at SIGHUP");
+    return cli_json_emit(prog, out, e);
 }

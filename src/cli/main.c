@@ -18,7 +18,8 @@ static int cmd_version(int argc, char **argv);
 static const cli_command commands[] = {
     {"lorawan", cli_lorawan_main, "decode frames, derive session keys, build join-accepts (LoRaWAN 1.0.x, 1.1)"},
     {"se", cli_se_main, "the secure element emulator and a device-side host for it"},
-    {"init", cli_js_init_main, "create a Join Server deployment: ferry init DIR --join-eui EUI"},
+    {"init", cli_js_init_main, "create a Join Server deployment: ferry init DIR --join-eui EUI[/BITS][,...]"},
+    {"joineui", cli_js_joineui_main, "add, remove or list the JoinEUI ranges a Join Server serves (-d DIR)"},
     {"kek", cli_js_kek_main, "import, generate or list the KEKs of peers (-d DIR)"},
     {"device", cli_js_device_main, "import, list, show or delete devices (-d DIR)"},
     {"peer", cli_js_peer_main, "authorise a network or application server with a bearer token (-d DIR)"},

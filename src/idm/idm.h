@@ -34,6 +34,7 @@
 #include "hsm/hsm.h"
 #include "idm/idm_state.h"
 #include "idm/idm_status.h"
+#include "js/js.h"
 #include "store/store.h"
 #include "store/store_idm.h"
 
@@ -144,6 +145,11 @@ typedef struct idm_import_opts {
      * may read and act on these SEs and no others (docs/idm.md, "Who may do
      * what"). NULL or "" = none recorded: no maker acts on them. */
     const char *maker;
+    /* The JoinEUIs the deployment's Join Server serves (ferry.conf): an SE
+     * whose bootstrap JoinEUI is outside them could never join, and the
+     * batch is refused. NULL = not checked (tests of the import alone). */
+    const js_join_eui_range *join_euis;
+    size_t n_join_euis;
 } idm_import_opts;
 
 typedef struct idm_import_summary {

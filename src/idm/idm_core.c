@@ -161,6 +161,11 @@ idm_token *idm_core_token(idm_core *c)
     return c->tok.s != NULL ? &c->tok : NULL;
 }
 
+const js_config *idm_core_js_config(const idm_core *c)
+{
+    return &c->js;
+}
+
 const idm_config *idm_core_config(const idm_core *c)
 {
     return &c->cfg;

@@ -68,6 +68,7 @@ store *idm_core_store(idm_core *c);
 hsm_session *idm_core_session(idm_core *c);                  /* NULL when opened without the token */
 idm_token *idm_core_token(idm_core *c);                      /* for idm_import_batch; NULL idem */
 const idm_config *idm_core_config(const idm_core *c);        /* idm.conf */
+const js_config *idm_core_js_config(const idm_core *c);      /* ferry.conf: the bootstrap JS's */
 const idm_policy *idm_core_policy(const idm_core *c);        /* idm.conf's delivery policy */
 
 /* Authorization on this IDM: idm_access_check on its store. */

@@ -309,6 +309,14 @@ static store_status import_txn(store *db, void *ctx)
             errf(r->err, "line %llu: %s", (unsigned long long)lineno, perr);
             break;
         }
+        if (r->o->join_euis != NULL &&
+            !js_join_eui_ranges_match(r->o->join_euis, r->o->n_join_euis, r->line.join_eui)) {
+            errf(r->err, "line %llu: JoinEUI %016llX is not served by this deployment's Join Server "
+                 "(`ferry joineui add`)", (unsigned long long)lineno, (unsigned long long)r->line.join_eui);
+            r->st = IDM_ERR_INPUT;
+            lw_secure_wipe(&r->line, sizeof r->line);
+            break;
+        }
         sum->lines++;
         r->st = import_line(r, db, lineno);
         lw_secure_wipe(&r->line, sizeof r->line);

@@ -62,6 +62,7 @@ js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX])
     }
     pthread_mutex_init(&ctx->metrics.lock, NULL);
     pthread_mutex_init(&ctx->reload_lock, NULL);
+    pthread_rwlock_init(&ctx->join_eui_lock, NULL);
     pthread_cond_init(&ctx->reload_cond, NULL);
     *out = ctx;
     return JS_OK;
@@ -74,6 +75,7 @@ void js_close(js_ctx *ctx)
     hsm_close(ctx->h);
     pthread_mutex_destroy(&ctx->metrics.lock);
     pthread_mutex_destroy(&ctx->reload_lock);
+    pthread_rwlock_destroy(&ctx->join_eui_lock);
     pthread_cond_destroy(&ctx->reload_cond);
     free(ctx->metrics.ops);
     store_batch_free(ctx->batch);

@@ -86,9 +86,20 @@ typedef struct js_peer {
     char client_crl[JS_PATH_MAX];     /* that CA's CRL (PEM or DER); "" = tls_client_crl */
 } js_peer;
 
+/* A block of JoinEUIs: those whose top `bits` bits are `prefix`'s
+ * (js_join_eui.c). 64 bits: one JoinEUI. */
+typedef struct js_join_eui_range {
+    uint64_t prefix;                  /* the bits past `bits` are zero */
+    unsigned bits;                    /* 1..64 */
+} js_join_eui_range;
+
+#define JS_JOIN_EUIS_MAX 64
+#define JS_JOIN_EUI_TEXT_MAX 24       /* "70B3D57ED0000000/40" and a NUL */
+
 typedef struct js_config {
     char dir[JS_PATH_MAX];            /* absolute deployment directory */
-    uint64_t join_eui;                /* this Join Server's JoinEUI (ReceiverID) */
+    js_join_eui_range join_euis[JS_JOIN_EUIS_MAX]; /* the JoinEUIs served (ReceiverID, devices) */
+    size_t n_join_euis;               /* at least 1 */
     char listen[128];                 /* ADDR:PORT */
     char database[JS_PATH_MAX + 16];  /* store_open() location */
     char pkcs11_module[JS_PATH_MAX];
@@ -115,6 +126,21 @@ typedef struct js_config {
  * JS_ERR_CONFIG with a sentence in err[JS_ERR_MAX] naming the line. */
 js_status js_config_load(const char *dir, js_config *out, char err[JS_ERR_MAX]);
 
+/* "EUI" or "EUI/BITS" (16 hex digits, optional 0x; BITS 1..64, the bits
+ * past them zero). JS_ERR_ARGUMENT with the reason in err. */
+js_status js_join_eui_range_parse(const char *text, js_join_eui_range *out, char err[JS_ERR_MAX]);
+/* "70B3D57ED0000000/40"; a single JoinEUI without "/64". */
+void js_join_eui_range_text(const js_join_eui_range *r, char out[JS_JOIN_EUI_TEXT_MAX]);
+/* True when eui falls in one of r[0..n). */
+bool js_join_eui_ranges_match(const js_join_eui_range *r, size_t n, uint64_t eui);
+/* Adds a range to cfg (ferry.conf's `join_eui`, repeatable): JS_ERR_EXISTS
+ * for one given twice. */
+js_status js_config_add_join_eui(js_config *cfg, const char *text, char err[JS_ERR_MAX]);
+/* `ferry joineui add|remove RANGE`: DIR/ferry.conf rewritten atomically
+ * with the range added or removed (the last one is never removed). A
+ * running server takes it at SIGHUP. */
+js_status js_join_eui_change(const char *dir, bool add, const char *range, char err[JS_ERR_MAX]);
+
 /* The peer entry for `id` (compared exactly; NetIDs are uppercase), or NULL. */
 const js_peer *js_config_peer(const js_config *cfg, const char *id);
 
@@ -129,7 +155,8 @@ js_status js_token_generate(char out[JS_TOKEN_HEX_LEN + 1], uint8_t hash[JS_HASH
 /* ---- deployment (js_deploy.c) ----------------------------------------- */
 
 typedef struct js_init_opts {
-    uint64_t join_eui;
+    const js_join_eui_range *join_euis; /* one or more */
+    size_t n_join_euis;
     const char *listen;       /* NULL = 127.0.0.1:JS_DEFAULT_PORT */
     const char *database;     /* NULL = sqlite:DIR/ferry.db */
     const char *token_label;  /* NULL = JS_TOKEN_LABEL */

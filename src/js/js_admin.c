@@ -147,7 +147,13 @@ js_status js_device_translate(js_worker *w, const char *line, size_t len, bool a
         return JS_ERR_INPUT;
     }
     js_status st = JS_OK;
-    if (d.allowed_net_ids_len > STORE_NET_IDS_MAX) {
+    if (!js_serves_join_eui(w->ctx, d.join_eui)) {
+        char list[JS_JOIN_EUIS_MAX * (JS_JOIN_EUI_TEXT_MAX + 2)];
+        js_join_eui_list_text(w->ctx, list, sizeof list);
+        js_errf(err, "JoinEUI: %016llX is not served by this Join Server (%.160s; `ferry joineui add`)",
+                (unsigned long long)d.join_eui, list);
+        st = JS_ERR_INPUT;
+    } else if (d.allowed_net_ids_len > STORE_NET_IDS_MAX) {
         js_errf(err, "AllowedNetIDs: at most %d here", STORE_NET_IDS_MAX);
         st = JS_ERR_INPUT;
     } else if (strlen(d.ns_kek_label) > STORE_LABEL_MAX || strlen(d.as_kek_label) > STORE_LABEL_MAX ||

@@ -193,9 +193,14 @@ static js_status set_key(js_config *cfg, const char *key, const char *v, char er
     unsigned long n = 0;
     if (strncmp(key, "peer.", 5) == 0)
         return set_peer(cfg, key, v, err, line);
-    if (strcmp(key, "join_eui") == 0)
-        ok = parse_hex_be(v, 8, &cfg->join_eui);
-    else if (strcmp(key, "listen") == 0)
+    if (strcmp(key, "join_eui") == 0) {
+        char e[JS_ERR_MAX];
+        js_status st = js_config_add_join_eui(cfg, v, e);
+        if (st != JS_OK) {
+            js_errf(err, "ferry.conf line %d: %s", line, e);
+            return JS_ERR_CONFIG;
+        }
+    } else if (strcmp(key, "listen") == 0)
         ok = copy_str(cfg->listen, sizeof(cfg->listen), v);
     else if (strcmp(key, "database") == 0)
         ok = copy_str(cfg->database, sizeof(cfg->database), v);

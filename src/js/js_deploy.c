@@ -51,7 +51,7 @@ static void hex_of(const uint8_t *b, size_t n, char *out, size_t cap)
 js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR_MAX])
 {
     err[0] = '\0';
-    if (dir == NULL || o == NULL)
+    if (dir == NULL || o == NULL || o->join_euis == NULL || o->n_join_euis == 0 || o->n_join_euis > JS_JOIN_EUIS_MAX)
         return JS_ERR_ARGUMENT;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         js_errf(err, "%s: %s", dir, strerror(errno));
@@ -143,9 +143,18 @@ js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR
             free(abs);
             return JS_ERR_NOMEM;
         }
+        /* one join_eui line per range, first in the file */
+        char euis[JS_JOIN_EUIS_MAX * (JS_JOIN_EUI_TEXT_MAX + 12)];
+        size_t el = 0;
+        for (size_t i = 0; i < o->n_join_euis; i++) {
+            char t[JS_JOIN_EUI_TEXT_MAX];
+            js_join_eui_range_text(&o->join_euis[i], t);
+            el += (size_t)snprintf(euis + el, sizeof euis - el, "join_eui = %s\n", t);
+        }
         snprintf(text, cap,
                  "# ferry Join Server deployment (made by `ferry init`). docs/join-server.md lists every key.\n"
-                 "join_eui = %016llX\n"
+                 "# the JoinEUIs served, a prefix /BITS each (ferry joineui add|remove|list)\n"
+                 "%s"
                  "listen = %s\n"
                  "database = %s\n"
                  "pkcs11_module = %s\n"
@@ -163,7 +172,7 @@ js_status js_deploy_init(const char *dir, const js_init_opts *o, char err[JS_ERR
                  "admin_token_sha256 = %s\n"
                  "# peers (ferry peer add): peer.<NetID or AS-ID>.token_sha256 = <hex>,\n"
                  "# peer.<ID>.client_ca = /abs/ca.pem (its client certificates), peer.<NetID>.nsid = <EUI>\n",
-                 (unsigned long long)o->join_eui, listen, db, dc.cfg.module != NULL ? dc.cfg.module : HSM_DEFAULT_MODULE,
+                 euis, listen, db, dc.cfg.module != NULL ? dc.cfg.module : HSM_DEFAULT_MODULE,
                  dc.conf_path, dc.label, dc.pin_path, hash_hex);
         st = write_new(conf_path, text);
         free(text);

@@ -626,7 +626,6 @@ static void handle_home_ns(js_worker *w, const bi_request *req, const store_oper
 void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t len, js_reply *out)
 {
     js_reply_reset(out);
-    const js_config *cfg = w->ctx->cfg;
     bi_request req;
     bi_error err;
     memset(&req, 0, sizeof(req));
@@ -643,8 +642,8 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
     }
     out->has_type = true;
     out->type = req.hdr.message_type;
-    if (req.hdr.receiver_id.kind != BI_ID_EUI || req.hdr.receiver_id.value != cfg->join_eui) {
-        answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_RECEIVER, "ReceiverID is not this Join Server's JoinEUI");
+    if (req.hdr.receiver_id.kind != BI_ID_EUI || !js_serves_join_eui(w->ctx, req.hdr.receiver_id.value)) {
+        answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_RECEIVER, "ReceiverID is not a JoinEUI this Join Server serves");
         return;
     }
     char sender[BI_ID_MAX + 1];

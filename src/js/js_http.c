@@ -192,6 +192,20 @@ static void reload_if_asked(js_ctx *ctx, net_server *ns, store *db, volatile sig
     js_status st = tls_reload(ctx, ns, db, err);
     js_log(st == JS_OK ? "info" : "error", st == JS_OK ? "TLS material reloaded" : "TLS reload refused: the material in place stays",
            NULL, 0, st == JS_OK ? (signal ? "SIGHUP" : "admin API") : err);
+    /* The JoinEUI ranges too (`ferry joineui add|remove` edits ferry.conf). */
+    char e2[JS_ERR_MAX] = "";
+    js_status s2 = js_join_eui_reload(ctx, e2);
+    if (s2 == JS_OK) {
+        char list[JS_JOIN_EUIS_MAX * (JS_JOIN_EUI_TEXT_MAX + 2)];
+        js_join_eui_list_text(ctx, list, sizeof list);
+        js_log("info", "JoinEUI ranges", NULL, 0, list);
+    } else {
+        js_log("error", "JoinEUI ranges not reloaded: the ones in place stay", NULL, 0, e2);
+        if (st == JS_OK) {
+            st = s2;
+            snprintf(err, sizeof err, "%s", e2);
+        }
+    }
     pthread_mutex_lock(&ctx->reload_lock);
     ctx->reload_done = asked;
     ctx->reload_result = st;

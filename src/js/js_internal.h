@@ -61,10 +61,19 @@ struct js_ctx {
     uint64_t reload_asked, reload_done;
     js_status reload_result;
     char reload_err[JS_ERR_MAX];
+    /* cfg->join_euis: read by every request, replaced at a reload */
+    pthread_rwlock_t join_eui_lock;
     /* the Identity Manager's view of its secure elements (js_set_se_policy) */
     js_se_policy_fn se_policy;
     void *se_policy_ctx;
 };
+
+/* js_join_eui.c: whether the server serves eui now (its ranges may change
+ * at a reload); the list as text for messages; the ranges read again from
+ * ferry.conf (at SIGHUP). */
+bool js_serves_join_eui(js_ctx *ctx, uint64_t eui);
+void js_join_eui_list_text(js_ctx *ctx, char *out, size_t cap);
+js_status js_join_eui_reload(js_ctx *ctx, char err[JS_ERR_MAX]);
 
 #define JS_KEK_CACHE 16
 

@@ -62,6 +62,15 @@ echo "$kek" | "$FERRY" hsa personalise --count 1 --out "$out" --kek-label 'bad l
 rc=$?
 check "a KEK label with a space is refused before any chip is made" '[ $rc -eq 2 ] && [ ! -s "$tmp/o" ]'
 
+# SEs whose bootstrap JoinEUI this deployment's Join Server does not serve
+# could never join: the batch is refused whole.
+echo "$kek" | "$FERRY" hsa personalise --count 2 --out "$tmp/other" --kek-label hsa-idm --join-eui 70B3D57EE0000000 \
+    --dev-eui-base 70B3D57ED00F0000 >/dev/null 2>"$tmp/err" &&
+    "$FERRY" -d "$idm" idm import "$tmp/other/batch.jsonl" >"$tmp/o" 2>"$tmp/err"
+rc=$?
+check "idm import refuses a batch whose JoinEUI the Join Server does not serve, naming it; nothing imported" \
+    '[ $rc -eq 1 ] && grep -q "70B3D57EE0000000 is not served" "$tmp/err" && ! "$FERRY" -d "$idm" idm show 70B3D57ED00F0000 >/dev/null 2>&1'
+
 "$FERRY" -d "$idm" idm import "$out/batch.jsonl" >"$tmp/o" 2>"$tmp/err"
 rc=$?
 check "idm import: 12 imported" '[ $rc -eq 0 ] && grep -q "\"imported\": 12" "$tmp/o" && grep -q "\"already\": 0" "$tmp/o"'

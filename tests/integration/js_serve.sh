@@ -205,6 +205,32 @@ if [ "$(result)" = Success ] && [ "$(field "$ans" HNetID)" = 000013 ] && [ "$(fi
 node "$ORACLE" body HomeNSReq 1.0 0000AA "" "" $D11 >"$tmp/req.json"
 post "$tmp/req.json" "$AAT";                               expect "HomeNSReq from a network the device may not use" NoRoamingAgreement
 
+# ---- 5b. JoinEUI ranges: added to the running server at SIGHUP
+hns_in_range() {
+    printf '{"ProtocolVersion":"1.0","SenderID":"000013","ReceiverID":"%s","TransactionID":11,"MessageType":"HomeNSReq","DevEUI":"%s"}' "$1" $D11 >"$tmp/req.json"
+    post "$tmp/req.json" "$NST"
+}
+hns_in_range 70B3D57EF0000042;                           expect "HomeNSReq to a JoinEUI outside every range" UnkownReceiver
+if "$FERRY" -d "$dep" joineui add 70B3D57EF0000001/40 >/dev/null 2>"$tmp/err"; then not_ok "joineui add: a prefix with bits past /40 is refused"; else
+    grep -q "bits are set past" "$tmp/err" && ok "joineui add: a prefix with bits past /40 is refused, saying why" || not_ok "joineui add message" "$(cat "$tmp/err")"; fi
+"$FERRY" -d "$dep" joineui add 70B3D57EF0000000/40 >"$tmp/o" 2>"$tmp/err" && grep -q '"70B3D57EF0000000/40"' "$tmp/o" &&
+    ok "joineui add 70B3D57EF0000000/40" || not_ok "joineui add" "$(cat "$tmp/o" "$tmp/err")"
+hns_in_range 70B3D57EF0000042;                           expect "... not served before the server reloads" UnkownReceiver
+kill -HUP "$server"
+wait_until "the JoinEUI ranges reloaded at SIGHUP" - "grep -q 'JoinEUI ranges.*70B3D57EF0000000/40' '$tmp/serve.log'" && ok "SIGHUP: the server logs its new JoinEUI ranges" || not_ok "reload logged" "$(tail -3 "$tmp/serve.log")"
+hns_in_range 70B3D57EF0000042
+if [ "$(result)" = Success ] && [ "$(field "$ans" HNetID)" = 000013 ]; then
+    ok "HomeNSReq to a JoinEUI of the new range is answered"; else not_ok "HomeNSReq in the new range" "$(cat "$ans")"; fi
+if "$FERRY" -d "$dep" joineui remove $JOINEUI >/dev/null 2>&1 && "$FERRY" -d "$dep" joineui remove 70B3D57EF0000000/40 >/dev/null 2>"$tmp/err"; then
+    not_ok "the last JoinEUI range is never removed"; else
+    grep -q "last one" "$tmp/err" && ok "the last JoinEUI range is never removed" || not_ok "remove last" "$(cat "$tmp/err")"; fi
+"$FERRY" -d "$dep" joineui add $JOINEUI >/dev/null 2>"$tmp/err" && "$FERRY" -d "$dep" joineui remove 70B3D57EF0000000/40 >/dev/null 2>>"$tmp/err" &&
+    [ "$("$FERRY" -d "$dep" joineui list 2>/dev/null | tr -d ' \n')" = "{\"JoinEUIs\":[\"$JOINEUI\"]}" ] &&
+    ok "joineui list: back to the one JoinEUI" || not_ok "joineui back" "$(cat "$tmp/err")"
+kill -HUP "$server"
+wait_until "the JoinEUI ranges reloaded again" - "[ \$(grep -c 'JoinEUI ranges' '$tmp/serve.log') -ge 2 ]"
+hns_in_range 70B3D57EF0000042;                           expect "... and after the next SIGHUP the removed range is no longer served" UnkownReceiver
+
 # ---- 6. admin API and metrics
 code=$(curl -s -o "$bodies/adm1.json" -w '%{http_code}' "$url/api/v1/devices/$D104")
 [ "$code" = 401 ] && ok "admin API without token -> 401" || not_ok "admin API without token" "$code"

@@ -46,7 +46,8 @@ static char root[64];
 static void make_deployment(const char *name, char dir[256])
 {
     snprintf(dir, 256, "%s/%s", root, name);
-    js_init_opts o = {.join_eui = 0x70B3D57ED0000000ull, .listen = "127.0.0.1:0"};
+    static const js_join_eui_range je = {0x70B3D57ED0000000ull, 64};
+    js_init_opts o = {.join_euis = &je, .n_join_euis = 1, .listen = "127.0.0.1:0"};
     char jerr[JS_ERR_MAX], err[IDM_ERR_MAX], tok[IDM_TENANT_TOKEN_HEX + 1];
     assert_int_equal(js_deploy_init(dir, &o, jerr), JS_OK);
     assert_int_equal(idm_config_init(dir, "127.0.0.1:0", tok, err), IDM_OK);

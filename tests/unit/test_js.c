@@ -213,7 +213,8 @@ static int setup(void **state)
         return -1;
     char dep[300], err[JS_ERR_MAX], path[400];
     snprintf(dep, sizeof(dep), "%s/dep", dir);
-    js_init_opts o = {.join_eui = JOIN_EUI};
+    static const js_join_eui_range je = {JOIN_EUI, 64};
+    js_init_opts o = {.join_euis = &je, .n_join_euis = 1};
     if (js_deploy_init(dep, &o, err) != JS_OK) {
         fprintf(stderr, "init: %s\n", err);
         return -1;
@@ -559,6 +560,73 @@ static void failure_codes(void **state)
     assert_int_equal(r.http_status, 400);
 }
 
+/* JoinEUI ranges: parsed strictly, matched by prefix, changed in ferry.conf
+ * (never the last one), taken by the running server at a reload; a device
+ * outside them is refused at import. */
+static void join_eui_ranges(void **state)
+{
+    (void)state;
+    js_join_eui_range r;
+    char err[JS_ERR_MAX], t[JS_JOIN_EUI_TEXT_MAX];
+    assert_int_equal(js_join_eui_range_parse("70B3D57ED0100000/44", &r, err), JS_OK);
+    assert_true(r.prefix == 0x70B3D57ED0100000ull && r.bits == 44);
+    js_join_eui_range_text(&r, t);
+    assert_string_equal(t, "70B3D57ED0100000/44");
+    assert_true(js_join_eui_ranges_match(&r, 1, 0x70B3D57ED01FFFFFull));
+    assert_false(js_join_eui_ranges_match(&r, 1, 0x70B3D57ED0200000ull));
+    assert_int_equal(js_join_eui_range_parse("0x70b3d57ed0000000", &r, err), JS_OK);
+    js_join_eui_range_text(&r, t);
+    assert_string_equal(t, "70B3D57ED0000000");
+    static const char *const bad[] = {"70B3D57ED0100001/44", "70B3D57ED0000000/0", "70B3D57ED0000000/65",
+                                      "70B3D57ED000000", "70B3D57ED0000000/", "70B3D57ED0000000/4x", "zz"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(js_join_eui_range_parse(bad[i], &r, err), JS_ERR_ARGUMENT);
+    assert_non_null(strstr(err, "zz"));
+
+    char dep[300], body[1024];
+    snprintf(dep, sizeof(dep), "%s/dep", dir);
+    const char *home_ns_req = "{\"ProtocolVersion\":\"1.0\",\"SenderID\":\"000013\",\"ReceiverID\":\"70B3D57ED0100001\","
+                              "\"TransactionID\":1,\"MessageType\":\"HomeNSReq\",\"DevEUI\":\"0004A30B001C0F01\"}";
+    expect(home_ns_req, ns_token, "UnkownReceiver");
+    assert_int_equal(js_join_eui_change(dep, true, "70B3D57ED0100000/44", err), JS_OK);
+    assert_int_equal(js_join_eui_change(dep, true, "70B3D57ED0100000/44", err), JS_ERR_EXISTS);
+    assert_int_equal(js_join_eui_change(dep, false, "70B3D57ED0200000/44", err), JS_ERR_NOT_FOUND);
+    /* in the file, not yet in the running server */
+    expect(home_ns_req, ns_token, "UnkownReceiver");
+    assert_int_equal(js_join_eui_reload(ctx, err), JS_OK);
+    expect(home_ns_req, ns_token, "UnknownDevEUI");
+    /* a device in the new range is taken, one outside every range is not */
+    char wr[49];
+    wrap_hex(TR_KEK, APPKEY_104, wr);
+    snprintf(body, sizeof(body),
+             "{\"DevEUI\":\"0004A30B001C0F02\",\"JoinEUI\":\"%s\",\"MACVersion\":\"1.0.4\",\"HomeNetID\":\"000013\","
+             "\"NwkKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\"}",
+             "70B3D57ED0100002", wr);
+    store_device d;
+    bool clear = false;
+    assert_int_equal(js_device_translate(w, body, strlen(body), false, &d, &clear, err), JS_OK);
+    memcpy(strstr(body, "70B3D57ED0100002"), "70B3D57ED0200002", 16);
+    assert_int_equal(js_device_translate(w, body, strlen(body), false, &d, &clear, err), JS_ERR_INPUT);
+    assert_non_null(strstr(err, "70B3D57ED0200002 is not served"));
+    assert_non_null(strstr(err, "70B3D57ED0100000/44"));
+    /* the original JoinEUI goes; the last range never does */
+    char orig[20];
+    snprintf(orig, sizeof(orig), "%016llX", (unsigned long long)JOIN_EUI);
+    assert_int_equal(js_join_eui_change(dep, false, orig, err), JS_OK);
+    assert_int_equal(js_join_eui_change(dep, false, "70B3D57ED0100000/44", err), JS_ERR_ARGUMENT);
+    assert_non_null(strstr(err, "last one"));
+    js_config *cfg = calloc(1, sizeof(*cfg));
+    assert_int_equal(js_config_load(dep, cfg, err), JS_OK);
+    assert_int_equal(cfg->n_join_euis, 1);
+    assert_true(cfg->join_euis[0].prefix == 0x70B3D57ED0100000ull && cfg->join_euis[0].bits == 44);
+    free(cfg);
+    /* put back as it was for the other tests */
+    assert_int_equal(js_join_eui_change(dep, true, orig, err), JS_OK);
+    assert_int_equal(js_join_eui_change(dep, false, "70B3D57ED0100000/44", err), JS_OK);
+    assert_int_equal(js_join_eui_reload(ctx, err), JS_OK);
+    expect(home_ns_req, ns_token, "UnkownReceiver");
+}
+
 static void home_ns(void **state)
 {
     (void)state;
@@ -677,6 +745,7 @@ int main(void)
         cmocka_unit_test(join_11_and_app_s_key),
         cmocka_unit_test(rejoin_11),
         cmocka_unit_test(failure_codes),
+        cmocka_unit_test(join_eui_ranges),
         cmocka_unit_test(home_ns),
         cmocka_unit_test(admin_api),
         cmocka_unit_test(metrics),

@@ -324,7 +324,8 @@ static int setup(void **state)
         return -1;
     char err[JS_ERR_MAX], path[400];
     snprintf(dep, sizeof(dep), "%s/dep", dir);
-    js_init_opts o = {.join_eui = JOIN_EUI};
+    static const js_join_eui_range je = {JOIN_EUI, 64};
+    js_init_opts o = {.join_euis = &je, .n_join_euis = 1};
     if (js_deploy_init(dep, &o, err) != JS_OK) {
         fprintf(stderr, "init: %s\n", err);
         return -1;

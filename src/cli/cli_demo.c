@@ -150,7 +150,16 @@ static int run(demo *d, const char *in, const char *fmt, ...)
     if (in != NULL)
         fputs(in, p);
     int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (rc != 0) {
+        /* The user sees which command failed and why, not only a step
+         * that never ended: its last lines are at the end of setup.log. */
+        char log[sizeof d->dir + 16];
+        snprintf(log, sizeof log, "%s/setup.log", d->dir);
+        fprintf(stderr, "ferry demo: a command failed (status %d): %.300s\n  its last lines (%s):\n", rc, cmd, log);
+        cli_print_log_tail(stderr, log, 8, "    ");
+    }
+    return rc;
 }
 
 /* Starts a server (logging to DIR/log), counted in CPU group `group`. */
@@ -599,7 +608,8 @@ static int idm_fleet(demo *d, const char *verb_and_opts)
 {
     if (fleet_file(d, "step.txt", pick_step, false) != 0)
         return -1;
-    return run(d, NULL, "'%s' -d idm idm %s $(cat step.txt)", d->ferry, verb_and_opts);
+    /* a file, not arguments: a fleet of any size (the command batches) */
+    return run(d, NULL, "'%s' -d idm idm %s --file step.txt", d->ferry, verb_and_opts);
 }
 
 /* The tenants' REST API of `idm serve` (docs/idm.md): one assignment per
@@ -744,14 +754,14 @@ static bool pick_all(demo *d, size_t i) { (void)d, (void)i; return true; }
 /* The IDM's view of each device against the scenario's, after the IDM's
  * housekeeping has had time to catch up. Read as the operator reads it,
  * with `ferry idm status` (the demo opens no database of the product's). */
-static bool verify(demo *d, json_t *devices)
+static bool verify(demo *d, json_t *devices, int attempts)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/status.json", d->dir);
     if (fleet_file(d, "all.txt", pick_all, false) != 0)
         return false;
     bool all = false;
-    for (int attempt = 0; attempt < 60 && !all; attempt++) {
+    for (int attempt = 0; attempt < attempts && !all; attempt++) {
         all = true;
         json_array_clear(devices);
         /* exit status 1 when an SE is unknown: the report says which */
@@ -985,7 +995,10 @@ int cli_demo_main(int argc, char **argv)
     int sc = scenario(d);
     d->flow_s = now() - d->t0;
     cpu_account(d);
-    bool ok = sc == 0 && verify(d, devices);
+    /* Every device is in the report, also after a step failed: read once
+     * then, rather than waited for. */
+    bool verified = verify(d, devices, sc == 0 ? 60 : 1);
+    bool ok = sc == 0 && verified;
     for (size_t i = 0; i < d->nsteps; i++) {
         step_report *r = &d->steps[i];
         json_t *o = json_object();

@@ -224,23 +224,6 @@ static int show(int argc, char **argv)
     return cli_json_emit(prog, out, 0);
 }
 
-#define STATUS_ARGS_MAX 1000   /* DevEUIs on the command line; more go in --file */
-
-/* One line of `idm status --file`: a DevEUI, or blank, or a # comment. */
-static int status_line(const char *prog, uint64_t no, char *line, bool *skip, uint64_t *dev)
-{
-    line[strcspn(line, "\r\n")] = '\0';
-    char *p = line + strspn(line, " \t");
-    for (char *t = p + strlen(p); t > p && (t[-1] == ' ' || t[-1] == '\t'); t--)
-        t[-1] = '\0';
-    *skip = *p == '\0' || *p == '#';
-    if (*skip)
-        return CLI_EXIT_OK;
-    char where[64];
-    snprintf(where, sizeof where, "line %llu", (unsigned long long)no);
-    return cli_parse_hex_uint(prog, where, p, 16, "DevEUI", dev);
-}
-
 /* `idm status DEVEUI... | --file F`: the view of `idm show` for many SEs
  * in one process, as {"SEs":[...],"Found":n,"Missing":n}; an SE the IDM
  * does not hold is {"DevEUI","Error"} in its place, and the exit status is
@@ -249,14 +232,14 @@ static int status_line(const char *prog, uint64_t no, char *line, bool *skip, ui
 static int status(int argc, char **argv)
 {
     static const char prog[] = "ferry idm status";
-    static const cli_opt_spec specs[] = {{"file", "F", "the DevEUIs, one per line (blank lines and # comments skipped)"}};
+    static const cli_opt_spec specs[] = {
+        {"file", "F", "the DevEUIs, one per line (- for standard input; blank lines and # comments skipped)"}};
     char *v[1];
-    char **pos = calloc(STATUS_ARGS_MAX, sizeof *pos);
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
     size_t npos = 0;
     if (pos == NULL)
         return CLI_EXIT_FAIL;
-    int rc = CLI_EXIT_OK;
-    switch (cli_opts_parse(prog, specs, 1, argc, argv, v, pos, STATUS_ARGS_MAX, &npos)) {
+    switch (cli_opts_parse(prog, specs, 1, argc, argv, v, pos, (size_t)argc + 1, &npos)) {
     case CLI_PARSE_HELP:
         cli_opts_usage(stdout, "ferry -d DIR idm status DEVEUI... | --file F", specs, 1);
         free(pos);
@@ -272,32 +255,17 @@ static int status(int argc, char **argv)
         free(pos);
         return CLI_EXIT_USAGE;
     }
-    uint64_t dev = 0;
-    for (size_t i = 0; i < npos && rc == CLI_EXIT_OK; i++)
-        rc = cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &dev);
-    FILE *in = rc == CLI_EXIT_OK && v[0] != NULL ? fopen(v[0], "r") : NULL;
-    if (rc == CLI_EXIT_OK && v[0] != NULL && in == NULL) {
-        cli_error(prog, "%s: cannot open", v[0]);
-        rc = CLI_EXIT_FAIL;
-    }
+    cli_dev_list fl;
+    int rc = cli_dev_list_read(prog, pos, npos, v[0], &fl);
+    free(pos);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     idm_core *c = NULL;
-    if (rc == CLI_EXIT_OK)
-        rc = cli_idm_open(prog, false, &c);
+    rc = cli_idm_open(prog, false, &c);
     json_t *list = json_array();
-    uint64_t found = 0, missing = 0, no = 0;
-    char line[256];
-    for (size_t i = 0; rc == CLI_EXIT_OK; i++) {
-        if (in == NULL) {
-            if (i == npos)
-                break;
-            (void)cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &dev);
-        } else {
-            if (fgets(line, sizeof line, in) == NULL)
-                break;
-            bool skip = false;
-            if ((rc = status_line(prog, ++no, line, &skip, &dev)) != CLI_EXIT_OK || skip)
-                continue;
-        }
+    uint64_t found = 0, missing = 0;
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < fl.n; i++) {
+        uint64_t dev = fl.dev[i];
         json_t *o = NULL;
         store_status ss = se_view(c, dev, &o);
         if (ss == STORE_ERR_NOT_FOUND) {
@@ -315,14 +283,8 @@ static int status(int argc, char **argv)
             rc = CLI_EXIT_FAIL;
         }
     }
-    if (in != NULL && ferror(in) && rc == CLI_EXIT_OK) {
-        cli_error(prog, "%s: read error", v[0]);
-        rc = CLI_EXIT_FAIL;
-    }
-    if (in != NULL)
-        fclose(in);
     idm_close(&c);
-    free(pos);
+    cli_dev_list_free(&fl);
     if (rc != CLI_EXIT_OK) {
         json_decref(list);
         return rc;
@@ -991,9 +953,9 @@ int cli_idm_main(int argc, char **argv)
         "       ferry -d DIR idm assign DEVEUI [--tenant ID] [--js ID]\n"
         "       ferry -d DIR idm provision DEVEUI\n"
         "       ferry -d DIR idm serve [--listen A:P]\n"
-        "       ferry -d DIR idm transfer DEVEUI... --to-tenant T [--js ID] [--tenant ID]\n"
-        "       ferry -d DIR idm renew|return DEVEUI... [--tenant ID]\n"
-        "       ferry -d DIR idm command DEVEUI... --payload HEX [--tenant ID]\n"
+        "       ferry -d DIR idm transfer DEVEUI...|--file F --to-tenant T [--js ID] [--tenant ID]\n"
+        "       ferry -d DIR idm renew|return DEVEUI...|--file F [--tenant ID]\n"
+        "       ferry -d DIR idm command DEVEUI...|--file F --payload HEX [--tenant ID]\n"
         "       ferry -d DIR idm command-show DEVEUI SEQ\n"
         "       ferry -d DIR idm retire DEVEUI\n";
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -31,4 +31,14 @@ int fail_idm(const char *prog, idm_status st, const char *err);
  * status, or -1 when cmd is none of them. */
 int cli_idm_ops_main(const char *cmd, int argc, char **argv);
 
+/* The DevEUIs of a fleet command (cli_dev_list.c): the arguments, then the
+ * lines of `file` ("-": stdin; NULL: none), no limit on their number.
+ * CLI_EXIT_USAGE / CLI_EXIT_FAIL after saying which line is wrong. */
+typedef struct cli_dev_list {
+    uint64_t *dev;
+    size_t n, cap;
+} cli_dev_list;
+int cli_dev_list_read(const char *prog, char **pos, size_t npos, const char *file, cli_dev_list *out);
+void cli_dev_list_free(cli_dev_list *l);
+
 #endif

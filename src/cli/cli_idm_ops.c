@@ -2,10 +2,10 @@
  * cli_idm_ops.c - `ferry -d DIR idm` operations on SEs after their first
  * profile (docs/idm.md, "Operations"):
  *
- *   ferry -d DIR idm transfer DEVEUI... --to-tenant T [--js ID] [--tenant ID]
- *   ferry -d DIR idm renew DEVEUI... [--tenant ID]
- *   ferry -d DIR idm return DEVEUI... [--tenant ID]
- *   ferry -d DIR idm command DEVEUI... --payload HEX [--tenant ID]
+ *   ferry -d DIR idm transfer DEVEUI... | --file F --to-tenant T [--js ID] [--tenant ID]
+ *   ferry -d DIR idm renew DEVEUI... | --file F [--tenant ID]
+ *   ferry -d DIR idm return DEVEUI... | --file F [--tenant ID]
+ *   ferry -d DIR idm command DEVEUI... | --file F --payload HEX [--tenant ID]
  *   ferry -d DIR idm command-show DEVEUI SEQ
  *   ferry -d DIR idm retire DEVEUI
  *
@@ -26,21 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FLEET 1000
-
 typedef enum op_kind { OP_TRANSFER, OP_RENEW, OP_RETURN, OP_COMMAND } op_kind;
-
-static int parse_fleet(const char *prog, size_t npos, char **pos, uint64_t *devs)
-{
-    if (npos == 0) {
-        cli_error(prog, "expected at least one DevEUI");
-        return CLI_EXIT_USAGE;
-    }
-    for (size_t i = 0; i < npos; i++)
-        if (cli_parse_hex_uint(prog, "DEVEUI", pos[i], 16, "DevEUI", &devs[i]) != CLI_EXIT_OK)
-            return CLI_EXIT_USAGE;
-    return CLI_EXIT_OK;
-}
 
 static int fleet(const char *prog, op_kind kind, int argc, char **argv)
 {
@@ -49,24 +35,34 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
         {"to-tenant", "T", "transfer: the new owner"},
         {"js", "ID", "transfer: the new owner's Join Server (default: its only one)"},
         {"payload", "HEX", "command: the secure command for the SE's application (1..1003 bytes)"},
+        {"file", "F", "more DevEUIs, one per line (- for standard input; blank lines and # comments skipped)"},
     };
-    char *v[4];
-    char **pos = calloc(MAX_FLEET, sizeof *pos);
-    uint64_t *devs = calloc(MAX_FLEET, sizeof *devs);
+    char *v[5];
+    /* as many DevEUIs as the command line holds, and any number in --file */
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    cli_dev_list fl = {0};
+    uint64_t *devs = NULL;
     uint8_t *payload = malloc(MLS_SECURE_MAX);
     size_t npos = 0, plen = 0;
-    int rc = pos == NULL || devs == NULL || payload == NULL ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    int rc = pos == NULL || payload == NULL ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     if (rc == CLI_EXIT_OK) {
-        switch (cli_opts_parse(prog, specs, 4, argc, argv, v, pos, MAX_FLEET, &npos)) {
+        switch (cli_opts_parse(prog, specs, 5, argc, argv, v, pos, (size_t)argc + 1, &npos)) {
         case CLI_PARSE_HELP:
-            cli_opts_usage(stdout, "ferry -d DIR idm transfer|renew|return|command DEVEUI... [options]", specs, 4);
+            cli_opts_usage(stdout, "ferry -d DIR idm transfer|renew|return|command DEVEUI... | --file F [options]",
+                           specs, 5);
             rc = -2;
             break;
         case CLI_PARSE_ERROR:
             rc = CLI_EXIT_USAGE;
             break;
         default:
-            rc = parse_fleet(prog, npos, pos, devs);
+            rc = cli_dev_list_read(prog, pos, npos, v[4], &fl);
+            if (rc == CLI_EXIT_OK && fl.n == 0) {
+                cli_error(prog, "expected at least one DevEUI (arguments or --file F)");
+                rc = CLI_EXIT_USAGE;
+            }
+            devs = fl.dev;
+            npos = fl.n;
         }
     }
     if (rc == CLI_EXIT_OK && kind == OP_TRANSFER && v[1] == NULL) {
@@ -148,7 +144,7 @@ static int fleet(const char *prog, op_kind kind, int argc, char **argv)
         lw_secure_wipe(payload, MLS_SECURE_MAX);
     free(payload);
     free(pos);
-    free(devs);
+    cli_dev_list_free(&fl);
     return rc == -2 ? CLI_EXIT_OK : rc;
 }
 

@@ -106,6 +106,20 @@ $I idm status --file "$tmp/ses.txt" >"$tmp/o" 2>"$tmp/err"; rc=$?
 check "idm status --file: both SEs claimed by acme, the unknown one named, exit 1" \
     '[ $rc -eq 1 ] && grep -q "\"Found\": 2" "$tmp/o" && grep -q "\"Missing\": 1" "$tmp/o" &&
      [ "$(grep -c "\"Tenant\": \"acme\"" "$tmp/o")" = 2 ] && grep -q "no such secure element" "$tmp/o"'
+# No fleet size a user meets as a surprise: 2,500 DevEUIs from stdin, 1,500
+# more as arguments (the old limit was 1,000 either way); none held, each
+# answered. Nothing is queued for an SE the IDM does not hold.
+awk 'BEGIN { for (i = 0; i < 2500; i++) printf "%016X\n", 4096 + i }' >"$tmp/many.txt"
+$I idm renew --file - <"$tmp/many.txt" >"$tmp/o" 2>"$tmp/err"; rc=$?
+check "idm renew --file - (2,500 DevEUIs on stdin): every one answered, all refused as unknown, exit 1" \
+    '[ $rc -eq 1 ] && grep -q "\"Failed\": 2500" "$tmp/o" && grep -q "\"Done\": 0" "$tmp/o" && [ "$(grep -c "\"DevEUI\"" "$tmp/o")" = 2500 ]'
+# shellcheck disable=SC2046
+$I idm status $(head -n 1500 "$tmp/many.txt") >"$tmp/o" 2>"$tmp/err"; rc=$?
+check "idm status with 1,500 DevEUIs as arguments: all answered (Missing 1500)" '[ $rc -eq 1 ] && grep -q "\"Missing\": 1500" "$tmp/o"'
+printf '%s\nnot-a-deveui\n' $SE1 >"$tmp/bad.txt"
+$I idm renew --file "$tmp/bad.txt" --tenant acme >"$tmp/o" 2>"$tmp/err"; rc=$?
+check "a bad line in --file is named (file and line) and nothing is queued" \
+    '[ $rc -eq 2 ] && grep -q "bad.txt line 2" "$tmp/err" && [ ! -s "$tmp/o" ]'
 "$FERRY" -d "$tmp/nowhere" idm status $SE1 >/dev/null 2>"$tmp/err"; rc=$?
 check "a command on a directory that is no deployment says so" '[ $rc -eq 1 ] && grep -q "no such directory" "$tmp/err"'
 

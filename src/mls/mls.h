@@ -35,8 +35,18 @@
 #define MLS_HEADER_LEN   8     /* version | dir | epoch | counter(4) | type */
 #define MLS_TAG_LEN      8     /* first 8 bytes of AES-CMAC */
 #define MLS_OVERHEAD     (MLS_HEADER_LEN + MLS_TAG_LEN)
-#define MLS_MSG_MAX      1024  /* a whole sealed message */
+/* A whole sealed message. The protocol's limit is 1024 bytes, which the
+ * Identity Manager and hosts use; an element's firmware may be built with a
+ * smaller one (-DMLS_MSG_MAX=..., at least MLS_MSG_MIN) to fit a small RAM,
+ * and then refuses longer messages (docs/mls.md, "Message size"). */
+#ifndef MLS_MSG_MAX
+#define MLS_MSG_MAX      1024
+#endif
+#define MLS_MSG_MIN      128
 #define MLS_BODY_MAX     (MLS_MSG_MAX - MLS_OVERHEAD)   /* 1008 */
+#if MLS_MSG_MAX < MLS_MSG_MIN || MLS_MSG_MAX > 1024
+#error "MLS_MSG_MAX must lie between MLS_MSG_MIN and 1024"
+#endif
 
 /* Key derivation labels: purpose key = AES(root, label|DevEUI|epoch|0..). */
 #define MLS_LABEL_ENC_DOWN  0x01

@@ -1,0 +1,122 @@
+/*
+ * se_life_target.c - the element's whole life on an emulated Cortex-M.
+ *
+ * Replays the transcript that se_life_gen wrote on the host (factory,
+ * personalisation, a 1.1 join, uplinks, power cycles, rejoins, downlinks,
+ * MLS commands from the Identity Manager and their sealed answers, a secure
+ * command and its reply) into the element built for the Cortex-M0+ with
+ * its compact AES, and requires the same response bytes for every APDU.
+ * Around each APDU the free stack is painted, so the run also measures
+ * the deepest stack any command needed.
+ *
+ * Output is TAP on semihosting, then "# se-target: ..." lines that
+ * bench/se_footprint.sh reads.
+ */
+#include <string.h>
+
+#include "lorawan/lw_crypto.h"
+#include "se/se_apdu.h"
+#include "se_nvm_ram.h"
+#include "target.h"
+
+typedef struct life_step {
+    char kind;              /* 'M' manufacture, 'B' boot from NVM, 'A' APDU */
+    const char *name;
+    unsigned cmd_off, cmd_len, resp_off, resp_len;
+} life_step;
+
+#include "se_life_transcript.h"
+
+#define LINE 160
+
+static se element;
+static se_nvm_ram flash;
+static uint8_t response[SE_APDU_MAX_RESPONSE];
+
+static unsigned test_number;
+
+static void report(int ok, const char *name, const char *detail)
+{
+    char line[LINE];
+    size_t n = target_cat(line, 0, sizeof(line), ok ? "ok " : "not ok ");
+    n = target_cat_dec(line, n, sizeof(line), ++test_number);
+    n = target_cat(line, n, sizeof(line), " - ");
+    n = target_cat(line, n, sizeof(line), name);
+    if (detail != NULL) {
+        n = target_cat(line, n, sizeof(line), " # ");
+        n = target_cat(line, n, sizeof(line), detail);
+    }
+    (void)target_cat(line, n, sizeof(line), "\n");
+    target_puts(line);
+}
+
+/* One APDU with the stack painted around it; returns the bytes of stack it
+ * used below this frame. */
+__attribute__((noinline)) static size_t measured_apdu(const uint8_t *cmd, size_t len, size_t *resp_len)
+{
+    uint32_t mark;
+    target_stack_paint();
+    (void)se_apdu_process(&element, cmd, len, response, sizeof(response), resp_len);
+    return target_stack_used(&mark);
+}
+
+/* An unaligned word load must trap, as on a Cortex-M0+. */
+static void unaligned_access_traps(void)
+{
+    static uint32_t words[2] = {0x11223344u, 0x55667788u};
+    const uint8_t *odd = (const uint8_t *)words + 1;
+    uint32_t v;
+    target_expect_fault = 1;
+    __asm__ volatile("ldr %0, [%1]" : "=l"(v) : "l"(odd) : "memory");
+    target_expect_fault = 0;
+    (void)v;
+    report(target_faults == 1, "an unaligned word load traps (CCR.UNALIGN_TRP, as on a Cortex-M0+)", NULL);
+}
+
+int main(void)
+{
+    unsigned failed = 0;
+    size_t worst = 0;
+    uint8_t worst_ins = 0;
+    const char *worst_name = "";
+    target_puts("TAP version 13\n");
+    unaligned_access_traps();
+    failed += target_faults != 1;
+    se_nvm nvm = se_nvm_ram_bind(&flash);
+    for (size_t i = 0; i < sizeof(life_steps) / sizeof(life_steps[0]); i++) {
+        const life_step *s = &life_steps[i];
+        int ok = 0;
+        if (s->kind == 'M') {
+            ok = se_manufacture(&element, &nvm, lw_crypto_compact(), life_transport_key) == SE_OK;
+        } else if (s->kind == 'B') {
+            ok = se_boot(&element, &nvm, lw_crypto_compact()) == SE_OK;
+        } else {
+            size_t got = 0;
+            size_t used = measured_apdu(life_bytes + s->cmd_off, s->cmd_len, &got);
+            ok = got == s->resp_len && memcmp(response, life_bytes + s->resp_off, got) == 0;
+            if (used > worst) {
+                worst = used;
+                worst_ins = life_bytes[s->cmd_off + 1];
+                worst_name = s->name;
+            }
+        }
+        report(ok, s->name, NULL);
+        failed += !ok;
+    }
+
+    char line[LINE];
+    size_t n = target_cat(line, 0, sizeof(line), "# se-target: stack=");
+    n = target_cat_dec(line, n, sizeof(line), (uint32_t)worst);
+    n = target_cat(line, n, sizeof(line), " worst-ins=0x");
+    n = target_cat_hex(line, n, sizeof(line), &worst_ins, 1);
+    n = target_cat(line, n, sizeof(line), " (");
+    n = target_cat(line, n, sizeof(line), worst_name);
+    n = target_cat(line, n, sizeof(line), ") context=");
+    n = target_cat_dec(line, n, sizeof(line), (uint32_t)sizeof(se));
+    n = target_cat(line, n, sizeof(line), " nvm-writes=");
+    n = target_cat_dec(line, n, sizeof(line), flash.writes);
+    (void)target_cat(line, n, sizeof(line), "\n");
+    target_puts(line);
+    target_puts(failed == 0 ? "# se-target: all answers byte for byte as on the host\n" : "# se-target: FAILED\n");
+    return failed == 0 ? 0 : 1;
+}

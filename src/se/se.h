@@ -39,19 +39,24 @@ typedef struct se_pending_join {
     uint16_t nonce;               /* DevNonce, or RJcount0/1 for a rejoin */
 } se_pending_join;
 
+/* Where a secure command stands (se_mls_runtime.secure_state). */
+#define SE_SECURE_NONE     0
+#define SE_SECURE_HELD     1      /* opened, in rx.buf, waiting for the application */
+#define SE_SECURE_REPLYING 2      /* the reply accumulates in tx.msg */
+
 /* The MLS endpoint's working memory (RAM only: a reset abandons transfers
- * in flight, which the Identity Manager repeats; committed effects stay). */
+ * in flight, which the Identity Manager repeats; committed effects stay).
+ * Two message buffers, each used in place (se_mls.c says how). */
 typedef struct se_mls_runtime {
-    mls_frag_rx rx;               /* downlink message being reassembled */
-    mls_frag_tx tx;               /* uplink message being sent */
-    uint8_t work[MLS_MSG_MAX];    /* opened command, then a secure command or its reply */
+    mls_frag_rx rx;               /* downlink message being reassembled, then opened; a held secure command */
+    mls_frag_tx tx;               /* response or event sealed and being sent; a secure reply being built */
     uint32_t now;                 /* host-given monotonic seconds */
     uint8_t next_msg_id;
     bool ack_pending;             /* an ack of the downlink message is due */
     bool tx_active;
     uint32_t last_cmd_counter;    /* counter of the command the tx answers */
     uint8_t event_sent;           /* event id already sent since boot */
-    uint8_t secure_state;         /* 0 none, 1 command held, 2 reply accumulating */
+    uint8_t secure_state;         /* SE_SECURE_* */
     uint32_t secure_counter;
     size_t secure_len;
     uint32_t rejected;            /* messages that failed to open (for diagnostics) */

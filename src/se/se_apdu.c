@@ -7,6 +7,7 @@
  * operations never see raw APDU bytes.
  */
 #include "se/se_apdu.h"
+#include "se/se_internal.h"
 #include "lorawan/lw_frame.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
@@ -170,25 +171,14 @@ static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t *n)
     return SE_OK;
 }
 
-/* Chunks of the reply accumulate in the endpoint's work buffer (the
- * command was read by then); P1 bit 0 rejects, P2 bit 0 marks the last. */
+/* Chunks of the reply accumulate where the response will carry them
+ * (se_secure_reply_append); P1 bit 0 rejects, P2 bit 0 marks the last. */
 static se_status do_secure_reply(se *e, const apdu *a)
 {
-    if (e->mls.secure_state == 0)
-        return SE_ERR_STATE;
-    if (e->mls.secure_state == 1) {
-        e->mls.secure_state = 2;
-        e->mls.secure_len = 0;
-    }
-    if (a->lc > 0) {
-        if (a->lc > MLS_SECURE_MAX - e->mls.secure_len)
-            return SE_ERR_LENGTH;
-        memcpy(e->mls.work + e->mls.secure_len, a->data, a->lc);
-        e->mls.secure_len += a->lc;
-    }
-    if (!(a->p2 & 0x01))
-        return SE_OK;
-    return se_secure_reply(e, (a->p1 & 0x01) == 0, e->mls.work, e->mls.secure_len);
+    se_status st = se_secure_reply_append(e, a->data, a->lc);
+    if (st != SE_OK || !(a->p2 & 0x01))
+        return st;
+    return se_secure_reply_finish(e, (a->p1 & 0x01) == 0);
 }
 
 static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)

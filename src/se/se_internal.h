@@ -53,6 +53,11 @@ void se_profile_drop_superseded(se_state *s, uint16_t profile_id);
  * at power-on. */
 void se_mls_reset(se *e);
 
+/* A secure reply in chunks (the SECURE REPLY APDU): each chunk is appended
+ * where the sealed response will carry it; finish seals and queues it. */
+se_status se_secure_reply_append(se *e, const uint8_t *chunk, size_t len);
+se_status se_secure_reply_finish(se *e, bool accepted);
+
 /* Fallback reasons, as MLS events report them (docs/mls.md 5.9). */
 #define SE_FALLBACK_JOINS   0x01
 #define SE_FALLBACK_SILENCE 0x02

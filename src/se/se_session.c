@@ -370,7 +370,7 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
         (void)se_mls_push(e, payload, d->frm_payload_len);
         lw_secure_wipe(payload, d->frm_payload_len);
         out->mls = true;
-        out->secure_pending = e->mls.secure_state == 1;
+        out->secure_pending = e->mls.secure_state == SE_SECURE_HELD;
         out->confirmed = (f.mtype == LW_MTYPE_CONFIRMED_DATA_DOWN);
         out->ack = d->fctrl.ack;
         out->fcnt = fcnt;

@@ -373,9 +373,11 @@ int main(int argc, char **argv)
 
     memset(&cmd, 0, sizeof(cmd));
     cmd.type = MLS_T_SECURE;
-    cmd.u.secure.len = 120;
+    static uint8_t secure_bytes[120];
     for (int i = 0; i < 120; i++)
-        cmd.u.secure.data[i] = (uint8_t)(i * 7);
+        secure_bytes[i] = (uint8_t)(i * 7);
+    cmd.u.secure.len = sizeof(secure_bytes);
+    cmd.u.secure.data = secure_bytes;
     idm_command(&w, "secure", &cmd, &rsp);
     if (rsp.result != MLS_R_OK || rsp.u.secure.len != 100)
         die("secure response");

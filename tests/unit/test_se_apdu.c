@@ -324,9 +324,11 @@ static void test_secure_command_over_apdus(void **state)
     mls_cmd *cmd = test_malloc(sizeof(mls_cmd));
     memset(cmd, 0, sizeof(*cmd));
     cmd->type = MLS_T_SECURE;
-    cmd->u.secure.len = 600;
+    static uint8_t secure_bytes[600];
     for (int i = 0; i < 600; i++)
-        cmd->u.secure.data[i] = (uint8_t)(i * 7);
+        secure_bytes[i] = (uint8_t)(i * 7);
+    cmd->u.secure.len = 600;
+    cmd->u.secure.data = secure_bytes;
     uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX];
     size_t blen = 0, mlen = 0;
     assert_int_equal(mls_cmd_encode(cmd, body, sizeof(body), &blen), MLS_OK);

@@ -432,7 +432,7 @@ static bool life(world *w)
     /* 4. A secure command travels to the application and back. */
     mls_cmd sec = {.type = MLS_T_SECURE};
     sec.u.secure.len = 3;
-    memcpy(sec.u.secure.data, "\x01\x02\x03", 3);
+    sec.u.secure.data = (const uint8_t *)"\x01\x02\x03";
     uint8_t body[MLS_MSG_MAX], msg[MLS_MSG_MAX], frag[FRAME];
     size_t blen = 0, mlen = 0, flen = 0;
     assert_int_equal(mls_cmd_encode(&sec, body, sizeof(body), &blen), MLS_OK);

@@ -172,8 +172,9 @@ typedef struct se_uplink {
     uint8_t tx_ch;
 } se_uplink;
 
-/* Encrypts and MICs an uplink into out[cap]; FCntUp consumed and committed
- * first. */
+/* Encrypts and MICs an uplink into out[cap] (built there, in place: out
+ * must not overlap the uplink's FOpts or payload); FCntUp consumed and
+ * committed first. On failure out is wiped. */
 se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len);
 
 /* A downlink opened by the element. Byte fields point into `out_buf` given

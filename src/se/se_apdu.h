@@ -54,7 +54,10 @@ enum se_ins {
 /* Runs one command APDU cmd[len] and writes the response (data, then SW1
  * SW2) to resp[cap], its length to *resp_len. Always produces a status word,
  * also for a malformed APDU; returns the se_status behind it. cap must be at
- * least 2; SE_APDU_MAX_RESPONSE always suffices. */
+ * least 2; SE_APDU_MAX_RESPONSE always suffices. The answer is built in resp
+ * itself (a chip has no RAM for a second copy), so resp must not overlap
+ * cmd; a response that does not fit is SE_ERR_BUFFER, checked before a
+ * command consumes a counter where the size is known in advance. */
 se_status se_apdu_process(se *e, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len);
 
 #endif

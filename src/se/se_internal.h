@@ -9,6 +9,14 @@
 #include "lorawan/lw_status.h"
 #include "se/se.h"
 
+/* Keeps a function's frame (typically a state copy) out of its caller's:
+ * for helpers whose caller goes on to call the element's deepest paths. */
+#if defined(__GNUC__)
+#define SE_NOINLINE __attribute__((noinline))
+#else
+#define SE_NOINLINE
+#endif
+
 /* The SE status for a core status. */
 se_status se_from_lw(lw_status st);
 

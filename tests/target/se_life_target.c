@@ -34,6 +34,7 @@ static se_nvm_ram flash;
 static uint8_t response[SE_APDU_MAX_RESPONSE];
 
 static unsigned test_number;
+static uint16_t stack_by_ins[256];   /* deepest stack seen per instruction */
 
 static void report(int ok, const char *name, const char *detail)
 {
@@ -94,6 +95,9 @@ int main(void)
             size_t got = 0;
             size_t used = measured_apdu(life_bytes + s->cmd_off, s->cmd_len, &got);
             ok = got == s->resp_len && memcmp(response, life_bytes + s->resp_off, got) == 0;
+            uint8_t ins = life_bytes[s->cmd_off + 1];
+            if (used > stack_by_ins[ins])
+                stack_by_ins[ins] = (uint16_t)used;
             if (used > worst) {
                 worst = used;
                 worst_ins = life_bytes[s->cmd_off + 1];
@@ -105,7 +109,19 @@ int main(void)
     }
 
     char line[LINE];
-    size_t n = target_cat(line, 0, sizeof(line), "# se-target: stack=");
+    size_t n = target_cat(line, 0, sizeof(line), "# stack by instruction:");
+    for (unsigned ins = 0; ins < 256; ins++) {
+        if (stack_by_ins[ins] == 0)
+            continue;
+        uint8_t b = (uint8_t)ins;
+        n = target_cat(line, n, sizeof(line), " ");
+        n = target_cat_hex(line, n, sizeof(line), &b, 1);
+        n = target_cat(line, n, sizeof(line), "=");
+        n = target_cat_dec(line, n, sizeof(line), stack_by_ins[ins]);
+    }
+    (void)target_cat(line, n, sizeof(line), "\n");
+    target_puts(line);
+    n = target_cat(line, 0, sizeof(line), "# se-target: stack=");
     n = target_cat_dec(line, n, sizeof(line), (uint32_t)worst);
     n = target_cat(line, n, sizeof(line), " worst-ins=0x");
     n = target_cat_hex(line, n, sizeof(line), &worst_ins, 1);

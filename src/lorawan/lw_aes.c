@@ -68,7 +68,7 @@ lw_status lw_aes_set_key(lw_aes *a, const uint8_t *key, size_t len)
     if (a == NULL || key == NULL)
         return LW_ERR_ARGUMENT;
     lw_aes_wipe(a);
-    if (len != 16 && len != 24 && len != 32)
+    if ((len != 16 && len != 24 && len != 32) || len > LW_KEY_MAX)
         return LW_ERR_KEY;
     unsigned nk = (unsigned)len / 4, rounds = nk + 6, words = 4 * (rounds + 1);
     uint8_t *w = a->round_keys;

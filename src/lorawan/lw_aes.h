@@ -18,18 +18,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lorawan/lw_crypto.h"
 #include "lorawan/lw_status.h"
 
 #define LW_AES_BLOCK 16
+/* Room for the round keys of the longest key allowed: 15 for AES-256, 11
+ * for an element built with LW_KEY_MAX=16 (64 bytes less on its stack). */
+#define LW_AES_ROUND_KEYS (16 * (LW_KEY_MAX / 4 + 7))
 
-/* An expanded key: up to 15 round keys (AES-256). */
+/* An expanded key. */
 typedef struct lw_aes {
-    uint8_t round_keys[240];
+    uint8_t round_keys[LW_AES_ROUND_KEYS];
     uint8_t rounds;              /* 10, 12 or 14; 0 = no key */
 } lw_aes;
 
-/* Expands a 16-, 24- or 32-byte key into *a. LW_ERR_KEY for another length
- * (and *a is wiped). The same context serves both directions. */
+/* Expands a 16-, 24- or 32-byte key (at most LW_KEY_MAX) into *a.
+ * LW_ERR_KEY for another length (and *a is wiped). The same context serves both directions. */
 lw_status lw_aes_set_key(lw_aes *a, const uint8_t *key, size_t len) LW_MUST_CHECK;
 
 /* out = AES-encrypt(a, in); in and out may be the same block. */

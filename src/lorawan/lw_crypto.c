@@ -8,7 +8,7 @@ lw_status lw_key_from_bytes(lw_key *key, const uint8_t *bytes, size_t len)
 {
     if (key == NULL || bytes == NULL)
         return LW_ERR_ARGUMENT;
-    if (len != 16 && len != 24 && len != 32)
+    if ((len != 16 && len != 24 && len != 32) || len > LW_KEY_MAX)
         return LW_ERR_KEY;
     lw_key_wipe(key);
     memcpy(key->material, bytes, len);

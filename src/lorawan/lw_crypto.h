@@ -24,7 +24,12 @@
 #include "lorawan/lw_status.h"
 
 #define LW_KEY_LEN 16        /* every LoRaWAN key is AES-128 */
-#define LW_KEY_MAX 32        /* KEKs may be AES-192 or AES-256 */
+/* KEKs may be AES-192 or AES-256. A secure element, whose keys are all
+ * AES-128, is built with -DLW_KEY_MAX=16: every lw_key on its stack is then
+ * 16 bytes smaller, and longer keys are refused (LW_ERR_KEY). */
+#ifndef LW_KEY_MAX
+#define LW_KEY_MAX 32
+#endif
 #define LW_WRAP_OVERHEAD 8   /* RFC 3394 adds one 64-bit block */
 
 /* A reference to a key. Software backends read `material[0..length)`;
@@ -73,7 +78,8 @@ const lw_crypto *lw_crypto_software(void);
  * element firmware links. Same results as lw_crypto_software, slower. */
 const lw_crypto *lw_crypto_compact(void);
 
-/* Sets a software key from `len` bytes (16, 24 or 32). LW_ERR_KEY otherwise. */
+/* Sets a software key from `len` bytes (16, 24 or 32, at most LW_KEY_MAX).
+ * LW_ERR_KEY otherwise. */
 lw_status lw_key_from_bytes(lw_key *key, const uint8_t *bytes, size_t len) LW_MUST_CHECK;
 
 /* Wipes every byte of *key. */

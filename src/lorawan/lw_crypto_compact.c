@@ -3,8 +3,9 @@
  * firmware links: the compact AES of lw_aes.c under the CMAC and key wrap
  * of lw_crypto_modes.c, and nothing from mbedTLS.
  *
- * One expanded key (lw_aes, 241 bytes) lives on the stack for the length of
- * a call and is wiped before return, on success and on failure.
+ * One expanded key (lw_aes: 177 bytes in an element built with
+ * LW_KEY_MAX=16, 241 otherwise) lives on the stack for the length of a call
+ * and is wiped before return, on success and on failure.
  */
 #include "lorawan/lw_aes.h"
 #include "lorawan/lw_crypto.h"
@@ -91,10 +92,10 @@ static lw_status compact_wrap(void *ctx, const lw_key *kek, const lw_key *key, u
 static lw_status compact_unwrap(void *ctx, const lw_key *kek, const uint8_t *in, size_t in_len, lw_key *out)
 {
     (void)ctx;
-    if (in_len != 24 && in_len != 32 && in_len != 40)
+    if ((in_len != 24 && in_len != 32 && in_len != 40) || in_len > LW_KEY_MAX + LW_WRAP_OVERHEAD)
         return LW_ERR_KEY;
     lw_aes aes;
-    uint8_t plain[32];
+    uint8_t plain[LW_KEY_MAX];
     lw_status st = expand(&aes, kek);
     if (st == LW_OK)
         st = lw_mode_unwrap(block_decrypt, &aes, in, in_len, plain);

@@ -100,7 +100,7 @@ lw_status lw_mode_wrap(lw_block_fn encrypt, const void *keyed, const uint8_t *ke
 }
 
 lw_status lw_mode_unwrap(lw_block_fn decrypt, const void *keyed, const uint8_t *in, size_t in_len,
-                         uint8_t plain[32])
+                         uint8_t *plain)
 {
     size_t n = (in_len - 8) / 8u;
     uint8_t a[8], b[16];
@@ -123,7 +123,7 @@ lw_status lw_mode_unwrap(lw_block_fn decrypt, const void *keyed, const uint8_t *
     if (st == LW_OK && !lw_secure_equal(a, iv, 8))
         st = LW_ERR_MIC;
     if (st != LW_OK)
-        lw_secure_wipe(plain, 32);
+        lw_secure_wipe(plain, in_len - 8);
     LW_WIPE(a);
     LW_WIPE(b);
     return st;

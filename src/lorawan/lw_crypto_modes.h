@@ -31,6 +31,6 @@ lw_status lw_mode_wrap(lw_block_fn encrypt, const void *keyed, const uint8_t *ke
  * in[in_len] (24, 32 or 40 bytes) into plain[in_len - 8]. LW_ERR_MIC when
  * the check fails; plain is then wiped. */
 lw_status lw_mode_unwrap(lw_block_fn decrypt, const void *keyed, const uint8_t *in, size_t in_len,
-                         uint8_t plain[32]) LW_MUST_CHECK;
+                         uint8_t *plain) LW_MUST_CHECK;
 
 #endif

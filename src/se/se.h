@@ -172,8 +172,9 @@ typedef struct se_uplink {
     uint8_t tx_ch;
 } se_uplink;
 
-/* Encrypts and MICs an uplink into out[cap] (built there, in place: out
- * must not overlap the uplink's FOpts or payload); FCntUp consumed and
+/* Encrypts and MICs an uplink into out[cap], built there in place: out must
+ * not overlap the uplink's FOpts or payload unless it lies before them in
+ * the same buffer (the APDU layer's one buffer). FCntUp consumed and
  * committed first. On failure out is wiped. */
 se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len);
 
@@ -197,7 +198,8 @@ typedef struct se_downlink {
 } se_downlink;
 
 /* Checks address, counter and MIC of a downlink, decrypts FOpts and
- * FRMPayload into out_buf[cap], commits the new downlink counter. */
+ * FRMPayload into out_buf[cap], commits the new downlink counter. out_buf
+ * may lie before phy in the same buffer, never after it. */
 se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
                                 se_downlink *out);
 

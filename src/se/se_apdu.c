@@ -4,7 +4,9 @@
  * Parsing follows ISO 7816-4 short cases: 4 bytes (case 1), 5 (case 2, Le),
  * 5 + Lc (case 3) and 6 + Lc (case 4). Anything else is a length error. The
  * data field is parsed here, once, into the C structs of se.h; the
- * operations never see raw APDU bytes.
+ * operations never see raw APDU bytes. Each command's handler is its own
+ * frame (SE_NOINLINE), so that one command's structs are not on the stack
+ * under another's.
  */
 #include "se/se_apdu.h"
 #include "se/se_internal.h"
@@ -40,7 +42,7 @@ static se_status parse(const uint8_t *cmd, size_t len, apdu *a)
     return SE_OK;
 }
 
-static se_status do_personalise(se *e, const apdu *a)
+SE_NOINLINE static se_status do_personalise(se *e, const apdu *a)
 {
     if (a->lc != SE_PERSONALISE_LEN)
         return SE_ERR_LENGTH;
@@ -58,7 +60,7 @@ static se_status do_personalise(se *e, const apdu *a)
     return st;
 }
 
-static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t *n)
 {
     if (cap < SE_INFO_LEN)
         return SE_ERR_BUFFER;
@@ -89,7 +91,7 @@ static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t *n)
     return SE_OK;
 }
 
-static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     if (cap < 10 + LW_CFLIST_LEN)
         return SE_ERR_BUFFER;
@@ -110,7 +112,7 @@ static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t cap, 
     return SE_OK;
 }
 
-static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     if (a->lc < 7)
         return SE_ERR_LENGTH;
@@ -138,7 +140,7 @@ static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t ca
 
 /* FOpts and FRMPayload are decrypted straight into their place in the
  * response, after its 7-byte head. */
-static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     if (cap < 7)
         return SE_ERR_BUFFER;
@@ -157,7 +159,7 @@ static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_
     return SE_OK;
 }
 
-static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     const uint8_t *cmd = NULL;
     size_t len = 0;

@@ -203,23 +203,31 @@ static se_status seal_in_place(se *e, mls_session *s, uint8_t type, size_t blen,
                : SE_ERR_CRYPTO;
 }
 
-/* Encodes and seals `rsp` in the send buffer, commits `next` (carrying the
- * command's counter and effects) with the new uplink counter, then queues
- * the response. On failure the send buffer is empty. */
-static se_status answer(se *e, se_state *next, mls_session *s, const mls_rsp *rsp, uint32_t cmd_counter)
+/* Encodes and seals `rsp` in the send buffer with `s`; next's uplink
+ * counter becomes the session's. *mlen: the sealed length. */
+static se_status seal_response(se *e, se_state *next, mls_session *s, const mls_rsp *rsp, size_t *mlen)
 {
-    size_t blen = 0, mlen = 0;
+    size_t blen = 0;
     e->mls.tx_active = false;
     se_status st = mls_rsp_encode(rsp, e->mls.tx.msg + MLS_HEADER_LEN, MLS_BODY_MAX, &blen) == MLS_OK ? SE_OK
                                                                                                      : SE_ERR_CRYPTO;
     if (st == SE_OK)
-        st = seal_in_place(e, s, (uint8_t)(MLS_T_RESPONSE | rsp->type), blen, &mlen);
-    if (st == SE_OK) {
+        st = seal_in_place(e, s, (uint8_t)(MLS_T_RESPONSE | rsp->type), blen, mlen);
+    if (st == SE_OK)
         next->mls_up_counter = s->tx_next;
+    return st;
+}
+
+/* Commits `next` (the command's counter, its effects and the response's
+ * counter, all at once) and queues the response sealed in the send buffer;
+ * on failure the send buffer is emptied. `next` is wiped either way. */
+static se_status commit_and_send(se *e, se_state *next, se_status sealed, size_t mlen, uint32_t cmd_counter)
+{
+    se_status st = sealed;
+    if (st == SE_OK)
         st = se_commit(e, next);
-    } else {
+    else
         se_state_wipe(next);
-    }
     if (st == SE_OK) {
         start_tx(e, mlen, default_frame());
         e->mls.last_cmd_counter = cmd_counter;
@@ -243,78 +251,105 @@ static void accept_into(se_state *next, bool pending, uint32_t counter)
     next->mls_down_counter = counter;
 }
 
-/* A complete downlink message msg[len], in the reassembly buffer: opened
- * there, in place. */
-static void process_message(se *e, uint8_t *msg, size_t len)
+/* What opening a complete downlink message led to. */
+typedef enum opened_as {
+    OPENED_NOTHING,    /* dropped, or nothing to commit */
+    OPENED_REPEAT,     /* a command answered before: send its response again */
+    OPENED_SECURE,     /* a secure command, now held for the application */
+    OPENED_ANSWERED    /* executed into *next, response sealed in the send buffer */
+} opened_as;
+
+/* Everything that needs the MLS keys: opens msg[len] in place, executes it
+ * on *next (a copy of the state it makes) and seals the response. Out of
+ * line on purpose: the session (five keys) and the command are off the
+ * stack before the caller commits, the deepest step of the element. */
+SE_NOINLINE static opened_as open_and_answer(se *e, uint8_t *msg, size_t len, se_state *next, se_status *sealed,
+                                             size_t *mlen, uint32_t *counter)
 {
     mls_header h, opened;
     if (mls_header_parse(msg, len, &h) != MLS_OK) {
         e->mls.rejected++;
-        return;
+        return OPENED_NOTHING;
     }
     mls_session s;
     bool pending = false;
     if (session_for_epoch(e, h.epoch, &s, &pending) != SE_OK) {
         e->mls.rejected++;
-        return;
+        return OPENED_NOTHING;
     }
     size_t blen = 0;
     uint8_t *body = msg + MLS_HEADER_LEN;
     mls_status ms = mls_open(&s, msg, len, &opened, body, len - MLS_HEADER_LEN, &blen);
+    opened_as result = OPENED_NOTHING;
     if (ms == MLS_ERR_REPLAY && h.counter == e->st.mls_down_counter && h.counter == e->mls.last_cmd_counter &&
         e->mls.tx.len > 0 && !pending) {
         /* The Identity Manager repeats a command whose response it missed:
          * the same response again (still in the send buffer), not the
          * action. */
-        start_tx(e, e->mls.tx.len, default_frame());
-        mls_session_end(&s);
-        return;
-    }
-    if (ms != MLS_OK) {
+        result = OPENED_REPEAT;
+    } else if (ms != MLS_OK || mls_accept_counter(&s, h.counter) != MLS_OK) {
         e->mls.rejected++;
-        mls_session_end(&s);
-        return;
-    }
-
-    se_state next = e->st;
-    accept_into(&next, pending, h.counter);
-    if (mls_accept_counter(&s, h.counter) != MLS_OK) {   /* cannot fail after a successful open */
-        se_state_wipe(&next);
-        mls_session_end(&s);
-        return;
-    }
-
-    mls_cmd cmd;
-    mls_rsp rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.type = h.type;
-    rsp.req_counter = h.counter;
-    if (mls_cmd_decode(h.type, body, blen, &cmd) != MLS_OK) {
-        rsp.result = (h.type >= MLS_T_STATUS && h.type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED : MLS_R_UNKNOWN_COMMAND;
-        if (rsp.result == MLS_R_UNKNOWN_COMMAND)
-            rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
-    } else if (cmd.type == MLS_T_SECURE) {
-        /* Held for the application where it is, in the reassembly buffer:
-         * the counter is committed now, the response when the application
-         * answers (se_secure_reply). */
-        if (se_commit(e, &next) == SE_OK) {
-            e->mls.secure_state = SE_SECURE_HELD;
-            e->mls.secure_counter = h.counter;
+    } else {
+        *counter = h.counter;
+        *next = e->st;
+        accept_into(next, pending, h.counter);
+        mls_cmd cmd;
+        mls_rsp rsp;
+        memset(&rsp, 0, sizeof(rsp));
+        rsp.type = h.type;
+        rsp.req_counter = h.counter;
+        result = OPENED_ANSWERED;
+        if (mls_cmd_decode(h.type, body, blen, &cmd) != MLS_OK) {
+            rsp.result = (h.type >= MLS_T_STATUS && h.type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED
+                                                                               : MLS_R_UNKNOWN_COMMAND;
+            if (rsp.result == MLS_R_UNKNOWN_COMMAND)
+                rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
+        } else if (cmd.type == MLS_T_SECURE) {
+            /* Held for the application where it is, in the reassembly
+             * buffer: the counter is committed now, the response when the
+             * application answers (se_secure_reply). */
             e->mls.secure_len = cmd.u.secure.len;
+            result = OPENED_SECURE;
+        } else if (!execute(e, next, &s, &cmd, &rsp)) {
+            /* The command failed as a whole: only its counter is committed. */
+            se_state_wipe(next);
+            *next = e->st;
+            accept_into(next, pending, h.counter);
         }
         LW_WIPE(cmd);
-        mls_session_end(&s);
-        return;
-    } else if (!execute(e, &next, &s, &cmd, &rsp)) {
-        /* The command failed as a whole: only its counter is committed. */
-        se_state_wipe(&next);
-        next = e->st;
-        accept_into(&next, pending, h.counter);
+        if (result == OPENED_ANSWERED) {
+            lw_secure_wipe(msg, len);
+            *sealed = seal_response(e, next, &s, &rsp, mlen);
+        }
+        LW_WIPE(rsp);
     }
-    LW_WIPE(cmd);
-    lw_secure_wipe(msg, len);
-    (void)answer(e, &next, &s, &rsp, h.counter);
     mls_session_end(&s);
+    return result;
+}
+
+/* A complete downlink message msg[len], in the reassembly buffer. */
+static void process_message(se *e, uint8_t *msg, size_t len)
+{
+    se_state next;
+    se_status sealed = SE_ERR_CRYPTO;
+    size_t mlen = 0;
+    uint32_t counter = 0;
+    switch (open_and_answer(e, msg, len, &next, &sealed, &mlen, &counter)) {
+    case OPENED_REPEAT:
+        start_tx(e, e->mls.tx.len, default_frame());
+        break;
+    case OPENED_SECURE:
+        if (se_commit(e, &next) == SE_OK) {
+            e->mls.secure_state = SE_SECURE_HELD;
+            e->mls.secure_counter = counter;
+        }
+        break;
+    case OPENED_ANSWERED:
+        (void)commit_and_send(e, &next, sealed, mlen, counter);
+        break;
+    case OPENED_NOTHING:
+        break;
+    }
 }
 
 se_status se_mls_push(se *e, const uint8_t *frame, size_t len)
@@ -487,7 +522,9 @@ se_status se_secure_reply_finish(se *e, bool accepted)
     st = session_for_epoch(e, e->st.mls_epoch, &s, &pending);
     if (st == SE_OK) {
         se_state next = e->st;
-        st = answer(e, &next, &s, &rsp, e->mls.secure_counter);
+        size_t mlen = 0;
+        se_status sealed = seal_response(e, &next, &s, &rsp, &mlen);
+        st = commit_and_send(e, &next, sealed, mlen, e->mls.secure_counter);
         mls_session_end(&s);
     }
     if (st == SE_OK) {

@@ -6,8 +6,9 @@
  * MLS commands from the Identity Manager and their sealed answers, a secure
  * command and its reply) into the element built for the Cortex-M0+ with
  * its compact AES, and requires the same response bytes for every APDU.
- * Around each APDU the free stack is painted, so the run also measures
- * the deepest stack any command needed.
+ * Each APDU is received into one buffer and answered in it, as on a smart
+ * card. Around each APDU (and se_boot, se_manufacture) the free stack is
+ * painted, so the run also measures the deepest stack the element needed.
  *
  * Output is TAP on semihosting, then "# se-target: ..." lines that
  * bench/se_footprint.sh reads.
@@ -31,7 +32,8 @@ typedef struct life_step {
 
 static se element;
 static se_nvm_ram flash;
-static uint8_t response[SE_APDU_MAX_RESPONSE];
+/* One APDU buffer for the command and its answer, as on a smart card. */
+static uint8_t apdu[SE_APDU_BUFFER];
 
 static unsigned test_number;
 static uint16_t stack_by_ins[256];   /* deepest stack seen per instruction */
@@ -51,13 +53,27 @@ static void report(int ok, const char *name, const char *detail)
     target_puts(line);
 }
 
-/* One APDU with the stack painted around it; returns the bytes of stack it
- * used below this frame. */
+/* One APDU, received into the APDU buffer and answered there, with the
+ * stack painted around it; returns the bytes of stack it used below this
+ * frame. */
 __attribute__((noinline)) static size_t measured_apdu(const uint8_t *cmd, size_t len, size_t *resp_len)
 {
     uint32_t mark;
+    memcpy(apdu, cmd, len);
     target_stack_paint();
-    (void)se_apdu_process(&element, cmd, len, response, sizeof(response), resp_len);
+    (void)se_apdu_process(&element, apdu, len, apdu, sizeof(apdu), resp_len);
+    return target_stack_used(&mark);
+}
+
+/* se_boot or se_manufacture (manufacture when transport_key is set), with
+ * the stack painted around it. */
+__attribute__((noinline)) static size_t measured_start(const se_nvm *nvm, const uint8_t *transport_key, int *ok)
+{
+    uint32_t mark;
+    target_stack_paint();
+    se_status st = transport_key != NULL ? se_manufacture(&element, nvm, lw_crypto_compact(), transport_key)
+                                         : se_boot(&element, nvm, lw_crypto_compact());
+    *ok = st == SE_OK;
     return target_stack_used(&mark);
 }
 
@@ -80,6 +96,7 @@ int main(void)
     size_t worst = 0;
     uint8_t worst_ins = 0;
     const char *worst_name = "";
+    size_t start_stack = 0;   /* se_boot and se_manufacture */
     target_puts("TAP version 13\n");
     unaligned_access_traps();
     failed += target_faults != 1;
@@ -87,14 +104,19 @@ int main(void)
     for (size_t i = 0; i < sizeof(life_steps) / sizeof(life_steps[0]); i++) {
         const life_step *s = &life_steps[i];
         int ok = 0;
-        if (s->kind == 'M') {
-            ok = se_manufacture(&element, &nvm, lw_crypto_compact(), life_transport_key) == SE_OK;
-        } else if (s->kind == 'B') {
-            ok = se_boot(&element, &nvm, lw_crypto_compact()) == SE_OK;
+        if (s->kind == 'M' || s->kind == 'B') {
+            size_t used = measured_start(&nvm, s->kind == 'M' ? life_transport_key : NULL, &ok);
+            if (used > worst) {
+                worst = used;
+                worst_ins = 0;
+                worst_name = s->name;
+            }
+            if (used > start_stack)
+                start_stack = used;
         } else {
             size_t got = 0;
             size_t used = measured_apdu(life_bytes + s->cmd_off, s->cmd_len, &got);
-            ok = got == s->resp_len && memcmp(response, life_bytes + s->resp_off, got) == 0;
+            ok = got == s->resp_len && memcmp(apdu, life_bytes + s->resp_off, got) == 0;
             uint8_t ins = life_bytes[s->cmd_off + 1];
             if (used > stack_by_ins[ins])
                 stack_by_ins[ins] = (uint16_t)used;
@@ -119,6 +141,10 @@ int main(void)
         n = target_cat(line, n, sizeof(line), "=");
         n = target_cat_dec(line, n, sizeof(line), stack_by_ins[ins]);
     }
+    (void)target_cat(line, n, sizeof(line), "\n");
+    target_puts(line);
+    n = target_cat(line, 0, sizeof(line), "# stack of se_boot/se_manufacture: ");
+    n = target_cat_dec(line, n, sizeof(line), (uint32_t)start_stack);
     (void)target_cat(line, n, sizeof(line), "\n");
     target_puts(line);
     n = target_cat(line, 0, sizeof(line), "# se-target: stack=");

@@ -19,25 +19,12 @@
 # set-up. Each operation includes its NVM commit (to RAM here).
 set -eu
 BUILD=${BUILD:-build}
-t="$BUILD/target"
-sizes() { arm-none-eabi-size "$1" | awk 'NR == 2 { print $1, $2, $3 }'; }
-# shellcheck disable=SC2046
-set -- $(sizes "$t/se_footprint.elf")
-ft=$1 fd=$2 fb=$3
-# shellcheck disable=SC2046
-set -- $(sizes "$t/empty.elf")
-stand_in=$(arm-none-eabi-nm -S -t d "$t/se_footprint.elf" | awk '$4 == "footprint_flash_stand_in" { print $2 + 0 }')
-text=$((ft - $1)) data=$((fd - $2)) bss=$((fb - $3 - ${stand_in:-0}))
-qemu_out=$(timeout 300 qemu-system-arm -M mps2-an385 -display none -monitor none -serial none \
-    -semihosting-config enable=on,target=native -kernel "$t/se_life.elf" 2>&1) || {
-    echo "se-footprint: the QEMU run failed" >&2
-    exit 1
-}
-stack=$(printf '%s\n' "$qemu_out" | sed -n 's/^# se-target: stack=\([0-9]*\).*/\1/p')
-echo "se-footprint: cpu=cortex-m0plus text=$text data=$data bss=$bss stack=$stack ram=$((data + bss + stack))"
-printf '%s\n' "$qemu_out" | sed -n 's/^# se-target: stack=[0-9]* /se-footprint-detail: /p'
+fp=$(tests/target/footprint.sh)
+echo "se-footprint: cpu=cortex-m0plus $(printf '%s\n' "$fp" | head -1)"
+printf '%s\n' "$fp" | sed -n 's/^# stack by instruction:/se-footprint-stack-by-ins:/p; s/^# stack of se_boot\/se_manufacture: /se-footprint-stack-boot: /p'
+printf '%s\n' "$fp" | sed -n 's/^# se-target: stack=[0-9]* /se-footprint-detail: /p'
 # The deepest frames (-fstack-usage), to show where stack goes.
-cat $(find "$t/obj/src" -name '*.su') | sort -t'	' -k2 -n -r | head -5 |
+cat $(find "$BUILD/target/obj/src" -name '*.su') | sort -t'	' -k2 -n -r | head -5 |
     awk -F'\t' '{ split($1, a, ":"); printf "%s%s=%s", (NR > 1 ? " " : "se-footprint-frames: "), a[4], $2 } END { print "" }'
 
 out="$BUILD/bench/se"

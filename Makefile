@@ -182,8 +182,11 @@ $(TARGET)/obj/%.o: %.c $(HEADERS) $(wildcard tests/target/*.h)
 
 $(TARGET)/obj/tests/target/se_life_target.o: $(TARGET)/se_life_transcript.h
 
-# The life the firmware replays, run and checked on the host first.
-$(TARGET)/se_life_gen: $(BUILD)/obj/tests/target/se_life_gen.o $(call LAYER_LIBS,$(BUILD))
+# The life the firmware replays, run and checked on the host first (with
+# the firmware's RAM NVM, compiled for the host).
+$(BUILD)/obj/tests/target/se_life_gen.o $(BUILD)/obj/tests/target/se_nvm_ram.o: $(wildcard tests/target/*.h)
+$(TARGET)/se_life_gen: $(BUILD)/obj/tests/target/se_life_gen.o $(BUILD)/obj/tests/target/se_nvm_ram.o \
+		$(call LAYER_LIBS,$(BUILD))
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) $^ $(EXT_LIBS) -o $@

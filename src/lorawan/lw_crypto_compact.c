@@ -66,11 +66,12 @@ static lw_status compact_cmac(void *ctx, const lw_key *key, const uint8_t *prefi
 
 static lw_status compact_derive(void *ctx, const lw_key *root, const uint8_t block[16], lw_key *out)
 {
-    uint8_t value[16];
-    lw_status st = compact_encrypt(ctx, root, block, value);
+    (void)ctx;
+    lw_aes aes;
+    lw_status st = expand(&aes, root);
     if (st == LW_OK)
-        st = lw_key_from_bytes(out, value, sizeof(value));
-    LW_WIPE(value);
+        st = lw_mode_derive(block_encrypt, &aes, block, out);
+    lw_aes_wipe(&aes);
     return st;
 }
 
@@ -95,14 +96,10 @@ static lw_status compact_unwrap(void *ctx, const lw_key *kek, const uint8_t *in,
     if ((in_len != 24 && in_len != 32 && in_len != 40) || in_len > LW_KEY_MAX + LW_WRAP_OVERHEAD)
         return LW_ERR_KEY;
     lw_aes aes;
-    uint8_t plain[LW_KEY_MAX];
     lw_status st = expand(&aes, kek);
     if (st == LW_OK)
-        st = lw_mode_unwrap(block_decrypt, &aes, in, in_len, plain);
-    if (st == LW_OK)
-        st = lw_key_from_bytes(out, plain, in_len - 8);
+        st = lw_mode_unwrap_key(block_decrypt, &aes, in, in_len, out);
     lw_aes_wipe(&aes);
-    LW_WIPE(plain);
     return st;
 }
 

@@ -86,11 +86,12 @@ static lw_status sw_cmac(void *ctx, const lw_key *key, const uint8_t *prefix, si
 
 static lw_status sw_derive(void *ctx, const lw_key *root, const uint8_t block[16], lw_key *out)
 {
-    uint8_t value[16];
-    lw_status st = sw_aes_encrypt(ctx, root, block, value);
+    (void)ctx;
+    mbedtls_aes_context aes;
+    lw_status st = aes_setup(&aes, root, MBEDTLS_AES_ENCRYPT);
     if (st == LW_OK)
-        st = lw_key_from_bytes(out, value, sizeof(value));
-    LW_WIPE(value);
+        st = lw_mode_derive(block_encrypt, &aes, block, out);
+    aes_done(&aes);
     return st;
 }
 
@@ -117,14 +118,10 @@ static lw_status sw_unwrap(void *ctx, const lw_key *kek, const uint8_t *in, size
     if (in_len != 24 && in_len != 32 && in_len != 40)
         return LW_ERR_KEY;
     mbedtls_aes_context aes;
-    uint8_t plain[32];
     lw_status st = aes_setup(&aes, kek, MBEDTLS_AES_DECRYPT);
     if (st == LW_OK)
-        st = lw_mode_unwrap(block_decrypt, &aes, in, in_len, plain);
-    if (st == LW_OK)
-        st = lw_key_from_bytes(out, plain, in_len - 8);
+        st = lw_mode_unwrap_key(block_decrypt, &aes, in, in_len, out);
     aes_done(&aes);
-    LW_WIPE(plain);
     return st;
 }
 

@@ -128,3 +128,25 @@ lw_status lw_mode_unwrap(lw_block_fn decrypt, const void *keyed, const uint8_t *
     LW_WIPE(b);
     return st;
 }
+
+lw_status lw_mode_derive(lw_block_fn encrypt, const void *keyed, const uint8_t block[16], lw_key *out)
+{
+    uint8_t value[16];
+    lw_status st = encrypt(keyed, block, value);
+    if (st == LW_OK)
+        st = lw_key_from_bytes(out, value, sizeof(value));
+    LW_WIPE(value);
+    return st;
+}
+
+lw_status lw_mode_unwrap_key(lw_block_fn decrypt, const void *keyed, const uint8_t *in, size_t in_len, lw_key *out)
+{
+    if (in_len < 8 || in_len - 8 > LW_KEY_MAX)
+        return LW_ERR_KEY;
+    uint8_t plain[LW_KEY_MAX];
+    lw_status st = lw_mode_unwrap(decrypt, keyed, in, in_len, plain);
+    if (st == LW_OK)
+        st = lw_key_from_bytes(out, plain, in_len - 8);
+    LW_WIPE(plain);
+    return st;
+}

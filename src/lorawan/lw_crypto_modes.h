@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lorawan/lw_crypto.h"
 #include "lorawan/lw_status.h"
 
 /* One AES block operation under a key the backend has already expanded. */
@@ -32,5 +33,14 @@ lw_status lw_mode_wrap(lw_block_fn encrypt, const void *keyed, const uint8_t *ke
  * the check fails; plain is then wiped. */
 lw_status lw_mode_unwrap(lw_block_fn decrypt, const void *keyed, const uint8_t *in, size_t in_len,
                          uint8_t *plain) LW_MUST_CHECK;
+
+/* The LoRaWAN "derive and keep": *out becomes the 16-byte key
+ * AES-encrypt(keyed, block). */
+lw_status lw_mode_derive(lw_block_fn encrypt, const void *keyed, const uint8_t block[16], lw_key *out) LW_MUST_CHECK;
+
+/* lw_mode_unwrap into a new software key *out (in_len - 8 bytes, at most
+ * LW_KEY_MAX); the plaintext on the stack is wiped. */
+lw_status lw_mode_unwrap_key(lw_block_fn decrypt, const void *keyed, const uint8_t *in, size_t in_len,
+                             lw_key *out) LW_MUST_CHECK;
 
 #endif

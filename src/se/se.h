@@ -254,7 +254,9 @@ void se_set_time(se *e, uint32_t now);
 se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len);
 
 /* The secure command waiting for the application: *cmd points into the
- * element's memory, valid until se_secure_reply. SE_ERR_STATE when none. */
+ * element's memory (the buffer it arrived in), valid until se_secure_reply
+ * or until the next MLS message arrives and abandons it. SE_ERR_STATE when
+ * none. */
 se_status se_secure_command(const se *e, const uint8_t **cmd, size_t *len);
 
 /* The application's answer to the waiting secure command: accepted (with

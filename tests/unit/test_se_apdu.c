@@ -180,6 +180,44 @@ static void test_life_in_process(void **state)
     se_client_close(&c);
 }
 
+/* A transport that hands the element one buffer for the command and its
+ * answer, as a smart card's I/O buffer (se_apdu_process with resp == cmd). */
+static se_status one_buffer_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                                     size_t *resp_len)
+{
+    se *e = ctx;
+    uint8_t apdu[SE_APDU_BUFFER];
+    assert_true(len <= sizeof(apdu));
+    memcpy(apdu, cmd, len);
+    (void)se_apdu_process(e, apdu, len, apdu, sizeof(apdu), resp_len);
+    assert_true(*resp_len <= cap);
+    memcpy(resp, apdu, *resp_len);
+    return SE_OK;
+}
+
+static void no_close(void *ctx)
+{
+    (void)ctx;
+}
+
+static const se_transport_class one_buffer_class = {.transmit = one_buffer_transmit, .close = no_close};
+
+/* The same life when every answer is written over its own command. */
+static void test_life_in_one_apdu_buffer(void **state)
+{
+    (void)state;
+    ram_nvm nvm = {0};
+    se_nvm v = ram_nvm_bind(&nvm);
+    se e;
+    assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
+    se_client c;
+    memset(&c, 0, sizeof(c));
+    c.cls = &one_buffer_class;
+    c.ctx = &e;
+    c.fd = -1;
+    run_life(&c);
+}
+
 static void test_malformed_apdus_change_nothing(void **state)
 {
     (void)state;
@@ -409,6 +447,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_life_in_process),
+        cmocka_unit_test(test_life_in_one_apdu_buffer),
         cmocka_unit_test(test_malformed_apdus_change_nothing),
         cmocka_unit_test(test_life_over_socket_and_file),
         cmocka_unit_test(test_secure_command_over_apdus),

@@ -583,9 +583,21 @@ static void test_bit_flips_of_a_command_change_nothing(void **state)
     assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
     assert_int_equal(w->e.st.mls_down_counter, 1);
     unsigned after_one = nvm.writes;
+    uint8_t sealed[64];
+    size_t sealed_len = w->e.mls.tx.len;
+    assert_true(sealed_len > 0 && sealed_len <= sizeof(sealed));
+    memcpy(sealed, w->e.mls.tx.msg, sealed_len);
+    unsigned rejected = w->e.mls.rejected;
     frame[0] = 101;
     assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
     assert_int_equal(nvm.writes, after_one);   /* answered again from memory, not acted on */
+    /* Regression: the repetition was taken for a forgery (its header had
+     * been wiped by the failed open) and never answered. Now the same
+     * sealed response goes out again. */
+    assert_int_equal(w->e.mls.rejected, rejected);
+    assert_true(w->e.mls.tx_active);
+    assert_int_equal(w->e.mls.tx.len, sealed_len);
+    assert_memory_equal(w->e.mls.tx.msg, sealed, sealed_len);
     mls_session_end(&w->idm);
     test_free(w);
 }

@@ -370,8 +370,15 @@ se_status se_mls_push(se *e, const uint8_t *frame, size_t len)
         e->mls.secure_state = SE_SECURE_NONE;   /* a new message took the buffer: the IDM moved on */
     uint8_t *msg = NULL;
     size_t mlen = 0;
-    if (complete && mls_frag_rx_take_in_place(&e->mls.rx, &msg, &mlen) == MLS_OK)
+    if (complete && mls_frag_rx_take_in_place(&e->mls.rx, &msg, &mlen) == MLS_OK) {
+        if (e->mls.secure_state == SE_SECURE_REPLYING) {
+            /* The IDM moved on: the reply being built in the send buffer,
+             * which this message's answer needs, is abandoned. */
+            e->mls.secure_state = SE_SECURE_NONE;
+            drop_tx(e);
+        }
         process_message(e, msg, mlen);
+    }
     return SE_OK;
 }
 

@@ -534,10 +534,12 @@ se_status se_secure_reply_finish(se *e, bool accepted)
         st = commit_and_send(e, &next, sealed, mlen, e->mls.secure_counter);
         mls_session_end(&s);
     }
-    if (st == SE_OK) {
+    /* Done, or failed: the reply was sealed where it was built, so it is
+     * gone either way; after a failure the application sends it again, from
+     * its first chunk (the command stays answerable). */
+    e->mls.secure_len = 0;
+    if (st == SE_OK)
         e->mls.secure_state = SE_SECURE_NONE;
-        e->mls.secure_len = 0;
-    }
     LW_WIPE(rsp);
     return st;
 }

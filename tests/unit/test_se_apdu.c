@@ -167,25 +167,13 @@ static void run_life(se_client *c)
     lw_session_keys_10_release(cr, &k);
 }
 
-static void test_life_in_process(void **state)
-{
-    (void)state;
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
-    se e;
-    assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
-    se_client c;
-    se_client_open_local(&c, &e);
-    run_life(&c);
-    se_client_close(&c);
-}
 
 /* A transport that hands the element one buffer for the command and its
  * answer, as a smart card's I/O buffer (se_apdu_process with resp == cmd). */
 static se_status one_buffer_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
                                      size_t *resp_len)
 {
-    se *e = ctx;
+    se *e = ((se_client *)ctx)->local;
     uint8_t apdu[SE_APDU_BUFFER];
     assert_true(len <= sizeof(apdu));
     memcpy(apdu, cmd, len);
@@ -202,20 +190,34 @@ static void no_close(void *ctx)
 
 static const se_transport_class one_buffer_class = {.transmit = one_buffer_transmit, .close = no_close};
 
-/* The same life when every answer is written over its own command. */
-static void test_life_in_one_apdu_buffer(void **state)
+
+/* A whole life in process: through se_apdu_process with separate command
+ * and answer buffers, or, with `one_buffer`, through the transport above. */
+static void life_in_process(bool one_buffer)
 {
-    (void)state;
     ram_nvm nvm = {0};
     se_nvm v = ram_nvm_bind(&nvm);
     se e;
     assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
     se_client c;
-    memset(&c, 0, sizeof(c));
-    c.cls = &one_buffer_class;
-    c.ctx = &e;
-    c.fd = -1;
+    se_client_open_local(&c, &e);
+    if (one_buffer)
+        c.cls = &one_buffer_class;   /* ctx: the client, whose `local` is e */
     run_life(&c);
+    se_client_close(&c);
+}
+
+static void test_life_in_process(void **state)
+{
+    (void)state;
+    life_in_process(false);
+}
+
+/* The same life when every answer is written over its own command. */
+static void test_life_in_one_apdu_buffer(void **state)
+{
+    (void)state;
+    life_in_process(true);
 }
 
 static void test_malformed_apdus_change_nothing(void **state)

@@ -545,19 +545,26 @@ static void test_whole_life(void **state)
     test_free(w);
 }
 
-static void test_bit_flips_of_a_command_change_nothing(void **state)
+/* A world whose element is manufactured and personalised (1.1), nothing more. */
+static world *personalised_world(ram_nvm *nvm, uint32_t seed)
 {
-    (void)state;
-    ram_nvm nvm = {0};
     world *w = test_malloc(sizeof(world));
-    world_init(w, &nvm, 7);
-    se_nvm v = ram_nvm_bind(&nvm);
+    world_init(w, nvm, seed);
+    se_nvm v = ram_nvm_bind(nvm);
     assert_int_equal(se_manufacture(&w->e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
     se_personalisation p = {.dev_eui = DEV_EUI, .join_eui = BOOT_JOIN_EUI, .mac_version = SE_MAC_1_1};
     wrap_transport(BOOT_NWK, p.nwk_key_wrapped);
     wrap_transport(BOOT_APP, p.app_key_wrapped);
     wrap_transport(MLS_ROOT, p.mls_key_wrapped);
     assert_int_equal(se_personalise(&w->e, &p), SE_OK);
+    return w;
+}
+
+static void test_bit_flips_of_a_command_change_nothing(void **state)
+{
+    (void)state;
+    ram_nvm nvm = {0};
+    world *w = personalised_world(&nvm, 7);
     mls_cmd c = {.type = MLS_T_DELETE, .u.remove.profile_id = 9};
     uint8_t body[8], msg[64];
     size_t blen = 0, mlen = 0;
@@ -626,15 +633,7 @@ static void test_new_command_abandons_a_reply_being_built(void **state)
 {
     (void)state;
     ram_nvm nvm = {0};
-    world *w = test_malloc(sizeof(world));
-    world_init(w, &nvm, 11);
-    se_nvm v = ram_nvm_bind(&nvm);
-    assert_int_equal(se_manufacture(&w->e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
-    se_personalisation p = {.dev_eui = DEV_EUI, .join_eui = BOOT_JOIN_EUI, .mac_version = SE_MAC_1_1};
-    wrap_transport(BOOT_NWK, p.nwk_key_wrapped);
-    wrap_transport(BOOT_APP, p.app_key_wrapped);
-    wrap_transport(MLS_ROOT, p.mls_key_wrapped);
-    assert_int_equal(se_personalise(&w->e, &p), SE_OK);
+    world *w = personalised_world(&nvm, 11);
 
     mls_cmd sec = {.type = MLS_T_SECURE};
     sec.u.secure.len = 3;

@@ -100,11 +100,12 @@ static void fill_status(const se_state *st, mls_se_status *out)
     out->pending_event = st->event_id;
 }
 
-/* Applies command *c to `next` and fills the response's result. True when
+/* Applies command *c to `next` (keys it carries are unwrapped under `kek`,
+ * the session's downlink wrap key) and fills the response's result. True when
  * it succeeded; false when it failed as a whole, and then `next` is half
  * changed and the caller starts it again from the element's state (a copy
  * here would cost a second state on the stack). */
-static bool execute(se *e, se_state *next, const mls_session *s, const mls_cmd *c, mls_rsp *rsp)
+SE_NOINLINE static bool execute(se *e, se_state *next, const lw_key *kek, const mls_cmd *c, mls_rsp *rsp)
 {
     se_status st = SE_OK;
     switch (c->type) {
@@ -125,7 +126,7 @@ static bool execute(se *e, se_state *next, const mls_session *s, const mls_cmd *
                                 .max_join_attempts = (uint8_t)in->max_join_attempts};
         memcpy(p.nwk_key_wrapped, in->nwk_key_wrapped, SE_WRAPPED_KEY_LEN);
         memcpy(p.app_key_wrapped, in->app_key_wrapped, SE_WRAPPED_KEY_LEN);
-        st = se_profile_apply_stage(e->crypto, next, &s->keys.wrap_down, &p);
+        st = se_profile_apply_stage(e->crypto, next, kek, &p);
         if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
             st = se_profile_check_activate(next, in->profile_id);
         if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
@@ -143,7 +144,7 @@ static bool execute(se *e, se_state *next, const mls_session *s, const mls_cmd *
         st = se_profile_apply_delete(next, c->u.remove.profile_id);
         break;
     case MLS_T_RENEW:
-        st = se_profile_apply_renew(e->crypto, next, &s->keys.wrap_down, c->u.renew.profile_id,
+        st = se_profile_apply_renew(e->crypto, next, kek, c->u.renew.profile_id,
                                     c->u.renew.nwk_key_wrapped, c->u.renew.app_key_wrapped);
         break;
     case MLS_T_ROTATE:
@@ -151,7 +152,7 @@ static bool execute(se *e, se_state *next, const mls_session *s, const mls_cmd *
             st = SE_ERR_ARGUMENT;
             break;
         }
-        st = se_unwrap_key(e->crypto, &s->keys.wrap_down, c->u.rotate.root_wrapped, next->mls_next_root_key);
+        st = se_unwrap_key(e->crypto, kek, c->u.rotate.root_wrapped, next->mls_next_root_key);
         if (st == SE_OK)
             next->has_mls_next = true;
         break;
@@ -253,18 +254,28 @@ static void accept_into(se_state *next, bool pending, uint32_t counter)
 
 /* What opening a complete downlink message led to. */
 typedef enum opened_as {
-    OPENED_NOTHING,    /* dropped, or nothing to commit */
+    OPENED_NOTHING,    /* dropped */
     OPENED_REPEAT,     /* a command answered before: send its response again */
-    OPENED_SECURE,     /* a secure command, now held for the application */
-    OPENED_ANSWERED    /* executed into *next, response sealed in the send buffer */
+    OPENED_SECURE,     /* a secure command, to hold for the application */
+    OPENED_COMMAND     /* a command to execute and answer */
 } opened_as;
 
-/* Everything that needs the MLS keys: opens msg[len] in place, executes it
- * on *next (a copy of the state it makes) and seals the response. Out of
- * line on purpose: the session (five keys) and the command are off the
- * stack before the caller commits, the deepest step of the element. */
-SE_NOINLINE static opened_as open_and_answer(se *e, uint8_t *msg, size_t len, se_state *next, se_status *sealed,
-                                             size_t *mlen, uint32_t *counter)
+/* What the opening hands on: small, so that it can sit under the frames that
+ * hold a state copy. */
+typedef struct opened_msg {
+    uint8_t type;          /* the header's message type */
+    uint8_t epoch;
+    bool pending;          /* the first message under the next epoch's key */
+    uint32_t counter;
+    bool decoded;          /* cmd holds the decoded body */
+    mls_cmd cmd;
+    lw_key kek;            /* the session's downlink wrap key, for keys in cmd */
+} opened_msg;
+
+/* Opens msg[len] in place with the session of its epoch and decodes it into
+ * *o. Out of line on purpose: the session's five keys are off the stack
+ * before a state copy is made. */
+SE_NOINLINE static opened_as open_command(se *e, uint8_t *msg, size_t len, opened_msg *o)
 {
     mls_header h, opened;
     if (mls_header_parse(msg, len, &h) != MLS_OK) {
@@ -272,84 +283,113 @@ SE_NOINLINE static opened_as open_and_answer(se *e, uint8_t *msg, size_t len, se
         return OPENED_NOTHING;
     }
     mls_session s;
-    bool pending = false;
-    if (session_for_epoch(e, h.epoch, &s, &pending) != SE_OK) {
+    if (session_for_epoch(e, h.epoch, &s, &o->pending) != SE_OK) {
         e->mls.rejected++;
         return OPENED_NOTHING;
     }
     size_t blen = 0;
     uint8_t *body = msg + MLS_HEADER_LEN;
     mls_status ms = mls_open(&s, msg, len, &opened, body, len - MLS_HEADER_LEN, &blen);
-    opened_as result = OPENED_NOTHING;
+    opened_as result = OPENED_COMMAND;
     if (ms == MLS_ERR_REPLAY && h.counter == e->st.mls_down_counter && h.counter == e->mls.last_cmd_counter &&
-        e->mls.tx.len > 0 && !pending) {
+        e->mls.tx.len > 0 && !o->pending) {
         /* The Identity Manager repeats a command whose response it missed:
          * the same response again (still in the send buffer), not the
          * action. */
         result = OPENED_REPEAT;
     } else if (ms != MLS_OK || mls_accept_counter(&s, h.counter) != MLS_OK) {
         e->mls.rejected++;
+        result = OPENED_NOTHING;
     } else {
-        *counter = h.counter;
-        *next = e->st;
-        accept_into(next, pending, h.counter);
-        mls_cmd cmd;
-        mls_rsp rsp;
-        memset(&rsp, 0, sizeof(rsp));
-        rsp.type = h.type;
-        rsp.req_counter = h.counter;
-        result = OPENED_ANSWERED;
-        if (mls_cmd_decode(h.type, body, blen, &cmd) != MLS_OK) {
-            rsp.result = (h.type >= MLS_T_STATUS && h.type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED
-                                                                               : MLS_R_UNKNOWN_COMMAND;
-            if (rsp.result == MLS_R_UNKNOWN_COMMAND)
-                rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
-        } else if (cmd.type == MLS_T_SECURE) {
+        o->type = h.type;
+        o->epoch = h.epoch;
+        o->counter = h.counter;
+        o->decoded = mls_cmd_decode(h.type, body, blen, &o->cmd) == MLS_OK;
+        if (o->decoded && o->cmd.type == MLS_T_SECURE) {
             /* Held for the application where it is, in the reassembly
-             * buffer: the counter is committed now, the response when the
-             * application answers (se_secure_reply). */
-            e->mls.secure_len = cmd.u.secure.len;
+             * buffer. */
+            e->mls.secure_len = o->cmd.u.secure.len;
             result = OPENED_SECURE;
-        } else if (!execute(e, next, &s, &cmd, &rsp)) {
-            /* The command failed as a whole: only its counter is committed. */
-            se_state_wipe(next);
-            *next = e->st;
-            accept_into(next, pending, h.counter);
+        } else {
+            o->kek = s.keys.wrap_down;
+            lw_secure_wipe(msg, len);   /* decoded: the plaintext goes */
         }
-        LW_WIPE(cmd);
-        if (result == OPENED_ANSWERED) {
-            lw_secure_wipe(msg, len);
-            *sealed = seal_response(e, next, &s, &rsp, mlen);
-        }
-        LW_WIPE(rsp);
     }
     mls_session_end(&s);
     return result;
 }
 
+/* Seals `rsp` in the send buffer with the session of `epoch` (derived again:
+ * cheaper in RAM than keeping it); next's uplink counter follows. */
+SE_NOINLINE static se_status seal_in_epoch(se *e, uint8_t epoch, se_state *next, const mls_rsp *rsp, size_t *mlen)
+{
+    mls_session s;
+    bool pending = false;
+    se_status st = session_for_epoch(e, epoch, &s, &pending);
+    if (st == SE_OK)
+        st = seal_response(e, next, &s, rsp, mlen);
+    mls_session_end(&s);
+    return st;
+}
+
+/* Executes an opened command on a state copy, seals its response, and
+ * commits the counter, the effect and the response's counter at once. */
+SE_NOINLINE static void execute_and_answer(se *e, const opened_msg *o)
+{
+    se_state next = e->st;
+    accept_into(&next, o->pending, o->counter);
+    mls_rsp rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.type = o->type;
+    rsp.req_counter = o->counter;
+    if (!o->decoded) {
+        rsp.result = (o->type >= MLS_T_STATUS && o->type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED
+                                                                           : MLS_R_UNKNOWN_COMMAND;
+        if (rsp.result == MLS_R_UNKNOWN_COMMAND)
+            rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
+    } else if (!execute(e, &next, &o->kek, &o->cmd, &rsp)) {
+        /* The command failed as a whole: only its counter is committed. */
+        se_state_wipe(&next);
+        next = e->st;
+        accept_into(&next, o->pending, o->counter);
+    }
+    size_t mlen = 0;
+    se_status sealed = seal_in_epoch(e, o->epoch, &next, &rsp, &mlen);
+    (void)commit_and_send(e, &next, sealed, mlen, o->counter);
+    LW_WIPE(rsp);
+}
+
+/* Commits the counter of a secure command, which then waits for the
+ * application (its response is sealed when it answers). */
+SE_NOINLINE static void hold_secure(se *e, const opened_msg *o)
+{
+    se_state next = e->st;
+    accept_into(&next, o->pending, o->counter);
+    if (se_commit(e, &next) == SE_OK) {
+        e->mls.secure_state = SE_SECURE_HELD;
+        e->mls.secure_counter = o->counter;
+    }
+}
+
 /* A complete downlink message msg[len], in the reassembly buffer. */
 static void process_message(se *e, uint8_t *msg, size_t len)
 {
-    se_state next;
-    se_status sealed = SE_ERR_CRYPTO;
-    size_t mlen = 0;
-    uint32_t counter = 0;
-    switch (open_and_answer(e, msg, len, &next, &sealed, &mlen, &counter)) {
+    opened_msg o;
+    memset(&o, 0, sizeof(o));
+    switch (open_command(e, msg, len, &o)) {
     case OPENED_REPEAT:
         start_tx(e, e->mls.tx.len, default_frame());
         break;
     case OPENED_SECURE:
-        if (se_commit(e, &next) == SE_OK) {
-            e->mls.secure_state = SE_SECURE_HELD;
-            e->mls.secure_counter = counter;
-        }
+        hold_secure(e, &o);
         break;
-    case OPENED_ANSWERED:
-        (void)commit_and_send(e, &next, sealed, mlen, counter);
+    case OPENED_COMMAND:
+        execute_and_answer(e, &o);
         break;
     case OPENED_NOTHING:
         break;
     }
+    LW_WIPE(o);   /* the wrap key */
 }
 
 se_status se_mls_push(se *e, const uint8_t *frame, size_t len)

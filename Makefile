@@ -6,6 +6,8 @@
 #   make demo     install what is missing, build, show ferry on real frames
 #   make soak     make demo's flow 20 times in a row (DEMO_RUNS)
 #   make bench    optimised build, figures and ratios against lora-packet
+#   make bench-se the secure element's code, RAM and stack on a Cortex-M0+
+#   make se-target  cross-build the element for a Cortex-M0+ (part of check)
 #   make fuzz     run each libFuzzer target for FUZZ_SECONDS (clang)
 #
 # Each layer is a folder under src/ and becomes one static library; a layer
@@ -112,7 +114,7 @@ $(eval $(call flavour,$(BUILD)/bench,-O2 -DNDEBUG,))
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/san/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps check check-stress demo soak bench fuzz clean san-build
+.PHONY: all deps check check-stress demo soak bench bench-se se-target fuzz clean san-build
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -124,7 +126,7 @@ deps:
 san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check
 
 check: deps
-	@$(MAKE) --no-print-directory all san-build
+	@$(MAKE) --no-print-directory all san-build se-target
 	@BUILD=$(BUILD) ONLY="$(ONLY)" ./tests/run.sh
 
 # Not part of `make check`: several runs of it take most of an hour.
@@ -147,11 +149,79 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load \
 	    $(BUILD)/bench/bench/idm_profile $(BUILD)/bench/bin/ferry
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
-	@BUILD=$(BUILD) ./bench/se_footprint.sh
+	@$(MAKE) --no-print-directory bench-se
 	@BUILD=$(BUILD) ./bench/idm_import.sh
 	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 	@BUILD=$(BUILD) ./bench/lab_demo.sh
+
+# ---------------------------------------------------------------------------
+# The secure element on its target: src/se, src/mls and the parts of
+# src/lorawan they use, cross-built for a Cortex-M0+ with newlib-nano and the
+# element's compact AES (no mbedTLS), then run under QEMU's mps2-an385
+# (tests/integration/se_target.sh) and measured (bench/se_footprint.sh).
+# SE_MLS_MSG_MAX: the largest MLS message the element's firmware takes
+# (docs/mls.md, "Message size"); LW_KEY_MAX=16: the element's keys are all
+# AES-128, so every key reference on its stack is 16 bytes smaller.
+ARM_CC    ?= arm-none-eabi-gcc
+SE_MLS_MSG_MAX ?= 512
+TARGET    := $(BUILD)/target
+TARGET_CPU := -mcpu=cortex-m0plus -mthumb
+TARGET_CFLAGS := -std=c17 $(WARN) $(TARGET_CPU) -Os -g -ffunction-sections -fdata-sections -fstack-usage \
+             -DMLS_MSG_MAX=$(SE_MLS_MSG_MAX) -DLW_KEY_MAX=16 -Isrc -Itests/target -I$(TARGET)
+TARGET_LDFLAGS := $(TARGET_CPU) -nostartfiles --specs=nano.specs -T tests/target/mps2.ld -Wl,--gc-sections
+ELEMENT_SRC := $(wildcard src/se/*.c src/mls/*.c) $(filter-out src/lorawan/lw_crypto_mbedtls.c,$(wildcard src/lorawan/*.c))
+ELEMENT_HDR := $(wildcard src/se/*.h src/mls/*.h) $(filter-out src/lorawan/lw_crypto_mbedtls.h,$(wildcard src/lorawan/*.h))
+ELEMENT_OBJ := $(patsubst %.c,$(TARGET)/obj/%.o,$(ELEMENT_SRC))
+TARGET_OBJ  = $(patsubst %.c,$(TARGET)/obj/%.o,$(addprefix tests/target/,$(1)))
+
+$(TARGET)/obj/%.o: %.c $(HEADERS) $(wildcard tests/target/*.h)
+	@mkdir -p $(dir $@)
+	$(call say,ARMCC,$@)
+	$(Q)$(ARM_CC) $(TARGET_CFLAGS) -c $< -o $@
+
+$(TARGET)/obj/tests/target/se_life_target.o: $(TARGET)/se_life_transcript.h
+
+# The life the firmware replays, run and checked on the host first (with
+# the firmware's RAM NVM, compiled for the host).
+$(BUILD)/obj/tests/target/se_life_gen.o $(BUILD)/obj/tests/target/se_nvm_ram.o: $(wildcard tests/target/*.h)
+$(TARGET)/se_life_gen: $(BUILD)/obj/tests/target/se_life_gen.o $(BUILD)/obj/tests/target/se_nvm_ram.o \
+		$(call LAYER_LIBS,$(BUILD))
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) $^ $(EXT_LIBS) -o $@
+
+$(TARGET)/se_life_transcript.h: $(TARGET)/se_life_gen
+	$(call say,GEN,$@)
+	$(Q)$(TARGET)/se_life_gen $@ >/dev/null
+
+$(TARGET)/se_life.elf: $(ELEMENT_OBJ) $(call TARGET_OBJ,startup.c se_nvm_ram.c se_life_target.c)
+	$(call say,ARMLD,$@)
+	$(Q)$(ARM_CC) $(TARGET_LDFLAGS) $^ -o $@
+
+$(TARGET)/se_footprint.elf: $(ELEMENT_OBJ) $(call TARGET_OBJ,startup.c se_nvm_ram.c se_footprint_target.c)
+	$(call say,ARMLD,$@)
+	$(Q)$(ARM_CC) $(TARGET_LDFLAGS) $^ -o $@
+
+$(TARGET)/empty.elf: $(call TARGET_OBJ,startup.c target_empty.c)
+	$(call say,ARMLD,$@)
+	$(Q)$(ARM_CC) $(TARGET_LDFLAGS) $^ -o $@
+
+# Nothing in the element may include a host header (stdio, allocation,
+# time, files): checked before anything is cross-built.
+$(TARGET)/element-headers.ok: tests/target/element_headers.sh $(ELEMENT_SRC) $(ELEMENT_HDR)
+	@mkdir -p $(dir $@)
+	$(call say,CHECK,"element headers")
+	$(Q)tests/target/element_headers.sh $(ELEMENT_SRC) $(ELEMENT_HDR)
+	@touch $@
+
+se-target: $(TARGET)/element-headers.ok $(TARGET)/se_life.elf $(TARGET)/se_footprint.elf $(TARGET)/empty.elf
+
+# Quick: code, static RAM and the painted stack of the element on a
+# Cortex-M0+ (and the host figures of bench/se_footprint.sh).
+bench-se: deps
+	@$(MAKE) --no-print-directory se-target
+	@BUILD=$(BUILD) ./bench/se_footprint.sh
 
 # libFuzzer needs clang; each target gets its own corpus directory.
 FUZZ_BINS := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/fuzz/fuzz_%,$(FUZZ_SRC))

@@ -25,6 +25,9 @@ curl
 sqlite3
 stress-ng
 python3
+gcc-arm-none-eabi
+libnewlib-arm-none-eabi
+qemu-system-arm
 "
 
 missing=""

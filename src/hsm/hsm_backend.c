@@ -20,6 +20,7 @@
  */
 #include "hsm/hsm_internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static lw_status to_lw(hsm_status st)
@@ -89,20 +90,37 @@ static lw_status p11_aes_decrypt(void *ctx, const lw_key *key, const uint8_t in[
     return ecb(ctx, key, 0, in, out);
 }
 
-static lw_status p11_cmac(void *ctx, const lw_key *key, const uint8_t *msg, size_t len, uint8_t out[16])
+/* C_Sign takes one contiguous message: a prefixed one (B0 | frame, DevEUI |
+ * MLS message) is joined on the heap first. It holds public bytes only. */
+static lw_status p11_cmac(void *ctx, const lw_key *key, const uint8_t *prefix, size_t prefix_len, const uint8_t *msg,
+                          size_t len, uint8_t out[16])
 {
     hsm_session *s = ctx;
     if (key->handle == 0)
         return key_fail(s);
+    uint8_t *joined = NULL;
+    if (prefix_len > 0) {
+        joined = malloc(prefix_len + len);
+        if (joined == NULL)
+            return LW_ERR_CRYPTO;
+        memcpy(joined, prefix, prefix_len);
+        if (len > 0)
+            memcpy(joined + prefix_len, msg, len);
+        msg = joined;
+        len += prefix_len;
+    }
     static const uint8_t empty[1] = {0};
     CK_MECHANISM mech = {CKM_AES_CMAC, NULL, 0};
+    const char *step = "C_SignInit";
     CK_RV rv = s->f->C_SignInit(s->s, &mech, key->handle);
-    if (rv != CKR_OK)
-        return fail(s, "C_SignInit", rv);
     CK_ULONG n = 16;
-    rv = s->f->C_Sign(s->s, (CK_BYTE_PTR)(len != 0 ? msg : empty), len, out, &n);
+    if (rv == CKR_OK) {
+        step = "C_Sign";
+        rv = s->f->C_Sign(s->s, (CK_BYTE_PTR)(len != 0 ? msg : empty), len, out, &n);
+    }
+    free(joined);
     if (rv != CKR_OK)
-        return fail(s, "C_Sign", rv);
+        return fail(s, step, rv);
     return n == 16 ? LW_OK : LW_ERR_CRYPTO;
 }
 

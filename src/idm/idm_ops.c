@@ -435,7 +435,7 @@ idm_status idm_secure_send(hsm_session *hs, store *db, uint64_t dev_eui, const c
     if (rc == IDM_OK) {
         cmd->type = MLS_T_SECURE;
         cmd->u.secure.len = (uint16_t)len;
-        memcpy(cmd->u.secure.data, data, len);
+        cmd->u.secure.data = data;   /* read when the command is sealed, below */
         audit_job a = {dev_eui, actor, "idm.secure.queued", "", json_pack("{s:I}", "len", (json_int_t)len),
                        STORE_IDM_OP_NONE};
         eui16(dev_eui, a.subject);

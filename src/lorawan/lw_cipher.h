@@ -15,7 +15,9 @@
 #include "lorawan/lw_crypto.h"
 #include "lorawan/lw_frame.h"
 
-/* Encrypts or decrypts an FRMPayload (in place allowed: in == out). The key
+/* Encrypts or decrypts an FRMPayload (in place allowed: in == out, and so
+ * is out lying before in within one buffer: bytes are processed in order,
+ * each read before its place is written). The key
  * is AppSKey for FPort > 0, NwkSKey (1.0) or NwkSEncKey (1.1) for FPort 0:
  * the caller picks it with lw_frm_payload_key_is_network(). */
 lw_status lw_frm_payload_crypt(const lw_crypto *c, const lw_key *key, bool uplink, uint32_t dev_addr,
@@ -24,7 +26,8 @@ lw_status lw_frm_payload_crypt(const lw_crypto *c, const lw_key *key, bool uplin
 /* True when FRMPayload on this FPort is encrypted with the network key. */
 bool lw_frm_payload_key_is_network(uint8_t fport);
 
-/* 1.1 FOpts encryption with NwkSEncKey (in place allowed). `a_fcnt_down`
+/* 1.1 FOpts encryption with NwkSEncKey (in place allowed, as above).
+ * `a_fcnt_down`
  * selects the AFCntDown variant of the A block (downlink with FPort > 0, per
  * the LoRaWAN 1.1 errata "FCntDwn usage in FOpts encryption"). */
 lw_status lw_fopts_crypt_11(const lw_crypto *c, const lw_key *nwk_s_enc_key, bool uplink, bool a_fcnt_down,

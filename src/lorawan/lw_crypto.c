@@ -8,7 +8,7 @@ lw_status lw_key_from_bytes(lw_key *key, const uint8_t *bytes, size_t len)
 {
     if (key == NULL || bytes == NULL)
         return LW_ERR_ARGUMENT;
-    if (len != 16 && len != 24 && len != 32)
+    if ((len != 16 && len != 24 && len != 32) || len > LW_KEY_MAX)
         return LW_ERR_KEY;
     lw_key_wipe(key);
     memcpy(key->material, bytes, len);
@@ -43,9 +43,16 @@ lw_status lw_aes_decrypt(const lw_crypto *c, const lw_key *key, const uint8_t in
 
 lw_status lw_cmac(const lw_crypto *c, const lw_key *key, const uint8_t *msg, size_t len, uint8_t out[16])
 {
-    if (!backend_ok(c) || key == NULL || (msg == NULL && len != 0) || out == NULL)
+    return lw_cmac_prefixed(c, key, NULL, 0, msg, len, out);
+}
+
+lw_status lw_cmac_prefixed(const lw_crypto *c, const lw_key *key, const uint8_t *prefix, size_t prefix_len,
+                           const uint8_t *msg, size_t len, uint8_t out[16])
+{
+    if (!backend_ok(c) || key == NULL || (prefix == NULL && prefix_len != 0) || (msg == NULL && len != 0) ||
+        out == NULL)
         return LW_ERR_ARGUMENT;
-    return c->cls->cmac(c->ctx, key, msg, len, out);
+    return c->cls->cmac(c->ctx, key, prefix, prefix_len, msg, len, out);
 }
 
 lw_status lw_derive(const lw_crypto *c, const lw_key *root, const uint8_t block[16], lw_key *out)

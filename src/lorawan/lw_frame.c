@@ -216,8 +216,10 @@ static lw_status put_bytes(uint8_t *out, size_t cap, size_t *pos, const uint8_t 
 {
     if (n > cap - *pos)
         return LW_ERR_BUFFER;
+    /* memmove: a secure element encodes a frame into the one APDU buffer
+     * that still holds the FOpts and payload a few bytes further on. */
     if (n > 0)
-        memcpy(out + *pos, src, n);
+        memmove(out + *pos, src, n);
     *pos += n;
     return LW_OK;
 }

@@ -6,8 +6,9 @@
  *   B0 = 0x49 | ConfFCnt(2) 00 00 (1.1 down) or 00 00 00 00 | Dir | DevAddr(4) | FCnt(4) | 0x00 | len(msg)
  *   B1 = 0x49 | ConfFCnt(2) | TxDr | TxCh | Dir(0) | DevAddr(4) | FCntUp(4) | 0x00 | len(msg)
  *
- * The message plus its block is copied into one stack buffer so the backend
- * sees a single CMAC input; the buffer holds no secret, so it is not wiped.
+ * The block goes to the backend as the CMAC's prefix (lw_cmac_prefixed), so
+ * no frame is copied behind it: on a secure element every byte of stack
+ * counts.
  */
 #include "lorawan/lw_mic.h"
 #include "lorawan/lw_secure.h"
@@ -17,11 +18,11 @@
 #define MIC_BLOCK_TAG 0x49
 #define FCTRL_ACK 0x20
 
-static lw_status mic_over(const lw_crypto *c, const lw_key *key, const uint8_t *msg, size_t len,
-                          uint8_t mic[LW_MIC_LEN])
+static lw_status mic_over(const lw_crypto *c, const lw_key *key, const uint8_t *prefix, size_t prefix_len,
+                          const uint8_t *msg, size_t len, uint8_t mic[LW_MIC_LEN])
 {
     uint8_t full[16];
-    lw_status st = lw_cmac(c, key, msg, len, full);
+    lw_status st = lw_cmac_prefixed(c, key, prefix, prefix_len, msg, len, full);
     if (st == LW_OK)
         memcpy(mic, full, LW_MIC_LEN);
     LW_WIPE(full);
@@ -35,7 +36,7 @@ lw_status lw_mic_join_request(const lw_crypto *c, const lw_key *key, const uint8
         return LW_ERR_ARGUMENT;
     if (len != LW_JOIN_REQUEST_LEN - LW_MIC_LEN)
         return LW_ERR_ARGUMENT;
-    return mic_over(c, key, msg, len, mic);
+    return mic_over(c, key, NULL, 0, msg, len, mic);
 }
 
 lw_status lw_mic_rejoin_request(const lw_crypto *c, const lw_key *key, const uint8_t *msg, size_t len,
@@ -45,7 +46,7 @@ lw_status lw_mic_rejoin_request(const lw_crypto *c, const lw_key *key, const uin
         return LW_ERR_ARGUMENT;
     if (len != LW_REJOIN_02_LEN - LW_MIC_LEN && len != LW_REJOIN_1_LEN - LW_MIC_LEN)
         return LW_ERR_ARGUMENT;
-    return mic_over(c, key, msg, len, mic);
+    return mic_over(c, key, NULL, 0, msg, len, mic);
 }
 
 static int join_accept_len_ok(size_t len)
@@ -58,7 +59,7 @@ lw_status lw_mic_join_accept_10(const lw_crypto *c, const lw_key *nwk_key, const
 {
     if (msg == NULL || mic == NULL || !join_accept_len_ok(len))
         return LW_ERR_ARGUMENT;
-    return mic_over(c, nwk_key, msg, len, mic);
+    return mic_over(c, nwk_key, NULL, 0, msg, len, mic);
 }
 
 lw_status lw_mic_join_accept_11(const lw_crypto *c, const lw_key *js_int_key, uint8_t join_req_type,
@@ -67,12 +68,11 @@ lw_status lw_mic_join_accept_11(const lw_crypto *c, const lw_key *js_int_key, ui
 {
     if (msg == NULL || mic == NULL || !join_accept_len_ok(len))
         return LW_ERR_ARGUMENT;
-    uint8_t buf[1 + 8 + 2 + LW_JOIN_ACCEPT_CFLIST_LEN];
-    buf[0] = join_req_type;
-    lw_put_le(buf + 1, join_eui, 8);
-    lw_put_le(buf + 9, dev_nonce, 2);
-    memcpy(buf + 11, msg, len);
-    return mic_over(c, js_int_key, buf, 11 + len, mic);
+    uint8_t head[1 + 8 + 2];
+    head[0] = join_req_type;
+    lw_put_le(head + 1, join_eui, 8);
+    lw_put_le(head + 9, dev_nonce, 2);
+    return mic_over(c, js_int_key, head, sizeof(head), msg, len, mic);
 }
 
 /* Fills a B0/B1 block whose bytes 1..4 the caller sets. */
@@ -108,10 +108,7 @@ static lw_status data_msg_check(const uint8_t *msg, size_t len, const lw_data_mi
 static lw_status mic_with_block(const lw_crypto *c, const lw_key *key, const uint8_t block[16],
                                 const uint8_t *msg, size_t len, uint8_t mic[LW_MIC_LEN])
 {
-    uint8_t buf[16 + LW_PHY_MAX];
-    memcpy(buf, block, 16);
-    memcpy(buf + 16, msg, len);
-    return mic_over(c, key, buf, 16 + len, mic);
+    return mic_over(c, key, block, 16, msg, len, mic);
 }
 
 lw_status lw_mic_data_10(const lw_crypto *c, const lw_key *nwk_s_key, const lw_data_mic_params *p,

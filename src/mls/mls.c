@@ -20,8 +20,9 @@
  *     63 blocks, so the 16-bit counter never wraps.
  *   - The DevEUI is in the key derivation AND in the MAC input, so a message
  *     is bound to one SE even if two SEs were (wrongly) given the same root.
- *   - The CMAC input is assembled in one stack buffer because lw_cmac (like
- *     C_Sign) takes one contiguous message; it holds only public bytes.
+ *   - The DevEUI goes to the backend as the CMAC's prefix
+ *     (lw_cmac_prefixed): the message is never copied behind it, which on a
+ *     secure element saves a 1 KiB stack buffer.
  *   - mls_open() is const on the session: replay state moves only through
  *     mls_accept_counter(), after the caller has persisted the counter, so a
  *     power cut between the two can at worst reject a message, never accept
@@ -137,14 +138,13 @@ static mls_status ctr_xor(const mls_session *s, uint8_t dir, uint32_t counter, c
 static mls_status compute_tag(const mls_session *s, uint8_t dir, const uint8_t *msg, size_t len,
                               uint8_t tag[MLS_TAG_LEN])
 {
-    uint8_t input[8 + MLS_MSG_MAX - MLS_TAG_LEN];
+    uint8_t deveui[8];
     uint8_t full[16];
-    if (len > sizeof(input) - 8)
+    if (len > MLS_MSG_MAX - MLS_TAG_LEN)
         return MLS_ERR_TOO_LONG;
-    mls_put_be64(input, s->deveui);
-    memcpy(input + 8, msg, len);
+    mls_put_be64(deveui, s->deveui);
     const lw_key *key = dir == MLS_DIR_DOWN ? &s->keys.mac_down : &s->keys.mac_up;
-    mls_status st = mls_status_from_lw(lw_cmac(s->crypto, key, input, 8 + len, full));
+    mls_status st = mls_status_from_lw(lw_cmac_prefixed(s->crypto, key, deveui, sizeof(deveui), msg, len, full));
     if (st == MLS_OK)
         memcpy(tag, full, MLS_TAG_LEN);
     LW_WIPE(full);

@@ -35,8 +35,18 @@
 #define MLS_HEADER_LEN   8     /* version | dir | epoch | counter(4) | type */
 #define MLS_TAG_LEN      8     /* first 8 bytes of AES-CMAC */
 #define MLS_OVERHEAD     (MLS_HEADER_LEN + MLS_TAG_LEN)
-#define MLS_MSG_MAX      1024  /* a whole sealed message */
+/* A whole sealed message. The protocol's limit is 1024 bytes, which the
+ * Identity Manager and hosts use; an element's firmware may be built with a
+ * smaller one (-DMLS_MSG_MAX=..., at least MLS_MSG_MIN) to fit a small RAM,
+ * and then refuses longer messages (docs/mls.md, "Message size"). */
+#ifndef MLS_MSG_MAX
+#define MLS_MSG_MAX      1024
+#endif
+#define MLS_MSG_MIN      128
 #define MLS_BODY_MAX     (MLS_MSG_MAX - MLS_OVERHEAD)   /* 1008 */
+#if MLS_MSG_MAX < MLS_MSG_MIN || MLS_MSG_MAX > 1024
+#error "MLS_MSG_MAX must lie between MLS_MSG_MIN and 1024"
+#endif
 
 /* Key derivation labels: purpose key = AES(root, label|DevEUI|epoch|0..). */
 #define MLS_LABEL_ENC_DOWN  0x01
@@ -110,7 +120,8 @@ void mls_session_end(mls_session *s);
 
 /* Seals `body` (body_len <= MLS_BODY_MAX) as a message of `type` in the
  * session's sending direction, with counter s->tx_next, into out[cap]
- * (needs body_len + MLS_OVERHEAD) and sets *out_len. On success s->tx_next
+ * (needs body_len + MLS_OVERHEAD) and sets *out_len. body may be
+ * out + MLS_HEADER_LEN: the message is then sealed in place. On success s->tx_next
  * advances; the caller persists it before transmitting. MLS_ERR_COUNTER when
  * the counter space is exhausted (rotate the MLS keys). On failure nothing
  * changes in *s and out is wiped. */
@@ -126,7 +137,8 @@ mls_status mls_header_parse(const uint8_t *msg, size_t len, mls_header *h) MLS_M
  * direction (MLS_ERR_DIRECTION), epoch (MLS_ERR_EPOCH), the tag in constant
  * time (MLS_ERR_TAG), then the counter (MLS_ERR_REPLAY when <= s->rx_last),
  * and only then decrypts into body[cap] (needs len - MLS_OVERHEAD bytes,
- * MLS_ERR_BUFFER otherwise). Sets *h and *body_len. Does NOT change *s: the
+ * MLS_ERR_BUFFER otherwise); body may be msg + MLS_HEADER_LEN, to open the
+ * message in place. Sets *h and *body_len. Does NOT change *s: the
  * caller persists h->counter and then calls mls_accept_counter(). On any
  * failure body[0..cap) is wiped and *body_len is 0. */
 mls_status mls_open(const mls_session *s, const uint8_t *msg, size_t len, mls_header *h, uint8_t *body,

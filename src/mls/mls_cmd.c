@@ -121,7 +121,9 @@ mls_status mls_cmd_encode(const mls_cmd *cmd, uint8_t *out, size_t cap, size_t *
         memcpy(out + 26, cmd->u.renew.app_key_wrapped, MLS_WRAPPED_LEN);
         break;
     case MLS_T_SECURE:
-        memcpy(out, cmd->u.secure.data, n);
+        if (cmd->u.secure.data == NULL)
+            return MLS_ERR_ARGUMENT;
+        memmove(out, cmd->u.secure.data, n);
         break;
     case MLS_T_ROTATE:
         out[0] = cmd->u.rotate.new_epoch;
@@ -180,7 +182,7 @@ mls_status mls_cmd_decode(uint8_t type, const uint8_t *body, size_t len, mls_cmd
         st = len == 0 ? MLS_ERR_TRUNCATED : len > MLS_SECURE_MAX ? MLS_ERR_TOO_LONG : MLS_OK;
         if (st == MLS_OK) {
             cmd->u.secure.len = (uint16_t)len;
-            memcpy(cmd->u.secure.data, body, len);
+            cmd->u.secure.data = body;
         }
         break;
     case MLS_T_ROTATE:
@@ -234,6 +236,8 @@ mls_status mls_rsp_encode(const mls_rsp *rsp, uint8_t *out, size_t cap, size_t *
         return MLS_ERR_FORMAT;
     if (rsp->type == MLS_T_SECURE && rsp->result == MLS_R_OK && rsp->u.secure.len > MLS_SECURE_MAX)
         return MLS_ERR_FORMAT;
+    if (rsp->type == MLS_T_SECURE && rsp->result == MLS_R_OK && rsp->u.secure.len > 0 && rsp->u.secure.data == NULL)
+        return MLS_ERR_ARGUMENT;
     if (rsp->type == MLS_T_STATUS && rsp->result == MLS_R_OK && rsp->u.status.state > 1)
         return MLS_ERR_FORMAT;
     size_t n = LEN_RSP_HEAD + rsp_data_length(rsp);
@@ -246,8 +250,9 @@ mls_status mls_rsp_encode(const mls_rsp *rsp, uint8_t *out, size_t cap, size_t *
         mls_put_be16(out + 6, rsp->u.status.active_profile);
         mls_put_be16(out + 8, rsp->u.status.staged_profile);
         out[10] = rsp->u.status.pending_event;
-    } else if (rsp->result == MLS_R_OK && rsp->type == MLS_T_SECURE) {
-        memcpy(out + LEN_RSP_HEAD, rsp->u.secure.data, rsp->u.secure.len);
+    } else if (rsp->result == MLS_R_OK && rsp->type == MLS_T_SECURE && rsp->u.secure.len > 0) {
+        /* memmove: an element builds the reply where it will be sealed. */
+        memmove(out + LEN_RSP_HEAD, rsp->u.secure.data, rsp->u.secure.len);
     }
     *len = n;
     return MLS_OK;
@@ -286,7 +291,7 @@ mls_status mls_rsp_decode(uint8_t msg_type, const uint8_t *body, size_t len, mls
             st = MLS_ERR_TOO_LONG;
         } else {
             r.u.secure.len = (uint16_t)data;
-            memcpy(r.u.secure.data, body + LEN_RSP_HEAD, data);
+            r.u.secure.data = body + LEN_RSP_HEAD;
         }
     } else if (data != 0) {
         st = MLS_ERR_TOO_LONG;

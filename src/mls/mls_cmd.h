@@ -85,9 +85,13 @@ typedef struct mls_key_renew {
     uint8_t app_key_wrapped[MLS_WRAPPED_LEN];  /* all zero for a 1.0.x profile */
 } mls_key_renew;
 
+/* Opaque bytes are not copied into the struct: a decoder points `data`
+ * into the body it decoded (valid as long as that body is), an encoder
+ * reads them from wherever the caller keeps them. A secure element thus
+ * holds a 1 KiB command once, in the buffer it arrived in. */
 typedef struct mls_opaque {
     uint16_t len;
-    uint8_t data[MLS_SECURE_MAX];
+    const uint8_t *data;
 } mls_opaque;
 
 typedef struct mls_cmd {

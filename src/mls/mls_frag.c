@@ -54,13 +54,17 @@ mls_status mls_frag_tx_start(mls_frag_tx *tx, uint8_t msg_id, const uint8_t *msg
         return MLS_ERR_TOO_LONG;
     size_t size = frame_max - MLS_FRAG_HEADER_LEN;
     size_t count = (len + size - 1) / size;   /* <= 147 given the bounds above */
-    memset(tx, 0, sizeof(*tx));
-    memcpy(tx->msg, msg, len);
+    /* msg may be tx->msg itself (a message sealed in place): move it first,
+     * then reset everything else. */
+    memmove(tx->msg, msg, len);
+    memset(tx->msg + len, 0, sizeof(tx->msg) - len);
     tx->len = (uint16_t)len;
     tx->active = 1;
     tx->msg_id = msg_id;
     tx->count = (uint8_t)count;
     tx->frag_size = (uint8_t)size;
+    memset(tx->acked, 0, sizeof(tx->acked));
+    memset(tx->sent, 0, sizeof(tx->sent));
     tx->last_progress = now;
     tx->timeout = timeout;
     return MLS_OK;
@@ -283,6 +287,25 @@ mls_status mls_frag_rx_take(mls_frag_rx *rx, uint8_t *out, size_t cap, size_t *l
     rx->state = RX_TAKEN;
     *len = total;
     return MLS_OK;
+}
+
+mls_status mls_frag_rx_take_in_place(mls_frag_rx *rx, uint8_t **msg, size_t *len)
+{
+    if (rx == NULL || msg == NULL || len == NULL)
+        return MLS_ERR_ARGUMENT;
+    *msg = NULL;
+    *len = 0;
+    if (rx->state != RX_COMPLETE)
+        return MLS_ERR_FRAG_STATE;
+    rx->state = RX_TAKEN;
+    *msg = rx->buf;
+    *len = (size_t)(rx->count - 1) * rx->frag_size + rx->last_len;
+    return MLS_OK;
+}
+
+int mls_frag_rx_holds(const mls_frag_rx *rx, const uint8_t *msg)
+{
+    return rx != NULL && rx->state == RX_TAKEN && msg == rx->buf;
 }
 
 mls_status mls_frag_rx_poll(mls_frag_rx *rx, uint32_t now)

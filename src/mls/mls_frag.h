@@ -72,7 +72,8 @@ typedef struct mls_frag_rx {
     uint32_t timeout;
 } mls_frag_rx;
 
-/* Starts sending msg[len] (1..MLS_FRAG_MSG_MAX bytes, copied) as message
+/* Starts sending msg[len] (1..MLS_FRAG_MSG_MAX bytes, copied; msg may be
+ * tx->msg itself, for a message sealed in place or sent again) as message
  * `msg_id` (0..127) in fragments sized for frames of `frame_max` bytes
  * (MLS_FRAG_FRAME_MIN..MLS_FRAG_FRAME_MAX): every later fragment of this
  * message has that size, whatever the data rate does. The transfer times out
@@ -136,6 +137,18 @@ mls_status mls_frag_rx_ack(const mls_frag_rx *rx, size_t frame_cap, uint8_t *out
  * duplicates of its fragments are still recognised. MLS_ERR_FRAG_STATE when
  * no complete message, MLS_ERR_BUFFER when cap is too small. */
 mls_status mls_frag_rx_take(mls_frag_rx *rx, uint8_t *out, size_t cap, size_t *len) MLS_MUST_CHECK;
+
+/* The completed message without a copy: *msg points into rx->buf, which
+ * the caller may then use (open it in place, keep it) until a fragment of
+ * another message arrives and reuses the buffer; mls_frag_rx_holds tells
+ * whether it still does. Later duplicates of the message's fragments are
+ * still recognised and acked. MLS_ERR_FRAG_STATE when no complete message.
+ * For a receiver with no RAM to spare (a secure element). */
+mls_status mls_frag_rx_take_in_place(mls_frag_rx *rx, uint8_t **msg, size_t *len) MLS_MUST_CHECK;
+
+/* 1 while `msg` (from mls_frag_rx_take_in_place) is still the taken
+ * message in rx->buf, 0 once a new message has reused the buffer. */
+int mls_frag_rx_holds(const mls_frag_rx *rx, const uint8_t *msg);
 
 /* MLS_ERR_FRAG_TIMEOUT (and the unfinished message is dropped) when no
  * fragment arrived for `timeout` seconds; MLS_OK otherwise. */

@@ -23,9 +23,9 @@ se_status se_manufacture(se *e, const se_nvm *nvm, const lw_crypto *crypto, cons
     if (e == NULL || nvm == NULL || crypto == NULL || transport_key == NULL)
         return SE_ERR_ARGUMENT;
     memset(e, 0, sizeof(*e));
-    se_state probe;
-    se_status st = se_store_open(&e->store, nvm, &probe);
-    se_state_wipe(&probe);
+    /* The element's own state is the probe: it is blank again below. */
+    se_status st = se_store_open(&e->store, nvm, &e->st);
+    se_state_wipe(&e->st);
     if (st == SE_OK)
         return SE_ERR_STATE;   /* never overwrite an element that holds an image */
     se_state next;
@@ -94,16 +94,13 @@ se_status se_personalise(se *e, const se_personalisation *p)
     next.active_slot = SE_SLOT_BOOTSTRAP;
     lw_secure_wipe(next.transport_key, sizeof(next.transport_key));
     next.lifecycle = SE_LIFECYCLE_OPERATIONAL;
-    se_state again = next;
     st = se_commit(e, &next);
     /* The older bank still holds the blank image with the transport key:
-     * write the personalised image over it too. If this second write is cut,
-     * the element is personalised all the same and the next commit of any
-     * operation overwrites that bank. */
+     * write the personalised image (adopted by now) over it too. If this
+     * second write is cut, the element is personalised all the same and the
+     * next commit of any operation overwrites that bank. */
     if (st == SE_OK)
-        st = se_commit(e, &again);
-    else
-        se_state_wipe(&again);
+        st = se_store_commit(&e->store, &e->st);
     return st;
 }
 

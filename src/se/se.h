@@ -39,19 +39,24 @@ typedef struct se_pending_join {
     uint16_t nonce;               /* DevNonce, or RJcount0/1 for a rejoin */
 } se_pending_join;
 
+/* Where a secure command stands (se_mls_runtime.secure_state). */
+#define SE_SECURE_NONE     0
+#define SE_SECURE_HELD     1      /* opened, in rx.buf, waiting for the application */
+#define SE_SECURE_REPLYING 2      /* the reply accumulates in tx.msg */
+
 /* The MLS endpoint's working memory (RAM only: a reset abandons transfers
- * in flight, which the Identity Manager repeats; committed effects stay). */
+ * in flight, which the Identity Manager repeats; committed effects stay).
+ * Two message buffers, each used in place (se_mls.c says how). */
 typedef struct se_mls_runtime {
-    mls_frag_rx rx;               /* downlink message being reassembled */
-    mls_frag_tx tx;               /* uplink message being sent */
-    uint8_t work[MLS_MSG_MAX];    /* opened command, then a secure command or its reply */
+    mls_frag_rx rx;               /* downlink message being reassembled, then opened; a held secure command */
+    mls_frag_tx tx;               /* response or event sealed and being sent; a secure reply being built */
     uint32_t now;                 /* host-given monotonic seconds */
     uint8_t next_msg_id;
     bool ack_pending;             /* an ack of the downlink message is due */
     bool tx_active;
     uint32_t last_cmd_counter;    /* counter of the command the tx answers */
     uint8_t event_sent;           /* event id already sent since boot */
-    uint8_t secure_state;         /* 0 none, 1 command held, 2 reply accumulating */
+    uint8_t secure_state;         /* SE_SECURE_* */
     uint32_t secure_counter;
     size_t secure_len;
     uint32_t rejected;            /* messages that failed to open (for diagnostics) */
@@ -167,8 +172,10 @@ typedef struct se_uplink {
     uint8_t tx_ch;
 } se_uplink;
 
-/* Encrypts and MICs an uplink into out[cap]; FCntUp consumed and committed
- * first. */
+/* Encrypts and MICs an uplink into out[cap], built there in place: out must
+ * not overlap the uplink's FOpts or payload unless it lies before them in
+ * the same buffer (the APDU layer's one buffer). FCntUp consumed and
+ * committed first. On failure out is wiped. */
 se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len);
 
 /* A downlink opened by the element. Byte fields point into `out_buf` given
@@ -191,7 +198,8 @@ typedef struct se_downlink {
 } se_downlink;
 
 /* Checks address, counter and MIC of a downlink, decrypts FOpts and
- * FRMPayload into out_buf[cap], commits the new downlink counter. */
+ * FRMPayload into out_buf[cap], commits the new downlink counter. out_buf
+ * may lie before phy in the same buffer, never after it. */
 se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
                                 se_downlink *out);
 
@@ -246,7 +254,9 @@ void se_set_time(se *e, uint32_t now);
 se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len);
 
 /* The secure command waiting for the application: *cmd points into the
- * element's memory, valid until se_secure_reply. SE_ERR_STATE when none. */
+ * element's memory (the buffer it arrived in), valid until se_secure_reply
+ * or until the next MLS message arrives and abandons it. SE_ERR_STATE when
+ * none. */
 se_status se_secure_command(const se *e, const uint8_t **cmd, size_t *len);
 
 /* The application's answer to the waiting secure command: accepted (with

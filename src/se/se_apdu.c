@@ -4,9 +4,12 @@
  * Parsing follows ISO 7816-4 short cases: 4 bytes (case 1), 5 (case 2, Le),
  * 5 + Lc (case 3) and 6 + Lc (case 4). Anything else is a length error. The
  * data field is parsed here, once, into the C structs of se.h; the
- * operations never see raw APDU bytes.
+ * operations never see raw APDU bytes. Each command's handler is its own
+ * frame (SE_NOINLINE), so that one command's structs are not on the stack
+ * under another's.
  */
 #include "se/se_apdu.h"
+#include "se/se_internal.h"
 #include "lorawan/lw_frame.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
@@ -39,7 +42,7 @@ static se_status parse(const uint8_t *cmd, size_t len, apdu *a)
     return SE_OK;
 }
 
-static se_status do_personalise(se *e, const apdu *a)
+SE_NOINLINE static se_status do_personalise(se *e, const apdu *a)
 {
     if (a->lc != SE_PERSONALISE_LEN)
         return SE_ERR_LENGTH;
@@ -57,8 +60,10 @@ static se_status do_personalise(se *e, const apdu *a)
     return st;
 }
 
-static se_status do_get_info(se *e, uint8_t *out, size_t *n)
+SE_NOINLINE static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t *n)
 {
+    if (cap < SE_INFO_LEN)
+        return SE_ERR_BUFFER;
     se_info i;
     se_status st = se_get_info(e, &i);
     if (st != SE_OK)
@@ -86,8 +91,10 @@ static se_status do_get_info(se *e, uint8_t *out, size_t *n)
     return SE_OK;
 }
 
-static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t *n)
+SE_NOINLINE static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
+    if (cap < 10 + LW_CFLIST_LEN)
+        return SE_ERR_BUFFER;
     se_join_result r;
     se_status st = se_process_join_accept(e, a->data, a->lc, &r);
     if (st != SE_OK)
@@ -105,7 +112,7 @@ static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, size_t *n)
     return SE_OK;
 }
 
-static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+SE_NOINLINE static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     if (a->lc < 7)
         return SE_ERR_LENGTH;
@@ -131,30 +138,28 @@ static se_status do_protect_uplink(se *e, const apdu *a, uint8_t *out, size_t ca
     return se_protect_uplink(e, &up, out, cap, n);
 }
 
-static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+/* FOpts and FRMPayload are decrypted straight into their place in the
+ * response, after its 7-byte head. */
+SE_NOINLINE static se_status do_unprotect_downlink(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
-    uint8_t plain[LW_PHY_MAX];
+    if (cap < 7)
+        return SE_ERR_BUFFER;
     se_downlink dl;
-    se_status st = se_unprotect_downlink(e, a->data, a->lc, plain, sizeof(plain), &dl);
-    if (st == SE_OK && 8u + dl.fopts_len + dl.payload_len > cap)
-        st = SE_ERR_BUFFER;
-    if (st == SE_OK) {
-        out[0] = (uint8_t)((dl.confirmed ? SE_DOWN_CONFIRMED : 0) | (dl.ack ? SE_DOWN_ACK : 0) |
-                           (dl.f_pending ? SE_DOWN_F_PENDING : 0) | (dl.adr ? SE_DOWN_ADR : 0) |
-                           (dl.has_fport ? SE_DOWN_HAS_FPORT : 0) | (dl.mls ? SE_DOWN_MLS : 0) |
-                           (dl.secure_pending ? SE_DOWN_SECURE : 0));
-        lw_put_be(out + 1, dl.fcnt, 4);
-        out[5] = dl.fport;
-        out[6] = dl.fopts_len;
-        memcpy(out + 7, dl.fopts, dl.fopts_len);
-        memcpy(out + 7 + dl.fopts_len, dl.payload, dl.payload_len);
-        *n = 7u + dl.fopts_len + dl.payload_len;
-    }
-    LW_WIPE(plain);
-    return st;
+    se_status st = se_unprotect_downlink(e, a->data, a->lc, out + 7, cap - 7, &dl);
+    if (st != SE_OK)
+        return st;
+    out[0] = (uint8_t)((dl.confirmed ? SE_DOWN_CONFIRMED : 0) | (dl.ack ? SE_DOWN_ACK : 0) |
+                       (dl.f_pending ? SE_DOWN_F_PENDING : 0) | (dl.adr ? SE_DOWN_ADR : 0) |
+                       (dl.has_fport ? SE_DOWN_HAS_FPORT : 0) | (dl.mls ? SE_DOWN_MLS : 0) |
+                       (dl.secure_pending ? SE_DOWN_SECURE : 0));
+    lw_put_be(out + 1, dl.fcnt, 4);
+    out[5] = dl.fport;
+    out[6] = dl.fopts_len;
+    *n = 7u + dl.fopts_len + dl.payload_len;
+    return SE_OK;
 }
 
-static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t *n)
+SE_NOINLINE static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     const uint8_t *cmd = NULL;
     size_t len = 0;
@@ -165,30 +170,21 @@ static se_status do_secure_get(se *e, const apdu *a, uint8_t *out, size_t *n)
     if (off > len)
         return SE_ERR_ARGUMENT;
     size_t chunk = len - off < SE_SECURE_CHUNK ? len - off : SE_SECURE_CHUNK;
+    if (chunk > cap)
+        return SE_ERR_BUFFER;
     memcpy(out, cmd + off, chunk);
     *n = chunk;
     return SE_OK;
 }
 
-/* Chunks of the reply accumulate in the endpoint's work buffer (the
- * command was read by then); P1 bit 0 rejects, P2 bit 0 marks the last. */
+/* Chunks of the reply accumulate where the response will carry them
+ * (se_secure_reply_append); P1 bit 0 rejects, P2 bit 0 marks the last. */
 static se_status do_secure_reply(se *e, const apdu *a)
 {
-    if (e->mls.secure_state == 0)
-        return SE_ERR_STATE;
-    if (e->mls.secure_state == 1) {
-        e->mls.secure_state = 2;
-        e->mls.secure_len = 0;
-    }
-    if (a->lc > 0) {
-        if (a->lc > MLS_SECURE_MAX - e->mls.secure_len)
-            return SE_ERR_LENGTH;
-        memcpy(e->mls.work + e->mls.secure_len, a->data, a->lc);
-        e->mls.secure_len += a->lc;
-    }
-    if (!(a->p2 & 0x01))
-        return SE_OK;
-    return se_secure_reply(e, (a->p1 & 0x01) == 0, e->mls.work, e->mls.secure_len);
+    se_status st = se_secure_reply_append(e, a->data, a->lc);
+    if (st != SE_OK || !(a->p2 & 0x01))
+        return st;
+    return se_secure_reply_finish(e, (a->p1 & 0x01) == 0);
 }
 
 static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
@@ -200,8 +196,10 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     case SE_INS_PERSONALISE:
         return do_personalise(e, a);
     case SE_INS_GET_INFO:
-        return do_get_info(e, out, n);
+        return do_get_info(e, out, cap, n);
     case SE_INS_JOIN_REQUEST: {
+        if (cap < LW_JOIN_REQUEST_LEN)
+            return SE_ERR_BUFFER;
         se_status st = se_build_join_request(e, out);
         if (st == SE_OK)
             *n = LW_JOIN_REQUEST_LEN;
@@ -210,12 +208,14 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     case SE_INS_REJOIN_REQUEST:
         return se_build_rejoin_request(e, (lw_rejoin_type)a->p1, out, cap, n);
     case SE_INS_JOIN_ACCEPT:
-        return do_join_accept(e, a, out, n);
+        return do_join_accept(e, a, out, cap, n);
     case SE_INS_PROTECT_UPLINK:
         return do_protect_uplink(e, a, out, cap, n);
     case SE_INS_UNPROTECT_DOWNLINK:
         return do_unprotect_downlink(e, a, out, cap, n);
     case SE_INS_MLS_UPLINK:
+        if (a->p1 > cap)
+            return SE_ERR_BUFFER;
         return se_mls_next_uplink(e, a->p1, out, n);
     case SE_INS_SET_TIME:
         if (a->lc != 4)
@@ -223,7 +223,7 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
         se_set_time(e, (uint32_t)lw_get_be(a->data, 4));
         return SE_OK;
     case SE_INS_SECURE_GET:
-        return do_secure_get(e, a, out, n);
+        return do_secure_get(e, a, out, cap, n);
     case SE_INS_SECURE_REPLY:
         return do_secure_reply(e, a);
     default:
@@ -231,25 +231,26 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     }
 }
 
+/* The answer is written straight into the caller's buffer, its status
+ * word after it; on failure the buffer is wiped and holds the word alone. */
 se_status se_apdu_process(se *e, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len)
 {
     if (resp == NULL || resp_len == NULL || cap < 2)
         return SE_ERR_ARGUMENT;
-    uint8_t data[256];
     size_t n = 0;
     apdu a;
     se_status st = (e == NULL || cmd == NULL) ? SE_ERR_ARGUMENT : parse(cmd, len, &a);
     if (st == SE_OK)
-        st = dispatch(e, &a, data, sizeof(data), &n);
+        st = dispatch(e, &a, resp, cap - 2, &n);
     if (st == SE_OK && n + 2 > cap)
         st = SE_ERR_BUFFER;
-    if (st != SE_OK)
+    if (st != SE_OK) {
+        lw_secure_wipe(resp, cap);
         n = 0;
-    memcpy(resp, data, n);
+    }
     uint16_t sw = se_status_sw(st);
     resp[n] = (uint8_t)(sw >> 8);
     resp[n + 1] = (uint8_t)sw;
     *resp_len = n + 2;
-    LW_WIPE(data);
     return st;
 }

@@ -32,6 +32,9 @@ enum se_ins {
 #define SE_SECURE_CHUNK 240   /* bytes of a secure command or reply per APDU */
 
 #define SE_APDU_MAX_RESPONSE 258   /* 256 data bytes + SW1 SW2 */
+#define SE_APDU_MAX_COMMAND 261    /* CLA INS P1 P2 Lc, 255 data bytes, Le */
+/* One buffer for command and answer (se_apdu_process, resp == cmd). */
+#define SE_APDU_BUFFER SE_APDU_MAX_COMMAND
 #define SE_PERSONALISE_LEN 97
 #define SE_INFO_LEN 58
 
@@ -54,7 +57,13 @@ enum se_ins {
 /* Runs one command APDU cmd[len] and writes the response (data, then SW1
  * SW2) to resp[cap], its length to *resp_len. Always produces a status word,
  * also for a malformed APDU; returns the se_status behind it. cap must be at
- * least 2; SE_APDU_MAX_RESPONSE always suffices. */
+ * least 2; SE_APDU_MAX_RESPONSE always suffices. The answer is built in resp
+ * itself (a chip has no RAM for a second copy). resp may be cmd itself: one
+ * APDU buffer of SE_APDU_BUFFER bytes, as on a smart card, where every
+ * answer is written at or before the command bytes it still needs;
+ * otherwise the two must not overlap. A response that does not fit is
+ * SE_ERR_BUFFER, checked before a command consumes a counter where the
+ * size is known in advance. */
 se_status se_apdu_process(se *e, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *resp_len);
 
 #endif

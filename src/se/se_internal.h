@@ -9,6 +9,14 @@
 #include "lorawan/lw_status.h"
 #include "se/se.h"
 
+/* Keeps a function's frame (typically a state copy) out of its caller's:
+ * for helpers whose caller goes on to call the element's deepest paths. */
+#if defined(__GNUC__)
+#define SE_NOINLINE __attribute__((noinline))
+#else
+#define SE_NOINLINE
+#endif
+
 /* The SE status for a core status. */
 se_status se_from_lw(lw_status st);
 
@@ -52,6 +60,11 @@ void se_profile_drop_superseded(se_state *s, uint16_t profile_id);
 /* Empties the MLS endpoint's RAM (transfers in flight are abandoned), as
  * at power-on. */
 void se_mls_reset(se *e);
+
+/* A secure reply in chunks (the SECURE REPLY APDU): each chunk is appended
+ * where the sealed response will carry it; finish seals and queues it. */
+se_status se_secure_reply_append(se *e, const uint8_t *chunk, size_t len);
+se_status se_secure_reply_finish(se *e, bool accepted);
 
 /* Fallback reasons, as MLS events report them (docs/mls.md 5.9). */
 #define SE_FALLBACK_JOINS   0x01

@@ -14,6 +14,12 @@
  * Messages that do not open (bad tag, wrong direction or epoch, replay) are
  * dropped silently: answering them would give an attacker an oracle and
  * cost airtime.
+ *
+ * RAM: the endpoint owns two message buffers and no third. A command is
+ * opened in place in the reassembly buffer (rx.buf) and a secure command
+ * waits there for the application; a response or event is encoded and
+ * sealed in place in the send buffer (tx.msg), where a secure reply also
+ * accumulates. No message is ever copied to the stack.
  */
 #include "se/se.h"
 #include "se/se_internal.h"
@@ -94,17 +100,19 @@ static void fill_status(const se_state *st, mls_se_status *out)
     out->pending_event = st->event_id;
 }
 
-/* Applies command *c to `next` (only when it succeeds as a whole) and fills
- * the response's result. */
-static void execute(se *e, se_state *next, const mls_session *s, const mls_cmd *c, mls_rsp *rsp)
+/* Applies command *c to `next` (keys it carries are unwrapped under `kek`,
+ * the session's downlink wrap key) and fills the response's result. True when
+ * it succeeded; false when it failed as a whole, and then `next` is half
+ * changed and the caller starts it again from the element's state (a copy
+ * here would cost a second state on the stack). */
+SE_NOINLINE static bool execute(se *e, se_state *next, const lw_key *kek, const mls_cmd *c, mls_rsp *rsp)
 {
-    se_state work = *next;
     se_status st = SE_OK;
     switch (c->type) {
     case MLS_T_STATUS:
-        if (c->u.status.ack_event != 0 && c->u.status.ack_event == work.event_id)
-            work.event_id = 0;
-        else if (c->u.status.ack_event != work.event_id)
+        if (c->u.status.ack_event != 0 && c->u.status.ack_event == next->event_id)
+            next->event_id = 0;
+        else if (c->u.status.ack_event != next->event_id)
             e->mls.event_sent = 0;   /* the IDM has not seen it: send it again */
         break;
     case MLS_T_INSTALL: {
@@ -118,68 +126,59 @@ static void execute(se *e, se_state *next, const mls_session *s, const mls_cmd *
                                 .max_join_attempts = (uint8_t)in->max_join_attempts};
         memcpy(p.nwk_key_wrapped, in->nwk_key_wrapped, SE_WRAPPED_KEY_LEN);
         memcpy(p.app_key_wrapped, in->app_key_wrapped, SE_WRAPPED_KEY_LEN);
-        st = se_profile_apply_stage(e->crypto, &work, &s->keys.wrap_down, &p);
+        st = se_profile_apply_stage(e->crypto, next, kek, &p);
         if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
-            st = se_profile_check_activate(&work, in->profile_id);
+            st = se_profile_check_activate(next, in->profile_id);
         if (st == SE_OK && (in->flags & MLS_INSTALL_ACTIVATE_NOW))
-            work.switch_pending = SE_SWITCH_ACTIVATE;
+            next->switch_pending = SE_SWITCH_ACTIVATE;
         LW_WIPE(p);
         break;
     }
     case MLS_T_ACTIVATE:
         /* The switch waits for the answer to leave over this network. */
-        st = se_profile_check_activate(&work, c->u.activate.profile_id);
+        st = se_profile_check_activate(next, c->u.activate.profile_id);
         if (st == SE_OK)
-            work.switch_pending = SE_SWITCH_ACTIVATE;
+            next->switch_pending = SE_SWITCH_ACTIVATE;
         break;
     case MLS_T_DELETE:
-        st = se_profile_apply_delete(&work, c->u.remove.profile_id);
+        st = se_profile_apply_delete(next, c->u.remove.profile_id);
         break;
     case MLS_T_RENEW:
-        st = se_profile_apply_renew(e->crypto, &work, &s->keys.wrap_down, c->u.renew.profile_id,
+        st = se_profile_apply_renew(e->crypto, next, kek, c->u.renew.profile_id,
                                     c->u.renew.nwk_key_wrapped, c->u.renew.app_key_wrapped);
         break;
     case MLS_T_ROTATE:
-        if (c->u.rotate.new_epoch != (uint8_t)(work.mls_epoch + 1)) {
+        if (c->u.rotate.new_epoch != (uint8_t)(next->mls_epoch + 1)) {
             st = SE_ERR_ARGUMENT;
             break;
         }
-        st = se_unwrap_key(e->crypto, &s->keys.wrap_down, c->u.rotate.root_wrapped, work.mls_next_root_key);
+        st = se_unwrap_key(e->crypto, kek, c->u.rotate.root_wrapped, next->mls_next_root_key);
         if (st == SE_OK)
-            work.has_mls_next = true;
+            next->has_mls_next = true;
         break;
     case MLS_T_BOOTSTRAP:
-        work.switch_pending = (c->u.bootstrap.flags & MLS_BOOTSTRAP_ERASE) ? SE_SWITCH_BOOTSTRAP_ERASE
-                                                                             : SE_SWITCH_BOOTSTRAP;
+        next->switch_pending = (c->u.bootstrap.flags & MLS_BOOTSTRAP_ERASE) ? SE_SWITCH_BOOTSTRAP_ERASE
+                                                                              : SE_SWITCH_BOOTSTRAP;
         break;
     default:
         rsp->result = MLS_R_UNKNOWN_COMMAND;
-        se_state_wipe(&work);
-        return;
+        return true;   /* nothing was changed */
     }
     rsp->result = result_of(st);
-    if (st == SE_OK) {
-        *next = work;
-        if (c->type == MLS_T_STATUS)
-            fill_status(next, &rsp->u.status);
-    }
-    se_state_wipe(&work);
+    if (st == SE_OK && c->type == MLS_T_STATUS)
+        fill_status(next, &rsp->u.status);
+    return st == SE_OK;
 }
 
-/* Seals a response or event body with `s` into the transmit side; the
- * caller commits next->mls_up_counter = s->tx_next with everything else. */
-static se_status seal(mls_session *s, uint8_t type, const uint8_t *body, size_t blen, uint8_t *msg, size_t *mlen)
-{
-    return mls_seal(s, type, body, blen, msg, MLS_MSG_MAX, mlen) == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
-}
-
-/* Starts sending msg[len]; the fragment size follows the last frame size the
- * host gave (51 bytes, DR0 in EU868, until it says otherwise). */
-static void start_tx(se *e, const uint8_t *msg, size_t len, size_t frame_max)
+/* Starts sending the first len bytes of the send buffer (a message sealed
+ * there); the fragment size follows the frame size the host gave last
+ * (51 bytes, DR0 in EU868, until it says otherwise). */
+static void start_tx(se *e, size_t len, size_t frame_max)
 {
     uint8_t id = e->mls.next_msg_id;
     e->mls.next_msg_id = (uint8_t)((e->mls.next_msg_id + 1) & MLS_FRAG_ID_MAX);
-    e->mls.tx_active = mls_frag_tx_start(&e->mls.tx, id, msg, len, frame_max, e->mls.now, FRAG_TIMEOUT_S) == MLS_OK;
+    e->mls.tx_active =
+        mls_frag_tx_start(&e->mls.tx, id, e->mls.tx.msg, len, frame_max, e->mls.now, FRAG_TIMEOUT_S) == MLS_OK;
 }
 
 static size_t default_frame(void)
@@ -187,107 +186,210 @@ static size_t default_frame(void)
     return 51;
 }
 
-/* Seals `rsp`, commits `next` (carrying the command's counter and effects)
- * with the new uplink counter, then queues the response. */
-static se_status answer(se *e, se_state *next, mls_session *s, const mls_rsp *rsp, uint32_t cmd_counter)
+/* Empties the send buffer: whatever it held is abandoned. */
+static void drop_tx(se *e)
 {
-    uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX];
-    size_t blen = 0, mlen = 0;
-    se_status st = mls_rsp_encode(rsp, body, sizeof(body), &blen) == MLS_OK ? SE_OK : SE_ERR_CRYPTO;
+    lw_secure_wipe(&e->mls.tx, sizeof(e->mls.tx));
+    e->mls.tx_active = false;
+    e->mls.last_cmd_counter = 0;
+}
+
+/* Seals the body already encoded at tx.msg + MLS_HEADER_LEN (blen bytes) as
+ * a message of `type`, in place; the caller commits s->tx_next. */
+static se_status seal_in_place(se *e, mls_session *s, uint8_t type, size_t blen, size_t *mlen)
+{
+    uint8_t *msg = e->mls.tx.msg;
+    return mls_seal(s, type, msg + MLS_HEADER_LEN, blen, msg, sizeof(e->mls.tx.msg), mlen) == MLS_OK
+               ? SE_OK
+               : SE_ERR_CRYPTO;
+}
+
+/* Encodes and seals `rsp` in the send buffer with `s`; next's uplink
+ * counter becomes the session's. *mlen: the sealed length. */
+static se_status seal_response(se *e, se_state *next, mls_session *s, const mls_rsp *rsp, size_t *mlen)
+{
+    size_t blen = 0;
+    e->mls.tx_active = false;
+    se_status st = mls_rsp_encode(rsp, e->mls.tx.msg + MLS_HEADER_LEN, MLS_BODY_MAX, &blen) == MLS_OK ? SE_OK
+                                                                                                     : SE_ERR_CRYPTO;
     if (st == SE_OK)
-        st = seal(s, (uint8_t)(MLS_T_RESPONSE | rsp->type), body, blen, msg, &mlen);
-    if (st == SE_OK) {
+        st = seal_in_place(e, s, (uint8_t)(MLS_T_RESPONSE | rsp->type), blen, mlen);
+    if (st == SE_OK)
         next->mls_up_counter = s->tx_next;
-        st = se_commit(e, next);
-    } else {
-        se_state_wipe(next);
-    }
-    if (st == SE_OK) {
-        start_tx(e, msg, mlen, default_frame());
-        e->mls.last_cmd_counter = cmd_counter;
-    }
-    LW_WIPE(body);
-    LW_WIPE(msg);
     return st;
 }
 
-/* A complete downlink message. */
-static void process_message(se *e, const uint8_t *msg, size_t len)
+/* Commits `next` (the command's counter, its effects and the response's
+ * counter, all at once) and queues the response sealed in the send buffer;
+ * on failure the send buffer is emptied. `next` is wiped either way. */
+static se_status commit_and_send(se *e, se_state *next, se_status sealed, size_t mlen, uint32_t cmd_counter)
 {
-    mls_header h;
+    se_status st = sealed;
+    if (st == SE_OK)
+        st = se_commit(e, next);
+    else
+        se_state_wipe(next);
+    if (st == SE_OK) {
+        start_tx(e, mlen, default_frame());
+        e->mls.last_cmd_counter = cmd_counter;
+    } else {
+        drop_tx(e);
+    }
+    return st;
+}
+
+/* What every accepted command commits, whatever it does: its counter, and
+ * the rotation when it is the first message under the next epoch's key. */
+static void accept_into(se_state *next, bool pending, uint32_t counter)
+{
+    if (pending) {
+        memcpy(next->mls_root_key, next->mls_next_root_key, 16);
+        lw_secure_wipe(next->mls_next_root_key, 16);
+        next->has_mls_next = false;
+        next->mls_epoch = (uint8_t)(next->mls_epoch + 1);
+        next->mls_up_counter = 1;
+    }
+    next->mls_down_counter = counter;
+}
+
+/* What opening a complete downlink message led to. */
+typedef enum opened_as {
+    OPENED_NOTHING,    /* dropped */
+    OPENED_REPEAT,     /* a command answered before: send its response again */
+    OPENED_SECURE,     /* a secure command, to hold for the application */
+    OPENED_COMMAND     /* a command to execute and answer */
+} opened_as;
+
+/* What the opening hands on: small, so that it can sit under the frames that
+ * hold a state copy. */
+typedef struct opened_msg {
+    uint8_t type;          /* the header's message type */
+    uint8_t epoch;
+    bool pending;          /* the first message under the next epoch's key */
+    uint32_t counter;
+    bool decoded;          /* cmd holds the decoded body */
+    mls_cmd cmd;
+    lw_key kek;            /* the session's downlink wrap key, for keys in cmd */
+} opened_msg;
+
+/* Opens msg[len] in place with the session of its epoch and decodes it into
+ * *o. Out of line on purpose: the session's five keys are off the stack
+ * before a state copy is made. */
+SE_NOINLINE static opened_as open_command(se *e, uint8_t *msg, size_t len, opened_msg *o)
+{
+    mls_header h, opened;
     if (mls_header_parse(msg, len, &h) != MLS_OK) {
         e->mls.rejected++;
-        return;
+        return OPENED_NOTHING;
     }
     mls_session s;
-    bool pending = false;
-    if (session_for_epoch(e, h.epoch, &s, &pending) != SE_OK) {
+    if (session_for_epoch(e, h.epoch, &s, &o->pending) != SE_OK) {
         e->mls.rejected++;
-        return;
+        return OPENED_NOTHING;
     }
     size_t blen = 0;
-    mls_status ms = mls_open(&s, msg, len, &h, e->mls.work, sizeof(e->mls.work), &blen);
+    uint8_t *body = msg + MLS_HEADER_LEN;
+    mls_status ms = mls_open(&s, msg, len, &opened, body, len - MLS_HEADER_LEN, &blen);
+    opened_as result = OPENED_COMMAND;
     if (ms == MLS_ERR_REPLAY && h.counter == e->st.mls_down_counter && h.counter == e->mls.last_cmd_counter &&
-        e->mls.tx.len > 0 && !pending) {
+        e->mls.tx.len > 0 && !o->pending) {
         /* The Identity Manager repeats a command whose response it missed:
-         * the same response again, not the action. */
-        uint8_t copy[MLS_MSG_MAX];
-        size_t n = e->mls.tx.len;
-        memcpy(copy, e->mls.tx.msg, n);
-        start_tx(e, copy, n, default_frame());
-        LW_WIPE(copy);
-        mls_session_end(&s);
-        return;
-    }
-    if (ms != MLS_OK) {
+         * the same response again (still in the send buffer), not the
+         * action. */
+        result = OPENED_REPEAT;
+    } else if (ms != MLS_OK || mls_accept_counter(&s, h.counter) != MLS_OK) {
         e->mls.rejected++;
-        mls_session_end(&s);
-        return;
+        result = OPENED_NOTHING;
+    } else {
+        o->type = h.type;
+        o->epoch = h.epoch;
+        o->counter = h.counter;
+        o->decoded = mls_cmd_decode(h.type, body, blen, &o->cmd) == MLS_OK;
+        if (o->decoded && o->cmd.type == MLS_T_SECURE) {
+            /* Held for the application where it is, in the reassembly
+             * buffer. */
+            e->mls.secure_len = o->cmd.u.secure.len;
+            result = OPENED_SECURE;
+        } else {
+            o->kek = s.keys.wrap_down;
+            lw_secure_wipe(msg, len);   /* decoded: the plaintext goes */
+        }
     }
+    mls_session_end(&s);
+    return result;
+}
 
+/* Seals `rsp` in the send buffer with the session of `epoch` (derived again:
+ * cheaper in RAM than keeping it); next's uplink counter follows. */
+SE_NOINLINE static se_status seal_in_epoch(se *e, uint8_t epoch, se_state *next, const mls_rsp *rsp, size_t *mlen)
+{
+    mls_session s;
+    bool pending = false;
+    se_status st = session_for_epoch(e, epoch, &s, &pending);
+    if (st == SE_OK)
+        st = seal_response(e, next, &s, rsp, mlen);
+    mls_session_end(&s);
+    return st;
+}
+
+/* Executes an opened command on a state copy, seals its response, and
+ * commits the counter, the effect and the response's counter at once. */
+SE_NOINLINE static void execute_and_answer(se *e, const opened_msg *o)
+{
     se_state next = e->st;
-    if (pending) {
-        /* The first message under the rotated key commits the rotation. */
-        memcpy(next.mls_root_key, next.mls_next_root_key, 16);
-        lw_secure_wipe(next.mls_next_root_key, 16);
-        next.has_mls_next = false;
-        next.mls_epoch = (uint8_t)(next.mls_epoch + 1);
-        next.mls_up_counter = 1;
-    }
-    next.mls_down_counter = h.counter;
-    if (mls_accept_counter(&s, h.counter) != MLS_OK) {   /* cannot fail after a successful open */
-        se_state_wipe(&next);
-        mls_session_end(&s);
-        return;
-    }
-
-    mls_cmd cmd;
+    accept_into(&next, o->pending, o->counter);
     mls_rsp rsp;
     memset(&rsp, 0, sizeof(rsp));
-    rsp.type = h.type;
-    rsp.req_counter = h.counter;
-    if (mls_cmd_decode(h.type, e->mls.work, blen, &cmd) != MLS_OK) {
-        rsp.result = (h.type >= MLS_T_STATUS && h.type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED : MLS_R_UNKNOWN_COMMAND;
+    rsp.type = o->type;
+    rsp.req_counter = o->counter;
+    if (!o->decoded) {
+        rsp.result = (o->type >= MLS_T_STATUS && o->type <= MLS_T_BOOTSTRAP) ? MLS_R_MALFORMED
+                                                                           : MLS_R_UNKNOWN_COMMAND;
         if (rsp.result == MLS_R_UNKNOWN_COMMAND)
             rsp.type = MLS_T_STATUS;   /* answer on a type the peer can parse */
-    } else if (cmd.type == MLS_T_SECURE) {
-        /* Held for the application: the counter is committed now, the
-         * response when the application answers (se_secure_reply). */
-        memcpy(e->mls.work, cmd.u.secure.data, cmd.u.secure.len);
-        if (se_commit(e, &next) == SE_OK) {
-            e->mls.secure_state = 1;
-            e->mls.secure_counter = h.counter;
-            e->mls.secure_len = cmd.u.secure.len;
-        }
-        LW_WIPE(cmd);
-        mls_session_end(&s);
-        return;
-    } else {
-        execute(e, &next, &s, &cmd, &rsp);
+    } else if (!execute(e, &next, &o->kek, &o->cmd, &rsp)) {
+        /* The command failed as a whole: only its counter is committed. */
+        se_state_wipe(&next);
+        next = e->st;
+        accept_into(&next, o->pending, o->counter);
     }
-    LW_WIPE(cmd);
-    (void)answer(e, &next, &s, &rsp, h.counter);
-    mls_session_end(&s);
+    size_t mlen = 0;
+    se_status sealed = seal_in_epoch(e, o->epoch, &next, &rsp, &mlen);
+    (void)commit_and_send(e, &next, sealed, mlen, o->counter);
+    LW_WIPE(rsp);
+}
+
+/* Commits the counter of a secure command, which then waits for the
+ * application (its response is sealed when it answers). */
+SE_NOINLINE static void hold_secure(se *e, const opened_msg *o)
+{
+    se_state next = e->st;
+    accept_into(&next, o->pending, o->counter);
+    if (se_commit(e, &next) == SE_OK) {
+        e->mls.secure_state = SE_SECURE_HELD;
+        e->mls.secure_counter = o->counter;
+    }
+}
+
+/* A complete downlink message msg[len], in the reassembly buffer. */
+static void process_message(se *e, uint8_t *msg, size_t len)
+{
+    opened_msg o;
+    memset(&o, 0, sizeof(o));
+    switch (open_command(e, msg, len, &o)) {
+    case OPENED_REPEAT:
+        start_tx(e, e->mls.tx.len, default_frame());
+        break;
+    case OPENED_SECURE:
+        hold_secure(e, &o);
+        break;
+    case OPENED_COMMAND:
+        execute_and_answer(e, &o);
+        break;
+    case OPENED_NOTHING:
+        break;
+    }
+    LW_WIPE(o);   /* the wrap key */
 }
 
 se_status se_mls_push(se *e, const uint8_t *frame, size_t len)
@@ -304,44 +406,52 @@ se_status se_mls_push(se *e, const uint8_t *frame, size_t len)
     if (mls_frag_rx_push(&e->mls.rx, frame, len, e->mls.now, &complete) != MLS_OK)
         return SE_OK;   /* a malformed or inconsistent fragment changes nothing */
     e->mls.ack_pending = true;
-    if (complete) {
-        uint8_t msg[MLS_MSG_MAX];
-        size_t mlen = 0;
-        if (mls_frag_rx_take(&e->mls.rx, msg, sizeof(msg), &mlen) == MLS_OK)
-            process_message(e, msg, mlen);
-        LW_WIPE(msg);
+    if (e->mls.secure_state == SE_SECURE_HELD && !mls_frag_rx_holds(&e->mls.rx, e->mls.rx.buf))
+        e->mls.secure_state = SE_SECURE_NONE;   /* a new message took the buffer: the IDM moved on */
+    uint8_t *msg = NULL;
+    size_t mlen = 0;
+    if (complete && mls_frag_rx_take_in_place(&e->mls.rx, &msg, &mlen) == MLS_OK) {
+        if (e->mls.secure_state == SE_SECURE_REPLYING) {
+            /* The IDM moved on: the reply being built in the send buffer,
+             * which this message's answer needs, is abandoned. */
+            e->mls.secure_state = SE_SECURE_NONE;
+            drop_tx(e);
+        }
+        process_message(e, msg, mlen);
     }
     return SE_OK;
 }
 
-/* Seals the pending fallback event, once per boot until acknowledged. */
+/* Seals the pending fallback event in the send buffer, once per boot until
+ * acknowledged. Not while a secure reply accumulates there. */
 static void queue_event(se *e)
 {
     se_state *st = &e->st;
-    if (st->event_id == 0 || e->mls.event_sent == st->event_id)
+    if (st->event_id == 0 || e->mls.event_sent == st->event_id || e->mls.secure_state == SE_SECURE_REPLYING)
         return;
     mls_event ev = {.event_id = st->event_id, .code = MLS_EVENT_FALLBACK, .profile_id = st->fallback_profile_id,
                     .reason = st->fallback_reason, .join_attempts = st->fallback_attempts};
-    uint8_t body[16], msg[MLS_MSG_MAX];
     size_t blen = 0, mlen = 0;
     mls_session s;
     bool pending = false;
-    if (mls_event_encode(&ev, body, sizeof(body), &blen) != MLS_OK ||
+    if (mls_event_encode(&ev, e->mls.tx.msg + MLS_HEADER_LEN, MLS_BODY_MAX, &blen) != MLS_OK ||
         session_for_epoch(e, st->mls_epoch, &s, &pending) != SE_OK)
         return;
     se_state next = e->st;
-    if (seal(&s, MLS_T_EVENT, body, blen, msg, &mlen) == SE_OK) {
+    if (seal_in_place(e, &s, MLS_T_EVENT, blen, &mlen) == SE_OK) {
         next.mls_up_counter = s.tx_next;
         if (se_commit(e, &next) == SE_OK) {
-            start_tx(e, msg, mlen, default_frame());
+            start_tx(e, mlen, default_frame());
             e->mls.event_sent = e->st.event_id;
             e->mls.last_cmd_counter = 0;
+        } else {
+            drop_tx(e);
         }
     } else {
         se_state_wipe(&next);
+        drop_tx(e);
     }
     mls_session_end(&s);
-    LW_WIPE(msg);
 }
 
 se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len)
@@ -384,11 +494,7 @@ se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_
     mls_status ms = mls_frag_tx_next(&e->mls.tx, frame_max, out, out_len);
     if (ms == MLS_ERR_FRAG_FRAME) {
         /* The data rate dropped below the fragment size: start over smaller. */
-        uint8_t copy[MLS_MSG_MAX];
-        size_t n = e->mls.tx.len;
-        memcpy(copy, e->mls.tx.msg, n);
-        start_tx(e, copy, n, frame_max);
-        LW_WIPE(copy);
+        start_tx(e, e->mls.tx.len, frame_max);
         ms = e->mls.tx_active ? mls_frag_tx_next(&e->mls.tx, frame_max, out, out_len) : MLS_ERR_FRAG_STATE;
     }
     if (ms == MLS_OK && *out_len == 0 && !mls_frag_tx_done(&e->mls.tx)) {
@@ -403,11 +509,79 @@ se_status se_secure_command(const se *e, const uint8_t **cmd, size_t *len)
 {
     if (e == NULL || cmd == NULL || len == NULL)
         return SE_ERR_ARGUMENT;
-    if (e->mls.secure_state != 1)
+    if (e->mls.secure_state != SE_SECURE_HELD)
         return SE_ERR_STATE;
-    *cmd = e->mls.work;
+    *cmd = e->mls.rx.buf + MLS_HEADER_LEN;   /* the command's body is its bytes */
     *len = e->mls.secure_len;
     return SE_OK;
+}
+
+/* Where a secure reply is built: at its place in the response that will be
+ * sealed around it (header, then the response's 5-byte head). */
+static uint8_t *reply_area(se *e)
+{
+    return e->mls.tx.msg + MLS_HEADER_LEN + (MLS_BODY_MAX - MLS_SECURE_MAX);
+}
+
+se_status se_secure_reply_append(se *e, const uint8_t *chunk, size_t len)
+{
+    if (e == NULL || (chunk == NULL && len > 0))
+        return SE_ERR_ARGUMENT;
+    if (e->mls.secure_state == SE_SECURE_NONE)
+        return SE_ERR_STATE;
+    bool first = e->mls.secure_state == SE_SECURE_HELD;
+    if (first) {
+        /* The send buffer takes the reply (whatever it still held was
+         * answered before the IDM sent this command). */
+        drop_tx(e);
+        e->mls.secure_state = SE_SECURE_REPLYING;
+        e->mls.secure_len = 0;
+    }
+    if (len > MLS_SECURE_MAX - e->mls.secure_len)
+        return SE_ERR_LENGTH;
+    memmove(reply_area(e) + e->mls.secure_len, chunk, len);
+    e->mls.secure_len += len;
+    if (first && mls_frag_rx_holds(&e->mls.rx, e->mls.rx.buf))
+        lw_secure_wipe(e->mls.rx.buf, sizeof(e->mls.rx.buf));   /* the command, read by now (chunk may be it) */
+    return SE_OK;
+}
+
+se_status se_secure_reply_finish(se *e, bool accepted)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (e->mls.secure_state == SE_SECURE_NONE)
+        return SE_ERR_STATE;
+    if (e->mls.secure_state == SE_SECURE_HELD && (st = se_secure_reply_append(e, NULL, 0)) != SE_OK)
+        return st;
+    mls_rsp rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.type = MLS_T_SECURE;
+    rsp.req_counter = e->mls.secure_counter;
+    rsp.result = accepted ? MLS_R_OK : MLS_R_REJECTED;
+    if (accepted) {
+        rsp.u.secure.len = (uint16_t)e->mls.secure_len;
+        rsp.u.secure.data = reply_area(e);   /* encoded where it already is */
+    }
+    mls_session s;
+    bool pending = false;
+    st = session_for_epoch(e, e->st.mls_epoch, &s, &pending);
+    if (st == SE_OK) {
+        se_state next = e->st;
+        size_t mlen = 0;
+        se_status sealed = seal_response(e, &next, &s, &rsp, &mlen);
+        st = commit_and_send(e, &next, sealed, mlen, e->mls.secure_counter);
+        mls_session_end(&s);
+    }
+    /* Done, or failed: the reply was sealed where it was built, so it is
+     * gone either way; after a failure the application sends it again, from
+     * its first chunk (the command stays answerable). */
+    e->mls.secure_len = 0;
+    if (st == SE_OK)
+        e->mls.secure_state = SE_SECURE_NONE;
+    LW_WIPE(rsp);
+    return st;
 }
 
 se_status se_secure_reply(se *e, bool accepted, const uint8_t *reply, size_t len)
@@ -415,31 +589,12 @@ se_status se_secure_reply(se *e, bool accepted, const uint8_t *reply, size_t len
     se_status st = se_require_operational(e);
     if (st != SE_OK)
         return st;
-    if (e->mls.secure_state == 0)
+    if (e->mls.secure_state == SE_SECURE_NONE)
         return SE_ERR_STATE;
     if (len > MLS_SECURE_MAX || (len > 0 && reply == NULL))
         return SE_ERR_ARGUMENT;
-    mls_rsp rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.type = MLS_T_SECURE;
-    rsp.req_counter = e->mls.secure_counter;
-    rsp.result = accepted ? MLS_R_OK : MLS_R_REJECTED;
-    if (accepted) {
-        rsp.u.secure.len = (uint16_t)len;
-        memmove(rsp.u.secure.data, reply, len);
-    }
-    mls_session s;
-    bool pending = false;
-    st = session_for_epoch(e, e->st.mls_epoch, &s, &pending);
-    if (st == SE_OK) {
-        se_state next = e->st;
-        st = answer(e, &next, &s, &rsp, e->mls.secure_counter);
-        mls_session_end(&s);
-    }
-    if (st == SE_OK) {
-        e->mls.secure_state = 0;
-        lw_secure_wipe(e->mls.work, sizeof(e->mls.work));
-    }
-    LW_WIPE(rsp);
-    return st;
+    if (e->mls.secure_state == SE_SECURE_REPLYING)
+        e->mls.secure_len = 0;   /* the whole reply at once replaces chunks */
+    st = se_secure_reply_append(e, reply, accepted ? len : 0);
+    return st == SE_OK ? se_secure_reply_finish(e, accepted) : st;
 }

@@ -193,27 +193,9 @@ se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap
     }
     bool v11 = (s->mac_version == SE_MAC_1_1);
 
-    uint8_t fopts[LW_FOPTS_MAX], payload[LW_PHY_MAX];
-    lw_key enc, app, fint, sint;
-    st = se_load_key(&enc, s->nwk_s_enc_key);
-    if (st == SE_OK)
-        st = se_load_key(&app, s->app_s_key);
-    if (st == SE_OK)
-        st = se_load_key(&fint, s->f_nwk_s_int_key);
-    if (st == SE_OK)
-        st = se_load_key(&sint, s->s_nwk_s_int_key);
-    if (st == SE_OK && up->fopts_len > 0) {
-        if (v11)
-            st = se_from_lw(lw_fopts_crypt_11(e->crypto, &enc, true, false, s->dev_addr, fcnt, up->fopts,
-                                              up->fopts_len, fopts));
-        else
-            memcpy(fopts, up->fopts, up->fopts_len);
-    }
-    if (st == SE_OK && up->payload_len > 0) {
-        const lw_key *k = lw_frm_payload_key_is_network(up->fport) ? &enc : &app;
-        st = se_from_lw(lw_frm_payload_crypt(e->crypto, k, true, s->dev_addr, fcnt, up->payload, up->payload_len,
-                                             payload));
-    }
+    /* The frame is built in `out` with the plaintext, then FOpts and
+     * FRMPayload are encrypted where they lie: no second frame on the
+     * stack. */
     lw_frame f;
     memset(&f, 0, sizeof(f));
     f.mtype = up->confirmed ? LW_MTYPE_CONFIRMED_DATA_UP : LW_MTYPE_UNCONFIRMED_DATA_UP;
@@ -224,40 +206,54 @@ se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap
     f.u.data.fctrl.f_pending = up->class_b;
     f.u.data.fctrl.fopts_len = up->fopts_len;
     f.u.data.fcnt = (uint16_t)fcnt;
-    f.u.data.fopts = fopts;
+    f.u.data.fopts = up->fopts;
     f.u.data.has_fport = up->has_fport;
     f.u.data.fport = up->fport;
-    f.u.data.frm_payload = payload;
+    f.u.data.frm_payload = up->payload;
     f.u.data.frm_payload_len = up->payload_len;
-    uint8_t frame[LW_PHY_MAX];
     size_t len = 0;
+    st = se_from_lw(lw_frame_encode(&f, out, cap, &len));
+    uint8_t *fopts = out + 8;                          /* MHDR DevAddr FCtrl FCnt */
+    uint8_t *payload = fopts + up->fopts_len + 1;      /* after FPort */
+    lw_key k;
+    memset(&k, 0, sizeof(k));
+    if (st == SE_OK && up->fopts_len > 0 && v11)
+        st = se_load_key(&k, s->nwk_s_enc_key);
+    if (st == SE_OK && up->fopts_len > 0 && v11)
+        st = se_from_lw(lw_fopts_crypt_11(e->crypto, &k, true, false, s->dev_addr, fcnt, fopts, up->fopts_len, fopts));
+    if (st == SE_OK && up->payload_len > 0)
+        st = se_load_key(&k, lw_frm_payload_key_is_network(up->fport) ? s->nwk_s_enc_key : s->app_s_key);
+    if (st == SE_OK && up->payload_len > 0)
+        st = se_from_lw(lw_frm_payload_crypt(e->crypto, &k, true, s->dev_addr, fcnt, payload, up->payload_len,
+                                             payload));
+    lw_key_wipe(&k);
     uint8_t mic[LW_MIC_LEN];
     lw_data_mic_params mp = {.dev_addr = s->dev_addr, .fcnt = fcnt, .conf_fcnt = up->conf_fcnt,
                              .tx_dr = up->tx_dr, .tx_ch = up->tx_ch};
+    lw_key sint;
+    memset(&sint, 0, sizeof(sint));
     if (st == SE_OK)
-        st = se_from_lw(lw_frame_encode(&f, frame, sizeof(frame), &len));
+        st = se_load_key(&k, s->f_nwk_s_int_key);
     if (st == SE_OK && v11)
-        st = se_from_lw(lw_mic_data_up_11(e->crypto, &sint, &fint, &mp, frame, len - LW_MIC_LEN, mic));
+        st = se_load_key(&sint, s->s_nwk_s_int_key);
+    if (st == SE_OK && v11)
+        st = se_from_lw(lw_mic_data_up_11(e->crypto, &sint, &k, &mp, out, len - LW_MIC_LEN, mic));
     else if (st == SE_OK)
-        st = se_from_lw(lw_mic_data_10(e->crypto, &fint, &mp, frame, len - LW_MIC_LEN, mic));
+        st = se_from_lw(lw_mic_data_10(e->crypto, &k, &mp, out, len - LW_MIC_LEN, mic));
     if (st == SE_OK)
-        st = se_from_lw(lw_frame_set_mic(frame, len, mic));
-    if (st == SE_OK && cap < len)
-        st = SE_ERR_BUFFER;
-    lw_key_wipe(&enc);
-    lw_key_wipe(&app);
-    lw_key_wipe(&fint);
+        st = se_from_lw(lw_frame_set_mic(out, len, mic));
+    lw_key_wipe(&k);
     lw_key_wipe(&sint);
-    lw_secure_wipe(payload, sizeof(payload));
-    lw_secure_wipe(fopts, sizeof(fopts));
     if (st != SE_OK) {
+        lw_secure_wipe(out, cap);
         se_state_wipe(&next);
         return st;
     }
     st = se_commit(e, &next);
-    if (st != SE_OK)
+    if (st != SE_OK) {
+        lw_secure_wipe(out, cap);
         return st;
-    memcpy(out, frame, len);
+    }
     *out_len = len;
     return SE_OK;
 }
@@ -278,26 +274,14 @@ static se_status rebuild_fcnt(uint32_t expected, uint16_t wire, uint32_t *out)
     return SE_OK;
 }
 
-se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
-                                se_downlink *out)
+/* Checks and decrypts data downlink *f (phy[len]) into out_buf[cap] and
+ * commits the new downlink counter; *fcnt_out is the full counter. Out of
+ * line on purpose: its state copy is off the stack again before the MLS
+ * endpoint, the deepest path of the element, runs on the payload. */
+SE_NOINLINE static se_status open_downlink(se *e, const lw_frame *f, const uint8_t *phy, size_t len, uint8_t *out_buf,
+                                           size_t cap, uint32_t *fcnt_out)
 {
-    se_status st = se_require_operational(e);
-    if (st != SE_OK)
-        return st;
-    if (phy == NULL || out_buf == NULL || out == NULL)
-        return SE_ERR_ARGUMENT;
-    if (!e->st.session.valid)
-        return SE_ERR_NO_SESSION;
-    lw_frame f;
-    st = se_from_lw(lw_frame_decode(phy, len, &f));
-    if (st != SE_OK)
-        return st;
-    if (f.mtype != LW_MTYPE_UNCONFIRMED_DATA_DOWN && f.mtype != LW_MTYPE_CONFIRMED_DATA_DOWN)
-        return SE_ERR_FRAME;
-    const lw_data_frame *d = &f.u.data;
-    if (cap < (size_t)d->fctrl.fopts_len + d->frm_payload_len)
-        return SE_ERR_BUFFER;
-
+    const lw_data_frame *d = &f->u.data;
     se_state next = e->st;
     se_session *s = &next.session;
     if (d->dev_addr != s->dev_addr) {
@@ -309,7 +293,7 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
     bool app_counter = v11 && d->has_fport && d->fport > 0;
     uint32_t *expected = app_counter ? &s->afcnt_down : &s->nfcnt_down;
     uint32_t fcnt = 0;
-    st = rebuild_fcnt(*expected, d->fcnt, &fcnt);
+    se_status st = rebuild_fcnt(*expected, d->fcnt, &fcnt);
 
     lw_key enc, app, sint;
     memset(&enc, 0, sizeof(enc));
@@ -324,7 +308,7 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
         st = se_from_lw(lw_mic_data_down_11(e->crypto, &sint, &mp, phy, len - LW_MIC_LEN, want));
     else if (st == SE_OK)
         st = se_from_lw(lw_mic_data_10(e->crypto, &sint, &mp, phy, len - LW_MIC_LEN, want));
-    if (st == SE_OK && !lw_mic_equal(want, f.mic))
+    if (st == SE_OK && !lw_mic_equal(want, f->mic))
         st = SE_ERR_MIC;
     if (st == SE_OK)
         st = se_load_key(&enc, s->nwk_s_enc_key);
@@ -363,6 +347,35 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
         lw_secure_wipe(out_buf, cap);
         return st;
     }
+    *fcnt_out = fcnt;
+    return SE_OK;
+}
+
+se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
+                                se_downlink *out)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (phy == NULL || out_buf == NULL || out == NULL)
+        return SE_ERR_ARGUMENT;
+    if (!e->st.session.valid)
+        return SE_ERR_NO_SESSION;
+    lw_frame f;
+    st = se_from_lw(lw_frame_decode(phy, len, &f));
+    if (st != SE_OK)
+        return st;
+    if (f.mtype != LW_MTYPE_UNCONFIRMED_DATA_DOWN && f.mtype != LW_MTYPE_CONFIRMED_DATA_DOWN)
+        return SE_ERR_FRAME;
+    const lw_data_frame *d = &f.u.data;
+    if (cap < (size_t)d->fctrl.fopts_len + d->frm_payload_len)
+        return SE_ERR_BUFFER;
+    uint32_t fcnt = 0;
+    st = open_downlink(e, &f, phy, len, out_buf, cap, &fcnt);
+    if (st != SE_OK)
+        return st;
+    uint8_t *fopts = out_buf;
+    uint8_t *payload = out_buf + d->fctrl.fopts_len;
     memset(out, 0, sizeof(*out));
     if (d->has_fport && d->fport == SE_MLS_FPORT && d->frm_payload_len > 0) {
         /* For the element itself: the host sees neither the fragment nor
@@ -370,7 +383,7 @@ se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *
         (void)se_mls_push(e, payload, d->frm_payload_len);
         lw_secure_wipe(payload, d->frm_payload_len);
         out->mls = true;
-        out->secure_pending = e->mls.secure_state == 1;
+        out->secure_pending = e->mls.secure_state == SE_SECURE_HELD;
         out->confirmed = (f.mtype == LW_MTYPE_CONFIRMED_DATA_DOWN);
         out->ack = d->fctrl.ack;
         out->fcnt = fcnt;

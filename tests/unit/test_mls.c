@@ -467,10 +467,12 @@ static lw_status token_aes_dec(void *ctx, const lw_key *key, const uint8_t in[16
     return LW_ERR_CRYPTO;
 }
 
-static lw_status token_cmac(void *ctx, const lw_key *key, const uint8_t *msg, size_t len, uint8_t out[16])
+static lw_status token_cmac(void *ctx, const lw_key *key, const uint8_t *prefix, size_t prefix_len,
+                            const uint8_t *msg, size_t len, uint8_t out[16])
 {
     lw_key tmp;
-    lw_status st = lw_cmac(lw_crypto_software(), token_sw_key(ctx, key, &tmp), msg, len, out);
+    lw_status st = lw_cmac_prefixed(lw_crypto_software(), token_sw_key(ctx, key, &tmp), prefix, prefix_len, msg, len,
+                                    out);
     lw_key_wipe(&tmp);
     return st;
 }

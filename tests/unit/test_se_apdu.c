@@ -167,17 +167,57 @@ static void run_life(se_client *c)
     lw_session_keys_10_release(cr, &k);
 }
 
-static void test_life_in_process(void **state)
+
+/* A transport that hands the element one buffer for the command and its
+ * answer, as a smart card's I/O buffer (se_apdu_process with resp == cmd). */
+static se_status one_buffer_transmit(void *ctx, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap,
+                                     size_t *resp_len)
 {
-    (void)state;
+    se *e = ((se_client *)ctx)->local;
+    uint8_t apdu[SE_APDU_BUFFER];
+    assert_true(len <= sizeof(apdu));
+    memcpy(apdu, cmd, len);
+    (void)se_apdu_process(e, apdu, len, apdu, sizeof(apdu), resp_len);
+    assert_true(*resp_len <= cap);
+    memcpy(resp, apdu, *resp_len);
+    return SE_OK;
+}
+
+static void no_close(void *ctx)
+{
+    (void)ctx;
+}
+
+static const se_transport_class one_buffer_class = {.transmit = one_buffer_transmit, .close = no_close};
+
+
+/* A whole life in process: through se_apdu_process with separate command
+ * and answer buffers, or, with `one_buffer`, through the transport above. */
+static void life_in_process(bool one_buffer)
+{
     ram_nvm nvm = {0};
     se_nvm v = ram_nvm_bind(&nvm);
     se e;
     assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
     se_client c;
     se_client_open_local(&c, &e);
+    if (one_buffer)
+        c.cls = &one_buffer_class;   /* ctx: the client, whose `local` is e */
     run_life(&c);
     se_client_close(&c);
+}
+
+static void test_life_in_process(void **state)
+{
+    (void)state;
+    life_in_process(false);
+}
+
+/* The same life when every answer is written over its own command. */
+static void test_life_in_one_apdu_buffer(void **state)
+{
+    (void)state;
+    life_in_process(true);
 }
 
 static void test_malformed_apdus_change_nothing(void **state)
@@ -324,9 +364,11 @@ static void test_secure_command_over_apdus(void **state)
     mls_cmd *cmd = test_malloc(sizeof(mls_cmd));
     memset(cmd, 0, sizeof(*cmd));
     cmd->type = MLS_T_SECURE;
-    cmd->u.secure.len = 600;
+    static uint8_t secure_bytes[600];
     for (int i = 0; i < 600; i++)
-        cmd->u.secure.data[i] = (uint8_t)(i * 7);
+        secure_bytes[i] = (uint8_t)(i * 7);
+    cmd->u.secure.len = 600;
+    cmd->u.secure.data = secure_bytes;
     uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX];
     size_t blen = 0, mlen = 0;
     assert_int_equal(mls_cmd_encode(cmd, body, sizeof(body), &blen), MLS_OK);
@@ -407,6 +449,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_life_in_process),
+        cmocka_unit_test(test_life_in_one_apdu_buffer),
         cmocka_unit_test(test_malformed_apdus_change_nothing),
         cmocka_unit_test(test_life_over_socket_and_file),
         cmocka_unit_test(test_secure_command_over_apdus),

@@ -28,6 +28,7 @@
 #include "mls/mls_cmd.h"
 #include "mls/mls_frag.h"
 #include "se/se.h"
+#include "se/se_apdu.h"
 #include "se_test_env.h"
 
 static const uint8_t TRANSPORT[16] = {0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
@@ -432,7 +433,7 @@ static bool life(world *w)
     /* 4. A secure command travels to the application and back. */
     mls_cmd sec = {.type = MLS_T_SECURE};
     sec.u.secure.len = 3;
-    memcpy(sec.u.secure.data, "\x01\x02\x03", 3);
+    sec.u.secure.data = (const uint8_t *)"\x01\x02\x03";
     uint8_t body[MLS_MSG_MAX], msg[MLS_MSG_MAX], frag[FRAME];
     size_t blen = 0, mlen = 0, flen = 0;
     assert_int_equal(mls_cmd_encode(&sec, body, sizeof(body), &blen), MLS_OK);
@@ -544,19 +545,26 @@ static void test_whole_life(void **state)
     test_free(w);
 }
 
-static void test_bit_flips_of_a_command_change_nothing(void **state)
+/* A world whose element is manufactured and personalised (1.1), nothing more. */
+static world *personalised_world(ram_nvm *nvm, uint32_t seed)
 {
-    (void)state;
-    ram_nvm nvm = {0};
     world *w = test_malloc(sizeof(world));
-    world_init(w, &nvm, 7);
-    se_nvm v = ram_nvm_bind(&nvm);
+    world_init(w, nvm, seed);
+    se_nvm v = ram_nvm_bind(nvm);
     assert_int_equal(se_manufacture(&w->e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
     se_personalisation p = {.dev_eui = DEV_EUI, .join_eui = BOOT_JOIN_EUI, .mac_version = SE_MAC_1_1};
     wrap_transport(BOOT_NWK, p.nwk_key_wrapped);
     wrap_transport(BOOT_APP, p.app_key_wrapped);
     wrap_transport(MLS_ROOT, p.mls_key_wrapped);
     assert_int_equal(se_personalise(&w->e, &p), SE_OK);
+    return w;
+}
+
+static void test_bit_flips_of_a_command_change_nothing(void **state)
+{
+    (void)state;
+    ram_nvm nvm = {0};
+    world *w = personalised_world(&nvm, 7);
     mls_cmd c = {.type = MLS_T_DELETE, .u.remove.profile_id = 9};
     uint8_t body[8], msg[64];
     size_t blen = 0, mlen = 0;
@@ -583,9 +591,73 @@ static void test_bit_flips_of_a_command_change_nothing(void **state)
     assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
     assert_int_equal(w->e.st.mls_down_counter, 1);
     unsigned after_one = nvm.writes;
+    uint8_t sealed[64];
+    size_t sealed_len = w->e.mls.tx.len;
+    assert_true(sealed_len > 0 && sealed_len <= sizeof(sealed));
+    memcpy(sealed, w->e.mls.tx.msg, sealed_len);
+    unsigned rejected = w->e.mls.rejected;
     frame[0] = 101;
     assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
     assert_int_equal(nvm.writes, after_one);   /* answered again from memory, not acted on */
+    /* Regression: the repetition was taken for a forgery (its header had
+     * been wiped by the failed open) and never answered. Now the same
+     * sealed response goes out again. */
+    assert_int_equal(w->e.mls.rejected, rejected);
+    assert_true(w->e.mls.tx_active);
+    assert_int_equal(w->e.mls.tx.len, sealed_len);
+    assert_memory_equal(w->e.mls.tx.msg, sealed, sealed_len);
+    mls_session_end(&w->idm);
+    test_free(w);
+}
+
+/* Seals `cmd` as the IDM and pushes it to the element in one fragment. */
+static void push_one_fragment(world *w, const mls_cmd *cmd, uint8_t msg_id)
+{
+    uint8_t body[64], frame[4 + 64 + MLS_OVERHEAD];
+    size_t blen = 0, mlen = 0;
+    assert_int_equal(mls_cmd_encode(cmd, body, sizeof(body), &blen), MLS_OK);
+    assert_int_equal(mls_seal(&w->idm, cmd->type, body, blen, frame + 4, sizeof(frame) - 4, &mlen), MLS_OK);
+    frame[0] = msg_id;
+    frame[1] = 0;
+    frame[2] = 1;
+    frame[3] = (uint8_t)mlen;
+    assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
+}
+
+/* A new command that completes while the application is still sending its
+ * reply in chunks abandons that reply: the new command's answer is sealed
+ * in the send buffer the reply was being built in. Regression: the reply's
+ * state survived, and its last chunk then sealed the bytes of the other
+ * answer as the reply. */
+static void test_new_command_abandons_a_reply_being_built(void **state)
+{
+    (void)state;
+    ram_nvm nvm = {0};
+    world *w = personalised_world(&nvm, 11);
+
+    mls_cmd sec = {.type = MLS_T_SECURE};
+    sec.u.secure.len = 3;
+    sec.u.secure.data = (const uint8_t *)"\x01\x02\x03";
+    push_one_fragment(w, &sec, 1);
+    const uint8_t *cmdp = NULL;
+    size_t clen = 0;
+    assert_int_equal(se_secure_command(&w->e, &cmdp, &clen), SE_OK);
+    uint8_t apdu[SE_APDU_BUFFER] = {SE_CLA, SE_INS_SECURE_REPLY, 0, 0, 3, 'a', 'b', 'c'};
+    size_t n = 0;
+    assert_int_equal(se_apdu_process(&w->e, apdu, 8, apdu, sizeof(apdu), &n), SE_OK);   /* not the last chunk */
+
+    mls_cmd status = {.type = MLS_T_STATUS};
+    push_one_fragment(w, &status, 2);
+    assert_true(w->e.mls.tx_active);
+    uint8_t body[MLS_BODY_MAX];
+    size_t blen = 0;
+    mls_header h;
+    assert_int_equal(mls_open(&w->idm, w->e.mls.tx.msg, w->e.mls.tx.len, &h, body, sizeof(body), &blen), MLS_OK);
+    assert_int_equal(h.type, MLS_T_RESPONSE | MLS_T_STATUS);
+    /* The last chunk of the abandoned reply finds no command to answer. */
+    uint8_t last[SE_APDU_BUFFER] = {SE_CLA, SE_INS_SECURE_REPLY, 0, 1, 1, 'd'};
+    assert_int_equal(se_apdu_process(&w->e, last, 6, last, sizeof(last), &n), SE_ERR_STATE);
+    assert_int_equal(se_secure_command(&w->e, &cmdp, &clen), SE_ERR_STATE);
     mls_session_end(&w->idm);
     test_free(w);
 }
@@ -670,6 +742,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_whole_life),
         cmocka_unit_test(test_bit_flips_of_a_command_change_nothing),
+        cmocka_unit_test(test_new_command_abandons_a_reply_being_built),
         cmocka_unit_test(test_power_cut_at_every_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

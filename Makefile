@@ -232,8 +232,9 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(HEADERS)
 	clang $(BASE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(PURE_SRC) $(MBEDTLS_LIBS) -o $@
 
 # The Backend Interfaces parsers need jansson and the bi layer (which uses
-# the core's constant-time hex decoding); a more specific pattern wins.
-BI_FUZZ_SRC := $(wildcard src/bi/*.c src/lorawan/*.c)
+# the core's constant-time hex decoding and the server layer's JSON depth
+# guard, net_json.c); a more specific pattern wins.
+BI_FUZZ_SRC := $(wildcard src/bi/*.c src/lorawan/*.c) src/net/net_json.c
 $(BUILD)/fuzz/fuzz_bi_%: tests/fuzz/fuzz_bi_%.c $(BI_FUZZ_SRC) $(HEADERS)
 	@mkdir -p $(dir $@)
 	clang $(BASE_CFLAGS) $(JANSSON_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(BI_FUZZ_SRC) $(JANSSON_LIBS) $(MBEDTLS_LIBS) -o $@

@@ -13,6 +13,7 @@
 #include "cli/cli_json.h"
 #include "cli/cli_secret.h"
 #include "idm/idm.h"
+#include "mls/mls.h"
 
 #include <string.h>
 #include <time.h>
@@ -49,8 +50,10 @@ static int personalise(int argc, char **argv)
         {"dev-eui-base", "EUI", "first DevEUI, then +1 per SE (default 70B3D57ED0010000)"},
         {"serial-base", "HEX16", "first serial number, then +1 (default 0000000000000001)"},
         {"profile-id", "HEX8", "TR005 ProfileID: VendorID and VendorProfileID (default 00000000)"},
+        {"mls-message-max", "N", "the largest sealed MLS message the element's firmware takes, 128..1024 "
+                                 "(its MLS_MSG_MAX; default 1024, the protocol's): the IDM never sends more"},
     };
-    enum { O_COUNT, O_OUT, O_LABEL, O_JOIN, O_MAC, O_DEV, O_SERIAL, O_PROFILE, O_N };
+    enum { O_COUNT, O_OUT, O_LABEL, O_JOIN, O_MAC, O_DEV, O_SERIAL, O_PROFILE, O_MLS, O_N };
     char *v[O_N];
     size_t npos = 0;
     switch (cli_opts_parse(prog, specs, O_N, argc, argv, v, NULL, 0, &npos)) {
@@ -97,9 +100,17 @@ static int personalise(int argc, char **argv)
         cli_error(prog, "--mac-version: expected 1.0.2, 1.0.3, 1.0.4 or 1.1");
         rc = CLI_EXIT_USAGE;
     }
+    uint64_t mls_max = 0;
+    if (rc == CLI_EXIT_OK && v[O_MLS] != NULL &&
+        ((rc = cli_parse_dec_uint(prog, "--mls-message-max", v[O_MLS], 1024, &mls_max)) != CLI_EXIT_OK ||
+         mls_max < MLS_MSG_MIN)) {
+        cli_error(prog, "--mls-message-max: %d to 1024", MLS_MSG_MIN);
+        rc = CLI_EXIT_USAGE;
+    }
     if (rc != CLI_EXIT_OK)
         return rc;
     o.profile_id = (uint32_t)pid;
+    o.mls_msg_max = mls_max == 1024 ? 0 : (uint16_t)mls_max;
 
     if (hsm_process_harden() != HSM_OK) {
         cli_error(prog, "could not keep this process out of core dumps and debuggers; refusing to hold keys");

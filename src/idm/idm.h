@@ -67,6 +67,9 @@ typedef struct idm_batch_line {
     idm_batch_key mls_key;
     uint8_t owner_token[IDM_OWNER_TOKEN_LEN];
     uint32_t profile_id;               /* from the QR; 0 when absent */
+    /* "MLSMessageMax": the largest sealed MLS message the element's
+     * firmware takes (128..1024); 0 = absent, the protocol's 1024. */
+    uint16_t mls_msg_max;
 } idm_batch_line;
 
 /* Writes `l` as one JSON line with its newline into out[cap] (docs/hsa.md,
@@ -97,6 +100,8 @@ typedef struct idm_hsa_opts {
     uint64_t dev_eui_base;        /* DevEUIs base, base+1, ... */
     uint64_t serial_base;
     uint32_t profile_id;          /* TR005 ProfileID: VendorID << 16 | VendorProfileID */
+    uint16_t mls_msg_max;         /* the element firmware's MLS_MSG_MAX, written as MLSMessageMax;
+                                     0 = the protocol's 1024, not written */
 } idm_hsa_opts;
 
 typedef struct idm_hsa_result {

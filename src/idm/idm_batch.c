@@ -10,6 +10,7 @@
  */
 #include "idm/idm.h"
 #include "lorawan/lw_secure.h"
+#include "mls/mls.h"
 #include "se/se_state.h"
 
 #include <jansson.h>
@@ -98,6 +99,10 @@ idm_status idm_batch_line_format(const idm_batch_line *l, char *out, size_t cap,
             at += (size_t)n;
             n = snprintf(out + at, cap - at, ",");
         }
+    }
+    if (n >= 0 && (size_t)n < cap - at && l->mls_msg_max != 0) {
+        at += (size_t)n;
+        n = snprintf(out + at, cap - at, "\"MLSMessageMax\":%u,", (unsigned)l->mls_msg_max);
     }
     if (n >= 0 && (size_t)n < cap - at) {
         at += (size_t)n;
@@ -189,6 +194,16 @@ static idm_status parse_object(json_t *o, idm_batch_line *l, char err[IDM_ERR_MA
         (st = key_field(o, "AppKey", &l->app_key, err)) != IDM_OK ||
         (st = key_field(o, "MLSKey", &l->mls_key, err)) != IDM_OK)
         return st;
+    json_t *mm = json_object_get(o, "MLSMessageMax");
+    if (mm != NULL) {
+        json_int_t v = json_is_integer(mm) ? json_integer_value(mm) : -1;
+        if (v < MLS_MSG_MIN || v > 1024) {
+            errf(err, "MLSMessageMax: an integer from %d to 1024 (the element's largest sealed MLS message)",
+                 MLS_MSG_MIN);
+            return IDM_ERR_INPUT;
+        }
+        l->mls_msg_max = (uint16_t)v;
+    }
     const char *token = string_field(o, "OwnerToken");
     if (token == NULL || strlen(token) != 2 * IDM_OWNER_TOKEN_LEN ||
         lw_hex_decode(token, strlen(token), l->owner_token, IDM_OWNER_TOKEN_LEN) != LW_OK) {

@@ -126,6 +126,7 @@ static idm_status personalise_one(hsa_run *r, uint64_t index, FILE *batch, char 
     memset(&l, 0, sizeof l);
     l.dev_eui = o->dev_eui_base + index;
     l.join_eui = o->join_eui;
+    l.mls_msg_max = o->mls_msg_max;
     l.serial = o->serial_base + index;
     l.mac_version = o->mac_version;
     l.profile_id = o->profile_id;

@@ -171,9 +171,10 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
     store_status ss = store_idm_se_get(db, l->dev_eui, &have);
     if (ss == STORE_OK) {
         if (have.join_eui != l->join_eui || have.serial != l->serial || have.mac_version != l->mac_version ||
+            have.mls_msg_max != (l->mls_msg_max != 0 ? l->mls_msg_max : 1024) ||
             !lw_secure_equal(have.owner_token_hash, token_hash, STORE_IDM_HASH_LEN)) {
-            errf(r->err, "line %llu: DevEUI %016llX is held already with a different JoinEUI, serial, MAC version "
-                         "or owner token", (unsigned long long)lineno, (unsigned long long)l->dev_eui);
+            errf(r->err, "line %llu: DevEUI %016llX is held already with a different JoinEUI, serial, MAC version, "
+                         "MLSMessageMax or owner token", (unsigned long long)lineno, (unsigned long long)l->dev_eui);
             return IDM_ERR_CONFLICT;
         }
         /* the operators chosen for the batch are part of what was imported:
@@ -221,6 +222,7 @@ static idm_status import_line(import_run *r, store *db, uint64_t lineno)
         e.state = IDM_STATE_MANUFACTURED;
         snprintf(e.operators, sizeof e.operators, "%s", r->operators);
         snprintf(e.maker, sizeof e.maker, "%s", r->maker);
+        e.mls_msg_max = l->mls_msg_max;
         ss = store_device_put(db, &d, false);
         if (ss == STORE_ERR_EXISTS) {
             errf(r->err, "line %llu: the Join Server has a device %016llX already (not from a batch)",

@@ -144,7 +144,12 @@ static idm_status queue_cmd(hsm_session *hs, store *db, const store_idm_se *se, 
     }
     if (fill != NULL && (rc = fill(&ms, cmd, fill_ctx)) != IDM_OK)
         snprintf(err, IDM_ERR_MAX, "MLS: could not wrap the keys for the SE");
-    else if ((rc = idm_seal_cmd(&ms, cmd, c, (int64_t)time(NULL) + (int64_t)pol->deadline_s)) != IDM_OK)
+    else if ((rc = idm_seal_cmd(&ms, cmd, se->mls_msg_max, c, (int64_t)time(NULL) + (int64_t)pol->deadline_s)) ==
+             IDM_ERR_TOO_BIG)
+        snprintf(err, IDM_ERR_MAX, "the SE takes MLS messages of at most %u bytes (its MLSMessageMax): this %s "
+                 "command is larger%s", (unsigned)(se->mls_msg_max != 0 ? se->mls_msg_max : MLS_MSG_MAX),
+                 mls_type_name(cmd->type), cmd->type == MLS_T_SECURE ? "; send a shorter payload" : "");
+    else if (rc != IDM_OK)
         snprintf(err, IDM_ERR_MAX, "MLS: could not seal the %s command", mls_type_name(cmd->type));
     queue_job j = {&ota, ota, c, extra, ctx};
     j.after.tx_next = ms.tx_next;

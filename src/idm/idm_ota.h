@@ -101,8 +101,10 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
                          char err[IDM_ERR_MAX]);
 
 /* Seals *cmd with the session's next counter (ms->tx_next advances) into
- * *out, state queued, with the deadline. IDM_ERR_MLS on failure. */
-idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline);
+ * *out, state queued, with the deadline. IDM_ERR_TOO_BIG (no counter
+ * spent) when the sealed message would exceed msg_max, the SE's
+ * MLSMessageMax (0: the protocol's 1024); IDM_ERR_MLS on failure. */
+idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, size_t msg_max, store_idm_cmd *out, int64_t deadline);
 
 /* Generates the customer root keys of a profile in the token (NwkKey; and
  * AppKey when v11) as session objects *nwk, *app, and their blobs under the

@@ -84,7 +84,7 @@ typedef struct prov {
     char *err;
 } prov;
 
-idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out, int64_t deadline)
+idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, size_t msg_max, store_idm_cmd *out, int64_t deadline)
 {
     uint8_t body[MLS_BODY_MAX];
     size_t blen = 0;
@@ -92,6 +92,12 @@ idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, store_idm_cmd *out,
     out->counter = ms->tx_next;
     out->type = cmd->type;
     mls_status ms_st = mls_cmd_encode(cmd, body, sizeof body, &blen);
+    /* Never more than the SE's firmware takes (docs/mls.md, "Message
+     * size"): checked before sealing, so no counter is spent on it. */
+    if (ms_st == MLS_OK && blen + MLS_OVERHEAD > (msg_max != 0 ? msg_max : MLS_MSG_MAX)) {
+        lw_secure_wipe(body, sizeof body);
+        return IDM_ERR_TOO_BIG;
+    }
     if (ms_st == MLS_OK)
         ms_st = mls_seal(ms, cmd->type, body, blen, out->msg, sizeof out->msg, &out->msg_len);
     lw_secure_wipe(body, sizeof body);
@@ -221,13 +227,18 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
     }
     uint16_t profile_id = in->profile_id;
     int64_t deadline = p->now + (int64_t)pol->deadline_s;
-    if (idm_seal_cmd(&ms, &cmd, &p->cmd[0], deadline) != IDM_OK)
+    if ((rc = idm_seal_cmd(&ms, &cmd, p->se.mls_msg_max, &p->cmd[0], deadline)) != IDM_OK) {
+        snprintf(p->err, IDM_ERR_MAX, "MLS: the INSTALL command %s", rc == IDM_ERR_TOO_BIG ? "exceeds the SE's MLSMessageMax" : "could not be sealed");
         goto out;
+    }
     memset(&cmd, 0, sizeof cmd);
     cmd.type = MLS_T_ACTIVATE;
     cmd.u.activate.profile_id = profile_id;
-    if (idm_seal_cmd(&ms, &cmd, &p->cmd[1], deadline) != IDM_OK)
+    if ((rc = idm_seal_cmd(&ms, &cmd, p->se.mls_msg_max, &p->cmd[1], deadline)) != IDM_OK) {
+        snprintf(p->err, IDM_ERR_MAX, "MLS: the ACTIVATE command could not be sealed");
         goto out;
+    }
+    rc = IDM_ERR_MLS;
     p->key.dev_eui = p->se.dev_eui;
     p->key.slot = STORE_IDM_SLOT_CURRENT;
     snprintf(p->key.js_id, sizeof p->key.js_id, "%s", p->js.id);

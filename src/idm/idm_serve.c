@@ -231,6 +231,9 @@ static const char *http_of(idm_status st, unsigned *code)
     case IDM_ERR_ARGUMENT:
         *code = 400;
         break;
+    case IDM_ERR_TOO_BIG:
+        *code = 413;
+        break;
     default:
         *code = 500;
         break;

@@ -52,6 +52,8 @@ static unsigned code_of(idm_status st)
         return 400;
     case IDM_ERR_REMOTE:
         return 502;
+    case IDM_ERR_TOO_BIG:
+        return 413;
     default:
         return 500;
     }

@@ -26,6 +26,7 @@ static const char *const MESSAGES[IDM_STATUS_COUNT] = {
     [IDM_ERR_MLS] = "an MLS message could not be sealed, opened or decoded",
     [IDM_ERR_BUSY] = "not possible now; try again later",
     [IDM_ERR_FORBIDDEN] = "this kind of actor may not do that",
+    [IDM_ERR_TOO_BIG] = "larger than the secure element takes",
 };
 
 const char *idm_strerror(idm_status st)

@@ -25,6 +25,7 @@ typedef enum idm_status {
     IDM_ERR_MLS,         /* an MLS message could not be sealed, opened or decoded */
     IDM_ERR_BUSY,        /* nothing to do now: try again later */
     IDM_ERR_FORBIDDEN,   /* an action this kind of actor does not have (idm_authorize) */
+    IDM_ERR_TOO_BIG,     /* an MLS command larger than the SE takes (its MLSMessageMax) */
     IDM_STATUS_COUNT
 } idm_status;
 

@@ -33,7 +33,7 @@ static bool state_ok(idm_state state)
 
 static const char SE_INSERT[] =
     "INSERT INTO idm_se (dev_eui, join_eui, serial, mac_version, mls_key, owner_token_hash, state, created_at, "
-    "updated_at, operators, maker) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)";
+    "updated_at, operators, maker, mls_msg_max) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)";
 
 /* "*" or NetIDs (6 uppercase hex digits) separated by commas. */
 static bool operators_ok(const char *ops)
@@ -58,7 +58,8 @@ store_status store_idm_se_put(store *s, const store_idm_se *e)
 {
     if (s == NULL || e == NULL || (unsigned)e->mac_version >= STORE_MAC_COUNT || e->mls_key.len == 0 ||
         e->mls_key.len > STORE_BLOB_MAX || !state_ok(e->state) || !operators_ok(e->operators) ||
-        strnlen(e->maker, sizeof e->maker) == sizeof e->maker)
+        strnlen(e->maker, sizeof e->maker) == sizeof e->maker ||
+        (e->mls_msg_max != 0 && (e->mls_msg_max < 128 || e->mls_msg_max > 1024)))
         return STORE_ERR_ARGUMENT;
     char dev[17], join[17], serial[17];
     store_eui_text(e->dev_eui, dev);
@@ -68,7 +69,7 @@ store_status store_idm_se_put(store *s, const store_idm_se *e)
         SV_TEXT(dev), SV_TEXT(join), SV_TEXT(serial), SV_TEXT(store_mac_version_name(e->mac_version)),
         SV_BLOB(e->mls_key.data, e->mls_key.len), SV_BLOB(e->owner_token_hash, STORE_IDM_HASH_LEN),
         SV_TEXT(store_idm_se_state_name(e->state)), SV_INT(store_now()), SV_TEXT(e->operators[0] != '\0' ? e->operators : "*"),
-        SV_TEXT(e->maker),
+        SV_TEXT(e->maker), SV_INT(e->mls_msg_max != 0 ? e->mls_msg_max : 1024),
     };
     return s->drv->exec(s, SE_INSERT, p, sizeof p / sizeof p[0], NULL, NULL, NULL);
 }
@@ -83,12 +84,12 @@ static store_status se_from_row(void *ctx, const store_value *c, size_t n)
     se_row *r = ctx;
     store_idm_se *e = r->out;
     memset(e, 0, sizeof *e);
-    if (n < 11 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_TEXT ||
+    if (n < 12 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_TEXT ||
         c[3].type != STORE_V_TEXT || c[4].type != STORE_V_BLOB || c[4].len == 0 || c[4].len > STORE_BLOB_MAX ||
         c[5].type != STORE_V_BLOB || c[5].len != STORE_IDM_HASH_LEN || c[6].type != STORE_V_TEXT ||
         c[7].type != STORE_V_INT || c[8].type != STORE_V_INT || c[9].type != STORE_V_TEXT ||
         !operators_ok(c[9].text) || c[9].text[0] == '\0' || c[10].type != STORE_V_TEXT ||
-        strlen(c[10].text) > STORE_IDM_MAKER_MAX)
+        strlen(c[10].text) > STORE_IDM_MAKER_MAX || c[11].type != STORE_V_INT || c[11].i < 128 || c[11].i > 1024)
         return STORE_ERR_CORRUPT;
     store_status st;
     if ((st = store_eui_parse(c[0].text, &e->dev_eui)) != STORE_OK ||
@@ -106,12 +107,13 @@ static store_status se_from_row(void *ctx, const store_value *c, size_t n)
     e->updated_at = c[8].i;
     memcpy(e->operators, c[9].text, strlen(c[9].text) + 1);
     memcpy(e->maker, c[10].text, strlen(c[10].text) + 1);
+    e->mls_msg_max = (uint16_t)c[11].i;
     r->found = true;
     return STORE_OK;
 }
 
 static const char SE_SELECT[] = "SELECT dev_eui, join_eui, serial, mac_version, mls_key, owner_token_hash, state, "
-                                "created_at, updated_at, operators, maker FROM idm_se WHERE dev_eui = $1";
+                                "created_at, updated_at, operators, maker, mls_msg_max FROM idm_se WHERE dev_eui = $1";
 
 store_status store_idm_se_get(store *s, uint64_t dev_eui, store_idm_se *out)
 {

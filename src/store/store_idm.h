@@ -47,6 +47,9 @@ typedef struct store_idm_se {
      * "" = none recorded, and then no maker may act on it. Set on import,
      * never changed. */
     char maker[STORE_IDM_MAKER_MAX + 1];
+    /* The largest sealed MLS message the SE takes (its firmware's build,
+     * from the batch): 128..1024; 0 on insert = 1024. Never changed. */
+    uint16_t mls_msg_max;
     int64_t created_at;           /* set by the store */
     int64_t updated_at;           /* set by the store */
 } store_idm_se;

@@ -245,6 +245,14 @@
  * on one PostgreSQL trusts the same. */
 #define V7(BLOB, KEY) "ALTER TABLE idm_customer_js ADD COLUMN ca_pem TEXT NOT NULL DEFAULT '';"
 
+/* Version 8: the largest sealed MLS message an SE takes (its firmware's
+ * MLS_MSG_MAX, from the HSA batch: docs/mls.md, "Message size"), so that
+ * the IDM never seals a command the element would refuse. 1024, the
+ * protocol's limit, for SEs imported before. */
+#define V8(BLOB, KEY)                                                                                     \
+    "ALTER TABLE idm_se ADD COLUMN mls_msg_max INTEGER NOT NULL DEFAULT 1024 "                        \
+    "CHECK (mls_msg_max BETWEEN 128 AND 1024);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -253,6 +261,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V5("BLOB", "TEXT"),
     V6("BLOB", "TEXT"),
     V7("BLOB", "TEXT"),
+    V8("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -263,4 +272,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V5("BYTEA", "TEXT COLLATE \"C\""),
     V6("BYTEA", "TEXT COLLATE \"C\""),
     V7("BYTEA", "TEXT COLLATE \"C\""),
+    V8("BYTEA", "TEXT COLLATE \"C\""),
 };

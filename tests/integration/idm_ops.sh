@@ -69,7 +69,7 @@ AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
     echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns && echo "$BAS" | $B kek import bolt-as &&
     $B peer add 000014 --token-out "$nsd/bolt-ns.tok" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
-        --dev-eui-base 70B3D57ED0050000 && $I idm import "$out/batch.jsonl" &&
+        --dev-eui-base 70B3D57ED0050000 --mls-message-max 256 && $I idm import "$out/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
     $I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null &&
     $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
@@ -169,6 +169,15 @@ check "an application uplink of SE1 is decrypted by acme's AS with the AppSKey f
 # ---- a secure command, relayed through acme's AS
 check "bolt cannot send a command to acme's SE (404)" '[ "$(req POST /ses/$SE1/commands "$tmp/bolt.tok" "{\"Payload\":\"00\"}")" = 404 ]'
 check "bolt cannot relay for acme's SE (404)" '[ "$(req POST /ses/$SE1/relay "$tmp/bolt.tok" "{\"FRMPayload\":\"\",\"MaxDownlinkPayload\":51}")" = 404 ]'
+# The SEs were personalised as firmware taking MLS messages of 256 bytes at
+# most (--mls-message-max 256, MLSMessageMax in the batch): a command that
+# would seal larger is refused before any MLS counter is spent.
+big=$(awk 'BEGIN { for (i = 0; i < 241; i++) printf "AB" }')
+code=$(req POST /ses/$SE1/commands "$tmp/acme.tok" "{\"Payload\":\"$big\"}")
+check "a secure command larger than the SE's MLSMessageMax (256) is refused: 413, saying the limit" \
+    '[ "$code" = 413 ] && grep -q "at most 256 bytes" "$tmp/body"'
+$I idm command $SE1 --payload "$big" --tenant acme >"$tmp/o" 2>"$tmp/err"
+check "... and by the CLI (exit 1, the limit named)" '[ $? -eq 1 ] && grep -q "at most 256 bytes" "$tmp/o"'
 code=$(req POST /ses/$SE1/commands "$tmp/acme.tok" '{"Payload":"C0FFEE0102"}')
 seq=$(jget Seq <"$tmp/body")
 check "acme queues a secure command for SE1 (202, Seq $seq)" '[ "$code" = 202 ] && [ -n "$seq" ]'

@@ -279,6 +279,20 @@ static void batch_holds_only_wrapped_keys(void **state)
         assert_int_equal(idm_batch_line_format(&l, again, sizeof again, &len), IDM_OK);
         assert_int_equal(len, strlen(lines[i]));
         assert_memory_equal(again, lines[i], len);
+        /* MLSMessageMax: absent = 0 (1024); written when set; 128..1024 only */
+        assert_int_equal(l.mls_msg_max, 0);
+        assert_null(strstr(lines[i], "MLSMessageMax"));
+        l.mls_msg_max = 512;
+        assert_int_equal(idm_batch_line_format(&l, again, sizeof again, &len), IDM_OK);
+        assert_non_null(strstr(again, "\"MLSMessageMax\":512,"));
+        idm_batch_line l2;
+        assert_int_equal(idm_batch_line_parse(again, len, &l2, err), IDM_OK);
+        assert_int_equal(l2.mls_msg_max, 512);
+        char *at = strstr(again, "512");
+        memcpy(at, "100", 3);
+        assert_int_equal(idm_batch_line_parse(again, len, &l2, err), IDM_ERR_INPUT);
+        assert_non_null(strstr(err, "MLSMessageMax"));
+        lw_secure_wipe(&l2, sizeof l2);
     }
 }
 

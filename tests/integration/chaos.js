@@ -19,8 +19,9 @@
 "use strict";
 const fs = require("fs");
 
-function lastReports(dir, names) {
-    const last = new Map();
+// Every device of every report, in the order given; a missing or
+// unreadable report (its run never happened) is skipped.
+function* devicesOf(dir, names) {
     for (const name of names) {
         let o;
         try {
@@ -28,8 +29,13 @@ function lastReports(dir, names) {
         } catch (e) {
             continue;
         }
-        for (const d of o.devices || []) last.set(d.DevEUI.toUpperCase(), d);
+        yield* o.devices || [];
     }
+}
+
+function lastReports(dir, names) {
+    const last = new Map();
+    for (const d of devicesOf(dir, names)) last.set(d.DevEUI.toUpperCase(), d);
     return last;
 }
 
@@ -58,19 +64,11 @@ if (cmd === "last") {
     console.log(n);
 } else if (cmd === "retries") {
     const sum = [0, 0, 0, 0];
-    for (const name of rest) {
-        let o;
-        try {
-            o = JSON.parse(fs.readFileSync(`${dir}/${name}.json`, "utf8"));
-        } catch (e) {
-            continue;
-        }
-        for (const d of o.devices || []) {
-            sum[0] += d.JoinRequests;
-            sum[1] += d.Joins;
-            sum[2] += d.Rejoins;
-            sum[3] += d.LinkChecks;
-        }
+    for (const d of devicesOf(dir, rest)) {
+        sum[0] += d.JoinRequests;
+        sum[1] += d.Joins;
+        sum[2] += d.Rejoins;
+        sum[3] += d.LinkChecks;
     }
     console.log(sum.join(" "));
 } else {

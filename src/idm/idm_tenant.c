@@ -12,7 +12,6 @@
 #include "net/net_addr.h"
 #include "net/net_cert.h"
 
-#include <assert.h>
 #include <mbedtls/sha256.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +137,8 @@ store_status idm_se_event_txn(store *db, uint64_t dev_eui, idm_event ev, const c
     char subject[17], action[64];
     eui_text(dev_eui, subject);
     int n = snprintf(action, sizeof action, "idm.se.%s", idm_event_name(ev));
-    assert(n > 0 && (size_t)n < sizeof action); /* event names are short constants */
+    if (n < 0 || (size_t)n >= sizeof action) /* event names are short constants: never, but checked */
+        return STORE_ERR_ARGUMENT;
     json_t *det = json_pack("{s:s,s:s}", "from", idm_state_name(from), "to", idm_state_name(next));
     if (det == NULL || (details != NULL && json_object_update(det, (json_t *)details) != 0)) {
         json_decref(det);

@@ -9,6 +9,10 @@
 //   node js_oracle.js check10 ANS.json APPKEY NETID DEVNONCE NSKEK [ASKEK]
 //   node js_oracle.js check11 ANS.json NWK APP JOINEUI DEVEUI DEVNONCE NSKEK ASKEK
 //   node js_oracle.js unwrap_eq ANS.json FIELD KEK KEYHEX
+//   node js_oracle.js rj TYPE KEY NETID|JOINEUI DEVEUI RJCOUNT   -> rejoin-request PHYPayload hex
+//       (type 1: KEY is the NwkKey and the MIC is under its JSIntKey; types
+//       0 and 2: KEY is the session's SNwkSIntKey)
+//   node js_oracle.js check_rj ANS.json NWK APP JOINEUI DEVEUI RJTYPE RJCOUNT NSKEK ASKEK
 // check* print the session keys (hex, space separated) on success so that the
 // caller can later scan the run's files for them; they exit 1 with a reason.
 "use strict";
@@ -84,6 +88,37 @@ if (cmd === "jr") {
   if (ans.NwkSKey) die("NwkSKey in a 1.1 answer");
   process.stdout.write(d.AppNonce.toString("hex") + " " + [k.FNwkSIntKey, k.SNwkSIntKey, k.NwkSEncKey, k.AppSKey,
     js.JSIntKey, js.JSEncKey].map((b) => b.toString("hex")).join(" "));
+} else if (cmd === "rj") {
+  const [type, key, id, deveui, count] = a;
+  const t = parseInt(type, 10);
+  const le = (hex) => Buffer.from(H(hex)).reverse();
+  const body = t === 1 ? Buffer.concat([Buffer.from([1]), le(id), le(deveui), le(count)])
+                       : Buffer.concat([Buffer.from([t]), le(id), le(deveui), le(count)]);
+  const frame = Buffer.concat([Buffer.from([0xc0]), body, Buffer.alloc(4)]);
+  const p = lp.fromWire(frame);
+  const mic = t === 1 ? lp.calculateMIC(p, undefined, lp.generateJSKeys(H(key), H(deveui)).JSIntKey)
+                      : lp.calculateMIC(p, H(key), undefined);
+  process.stdout.write(Buffer.concat([frame.slice(0, frame.length - 4), mic]).toString("hex"));
+} else if (cmd === "check_rj") {
+  // A RejoinAns as a 1.1 device reads it: the accept under JSEncKey, its MIC
+  // under JSIntKey over JoinReqType (the rejoin type), JoinEUI and RJcount,
+  // the session keys derived with RJcount in DevNonce's place.
+  const [file, nwk, app, joineui, deveui, rjtype, rjcount, nskek, askek] = a;
+  const ans = JSON.parse(fs.readFileSync(file, "utf8"));
+  const js = lp.generateJSKeys(H(nwk), H(deveui));
+  if (!ans.Result || ans.Result.ResultCode !== "Success") die("not Success: " + JSON.stringify(ans.Result));
+  const d = lp.fromWire(lp.decryptJoinAccept(lp.fromWire(H(ans.PHYPayload)), js.JSEncKey));
+  if (!d.getDLSettingsOptNeg()) die("OptNeg not set in a 1.1 RejoinAns");
+  d.JoinReqType = Buffer.from([parseInt(rjtype, 10)]);
+  d.JoinEUI = H(joineui);
+  d.DevNonce = H(rjcount);
+  if (!lp.verifyMIC(d, js.JSIntKey, undefined)) die("join-accept MIC (JSIntKey, JoinReqType " + rjtype + ") does not verify");
+  const k = lp.generateSessionKeys11(H(app), H(nwk), H(joineui), d.AppNonce, H(rjcount));
+  env(ans, "FNwkSIntKey", nskek, k.FNwkSIntKey);
+  env(ans, "SNwkSIntKey", nskek, k.SNwkSIntKey);
+  env(ans, "NwkSEncKey", nskek, k.NwkSEncKey);
+  env(ans, "AppSKey", askek, k.AppSKey);
+  process.stdout.write(d.AppNonce.toString("hex") + " " + k.SNwkSIntKey.toString("hex"));
 } else if (cmd === "unwrap_eq") {
   const [file, field, kek, want] = a;
   const ans = JSON.parse(fs.readFileSync(file, "utf8"));

@@ -280,7 +280,7 @@ js_status js_config_load(const char *dir, js_config *cfg, char err[JS_ERR_MAX])
     memcpy(cfg->dir, abs, strlen(abs) + 1);
     free(abs);
     cfg->peer_auth_required = true;
-    cfg->threads = 4;
+    cfg->threads = 16; /* docs/join-server.md, "Performance": joins per fsync grow with threads */
     snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", JS_DEFAULT_PORT);
 
     char path[JS_PATH_MAX + 32];

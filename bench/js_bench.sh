@@ -27,17 +27,22 @@ load=${JS_LOAD:-$BUILD/bench/bench/js_load}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jsbench.XXXXXX")
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$tmp"; }
+pg_started=""
+cleanup() {
+    [ -n "$server" ] && kill "$server" 2>/dev/null
+    [ -n "$pg_started" ] && $as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop >/dev/null 2>&1
+    rm -rf "$tmp"
+}
 trap cleanup EXIT INT TERM
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # the bench devices: keys are a public pattern (js_load.c bench_key)
 awk -v n="$conns" 'BEGIN { for (i = 0; i < n; i++) { k = ""; for (b = 0; b < 16; b++) k = k sprintf("%02X", (64 + b + i * 7) % 256);
   printf "{\"DevEUI\":\"0004A30B00BE%04X\",\"JoinEUI\":\"70B3D57ED0000000\",\"MACVersion\":\"1.0.4\",\"HomeNetID\":\"000013\",\"NwkKey\":{\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\",\"ASKEKLabel\":\"as:bench\"}\n", i, k } }' \
     >"$tmp/devices.jsonl"
-# deploy DIR: a fresh deployment (each served run needs devices whose
-# DevNonces were never used), made the product's way
+# deploy DIR [DATABASE]: a fresh deployment (each served run needs devices
+# whose DevNonces were never used), made the product's way
 deploy() {
-    "$ferry" init "$1" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$port" >/dev/null &&
+    "$ferry" init "$1" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$port" ${2:+--database "$2"} >/dev/null &&
     "$ferry" -d "$1" peer add 000013 --token-out "$1.ns.tok" >/dev/null &&
     echo 00112233445566778899aabbccddeeff | "$ferry" -d "$1" kek import ns:000013 >/dev/null &&
     echo 0f0e0d0c0b0a09080706050403020100 | "$ferry" -d "$1" kek import as:bench >/dev/null &&
@@ -52,8 +57,8 @@ floor1=$("$load" floor "$dep" "$seconds")
 # serve THREADS: the served rate over HTTP, its batch, then the same joins
 # in-process; one JSON line each (http, batch, handler)
 serve() {
-    d="$tmp/dep-$1"
-    deploy "$d" || { echo "js_bench: the deployment could not be made" >&2; exit 1; }
+    d="$tmp/dep-$1${2:+-pg}"
+    deploy "$d" "${2:-}" || { echo "js_bench: the deployment could not be made" >&2; exit 1; }
     sed -i "s/^threads = .*/threads = $1/" "$d/ferry.conf"
     "$ferry" -d "$d" serve 2>/dev/null &
     server=$!
@@ -72,6 +77,24 @@ for t in ${threads:-$default_threads 2}; do
     serve "$t" >"$tmp/run-$t.txt"
     runs="$runs $t"
 done
+# The same on PostgreSQL (a throwaway cluster, fsync on as deployed; every
+# join its own transaction with row locks: the group commit is SQLite's),
+# when its server binaries are installed (scripts/deps.sh installs them).
+pg_bin=""
+for b in /usr/lib/postgresql/*/bin; do [ -x "$b/initdb" ] && pg_bin=$b; done
+as_pg=""
+[ "$(id -u)" -eq 0 ] && as_pg="runuser -u postgres --"
+if [ -n "$pg_bin" ]; then
+    mkdir "$tmp/pg"; chmod 755 "$tmp"; [ -n "$as_pg" ] && chown postgres "$tmp/pg"
+    pgport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    if $as_pg "$pg_bin/initdb" -D "$tmp/pg/data" -U postgres -A trust -E UTF8 --locale=C >/dev/null 2>&1 &&
+        $as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -l "$tmp/pg/server.log" -w \
+            -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c max_connections=100" start >/dev/null 2>&1; then
+        pg_started=1
+        t=${threads:-$default_threads}
+        serve "$t" "pg:host=$tmp/pg port=$pgport user=postgres dbname=postgres" >"$tmp/run-$t-pg.txt" && runs="$runs $t-pg"
+    fi
+fi
 floor2=$("$load" floor "$dep" "$seconds")
 
 python3 - "$mem" "$floor1" "$floor2" "$tmp" "$default_threads" $runs <<'PY'
@@ -86,10 +109,14 @@ print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   bef
 for t in sys.argv[6:]:
     lines = open(f"{tmp}/run-{t}.txt").read().split("\n")
     h, batch, hd = json.loads(lines[0]), lines[1], json.loads(lines[2])
-    tag = " (ferry init's default)" if t == default else ""
-    print(f"  {'served, ' + t + ' server threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
-          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors, {batch} joins per SQLite commit")
+    pg = t.endswith("-pg")
+    n = t[:-3] if pg else t
+    db = "PostgreSQL" if pg else "SQLite"
+    tag = " (ferry init's default)" if n == default else ""
+    print(f"  {'served, ' + db + ', ' + n + ' threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
+          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors"
+          + ("" if pg else f", {batch} joins per SQLite commit"))
     print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
-    print(f"  served / PKCS#11 floor, {t} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
+    print(f"  served / PKCS#11 floor, {db}, {n} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {floor/m['per_s']:.3f}")
 PY

@@ -245,6 +245,30 @@
  * on one PostgreSQL trusts the same. */
 #define V7(BLOB, KEY) "ALTER TABLE idm_customer_js ADD COLUMN ca_pem TEXT NOT NULL DEFAULT '';"
 
+/* Version 8: the Join Server's outbox of asynchronous answers
+ * (docs/store.md, "js_outbox"; src/store/store_outbox.h). One row per
+ * (SenderID, TransactionID) answered asynchronously: the SHA-256 of the
+ * request body (a duplicate is answered once), the URL and the answer to
+ * POST there (its keys wrapped under the peers' KEKs, never clear), the
+ * delivery state, the attempts made, the next one and the deadline, all in
+ * Unix milliseconds. Self-contained, so that it can be renumbered when
+ * another migration lands first. */
+#define V8(BLOB, KEY)                                                                                     \
+    "CREATE TABLE js_outbox ("                                                                       \
+    " sender_id " KEY " NOT NULL,"                                                                      \
+    " transaction_id BIGINT NOT NULL CHECK (transaction_id BETWEEN 0 AND 4294967295),"                 \
+    " request_hash " BLOB " NOT NULL,"                                                               \
+    " answer_url TEXT NOT NULL,"                                                                     \
+    " answer TEXT NOT NULL,"                                                                         \
+    " state TEXT NOT NULL CHECK (state IN ('pending','delivered','expired')),"                       \
+    " attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"                                    \
+    " next_attempt_ms BIGINT NOT NULL,"                                                              \
+    " deadline_ms BIGINT NOT NULL,"                                                                  \
+    " created_ms BIGINT NOT NULL,"                                                                   \
+    " updated_ms BIGINT NOT NULL,"                                                                   \
+    " PRIMARY KEY (sender_id, transaction_id));"                                                     \
+    "CREATE INDEX js_outbox_due ON js_outbox (state, next_attempt_ms);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -253,6 +277,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V5("BLOB", "TEXT"),
     V6("BLOB", "TEXT"),
     V7("BLOB", "TEXT"),
+    V8("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -263,4 +288,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V5("BYTEA", "TEXT COLLATE \"C\""),
     V6("BYTEA", "TEXT COLLATE \"C\""),
     V7("BYTEA", "TEXT COLLATE \"C\""),
+    V8("BYTEA", "TEXT COLLATE \"C\""),
 };

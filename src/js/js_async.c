@@ -58,8 +58,8 @@ const js_peer *js_async_peer(const js_ctx *ctx, const char *sender)
 
 static void async_log(const char *level, const char *msg, const store_outbox_entry *e, const char *detail)
 {
-    char line[JS_ERR_MAX + 160];
-    snprintf(line, sizeof line, "SenderID %s, TransactionID %u, attempts %u%s%.256s", e->sender_id,
+    char line[STORE_OUTBOX_SENDER_MAX + NET_ERR_MAX + 96];
+    snprintf(line, sizeof line, "SenderID %s, TransactionID %u, attempts %u%s%.255s", e->sender_id,
              (unsigned)e->transaction_id, e->attempts, detail != NULL ? ": " : "", detail != NULL ? detail : "");
     js_log(level, msg, NULL, 0.0, line);
 }
@@ -238,7 +238,7 @@ static bool post_answer(js_async *a, const store_outbox_entry *e, char why[NET_E
     char token[NET_CLIENT_TOKEN_MAX + 2];
     token[0] = '\0';
     if (p != NULL && p->answer_token_file[0] != '\0' && !read_token(p->answer_token_file, token, sizeof token)) {
-        snprintf(why, NET_ERR_MAX, "answer_token_file of peer %s cannot be read", e->sender_id);
+        snprintf(why, NET_ERR_MAX, "answer_token_file of peer %.200s cannot be read", e->sender_id);
         return false;
     }
     net_call call = {

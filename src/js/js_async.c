@@ -31,15 +31,14 @@
 #include "js/js.h"
 #include "js/js_internal.h"
 #include "net/net_client.h"
+#include "net/net_config.h"
 #include "store/store_outbox.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 _Static_assert(JS_REPLY_MAX <= STORE_OUTBOX_ANSWER_MAX, "an answer must fit an outbox row");
 _Static_assert(BI_ID_MAX <= STORE_OUTBOX_SENDER_MAX, "a SenderID must fit an outbox row");
@@ -205,19 +204,15 @@ static void wake(js_ctx *ctx)
     pthread_mutex_unlock(&a->lock);
 }
 
-/* The bearer token in `path` (its first line) into out[cap]; false when the
- * file cannot be read or the token does not fit. The caller wipes out. */
-static bool read_token(const char *path, char *out, size_t cap)
+/* The bearer token in `path` (its first line, net_config_read_secret)
+ * into out[cap]; false when the file cannot be read or holds none. The
+ * caller wipes out. */
+static bool read_token(const char *path, char *out, size_t cap, char why[NET_ERR_MAX])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (net_config_read_secret(path, out, cap, why) != NET_OK)
         return false;
-    ssize_t n = read(fd, out, cap - 1);
-    close(fd);
-    if (n <= 0 || (size_t)n >= cap - 1)
-        return false;
-    out[n] = '\0';
-    out[strcspn(out, "\r\n")] = '\0';
+    if (out[0] == '\0')
+        snprintf(why, NET_ERR_MAX, "%.200s holds no token", path);
     return out[0] != '\0';
 }
 
@@ -237,10 +232,8 @@ static bool post_answer(js_async *a, const store_outbox_entry *e, char why[NET_E
     const js_peer *p = js_config_peer(a->ctx->cfg, e->sender_id);
     char token[NET_CLIENT_TOKEN_MAX + 2];
     token[0] = '\0';
-    if (p != NULL && p->answer_token_file[0] != '\0' && !read_token(p->answer_token_file, token, sizeof token)) {
-        snprintf(why, NET_ERR_MAX, "answer_token_file of peer %.200s cannot be read", e->sender_id);
+    if (p != NULL && p->answer_token_file[0] != '\0' && !read_token(p->answer_token_file, token, sizeof token, why))
         return false;
-    }
     net_call call = {
         .url = e->answer_url,
         .bearer = token[0] != '\0' ? token : NULL,
@@ -351,12 +344,22 @@ js_status js_async_start(js_ctx *ctx, js_async **out, char err[JS_ERR_MAX])
     const js_config *cfg = ctx->cfg;
     for (size_t i = 0; i < cfg->peer_count; i++) {
         const js_peer *p = &cfg->peers[i];
+        if (p->answer_token_file[0] == '\0')
+            continue;
+        /* the ssh rule, as for every secret file of ferry's: a token
+         * readable by others is refused, not used */
+        struct stat sb;
+        if (stat(p->answer_token_file, &sb) == 0 && (sb.st_mode & 077) != 0) {
+            js_errf(err, "peer %s: answer_token_file %.200s: readable by others (chmod 600)", p->id,
+                    p->answer_token_file);
+            return JS_ERR_CONFIG;
+        }
         char token[NET_CLIENT_TOKEN_MAX + 2];
-        bool ok = p->answer_token_file[0] == '\0' || read_token(p->answer_token_file, token, sizeof token);
+        char why[NET_ERR_MAX];
+        bool ok = read_token(p->answer_token_file, token, sizeof token, why);
         lw_secure_wipe(token, sizeof token);
         if (!ok) {
-            js_errf(err, "peer %s: answer_token_file %.200s cannot be read or holds no token", p->id,
-                    p->answer_token_file);
+            js_errf(err, "peer %s: answer_token_file: %.200s", p->id, why);
             return JS_ERR_CONFIG;
         }
     }

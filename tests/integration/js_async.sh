@@ -133,6 +133,16 @@ delivered_ok() {   # delivered_ok DESC TXID DEVNONCE
     fi
 }
 
+chmod 644 "$tmp/answer.tok"
+if "$FERRY" -d "$dep" serve >/dev/null 2>"$tmp/err"; then not_ok "a world-readable answer_token_file is refused"; else
+    grep -q "readable by others" "$tmp/err" && ok "a world-readable answer_token_file is refused at start" ||
+        not_ok "answer_token_file mode" "$(cat "$tmp/err")"; fi
+chmod 600 "$tmp/answer.tok"
+echo "peer.000014.answer_url = ftp://127.0.0.1/" >>"$dep/ferry.conf"
+if "$FERRY" -d "$dep" serve >/dev/null 2>"$tmp/err"; then not_ok "an answer_url that is not http(s) is refused"; else
+    grep -q "answer_url must be" "$tmp/err" && ok "an answer_url that is not http(s) is refused, naming the line" ||
+        not_ok "answer_url check" "$(cat "$tmp/err")"; fi
+sed -i '/^peer.000014.answer_url/d' "$dep/ferry.conf"
 recv_up && ok "the answer receiver listens" || not_ok "receiver" "$(cat "$tmp/recv.log")"
 start && ok "ferry serve with an asynchronous peer" || not_ok "ferry serve starts" "$(cat "$tmp/serve.log")"
 

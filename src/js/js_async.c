@@ -63,21 +63,16 @@ static void async_log(const char *level, const char *msg, const store_outbox_ent
     js_log(level, msg, NULL, 0.0, line);
 }
 
-/* Takes the request's identity for the metrics and the access log. */
+/* The 200 with an empty body that acknowledges a request, carrying the
+ * request's identity (type, result, DevEUI, operator) of `answer` for the
+ * metrics and the access log. */
 static void acknowledge(js_reply *out, const js_reply *answer, const char *note)
 {
+    *out = *answer;
+    lw_secure_wipe(out->body, sizeof out->body);
     out->http_status = 200;
     out->content_type = "text/plain";
     out->len = 0;
-    out->body[0] = '\0';
-    out->has_type = answer->has_type;
-    out->type = answer->type;
-    out->has_result = answer->has_result;
-    out->result = answer->result;
-    out->has_dev_eui = answer->has_dev_eui;
-    out->dev_eui = answer->dev_eui;
-    out->has_operator = answer->has_operator;
-    out->operator_net_id = answer->operator_net_id;
     js_copy(out->note, sizeof out->note, note);
 }
 
@@ -193,15 +188,20 @@ struct js_async {
     char ack[ANSWER_ACK_MAX];
 };
 
-static void wake(js_ctx *ctx)
+/* Wakes the delivery thread: to look at the outbox now, or to stop. */
+static void signal_thread(js_async *a, bool stop)
 {
-    js_async *a = ctx->async;
-    if (a == NULL)
-        return;
     pthread_mutex_lock(&a->lock);
     a->kicked = true;
+    a->stop = a->stop || stop;
     pthread_cond_signal(&a->cond);
     pthread_mutex_unlock(&a->lock);
+}
+
+static void wake(js_ctx *ctx)
+{
+    if (ctx->async != NULL)
+        signal_thread(ctx->async, false);
 }
 
 /* The bearer token in `path` (its first line, net_config_read_secret)
@@ -400,10 +400,7 @@ void js_async_stop(js_async *a)
 {
     if (a == NULL)
         return;
-    pthread_mutex_lock(&a->lock);
-    a->stop = true;
-    pthread_cond_signal(&a->cond);
-    pthread_mutex_unlock(&a->lock);
+    signal_thread(a, true);
     pthread_join(a->thread, NULL);
     a->ctx->async = NULL;
     pthread_mutex_destroy(&a->lock);

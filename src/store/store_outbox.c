@@ -195,11 +195,12 @@ store_status store_outbox_add(store *s, const store_outbox_entry *e, size_t capa
     return store_txn(s, add_in_txn, &j);
 }
 
-static store_status changed_one(store_status st, int64_t changes, store_status otherwise)
+/* Runs an UPDATE of one pending row: `none` when it changed no row. */
+static store_status update_row(store *s, const char *sql, const store_value *p, size_t n, store_status none)
 {
-    if (st != STORE_OK)
-        return st;
-    return changes == 1 ? STORE_OK : otherwise;
+    int64_t changes = 0;
+    store_status st = s->drv->exec(s, sql, p, n, NULL, NULL, &changes);
+    return st != STORE_OK ? st : changes == 1 ? STORE_OK : none;
 }
 
 store_status store_outbox_claim(store *s, const char *sender_id, uint32_t transaction_id, int64_t seen_ms,
@@ -209,12 +210,10 @@ store_status store_outbox_claim(store *s, const char *sender_id, uint32_t transa
         return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_TEXT(sender_id), SV_INT(transaction_id), SV_INT(seen_ms), SV_INT(lease_ms),
                              SV_INT(store_now_ms())};
-    int64_t changes = 0;
-    store_status st = s->drv->exec(s,
-                                   "UPDATE js_outbox SET next_attempt_ms = $4, updated_ms = $5 WHERE sender_id = $1 "
-                                   "AND transaction_id = $2 AND state = 'pending' AND next_attempt_ms = $3",
-                                   p, 5, NULL, NULL, &changes);
-    return changed_one(st, changes, STORE_ERR_BUSY);
+    return update_row(s,
+                      "UPDATE js_outbox SET next_attempt_ms = $4, updated_ms = $5 WHERE sender_id = $1 "
+                      "AND transaction_id = $2 AND state = 'pending' AND next_attempt_ms = $3",
+                      p, 5, STORE_ERR_BUSY);
 }
 
 store_status store_outbox_retry_at(store *s, const char *sender_id, uint32_t transaction_id, int64_t next_ms)
@@ -222,12 +221,10 @@ store_status store_outbox_retry_at(store *s, const char *sender_id, uint32_t tra
     if (s == NULL || !sender_ok(sender_id))
         return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_TEXT(sender_id), SV_INT(transaction_id), SV_INT(next_ms), SV_INT(store_now_ms())};
-    int64_t changes = 0;
-    store_status st = s->drv->exec(s,
-                                   "UPDATE js_outbox SET attempts = attempts + 1, next_attempt_ms = $3, "
-                                   "updated_ms = $4 WHERE sender_id = $1 AND transaction_id = $2 AND state = 'pending'",
-                                   p, 4, NULL, NULL, &changes);
-    return changed_one(st, changes, STORE_ERR_NOT_FOUND);
+    return update_row(s,
+                      "UPDATE js_outbox SET attempts = attempts + 1, next_attempt_ms = $3, updated_ms = $4 "
+                      "WHERE sender_id = $1 AND transaction_id = $2 AND state = 'pending'",
+                      p, 4, STORE_ERR_NOT_FOUND);
 }
 
 store_status store_outbox_finish(store *s, const char *sender_id, uint32_t transaction_id, store_outbox_state to)
@@ -236,12 +233,10 @@ store_status store_outbox_finish(store *s, const char *sender_id, uint32_t trans
         return STORE_ERR_ARGUMENT;
     const store_value p[] = {SV_TEXT(sender_id), SV_INT(transaction_id), SV_TEXT(STATE_TEXT[to]),
                              SV_INT(to == STORE_OUTBOX_DELIVERED ? 1 : 0), SV_INT(store_now_ms())};
-    int64_t changes = 0;
-    store_status st = s->drv->exec(s,
-                                   "UPDATE js_outbox SET state = $3, attempts = attempts + $4, updated_ms = $5 "
-                                   "WHERE sender_id = $1 AND transaction_id = $2 AND state = 'pending'",
-                                   p, 5, NULL, NULL, &changes);
-    return changed_one(st, changes, STORE_ERR_NOT_FOUND);
+    return update_row(s,
+                      "UPDATE js_outbox SET state = $3, attempts = attempts + $4, updated_ms = $5 "
+                      "WHERE sender_id = $1 AND transaction_id = $2 AND state = 'pending'",
+                      p, 5, STORE_ERR_NOT_FOUND);
 }
 
 store_status store_outbox_purge(store *s, int64_t before_ms, size_t *deleted)

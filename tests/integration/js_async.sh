@@ -17,44 +17,22 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-FERRY=${FERRY:-$root/build/san/bin/ferry}
-export NODE_PATH="$root/tests/oracle/node_modules"
+. "$here/lib/common.sh"
 ORACLE="$here/js_oracle.js"
 RECEIVER="$here/js_async_receiver.py"
 export JOINEUI=70B3D57ED0000000
-. "$here/lib/wait.sh"
-
-n=0
-failed=0
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-async.XXXXXX") || exit 1
+need_node
+command -v python3 >/dev/null 2>&1 || { echo "not ok 1 - python3 is needed (the answer receiver)"; echo "1..1"; exit 1; }
+make_tmp async
+watch_log "$tmp/serve.log" "$tmp/hub.log"
 server=""
 recv_pid=""
 hub_pid=""
-cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-    [ -n "$recv_pid" ] && kill "$recv_pid" 2>/dev/null && wait "$recv_pid" 2>/dev/null
-    [ -n "$hub_pid" ] && kill "$hub_pid" 2>/dev/null && wait "$hub_pid" 2>/dev/null
-    release_ports
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-watch_log "$tmp/serve.log" "$tmp/hub.log"
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-    [ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/# /'
-}
-check() { desc=$1; shift; if out=$("$@" 2>&1); then ok "$desc"; else not_ok "$desc" "$out"; fi; }
-field() { node -e 'const o=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); let v=o; for (const k of process.argv[2].split(".")) v=v===undefined?undefined:v[k]; process.stdout.write(v===undefined?"":String(v))' "$1" "$2"; }
-
-if ! "$root/tests/oracle/install.sh" >/dev/null 2>&1; then
-    echo "1..1"; echo "not ok 1 - lora-packet installed for the cross-checks"; exit 1
-fi
-for tool in curl python3; do
-    command -v $tool >/dev/null 2>&1 || { echo "1..1"; echo "not ok 1 - $tool is needed"; exit 1; }
-done
+# common.sh's cleanup kills $pids: the processes running now
+track() { pids="$server $recv_pid $hub_pid"; }
+# not_ok DESC [DETAIL]: a failure with its detail under the TAP line
+not_ok() { printf '%s\n' "${2:-}" >"$tmp/err"; notok "$1"; rm -f "$tmp/err"; }
+field() { jget "$2" <"$1"; }
 
 dep="$tmp/dep"
 NSKEK=00112233445566778899aabbccddeeff
@@ -70,16 +48,16 @@ received="$tmp/received.jsonl"
 : >"$received"
 
 # ---- 1. a deployment whose peer 000013 answers asynchronously
-check "ferry init" "$FERRY" init "$dep" --join-eui $JOINEUI --listen "127.0.0.1:$port"
+check "ferry init" '"$FERRY" init "$dep" --join-eui $JOINEUI --listen "127.0.0.1:$port" >/dev/null 2>"$tmp/err"'
 F="$FERRY -d $dep"
-check "peer add 000013" $F peer add 000013 --token-out "$tmp/ns.tok"
+check "peer add 000013" '$F peer add 000013 --token-out "$tmp/ns.tok" >/dev/null 2>"$tmp/err"'
 NST=$(cat "$tmp/ns.tok")
 for kv in "ns:000013 $NSKEK" "as:app1 $ASKEK"; do
     set -- $kv
     echo "$2" | $F kek import "$1" >/dev/null 2>&1 || not_ok "kek import $1"
 done
 echo "{\"DevEUI\":\"$D102\",\"JoinEUI\":\"$JOINEUI\",\"MACVersion\":\"1.0.2\",\"HomeNetID\":\"000013\",\"NwkKey\":{\"AESKey\":\"$K102\"},\"NSKEKLabel\":\"ns:000013\",\"ASKEKLabel\":\"as:app1\"}" >"$tmp/dev.jsonl"
-check "device import" $F device import "$tmp/dev.jsonl" --allow-clear-keys
+check "device import" '$F device import "$tmp/dev.jsonl" --allow-clear-keys >/dev/null 2>"$tmp/err"'
 cat >>"$dep/ferry.conf" <<EOT
 peer.000013.answer_url = http://127.0.0.1:$rport/answers
 peer.000013.answer_token_file = $tmp/answer.tok
@@ -91,15 +69,17 @@ EOT
 start() {
     "$FERRY" -d "$dep" serve 2>>"$tmp/serve.log" &
     server=$!
+    track
     wait_http "$url/metrics" $server
 }
-stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; server=""; }
+stop() { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; server=""; track; }
 recv_up() {
     python3 "$RECEIVER" "$rport" "$RECV_TOKEN" "$received" 2>>"$tmp/recv.log" &
     recv_pid=$!
+    track
     wait_until "the answer receiver listening" - "curl -s -o /dev/null --max-time 2 -X POST 'http://127.0.0.1:$rport/'"
 }
-recv_down() { kill "$recv_pid" 2>/dev/null; wait "$recv_pid" 2>/dev/null; recv_pid=""; }
+recv_down() { kill "$recv_pid" 2>/dev/null; wait "$recv_pid" 2>/dev/null; recv_pid=""; track; }
 metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 # answers_for TXID [OUT]: how many answers the receiver got for TXID; the last into OUT
 answers_for() {
@@ -198,7 +178,7 @@ recv_down
 joinreq 0104 "$tmp/j4.json"; tx4=$tx
 post "$tmp/j4.json" "$NST"
 [ "$code" = 200 ] && ok "200 (answer queued) before the kill" || not_ok "200 before kill" "HTTP $code"
-kill -9 "$server"; wait "$server" 2>/dev/null; server=""
+kill -9 "$server"; wait "$server" 2>/dev/null; server=""; track
 [ "$(answers_for $tx4)" = 0 ] && ok "ferry serve killed with SIGKILL before delivering" || not_ok "not delivered before kill"
 recv_up
 start && ok "ferry serve restarted" || not_ok "restart" "$(tail -5 "$tmp/serve.log")"
@@ -257,6 +237,7 @@ route = 000013 http://127.0.0.1:$rport/answers hub-to-ns.tok
 EOT
 "$FERRY" hub --config "$tmp/hub.conf" 2>"$tmp/hub.log" &
 hub_pid=$!
+track
 wait_http "http://127.0.0.1:$hubport/metrics" $hub_pid && ok "ferry hub listens" || not_ok "hub" "$(cat "$tmp/hub.log")"
 sed -i "s|^peer.000013.answer_url = .*|peer.000013.answer_url = http://127.0.0.1:$hubport/|; s|^peer.000013.answer_token_file = .*|peer.000013.answer_token_file = $tmp/js-hub.tok|" "$dep/ferry.conf"
 start || not_ok "restart with the hub as answer URL" "$(tail -5 "$tmp/serve.log")"

@@ -322,6 +322,8 @@ typedef struct js_operator_opts {
     const char *client_ca;        /* PEM CA bundle text, NULL = none; must hold a certificate */
     const char *kek_label;        /* required for reach direct; must be in the keks table */
     store_operator_reach reach;
+    const char *answer_url;       /* NULL = synchronous answers; else http(s):// (docs/join-server.md) */
+    const char *answer_token_file;/* NULL = none; an absolute path, 0600, holding the token for answer_url */
     const char *actor;            /* for the audit entry ("cli", "admin-api") */
 } js_operator_opts;
 

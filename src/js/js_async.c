@@ -49,10 +49,17 @@ _Static_assert(BI_ID_MAX <= STORE_OUTBOX_SENDER_MAX, "a SenderID must fit an out
 #define PURGE_EVERY_MS  60000
 #define ANSWER_ACK_MAX  4096    /* what the sender's URL may answer to a delivery (ignored) */
 
-const js_peer *js_async_peer(const js_ctx *ctx, const char *sender)
+bool js_async_target(const js_ctx *ctx, const char *sender, const store_operator *op, js_answer_to *out)
 {
+    if (op != NULL && op->answer_url[0] != '\0') {
+        *out = (js_answer_to){op->answer_url, op->answer_token_file, ""};
+        return true;
+    }
     const js_peer *p = js_config_peer(ctx->cfg, sender);
-    return p != NULL && p->answer_url[0] != '\0' ? p : NULL;
+    if (p == NULL || p->answer_url[0] == '\0')
+        return false;
+    *out = (js_answer_to){p->answer_url, p->answer_token_file, p->answer_ca};
+    return true;
 }
 
 static void async_log(const char *level, const char *msg, const store_outbox_entry *e, const char *detail)
@@ -78,7 +85,7 @@ static void acknowledge(js_reply *out, const js_reply *answer, const char *note)
 
 static void wake(js_ctx *ctx);
 
-void js_async_serve(js_worker *w, const js_peer *peer, const char *sender, const bi_request *req, const void *body,
+void js_async_serve(js_worker *w, const js_answer_to *to, const char *sender, const bi_request *req, const void *body,
                     size_t len, const store_operator *op, js_reply *out)
 {
     js_ctx *ctx = w->ctx;
@@ -139,7 +146,7 @@ void js_async_serve(js_worker *w, const js_peer *peer, const char *sender, const
     js_copy(e->sender_id, sizeof e->sender_id, sender);
     e->transaction_id = txid;
     memcpy(e->request_sha256, hash, JS_HASH_LEN);
-    js_copy(e->answer_url, sizeof e->answer_url, peer->answer_url);
+    js_copy(e->answer_url, sizeof e->answer_url, to->url);
     memcpy(e->answer, answer->body, answer->len);
     e->answer[answer->len] = '\0';
     e->answer_len = answer->len;
@@ -226,20 +233,30 @@ static int64_t back_off_ms(const js_config *cfg, unsigned attempts)
     return d < cfg->async_retry_max_ms ? d : cfg->async_retry_max_ms;
 }
 
-/* One POST of e's answer; true when the sender's URL took it (2xx). */
+/* One POST of e's answer; true when the sender's URL took it (2xx). The
+ * URL, token and CA are looked up now (an operator's row, else its
+ * ferry.conf peer): a sender that moved its endpoint or replaced its token
+ * gets its pending answers there, and a token only ever goes to the URL it
+ * is configured with. A sender no longer configured gets the answer at the
+ * URL it had, without a token. */
 static bool post_answer(js_async *a, const store_outbox_entry *e, char why[NET_ERR_MAX])
 {
-    const js_peer *p = js_config_peer(a->ctx->cfg, e->sender_id);
+    store_operator op;
+    uint32_t net_id = 0;
+    bool is_op = js_net_id_parse(e->sender_id, &net_id) && store_operator_get(a->db, net_id, &op) == STORE_OK;
+    js_answer_to to = {e->answer_url, "", ""};
+    if (!js_async_target(a->ctx, e->sender_id, is_op ? &op : NULL, &to))
+        to = (js_answer_to){e->answer_url, "", ""};
     char token[NET_CLIENT_TOKEN_MAX + 2];
     token[0] = '\0';
-    if (p != NULL && p->answer_token_file[0] != '\0' && !read_token(p->answer_token_file, token, sizeof token, why))
+    if (to.token_file[0] != '\0' && !read_token(to.token_file, token, sizeof token, why))
         return false;
     net_call call = {
-        .url = e->answer_url,
+        .url = to.url,
         .bearer = token[0] != '\0' ? token : NULL,
         .body = e->answer,
         .len = e->answer_len,
-        .ca_file = p != NULL ? p->answer_ca : NULL,
+        .ca_file = to.ca,
         .timeout_ms = POST_TIMEOUT_MS,
     };
     net_answer ans = {.body = a->ack, .cap = sizeof a->ack};

@@ -673,9 +673,9 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
      * asynchronous answers gets them at its answer URL. Refusals before
      * this point stay in the HTTP response, so that an unauthenticated
      * body cannot make the Join Server POST to someone's URL. */
-    const js_peer *async_peer = js_async_peer(w->ctx, sender);
-    if (async_peer != NULL)
-        js_async_serve(w, async_peer, sender, &req, body, len, is_op ? &op : NULL, out);
+    js_answer_to to;
+    if (js_async_target(w->ctx, sender, is_op ? &op : NULL, &to))
+        js_async_serve(w, &to, sender, &req, body, len, is_op ? &op : NULL, out);
     else
         js_answer_request(w, &req, is_op ? &op : NULL, out);
 }

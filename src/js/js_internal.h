@@ -190,16 +190,25 @@ js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, cha
 void js_answer_request(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out);
 
 /* ---- asynchronous answers (js_async.c) ---------------------------------
- * The ferry.conf peer `sender` when it takes its answers asynchronously
- * (it has an answer_url), else NULL. */
-const js_peer *js_async_peer(const js_ctx *ctx, const char *sender);
+ * Where a sender's answers go when it takes them asynchronously: pointers
+ * into an operator row or the configuration, valid while those are. */
+typedef struct js_answer_to {
+    const char *url;
+    const char *token_file;           /* "" = no bearer token */
+    const char *ca;                   /* "" = the system's CAs */
+} js_answer_to;
+
+/* True when `sender` takes its answers asynchronously: the onboarded
+ * operator's answer_url (op, may be NULL) first, else its ferry.conf
+ * peer's; *out says where. */
+bool js_async_target(const js_ctx *ctx, const char *sender, const store_operator *op, js_answer_to *out);
 
 /* Serves an authenticated request of an asynchronous sender: a duplicate
  * (same SenderID, TransactionID and body) gets 200 and nothing new; a full
  * outbox 503 before anything is done; otherwise the answer is made
  * (js_answer_request: a join's nonces are committed first), written to the
- * outbox, and *out is 200 with an empty body. */
-void js_async_serve(js_worker *w, const js_peer *peer, const char *sender, const bi_request *req, const void *body,
+ * outbox for to->url, and *out is 200 with an empty body. */
+void js_async_serve(js_worker *w, const js_answer_to *to, const char *sender, const bi_request *req, const void *body,
                     size_t len, const store_operator *op, js_reply *out);
 
 /* The delivery thread (js_serve runs one): its own database connection and

@@ -251,8 +251,10 @@
  * request body (a duplicate is answered once), the URL and the answer to
  * POST there (its keys wrapped under the peers' KEKs, never clear), the
  * delivery state, the attempts made, the next one and the deadline, all in
- * Unix milliseconds. Self-contained, so that it can be renumbered when
- * another migration lands first. */
+ * Unix milliseconds. And per onboarded operator the answer URL and the
+ * file of the bearer token presented there ('' = synchronous answers).
+ * Self-contained, so that it can be renumbered when another migration
+ * lands first. */
 #define V8(BLOB, KEY)                                                                                     \
     "CREATE TABLE js_outbox ("                                                                       \
     " sender_id " KEY " NOT NULL,"                                                                      \
@@ -267,7 +269,9 @@
     " created_ms BIGINT NOT NULL,"                                                                   \
     " updated_ms BIGINT NOT NULL,"                                                                   \
     " PRIMARY KEY (sender_id, transaction_id));"                                                     \
-    "CREATE INDEX js_outbox_due ON js_outbox (state, next_attempt_ms);"
+    "CREATE INDEX js_outbox_due ON js_outbox (state, next_attempt_ms);"                              \
+    "ALTER TABLE idm_operator ADD COLUMN answer_url TEXT NOT NULL DEFAULT '';"                        \
+    "ALTER TABLE idm_operator ADD COLUMN answer_token_file TEXT NOT NULL DEFAULT '';"
 
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),

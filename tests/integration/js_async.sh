@@ -222,7 +222,29 @@ delivered_ok "its answer opens with its DevNonce 0107" $tx7 0107
 stop
 sed -i '/^async_outbox_max/d' "$dep/ferry.conf"
 
-# ---- 8. through the hub: JoinReq to the hub, JoinAns POSTed to the hub, routed to 000013
+# ---- 8. an onboarded operator (a row of the database) with its own answer URL
+D15=0004a30b001c0015
+echo "{\"DevEUI\":\"$D15\",\"JoinEUI\":\"$JOINEUI\",\"MACVersion\":\"1.0.2\",\"HomeNetID\":\"000015\",\"NwkKey\":{\"AESKey\":\"$K102\"},\"NSKEKLabel\":\"ns:000013\",\"ASKEKLabel\":\"as:app1\"}" >"$tmp/dev15.jsonl"
+check "device import (home 000015)" '$F device import "$tmp/dev15.jsonl" --allow-clear-keys >/dev/null 2>"$tmp/err"'
+check "operator add 000015 --answer-url --answer-token-file" \
+    '$F operator add 000015 --kek-label ns:000013 --token-out "$tmp/op15.tok" --answer-url "http://127.0.0.1:$rport/answers" --answer-token-file "$tmp/answer.tok" >/dev/null 2>"$tmp/err"'
+$F operator show 000015 >"$tmp/op15.json" 2>&1
+[ "$(field "$tmp/op15.json" AnswerURL)" = "http://127.0.0.1:$rport/answers" ] && ok "operator show names its AnswerURL" ||
+    not_ok "operator show AnswerURL" "$(cat "$tmp/op15.json")"
+start || not_ok "restart for the operator" "$(tail -5 "$tmp/serve.log")"
+phy=$(node "$ORACLE" jr $K102 $JOINEUI $D15 0201)
+node "$ORACLE" body JoinReq 1.0 000015 1.0.2 "$phy" $D15 >"$tmp/j15.json"
+tx15=$(field "$tmp/j15.json" TransactionID)
+post "$tmp/j15.json" "$(cat "$tmp/op15.tok")"
+[ "$code" = 200 ] && [ ! -s "$ans" ] && ok "the operator's request: 200, empty body" || not_ok "operator 200" "HTTP $code: $(cat "$ans")"
+wait_until "the operator's JoinAns" - "got_answer $tx15" || true
+answers_for $tx15 "$tmp/got15.json" >/dev/null
+if sk=$(node "$ORACLE" check10 "$tmp/got15.json" $K102 000015 0201 $NSKEK $ASKEK 2>&1); then
+    ok "the operator's JoinAns at its database-configured URL, join-accept checked by lora-packet"
+else not_ok "operator JoinAns" "$sk $(cat "$tmp/got15.json" 2>/dev/null)"; fi
+stop
+
+# ---- 9. through the hub: JoinReq to the hub, JoinAns POSTed to the hub, routed to 000013
 "$FERRY" hub token "$tmp/ns-hub.tok" >"$tmp/tns.json" 2>/dev/null &&
     "$FERRY" hub token "$tmp/js-hub.tok" >"$tmp/tjs.json" 2>/dev/null || not_ok "hub tokens"
 cp "$tmp/ns.tok" "$tmp/hub-to-js.tok"

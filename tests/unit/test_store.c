@@ -454,6 +454,8 @@ static void test_operators(void **state)
     assert_memory_equal(got.token_sha256, op.token_sha256, 32);
     assert_memory_equal(got.client_ca_sha256, op.client_ca_sha256, 32);
     assert_true(got.created_at > 0 && got.reach == STORE_OPERATOR_DIRECT);
+    assert_string_equal(got.answer_url, ""); /* synchronous answers unless set (schema 8) */
+    assert_string_equal(got.answer_token_file, "");
     store_operator_reach reach = STORE_OPERATOR_DIRECT;
     assert_int_equal(store_operator_reach_parse("hub", &reach), STORE_OK);
     assert_int_equal(reach, STORE_OPERATOR_HUB);
@@ -464,8 +466,12 @@ static void test_operators(void **state)
     assert_string_equal(ca, pem);
     assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, 8, &n), STORE_ERR_ARGUMENT);
     /* a hub operator: no KEK, no credential; a direct one needs its KEK label */
-    store_operator hub = {.net_id = 0x00000B, .reach = STORE_OPERATOR_HUB};
+    store_operator hub = {.net_id = 0x00000B, .reach = STORE_OPERATOR_HUB,
+                          .answer_url = "https://ns-b.example/answers", .answer_token_file = "/etc/ferry/b.token"};
     assert_int_equal(store_operator_put(fx->s, &hub, NULL), STORE_OK);
+    assert_int_equal(store_operator_get(fx->s, 0x00000B, &got), STORE_OK);
+    assert_string_equal(got.answer_url, "https://ns-b.example/answers");
+    assert_string_equal(got.answer_token_file, "/etc/ferry/b.token");
     store_operator nokek = {.net_id = 0x00000C};
     assert_int_equal(store_operator_put(fx->s, &nokek, NULL), STORE_ERR_ARGUMENT);
     store_operator big = {.net_id = 0x1000000, .kek_label = "x"};

@@ -85,6 +85,55 @@ static void acknowledge(js_reply *out, const js_reply *answer, const char *note)
 
 static void wake(js_ctx *ctx);
 
+/* Step 5: the answer made for (sender, txid) into the outbox; *out the
+ * acknowledgement, or why there is none. e is scratch. */
+static void queue_answer(js_worker *w, const js_answer_to *to, const char *sender, uint32_t txid,
+                         const uint8_t hash[JS_HASH_LEN], const js_reply *answer, store_outbox_entry *e, js_reply *out)
+{
+    js_ctx *ctx = w->ctx;
+    const js_config *cfg = ctx->cfg;
+    memset(e, 0, sizeof *e);
+    js_copy(e->sender_id, sizeof e->sender_id, sender);
+    e->transaction_id = txid;
+    memcpy(e->request_sha256, hash, JS_HASH_LEN);
+    js_copy(e->answer_url, sizeof e->answer_url, to->url);
+    memcpy(e->answer, answer->body, answer->len);
+    e->answer[answer->len] = '\0';
+    e->answer_len = answer->len;
+    int64_t now = store_now_ms();
+    e->next_attempt_ms = now;
+    e->deadline_ms = now + (int64_t)cfg->async_deadline_s * 1000;
+    store_status ss = store_outbox_add(w->db, e, cfg->async_outbox_max);
+    if (ss == STORE_OK) {
+        char note[BI_DESCRIPTION_MAX + 1];
+        snprintf(note, sizeof note, "asynchronous: answer queued%s%.200s", answer->note[0] ? "; " : "", answer->note);
+        acknowledge(out, answer, note);
+        js_metrics_async(ctx, JS_ASYNC_QUEUED);
+        wake(ctx);
+        return;
+    }
+    /* another request of this (sender, TransactionID) was queued meanwhile:
+     * the same body is a duplicate answered once, another one a conflict */
+    bool same = ss == STORE_ERR_EXISTS && store_outbox_find(w->db, sender, txid, e) == STORE_OK &&
+                memcmp(e->request_sha256, hash, JS_HASH_LEN) == 0;
+    if (same) {
+        acknowledge(out, answer, "asynchronous: a concurrent duplicate, answered once");
+        js_metrics_async(ctx, JS_ASYNC_DUPLICATE);
+        return;
+    }
+    /* the request was served (a join's nonces are committed) but its answer
+     * cannot be kept: the sender must learn it now */
+    js_reply_text(out, ss == STORE_ERR_EXISTS ? 409 : 503, "text/plain", "the answer could not be queued: %s\n",
+                  store_strerror(ss));
+    js_copy(out->note, sizeof out->note, "asynchronous: served but its answer not queued (lost)");
+    if (ss == STORE_ERR_FULL)
+        js_metrics_async(ctx, JS_ASYNC_REFUSED);
+    js_copy(e->sender_id, sizeof e->sender_id, sender);
+    e->transaction_id = txid;
+    async_log("error", "asynchronous answer lost: the outbox refused it after the request was served", e,
+              store_strerror(ss));
+}
+
 void js_async_serve(js_worker *w, const js_answer_to *to, const char *sender, const bi_request *req, const void *body,
                     size_t len, const store_operator *op, js_reply *out)
 {
@@ -142,38 +191,7 @@ void js_async_serve(js_worker *w, const js_answer_to *to, const char *sender, co
         *out = *answer;
         goto done;
     }
-    memset(e, 0, sizeof *e);
-    js_copy(e->sender_id, sizeof e->sender_id, sender);
-    e->transaction_id = txid;
-    memcpy(e->request_sha256, hash, JS_HASH_LEN);
-    js_copy(e->answer_url, sizeof e->answer_url, to->url);
-    memcpy(e->answer, answer->body, answer->len);
-    e->answer[answer->len] = '\0';
-    e->answer_len = answer->len;
-    int64_t now = store_now_ms();
-    e->next_attempt_ms = now;
-    e->deadline_ms = now + (int64_t)cfg->async_deadline_s * 1000;
-    ss = store_outbox_add(w->db, e, cfg->async_outbox_max);
-    if (ss == STORE_OK) {
-        char note[BI_DESCRIPTION_MAX + 1];
-        snprintf(note, sizeof note, "asynchronous: answer queued%s%.200s", answer->note[0] ? "; " : "", answer->note);
-        acknowledge(out, answer, note);
-        js_metrics_async(ctx, JS_ASYNC_QUEUED);
-        wake(ctx);
-    } else if (ss == STORE_ERR_EXISTS) {
-        /* the same request arrived twice at once; the other copy queued */
-        acknowledge(out, answer, "asynchronous: a concurrent duplicate, answered once");
-        js_metrics_async(ctx, JS_ASYNC_DUPLICATE);
-    } else {
-        /* the request was served (a join's nonces are committed) but its
-         * answer cannot be kept: the sender must learn it now */
-        js_reply_text(out, 503, "text/plain", "the answer could not be queued: %s\n", store_strerror(ss));
-        js_copy(out->note, sizeof out->note, "asynchronous: served but its answer not queued (lost)");
-        if (ss == STORE_ERR_FULL)
-            js_metrics_async(ctx, JS_ASYNC_REFUSED);
-        async_log("error", "asynchronous answer lost: the outbox refused it after the request was served", e,
-                  store_strerror(ss));
-    }
+    queue_answer(w, to, sender, txid, hash, answer, e, out);
 done:
     lw_secure_wipe(answer, sizeof *answer);
     lw_secure_wipe(e, sizeof *e);

@@ -4,6 +4,7 @@
  *
  *   ferry -d DIR operator add NETID [--kek-label L] [--name N] [--nsid EUI]
  *                               [--token-out FILE] [--client-ca FILE] [--reach direct|hub]
+ *                               [--answer-url URL [--answer-token-file FILE]]
  *   ferry -d DIR operator list
  *   ferry -d DIR operator show NETID
  *   ferry -d DIR operator suspend NETID | resume NETID | remove NETID
@@ -25,7 +26,7 @@
 
 static const char usage_text[] =
     "usage: ferry -d DIR operator add NETID [--kek-label L] [--name N] [--nsid EUI] [--token-out FILE]\n"
-    "                                [--client-ca FILE] [--reach direct|hub]\n"
+    "                                [--client-ca FILE] [--reach direct|hub] [--answer-url URL [--answer-token-file FILE]]\n"
     "       ferry -d DIR operator list\n"
     "       ferry -d DIR operator show NETID      (with its activations and refusals)\n"
     "       ferry -d DIR operator suspend NETID | resume NETID | remove NETID\n"
@@ -154,12 +155,15 @@ static int op_add(const char *prog, int argc, char **argv)
         {"token-out", "FILE", "new file (0600) that receives its bearer token"},
         {"client-ca", "FILE", "PEM CA bundle that issues its TLS client certificates"},
         {"reach", "direct|hub", "how it reaches the bootstrap Join Server (default direct)"},
+        {"answer-url", "URL", "its answers are POSTed there, asynchronously (docs/join-server.md)"},
+        {"answer-token-file", "FILE", "absolute path of the file (0600) holding the bearer token for --answer-url"},
     };
-    char *v[6], *pos[1];
+    enum { N_SPECS = sizeof specs / sizeof specs[0] };
+    char *v[N_SPECS], *pos[1];
     size_t npos = 0;
-    cli_parse_result pr = cli_opts_parse(prog, specs, 6, argc, argv, v, pos, 1, &npos); /* argv[0] is "add" */
+    cli_parse_result pr = cli_opts_parse(prog, specs, N_SPECS, argc, argv, v, pos, 1, &npos); /* argv[0] is "add" */
     if (pr == CLI_PARSE_HELP) {
-        cli_opts_usage(stdout, "ferry -d DIR operator add NETID [options]", specs, 6);
+        cli_opts_usage(stdout, "ferry -d DIR operator add NETID [options]", specs, N_SPECS);
         return CLI_EXIT_OK;
     }
     if (pr != CLI_PARSED)
@@ -168,7 +172,7 @@ static int op_add(const char *prog, int argc, char **argv)
         cli_error(prog, "expected add NETID (see --help)");
         return CLI_EXIT_USAGE;
     }
-    js_operator_opts o = {.name = v[1], .kek_label = v[0], .actor = "cli"};
+    js_operator_opts o = {.name = v[1], .kek_label = v[0], .answer_url = v[6], .answer_token_file = v[7], .actor = "cli"};
     if (parse_net_id(prog, pos[0], &o.net_id) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
     if (v[2] != NULL) {

@@ -10,6 +10,11 @@
  * else, so what the receiver gets is byte for byte what the sender signed
  * off, wrapped keys included.
  *
+ * Answers travel the same way: an answer POSTed on its own (TS002's
+ * asynchronous mode, e.g. a Join Server's JoinAns to a network server that
+ * took its JoinReq with an empty 200) is routed to its ReceiverID like a
+ * request, and an empty 2xx from a receiver is passed back as it came.
+ *
  * Refusals of a request are BI answers from the hub (HTTP 200, as ferry's
  * Join Server and The Things Stack answer errors); refusals of an answer
  * or a notification cannot be BI answers (nobody answers an answer) and
@@ -111,6 +116,13 @@ static void read_answer(hub_reply *r, const bi_header *req)
     bi_relay_msg a;
     bi_error e;
     bi_message_type want;
+    if (r->len == 0 && r->http_status >= 200 && r->http_status <= 299) {
+        /* TS002's asynchronous mode: the HTTP answer only acknowledges;
+         * the receiver POSTs its answer later, which the hub routes to
+         * its ReceiverID like any message */
+        note(r, "acknowledged without a body: the answer comes asynchronously");
+        return;
+    }
     if (bi_relay_parse(r->body, r->len, &a, &e) != BI_OK) {
         if (r->http_status == 200)
             note(r, "the receiver's answer is not a BI message");

@@ -60,6 +60,7 @@ js_status js_open(const char *dir, js_ctx **out, char err[JS_ERR_MAX])
         free(ctx);
         return st != JS_OK ? st : JS_ERR_NOMEM;
     }
+    ctx->metrics.async_pending = -1;
     pthread_mutex_init(&ctx->metrics.lock, NULL);
     pthread_mutex_init(&ctx->reload_lock, NULL);
     pthread_rwlock_init(&ctx->join_eui_lock, NULL);

@@ -74,6 +74,14 @@ typedef struct js_worker js_worker; /* one thread: js_worker_open */
 #define JS_ERR_MAX        256
 #define JS_HASH_LEN       32        /* SHA-256 of a bearer token */
 #define JS_TOKEN_HEX_LEN  64        /* a generated token: 32 random bytes as hex */
+#define JS_ANSWER_URL_MAX 1024      /* an asynchronous answer URL, with its NUL */
+
+/* Asynchronous answers: the defaults of their ferry.conf keys. */
+#define JS_ASYNC_DEADLINE_S_DEFAULT   600     /* async_deadline: from the request to the last attempt */
+#define JS_ASYNC_RETRY_MS_DEFAULT     1000    /* async_retry_ms: the first back-off, doubled each time */
+#define JS_ASYNC_RETRY_MAX_MS_DEFAULT 60000   /* async_retry_max_ms: the longest back-off */
+#define JS_ASYNC_OUTBOX_MAX_DEFAULT   10000   /* async_outbox_max: pending answers; beyond, 503 */
+#define JS_ASYNC_KEEP_S_DEFAULT       86400   /* async_keep: finished rows kept to answer duplicates once */
 
 typedef struct js_peer {
     char id[BI_ID_MAX + 1];           /* NetID as 6 uppercase hex, or an AS-ID */
@@ -84,6 +92,13 @@ typedef struct js_peer {
     char client_ca[JS_PATH_MAX];      /* PEM CA bundle that issues this peer's client
                                          certificates; "" = none (docs/join-server.md) */
     char client_crl[JS_PATH_MAX];     /* that CA's CRL (PEM or DER); "" = tls_client_crl */
+    /* Asynchronous answers (js_async.c, docs/join-server.md): where this
+     * sender takes its answers ("" = in the HTTP response, synchronous),
+     * the file holding the bearer token presented there ("" = none) and
+     * the CA file that verifies that URL over https ("" = the system's). */
+    char answer_url[JS_ANSWER_URL_MAX];
+    char answer_token_file[JS_PATH_MAX];
+    char answer_ca[JS_PATH_MAX];
 } js_peer;
 
 /* A block of JoinEUIs: those whose top `bits` bits are `prefix`'s
@@ -118,6 +133,11 @@ typedef struct js_config {
     bool tls_priority_below_floor;    /* tls_priority may allow less than the default's floor */
     bool has_admin_token;
     uint8_t admin_token_sha256[JS_HASH_LEN];
+    uint32_t async_deadline_s;        /* asynchronous answers: see JS_ASYNC_*_DEFAULT */
+    uint32_t async_retry_ms;
+    uint32_t async_retry_max_ms;
+    uint32_t async_outbox_max;
+    uint32_t async_keep_s;
     size_t peer_count;
     js_peer peers[JS_PEERS_MAX];
 } js_config;
@@ -302,6 +322,8 @@ typedef struct js_operator_opts {
     const char *client_ca;        /* PEM CA bundle text, NULL = none; must hold a certificate */
     const char *kek_label;        /* required for reach direct; must be in the keks table */
     store_operator_reach reach;
+    const char *answer_url;       /* NULL = synchronous answers; else http(s):// (docs/join-server.md) */
+    const char *answer_token_file;/* NULL = none; an absolute path, 0600, holding the token for answer_url */
     const char *actor;            /* for the audit entry ("cli", "admin-api") */
 } js_operator_opts;
 

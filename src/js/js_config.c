@@ -175,6 +175,19 @@ static js_status set_peer(js_config *cfg, const char *key, const char *v, char e
             js_errf(err, "ferry.conf line %d: client_ca must be an absolute path", line);
             return JS_ERR_CONFIG;
         }
+    } else if (strcmp(attr, "answer_url") == 0) {
+        if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+            !copy_str(p->answer_url, sizeof(p->answer_url), v)) {
+            js_errf(err, "ferry.conf line %d: answer_url must be an http:// or https:// URL shorter than %d bytes",
+                    line, JS_ANSWER_URL_MAX);
+            return JS_ERR_CONFIG;
+        }
+    } else if (strcmp(attr, "answer_token_file") == 0 || strcmp(attr, "answer_ca") == 0) {
+        char *dst = strcmp(attr, "answer_ca") == 0 ? p->answer_ca : p->answer_token_file;
+        if (v[0] != '/' || !copy_str(dst, JS_PATH_MAX, v)) {
+            js_errf(err, "ferry.conf line %d: %s must be an absolute path", line, attr);
+            return JS_ERR_CONFIG;
+        }
     } else if (strcmp(attr, "client_crl") == 0) {
         if (v[0] != '/' || !copy_str(p->client_crl, sizeof(p->client_crl), v)) {
             js_errf(err, "ferry.conf line %d: client_crl must be an absolute path", line);
@@ -220,6 +233,21 @@ static js_status set_key(js_config *cfg, const char *key, const char *v, char er
     } else if (strcmp(key, "threads") == 0) {
         ok = parse_uint(v, 64, &n) && n >= 1;
         cfg->threads = (unsigned)n;
+    } else if (strcmp(key, "async_deadline") == 0) {
+        ok = parse_uint(v, 7 * 86400, &n) && n >= 1;
+        cfg->async_deadline_s = (uint32_t)n;
+    } else if (strcmp(key, "async_retry_ms") == 0) {
+        ok = parse_uint(v, 3600000, &n) && n >= 10;
+        cfg->async_retry_ms = (uint32_t)n;
+    } else if (strcmp(key, "async_retry_max_ms") == 0) {
+        ok = parse_uint(v, 3600000, &n) && n >= 10;
+        cfg->async_retry_max_ms = (uint32_t)n;
+    } else if (strcmp(key, "async_outbox_max") == 0) {
+        ok = parse_uint(v, 10000000, &n) && n >= 1;
+        cfg->async_outbox_max = (uint32_t)n;
+    } else if (strcmp(key, "async_keep") == 0) {
+        ok = parse_uint(v, 30 * 86400, &n);
+        cfg->async_keep_s = (uint32_t)n;
     } else if (strcmp(key, "tls_cert") == 0)
         ok = copy_str(cfg->tls_cert, sizeof(cfg->tls_cert), v);
     else if (strcmp(key, "tls_key") == 0)
@@ -281,6 +309,11 @@ js_status js_config_load(const char *dir, js_config *cfg, char err[JS_ERR_MAX])
     free(abs);
     cfg->peer_auth_required = true;
     cfg->threads = 16; /* docs/join-server.md, "Performance": joins per fsync grow with threads */
+    cfg->async_deadline_s = JS_ASYNC_DEADLINE_S_DEFAULT;
+    cfg->async_retry_ms = JS_ASYNC_RETRY_MS_DEFAULT;
+    cfg->async_retry_max_ms = JS_ASYNC_RETRY_MAX_MS_DEFAULT;
+    cfg->async_outbox_max = JS_ASYNC_OUTBOX_MAX_DEFAULT;
+    cfg->async_keep_s = JS_ASYNC_KEEP_S_DEFAULT;
     snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:%d", JS_DEFAULT_PORT);
 
     char path[JS_PATH_MAX + 32];
@@ -304,6 +337,17 @@ js_status js_config_load(const char *dir, js_config *cfg, char err[JS_ERR_MAX])
     }
     if (st == JS_OK && (cfg->database[0] == '\0' || cfg->pin_file[0] == '\0' || cfg->token_label[0] == '\0')) {
         js_errf(err, "ferry.conf: database, token_label and pin_file are required");
+        st = JS_ERR_CONFIG;
+    }
+    for (size_t i = 0; st == JS_OK && i < cfg->peer_count; i++) {
+        const js_peer *p = &cfg->peers[i];
+        if (p->answer_url[0] == '\0' && (p->answer_token_file[0] != '\0' || p->answer_ca[0] != '\0')) {
+            js_errf(err, "ferry.conf: peer %s has answer_token_file or answer_ca without answer_url", p->id);
+            st = JS_ERR_CONFIG;
+        }
+    }
+    if (st == JS_OK && cfg->async_retry_max_ms < cfg->async_retry_ms) {
+        js_errf(err, "ferry.conf: async_retry_max_ms is below async_retry_ms");
         st = JS_ERR_CONFIG;
     }
     if (st == JS_OK && (cfg->tls_cert[0] != '\0') != (cfg->tls_key[0] != '\0')) {

@@ -669,25 +669,39 @@ void js_handle_bi(js_worker *w, const js_auth *auth, const void *body, size_t le
         answer_error(out, &req.hdr, BI_RESULT_UNKNOWN_SENDER, "the peer is not authenticated for this SenderID");
         return;
     }
-    if (is_op && op.suspended && (home_ns || req.hdr.message_type == BI_MSG_JOIN_REQ ||
-                                  req.hdr.message_type == BI_MSG_REJOIN_REQ)) {
-        answer_error(out, &req.hdr, home_ns ? BI_RESULT_NO_ROAMING_AGREEMENT : BI_RESULT_ACTIVATION_DISALLOWED,
+    /* From here on the sender is who it claims: one configured for
+     * asynchronous answers gets them at its answer URL. Refusals before
+     * this point stay in the HTTP response, so that an unauthenticated
+     * body cannot make the Join Server POST to someone's URL. */
+    js_answer_to to;
+    if (js_async_target(w->ctx, sender, is_op ? &op : NULL, &to))
+        js_async_serve(w, &to, sender, &req, body, len, is_op ? &op : NULL, out);
+    else
+        js_answer_request(w, &req, is_op ? &op : NULL, out);
+}
+
+void js_answer_request(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out)
+{
+    bool home_ns = req->hdr.message_type == BI_MSG_HOME_NS_REQ;
+    if (op != NULL && op->suspended && (home_ns || req->hdr.message_type == BI_MSG_JOIN_REQ ||
+                                        req->hdr.message_type == BI_MSG_REJOIN_REQ)) {
+        answer_error(out, &req->hdr, home_ns ? BI_RESULT_NO_ROAMING_AGREEMENT : BI_RESULT_ACTIVATION_DISALLOWED,
                      "this operator is suspended");
         return;
     }
-    switch (req.hdr.message_type) {
+    switch (req->hdr.message_type) {
     case BI_MSG_JOIN_REQ:
     case BI_MSG_REJOIN_REQ:
-        handle_join(w, &req, is_op ? &op : NULL, out);
+        handle_join(w, req, op, out);
         break;
     case BI_MSG_APP_S_KEY_REQ:
-        handle_app_s_key(w, &req, out);
+        handle_app_s_key(w, req, out);
         break;
     case BI_MSG_HOME_NS_REQ:
-        handle_home_ns(w, &req, is_op ? &op : NULL, out);
+        handle_home_ns(w, req, op, out);
         break;
     default:
-        answer_error(out, &req.hdr, BI_RESULT_MALFORMED, "this message is not served by a Join Server");
+        answer_error(out, &req->hdr, BI_RESULT_MALFORMED, "this message is not served by a Join Server");
         break;
     }
 }

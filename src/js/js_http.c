@@ -278,8 +278,14 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         .user = &srv,
     };
     net_server *ns = NULL;
-    js_status st = JS_OK;
-    if (net_server_start(&o, &ns, nerr) != NET_OK) {
+    /* the delivery thread of asynchronous answers runs before the first
+     * request can queue one, and stops after the last was served; it also
+     * resumes the deliveries a previous process left pending */
+    js_async *async = NULL;
+    js_status st = js_async_start(ctx, &async, err);
+    if (st != JS_OK) {
+        /* err says why */
+    } else if (net_server_start(&o, &ns, nerr) != NET_OK) {
         js_errf(err, "%s", nerr);
         st = JS_ERR_HTTP;
     } else {
@@ -301,6 +307,7 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
             js_log("error", "operator counters not written at stop", NULL, 0, NULL);
         js_log("info", "stopped", NULL, 0, NULL);
     }
+    js_async_stop(async);
     store_close(db);
     worker_node *n = srv.workers;
     while (n != NULL) {

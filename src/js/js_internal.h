@@ -29,6 +29,17 @@ typedef struct js_op_metrics {
     uint64_t pending[JS_OP_KINDS][BI_RESULT_COUNT];
 } js_op_metrics;
 
+/* What became of asynchronous answers (js_async.c): ferry_js_async_*_total. */
+typedef enum js_async_outcome {
+    JS_ASYNC_QUEUED = 0,      /* written to the outbox, 200 sent */
+    JS_ASYNC_DELIVERED,       /* the sender's URL took it (2xx) */
+    JS_ASYNC_RETRIED,         /* an attempt failed; another is scheduled */
+    JS_ASYNC_EXPIRED,         /* the deadline passed undelivered */
+    JS_ASYNC_DUPLICATE,       /* a request answered already (or in flight): 200, nothing new */
+    JS_ASYNC_REFUSED,         /* the outbox was full: 503 */
+    JS_ASYNC_OUTCOME_COUNT
+} js_async_outcome;
+
 typedef struct js_metrics {
     pthread_mutex_t lock;
     size_t op_count;
@@ -39,7 +50,11 @@ typedef struct js_metrics {
     double hist_sum;
     uint64_t http_status[6];                                  /* 1xx..5xx by hundreds */
     uint64_t cert_refused[NET_CERT_VERDICT_COUNT];            /* client certificate chains refused, by why */
+    uint64_t async[JS_ASYNC_OUTCOME_COUNT];                   /* asynchronous answers, by outcome */
+    int64_t async_pending;                                    /* outbox rows pending, as last counted (-1: not yet) */
 } js_metrics;
+
+typedef struct js_async js_async;
 
 struct js_ctx {
     js_config *cfg;
@@ -66,6 +81,9 @@ struct js_ctx {
     /* the Identity Manager's view of its secure elements (js_set_se_policy) */
     js_se_policy_fn se_policy;
     void *se_policy_ctx;
+    /* the delivery thread of asynchronous answers while js_serve runs
+     * (NULL otherwise): handlers wake it when they queue an answer */
+    js_async *async;
 };
 
 /* js_join_eui.c: whether the server serves eui now (its ranges may change
@@ -87,6 +105,11 @@ typedef struct js_kek_entry {
 /* An operator's client CA bundle as a trust list, kept while the bundle's
  * SHA-256 in its row is the same (js_auth.c). */
 #define JS_OP_TRUST_CACHE 8
+
+/* Counts one asynchronous answer's outcome; the pending gauge when
+ * pending >= 0. */
+void js_metrics_async(js_ctx *ctx, js_async_outcome o);
+void js_metrics_async_pending(js_ctx *ctx, int64_t pending);
 
 /* Counts (and logs) a client certificate chain refused for `why`. */
 void js_metrics_cert_refused(js_ctx *ctx, const char *sender, net_cert_verdict why);
@@ -160,6 +183,40 @@ void js_canonical_id(const char *in, char out[BI_ID_MAX + 1]);
  * JS_ERR_NOT_FOUND when no KEK has that label. */
 js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, char err[JS_ERR_MAX]);
 
+
+/* The answer to an authenticated request (js_handler.c): JoinReq,
+ * RejoinReq, AppSKeyReq, HomeNSReq, with op the sender's operator row or
+ * NULL. Fills *out as js_handle_bi does. */
+void js_answer_request(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out);
+
+/* ---- asynchronous answers (js_async.c) ---------------------------------
+ * Where a sender's answers go when it takes them asynchronously: pointers
+ * into an operator row or the configuration, valid while those are. */
+typedef struct js_answer_to {
+    const char *url;
+    const char *token_file;           /* "" = no bearer token */
+    const char *ca;                   /* "" = the system's CAs */
+} js_answer_to;
+
+/* True when `sender` takes its answers asynchronously: the onboarded
+ * operator's answer_url (op, may be NULL) first, else its ferry.conf
+ * peer's; *out says where. */
+bool js_async_target(const js_ctx *ctx, const char *sender, const store_operator *op, js_answer_to *out);
+
+/* Serves an authenticated request of an asynchronous sender: a duplicate
+ * (same SenderID, TransactionID and body) gets 200 and nothing new; a full
+ * outbox 503 before anything is done; otherwise the answer is made
+ * (js_answer_request: a join's nonces are committed first), written to the
+ * outbox for to->url, and *out is 200 with an empty body. */
+void js_async_serve(js_worker *w, const js_answer_to *to, const char *sender, const bi_request *req, const void *body,
+                    size_t len, const store_operator *op, js_reply *out);
+
+/* The delivery thread (js_serve runs one): its own database connection and
+ * HTTP client; POSTs due answers with back-off until each is delivered or
+ * expires. Start checks every answer_token_file is readable
+ * (JS_ERR_CONFIG). Stop joins the thread; NULL is ignored. */
+js_status js_async_start(js_ctx *ctx, js_async **out, char err[JS_ERR_MAX]);
+void js_async_stop(js_async *a);
 
 /* vsnprintf into err[JS_ERR_MAX] (cut when longer). */
 void js_errf(char err[JS_ERR_MAX], const char *fmt, ...) __attribute__((format(printf, 2, 3)));

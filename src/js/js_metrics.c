@@ -174,6 +174,43 @@ static void put_operators(net_text *o, const js_op_metrics *ops, size_t n)
     }
 }
 
+void js_metrics_async(js_ctx *ctx, js_async_outcome o)
+{
+    if ((unsigned)o >= JS_ASYNC_OUTCOME_COUNT)
+        return;
+    pthread_mutex_lock(&ctx->metrics.lock);
+    ctx->metrics.async[o]++;
+    pthread_mutex_unlock(&ctx->metrics.lock);
+}
+
+void js_metrics_async_pending(js_ctx *ctx, int64_t pending)
+{
+    pthread_mutex_lock(&ctx->metrics.lock);
+    ctx->metrics.async_pending = pending;
+    pthread_mutex_unlock(&ctx->metrics.lock);
+}
+
+/* ferry_js_async_<name>_total, one per outcome, and the outbox gauge. */
+static void put_async(net_text *o, const uint64_t *n, int64_t pending)
+{
+    static const char *const what[JS_ASYNC_OUTCOME_COUNT][2] = {
+        [JS_ASYNC_QUEUED] = {"queued", "Asynchronous answers written to the outbox (200 sent)."},
+        [JS_ASYNC_DELIVERED] = {"delivered", "Asynchronous answers the sender's answer URL took (2xx)."},
+        [JS_ASYNC_RETRIED] = {"retried", "Delivery attempts that failed and were scheduled again."},
+        [JS_ASYNC_EXPIRED] = {"expired", "Asynchronous answers whose deadline passed undelivered."},
+        [JS_ASYNC_DUPLICATE] = {"duplicates", "Duplicate requests of asynchronous senders, answered once."},
+        [JS_ASYNC_REFUSED] = {"refused", "Requests refused with 503 because the outbox was full."},
+    };
+    for (unsigned i = 0; i < JS_ASYNC_OUTCOME_COUNT; i++)
+        net_text_put(o, "# HELP ferry_js_async_%s_total %s\n# TYPE ferry_js_async_%s_total counter\n"
+                        "ferry_js_async_%s_total %llu\n",
+                     what[i][0], what[i][1], what[i][0], what[i][0], (unsigned long long)n[i]);
+    if (pending >= 0)
+        net_text_put(o, "# HELP ferry_js_async_outbox_pending Asynchronous answers waiting for delivery.\n"
+                        "# TYPE ferry_js_async_outbox_pending gauge\nferry_js_async_outbox_pending %lld\n",
+                     (long long)pending);
+}
+
 js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
 {
     js_metrics snap;
@@ -191,6 +228,8 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     snap.hist_sum = ctx->metrics.hist_sum;
     memcpy(snap.http_status, ctx->metrics.http_status, sizeof(snap.http_status));
     memcpy(snap.cert_refused, ctx->metrics.cert_refused, sizeof(snap.cert_refused));
+    memcpy(snap.async, ctx->metrics.async, sizeof(snap.async));
+    snap.async_pending = ctx->metrics.async_pending;
     pthread_mutex_unlock(&ctx->metrics.lock);
 
     net_text o = {outp, cap, 0, cap == 0};
@@ -241,6 +280,7 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
                  "# TYPE ferry_js_store_committed_joins_total counter\n"
                  "ferry_js_store_committed_joins_total %llu\n",
                  (unsigned long long)txns, (unsigned long long)joins);
+    put_async(&o, snap.async, snap.async_pending);
     put_operators(&o, ops, op_count);
     free(ops);
     if (o.over)

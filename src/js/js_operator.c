@@ -165,6 +165,18 @@ js_status js_operator_add(store *db, const js_operator_opts *o, char err[JS_ERR_
                      "at most %d printable characters", STORE_LABEL_MAX);
         return JS_ERR_INPUT;
     }
+    const char *answer_url = o->answer_url != NULL ? o->answer_url : "";
+    const char *answer_token = o->answer_token_file != NULL ? o->answer_token_file : "";
+    if ((answer_url[0] != '\0' && strncmp(answer_url, "http://", 7) != 0 && strncmp(answer_url, "https://", 8) != 0) ||
+        !printable(answer_url, STORE_OPERATOR_URL_MAX)) {
+        js_errf(err, "answer URL: http:// or https://, at most %d printable characters", STORE_OPERATOR_URL_MAX);
+        return JS_ERR_INPUT;
+    }
+    if ((answer_token[0] != '\0' && (answer_url[0] == '\0' || answer_token[0] != '/')) ||
+        !printable(answer_token, STORE_OPERATOR_PATH_MAX)) {
+        js_errf(err, "answer token file: an absolute path, and only with an answer URL");
+        return JS_ERR_INPUT;
+    }
     js_status st = has_ca ? check_ca(o->client_ca, err) : JS_OK;
     if (st != JS_OK)
         return st;
@@ -192,6 +204,8 @@ js_status js_operator_add(store *db, const js_operator_opts *o, char err[JS_ERR_
         js_sha256(o->client_ca, strlen(o->client_ca), op.client_ca_sha256);
     js_copy(op.kek_label, sizeof(op.kek_label), kek);
     op.reach = o->reach;
+    js_copy(op.answer_url, sizeof(op.answer_url), answer_url);
+    js_copy(op.answer_token_file, sizeof(op.answer_token_file), answer_token);
     op_change c = {.action = "operator.add", .actor = o->actor, .net_id = o->net_id, .op = &op,
                    .client_ca = o->client_ca};
     json_t *d = json_pack("{s:s, s:s, s:s, s:b, s:b}", "name", name, "reach", store_operator_reach_name(o->reach),
@@ -244,6 +258,8 @@ js_status js_operator_json(store *db, const store_operator *op, bool with_counts
     e |= json_object_set_new(o, "State", json_string(op->suspended ? "suspended" : "active"));
     e |= json_object_set_new(o, "Reach", json_string(store_operator_reach_name(op->reach)));
     e |= json_object_set_new(o, "KEKLabel", json_string(op->kek_label));
+    if (op->answer_url[0] != '\0')
+        e |= json_object_set_new(o, "AnswerURL", json_string(op->answer_url));
     e |= json_object_set_new(o, "Token", json_boolean(op->has_token));
     e |= json_object_set_new(o, "ClientCA", json_boolean(op->has_client_ca));
     e |= json_object_set_new(o, "CreatedAt", json_integer((json_int_t)op->created_at));

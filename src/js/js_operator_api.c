@@ -10,7 +10,8 @@
  *   DELETE /api/v1/operators/{NetID}          200 {"NetID":...,"Removed":true}
  *
  * POST body: {"NetID":"000013","Name":"...","NSID":"EUI","TokenSHA256":"64 hex",
- * "ClientCA":"PEM text","KEKLabel":"...","Reach":"direct"|"hub"}. The bearer
+ * "ClientCA":"PEM text","KEKLabel":"...","Reach":"direct"|"hub",
+ * "AnswerURL":"https://...","AnswerTokenFile":"/path"}. The bearer
  * token travels only as its SHA-256 (the operator makes its token and keeps
  * it), so no credential is ever in a request or an answer. Unknown fields
  * are refused, as unknown ferry.conf keys are: a misspelt credential must
@@ -98,7 +99,8 @@ static void add(js_worker *w, const void *body, size_t len, js_reply *out)
         op_error(out, 400, "the body must be one JSON object");
         return;
     }
-    static const char *const known[] = {"NetID", "Name", "NSID", "TokenSHA256", "ClientCA", "KEKLabel", "Reach"};
+    static const char *const known[] = {"NetID",    "Name",  "NSID",      "TokenSHA256",    "ClientCA",
+                                        "KEKLabel", "Reach", "AnswerURL", "AnswerTokenFile"};
     const char *key;
     json_t *val;
     json_object_foreach(o, key, val) {
@@ -117,7 +119,8 @@ static void add(js_worker *w, const void *body, size_t len, js_reply *out)
     const char *net = str_field(o, "NetID", &bad), *nsid = str_field(o, "NSID", &bad);
     const char *tok = str_field(o, "TokenSHA256", &bad), *reach = str_field(o, "Reach", &bad);
     js_operator_opts op = {.name = str_field(o, "Name", &bad), .client_ca = str_field(o, "ClientCA", &bad),
-                           .kek_label = str_field(o, "KEKLabel", &bad), .actor = "admin-api"};
+                           .kek_label = str_field(o, "KEKLabel", &bad), .answer_url = str_field(o, "AnswerURL", &bad),
+                           .answer_token_file = str_field(o, "AnswerTokenFile", &bad), .actor = "admin-api"};
     const char *msg = NULL;
     if (bad)
         msg = "every field is a string";

@@ -35,6 +35,7 @@ static const char *const MESSAGES[STORE_STATUS_COUNT] = {
     [STORE_ERR_CORRUPT] = "the database holds an inconsistent record",
     [STORE_ERR_NOMEM] = "out of memory",
     [STORE_ERR_BACKEND] = "database error",
+    [STORE_ERR_FULL] = "a capacity of the database is reached",
 };
 
 const char *store_strerror(store_status st)

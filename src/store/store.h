@@ -45,6 +45,7 @@ typedef enum store_status {
     STORE_ERR_CORRUPT,       /* a stored row breaks an invariant of this layer */
     STORE_ERR_NOMEM,         /* out of memory */
     STORE_ERR_BACKEND,       /* any other database error (see store_last_error) */
+    STORE_ERR_FULL,          /* a named capacity is reached (e.g. the answer outbox) */
     STORE_STATUS_COUNT
 } store_status;
 

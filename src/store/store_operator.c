@@ -51,7 +51,8 @@ static bool text_ok(const char *t, size_t max, bool required)
 
 static const char OP_INSERT[] =
     "INSERT INTO idm_operator (net_id, name, nsid, token_hash, client_ca, client_ca_hash, kek_label, reach, state, "
-    "created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)";
+    "created_at, updated_at, answer_url, answer_token_file) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, "
+    "$12)";
 
 store_status store_operator_put(store *s, const store_operator *op, const char *client_ca)
 {
@@ -59,7 +60,9 @@ store_status store_operator_put(store *s, const store_operator *op, const char *
     if (s == NULL || op == NULL || op->net_id > 0xFFFFFF || !text_ok(op->name, STORE_OPERATOR_NAME_MAX, false) ||
         !text_ok(op->kek_label, STORE_LABEL_MAX, op->reach == STORE_OPERATOR_DIRECT) ||
         store_operator_reach_name(op->reach) == NULL || has_ca != op->has_client_ca ||
-        (has_ca && strnlen(client_ca, STORE_OPERATOR_CA_MAX + 1) > STORE_OPERATOR_CA_MAX))
+        (has_ca && strnlen(client_ca, STORE_OPERATOR_CA_MAX + 1) > STORE_OPERATOR_CA_MAX) ||
+        !text_ok(op->answer_url, STORE_OPERATOR_URL_MAX, false) ||
+        !text_ok(op->answer_token_file, STORE_OPERATOR_PATH_MAX, false))
         return STORE_ERR_ARGUMENT;
     char nsid[17];
     store_eui_text(op->nsid, nsid);
@@ -74,6 +77,8 @@ store_status store_operator_put(store *s, const store_operator *op, const char *
         SV_TEXT(store_operator_reach_name(op->reach)),
         SV_TEXT(STATE_TEXT[op->suspended]),
         SV_INT(store_now()),
+        SV_TEXT(op->answer_url),
+        SV_TEXT(op->answer_token_file),
     };
     store_operator have;
     store_status st = store_operator_get(s, op->net_id, &have);
@@ -89,8 +94,8 @@ store_status store_operator_put(store *s, const store_operator *op, const char *
 }
 
 #define OP_COLS                                                                                                \
-    "SELECT net_id, name, nsid, token_hash, client_ca_hash, kek_label, reach, state, created_at, updated_at "  \
-    "FROM idm_operator "
+    "SELECT net_id, name, nsid, token_hash, client_ca_hash, kek_label, reach, state, created_at, updated_at, " \
+    "answer_url, answer_token_file FROM idm_operator "
 
 typedef struct op_rows {
     store_operator *out;
@@ -104,7 +109,8 @@ static store_status op_row(void *ctx, const store_value *c, size_t n)
         return STORE_OK;
     store_operator *o = &r->out[r->count];
     memset(o, 0, sizeof *o);
-    if (n < 10 || c[0].type != STORE_V_INT || c[0].i < 0 || c[0].i > 0xFFFFFF || c[1].type != STORE_V_TEXT ||
+    if (n < 12 || c[10].type != STORE_V_TEXT || strlen(c[10].text) > STORE_OPERATOR_URL_MAX ||
+        c[11].type != STORE_V_TEXT || strlen(c[11].text) > STORE_OPERATOR_PATH_MAX || c[0].type != STORE_V_INT || c[0].i < 0 || c[0].i > 0xFFFFFF || c[1].type != STORE_V_TEXT ||
         strlen(c[1].text) > STORE_OPERATOR_NAME_MAX || c[5].type != STORE_V_TEXT ||
         strlen(c[5].text) > STORE_LABEL_MAX || c[6].type != STORE_V_TEXT || c[7].type != STORE_V_TEXT ||
         c[8].type != STORE_V_INT || c[9].type != STORE_V_INT)
@@ -138,6 +144,8 @@ static store_status op_row(void *ctx, const store_value *c, size_t n)
         return STORE_ERR_CORRUPT;
     o->created_at = c[8].i;
     o->updated_at = c[9].i;
+    memcpy(o->answer_url, c[10].text, strlen(c[10].text) + 1);
+    memcpy(o->answer_token_file, c[11].text, strlen(c[11].text) + 1);
     r->count++;
     return STORE_OK;
 }

@@ -31,6 +31,8 @@
 #define STORE_OPERATOR_CA_MAX   32768 /* bytes of a PEM CA bundle */
 #define STORE_OPERATOR_HASH_LEN 32    /* SHA-256 */
 #define STORE_OPERATOR_COUNTS_MAX 64  /* (request, result) pairs per operator */
+#define STORE_OPERATOR_URL_MAX  1023  /* an answer URL, without the NUL */
+#define STORE_OPERATOR_PATH_MAX 1023  /* a file path, without the NUL */
 
 typedef enum store_operator_reach {
     STORE_OPERATOR_DIRECT = 0,        /* its network server sends JoinReq/HomeNSReq itself */
@@ -49,6 +51,11 @@ typedef struct store_operator {
     char kek_label[STORE_LABEL_MAX + 1]; /* "" only when reach is STORE_OPERATOR_HUB */
     store_operator_reach reach;
     bool suspended;
+    /* asynchronous answers (schema 9): its answers are POSTed to
+     * answer_url ("" = in the HTTP response) with the bearer token kept
+     * in answer_token_file, a path on each Join Server host ("" = none) */
+    char answer_url[STORE_OPERATOR_URL_MAX + 1];
+    char answer_token_file[STORE_OPERATOR_PATH_MAX + 1];
     int64_t created_at, updated_at;   /* set by the store */
 } store_operator;
 

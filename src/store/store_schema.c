@@ -253,6 +253,34 @@
     "ALTER TABLE idm_se ADD COLUMN mls_msg_max INTEGER NOT NULL DEFAULT 1024 "                        \
     "CHECK (mls_msg_max BETWEEN 128 AND 1024);"
 
+/* Version 9: the Join Server's outbox of asynchronous answers
+ * (docs/store.md, "js_outbox"; src/store/store_outbox.h). One row per
+ * (SenderID, TransactionID) answered asynchronously: the SHA-256 of the
+ * request body (a duplicate is answered once), the URL and the answer to
+ * POST there (its keys wrapped under the peers' KEKs, never clear), the
+ * delivery state, the attempts made, the next one and the deadline, all in
+ * Unix milliseconds. And per onboarded operator the answer URL and the
+ * file of the bearer token presented there ('' = synchronous answers).
+ * Self-contained, so that it can be renumbered when another migration
+ * lands first. */
+#define V9(BLOB, KEY)                                                                                     \
+    "CREATE TABLE js_outbox ("                                                                       \
+    " sender_id " KEY " NOT NULL,"                                                                      \
+    " transaction_id BIGINT NOT NULL CHECK (transaction_id BETWEEN 0 AND 4294967295),"                 \
+    " request_hash " BLOB " NOT NULL,"                                                               \
+    " answer_url TEXT NOT NULL,"                                                                     \
+    " answer TEXT NOT NULL,"                                                                         \
+    " state TEXT NOT NULL CHECK (state IN ('pending','delivered','expired')),"                       \
+    " attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"                                    \
+    " next_attempt_ms BIGINT NOT NULL,"                                                              \
+    " deadline_ms BIGINT NOT NULL,"                                                                  \
+    " created_ms BIGINT NOT NULL,"                                                                   \
+    " updated_ms BIGINT NOT NULL,"                                                                   \
+    " PRIMARY KEY (sender_id, transaction_id));"                                                     \
+    "CREATE INDEX js_outbox_due ON js_outbox (state, next_attempt_ms);"                              \
+    "ALTER TABLE idm_operator ADD COLUMN answer_url TEXT NOT NULL DEFAULT '';"                        \
+    "ALTER TABLE idm_operator ADD COLUMN answer_token_file TEXT NOT NULL DEFAULT '';"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -262,6 +290,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V6("BLOB", "TEXT"),
     V7("BLOB", "TEXT"),
     V8("BLOB", "TEXT"),
+    V9("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -273,4 +302,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V6("BYTEA", "TEXT COLLATE \"C\""),
     V7("BYTEA", "TEXT COLLATE \"C\""),
     V8("BYTEA", "TEXT COLLATE \"C\""),
+    V9("BYTEA", "TEXT COLLATE \"C\""),
 };

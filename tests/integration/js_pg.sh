@@ -2,7 +2,11 @@
 # js_pg.sh - two `ferry serve` processes sharing one PostgreSQL (a throwaway
 # cluster, as in store_pg.sh) race the same DevNonce: a node client sends
 # each JoinReq to both servers at once, ROUNDS times for a 1.0.4 and a 1.0.2
-# device. Exactly one server may accept each DevNonce. Prints TAP.
+# device. Exactly one server may accept each DevNonce. Then both servers
+# answer asynchronously (peer.000013.answer_url) from the one outbox while
+# the answer endpoint is down: once it is up, every answer arrives, once
+# (the delivery claim keeps the two servers from posting one answer twice).
+# Prints TAP.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,12 +33,14 @@ mkdir "$tmp/pg"
 [ -n "$as_pg" ] && chown postgres "$tmp/pg"
 data="$tmp/pg/data"
 started=""
-s1=""; s2=""
+s1=""; s2=""; recv=""
 cleanup() {
     [ -n "$s1" ] && kill "$s1" 2>/dev/null
     [ -n "$s2" ] && kill "$s2" 2>/dev/null
+    [ -n "$recv" ] && kill "$recv" 2>/dev/null
     [ -n "$s1" ] && wait "$s1" 2>/dev/null
     [ -n "$s2" ] && wait "$s2" 2>/dev/null
+    [ -n "$recv" ] && wait "$recv" 2>/dev/null
     [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
     release_ports
     rm -rf "$tmp"
@@ -114,7 +120,52 @@ const post = (port, body) => new Promise((res, rej) => {
   const t = (c, m) => console.log((c ? "ok " : "not ok ") + ++n + " - " + m);
   t(bad.length === 0, total + " DevNonces raced on two servers: each accepted exactly once (server 1 won " + wins[0] +
     ", server 2 won " + wins[1] + ")" + (bad.length ? ": " + bad.slice(0, 4).join("; ") : ""));
-  console.log("1.." + n);
   process.exit(bad.length ? 1 : 0);
-})().catch((e) => { console.log("not ok 3 - client: " + e.message); console.log("1..3"); process.exit(1); });
+})().catch((e) => { console.log("not ok 3 - client: " + e.message); process.exit(1); });
 EOF2
+failed=$?
+n=3
+t() { n=$((n + 1)); if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
+
+# ---- asynchronous answers from two servers sharing one outbox
+kill "$s1" "$s2"; wait "$s1" "$s2" 2>/dev/null; s1=""; s2=""
+rport=$(port) || { echo "not ok 4 - a port for the answer receiver"; echo "1..4"; exit 1; }
+printf 'pg-receiver-token-0123456789\n' >"$tmp/answer.tok"
+chmod 600 "$tmp/answer.tok"
+: >"$tmp/received.jsonl"
+cat >>"$dep/ferry.conf" <<EOT
+peer.000013.answer_url = http://127.0.0.1:$rport/answers
+peer.000013.answer_token_file = $tmp/answer.tok
+async_retry_ms = 50
+async_retry_max_ms = 200
+EOT
+$F serve --listen "127.0.0.1:$p1" 2>>"$tmp/s1.log" &
+s1=$!
+$F serve --listen "127.0.0.1:$p2" 2>>"$tmp/s2.log" &
+s2=$!
+wait_http "http://127.0.0.1:$p1/metrics" "$s1" && wait_http "http://127.0.0.1:$p2/metrics" "$s2"
+t $? "two servers restarted with asynchronous answers for 000013"
+ASYNC=20
+acked=0
+for i in $(seq 1 $ASYNC); do
+    dn=$(printf '%04x' $((2000 + i)))
+    phy=$(node "$here/js_oracle.js" jr $K102 $JOINEUI 0004A30B001C0001 "$dn")
+    body=$(printf '{"ProtocolVersion":"1.0","SenderID":"000013","ReceiverID":"%s","TransactionID":%d,"MessageType":"JoinReq","MACVersion":"1.0.2","PHYPayload":"%s","DevEUI":"0004A30B001C0001","DevAddr":"26011234","DLSettings":"00","RxDelay":1}' $JOINEUI $((7000 + i)) "$phy")
+    p=$p1; [ $((i % 2)) = 0 ] && p=$p2
+    code=$(curl -s -o "$tmp/ack" -w '%{http_code}' -H "Authorization: Bearer $(cat "$tmp/ns.tok")" --data-binary "$body" "http://127.0.0.1:$p/")
+    [ "$code" = 200 ] && [ ! -s "$tmp/ack" ] && acked=$((acked + 1))
+done
+[ $acked = $ASYNC ]
+t $? "$ASYNC JoinReqs to both servers while the answer endpoint is down: each acknowledged with an empty 200"
+python3 "$here/js_async_receiver.py" "$rport" pg-receiver-token-0123456789 "$tmp/received.jsonl" 2>/dev/null &
+recv=$!
+distinct() { node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);
+  process.stdout.write(String(new Set(l.map((o)=>o.TransactionID)).size))' "$tmp/received.jsonl"; }
+wait_until "$ASYNC answers at the endpoint" - '[ "$(distinct)" -ge $ASYNC ]'
+t $? "every answer delivered once the endpoint is up"
+node -e 'const l=require("fs").readFileSync(process.argv[1],"utf8").split("\n").filter(Boolean).map(JSON.parse);
+  const c={}; for (const o of l) { if (o.MessageType!=="JoinAns"||o.Result.ResultCode!=="Success") process.exit(1); c[o.TransactionID]=(c[o.TransactionID]||0)+1; }
+  process.exit(Object.values(c).every((v)=>v===1)?0:1)' "$tmp/received.jsonl"
+t $? "each a Success JoinAns, and none posted twice by the two servers"
+echo "1..$n"
+exit $failed

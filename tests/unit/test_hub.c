@@ -314,6 +314,16 @@ static void test_forward(void **state)
     assert_int_equal(e.r->outcome, HUB_FORWARDED);
     assert_non_null(strstr(e.r->note, "does not match"));
 
+    /* a Join Server answering asynchronously: its empty 200 goes back as
+     * it is, noted as an acknowledgement (its JoinAns follows as a POST) */
+    e.f.answer = "";
+    route_msg(&e, TOK_HOME, JOIN_REQ);
+    assert_int_equal(e.r->outcome, HUB_FORWARDED);
+    assert_int_equal(e.r->http_status, 200);
+    assert_int_equal(e.r->len, 0);
+    assert_false(e.r->has_result);
+    assert_non_null(strstr(e.r->note, "asynchronously"));
+
     /* unreachable receiver: the hub answers Other */
     e.f.answer = NULL;
     route_msg(&e, TOK_HOME, JOIN_REQ);

@@ -26,6 +26,7 @@
 #include "js/js.h"
 #include "js/js_internal.h"
 #include "lorawan/lorawan.h"
+#include "store/store_outbox.h"
 #include "test_util.h"
 
 #define JOIN_EUI 0x70B3D57ED0000000ull
@@ -736,6 +737,107 @@ static void reply_too_large_is_500(void **state)
     free(r);
 }
 
+/* Asynchronous answers (js_async.c): 000014 given an answer URL and an
+ * outbox of 2. The HTTP answer is an empty 200; the JoinAns is in the
+ * outbox (and opens); a duplicate is answered once; a reused TransactionID
+ * in flight is 409; a full outbox is 503 without using the DevNonce; an
+ * unauthenticated request stays synchronous. No delivery thread runs here
+ * (js_serve's); tests/integration/js_async.sh delivers. */
+static uint32_t async_join(uint16_t nonce, uint32_t tx, char *body, size_t cap, js_reply *r)
+{
+    uint8_t phy[23];
+    join_request(DEV_102, nonce, APPKEY_102, phy);
+    txn = tx;
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, 0x000014, "1.0.2", phy, 23, DEV_102, body, cap);
+    js_auth a = {.bearer = sender_token};
+    js_handle_bi(w, &a, body, strlen(body), r);
+    return tx;
+}
+
+static void asynchronous_answers(void **state)
+{
+    (void)state;
+    char err[JS_ERR_MAX], path[400];
+    js_worker_close(w);
+    js_close(ctx);
+    snprintf(path, sizeof path, "%s/dep/ferry.conf", dir);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "peer.000014.answer_url = http://127.0.0.1:9/answers\nasync_outbox_max = 2\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/dep", dir);
+    assert_int_equal(js_open(path, &ctx, err), JS_OK);
+    assert_int_equal(js_worker_open(ctx, &w, err), JS_OK);
+    store *db = js_worker_store(w);
+    js_reply *r = malloc(sizeof *r);
+    store_outbox_entry *e = malloc(sizeof *e);
+    assert_non_null(r);
+    assert_non_null(e);
+    char body[2048], body2[2048], body3[2048];
+
+    uint32_t tx1 = async_join(0x7A01, 900001, body, sizeof body, r);
+    assert_int_equal(r->http_status, 200);
+    assert_int_equal(r->len, 0);
+    assert_true(r->has_result && r->result == BI_RESULT_SUCCESS);
+    assert_non_null(strstr(r->note, "queued"));
+    assert_int_equal(store_outbox_find(db, "000014", tx1, e), STORE_OK);
+    assert_int_equal(e->state, STORE_OUTBOX_PENDING);
+    assert_string_equal(e->answer_url, "http://127.0.0.1:9/answers");
+    json_error_t je;
+    json_t *o = json_loadb(e->answer, e->answer_len, 0, &je);
+    assert_non_null(o);
+    assert_string_equal(result_of(o), "Success");
+    assert_int_equal(json_integer_value(json_object_get(o, "TransactionID")), tx1);
+    lw_join_accept ja;
+    open_accept(o, APPKEY_102, false, NULL, 0, 0x7A01, &ja);
+    assert_int_equal(ja.net_id, 0x000014);
+    json_decref(o);
+
+    /* the same request again: 200, nothing new */
+    js_auth a = {.bearer = sender_token};
+    js_handle_bi(w, &a, body, strlen(body), r);
+    assert_int_equal(r->http_status, 200);
+    assert_int_equal(r->len, 0);
+    assert_non_null(strstr(r->note, "duplicate"));
+    size_t pending = 0;
+    assert_int_equal(store_outbox_count(db, STORE_OUTBOX_PENDING, &pending), STORE_OK);
+    assert_int_equal(pending, 1);
+    /* its TransactionID with another body while the answer is in flight */
+    async_join(0x7A02, tx1, body2, sizeof body2, r);
+    assert_int_equal(r->http_status, 409);
+
+    uint32_t tx2 = async_join(0x7A03, 900002, body2, sizeof body2, r);
+    assert_int_equal(r->http_status, 200);
+    /* full (2 pending): 503 before the join is served */
+    uint32_t tx3 = async_join(0x7A04, 900003, body3, sizeof body3, r);
+    assert_int_equal(r->http_status, 503);
+    assert_int_equal(store_outbox_find(db, "000014", tx3, e), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_outbox_finish(db, "000014", tx2, STORE_OUTBOX_DELIVERED), STORE_OK);
+    js_handle_bi(w, &a, body3, strlen(body3), r);
+    assert_int_equal(r->http_status, 200);
+    assert_true(r->has_result && r->result == BI_RESULT_SUCCESS); /* its DevNonce was not used by the 503 */
+
+    /* not authenticated: refused in the HTTP response, never queued */
+    js_auth wrong = {.bearer = ns_token};
+    uint8_t phy[23];
+    join_request(DEV_102, 0x7A05, APPKEY_102, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, 0x000014, "1.0.2", phy, 23, DEV_102, body, sizeof body);
+    js_handle_bi(w, &wrong, body, strlen(body), r);
+    assert_int_equal(r->http_status, 200);
+    assert_non_null(strstr(r->body, "UnknownSender"));
+
+    char *m = malloc(1024 * 1024);
+    size_t n = 0;
+    assert_non_null(m);
+    assert_int_equal(js_metrics_render(ctx, m, 1024 * 1024, &n), JS_OK);
+    assert_non_null(strstr(m, "ferry_js_async_queued_total 3\n"));
+    assert_non_null(strstr(m, "ferry_js_async_duplicates_total 1\n"));
+    assert_non_null(strstr(m, "ferry_js_async_refused_total 1\n"));
+    free(m);
+    free(e);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +852,7 @@ int main(void)
         cmocka_unit_test(admin_api),
         cmocka_unit_test(metrics),
         cmocka_unit_test(reply_too_large_is_500),
+        cmocka_unit_test(asynchronous_answers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -34,6 +34,7 @@
 #include "store/store_idm.h"
 #include "store/store_idm_tenant.h"
 #include "store/store_operator.h"
+#include "store/store_outbox.h"
 
 /* ---------------------------------------------------------------- fixture */
 
@@ -453,6 +454,8 @@ static void test_operators(void **state)
     assert_memory_equal(got.token_sha256, op.token_sha256, 32);
     assert_memory_equal(got.client_ca_sha256, op.client_ca_sha256, 32);
     assert_true(got.created_at > 0 && got.reach == STORE_OPERATOR_DIRECT);
+    assert_string_equal(got.answer_url, ""); /* synchronous answers unless set (schema 9) */
+    assert_string_equal(got.answer_token_file, "");
     store_operator_reach reach = STORE_OPERATOR_DIRECT;
     assert_int_equal(store_operator_reach_parse("hub", &reach), STORE_OK);
     assert_int_equal(reach, STORE_OPERATOR_HUB);
@@ -463,8 +466,12 @@ static void test_operators(void **state)
     assert_string_equal(ca, pem);
     assert_int_equal(store_operator_client_ca(fx->s, 0x00000A, ca, 8, &n), STORE_ERR_ARGUMENT);
     /* a hub operator: no KEK, no credential; a direct one needs its KEK label */
-    store_operator hub = {.net_id = 0x00000B, .reach = STORE_OPERATOR_HUB};
+    store_operator hub = {.net_id = 0x00000B, .reach = STORE_OPERATOR_HUB,
+                          .answer_url = "https://ns-b.example/answers", .answer_token_file = "/etc/ferry/b.token"};
     assert_int_equal(store_operator_put(fx->s, &hub, NULL), STORE_OK);
+    assert_int_equal(store_operator_get(fx->s, 0x00000B, &got), STORE_OK);
+    assert_string_equal(got.answer_url, "https://ns-b.example/answers");
+    assert_string_equal(got.answer_token_file, "/etc/ferry/b.token");
     store_operator nokek = {.net_id = 0x00000C};
     assert_int_equal(store_operator_put(fx->s, &nokek, NULL), STORE_ERR_ARGUMENT);
     store_operator big = {.net_id = 0x1000000, .kek_label = "x"};
@@ -1462,6 +1469,137 @@ static void test_idm_work_lists_page(void **state)
     free(all);
 }
 
+/* ---------------------------------------------------------------- outbox (schema 9) */
+
+static store_outbox_entry *outbox_entry(const char *sender, uint32_t txid, uint8_t hash_byte, int64_t next_ms)
+{
+    store_outbox_entry *e = calloc(1, sizeof *e);
+    assert_non_null(e);
+    snprintf(e->sender_id, sizeof e->sender_id, "%s", sender);
+    e->transaction_id = txid;
+    memset(e->request_sha256, hash_byte, sizeof e->request_sha256);
+    snprintf(e->answer_url, sizeof e->answer_url, "http://127.0.0.1:9/answers");
+    e->answer_len = (size_t)snprintf(e->answer, sizeof e->answer,
+                                     "{\"MessageType\":\"JoinAns\",\"TransactionID\":%u}", (unsigned)txid);
+    e->next_attempt_ms = next_ms;
+    e->deadline_ms = next_ms + 60000;
+    return e;
+}
+
+static void test_outbox(void **state)
+{
+    fixture *fx = *state;
+    store_outbox_entry *got = calloc(1, sizeof *got);
+    store_outbox_entry *due = calloc(4, sizeof *due);
+    assert_non_null(got);
+    assert_non_null(due);
+    int64_t t0 = 1700000000000LL;
+    store_outbox_entry *a = outbox_entry("000013", 7, 0xA1, t0 + 20);
+    store_outbox_entry *b = outbox_entry("000013", 4294967295u, 0xB2, t0 + 10);
+    store_outbox_entry *c = outbox_entry("000042", 7, 0xC3, t0 + 30);
+    assert_int_equal(store_outbox_find(fx->s, "000013", 7, got), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_outbox_add(fx->s, a, 2), STORE_OK);
+    /* the same (SenderID, TransactionID) while pending: kept, not replaced */
+    store_outbox_entry *a2 = outbox_entry("000013", 7, 0xEE, t0);
+    assert_int_equal(store_outbox_add(fx->s, a2, 2), STORE_ERR_EXISTS);
+    assert_int_equal(store_outbox_add(fx->s, b, 2), STORE_OK);
+    /* capacity: two pending, a third is refused and nothing is written */
+    assert_int_equal(store_outbox_add(fx->s, c, 2), STORE_ERR_FULL);
+    assert_int_equal(store_outbox_find(fx->s, "000042", 7, got), STORE_ERR_NOT_FOUND);
+    size_t n = 99;
+    assert_int_equal(store_outbox_count(fx->s, STORE_OUTBOX_PENDING, &n), STORE_OK);
+    assert_int_equal(n, 2);
+
+    assert_int_equal(store_outbox_find(fx->s, "000013", 7, got), STORE_OK);
+    assert_int_equal(got->state, STORE_OUTBOX_PENDING);
+    assert_memory_equal(got->request_sha256, a->request_sha256, STORE_OUTBOX_HASH_LEN);
+    assert_string_equal(got->answer, a->answer);
+    assert_int_equal(got->answer_len, a->answer_len);
+    assert_string_equal(got->answer_url, a->answer_url);
+    assert_int_equal(got->attempts, 0);
+    assert_true(got->next_attempt_ms == t0 + 20 && got->deadline_ms == t0 + 60020);
+
+    /* due: earliest first, only those whose time came */
+    assert_int_equal(store_outbox_due(fx->s, t0 + 15, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(due[0].transaction_id, 4294967295u);
+    assert_int_equal(store_outbox_due(fx->s, t0 + 100, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(due[0].transaction_id, 4294967295u);
+    assert_int_equal(due[1].transaction_id, 7);
+    assert_int_equal(store_outbox_due(fx->s, t0 + 100, due, 1, &n), STORE_OK);
+    assert_int_equal(n, 1);
+
+    /* claim: compare-and-set on next_attempt_ms; the second claimant loses */
+    assert_int_equal(store_outbox_claim(fx->s, "000013", 7, t0 + 20, t0 + 5000), STORE_OK);
+    assert_int_equal(store_outbox_claim(fx->s, "000013", 7, t0 + 20, t0 + 5000), STORE_ERR_BUSY);
+    assert_int_equal(store_outbox_due(fx->s, t0 + 100, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    /* a failed attempt: counted, the next one later */
+    assert_int_equal(store_outbox_retry_at(fx->s, "000013", 7, t0 + 200), STORE_OK);
+    assert_int_equal(store_outbox_find(fx->s, "000013", 7, got), STORE_OK);
+    assert_int_equal(got->attempts, 1);
+    assert_true(got->next_attempt_ms == t0 + 200);
+    /* delivered: attempts + 1, no longer due or pending */
+    assert_int_equal(store_outbox_finish(fx->s, "000013", 7, STORE_OUTBOX_DELIVERED), STORE_OK);
+    assert_int_equal(store_outbox_finish(fx->s, "000013", 7, STORE_OUTBOX_DELIVERED), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_outbox_retry_at(fx->s, "000013", 7, t0), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_outbox_find(fx->s, "000013", 7, got), STORE_OK);
+    assert_int_equal(got->state, STORE_OUTBOX_DELIVERED);
+    assert_int_equal(got->attempts, 2);
+    assert_int_equal(store_outbox_due(fx->s, t0 + 1000, due, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    /* room again: the third fits now */
+    assert_int_equal(store_outbox_add(fx->s, c, 2), STORE_OK);
+    assert_int_equal(store_outbox_finish(fx->s, "000042", 7, STORE_OUTBOX_EXPIRED), STORE_OK);
+    assert_int_equal(store_outbox_count(fx->s, STORE_OUTBOX_EXPIRED, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_outbox_count(fx->s, STORE_OUTBOX_DELIVERED, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    /* a delivered row's TransactionID reused for a new request: replaced */
+    assert_int_equal(store_outbox_add(fx->s, a2, 3), STORE_OK);
+    assert_int_equal(store_outbox_find(fx->s, "000013", 7, got), STORE_OK);
+    assert_int_equal(got->state, STORE_OUTBOX_PENDING);
+    assert_int_equal(got->attempts, 0);
+    assert_memory_equal(got->request_sha256, a2->request_sha256, STORE_OUTBOX_HASH_LEN);
+
+    /* durable: another connection (a restarted process) sees the rows */
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+    assert_int_equal(store_outbox_count(fx->s, STORE_OUTBOX_PENDING, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    /* purge: finished rows only; pending ones stay whatever their age */
+    size_t gone = 0;
+    assert_int_equal(store_outbox_purge(fx->s, store_now_ms() + 1000, &gone), STORE_OK);
+    assert_int_equal(gone, 1);
+    assert_int_equal(store_outbox_find(fx->s, "000042", 7, got), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_outbox_count(fx->s, STORE_OUTBOX_PENDING, &n), STORE_OK);
+    assert_int_equal(n, 2);
+
+    /* arguments */
+    assert_int_equal(store_outbox_find(fx->s, "", 7, got), STORE_ERR_ARGUMENT);
+    store_outbox_entry *bad = outbox_entry("000013", 9, 0, t0);
+    bad->answer_url[0] = '\0';
+    assert_int_equal(store_outbox_add(fx->s, bad, 10), STORE_ERR_ARGUMENT);
+    free(bad);
+    bad = outbox_entry("000013", 9, 0, t0);
+    bad->answer_len = 0;
+    bad->answer[0] = '\0';
+    assert_int_equal(store_outbox_add(fx->s, bad, 10), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_outbox_finish(fx->s, "000013", 9, STORE_OUTBOX_PENDING), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_outbox_due(fx->s, t0, due, 0, &n), STORE_ERR_ARGUMENT);
+    assert_string_equal(store_outbox_state_name(STORE_OUTBOX_EXPIRED), "expired");
+    assert_null(store_outbox_state_name(STORE_OUTBOX_STATE_COUNT));
+    free(bad);
+    free(a);
+    free(a2);
+    free(b);
+    free(c);
+    free(got);
+    free(due);
+}
+
 /* ---------------------------------------------------------------- main */
 
 #define STORE_TESTS(B)                                                                       \
@@ -1471,6 +1609,7 @@ static void test_idm_work_lists_page(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_idm_work_lists_page, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
+    cmocka_unit_test_prestate_setup_teardown(test_outbox, setup, teardown, &B),              \
     cmocka_unit_test_prestate_setup_teardown(test_idm_enums_round_trip, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_random_versions, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_all_65536, setup, teardown, &B), \

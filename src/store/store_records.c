@@ -144,9 +144,29 @@ store_status store_device_put(store *s, const store_device *d, bool upsert)
         SV_TEXT(dev), SV_TEXT(join), SV_TEXT(store_mac_version_name(d->mac_version)), SV_INT(d->home_net_id),
         SV_TEXT(nets), SV_BLOB(d->nwk_key.data, d->nwk_key.len), blob_or_null(&d->app_key),
         text_or_null(d->ns_kek_label), text_or_null(d->as_kek_label), text_or_null(d->as_id),
-        SV_INT(d->next_join_nonce), SV_INT(store_now()),
+        SV_INT(d->next_join_nonce > STORE_JOIN_NONCE_FIRST ? d->next_join_nonce : STORE_JOIN_NONCE_FIRST),
+        SV_INT(store_now()),
     };
     return s->drv->exec(s, upsert ? DEVICE_UPSERT : DEVICE_INSERT, p, sizeof p / sizeof p[0], NULL, NULL, NULL);
+}
+
+store_status store_device_raise_join_nonce(store *s, uint64_t dev_eui, uint32_t floor)
+{
+    if (s == NULL || floor >= STORE_JOIN_NONCE_LIMIT)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(floor), SV_INT(store_now())};
+    int64_t changes = 0;
+    /* Two statements' worth in one: the row is touched either way, so that
+     * "unknown device" and "already above" are told apart by `changes`. */
+    store_status st = s->drv->exec(s,
+                                   "UPDATE devices SET next_join_nonce = CASE WHEN next_join_nonce < $2 THEN $2 "
+                                   "ELSE next_join_nonce END, updated_at = $3 WHERE dev_eui = $1",
+                                   p, 3, NULL, NULL, &changes);
+    if (st == STORE_OK && changes == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
 }
 
 /* Row callback: decodes DEVICE_COLUMNS into the next slot of a page. */

@@ -335,21 +335,28 @@ static idm_status post_line(hsm_session *hs, store *db, const store_idm_js *js, 
     return rc;
 }
 
-idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
-                                  uint32_t *next, char err[IDM_ERR_MAX])
+/* METHOD {url}/api/v1/devices/{DevEUI} on customer JS `js` with its admin
+ * token (read from the token, wiped after); the answer in *r. */
+static idm_status device_call(hsm_session *hs, store *db, const store_idm_js *js, const char *method, uint64_t dev_eui,
+                              idm_http_resp *r, char err[IDM_ERR_MAX])
 {
     char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
-    *next = 0;
     if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
         snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
         return IDM_ERR_HSM;
     }
-    idm_http_resp *r = malloc(sizeof *r);
-    idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
     snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
-    if (rc == IDM_OK)
-        rc = idm_js_call(db, js, "GET", url, token, NULL, r, err);
+    idm_status rc = idm_js_call(db, js, method, url, token, NULL, r, err);
     lw_secure_wipe(token, sizeof token);
+    return rc;
+}
+
+idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
+                                  uint32_t *next, char err[IDM_ERR_MAX])
+{
+    *next = 0;
+    idm_http_resp *r = malloc(sizeof *r);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "GET", dev_eui, r, err);
     if (rc == IDM_OK && r->status == 404) {
         rc = IDM_ERR_NOT_FOUND;
         snprintf(err, IDM_ERR_MAX, "join server %s does not know %016llX", js->id, (unsigned long long)dev_eui);
@@ -449,21 +456,12 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
 idm_status idm_js_delete_device(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
                                 char err[IDM_ERR_MAX])
 {
-    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
-    if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
-        snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
-        return IDM_ERR_HSM;
-    }
     idm_http_resp *r = malloc(sizeof *r);
-    idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
-    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
-    if (rc == IDM_OK)
-        rc = idm_js_call(db, js, "DELETE", url, token, NULL, r, err);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "DELETE", dev_eui, r, err);
     if (rc == IDM_OK && r->status != 200 && r->status != 404) {
         snprintf(err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", js->id, r->status);
         rc = IDM_ERR_REMOTE;
     }
-    lw_secure_wipe(token, sizeof token);
     free(r);
     return rc;
 }

@@ -62,12 +62,8 @@ AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
     echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
     $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
     echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
-    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
-    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
-    $A peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
-    echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns && echo "$BAS" | $B kek import bolt-as &&
-    $B peer add 000014 --token-out "$nsd/bolt-ns.tok" &&
+    customer_js acme "$acme" $AJE $P_A "$AKEK" "$ANS" "$AAS" 000013 "$nsd/acme-ns.tok" &&
+    customer_js bolt "$bolt" $BJE $P_B "$BKEK" "$BNS" "$BAS" 000014 "$nsd/bolt-ns.tok" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
         --dev-eui-base 70B3D57ED0050000 --mls-message-max 256 && $I idm import "$out/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&

@@ -60,12 +60,8 @@ BJE0=70B3D57ED0000000; AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
     echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
     $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
     echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
-    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
-    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
-    $A peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
-    echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns && echo "$BAS" | $B kek import bolt-as &&
-    $B peer add 000014 --token-out "$nsd/bolt-ns.tok" &&
+    customer_js acme "$acme" $AJE $P_A "$AKEK" "$ANS" "$AAS" 000013 "$nsd/acme-ns.tok" &&
+    customer_js bolt "$bolt" $BJE $P_B "$BKEK" "$BNS" "$BAS" 000014 "$nsd/bolt-ns.tok" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$tmp/hsa10" --kek-label hsa-idm --mac-version 1.0.4 \
         --dev-eui-base 70B3D57ED0060000 && $I idm import "$tmp/hsa10/batch.jsonl" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$tmp/hsa11" --kek-label hsa-idm --mac-version 1.1 \
@@ -121,6 +117,21 @@ last_jn() { tail -1 "$tmp/lmn-$1.log" | jget JoinNonce; }
 accepts() { grep -c '"Accepted":true' "$tmp/lmn-$1.log" 2>/dev/null || echo 0; }
 otok() { sed -n "s/.*\"DevEUI\":\"$2\".*:O\([0-9A-F]\{32\}\)\".*/\1/p" "$tmp/$1/batch.jsonl"; }
 
+# joined WHICH NTH JS JOIN STATE [EXPECT]: element s joins through JOIN (its
+# NTH join; JS restarted first when rs=yes); its LoRaMac-node device must
+# take that first join-accept, above the one before (EXPECT: exactly that
+# JoinNonce), and the IDM reach STATE
+joined() {
+    j_which=$1; j_nth=$2; j_state=$5; j_expect=${6:-}
+    [ "$rs" = yes ] && start_js $3
+    j_prev=$(last_jn $s); j_prev=${j_prev:-0}
+    $4 $s >"$tmp/o" 2>"$tmp/err"
+    j_rc=$?
+    check "$what: $j_which's first join-accept taken by LoRaMac-node (JoinNonce $j_prev -> $(last_jn $s))" \
+        '[ $j_rc -eq 0 ] && [ "$(accepts $s)" = $j_nth ] && [ "$(last_jn $s)" -gt "$j_prev" ] &&
+         [ -z "$j_expect" -o "$(last_jn $s)" = "$j_expect" ] && wait_state $se $j_state'
+}
+
 # run S DEVEUI BATCH MAC RESTART: the whole journey of one element and its twin
 run() {
     s=$1; se=$2; batch=$3; mac=$4; rs=$5
@@ -129,34 +140,19 @@ run() {
     pids="$pids $!"
     wait_sock "$tmp/se$s.sock" $!
     check "$what: SE emulator up" '[ $? -eq 0 ]'
-    [ "$rs" = yes ] && start_js boot
-    boot $s >"$tmp/o" 2>"$tmp/err"
-    check "$what: bootstrap join; the factory-fresh LoRaMac-node device takes the first accept (JoinNonce $(last_jn $s))" \
-        '[ $? -eq 0 ] && [ "$(accepts $s)" = 1 ] && [ "$(last_jn $s)" = 1 ]'
+    joined "the bootstrap JS (a factory-fresh device)" 1 boot boot bootstrapped 1
     $I idm claim $se --owner-token "$(otok $batch $se)" --tenant acme >/dev/null 2>"$tmp/err" && $I idm assign $se >/dev/null 2>>"$tmp/err" &&
         wait_state $se profile_pending && pump $s 80 switched >"$tmp/o" 2>>"$tmp/err"
     check "$what: claimed by acme, profile over the air, the element switches to acme's" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
-    [ "$rs" = yes ] && start_js acme
-    prev=$(last_jn $s)
-    ajoin $s >"$tmp/o" 2>"$tmp/err"
-    check "$what: acme's first join-accept taken by LoRaMac-node (JoinNonce $prev -> $(last_jn $s))" \
-        '[ $? -eq 0 ] && [ "$(accepts $s)" = 2 ] && [ "$(last_jn $s)" -gt "$prev" ] && wait_state $se active_at_customer'
+    joined "acme's JS" 2 acme ajoin active_at_customer
     code=$(req POST /ses/$se/transfer "$tmp/acme.tok" '{"Tenant":"bolt","JoinServer":"bolt-js"}')
     [ "$code" = 202 ] && arelay $s 80 switched >"$tmp/o" 2>"$tmp/err"
     check "$what: transferred to bolt, bolt's profile relayed through acme's AS, the element switches" '[ $? -eq 0 ]'
-    [ "$rs" = yes ] && start_js bolt
-    prev=$(last_jn $s)
-    bjoin $s >"$tmp/o" 2>"$tmp/err"
-    check "$what: bolt's first join-accept taken by LoRaMac-node (JoinNonce $prev -> $(last_jn $s))" \
-        '[ $? -eq 0 ] && [ "$(accepts $s)" = 3 ] && [ "$(last_jn $s)" -gt "$prev" ] && wait_state $se active_at_customer'
+    joined "bolt's JS (after the transfer)" 3 bolt bjoin active_at_customer
     code=$(req POST /ses/$se/return "$tmp/bolt.tok")
     [ "$code" = 202 ] && brelay $s 60 switched >"$tmp/o" 2>"$tmp/err"
     check "$what: returned to bootstrap through bolt's AS, the element switches" '[ $? -eq 0 ] && wait_state $se returned_to_bootstrap'
-    [ "$rs" = yes ] && start_js boot
-    prev=$(last_jn $s)
-    boot $s >"$tmp/o" 2>"$tmp/err"
-    check "$what: the bootstrap JS's first join-accept after the return taken by LoRaMac-node (JoinNonce $prev -> $(last_jn $s))" \
-        '[ $? -eq 0 ] && [ "$(accepts $s)" = 4 ] && [ "$(last_jn $s)" -gt "$prev" ] && wait_state $se bootstrapped'
+    joined "the bootstrap JS (after the return)" 4 boot boot bootstrapped
     optneg=$([ "$mac" = 1.1 ] && echo 1 || echo 0)
     check "$what: no accept refused on the way; each in $mac mode (OptNeg $optneg)" \
         '! grep -q "\"Accepted\":false" "$tmp/lmn-$s.log" && [ "$(grep -c "\"OptNeg\":$optneg" "$tmp/lmn-$s.log")" = 4 ]'

@@ -1151,7 +1151,7 @@ static void test_reconnect(void **state)
     raw_sql(fx, kill_others);
     uint32_t jn;
     assert_int_equal(join(fx->s, 0xA00, JOIN_EUI, 2, &jn), STORE_OK);
-    assert_int_equal(jn, 1);
+    assert_int_equal(jn, 2);
     assert_int_equal(join(fx->s, 0xA00, JOIN_EUI, 2, NULL), STORE_ERR_REPLAY);
 }
 

@@ -7,7 +7,7 @@
 #   need_node        node, curl and tests/oracle/node_modules, or a failing plan
 #   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
 #                    $pids and $idm_pid killed first
-#   hex16, jget KEY
+#   hex16, jget KEY, customer_js (a customer Join Server's deployment)
 #   and everything of wait.sh: wait_until, wait_http, watch_log, port, uport
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export FERRY
@@ -41,6 +41,15 @@ make_tmp() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX") || exit 1
     trap cleanup EXIT
     trap 'exit 130' INT TERM
+}
+# customer_js NAME DIR JOINEUI PORT KEK NSKEK ASKEK NETID NS_TOKEN_OUT: a
+# customer Join Server's deployment as the IDM tests make it: `ferry init`,
+# the KEK shared with the IDM (NAME-kek), its NS and AS KEKs (NAME-ns,
+# NAME-as), its network's NetID as a peer (token to NS_TOKEN_OUT)
+customer_js() {
+    "$FERRY" init "$2" --join-eui "$3" --listen "127.0.0.1:$4" &&
+        echo "$5" | "$FERRY" -d "$2" kek import "$1-kek" && echo "$6" | "$FERRY" -d "$2" kek import "$1-ns" &&
+        echo "$7" | "$FERRY" -d "$2" kek import "$1-as" && "$FERRY" -d "$2" peer add "$8" --token-out "$9"
 }
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
 jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }

@@ -152,7 +152,7 @@ san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $
 # `make bench` unseen.
 check: deps
 	@$(MAKE) --no-print-directory all san-build se-target $(BENCH_BINS)
-	@BUILD=$(BUILD) ONLY="$(ONLY)" ./tests/run.sh
+	@BUILD=$(BUILD) ONLY="$(ONLY)" LORAMAC_NODE_DIR=$(LORAMAC_NODE_DIR) ./tests/run.sh
 
 # Not part of `make check`: several runs of it take most of an hour.
 # RUNS=N, STRESS_LOAD=cpu|build|none (tests/stress.sh).

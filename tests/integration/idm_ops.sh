@@ -69,12 +69,8 @@ AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
     $I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null &&
     $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
-    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
-    $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
-    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_A" --admin-token-file "$acme/admin.token" \
-        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as &&
-    $I idm js add bolt-js --tenant bolt --url "http://127.0.0.1:$P_B" --admin-token-file "$bolt/admin.token" \
-        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns --as-kek-label bolt-as
+    idm_customer acme "http://127.0.0.1:$P_A" "$acme" $AJE 000013 "$tmp/acme.tok" &&
+    idm_customer bolt "http://127.0.0.1:$P_B" "$bolt" $BJE 000014 "$tmp/bolt.tok"
 } >"$tmp/setup.log" 2>"$tmp/err"
 check "IDM, acme and bolt deployments (three tokens), 2 SEs imported, tenants and both Join Servers" '[ $? -eq 0 ]'
 SE1=70B3D57ED0050000; SE2=70B3D57ED0050001

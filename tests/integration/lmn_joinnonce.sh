@@ -68,12 +68,8 @@ BJE0=70B3D57ED0000000; AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
         --dev-eui-base 70B3D57ED0070000 && $I idm import "$tmp/hsa11/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
     $I idm config set retry_base 0 poll 1 >/dev/null &&
-    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
-    $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
-    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_TA" --admin-token-file "$acme/admin.token" \
-        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as &&
-    $I idm js add bolt-js --tenant bolt --url "http://127.0.0.1:$P_TB" --admin-token-file "$bolt/admin.token" \
-        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns --as-kek-label bolt-as
+    idm_customer acme "http://127.0.0.1:$P_TA" "$acme" $AJE 000013 "$tmp/acme.tok" &&
+    idm_customer bolt "http://127.0.0.1:$P_TB" "$bolt" $BJE 000014 "$tmp/bolt.tok"
 } >"$tmp/setup.log" 2>"$tmp/err"
 check "IDM, acme and bolt deployments, 2 SEs of LoRaWAN 1.0.4 and 2 of 1.1 imported, both customer Join Servers" '[ $? -eq 0 ]'
 export LMN_KEYS="$tmp/hsa10/batch.jsonl=$HSAKEK,$tmp/hsa11/batch.jsonl=$HSAKEK,$tmp/tap-acme.log=$AKEK,$tmp/tap-bolt.log=$BKEK"

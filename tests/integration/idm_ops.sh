@@ -58,9 +58,7 @@ I="$FERRY -d $idm"; A="$FERRY -d $acme"; B="$FERRY -d $bolt"
 AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
 
 {
-    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
-    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
-    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    idm_deployment "$idm" 70B3D57ED0000000 $P_JS "$HSAKEK" "$NSKEK" "$nsd/bootstrap-ns.tok" &&
     echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
     customer_js acme "$acme" $AJE $P_A "$AKEK" "$ANS" "$AAS" 000013 "$nsd/acme-ns.tok" &&
     customer_js bolt "$bolt" $BJE $P_B "$BKEK" "$BNS" "$BAS" 000014 "$nsd/bolt-ns.tok" &&

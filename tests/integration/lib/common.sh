@@ -7,7 +7,8 @@
 #   need_node        node, curl and tests/oracle/node_modules, or a failing plan
 #   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
 #                    $pids and $idm_pid killed first
-#   hex16, jget KEY, customer_js (a customer Join Server's deployment),
+#   hex16, jget KEY, idm_deployment (the IDM's), customer_js (a customer
+#   Join Server's deployment),
 #   idm_customer (its tenant and Join Server on the IDM)
 #   and everything of wait.sh: wait_until, wait_http, watch_log, port, uport
 FERRY=${FERRY:-$root/build/san/bin/ferry}
@@ -42,6 +43,16 @@ make_tmp() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX") || exit 1
     trap cleanup EXIT
     trap 'exit 130' INT TERM
+}
+# idm_deployment DIR JOINEUI PORT HSAKEK NSKEK NS_TOKEN_OUT: the IDM's
+# deployment as the IDM tests make it: `ferry init` (the bootstrap Join
+# Server on PORT), the HSA-IDM KEK (hsa-idm), the bootstrap NS's KEK
+# (bootstrap-ns), an AS KEK of its own (idm-as), the bootstrap network
+# 000000 as a peer (token to NS_TOKEN_OUT)
+idm_deployment() {
+    "$FERRY" init "$1" --join-eui "$2" --listen "127.0.0.1:$3" &&
+        echo "$4" | "$FERRY" -d "$1" kek import hsa-idm && echo "$5" | "$FERRY" -d "$1" kek import bootstrap-ns &&
+        "$FERRY" -d "$1" kek generate idm-as && "$FERRY" -d "$1" peer add 000000 --token-out "$6"
 }
 # customer_js NAME DIR JOINEUI PORT KEK NSKEK ASKEK NETID NS_TOKEN_OUT: a
 # customer Join Server's deployment as the IDM tests make it: `ferry init`,

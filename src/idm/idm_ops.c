@@ -7,7 +7,7 @@
  * One rule runs through all of them: a device is never bricked. The SE only
  * leaves keys behind after a join with the new ones verified, so the IDM
  * only takes keys away from a customer Join Server once that JS confirmed a
- * join (NextJoinNonce > 0 after the device was put there):
+ * join (its LastJoinNonce at or above its counter when the keys were put there):
  *   - a renewal sends RENEW and keeps the new keys pending (blobs under the
  *     master key); only when the SE acknowledged them do they replace the
  *     old ones on the JS, and the old ones are kept ("previous") until a

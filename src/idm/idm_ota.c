@@ -758,7 +758,13 @@ out:
 /* ---------------------------------------------------------------- housekeeping */
 
 /* Has the customer JS served a join of the device with its current keys?
- * Its counter above the one it had when they were put there. */
+ * A join with them has a JoinNonce at or above `base`, the JS's counter
+ * when they were put there. Asked as LastJoinNonce >= base, not as
+ * NextJoinNonce > base: schema 9 moved the counters of devices that never
+ * joined from 0 to 1, which would read as a join against a base of 0
+ * recorded before it (and then a transfer would delete the old owner's
+ * device too early). A JS too old to say LastJoinNonce counts from 0, and
+ * there NextJoinNonce > base is still exact. */
 static bool customer_joined(idm_ota *e, uint64_t dev_eui)
 {
     store_idm_claim c;
@@ -767,13 +773,14 @@ static bool customer_joined(idm_ota *e, uint64_t dev_eui)
     bool joined = false;
     char err[IDM_ERR_MAX];
     uint32_t next = 0, base = 0;
+    int64_t last = IDM_JOIN_NONCE_UNSAID;
     if (js == NULL || k == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK || c.js_id[0] == '\0' ||
         store_idm_js_get(e->db, c.js_id, js) != STORE_OK ||
-        idm_js_next_join_nonce(e->hs, e->db, js, dev_eui, &next, err) != IDM_OK)
+        idm_js_next_join_nonce(e->hs, e->db, js, dev_eui, &next, &last, err) != IDM_OK)
         goto out;
     if (store_idm_key_get(e->db, dev_eui, STORE_IDM_SLOT_CURRENT, k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
         base = k->join_nonce_base;
-    joined = next > base;
+    joined = last != IDM_JOIN_NONCE_UNSAID ? last >= (int64_t)base : next > base;
 out:
     if (k != NULL)
         lw_secure_wipe(k, sizeof *k);

@@ -120,10 +120,14 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
                              const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX]);
 
 /* The customer JS `js`'s JoinNonce counter for dev_eui (GET
- * /api/v1/devices/{DevEUI}) into *next. IDM_ERR_NOT_FOUND when the JS does
- * not know the device, IDM_ERR_REMOTE for any other answer without one. */
+ * /api/v1/devices/{DevEUI}) into *next, and (when `last` is not NULL) the
+ * JoinNonce of the last join it served into *last: -1 for none,
+ * IDM_JOIN_NONCE_UNSAID from a Join Server too old to say. IDM_ERR_NOT_FOUND
+ * when the JS does not know the device, IDM_ERR_REMOTE for any other answer
+ * without a NextJoinNonce. */
+#define IDM_JOIN_NONCE_UNSAID (-2)
 idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
-                                  uint32_t *next, char err[IDM_ERR_MAX]);
+                                  uint32_t *next, int64_t *last, char err[IDM_ERR_MAX]);
 
 /* The JoinNonce floor for the next Join Server of device dev_eui: above the
  * bootstrap Join Server's counter (this database) and, when other_js_id is

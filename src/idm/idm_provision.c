@@ -352,9 +352,11 @@ static idm_status device_call(hsm_session *hs, store *db, const store_idm_js *js
 }
 
 idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
-                                  uint32_t *next, char err[IDM_ERR_MAX])
+                                  uint32_t *next, int64_t *last, char err[IDM_ERR_MAX])
 {
     *next = 0;
+    if (last != NULL)
+        *last = IDM_JOIN_NONCE_UNSAID;
     idm_http_resp *r = malloc(sizeof *r);
     idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "GET", dev_eui, r, err);
     if (rc == IDM_OK && r->status == 404) {
@@ -370,6 +372,10 @@ idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js
             rc = IDM_ERR_REMOTE;
         } else {
             *next = (uint32_t)json_integer_value(n);
+            json_t *l = json_object_get(root, "LastJoinNonce");
+            if (last != NULL && json_is_integer(l) && json_integer_value(l) >= -1 &&
+                json_integer_value(l) < (json_int_t)*next)
+                *last = (int64_t)json_integer_value(l);
         }
         json_decref(root);
     }
@@ -410,7 +416,7 @@ idm_status idm_join_nonce_floor(hsm_session *hs, store *db, uint64_t dev_eui, co
             rc = ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
         }
         /* A JS that no longer knows the device serves it no JoinNonce. */
-        if (rc == IDM_OK && (rc = idm_js_next_join_nonce(hs, db, js, dev_eui, &there, err)) == IDM_ERR_NOT_FOUND)
+        if (rc == IDM_OK && (rc = idm_js_next_join_nonce(hs, db, js, dev_eui, &there, NULL, err)) == IDM_ERR_NOT_FOUND)
             rc = IDM_OK;
         if (rc == IDM_OK && there > high)
             high = there;

@@ -206,6 +206,7 @@ js_status js_device_json(const store_device *d, char *out, size_t cap, size_t *l
     e |= json_object_set_new(o, "ASID", json_string(d->as_id));
     e |= json_object_set_new(o, "HasAppKey", json_boolean(d->app_key.len > 0));
     e |= json_object_set_new(o, "NextJoinNonce", json_integer((json_int_t)d->next_join_nonce));
+    e |= json_object_set_new(o, "LastJoinNonce", json_integer((json_int_t)d->last_join_nonce));
     e |= json_object_set_new(o, "CreatedAt", json_integer((json_int_t)d->created_at));
     js_status st = JS_OK;
     if (e != 0) {

@@ -148,6 +148,12 @@ typedef struct store_device {
      * moves here (docs/store.md, "JoinNonce"). An upsert never moves it
      * backwards. */
     uint32_t next_join_nonce;
+    /* Read only (put ignores it): the JoinNonce of the session in force on
+     * this server, -1 when it never answered the device. Whether a join was
+     * served since the device came here with a floor is "last_join_nonce >=
+     * that floor"; next_join_nonce alone cannot tell it after a migration
+     * moved never-joined counters from 0 to 1. */
+    int64_t last_join_nonce;
     int64_t created_at; /* Unix seconds; set by the store */
 } store_device;
 

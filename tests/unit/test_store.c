@@ -309,9 +309,11 @@ static void test_device_crud(void **state)
     assert_int_equal(store_device_get(fx->s, d.dev_eui, &got), STORE_OK);
     assert_true(got.created_at > 0);
     d.created_at = got.created_at;
-    /* No floor given: the counter starts at 1, never 0. */
+    /* No floor given: the counter starts at 1, never 0; no join served. */
     assert_int_equal(got.next_join_nonce, STORE_JOIN_NONCE_FIRST);
+    assert_int_equal(got.last_join_nonce, -1);
     d.next_join_nonce = STORE_JOIN_NONCE_FIRST;
+    d.last_join_nonce = -1;
     assert_memory_equal(&d, &got, sizeof d);
 
     /* Duplicate refused, upsert replaces. */
@@ -892,9 +894,14 @@ static void test_rejoin_needs_a_session_here(void **state)
     assert_int_equal(rejoin(fx->s, 0x320, 0, 0, NULL), STORE_ERR_NO_SESSION);
     assert_int_equal(next_join_nonce(fx->s, 0x320), 800); /* the refusals took nothing */
 
+    store_device got;
+    assert_int_equal(store_device_get(fx->s, 0x320, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, -1);
     uint32_t jn = 0;
     assert_int_equal(join(fx->s, 0x320, JOIN_EUI, 5, &jn), STORE_OK);
     assert_int_equal(jn, 800);
+    assert_int_equal(store_device_get(fx->s, 0x320, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, 800);
     assert_int_equal(rejoin(fx->s, 0x320, 0, 0, &jn), STORE_OK);
     assert_int_equal(jn, 801);
     /* A raise (the device went elsewhere and may come back) keeps the
@@ -923,6 +930,11 @@ static void test_join_nonce_migration(void **state)
     assert_int_equal(store_schema_version(fx->s), 10);
     assert_int_equal(next_join_nonce(fx->s, 0x330), 1);
     assert_int_equal(next_join_nonce(fx->s, 0x331), 3); /* its last session: JoinNonce 2 */
+    store_device got;
+    assert_int_equal(store_device_get(fx->s, 0x330, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, -1); /* counter 1, yet never joined: what the IDM asks */
+    assert_int_equal(store_device_get(fx->s, 0x331, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, 2);
     assert_int_equal(rejoin(fx->s, 0x330, 0, 0, NULL), STORE_ERR_NO_SESSION);
     uint32_t jn = 0;
     assert_int_equal(rejoin(fx->s, 0x331, 0, 0, &jn), STORE_OK);

@@ -760,7 +760,7 @@ out:
 /* Has the customer JS served a join of the device with its current keys?
  * A join with them has a JoinNonce at or above `base`, the JS's counter
  * when they were put there. Asked as LastJoinNonce >= base, not as
- * NextJoinNonce > base: schema 9 moved the counters of devices that never
+ * NextJoinNonce > base: schema 10 moved the counters of devices that never
  * joined from 0 to 1, which would read as a join against a base of 0
  * recorded before it (and then a transfer would delete the old owner's
  * device too early). A JS too old to say LastJoinNonce counts from 0, and

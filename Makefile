@@ -114,6 +114,28 @@ $(eval $(call flavour,$(BUILD)/bench,-O2 -DNDEBUG,))
 
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/san/tests/%,$(UNIT_SRC))
 
+# LoRaMac-node's end-device crypto, unmodified, as a host program for tests
+# (tests/loramac/lmn_dev.c; issue 20). Built from LORAMAC_NODE_DIR when its
+# source is there; the tests that use it say "skipped" when it is not. Only
+# tests/loramac/ is ours: upstream's files are compiled in place, with their
+# own warnings (not -Werror: their code, not ours to fix).
+LORAMAC_NODE_DIR ?= $(abspath ../shared/loramac-node)
+LMN_SRC_DIR := $(LORAMAC_NODE_DIR)/src
+LMN_UPSTREAM := $(addprefix $(LMN_SRC_DIR)/,mac/LoRaMacCrypto.c mac/LoRaMacParser.c mac/LoRaMacSerializer.c \
+                  peripherals/soft-se/soft-se.c peripherals/soft-se/aes.c peripherals/soft-se/cmac.c)
+LMN_OURS  := tests/loramac/lmn_dev.c tests/loramac/lmn_shim.c
+LMN_INC   := -I$(LMN_SRC_DIR)/mac -I$(LMN_SRC_DIR)/boards -I$(LMN_SRC_DIR)/system -I$(LMN_SRC_DIR)/peripherals/soft-se
+LMN_BIN   := $(BUILD)/loramac/lmn_dev
+LMN_BINS  := $(if $(wildcard $(LMN_SRC_DIR)/mac/LoRaMacCrypto.c),$(LMN_BIN))
+
+$(LMN_BIN): $(LMN_UPSTREAM) $(LMN_OURS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) -std=c17 -D_DEFAULT_SOURCE -O1 -g $(SAN) -DSOFT_SE $(LMN_INC) $(LMN_UPSTREAM) $(LMN_OURS) -o $@ $(SAN)
+
+.PHONY: loramac
+loramac: $(LMN_BINS)
+
 .PHONY: all deps check check-stress demo soak bench bench-se se-target fuzz clean san-build
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -123,14 +145,14 @@ all: $(BUILD)/bin/ferry $(foreach l,$(LAYERS),$(BUILD)/lib/libferry-$(l).a)
 deps:
 	@./scripts/deps.sh
 
-san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check
+san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $(LMN_BINS)
 
 # The bench flavour (-O2 -DNDEBUG) is built too, not run: an assert-only
 # variable or a warning that only NDEBUG shows would otherwise break
 # `make bench` unseen.
 check: deps
 	@$(MAKE) --no-print-directory all san-build se-target $(BENCH_BINS)
-	@BUILD=$(BUILD) ONLY="$(ONLY)" ./tests/run.sh
+	@BUILD=$(BUILD) ONLY="$(ONLY)" LORAMAC_NODE_DIR=$(LORAMAC_NODE_DIR) ./tests/run.sh
 
 # Not part of `make check`: several runs of it take most of an hour.
 # RUNS=N, STRESS_LOAD=cpu|build|none (tests/stress.sh).

@@ -77,7 +77,13 @@ static bi_status parse_fields(json_t *root, bi_device *dev, bi_error *err)
         return st;
     if ((st = bi_json_label(root, "ASKEKLabel", false, dev->as_kek_label, BI_KEK_LABEL_MAX, err)) != BI_OK)
         return st;
-    return bi_json_label(root, "ASID", false, dev->as_id, BI_ID_MAX, err);
+    if ((st = bi_json_label(root, "ASID", false, dev->as_id, BI_ID_MAX, err)) != BI_OK)
+        return st;
+    /* 2^24 - 1 at most: a floor of 2^24 would be a device born exhausted. */
+    if ((st = bi_json_uint(root, "NextJoinNonce", false, 0xFFFFFF, &v, NULL, err)) != BI_OK)
+        return st;
+    dev->next_join_nonce = (uint32_t)v;
+    return BI_OK;
 }
 
 bi_status bi_device_parse(const char *line, size_t len, bi_device *dev, bi_error *err)

@@ -4,7 +4,15 @@
  *   {"DevEUI":"70B3D57ED0000001","JoinEUI":"70B3D57ED0000000",
  *    "MACVersion":"1.0.3","HomeNetID":"000013","AllowedNetIDs":["000014"],
  *    "NwkKey":{"KEKLabel":"import-2024","AESKey":"<48 hex>"},
- *    "NSKEKLabel":"ns:000013","ASKEKLabel":"as:app1","ASID":"app1.example.com"}
+ *    "NSKEKLabel":"ns:000013","ASKEKLabel":"as:app1","ASID":"app1.example.com",
+ *    "NextJoinNonce":4097}
+ *
+ * NextJoinNonce (optional, 0..16777215) is a floor for the device's JoinNonce
+ * counter on this Join Server: what an Identity Manager (or an operator
+ * migrating devices) gives when the device comes from another Join Server,
+ * so that the first JoinNonce served here is above every one the device
+ * accepted there (docs/store.md, "JoinNonce"). Absent: 0, and the counter
+ * starts at 1.
  *
  * For 1.0.x `NwkKey` alone is the device's AppKey (and "AppKey" is refused so
  * that nobody believes a second key is used); 1.1 needs both. Keys come as
@@ -35,6 +43,7 @@ typedef struct bi_device {
     char ns_kek_label[BI_KEK_LABEL_MAX + 1]; /* "" when absent */
     char as_kek_label[BI_KEK_LABEL_MAX + 1];
     char as_id[BI_ID_MAX + 1];
+    uint32_t next_join_nonce;   /* the floor; 0 when absent */
 } bi_device;
 
 /* Parses one JSON line (`len` bytes, no NUL needed; a trailing newline is

@@ -7,7 +7,7 @@
  * One rule runs through all of them: a device is never bricked. The SE only
  * leaves keys behind after a join with the new ones verified, so the IDM
  * only takes keys away from a customer Join Server once that JS confirmed a
- * join (NextJoinNonce > 0 after the device was put there):
+ * join (its LastJoinNonce at or above its counter when the keys were put there):
  *   - a renewal sends RENEW and keeps the new keys pending (blobs under the
  *     master key); only when the SE acknowledged them do they replace the
  *     old ones on the JS, and the old ones are kept ("previous") until a
@@ -468,6 +468,18 @@ idm_status idm_return_to_bootstrap(hsm_session *hs, store *db, uint64_t dev_eui,
         rc = require_event(&se, IDM_EV_RETURN_REQUESTED, "a return to bootstrap", err);
     if (rc == IDM_OK)
         rc = require_idle(db, &c, dev_eui, err);
+    /* Before BOOTSTRAP leaves: the bootstrap JS's counter above the
+     * customer JS's, so that its first join-accept after the switch is one
+     * the device takes (docs/idm.md, "JoinNonce across Join Servers"). */
+    uint32_t floor = 0;
+    if (rc == IDM_OK && (rc = idm_join_nonce_floor(hs, db, dev_eui, c.js_id, &floor, err)) == IDM_OK) {
+        store_status ss = store_device_raise_join_nonce(db, dev_eui, floor);
+        if (ss != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "%016llX: raising the bootstrap Join Server's JoinNonce: %s",
+                     (unsigned long long)dev_eui, store_strerror(ss));
+            rc = from_store(ss);
+        }
+    }
     if (rc == IDM_OK) {
         mls_cmd cmd;
         memset(&cmd, 0, sizeof cmd);

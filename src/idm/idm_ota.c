@@ -757,40 +757,37 @@ out:
 
 /* ---------------------------------------------------------------- housekeeping */
 
-/* Has the customer JS served a join of the device? NextJoinNonce > 0. */
+/* Has the customer JS served a join of the device with its current keys?
+ * A join with them has a JoinNonce at or above `base`, the JS's counter
+ * when they were put there. Asked as LastJoinNonce >= base, not as
+ * NextJoinNonce > base: schema 10 moved the counters of devices that never
+ * joined from 0 to 1, which would read as a join against a base of 0
+ * recorded before it (and then a transfer would delete the old owner's
+ * device too early). A JS too old to say LastJoinNonce counts from 0, and
+ * there NextJoinNonce > base is still exact. */
 static bool customer_joined(idm_ota *e, uint64_t dev_eui)
 {
     store_idm_claim c;
     store_idm_js *js = malloc(sizeof *js);
-    idm_http_resp *r = malloc(sizeof *r);
-    bool joined = false;
-    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64], err[IDM_ERR_MAX];
-    if (js == NULL || r == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK || c.js_id[0] == '\0' ||
-        store_idm_js_get(e->db, c.js_id, js) != STORE_OK || idm_js_token(e->hs, js, token, sizeof token) != IDM_OK)
-        goto out;
-    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
-    idm_status st = idm_js_call(e->db, js, "GET", url, token, NULL, r, err);
-    lw_secure_wipe(token, sizeof token);
-    if (st != IDM_OK || r->status != 200)
-        goto out;
-    /* Above the counter the JS had when the current keys were put there
-     * (0 for a device made fresh): a join with these keys was served. */
     store_idm_profile_key *k = calloc(1, sizeof *k);
-    json_int_t base = 0;
-    if (k != NULL && store_idm_key_get(e->db, dev_eui, STORE_IDM_SLOT_CURRENT, k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
-        base = (json_int_t)k->join_nonce_base;
+    bool joined = false;
+    char err[IDM_ERR_MAX];
+    uint32_t next = 0, base = 0;
+    int64_t last = IDM_JOIN_NONCE_UNSAID;
+    if (js == NULL || k == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK || c.js_id[0] == '\0' ||
+        store_idm_js_get(e->db, c.js_id, js) != STORE_OK ||
+        idm_js_next_join_nonce(e->hs, e->db, js, dev_eui, &next, &last, err) != IDM_OK)
+        goto out;
+    if (store_idm_key_get(e->db, dev_eui, STORE_IDM_SLOT_CURRENT, k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
+        base = k->join_nonce_base;
+    joined = last != IDM_JOIN_NONCE_UNSAID ? last >= (int64_t)base : next > base;
+out:
     if (k != NULL)
         lw_secure_wipe(k, sizeof *k);
-    free(k);
-    json_t *root = json_loadb(r->body, r->len, 0, NULL);
-    json_t *n = root != NULL ? json_object_get(root, "NextJoinNonce") : NULL;
-    joined = n != NULL && json_is_integer(n) && json_integer_value(n) > base;
-    json_decref(root);
-out:
     if (js != NULL)
         lw_secure_wipe(js, sizeof *js);
+    free(k);
     free(js);
-    free(r);
     return joined;
 }
 

@@ -119,6 +119,27 @@ idm_status idm_profile_keys_make(hsm_session *hs, bool v11, lw_key *nwk, lw_key 
 idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
                              const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX]);
 
+/* The customer JS `js`'s JoinNonce counter for dev_eui (GET
+ * /api/v1/devices/{DevEUI}) into *next, and (when `last` is not NULL) the
+ * JoinNonce of the last join it served into *last: -1 for none,
+ * IDM_JOIN_NONCE_UNSAID from a Join Server too old to say. IDM_ERR_NOT_FOUND
+ * when the JS does not know the device, IDM_ERR_REMOTE for any other answer
+ * without a NextJoinNonce. */
+#define IDM_JOIN_NONCE_UNSAID (-2)
+idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
+                                  uint32_t *next, int64_t *last, char err[IDM_ERR_MAX]);
+
+/* The JoinNonce floor for the next Join Server of device dev_eui: above the
+ * bootstrap Join Server's counter (this database) and, when other_js_id is
+ * not "", the counter of that customer JS (the one the device leaves), plus
+ * a reserve for the joins it may still serve before the device switches
+ * (docs/idm.md, "JoinNonce across Join Servers"). Whatever JoinNonce the
+ * device last accepted came from one of those counters, so a Join Server
+ * starting at *floor is accepted by stacks that want a greater one.
+ * IDM_ERR_REMOTE when the other JS cannot be asked: no floor is guessed. */
+idm_status idm_join_nonce_floor(hsm_session *hs, store *db, uint64_t dev_eui, const char *other_js_id,
+                                uint32_t *floor, char err[IDM_ERR_MAX]);
+
 /* Deletes the device from customer JS `js` (a 404 counts as done). */
 idm_status idm_js_delete_device(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
                                 char err[IDM_ERR_MAX]);

@@ -76,6 +76,7 @@ typedef struct prov {
     store_idm_ota ota_old;       /* as read: the compare of the compare-and-set */
     store_idm_cmd cmd[2];
     store_idm_profile_key key;   /* the new keys as master-key blobs: the "current" row once committed */
+    uint32_t join_nonce_floor;   /* NextJoinNonce in the device line (idm_join_nonce_floor) */
     char line[1024];
     const char *actor;
     int64_t now;
@@ -110,7 +111,8 @@ idm_status idm_seal_cmd(mls_session *ms, const mls_cmd *cmd, size_t msg_max, sto
 /* The customer JS's device line for keys nwk (and app for 1.1), held in
  * the token: KeyEnvelopes under the KEK shared with that JS. */
 static idm_status device_line(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
-                              const lw_key *nwk, const lw_key *app, char *line, size_t cap, char err[IDM_ERR_MAX])
+                              const lw_key *nwk, const lw_key *app, uint32_t join_nonce_floor, char *line, size_t cap,
+                              char err[IDM_ERR_MAX])
 {
     const lw_crypto *c = hsm_session_crypto(hs);
     store_kek kek;
@@ -154,12 +156,17 @@ static idm_status device_line(hsm_session *hs, store *db, const store_idm_js *js
         }
         snprintf(nets_part + k, sizeof nets_part - k, "]");
     }
+    /* The JoinNonce floor of a device that moves to this JS (0: the JS
+     * keeps its own counter, as for new keys on the same JS). */
+    char floor_part[32] = "";
+    if (join_nonce_floor > 0)
+        snprintf(floor_part, sizeof floor_part, ",\"NextJoinNonce\":%u", (unsigned)join_nonce_floor);
     int n = snprintf(line, cap,
                      "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"%s\",\"HomeNetID\":\"%06X\","
-                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s%s}",
+                     "\"NwkKey\":{\"KEKLabel\":\"%s\",\"AESKey\":\"%s\"}%s%s%s%s}",
                      (unsigned long long)se->dev_eui, (unsigned long long)js->join_eui,
                      store_mac_version_name(se->mac_version), (unsigned)js->home_net_id, js->kek_label, hn, app_part,
-                     ns_part, nets_part);
+                     ns_part, nets_part, floor_part);
     if (n < 0 || (size_t)n >= cap) {
         snprintf(err, IDM_ERR_MAX, "device line too long");
         goto out;
@@ -204,7 +211,8 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
         goto out;
     }
     /* For the customer Join Server: KeyEnvelopes under the shared KEK. */
-    if ((rc = device_line(hs, db, &p->js, &p->se, &nwk, &app, p->line, sizeof p->line, p->err)) != IDM_OK)
+    if ((rc = device_line(hs, db, &p->js, &p->se, &nwk, &app, p->join_nonce_floor, p->line, sizeof p->line,
+                          p->err)) != IDM_OK)
         goto out;
     /* For the SE: the same keys under its MLS WrapDown, sealed. */
     rc = idm_mls_open(hs, &p->se, &p->ota, &ms);
@@ -327,6 +335,106 @@ static idm_status post_line(hsm_session *hs, store *db, const store_idm_js *js, 
     return rc;
 }
 
+/* METHOD {url}/api/v1/devices/{DevEUI} on customer JS `js` with its admin
+ * token (read from the token, wiped after); the answer in *r. */
+static idm_status device_call(hsm_session *hs, store *db, const store_idm_js *js, const char *method, uint64_t dev_eui,
+                              idm_http_resp *r, char err[IDM_ERR_MAX])
+{
+    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
+    if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
+        snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
+        return IDM_ERR_HSM;
+    }
+    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
+    idm_status rc = idm_js_call(db, js, method, url, token, NULL, r, err);
+    lw_secure_wipe(token, sizeof token);
+    return rc;
+}
+
+idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
+                                  uint32_t *next, int64_t *last, char err[IDM_ERR_MAX])
+{
+    *next = 0;
+    if (last != NULL)
+        *last = IDM_JOIN_NONCE_UNSAID;
+    idm_http_resp *r = malloc(sizeof *r);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "GET", dev_eui, r, err);
+    if (rc == IDM_OK && r->status == 404) {
+        rc = IDM_ERR_NOT_FOUND;
+        snprintf(err, IDM_ERR_MAX, "join server %s does not know %016llX", js->id, (unsigned long long)dev_eui);
+    } else if (rc == IDM_OK) {
+        json_t *root = r->status == 200 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+        json_t *n = root != NULL ? json_object_get(root, "NextJoinNonce") : NULL;
+        if (n == NULL || !json_is_integer(n) || json_integer_value(n) < 0 ||
+            json_integer_value(n) > (json_int_t)STORE_JOIN_NONCE_LIMIT) {
+            snprintf(err, IDM_ERR_MAX, "join server %s: GET /api/v1/devices/{DevEUI} answered %ld without a NextJoinNonce",
+                     js->id, r->status);
+            rc = IDM_ERR_REMOTE;
+        } else {
+            *next = (uint32_t)json_integer_value(n);
+            json_t *l = json_object_get(root, "LastJoinNonce");
+            if (last != NULL && json_is_integer(l) && json_integer_value(l) >= -1 &&
+                json_integer_value(l) < (json_int_t)*next)
+                *last = (int64_t)json_integer_value(l);
+        }
+        json_decref(root);
+    }
+    free(r);
+    return rc;
+}
+
+/* Why a reserve: the floor is read while the device is still served by the
+ * Join Server it leaves, and it may join there again (a reset, a rejoin)
+ * until the profile switch reaches it. Each such join takes one JoinNonce
+ * there; the reserve keeps those below the new server's first one. 256 per
+ * move spends 1/65,536 of the 2^24 JoinNonces a device has. */
+#define IDM_JOIN_NONCE_RESERVE 256u
+
+idm_status idm_join_nonce_floor(hsm_session *hs, store *db, uint64_t dev_eui, const char *other_js_id,
+                                uint32_t *floor, char err[IDM_ERR_MAX])
+{
+    uint32_t high = 0;
+    store_device *boot = malloc(sizeof *boot);
+    store_status ss = boot == NULL ? STORE_ERR_NOMEM : store_device_get(db, dev_eui, boot);
+    if (ss == STORE_OK)
+        high = boot->next_join_nonce;
+    if (boot != NULL)
+        lw_secure_wipe(boot, sizeof *boot);
+    free(boot);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: the bootstrap Join Server's JoinNonce: %s", (unsigned long long)dev_eui,
+                 store_strerror(ss));
+        return ss == STORE_ERR_NOMEM ? IDM_ERR_NOMEM : IDM_ERR_STORE;
+    }
+    idm_status rc = IDM_OK;
+    if (other_js_id != NULL && other_js_id[0] != '\0') {
+        store_idm_js *js = calloc(1, sizeof *js);
+        uint32_t there = 0;
+        rc = js == NULL ? IDM_ERR_NOMEM : IDM_OK;
+        if (rc == IDM_OK && (ss = store_idm_js_get(db, other_js_id, js)) != STORE_OK) {
+            snprintf(err, IDM_ERR_MAX, "join server %s: %s", other_js_id, store_strerror(ss));
+            rc = ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        }
+        /* A JS that no longer knows the device serves it no JoinNonce. */
+        if (rc == IDM_OK && (rc = idm_js_next_join_nonce(hs, db, js, dev_eui, &there, NULL, err)) == IDM_ERR_NOT_FOUND)
+            rc = IDM_OK;
+        if (rc == IDM_OK && there > high)
+            high = there;
+        if (js != NULL)
+            lw_secure_wipe(js, sizeof *js);
+        free(js);
+    }
+    if (rc != IDM_OK)
+        return rc;
+    uint64_t f = (uint64_t)high + IDM_JOIN_NONCE_RESERVE;
+    if (f >= STORE_JOIN_NONCE_LIMIT) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: the device has used up its JoinNonces", (unsigned long long)dev_eui);
+        return IDM_ERR_ILLEGAL;
+    }
+    *floor = (uint32_t)f;
+    return IDM_OK;
+}
+
 idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js, const store_idm_se *se,
                              const store_idm_profile_key *k, uint32_t *next_join_nonce, char err[IDM_ERR_MAX])
 {
@@ -340,7 +448,7 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
         rc = IDM_ERR_HSM;
     }
     if (rc == IDM_OK)
-        rc = device_line(hs, db, js, se, &nwk, &app, line, 1024, err);
+        rc = device_line(hs, db, js, se, &nwk, &app, 0, line, 1024, err);
     if (rc == IDM_OK)
         rc = post_line(hs, db, js, se->dev_eui, line, true, next_join_nonce, err);
     hsm_key_release(hs, &nwk);
@@ -354,21 +462,12 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
 idm_status idm_js_delete_device(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
                                 char err[IDM_ERR_MAX])
 {
-    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
-    if (idm_js_token(hs, js, token, sizeof token) != IDM_OK) {
-        snprintf(err, IDM_ERR_MAX, "key service: could not read join server %s's admin token", js->id);
-        return IDM_ERR_HSM;
-    }
     idm_http_resp *r = malloc(sizeof *r);
-    idm_status rc = r == NULL ? IDM_ERR_NOMEM : IDM_OK;
-    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
-    if (rc == IDM_OK)
-        rc = idm_js_call(db, js, "DELETE", url, token, NULL, r, err);
+    idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "DELETE", dev_eui, r, err);
     if (rc == IDM_OK && r->status != 200 && r->status != 404) {
         snprintf(err, IDM_ERR_MAX, "join server %s: DELETE answered %ld", js->id, r->status);
         rc = IDM_ERR_REMOTE;
     }
-    lw_secure_wipe(token, sizeof token);
     free(r);
     return rc;
 }
@@ -509,7 +608,12 @@ idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm
                  ss == STORE_ERR_ABORTED ? "another provisioning of this SE is in progress" : store_strerror(ss));
         goto out;
     }
-    if ((rc = prepare(hs, db, p, pol)) != IDM_OK || (rc = post_line(hs, db, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
+    /* The JoinNonce floor for the new JS: above what the bootstrap JS and,
+     * for a transfer, the old owner's JS have served the device. */
+    if ((rc = idm_join_nonce_floor(hs, db, dev_eui, p->claim.op == STORE_IDM_OP_TRANSFER ? p->claim.prev_js_id : "",
+                                   &p->join_nonce_floor, err)) != IDM_OK ||
+        (rc = prepare(hs, db, p, pol)) != IDM_OK ||
+        (rc = post_line(hs, db, &p->js, p->se.dev_eui, p->line, false, &p->key.join_nonce_base, err)) != IDM_OK) {
         if (store_idm_txn(db, unreserve_fn, p) != STORE_OK)
             idm_logf("%016llX: the provisioning reservation stays until it is stale",
                     (unsigned long long)dev_eui);

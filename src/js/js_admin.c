@@ -171,6 +171,7 @@ js_status js_device_translate(js_worker *w, const char *line, size_t len, bool a
         js_copy(out->ns_kek_label, sizeof(out->ns_kek_label), d.ns_kek_label);
         js_copy(out->as_kek_label, sizeof(out->as_kek_label), d.as_kek_label);
         js_copy(out->as_id, sizeof(out->as_id), d.as_id);
+        out->next_join_nonce = d.next_join_nonce;
         st = translate_key(w, &d.nwk_key, "NwkKey", allow_clear, &out->nwk_key, was_clear, err);
     }
     if (st == JS_OK && d.app_key.present)
@@ -205,6 +206,7 @@ js_status js_device_json(const store_device *d, char *out, size_t cap, size_t *l
     e |= json_object_set_new(o, "ASID", json_string(d->as_id));
     e |= json_object_set_new(o, "HasAppKey", json_boolean(d->app_key.len > 0));
     e |= json_object_set_new(o, "NextJoinNonce", json_integer((json_int_t)d->next_join_nonce));
+    e |= json_object_set_new(o, "LastJoinNonce", json_integer((json_int_t)d->last_join_nonce));
     e |= json_object_set_new(o, "CreatedAt", json_integer((json_int_t)d->created_at));
     js_status st = JS_OK;
     if (e != 0) {

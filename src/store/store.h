@@ -68,6 +68,10 @@ store_status store_session_purge(store *s, int64_t now, size_t *deleted) STORE_M
 #define STORE_NET_IDS_MAX 16    /* AllowedNetIDs per device */
 #define STORE_SESSION_ID_MAX 32 /* SessionKeyID bytes */
 #define STORE_JOIN_NONCE_LIMIT 0x1000000u /* 2^24: JoinNonces are 0..0xFFFFFF */
+/* The first JoinNonce a device is ever given. Not 0: LoRaMac-node and LoRa
+ * Basics Modem start with a stored JoinNonce of 0 and accept only a
+ * different (1.0.x) or greater (1.1) one, so a 0 would be thrown away. */
+#define STORE_JOIN_NONCE_FIRST 1u
 
 /* An opaque wrapped key; len 0 means "absent". */
 typedef struct store_blob {
@@ -138,10 +142,18 @@ typedef struct store_device {
     char ns_kek_label[STORE_LABEL_MAX + 1]; /* "" = none */
     char as_kek_label[STORE_LABEL_MAX + 1]; /* "" = none */
     char as_id[STORE_LABEL_MAX + 1];        /* "" = none */
-    /* The next JoinNonce to issue. On insert: where the counter starts (0 for
-     * a new device, the old server's next value for a migrated one). An
-     * upsert never moves it backwards. */
+    /* The next JoinNonce to issue. On insert it is a floor: the counter
+     * starts at max(floor, STORE_JOIN_NONCE_FIRST) - 0 for a new device, the
+     * JoinNonce floor its Identity Manager or old server gives when the device
+     * moves here (docs/store.md, "JoinNonce"). An upsert never moves it
+     * backwards. */
     uint32_t next_join_nonce;
+    /* Read only (put ignores it): the JoinNonce of the session in force on
+     * this server, -1 when it never answered the device. Whether a join was
+     * served since the device came here with a floor is "last_join_nonce >=
+     * that floor"; next_join_nonce alone cannot tell it after a migration
+     * moved never-joined counters from 0 to 1. */
+    int64_t last_join_nonce;
     int64_t created_at; /* Unix seconds; set by the store */
 } store_device;
 
@@ -150,6 +162,14 @@ typedef struct store_device {
  * the JoinNonce counter, which only moves forwards (a re-import must never
  * make a JoinNonce repeat). */
 store_status store_device_put(store *s, const store_device *d, bool upsert) STORE_MUST_CHECK;
+
+/* Raises the device's JoinNonce counter to at least `floor` (0 ..
+ * STORE_JOIN_NONCE_LIMIT - 1); a counter already there stays. What the
+ * Identity Manager does to its bootstrap Join Server's device before the
+ * device comes back from a customer's Join Server: the next JoinNonce must be
+ * above every one the device accepted elsewhere. STORE_ERR_NOT_FOUND if
+ * unknown, STORE_ERR_ARGUMENT for a floor out of range. */
+store_status store_device_raise_join_nonce(store *s, uint64_t dev_eui, uint32_t floor) STORE_MUST_CHECK;
 
 /* Reads the device `dev_eui` into *out; STORE_ERR_NOT_FOUND if unknown. */
 store_status store_device_get(store *s, uint64_t dev_eui, store_device *out) STORE_MUST_CHECK;

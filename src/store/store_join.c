@@ -15,7 +15,8 @@
  *     the caller prepared the session before the transaction for exactly
  *     this grant (store_prepared), that one is kept and nothing is called:
  *     the HSM work then ran outside the writer lock.
- *  5. Write: counter + 1, the DevNonce (or RJcount), the session; commit.
+ *  5. Write: counter + 1, the JoinNonce as the session in force
+ *     (last_join_nonce), the DevNonce (or RJcount), the session; commit.
  *
  * DevNonces are kept one row per accepted value in dev_nonces, with primary
  * key (dev_eui, join_eui, dev_nonce), for every MAC version. Why rows and
@@ -47,6 +48,7 @@ typedef struct commit_ctx {
     bool found;
     store_mac_version mac;
     int64_t next_join_nonce;
+    int64_t last_join_nonce; /* of the session in force here, -1: none */
     /* out */
     store_join_result result;
 } commit_ctx;
@@ -55,14 +57,16 @@ static store_status device_locked_row(void *ctx, const store_value *c, size_t n)
 {
     commit_ctx *x = ctx;
     uint64_t join_eui;
-    if (n < 3 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_INT ||
-        store_eui_parse(c[0].text, &join_eui) != STORE_OK || store_mac_version_parse(c[1].text, &x->mac) != STORE_OK ||
-        c[2].i < 0 || c[2].i > STORE_JOIN_NONCE_LIMIT)
+    if (n < 4 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_INT ||
+        c[3].type != STORE_V_INT || store_eui_parse(c[0].text, &join_eui) != STORE_OK ||
+        store_mac_version_parse(c[1].text, &x->mac) != STORE_OK || c[2].i < 0 || c[2].i > STORE_JOIN_NONCE_LIMIT ||
+        c[3].i < -1 || c[3].i >= c[2].i)
         return STORE_ERR_CORRUPT;
     /* Rejoins of types 0 and 2 carry a NetID, not a JoinEUI: the device's. */
     if (x->rejoin_type == 0 || x->rejoin_type == 2)
         x->join_eui = join_eui;
     x->next_join_nonce = c[2].i;
+    x->last_join_nonce = c[3].i;
     x->found = true;
     return STORE_OK;
 }
@@ -96,9 +100,10 @@ static store_status rj_row(void *ctx, const store_value *c, size_t n)
  * any subquery in it keeps the snapshot taken before the wait: folding the
  * DevNonce query into this one would check the rule against a state older
  * than the lock. The statements after it take fresh snapshots. */
-static const char LOCK_DEVICE[] = "SELECT join_eui, mac_version, next_join_nonce FROM devices WHERE dev_eui = $1";
+static const char LOCK_DEVICE[] =
+    "SELECT join_eui, mac_version, next_join_nonce, last_join_nonce FROM devices WHERE dev_eui = $1";
 static const char LOCK_DEVICE_FOR_UPDATE[] =
-    "SELECT join_eui, mac_version, next_join_nonce FROM devices WHERE dev_eui = $1 FOR UPDATE";
+    "SELECT join_eui, mac_version, next_join_nonce, last_join_nonce FROM devices WHERE dev_eui = $1 FOR UPDATE";
 
 /* 1.0.4 and 1.1 (LoRaWAN 1.0.4 §6.2.5, 1.1 §6.2.5): DevNonce is a counter,
  * accept only above the last one. 1.0.0-1.0.3: DevNonce is random, accept
@@ -178,7 +183,9 @@ static store_status commit_body(store *s, void *ctx)
     if (!x->found)
         return STORE_ERR_NOT_FOUND;
     store_eui_text(x->join_eui, join);
-    int64_t session_in_force = x->next_join_nonce - 1; /* -1: never joined */
+    /* Not next_join_nonce - 1: a counter may start at a floor, and a device
+     * that moved here with one has no session on this server yet. */
+    int64_t session_in_force = x->last_join_nonce; /* -1: never answered here */
 
     /* 2. the nonce rule */
     if (x->rejoin_type < 0) {
@@ -220,9 +227,9 @@ static store_status commit_body(store *s, void *ctx)
     int64_t expires = ss.lifetime_s ? now + (int64_t)ss.lifetime_s : 0;
 
     /* 5. write */
-    const store_value pu[] = {SV_TEXT(dev), SV_INT(join_nonce + 1)};
-    if ((st = s->drv->exec(s, "UPDATE devices SET next_join_nonce = $2 WHERE dev_eui = $1", pu, 2, NULL, NULL,
-                           NULL)) != STORE_OK)
+    const store_value pu[] = {SV_TEXT(dev), SV_INT(join_nonce + 1), SV_INT(join_nonce)};
+    if ((st = s->drv->exec(s, "UPDATE devices SET next_join_nonce = $2, last_join_nonce = $3 WHERE dev_eui = $1",
+                           pu, 3, NULL, NULL, NULL)) != STORE_OK)
         return st;
     if (x->rejoin_type < 0) {
         const store_value pn[] = {SV_TEXT(dev), SV_TEXT(join), SV_INT(x->nonce), SV_INT(join_nonce), SV_INT(now)};

@@ -14,6 +14,9 @@
     "dev_eui, join_eui, mac_version, home_net_id, allowed_net_ids, nwk_key, app_key, ns_kek_label, "       \
     "as_kek_label, as_id, next_join_nonce, created_at"
 
+/* What a read returns: the columns a put writes, then the read-only ones. */
+#define DEVICE_READ_COLUMNS DEVICE_COLUMNS ", last_join_nonce"
+
 /* ---------------------------------------------------------------- helpers */
 
 static bool label_ok(const char *label, bool required)
@@ -144,12 +147,32 @@ store_status store_device_put(store *s, const store_device *d, bool upsert)
         SV_TEXT(dev), SV_TEXT(join), SV_TEXT(store_mac_version_name(d->mac_version)), SV_INT(d->home_net_id),
         SV_TEXT(nets), SV_BLOB(d->nwk_key.data, d->nwk_key.len), blob_or_null(&d->app_key),
         text_or_null(d->ns_kek_label), text_or_null(d->as_kek_label), text_or_null(d->as_id),
-        SV_INT(d->next_join_nonce), SV_INT(store_now()),
+        SV_INT(d->next_join_nonce > STORE_JOIN_NONCE_FIRST ? d->next_join_nonce : STORE_JOIN_NONCE_FIRST),
+        SV_INT(store_now()),
     };
     return s->drv->exec(s, upsert ? DEVICE_UPSERT : DEVICE_INSERT, p, sizeof p / sizeof p[0], NULL, NULL, NULL);
 }
 
-/* Row callback: decodes DEVICE_COLUMNS into the next slot of a page. */
+store_status store_device_raise_join_nonce(store *s, uint64_t dev_eui, uint32_t floor)
+{
+    if (s == NULL || floor >= STORE_JOIN_NONCE_LIMIT)
+        return STORE_ERR_ARGUMENT;
+    char dev[17];
+    store_eui_text(dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(floor), SV_INT(store_now())};
+    int64_t changes = 0;
+    /* Two statements' worth in one: the row is touched either way, so that
+     * "unknown device" and "already above" are told apart by `changes`. */
+    store_status st = s->drv->exec(s,
+                                   "UPDATE devices SET next_join_nonce = CASE WHEN next_join_nonce < $2 THEN $2 "
+                                   "ELSE next_join_nonce END, updated_at = $3 WHERE dev_eui = $1",
+                                   p, 3, NULL, NULL, &changes);
+    if (st == STORE_OK && changes == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
+/* Row callback: decodes DEVICE_READ_COLUMNS into the next slot of a page. */
 typedef struct device_page {
     store_device *out;
     size_t cap, count;
@@ -160,7 +183,7 @@ static store_status store_device_from_row(const store_value *c, size_t n, store_
     int64_t v;
     store_status st = STORE_OK;
     memset(d, 0, sizeof *d);
-    if (n < 12 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_TEXT ||
+    if (n < 13 || c[0].type != STORE_V_TEXT || c[1].type != STORE_V_TEXT || c[2].type != STORE_V_TEXT ||
         c[4].type != STORE_V_TEXT)
         return STORE_ERR_CORRUPT;
     if ((st = store_eui_parse(c[0].text, &d->dev_eui)) != STORE_OK ||
@@ -179,6 +202,8 @@ static store_status store_device_from_row(const store_value *c, size_t n, store_
         (st = copy_int(&c[10], 0, STORE_JOIN_NONCE_LIMIT, &v)) != STORE_OK)
         return st;
     d->next_join_nonce = (uint32_t)v;
+    if ((st = copy_int(&c[12], -1, (int64_t)d->next_join_nonce - 1, &d->last_join_nonce)) != STORE_OK)
+        return st;
     return copy_int(&c[11], INT64_MIN, INT64_MAX, &d->created_at);
 }
 
@@ -202,7 +227,7 @@ store_status store_device_get(store *s, uint64_t dev_eui, store_device *out)
     device_page pg = {out, 1, 0};
     const store_value p[] = {SV_TEXT(dev)};
     store_status st =
-        s->drv->exec(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE dev_eui = $1", p, 1, device_row, &pg, NULL);
+        s->drv->exec(s, "SELECT " DEVICE_READ_COLUMNS " FROM devices WHERE dev_eui = $1", p, 1, device_row, &pg, NULL);
     if (st == STORE_OK && pg.count == 0)
         st = STORE_ERR_NOT_FOUND;
     return st;
@@ -218,7 +243,7 @@ store_status store_device_list(store *s, const uint64_t *after, store_device *ou
         store_eui_text(*after, from);
     device_page pg = {out, cap, 0};
     const store_value p[] = {SV_TEXT(from), SV_INT(cap)};
-    store_status st = s->drv->exec(s, "SELECT " DEVICE_COLUMNS " FROM devices WHERE dev_eui > $1 "
+    store_status st = s->drv->exec(s, "SELECT " DEVICE_READ_COLUMNS " FROM devices WHERE dev_eui > $1 "
                                       "ORDER BY dev_eui LIMIT $2",
                                    p, 2, device_row, &pg, NULL);
     *count = st == STORE_OK ? pg.count : 0;

@@ -281,6 +281,21 @@
     "ALTER TABLE idm_operator ADD COLUMN answer_url TEXT NOT NULL DEFAULT '';"                        \
     "ALTER TABLE idm_operator ADD COLUMN answer_token_file TEXT NOT NULL DEFAULT '';"
 
+/* Version 10: JoinNonces that unmodified device stacks accept (docs/store.md,
+ * "JoinNonce: the first is 1, a floor per move"). LoRaMac-node and LoRa Basics
+ * Modem keep the last JoinNonce they accepted, 0 when factory-fresh, and take
+ * only a different (1.0.x) or greater (1.1) one: a counter that starts at 0
+ * makes every fresh device drop its first join-accept. Devices that never
+ * joined start at 1. And "the device has a session here" can no longer be
+ * read as next_join_nonce > 0 once a counter may start above a floor:
+ * last_join_nonce is the JoinNonce of the session in force on this server
+ * (-1: none), exact for existing rows since their counters started at 0. */
+#define V10(BLOB, KEY)                                                                                     \
+    "ALTER TABLE devices ADD COLUMN last_join_nonce BIGINT NOT NULL DEFAULT -1"                      \
+    " CHECK (last_join_nonce BETWEEN -1 AND 16777215);"                                              \
+    "UPDATE devices SET last_join_nonce = next_join_nonce - 1;"                                      \
+    "UPDATE devices SET next_join_nonce = 1 WHERE next_join_nonce = 0;"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -291,6 +306,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V7("BLOB", "TEXT"),
     V8("BLOB", "TEXT"),
     V9("BLOB", "TEXT"),
+    V10("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -303,4 +319,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V7("BYTEA", "TEXT COLLATE \"C\""),
     V8("BYTEA", "TEXT COLLATE \"C\""),
     V9("BYTEA", "TEXT COLLATE \"C\""),
+    V10("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -53,14 +53,20 @@ async function join(state, jsUrl, tokenFile, nsKek, asKek, netId) {
   const devEui = Buffer.from(b.subarray(9, 17)).reverse().toString("hex").toUpperCase();
   const devAddr = crypto.randomBytes(4).toString("hex").toUpperCase();
   const req = { ProtocolVersion: "1.0", SenderID: netId, ReceiverID: joinEui, TransactionID: Math.floor(Math.random() * 1e9),
-    MessageType: "JoinReq", MACVersion: "1.0.4", PHYPayload: jr, DevEUI: devEui, DevAddr: devAddr, DLSettings: "00", RxDelay: 1 };
+    MessageType: "JoinReq", MACVersion: process.env.NS_MAC_VERSION || "1.0.4", PHYPayload: jr, DevEUI: devEui, DevAddr: devAddr, DLSettings: "00", RxDelay: 1 };
   const r = await post(jsUrl, tokenFile, req);
   if (r.status !== 200 || !r.body.Result || r.body.Result.ResultCode !== "Success")
     die("join: " + r.status + " " + JSON.stringify(r.body));
-  if (!r.body.NwkSKey || !r.body.AppSKey) die("join: NwkSKey and AppSKey envelopes expected");
+  // 1.1 (NS_MAC_VERSION=1.1): SNwkSIntKey for the downlink MICs and half of
+  // the uplink's, FNwkSIntKey for the other half
+  const nk = r.body.NwkSKey || r.body.SNwkSIntKey;
+  if (!nk || !r.body.AppSKey) die("join: NwkSKey (or SNwkSIntKey) and AppSKey envelopes expected");
+  // A LoRaMac-node device beside the element takes the same accept (tests/loramac/lmn_twin.js).
+  if (process.env.LMN_TWIN) execFileSync("node", [process.env.LMN_TWIN, jr, r.body.PHYPayload], { stdio: "inherit" });
   se(["join-accept", r.body.PHYPayload]);
-  const st = { devEui, joinEui, devAddr, nwkSKey: unwrap(nsKek, r.body.NwkSKey.AESKey).toString("hex"),
+  const st = { devEui, joinEui, devAddr, nwkSKey: unwrap(nsKek, nk.AESKey).toString("hex"),
     appSKey: unwrap(asKek, r.body.AppSKey.AESKey).toString("hex"), fcntDown: 0 };
+  if (r.body.FNwkSIntKey) st.fNwkSIntKey = unwrap(nsKek, r.body.FNwkSIntKey.AESKey).toString("hex");
   fs.writeFileSync(state, JSON.stringify(st), { mode: 0o600 });
   console.log(JSON.stringify({ joined: joinEui, devEui }));
 }
@@ -92,7 +98,11 @@ function downlinkPhy(st, fport, fcnt, plain) {
 // An uplink as the NS hands it to the AS: MIC checked, FRMPayload decrypted.
 function receive(st, phy) {
   const p = lora.fromWire(H(phy));
-  if (!lora.verifyMIC(p, H(st.nwkSKey))) die("uplink MIC does not verify under the customer's NwkSKey");
+  // 1.1: ConfFCnt, TxDr and TxCh are 0 (no ACK; the emulator's defaults);
+  // lora-packet takes FNwkSIntKey (B0 half) first, SNwkSIntKey (B1 half) second
+  const ok = st.fNwkSIntKey ? lora.verifyMIC(p, H(st.fNwkSIntKey), H(st.nwkSKey), undefined, Buffer.alloc(4))
+                            : lora.verifyMIC(p, H(st.nwkSKey));
+  if (!ok) die("uplink MIC does not verify under the customer's NwkSKey");
   const fport = p.FPort === undefined || p.FPort.length === 0 ? null : p.FPort[0];
   const plain = fport === null ? Buffer.alloc(0) : lora.decrypt(p, H(st.appSKey), H(st.nwkSKey));
   return { fport, plain };

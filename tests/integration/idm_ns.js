@@ -11,7 +11,10 @@
 //   node idm_ns.js pump STATE IDM_URL IDM_TOKEN_FILE ROUNDS [until]
 //        until: "switched" (stop when the SE left the bootstrap profile) or
 //               "sent:N" (stop after N downlinks)
-// env: FERRY (the binary), SOCK (the emulator's socket), MAXDL (default 51)
+// env: FERRY (the binary), SOCK (the emulator's socket), MAXDL (default 51),
+//      NS_MAC_VERSION (the MACVersion of the JoinReq, default 1.0.4; with 1.1
+//      the Join Server answers a 1.1 device in 1.1 mode, and the downlinks'
+//      MIC is under SNwkSIntKey)
 "use strict";
 const { execFileSync } = require("child_process");
 const crypto = require("crypto");
@@ -47,12 +50,15 @@ async function join(state, jsUrl, tokenFile, nsKek, netId) {
   const devEui = Buffer.from(b.subarray(9, 17)).reverse().toString("hex").toUpperCase();
   const devAddr = crypto.randomBytes(4).toString("hex").toUpperCase();
   const req = { ProtocolVersion: "1.0", SenderID: netId, ReceiverID: joinEui, TransactionID: Math.floor(Math.random() * 1e9),
-    MessageType: "JoinReq", MACVersion: "1.0.4", PHYPayload: jr, DevEUI: devEui, DevAddr: devAddr, DLSettings: "00", RxDelay: 1 };
+    MessageType: "JoinReq", MACVersion: process.env.NS_MAC_VERSION || "1.0.4", PHYPayload: jr, DevEUI: devEui, DevAddr: devAddr, DLSettings: "00", RxDelay: 1 };
   const r = await post(jsUrl, tokenFile, req);
   if (r.status !== 200 || !r.body.Result || r.body.Result.ResultCode !== "Success")
     die("join: " + r.status + " " + JSON.stringify(r.body));
-  if (!r.body.NwkSKey || !r.body.NwkSKey.KEKLabel) die("join: NwkSKey not wrapped");
-  const nwk = unwrap(nsKek, r.body.NwkSKey.AESKey).toString("hex");
+  const nk = r.body.NwkSKey || r.body.SNwkSIntKey; // 1.1: downlink MICs are under SNwkSIntKey
+  if (!nk || !nk.KEKLabel) die("join: NwkSKey (SNwkSIntKey) not wrapped");
+  const nwk = unwrap(nsKek, nk.AESKey).toString("hex");
+  // A LoRaMac-node device beside the element takes the same accept (tests/loramac/lmn_twin.js).
+  if (process.env.LMN_TWIN) execFileSync("node", [process.env.LMN_TWIN, jr, r.body.PHYPayload], { stdio: "inherit" });
   se(["join-accept", r.body.PHYPayload]);
   const st = { devEui, joinEui, devAddr, nwkSKey: nwk, sessionKeyId: r.body.SessionKeyID || "", fcntDown: 0 };
   fs.writeFileSync(state, JSON.stringify(st), { mode: 0o600 });

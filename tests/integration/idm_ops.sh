@@ -58,27 +58,17 @@ I="$FERRY -d $idm"; A="$FERRY -d $acme"; B="$FERRY -d $bolt"
 AJE=70B3D57ED00A0000; BJE=70B3D57ED00B0000
 
 {
-    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
-    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
-    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    idm_deployment "$idm" 70B3D57ED0000000 $P_JS "$HSAKEK" "$NSKEK" "$nsd/bootstrap-ns.tok" &&
     echo "$AKEK" | $I kek import acme-kek && echo "$BKEK" | $I kek import bolt-kek &&
-    "$FERRY" init "$acme" --join-eui $AJE --listen "127.0.0.1:$P_A" &&
-    echo "$AKEK" | $A kek import acme-kek && echo "$ANS" | $A kek import acme-ns && echo "$AAS" | $A kek import acme-as &&
-    $A peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    "$FERRY" init "$bolt" --join-eui $BJE --listen "127.0.0.1:$P_B" &&
-    echo "$BKEK" | $B kek import bolt-kek && echo "$BNS" | $B kek import bolt-ns && echo "$BAS" | $B kek import bolt-as &&
-    $B peer add 000014 --token-out "$nsd/bolt-ns.tok" &&
+    customer_js acme "$acme" $AJE $P_A "$AKEK" "$ANS" "$AAS" 000013 "$nsd/acme-ns.tok" &&
+    customer_js bolt "$bolt" $BJE $P_B "$BKEK" "$BNS" "$BAS" 000014 "$nsd/bolt-ns.tok" &&
     echo "$HSAKEK" | "$FERRY" hsa personalise --count 2 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
         --dev-eui-base 70B3D57ED0050000 --mls-message-max 256 && $I idm import "$out/batch.jsonl" &&
     $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
     $I idm config set retry_base 0 poll 1 max_join_attempts 2 >/dev/null &&
     $I idm tenant add maker --kind maker --token-out "$tmp/maker.tok" &&
-    $I idm tenant add acme --kind customer --token-out "$tmp/acme.tok" &&
-    $I idm tenant add bolt --kind customer --token-out "$tmp/bolt.tok" &&
-    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_A" --admin-token-file "$acme/admin.token" \
-        --join-eui $AJE --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns --as-kek-label acme-as &&
-    $I idm js add bolt-js --tenant bolt --url "http://127.0.0.1:$P_B" --admin-token-file "$bolt/admin.token" \
-        --join-eui $BJE --net-id 000014 --kek-label bolt-kek --ns-kek-label bolt-ns --as-kek-label bolt-as
+    idm_customer acme "http://127.0.0.1:$P_A" "$acme" $AJE 000013 "$tmp/acme.tok" &&
+    idm_customer bolt "http://127.0.0.1:$P_B" "$bolt" $BJE 000014 "$tmp/bolt.tok"
 } >"$tmp/setup.log" 2>"$tmp/err"
 check "IDM, acme and bolt deployments (three tokens), 2 SEs imported, tenants and both Join Servers" '[ $? -eq 0 ]'
 SE1=70B3D57ED0050000; SE2=70B3D57ED0050001

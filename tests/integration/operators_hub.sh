@@ -224,9 +224,9 @@ grep -q "^ferry_js_requests_total{type=\"JoinReq\",result=\"Success\"} 1$" "$tmp
     ok "JS /metrics: one JoinReq Success committed (from the home network: $VNETID's activations stay 0)" ||
     not_ok "JS join metrics" "$(grep -v '^#' "$tmp/metrics.txt" | grep -v duration)"
 $I device show $SE >"$tmp/dev.json" 2>"$tmp/err"
-[ "$(field "$tmp/dev.json" NextJoinNonce)" = 1 ] && [ "$(field "$tmp/dev.json" HomeNetID)" = 000000 ] &&
+[ "$(field "$tmp/dev.json" NextJoinNonce)" = 2 ] && [ "$(field "$tmp/dev.json" HomeNetID)" = 000000 ] &&
     [ "$(field "$tmp/dev.json" AllowedNetIDs)" = "" ] &&
-    ok "the IDM's store recorded the join (NextJoinNonce 1); the SE's AllowedNetIDs are empty: $VNETID is admitted as an operator" ||
+    ok "the IDM's store recorded the join (JoinNonce 1 served, NextJoinNonce 2); the SE's AllowedNetIDs are empty: $VNETID is admitted as an operator" ||
     not_ok "device show" "$(cat "$tmp/dev.json" "$tmp/err")"
 
 # ---- 6. its uplink: visited gateway -> XmitDataReq -> hub -> home NS -> AS
@@ -255,8 +255,8 @@ wait_until "'roaming join refused ... NoRoamingAgreement' in the visited NS's lo
     ok "suspended: the SE hears no join-accept; the visited NS logs NoRoamingAgreement" ||
     not_ok "suspended refusal" "$(cat "$tmp/gw_join2.json"; tail -3 "$tmp/visited.log")"
 [ "$(hstatus pr_start)" = "1" ] && [ "$(hstatus joins)" = "1" ] &&
-    [ "$($I device show $SE | grep -c '"NextJoinNonce": 1')" = 1 ] &&
-    ok "... the home network never saw a PRStartReq for it, the JS made no join (NextJoinNonce still 1)" || not_ok "home untouched" "$(cat "$tmp/hs.json")"
+    [ "$($I device show $SE | grep -c '"NextJoinNonce": 2')" = 1 ] &&
+    ok "... the home network never saw a PRStartReq for it, the JS made no join (NextJoinNonce still 2)" || not_ok "home untouched" "$(cat "$tmp/hs.json")"
 refused() { metrics; grep -q "^ferry_js_operator_refusals_total{operator=\"$VNETID\",request=\"home_ns\",reason=\"NoRoamingAgreement\"} 1$" "$tmp/metrics.txt"; }
 wait_until "the JS's /metrics: operator $VNETID refused once, home_ns, NoRoamingAgreement" - refused
 grep -q "^ferry_js_operator_refusals_total{operator=\"$VNETID\",request=\"home_ns\",reason=\"NoRoamingAgreement\"} 1$" "$tmp/metrics.txt" &&

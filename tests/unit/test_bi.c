@@ -868,8 +868,16 @@ static void test_device_lines(void **state)
     assert_string_equal(d.ns_kek_label, "ns:000013");
     assert_string_equal(d.as_kek_label, "as:app1");
     assert_string_equal(d.as_id, "app1.example.com");
+    assert_int_equal(d.next_join_nonce, 0); /* no floor given */
     bi_device_wipe(&d);
     assert_true(tu_all_zero(&d, sizeof(d)));
+
+    /* NextJoinNonce: the JoinNonce floor of a device that moves here. */
+    char *floored = mutate(DEV_10, "NextJoinNonce", "16777215");
+    assert_int_equal(bi_device_parse(floored, strlen(floored), &d, &e), BI_OK);
+    assert_int_equal(d.next_join_nonce, 0xFFFFFF);
+    bi_device_wipe(&d);
+    free(floored);
 
     assert_int_equal(bi_device_parse(DEV_11_CLEAR, strlen(DEV_11_CLEAR), &d, &e), BI_OK);
     assert_int_equal(d.mac_version, BI_MAC_1_1);
@@ -900,6 +908,9 @@ static void test_device_lines(void **state)
         {DEV_11_CLEAR, "AppKey", "{\"KEKLabel\":\"\",\"AESKey\":\"01\"}", BI_ERR_HEX, "AppKey.AESKey"},
         {DEV_10, "NSKEKLabel", "5", BI_ERR_TYPE, "NSKEKLabel"},
         {DEV_10, "ASID", "\"a\\u0001\"", BI_ERR_VALUE, "ASID"},
+        {DEV_10, "NextJoinNonce", "16777216", BI_ERR_RANGE, "NextJoinNonce"},
+        {DEV_10, "NextJoinNonce", "-1", BI_ERR_RANGE, "NextJoinNonce"},
+        {DEV_10, "NextJoinNonce", "\"1\"", BI_ERR_TYPE, "NextJoinNonce"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *line = mutate(bad[i].base, bad[i].key, bad[i].value);

@@ -701,6 +701,37 @@ static void operations_refuse_and_queue(void **state)
     assert_int_equal(idm_secure_send(G.s, G.db, DEV, NULL, payload, 3, &pol, "t", &seq, err), IDM_ERR_ILLEGAL);
 }
 
+/* issue 20: the floor the IDM gives the next Join Server of a device is
+ * above the bootstrap JS's counter by the reserve, fails rather than wraps
+ * at the end of the 2^24 JoinNonces, and never guesses about a JS it does
+ * not know. (With a customer JS to ask: lmn_joinnonce.sh.) */
+static void join_nonce_floors(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    uint32_t floor = 0;
+    /* No bootstrap device yet: nothing served, the reserve alone. */
+    assert_int_equal(idm_join_nonce_floor(G.s, G.db, DEV, "", &floor, err), IDM_OK);
+    assert_int_equal(floor, 256);
+    store_device d;
+    memset(&d, 0, sizeof d);
+    d.dev_eui = DEV;
+    d.join_eui = 0x70B3D57ED0000000ull;
+    d.mac_version = STORE_MAC_1_0_4;
+    d.nwk_key.len = 24;
+    assert_int_equal(store_device_put(G.db, &d, false), STORE_OK);
+    assert_int_equal(idm_join_nonce_floor(G.s, G.db, DEV, NULL, &floor, err), IDM_OK);
+    assert_int_equal(floor, STORE_JOIN_NONCE_FIRST + 256);
+    assert_int_equal(store_device_raise_join_nonce(G.db, DEV, 5000), STORE_OK);
+    assert_int_equal(idm_join_nonce_floor(G.s, G.db, DEV, "", &floor, err), IDM_OK);
+    assert_int_equal(floor, 5256);
+    assert_int_equal(idm_join_nonce_floor(G.s, G.db, DEV, "nosuch-js", &floor, err), IDM_ERR_NOT_FOUND);
+    assert_int_equal(floor, 5256); /* untouched on failure */
+    assert_int_equal(store_device_raise_join_nonce(G.db, DEV, STORE_JOIN_NONCE_LIMIT - 256), STORE_OK);
+    assert_int_equal(idm_join_nonce_floor(G.s, G.db, DEV, "", &floor, err), IDM_ERR_ILLEGAL);
+    assert_non_null(strstr(err, "used up"));
+}
+
 /* The server end in the token against the SE end in software. */
 static void mls_token_vs_se(void **state)
 {
@@ -830,6 +861,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(update_failed_undoes, setup, teardown),
         cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(mls_rx_slots_refuse_not_evict, setup, teardown),
+        cmocka_unit_test_setup_teardown(join_nonce_floors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -309,6 +309,11 @@ static void test_device_crud(void **state)
     assert_int_equal(store_device_get(fx->s, d.dev_eui, &got), STORE_OK);
     assert_true(got.created_at > 0);
     d.created_at = got.created_at;
+    /* No floor given: the counter starts at 1, never 0; no join served. */
+    assert_int_equal(got.next_join_nonce, STORE_JOIN_NONCE_FIRST);
+    assert_int_equal(got.last_join_nonce, -1);
+    d.next_join_nonce = STORE_JOIN_NONCE_FIRST;
+    d.last_join_nonce = -1;
     assert_memory_equal(&d, &got, sizeof d);
 
     /* Duplicate refused, upsert replaces. */
@@ -328,7 +333,7 @@ static void test_device_crud(void **state)
     assert_int_equal(join(fx->s, d.dev_eui, JOIN_EUI, 2, NULL), STORE_OK);
     d.next_join_nonce = 0;
     assert_int_equal(store_device_put(fx->s, &d, true), STORE_OK);
-    assert_int_equal(next_join_nonce(fx->s, d.dev_eui), 2);
+    assert_int_equal(next_join_nonce(fx->s, d.dev_eui), 3);
     d.next_join_nonce = 500;
     assert_int_equal(store_device_put(fx->s, &d, true), STORE_OK);
     assert_int_equal(next_join_nonce(fx->s, d.dev_eui), 500);
@@ -358,7 +363,7 @@ static void test_device_crud(void **state)
     assert_int_equal(store_device_get(fx->s, 5, &got), STORE_ERR_NOT_FOUND);
 
     /* Delete forgets the device with its history and sessions. */
-    uint8_t sid[4] = {0, 0, 0, 0};
+    uint8_t sid[4] = {0, 0, 0, 1};
     store_session ss;
     assert_int_equal(store_session_get(fx->s, d.dev_eui, sid, 4, &ss), STORE_OK);
     assert_int_equal(store_device_delete(fx->s, d.dev_eui), STORE_OK);
@@ -731,23 +736,23 @@ static void test_dev_nonce_random_versions(void **state)
         add_device(fx->s, dev, (store_mac_version)v);
         uint32_t jn = 99;
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 1000, &jn), STORE_OK);
-        assert_int_equal(jn, 0);
+        assert_int_equal(jn, 1);
         /* Smaller and larger values are fine while unused... */
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 5, &jn), STORE_OK);
-        assert_int_equal(jn, 1);
+        assert_int_equal(jn, 2);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 65535, &jn), STORE_OK);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 0, &jn), STORE_OK);
-        assert_int_equal(jn, 3);
+        assert_int_equal(jn, 4);
         /* ... and every used one is refused, whatever its place. */
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 5, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 1000, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 0, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 65535, NULL), STORE_ERR_REPLAY);
         /* A refusal changes nothing: the JoinNonce was not consumed. */
-        assert_int_equal(next_join_nonce(fx->s, dev), 4);
+        assert_int_equal(next_join_nonce(fx->s, dev), 5);
         /* The rule is per (DevEUI, JoinEUI). */
         assert_int_equal(join(fx->s, dev, JOIN_EUI + 1, 5, &jn), STORE_OK);
-        assert_int_equal(jn, 4);
+        assert_int_equal(jn, 5);
     }
 }
 
@@ -763,14 +768,14 @@ static void test_dev_nonce_all_65536(void **state)
         store_status st = join(fx->s, dev, JOIN_EUI, dn, &jn);
         if (st != STORE_OK)
             fail_msg("DevNonce %u (#%u): %s", dn, i, store_strerror(st));
-        assert_int_equal(jn, i);
+        assert_int_equal(jn, i + STORE_JOIN_NONCE_FIRST);
     }
     for (uint32_t dn = 0; dn < 65536; dn++) {
         store_status st = join(fx->s, dev, JOIN_EUI, (uint16_t)dn, NULL);
         if (st != STORE_ERR_REPLAY)
             fail_msg("DevNonce %u accepted twice: %s", dn, store_strerror(st));
     }
-    assert_int_equal(next_join_nonce(fx->s, dev), 65536);
+    assert_int_equal(next_join_nonce(fx->s, dev), 65536 + STORE_JOIN_NONCE_FIRST);
 }
 
 static void test_dev_nonce_counter_versions(void **state)
@@ -786,18 +791,18 @@ static void test_dev_nonce_counter_versions(void **state)
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 1, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 0, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 10, &jn), STORE_OK); /* gaps are fine */
-        assert_int_equal(jn, 2);
+        assert_int_equal(jn, 3);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 5, NULL), STORE_ERR_REPLAY); /* unused but not greater */
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 10, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 11, &jn), STORE_OK);
-        assert_int_equal(jn, 3);
+        assert_int_equal(jn, 4);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 65535, &jn), STORE_OK);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 65535, NULL), STORE_ERR_REPLAY);
         assert_int_equal(join(fx->s, dev, JOIN_EUI, 12, NULL), STORE_ERR_REPLAY);
-        assert_int_equal(next_join_nonce(fx->s, dev), 5);
+        assert_int_equal(next_join_nonce(fx->s, dev), 6);
         /* Per (DevEUI, JoinEUI): another JoinEUI has its own counter. */
         assert_int_equal(join(fx->s, dev, JOIN_EUI + 1, 0, &jn), STORE_OK);
-        assert_int_equal(jn, 5);
+        assert_int_equal(jn, 6);
     }
 }
 
@@ -823,6 +828,119 @@ static void test_join_nonce_overflow(void **state)
     assert_int_equal(join(fx->s, d.dev_eui, JOIN_EUI, 3, NULL), STORE_ERR_JOIN_NONCE_EXHAUSTED);
 }
 
+/* Issue 20: LoRaMac-node and LoRa Basics Modem start with a stored JoinNonce
+ * of 0 and take only a different (1.0.x) or greater (1.1) one. A device's
+ * first JoinNonce is 1; a floor (a device that moved here) is where its
+ * counter starts; and nothing lowers a counter, whoever writes. */
+static void test_join_nonce_first_and_floor(void **state)
+{
+    fixture *fx = *state;
+    uint32_t jn = 0;
+    add_device(fx->s, 0x310, STORE_MAC_1_0_2);
+    assert_int_equal(next_join_nonce(fx->s, 0x310), STORE_JOIN_NONCE_FIRST);
+    assert_int_equal(join(fx->s, 0x310, JOIN_EUI, 1, &jn), STORE_OK);
+    assert_int_equal(jn, 1);
+
+    /* A floor: the first JoinNonce served is the floor itself. */
+    store_device d = make_device(0x311, STORE_MAC_1_1);
+    d.next_join_nonce = 4097;
+    assert_int_equal(store_device_put(fx->s, &d, false), STORE_OK);
+    assert_int_equal(join(fx->s, 0x311, JOIN_EUI, 0, &jn), STORE_OK);
+    assert_int_equal(jn, 4097);
+
+    /* A PUT with a higher floor raises it, a lower one changes nothing. */
+    d.next_join_nonce = 9000;
+    assert_int_equal(store_device_put(fx->s, &d, true), STORE_OK);
+    assert_int_equal(join(fx->s, 0x311, JOIN_EUI, 1, &jn), STORE_OK);
+    assert_int_equal(jn, 9000);
+    d.next_join_nonce = 1;
+    assert_int_equal(store_device_put(fx->s, &d, true), STORE_OK);
+    assert_int_equal(next_join_nonce(fx->s, 0x311), 9001);
+
+    /* store_device_raise_join_nonce: up only, on a known device only. */
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x311, 12000), STORE_OK);
+    assert_int_equal(next_join_nonce(fx->s, 0x311), 12000);
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x311, 50), STORE_OK);
+    assert_int_equal(next_join_nonce(fx->s, 0x311), 12000);
+    assert_int_equal(join(fx->s, 0x311, JOIN_EUI, 2, &jn), STORE_OK);
+    assert_int_equal(jn, 12000);
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x399, 5), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x311, STORE_JOIN_NONCE_LIMIT), STORE_ERR_ARGUMENT);
+
+    /* Across a restart of the server (a new connection): the counter and
+     * the floor are in the database, nothing in the process. */
+    store_close(fx->s);
+    fx->s = NULL;
+    assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+    assert_int_equal(join(fx->s, 0x311, JOIN_EUI, 3, &jn), STORE_OK);
+    assert_int_equal(jn, 12001);
+    assert_int_equal(join(fx->s, 0x310, JOIN_EUI, 2, &jn), STORE_OK);
+    assert_int_equal(jn, 2);
+}
+
+/* The MIC-less rejoins (types 0 and 2) are served only for a device with a
+ * session on this server. A device that arrives with a floor has none,
+ * though its counter is above 0: before the fix "next_join_nonce - 1" made
+ * it look like it had one. */
+static void test_rejoin_needs_a_session_here(void **state)
+{
+    fixture *fx = *state;
+    store_device d = make_device(0x320, STORE_MAC_1_1);
+    d.next_join_nonce = 700;
+    assert_int_equal(store_device_put(fx->s, &d, false), STORE_OK);
+    assert_int_equal(rejoin(fx->s, 0x320, 0, 0, NULL), STORE_ERR_NO_SESSION);
+    assert_int_equal(rejoin(fx->s, 0x320, 2, 0, NULL), STORE_ERR_NO_SESSION);
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x320, 800), STORE_OK);
+    assert_int_equal(rejoin(fx->s, 0x320, 0, 0, NULL), STORE_ERR_NO_SESSION);
+    assert_int_equal(next_join_nonce(fx->s, 0x320), 800); /* the refusals took nothing */
+
+    store_device got;
+    assert_int_equal(store_device_get(fx->s, 0x320, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, -1);
+    uint32_t jn = 0;
+    assert_int_equal(join(fx->s, 0x320, JOIN_EUI, 5, &jn), STORE_OK);
+    assert_int_equal(jn, 800);
+    assert_int_equal(store_device_get(fx->s, 0x320, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, 800);
+    assert_int_equal(rejoin(fx->s, 0x320, 0, 0, &jn), STORE_OK);
+    assert_int_equal(jn, 801);
+    /* A raise (the device went elsewhere and may come back) keeps the
+     * session in force here: a rejoin from it is still served. */
+    assert_int_equal(store_device_raise_join_nonce(fx->s, 0x320, 2000), STORE_OK);
+    assert_int_equal(rejoin(fx->s, 0x320, 2, 0, &jn), STORE_OK);
+    assert_int_equal(jn, 2000);
+}
+
+/* Schema 10 on a database written by schema 9: devices that never joined
+ * start at 1, the others keep their counters and their session in force. */
+static void test_join_nonce_migration(void **state)
+{
+    fixture *fx = *state;
+    add_device(fx->s, 0x330, STORE_MAC_1_1); /* never joins */
+    add_device(fx->s, 0x331, STORE_MAC_1_1);
+    assert_int_equal(join(fx->s, 0x331, JOIN_EUI, 1, NULL), STORE_OK);
+    assert_int_equal(join(fx->s, 0x331, JOIN_EUI, 2, NULL), STORE_OK); /* JoinNonces 1 and 2 */
+    store_close(fx->s);
+    fx->s = NULL;
+    /* Back to what schema 9 left: counters from 0, no last_join_nonce. */
+    raw_sql(fx, "ALTER TABLE devices DROP COLUMN last_join_nonce");
+    raw_sql(fx, "UPDATE devices SET next_join_nonce = 0 WHERE dev_eui = '0000000000000330'");
+    raw_sql(fx, "DELETE FROM schema_version WHERE version = 10");
+    assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
+    assert_int_equal(store_schema_version(fx->s), 10);
+    assert_int_equal(next_join_nonce(fx->s, 0x330), 1);
+    assert_int_equal(next_join_nonce(fx->s, 0x331), 3); /* its last session: JoinNonce 2 */
+    store_device got;
+    assert_int_equal(store_device_get(fx->s, 0x330, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, -1); /* counter 1, yet never joined: what the IDM asks */
+    assert_int_equal(store_device_get(fx->s, 0x331, &got), STORE_OK);
+    assert_int_equal(got.last_join_nonce, 2);
+    assert_int_equal(rejoin(fx->s, 0x330, 0, 0, NULL), STORE_ERR_NO_SESSION);
+    uint32_t jn = 0;
+    assert_int_equal(rejoin(fx->s, 0x331, 0, 0, &jn), STORE_OK);
+    assert_int_equal(jn, 3);
+}
+
 static void test_session_callback_refuses(void **state)
 {
     fixture *fx = *state;
@@ -833,10 +951,10 @@ static void test_session_callback_refuses(void **state)
     store_join_result r;
     assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_ERR_ABORTED);
     assert_int_equal(calls, 1);
-    /* Nothing was consumed: the same DevNonce gets JoinNonce 0. */
+    /* Nothing was consumed: the same DevNonce gets the first JoinNonce. */
     uint32_t jn = 9;
     assert_int_equal(join(fx->s, 0x400, JOIN_EUI, 7, &jn), STORE_OK);
-    assert_int_equal(jn, 0);
+    assert_int_equal(jn, STORE_JOIN_NONCE_FIRST);
     /* The callback is not even called for a replay. */
     assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_ERR_REPLAY);
     assert_int_equal(calls, 1);
@@ -868,7 +986,7 @@ static void test_sessions(void **state)
                     .ctx = &want};
     store_join_result r;
     assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_OK);
-    assert_int_equal(r.join_nonce, 0);
+    assert_int_equal(r.join_nonce, STORE_JOIN_NONCE_FIRST);
     assert_int_equal(r.mac_version, STORE_MAC_1_1);
     assert_int_equal(r.expires_at, r.created_at + 86400);
     const int64_t first_created = r.created_at;
@@ -878,6 +996,7 @@ static void test_sessions(void **state)
     want.dev_eui = 0x500;
     want.join_eui = JOIN_EUI;
     want.dev_nonce = 3;
+    want.join_nonce = r.join_nonce;
     want.rejoin_type = -1;
     want.created_at = r.created_at;
     want.expires_at = r.expires_at;
@@ -886,7 +1005,7 @@ static void test_sessions(void **state)
     /* A SessionKeyID the device already has: refused, nothing consumed. */
     j.dev_nonce = 4;
     assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_ERR_EXISTS);
-    assert_int_equal(next_join_nonce(fx->s, 0x500), 1);
+    assert_int_equal(next_join_nonce(fx->s, 0x500), 2);
     assert_int_equal(join(fx->s, 0x500, JOIN_EUI, 4, NULL), STORE_OK);
 
     /* Unknown, and invalid. */
@@ -931,37 +1050,37 @@ static void test_rejoin(void **state)
     assert_int_equal(rejoin(fx->s, dev, 0, 0, NULL), STORE_ERR_NO_SESSION);
     assert_int_equal(rejoin(fx->s, dev, 2, 0, NULL), STORE_ERR_NO_SESSION);
     assert_int_equal(join(fx->s, dev, JOIN_EUI, 0, &jn), STORE_OK);
-    assert_int_equal(jn, 0);
+    assert_int_equal(jn, 1);
 
     /* RJcount1: strictly increasing for the device's life, shared JoinNonce. */
     assert_int_equal(rejoin(fx->s, dev, 1, 0, &jn), STORE_OK);
-    assert_int_equal(jn, 1);
+    assert_int_equal(jn, 2);
     assert_int_equal(rejoin(fx->s, dev, 1, 0, NULL), STORE_ERR_REPLAY);
     assert_int_equal(rejoin(fx->s, dev, 1, 1, &jn), STORE_OK);
-    assert_int_equal(jn, 2);
-    assert_int_equal(join(fx->s, dev, JOIN_EUI, 1, &jn), STORE_OK); /* a JoinReq does not reset RJcount1 */
     assert_int_equal(jn, 3);
+    assert_int_equal(join(fx->s, dev, JOIN_EUI, 1, &jn), STORE_OK); /* a JoinReq does not reset RJcount1 */
+    assert_int_equal(jn, 4);
     assert_int_equal(rejoin(fx->s, dev, 1, 1, NULL), STORE_ERR_REPLAY);
     assert_int_equal(rejoin(fx->s, dev, 1, 7, &jn), STORE_OK);
-    assert_int_equal(jn, 4);
+    assert_int_equal(jn, 5);
 
     /* RJcount0 (types 0 and 2, one counter) restarts with each session:
      * every answered rejoin starts one, so a device that restarts at 0 after
      * the accept is served. */
     assert_int_equal(rejoin(fx->s, dev, 0, 0, &jn), STORE_OK);
-    assert_int_equal(jn, 5);
-    assert_int_equal(rejoin(fx->s, dev, 2, 0, &jn), STORE_OK);
     assert_int_equal(jn, 6);
-    assert_int_equal(rejoin(fx->s, dev, 0, 3, &jn), STORE_OK);
+    assert_int_equal(rejoin(fx->s, dev, 2, 0, &jn), STORE_OK);
     assert_int_equal(jn, 7);
+    assert_int_equal(rejoin(fx->s, dev, 0, 3, &jn), STORE_OK);
+    assert_int_equal(jn, 8);
 
     /* The rejoin's session is kept and tagged with its type and count. */
-    uint8_t sid[4] = {0, 0, 0, 7};
+    uint8_t sid[4] = {0, 0, 0, 8};
     store_session ss;
     assert_int_equal(store_session_get(fx->s, dev, sid, 4, &ss), STORE_OK);
     assert_int_equal(ss.rejoin_type, 0);
     assert_int_equal(ss.dev_nonce, 3);
-    assert_int_equal(ss.join_nonce, 7);
+    assert_int_equal(ss.join_nonce, 8);
 
     /* The DevNonce rule is untouched by rejoins. */
     assert_int_equal(join(fx->s, dev, JOIN_EUI, 1, NULL), STORE_ERR_REPLAY);
@@ -1044,7 +1163,7 @@ static void test_reconnect(void **state)
     raw_sql(fx, kill_others);
     uint32_t jn;
     assert_int_equal(join(fx->s, 0xA00, JOIN_EUI, 2, &jn), STORE_OK);
-    assert_int_equal(jn, 1);
+    assert_int_equal(jn, 2);
     assert_int_equal(join(fx->s, 0xA00, JOIN_EUI, 2, NULL), STORE_ERR_REPLAY);
 }
 
@@ -1136,7 +1255,7 @@ static void test_race_same_dev_nonce(void **state)
                 fail_msg("%s round %d: %d connections accepted the same DevNonce", store_mac_version_name(versions[v]),
                          round, winners);
         }
-        assert_int_equal(next_join_nonce(fx->s, dev), rounds);
+        assert_int_equal(next_join_nonce(fx->s, dev), rounds + STORE_JOIN_NONCE_FIRST);
     }
 }
 
@@ -1153,15 +1272,16 @@ static void test_race_join_nonces_unique(void **state)
     for (int i = 0; i < RACERS; i++) {
         for (int a = 0; a < racers[i].attempts; a++) {
             assert_int_equal(racers[i].st[a], STORE_OK);
-            assert_true(racers[i].jn[a] < (uint32_t)total);
-            assert_int_equal(seen[racers[i].jn[a]]++, 0);
+            assert_true(racers[i].jn[a] >= STORE_JOIN_NONCE_FIRST);
+            assert_true(racers[i].jn[a] - STORE_JOIN_NONCE_FIRST < (uint32_t)total);
+            assert_int_equal(seen[racers[i].jn[a] - STORE_JOIN_NONCE_FIRST]++, 0);
         }
     }
-    assert_int_equal(next_join_nonce(fx->s, 0x800), total);
+    assert_int_equal(next_join_nonce(fx->s, 0x800), total + STORE_JOIN_NONCE_FIRST);
 
     /* 1.1: interleaved increasing values; whatever is accepted, in JoinNonce
      * order, has strictly increasing DevNonces (the accepted history is a
-     * serial one), and the JoinNonces are 0..accepted-1, each once. */
+     * serial one), and the JoinNonces are 1..accepted, each once. */
     add_device(fx->s, 0x801, STORE_MAC_1_1);
     run_racers(fx, racers, 0x801, rounds, per_round, false);
     static int32_t by_jn[RACERS * 10 * 5];
@@ -1173,9 +1293,10 @@ static void test_race_join_nonces_unique(void **state)
             if (racers[i].st[a] == STORE_ERR_REPLAY)
                 continue;
             assert_int_equal(racers[i].st[a], STORE_OK);
-            assert_true(racers[i].jn[a] < (uint32_t)total);
-            assert_int_equal(by_jn[racers[i].jn[a]], -1);
-            by_jn[racers[i].jn[a]] = racers[i].nonce[a];
+            uint32_t k = racers[i].jn[a] - STORE_JOIN_NONCE_FIRST;
+            assert_true(racers[i].jn[a] >= STORE_JOIN_NONCE_FIRST && k < (uint32_t)total);
+            assert_int_equal(by_jn[k], -1);
+            by_jn[k] = racers[i].nonce[a];
             accepted++;
         }
     }
@@ -1185,7 +1306,7 @@ static void test_race_join_nonces_unique(void **state)
         if (k > 0)
             assert_true(by_jn[k] > by_jn[k - 1]);
     }
-    assert_int_equal(next_join_nonce(fx->s, 0x801), accepted);
+    assert_int_equal(next_join_nonce(fx->s, 0x801), accepted + STORE_JOIN_NONCE_FIRST);
 }
 
 /* Two (here eight) `serve` processes on one database: the same race with
@@ -1236,7 +1357,7 @@ static void test_race_processes(void **state)
             fail_msg("round %d: %d processes accepted the same DevNonce", round, winners);
     }
     assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
-    assert_int_equal(next_join_nonce(fx->s, 0xB00), ROUNDS);
+    assert_int_equal(next_join_nonce(fx->s, 0xB00), ROUNDS + STORE_JOIN_NONCE_FIRST);
 }
 
 /* ---------------------------------------------------------------- kill -9 */
@@ -1368,7 +1489,7 @@ static void test_kill_during_joins(void **state)
             snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sessions WHERE dev_eui = '%016llX'",
                      (unsigned long long)dev);
             int64_t sessions = raw_int(fx, sql);
-            int64_t issued = next_join_nonce(fx->s, dev);
+            int64_t issued = next_join_nonce(fx->s, dev) - STORE_JOIN_NONCE_FIRST;
             if (nonces != issued || sessions != issued)
                 fail_msg("device %u: %lld JoinNonces issued, %lld DevNonces, %lld sessions (seed %u)", d,
                          (long long)issued, (long long)nonces, (long long)sessions, seed);
@@ -1615,6 +1736,9 @@ static void test_outbox(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_all_65536, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_dev_nonce_counter_versions, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_join_nonce_overflow, setup, teardown, &B), \
+    cmocka_unit_test_prestate_setup_teardown(test_join_nonce_first_and_floor, setup, teardown, &B), \
+    cmocka_unit_test_prestate_setup_teardown(test_rejoin_needs_a_session_here, setup, teardown, &B), \
+    cmocka_unit_test_prestate_setup_teardown(test_join_nonce_migration, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_session_callback_refuses, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_sessions, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_rejoin, setup, teardown, &B),              \

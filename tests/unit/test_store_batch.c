@@ -127,7 +127,7 @@ static void test_prepared_session(void **state)
     store_prepared p;
     memset(&p, 0, sizeof p);
     p.grant = (store_join_grant){.dev_eui = 0x100, .join_eui = JOIN_EUI, .mac_version = STORE_MAC_1_0_4,
-                                 .dev_nonce = 1, .join_nonce = 0};
+                                 .dev_nonce = 1, .join_nonce = 1};
     p.session.session_key_id_len = 3;
     memcpy(p.session.session_key_id, "\x01\x02\x03", 3);
     p.session.app_s_key = fake_blob(77);
@@ -135,41 +135,41 @@ static void test_prepared_session(void **state)
                     .ctx = &calls, .prepared = &p};
     store_join_result r;
     assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
-    assert_int_equal(r.join_nonce, 0);
+    assert_int_equal(r.join_nonce, 1);
     assert_int_equal(calls, 0); /* the prepared session was right: no callback */
     assert_true(r.used_prepared);
     store_session got;
     assert_int_equal(store_session_get(fx->s, 0x100, (const uint8_t *)"\x01\x02\x03", 3, &got), STORE_OK);
     assert_memory_equal(got.app_s_key.data, fake_blob(77).data, 24);
 
-    /* Prepared for JoinNonce 0 again (stale): the store must call back for 1. */
+    /* Prepared for JoinNonce 1 again (stale): the store must call back for 2. */
     j.dev_nonce = 2;
     p.grant.dev_nonce = 2;
     assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
-    assert_int_equal(r.join_nonce, 1);
+    assert_int_equal(r.join_nonce, 2);
     assert_int_equal(calls, 1);
     assert_false(r.used_prepared);
-    const uint8_t id1[4] = {0xA5, 0, 0, 1};
-    assert_int_equal(store_session_get(fx->s, 0x100, id1, 4, &got), STORE_OK);
-    assert_int_equal(got.join_nonce, 1);
+    const uint8_t id2[4] = {0xA5, 0, 0, 2};
+    assert_int_equal(store_session_get(fx->s, 0x100, id2, 4, &got), STORE_OK);
+    assert_int_equal(got.join_nonce, 2);
 
     /* Prepared with another DevNonce than the request's: not used either. */
-    p.grant.join_nonce = 2;
+    p.grant.join_nonce = 3;
     p.grant.dev_nonce = 9;
     j.dev_nonce = 3;
     assert_int_equal(store_join_commit(fx->s, &j, &r), STORE_OK);
     assert_int_equal(calls, 2);
     /* A replay with a perfect prepared session is still a replay. */
     p.grant = (store_join_grant){.dev_eui = 0x100, .join_eui = JOIN_EUI, .mac_version = STORE_MAC_1_0_4,
-                                 .dev_nonce = 3, .join_nonce = 3};
+                                 .dev_nonce = 3, .join_nonce = 4};
     assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_ERR_REPLAY);
-    assert_int_equal(next_join_nonce(fx->s, 0x100), 3);
+    assert_int_equal(next_join_nonce(fx->s, 0x100), 4);
     /* No batch: the plain commit, which takes a prepared session too. */
     j.dev_nonce = 4;
     p.grant.dev_nonce = 4;
     memcpy(p.session.session_key_id, "\x04\x05\x06", 3);
     assert_int_equal(store_join_commit_batched(fx->s, NULL, &j, &r), STORE_OK);
-    assert_int_equal(r.join_nonce, 3);
+    assert_int_equal(r.join_nonce, 4);
     assert_int_equal(calls, 2);
 }
 
@@ -245,7 +245,7 @@ static void test_race_same_dev_nonce(void **state)
             if (winners != 1)
                 fail_msg("round %d: %d threads had the same DevNonce accepted", round, winners);
         }
-        assert_int_equal(next_join_nonce(fx->s, dev), 25);
+        assert_int_equal(next_join_nonce(fx->s, dev), 25 + STORE_JOIN_NONCE_FIRST);
     }
 }
 
@@ -264,9 +264,10 @@ static void test_race_interleaved(void **state)
             if (racers[i].st[a] == STORE_ERR_REPLAY)
                 continue;
             assert_int_equal(racers[i].st[a], STORE_OK);
-            assert_true(racers[i].jn[a] < (uint32_t)TOTAL);
-            assert_int_equal(by_jn[racers[i].jn[a]], -1);
-            by_jn[racers[i].jn[a]] = racers[i].nonce[a];
+            uint32_t k = racers[i].jn[a] - STORE_JOIN_NONCE_FIRST;
+            assert_true(racers[i].jn[a] >= STORE_JOIN_NONCE_FIRST && k < (uint32_t)TOTAL);
+            assert_int_equal(by_jn[k], -1);
+            by_jn[k] = racers[i].nonce[a];
             accepted++;
         }
     }
@@ -276,7 +277,7 @@ static void test_race_interleaved(void **state)
         if (k > 0)
             assert_true(by_jn[k] > by_jn[k - 1]);
     }
-    assert_int_equal(next_join_nonce(fx->s, 0x300), accepted);
+    assert_int_equal(next_join_nonce(fx->s, 0x300), accepted + STORE_JOIN_NONCE_FIRST);
 }
 
 /* Every 3rd callback refuses: only those joins are missing, the batch
@@ -301,8 +302,9 @@ static void test_refusal_inside_batch(void **state)
                 continue;
             }
             assert_int_equal(racers[i].st[a], STORE_OK);
-            assert_true(racers[i].jn[a] < (uint32_t)TOTAL);
-            assert_int_equal(seen[racers[i].jn[a]]++, 0);
+            uint32_t k = racers[i].jn[a] - STORE_JOIN_NONCE_FIRST;
+            assert_true(racers[i].jn[a] >= STORE_JOIN_NONCE_FIRST && k < (uint32_t)TOTAL);
+            assert_int_equal(seen[k]++, 0);
             ok++;
         }
     }
@@ -314,7 +316,8 @@ static void test_refusal_inside_batch(void **state)
         fail_msg("no two joins shared a transaction (%llu for %llu)", (unsigned long long)txns,
                  (unsigned long long)joins);
     assert_true(aborted > 0);
-    assert_int_equal(next_join_nonce(fx->s, 0x400), ok); /* contiguous: refused joins took none */
+    /* contiguous from the first: refused joins took none */
+    assert_int_equal(next_join_nonce(fx->s, 0x400), ok + STORE_JOIN_NONCE_FIRST);
     for (int k = 0; k < ok; k++)
         assert_int_equal(seen[k], 1);
 }

@@ -7,7 +7,9 @@
 #   need_node        node, curl and tests/oracle/node_modules, or a failing plan
 #   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
 #                    $pids and $idm_pid killed first
-#   hex16, jget KEY
+#   hex16, jget KEY, idm_deployment (the IDM's), customer_js (a customer
+#   Join Server's deployment),
+#   idm_customer (its tenant and Join Server on the IDM)
 #   and everything of wait.sh: wait_until, wait_http, watch_log, port, uport
 FERRY=${FERRY:-$root/build/san/bin/ferry}
 export FERRY
@@ -41,6 +43,33 @@ make_tmp() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX") || exit 1
     trap cleanup EXIT
     trap 'exit 130' INT TERM
+}
+# idm_deployment DIR JOINEUI PORT HSAKEK NSKEK NS_TOKEN_OUT: the IDM's
+# deployment as the IDM tests make it: `ferry init` (the bootstrap Join
+# Server on PORT), the HSA-IDM KEK (hsa-idm), the bootstrap NS's KEK
+# (bootstrap-ns), an AS KEK of its own (idm-as), the bootstrap network
+# 000000 as a peer (token to NS_TOKEN_OUT)
+idm_deployment() {
+    "$FERRY" init "$1" --join-eui "$2" --listen "127.0.0.1:$3" &&
+        echo "$4" | "$FERRY" -d "$1" kek import hsa-idm && echo "$5" | "$FERRY" -d "$1" kek import bootstrap-ns &&
+        "$FERRY" -d "$1" kek generate idm-as && "$FERRY" -d "$1" peer add 000000 --token-out "$6"
+}
+# customer_js NAME DIR JOINEUI PORT KEK NSKEK ASKEK NETID NS_TOKEN_OUT: a
+# customer Join Server's deployment as the IDM tests make it: `ferry init`,
+# the KEK shared with the IDM (NAME-kek), its NS and AS KEKs (NAME-ns,
+# NAME-as), its network's NetID as a peer (token to NS_TOKEN_OUT)
+customer_js() {
+    "$FERRY" init "$2" --join-eui "$3" --listen "127.0.0.1:$4" &&
+        echo "$5" | "$FERRY" -d "$2" kek import "$1-kek" && echo "$6" | "$FERRY" -d "$2" kek import "$1-ns" &&
+        echo "$7" | "$FERRY" -d "$2" kek import "$1-as" && "$FERRY" -d "$2" peer add "$8" --token-out "$9"
+}
+# idm_customer NAME URL JSDIR JOINEUI NETID TOKEN_OUT: on the IDM ($I), the
+# customer tenant NAME (token to TOKEN_OUT) and its Join Server NAME-js,
+# reached at URL, with the KEK labels customer_js gave it
+idm_customer() {
+    $I idm tenant add "$1" --kind customer --token-out "$6" &&
+        $I idm js add "$1-js" --tenant "$1" --url "$2" --admin-token-file "$3/admin.token" --join-eui "$4" \
+            --net-id "$5" --kek-label "$1-kek" --ns-kek-label "$1-ns" --as-kek-label "$1-as"
 }
 hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
 jget() { node -e 'let o=JSON.parse(require("fs").readFileSync(0,"utf8")); for (const k of process.argv[1].split(".")) o=o==null?undefined:o[k]; process.stdout.write(o==null?"":String(o))' "$1"; }

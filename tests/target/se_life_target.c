@@ -17,7 +17,7 @@
 
 #include "lorawan/lw_crypto.h"
 #include "se/se_apdu.h"
-#include "se_nvm_ram.h"
+#include "target_flash.h"
 #include "target.h"
 
 typedef struct life_step {
@@ -31,7 +31,7 @@ typedef struct life_step {
 #define LINE 160
 
 static se element;
-static se_nvm_ram flash;
+static target_flash flash;
 /* One APDU buffer for the command and its answer, as on a smart card. */
 static uint8_t apdu[SE_APDU_BUFFER];
 
@@ -100,7 +100,7 @@ int main(void)
     target_puts("TAP version 13\n");
     unaligned_access_traps();
     failed += target_faults != 1;
-    se_nvm nvm = se_nvm_ram_bind(&flash);
+    se_nvm nvm = target_flash_bind(&flash);
     for (size_t i = 0; i < sizeof(life_steps) / sizeof(life_steps[0]); i++) {
         const life_step *s = &life_steps[i];
         int ok = 0;

@@ -48,6 +48,15 @@ static se_status personalise(se *e, uint8_t mac_version)
     return se_personalise(e, &p);
 }
 
+/* A personalised element on a fresh flash (*nvm, bound into *v). */
+static void personalised(se *e, ram_nvm *nvm, se_nvm *v, uint8_t mac_version)
+{
+    memset(nvm, 0, sizeof(*nvm));
+    *v = ram_nvm_bind(nvm);
+    assert_int_equal(se_manufacture(e, v, lw_crypto_software(), TRANSPORT), SE_OK);
+    assert_int_equal(personalise(e, mac_version), SE_OK);
+}
+
 /* The network side: checks a join-request and answers it as a Join Server
  * would, with the core only. */
 static void network_answer_join(const uint8_t jr[23], const uint8_t nwk_bytes[16], const uint8_t app_bytes[16],
@@ -139,11 +148,10 @@ static void test_join_1_0_uplink_downlink(void **state)
 {
     (void)state;
     const lw_crypto *c = lw_crypto_software();
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, c, TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_0_3), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_0_3);
     lw_session_keys_10 k;
     join_and_check(&e, false, 7, NULL, &k);
 
@@ -195,11 +203,10 @@ static void test_join_1_1_uplink_mic(void **state)
 {
     (void)state;
     const lw_crypto *c = lw_crypto_software();
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, c, TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_1), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_1);
     lw_session_keys_11 k;
     join_and_check(&e, true, 1, &k, NULL);
     static const uint8_t fopts[2] = {0x02, 0x03};
@@ -232,11 +239,10 @@ static void test_join_1_1_uplink_mic(void **state)
 static void test_uplinks_reserve_their_counter_in_blocks(void **state)
 {
     (void)state;
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_0_3), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_0_3);
     lw_session_keys_10 k;
     join_and_check(&e, false, 1, NULL, &k);
     lw_session_keys_10_release(lw_crypto_software(), &k);
@@ -259,11 +265,10 @@ static void test_rejoin_requests_and_their_answer(void **state)
 {
     (void)state;
     const lw_crypto *c = lw_crypto_software();
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, c, TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_1), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_1);
     lw_session_keys_11 k;
     join_and_check(&e, true, 1, &k, NULL);
     lw_key nwk;
@@ -326,11 +331,10 @@ static void stage_customer(se *e, uint8_t id, uint8_t attempts)
 static void test_profile_trial_falls_back_after_attempts(void **state)
 {
     (void)state;
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_1), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_1);
     stage_customer(&e, 7, 3);
     assert_int_equal(se_profile_activate(&e, 7), SE_OK);
     uint8_t jr[23];
@@ -358,11 +362,10 @@ static void test_profile_trial_falls_back_after_attempts(void **state)
 static void test_profile_trial_confirmed_by_join_accept(void **state)
 {
     (void)state;
-    ram_nvm nvm = {0};
-    se_nvm v = ram_nvm_bind(&nvm);
+    ram_nvm nvm;
+    se_nvm v;
     se e;
-    assert_int_equal(se_manufacture(&e, &v, lw_crypto_software(), TRANSPORT), SE_OK);
-    assert_int_equal(personalise(&e, SE_MAC_1_1), SE_OK);
+    personalised(&e, &nvm, &v, SE_MAC_1_1);
     stage_customer(&e, 9, 2);
     assert_int_equal(se_profile_activate(&e, 9), SE_OK);
     uint8_t jr[23], ja[17];

@@ -27,6 +27,13 @@ typedef struct cursor {
 /* Writes n image bytes at the cursor; only those inside the window land, so
  * that a store can compare two states a few bytes at a time without either
  * whole image in RAM. */
+/* True when none of the next n image bytes falls in the window: the usual
+ * case when a store compares a window, so the field is not even read. */
+static bool outside_window(const cursor *c, size_t n)
+{
+    return c->pos + n <= c->win || c->pos >= c->win + c->win_len;
+}
+
 static void put_bytes(cursor *c, const uint8_t *bytes, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -43,6 +50,10 @@ static void visit_int(cursor *c, void *field, size_t field_size, size_t wire_siz
         return;
     }
     uint64_t v = 0;
+    if (c->writing && outside_window(c, wire_size)) {
+        c->pos += wire_size;
+        return;
+    }
     if (c->writing) {
         switch (field_size) {
         case 1: v = *(uint8_t *)field; break;
@@ -84,10 +95,10 @@ static void visit_bytes(cursor *c, uint8_t *p, size_t n)
         c->bad = true;
         return;
     }
-    if (c->writing)
-        put_bytes(c, p, n);
-    else
+    if (!c->writing)
         memcpy(p, c->buf + c->pos, n);
+    else if (!outside_window(c, n))
+        put_bytes(c, p, n);
     c->pos += n;
 }
 

@@ -25,4 +25,13 @@ static inline se_nvm ram_nvm_bind(ram_nvm *n)
     return v;
 }
 
+/* What a reboot finds in `v`: a fresh element booted from it, and its
+ * GET INFO. SE_OK, or the status of the boot or of se_get_info. */
+static inline se_status se_info_after_boot(const se_nvm *v, se_info *info)
+{
+    se again;
+    se_status st = se_boot(&again, v, lw_crypto_software());
+    return st != SE_OK ? st : se_get_info(&again, info);
+}
+
 #endif

@@ -423,21 +423,28 @@ static se_status write_one_byte(const se_store *s, uint32_t off, uint8_t value)
     return st;
 }
 
-/* Starts the next page in turn with a snapshot of *st. `sole`: then erases
- * every other page. */
+/* The page after p, wrapping: a compare, not `% count` (the Cortex-M0+ has
+ * no divide instruction; libgcc's is 270 bytes of the element's code). */
+static uint32_t page_after(uint32_t p, uint32_t count)
+{
+    return p + 1 < count ? p + 1 : 0;
+}
+
 /* The page a move writes: the next one in turn, passing over pages that
  * failed to erase or program since boot, so that one worn page does not
  * stop the element (after a reboot each page gets its turn again). */
 static uint32_t next_page(const se_store *s)
 {
-    uint32_t count = s->nvm.geometry.page_count, first = s->ready ? (s->page + 1) % count : 0;
-    for (uint32_t i = 0; i < count; i++) {
-        uint32_t p = (first + i) % count;
+    uint32_t count = s->nvm.geometry.page_count, first = s->ready ? page_after(s->page, count) : 0;
+    uint32_t p = first;
+    for (uint32_t i = 0; i < count; i++, p = page_after(p, count))
         if ((!s->ready || p != s->page) && !(s->failed_pages & (1u << p)))
             return p;
-    }
     return first;
 }
+
+/* Starts the next page in turn with a snapshot of *st. `sole`: then erases
+ * every other page. */
 
 static se_status move_to_new_page(se_store *s, const se_state *st, uint32_t fcnt, bool sole)
 {

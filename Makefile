@@ -190,7 +190,9 @@ ELEMENT_HDR := $(wildcard src/se/*.h src/mls/*.h) $(filter-out src/lorawan/lw_cr
 ELEMENT_OBJ := $(patsubst %.c,$(TARGET)/obj/%.o,$(ELEMENT_SRC))
 TARGET_OBJ  = $(patsubst %.c,$(TARGET)/obj/%.o,$(addprefix tests/target/,$(1)))
 
-$(TARGET)/obj/%.o: %.c $(HEADERS) $(wildcard tests/target/*.h)
+# Makefile too: objects built under other TARGET_CFLAGS (an existing build
+# directory from before -flto) would link into a larger element.
+$(TARGET)/obj/%.o: %.c $(HEADERS) $(wildcard tests/target/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(call say,ARMCC,$@)
 	$(Q)$(ARM_CC) $(TARGET_CFLAGS) -c $< -o $@

@@ -5,7 +5,7 @@
 #   BUILD=build [IDM_IMPORT_LINES=1000000] [HSA_COUNT=1000] bench/idm_import.sh
 #
 # 1. `ferry hsa personalise --count HSA_COUNT`: SE images + batch, the HSA's
-#    own SoftHSM2 token (each image is two fsync'ed bank writes);
+#    own SoftHSM2 token (each image one fsync'ed file write);
 # 2. a generated batch of IDM_IMPORT_LINES SEs (keys wrapped in software:
 #    test data) imported in one transaction by the optimised
 #    tests/unit/test_idm_import (big_batch_streams), which prints SEs/s and

@@ -23,8 +23,10 @@ fp=$(tests/target/footprint.sh)
 echo "se-footprint: cpu=cortex-m0plus $(printf '%s\n' "$fp" | head -1)"
 printf '%s\n' "$fp" | sed -n 's/^# stack by instruction:/se-footprint-stack-by-ins:/p; s/^# stack of se_boot\/se_manufacture: /se-footprint-stack-boot: /p'
 printf '%s\n' "$fp" | sed -n 's/^# se-target: stack=[0-9]* /se-footprint-detail: /p'
-# The deepest frames (-fstack-usage), to show where stack goes.
-cat $(find "$BUILD/target/obj/src" -name '*.su') | sort -t'	' -k2 -n -r | head -5 |
+# The deepest frames of the element's code as linked (-fstack-usage at the
+# link-time optimisation, which writes one .su per partition next to the
+# firmware), to show where stack goes.
+cat "$BUILD"/target/se_life.elf.ltrans*.su | grep '^src/' | sort -t'	' -k2 -n -r | head -5 |
     awk -F'\t' '{ split($1, a, ":"); printf "%s%s=%s", (NR > 1 ? " " : "se-footprint-frames: "), a[4], $2 } END { print "" }'
 
 out="$BUILD/bench/se"

@@ -75,7 +75,7 @@ static int cmd_create(int argc, char **argv)
     se_status st = se_nvm_file_open(&f, v[0], 1, &nvm);
     if (st != SE_OK) {
         LW_WIPE(key);
-        cli_error(prog, "%s: %s", v[0], strerror(errno));
+        cli_error(prog, "%s: %s", v[0], se_nvm_file_error(&f));
         return CLI_EXIT_FAIL;
     }
     st = se_manufacture(&e, &nvm, lw_crypto_software(), key);
@@ -112,7 +112,7 @@ static int cmd_serve(int argc, char **argv)
     se_nvm nvm;
     se e;
     if (se_nvm_file_open(&f, v[0], 0, &nvm) != SE_OK) {
-        cli_error(prog, "%s: %s", v[0], strerror(errno));
+        cli_error(prog, "%s: %s", v[0], se_nvm_file_error(&f));
         return CLI_EXIT_FAIL;
     }
     se_status st = se_boot(&e, &nvm, lw_crypto_software());

@@ -146,12 +146,14 @@ static idm_status personalise_one(hsa_run *r, uint64_t index, FILE *batch, char 
 
     se chip;
     se_nvm nvm;
-    se_nvm_file file = {.fd = -1};
+    se_nvm_ram flash;   /* the chip's flash, written to `path` at once when personalised */
+    memset(&flash, 0, sizeof flash);
     lw_key transport = {0}, nwk = {0}, app = {0}, mls = {0};
     uint8_t tk[16];
     idm_status st = random_bytes(tk, sizeof tk);
     se_status ss = SE_OK;
-    if (st == IDM_OK && (ss = se_nvm_file_open(&file, path, 0, &nvm)) == SE_OK)
+    if (st == IDM_OK && (ss = se_nvm_ram_format(&flash, &se_nvm_ram_default_geometry)) == SE_OK &&
+        (ss = se_nvm_ram_bind(&flash, &nvm)) == SE_OK)
         ss = se_manufacture(&chip, &nvm, lw_crypto_software(), tk);
     if (st == IDM_OK && ss != SE_OK) {
         errf(err, "%s: manufacture: %s", path, se_strerror(ss));
@@ -195,7 +197,11 @@ static idm_status personalise_one(hsa_run *r, uint64_t index, FILE *batch, char 
     hsm_key_release(r->sess, &app);
     hsm_key_release(r->sess, &mls);
     lw_secure_wipe(&p, sizeof p);
-    se_nvm_file_close(&file);
+    if (st == IDM_OK && se_nvm_file_save(path, &flash) != SE_OK) {
+        errf(err, "%s: %s", path, strerror(errno));
+        st = IDM_ERR_IO;
+    }
+    lw_secure_wipe(&flash, sizeof flash);
     lw_secure_wipe(&chip, sizeof chip); /* the emulated chip's RAM */
 
     if (st == IDM_OK)

@@ -2,8 +2,9 @@
  * lab_dev.c - simulated devices over the simulated radio (lab_dev.h).
  *
  * Each device's element runs in this process over a RAM copy of its image
- * (a two-bank se_nvm), so thousands of devices cost no fsync per frame;
- * lab_dev_save writes the image back when the caller wants it kept.
+ * (simulated flash, sehost/se_nvm_ram.h), so thousands of devices cost no
+ * fsync per frame; lab_dev_save writes the image back when the caller wants
+ * it kept.
  *
  * Workers: each owns one gateway socket per network and keeps up to
  * `in_flight` class A exchanges open. A device's uplink is pushed by the
@@ -25,6 +26,7 @@
 #include "lab/lab_region.h"
 #include "lorawan/lw_crypto.h"
 #include "lorawan/lw_secure.h"
+#include "sehost/se_nvm_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -39,26 +41,6 @@
 #define APP_FPORT 1
 
 /* ---------------------------------------------------------------- the element in RAM */
-
-static se_status ram_read(void *ctx, unsigned bank, uint8_t *buf, size_t len)
-{
-    lab_dev *d = ctx;
-    if (bank > 1 || len > SE_NVM_BANK_SIZE)
-        return SE_ERR_ARGUMENT;
-    memcpy(buf, d->image + bank * SE_NVM_BANK_SIZE, len);
-    return SE_OK;
-}
-
-static se_status ram_write(void *ctx, unsigned bank, const uint8_t *buf, size_t len)
-{
-    lab_dev *d = ctx;
-    if (bank > 1 || len > SE_NVM_BANK_SIZE)
-        return SE_ERR_ARGUMENT;
-    memcpy(d->image + bank * SE_NVM_BANK_SIZE, buf, len);
-    return SE_OK;
-}
-
-static const se_nvm_class RAM_NVM = {ram_read, ram_write};
 
 /* IMAGE.mac: one line, "ferry-lab-mac 1 DEVADDR JOINEUI RX1DROFFSET RX2DR
  * RXDELAY" (hex, hex, decimal...). Not secret: no key is in it. */
@@ -123,17 +105,12 @@ lab_status lab_dev_open(lab_dev *d, const char *path, uint8_t dr, uint32_t in_ra
     if (strlen(path) >= sizeof d->path || dr > 5)
         return LAB_ERR_ARGUMENT;
     memcpy(d->path, path, strlen(path) + 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    const char *why = NULL;
+    se_status ls = se_nvm_file_load(path, &d->flash, &why);
+    if (ls == SE_ERR_NVM)
         return LAB_ERR_IO;
-    /* The file holds bank 0 at 0 and bank 1 at SE_NVM_BANK_SIZE, each as
-     * long as its last image: shorter than two whole banks is normal. */
-    ssize_t n = read(fd, d->image, sizeof d->image);
-    close(fd);
-    if (n <= 0)
+    if (ls != SE_OK || se_nvm_ram_bind(&d->flash, &d->nvm) != SE_OK)
         return LAB_ERR_FORMAT;
-    d->nvm.cls = &RAM_NVM;
-    d->nvm.ctx = d;
     if (se_boot(&d->e, &d->nvm, lw_crypto_software()) != SE_OK)
         return LAB_ERR_FORMAT;
     se_info info;
@@ -153,17 +130,8 @@ lab_status lab_dev_open(lab_dev *d, const char *path, uint8_t dr, uint32_t in_ra
 
 lab_status lab_dev_save(lab_dev *d)
 {
-    char tmp[sizeof d->path + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", d->path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (se_nvm_file_save(d->path, &d->flash) != SE_OK)
         return LAB_ERR_IO;
-    bool ok = write(fd, d->image, sizeof d->image) == (ssize_t)sizeof d->image && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, d->path) != 0) {
-        unlink(tmp);
-        return LAB_ERR_IO;
-    }
     /* After the image: a cut between the two leaves a MAC state that names
      * an older session or none, and the device joins again. */
     return d->mac_known ? mac_state_save(d) : LAB_OK;
@@ -172,7 +140,7 @@ lab_status lab_dev_save(lab_dev *d)
 void lab_dev_close(lab_dev *d)
 {
     se_state_wipe(&d->e.st);
-    lw_secure_wipe(d->image, sizeof d->image);
+    lw_secure_wipe(d->flash.mem, sizeof d->flash.mem);
     pthread_mutex_destroy(&d->lock);
 }
 

@@ -64,6 +64,7 @@
 #include "lab/lab_gw.h"
 #include "lab/lab_status.h"
 #include "se/se.h"
+#include "sehost/se_nvm_ram.h"
 
 #define LAB_AIR_NETWORKS 8
 #define LAB_DEV_NAME_MAX 32
@@ -100,7 +101,7 @@ typedef struct lab_dev_stats {
 
 typedef struct lab_dev {
     se e;
-    uint8_t image[2 * SE_NVM_BANK_SIZE];  /* the element's memory (RAM; written back by lab_dev_save) */
+    se_nvm_ram flash;            /* the element's memory (RAM; written back by lab_dev_save) */
     se_nvm nvm;
     char path[512];
     uint64_t dev_eui;

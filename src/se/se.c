@@ -94,14 +94,10 @@ se_status se_personalise(se *e, const se_personalisation *p)
     next.active_slot = SE_SLOT_BOOTSTRAP;
     lw_secure_wipe(next.transport_key, sizeof(next.transport_key));
     next.lifecycle = SE_LIFECYCLE_OPERATIONAL;
-    st = se_commit(e, &next);
-    /* The older bank still holds the blank image with the transport key:
-     * write the personalised image (adopted by now) over it too. If this
-     * second write is cut, the element is personalised all the same and the
-     * next commit of any operation overwrites that bank. */
-    if (st == SE_OK)
-        st = se_store_commit(&e->store, &e->st);
-    return st;
+    /* The flash still holds the blank state with the transport key: the
+     * personalised state goes to a fresh page and every other page is
+     * erased (a purge cut short is finished at the next boot). */
+    return se_commit_erasing_history(e, &next);
 }
 
 static se_nonce_entry *nonce_entry(se_state *s, uint64_t join_eui, bool create)

@@ -23,7 +23,17 @@ se_status se_from_lw(lw_status st)
 /* Adopts `next` once it is durable; wipes the copy either way. */
 se_status se_commit(se *e, se_state *next)
 {
-    se_status st = se_store_commit(&e->store, next);
+    se_status st = se_store_commit(&e->store, &e->st, next);
+    if (st == SE_OK)
+        e->st = *next;
+    se_state_wipe(next);
+    return st;
+}
+
+/* As se_commit, on a freshly erased flash. */
+se_status se_commit_erasing_history(se *e, se_state *next)
+{
+    se_status st = se_store_rewrite(&e->store, next);
     if (st == SE_OK)
         e->st = *next;
     se_state_wipe(next);

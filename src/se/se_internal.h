@@ -24,6 +24,10 @@ se_status se_from_lw(lw_status st);
  * either way. On failure the element's state is unchanged. */
 se_status se_commit(se *e, se_state *next);
 
+/* As se_commit, and every older state is erased from the flash (keys that
+ * must not outlive this commit, as the transport key at personalisation). */
+se_status se_commit_erasing_history(se *e, se_state *next);
+
 /* Loads 16 key bytes from the state into a software key. */
 se_status se_load_key(lw_key *k, const uint8_t bytes[16]);
 

@@ -15,12 +15,33 @@
 #define IMAGE_VERSION 1
 
 typedef struct cursor {
-    uint8_t *buf;
-    size_t cap;
-    size_t pos;
+    uint8_t *buf;      /* the image bytes [win, win + win_len) */
+    size_t cap;        /* length of the whole image */
+    size_t pos;        /* position in the whole image */
+    size_t win;
+    size_t win_len;
     bool writing;      /* struct -> image */
     bool bad;          /* overflow or an out-of-range value */
 } cursor;
+
+/* Writes n image bytes at the cursor; only those inside the window land, so
+ * that a store can compare two states a few bytes at a time without either
+ * whole image in RAM. */
+/* True when none of the next n image bytes falls in the window: the usual
+ * case when a store compares a window, so the field is not even read. */
+static bool outside_window(const cursor *c, size_t n)
+{
+    return c->pos + n <= c->win || c->pos >= c->win + c->win_len;
+}
+
+static void put_bytes(cursor *c, const uint8_t *bytes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t at = c->pos + i;
+        if (at >= c->win && at - c->win < c->win_len)
+            c->buf[at - c->win] = bytes[i];
+    }
+}
 
 static void visit_int(cursor *c, void *field, size_t field_size, size_t wire_size)
 {
@@ -29,6 +50,10 @@ static void visit_int(cursor *c, void *field, size_t field_size, size_t wire_siz
         return;
     }
     uint64_t v = 0;
+    if (c->writing && outside_window(c, wire_size)) {
+        c->pos += wire_size;
+        return;
+    }
     if (c->writing) {
         switch (field_size) {
         case 1: v = *(uint8_t *)field; break;
@@ -36,7 +61,9 @@ static void visit_int(cursor *c, void *field, size_t field_size, size_t wire_siz
         case 4: v = *(uint32_t *)field; break;
         default: v = *(uint64_t *)field; break;
         }
-        lw_put_le(c->buf + c->pos, v, wire_size);
+        uint8_t le[8];
+        lw_put_le(le, v, wire_size);
+        put_bytes(c, le, wire_size);
     } else {
         v = lw_get_le(c->buf + c->pos, wire_size);
         switch (field_size) {
@@ -68,10 +95,10 @@ static void visit_bytes(cursor *c, uint8_t *p, size_t n)
         c->bad = true;
         return;
     }
-    if (c->writing)
-        memcpy(c->buf + c->pos, p, n);
-    else
+    if (!c->writing)
         memcpy(p, c->buf + c->pos, n);
+    else if (!outside_window(c, n))
+        put_bytes(c, p, n);
     c->pos += n;
 }
 
@@ -173,7 +200,7 @@ se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_
         return SE_ERR_ARGUMENT;
     if (cap < SE_STATE_IMAGE_LEN)
         return SE_ERR_BUFFER;
-    cursor c = {.buf = out, .cap = cap, .pos = 0, .writing = true, .bad = false};
+    cursor c = {.buf = out, .cap = SE_STATE_IMAGE_LEN, .win = 0, .win_len = SE_STATE_IMAGE_LEN, .writing = true};
     /* The visitor takes non-const pointers for both directions; in this
      * direction it only reads them. */
     visit_state(&c, (se_state *)st);
@@ -183,6 +210,17 @@ se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_
     return SE_OK;
 }
 
+se_status se_state_serialize_window(const se_state *st, size_t offset, uint8_t *out, size_t len)
+{
+    if (st == NULL || out == NULL)
+        return SE_ERR_ARGUMENT;
+    if (offset > SE_STATE_IMAGE_LEN || len > SE_STATE_IMAGE_LEN - offset)
+        return SE_ERR_BUFFER;
+    cursor c = {.buf = out, .cap = SE_STATE_IMAGE_LEN, .win = offset, .win_len = len, .writing = true};
+    visit_state(&c, (se_state *)st);
+    return c.bad || c.pos != SE_STATE_IMAGE_LEN ? SE_ERR_BUFFER : SE_OK;
+}
+
 se_status se_state_deserialize(const uint8_t *in, size_t len, se_state *st)
 {
     if (in == NULL || st == NULL)
@@ -190,7 +228,7 @@ se_status se_state_deserialize(const uint8_t *in, size_t len, se_state *st)
     if (len != SE_STATE_IMAGE_LEN)
         return SE_ERR_CORRUPT;
     memset(st, 0, sizeof(*st));
-    cursor c = {.buf = (uint8_t *)in, .cap = len, .pos = 0, .writing = false, .bad = false};
+    cursor c = {.buf = (uint8_t *)in, .cap = len, .win = 0, .win_len = len, .writing = false};
     visit_state(&c, st);
     if (c.bad || c.pos != len) {
         se_state_wipe(st);

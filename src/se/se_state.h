@@ -1,10 +1,10 @@
 /*
  * se_state.h - everything the secure element remembers, and its image.
  *
- * The state lives in RAM while the element runs and in NVM as an image that
- * se_state_serialize() writes field by field in a fixed little-endian layout
- * (docs/se-commands.md, "Memory image"), so an image survives a change of
- * compiler or of struct padding. Keys are held here as bytes: this struct
+ * The state lives in RAM while the element runs and in flash as an image
+ * that se_state_serialize() writes field by field in a fixed little-endian
+ * layout, journalled by se_store (docs/se-store.md), so an image survives a
+ * change of compiler or of struct padding. Keys are held here as bytes: this struct
  * and its image are the chip's protected memory, and no command copies a key
  * out of it.
  */
@@ -111,6 +111,15 @@ typedef struct se_state {
 
 /* Writes the image of *st to out[cap]; SE_ERR_BUFFER when cap is short. */
 se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len);
+
+/* Writes bytes [offset, offset + len) of the image of *st to out[len]:
+ * what a store compares and journals, a window at a time. */
+se_status se_state_serialize_window(const se_state *st, size_t offset, uint8_t *out, size_t len);
+
+/* Where session.fcnt_up sits in the image (4 bytes, LE): the one counter
+ * the store reserves in blocks rather than writes at every change. Moves
+ * with any change of the layout before it (test_se_store checks it). */
+#define SE_STATE_FCNT_UP_OFFSET 352
 
 /* Reads an image; SE_ERR_CORRUPT when a field is out of its range. *st is
  * only meaningful on SE_OK. */

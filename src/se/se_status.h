@@ -22,7 +22,7 @@ typedef enum se_status {
     SE_ERR_COUNTER,         /* a counter would overflow: 6984 */
     SE_ERR_FRAME,           /* the LoRaWAN frame is malformed or of the wrong kind: 6A80-like, 6A81 */
     SE_ERR_NVM,             /* persistent memory failed; nothing changed: 6581 */
-    SE_ERR_CORRUPT,         /* no valid image bank: 6F01 */
+    SE_ERR_CORRUPT,         /* no flash page holds a valid state: 6F01 */
     SE_ERR_CRYPTO,          /* crypto backend failure: 6F00 */
     SE_ERR_BUFFER,          /* the response does not fit the host's buffer: 6C00 */
     SE_ERR_INS,             /* unknown instruction: 6D00 */

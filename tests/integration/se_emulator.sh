@@ -161,13 +161,16 @@ rm -f "$sock"
 if start_server; then ok "the emulator restarts on its image after kill -9"; else
     not_ok "the emulator restarts on its image after kill -9" "$(cat "$tmp/serve.log")"; fi
 "$FERRY" se info --socket "$sock" >"$tmp/info2.json" 2>&1
-if [ "$(json "$tmp/info2.json" FCntUp)" = "1" ] && [ "$(json "$tmp/info2.json" NextDevNonce)" = "1" ]; then
+# FCntUp is reserved in blocks of 32 in flash (docs/se-store.md): after a
+# restart it resumes at or above 1, at most 1 + 32 - a gap, never a reuse.
+fcnt2=$(json "$tmp/info2.json" FCntUp)
+if [ "${fcnt2:-0}" -ge 1 ] && [ "${fcnt2:-0}" -le 33 ] && [ "$(json "$tmp/info2.json" NextDevNonce)" = "1" ]; then
     ok "after kill -9 the element remembers FCntUp and DevNonce"
 else
     not_ok "after kill -9 the element remembers FCntUp and DevNonce" "$(cat "$tmp/info2.json")"
 fi
 "$FERRY" se uplink --socket "$sock" --fport 2 --payload 776f726c64 >"$tmp/up2.json" 2>&1
-check "the next uplink carries FCnt 1 and verifies" verify_uplink "$(json "$tmp/up2.json" PHYPayload)" 1 776f726c64
+check "the next uplink carries that FCnt and verifies" verify_uplink "$(json "$tmp/up2.json" PHYPayload)" "${fcnt2:-1}" 776f726c64
 
 # 6. A downlink built by lora-packet, then its replay.
 down=$(node -e '
@@ -257,6 +260,19 @@ if(lp.decrypt(p,k.AppSKey,k.NwkSEncKey).toString("hex")!=="0102030405") { consol
 kill "$server" 2>/dev/null
 wait "$server" 2>/dev/null
 server=""
+
+# 7. An image of the old two-bank format (2 KiB, "FSE1"): refused, saying so.
+old="$tmp/old.img"
+head -c 1024 /dev/zero >"$old"
+printf 'FSE1' >>"$old"
+head -c 1020 /dev/zero >>"$old"
+if "$FERRY" se serve --image "$old" --socket "$tmp/old.sock" >/dev/null 2>"$tmp/err"; then
+    not_ok "an image of the two-bank format is refused"
+elif grep -q "two-bank format" "$tmp/err"; then
+    ok "an image of the two-bank format is refused, saying why"
+else
+    not_ok "an image of the two-bank format is refused, saying why" "$(cat "$tmp/err")"
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

@@ -9,15 +9,15 @@
  */
 #include "lorawan/lw_crypto.h"
 #include "se/se_apdu.h"
-#include "se_nvm_ram.h"
+#include "target_flash.h"
 
-se_nvm_ram footprint_flash_stand_in;
+target_flash footprint_flash_stand_in;
 static se element;
 static uint8_t apdu[SE_APDU_BUFFER];
 
 int main(void)
 {
-    se_nvm nvm = se_nvm_ram_bind(&footprint_flash_stand_in);
+    se_nvm nvm = target_flash_bind(&footprint_flash_stand_in);
     if (se_boot(&element, &nvm, lw_crypto_compact()) != SE_OK &&
         se_manufacture(&element, &nvm, lw_crypto_compact(), apdu) != SE_OK)
         return 1;

@@ -23,7 +23,7 @@
 #include "mls/mls_frag.h"
 #include "se/se_apdu.h"
 #include "sehost/se_client.h"
-#include "se_nvm_ram.h"
+#include "target_flash.h"
 
 #define DEV_EUI 0x0004A30B001C0530ull
 #define JOIN_EUI 0x70B3D57ED0000001ull
@@ -60,7 +60,7 @@ typedef struct step {
  * writes down every command and response. */
 typedef struct world {
     se element;
-    se_nvm_ram flash;
+    target_flash flash;
     se_client client;
     step steps[MAX_STEPS];
     size_t n_steps;
@@ -138,7 +138,7 @@ static void wrap(uint8_t kek_tag, uint8_t key_tag, uint8_t out[24])
 
 static void boot(world *w)
 {
-    se_nvm nvm = se_nvm_ram_bind(&w->flash);
+    se_nvm nvm = target_flash_bind(&w->flash);
     expect(w, se_boot(&w->element, &nvm, w->c), "boot");
     add_step(w, STEP_BOOT, "power cycle: boot from NVM");
 }
@@ -309,7 +309,7 @@ int main(int argc, char **argv)
     w.client.cls = &recorder;
     w.client.ctx = &w;
 
-    se_nvm nvm = se_nvm_ram_bind(&w.flash);
+    se_nvm nvm = target_flash_bind(&w.flash);
     expect(&w, se_manufacture(&w.element, &nvm, w.c, key_bytes(TRANSPORT)), "manufacture");
     add_step(&w, STEP_MANUFACTURE, "manufacture");
     se_personalisation p = {.dev_eui = DEV_EUI, .serial = 7, .join_eui = JOIN_EUI, .mac_version = SE_MAC_1_1};

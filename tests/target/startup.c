@@ -24,7 +24,7 @@ int main(void);
 void target_reset(void);
 void target_hard_fault(void);
 void target_default_handler(void);
-void target_fault_report(uint32_t *frame);
+__attribute__((used)) void target_fault_report(uint32_t *frame);
 
 volatile unsigned target_faults;
 volatile int target_expect_fault;
@@ -103,7 +103,9 @@ size_t target_cat_hex(char *line, size_t at, size_t cap, const uint8_t *p, size_
     return at;
 }
 
-void target_stack_paint(void)
+/* noinline: with -flto this would otherwise join its caller's frame and
+ * could paint over that frame's live slots below `here`. */
+__attribute__((noinline)) void target_stack_paint(void)
 {
     uint32_t here;
     /* Leave 64 bytes under this frame alone: they are about to be ours. */
@@ -129,10 +131,13 @@ void target_reset(void)
     target_exit(main());
 }
 
-/* The exception frame is on the main stack: hand its address to C. */
+/* The exception frame is on the main stack: hand its address to C. A call
+ * (bl), not a branch: Thumb-1's b reaches only 2 KiB, and the linker may put
+ * target_fault_report farther away. The call overwrites lr, which holds the
+ * EXC_RETURN value, so it is saved around the call and popped into pc. */
 __attribute__((naked)) void target_hard_fault(void)
 {
-    __asm__ volatile("mrs r0, msp\n\tb target_fault_report\n");
+    __asm__ volatile("mrs r0, msp\n\tpush {r4, lr}\n\tbl target_fault_report\n\tpop {r4, pc}\n");
 }
 
 void target_fault_report(uint32_t *frame)

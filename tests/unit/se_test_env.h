@@ -1,10 +1,11 @@
 /*
- * se_test_env.h - a RAM NVM with power-cut injection, and a network side
- * built from the LoRaWAN core, for the secure element's tests.
+ * se_test_env.h - the secure element's NVM in tests: simulated NOR flash
+ * (sehost/se_nvm_ram.h) with its rules, erase counts and power cuts.
  *
- * The NVM counts writes; when the count reaches `cut_at`, that write stores
- * only a prefix of its bytes (as a torn flash write would) and the "power"
- * stays off: every later write fails too, until the test reboots the element.
+ * `writes` counts programs and erases; when it reaches `cut_at`, that
+ * operation tears as `tear` says (1..8, se_nvm_ram.h) and the "power" stays
+ * off: every later operation fails too, until the test reboots the element.
+ * A zeroed ram_nvm is a 4 x 2 KiB flash of unknown content.
  */
 #ifndef FERRY_SE_TEST_ENV_H
 #define FERRY_SE_TEST_ENV_H
@@ -12,65 +13,25 @@
 #include <stdint.h>
 #include <string.h>
 #include "se/se.h"
+#include "sehost/se_nvm_ram.h"
 
-typedef struct ram_nvm {
-    uint8_t bank[2][SE_NVM_BANK_SIZE];
-    unsigned writes;
-    unsigned cut_at;      /* 0 = never */
-    unsigned tear;        /* how the cut write tears: 0 = a prefix that depends on the
-                           * cut point; 1..8 = none, 1 byte, 4, 10 (header), half, all
-                           * but the CRC, all but 1 byte, all of it (power lost after
-                           * the write, before it was acknowledged) */
-    int power_off;
-} ram_nvm;
-
-static size_t ram_tear_length(const ram_nvm *n, size_t len)
-{
-    switch (n->tear) {
-    case 1: return 0;
-    case 2: return 1;
-    case 3: return 4;
-    case 4: return 10;
-    case 5: return len / 2;
-    case 6: return len > 4 ? len - 4 : 0;
-    case 7: return len - 1;
-    case 8: return len;
-    default: return (n->writes * 37u) % len;
-    }
-}
-
-static se_status ram_read(void *ctx, unsigned bank, uint8_t *buf, size_t len)
-{
-    ram_nvm *n = ctx;
-    if (bank > 1 || len > SE_NVM_BANK_SIZE)
-        return SE_ERR_NVM;
-    memcpy(buf, n->bank[bank], len);
-    return SE_OK;
-}
-
-static se_status ram_write(void *ctx, unsigned bank, const uint8_t *buf, size_t len)
-{
-    ram_nvm *n = ctx;
-    if (bank > 1 || len > SE_NVM_BANK_SIZE || n->power_off)
-        return SE_ERR_NVM;
-    n->writes++;
-    if (n->cut_at != 0 && n->writes == n->cut_at) {
-        /* Torn: a prefix whose length depends on the cut point. */
-        size_t part = ram_tear_length(n, len);
-        memcpy(n->bank[bank], buf, part);
-        n->power_off = 1;
-        return SE_ERR_NVM;
-    }
-    memcpy(n->bank[bank], buf, len);
-    return SE_OK;
-}
-
-static const se_nvm_class ram_nvm_class = {.read = ram_read, .write = ram_write};
+typedef se_nvm_ram ram_nvm;
 
 static inline se_nvm ram_nvm_bind(ram_nvm *n)
 {
-    se_nvm v = {.cls = &ram_nvm_class, .ctx = n};
+    se_nvm v;
+    memset(&v, 0, sizeof(v));
+    (void)se_nvm_ram_bind(n, &v);   /* cannot fail with the default geometry */
     return v;
+}
+
+/* What a reboot finds in `v`: a fresh element booted from it, and its
+ * GET INFO. SE_OK, or the status of the boot or of se_get_info. */
+static inline se_status se_info_after_boot(const se_nvm *v, se_info *info)
+{
+    se again;
+    se_status st = se_boot(&again, v, lw_crypto_software());
+    return st != SE_OK ? st : se_get_info(&again, info);
 }
 
 #endif

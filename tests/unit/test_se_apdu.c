@@ -156,7 +156,8 @@ static void run_life(se_client *c)
     assert_memory_equal(dl.payload, cmd, 2);
 
     assert_int_equal(se_client_get_info(c, &info), SE_OK);
-    assert_int_equal(info.fcnt_up, 1);
+    /* FCntUp resumes above the block the flash reserved: a gap, never a reuse. */
+    assert_true(info.fcnt_up >= 1 && info.fcnt_up <= 1 + SE_STORE_FCNT_UP_BLOCK);
     assert_int_equal(info.nfcnt_down, 1);
     assert_int_equal(info.next_dev_nonce, 1);
     uint8_t raw[SE_INFO_LEN + 8];
@@ -307,11 +308,10 @@ static void test_life_over_socket_and_file(void **state)
 
     /* The image file alone brings the element back, counters and all. */
     assert_int_equal(se_nvm_file_open(&f, image, 0, &v), SE_OK);
-    se again;
-    assert_int_equal(se_boot(&again, &v, lw_crypto_software()), SE_OK);
     se_info info;
-    assert_int_equal(se_get_info(&again, &info), SE_OK);
-    assert_int_equal(info.fcnt_up, 1);
+    assert_int_equal(se_info_after_boot(&v, &info), SE_OK);
+    /* FCntUp resumes above the block the flash reserved: a gap, never a reuse. */
+    assert_true(info.fcnt_up >= 1 && info.fcnt_up <= 1 + SE_STORE_FCNT_UP_BLOCK);
     assert_int_equal(info.next_dev_nonce, 1);
     assert_true(info.joined);
     se_nvm_file_close(&f);

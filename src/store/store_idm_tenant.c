@@ -674,10 +674,13 @@ store_status store_idm_cmd_update(store *s, const store_idm_cmd *c)
     store_status st = s->drv->exec(s,
                                    "UPDATE idm_cmd SET state = $3, msg_id = $4, frame_max = $5, acked = $6, "
                                    "sent = $7, rounds = $8, last_sent_at = $9, result = $10, updated_at = $11, "
-                                   "reply = $12 WHERE dev_eui = $1 AND seq = $2",
+                                   "reply = $12 WHERE dev_eui = $1 AND seq = $2 AND state IN ('queued', 'sending')",
                                    p, 12, NULL, NULL, &changes);
+    /* A final command (done, failed) is never written again: a writer that
+     * read it before another answered or gave it up must not bring it back
+     * to sending (two engines, or a CLI retire next to idm serve). */
     if (st == STORE_OK && changes != 1)
-        st = STORE_ERR_NOT_FOUND;
+        st = STORE_ERR_ABORTED;
     return st;
 }
 

@@ -253,6 +253,17 @@
     "ALTER TABLE idm_se ADD COLUMN mls_msg_max INTEGER NOT NULL DEFAULT 1024 "                        \
     "CHECK (mls_msg_max BETWEEN 128 AND 1024);"
 
+/* Version 9: leases on SEs (docs/idm.md, "Several idm serve on one
+ * database"): the delivery engine of one `idm serve` works on an SE only
+ * while it holds that SE's row here, until expires_at; a killed instance's
+ * leases run out and another takes its SEs over. Self-contained (one new
+ * table, nothing else touched) so that it can be renumbered at a merge. */
+#define V9(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_lease ("                                                                        \
+    " dev_eui " KEY " PRIMARY KEY CHECK (length(dev_eui) = 16),"                                        \
+    " owner TEXT NOT NULL CHECK (length(owner) BETWEEN 1 AND 64),"                                    \
+    " expires_at BIGINT NOT NULL);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -262,6 +273,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V6("BLOB", "TEXT"),
     V7("BLOB", "TEXT"),
     V8("BLOB", "TEXT"),
+    V9("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -273,4 +285,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V6("BYTEA", "TEXT COLLATE \"C\""),
     V7("BYTEA", "TEXT COLLATE \"C\""),
     V8("BYTEA", "TEXT COLLATE \"C\""),
+    V9("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -634,6 +634,9 @@ static void test_idm_enums_round_trip(void **state)
     assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_OK);
     assert_int_equal(cmd_got->state, STORE_IDM_CMD_QUEUED);
     for (int ks = 0; ks < STORE_IDM_CMD_STATE_COUNT; ks++) {
+        /* each state from a command still in flight: a final one is never
+         * written again (below) */
+        raw_sql(fx, "UPDATE idm_cmd SET state = 'sending'");
         cmd->state = (store_idm_cmd_state)ks;
         assert_int_equal(store_idm_cmd_update(fx->s, cmd), STORE_OK);
         assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_OK);
@@ -647,6 +650,11 @@ static void test_idm_enums_round_trip(void **state)
                  store_idm_cmd_state_name((store_idm_cmd_state)ks));
         assert_int_equal(raw_int(fx, sql), 1);
     }
+    /* failed is final: writing it again (any state) is refused, nothing moves */
+    cmd->state = STORE_IDM_CMD_SENDING;
+    assert_int_equal(store_idm_cmd_update(fx->s, cmd), STORE_ERR_ABORTED);
+    assert_int_equal(store_idm_cmd_get(fx->s, dev0, cmd->seq, cmd_got), STORE_OK);
+    assert_int_equal(cmd_got->state, STORE_IDM_CMD_FAILED);
     cmd->state = STORE_IDM_CMD_STATE_COUNT;
     assert_int_equal(store_idm_cmd_update(fx->s, cmd), STORE_ERR_ARGUMENT);
     uint64_t n = 0;

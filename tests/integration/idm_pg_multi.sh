@@ -1,0 +1,327 @@
+#!/bin/sh
+# idm_pg_multi.sh - three `ferry idm serve` on one PostgreSQL, one of them
+# killed with -9 in the middle of the deliveries (docs/idm.md, "Several idm
+# serve on one database"):
+#   - a throwaway PostgreSQL cluster (as store_pg.sh and js_pg.sh); the IDM
+#     deployment's database is on it, the customer Join Server keeps SQLite;
+#   - the IDM's token cloned twice (a copy of its SoftHSM2 token directory,
+#     as an HSM cluster replicates one token): three deployment directories
+#     with the same keys, the same database and the same idm.conf, each
+#     running `idm serve` on its own port, each with its housekeeping;
+#   - COUNT SEs personalised and imported; the customer claims and assigns
+#     them through the REST API of the instances in turn; every instance's
+#     housekeeping provisions (leases and reservations keep them apart);
+#   - idm_fleet.js, the network-server stand-in, sends each SE's uplinks to
+#     the instances in turn (a retry to the next), with radio loss;
+#   - once a part of the commands is done, instance 2 is killed with -9 and
+#     stays dead: the SEs it was working on pass to the others when their
+#     leases run out;
+#   - at the end every SE is active at its customer; each SE accepted exactly
+#     the MLS counters the IDM sealed for it (2), no counter sealed twice,
+#     every command done once, one response recorded per command, one
+#     profile_queued per SE; every instance handled MLS messages; the audit
+#     chain verifies.
+# SEED (env) fixes the radio loss; COUNT (env, default 30) is the fleet size.
+# Needs PostgreSQL (initdb, pg_ctl, psql), node and curl (scripts/deps.sh).
+# Prints TAP.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+FERRY=${FERRY:-$root/build/san/bin/ferry}
+export FERRY
+export NODE_PATH="$root/tests/oracle/node_modules"
+FLEET="$here/idm_fleet.js"
+COUNT=${COUNT:-30}
+SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
+INSTANCES=3
+. "$here/lib/wait.sh"
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
+check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
+
+pg_bin=${PG_BIN:-}
+if [ -z "$pg_bin" ]; then
+    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin=$d; done
+fi
+if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ] || ! command -v psql >/dev/null 2>&1 ||
+    ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
+    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
+    echo "not ok 1 - PostgreSQL (initdb, pg_ctl, psql), node, curl and tests/oracle/node_modules are needed (scripts/deps.sh)"
+    echo "1..1"
+    exit 1
+fi
+as_pg=""
+if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-multi.XXXXXX") || exit 1
+chmod 755 "$tmp"
+mkdir "$tmp/pg"
+[ -n "$as_pg" ] && chown postgres "$tmp/pg"
+data="$tmp/pg/data"
+started=""
+pids=""
+se_pids=""
+idm_pids=""
+drv=""
+cleanup() {
+    for p in $drv $idm_pids $pids $se_pids; do kill "$p" 2>/dev/null; done
+    for p in $drv $idm_pids $pids $se_pids; do wait "$p" 2>/dev/null; done
+    [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    release_ports
+    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+watch_log "$tmp"
+echo "# seed $SEED, $COUNT SEs, $INSTANCES idm serve"
+t_start=$(date +%s)
+phase() { echo "# $(($(date +%s) - t_start)) s: $1"; }
+
+# ---- the PostgreSQL cluster: a Unix socket in $tmp/pg only (its port number
+# just names the socket, reserved all the same)
+if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1; then
+    echo "not ok 1 - initdb failed"; echo "1..1"; exit 1
+fi
+pgport=$(port) || { echo "not ok 1 - a port for the PostgreSQL socket"; echo "1..1"; exit 1; }
+if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t "$(scaled 60)" \
+        -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c fsync=off -c max_connections=64" \
+        start >/dev/null 2>&1; then
+    echo "not ok 1 - the PostgreSQL server did not start"; tail -20 "$tmp/pg/server.log" | sed 's/^/# /'; echo "1..1"; exit 1
+fi
+started=1
+conninfo="host=$tmp/pg port=$pgport user=postgres dbname=postgres"
+db="pg:$conninfo"
+# a query's error lands in its output, so that no check passes on it
+q() { psql "$conninfo" -X -q -tA -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+
+hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
+HSAKEK=$(hex16); NSKEK=$(hex16); CKEK=$(hex16); CNSKEK=$(hex16)
+idm="$tmp/idm1"; cust="$tmp/acme-js"; out="$tmp/hsa"; nsd="$tmp/ns"; sd="$tmp/se"
+mkdir -p "$nsd" "$sd" && chmod 700 "$nsd" "$sd"
+P_JS=$(port); P_C=$(port); P_IDM1=$(port); P_IDM2=$(port); P_IDM3=$(port)
+I="$FERRY -d $idm"; C="$FERRY -d $cust"
+
+# ---- the deployments (the IDM's on PostgreSQL), the batch, the tenant and its JS
+{
+    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" --database "$db" &&
+    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
+    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
+    echo "$CKEK" | $I kek import acme-kek &&
+    "$FERRY" init "$cust" --join-eui 70B3D57ED00A0000 --listen "127.0.0.1:$P_C" &&
+    echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
+    $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
+    echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
+        --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
+    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM1" &&
+    $I idm config set retry_base 0 poll 1 >/dev/null &&
+    $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" &&
+    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
+        --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns
+} >"$tmp/setup.log" 2>"$tmp/err"
+check "IDM deployment on PostgreSQL and customer JS, $COUNT SEs personalised and imported, tenant and its JS" '[ $? -eq 0 ]'
+check "the IDM's schema is the newest (idm_lease present)" '[ "$(q "SELECT count(*) FROM idm_lease")" = 0 ]'
+
+# ---- two more IDM instances: the token directory cloned (same keys, as an
+# HSM cluster replicates them), the same database and idm.conf; only the
+# paths of ferry.conf and softhsm2.conf name the clone's own files
+: >"$tmp/err"
+for k in 2 3; do
+    d="$tmp/idm$k"
+    mkdir -m 700 "$d" && cp -a "$idm/tokens" "$idm/user.pin" "$idm/so.pin" "$idm/admin.token" "$idm/idm.conf" "$d/" &&
+        sed "s#$idm/#$d/#g" "$idm/ferry.conf" >"$d/ferry.conf" &&
+        sed "s#$idm/#$d/#g" "$idm/softhsm2.conf" >"$d/softhsm2.conf" && chmod 600 "$d/ferry.conf" "$d/softhsm2.conf" ||
+        echo "idm$k: clone failed" >>"$tmp/err"
+    grep -q "$d/softhsm2.conf" "$d/ferry.conf" && grep -q "$d/tokens" "$d/softhsm2.conf" ||
+        echo "idm$k: paths not rewritten" >>"$tmp/err"
+done
+check "two clones of the IDM's token and deployment directory" '[ ! -s "$tmp/err" ]'
+sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
+SES=$(cut -d' ' -f1 "$tmp/owners")
+check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
+
+phase "set up"
+# ---- the servers
+$I serve >"$tmp/js.log" 2>&1 &
+pids="$pids $!"; js_pid=$!
+$C serve >"$tmp/cust.log" 2>&1 &
+pids="$pids $!"; c_pid=$!
+start_idm() { # k port
+    "$FERRY" -d "$tmp/idm$1" idm serve --listen "127.0.0.1:$2" >>"$tmp/idm$1.log" 2>&1 &
+    eval "idm${1}_pid=$!"
+    idm_pids="$idm_pids $!"
+}
+start_idm 1 "$P_IDM1"; start_idm 2 "$P_IDM2"; start_idm 3 "$P_IDM3"
+up=0
+wait_http "http://127.0.0.1:$P_IDM1/healthz" "$idm1_pid" && up=$((up + 1))
+wait_http "http://127.0.0.1:$P_IDM2/healthz" "$idm2_pid" && up=$((up + 1))
+wait_http "http://127.0.0.1:$P_IDM3/healthz" "$idm3_pid" && up=$((up + 1))
+check "three idm serve on one database answer /healthz ($up)" '[ $up -eq 3 ]'
+wait_http "http://127.0.0.1:$P_JS/metrics" $js_pid && wait_http "http://127.0.0.1:$P_C/metrics" $c_pid
+check "the bootstrap and customer Join Servers answer /metrics" '[ $? -eq 0 ]'
+PORTS="$P_IDM1 $P_IDM2 $P_IDM3"
+AUTH="Authorization: Bearer $(cat "$tmp/acme.tok")"
+
+# ---- claims and assignments through the instances in turn
+bad=0; i=0; : >"$tmp/err"
+while read -r eui tok; do
+    pc=$(echo "$PORTS" | cut -d' ' -f$((i % 3 + 1))); pa=$(echo "$PORTS" | cut -d' ' -f$(((i + 1) % 3 + 1)))
+    c1=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" --data-binary "{\"DevEUI\":\"$eui\",\"OwnerToken\":\"$tok\"}" \
+        "http://127.0.0.1:$pc/api/v1/claims")
+    c2=$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" --data-binary '{"JoinServer":"acme-js"}' \
+        "http://127.0.0.1:$pa/api/v1/ses/$eui/assign")
+    [ "$c1" = 200 ] && [ "$c2" = 200 ] || { bad=$((bad + 1)); echo "$eui: claim $c1 (:$pc), assign $c2 (:$pa)" >>"$tmp/err"; }
+    i=$((i + 1))
+done <"$tmp/owners"
+check "acme claims and assigns all $COUNT SEs through the three instances in turn" '[ $bad -eq 0 ]'
+
+phase "claimed and assigned"
+for e in $SES; do
+    "$FERRY" se serve --image "$out/se-$e.img" --socket "$sd/$e.sock" 2>>"$tmp/se.log" &
+    se_pids="$se_pids $!"
+done
+wait_until "$COUNT SE emulators' sockets in $sd" 90 '[ "$(ls "$sd" | grep -c "\.sock$")" -ge "$COUNT" ]'
+check "$COUNT SE emulators up" '[ "$(ls "$sd" | grep -c "\.sock$")" -eq "$COUNT" ]'
+{
+    printf '{"ses":['
+    sep=""
+    for e in $SES; do printf '%s{"devEui":"%s","sock":"%s"}' "$sep" "$e" "$sd/$e.sock"; sep=","; done
+    printf '],"state":"%s",' "$nsd/fleet.json"
+    printf '"bootstrap":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000000"},' "$P_JS" "$nsd/bootstrap-ns.tok" "$NSKEK"
+    printf '"customer":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000013","joinEui":"70B3D57ED00A0000"},' \
+        "$P_C" "$nsd/acme-ns.tok" "$CNSKEK"
+    printf '"idm":{"urls":["http://127.0.0.1:%s","http://127.0.0.1:%s","http://127.0.0.1:%s"],"tokenFile":"%s"},' \
+        "$P_IDM1" "$P_IDM2" "$P_IDM3" "$nsd/idm-ns.tok"
+    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":%s,"stall":%s,' "$SEED" \
+        "$(scaled 240)" "$(scaled 60)"
+    printf '"maxUplinks":1500,"httpTimeout":%s}\n' "$(scaled 20)"
+} >"$tmp/fleet.json"
+
+# ---- bootstrap joins; the three housekeepings provision every SE between them
+node "$FLEET" join "$tmp/fleet.json" >"$tmp/o" 2>"$tmp/err"
+check "all $COUNT SEs join the IDM's bootstrap Join Server" '[ $? -eq 0 ] && grep -q "\"joined\":$COUNT" "$tmp/o"'
+wait_until "all $COUNT SEs profile_pending (the instances' housekeeping)" 180 \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ]'
+cmds=$(q "SELECT count(*), count(*) FILTER (WHERE state = 'queued') FROM idm_cmd")
+check "all $COUNT SEs provisioned once (profile_pending, INSTALL + ACTIVATE queued): $cmds" \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ] && [ "$cmds" = "$((2 * COUNT))|$((2 * COUNT))" ]'
+prov=""
+for k in 1 2 3; do prov="$prov idm$k:$(grep -c 'profile queued' "$tmp/idm$k.log")"; done
+echo "# provisioned by:$prov"
+
+phase "provisioned"
+# ---- the deliveries through all three; instance 2 killed -9 midway
+node "$FLEET" deliver "$tmp/fleet.json" >"$tmp/deliver.out" 2>"$tmp/deliver-err.log" &
+drv=$!
+t_deliver=$(date +%s)
+wait_until "the first commands done" 180 \
+    '[ "$(q "SELECT count(*) FROM idm_cmd WHERE state = '"'"'done'"'"'")" -ge 4 ] || ! kill -0 $drv 2>/dev/null'
+# Kill it while it works on an SE: frozen (SIGSTOP) at a moment when it holds
+# a lease, else let go on (SIGCONT) and tried again a little later. Its
+# transaction, if one was open, dies with it; the SE's lease must run out.
+# (an instance is inside an SE's work a few percent of the time: hundreds of
+# tries, while the deliveries last)
+held=""; tries=0
+while [ -z "$held" ] && kill -0 "$drv" 2>/dev/null &&
+    [ "$(q "SELECT count(*) FROM idm_cmd WHERE state = 'done'")" -lt $((2 * COUNT - 4)) ]; do
+    kill -STOP "$idm2_pid"
+    held=$(q "SELECT dev_eui FROM idm_lease WHERE owner LIKE '%:$idm2_pid:%' AND expires_at > extract(epoch from now())")
+    [ -n "$held" ] && break
+    kill -CONT "$idm2_pid"
+    tries=$((tries + 1))
+    sleep 0.0$(($(od -An -tu1 -N1 /dev/urandom) % 3 + 1))   # the test's random schedule, not a wait
+done
+kill -9 "$idm2_pid" 2>/dev/null; kill -CONT "$idm2_pid" 2>/dev/null; wait "$idm2_pid" 2>/dev/null
+idm_pids=$(echo "$idm_pids" | sed "s/ $idm2_pid\$//; s/ $idm2_pid / /")
+done_at_kill=$(q "SELECT count(*) FROM idm_cmd WHERE state = 'done'")
+echo "{\"test\":\"idm_pg_multi.sh: kill -9 of this instance\"}" >>"$tmp/idm2.log"
+echo "# instance 2 (pid $idm2_pid) killed -9 with $done_at_kill of $((2 * COUNT)) commands done, after $tries tries, holding the lease of: ${held:-none}"
+check "instance 2 was killed in the middle of the deliveries ($done_at_kill of $((2 * COUNT)) commands done)" \
+    '[ "$done_at_kill" -lt $((2 * COUNT)) ]'
+check "instance 2 was killed while it held an SE's lease (${held:-none})" '[ -n "$held" ]'
+wait "$drv"
+drv_rc=$?
+drv=""
+t_done=$(date +%s)
+cp "$tmp/deliver-err.log" "$tmp/err"
+check "every SE switched to its customer profile and joined the customer JS ($((t_done - t_deliver)) s)" '[ $drv_rc -eq 0 ]'
+echo "# stand-in counts: $(cat "$tmp/deliver.out")"
+
+phase "delivered"
+wait_until "no SE left profile_delivered (the housekeeping of the two left confirms each customer join)" 120 \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_delivered'"'"'")" = 0 ]'
+q "SELECT dev_eui, state FROM idm_se WHERE state <> 'active_at_customer'" >"$tmp/err"
+active=$(q "SELECT count(*) FROM idm_se WHERE state = 'active_at_customer'")
+check "IDM: every SE active_at_customer ($active)" '[ "$active" = "$COUNT" ]'
+: >"$tmp/err"
+for e in $held; do
+    [ "$(q "SELECT state FROM idm_se WHERE dev_eui = '$e'")" = active_at_customer ] || echo "$e: not active" >>"$tmp/err"
+    echo "# $e: $(cat "$tmp/idm1.log" "$tmp/idm3.log" | grep -c "$e: uplink FCnt [0-9]* answered without a downlink: another IDM instance holds") of its uplinks were answered without a downlink while the dead instance's lease ran"
+done
+check "the SE whose lease the killed instance held was finished by the others (active_at_customer)" '[ -n "$held" ] && [ ! -s "$tmp/err" ]'
+
+mkdir -p "$tmp/info"
+echo "$SES" | tr ' ' '\n' | xargs -P 4 -I{} sh -c '"$FERRY" se info --socket "$1/$2.sock" >"$3/$2.json" 2>&1' sh "$sd" {} "$tmp/info"
+: >"$tmp/se-state"
+for e in $SES; do
+    f="$tmp/info/$e.json"
+    slot=$(sed -n 's/.*"ActiveSlot": \([0-9]*\).*/\1/p' "$f")
+    joined=$(sed -n 's/.*"Joined": \([a-z]*\).*/\1/p' "$f")
+    jeui=$(sed -n 's/.*"JoinEUI": "\([0-9a-f]*\)".*/\1/p' "$f")
+    prof=$(sed -n 's/.*"ActiveProfileID": \([0-9]*\).*/\1/p' "$f")
+    down=$(sed -n 's/.*"MLSDownCounter": \([0-9]*\).*/\1/p' "$f")
+    echo "$e|${slot:-?}|${joined:-?}|${jeui:-?}|${down:-?}|${prof:-?}" >>"$tmp/se-state"
+done
+grep -v '|[12]|true|70b3d57ed00a0000|[0-9]*|1$' "$tmp/se-state" >"$tmp/err"
+check "every SE (ferry se info): its first customer profile active in a customer slot, joined, the customer's JoinEUI" \
+    '[ ! -s "$tmp/err" ]'
+q "SELECT s.dev_eui,
+          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui),
+          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui AND c.state = 'done'),
+          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.se.profile_queued'),
+          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.mls.response'
+                                              AND a.details NOT LIKE '%stale%')
+   FROM idm_se s ORDER BY s.dev_eui" >"$tmp/idm-state"
+# DEVEUI|slot|joined|joineui|MLSDownCounter|profile|commands|done|queued|responses
+sort "$tmp/se-state" >"$tmp/a"; sort "$tmp/idm-state" >"$tmp/b"
+join -t '|' "$tmp/a" "$tmp/b" >"$tmp/both"
+check "the IDM's records of all $COUNT SEs" '[ "$(wc -l <"$tmp/both")" -eq "$COUNT" ]'
+awk -F'|' '$5 != $7 || $7 != 2' "$tmp/both" >"$tmp/err"
+check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = 2): none applied twice, none lost" \
+    '[ ! -s "$tmp/err" ]'
+q "SELECT dev_eui, counter, count(*) FROM idm_cmd GROUP BY dev_eui, counter HAVING count(*) > 1" >"$tmp/err"
+check "no MLS counter sealed twice for one SE (idm_cmd)" '[ ! -s "$tmp/err" ]'
+q "SELECT dev_eui, tx_next, (SELECT max(counter) FROM idm_cmd c WHERE c.dev_eui = o.dev_eui) FROM idm_ota o
+   WHERE tx_next <> (SELECT max(counter) + 1 FROM idm_cmd c WHERE c.dev_eui = o.dev_eui)" >"$tmp/err"
+check "every SE's tx_next is one above the last counter sealed (no counter handed out and lost)" '[ ! -s "$tmp/err" ]'
+q "SELECT dev_eui, seq, type, counter, state FROM idm_cmd WHERE state <> 'done'" >"$tmp/err"
+check "every idm_cmd row is done ($(q "SELECT count(*) FROM idm_cmd") commands)" \
+    '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((2 * COUNT))" ]'
+awk -F'|' '$9 != 1' "$tmp/both" >"$tmp/err"
+check "audit: exactly one idm.se.profile_queued per SE (provisioned once, by one instance)" '[ ! -s "$tmp/err" ]'
+awk -F'|' '$10 != $7' "$tmp/both" >"$tmp/err"
+check "audit: one idm.mls.response per command, none recorded twice, none missing" '[ ! -s "$tmp/err" ]'
+handled=""; : >"$tmp/err"
+for k in 1 2 3; do
+    h=$(grep -c 'MLS [^ ]* counter [0-9]* handled' "$tmp/idm$k.log")
+    handled="$handled idm$k:$h"
+    [ "$h" -gt 0 ] || echo "idm$k handled no MLS message" >>"$tmp/err"
+done
+check "every instance handled MLS messages of the SEs ($handled)" '[ ! -s "$tmp/err" ]'
+"$FERRY" -d "$tmp/idm3" idm audit verify >"$tmp/o" 2>"$tmp/err"
+check "the audit chain written by the three instances verifies ($(q "SELECT count(*) FROM idm_audit") entries)" \
+    '[ $? -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'
+
+for p in $idm_pids; do kill "$p" 2>/dev/null; done
+for p in $idm_pids; do wait "$p" 2>/dev/null; done
+idm_pids=""
+for p in $se_pids; do kill "$p" 2>/dev/null; done
+for p in $se_pids; do wait "$p" 2>/dev/null; done
+se_pids=""
+grep -E 'Sanitizer|runtime error' "$tmp"/idm*.log "$tmp/js.log" "$tmp/cust.log" "$tmp/se.log" >"$tmp/err"
+check "no sanitizer report from the IDM instances, the Join Servers or the emulators" '[ ! -s "$tmp/err" ]'
+echo "# total $(($(date +%s) - t_start)) s"
+
+echo "1..$n"
+[ "$failed" -eq 0 ]

@@ -27,76 +27,37 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-FERRY=${FERRY:-$root/build/san/bin/ferry}
-export FERRY
-export NODE_PATH="$root/tests/oracle/node_modules"
+. "$here/lib/common.sh"
+. "$here/lib/pg.sh"
+. "$here/lib/idm_fleet.sh"
 FLEET="$here/idm_fleet.js"
 COUNT=${COUNT:-30}
 SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 INSTANCES=3
-. "$here/lib/wait.sh"
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-
-pg_bin=${PG_BIN:-}
-if [ -z "$pg_bin" ]; then
-    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin=$d; done
-fi
-if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ] || ! command -v psql >/dev/null 2>&1 ||
-    ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
-    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
-    echo "not ok 1 - PostgreSQL (initdb, pg_ctl, psql), node, curl and tests/oracle/node_modules are needed (scripts/deps.sh)"
-    echo "1..1"
-    exit 1
-fi
-as_pg=""
-if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-multi.XXXXXX") || exit 1
-chmod 755 "$tmp"
-mkdir "$tmp/pg"
-[ -n "$as_pg" ] && chown postgres "$tmp/pg"
-data="$tmp/pg/data"
-started=""
-pids=""
+need_node
+command -v psql >/dev/null 2>&1 || { echo "not ok 1 - psql is needed (scripts/deps.sh)"; echo "1..1"; exit 1; }
 se_pids=""
 idm_pids=""
 drv=""
 cleanup() {
     for p in $drv $idm_pids $pids $se_pids; do kill "$p" 2>/dev/null; done
     for p in $drv $idm_pids $pids $se_pids; do wait "$p" 2>/dev/null; done
-    [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    pg_stop
     release_ports
-    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+    [ -n "${KEEP:-}" ] || [ -z "$tmp" ] || rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+make_tmp idm-multi
+chmod 755 "$tmp"
 watch_log "$tmp"
 echo "# seed $SEED, $COUNT SEs, $INSTANCES idm serve"
 t_start=$(date +%s)
 phase() { echo "# $(($(date +%s) - t_start)) s: $1"; }
 
-# ---- the PostgreSQL cluster: a Unix socket in $tmp/pg only (its port number
-# just names the socket, reserved all the same)
-if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1; then
-    echo "not ok 1 - initdb failed"; echo "1..1"; exit 1
-fi
-pgport=$(port) || { echo "not ok 1 - a port for the PostgreSQL socket"; echo "1..1"; exit 1; }
-if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t "$(scaled 60)" \
-        -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c fsync=off -c max_connections=64" \
-        start >/dev/null 2>&1; then
-    echo "not ok 1 - the PostgreSQL server did not start"; tail -20 "$tmp/pg/server.log" | sed 's/^/# /'; echo "1..1"; exit 1
-fi
-started=1
-conninfo="host=$tmp/pg port=$pgport user=postgres dbname=postgres"
+pg_start "$tmp/pg" || { echo "not ok 1 - $pg_error"; echo "1..1"; exit 1; }
+conninfo=$pg_conninfo
 db="pg:$conninfo"
 # a query's error lands in its output, so that no check passes on it
 q() { psql "$conninfo" -X -q -tA -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
-
-hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
 HSAKEK=$(hex16); NSKEK=$(hex16); CKEK=$(hex16); CNSKEK=$(hex16)
 idm="$tmp/idm1"; cust="$tmp/acme-js"; out="$tmp/hsa"; nsd="$tmp/ns"; sd="$tmp/se"
 mkdir -p "$nsd" "$sd" && chmod 700 "$nsd" "$sd"
@@ -104,22 +65,8 @@ P_JS=$(port); P_C=$(port); P_IDM1=$(port); P_IDM2=$(port); P_IDM3=$(port)
 I="$FERRY -d $idm"; C="$FERRY -d $cust"
 
 # ---- the deployments (the IDM's on PostgreSQL), the batch, the tenant and its JS
-{
-    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" --database "$db" &&
-    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
-    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
-    echo "$CKEK" | $I kek import acme-kek &&
-    "$FERRY" init "$cust" --join-eui 70B3D57ED00A0000 --listen "127.0.0.1:$P_C" &&
-    echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
-    $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
-        --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
-    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM1" &&
-    $I idm config set retry_base 0 poll 1 >/dev/null &&
-    $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" &&
-    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
-        --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns
-} >"$tmp/setup.log" 2>"$tmp/err"
+P_IDM=$P_IDM1
+idm_deployments "$COUNT" 70B3D57ED0060000 --database "$db" && idm_fleet_tenant
 check "IDM deployment on PostgreSQL and customer JS, $COUNT SEs personalised and imported, tenant and its JS" '[ $? -eq 0 ]'
 check "the IDM's schema is the newest (idm_lease present)" '[ "$(q "SELECT count(*) FROM idm_lease")" = 0 ]'
 
@@ -177,26 +124,7 @@ done <"$tmp/owners"
 check "acme claims and assigns all $COUNT SEs through the three instances in turn" '[ $bad -eq 0 ]'
 
 phase "claimed and assigned"
-for e in $SES; do
-    "$FERRY" se serve --image "$out/se-$e.img" --socket "$sd/$e.sock" 2>>"$tmp/se.log" &
-    se_pids="$se_pids $!"
-done
-wait_until "$COUNT SE emulators' sockets in $sd" 90 '[ "$(ls "$sd" | grep -c "\.sock$")" -ge "$COUNT" ]'
-check "$COUNT SE emulators up" '[ "$(ls "$sd" | grep -c "\.sock$")" -eq "$COUNT" ]'
-{
-    printf '{"ses":['
-    sep=""
-    for e in $SES; do printf '%s{"devEui":"%s","sock":"%s"}' "$sep" "$e" "$sd/$e.sock"; sep=","; done
-    printf '],"state":"%s",' "$nsd/fleet.json"
-    printf '"bootstrap":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000000"},' "$P_JS" "$nsd/bootstrap-ns.tok" "$NSKEK"
-    printf '"customer":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000013","joinEui":"70B3D57ED00A0000"},' \
-        "$P_C" "$nsd/acme-ns.tok" "$CNSKEK"
-    printf '"idm":{"urls":["http://127.0.0.1:%s","http://127.0.0.1:%s","http://127.0.0.1:%s"],"tokenFile":"%s"},' \
-        "$P_IDM1" "$P_IDM2" "$P_IDM3" "$nsd/idm-ns.tok"
-    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":%s,"stall":%s,' "$SEED" \
-        "$(scaled 240)" "$(scaled 60)"
-    printf '"maxUplinks":1500,"httpTimeout":%s}\n' "$(scaled 20)"
-} >"$tmp/fleet.json"
+idm_fleet_emulators "[\"http://127.0.0.1:$P_IDM1\",\"http://127.0.0.1:$P_IDM2\",\"http://127.0.0.1:$P_IDM3\"]" 240 60
 
 # ---- bootstrap joins; the three housekeepings provision every SE between them
 node "$FLEET" join "$tmp/fleet.json" >"$tmp/o" 2>"$tmp/err"
@@ -261,47 +189,12 @@ for e in $held; do
 done
 check "the SE whose lease the killed instance held was finished by the others (active_at_customer)" '[ -n "$held" ] && [ ! -s "$tmp/err" ]'
 
-mkdir -p "$tmp/info"
-echo "$SES" | tr ' ' '\n' | xargs -P 4 -I{} sh -c '"$FERRY" se info --socket "$1/$2.sock" >"$3/$2.json" 2>&1' sh "$sd" {} "$tmp/info"
-: >"$tmp/se-state"
-for e in $SES; do
-    f="$tmp/info/$e.json"
-    slot=$(sed -n 's/.*"ActiveSlot": \([0-9]*\).*/\1/p' "$f")
-    joined=$(sed -n 's/.*"Joined": \([a-z]*\).*/\1/p' "$f")
-    jeui=$(sed -n 's/.*"JoinEUI": "\([0-9a-f]*\)".*/\1/p' "$f")
-    prof=$(sed -n 's/.*"ActiveProfileID": \([0-9]*\).*/\1/p' "$f")
-    down=$(sed -n 's/.*"MLSDownCounter": \([0-9]*\).*/\1/p' "$f")
-    echo "$e|${slot:-?}|${joined:-?}|${jeui:-?}|${down:-?}|${prof:-?}" >>"$tmp/se-state"
-done
-grep -v '|[12]|true|70b3d57ed00a0000|[0-9]*|1$' "$tmp/se-state" >"$tmp/err"
-check "every SE (ferry se info): its first customer profile active in a customer slot, joined, the customer's JoinEUI" \
-    '[ ! -s "$tmp/err" ]'
-q "SELECT s.dev_eui,
-          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui),
-          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui AND c.state = 'done'),
-          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.se.profile_queued'),
-          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.mls.response'
-                                              AND a.details NOT LIKE '%stale%')
-   FROM idm_se s ORDER BY s.dev_eui" >"$tmp/idm-state"
-# DEVEUI|slot|joined|joineui|MLSDownCounter|profile|commands|done|queued|responses
-sort "$tmp/se-state" >"$tmp/a"; sort "$tmp/idm-state" >"$tmp/b"
-join -t '|' "$tmp/a" "$tmp/b" >"$tmp/both"
-check "the IDM's records of all $COUNT SEs" '[ "$(wc -l <"$tmp/both")" -eq "$COUNT" ]'
-awk -F'|' '$5 != $7 || $7 != 2' "$tmp/both" >"$tmp/err"
-check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = 2): none applied twice, none lost" \
-    '[ ! -s "$tmp/err" ]'
+idm_fleet_verify
 q "SELECT dev_eui, counter, count(*) FROM idm_cmd GROUP BY dev_eui, counter HAVING count(*) > 1" >"$tmp/err"
 check "no MLS counter sealed twice for one SE (idm_cmd)" '[ ! -s "$tmp/err" ]'
 q "SELECT dev_eui, tx_next, (SELECT max(counter) FROM idm_cmd c WHERE c.dev_eui = o.dev_eui) FROM idm_ota o
    WHERE tx_next <> (SELECT max(counter) + 1 FROM idm_cmd c WHERE c.dev_eui = o.dev_eui)" >"$tmp/err"
 check "every SE's tx_next is one above the last counter sealed (no counter handed out and lost)" '[ ! -s "$tmp/err" ]'
-q "SELECT dev_eui, seq, type, counter, state FROM idm_cmd WHERE state <> 'done'" >"$tmp/err"
-check "every idm_cmd row is done ($(q "SELECT count(*) FROM idm_cmd") commands)" \
-    '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((2 * COUNT))" ]'
-awk -F'|' '$9 != 1' "$tmp/both" >"$tmp/err"
-check "audit: exactly one idm.se.profile_queued per SE (provisioned once, by one instance)" '[ ! -s "$tmp/err" ]'
-awk -F'|' '$10 != $7' "$tmp/both" >"$tmp/err"
-check "audit: one idm.mls.response per command, none recorded twice, none missing" '[ ! -s "$tmp/err" ]'
 handled=""; : >"$tmp/err"
 for k in 1 2 3; do
     h=$(grep -c 'MLS [^ ]* counter [0-9]* handled' "$tmp/idm$k.log")
@@ -310,8 +203,9 @@ for k in 1 2 3; do
 done
 check "every instance handled MLS messages of the SEs ($handled)" '[ ! -s "$tmp/err" ]'
 "$FERRY" -d "$tmp/idm3" idm audit verify >"$tmp/o" 2>"$tmp/err"
+verify_rc=$?
 check "the audit chain written by the three instances verifies ($(q "SELECT count(*) FROM idm_audit") entries)" \
-    '[ $? -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'
+    '[ $verify_rc -eq 0 ] && grep -q "\"ok\": true" "$tmp/o"'
 
 for p in $idm_pids; do kill "$p" 2>/dev/null; done
 for p in $idm_pids; do wait "$p" 2>/dev/null; done

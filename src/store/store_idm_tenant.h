@@ -169,6 +169,9 @@ store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_j
 /* ---- claims ---- */
 /* Inserts or replaces the claim of c->dev_eui (the SE must exist). */
 store_status store_idm_claim_put(store *s, const store_idm_claim *c) STORE_MUST_CHECK;
+/* Inside a transaction on PostgreSQL the row stays locked to its end
+ * (SELECT ... FOR UPDATE), so that a read-check-put of a claim is never
+ * interleaved with another writer's. */
 store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out) STORE_MUST_CHECK;
 
 /* Wrong owner tokens counted per (SE, tenant) (schema v6): one tenant's

@@ -84,9 +84,7 @@ for k in 2 3; do
         echo "idm$k: paths not rewritten" >>"$tmp/err"
 done
 check "two clones of the IDM's token and deployment directory" '[ ! -s "$tmp/err" ]'
-sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
-SES=$(cut -d' ' -f1 "$tmp/owners")
-check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
+idm_fleet_owners
 
 phase "set up"
 # ---- the servers

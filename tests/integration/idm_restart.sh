@@ -78,10 +78,7 @@ I="$FERRY -d $idm"; C="$FERRY -d $cust"
 # ---- the two deployments, the batch, the tenant and its Join Server
 idm_deployments "$COUNT" 70B3D57ED0060000 && idm_fleet_tenant
 check "IDM and customer JS deployments, $COUNT SEs personalised and imported, tenant and its JS" '[ $? -eq 0 ]'
-# DevEUI and owner token of every SE, from the QR payloads of the batch
-sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
-SES=$(cut -d' ' -f1 "$tmp/owners")
-check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
+idm_fleet_owners
 
 phase "set up"
 # ---- the servers

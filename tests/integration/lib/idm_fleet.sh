@@ -17,6 +17,9 @@
 #                      re-sends and housekeeping (retry_base 0, poll 1), the
 #                      customer tenant acme ($tmp/acme.tok) and its JS acme-js
 #                      (appends to the same files)
+#   idm_fleet_owners   DevEUI and owner token of every SE, from the QR
+#                      payloads of the batch, into $tmp/owners ("DEVEUI
+#                      TOKEN" lines) and SES (the DevEUIs), checked: COUNT
 #   idm_fleet_emulators  one `ferry se serve` per SE of $SES (images in
 #                      $out, sockets in $sd, pids added to $se_pids), checked
 #                      up; then the stand-in's configuration $tmp/fleet.json
@@ -57,6 +60,11 @@ idm_fleet_tenant() {
             --admin-token-file "$cust/admin.token" --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek \
             --ns-kek-label acme-ns
     } >>"$tmp/setup.log" 2>>"$tmp/err"
+}
+idm_fleet_owners() {
+    sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
+    SES=$(cut -d' ' -f1 "$tmp/owners")
+    check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
 }
 idm_fleet_emulators() { # IDM_URLS DEADLINE STALL
     for e in $SES; do

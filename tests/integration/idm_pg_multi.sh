@@ -40,6 +40,8 @@ se_pids=""
 idm_pids=""
 drv=""
 cleanup() {
+    # an instance frozen by the kill loop below must not stay stopped
+    for p in $idm_pids; do kill -CONT "$p" 2>/dev/null; done
     for p in $drv $idm_pids $pids $se_pids; do kill "$p" 2>/dev/null; done
     for p in $drv $idm_pids $pids $se_pids; do wait "$p" 2>/dev/null; done
     pg_stop

@@ -28,17 +28,34 @@
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 #include "mls/mls_frag.h"
+#include "store/store_idm_lease.h"
 
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A reassembly idle this long is over (mls_frag_rx drops it too): its
  * slot may go to another SE. */
 #define RX_TIMEOUT 600
+
+/* Several engines on one database (docs/idm.md, "Several idm serve on one
+ * database") work on an SE only under its lease (store_idm_lease.h). A
+ * lease lasts LEASE_S seconds: longer than an uplink's work, about as long
+ * as a provisioning's two calls to a customer JS at libcurl's 15 s timeout.
+ * When a lease runs out under a holder still working, the compare-and-set
+ * on idm_ota still keeps every MLS counter single: the lease keeps engines
+ * from interleaving, it is not what makes a counter safe. An uplink whose
+ * SE another instance holds waits up to LEASE_WAIT_MS (its holder is
+ * usually done in milliseconds), polling every LEASE_POLL_MS; then it is
+ * answered without a downlink, and the SE's next uplink tries again. */
+#define LEASE_S 30
+#define LEASE_WAIT_MS 2000
+#define LEASE_POLL_MS 5
 
 /* The reassembly of one SE's message (at most one slot per SE, so one SE
  * can never take another's). */
@@ -58,6 +75,7 @@ struct idm_ota {
     uint64_t rx_refused;        /* fragments refused because every slot held an unfinished message */
     idm_clock_fn now_fn;        /* NULL = the wall clock */
     void *now_arg;
+    char owner[STORE_IDM_LEASE_OWNER_MAX + 1]; /* this engine in the SEs' leases: host:pid:random */
 };
 
 static int64_t now_s(const idm_ota *e)
@@ -89,8 +107,49 @@ idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota 
     e->db = db;
     e->pol = *p;
     e->rx_cap = p->mls_rx_slots;
+    /* Unique among the instances on one database, also after a restart
+     * with the same pid: the random part. */
+    char host[40] = "";
+    uint32_t r = 0;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "idm");
+    host[sizeof host - 1] = '\0';
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)e;
+    snprintf(e->owner, sizeof e->owner, "%s:%ld:%08x", host, (long)getpid(), (unsigned)r);
     *out = e;
     return IDM_OK;
+}
+
+/* Takes SE dev_eui's lease for this engine; with wait, polls while another
+ * instance holds it, up to LEASE_WAIT_MS. False when not taken (held
+ * elsewhere, or the database failed: logged). */
+static bool lease_take(idm_ota *e, uint64_t dev_eui, bool wait)
+{
+    for (int waited = 0;; waited += LEASE_POLL_MS) {
+        int64_t now = now_s(e);
+        store_status st = store_idm_lease_take(e->db, dev_eui, e->owner, now, now + LEASE_S);
+        if (st == STORE_OK)
+            return true;
+        if (st != STORE_ERR_BUSY) {
+            logf_("%016llX: taking the SE's lease: %s", (unsigned long long)dev_eui, store_strerror(st));
+            return false;
+        }
+        if (!wait || waited >= LEASE_WAIT_MS)
+            return false;
+        struct timespec pause = {0, LEASE_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* Gives it back at once, so that another instance need not wait for it to
+ * run out; a failure only leaves it to run out. */
+static void lease_give_back(idm_ota *e, uint64_t dev_eui)
+{
+    store_status st = store_idm_lease_give_back(e->db, dev_eui, e->owner);
+    if (st != STORE_OK)
+        logf_("%016llX: giving the SE's lease back: %s (it runs out in %d s)", (unsigned long long)dev_eui,
+              store_strerror(st), LEASE_S);
 }
 
 void idm_ota_free(idm_ota *e)
@@ -650,12 +709,28 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
         lw_secure_wipe(&se, sizeof se);
         return ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
     }
+    if (!lease_take(e, dev_eui, true)) {
+        /* another instance works on it: no frame now; an unacked one of
+         * the SE's comes again */
+        logf_("%016llX: relayed uplink answered without a frame: another IDM instance holds the SE",
+              (unsigned long long)dev_eui);
+        lw_secure_wipe(&se, sizeof se);
+        return IDM_OK;
+    }
+    /* read under the lease: the state as the last holder left it */
+    ss = store_idm_ota_get(e->db, dev_eui, &ota);
     uint8_t buf[242];
     size_t cap = max_downlink > sizeof buf ? sizeof buf : max_downlink;
-    exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, buf, out_len);
+    if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND)
+        exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, buf, out_len);
+    lease_give_back(e, dev_eui);
     memcpy(out, buf, *out_len);
     lw_secure_wipe(buf, sizeof buf);
     lw_secure_wipe(&se, sizeof se);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+        snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
+        return IDM_ERR_STORE;
+    }
     return IDM_OK;
 }
 
@@ -681,6 +756,15 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
     uint8_t plain[242], frame[242];
     memset(&sess, 0, sizeof sess);
     store_idm_ota ota;
+    /* Everything below reads and writes the SE's delivery state over
+     * several transactions: one engine at a time, and the de-duplication
+     * below then also sees an uplink another instance handled. */
+    bool leased = lease_take(e, u->dev_eui, true);
+    if (!leased) {
+        logf_("%016llX: uplink FCnt %u answered without a downlink: another IDM instance holds the SE",
+              (unsigned long long)u->dev_eui, (unsigned)u->fcnt);
+        goto out;
+    }
     ss = store_idm_ota_get(e->db, u->dev_eui, &ota);
     if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
         rc = IDM_ERR_STORE;
@@ -747,6 +831,8 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
         dl->frm_len = flen;
     }
 out:
+    if (leased)
+        lease_give_back(e, u->dev_eui);
     hsm_key_release(e->hs, &ask);
     lw_secure_wipe(plain, sizeof plain);
     lw_secure_wipe(frame, sizeof frame);
@@ -900,8 +986,14 @@ static idm_status each_of(idm_ota *e, work_list l, int64_t arg, work_fn act, uin
             logf_("%s", err);
             return IDM_ERR_STORE;
         }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            /* an SE another instance works on now is its business this
+             * round; this one sees it again next round if it still needs it */
+            if (!lease_take(e, page[i], false))
+                continue;
             act(e, page[i]);
+            lease_give_back(e, page[i]);
+        }
         if (n > 0)
             after = page[n - 1];
         first = false;

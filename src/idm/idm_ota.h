@@ -24,7 +24,10 @@
  * it has no ack for, so a restart loses nothing.
  *
  * Threads: an idm_ota is used by one thread at a time (idm serve holds a
- * lock around each call).
+ * lock around each call). Processes: several engines may share one
+ * database (several idm serve on one PostgreSQL); each works on an SE only
+ * under that SE's lease (store_idm_lease.h), taken by idm_ota_uplink,
+ * idm_ota_relay and each SE's housekeeping, and given back when done.
  */
 #ifndef FERRY_IDM_OTA_H
 #define FERRY_IDM_OTA_H
@@ -264,7 +267,9 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
                          uint8_t out[242], size_t *out_len, char err[IDM_ERR_MAX]);
 
 /* Handles one uplink (any FPort: each opens a class A downlink window; only
- * FPort 200 is read as MLS); *dl gets the downlink to queue at once, if any.
+ * FPort 200 is read as MLS); *dl gets the downlink to queue at once, if any
+ * (none, and IDM_OK, when another engine held the SE's lease past the
+ * wait: the SE's next uplink tries again).
  * IDM_ERR_NOT_FOUND unknown SE or session; IDM_ERR_ARGUMENT malformed. */
 idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX]);
 

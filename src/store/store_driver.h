@@ -54,6 +54,11 @@ typedef struct store_driver {
     /* Serialises migrations between processes opening the same database,
      * inside the current transaction (SQLite: already, by BEGIN IMMEDIATE). */
     store_status (*lock_migrations)(store *s);
+    /* Serialises the audit chain's appends between processes, inside the
+     * current transaction until it ends (SQLite: already, by BEGIN
+     * IMMEDIATE; PostgreSQL: an advisory transaction lock), so that two
+     * appends never read the same head. */
+    store_status (*lock_audit)(store *s);
     /* True where a transaction must lock the device row (SELECT ... FOR
      * UPDATE); false where begin() already excludes every other writer. */
     bool row_locks;
@@ -72,7 +77,7 @@ struct store {
 };
 
 /* The migrations (store_schema.c); version i + 1 is element i. */
-#define STORE_SCHEMA_COUNT 10
+#define STORE_SCHEMA_COUNT 11
 extern const char *const store_schema_sqlite[STORE_SCHEMA_COUNT];
 extern const char *const store_schema_pg[STORE_SCHEMA_COUNT];
 

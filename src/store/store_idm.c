@@ -232,7 +232,11 @@ store_status store_idm_audit_append(store *s, const store_idm_audit_record *r, i
         !text_ok(r->details))
         return STORE_ERR_ARGUMENT;
     audit_head head = {0};
-    store_status st = s->drv->exec(s, AUDIT_HEAD, NULL, 0, head_row, &head, NULL);
+    /* Several IDM instances on one PostgreSQL: the head is read under the
+     * chain's lock, so no two appends build on the same entry. */
+    store_status st = s->drv->lock_audit(s);
+    if (st == STORE_OK)
+        st = s->drv->exec(s, AUDIT_HEAD, NULL, 0, head_row, &head, NULL);
     if (st != STORE_OK)
         return st;
     int64_t next = head.found ? head.seq + 1 : 1;

@@ -308,6 +308,22 @@ static store_status claim_row(void *ctx, const store_value *c, size_t n)
     return STORE_OK;
 }
 
+/* Every change of a claim is read, checked, written back whole
+ * (store_idm_claim_put) in one transaction. On PostgreSQL (READ COMMITTED)
+ * two such transactions, from two IDM instances or the CLI next to idm
+ * serve, would both read the old row and the second write would undo the
+ * first: two provisionings both took the reservation (provisioned_at) and
+ * both put keys on the customer JS, the SE getting one set and the JS the
+ * other (found by tests/integration/idm_pg_multi.sh). So the read locks
+ * the row to the end of the transaction, as a join locks its device row;
+ * the second waits and reads the first's commit. SQLite's BEGIN IMMEDIATE
+ * already serialises the whole transaction. Outside a transaction the lock
+ * ends with the statement. */
+#define CLAIM_GET                                                                                          \
+    "SELECT dev_eui, tenant_id, state, js_id, failures, provisioned_at, created_at, updated_at, op, "      \
+    "prev_tenant_id, prev_js_id FROM idm_claim WHERE dev_eui = $1"
+static const char CLAIM_GET_FOR_UPDATE[] = CLAIM_GET " FOR UPDATE";
+
 store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out)
 {
     if (s == NULL || out == NULL)
@@ -316,10 +332,7 @@ store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *ou
     store_eui_text(dev_eui, dev);
     const store_value p[] = {SV_TEXT(dev)};
     rows r = {.out = out, .cap = 1};
-    store_status st = s->drv->exec(s,
-                                   "SELECT dev_eui, tenant_id, state, js_id, failures, provisioned_at, created_at, "
-                                   "updated_at, op, prev_tenant_id, prev_js_id FROM idm_claim WHERE dev_eui = $1",
-                                   p, 1, claim_row, &r, NULL);
+    store_status st = s->drv->exec(s, s->drv->row_locks ? CLAIM_GET_FOR_UPDATE : CLAIM_GET, p, 1, claim_row, &r, NULL);
     if (st == STORE_OK && r.count == 0)
         st = STORE_ERR_NOT_FOUND;
     return st;
@@ -674,10 +687,13 @@ store_status store_idm_cmd_update(store *s, const store_idm_cmd *c)
     store_status st = s->drv->exec(s,
                                    "UPDATE idm_cmd SET state = $3, msg_id = $4, frame_max = $5, acked = $6, "
                                    "sent = $7, rounds = $8, last_sent_at = $9, result = $10, updated_at = $11, "
-                                   "reply = $12 WHERE dev_eui = $1 AND seq = $2",
+                                   "reply = $12 WHERE dev_eui = $1 AND seq = $2 AND state IN ('queued', 'sending')",
                                    p, 12, NULL, NULL, &changes);
+    /* A final command (done, failed) is never written again: a writer that
+     * read it before another answered or gave it up must not bring it back
+     * to sending (two engines, or a CLI retire next to idm serve). */
     if (st == STORE_OK && changes != 1)
-        st = STORE_ERR_NOT_FOUND;
+        st = STORE_ERR_ABORTED;
     return st;
 }
 

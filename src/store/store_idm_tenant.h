@@ -169,6 +169,9 @@ store_status store_idm_js_of_tenant(store *s, const char *tenant_id, store_idm_j
 /* ---- claims ---- */
 /* Inserts or replaces the claim of c->dev_eui (the SE must exist). */
 store_status store_idm_claim_put(store *s, const store_idm_claim *c) STORE_MUST_CHECK;
+/* Inside a transaction on PostgreSQL the row stays locked to its end
+ * (SELECT ... FOR UPDATE), so that a read-check-put of a claim is never
+ * interleaved with another writer's. */
 store_status store_idm_claim_get(store *s, uint64_t dev_eui, store_idm_claim *out) STORE_MUST_CHECK;
 
 /* Wrong owner tokens counted per (SE, tenant) (schema v6): one tenant's
@@ -220,7 +223,10 @@ store_status store_idm_ota_set_event(store *s, uint64_t dev_eui, uint8_t event_i
 store_status store_idm_cmd_add(store *s, store_idm_cmd *c) STORE_MUST_CHECK;
 /* The oldest command in state queued or sending; NOT_FOUND when none. */
 store_status store_idm_cmd_current(store *s, uint64_t dev_eui, store_idm_cmd *out) STORE_MUST_CHECK;
-/* Writes back state, msg_id, frame_max, bitmaps, rounds, last_sent_at, result. */
+/* Writes back state, msg_id, frame_max, bitmaps, rounds, last_sent_at,
+ * result, only while the stored command is still queued or sending:
+ * STORE_ERR_ABORTED when it is final by now (or gone), so that a writer
+ * holding an old copy never moves a done or failed command back. */
 store_status store_idm_cmd_update(store *s, const store_idm_cmd *c) STORE_MUST_CHECK;
 /* Marks every queued/sending command of the SE failed (a delivery given up). */
 store_status store_idm_cmd_fail_all(store *s, uint64_t dev_eui) STORE_MUST_CHECK;

@@ -41,6 +41,7 @@
 #define CACHE_SLOTS 48
 #define MAX_COLUMNS 24
 #define MIGRATION_LOCK_KEY "7303001" /* any constant; 'ferry' migrations */
+#define AUDIT_LOCK_KEY "7303002"     /* the IDM's audit chain */
 
 /* Type OIDs from pg_type.h (stable across versions). */
 enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23 };
@@ -312,6 +313,17 @@ static store_status pg_lock_migrations(store *s)
     return command(s, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK_KEY ")");
 }
 
+/* Two READ COMMITTED transactions appending to the audit chain would both
+ * read the same head; the primary key on seq refuses the second insert
+ * (the chain never forks), but only after its whole transaction ran, which
+ * then fails. The lock makes the second wait for the first's commit and
+ * read the new head: appends from any number of IDM instances are one
+ * chain, in commit order. Held to the end of the transaction. */
+static store_status pg_lock_audit(store *s)
+{
+    return command(s, "SELECT pg_advisory_xact_lock(" AUDIT_LOCK_KEY ")");
+}
+
 const store_driver store_driver_pg = {
     .name = "postgresql",
     .connect = pg_connect,
@@ -322,6 +334,7 @@ const store_driver store_driver_pg = {
     .exec = pg_exec,
     .script = command,
     .lock_migrations = pg_lock_migrations,
+    .lock_audit = pg_lock_audit,
     .row_locks = true,
     .migrations = store_schema_pg,
     .migration_count = STORE_SCHEMA_COUNT,

@@ -296,6 +296,17 @@
     "UPDATE devices SET last_join_nonce = next_join_nonce - 1;"                                      \
     "UPDATE devices SET next_join_nonce = 1 WHERE next_join_nonce = 0;"
 
+/* Version 11: leases on SEs (docs/idm.md, "Several idm serve on one
+ * database"): the delivery engine of one `idm serve` works on an SE only
+ * while it holds that SE's row here, until expires_at; a killed instance's
+ * leases run out and another takes its SEs over. Self-contained (one new
+ * table, nothing else touched) so that it can be renumbered at a merge. */
+#define V11(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_lease ("                                                                        \
+    " dev_eui " KEY " PRIMARY KEY CHECK (length(dev_eui) = 16),"                                        \
+    " owner TEXT NOT NULL CHECK (length(owner) BETWEEN 1 AND 64),"                                    \
+    " expires_at BIGINT NOT NULL);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -307,6 +318,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V8("BLOB", "TEXT"),
     V9("BLOB", "TEXT"),
     V10("BLOB", "TEXT"),
+    V11("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -320,4 +332,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V8("BYTEA", "TEXT COLLATE \"C\""),
     V9("BYTEA", "TEXT COLLATE \"C\""),
     V10("BYTEA", "TEXT COLLATE \"C\""),
+    V11("BYTEA", "TEXT COLLATE \"C\""),
 };

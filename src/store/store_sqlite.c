@@ -311,6 +311,7 @@ const store_driver store_driver_sqlite = {
     .exec = sq_exec,
     .script = sq_script,
     .lock_migrations = sq_lock_migrations,
+    .lock_audit = sq_lock_migrations, /* the same: BEGIN IMMEDIATE excludes every other writer */
     .row_locks = false,
     .migrations = store_schema_sqlite,
     .migration_count = STORE_SCHEMA_COUNT,

@@ -17,7 +17,9 @@
 //     session state, written by join, read by deliver),
 //     "bootstrap": {"url","tokenFile","kek","netId"},
 //     "customer":  {"url","tokenFile","kek","netId"},
-//     "idm": {"url","tokenFile"},
+//     "idm": {"url","tokenFile"}, or {"urls": [...], "tokenFile"} for several
+//       idm serve on one database (idm_pg_multi.sh): an SE's uplinks go to
+//       them in turn, a retry to the next one,
 //     "maxdl": 20, "lossUp": 0.1, "lossDown": 0.1, "seed": N,
 //     "concurrency": 8,        at most this many HTTP requests at once
 //     "interval": 1000,        ms between two uplinks of one SE (+-20%)
@@ -193,6 +195,7 @@ async function deliver(conf) {
   const rnd = prng(conf.seed);
   const state = JSON.parse(fs.readFileSync(conf.state, "utf8"));
   const idmToken = fs.readFileSync(conf.idm.tokenFile, "utf8").trim();
+  const idmUrls = conf.idm.urls || [conf.idm.url];
   const custToken = fs.readFileSync(conf.customer.tokenFile, "utf8").trim();
   const maxdl = conf.maxdl || 20, lossUp = conf.lossUp || 0, lossDown = conf.lossDown || 0;
   const limit = conf.concurrency || 8, maxUp = conf.maxUplinks || 1500;
@@ -240,7 +243,10 @@ async function deliver(conf) {
           if (attempt > 0) { c.retried++; await sleep(150 + rnd() * 250); }
           try {
             c.posted++;
-            const x = await post(conf.idm.url + "/uplink", idmToken, up, limit);
+            // several IDM instances (idm.urls): each uplink of an SE goes to
+            // the next one, and a retry to the one after (a dead instance's
+            // uplinks reach the others)
+            const x = await post(idmUrls[(n + attempt) % idmUrls.length] + "/uplink", idmToken, up, limit);
             if (x.status >= 500) { c.postFailed++; continue; }
             if (x.status !== 200) throw new Error("uplink answered " + x.status + " " + JSON.stringify(x.body));
             r = x;

@@ -24,6 +24,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 . "$here/lib/common.sh"
+. "$here/lib/idm_fleet.sh"
 NS="$here/idm_ns.js"
 need_node
 make_tmp idm-ota
@@ -47,17 +48,7 @@ P_JS=$(port); P_IDM=$(port); P_C=$(port)
 I="$FERRY -d $idm"; C="$FERRY -d $cust"
 
 # ---- the two deployments, the batch
-{
-    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
-    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
-    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
-    echo "$CKEK" | $I kek import acme-kek &&
-    "$FERRY" init "$cust" --join-eui 70B3D57ED00A0000 --listen "127.0.0.1:$P_C" &&
-    echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
-    $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    echo "$HSAKEK" | "$FERRY" hsa personalise --count 3 --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
-        --dev-eui-base 70B3D57ED0040000
-} >"$tmp/setup.log" 2>"$tmp/err"
+idm_deployments 3 70B3D57ED0040000
 check "IDM and customer JS deployments, 3 SEs personalised and imported" '[ $? -eq 0 ]'
 SE1=70B3D57ED0040000; SE2=70B3D57ED0040001; SE3=70B3D57ED0040002
 otok() { sed -n "s/.*\"DevEUI\":\"$1\".*:O\([0-9A-F]\{32\}\)\".*/\1/p" "$out/batch.jsonl"; }

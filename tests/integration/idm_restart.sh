@@ -35,6 +35,7 @@ COUNT=${COUNT:-100}
 SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
 MIN_RESTARTS=5
 . "$here/lib/wait.sh"
+. "$here/lib/idm_fleet.sh"
 n=0
 failed=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
@@ -75,27 +76,9 @@ P_JS=$(port); P_IDM=$(port); P_C=$(port)
 I="$FERRY -d $idm"; C="$FERRY -d $cust"
 
 # ---- the two deployments, the batch, the tenant and its Join Server
-{
-    "$FERRY" init "$idm" --join-eui 70B3D57ED0000000 --listen "127.0.0.1:$P_JS" &&
-    echo "$HSAKEK" | $I kek import hsa-idm && echo "$NSKEK" | $I kek import bootstrap-ns &&
-    $I kek generate idm-as && $I peer add 000000 --token-out "$nsd/bootstrap-ns.tok" &&
-    echo "$CKEK" | $I kek import acme-kek &&
-    "$FERRY" init "$cust" --join-eui 70B3D57ED00A0000 --listen "127.0.0.1:$P_C" &&
-    echo "$CKEK" | $C kek import acme-kek && echo "$CNSKEK" | $C kek import acme-ns &&
-    $C peer add 000013 --token-out "$nsd/acme-ns.tok" &&
-    echo "$HSAKEK" | "$FERRY" hsa personalise --count "$COUNT" --out "$out" --kek-label hsa-idm --mac-version 1.0.4 \
-        --dev-eui-base 70B3D57ED0060000 && $I idm import "$out/batch.jsonl" &&
-    $I idm init --ns-token-out "$nsd/idm-ns.tok" --listen "127.0.0.1:$P_IDM" &&
-    $I idm config set retry_base 0 poll 1 >/dev/null &&
-    $I idm tenant add acme --kind customer --name "Acme Corp" --token-out "$tmp/acme.tok" &&
-    $I idm js add acme-js --tenant acme --url "http://127.0.0.1:$P_C" --admin-token-file "$cust/admin.token" \
-        --join-eui 70B3D57ED00A0000 --net-id 000013 --kek-label acme-kek --ns-kek-label acme-ns
-} >"$tmp/setup.log" 2>"$tmp/err"
+idm_deployments "$COUNT" 70B3D57ED0060000 && idm_fleet_tenant
 check "IDM and customer JS deployments, $COUNT SEs personalised and imported, tenant and its JS" '[ $? -eq 0 ]'
-# DevEUI and owner token of every SE, from the QR payloads of the batch
-sed -n 's/.*"DevEUI":"\([0-9A-F]\{16\}\)".*"QR":"[^"]*:O\([0-9A-F]\{32\}\)".*/\1 \2/p' "$out/batch.jsonl" >"$tmp/owners"
-SES=$(cut -d' ' -f1 "$tmp/owners")
-check "$COUNT owner tokens read from the QR payloads" '[ "$(wc -l <"$tmp/owners")" -eq "$COUNT" ]'
+idm_fleet_owners
 
 phase "set up"
 # ---- the servers
@@ -122,30 +105,11 @@ done <"$tmp/owners"
 check "acme claims all $COUNT SEs with their owner tokens and assigns them to its JS" '[ $bad -eq 0 ]'
 
 phase "claimed and assigned"
-# ---- the emulators: one `ferry se serve` per SE (it serves one image)
-for e in $SES; do
-    "$FERRY" se serve --image "$out/se-$e.img" --socket "$sd/$e.sock" 2>>"$tmp/se.log" &
-    se_pids="$se_pids $!"
-done
-wait_until "$COUNT SE emulators' sockets in $sd" 90 '[ "$(ls "$sd" | grep -c "\.sock$")" -ge "$COUNT" ]'
-check "$COUNT SE emulators up" '[ "$(ls "$sd" | grep -c "\.sock$")" -eq "$COUNT" ]'
+# ---- the emulators: one `ferry se serve` per SE (it serves one image), and
+# the stand-in's configuration
+idm_fleet_emulators "[\"http://127.0.0.1:$P_IDM\"]" 150 30
 rss=$(for p in $se_pids; do awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s += $1} END {printf "%d", s / 1024}')
 echo "# the emulators use $rss MB of memory together"
-
-# the stand-in's configuration
-{
-    printf '{"ses":['
-    sep=""
-    for e in $SES; do printf '%s{"devEui":"%s","sock":"%s"}' "$sep" "$e" "$sd/$e.sock"; sep=","; done
-    printf '],"state":"%s",' "$nsd/fleet.json"
-    printf '"bootstrap":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000000"},' "$P_JS" "$nsd/bootstrap-ns.tok" "$NSKEK"
-    printf '"customer":{"url":"http://127.0.0.1:%s/","tokenFile":"%s","kek":"%s","netId":"000013","joinEui":"70B3D57ED00A0000"},' \
-        "$P_C" "$nsd/acme-ns.tok" "$CNSKEK"
-    printf '"idm":{"url":"http://127.0.0.1:%s","tokenFile":"%s"},' "$P_IDM" "$nsd/idm-ns.tok"
-    printf '"maxdl":20,"lossUp":0.1,"lossDown":0.1,"seed":%s,"concurrency":8,"interval":1000,"deadline":%s,"stall":%s,' "$SEED" \
-        "$(scaled 150)" "$(scaled 30)"
-    printf '"maxUplinks":1500,"httpTimeout":%s}\n' "$(scaled 20)"
-} >"$tmp/fleet.json"
 
 phase "emulators up"
 # ---- bootstrap joins; idm serve's housekeeping then provisions every SE
@@ -219,49 +183,9 @@ done &
 show_pid=$!
 
 # ---- what each SE says (`ferry se info`), against what the IDM recorded
-mkdir -p "$tmp/info"
-echo "$SES" | tr ' ' '\n' | xargs -P 4 -I{} sh -c '"$FERRY" se info --socket "$1/$2.sock" >"$3/$2.json" 2>&1' sh "$sd" {} "$tmp/info"
+idm_fleet_verify
 wait "$show_pid"
 phase "SEs and IDM read"
-: >"$tmp/se-state"
-for e in $SES; do
-    f="$tmp/info/$e.json"
-    slot=$(sed -n 's/.*"ActiveSlot": \([0-9]*\).*/\1/p' "$f")
-    joined=$(sed -n 's/.*"Joined": \([a-z]*\).*/\1/p' "$f")
-    jeui=$(sed -n 's/.*"JoinEUI": "\([0-9a-f]*\)".*/\1/p' "$f")
-    prof=$(sed -n 's/.*"ActiveProfileID": \([0-9]*\).*/\1/p' "$f")
-    down=$(sed -n 's/.*"MLSDownCounter": \([0-9]*\).*/\1/p' "$f")
-    echo "$e|${slot:-?}|${joined:-?}|${jeui:-?}|${down:-?}|${prof:-?}" >>"$tmp/se-state"
-done
-grep -v '|[12]|true|70b3d57ed00a0000|[0-9]*|1$' "$tmp/se-state" >"$tmp/err"
-check "every SE (ferry se info): its first customer profile (id 1) active in a customer slot, joined, the customer's JoinEUI" \
-    '[ ! -s "$tmp/err" ]'
-
-# per SE: commands sealed, commands done, profile_queued entries, non-stale responses
-q "SELECT s.dev_eui,
-          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui),
-          (SELECT count(*) FROM idm_cmd c WHERE c.dev_eui = s.dev_eui AND c.state = 'done'),
-          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.se.profile_queued'),
-          (SELECT count(*) FROM idm_audit a WHERE a.subject = s.dev_eui AND a.action = 'idm.mls.response'
-                                              AND a.details NOT LIKE '%stale%')
-   FROM idm_se s ORDER BY s.dev_eui" >"$tmp/idm-state"
-# DEVEUI|slot|joined|joineui|MLSDownCounter|profile|commands|done|queued|responses
-sort "$tmp/se-state" >"$tmp/a"; sort "$tmp/idm-state" >"$tmp/b"
-join -t '|' "$tmp/a" "$tmp/b" >"$tmp/both"
-check "the IDM's records of all $COUNT SEs" '[ "$(wc -l <"$tmp/both")" -eq "$COUNT" ]'
-awk -F'|' '$5 != $7 || $7 != 2' "$tmp/both" >"$tmp/err"
-check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = 2): none twice, none lost" \
-    '[ ! -s "$tmp/err" ]'
-q "SELECT dev_eui, seq, type, counter, state FROM idm_cmd WHERE state <> 'done'" >"$tmp/err"
-check "every idm_cmd row is done ($(q "SELECT count(*) FROM idm_cmd") commands)" \
-    '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((2 * COUNT))" ]'
-awk -F'|' '$9 != 1' "$tmp/both" >"$tmp/err"
-check "audit: exactly one idm.se.profile_queued per SE" '[ ! -s "$tmp/err" ]'
-awk -F'|' '$10 != $7' "$tmp/both" >"$tmp/err"
-check "audit: one idm.mls.response per command, none recorded twice, none missing" '[ ! -s "$tmp/err" ]'
-awk -F'|' '{ c["MLSDownCounter " $5 ", IDM: " $8 " of " $7 " commands done"]++ } END { for (k in c) print "# " c[k] " SEs: " k }' \
-    "$tmp/both" | sort
-echo "# audit: $(q "SELECT count(*) FROM idm_audit WHERE action = 'idm.mls.response' AND details LIKE '%stale%'") stale (repeated) responses acknowledged without effect"
 cp "$tmp/show-bad" "$tmp/err"
 check "idm show (every tenth SE): active_at_customer, nothing pending" '[ ! -s "$tmp/show-bad" ]'
 $I idm audit verify >"$tmp/o" 2>"$tmp/err"

@@ -16,23 +16,10 @@ export NODE_PATH="$root/tests/oracle/node_modules"
 ROUNDS=${ROUNDS:-40}
 JOINEUI=70B3D57ED0000000
 . "$here/lib/wait.sh"
-
-pg_bin=${PG_BIN:-}
-if [ -z "$pg_bin" ]; then
-    for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && pg_bin=$d; done
-fi
-if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
-    echo "1..1"; echo "not ok 1 - PostgreSQL server binaries not found"; exit 1
-fi
-as_pg=""
-if [ "$(id -u)" -eq 0 ]; then as_pg="runuser -u postgres --"; fi
+. "$here/lib/pg.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jspg.XXXXXX") || exit 1
 chmod 755 "$tmp"
-mkdir "$tmp/pg"
-[ -n "$as_pg" ] && chown postgres "$tmp/pg"
-data="$tmp/pg/data"
-started=""
 s1=""; s2=""; recv=""
 cleanup() {
     [ -n "$s1" ] && kill "$s1" 2>/dev/null
@@ -41,27 +28,15 @@ cleanup() {
     [ -n "$s1" ] && wait "$s1" 2>/dev/null
     [ -n "$s2" ] && wait "$s2" 2>/dev/null
     [ -n "$recv" ] && wait "$recv" 2>/dev/null
-    [ -n "$started" ] && $as_pg "$pg_bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1
+    pg_stop
     release_ports
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 watch_log "$tmp/s1.log" "$tmp/s2.log" "$tmp/pg/server.log"
-
-if ! $as_pg "$pg_bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$tmp/initdb.log" 2>&1; then
-    echo "1..1"; echo "not ok 1 - initdb failed"; exit 1
-fi
-# the cluster listens on a Unix socket in $tmp/pg only; its port number just
-# names the socket, reserved all the same
-pgport=$(port) || { echo "1..1"; echo "not ok 1 - a port for the PostgreSQL socket"; exit 1; }
-if ! $as_pg "$pg_bin/pg_ctl" -D "$data" -l "$tmp/pg/server.log" -w -t "$(scaled 60)" \
-        -o "-c listen_addresses='' -c unix_socket_directories='$tmp/pg' -p $pgport -c max_connections=64" \
-        start >/dev/null 2>&1; then
-    echo "1..1"; echo "not ok 1 - the PostgreSQL server did not start"; tail -20 "$tmp/pg/server.log" | sed 's/^/# /'; exit 1
-fi
-started=1
-db="pg:host=$tmp/pg port=$pgport user=postgres dbname=postgres"
+pg_start "$tmp/pg" || { echo "1..1"; echo "not ok 1 - $pg_error"; exit 1; }
+db="pg:$pg_conninfo"
 
 p1=$(port) && p2=$(port) || { echo "1..1"; echo "not ok 1 - ports for the Join Servers"; exit 1; }
 dep="$tmp/dep"

@@ -42,6 +42,7 @@
 #include "lorawan/lorawan.h"
 #include "mls/mls_cmd.h"
 #include "mls/mls_frag.h"
+#include "store/store_idm_lease.h"
 
 #define DEV 0x70B3D57ED0050000ull
 
@@ -847,6 +848,89 @@ static void mls_rx_slots_refuse_not_evict(void **state)
     idm_ota_free(e);
 }
 
+/* The per-SE lease of several IDM instances on one database (schema v9),
+ * taken through two handles as two instances would; and a command made
+ * final is never written back by a writer holding an old copy. */
+static void leases_between_instances(void **state)
+{
+    (void)state;
+    char loc[512];
+    const char *pg = getenv("FERRY_TEST_PG");
+    snprintf(loc, sizeof loc, "sqlite:%s/t%d.db", G.root, G.seq);
+    store *other = NULL;
+    assert_int_equal(store_open(pg != NULL ? pg : loc, &other), STORE_OK);
+    char owner[STORE_IDM_LEASE_OWNER_MAX + 1];
+    int64_t until = 0;
+    assert_int_equal(store_idm_lease_get(G.db, DEV, owner, &until), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "a:1", 100, 130), STORE_OK);
+    assert_int_equal(store_idm_lease_get(other, DEV, owner, &until), STORE_OK);
+    assert_string_equal(owner, "a:1");
+    assert_int_equal(until, 130);
+    /* held by a until 130: b waits its turn; another SE is free */
+    assert_int_equal(store_idm_lease_take(other, DEV, "b:2", 110, 140), STORE_ERR_BUSY);
+    assert_int_equal(store_idm_lease_take(other, DEV, "b:2", 129, 159), STORE_ERR_BUSY);
+    assert_int_equal(store_idm_lease_take(other, DEV + 1, "b:2", 110, 140), STORE_OK);
+    /* the holder extends its own */
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "a:1", 120, 150), STORE_OK);
+    assert_int_equal(store_idm_lease_get(G.db, DEV, owner, &until), STORE_OK);
+    assert_int_equal(until, 150);
+    /* a killed holder's lease runs out: b takes it over at 150 */
+    assert_int_equal(store_idm_lease_take(other, DEV, "b:2", 149, 179), STORE_ERR_BUSY);
+    assert_int_equal(store_idm_lease_take(other, DEV, "b:2", 150, 180), STORE_OK);
+    assert_int_equal(store_idm_lease_get(G.db, DEV, owner, &until), STORE_OK);
+    assert_string_equal(owner, "b:2");
+    /* a's late give-back does not free b's lease */
+    assert_int_equal(store_idm_lease_give_back(G.db, DEV, "a:1"), STORE_OK);
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "a:1", 160, 190), STORE_ERR_BUSY);
+    assert_int_equal(store_idm_lease_give_back(other, DEV, "b:2"), STORE_OK);
+    assert_int_equal(store_idm_lease_get(G.db, DEV, owner, &until), STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "a:1", 160, 190), STORE_OK);
+    /* arguments */
+    char long_owner[STORE_IDM_LEASE_OWNER_MAX + 2];
+    memset(long_owner, 'x', sizeof long_owner - 1);
+    long_owner[sizeof long_owner - 1] = '\0';
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "", 100, 130), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_lease_take(G.db, DEV, long_owner, 100, 130), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_lease_take(G.db, DEV, "a:1", 130, 130), STORE_ERR_ARGUMENT);
+    assert_int_equal(store_idm_lease_give_back(G.db, DEV, NULL), STORE_ERR_ARGUMENT);
+
+    /* one audit chain from both handles */
+    const store_idm_audit_record r = {"test", "idm.test", "0000000000000000", "{}"};
+    int64_t seq1 = 0, seq2 = 0;
+    assert_int_equal(store_idm_audit_append(G.db, &r, &seq1), STORE_OK);
+    assert_int_equal(store_idm_audit_append(other, &r, &seq2), STORE_OK);
+    assert_int_equal(seq2, seq1 + 1);
+    store_idm_audit_report rep;
+    assert_int_equal(store_idm_audit_verify(other, &rep), STORE_OK);
+    assert_true(rep.ok);
+
+    /* a command answered through one handle is not sent again by a copy
+     * read before through the other */
+    store_idm_cmd *c = calloc(1, sizeof *c), *old = calloc(1, sizeof *old);
+    assert_non_null(c);
+    assert_non_null(old);
+    c->dev_eui = DEV, c->type = MLS_T_INSTALL, c->counter = 1, c->msg_len = 30, c->deadline = 100;
+    memset(c->msg, 0x5A, 30);
+    assert_int_equal(store_idm_cmd_add(G.db, c), STORE_OK);
+    assert_int_equal(store_idm_cmd_current(other, DEV, old), STORE_OK);
+    assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_OK);
+    c->state = STORE_IDM_CMD_SENDING;
+    assert_int_equal(store_idm_cmd_update(G.db, c), STORE_OK);
+    c->state = STORE_IDM_CMD_DONE;
+    c->result = 0;
+    assert_int_equal(store_idm_cmd_update(G.db, c), STORE_OK);
+    old->state = STORE_IDM_CMD_SENDING;
+    old->sent[0] = 1;
+    assert_int_equal(store_idm_cmd_update(other, old), STORE_ERR_ABORTED);
+    assert_int_equal(store_idm_cmd_get(G.db, DEV, c->seq, c), STORE_OK);
+    assert_int_equal(c->state, STORE_IDM_CMD_DONE);
+    assert_int_equal(c->result, 0);
+    assert_int_equal(store_idm_cmd_current(G.db, DEV, c), STORE_ERR_NOT_FOUND);
+    free(c);
+    free(old);
+    store_close(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -862,6 +946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(mls_rx_slots_refuse_not_evict, setup, teardown),
         cmocka_unit_test_setup_teardown(join_nonce_floors, setup, teardown),
+        cmocka_unit_test_setup_teardown(leases_between_instances, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -188,14 +188,20 @@ static bool value_fits_a_line(const char *v)
     return true;
 }
 
-/* Writes text[len] to path (new, 0600) and makes it durable. */
-static idm_status write_durably(const char *path, const char *text, size_t len)
+/* The new idm.conf, checked whole as it will be read (tls_cert without
+ * tls_key, ...) before it replaces the old one (net_config_replace). */
+typedef struct replace_check {
+    const char *dir;
+    idm_config *probe;
+    char *err;
+    idm_status rc;
+} replace_check;
+
+static bool loads_whole(void *user, const char *tmp)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return IDM_ERR_IO;
-    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    return close(fd) == 0 && ok ? IDM_OK : IDM_ERR_IO;
+    replace_check *c = user;
+    c->rc = load_file(c->dir, tmp, c->probe, c->err);
+    return c->rc == IDM_OK;
 }
 
 idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t n, char err[IDM_ERR_MAX])
@@ -222,9 +228,8 @@ idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t
             return IDM_ERR_ARGUMENT;
         }
     }
-    char path[4200], tmp[4220];
+    char path[4200];
     snprintf(path, sizeof path, "%s/" CONF, dir);
-    snprintf(tmp, sizeof tmp, "%s/" CONF ".tmp", dir);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, IDM_ERR_MAX, CONF ": %s", errno == ENOENT ? "missing: run `ferry -d DIR idm init` first"
@@ -269,26 +274,16 @@ idm_status idm_config_set(const char *dir, const idm_config_setting *set, size_t
     }
     if (rc == IDM_ERR_INPUT)
         snprintf(err, IDM_ERR_MAX, CONF ": larger than %d bytes", CONF_MAX_);
-    /* Checked whole as it will be read (tls_cert without tls_key, ...)
-     * before it replaces the old file: rename(2) is atomic, so a reader
-     * sees the old settings or the new ones, never half of them. */
-    if (rc == IDM_OK && (rc = write_durably(tmp, out, len)) != IDM_OK)
-        snprintf(err, IDM_ERR_MAX, CONF ".tmp: %s", strerror(errno));
-    if (rc == IDM_OK && (rc = load_file(dir, tmp, &probe, err)) != IDM_OK)
-        unlink(tmp);
-    if (rc == IDM_OK && rename(tmp, path) != 0) {
-        snprintf(err, IDM_ERR_MAX, CONF ": %s", strerror(errno));
-        unlink(tmp);
-        rc = IDM_ERR_IO;
-    }
     if (rc == IDM_OK) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0) {
-            snprintf(err, IDM_ERR_MAX, "%.200s: the directory could not be synced", dir);
+        replace_check chk = {dir, &probe, err, IDM_OK};
+        char nerr[NET_ERR_MAX];
+        net_status ns = net_config_replace(path, out, len, loads_whole, &chk, nerr);
+        if (ns == NET_ERR_ARGUMENT) {
+            rc = chk.rc;
+        } else if (ns != NET_OK) {
+            snprintf(err, IDM_ERR_MAX, "%s", nerr);
             rc = IDM_ERR_IO;
         }
-        if (dfd >= 0)
-            close(dfd);
     }
     free(out);
     free(done);

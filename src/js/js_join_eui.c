@@ -12,14 +12,13 @@
  */
 #include "js/js_internal.h"
 #include "lorawan/lw_secure.h"
+#include "net/net_config.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static uint64_t mask_of(unsigned bits)
 {
@@ -163,15 +162,6 @@ static bool is_join_eui_line(const char *line, js_join_eui_range *r)
     return js_join_eui_range_parse(v, r, e) == JS_OK;
 }
 
-static js_status write_durably(const char *path, const char *text, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return JS_ERR_IO;
-    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    return close(fd) == 0 && ok ? JS_OK : JS_ERR_IO;
-}
-
 js_status js_join_eui_change(const char *dir, bool add, const char *text, char err[JS_ERR_MAX])
 {
     err[0] = '\0';
@@ -206,9 +196,8 @@ js_status js_join_eui_change(const char *dir, bool add, const char *text, char e
             st = JS_ERR_ARGUMENT;
         }
     }
-    char path[JS_PATH_MAX + 32], tmp[JS_PATH_MAX + 40];
+    char path[JS_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/%s", cfg->dir, JS_CONF_FILE);
-    snprintf(tmp, sizeof tmp, "%s/%s.tmp", cfg->dir, JS_CONF_FILE);
     FILE *f = st == JS_OK ? fopen(path, "re") : NULL;
     if (st == JS_OK && f == NULL) {
         js_errf(err, "%s: %s", path, strerror(errno));
@@ -249,24 +238,11 @@ js_status js_join_eui_change(const char *dir, bool add, const char *text, char e
             len += (size_t)w;
         }
     }
-    /* Written next to it and renamed over it: a reader sees the old list or
-     * the new one, never half a file. */
-    if (st == JS_OK && write_durably(tmp, out, len) != JS_OK) {
-        js_errf(err, "%s: %s", tmp, strerror(errno));
-        unlink(tmp);
+    /* A reader sees the old list or the new one, never half a file. */
+    char nerr[NET_ERR_MAX];
+    if (st == JS_OK && net_config_replace(path, out, len, NULL, NULL, nerr) != NET_OK) {
+        js_errf(err, "%s", nerr);
         st = JS_ERR_IO;
-    }
-    if (st == JS_OK && rename(tmp, path) != 0) {
-        js_errf(err, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        st = JS_ERR_IO;
-    }
-    if (st == JS_OK) {
-        int dfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
     }
     free(out);
     lw_secure_wipe(cfg, sizeof *cfg);

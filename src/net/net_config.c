@@ -125,3 +125,50 @@ net_status net_config_read_secret(const char *path, char *out, size_t cap, char 
     lw_secure_wipe(buf, sizeof(buf));
     return st;
 }
+
+net_status net_config_replace(const char *path, const char *text, size_t len, bool (*check)(void *user, const char *tmp),
+                              void *user, char err[NET_ERR_MAX])
+{
+    char tmp[4200];
+    if (path == NULL || text == NULL || (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        snprintf(err, NET_ERR_MAX, "a configuration path too long");
+        return NET_ERR_IO;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    if (!ok) {
+        snprintf(err, NET_ERR_MAX, "%.200s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return NET_ERR_IO;
+    }
+    if (check != NULL && !check(user, tmp)) {
+        unlink(tmp);
+        return NET_ERR_ARGUMENT;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, NET_ERR_MAX, "%.200s: %s", path, strerror(errno));
+        unlink(tmp);
+        return NET_ERR_IO;
+    }
+    /* the rename itself durable: sync the directory that holds both names */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ok = dfd >= 0 && fsync(dfd) == 0;
+    if (dfd >= 0)
+        close(dfd);
+    if (!ok) {
+        snprintf(err, NET_ERR_MAX, "%.200s: the directory could not be synced", dir);
+        return NET_ERR_IO;
+    }
+    return NET_OK;
+}

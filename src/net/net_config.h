@@ -34,4 +34,15 @@ net_status net_config_read_secret(const char *path, char *out, size_t cap, char 
 /* s without leading and trailing blanks (space, tab, CR, LF), in place. */
 char *net_config_trim(char *s);
 
+/* Replaces the file at path with text[len], atomically and durably:
+ * written to path.tmp (new, 0600, fsync), checked with check(user,
+ * tmp_path) when check is given, renamed over path, the directory synced.
+ * A reader sees the old file or the new one, never half of either. The
+ * operator CLIs that edit their configuration (`idm config set`, `joineui
+ * add|remove`) share it. NET_ERR_ARGUMENT when check refused the new text
+ * (path untouched, err untouched: the caller's check said why),
+ * NET_ERR_IO with a sentence in err otherwise. */
+net_status net_config_replace(const char *path, const char *text, size_t len, bool (*check)(void *user, const char *tmp),
+                              void *user, char err[NET_ERR_MAX]) NET_MUST_CHECK;
+
 #endif

@@ -66,8 +66,13 @@ serve() {
     until curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; do
         sleep 0.05; i=$((i + 1)); [ $i -lt 200 ] || { echo "js_bench: serve did not start" >&2; exit 1; }
     done
+    # the server's CPU time (user + system, clock ticks) around the load:
+    # CPU per join, which the machine's other jobs move less than the rate
+    cpu0=$(awk '{print $14 + $15}' "/proc/$server/stat")
     "$load" http "$port" "$(cat "$d.ns.tok")" "$conns" "$seconds"
-    curl -s "http://127.0.0.1:$port/metrics" | awk '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f\n", (c > 0 ? j / c : 0)}'
+    cpu1=$(awk '{print $14 + $15}' "/proc/$server/stat")
+    curl -s "http://127.0.0.1:$port/metrics" | awk -v cpu=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
+        '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f %.4f\n", (c > 0 ? j / c : 0), cpu / hz}'
     kill "$server"; wait "$server" 2>/dev/null || true; server=""
     # the same joins through the handler in-process: no HTTP, same store and token
     "$load" handler "$d" "$(cat "$d.ns.tok")" "$1" "$conns" "$seconds" 2>/dev/null
@@ -77,8 +82,8 @@ for t in ${threads:-$default_threads 2}; do
     serve "$t" >"$tmp/run-$t.txt"
     runs="$runs $t"
 done
-# The same on PostgreSQL (a throwaway cluster, fsync on as deployed; every
-# join its own transaction with row locks: the group commit is SQLite's),
+# The same on PostgreSQL (a throwaway cluster, fsync on as deployed; the
+# same group commit, row locks taken in DevEUI order),
 # when its server binaries are installed (scripts/deps.sh installs them).
 pg_bin=""
 for b in /usr/lib/postgresql/*/bin; do [ -x "$b/initdb" ] && pg_bin=$b; done
@@ -105,17 +110,20 @@ floor = (f1["per_s"] + f2["per_s"]) / 2
 print("Join Server, LoRaWAN 1.0.4 JoinReq -> JoinAns (NwkSKey + AppSKey wrapped, AppSKey kept)")
 print(f"  {'what':44} {'joins/s':>10}")
 print(f"  {'plain-memory crypto (mbedTLS, no token)':44} {m['per_s']:>10.0f}")
-print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   before {f1['per_s']:.0f}, after {f2['per_s']:.0f}")
+print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   before {f1['per_s']:.0f}, after {f2['per_s']:.0f}"
+      f" (one thread: {1000 / floor:.3f} ms per join)")
 for t in sys.argv[6:]:
     lines = open(f"{tmp}/run-{t}.txt").read().split("\n")
-    h, batch, hd = json.loads(lines[0]), lines[1], json.loads(lines[2])
+    h, hd = json.loads(lines[0]), json.loads(lines[2])
+    batch, cpu_s = lines[1].split()
+    cpu_ms = float(cpu_s) * 1000 / h['ops'] if h['ops'] else 0
     pg = t.endswith("-pg")
     n = t[:-3] if pg else t
     db = "PostgreSQL" if pg else "SQLite"
     tag = " (ferry init's default)" if n == default else ""
     print(f"  {'served, ' + db + ', ' + n + ' threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
-          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors"
-          + ("" if pg else f", {batch} joins per SQLite commit"))
+          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors,"
+          f" {batch} joins per commit, server CPU {cpu_ms:.3f} ms per join")
     print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
     print(f"  served / PKCS#11 floor, {db}, {n} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {floor/m['per_s']:.3f}")

@@ -309,8 +309,8 @@ static void test_refusal_inside_batch(void **state)
         }
     }
     assert_int_equal(ok + aborted, TOTAL);
-    uint64_t txns = 0, joins = 0;
-    store_batch_counts(fx->b, &txns, &joins);
+    uint64_t txns = 0, joins = 0, cut = 0;
+    store_batch_counts(fx->b, &txns, &joins, &cut);
     assert_int_equal(joins, TOTAL);
     if (txns >= joins) /* else nothing above tested a batch of more than one */
         fail_msg("no two joins shared a transaction (%llu for %llu)", (unsigned long long)txns,

@@ -82,8 +82,9 @@ for t in ${threads:-$default_threads 2}; do
     serve "$t" >"$tmp/run-$t.txt"
     runs="$runs $t"
 done
-# The same on PostgreSQL (a throwaway cluster, fsync on as deployed; the
-# same group commit, row locks taken in DevEUI order),
+# The same on PostgreSQL (a throwaway cluster, fsync on as deployed; every
+# join its own transaction with row locks, in parallel: PostgreSQL shares
+# the WAL flushes of concurrent commits itself; docs/join-server.md),
 # when its server binaries are installed (scripts/deps.sh installs them).
 pg_bin=""
 for b in /usr/lib/postgresql/*/bin; do [ -x "$b/initdb" ] && pg_bin=$b; done

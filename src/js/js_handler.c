@@ -250,7 +250,8 @@ static hsm_status root_key(join_job *j, js_root_role role, const store_blob *blo
     return hs;
 }
 
-static void handle_join(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out)
+static void handle_join(js_worker *w, const bi_request *req, const store_operator *op, store_batch_ticket *ticket,
+                        js_reply *out)
 {
     const js_config *cfg = w->ctx->cfg;
     const bi_join_req *jr = &req->u.join;
@@ -395,10 +396,6 @@ static void handle_join(js_worker *w, const bi_request *req, const store_operato
     memset(&prep, 0, sizeof(prep));
     prep.grant = (store_join_grant){.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .mac_version = dev.mac_version,
                                     .dev_nonce = nonce, .join_nonce = dev.next_join_nonce};
-    /* Announced first: the thread that writes the next batch waits for this
-     * join rather than committing without it (store_batch_announce). */
-    store_batch_ticket ticket = {0};
-    store_batch_announce(w->ctx->batch, &ticket);
     bool prepared = dev.next_join_nonce < STORE_JOIN_NONCE_LIMIT &&
                     make_session(&j, &prep.grant, &prep.session) == STORE_OK;
     bi_join_ans prep_ans = j.ans; /* make_session() overwrites j.ans if the store calls it */
@@ -406,15 +403,14 @@ static void handle_join(js_worker *w, const bi_request *req, const store_operato
     if (!rejoin) {
         store_join sj = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .dev_nonce = nonce,
                          .make_session = make_session, .ctx = &j, .prepared = prepared ? &prep : NULL,
-                         .ticket = &ticket};
+                         .ticket = ticket};
         ss = store_join_commit_batched(w->db, w->ctx->batch, &sj, &res);
     } else {
         store_rejoin sr = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .rejoin_type = j.rejoin_type,
                            .rj_count = nonce, .make_session = make_session, .ctx = &j,
-                           .prepared = prepared ? &prep : NULL, .ticket = &ticket};
+                           .prepared = prepared ? &prep : NULL, .ticket = ticket};
         ss = store_rejoin_commit_batched(w->db, w->ctx->batch, &sr, &res);
     }
-    store_batch_withdraw(w->ctx->batch, &ticket); /* queued already, unless the store was not batched */
     lw_secure_wipe(&prep, sizeof(prep));
     release_job(&j);
     /* The answer must be the one built with the session that was kept. */
@@ -708,9 +704,17 @@ void js_answer_request(js_worker *w, const bi_request *req, const store_operator
     }
     switch (req->hdr.message_type) {
     case BI_MSG_JOIN_REQ:
-    case BI_MSG_REJOIN_REQ:
-        handle_join(w, req, op, out);
+    case BI_MSG_REJOIN_REQ: {
+        /* Announced as it starts: the thread that writes the next batch
+         * waits for this join (store_batch_announce) instead of paying an
+         * fsync without it. Withdrawn whatever happened: a no-op once the
+         * join was queued. */
+        store_batch_ticket ticket;
+        store_batch_announce(w->ctx->batch, &ticket);
+        handle_join(w, req, op, &ticket, out);
+        store_batch_withdraw(w->ctx->batch, &ticket);
         break;
+    }
     case BI_MSG_APP_S_KEY_REQ:
         handle_app_s_key(w, req, out);
         break;

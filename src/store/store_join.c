@@ -504,25 +504,6 @@ static store_status batch_body(store *s, void *ctx)
     return STORE_OK;
 }
 
-/* PostgreSQL: the batch's transaction holds a row lock per device it
- * touches, and another server's batch may hold others. Both taking them in
- * DevEUI order, neither can wait for the other in a circle (no deadlock,
- * hence no retry). Stable: two joins of one device stay in arrival order. */
-static batch_item *sorted_by_device(batch_item *list)
-{
-    batch_item *out = NULL;
-    while (list != NULL) {
-        batch_item *it = list;
-        list = list->next;
-        batch_item **at = &out;
-        while (*at != NULL && (*at)->x->dev_eui <= it->x->dev_eui)
-            at = &(*at)->next;
-        it->next = *at;
-        *at = it;
-    }
-    return out;
-}
-
 static store_status batched(store *s, store_batch *b, commit_ctx *x, store_batch_ticket *t)
 {
     batch_item me = {.x = x, .st = STORE_ERR_BUSY, .wake = PTHREAD_COND_INITIALIZER};
@@ -545,8 +526,6 @@ static store_status batched(store *s, store_batch *b, commit_ctx *x, store_batch
         batch_item *list = b->head;
         b->head = b->tail = NULL;
         pthread_mutex_unlock(&b->lock);
-        if (s->drv->row_locks)
-            list = sorted_by_device(list);
         store_status st = store_txn(s, batch_body, list);
         pthread_mutex_lock(&b->lock);
         b->transactions++;
@@ -571,7 +550,7 @@ static store_status batched(store *s, store_batch *b, commit_ctx *x, store_batch
 
 store_status store_join_commit_batched(store *s, store_batch *b, const store_join *j, store_join_result *out)
 {
-    if (b == NULL || s == NULL)
+    if (b == NULL || s == NULL || s->drv->row_locks)
         return store_join_commit(s, j, out);
     if (j == NULL || j->make_session == NULL || out == NULL)
         return STORE_ERR_ARGUMENT;
@@ -584,7 +563,7 @@ store_status store_join_commit_batched(store *s, store_batch *b, const store_joi
 
 store_status store_rejoin_commit_batched(store *s, store_batch *b, const store_rejoin *r, store_join_result *out)
 {
-    if (b == NULL || s == NULL)
+    if (b == NULL || s == NULL || s->drv->row_locks)
         return store_rejoin_commit(s, r, out);
     if (r == NULL || out == NULL || !rejoin_args_ok(r))
         return STORE_ERR_ARGUMENT;

@@ -12,7 +12,12 @@
 # it. With group commit, threads that wait for an fsync use no CPU, so more
 # threads make bigger batches (docs/join-server.md, "Performance"). The
 # PKCS#11 floor is measured before and after the served runs and averaged:
-# the load of the machine moves both the same way, and the ratio less.
+# the load of the machine moves both the same way, and the ratio less. Each
+# served run also reports the server's CPU time per join (from /proc), which
+# the machine's other jobs move less than the rate, and joins per commit;
+# PostgreSQL is measured beside SQLite when its binaries are installed. The
+# floor in two threads of one process shows how far the token library lets
+# one `ferry serve` go in parallel.
 set -eu
 
 BUILD=${BUILD:-build}
@@ -102,18 +107,23 @@ if [ -n "$pg_bin" ]; then
     fi
 fi
 floor2=$("$load" floor "$dep" "$seconds")
+# the same calls in two threads of one process: what the token library lets
+# one `ferry serve` do in parallel (SoftHSM2: about what one thread does)
+floor_mt=$("$load" floor "$dep" "$seconds" 2)
 
-python3 - "$mem" "$floor1" "$floor2" "$tmp" "$default_threads" $runs <<'PY'
+python3 - "$mem" "$floor1" "$floor2" "$floor_mt" "$tmp" "$default_threads" $runs <<'PY'
 import json, sys
-m, f1, f2 = (json.loads(x) for x in sys.argv[1:4])
-tmp, default = sys.argv[4], sys.argv[5]
+m, f1, f2, fmt = (json.loads(x) for x in sys.argv[1:5])
+tmp, default = sys.argv[5], sys.argv[6]
 floor = (f1["per_s"] + f2["per_s"]) / 2
 print("Join Server, LoRaWAN 1.0.4 JoinReq -> JoinAns (NwkSKey + AppSKey wrapped, AppSKey kept)")
 print(f"  {'what':44} {'joins/s':>10}")
 print(f"  {'plain-memory crypto (mbedTLS, no token)':44} {m['per_s']:>10.0f}")
 print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   before {f1['per_s']:.0f}, after {f2['per_s']:.0f}"
       f" (one thread: {1000 / floor:.3f} ms per join)")
-for t in sys.argv[6:]:
+print(f"  {'  same, 2 threads of one process':44} {fmt['per_s']:>10.0f}   the token library's parallelism in one process:"
+      f" {fmt['per_s'] / floor:.2f} x one thread")
+for t in sys.argv[7:]:
     lines = open(f"{tmp}/run-{t}.txt").read().split("\n")
     h, hd = json.loads(lines[0]), json.loads(lines[2])
     batch, cpu_s = lines[1].split()
@@ -124,7 +134,8 @@ for t in sys.argv[6:]:
     tag = " (ferry init's default)" if n == default else ""
     print(f"  {'served, ' + db + ', ' + n + ' threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
           f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors,"
-          f" {batch} joins per commit, server CPU {cpu_ms:.3f} ms per join")
+          + (f" {batch} joins per commit," if not pg else " one transaction per join,")
+          + f" server CPU {cpu_ms:.3f} ms per join")
     print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
     print(f"  served / PKCS#11 floor, {db}, {n} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {floor/m['per_s']:.3f}")

@@ -325,9 +325,13 @@ store_status store_rejoin_commit(store *s, const store_rejoin *r, store_join_res
  * own item included), runs every item's commit_body in a SAVEPOINT of its
  * own inside one BEGIN IMMEDIATE, commits once, then marks every item done
  * and wakes the waiters. Items that arrive meanwhile queue up; when the
- * writer finishes, one of their threads becomes the next writer. No thread
- * sleeps for a timer: a lone join is written at once, a batch is exactly
- * what piled up during the previous write.
+ * writer finishes, one of their threads becomes the next writer. Before it
+ * takes the queue, a writer waits for the joins announced to the batch
+ * (store_batch_announce: their threads are deriving keys and will queue
+ * within moments), at most STORE_BATCH_WAIT_US: when the CPU rather than
+ * the disk is the limit, what piles up during one fsync is one or two
+ * joins, and the joins in flight are many. A lone join with nothing
+ * announced is written at once.
  *
  * Why it keeps the guarantees:
  *  - the rules run in order inside one transaction that holds the writer

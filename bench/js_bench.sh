@@ -34,7 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jsbench.XXXXXX")
 server=""
 pg_started=""
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null
+    [ -n "$server" ] && kill $server 2>/dev/null
     [ -n "$pg_started" ] && $as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop >/dev/null 2>&1
     rm -rf "$tmp"
 }
@@ -59,34 +59,54 @@ default_threads=$(sed -n 's/^threads = //p' "$dep/ferry.conf")
 
 mem=$("$load" memory "$seconds")
 floor1=$("$load" floor "$dep" "$seconds")
-# serve THREADS: the served rate over HTTP, its batch, then the same joins
-# in-process; one JSON line each (http, batch, handler)
+# serve THREADS [DATABASE [PROCESSES]]: the served rate over HTTP, its
+# batch and CPU, then the same joins in-process; one line each (http,
+# batch + CPU, handler). PROCESSES > 1: that many `serve` processes share
+# the port (listen_shared), THREADS threads in all
 serve() {
-    d="$tmp/dep-$1${2:+-pg}"
+    procs=${3:-1}
+    d="$tmp/dep-$1${2:+-pg}-p$procs"
     deploy "$d" "${2:-}" || { echo "js_bench: the deployment could not be made" >&2; exit 1; }
-    sed -i "s/^threads = .*/threads = $1/" "$d/ferry.conf"
-    "$ferry" -d "$d" serve 2>/dev/null &
-    server=$!
+    sed -i "s/^threads = .*/threads = $(($1 / procs))/" "$d/ferry.conf"
+    [ "$procs" -gt 1 ] && echo "listen_shared = true" >>"$d/ferry.conf"
+    server=""
+    k=0
+    while [ $k -lt "$procs" ]; do
+        "$ferry" -d "$d" serve 2>/dev/null &
+        server="$server $!"
+        k=$((k + 1))
+    done
     i=0
     until curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; do
         sleep 0.05; i=$((i + 1)); [ $i -lt 200 ] || { echo "js_bench: serve did not start" >&2; exit 1; }
     done
     # the server's CPU time (user + system, clock ticks) around the load:
     # CPU per join, which the machine's other jobs move less than the rate
-    cpu0=$(awk '{print $14 + $15}' "/proc/$server/stat")
+    sleep 0.3 # every process listening, not only the first
+    cpu() { for p in $server; do cat "/proc/$p/stat"; done | awk '{c += $14 + $15} END {print c}'; }
+    cpu0=$(cpu)
     "$load" http "$port" "$(cat "$d.ns.tok")" "$conns" "$seconds"
-    cpu1=$(awk '{print $14 + $15}' "/proc/$server/stat")
+    cpu1=$(cpu)
     curl -s "http://127.0.0.1:$port/metrics" | awk -v cpu=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
         '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f %.4f\n", (c > 0 ? j / c : 0), cpu / hz}'
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
-    # the same joins through the handler in-process: no HTTP, same store and token
-    "$load" handler "$d" "$(cat "$d.ns.tok")" "$1" "$conns" "$seconds" 2>/dev/null
+    kill $server; wait $server 2>/dev/null || true; server=""
+    # the same joins through the handler in-process: no HTTP, same store and
+    # token (one process only: the line is not printed for two)
+    if [ "$procs" -gt 1 ]; then
+        echo '{"per_s":0,"threads":0,"errors":0}'
+    else
+        "$load" handler "$d" "$(cat "$d.ns.tok")" "$1" "$conns" "$seconds" 2>/dev/null
+    fi
 }
 runs=""
 for t in ${threads:-$default_threads 2}; do
     serve "$t" >"$tmp/run-$t.txt"
     runs="$runs $t"
 done
+# two processes on one port (listen_shared): the token library serialises
+# the threads of one process, not processes (docs/join-server.md)
+t=${threads:-$default_threads}
+serve "$t" "" 2 >"$tmp/run-p2-$t.txt" && runs="$runs p2-$t"
 # The same on PostgreSQL (a throwaway cluster, fsync on as deployed; every
 # join its own transaction with row locks, in parallel: PostgreSQL shares
 # the WAL flushes of concurrent commits itself; docs/join-server.md),
@@ -129,14 +149,18 @@ for t in sys.argv[7:]:
     batch, cpu_s = lines[1].split()
     cpu_ms = float(cpu_s) * 1000 / h['ops'] if h['ops'] else 0
     pg = t.endswith("-pg")
-    n = t[:-3] if pg else t
+    two = t.startswith("p2-")
+    n = t[:-3] if pg else t[3:] if two else t
     db = "PostgreSQL" if pg else "SQLite"
-    tag = " (ferry init's default)" if n == default else ""
-    print(f"  {'served, ' + db + ', ' + n + ' threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
+    tag = " (ferry init's default)" if n == default and not two else ""
+    what = f"{n} threads" if not two else f"2 processes x {int(n) // 2} threads"
+    print(f"  {'served, ' + db + ', ' + what + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
           f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors,"
-          + (f" {batch} joins per commit," if not pg else " one transaction per join,")
+          + (" one transaction per join," if pg else f" {batch} joins per commit (one process's)," if two
+             else f" {batch} joins per commit,")
           + f" server CPU {cpu_ms:.3f} ms per join")
-    print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
-    print(f"  served / PKCS#11 floor, {db}, {n} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
+    if not two:
+        print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
+    print(f"  served / PKCS#11 floor, {db}, {what} = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {floor/m['per_s']:.3f}")
 PY

@@ -277,6 +277,7 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         .listen = listen,
         .tls = {cfg->tls_cert, cfg->tls_key, ca, ca_len, cfg->tls_priority, cfg->tls_priority_below_floor},
         .threads = cfg->threads,
+        .shared_port = cfg->listen_shared,
         .limits = {.body_max = BI_BODY_MAX},
         .handle = on_request,
         .user = &srv,
@@ -297,8 +298,9 @@ js_status js_serve(js_ctx *ctx, const char *listen, volatile sig_atomic_t *stop,
         /* the port bound, which differs from the configured one for ":0":
          * what a supervisor or a test reads to reach a server that chose
          * its own port */
-        snprintf(line, sizeof(line), "%s %s, port %u, %u threads, peer_auth %s", tls ? "https" : "http", listen,
-                 net_server_port(ns), cfg->threads, cfg->peer_auth_required ? "required" : "none");
+        snprintf(line, sizeof(line), "%s %s, port %u%s, %u threads, peer_auth %s", tls ? "https" : "http", listen,
+                 net_server_port(ns), cfg->listen_shared ? " (shared)" : "", cfg->threads,
+                 cfg->peer_auth_required ? "required" : "none");
         js_log("info", "listening", NULL, 0, line);
         for (unsigned turn = 1; !*stop; turn++) {
             usleep(50 * 1000);

@@ -9,9 +9,8 @@
 "use strict";
 const http = require("http");
 const fs = require("fs");
-const lp = require("lora-packet");
+const { joinReqBody, openAccept } = require("./js_joinreq.js");
 const [port, stopFile, token, joinEui, conns, ...devs] = process.argv.slice(2); // devs: "deveui:key:mac"
-const H = (s) => Buffer.from(s, "hex");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const MIN = 20;
 let agents = Array.from({ length: +conns }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
@@ -40,14 +39,7 @@ async function postRetrying(slot, body) {
     }
   }
 }
-function body(dev, nonce, tx) {
-  const dn = Buffer.alloc(2); dn.writeUInt16BE(nonce);
-  const phy = lp.fromFields({ MType: "Join Request", AppEUI: H(joinEui), DevEUI: H(dev.eui), DevNonce: dn },
-    undefined, undefined, H(dev.key)).getPHYPayload().toString("hex");
-  return JSON.stringify({ ProtocolVersion: "1.0", SenderID: "000013", ReceiverID: joinEui, TransactionID: tx,
-    MessageType: "JoinReq", MACVersion: dev.mac, PHYPayload: phy, DevEUI: dev.eui, DevAddr: "26011234",
-    DLSettings: "00", RxDelay: 1 });
-}
+const body = (dev, nonce, tx) => joinReqBody(joinEui, dev, nonce, tx);
 
 (async () => {
   const list = devs.map((s) => { const [eui, key, mac] = s.split(":"); return { eui, key, mac, joinNonces: [] }; });
@@ -70,9 +62,8 @@ function body(dev, nonce, tx) {
         violations.push(dev.mac + " DevNonce " + nonce + ": " + won.length + " successes");
       if (won.length === 0) lost++;
       for (const a of won) {
-        const plain = lp.fromWire(lp.decryptJoinAccept(lp.fromWire(H(a.PHYPayload)), H(dev.key)));
-        if (!lp.verifyMIC(plain, undefined, H(dev.key))) violations.push("bad accept MIC");
-        const jn = plain.AppNonce.readUIntBE(0, 3);
+        const { micOk, joinNonce: jn } = openAccept(dev, a);
+        if (!micOk) violations.push("bad accept MIC");
         const last = dev.joinNonces[dev.joinNonces.length - 1];
         if (last !== undefined && jn <= last) violations.push(dev.mac + " JoinNonce " + jn + " after " + last);
         dev.joinNonces.push(jn);

@@ -674,13 +674,17 @@ static struct MHD_Daemon *daemon_start(net_server *s, const tls_material *m)
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
-static int listen_on(const net_addr *a, unsigned *port)
+static int listen_on(const net_addr *a, bool shared, unsigned *port)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        close(fd);
+        return -1;
+    }
     if (a->v6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     struct sockaddr_storage bound;
@@ -752,7 +756,7 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
         return st;
     }
     s->asks_cert = s->m.ca != NULL;
-    s->listen_fd = listen_on(&a, &s->port);
+    s->listen_fd = listen_on(&a, o->shared_port, &s->port);
     if (s->listen_fd < 0) {
         snprintf(err, NET_ERR_MAX, "could not listen on %.80s: %s", o->listen, strerror(errno));
         net_server_stop(s);

@@ -110,6 +110,10 @@ typedef struct net_server_opts {
     const char *listen; /* ADDR:PORT */
     net_tls tls;
     unsigned threads; /* 0 or 1: one thread; else a pool */
+    /* SO_REUSEPORT: several processes of the same user listen on one
+     * address and the kernel spreads new connections among them (for a
+     * service whose state is all in a shared database) */
+    bool shared_port;
     net_limits limits; /* zero fields take the defaults above */
     net_handler_fn handle;
     net_body_max_fn body_max; /* optional */

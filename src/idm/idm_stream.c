@@ -121,7 +121,9 @@ static idm_status fan_out(idm_stream_hub *h, store *db, const store_idm_audit_en
         char *text = malloc(cap);
         int len = text != NULL ? snprintf(text, cap, "id: %lld\nevent: change\ndata: %s\n\n", (long long)es[i].seq, data)
                                : -1;
-        free(data);
+        json_free_t jfree = NULL; /* jansson's own free: the CLI installs a wiping allocator */
+        json_get_alloc_funcs(NULL, &jfree);
+        (jfree != NULL ? jfree : free)(data);
         if (len < 0 || (size_t)len >= cap) {
             free(text);
             return IDM_ERR_NOMEM;

@@ -254,7 +254,7 @@ async function poll(dev, w) {
     try {
       if (w.op === "command") {
         const c = await st.api.get(`/api/v1/ses/${dev}/commands/${w.seq}`);
-        if (c.State === "done") { w.say(`command ${w.seq} done; the device replied ${c.Reply || "(nothing)"}`, "done"); st.watch.delete(key); }
+        if (c.State === "done") { w.say(`command ${w.seq} done; the device replied ${c.Reply ? c.Reply.toUpperCase() : "(nothing)"}`, "done"); st.watch.delete(key); }
         if (c.State === "failed") { w.say(`command ${w.seq} failed (result ${c.Result}): the device or its application refused it`, "failed"); st.watch.delete(key); }
       } else {
         await st.api.get(`/api/v1/ses/${dev}`);
@@ -479,18 +479,24 @@ async function loadOverview() {
 
 // ---------------------------------------------------------------- start
 
-(async () => {
-  let token = null;
+// A token handed over once in the URL fragment (never sent to the server):
+// taken, then removed from the address bar and the history entry.
+function fragmentToken() {
   const m = /^#token=([^&]+)/.exec(location.hash);
-  if (m) {
-    token = decodeURIComponent(m[1]);
-    history.replaceState(null, "", location.pathname); /* the token leaves the address bar at once */
-  }
-  token = token || sessionStorage.getItem(KEY);
+  if (!m) return null;
+  history.replaceState(null, "", location.pathname);
+  return decodeURIComponent(m[1]);
+}
+
+async function start(token) {
   if (!token) { show("signin"); return; }
+  if (st.stop) st.stop();
   try { await signIn(token); } catch (e) {
     signOut(e instanceof ApiError && e.status === 401
       ? "Sign-in failed: this token is not a tenant's or an operator's. Paste the whole token from your token file and try again."
       : e.message);
   }
-})();
+}
+
+window.addEventListener("hashchange", () => { const t = fragmentToken(); if (t) start(t); });
+start(fragmentToken() || sessionStorage.getItem(KEY));

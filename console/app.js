@@ -288,9 +288,10 @@ function onLive(name, d) {
       tr.children[6].textContent = timeOf(d.At);
       tr.classList.remove("flash"); void tr.offsetWidth; tr.classList.add("flash");
     }
-  } else if (st.view === "fleet") {
-    clearTimeout(st.reloadTimer); /* an SE new to this page (a transfer in, a claim) */
-    st.reloadTimer = setTimeout(loadFleet, 800);
+  }
+  if (st.view === "fleet") {
+    clearTimeout(st.reloadTimer); /* the whole row again (pending work), or an SE new to this page */
+    st.reloadTimer = setTimeout(loadFleet, 1500);
   }
   for (const op of ["renew", "transfer"]) {
     const w = st.watch.get(d.DevEUI + ":" + op);
@@ -433,6 +434,8 @@ $("claim-form").addEventListener("submit", async (ev) => {
     }
   } catch (e) { fail(e); }
   for (const e of entries) e.OwnerToken = "";
+  [...body.children].sort((a, b) => Number(a.firstChild.textContent) - Number(b.firstChild.textContent))
+    .forEach((tr) => body.append(tr)); /* in the order of the lines */
   $("claim-summary").textContent = `${claimed} claimed, ${failed} failed.`;
   $("claim-lines").value = "";
 });

@@ -45,20 +45,12 @@ static void eui_text(uint64_t v, char out[17])
 
 static bool parse_eui(const char *s, uint64_t *out)
 {
-    if (s == NULL || strlen(s) != 16)
+    uint8_t b[8];
+    if (s == NULL || strlen(s) != 16 || lw_hex_decode(s, 16, b, sizeof b) != LW_OK)
         return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 16; i++) {
-        char c = s[i];
-        unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
-                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
-                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
-                                            : 16u;
-        if (d > 15)
-            return false;
-        v = v << 4 | d;
-    }
-    *out = v;
+    *out = 0;
+    for (size_t i = 0; i < sizeof b; i++)
+        *out = *out << 8 | b[i];
     return true;
 }
 

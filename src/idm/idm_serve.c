@@ -400,7 +400,14 @@ static void handle_events(server *sv, const net_request *rq, net_reply *rp)
     idm_status st = rq->bearer != NULL ? idm_tenant_authenticate(sv->db, rq->bearer, &t) : IDM_ERR_AUTH;
     int64_t head = 0;
     bool head_ok = st == IDM_OK && store_idm_audit_head(sv->db, &head) == STORE_OK;
+    store_operator op;
+    bool is_operator = st == IDM_ERR_AUTH && rq->bearer != NULL &&
+                    idm_operator_authenticate(sv->db, rq->bearer, &op) == IDM_OK;
     pthread_mutex_unlock(&sv->lock);
+    if (is_operator) {
+        net_reply_error(rp, 403, "a network operator has no secure elements to follow: GET /api/v1/operator");
+        return;
+    }
     if (st != IDM_OK) {
         net_reply_error(rp, st == IDM_ERR_STORE ? 500 : 401,
                         st == IDM_ERR_STORE ? "the database could not be read" : "bearer token missing or wrong");

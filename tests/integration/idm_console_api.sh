@@ -240,9 +240,9 @@ check "bolt's overview: 1 SE, bootstrapped" '[ "$(js "$tmp/o" "d.States.bootstra
 c=$(get "$tmp/op.tok" /me); k=$(js "$tmp/o" "d.Kind + \"/\" + d.NetID")
 c2=$(get "$tmp/op.tok" /operator); cp "$tmp/o" "$tmp/op.json"
 c3=$(get "$tmp/op.tok" /ses); c4=$(get "$tmp/op.tok" "/ses/$SE1/history")
-c5=$(get "$tmp/acme.tok" /operator)
-check "the operator signs in with its token ($k), reads its counters, and gets 403 for SE lists and histories; a tenant 403 for counters ($c $c2 $c3 $c4 $c5)" \
-    '[ "$k" = operator/000042 ] && [ "$c$c2$c3$c4$c5" = 200200403403403 ] && [ "$(js "$tmp/op.json" "typeof d.Activations + typeof d.Refusals")" = numberobject ]'
+c5=$(get "$tmp/acme.tok" /operator); c6=$(get "$tmp/op.tok" /events)
+check "the operator signs in with its token ($k), reads its counters, and gets 403 for SE lists, histories and the stream; a tenant 403 for counters ($c $c2 $c3 $c4 $c5 $c6)" \
+    '[ "$k" = operator/000042 ] && [ "$c$c2$c3$c4$c5$c6" = 200200403403403403 ] && [ "$(js "$tmp/op.json" "typeof d.Activations + typeof d.Refusals")" = numberobject ]'
 c=$(get "$tmp/wrong.tok" /ses); c2=$(curl -s -o /dev/null -w '%{http_code}' "$API/ses")
 check "a wrong token and no token: 401 ($c $c2)" '[ "$c$c2" = 401401 ]'
 get "$tmp/acme.tok" /me >/dev/null

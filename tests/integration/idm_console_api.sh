@@ -26,42 +26,19 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-FERRY=${FERRY:-$root/build/san/bin/ferry}
-export FERRY
-export NODE_PATH="$root/tests/oracle/node_modules"
+. "$here/lib/common.sh"
+. "$here/lib/idm_fleet.sh"
 FLEET="$here/idm_fleet.js"
 COUNT=4
 SEED=${SEED:-$(od -An -tu4 -N4 /dev/urandom | tr -d ' ')}
-. "$here/lib/wait.sh"
-. "$here/lib/idm_fleet.sh"
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; [ -f "$tmp/err" ] && sed 's/^/# /' "$tmp/err" | tail -15; }
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
-if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1 ||
-    ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
-    echo "not ok 1 - node, curl, sqlite3 and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
-    echo "1..1"
-    exit 1
-fi
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-idm-console.XXXXXX") || exit 1
-pids=""
+need_node
+command -v sqlite3 >/dev/null 2>&1 || { echo "not ok 1 - sqlite3 is needed (scripts/deps.sh)"; echo "1..1"; exit 1; }
+make_tmp idm-console
 se_pids=""
-idm_pid=""
 streams=""
-cleanup() {
-    for p in $streams $idm_pid $pids $se_pids; do kill "$p" 2>/dev/null; done
-    for p in $streams $idm_pid $pids $se_pids; do wait "$p" 2>/dev/null; done
-    release_ports
-    [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 watch_log "$tmp"
 echo "# seed $SEED"
 
-hex16() { od -An -tx1 -N16 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F'; }
 q() { sqlite3 -cmd ".timeout 5000" "$idm/ferry.db" "$1"; }
 # js FILE EXPR: a JavaScript expression over the JSON document d, printed
 js() { node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); console.log(eval(process.argv[2]))' "$1" "$2"; }
@@ -117,6 +94,7 @@ for t in acme bolt maker; do
     curl -sN -H "Authorization: Bearer $(cat "$tmp/$t.tok")" "$API/events" >"$tmp/$t.sse" 2>/dev/null &
     streams="$streams $!"
 done
+pids="$pids $streams"
 wait_until "three streams say hello" 30 \
     '[ "$(cat "$tmp/acme.sse" "$tmp/bolt.sse" "$tmp/maker.sse" 2>/dev/null | grep -c "^event: hello")" -eq 3 ]'
 check "acme, bolt and the maker each open a live stream (event: hello)" '[ $? -eq 0 ]'
@@ -175,6 +153,7 @@ check "a claim filter (released: none of acme's)" '[ "$(js "$tmp/o" "d.SEs.lengt
 
 # ---- the radio: all 4 join the bootstrap JS; acme's 3 get their profile and join acme's JS
 idm_fleet_emulators "[\"http://127.0.0.1:$P_IDM\"]" 150 30
+pids="$pids $se_pids"
 node "$FLEET" join "$tmp/fleet.json" >"$tmp/o" 2>"$tmp/err"
 check "the 4 SEs join the IDM's bootstrap Join Server" '[ $? -eq 0 ] && grep -q "\"joined\":4" "$tmp/o"'
 wait_until "acme's 3 SEs profile_pending" 120 \
@@ -262,7 +241,6 @@ check "the console is served at / from the binary, with the same CSP ($c)" \
 
 # ---- streams whose client went are dropped; Last-Event-ID replays the caller's changes only
 for p in $streams; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-streams=""
 wait_until "the three gone streams dropped (heartbeats find them)" 40 \
     'curl -s "http://127.0.0.1:$P_IDM/healthz" >"$tmp/h" && [ "$(js "$tmp/h" "d.streams_open")" = 0 ]'
 check "streams whose client went are dropped: their slots free again" '[ $? -eq 0 ]'

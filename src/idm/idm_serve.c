@@ -21,8 +21,15 @@
  *   DELETE /api/v1/claims/{DevEUI}       tenant: release
  *   POST /api/v1/ses/{DevEUI}/assign     tenant: {"JoinServer": id} (optional)
  *   GET  /api/v1/ses/{DevEUI}            tenant: status of an SE it holds (maker: any)
+ *   GET  /api/v1/me, /ses, /ses/{DevEUI}/history, /commands, /joinservers, /overview, /operator
+ *                                        the console's reads (idm_view.c); operators too
+ *   GET  /api/v1/events                  the live stream of SE changes (idm_stream.c, a thread of its own)
+ *   GET  /, /app.js, ...                 the activation console (idm_console.h, docs/console.md)
  *   GET  /healthz
  *   GET  /metrics                        the server layer's counters (Prometheus text)
+ *
+ * Every answer carries the security headers of secure_headers() (a CSP
+ * without inline script or style; no-store on API answers).
  */
 #include "idm/idm_access.h"
 #include "idm/idm_core.h"

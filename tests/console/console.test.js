@@ -65,7 +65,9 @@ async function fleetStates(page) {
     args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
   });
   const errors = [];
+  const elsewhere = []; /* requests to anything but idm serve: the console works offline */
   const watch = (page, who) => {
+    page.on("request", (r) => { if (!r.url().startsWith(conf.url) && !r.url().startsWith("data:")) elsewhere.push(`${who}: ${r.url()}`); });
     page.on("pageerror", (e) => errors.push(`${who}: ${e.message}`));
     page.on("console", (m) => { if (m.type() === "error" && !/401|503|Failed to load resource/.test(m.text())) errors.push(`${who}: ${m.text()}`); });
   };
@@ -83,7 +85,9 @@ async function fleetStates(page) {
     await signInWithForm(acme, "0".repeat(64));
     const wrong = await until(acme, () => !document.getElementById("signin-error").hidden);
     const wrongText = await acme.$eval("#signin-error", (e) => e.textContent);
-    check("a wrong token shows a sign-in error in words", wrong && /Sign-in failed/.test(wrongText), wrongText);
+    const focus = await acme.evaluate(() => document.activeElement && document.activeElement.id);
+    check("a wrong token shows a sign-in error in words, and the focus is back in the token field",
+      wrong && /Sign-in failed/.test(wrongText) && focus === "token", `${wrongText} (focus: ${focus})`);
     await shot(acme, "signin-error");
 
     // ---- acme signs in from the URL fragment, which leaves the address bar
@@ -217,6 +221,13 @@ async function fleetStates(page) {
     await shot(acme, "fleet-phone");
 
     check("no script error in any page", errors.length === 0, errors.join("\n"));
+    check("no request left idm serve (no CDN, nothing fetched from elsewhere)", elsewhere.length === 0, elsewhere.join("\n"));
+    const kb = await acme.evaluate(() => [...document.querySelectorAll("button, input, select, textarea")]
+      .filter((e) => e.offsetParent !== null && !e.disabled && e.tabIndex < 0).map((e) => e.id || e.textContent));
+    check("every visible control is reachable with the keyboard", kb.length === 0, kb.join(", "));
+    const unlabelled = await acme.evaluate(() => [...document.querySelectorAll("input, select, textarea")]
+      .filter((e) => e.type !== "hidden" && !e.labels?.length && !e.getAttribute("aria-label")).map((e) => e.id || e.name));
+    check("every field has a label", unlabelled.length === 0, unlabelled.join(", "));
     boltRaw.destroy();
   } catch (e) {
     check("the browser test ran to its end", false, e.stack);

@@ -256,6 +256,7 @@ async function poll(dev, w) {
         const c = await st.api.get(`/api/v1/ses/${dev}/commands/${w.seq}`);
         if (c.State === "done") { w.say(`command ${w.seq} done; the device replied ${c.Reply ? c.Reply.toUpperCase() : "(nothing)"}`, "done"); st.watch.delete(key); }
         if (c.State === "failed") { w.say(`command ${w.seq} failed (result ${c.Result}): the device or its application refused it`, "failed"); st.watch.delete(key); }
+        if (!st.watch.has(key) && st.view === "fleet") loadFleet(); /* its pending count */
       } else {
         await st.api.get(`/api/v1/ses/${dev}`);
       }

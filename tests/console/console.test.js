@@ -54,6 +54,14 @@ async function signInWithForm(page, token) {
   await page.click("#signin");
 }
 
+// Clicks what sel finds, inside the page in one step: the fleet table is
+// drawn again whenever a change arrives, so a handle taken a moment before
+// may be gone by the time a click would land.
+async function press(page, sel) {
+  await page.waitForSelector(sel);
+  await page.$eval(sel, (e) => e.click());
+}
+
 async function fleetStates(page) {
   return page.$$eval("#fleet-body tr", (trs) => trs.map((tr) => [tr.dataset.dev, tr.children[2].textContent]));
 }
@@ -131,7 +139,7 @@ async function fleetStates(page) {
     check("bolt signs in with the form; its fleet is empty", boltIn && (await fleetStates(bolt)).length === 0);
 
     // ---- acme transfers 2 to bolt; bolt's page sees them become active at bolt
-    for (const d of moved) await acme.click(`#fleet-body tr[data-dev="${d}"] input[type=checkbox]`);
+    for (const d of moved) await press(acme, `#fleet-body tr[data-dev="${d}"] input[type=checkbox]`);
     await acme.click("#act-transfer");
     await acme.waitForSelector("#confirm[open]");
     const confirmText = await acme.$eval("#confirm-text", (e) => e.textContent);
@@ -153,7 +161,7 @@ async function fleetStates(page) {
       (await acme.$$eval("#progress li", (ls) => ls.map((l) => l.textContent))).join("\n"));
 
     // ---- a secure command and its reply
-    await acme.click(`#fleet-body tr[data-dev="${kept[0]}"] input[type=checkbox]`);
+    await press(acme, `#fleet-body tr[data-dev="${kept[0]}"] input[type=checkbox]`);
     await acme.click("#act-command");
     await acme.waitForSelector("#confirm[open]");
     await acme.type("#c-payload", "0102C0FFEE");
@@ -164,7 +172,7 @@ async function fleetStates(page) {
     await shot(acme, "command");
 
     // ---- one SE: its timeline
-    await acme.click(`#fleet-body tr[data-dev="${kept[0]}"] a`);
+    await press(acme, `#fleet-body tr[data-dev="${kept[0]}"] a`);
     const tl = await until(acme, () => /joined the customer network/.test(document.getElementById("timeline").textContent) &&
       document.querySelectorAll("#se-commands tr").length === 1);
     check("one SE: its timeline from the audit chain (bootstrap join to active at customer) and its command", tl,
@@ -202,7 +210,7 @@ async function fleetStates(page) {
     await until(bolt, () => /active at customer/.test(document.getElementById("ov-states").textContent));
     await bolt.click("#nav-fleet");
     await until(bolt, () => document.querySelectorAll("#fleet-body tr").length === 2);
-    await bolt.click(`#fleet-body tr[data-dev="${moved[0]}"] a`);
+    await press(bolt, `#fleet-body tr[data-dev="${moved[0]}"] a`);
     await until(bolt, () => document.getElementById("timeline").children.length > 0);
     const boltText = await bolt.evaluate(() => document.body.innerText);
     const boltApi = await bolt.evaluate(async (t) => (await (await fetch("/api/v1/ses", { headers: { Authorization: "Bearer " + t } })).json()).SEs.map((s) => s.DevEUI), tok("bolt"));

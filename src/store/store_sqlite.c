@@ -19,7 +19,11 @@
  *   that out with row locks.
  *
  * Statements are prepared once per handle and kept in a small cache keyed
- * by the address of their SQL text (they are all string literals).
+ * by the address of their SQL text (most are string literals). A text
+ * built at run time (a page's LIMIT, the console's filters) may come
+ * again at the same address with other words, so a hit is taken only when
+ * the prepared statement's text is still the one asked for; otherwise that
+ * slot is prepared anew.
  */
 #include "store/store_driver.h"
 
@@ -194,6 +198,18 @@ static void sq_rollback(store *s)
         sqlite3_exec(db_of(s), "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The text prepared (with ?) is the one asked for (with $). */
+static bool same_text(const char *prepared, const char *sql)
+{
+    if (prepared == NULL)
+        return false;
+    size_t i = 0;
+    for (; sql[i] != '\0'; i++)
+        if (prepared[i] != (sql[i] == '$' ? '?' : sql[i]))
+            return false;
+    return prepared[i] == '\0';
+}
+
 /* The shared SQL says $1, $2 ...; SQLite reads ?1, ?2 ... by number. */
 static store_status prepare(store *s, const char *sql, sqlite3_stmt **out)
 {
@@ -201,8 +217,13 @@ static store_status prepare(store *s, const char *sql, sqlite3_stmt **out)
     int free_slot = -1;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         if (c->sql[i] == sql) {
-            *out = c->stmt[i];
-            return STORE_OK;
+            if (same_text(sqlite3_sql(c->stmt[i]), sql)) {
+                *out = c->stmt[i];
+                return STORE_OK;
+            }
+            sqlite3_finalize(c->stmt[i]); /* the same buffer, another statement in it now */
+            c->stmt[i] = NULL;
+            c->sql[i] = NULL;
         }
         if (c->sql[i] == NULL && free_slot < 0)
             free_slot = i;

@@ -18,7 +18,7 @@
  *   info                          the element's GET INFO, as FerrySeGetInfo
  *   join-request [--dev-nonce N]  DevNonce from the element (as the package
  *                                 does) or N; {"PHYPayload","DevNonce"}
- *   join-accept HEX               LoRaMacCryptoHandleJoinAccept
+ *   join-accept HEX [--type T]    LoRaMacCryptoHandleJoinAccept (T: a rejoin's)
  *   uplink --fport P [--payload HEX] [--fopts HEX] [--fcnt N] [--confirmed]
  *          [--ack] [--dr D] [--ch C]   LoRaMacCryptoSecureMessage
  *   downlink HEX                  LoRaMacCryptoUnsecureMessage (unicast)
@@ -172,14 +172,17 @@ static int cmd_join_accept(device_nvm *nvm, int argc, char **argv)
 {
     uint8_t frame[LORAMAC_JOIN_ACCEPT_FRAME_MAX_SIZE];
     size_t len = 0;
+    long type = JOIN_REQ;
+    if (argc == 3 && strcmp(argv[1], "--type") == 0 && num_arg(argv[2], 0, 2, &type) == 0)
+        argc = 1;
     if (argc != 1 || lmn_hex_any(argv[0], frame, sizeof frame, &len) != 0 || len < LORAMAC_JOIN_ACCEPT_FRAME_MIN_SIZE)
-        return fail("%s", "join-accept takes one frame in hex");
+        return fail("%s", "join-accept takes one frame in hex [--type 0|1|2: the answer to that rejoin]");
     uint32_t before = nvm->crypto.JoinNonce;
     LoRaMacMessageJoinAccept_t m;
     memset(&m, 0, sizeof m);
     m.Buffer = frame;
     m.BufSize = (uint8_t)len;
-    LoRaMacCryptoStatus_t st = LoRaMacCryptoHandleJoinAccept(JOIN_REQ, SecureElementGetJoinEui(), &m);
+    LoRaMacCryptoStatus_t st = LoRaMacCryptoHandleJoinAccept((JoinReqIdentifier_t)type, SecureElementGetJoinEui(), &m);
     uint32_t jn = (uint32_t)m.JoinNonce[0] | (uint32_t)m.JoinNonce[1] << 8 | (uint32_t)m.JoinNonce[2] << 16;
     printf("{\"Accepted\":%s,\"Status\":\"%s\"", st == LORAMAC_CRYPTO_SUCCESS ? "true" : "false",
            lmn_crypto_status_name(st));
@@ -258,10 +261,12 @@ static int cmd_uplink(device_nvm *nvm, int argc, char **argv)
  * own, then LoRaMacCryptoUnsecureMessage. */
 static int open_downlink(AddressIdentifier_t addr_id, uint32_t addr, bool v11, uint8_t *frame, size_t len)
 {
+    uint8_t payload[255];   /* where the parser puts FRMPayload, as LoRaMac.c's RxPayload */
     LoRaMacMessageData_t m;
     memset(&m, 0, sizeof m);
     m.Buffer = frame;
     m.BufSize = (uint8_t)len;
+    m.FRMPayload = payload;
     if (LoRaMacParserData(&m) != LORAMAC_PARSER_SUCCESS)
         return fail("%s", "the parser refused the downlink");
     FCntIdentifier_t id = FCNT_DOWN;
@@ -275,6 +280,7 @@ static int open_downlink(AddressIdentifier_t addr_id, uint32_t addr, bool v11, u
         memset(&m, 0, sizeof m);
         m.Buffer = frame;
         m.BufSize = (uint8_t)len;
+        m.FRMPayload = payload;
         st = LoRaMacCryptoUnsecureMessage(addr_id, addr, id, fcnt, &m);
     }
     if (st != LORAMAC_CRYPTO_SUCCESS) {
@@ -316,7 +322,9 @@ static int cmd_rejoin(device_nvm *nvm, int argc, char **argv)
         m.ReJoinType = 1;
         memcpy(m.JoinEUI, SecureElementGetJoinEui(), 8);
         memcpy(m.DevEUI, SecureElementGetDevEui(), 8);
-        st = LoRaMacCryptoPrepareReJoinType1(&m);
+        st = LoRaMacCryptoGetRJcount(RJ_COUNT_1, &m.RJcount1);   /* as LoRaMac.c does */
+        if (st == LORAMAC_CRYPTO_SUCCESS)
+            st = LoRaMacCryptoPrepareReJoinType1(&m);
         len = LORAMAC_RE_JOIN_1_MSG_SIZE;
     } else {
         LoRaMacMessageReJoinType0or2_t m;
@@ -327,7 +335,9 @@ static int cmd_rejoin(device_nvm *nvm, int argc, char **argv)
         m.ReJoinType = (uint8_t)type;
         memcpy(m.NetID, nvm->net_id, 3);
         memcpy(m.DevEUI, SecureElementGetDevEui(), 8);
-        st = LoRaMacCryptoPrepareReJoinType0or2(&m);
+        st = LoRaMacCryptoGetRJcount(RJ_COUNT_0, &m.RJcount0);
+        if (st == LORAMAC_CRYPTO_SUCCESS)
+            st = LoRaMacCryptoPrepareReJoinType0or2(&m);
         len = LORAMAC_RE_JOIN_0_2_MSG_SIZE;
     }
     if (st != LORAMAC_CRYPTO_SUCCESS) {

@@ -47,8 +47,7 @@
 #define INS_MLS_DOWNLINK 0x45
 #define INS_KEYED_CMAC 0x50
 #define INS_KEY_STREAM 0x51
-#define INS_MC_KEY 0x52
-#define INS_MC_ADDR 0x53
+#define INS_MC_SETUP 0x52
 #define P_HOST_FRAME 0x01
 #define P_VERIFY 0x01
 
@@ -85,6 +84,13 @@ typedef struct FerrySeDriver {
     uint8_t NetId[3];
     uint8_t AcceptJoinEui[SE_EUI_SIZE];   /* most significant first */
     uint16_t AcceptNonce;          /* DevNonce or RJcount */
+    /* McKey_i as LoRaMac-node set it (encrypted under McKEKey: no secret
+     * to the MCU), sent to the element with McAddr when the stack derives
+     * the group's key pair. */
+    uint8_t McKeyE[LORAMAC_MAX_MC_CTX][16];
+    bool McKeyESet[LORAMAC_MAX_MC_CTX];
+    bool McSent[LORAMAC_MAX_MC_CTX];
+    uint32_t McSentAddr[LORAMAC_MAX_MC_CTX];
 } FerrySeDriver_t;
 
 /* The port's singleton (see the top comment). */
@@ -198,7 +204,10 @@ static uint8_t ElementKey( KeyIdentifier_t keyID, bool cmac )
         case S_NWK_S_INT_KEY:
             return cmac ? EK_S_NWK_S_INT : EK_NONE;
         case NWK_S_ENC_KEY:
-            return cmac ? EK_NONE : EK_NWK_S_ENC;
+            /* LoRaMac-node MICs a 1.0.x uplink "under NWK_S_ENC_KEY": in
+             * 1.0.x every network key is the one NwkSKey, which the element
+             * keeps as FNwkSIntKey. */
+            return cmac ? EK_F_NWK_S_INT : EK_NWK_S_ENC;
         case APP_S_KEY:
             return cmac ? EK_NONE : EK_APP_S;
         default:
@@ -362,12 +371,17 @@ SecureElementStatus_t SecureElementSetKey( KeyIdentifier_t keyID, uint8_t* key )
         return SECURE_ELEMENT_ERROR_NPE;
     }
     /* Only McKey_i, which arrives encrypted under McKEKey (TS005): the
-     * element decrypts it with its own McKEKey. Every other key lives in
-     * the element's profile or is derived there; none is taken in clear. */
+     * element decrypts it with its own McKEKey when the stack derives the
+     * group's keys from it (SecureElementDeriveAndStoreKey, always the next
+     * call). Every other key lives in the element's profile or is derived
+     * there; none is taken in clear. */
     if( keyID > MC_KE_KEY && keyID <= MC_NWK_S_KEY_3 && ( keyID - MC_KEY_0 ) % 3 == 0 )
     {
         uint8_t group = ( uint8_t )( ( keyID - MC_KEY_0 ) / 3 );
-        return Command( INS_MC_KEY, group, Ferry.McRootType, key, 16, NULL, 0, NULL, 0, NULL );
+        memcpy( Ferry.McKeyE[group], key, 16 );
+        Ferry.McKeyESet[group] = true;
+        Ferry.McSent[group] = false;
+        return SECURE_ELEMENT_SUCCESS;
     }
     return SECURE_ELEMENT_ERROR_INVALID_KEY_ID;
 }
@@ -592,8 +606,22 @@ SecureElementStatus_t SecureElementDeriveAndStoreKey( uint8_t* input, KeyIdentif
         {
             return SECURE_ELEMENT_ERROR;
         }
-        uint8_t addr[4] = { input[4], input[3], input[2], input[1] };
-        return Command( INS_MC_ADDR, group, 0, addr, 4, NULL, 0, NULL, 0, NULL );
+        uint32_t addr = ( uint32_t )input[1] | ( uint32_t )input[2] << 8 | ( uint32_t )input[3] << 16 |
+                        ( uint32_t )input[4] << 24;
+        if( Ferry.McSent[group] && Ferry.McSentAddr[group] == addr )
+        {
+            return SECURE_ELEMENT_SUCCESS;   /* the pair's second key: the element has the group */
+        }
+        if( !Ferry.McKeyESet[group] )
+        {
+            return SECURE_ELEMENT_ERROR;   /* no McKey since this driver started */
+        }
+        uint8_t be[4] = { input[4], input[3], input[2], input[1] };
+        SecureElementStatus_t st =
+            Command( INS_MC_SETUP, group, Ferry.McRootType, Ferry.McKeyE[group], 16, be, 4, NULL, 0, NULL );
+        Ferry.McSent[group] = ( st == SECURE_ELEMENT_SUCCESS );
+        Ferry.McSentAddr[group] = addr;
+        return st;
     }
     /* Session keys: the element derived them when it took the join-accept. */
     if( !Ferry.Accepted )

@@ -23,11 +23,13 @@
 #define MC_GROUP(id) ((unsigned)(id) & 0x0Fu)
 
 /* The group's session key (01: McAppSKey, 02: McNwkSKey) from McKey_i and
- * McAddr, into *k. */
-static se_status mc_key(const se *e, const se_mc_group *m, uint8_t type, lw_key *k)
+ * McAddr, into *k, for a block at `addr`. */
+static se_status mc_key(const se *e, const se_mc_group *m, uint8_t type, uint32_t addr, lw_key *k)
 {
     if (!m->valid || m->profile_id != e->st.profiles[e->st.active_slot].id)
         return SE_ERR_STATE;
+    if (addr != m->addr)
+        return SE_ERR_ARGUMENT;
     uint8_t block[16] = {type};
     lw_put_le(block + 1, m->addr, 4);
     lw_key mk;
@@ -61,10 +63,7 @@ static se_status keyed_key(const se *e, uint8_t id, const uint8_t f[SE_BLOCK_FIE
         bool app = (id & 0xF0u) == SE_KEY_MC_APP_S;
         if ((id & 0xF0u) > SE_KEY_MC_NWK_S || MC_GROUP(id) >= SE_MC_GROUPS || app == cmac || dir != 1 || extra)
             return SE_ERR_ARGUMENT;   /* multicast: downlinks only, McAppSKey never for a MIC */
-        const se_mc_group *m = &e->st.mc[MC_GROUP(id)];
-        if (addr != m->addr)
-            return SE_ERR_ARGUMENT;
-        return mc_key(e, m, app ? 1 : 2, k);
+        return mc_key(e, &e->st.mc[MC_GROUP(id)], app ? 1 : 2, addr, k);
     }
     if (!s->valid)
         return SE_ERR_NO_SESSION;

@@ -517,6 +517,43 @@ static void test_mls_downlink(void **state)
     refused(SE_ERR_LENGTH, SE_INS_MLS_DOWNLINK, 0, 0, NULL, 0);
 }
 
+/* A trial profile whose attempts are spent: the host's next join-request,
+ * built for the trial profile, makes the element fall back; the fallback is
+ * committed, the answer is 6985, GET INFO names the bootstrap profile, and
+ * a join-request built for it then goes. */
+static void test_join_request_after_fallback(void **state)
+{
+    (void)state;
+    setup_element(SE_MAC_1_0_4);
+    const uint64_t cust_eui = 0x70B3D57ED00A0000ull;
+    uint8_t kek_bytes[16] = {0x55}, cust[16] = {0x66};
+    lw_key kek;
+    assert_int_equal(lw_key_from_bytes(&kek, kek_bytes, 16), LW_OK);
+    se_profile_install p = {.id = 7, .join_eui = cust_eui, .mac_version = SE_MAC_1_0_4, .max_join_attempts = 1};
+    wrap(kek_bytes, cust, p.nwk_key_wrapped);
+    wrap(kek_bytes, cust, p.app_key_wrapped);
+    assert_int_equal(se_profile_stage(&E.e, &kek, &p), SE_OK);
+    assert_int_equal(se_profile_activate(&E.e, 7), SE_OK);
+    uint8_t frame[19], mic[4];
+    size_t n = 0;
+    join_frame(0, frame);
+    lw_put_le(frame + 1, cust_eui, 8);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_OK);   /* attempt 1 */
+    /* The attempt is spent: the next one for the trial profile falls back. */
+    lw_put_le(frame + 17, 1, 2);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_ERR_STATE);
+    assert_int_equal(info_u(17, 1), SE_SLOT_BOOTSTRAP);
+    assert_int_equal(info_u(19, 4), (uint32_t)(JOIN_EUI >> 32));
+    assert_int_equal(info_u(23, 4), (uint32_t)JOIN_EUI);
+    assert_int_equal(info_u(28, 1) & SE_INFO_ON_TRIAL, 0);
+    /* Read again, built for the bootstrap profile: it goes (nothing of the
+     * refused one was consumed). */
+    uint32_t next = info_u(31, 3);
+    join_frame((uint16_t)next, frame);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_OK);
+    assert_int_equal(info_u(31, 3), next + 1);
+}
+
 /* The host side (se_client) of every command, in process: the same
  * answers as the raw APDUs and ferry's LoRaWAN core. */
 static void test_client_mirror(void **state)
@@ -598,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_rejoin_host_frame),
         cmocka_unit_test(test_mc_setup),
         cmocka_unit_test(test_mls_downlink),
+        cmocka_unit_test(test_join_request_after_fallback),
         cmocka_unit_test(test_client_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

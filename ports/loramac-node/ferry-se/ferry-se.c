@@ -331,16 +331,9 @@ SecureElementStatus_t FerrySeSecureReply( bool reject, bool last, const uint8_t*
     {
         return SECURE_ELEMENT_ERROR_NPE;
     }
-    /* An APDU carries at least one data byte: an empty last chunk of an
-     * accepted reply is not expressible, a rejection carries one byte the
-     * element ignores. */
-    static const uint8_t none = 0;
-    if( size == 0 && !reject )
-    {
-        return SECURE_ELEMENT_ERROR;
-    }
-    return Command( INS_SECURE_REPLY, reject ? 1 : 0, last ? 1 : 0, size > 0 ? chunk : &none, size > 0 ? size : 1,
-                    NULL, 0, NULL, 0, NULL );
+    /* An empty last chunk (an empty reply, or a rejection) is an APDU
+     * without data. */
+    return Command( INS_SECURE_REPLY, reject ? 1 : 0, last ? 1 : 0, chunk, size, NULL, 0, NULL, 0, NULL );
 }
 
 /* ---- secure-element.h ----------------------------------------------- */

@@ -58,10 +58,7 @@ typedef struct device_nvm {
 
 static int fail(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "lmn_dev: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    return 1;
+    return lmn_fail("lmn_dev", fmt, arg);
 }
 
 /* The NVM file, or a factory-fresh device when there is none: both inits
@@ -74,16 +71,8 @@ static int nvm_load(const char *path, device_nvm *nvm)
         SecureElementInit(&nvm->se) != SECURE_ELEMENT_SUCCESS)
         return fail("%s", "the stack's init failed");
     memcpy(nvm->magic, NVM_MAGIC, sizeof nvm->magic);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? 0 : fail("cannot read %s", path);
     device_nvm saved;
-    size_t got = fread(&saved, 1, sizeof saved, f);
-    fclose(f);
-    if (got != sizeof saved || memcmp(saved.magic, NVM_MAGIC, sizeof saved.magic) != 0)
-        return fail("%s is not an lmn_dev NVM file of this build", path);
-    *nvm = saved;
-    return 0;
+    return lmn_file_load("lmn_dev", path, NVM_MAGIC, nvm, sizeof *nvm, &saved) < 0 ? 1 : 0;
 }
 
 /* Written whole to a temporary file and renamed: a kill leaves the old or

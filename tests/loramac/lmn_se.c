@@ -61,10 +61,7 @@ typedef struct device_nvm {
 
 static int fail(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "lmn_se: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    return 1;
+    return lmn_fail("lmn_se", fmt, arg);
 }
 
 static int nvm_load(const char *path, device_nvm *nvm)
@@ -73,16 +70,9 @@ static int nvm_load(const char *path, device_nvm *nvm)
     if (LoRaMacCryptoInit(&nvm->crypto) != LORAMAC_CRYPTO_SUCCESS)
         return fail("%s", "LoRaMacCryptoInit failed");
     memcpy(nvm->magic, NVM_MAGIC, sizeof nvm->magic);
-    FILE *f = fopen(path, "rb");
-    if (f != NULL) {
-        device_nvm saved;
-        size_t got = fread(&saved, 1, sizeof saved, f);
-        fclose(f);
-        if (got != sizeof saved || memcmp(saved.magic, NVM_MAGIC, sizeof saved.magic) != 0)
-            return fail("%s is not an lmn_se NVM file of this build", path);
-        *nvm = saved;
-    } else if (errno != ENOENT)
-        return fail("cannot read %s", path);
+    device_nvm saved;
+    if (lmn_file_load("lmn_se", path, NVM_MAGIC, nvm, sizeof *nvm, &saved) < 0)
+        return 1;
     /* The element's facts replace whatever the NVM held (SecureElementInit
      * reads them); the crypto NVM stays the stack's. */
     if (SecureElementInit(&nvm->se) != SECURE_ELEMENT_SUCCESS)

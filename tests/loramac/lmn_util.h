@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +74,38 @@ static inline void lmn_print_hex(const uint8_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         printf("%02X", b[i]);
+}
+
+/* "PROG: " and the sentence on stderr; 1 (a usage or file error). */
+static inline int lmn_fail(const char *prog, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    return 1;
+}
+
+/* Reads the NVM file at path into buf[len] when it exists and starts with
+ * magic[8]: 0 read, 1 no such file (a factory-fresh device), -1 an error
+ * (said on stderr); buf changes only on 0. */
+static inline int lmn_file_load(const char *prog, const char *path, const char *magic, void *buf, size_t len,
+                                void *scratch)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return 1;
+        lmn_fail(prog, "cannot read %s", path);
+        return -1;
+    }
+    size_t got = fread(scratch, 1, len, f);
+    fclose(f);
+    if (got != len || memcmp(scratch, magic, 8) != 0) {
+        lmn_fail(prog, "%s is not an NVM file of this build", path);
+        return -1;
+    }
+    memcpy(buf, scratch, len);
+    return 0;
 }
 
 /* Writes buf[len] to path whole, through a temporary file that is synced

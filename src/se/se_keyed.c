@@ -104,6 +104,21 @@ se_status se_keyed(const se *e, uint8_t key_id, bool cmac, const uint8_t fields[
     return st;
 }
 
+se_status se_keyed_xor(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], const uint8_t *in,
+                       uint8_t *out, size_t len)
+{
+    uint8_t ks[16];
+    se_status st = SE_OK;
+    uint8_t i = 1;
+    for (size_t off = 0; off < len && st == SE_OK; off += 16, i++) {
+        st = se_keyed(e, key_id, false, fields, i, NULL, 0, ks);
+        for (size_t k = 0; k < 16 && off + k < len && st == SE_OK; k++)
+            out[off + k] = in[off + k] ^ ks[k];
+    }
+    LW_WIPE(ks);
+    return st;
+}
+
 se_status se_mc_setup(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16], uint32_t addr)
 {
     se_status st = se_require_operational(e);

@@ -202,7 +202,7 @@ TARGET_CPU := -mcpu=cortex-m0plus -mthumb
 # -flto: the firmware (the element and the test firmware around it) is
 # linked as one unit, as a device maker's firmware would be: calls across
 # files are inlined, and the element's functions are specialised for its one
-# static context. On cortex-m0plus that is 24,152 bytes of code against
+# static context. On cortex-m0plus that was 24,152 bytes of code against
 # 26,544 without (24,632 if only the element's files were optimised
 # together): the 24 KiB budget needs it since the flash store.
 # tests/target/se_life_target.c keeps the painted stack honest under it.

@@ -38,6 +38,11 @@ se_status se_unwrap_key(const lw_crypto *c, const lw_key *kek, const uint8_t wra
 /* SE_OK when the element is booted and personalised. */
 se_status se_require_operational(const se *e);
 
+/* in[len] XOR the key stream of key `key_id` (se_keyed's A blocks with
+ * `fields`, indices 1, 2, ...) into out[len]; out may be in. */
+se_status se_keyed_xor(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], const uint8_t *in,
+                       uint8_t *out, size_t len);
+
 /* Profile changes on a state copy, without committing (se_profile.c). */
 #define SE_RENEW_DEFAULT_ATTEMPTS 8
 int se_profile_slot_of(const se_state *s, uint16_t profile_id);

@@ -539,7 +539,8 @@ se_status se_secure_reply_append(se *e, const uint8_t *chunk, size_t len)
     }
     if (len > MLS_SECURE_MAX - e->mls.secure_len)
         return SE_ERR_LENGTH;
-    memmove(reply_area(e) + e->mls.secure_len, chunk, len);
+    if (len > 0)   /* an empty last chunk (SECURE REPLY without data) appends nothing */
+        memmove(reply_area(e) + e->mls.secure_len, chunk, len);
     e->mls.secure_len += len;
     if (first && mls_frag_rx_holds(&e->mls.rx, e->mls.rx.buf))
         lw_secure_wipe(e->mls.rx.buf, sizeof(e->mls.rx.buf));   /* the command, read by now (chunk may be it) */

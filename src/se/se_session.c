@@ -99,6 +99,11 @@ static se_status derive_session(se *e, const se_profile *p, const lw_join_accept
 
 se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_result *out)
 {
+    return se_join_accept_for(e, phy, len, out, NULL);
+}
+
+se_status se_join_accept_for(se *e, const uint8_t *phy, size_t len, se_join_result *out, uint8_t *plain_out)
+{
     se_status st = se_require_operational(e);
     if (st != SE_OK)
         return st;
@@ -121,7 +126,6 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
     lw_join_accept ja;
     bool is_11 = false;
     st = open_join_accept(e, p, phy, len, plain, &ja, &is_11);
-    lw_secure_wipe(plain, sizeof(plain));
     if (st == SE_OK && !join_nonce_fresh(p, ja.join_nonce))
         st = SE_ERR_REPLAY;
 
@@ -131,6 +135,7 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
         st = derive_session(e, p, &ja, is_11, &s);
     if (st != SE_OK) {
         LW_WIPE(s);
+        LW_WIPE(plain);
         se_state_wipe(&next);
         return st;
     }
@@ -151,6 +156,9 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
         se_profile_drop_superseded(&next, next.profiles[next.active_slot].id);
     }
     st = se_commit(e, &next);
+    if (st == SE_OK && plain_out != NULL)
+        memcpy(plain_out, plain, len);   /* the frame as opened: no key in it */
+    LW_WIPE(plain);
     if (st != SE_OK)
         return st;
     e->pending.active = false;
@@ -163,6 +171,41 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
     memcpy(out->cflist, ja.cflist, LW_CFLIST_LEN);
     out->mac_version = e->st.session.mac_version;
     return SE_OK;
+}
+
+/* The fields of a data frame's B0/B1 or A block (se_keyed) with bytes 1..4
+ * zero: direction (1 down), address, 32-bit counter. */
+static void block_fields(uint8_t f[SE_BLOCK_FIELDS], uint8_t dir, uint32_t dev_addr, uint32_t fcnt)
+{
+    memset(f, 0, 4);
+    f[4] = dir;
+    lw_put_le(f + 5, dev_addr, 4);
+    lw_put_le(f + 9, fcnt, 4);
+}
+
+/* The MIC of data frame msg[len] (LoRaWAN 1.1 4.4) on se_keyed's blocks:
+ * an uplink's under FNwkSIntKey (1.0.x: NwkSKey), in 1.1 its first half
+ * under SNwkSIntKey with `b1` (ConfFCnt, TxDr, TxCh) as bytes 1..4; a
+ * downlink's under SNwkSIntKey with `b1` (ConfFCnt in 1.1, else zeros). */
+static se_status data_mic(const se *e, bool v11, uint8_t f[SE_BLOCK_FIELDS], const uint8_t b1[4],
+                          const uint8_t *msg, size_t len, uint8_t mic[LW_MIC_LEN])
+{
+    uint8_t c[16];
+    bool up = f[4] == 0;
+    se_status st = SE_OK;
+    if (up)
+        st = se_keyed(e, SE_KEY_F_NWK_S_INT, true, f, 0, msg, len, c);
+    if (st == SE_OK && up)
+        memcpy(mic, c, LW_MIC_LEN);
+    if (st == SE_OK && (v11 || !up)) {
+        memcpy(f, b1, 4);
+        st = se_keyed(e, SE_KEY_S_NWK_S_INT, true, f, 0, msg, len, c);
+        if (up)
+            memcpy(mic + 2, mic, 2);
+        memcpy(mic, c, up ? 2 : LW_MIC_LEN);
+    }
+    LW_WIPE(c);
+    return st;
 }
 
 se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap, size_t *out_len)
@@ -215,35 +258,24 @@ se_status se_protect_uplink(se *e, const se_uplink *up, uint8_t *out, size_t cap
     st = se_from_lw(lw_frame_encode(&f, out, cap, &len));
     uint8_t *fopts = out + 8;                          /* MHDR DevAddr FCtrl FCnt */
     uint8_t *payload = fopts + up->fopts_len + 1;      /* after FPort */
-    lw_key k;
-    memset(&k, 0, sizeof(k));
-    if (st == SE_OK && up->fopts_len > 0 && v11)
-        st = se_load_key(&k, s->nwk_s_enc_key);
-    if (st == SE_OK && up->fopts_len > 0 && v11)
-        st = se_from_lw(lw_fopts_crypt_11(e->crypto, &k, true, false, s->dev_addr, fcnt, fopts, up->fopts_len, fopts));
-    if (st == SE_OK && up->payload_len > 0)
-        st = se_load_key(&k, lw_frm_payload_key_is_network(up->fport) ? s->nwk_s_enc_key : s->app_s_key);
-    if (st == SE_OK && up->payload_len > 0)
-        st = se_from_lw(lw_frm_payload_crypt(e->crypto, &k, true, s->dev_addr, fcnt, payload, up->payload_len,
-                                             payload));
-    lw_key_wipe(&k);
-    uint8_t mic[LW_MIC_LEN];
-    lw_data_mic_params mp = {.dev_addr = s->dev_addr, .fcnt = fcnt, .conf_fcnt = up->conf_fcnt,
-                             .tx_dr = up->tx_dr, .tx_ch = up->tx_ch};
-    lw_key sint;
-    memset(&sint, 0, sizeof(sint));
+    uint8_t fb[SE_BLOCK_FIELDS];
+    block_fields(fb, 0, s->dev_addr, fcnt);
+    if (st == SE_OK && v11) {
+        fb[3] = 1;   /* FOpts: A's byte 4 */
+        st = se_keyed_xor(e, SE_KEY_NWK_S_ENC, fb, fopts, fopts, up->fopts_len);
+        fb[3] = 0;
+    }
     if (st == SE_OK)
-        st = se_load_key(&k, s->f_nwk_s_int_key);
-    if (st == SE_OK && v11)
-        st = se_load_key(&sint, s->s_nwk_s_int_key);
-    if (st == SE_OK && v11)
-        st = se_from_lw(lw_mic_data_up_11(e->crypto, &sint, &k, &mp, out, len - LW_MIC_LEN, mic));
-    else if (st == SE_OK)
-        st = se_from_lw(lw_mic_data_10(e->crypto, &k, &mp, out, len - LW_MIC_LEN, mic));
+        st = se_keyed_xor(e, up->fport == 0 ? SE_KEY_NWK_S_ENC : SE_KEY_APP_S, fb, payload, payload,
+                          up->payload_len);
+    uint8_t mic[LW_MIC_LEN];
+    uint8_t b1[4] = {0, 0, up->tx_dr, up->tx_ch};
+    if (up->ack)
+        lw_put_le(b1, up->conf_fcnt, 2);
+    if (st == SE_OK)
+        st = data_mic(e, v11, fb, b1, out, len - LW_MIC_LEN, mic);
     if (st == SE_OK)
         st = se_from_lw(lw_frame_set_mic(out, len, mic));
-    lw_key_wipe(&k);
-    lw_key_wipe(&sint);
     if (st != SE_OK) {
         lw_secure_wipe(out, cap);
         se_state_wipe(&next);
@@ -295,42 +327,28 @@ SE_NOINLINE static se_status open_downlink(se *e, const lw_frame *f, const uint8
     uint32_t fcnt = 0;
     se_status st = rebuild_fcnt(*expected, d->fcnt, &fcnt);
 
-    lw_key enc, app, sint;
-    memset(&enc, 0, sizeof(enc));
-    memset(&app, 0, sizeof(app));
-    memset(&sint, 0, sizeof(sint));
     uint8_t want[LW_MIC_LEN];
-    lw_data_mic_params mp = {.dev_addr = s->dev_addr, .fcnt = fcnt,
-                             .conf_fcnt = (uint16_t)(s->has_conf_fcnt_up ? s->conf_fcnt_up : 0)};
+    uint8_t fb[SE_BLOCK_FIELDS];
+    block_fields(fb, 1, s->dev_addr, fcnt);
+    uint8_t b1[4] = {0};
+    if (v11 && d->fctrl.ack && s->has_conf_fcnt_up)
+        lw_put_le(b1, s->conf_fcnt_up, 2);
     if (st == SE_OK)
-        st = se_load_key(&sint, s->s_nwk_s_int_key);
-    if (st == SE_OK && v11)
-        st = se_from_lw(lw_mic_data_down_11(e->crypto, &sint, &mp, phy, len - LW_MIC_LEN, want));
-    else if (st == SE_OK)
-        st = se_from_lw(lw_mic_data_10(e->crypto, &sint, &mp, phy, len - LW_MIC_LEN, want));
+        st = data_mic(e, v11, fb, b1, phy, len - LW_MIC_LEN, want);
     if (st == SE_OK && !lw_mic_equal(want, f->mic))
         st = SE_ERR_MIC;
-    if (st == SE_OK)
-        st = se_load_key(&enc, s->nwk_s_enc_key);
-    if (st == SE_OK)
-        st = se_load_key(&app, s->app_s_key);
     uint8_t *fopts = out_buf;
     uint8_t *payload = out_buf + d->fctrl.fopts_len;
-    if (st == SE_OK && d->fctrl.fopts_len > 0) {
-        if (v11)
-            st = se_from_lw(lw_fopts_crypt_11(e->crypto, &enc, false, app_counter, s->dev_addr, fcnt, d->fopts,
-                                              d->fctrl.fopts_len, fopts));
-        else
-            memcpy(fopts, d->fopts, d->fctrl.fopts_len);
-    }
-    if (st == SE_OK && d->frm_payload_len > 0) {
-        const lw_key *k = lw_frm_payload_key_is_network(d->fport) ? &enc : &app;
-        st = se_from_lw(lw_frm_payload_crypt(e->crypto, k, false, s->dev_addr, fcnt, d->frm_payload,
-                                             d->frm_payload_len, payload));
-    }
-    lw_key_wipe(&enc);
-    lw_key_wipe(&app);
-    lw_key_wipe(&sint);
+    memset(fb, 0, 3);              /* the MIC's ConfFCnt out again */
+    fb[3] = app_counter ? 2 : 1;   /* FOpts: A's byte 4 (1.1.1: 2 under AFCntDown) */
+    if (st == SE_OK && v11)
+        st = se_keyed_xor(e, SE_KEY_NWK_S_ENC, fb, d->fopts, fopts, d->fctrl.fopts_len);
+    else if (st == SE_OK && d->fctrl.fopts_len > 0)
+        memcpy(fopts, d->fopts, d->fctrl.fopts_len);
+    fb[3] = 0;
+    if (st == SE_OK)
+        st = se_keyed_xor(e, d->fport == 0 ? SE_KEY_NWK_S_ENC : SE_KEY_APP_S, fb, d->frm_payload, payload,
+                          d->frm_payload_len);
     if (st != SE_OK) {
         lw_secure_wipe(out_buf, cap);
         se_state_wipe(&next);

@@ -234,6 +234,108 @@ static void test_join_1_1_uplink_mic(void **state)
     lw_session_keys_11_release(c, &k2);
 }
 
+/* One 1.1 downlink built by the network with the reference helpers:
+ * FOpts encrypted under AFCntDown's (FPort > 0) or NFCntDown's block,
+ * ConfFCnt in B0 when it acknowledges. */
+static size_t network_downlink_11(const lw_session_keys_11 *k, bool ack, uint16_t conf_fcnt, uint32_t fcnt,
+                                  const uint8_t *fopts, uint8_t fopts_len, uint8_t fport, const uint8_t *msg,
+                                  size_t len, uint8_t *down, size_t cap)
+{
+    const lw_crypto *c = lw_crypto_software();
+    uint8_t efopts[15], enc[32];
+    assert_int_equal(lw_fopts_crypt_11(c, &k->nwk_s_enc_key, false, fport > 0, 0x26011234, fcnt, fopts, fopts_len,
+                                       efopts), LW_OK);
+    assert_int_equal(lw_frm_payload_crypt(c, fport == 0 ? &k->nwk_s_enc_key : &k->app_s_key, false, 0x26011234,
+                                          fcnt, msg, len, enc), LW_OK);
+    lw_frame d = {.mtype = LW_MTYPE_CONFIRMED_DATA_DOWN};
+    d.u.data.dev_addr = 0x26011234;
+    d.u.data.fctrl.ack = ack;
+    d.u.data.fctrl.fopts_len = fopts_len;
+    d.u.data.fopts = efopts;
+    d.u.data.fcnt = (uint16_t)fcnt;
+    d.u.data.has_fport = len > 0;
+    d.u.data.fport = fport;
+    d.u.data.frm_payload = enc;
+    d.u.data.frm_payload_len = len;
+    size_t n = 0;
+    uint8_t mic[4];
+    assert_int_equal(lw_frame_encode(&d, down, cap, &n), LW_OK);
+    lw_data_mic_params mp = {.dev_addr = 0x26011234, .fcnt = fcnt, .conf_fcnt = conf_fcnt};
+    assert_int_equal(lw_mic_data_down_11(c, &k->s_nwk_s_int_key, &mp, down, n - 4, mic), LW_OK);
+    assert_int_equal(lw_frame_set_mic(down, n, mic), LW_OK);
+    return n;
+}
+
+/* 1.1 frames with every block field the element writes: a confirmed uplink
+ * acknowledging a downlink (ConfFCnt, TxDr, TxCh in B1) with FOpts and an
+ * FPort 0 payload; downlinks acknowledging a confirmed uplink (ConfFCnt in
+ * B0) with FOpts under NFCntDown's and AFCntDown's blocks. */
+static void test_1_1_confirmed_frames(void **state)
+{
+    (void)state;
+    const lw_crypto *c = lw_crypto_software();
+    ram_nvm nvm;
+    se_nvm v;
+    se e;
+    personalised(&e, &nvm, &v, SE_MAC_1_1);
+    lw_session_keys_11 k;
+    join_and_check(&e, true, 1, &k, NULL);
+    static const uint8_t fopts[3] = {0x03, 0x07, 0x01}, cmd[4] = {0x06, 0x0a, 0x0b, 0x0c};
+    se_uplink up = {.confirmed = true, .ack = true, .conf_fcnt = 0x1234, .fopts = fopts, .fopts_len = 3,
+                    .tx_dr = 3, .tx_ch = 7};
+    uint8_t frame[64], mic[4], plain[20];
+    size_t n = 0;
+    assert_int_equal(se_protect_uplink(&e, &up, frame, sizeof(frame), &n), SE_OK);   /* FCntUp 0 */
+    up.fopts_len = 0;
+    up.has_fport = true;
+    up.payload = cmd;
+    up.payload_len = 4;
+    up.conf_fcnt = 0x4321;
+    assert_int_equal(se_protect_uplink(&e, &up, frame, sizeof(frame), &n), SE_OK);   /* FCntUp 1, FPort 0 */
+    lw_frame f;
+    assert_int_equal(lw_frame_decode(frame, n, &f), LW_OK);
+    lw_data_mic_params mp = {.dev_addr = 0x26011234, .fcnt = 1, .conf_fcnt = 0x4321, .tx_dr = 3, .tx_ch = 7};
+    assert_int_equal(lw_mic_data_up_11(c, &k.s_nwk_s_int_key, &k.f_nwk_s_int_key, &mp, frame, n - 4, mic), LW_OK);
+    assert_true(lw_mic_equal(mic, f.mic));
+    assert_int_equal(lw_frm_payload_crypt(c, &k.nwk_s_enc_key, true, 0x26011234, 1, f.u.data.frm_payload, 4, plain),
+                     LW_OK);
+    assert_memory_equal(plain, cmd, 4);
+    up.payload_len = 0;
+    up.has_fport = false;
+    up.fopts_len = 3;
+    assert_int_equal(se_protect_uplink(&e, &up, frame, sizeof(frame), &n), SE_OK);   /* FCntUp 2 */
+    assert_int_equal(lw_frame_decode(frame, n, &f), LW_OK);
+    mp.fcnt = 2;
+    assert_int_equal(lw_mic_data_up_11(c, &k.s_nwk_s_int_key, &k.f_nwk_s_int_key, &mp, frame, n - 4, mic), LW_OK);
+    assert_true(lw_mic_equal(mic, f.mic));
+    assert_int_equal(lw_fopts_crypt_11(c, &k.nwk_s_enc_key, true, false, 0x26011234, 2, f.u.data.fopts, 3, plain),
+                     LW_OK);
+    assert_memory_equal(plain, fopts, 3);
+
+    /* The element's last confirmed uplink was FCntUp 2. */
+    uint8_t down[64], out[64];
+    se_downlink dl;
+    size_t dn = network_downlink_11(&k, true, 1, 4, fopts, 3, 0, NULL, 0, down, sizeof(down));
+    assert_int_equal(se_unprotect_downlink(&e, down, dn, out, sizeof(out), &dl), SE_ERR_MIC);   /* ConfFCnt 1 */
+    dn = network_downlink_11(&k, true, 2, 4, fopts, 3, 0, NULL, 0, down, sizeof(down));
+    assert_int_equal(se_unprotect_downlink(&e, down, dn, out, sizeof(out), &dl), SE_OK);
+    assert_int_equal(dl.fcnt, 4);
+    assert_int_equal(dl.fopts_len, 3);
+    assert_memory_equal(dl.fopts, fopts, 3);
+    dn = network_downlink_11(&k, false, 0, 5, NULL, 0, 0, cmd, 4, down, sizeof(down));
+    assert_int_equal(se_unprotect_downlink(&e, down, dn, out, sizeof(out), &dl), SE_OK);
+    assert_int_equal(dl.fport, 0);
+    assert_memory_equal(dl.payload, cmd, 4);
+    /* FPort > 0: AFCntDown, and FOpts under its block; the ACK was taken,
+     * so ConfFCnt is 0 now. */
+    dn = network_downlink_11(&k, true, 0, 9, fopts, 3, 5, cmd, 4, down, sizeof(down));
+    assert_int_equal(se_unprotect_downlink(&e, down, dn, out, sizeof(out), &dl), SE_OK);
+    assert_int_equal(dl.fcnt, 9);
+    assert_memory_equal(dl.fopts, fopts, 3);
+    assert_memory_equal(dl.payload, cmd, 4);
+    lw_session_keys_11_release(c, &k);
+}
+
 /* FCntUp is reserved in flash 32 at a time: most uplinks write nothing,
  * and after a reboot the counter resumes above every value used. */
 static void test_uplinks_reserve_their_counter_in_blocks(void **state)
@@ -485,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_personalisation_is_once_and_checks_wrapping),
         cmocka_unit_test(test_join_1_0_uplink_downlink),
         cmocka_unit_test(test_join_1_1_uplink_mic),
+        cmocka_unit_test(test_1_1_confirmed_frames),
         cmocka_unit_test(test_uplinks_reserve_their_counter_in_blocks),
         cmocka_unit_test(test_rejoin_requests_and_their_answer),
         cmocka_unit_test(test_profile_trial_falls_back_after_attempts),

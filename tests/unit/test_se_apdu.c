@@ -58,10 +58,7 @@ static void assert_no_secret(const secrets *s, const uint8_t *buf, size_t len)
 
 static void wrap(const uint8_t kek_bytes[16], const uint8_t key_bytes[16], uint8_t out[24])
 {
-    lw_key kek, key;
-    assert_int_equal(lw_key_from_bytes(&kek, kek_bytes, 16), LW_OK);
-    assert_int_equal(lw_key_from_bytes(&key, key_bytes, 16), LW_OK);
-    assert_int_equal(lw_key_wrap(lw_crypto_software(), &kek, &key, out, 24), LW_OK);
+    assert_int_equal(se_test_wrap(kek_bytes, key_bytes, out), LW_OK);
 }
 
 static void personalise(se_client *c)
@@ -410,7 +407,19 @@ static void test_secure_command_over_apdus(void **state)
     uint8_t reply[500];
     for (int i = 0; i < 500; i++)
         reply[i] = (uint8_t)(255 - i);
-    assert_int_equal(se_client_secure_reply(&c, true, reply, sizeof(reply)), SE_OK);
+    /* In raw chunks of 240, 240 and 20, none marked last, then an empty
+     * last chunk (an APDU without data, as ferry-se.c sends it). */
+    for (size_t off = 0; off < sizeof(reply); off += SE_SECURE_CHUNK) {
+        size_t cn = sizeof(reply) - off < SE_SECURE_CHUNK ? sizeof(reply) - off : SE_SECURE_CHUNK;
+        uint8_t apdu[5 + SE_SECURE_CHUNK] = {SE_CLA, SE_INS_SECURE_REPLY, 0, 0, (uint8_t)cn}, cr4[4];
+        size_t rl = 0;
+        memcpy(apdu + 5, reply + off, cn);
+        assert_int_equal(se_client_transmit(&c, apdu, 5 + cn, cr4, sizeof(cr4), &rl), SE_OK);
+    }
+    static const uint8_t last[5] = {SE_CLA, SE_INS_SECURE_REPLY, 0, 1, 0};
+    uint8_t lr[4];
+    size_t lrl = 0;
+    assert_int_equal(se_client_transmit(&c, last, sizeof(last), lr, sizeof(lr), &lrl), SE_OK);
 
     /* The answer leaves in uplinks on FPort 200 (read here from the MLS
      * uplink APDU directly) and opens at the IDM. */

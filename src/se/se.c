@@ -151,6 +151,8 @@ se_status se_get_info(const se *e, se_info *out)
     out->mls_epoch = s->mls_epoch;
     out->mls_down_counter = s->mls_down_counter;
     out->mls_up_counter = s->mls_up_counter;
+    out->has_join_nonce = p->has_join_nonce;
+    out->last_join_nonce = p->last_join_nonce;
     return SE_OK;
 }
 
@@ -179,7 +181,16 @@ static void fall_back(se_state *s)
     }
 }
 
-se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
+/* A join-request the host built (LoRaMac-node's serializer) names the
+ * element's own identity for the profile that joins: MHDR, JoinEUI and
+ * DevEUI as the element would write them. */
+static bool join_frame_names(const uint8_t *frame, const se_profile *p)
+{
+    return frame[0] == (LW_MTYPE_JOIN_REQUEST << 5) && lw_get_le(frame + 1, 8) == p->join_eui &&
+           lw_get_le(frame + 9, 8) == p->dev_eui;
+}
+
+se_status se_join_request_for(se *e, const uint8_t *host_frame, uint8_t out[LW_JOIN_REQUEST_LEN])
 {
     se_status st = se_require_operational(e);
     if (st != SE_OK)
@@ -189,27 +200,49 @@ se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
     se_state next = e->st;
     /* A switch the Identity Manager ordered happens at the latest when the
      * host decides to join. */
-    if (se_profile_apply_switch(&next))
+    bool changed = se_profile_apply_switch(&next);
+    if (changed)
         e->mls.tx_active = false;
     if (next.on_trial) {
         const se_profile *trial = &next.profiles[next.active_slot];
-        if (trial->max_join_attempts > 0 && next.join_attempts >= trial->max_join_attempts)
+        if (trial->max_join_attempts > 0 && next.join_attempts >= trial->max_join_attempts) {
             fall_back(&next);
-        else
-            next.join_attempts++;
+            changed = true;
+        }
     }
     const se_profile *p = &next.profiles[next.active_slot];
     if (!p->in_use) {
         se_state_wipe(&next);
         return SE_ERR_NO_PROFILE;
     }
+    if (host_frame != NULL && !join_frame_names(host_frame, p)) {
+        /* The host built its frame for the profile it knew. When the
+         * element has just switched (as it would have at this join anyway)
+         * the switch is kept and the host is told to read GET INFO and
+         * join again; otherwise nothing changes. */
+        if (!changed) {
+            se_state_wipe(&next);
+            return SE_ERR_ARGUMENT;
+        }
+        st = se_commit(e, &next);
+        return st == SE_OK ? SE_ERR_STATE : st;
+    }
+    if (next.on_trial)
+        next.join_attempts++;
     se_nonce_entry *n = nonce_entry(&next, p->join_eui, true);
+    uint32_t want = (host_frame != NULL) ? (uint32_t)lw_get_le(host_frame + 17, 2) : 0;
+    if (n != NULL && host_frame == NULL)
+        want = n->next_dev_nonce;
     if (n == NULL || n->next_dev_nonce >= NONCE_EXHAUSTED) {
         se_state_wipe(&next);
         return SE_ERR_COUNTER;
     }
-    uint16_t dev_nonce = (uint16_t)n->next_dev_nonce;
-    n->next_dev_nonce++;
+    if (want < n->next_dev_nonce) {
+        se_state_wipe(&next);
+        return SE_ERR_REPLAY;   /* a DevNonce this JoinEUI has seen */
+    }
+    uint16_t dev_nonce = (uint16_t)want;
+    n->next_dev_nonce = want + 1;
 
     lw_frame f;
     memset(&f, 0, sizeof(f));
@@ -243,7 +276,18 @@ se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
     return SE_OK;
 }
 
+se_status se_build_join_request(se *e, uint8_t out[LW_JOIN_REQUEST_LEN])
+{
+    return se_join_request_for(e, NULL, out);
+}
+
 se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size_t cap, size_t *out_len)
+{
+    return se_rejoin_request_for(e, type, NULL, out, cap, out_len);
+}
+
+se_status se_rejoin_request_for(se *e, lw_rejoin_type type, const uint8_t *host_frame, uint8_t *out, size_t cap,
+                                size_t *out_len)
 {
     se_status st = se_require_operational(e);
     if (st != SE_OK)
@@ -268,8 +312,15 @@ se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size
         se_state_wipe(&next);
         return SE_ERR_COUNTER;
     }
-    uint16_t rj = (uint16_t)*counter;
-    (*counter)++;
+    uint32_t want = *counter;
+    if (host_frame != NULL)
+        want = (uint32_t)lw_get_le(host_frame + (type == LW_REJOIN_TYPE_1 ? 18 : 13), 2);
+    if (want < *counter) {
+        se_state_wipe(&next);
+        return SE_ERR_REPLAY;   /* the stack's counter is behind the element's */
+    }
+    uint16_t rj = (uint16_t)want;
+    *counter = want + 1;
     f.u.rejoin_request.rj_count = rj;
     if (type == LW_REJOIN_TYPE_1)
         f.u.rejoin_request.join_eui = p->join_eui;
@@ -300,6 +351,8 @@ se_status se_build_rejoin_request(se *e, lw_rejoin_type type, uint8_t *out, size
     lw_js_keys_release(e->crypto, &js);
     if (st == SE_OK)
         st = se_from_lw(lw_frame_set_mic(frame, len, mic));
+    if (st == SE_OK && host_frame != NULL && memcmp(frame, host_frame, len - LW_MIC_LEN) != 0)
+        st = SE_ERR_ARGUMENT;   /* not the frame this element would send */
     if (st == SE_OK && cap < len)
         st = SE_ERR_BUFFER;
     se_pending_join pending = {.active = true, .join_req_type = (uint8_t)type, .slot = next.session.slot,

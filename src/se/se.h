@@ -123,6 +123,8 @@ typedef struct se_info {
     uint8_t mls_epoch;
     uint32_t mls_down_counter;
     uint32_t mls_up_counter;
+    bool has_join_nonce;          /* a join-accept was taken on the active profile */
+    uint32_t last_join_nonce;     /* its JoinNonce */
 } se_info;
 
 se_status se_get_info(const se *e, se_info *out);
@@ -202,6 +204,70 @@ typedef struct se_downlink {
  * may lie before phy in the same buffer, never after it. */
 se_status se_unprotect_downlink(se *e, const uint8_t *phy, size_t len, uint8_t *out_buf, size_t cap,
                                 se_downlink *out);
+
+/* ---- LoRaMac-node's secure-element API (se_keyed.c; docs/se-commands.md,
+ * "Commands for LoRaMac-node") ------------------------------------------
+ *
+ * LoRaMac-node builds its frames itself and asks its secure element for
+ * MICs and key-stream blocks by key identifier. These operations give it
+ * exactly that and no more: root keys are never used on input the host
+ * shapes, session keys only on blocks whose fixed bytes the element writes
+ * itself and whose address is the session's or the multicast group's. */
+
+/* Element key ids (KEYED CMAC, KEY STREAM). A multicast id carries its group
+ * (0..3) in the low nibble. */
+#define SE_KEY_F_NWK_S_INT 0x01   /* 1.0.x: NwkSKey */
+#define SE_KEY_S_NWK_S_INT 0x02
+#define SE_KEY_NWK_S_ENC   0x03
+#define SE_KEY_APP_S       0x04
+#define SE_KEY_MC_APP_S    0x10   /* | group */
+#define SE_KEY_MC_NWK_S    0x20   /* | group */
+
+/* Bytes 1..13 of a B0/B1 or A block: the part LoRaMac-node varies (ConfFCnt,
+ * TxDr, TxCh or the FOpts type; direction; address LE; counter LE). */
+#define SE_BLOCK_FIELDS 13
+
+/* As se_build_join_request, for the 19 bytes (MHDR, JoinEUI, DevEUI,
+ * DevNonce) LoRaMac-node serialised: the frame must name the active
+ * profile's JoinEUI and DevEUI, and its DevNonce must not be below the
+ * element's next one for that JoinEUI (SE_ERR_REPLAY); it becomes the new
+ * next one. When a pending switch or a trial fallback happened at this
+ * join and the frame names the old profile, the switch is committed and
+ * SE_ERR_STATE says: read GET INFO and join again. */
+se_status se_join_request_for(se *e, const uint8_t *host_frame, uint8_t out[LW_JOIN_REQUEST_LEN]);
+
+/* As se_build_rejoin_request, for the frame LoRaMac-node serialised
+ * (without MIC: 14 bytes for type 0/2, 19 for type 1): it must be the frame
+ * the element would build with the stack's RJcount, which must not be below
+ * the element's (SE_ERR_REPLAY). */
+se_status se_rejoin_request_for(se *e, lw_rejoin_type type, const uint8_t *host_frame, uint8_t *out, size_t cap,
+                                size_t *out_len);
+
+/* As se_process_join_accept; plain_out[len] (when not NULL) receives the
+ * decrypted frame, MHDR to MIC, which holds no key. */
+se_status se_join_accept_for(se *e, const uint8_t *phy, size_t len, se_join_result *out, uint8_t *plain_out);
+
+/* AES-CMAC under session or multicast key `key_id` over the block
+ * 49 | fields | 00 | len and msg[len]; mic[4] = its first four bytes. */
+se_status se_keyed_cmac(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], const uint8_t *msg,
+                        size_t len, uint8_t mic[LW_MIC_LEN]);
+
+/* One key-stream block: AES-encrypt under AppSKey, NwkSEncKey or a
+ * McAppSKey of 01 | fields | 00 | index. */
+se_status se_keyed_block(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
+                         uint8_t out[16]);
+
+/* Sets multicast group `group`'s McKey from McKey_encrypted (TS005:
+ * McKey = AES-encrypt(McKEKey, enc)), McKEKey derived from the active
+ * profile's AppKey (GenAppKey for 1.0.x) through McRootKey, whose block
+ * starts with root_type (0x20 for a 1.1 session, 0x00 for 1.0.x). The
+ * group's address is cleared. Committed. */
+se_status se_mc_set_key(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16]);
+
+/* Sets the group's McAddr, from which its McAppSKey and McNwkSKey are
+ * derived at each use. SE_ERR_STATE when the group has no key of the
+ * active profile. Committed. */
+se_status se_mc_set_addr(se *e, unsigned group, uint32_t addr);
 
 /* Profile management, for the MLS commands of the Identity Manager. Keys
  * arrive wrapped (RFC 3394) under `kek`, a key the caller derived inside the

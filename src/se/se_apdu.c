@@ -11,6 +11,7 @@
 #include "se/se_apdu.h"
 #include "se/se_internal.h"
 #include "lorawan/lw_frame.h"
+#include "lorawan/lw_mic.h"
 #include "lorawan/lw_secure.h"
 #include "mls/mls_cmd.h"
 
@@ -76,7 +77,8 @@ SE_NOINLINE static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t
     p[18] = i.active_profile_id;
     lw_put_be(p + 19, i.join_eui, 8);
     p[27] = i.mac_version;
-    p[28] = (uint8_t)((i.on_trial ? 0x01 : 0) | (i.joined ? 0x02 : 0));
+    p[28] = (uint8_t)((i.on_trial ? SE_INFO_ON_TRIAL : 0) | (i.joined ? SE_INFO_JOINED : 0) |
+                      (i.has_join_nonce ? SE_INFO_HAS_JOIN_NONCE : 0));
     p[29] = i.join_attempts;
     p[30] = i.staged_slot;
     lw_put_be(p + 31, i.next_dev_nonce, 3);
@@ -87,6 +89,7 @@ SE_NOINLINE static se_status do_get_info(se *e, uint8_t *out, size_t cap, size_t
     p[50] = i.mls_epoch;
     lw_put_be(p + 51, i.mls_down_counter, 4);
     lw_put_be(p + 55, i.net_id, 3);
+    lw_put_be(p + 58, i.last_join_nonce, 3);
     *n = SE_INFO_LEN;
     return SE_OK;
 }
@@ -96,9 +99,12 @@ SE_NOINLINE static se_status do_join_accept(se *e, const apdu *a, uint8_t *out, 
     if (cap < 10 + LW_CFLIST_LEN)
         return SE_ERR_BUFFER;
     se_join_result r;
-    se_status st = se_process_join_accept(e, a->data, a->lc, &r);
-    if (st != SE_OK)
+    bool frame = (a->p1 == SE_P_HOST_FRAME);
+    se_status st = se_join_accept_for(e, a->data, a->lc, &r, frame ? out : NULL);
+    if (st != SE_OK || frame) {
+        *n = st == SE_OK ? a->lc : 0;   /* LoRaMac-node's form: the decrypted frame */
         return st;
+    }
     lw_put_be(out, r.dev_addr, 4);
     lw_put_be(out + 4, r.net_id, 3);
     out[7] = r.dl_settings;
@@ -187,6 +193,78 @@ static se_status do_secure_reply(se *e, const apdu *a)
     return se_secure_reply_finish(e, (a->p1 & 0x01) == 0);
 }
 
+
+/* LoRaMac-node's join and rejoin: the host's frame without MIC in, the MIC
+ * out. */
+SE_NOINLINE static se_status do_join_mic(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+{
+    uint8_t frame[LW_REJOIN_1_LEN];
+    size_t len = 0;
+    se_status st;
+    if (a->ins == SE_INS_JOIN_REQUEST) {
+        if (a->lc != LW_JOIN_REQUEST_LEN - LW_MIC_LEN)
+            return SE_ERR_LENGTH;
+        st = se_join_request_for(e, a->data, frame);
+        len = LW_JOIN_REQUEST_LEN;
+    } else {
+        if (a->lc != (a->p1 == LW_REJOIN_TYPE_1 ? LW_REJOIN_1_LEN : LW_REJOIN_02_LEN) - LW_MIC_LEN)
+            return SE_ERR_LENGTH;
+        st = se_rejoin_request_for(e, (lw_rejoin_type)a->p1, a->data, frame, sizeof(frame), &len);
+    }
+    if (st == SE_OK && cap < LW_MIC_LEN)
+        st = SE_ERR_BUFFER;
+    if (st == SE_OK) {
+        memcpy(out, frame + len - LW_MIC_LEN, LW_MIC_LEN);
+        *n = LW_MIC_LEN;
+    }
+    return st;
+}
+
+/* KEYED CMAC and KEY STREAM: 13 block bytes, then the message (and, to
+ * verify, the MIC expected). */
+SE_NOINLINE static se_status do_keyed(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+{
+    if (a->lc < SE_BLOCK_FIELDS || cap < 16)
+        return SE_ERR_LENGTH;
+    uint8_t fields[SE_BLOCK_FIELDS];
+    memcpy(fields, a->data, SE_BLOCK_FIELDS);
+    if (a->ins == SE_INS_KEY_STREAM) {
+        if (a->lc != SE_BLOCK_FIELDS)
+            return SE_ERR_LENGTH;
+        se_status st = se_keyed_block(e, a->p1, fields, a->p2, out);
+        *n = st == SE_OK ? 16 : 0;
+        return st;
+    }
+    bool verify = (a->p2 & SE_P_VERIFY) != 0;
+    size_t len = a->lc - SE_BLOCK_FIELDS - (verify ? LW_MIC_LEN : 0);
+    if (a->lc < SE_BLOCK_FIELDS + 1 + (verify ? LW_MIC_LEN : 0))
+        return SE_ERR_LENGTH;
+    uint8_t mic[LW_MIC_LEN];
+    se_status st = se_keyed_cmac(e, a->p1, fields, a->data + SE_BLOCK_FIELDS, len, mic);
+    if (st == SE_OK && verify && !lw_mic_equal(mic, a->data + SE_BLOCK_FIELDS + len))
+        st = SE_ERR_MIC;
+    if (st == SE_OK && !verify) {
+        memcpy(out, mic, LW_MIC_LEN);
+        *n = LW_MIC_LEN;
+    }
+    return st;
+}
+
+/* MLS DOWNLINK: what UNPROTECT DOWNLINK does with an FPort 200 payload, for
+ * a host whose MAC decrypted it. */
+static se_status do_mls_downlink(se *e, const apdu *a, uint8_t *out, size_t *n)
+{
+    se_status st = se_require_operational(e);
+    if (st != SE_OK)
+        return st;
+    if (a->lc == 0)
+        return SE_ERR_LENGTH;
+    (void)se_mls_push(e, a->data, a->lc);   /* a bad fragment changes nothing; the IDM repeats */
+    out[0] = (uint8_t)(SE_DOWN_MLS | (e->mls.secure_state == SE_SECURE_HELD ? SE_DOWN_SECURE : 0));
+    *n = 1;
+    return SE_OK;
+}
+
 static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
 {
     *n = 0;
@@ -198,6 +276,8 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     case SE_INS_GET_INFO:
         return do_get_info(e, out, cap, n);
     case SE_INS_JOIN_REQUEST: {
+        if (a->p1 == SE_P_HOST_FRAME)
+            return do_join_mic(e, a, out, cap, n);
         if (cap < LW_JOIN_REQUEST_LEN)
             return SE_ERR_BUFFER;
         se_status st = se_build_join_request(e, out);
@@ -206,6 +286,8 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
         return st;
     }
     case SE_INS_REJOIN_REQUEST:
+        if (a->p2 == SE_P_HOST_FRAME)
+            return do_join_mic(e, a, out, cap, n);
         return se_build_rejoin_request(e, (lw_rejoin_type)a->p1, out, cap, n);
     case SE_INS_JOIN_ACCEPT:
         return do_join_accept(e, a, out, cap, n);
@@ -226,6 +308,19 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
         return do_secure_get(e, a, out, cap, n);
     case SE_INS_SECURE_REPLY:
         return do_secure_reply(e, a);
+    case SE_INS_MLS_DOWNLINK:
+        return do_mls_downlink(e, a, out, n);
+    case SE_INS_KEYED_CMAC:
+    case SE_INS_KEY_STREAM:
+        return do_keyed(e, a, out, cap, n);
+    case SE_INS_MC_KEY:
+        if (a->lc != 16)
+            return SE_ERR_LENGTH;
+        return se_mc_set_key(e, a->p1, a->p2, a->data);
+    case SE_INS_MC_ADDR:
+        if (a->lc != 4)
+            return SE_ERR_LENGTH;
+        return se_mc_set_addr(e, a->p1, (uint32_t)lw_get_be(a->data, 4));
     default:
         return SE_ERR_INS;
     }

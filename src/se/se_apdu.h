@@ -26,8 +26,19 @@ enum se_ins {
     SE_INS_MLS_UPLINK = 0x40,
     SE_INS_SET_TIME = 0x42,
     SE_INS_SECURE_GET = 0x43,
-    SE_INS_SECURE_REPLY = 0x44
+    SE_INS_SECURE_REPLY = 0x44,
+    SE_INS_MLS_DOWNLINK = 0x45,
+    SE_INS_KEYED_CMAC = 0x50,
+    SE_INS_KEY_STREAM = 0x51,
+    SE_INS_MC_KEY = 0x52,
+    SE_INS_MC_ADDR = 0x53
 };
+
+/* P1 of JOIN REQUEST / JOIN ACCEPT and P2 of REJOIN REQUEST: the host built
+ * the frame (LoRaMac-node's form, docs/se-commands.md). */
+#define SE_P_HOST_FRAME 0x01
+/* P2 of KEYED CMAC: verify the 4 bytes at the end of the data. */
+#define SE_P_VERIFY 0x01
 
 #define SE_SECURE_CHUNK 240   /* bytes of a secure command or reply per APDU */
 
@@ -36,10 +47,15 @@ enum se_ins {
 /* One buffer for command and answer (se_apdu_process, resp == cmd). */
 #define SE_APDU_BUFFER SE_APDU_MAX_COMMAND
 #define SE_PERSONALISE_LEN 97
-#define SE_INFO_LEN 58
+#define SE_INFO_LEN 61   /* 58 before the last JoinNonce was added */
 
 /* Uplink flags (PROTECT UPLINK byte 0) and downlink flags (UNPROTECT
  * DOWNLINK response byte 0). */
+/* GET INFO byte 28. */
+#define SE_INFO_ON_TRIAL       0x01
+#define SE_INFO_JOINED         0x02
+#define SE_INFO_HAS_JOIN_NONCE 0x04   /* offset 58 holds the last JoinNonce accepted */
+
 #define SE_UP_CONFIRMED   0x01
 #define SE_UP_ADR         0x02
 #define SE_UP_ADR_ACK_REQ 0x04
@@ -50,6 +66,7 @@ enum se_ins {
 #define SE_DOWN_ACK       0x02
 #define SE_DOWN_F_PENDING 0x04
 #define SE_DOWN_ADR       0x08
+
 #define SE_DOWN_SECURE    0x20   /* a secure command waits for the application */
 #define SE_DOWN_MLS       0x40   /* consumed by the MLS endpoint: ask MLS UPLINK */
 #define SE_DOWN_HAS_FPORT 0x80

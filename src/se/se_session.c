@@ -99,6 +99,11 @@ static se_status derive_session(se *e, const se_profile *p, const lw_join_accept
 
 se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_result *out)
 {
+    return se_join_accept_for(e, phy, len, out, NULL);
+}
+
+se_status se_join_accept_for(se *e, const uint8_t *phy, size_t len, se_join_result *out, uint8_t *plain_out)
+{
     se_status st = se_require_operational(e);
     if (st != SE_OK)
         return st;
@@ -121,7 +126,6 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
     lw_join_accept ja;
     bool is_11 = false;
     st = open_join_accept(e, p, phy, len, plain, &ja, &is_11);
-    lw_secure_wipe(plain, sizeof(plain));
     if (st == SE_OK && !join_nonce_fresh(p, ja.join_nonce))
         st = SE_ERR_REPLAY;
 
@@ -131,6 +135,7 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
         st = derive_session(e, p, &ja, is_11, &s);
     if (st != SE_OK) {
         LW_WIPE(s);
+        LW_WIPE(plain);
         se_state_wipe(&next);
         return st;
     }
@@ -151,6 +156,9 @@ se_status se_process_join_accept(se *e, const uint8_t *phy, size_t len, se_join_
         se_profile_drop_superseded(&next, next.profiles[next.active_slot].id);
     }
     st = se_commit(e, &next);
+    if (st == SE_OK && plain_out != NULL)
+        memcpy(plain_out, plain, len);   /* the frame as opened: no key in it */
+    LW_WIPE(plain);
     if (st != SE_OK)
         return st;
     e->pending.active = false;

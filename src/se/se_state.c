@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#define IMAGE_VERSION 1
+#define IMAGE_VERSION 2   /* 2: multicast groups appended */
 
 typedef struct cursor {
     uint8_t *buf;      /* the image bytes [win, win + win_len) */
@@ -185,6 +185,12 @@ static void visit_state(cursor *c, se_state *st)
     VISIT(c, st->mls_up_counter);
     visit_bool(c, &st->has_mls_next);
     visit_bytes(c, st->mls_next_root_key, sizeof(st->mls_next_root_key));
+    for (unsigned i = 0; i < SE_MC_GROUPS; i++) {
+        VISIT(c, st->mc[i].flags);
+        VISIT(c, st->mc[i].profile_id);
+        VISIT(c, st->mc[i].addr);
+        visit_bytes(c, st->mc[i].key, 16);
+    }
 
     if (!c->writing) {
         if (st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||

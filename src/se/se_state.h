@@ -78,6 +78,21 @@ typedef struct se_session {
     uint32_t conf_fcnt_up;         /* its FCntUp, bound into the 1.1 downlink MIC */
 } se_session;
 
+/* A multicast group set up through LoRaMac-node's API (TS005 remote
+ * multicast setup): McKey_i as unwrapped under McKEKey, and McAddr. The
+ * group's session keys are derived from them at each use. A group belongs
+ * to the profile that was active when its key was set and is unusable
+ * under any other (a new owner never inherits an old owner's groups). */
+#define SE_MC_GROUPS      4      /* LoRaMac-node's LORAMAC_MAX_MC_CTX */
+#define SE_MC_HAS_KEY     0x01
+#define SE_MC_HAS_ADDR    0x02
+typedef struct se_mc_group {
+    uint8_t flags;                 /* SE_MC_HAS_* */
+    uint16_t profile_id;           /* owner */
+    uint32_t addr;                 /* McAddr */
+    uint8_t key[16];               /* McKey_i */
+} se_mc_group;
+
 typedef struct se_state {
     uint8_t lifecycle;             /* se_lifecycle */
     uint8_t transport_key[16];     /* only while BLANK */
@@ -104,10 +119,11 @@ typedef struct se_state {
     uint32_t mls_up_counter;       /* next uplink counter, >= 1 */
     bool has_mls_next;             /* a rotation is pending: */
     uint8_t mls_next_root_key[16]; /* the next epoch's root key */
+    se_mc_group mc[SE_MC_GROUPS];
 } se_state;
 
 /* Size of a serialised state; fixed. */
-#define SE_STATE_IMAGE_LEN 415
+#define SE_STATE_IMAGE_LEN 507
 
 /* Writes the image of *st to out[cap]; SE_ERR_BUFFER when cap is short. */
 se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len);

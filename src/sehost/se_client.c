@@ -188,6 +188,8 @@ se_status se_client_get_info(se_client *c, se_info *out)
     out->mls_epoch = r[50];
     out->mls_down_counter = (uint32_t)lw_get_be(r + 51, 4);
     out->net_id = (uint32_t)lw_get_be(r + 55, 3);
+    out->has_join_nonce = (r[28] & SE_INFO_HAS_JOIN_NONCE) != 0;
+    out->last_join_nonce = (uint32_t)lw_get_be(r + 58, 3);
     return SE_OK;
 }
 

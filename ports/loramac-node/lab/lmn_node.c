@@ -10,7 +10,7 @@
  *
  *   lmn_node --image SE.img --nvm STACK.nvm --networks NAME=ADDR:PORT,...
  *            [--in-range NAME,...] [--dr 0..5] [--loss P] [--seed N]
- *            [--gateway-eui-base HEX] [--window-margin-ms N] [--run]
+ *            [--gateway-eui-base HEX] [--window-margin-ms N] [--run] [--trace]
  *
  * One device per process: LoRaMac-node is a singleton (lmn_lab.h).
  *
@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ typedef struct node {
     size_t line_len;
     char last_status[1024];
     LmhPackage_t *ferry;
-    bool element_failed;
+    bool trace;                  /* --trace: every MAC request and event on stderr */
 } node;
 
 static node *the_node;
@@ -85,7 +86,7 @@ static void on_signal(int sig)
 static void usage(void)
 {
     fprintf(stderr, "usage: lmn_node --image SE.img --nvm STACK.nvm --networks NAME=ADDR:PORT,... [--in-range NAME,...]\n"
-                    "                [--dr 0..5] [--loss P] [--seed N] [--gateway-eui-base HEX] [--window-margin-ms N] [--run]\n");
+                    "                [--dr 0..5] [--loss P] [--seed N] [--gateway-eui-base HEX] [--window-margin-ms N] [--run] [--trace]\n");
 }
 
 /* ---- the application's LmHandler callbacks ---- */
@@ -119,22 +120,37 @@ static void on_network_parameters_change(CommissioningParams_t *params)
     (void)params;
 }
 
+static void trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void trace(const char *fmt, ...)
+{
+    if (!the_node->trace)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "lmn_node %.3f: ", (double)lmn_clock_ms() / 1000.0);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
 static void on_mac_mcps_request(LoRaMacStatus_t status, McpsReq_t *mcpsReq, TimerTime_t nextTxDelay)
 {
-    (void)status, (void)mcpsReq, (void)nextTxDelay;
+    trace("MCPS request type %d port %u: status %d, next in %u ms", (int)mcpsReq->Type,
+          mcpsReq->Req.Unconfirmed.fPort, (int)status, (unsigned)nextTxDelay);
 }
 
 static void on_mac_mlme_request(LoRaMacStatus_t status, MlmeReq_t *mlmeReq, TimerTime_t nextTxDelay)
 {
     if (mlmeReq->Type == MLME_JOIN && status == LORAMAC_STATUS_OK)
         the_node->join_requests++;
-    (void)nextTxDelay;
+    trace("MLME request type %d: status %d, next in %u ms", (int)mlmeReq->Type, (int)status, (unsigned)nextTxDelay);
 }
 
 static void on_join_request(LmHandlerJoinParams_t *params)
 {
     if (params->Status == LORAMAC_HANDLER_SUCCESS)
         the_node->joins++;
+    trace("join: %s", params->Status == LORAMAC_HANDLER_SUCCESS ? "accepted" : "failed");
     LmhpFerryOnJoinRequest(params);
 }
 
@@ -142,6 +158,7 @@ static void on_tx_data(LmHandlerTxParams_t *params)
 {
     if (params->IsMcpsConfirm != 0)
         the_node->uplinks++;
+    trace("tx done: mcps %u status %d port %u", params->IsMcpsConfirm, (int)params->Status, params->AppData.Port);
     LmhpFerryOnTxData(params);
 }
 
@@ -149,6 +166,8 @@ static void on_rx_data(LmHandlerAppData_t *appData, LmHandlerRxParams_t *params)
 {
     if (params->Status == LORAMAC_EVENT_INFO_STATUS_OK)
         the_node->downlinks++;
+    trace("rx: status %d port %u size %u slot %d", (int)params->Status, appData->Port, appData->BufferSize,
+          params->RxSlot);
     LmhpFerryOnRxData(appData, params);
 }
 
@@ -240,6 +259,7 @@ static void status_print(node *n, bool force)
 static void control_line(node *n, const char *l)
 {
     unsigned i;
+    trace("control: %s", l);
     if (strcmp(l, "run") == 0)
         n->running = true;
     else if (strcmp(l, "pause") == 0)
@@ -313,6 +333,7 @@ static int parse_in_range(lmn_radio_config *rc, char *arg)
 int main(int argc, char **argv)
 {
     the_argv = argv;
+    static node n;
     const char *image = NULL, *nvm = NULL;
     char *networks = NULL, *in_range = NULL;
     lmn_radio_config rc;
@@ -328,6 +349,10 @@ int main(int argc, char **argv)
         char *end = NULL;
         if (strcmp(a, "--run") == 0) {
             run = true;
+            continue;
+        }
+        if (strcmp(a, "--trace") == 0) {
+            n.trace = true;
             continue;
         }
         if (v == NULL) {
@@ -386,7 +411,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    static node n;
     the_node = &n;
     n.running = run;
     lmn_clock_init();

@@ -410,9 +410,13 @@ static void LmhpFerryOnMcpsIndication( McpsIndication_t* mcpsIndication )
     OnDownlink( mcpsIndication->Port, mcpsIndication->Buffer, mcpsIndication->BufferSize );
 }
 
+/* After every uplink the element is read again: a profile switch can
+ * complete as it protects a frame (an ACTIVATE's acknowledgement), with no
+ * downlink to tell. */
 static void LmhpFerryOnMcpsConfirm( McpsConfirm_t* mcpsConfirm )
 {
     ( void )mcpsConfirm;
+    F.check = true;
     F.checkUplink = true;
 }
 
@@ -469,7 +473,17 @@ void LmhpFerryOnTxData( LmHandlerTxParams_t* params )
     {
         return;
     }
+    F.check = true;
     F.checkUplink = true;
+}
+
+void LmhpFerryOnMacMcpsRequest( LoRaMacStatus_t status, McpsReq_t* mcpsReq, TimerTime_t nextTxDelay )
+{
+    ( void )mcpsReq, ( void )nextTxDelay;
+    if( F.initialized && ( status == LORAMAC_STATUS_CRYPTO_ERROR ) )
+    {
+        F.check = true;
+    }
 }
 
 void LmhpFerryGetInfo( FerrySeInfo_t* info )

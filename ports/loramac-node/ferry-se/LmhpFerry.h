@@ -33,9 +33,10 @@
  *     LmhPackage_t *ferry = LmhpFerryPackageFactory( );
  *     LmhpFerryRegister( &ferryParams, appDataBuffer, sizeof( appDataBuffer ) );
  *     ...its LmHandlerCallbacks_t:
- *         OnRxData       -> also LmhpFerryOnRxData( appData, params )
- *         OnJoinRequest  -> also LmhpFerryOnJoinRequest( params )
- *         OnTxData       -> also LmhpFerryOnTxData( params )
+ *         OnRxData         -> also LmhpFerryOnRxData( appData, params )
+ *         OnJoinRequest    -> also LmhpFerryOnJoinRequest( params )
+ *         OnTxData         -> also LmhpFerryOnTxData( params )
+ *         OnMacMcpsRequest -> also LmhpFerryOnMacMcpsRequest( status, mcpsReq, nextTxDelay )
  *     ...its main loop:
  *         LmHandlerProcess( );
  *         ferry->Process( );
@@ -101,6 +102,11 @@ LmHandlerErrorStatus_t LmhpFerryRegister( LmhpFerryParams_t* params, uint8_t* da
 void LmhpFerryOnRxData( LmHandlerAppData_t* appData, LmHandlerRxParams_t* params );
 void LmhpFerryOnJoinRequest( LmHandlerJoinParams_t* params );
 void LmhpFerryOnTxData( LmHandlerTxParams_t* params );
+/* An uplink the MAC refused to start: a crypto error means the element
+ * refused to protect it (its session ended with a profile switch that it
+ * completes when the next frame is asked of it), so the package reads the
+ * element again before anything else is sent. */
+void LmhpFerryOnMacMcpsRequest( LoRaMacStatus_t status, McpsReq_t* mcpsReq, TimerTime_t nextTxDelay );
 
 /* The element's facts as the package last read them, and its counters. */
 void LmhpFerryGetInfo( FerrySeInfo_t* info );

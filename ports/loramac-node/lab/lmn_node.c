@@ -137,6 +137,7 @@ static void on_mac_mcps_request(LoRaMacStatus_t status, McpsReq_t *mcpsReq, Time
 {
     trace("MCPS request type %d port %u: status %d, next in %u ms", (int)mcpsReq->Type,
           mcpsReq->Req.Unconfirmed.fPort, (int)status, (unsigned)nextTxDelay);
+    LmhpFerryOnMacMcpsRequest(status, mcpsReq, nextTxDelay);
 }
 
 static void on_mac_mlme_request(LoRaMacStatus_t status, MlmeReq_t *mlmeReq, TimerTime_t nextTxDelay)
@@ -366,9 +367,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--nvm") == 0)
             nvm = v;
         else if (strcmp(a, "--networks") == 0)
-            networks = argv[i];
+            networks = strdup(v);   /* parsed in place: argv stays whole for BoardResetMcu */
         else if (strcmp(a, "--in-range") == 0)
-            in_range = argv[i];
+            in_range = strdup(v);
         else if (strcmp(a, "--dr") == 0)
             dr = (int)strtol(v, &end, 10);
         else if (strcmp(a, "--loss") == 0)
@@ -391,17 +392,21 @@ int main(int argc, char **argv)
     if (image == NULL || nvm == NULL || networks == NULL || dr < 0 || dr > 5 || rc.loss_up < 0 || rc.loss_up > 0.5 ||
         rc.window_margin_ms < 50 || rc.window_margin_ms > 900) {
         usage();
+        free(networks), free(in_range);
         return 2;
     }
     if (parse_networks(&rc, networks) != 0) {
+        free(networks), free(in_range);
         fprintf(stderr, "lmn_node: --networks: NAME=ADDR:PORT,... (at most %d)\n", LMN_NETWORKS);
         return 2;
     }
     rc.in_range = (1u << rc.n_net) - 1;
     if (in_range != NULL && parse_in_range(&rc, in_range) != 0) {
         fprintf(stderr, "lmn_node: --in-range: names of --networks\n");
+        free(networks), free(in_range);
         return 2;
     }
+    free(networks), free(in_range);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);

@@ -128,6 +128,11 @@ LMN_OURS  := tests/loramac/lmn_dev.c tests/loramac/lmn_shim.c
 LMN_INC   := -I$(LMN_SRC_DIR)/mac -I$(LMN_SRC_DIR)/boards -I$(LMN_SRC_DIR)/system -I$(LMN_SRC_DIR)/peripherals/soft-se
 LMN_BIN   := $(BUILD)/loramac/lmn_dev
 LMN_BINS  := $(if $(wildcard $(LMN_SRC_DIR)/mac/LoRaMacCrypto.c),$(LMN_BIN))
+# lmn_se: the same crypto on ferry's element through its driver (rules below
+# ELEMENT_SRC).
+LMN_SE_BIN := $(BUILD)/loramac/lmn_se
+LMN_SE_LOCAL_BIN := $(BUILD)/loramac/lmn_se_local
+LMN_SE_BINS := $(if $(wildcard $(LMN_SRC_DIR)/mac/LoRaMacCrypto.c),$(LMN_SE_BIN) $(LMN_SE_LOCAL_BIN))
 
 $(LMN_BIN): $(LMN_UPSTREAM) $(LMN_OURS)
 	@mkdir -p $(dir $@)
@@ -175,7 +180,7 @@ $(eval $(call lmn_node_rule,$(BUILD)/loramac/lmn_node,$(OPT),$(BUILD)))
 $(eval $(call lmn_node_rule,$(BUILD)/san/loramac/lmn_node,-O1 -g $(SAN),$(BUILD)/san))
 
 .PHONY: loramac
-loramac: $(LMN_BINS) $(LMN_NODE_BINS)
+loramac: $(LMN_BINS) $(LMN_SE_BINS) $(LMN_NODE_BINS)
 	@$(if $(LMN_HAVE_SRC),true,echo "loramac: skipped: no LoRaMac-node source in $(LORAMAC_NODE_DIR) (set LORAMAC_NODE_DIR)")
 
 .PHONY: all deps check check-stress demo soak bench bench-se se-target fuzz clean san-build
@@ -187,7 +192,8 @@ all: $(BUILD)/bin/ferry $(foreach l,$(LAYERS),$(BUILD)/lib/libferry-$(l).a)
 deps:
 	@./scripts/deps.sh
 
-san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $(LMN_BINS) $(LMN_NODE_SAN)
+san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $(LMN_BINS) $(LMN_SE_BINS) \
+           $(LMN_NODE_SAN)
 
 # The bench flavour (-O2 -DNDEBUG) is built too, not run: an assert-only
 # variable or a warning that only NDEBUG shows would otherwise break
@@ -250,6 +256,34 @@ TARGET_LDFLAGS := $(TARGET_CPU) -Os -flto -fstack-usage -nostartfiles --specs=na
              -Wl,--gc-sections
 ELEMENT_SRC := $(wildcard src/se/*.c src/mls/*.c) $(filter-out src/lorawan/lw_crypto_mbedtls.c,$(wildcard src/lorawan/*.c))
 ELEMENT_HDR := $(wildcard src/se/*.h src/mls/*.h) $(filter-out src/lorawan/lw_crypto_mbedtls.h,$(wildcard src/lorawan/*.h))
+
+# The same crypto on ferry's element through its LoRaMac-node driver
+# (ports/loramac-node/ferry-se/, no soft-se), over a socket to `ferry se
+# serve` or the element in the process (tests/loramac/lmn_se.c).
+LMN_SE_UPSTREAM := $(addprefix $(LMN_SRC_DIR)/,mac/LoRaMacCrypto.c mac/LoRaMacParser.c mac/LoRaMacSerializer.c)
+LMN_SE_OURS := ports/loramac-node/ferry-se/ferry-se.c tests/loramac/lmn_se.c tests/loramac/lmn_shim.c \
+               tests/loramac/lmn_transport_socket.c
+LMN_SE_ELEMENT := tests/loramac/lmn_transport_local.c $(ELEMENT_SRC) \
+                  src/sehost/se_nvm_file.c src/sehost/se_nvm_ram.c
+LMN_SE_INC := -I$(LMN_SRC_DIR)/mac -I$(LMN_SRC_DIR)/boards -I$(LMN_SRC_DIR)/system -Iports/loramac-node/ferry-se \
+              -Itests/loramac
+
+# The driver is ours: warnings are errors for it (upstream's files are
+# built in the same command, so only ferry-se.c is checked alone first).
+$(LMN_SE_BIN): $(LMN_SE_UPSTREAM) $(LMN_SE_OURS) ports/loramac-node/ferry-se/ferry-se.h \
+               ports/loramac-node/ferry-se/ferry-se-transport.h tests/loramac/lmn_transport.h tests/loramac/lmn_util.h
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) -std=c17 -Wall -Wextra -Werror -fsyntax-only $(LMN_SE_INC) ports/loramac-node/ferry-se/ferry-se.c
+	$(Q)$(CC) -std=c17 -D_DEFAULT_SOURCE -O1 -g $(SAN) $(LMN_SE_INC) $(LMN_SE_UPSTREAM) $(LMN_SE_OURS) -o $@ $(SAN)
+
+# The element in the process: the socket transport swapped for the local one.
+$(LMN_SE_LOCAL_BIN): $(LMN_SE_UPSTREAM) $(LMN_SE_OURS) $(LMN_SE_ELEMENT) $(ELEMENT_HDR)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) -std=c17 -D_DEFAULT_SOURCE -DLMN_SE_LOCAL -O1 -g $(SAN) $(LMN_SE_INC) -Isrc $(LMN_SE_UPSTREAM) \
+	    $(filter-out tests/loramac/lmn_transport_socket.c,$(LMN_SE_OURS)) $(LMN_SE_ELEMENT) -o $@ $(SAN)
+
 ELEMENT_OBJ := $(patsubst %.c,$(TARGET)/obj/%.o,$(ELEMENT_SRC))
 TARGET_OBJ  = $(patsubst %.c,$(TARGET)/obj/%.o,$(addprefix tests/target/,$(1)))
 

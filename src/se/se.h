@@ -257,17 +257,13 @@ se_status se_keyed_cmac(const se *e, uint8_t key_id, const uint8_t fields[SE_BLO
 se_status se_keyed_block(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
                          uint8_t out[16]);
 
-/* Sets multicast group `group`'s McKey from McKey_encrypted (TS005:
- * McKey = AES-encrypt(McKEKey, enc)), McKEKey derived from the active
- * profile's AppKey (GenAppKey for 1.0.x) through McRootKey, whose block
- * starts with root_type (0x20 for a 1.1 session, 0x00 for 1.0.x). The
- * group's address is cleared. Committed. */
-se_status se_mc_set_key(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16]);
-
-/* Sets the group's McAddr, from which its McAppSKey and McNwkSKey are
- * derived at each use. SE_ERR_STATE when the group has no key of the
- * active profile. Committed. */
-se_status se_mc_set_addr(se *e, unsigned group, uint32_t addr);
+/* Sets up multicast group `group` (TS005): McKey = AES-encrypt(McKEKey,
+ * enc), McKEKey derived from the active profile's AppKey (GenAppKey for
+ * 1.0.x) through McRootKey, whose block starts with root_type (0x20 for a
+ * 1.1 session, 0x00 for 1.0.x); and McAddr, from which McAppSKey and
+ * McNwkSKey are derived at each use. The group belongs to the active
+ * profile. Committed. */
+se_status se_mc_setup(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16], uint32_t addr);
 
 /* Profile management, for the MLS commands of the Identity Manager. Keys
  * arrive wrapped (RFC 3394) under `kek`, a key the caller derived inside the

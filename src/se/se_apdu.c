@@ -313,14 +313,10 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
     case SE_INS_KEYED_CMAC:
     case SE_INS_KEY_STREAM:
         return do_keyed(e, a, out, cap, n);
-    case SE_INS_MC_KEY:
-        if (a->lc != 16)
+    case SE_INS_MC_SETUP:
+        if (a->lc != 20)
             return SE_ERR_LENGTH;
-        return se_mc_set_key(e, a->p1, a->p2, a->data);
-    case SE_INS_MC_ADDR:
-        if (a->lc != 4)
-            return SE_ERR_LENGTH;
-        return se_mc_set_addr(e, a->p1, (uint32_t)lw_get_be(a->data, 4));
+        return se_mc_setup(e, a->p1, a->p2, a->data, (uint32_t)lw_get_be(a->data + 16, 4));
     default:
         return SE_ERR_INS;
     }

@@ -30,8 +30,7 @@ enum se_ins {
     SE_INS_MLS_DOWNLINK = 0x45,
     SE_INS_KEYED_CMAC = 0x50,
     SE_INS_KEY_STREAM = 0x51,
-    SE_INS_MC_KEY = 0x52,
-    SE_INS_MC_ADDR = 0x53
+    SE_INS_MC_SETUP = 0x52
 };
 
 /* P1 of JOIN REQUEST / JOIN ACCEPT and P2 of REJOIN REQUEST: the host built

@@ -23,12 +23,13 @@
 #define MC_GROUP(id) ((unsigned)(id) & 0x0Fu)
 
 /* The group's session key (01: McAppSKey, 02: McNwkSKey) from McKey_i and
- * McAddr, into *k. */
-static se_status mc_key(const se *e, const se_mc_group *m, uint8_t type, lw_key *k)
+ * McAddr, into *k, for a block at `addr`. */
+static se_status mc_key(const se *e, const se_mc_group *m, uint8_t type, uint32_t addr, lw_key *k)
 {
-    if ((m->flags & (SE_MC_HAS_KEY | SE_MC_HAS_ADDR)) != (SE_MC_HAS_KEY | SE_MC_HAS_ADDR) ||
-        m->profile_id != e->st.profiles[e->st.active_slot].id)
+    if (!m->valid || m->profile_id != e->st.profiles[e->st.active_slot].id)
         return SE_ERR_STATE;
+    if (addr != m->addr)
+        return SE_ERR_ARGUMENT;
     uint8_t block[16] = {type};
     lw_put_le(block + 1, m->addr, 4);
     lw_key mk;
@@ -62,10 +63,7 @@ static se_status keyed_key(const se *e, uint8_t id, const uint8_t f[SE_BLOCK_FIE
         bool app = (id & 0xF0u) == SE_KEY_MC_APP_S;
         if ((id & 0xF0u) > SE_KEY_MC_NWK_S || MC_GROUP(id) >= SE_MC_GROUPS || app == cmac || dir != 1 || extra)
             return SE_ERR_ARGUMENT;   /* multicast: downlinks only, McAppSKey never for a MIC */
-        const se_mc_group *m = &e->st.mc[MC_GROUP(id)];
-        if ((m->flags & SE_MC_HAS_ADDR) && addr != m->addr)
-            return SE_ERR_ARGUMENT;
-        return mc_key(e, m, app ? 1 : 2, k);
+        return mc_key(e, &e->st.mc[MC_GROUP(id)], app ? 1 : 2, addr, k);
     }
     if (!s->valid)
         return SE_ERR_NO_SESSION;
@@ -123,7 +121,7 @@ se_status se_keyed_block(const se *e, uint8_t key_id, const uint8_t fields[SE_BL
     return st;
 }
 
-se_status se_mc_set_key(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16])
+se_status se_mc_setup(se *e, unsigned group, uint8_t root_type, const uint8_t enc[16], uint32_t addr)
 {
     se_status st = se_require_operational(e);
     if (st != SE_OK)
@@ -133,50 +131,27 @@ se_status se_mc_set_key(se *e, unsigned group, uint8_t root_type, const uint8_t 
     const se_profile *p = &e->st.profiles[e->st.active_slot];
     /* McRootKey = AES(AppKey, root_type | 0..), McKEKey = AES(McRootKey,
      * 0..), McKey = AES(McKEKey, enc): each step's result keys the next. */
+    static const uint8_t zero[16];
     uint8_t t[16] = {root_type};
-    uint8_t zero[16] = {0};
+    const uint8_t *in[3] = {t, zero, enc};
     lw_key k;
-    memset(&k, 0, sizeof(k));
     st = se_load_key(&k, p->app_key);
-    if (st == SE_OK)
-        st = se_from_lw(lw_aes_encrypt(e->crypto, &k, t, t));
-    if (st == SE_OK)
-        st = se_load_key(&k, t);
-    if (st == SE_OK)
-        st = se_from_lw(lw_aes_encrypt(e->crypto, &k, zero, t));
-    if (st == SE_OK)
-        st = se_load_key(&k, t);
-    if (st == SE_OK)
-        st = se_from_lw(lw_aes_encrypt(e->crypto, &k, enc, t));
-    lw_key_wipe(&k);
-    if (st != SE_OK) {
-        LW_WIPE(t);
-        return st;
+    for (unsigned i = 0; i < 3 && st == SE_OK; i++) {
+        st = se_from_lw(lw_aes_encrypt(e->crypto, &k, in[i], t));
+        if (st == SE_OK)
+            st = se_load_key(&k, t);
     }
+    lw_key_wipe(&k);
     se_state next = e->st;
     se_mc_group *m = &next.mc[group];
-    m->flags = SE_MC_HAS_KEY;
+    m->valid = true;
     m->profile_id = p->id;
-    m->addr = 0;
+    m->addr = addr;
     memcpy(m->key, t, 16);
     LW_WIPE(t);
-    return se_commit(e, &next);
-}
-
-se_status se_mc_set_addr(se *e, unsigned group, uint32_t addr)
-{
-    se_status st = se_require_operational(e);
-    if (st != SE_OK)
+    if (st != SE_OK) {
+        se_state_wipe(&next);
         return st;
-    if (group >= SE_MC_GROUPS)
-        return SE_ERR_ARGUMENT;
-    const se_mc_group *m = &e->st.mc[group];
-    if (!(m->flags & SE_MC_HAS_KEY) || m->profile_id != e->st.profiles[e->st.active_slot].id)
-        return SE_ERR_STATE;
-    if ((m->flags & SE_MC_HAS_ADDR) && m->addr == addr)
-        return SE_OK;   /* LoRaMac-node derives the pair in two calls: the second changes nothing */
-    se_state next = e->st;
-    next.mc[group].addr = addr;
-    next.mc[group].flags |= SE_MC_HAS_ADDR;
+    }
     return se_commit(e, &next);
 }

@@ -186,7 +186,7 @@ static void visit_state(cursor *c, se_state *st)
     visit_bool(c, &st->has_mls_next);
     visit_bytes(c, st->mls_next_root_key, sizeof(st->mls_next_root_key));
     for (unsigned i = 0; i < SE_MC_GROUPS; i++) {
-        VISIT(c, st->mc[i].flags);
+        visit_bool(c, &st->mc[i].valid);
         VISIT(c, st->mc[i].profile_id);
         VISIT(c, st->mc[i].addr);
         visit_bytes(c, st->mc[i].key, 16);

@@ -79,15 +79,13 @@ typedef struct se_session {
 } se_session;
 
 /* A multicast group set up through LoRaMac-node's API (TS005 remote
- * multicast setup): McKey_i as unwrapped under McKEKey, and McAddr. The
+ * multicast setup): McKey_i as decrypted under McKEKey, and McAddr. The
  * group's session keys are derived from them at each use. A group belongs
  * to the profile that was active when its key was set and is unusable
  * under any other (a new owner never inherits an old owner's groups). */
 #define SE_MC_GROUPS      4      /* LoRaMac-node's LORAMAC_MAX_MC_CTX */
-#define SE_MC_HAS_KEY     0x01
-#define SE_MC_HAS_ADDR    0x02
 typedef struct se_mc_group {
-    uint8_t flags;                 /* SE_MC_HAS_* */
+    bool valid;
     uint16_t profile_id;           /* owner */
     uint32_t addr;                 /* McAddr */
     uint8_t key[16];               /* McKey_i */

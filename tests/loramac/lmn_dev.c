@@ -45,6 +45,7 @@
 #include "LoRaMacParser.h"
 #include "LoRaMacSerializer.h"
 #include "secure-element.h"
+#include "lmn_util.h"
 
 #define NVM_MAGIC "LMNDEV01"
 
@@ -55,73 +56,12 @@ typedef struct device_nvm {
     uint8_t last_join_request[LORAMAC_JOIN_REQ_MSG_SIZE];
 } device_nvm;
 
-static const char *crypto_status_name(LoRaMacCryptoStatus_t st)
-{
-    static const char *const names[] = {
-        [LORAMAC_CRYPTO_SUCCESS] = "LORAMAC_CRYPTO_SUCCESS",
-        [LORAMAC_CRYPTO_FAIL_MIC] = "LORAMAC_CRYPTO_FAIL_MIC",
-        [LORAMAC_CRYPTO_FAIL_ADDRESS] = "LORAMAC_CRYPTO_FAIL_ADDRESS",
-        [LORAMAC_CRYPTO_FAIL_JOIN_NONCE] = "LORAMAC_CRYPTO_FAIL_JOIN_NONCE",
-        [LORAMAC_CRYPTO_FAIL_RJCOUNT0_OVERFLOW] = "LORAMAC_CRYPTO_FAIL_RJCOUNT0_OVERFLOW",
-        [LORAMAC_CRYPTO_FAIL_FCNT_ID] = "LORAMAC_CRYPTO_FAIL_FCNT_ID",
-        [LORAMAC_CRYPTO_FAIL_FCNT_SMALLER] = "LORAMAC_CRYPTO_FAIL_FCNT_SMALLER",
-        [LORAMAC_CRYPTO_FAIL_FCNT_DUPLICATED] = "LORAMAC_CRYPTO_FAIL_FCNT_DUPLICATED",
-        [LORAMAC_CRYPTO_FAIL_PARAM] = "LORAMAC_CRYPTO_FAIL_PARAM",
-        [LORAMAC_CRYPTO_ERROR_NPE] = "LORAMAC_CRYPTO_ERROR_NPE",
-        [LORAMAC_CRYPTO_ERROR_INVALID_KEY_ID] = "LORAMAC_CRYPTO_ERROR_INVALID_KEY_ID",
-        [LORAMAC_CRYPTO_ERROR_INVALID_ADDR_ID] = "LORAMAC_CRYPTO_ERROR_INVALID_ADDR_ID",
-        [LORAMAC_CRYPTO_ERROR_INVALID_VERSION] = "LORAMAC_CRYPTO_ERROR_INVALID_VERSION",
-        [LORAMAC_CRYPTO_ERROR_BUF_SIZE] = "LORAMAC_CRYPTO_ERROR_BUF_SIZE",
-        [LORAMAC_CRYPTO_ERROR_SECURE_ELEMENT_FUNC] = "LORAMAC_CRYPTO_ERROR_SECURE_ELEMENT_FUNC",
-        [LORAMAC_CRYPTO_ERROR_PARSER] = "LORAMAC_CRYPTO_ERROR_PARSER",
-        [LORAMAC_CRYPTO_ERROR_SERIALIZER] = "LORAMAC_CRYPTO_ERROR_SERIALIZER",
-        [LORAMAC_CRYPTO_ERROR_RJCOUNT1_OVERFLOW] = "LORAMAC_CRYPTO_ERROR_RJCOUNT1_OVERFLOW",
-        [LORAMAC_CRYPTO_ERROR] = "LORAMAC_CRYPTO_ERROR",
-    };
-    return (size_t)st < sizeof names / sizeof names[0] && names[st] != NULL ? names[st] : "?";
-}
-
 static int fail(const char *fmt, const char *arg)
 {
     fprintf(stderr, "lmn_dev: ");
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\n");
     return 1;
-}
-
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Exactly `n` bytes of hex, or -1. */
-static int hex_exact(const char *s, uint8_t *out, size_t n)
-{
-    if (s == NULL || strlen(s) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-/* Any length up to cap; *len the bytes decoded. */
-static int hex_any(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 2 != 0 || n / 2 > cap || hex_exact(s, out, n / 2) != 0)
-        return -1;
-    *len = n / 2;
-    return 0;
-}
-
-static void print_hex(const uint8_t *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        printf("%02X", b[i]);
 }
 
 /* The NVM file, or a factory-fresh device when there is none: both inits
@@ -180,13 +120,13 @@ static int parse_request_args(int argc, char **argv, request_args *a)
             return fail("%s needs a value", k);
         int bad = 0;
         if (strcmp(k, "--dev-eui") == 0)
-            bad = hex_exact(v, a->dev_eui, 8), a->have_dev_eui = true;
+            bad = lmn_hex_exact(v, a->dev_eui, 8), a->have_dev_eui = true;
         else if (strcmp(k, "--join-eui") == 0)
-            bad = hex_exact(v, a->join_eui, 8), a->have_join_eui = true;
+            bad = lmn_hex_exact(v, a->join_eui, 8), a->have_join_eui = true;
         else if (strcmp(k, "--nwk-key") == 0)
-            bad = hex_exact(v, a->nwk_key, 16), a->have_nwk_key = true;
+            bad = lmn_hex_exact(v, a->nwk_key, 16), a->have_nwk_key = true;
         else if (strcmp(k, "--app-key") == 0)
-            bad = hex_exact(v, a->app_key, 16), a->have_app_key = true;
+            bad = lmn_hex_exact(v, a->app_key, 16), a->have_app_key = true;
         else if (strcmp(k, "--dev-nonce") == 0) {
             char *end;
             a->dev_nonce = strtol(v, &end, 10);
@@ -237,9 +177,9 @@ static int cmd_join_request(device_nvm *nvm, int argc, char **argv)
     memcpy(m.DevEUI, SecureElementGetDevEui(), LORAMAC_DEV_EUI_FIELD_SIZE);
     LoRaMacCryptoStatus_t st = LoRaMacCryptoPrepareJoinRequest(&m);
     if (st != LORAMAC_CRYPTO_SUCCESS)
-        return fail("LoRaMacCryptoPrepareJoinRequest: %s", crypto_status_name(st));
+        return fail("LoRaMacCryptoPrepareJoinRequest: %s", lmn_crypto_status_name(st));
     printf("{\"PHYPayload\":\"");
-    print_hex(m.Buffer, LORAMAC_JOIN_REQ_MSG_SIZE);
+    lmn_print_hex(m.Buffer, LORAMAC_JOIN_REQ_MSG_SIZE);
     printf("\",\"DevNonce\":%u}\n", (unsigned)m.DevNonce);
     return 0;
 }
@@ -248,7 +188,7 @@ static int cmd_join_accept(device_nvm *nvm, int argc, char **argv)
 {
     uint8_t frame[LORAMAC_JOIN_ACCEPT_FRAME_MAX_SIZE];
     size_t len = 0;
-    if (argc != 1 || hex_any(argv[0], frame, sizeof frame, &len) != 0 || len < LORAMAC_JOIN_ACCEPT_FRAME_MIN_SIZE)
+    if (argc != 1 || lmn_hex_any(argv[0], frame, sizeof frame, &len) != 0 || len < LORAMAC_JOIN_ACCEPT_FRAME_MIN_SIZE)
         return fail("%s", "join-accept takes one frame in hex");
     uint32_t before = nvm->crypto.JoinNonce;
     LoRaMacMessageJoinAccept_t m;
@@ -261,7 +201,7 @@ static int cmd_join_accept(device_nvm *nvm, int argc, char **argv)
     uint32_t jn = (uint32_t)m.JoinNonce[0] | (uint32_t)m.JoinNonce[1] << 8 | (uint32_t)m.JoinNonce[2] << 16;
     bool parsed = st == LORAMAC_CRYPTO_SUCCESS || st == LORAMAC_CRYPTO_FAIL_JOIN_NONCE;
     printf("{\"Accepted\":%s,\"Status\":\"%s\",", st == LORAMAC_CRYPTO_SUCCESS ? "true" : "false",
-           crypto_status_name(st));
+           lmn_crypto_status_name(st));
     if (parsed)
         printf("\"JoinNonce\":%u,\"OptNeg\":%u,", (unsigned)jn, (unsigned)m.DLSettings.Bits.OptNeg);
     printf("\"LastJoinNonce\":%u}\n", (unsigned)before);

@@ -132,6 +132,9 @@ typedef struct demo {
     pthread_t lmn_reader;
     volatile bool lmn_reader_stop;
     bool lmn_reader_on;
+    const char *mac_version;     /* of the HSA batch: 1.0.4 or 1.1 (--mac-version) */
+    bool restart_js;             /* --restart-join-servers: each Join Server restarted before each step */
+    unsigned js_restarts;
 } demo;
 
 /* What the scenario needs to know of device i, whichever its stack. */
@@ -342,8 +345,8 @@ static int setup(demo *d)
         RUN("'%s' -d %s-js peer add %s --token-out %s-js.tok", F, cust[c], net[c], cust[c]);
     }
     RUN_IN(hsa,
-           "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version 1.0.4 --dev-eui-base %016llX",
-           F, d->n, DEV_BASE);
+           "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version %s --dev-eui-base %016llX",
+           F, d->n, d->mac_version, DEV_BASE);
     RUN("'%s' -d idm idm import hsa/batch.jsonl", F);
     RUN("'%s' -d idm idm init --ns-token-out idm-ns.tok --listen 127.0.0.1:%u", F, d->p_idm);
     /* a demo's minutes, not a deployment's hours: re-send, poll and re-deliver sooner */
@@ -454,6 +457,37 @@ static int setup(demo *d)
 #undef RUN_IN
 }
 
+/* The three Join Servers are the first three processes start() spawns. */
+static const char *const js_log[3] = {"bootstrap-js.log", "acme-js.log", "bolt-js.log"};
+static const char *const js_dir[3] = {"idm", "acme-js", "bolt-js"};
+
+/* --restart-join-servers: stops each Join Server (SIGTERM, waited for) and
+ * starts it again on its port, before a step's joins: the JoinNonce a
+ * device is given next must not depend on the server's memory. The CPU it
+ * used before is not counted any more (docs/demo.md). */
+static int restart_join_servers(demo *d, const char *prog)
+{
+    unsigned port[3] = {d->p_js, d->p_acme_js, d->p_bolt_js};
+    for (size_t k = 0; k < 3; k++) {
+        if (d->pid[k] > 0) {
+            kill(d->pid[k], SIGTERM);
+            waitpid(d->pid[k], NULL, 0);
+        }
+        d->pid[k] = -1;
+        size_t keep = d->npid;
+        d->npid = k;   /* spawn() fills slot k */
+        int rc = spawn(d, CPU_JS, js_log[k], "'%s' -d %s serve", d->ferry, js_dir[k]);
+        d->npid = keep;
+        int status = 0;
+        if (rc != 0 || cli_wait_listening(d->pid[k], port[k], 30 * cli_build_slowness(), &status) != CLI_READY) {
+            cli_error(prog, "a Join Server did not start again: see %s/%s", d->dir, js_log[k]);
+            return -1;
+        }
+    }
+    d->js_restarts++;
+    return 0;
+}
+
 /* Starts every server, then waits for each to listen. A server that exits
  * or does not listen in time is named, with the end of its log: the
  * demo is the first thing a new user runs, and "a server did not start"
@@ -462,9 +496,9 @@ static int start(demo *d, const char *prog)
 {
     const char *F = d->ferry;
     cli_ports_release(&d->ports);
-    if (spawn(d, CPU_JS, "bootstrap-js.log", "'%s' -d idm serve", F) ||
-        spawn(d, CPU_JS, "acme-js.log", "'%s' -d acme-js serve", F) ||
-        spawn(d, CPU_JS, "bolt-js.log", "'%s' -d bolt-js serve", F) ||
+    if (spawn(d, CPU_JS, js_log[0], "'%s' -d %s serve", F, js_dir[0]) ||
+        spawn(d, CPU_JS, js_log[1], "'%s' -d %s serve", F, js_dir[1]) ||
+        spawn(d, CPU_JS, js_log[2], "'%s' -d %s serve", F, js_dir[2]) ||
         spawn(d, CPU_IDM, "idm.log", "'%s' -d idm idm serve", F) ||
         spawn(d, CPU_NS, "bootstrap-ns.log", "'%s' lab ns --config bootstrap-ns.conf", F) ||
         spawn(d, CPU_NS, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
@@ -655,6 +689,8 @@ static void set_network_down(demo *d, size_t net, bool down)
  * the fleet's workers, LoRaMac-node's as their own processes, at once. */
 static int run_step(demo *d, const char *name, double seconds)
 {
+    if (d->restart_js && strcmp(name, "bootstrap") != 0 && restart_join_servers(d, "ferry demo") != 0)
+        return -1;
     step_report *r = &d->steps[d->nsteps++];
     memset(r, 0, sizeof *r);
     r->name = name;
@@ -985,6 +1021,17 @@ static bool verify(demo *d, json_t *devices, int attempts)
             json_object_set_new(o, "expected", json_string("active_at_customer"));
             json_object_set_new(o, "expected_owner", json_string(want_owner));
             json_object_set_new(o, "ok", json_boolean(ok));
+            json_object_set_new(o, "stack", json_string(d->is_lmn[i] ? "loramac-node" : "ferry"));
+            dev_view dvv;
+            view_of(d, i, &dvv);
+            json_object_set_new(o, "joins", json_integer((json_int_t)dvv.joins));
+            json_object_set_new(o, "join_requests", json_integer((json_int_t)dvv.join_requests));
+            if (d->is_lmn[i]) {
+                pthread_mutex_lock(&d->lmn_lock);
+                uint32_t ja = d->lmn[i].st.join_accepts;
+                pthread_mutex_unlock(&d->lmn_lock);
+                json_object_set_new(o, "join_accepts_heard", json_integer((json_int_t)ja));
+            }
             json_array_append_new(devices, o);
         }
         json_decref(st);
@@ -1075,13 +1122,20 @@ static void stacks_report(demo *d, json_t *report)
 {
     json_t *o = json_object();
     for (int k = 0; k < 2; k++) {
-        uint64_t devices = 0, joins = 0, jr = 0, up = 0, down = 0;
+        uint64_t devices = 0, joins = 0, jr = 0, up = 0, down = 0, heard = 0, refused = 0, lost_up = 0, lost_down = 0;
         for (size_t i = 0; i < d->n; i++) {
             if ((int)d->is_lmn[i] != k)
                 continue;
             dev_view v;
             view_of(d, i, &v);
             devices++, joins += v.joins, jr += v.join_requests, up += v.uplinks, down += v.downlinks;
+            if (k) {
+                pthread_mutex_lock(&d->lmn_lock);
+                uint32_t ja = d->lmn[i].st.join_accepts;
+                lost_up += d->lmn[i].st.lost_up, lost_down += d->lmn[i].st.lost_down;
+                pthread_mutex_unlock(&d->lmn_lock);
+                heard += ja, refused += ja > v.joins ? ja - v.joins : 0;
+            }
         }
         if (devices == 0)
             continue;
@@ -1096,6 +1150,14 @@ static void stacks_report(demo *d, json_t *report)
         json_object_set_new(s, "frames", json_integer((json_int_t)frames));
         json_object_set_new(s, "frames_per_activation", json_real(fpa));
         json_object_set_new(s, "join_requests_per_activation", json_real(joins > 0 ? (double)jr / (double)joins : 0));
+        if (k) {
+            /* join-accepts the devices heard but their stack refused (e.g.
+             * a JoinNonce it does not take): 0 when every first one is taken */
+            json_object_set_new(s, "join_accepts_heard", json_integer((json_int_t)heard));
+            json_object_set_new(s, "join_accepts_refused", json_integer((json_int_t)refused));
+            json_object_set_new(s, "lost_up", json_integer((json_int_t)lost_up));
+            json_object_set_new(s, "lost_down", json_integer((json_int_t)lost_down));
+        }
         json_object_set_new(o, k ? "loramac-node" : "ferry", s);
         fprintf(stderr, "  %-13s %5llu devices %6llu activations %8llu frames: %.1f frames, %.2f join-requests per activation\n",
                 k ? "loramac-node" : "ferry", (unsigned long long)devices, (unsigned long long)joins,
@@ -1115,13 +1177,16 @@ int cli_demo_main(int argc, char **argv)
         {"keep", "true", "keep the directory (default: removed when everything went well)"},
         {"stack", "ferry|loramac-node|mixed", "the devices' LoRaWAN stack: ferry's lab devices (default), "
                                              "LoRaMac-node (lmn_node processes, `make loramac`), or every third one"},
+        {"mac-version", "1.0.4|1.1", "the devices' LoRaWAN version (default 1.0.4)"},
+        {"restart-join-servers", "true", "restart every Join Server before each step after the bootstrap"},
     };
-    char *v[6];
+    char *v[8];
     size_t npos = 0;
-    switch (cli_opts_parse(prog, specs, 6, argc, argv, v, NULL, 0, &npos)) {
+    switch (cli_opts_parse(prog, specs, 8, argc, argv, v, NULL, 0, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] [--stack S]",
-                       specs, 6);
+        cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] [--stack S] "
+                               "[--mac-version V] [--restart-join-servers true]",
+                       specs, 8);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -1155,6 +1220,13 @@ int cli_demo_main(int argc, char **argv)
         free(d);
         return CLI_EXIT_USAGE;
     }
+    d->mac_version = v[6] != NULL ? v[6] : "1.0.4";
+    if (strcmp(d->mac_version, "1.0.4") != 0 && strcmp(d->mac_version, "1.1") != 0) {
+        cli_error(prog, "--mac-version 1.0.4 or 1.1");
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
+    d->restart_js = v[7] != NULL && strcmp(v[7], "true") == 0;
     d->tty = isatty(2);
     ssize_t fl = readlink("/proc/self/exe", d->ferry, sizeof d->ferry - 1);
     if (fl <= 0) {
@@ -1302,6 +1374,8 @@ int cli_demo_main(int argc, char **argv)
     json_object_set_new(report, "roaming_devices", json_integer((json_int_t)roam));
     json_object_set_new(report, "loss", json_real(d->loss));
     json_object_set_new(report, "stack", json_string(stack_name[d->stack]));
+    json_object_set_new(report, "mac_version", json_string(d->mac_version));
+    json_object_set_new(report, "join_server_restarts", json_integer((json_int_t)d->js_restarts));
     json_object_set_new(report, "seconds", json_real(now() - d->t0));
     cpu_report(d, report);
     json_object_set_new(report, "steps", steps);

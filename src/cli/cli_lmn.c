@@ -158,6 +158,7 @@ static void parse_status(cli_lmn *d, const char *line, size_t len)
     s->missed = uint_field(o, "Missed");
     s->rx1 = uint_field(o, "Rx1");
     s->rx2 = uint_field(o, "Rx2");
+    s->join_accepts = uint_field(o, "JoinAccepts");
     s->simulated_s = json_real_value(json_object_get(o, "SimulatedS"));
     json_decref(o);
 }

@@ -30,6 +30,7 @@ typedef struct cli_lmn_status {
     uint32_t join_requests, joins, join_failures, uplinks, downlinks;
     uint32_t mls_uplinks, mls_downlinks, secure_commands, profile_switches, element_errors;
     uint32_t sent, lost_up, lost_down, missed, rx1, rx2;
+    uint32_t join_accepts;       /* heard and handed to the MAC: more than joins means some were refused */
     double simulated_s;
 } cli_lmn_status;
 

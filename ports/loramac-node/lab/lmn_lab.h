@@ -68,6 +68,8 @@ typedef struct lmn_radio_config {
 typedef struct lmn_radio_stats {
     uint32_t sent, lost_up, heard, lost_down, missed, rx1, rx2;
     uint32_t push_failed, keepalive_failed;   /* datagrams the gateways could not send */
+    uint32_t join_accepts;       /* of the frames heard, join-accepts (MType 001): handed to the MAC,
+                                    whether or not it takes them */
 } lmn_radio_stats;
 
 /* Opens one gateway per network (lab_gw) and says hello (PULL_DATA). 0 or -1. */

@@ -31,7 +31,8 @@
  * JoinEUI, ActiveSlot, Joined, OnTrial), whether the stack has a session,
  * and counters (JoinRequests, Joins, JoinFailures, Uplinks, Downlinks,
  * MlsUplinks, MlsDownlinks, SecureCommands, ProfileSwitches, ElementErrors,
- * the radio's Sent, LostUp, LostDown, Missed, Rx1, Rx2) and SimulatedS, the
+ * the radio's Sent, LostUp, LostDown, Missed, Rx1, Rx2, JoinAccepts: the
+ * join-accepts heard and handed to the MAC, taken or not) and SimulatedS, the
  * back-off time skipped rather than waited. Errors go to stderr.
  */
 #include <errno.h>
@@ -241,12 +242,12 @@ static void status_print(node *n, bool force)
                        "\"StackJoined\":%s,\"Running\":%s,\"JoinRequests\":%u,\"Joins\":%u,\"JoinFailures\":%u,"
                        "\"Uplinks\":%u,\"Downlinks\":%u,\"MlsUplinks\":%u,\"MlsDownlinks\":%u,\"SecureCommands\":%u,"
                        "\"ProfileSwitches\":%u,\"ElementErrors\":%u,\"Sent\":%u,\"LostUp\":%u,\"LostDown\":%u,"
-                       "\"Missed\":%u,\"Rx1\":%u,\"Rx2\":%u",
+                       "\"Missed\":%u,\"Rx1\":%u,\"Rx2\":%u,\"JoinAccepts\":%u",
                        dev, je, info.ActiveSlot, info.Joined ? "true" : "false", info.OnTrial ? "true" : "false",
                        LmHandlerJoinStatus() == LORAMAC_HANDLER_SET ? "true" : "false", n->running ? "true" : "false",
                        n->join_requests, n->joins, ps.JoinFailures, n->uplinks, n->downlinks, ps.MlsUplinks,
                        ps.MlsDownlinks, ps.SecureCommands, ps.ProfileSwitches, ps.ElementErrors, rs.sent, rs.lost_up,
-                       rs.lost_down, rs.missed, rs.rx1, rs.rx2);
+                       rs.lost_down, rs.missed, rs.rx1, rs.rx2, rs.join_accepts);
     if (len < 0 || (size_t)len >= sizeof text)
         return;
     if (!force && strcmp(text, n->last_status) == 0)

@@ -222,6 +222,8 @@ void lmn_radio_service(void)
             R.rx_len = (uint16_t)R.kept[i].size;
             R.kept[i] = R.kept[--R.n_kept];
             R.st.heard++;
+            if (R.rx_len > 0 && (R.rx_buf[0] >> 5) == 1)
+                R.st.join_accepts++;
             if (R.windows_closed == 0)
                 R.st.rx1++;
             else

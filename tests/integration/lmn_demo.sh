@@ -18,22 +18,10 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-LORAMAC_NODE_DIR=${LORAMAC_NODE_DIR:-$(cd "$root/.." && pwd)/shared/loramac-node}
-if [ ! -f "$LORAMAC_NODE_DIR/src/mac/LoRaMac.c" ]; then
-    echo "# skipped: no LoRaMac-node source in $LORAMAC_NODE_DIR (set LORAMAC_NODE_DIR)"
-    echo "1..0 # skipped"
-    exit 0
-fi
 . "$here/lib/common.sh"
+need_lmn_node
 need_node
-N=${DEMO_DEVICES:-20}
 make_tmp lmn-demo
-LMN="$(dirname "$(dirname "$FERRY")")/loramac/lmn_node"
-if [ ! -x "$LMN" ]; then
-    notok "lmn_node is built next to $FERRY from $LORAMAC_NODE_DIR (make loramac / san-build)"
-    echo "1..$n"
-    exit 1
-fi
 watch_log "$tmp/demo"
 
 # Without the program beside the binary: a sentence that says how to build it.

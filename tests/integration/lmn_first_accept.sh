@@ -21,20 +21,10 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-LORAMAC_NODE_DIR=${LORAMAC_NODE_DIR:-$(cd "$root/.." && pwd)/shared/loramac-node}
-if [ ! -f "$LORAMAC_NODE_DIR/src/mac/LoRaMac.c" ]; then
-    echo "# skipped: no LoRaMac-node source in $LORAMAC_NODE_DIR (set LORAMAC_NODE_DIR)"
-    echo "1..0 # skipped"
-    exit 0
-fi
 . "$here/lib/common.sh"
+need_lmn_node
 need_node
 make_tmp lmn-first
-if [ ! -x "$(dirname "$(dirname "$FERRY")")/loramac/lmn_node" ]; then
-    notok "lmn_node is built next to $FERRY from $LORAMAC_NODE_DIR (make loramac / san-build)"
-    echo "1..$n"
-    exit 1
-fi
 for v in 1.0.4 1.1; do
     "$FERRY" demo --devices 4 --stack loramac-node --mac-version $v --restart-join-servers true \
         --dir "$tmp/d$v" --json "$tmp/r$v.json" >"$tmp/out$v" 2>"$tmp/err$v" &

@@ -149,7 +149,8 @@ $(LMN_BIN): $(LMN_UPSTREAM) $(LMN_OURS)
 # (tests/loramac/lmn_transport_local.c). Built in the normal and the
 # sanitizer flavours, beside each flavour's ferry binary (`ferry demo
 # --stack loramac-node` looks for it there). Built without SOFT_SE: the
-# stack's NVM then has no key list.
+# stack's NVM then has no key list. Our files are checked with ferry's
+# warnings as errors first (upstream's are built with their own warnings).
 LMN_APP_DIR := $(LMN_SRC_DIR)/apps/LoRaMac/common
 LMN_NODE_UPSTREAM := $(addprefix $(LMN_SRC_DIR)/,mac/LoRaMac.c mac/LoRaMacAdr.c mac/LoRaMacClassB.c \
                   mac/LoRaMacCommands.c mac/LoRaMacConfirmQueue.c mac/LoRaMacCrypto.c mac/LoRaMacParser.c \
@@ -173,6 +174,8 @@ define lmn_node_rule
 $(1): $(LMN_NODE_UPSTREAM) $(LMN_NODE_OURS) $(LMN_NODE_HDR) $(call LAYER_LIBS,$(3))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
+	$(Q)for f in $(filter ports/%,$(LMN_NODE_OURS)); do \
+	    $$(CC) -std=gnu17 -D_DEFAULT_SOURCE $(WARN) -fsyntax-only $(LMN_NODE_DEFS) $(LMN_NODE_INC) $$$$f || exit 1; done
 	$(Q)$$(CC) -std=gnu17 -D_DEFAULT_SOURCE $(2) $(LMN_NODE_DEFS) $(LMN_NODE_INC) $(JANSSON_CFLAGS) \
 	    $(LMN_NODE_UPSTREAM) $(LMN_NODE_OURS) $(call LAYER_LIBS,$(3)) $(EXT_LIBS) -lm -o $$@
 endef

@@ -1159,7 +1159,7 @@ static void stacks_report(demo *d, json_t *report)
             json_object_set_new(s, "lost_down", json_integer((json_int_t)lost_down));
         }
         json_object_set_new(o, k ? "loramac-node" : "ferry", s);
-        fprintf(stderr, "  %-13s %5llu devices %6llu activations %8llu frames: %.1f frames, %.2f join-requests per activation\n",
+        fprintf(stderr, "  %-13s %5llu devices %6llu activations %8llu frames: %.1f frames per activation, %.2f join-requests each\n",
                 k ? "loramac-node" : "ferry", (unsigned long long)devices, (unsigned long long)joins,
                 (unsigned long long)frames, fpa, joins > 0 ? (double)jr / (double)joins : 0);
     }

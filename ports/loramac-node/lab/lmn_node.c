@@ -368,9 +368,9 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--nvm") == 0)
             nvm = v;
         else if (strcmp(a, "--networks") == 0)
-            networks = strdup(v);   /* parsed in place: argv stays whole for BoardResetMcu */
+            networks = argv[i];
         else if (strcmp(a, "--in-range") == 0)
-            in_range = strdup(v);
+            in_range = argv[i];
         else if (strcmp(a, "--dr") == 0)
             dr = (int)strtol(v, &end, 10);
         else if (strcmp(a, "--loss") == 0)
@@ -393,10 +393,13 @@ int main(int argc, char **argv)
     if (image == NULL || nvm == NULL || networks == NULL || dr < 0 || dr > 5 || rc.loss_up < 0 || rc.loss_up > 0.5 ||
         rc.window_margin_ms < 50 || rc.window_margin_ms > 900) {
         usage();
-        free(networks), free(in_range);
         return 2;
     }
-    if (parse_networks(&rc, networks) != 0) {
+    /* parsed from copies: argv stays whole for BoardResetMcu */
+    bool range_given = in_range != NULL;
+    networks = strdup(networks);
+    in_range = range_given ? strdup(in_range) : NULL;
+    if (networks == NULL || (range_given && in_range == NULL) || parse_networks(&rc, networks) != 0) {
         free(networks), free(in_range);
         fprintf(stderr, "lmn_node: --networks: NAME=ADDR:PORT,... (at most %d)\n", LMN_NETWORKS);
         return 2;

@@ -64,6 +64,9 @@ check "every fifth device ($r) bootstrapped through the visited network by passi
     '[ "$r" = "$((N / 5))" ] && [ "$v" -ge "$r" ]'
 e=$(cat "$tmp/demo"/lmn/*.log 2>/dev/null | grep -c "the element:")
 check "no LoRaMac-node device reported an element error ($e)" '[ "$e" = 0 ]'
+s=$(grep -l "Sanitizer\|runtime error" "$tmp/demo"/lmn/*.log 2>/dev/null | head -1)
+check "no sanitizer report from any LoRaMac-node device (upstream's MAC and ferry's board, ASan+UBSan)" \
+    '[ -z "$s" ] || { grep -h -A8 "Sanitizer\|runtime error" "$s" | head -20 | sed "s/^/# /"; false; }'
 k=$(grep -rlaE "$(cat "$tmp/demo"/*.kek | tr '\n' '|' | sed 's/|$//')" "$tmp/demo"/lmn "$tmp/demo"/*.log 2>/dev/null | head -1)
 check "no KEK of the demo in clear in the devices' NVM files or any log" '[ -z "$k" ] || { echo "# in $k"; false; }'
 echo "1..$n"

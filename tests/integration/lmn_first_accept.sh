@@ -48,6 +48,9 @@ for v in 1.0.4 1.1; do
         '[ "$(q "o.devices[0].joins")" = 3 ] && [ "$(q "o.devices[0].owner")" = bolt ]'
     check "$v: device 1 joined bolt's JS again after its renewal, device 2 fell back to acme's" \
         '[ "$(q "o.devices[1].joins")" = 3 ] && [ "$(q "o.devices[2].joins")" = 3 ] && [ "$(q "o.devices[2].owner")" = acme ]'
+    s=$(grep -l "Sanitizer\|runtime error" "$tmp/d$v"/lmn/*.log 2>/dev/null | head -1)
+    check "$v: no sanitizer report from any LoRaMac-node device" \
+        '[ -z "$s" ] || { grep -h -A8 "Sanitizer\|runtime error" "$s" | head -20 | sed "s/^/# /"; false; }'
 done
 rm -f "$tmp/err"
 echo "1..$n"

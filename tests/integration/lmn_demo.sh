@@ -21,6 +21,7 @@ root=$(cd "$here/../.." && pwd)
 . "$here/lib/common.sh"
 need_lmn_node
 need_node
+N=${DEMO_DEVICES:-20}
 make_tmp lmn-demo
 watch_log "$tmp/demo"
 

@@ -200,9 +200,8 @@ se_status se_join_request_for(se *e, const uint8_t *host_frame, uint8_t out[LW_J
     se_state next = e->st;
     /* A switch the Identity Manager ordered happens at the latest when the
      * host decides to join. */
-    bool changed = se_profile_apply_switch(&next);
-    if (changed)
-        e->mls.tx_active = false;
+    bool switched = se_profile_apply_switch(&next);
+    bool changed = switched;
     if (next.on_trial) {
         const se_profile *trial = &next.profiles[next.active_slot];
         if (trial->max_join_attempts > 0 && next.join_attempts >= trial->max_join_attempts) {
@@ -225,7 +224,11 @@ se_status se_join_request_for(se *e, const uint8_t *host_frame, uint8_t out[LW_J
             return SE_ERR_ARGUMENT;
         }
         st = se_commit(e, &next);
-        return st == SE_OK ? SE_ERR_STATE : st;
+        if (st != SE_OK)
+            return st;
+        if (switched)
+            e->mls.tx_active = false;   /* the answer that ordered the switch is no longer sent */
+        return SE_ERR_STATE;
     }
     if (next.on_trial)
         next.join_attempts++;
@@ -271,6 +274,8 @@ se_status se_join_request_for(se *e, const uint8_t *host_frame, uint8_t out[LW_J
     st = se_commit(e, &next);
     if (st != SE_OK)
         return st;
+    if (switched)
+        e->mls.tx_active = false;
     e->pending = pending;
     memcpy(out, frame, LW_JOIN_REQUEST_LEN);
     return SE_OK;

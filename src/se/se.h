@@ -247,15 +247,13 @@ se_status se_rejoin_request_for(se *e, lw_rejoin_type type, const uint8_t *host_
  * decrypted frame, MHDR to MIC, which holds no key. */
 se_status se_join_accept_for(se *e, const uint8_t *phy, size_t len, se_join_result *out, uint8_t *plain_out);
 
-/* AES-CMAC under session or multicast key `key_id` over the block
- * 49 | fields | 00 | len and msg[len]; mic[4] = its first four bytes. */
-se_status se_keyed_cmac(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], const uint8_t *msg,
-                        size_t len, uint8_t mic[LW_MIC_LEN]);
-
-/* One key-stream block: AES-encrypt under AppSKey, NwkSEncKey or a
- * McAppSKey of 01 | fields | 00 | index. */
-se_status se_keyed_block(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
-                         uint8_t out[16]);
+/* With session or multicast key `key_id`: for a MIC (cmac), the full
+ * AES-CMAC of the block 49 | fields | 00 | len followed by msg[len]; else
+ * one key-stream block, AES-encrypt of 01 | fields | 00 | last, under
+ * AppSKey, NwkSEncKey or a McAppSKey. out[16]; a MIC is its first four
+ * bytes. Nothing is committed. */
+se_status se_keyed(const se *e, uint8_t key_id, bool cmac, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t last,
+                   const uint8_t *msg, size_t len, uint8_t out[16]);
 
 /* Sets up multicast group `group` (TS005): McKey = AES-encrypt(McKEKey,
  * enc), McKEKey derived from the active profile's AppKey (GenAppKey for

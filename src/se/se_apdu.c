@@ -221,32 +221,21 @@ SE_NOINLINE static se_status do_join_mic(se *e, const apdu *a, uint8_t *out, siz
 }
 
 /* KEYED CMAC and KEY STREAM: 13 block bytes, then the message (and, to
- * verify, the MIC expected). */
-SE_NOINLINE static se_status do_keyed(se *e, const apdu *a, uint8_t *out, size_t cap, size_t *n)
+ * verify, the MIC expected). The answer is built after the data is used. */
+SE_NOINLINE static se_status do_keyed(se *e, const apdu *a, uint8_t *out, size_t *n)
 {
-    if (a->lc < SE_BLOCK_FIELDS || cap < 16)
+    bool cmac = a->ins == SE_INS_KEYED_CMAC;
+    size_t tail = (cmac && (a->p2 & SE_P_VERIFY)) ? LW_MIC_LEN : 0;
+    if (cmac ? a->lc < SE_BLOCK_FIELDS + 1 + tail : a->lc != SE_BLOCK_FIELDS)
         return SE_ERR_LENGTH;
-    uint8_t fields[SE_BLOCK_FIELDS];
-    memcpy(fields, a->data, SE_BLOCK_FIELDS);
-    if (a->ins == SE_INS_KEY_STREAM) {
-        if (a->lc != SE_BLOCK_FIELDS)
-            return SE_ERR_LENGTH;
-        se_status st = se_keyed_block(e, a->p1, fields, a->p2, out);
-        *n = st == SE_OK ? 16 : 0;
-        return st;
-    }
-    bool verify = (a->p2 & SE_P_VERIFY) != 0;
-    size_t len = a->lc - SE_BLOCK_FIELDS - (verify ? LW_MIC_LEN : 0);
-    if (a->lc < SE_BLOCK_FIELDS + 1 + (verify ? LW_MIC_LEN : 0))
-        return SE_ERR_LENGTH;
-    uint8_t mic[LW_MIC_LEN];
-    se_status st = se_keyed_cmac(e, a->p1, fields, a->data + SE_BLOCK_FIELDS, len, mic);
-    if (st == SE_OK && verify && !lw_mic_equal(mic, a->data + SE_BLOCK_FIELDS + len))
+    size_t len = a->lc - SE_BLOCK_FIELDS - tail;
+    uint8_t r[16];
+    se_status st = se_keyed(e, a->p1, cmac, a->data, a->p2, a->data + SE_BLOCK_FIELDS, len, r);
+    if (st == SE_OK && tail > 0 && !lw_mic_equal(r, a->data + SE_BLOCK_FIELDS + len))
         st = SE_ERR_MIC;
-    if (st == SE_OK && !verify) {
-        memcpy(out, mic, LW_MIC_LEN);
-        *n = LW_MIC_LEN;
-    }
+    *n = (st == SE_OK && tail == 0) ? (cmac ? LW_MIC_LEN : 16) : 0;
+    memcpy(out, r, *n);
+    LW_WIPE(r);
     return st;
 }
 
@@ -312,7 +301,9 @@ static se_status dispatch(se *e, const apdu *a, uint8_t *out, size_t cap, size_t
         return do_mls_downlink(e, a, out, n);
     case SE_INS_KEYED_CMAC:
     case SE_INS_KEY_STREAM:
-        return do_keyed(e, a, out, cap, n);
+        if (cap < 16)
+            return SE_ERR_BUFFER;
+        return do_keyed(e, a, out, n);
     case SE_INS_MC_SETUP:
         if (a->lc != 20)
             return SE_ERR_LENGTH;

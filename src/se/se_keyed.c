@@ -43,20 +43,22 @@ static se_status mc_key(const se *e, const se_mc_group *m, uint8_t type, uint32_
     return st;
 }
 
-/* Checks `fields` against key `id` for a CMAC (B0/B1) or a key-stream
- * (A) block and loads the key into *k. */
-static se_status keyed_key(const se *e, uint8_t id, const uint8_t f[SE_BLOCK_FIELDS], bool cmac, lw_key *k)
+/* Checks block[1..13] (what the host varies) against key `id` for a CMAC
+ * (B0/B1) or a key-stream (A) block and loads the key into *k. */
+static se_status keyed_key(const se *e, uint8_t id, const uint8_t block[16], bool cmac, lw_key *k)
 {
     se_status st = se_require_operational(e);
     if (st != SE_OK)
         return st;
     const se_session *s = &e->st.session;
+    const uint8_t *f = block + 1;
     uint32_t addr = (uint32_t)lw_get_le(f + 5, 4);
     uint8_t dir = f[4];
     /* B0/B1: bytes 1..4 carry ConfFCnt, TxDr, TxCh only for SNwkSIntKey in
      * 1.1. A: bytes 1..3 are zero, byte 4 is the 1.1.1 FOpts type (0..2),
      * for NwkSEncKey only. */
-    bool extra = (f[0] | f[1] | f[2] | f[3]) != 0;
+    uint8_t b13 = (uint8_t)(f[0] | f[1] | f[2]);
+    bool extra = (b13 | f[3]) != 0;
     if (dir > 1)
         return SE_ERR_ARGUMENT;
     if (id & (SE_KEY_MC_APP_S | SE_KEY_MC_NWK_S)) {
@@ -67,55 +69,36 @@ static se_status keyed_key(const se *e, uint8_t id, const uint8_t f[SE_BLOCK_FIE
     }
     if (!s->valid)
         return SE_ERR_NO_SESSION;
-    if (addr != s->dev_addr)
-        return SE_ERR_ARGUMENT;
-    const uint8_t *bytes;
+    const uint8_t *bytes = NULL;
     if (cmac && id == SE_KEY_F_NWK_S_INT && dir == 0 && !extra)
         bytes = s->f_nwk_s_int_key;
     else if (cmac && id == SE_KEY_S_NWK_S_INT && (!extra || s->mac_version == SE_MAC_1_1))
         bytes = s->s_nwk_s_int_key;
-    else if (!cmac && id == SE_KEY_NWK_S_ENC && (f[0] | f[1] | f[2]) == 0 && f[3] <= 2)
+    else if (!cmac && id == SE_KEY_NWK_S_ENC && b13 == 0 && f[3] <= 2)
         bytes = s->nwk_s_enc_key;
     else if (!cmac && id == SE_KEY_APP_S && !extra)
         bytes = s->app_s_key;
-    else
+    if (bytes == NULL || addr != s->dev_addr)
         return SE_ERR_ARGUMENT;
     return se_load_key(k, bytes);
 }
 
-se_status se_keyed_cmac(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], const uint8_t *msg,
-                        size_t len, uint8_t mic[LW_MIC_LEN])
+se_status se_keyed(const se *e, uint8_t key_id, bool cmac, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t last,
+                   const uint8_t *msg, size_t len, uint8_t out[16])
 {
-    if (fields == NULL || msg == NULL || mic == NULL || len == 0 || len > LW_PHY_MAX)
+    if (fields == NULL || out == NULL || (cmac && (msg == NULL || len == 0 || len > LW_PHY_MAX)))
         return SE_ERR_ARGUMENT;
+    uint8_t block[16];
+    block[0] = cmac ? 0x49 : 0x01;
+    memcpy(block + 1, fields, SE_BLOCK_FIELDS);
+    block[14] = 0;
+    block[15] = cmac ? (uint8_t)len : last;
     lw_key k;
     memset(&k, 0, sizeof(k));
-    uint8_t block[16] = {0x49};
-    memcpy(block + 1, fields, SE_BLOCK_FIELDS);
-    block[15] = (uint8_t)len;
-    uint8_t full[16];
-    se_status st = keyed_key(e, key_id, fields, true, &k);
-    if (st == SE_OK)
-        st = se_from_lw(lw_cmac_prefixed(e->crypto, &k, block, sizeof(block), msg, len, full));
-    if (st == SE_OK)
-        memcpy(mic, full, LW_MIC_LEN);
-    lw_key_wipe(&k);
-    LW_WIPE(full);
-    return st;
-}
-
-se_status se_keyed_block(const se *e, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
-                         uint8_t out[16])
-{
-    if (fields == NULL || out == NULL)
-        return SE_ERR_ARGUMENT;
-    lw_key k;
-    memset(&k, 0, sizeof(k));
-    uint8_t block[16] = {0x01};
-    memcpy(block + 1, fields, SE_BLOCK_FIELDS);
-    block[15] = index;
-    se_status st = keyed_key(e, key_id, fields, false, &k);
-    if (st == SE_OK)
+    se_status st = keyed_key(e, key_id, block, cmac, &k);
+    if (st == SE_OK && cmac)
+        st = se_from_lw(lw_cmac_prefixed(e->crypto, &k, block, sizeof(block), msg, len, out));
+    else if (st == SE_OK)
         st = se_from_lw(lw_aes_encrypt(e->crypto, &k, block, out));
     lw_key_wipe(&k);
     return st;

@@ -10,6 +10,7 @@
 #include "lorawan/lw_frame.h"
 #include "lorawan/lw_secure.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define IMAGE_VERSION 2   /* 2: multicast groups appended */
@@ -107,47 +108,79 @@ static bool mac_version_valid(uint8_t v)
     return v == SE_MAC_1_0_2 || v == SE_MAC_1_0_3 || v == SE_MAC_1_0_4 || v == SE_MAC_1_1;
 }
 
-static void visit_profile(cursor *c, se_profile *p)
-{
-    visit_bool(c, &p->in_use);
-    VISIT(c, p->id);
-    VISIT(c, p->dev_eui);
-    VISIT(c, p->join_eui);
-    VISIT(c, p->mac_version);
-    visit_bytes(c, p->nwk_key, sizeof(p->nwk_key));
-    visit_bytes(c, p->app_key, sizeof(p->app_key));
-    VISIT(c, p->max_join_attempts);
-    visit_bool(c, &p->has_join_nonce);
-    VISIT(c, p->last_join_nonce);
-    if (!c->writing && p->in_use && !mac_version_valid(p->mac_version))
-        c->bad = true;
-}
-
-static void visit_session(cursor *c, se_session *s)
-{
-    visit_bool(c, &s->valid);
-    VISIT(c, s->slot);
-    VISIT(c, s->mac_version);
-    VISIT(c, s->dev_addr);
-    VISIT(c, s->net_id);
-    visit_bytes(c, s->f_nwk_s_int_key, 16);
-    visit_bytes(c, s->s_nwk_s_int_key, 16);
-    visit_bytes(c, s->nwk_s_enc_key, 16);
-    visit_bytes(c, s->app_s_key, 16);
-    VISIT(c, s->fcnt_up);
-    VISIT(c, s->nfcnt_down);
-    VISIT(c, s->afcnt_down);
-    VISIT(c, s->rj_count0);
-    visit_bool(c, &s->has_conf_fcnt_up);
-    VISIT(c, s->conf_fcnt_up);
-    if (!c->writing && s->valid && (s->slot >= SE_PROFILE_SLOTS || !mac_version_valid(s->mac_version)))
-        c->bad = true;
-}
-
 static bool slot_valid_or_none(uint8_t s)
 {
     return s < SE_PROFILE_SLOTS || s == SE_NO_SLOT;
 }
+
+/* The image is a table, not code: each field's place in the struct, its
+ * size and kind, in image order. Repeated structs (profiles, DevNonce
+ * entries, multicast groups) are one table walked `count` times. A table
+ * is a few bytes per field where a call per field was a dozen: the
+ * element's code budget (docs/se-commands.md, "Sizes"). */
+enum { K_INT, K_BOOL, K_BYTES };
+typedef struct field {
+    uint16_t off;
+    uint8_t size;
+    uint8_t kind;
+} field;
+#define F_INT(T, m) {offsetof(T, m), sizeof(((T *)0)->m), K_INT}
+#define F_BOOL(T, m) {offsetof(T, m), 1, K_BOOL}
+#define F_BYTES(T, m) {offsetof(T, m), sizeof(((T *)0)->m), K_BYTES}
+
+static const field TOP_HEAD[] = {
+    F_INT(se_state, lifecycle), F_BYTES(se_state, transport_key), F_INT(se_state, dev_eui), F_INT(se_state, serial),
+};
+static const field PROFILE[] = {
+    F_BOOL(se_profile, in_use),         F_INT(se_profile, id),           F_INT(se_profile, dev_eui),
+    F_INT(se_profile, join_eui),        F_INT(se_profile, mac_version),  F_BYTES(se_profile, nwk_key),
+    F_BYTES(se_profile, app_key),       F_INT(se_profile, max_join_attempts), F_BOOL(se_profile, has_join_nonce),
+    F_INT(se_profile, last_join_nonce),
+};
+static const field TOP_SLOTS[] = {
+    F_INT(se_state, active_slot),    F_INT(se_state, previous_slot),       F_INT(se_state, staged_slot),
+    F_BOOL(se_state, on_trial),      F_INT(se_state, switch_pending),      F_INT(se_state, join_attempts),
+    F_INT(se_state, event_id),       F_INT(se_state, last_event_id),       F_INT(se_state, fallback_profile_id),
+    F_INT(se_state, fallback_reason), F_INT(se_state, fallback_attempts),
+};
+static const field NONCE[] = {
+    F_BOOL(se_nonce_entry, in_use), F_INT(se_nonce_entry, join_eui), F_INT(se_nonce_entry, next_dev_nonce),
+};
+static const field TOP_RJ[] = {F_INT(se_state, rj_count1)};
+static const field SESSION[] = {
+    F_BOOL(se_session, valid),          F_INT(se_session, slot),           F_INT(se_session, mac_version),
+    F_INT(se_session, dev_addr),        F_INT(se_session, net_id),         F_BYTES(se_session, f_nwk_s_int_key),
+    F_BYTES(se_session, s_nwk_s_int_key), F_BYTES(se_session, nwk_s_enc_key), F_BYTES(se_session, app_s_key),
+    F_INT(se_session, fcnt_up),         F_INT(se_session, nfcnt_down),     F_INT(se_session, afcnt_down),
+    F_INT(se_session, rj_count0),       F_BOOL(se_session, has_conf_fcnt_up), F_INT(se_session, conf_fcnt_up),
+};
+static const field TOP_MLS[] = {
+    F_BYTES(se_state, mls_root_key), F_INT(se_state, mls_epoch),    F_INT(se_state, mls_down_counter),
+    F_INT(se_state, mls_up_counter), F_BOOL(se_state, has_mls_next), F_BYTES(se_state, mls_next_root_key),
+};
+static const field MC[] = {
+    F_BOOL(se_mc_group, valid), F_INT(se_mc_group, profile_id), F_INT(se_mc_group, addr), F_BYTES(se_mc_group, key),
+};
+
+typedef struct part {
+    const field *f;
+    uint8_t n;
+    uint8_t count;
+    uint16_t base;
+    uint16_t stride;
+} part;
+#define PART(t, count, base, stride) {t, sizeof(t) / sizeof(t[0]), count, base, stride}
+
+static const part LAYOUT[] = {
+    PART(TOP_HEAD, 1, 0, 0),
+    PART(PROFILE, SE_PROFILE_SLOTS, offsetof(se_state, profiles), sizeof(se_profile)),
+    PART(TOP_SLOTS, 1, 0, 0),
+    PART(NONCE, SE_NONCE_TABLE, offsetof(se_state, nonces), sizeof(se_nonce_entry)),
+    PART(TOP_RJ, 1, 0, 0),
+    PART(SESSION, 1, offsetof(se_state, session), 0),
+    PART(TOP_MLS, 1, 0, 0),
+    PART(MC, SE_MC_GROUPS, offsetof(se_state, mc), sizeof(se_mc_group)),
+};
 
 static void visit_state(cursor *c, se_state *st)
 {
@@ -155,49 +188,35 @@ static void visit_state(cursor *c, se_state *st)
     VISIT(c, version);
     if (!c->writing && version != IMAGE_VERSION)
         c->bad = true;
-    VISIT(c, st->lifecycle);
-    visit_bytes(c, st->transport_key, sizeof(st->transport_key));
-    VISIT(c, st->dev_eui);
-    VISIT(c, st->serial);
-    for (unsigned i = 0; i < SE_PROFILE_SLOTS; i++)
-        visit_profile(c, &st->profiles[i]);
-    VISIT(c, st->active_slot);
-    VISIT(c, st->previous_slot);
-    VISIT(c, st->staged_slot);
-    visit_bool(c, &st->on_trial);
-    VISIT(c, st->switch_pending);
-    VISIT(c, st->join_attempts);
-    VISIT(c, st->event_id);
-    VISIT(c, st->last_event_id);
-    VISIT(c, st->fallback_profile_id);
-    VISIT(c, st->fallback_reason);
-    VISIT(c, st->fallback_attempts);
-    for (unsigned i = 0; i < SE_NONCE_TABLE; i++) {
-        visit_bool(c, &st->nonces[i].in_use);
-        VISIT(c, st->nonces[i].join_eui);
-        VISIT(c, st->nonces[i].next_dev_nonce);
+    for (size_t p = 0; p < sizeof(LAYOUT) / sizeof(LAYOUT[0]); p++) {
+        const part *pt = &LAYOUT[p];
+        for (unsigned i = 0; i < pt->count; i++) {
+            uint8_t *base = (uint8_t *)st + pt->base + (size_t)i * pt->stride;
+            for (unsigned j = 0; j < pt->n; j++) {
+                const field *f = &pt->f[j];
+                void *at = base + f->off;
+                if (f->kind == K_BOOL)
+                    visit_bool(c, at);
+                else if (f->kind == K_BYTES)
+                    visit_bytes(c, at, f->size);
+                else
+                    visit_int(c, at, f->size, f->size);
+            }
+        }
     }
-    VISIT(c, st->rj_count1);
-    visit_session(c, &st->session);
-    visit_bytes(c, st->mls_root_key, sizeof(st->mls_root_key));
-    VISIT(c, st->mls_epoch);
-    VISIT(c, st->mls_down_counter);
-    VISIT(c, st->mls_up_counter);
-    visit_bool(c, &st->has_mls_next);
-    visit_bytes(c, st->mls_next_root_key, sizeof(st->mls_next_root_key));
-    for (unsigned i = 0; i < SE_MC_GROUPS; i++) {
-        visit_bool(c, &st->mc[i].valid);
-        VISIT(c, st->mc[i].profile_id);
-        VISIT(c, st->mc[i].addr);
-        visit_bytes(c, st->mc[i].key, 16);
-    }
-
-    if (!c->writing) {
-        if (st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||
-            !slot_valid_or_none(st->previous_slot) || !slot_valid_or_none(st->staged_slot) ||
-            st->switch_pending > SE_SWITCH_BOOTSTRAP_ERASE)
+    if (c->writing)
+        return;
+    /* What a reader restores must be in range. */
+    for (unsigned i = 0; i < SE_PROFILE_SLOTS; i++) {
+        if (st->profiles[i].in_use && !mac_version_valid(st->profiles[i].mac_version))
             c->bad = true;
     }
+    const se_session *s = &st->session;
+    if ((s->valid && (s->slot >= SE_PROFILE_SLOTS || !mac_version_valid(s->mac_version))) ||
+        st->lifecycle > SE_LIFECYCLE_OPERATIONAL || st->active_slot >= SE_PROFILE_SLOTS ||
+        !slot_valid_or_none(st->previous_slot) || !slot_valid_or_none(st->staged_slot) ||
+        st->switch_pending > SE_SWITCH_BOOTSTRAP_ERASE)
+        c->bad = true;
 }
 
 se_status se_state_serialize(const se_state *st, uint8_t *out, size_t cap, size_t *out_len)

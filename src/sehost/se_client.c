@@ -351,3 +351,89 @@ se_status se_client_secure_reply(se_client *c, bool accepted, const uint8_t *rep
     } while (off < len);
     return SE_OK;
 }
+
+/* ---- LoRaMac-node's commands ------------------------------------------ */
+
+/* A command whose answer has exactly `want` bytes. */
+static se_status call_exact(se_client *c, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data, size_t len,
+                            uint8_t *out, size_t want)
+{
+    uint8_t r[256];
+    size_t n = 0;
+    se_status st = call2(c, ins, p1, p2, data, len, r, sizeof(r), &n);
+    if (st == SE_OK && n != want)
+        st = SE_ERR_LENGTH;
+    if (st == SE_OK && want > 0)
+        memcpy(out, r, want);
+    LW_WIPE(r);
+    return st;
+}
+
+se_status se_client_join_request_mic(se_client *c, const uint8_t frame[LW_JOIN_REQUEST_LEN - LW_MIC_LEN],
+                                     uint8_t mic[LW_MIC_LEN])
+{
+    return call_exact(c, SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, LW_JOIN_REQUEST_LEN - LW_MIC_LEN, mic,
+                      LW_MIC_LEN);
+}
+
+se_status se_client_rejoin_request_mic(se_client *c, lw_rejoin_type type, const uint8_t *frame, size_t len,
+                                       uint8_t mic[LW_MIC_LEN])
+{
+    return call_exact(c, SE_INS_REJOIN_REQUEST, (uint8_t)type, SE_P_HOST_FRAME, frame, len, mic, LW_MIC_LEN);
+}
+
+se_status se_client_join_accept_frame(se_client *c, const uint8_t *phy, size_t len, uint8_t *plain)
+{
+    return call_exact(c, SE_INS_JOIN_ACCEPT, SE_P_HOST_FRAME, 0, phy, len, plain, len);
+}
+
+/* fields | msg [| mic] into one data field. */
+static se_status keyed(se_client *c, uint8_t ins, uint8_t key_id, uint8_t p2, const uint8_t *fields,
+                       const uint8_t *msg, size_t len, const uint8_t *mic, uint8_t *out, size_t want)
+{
+    uint8_t d[255];
+    size_t tail = mic != NULL ? LW_MIC_LEN : 0;
+    if (len > sizeof(d) - SE_BLOCK_FIELDS - tail)
+        return SE_ERR_LENGTH;
+    memcpy(d, fields, SE_BLOCK_FIELDS);
+    if (len > 0)
+        memcpy(d + SE_BLOCK_FIELDS, msg, len);
+    if (tail > 0)
+        memcpy(d + SE_BLOCK_FIELDS + len, mic, tail);
+    se_status st = call_exact(c, ins, key_id, p2, d, SE_BLOCK_FIELDS + len + tail, out, want);
+    LW_WIPE(d);
+    return st;
+}
+
+se_status se_client_keyed_cmac(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS],
+                               const uint8_t *msg, size_t len, uint8_t mic[LW_MIC_LEN])
+{
+    return keyed(c, SE_INS_KEYED_CMAC, key_id, 0, fields, msg, len, NULL, mic, LW_MIC_LEN);
+}
+
+se_status se_client_keyed_verify(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS],
+                                 const uint8_t *msg, size_t len, const uint8_t mic[LW_MIC_LEN])
+{
+    return keyed(c, SE_INS_KEYED_CMAC, key_id, SE_P_VERIFY, fields, msg, len, mic, NULL, 0);
+}
+
+se_status se_client_key_stream(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
+                               uint8_t out[16])
+{
+    return keyed(c, SE_INS_KEY_STREAM, key_id, index, fields, NULL, 0, NULL, out, 16);
+}
+
+se_status se_client_mc_setup(se_client *c, unsigned group, uint8_t root_type, const uint8_t enc[16], uint32_t addr)
+{
+    uint8_t d[20];
+    if (group > 0xFF)
+        return SE_ERR_ARGUMENT;
+    memcpy(d, enc, 16);
+    lw_put_be(d + 16, addr, 4);
+    return call_exact(c, SE_INS_MC_SETUP, (uint8_t)group, root_type, d, sizeof(d), NULL, 0);
+}
+
+se_status se_client_mls_downlink(se_client *c, const uint8_t *payload, size_t len, uint8_t *flags)
+{
+    return call_exact(c, SE_INS_MLS_DOWNLINK, 0, 0, payload, len, flags, 1);
+}

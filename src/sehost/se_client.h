@@ -59,6 +59,28 @@ se_status se_client_mls_uplink(se_client *c, size_t frame_max, uint8_t *out, siz
 se_status se_client_secure_command(se_client *c, uint8_t *out, size_t cap, size_t *len);
 se_status se_client_secure_reply(se_client *c, bool accepted, const uint8_t *reply, size_t len);
 
+/* LoRaMac-node's commands (docs/se-commands.md, "Commands for
+ * LoRaMac-node"): the host built the frame or the block, the element MICs or
+ * ciphers it. fields are block bytes 1..13 (SE_BLOCK_FIELDS). */
+se_status se_client_join_request_mic(se_client *c, const uint8_t frame[LW_JOIN_REQUEST_LEN - LW_MIC_LEN],
+                                     uint8_t mic[LW_MIC_LEN]);
+/* frame[len]: 15 bytes for type 0/2, 20 for type 1 (no MIC). */
+se_status se_client_rejoin_request_mic(se_client *c, lw_rejoin_type type, const uint8_t *frame, size_t len,
+                                       uint8_t mic[LW_MIC_LEN]);
+/* The decrypted join-accept, MHDR to MIC, into plain[len]. */
+se_status se_client_join_accept_frame(se_client *c, const uint8_t *phy, size_t len, uint8_t *plain);
+se_status se_client_keyed_cmac(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS],
+                               const uint8_t *msg, size_t len, uint8_t mic[LW_MIC_LEN]);
+/* SE_OK when mic is the MIC, SE_ERR_MIC when not. */
+se_status se_client_keyed_verify(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS],
+                                 const uint8_t *msg, size_t len, const uint8_t mic[LW_MIC_LEN]);
+se_status se_client_key_stream(se_client *c, uint8_t key_id, const uint8_t fields[SE_BLOCK_FIELDS], uint8_t index,
+                               uint8_t out[16]);
+se_status se_client_mc_setup(se_client *c, unsigned group, uint8_t root_type, const uint8_t enc[16], uint32_t addr);
+/* The FRMPayload of an FPort 200 downlink the host's MAC opened; *flags as
+ * UNPROTECT DOWNLINK's byte 0. */
+se_status se_client_mls_downlink(se_client *c, const uint8_t *payload, size_t len, uint8_t *flags);
+
 /* Serves APDUs for `e` on a Unix socket at `path`, one connection at a time
  * (a chip has one host), until *stop becomes non-zero or accept fails.
  * Frames on the socket: length (2 bytes, big-endian) then the bytes. */

@@ -26,12 +26,8 @@ root=$(cd "$here/../.." && pwd)
 LORAMAC_NODE_DIR=${LORAMAC_NODE_DIR:-$(cd "$root/.." && pwd)/shared/loramac-node}
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD="$root/$BUILD" ;; esac
-if [ ! -f "$LORAMAC_NODE_DIR/src/mac/LoRaMacCrypto.c" ]; then
-    echo "# skipped: no LoRaMac-node source in $LORAMAC_NODE_DIR (set LORAMAC_NODE_DIR)"
-    echo "1..0 # skipped"
-    exit 0
-fi
 . "$here/lib/common.sh"
+need_loramac_node
 need_node
 export NODE_PATH="$root/tests/oracle/node_modules"
 idm_pid=""

@@ -90,18 +90,7 @@ static int nvm_load(const char *path, device_nvm *nvm)
  * the new state, as a device's NVM driver must. */
 static int nvm_save(const char *path, const device_nvm *nvm)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return fail("path too long: %s", path);
-    FILE *f = fopen(tmp, "wb");
-    if (f == NULL)
-        return fail("cannot write %s", tmp);
-    bool ok = fwrite(nvm, 1, sizeof *nvm, f) == sizeof *nvm;
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0)
-        return fail("cannot write %s", path);
-    return 0;
+    return lmn_file_save("lmn_dev", path, nvm, sizeof *nvm) == 0 ? 0 : 1;
 }
 
 typedef struct request_args {

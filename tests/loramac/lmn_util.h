@@ -7,8 +7,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "LoRaMacCrypto.h"
 
@@ -71,6 +73,31 @@ static inline void lmn_print_hex(const uint8_t *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         printf("%02X", b[i]);
+}
+
+/* Writes buf[len] to path whole, through a temporary file that is synced
+ * and renamed: a kill leaves the old or the new state, as a device's NVM
+ * driver must. 0, or -1 with a sentence on stderr. */
+static inline int lmn_file_save(const char *prog, const char *path, const void *buf, size_t len)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "%s: path too long: %s\n", prog, path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: cannot write %s\n", prog, tmp);
+        return -1;
+    }
+    bool ok = fwrite(buf, 1, len, f) == len;
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "%s: cannot write %s\n", prog, path);
+        return -1;
+    }
+    return 0;
 }
 
 #endif

@@ -277,6 +277,85 @@ static void idm_command(world *w, const char *name, const mls_cmd *cmd, mls_rsp 
     downlink(w, label, SE_MLS_FPORT, ack, alen, &dl);
 }
 
+/* One raw APDU through the recorder; SE_OK expected. */
+static size_t raw(world *w, const char *label, uint8_t ins, uint8_t p1, uint8_t p2, const uint8_t *data, size_t lc,
+                  uint8_t *out, size_t cap)
+{
+    uint8_t cmd[SE_APDU_BUFFER];
+    size_t len = 0, n = 0;
+    cmd[len++] = SE_CLA;
+    cmd[len++] = ins;
+    cmd[len++] = p1;
+    cmd[len++] = p2;
+    if (lc > 0) {
+        cmd[len++] = (uint8_t)lc;
+        memcpy(cmd + len, data, lc);
+        len += lc;
+    }
+    cmd[len++] = 0;
+    w->label = label;
+    expect(w, se_client_transmit(&w->client, cmd, len, out, cap, &n), label);
+    return n;
+}
+
+/* LoRaMac-node's way through the element (ports/loramac-node/ferry-se): the
+ * stack builds the frames and blocks, the element MICs and ciphers them
+ * (docs/se-commands.md, "Commands for LoRaMac-node"). */
+static void lmn_life(world *w)
+{
+    se_info info;
+    w->label = "get-info";
+    expect(w, se_client_get_info(&w->client, &info), "get-info");
+    uint8_t jr[19], r[64], plain[33], wire[33];
+    jr[0] = 0x00;
+    lw_put_le(jr + 1, JOIN_EUI, 8);
+    lw_put_le(jr + 9, DEV_EUI, 8);
+    uint16_t dev_nonce = (uint16_t)(info.next_dev_nonce + 2);   /* the stack's DevNonce, ahead of the element's */
+    lw_put_le(jr + 17, dev_nonce, 2);
+    if (raw(w, "lmn: join-request MIC for the host's frame", SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, jr, 19, r,
+            sizeof(r)) != 4)
+        die("lmn join-request");
+    lw_key nwk, app;
+    lw_js_keys js;
+    lw_join_accept ja = {.join_nonce = 9, .net_id = 0x13, .dev_addr = DEV_ADDR, .dl_settings = LW_DL_OPTNEG,
+                         .rx_delay = 1};
+    size_t n = 0;
+    if (lw_key_from_bytes(&nwk, key_bytes(NWK_KEY), 16) != LW_OK ||
+        lw_key_from_bytes(&app, key_bytes(APP_KEY), 16) != LW_OK ||
+        lw_join_accept_build(&ja, plain, sizeof(plain), &n) != LW_OK ||
+        lw_derive_js_keys(w->c, &nwk, DEV_EUI, &js) != LW_OK ||
+        lw_mic_join_accept_11(w->c, &js.js_int_key, 0xFF, JOIN_EUI, dev_nonce, plain, n, plain + n) != LW_OK ||
+        lw_join_accept_encrypt(w->c, &nwk, plain, n + 4, wire, sizeof(wire)) != LW_OK)
+        die("lmn join-accept");
+    lw_js_keys_release(w->c, &js);
+    if (raw(w, "lmn: join-accept, decrypted frame back", SE_INS_JOIN_ACCEPT, SE_P_HOST_FRAME, 0, wire, n + 4, r,
+            sizeof(r)) != n + 4 ||
+        memcmp(r, plain, n + 4) != 0)
+        die("lmn join-accept frame");
+    uint8_t d[13 + 40];
+    memset(d, 0, sizeof(d));
+    lw_put_le(d + 5, DEV_ADDR, 4);
+    lw_put_le(d + 9, 1, 4);
+    raw(w, "lmn: keyed cmac (FNwkSIntKey, B0)", SE_INS_KEYED_CMAC, SE_KEY_F_NWK_S_INT, 0, d, sizeof(d), r, sizeof(r));
+    d[4] = 1;
+    raw(w, "lmn: key stream (AppSKey)", SE_INS_KEY_STREAM, SE_KEY_APP_S, 1, d, 13, r, sizeof(r));
+    uint8_t mc[20] = {0};
+    lw_put_be(mc + 16, 0x01FF0042, 4);
+    raw(w, "lmn: multicast setup", SE_INS_MC_SETUP, 0, 0x20, mc, sizeof(mc), r, sizeof(r));
+    lw_put_le(d + 5, 0x01FF0042, 4);
+    raw(w, "lmn: keyed cmac (McNwkSKey)", SE_INS_KEYED_CMAC, SE_KEY_MC_NWK_S | 0, 0, d, sizeof(d), r, sizeof(r));
+    uint8_t rj0[15] = {0xC0, 0x00};
+    lw_put_le(rj0 + 2, 0x13, 3);
+    lw_put_le(rj0 + 5, DEV_EUI, 8);
+    lw_put_le(rj0 + 13, 1, 2);
+    raw(w, "lmn: rejoin type 0 MIC for the host's frame", SE_INS_REJOIN_REQUEST, 0, SE_P_HOST_FRAME, rj0, 15, r,
+        sizeof(r));
+    static const uint8_t junk[12] = {0x01, 0x02, 0x03};
+    raw(w, "lmn: mls downlink", SE_INS_MLS_DOWNLINK, 0, 0, junk, sizeof(junk), r, sizeof(r));
+    lw_key_wipe(&nwk);
+    lw_key_wipe(&app);
+}
+
 static void write_header(const world *w, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -381,6 +460,7 @@ int main(int argc, char **argv)
     if (info.staged_slot == SE_NO_SLOT)
         die("the installed profile is not staged");
 
+    lmn_life(&w);
     mls_session_end(&w.idm);
     lw_session_keys_11_release(w.c, &w.keys);
     write_header(&w, argv[1]);

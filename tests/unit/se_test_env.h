@@ -34,4 +34,17 @@ static inline se_status se_info_after_boot(const se_nvm *v, se_info *info)
     return st != SE_OK ? st : se_get_info(&again, info);
 }
 
+/* RFC 3394 of key[16] under kek[16] into out[24], as the factory and the
+ * Identity Manager wrap keys for the element. */
+static inline lw_status se_test_wrap(const uint8_t kek_bytes[16], const uint8_t key_bytes[16], uint8_t out[24])
+{
+    lw_key kek, key;
+    lw_status st = lw_key_from_bytes(&kek, kek_bytes, 16);
+    if (st == LW_OK)
+        st = lw_key_from_bytes(&key, key_bytes, 16);
+    if (st == LW_OK)
+        st = lw_key_wrap(lw_crypto_software(), &kek, &key, out, 24);
+    return st;
+}
+
 #endif

@@ -19,6 +19,7 @@
 
 #include "lorawan/lorawan.h"
 #include "se/se_apdu.h"
+#include "sehost/se_client.h"
 #include "se_test_env.h"
 
 static const uint8_t TRANSPORT[16] = {0x70, 0x71, 0x72, 0x73, 0x74, 0x75, 0x76, 0x77,
@@ -47,10 +48,7 @@ static env E;
 
 static void wrap(const uint8_t kek_bytes[16], const uint8_t key_bytes[16], uint8_t out[24])
 {
-    lw_key kek, key;
-    assert_int_equal(lw_key_from_bytes(&kek, kek_bytes, 16), LW_OK);
-    assert_int_equal(lw_key_from_bytes(&key, key_bytes, 16), LW_OK);
-    assert_int_equal(lw_key_wrap(lw_crypto_software(), &kek, &key, out, 24), LW_OK);
+    assert_int_equal(se_test_wrap(kek_bytes, key_bytes, out), LW_OK);
 }
 
 static void setup_element(uint8_t mac)
@@ -519,6 +517,114 @@ static void test_mls_downlink(void **state)
     refused(SE_ERR_LENGTH, SE_INS_MLS_DOWNLINK, 0, 0, NULL, 0);
 }
 
+/* A trial profile whose attempts are spent: the host's next join-request,
+ * built for the trial profile, makes the element fall back; the fallback is
+ * committed, the answer is 6985, GET INFO names the bootstrap profile, and
+ * a join-request built for it then goes. */
+static void test_join_request_after_fallback(void **state)
+{
+    (void)state;
+    setup_element(SE_MAC_1_0_4);
+    const uint64_t cust_eui = 0x70B3D57ED00A0000ull;
+    uint8_t kek_bytes[16] = {0x55}, cust[16] = {0x66};
+    lw_key kek;
+    assert_int_equal(lw_key_from_bytes(&kek, kek_bytes, 16), LW_OK);
+    se_profile_install p = {.id = 7, .join_eui = cust_eui, .mac_version = SE_MAC_1_0_4, .max_join_attempts = 1};
+    wrap(kek_bytes, cust, p.nwk_key_wrapped);
+    wrap(kek_bytes, cust, p.app_key_wrapped);
+    assert_int_equal(se_profile_stage(&E.e, &kek, &p), SE_OK);
+    assert_int_equal(se_profile_activate(&E.e, 7), SE_OK);
+    uint8_t frame[19], mic[4];
+    size_t n = 0;
+    join_frame(0, frame);
+    lw_put_le(frame + 1, cust_eui, 8);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_OK);   /* attempt 1 */
+    /* The attempt is spent: the next one for the trial profile falls back. */
+    lw_put_le(frame + 17, 1, 2);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_ERR_STATE);
+    assert_int_equal(info_u(17, 1), SE_SLOT_BOOTSTRAP);
+    assert_int_equal(info_u(19, 4), (uint32_t)(JOIN_EUI >> 32));
+    assert_int_equal(info_u(23, 4), (uint32_t)JOIN_EUI);
+    assert_int_equal(info_u(28, 1) & SE_INFO_ON_TRIAL, 0);
+    /* Read again, built for the bootstrap profile: it goes (nothing of the
+     * refused one was consumed). */
+    uint32_t next = info_u(31, 3);
+    join_frame((uint16_t)next, frame);
+    assert_int_equal(apdu(SE_INS_JOIN_REQUEST, SE_P_HOST_FRAME, 0, frame, 19, mic, &n), SE_OK);
+    assert_int_equal(info_u(31, 3), next + 1);
+}
+
+/* The host side (se_client) of every command, in process: the same
+ * answers as the raw APDUs and ferry's LoRaWAN core. */
+static void test_client_mirror(void **state)
+{
+    (void)state;
+    setup_element(SE_MAC_1_1);
+    se_client cl;
+    se_client_open_local(&cl, &E.e);
+    uint8_t frame[19], mic[4], want[16];
+    join_frame(2, frame);
+    assert_int_equal(se_client_join_request_mic(&cl, frame, mic), SE_OK);
+    lw_key nwk, app;
+    assert_int_equal(lw_key_from_bytes(&nwk, NWK_KEY, 16), LW_OK);
+    assert_int_equal(lw_key_from_bytes(&app, APP_KEY, 16), LW_OK);
+    assert_int_equal(lw_mic_join_request(E.c, &nwk, frame, 19, want), LW_OK);
+    assert_memory_equal(mic, want, 4);
+    assert_int_equal(se_client_join_request_mic(&cl, frame, mic), SE_ERR_REPLAY);
+
+    lw_join_accept ja = {.join_nonce = 4, .net_id = NET_ID, .dev_addr = DEV_ADDR, .dl_settings = LW_DL_OPTNEG};
+    uint8_t plain[33], wire[33], got[33];
+    size_t len = 0;
+    lw_js_keys js;
+    assert_int_equal(lw_join_accept_build(&ja, plain, sizeof(plain), &len), LW_OK);
+    assert_int_equal(lw_derive_js_keys(E.c, &nwk, DEV_EUI, &js), LW_OK);
+    assert_int_equal(lw_mic_join_accept_11(E.c, &js.js_int_key, 0xFF, JOIN_EUI, 2, plain, len, plain + len), LW_OK);
+    assert_int_equal(lw_join_accept_encrypt(E.c, &nwk, plain, len + 4, wire, sizeof(wire)), LW_OK);
+    assert_int_equal(se_client_join_accept_frame(&cl, wire, len + 4, got), SE_OK);
+    assert_memory_equal(got, plain, len + 4);
+    assert_int_equal(lw_derive_session_keys_11(E.c, &nwk, &app, 4, JOIN_EUI, 2, &E.k), LW_OK);
+    se_info info;
+    assert_int_equal(se_client_get_info(&cl, &info), SE_OK);
+    assert_true(info.joined && info.has_join_nonce && info.last_join_nonce == 4 && info.next_dev_nonce == 3);
+
+    uint8_t f[13], msg[20], b[16];
+    memset(msg, 0x3C, sizeof(msg));
+    fields(f, ZERO4, 0, DEV_ADDR, 11);
+    assert_int_equal(se_client_keyed_cmac(&cl, SE_KEY_F_NWK_S_INT, f, msg, sizeof(msg), mic), SE_OK);
+    memset(b, 0, 16);
+    b[0] = 0x49;
+    memcpy(b + 1, f, 13);
+    b[15] = sizeof(msg);
+    assert_int_equal(lw_cmac_prefixed(E.c, &E.k.f_nwk_s_int_key, b, 16, msg, sizeof(msg), want), LW_OK);
+    assert_memory_equal(mic, want, 4);
+    fields(f, ZERO4, 1, DEV_ADDR, 11);
+    b[5] = 1;
+    assert_int_equal(lw_cmac_prefixed(E.c, &E.k.s_nwk_s_int_key, b, 16, msg, sizeof(msg), want), LW_OK);
+    assert_int_equal(se_client_keyed_verify(&cl, SE_KEY_S_NWK_S_INT, f, msg, sizeof(msg), want), SE_OK);
+    want[0] ^= 1;
+    assert_int_equal(se_client_keyed_verify(&cl, SE_KEY_S_NWK_S_INT, f, msg, sizeof(msg), want), SE_ERR_MIC);
+    uint8_t ks[16];
+    assert_int_equal(se_client_key_stream(&cl, SE_KEY_APP_S, f, 1, ks), SE_OK);
+    b[0] = 0x01;
+    b[15] = 1;
+    assert_int_equal(lw_aes_encrypt(E.c, &E.k.app_s_key, b, want), LW_OK);
+    assert_memory_equal(ks, want, 16);
+    uint8_t enc[16] = {0}, flags = 0;
+    assert_int_equal(se_client_mc_setup(&cl, 0, 0x20, enc, 0x01020304), SE_OK);
+    assert_int_equal(se_client_mc_setup(&cl, 0, 0x21, enc, 0x01020304), SE_ERR_ARGUMENT);
+    static const uint8_t junk[3] = {1, 2, 3};
+    assert_int_equal(se_client_mls_downlink(&cl, junk, sizeof(junk), &flags), SE_OK);
+    assert_int_equal(flags & SE_DOWN_MLS, SE_DOWN_MLS);
+    uint8_t rj[15] = {0xC0, 0x00};
+    lw_put_le(rj + 2, NET_ID, 3);
+    lw_put_le(rj + 5, DEV_EUI, 8);
+    assert_int_equal(se_client_rejoin_request_mic(&cl, LW_REJOIN_TYPE_0, rj, sizeof(rj), mic), SE_OK);
+    assert_int_equal(lw_mic_rejoin_request(E.c, &E.k.s_nwk_s_int_key, rj, sizeof(rj), want), LW_OK);
+    assert_memory_equal(mic, want, 4);
+    lw_js_keys_release(E.c, &js);
+    se_client_close(&cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +635,8 @@ int main(void)
         cmocka_unit_test(test_rejoin_host_frame),
         cmocka_unit_test(test_mc_setup),
         cmocka_unit_test(test_mls_downlink),
+        cmocka_unit_test(test_join_request_after_fallback),
+        cmocka_unit_test(test_client_mirror),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,8 @@
  * machine, every piece real and on 127.0.0.1 (docs/demo.md).
  *
  *   ferry demo [--dir DIR] [--devices N] [--loss P] [--json FILE] [--keep]
+ *              [--stack ferry|loramac-node|mixed] [--mac-version 1.0.4|1.1]
+ *              [--restart-join-servers true]
  *
  * Set-up (under DIR, default a fresh temporary directory): the HSA batch
  * (`ferry hsa personalise`), the IDM deployment with its bootstrap Join
@@ -27,6 +29,12 @@
  *               the IDM abandons the transfer
  * At the end the IDM's state and owner of every device are compared with
  * what the scenario expects; the exit status is 1 when any differs.
+ *
+ * --stack loramac-node (or mixed) runs all (or every third) device as an
+ * lmn_node process running LoRaMac-node with ferry's element (cli_lmn.h,
+ * docs/loramac-node.md): its goals are read from its status lines, a
+ * thread keeps reading them, and each step drives ferry's devices on the
+ * fleet's workers and LoRaMac-node's by `run` / `pause` at once.
  */
 #include "cli/cli.h"
 #include "cli/cli_cpu.h"

@@ -152,8 +152,52 @@ $(LMN_BIN): $(LMN_UPSTREAM) $(LMN_OURS)
 	$(call say,LD,$@)
 	$(Q)$(CC) -std=c17 -D_DEFAULT_SOURCE -O1 -g $(SAN) -DSOFT_SE $(LMN_INC) $(LMN_UPSTREAM) $(LMN_OURS) -o $@ $(SAN)
 
+# One LoRaMac-node device on the lab's radio (ports/loramac-node/lab/lmn_node.c;
+# issue 20): upstream's MAC, region EU868 (with RegionCommon), class B as
+# upstream builds it without LORAMAC_CLASSB_ENABLED (its stubs), LmHandler and
+# its packages, timer.c and systime.c, all unmodified and compiled in place;
+# ferry's board (ports/loramac-node/lab/: clock, virtual radio on ferry's lab
+# gateways, NVM in a file), ferry's element driver and activation package
+# (ports/loramac-node/ferry-se/) and the in-process element transport
+# (tests/loramac/lmn_transport_local.c). Built in the normal and the
+# sanitizer flavours, beside each flavour's ferry binary (`ferry demo
+# --stack loramac-node` looks for it there). Built without SOFT_SE: the
+# stack's NVM then has no key list. Our files are checked with ferry's
+# warnings as errors first (upstream's are built with their own warnings).
+LMN_APP_DIR := $(LMN_SRC_DIR)/apps/LoRaMac/common
+LMN_NODE_UPSTREAM := $(addprefix $(LMN_SRC_DIR)/,mac/LoRaMac.c mac/LoRaMacAdr.c mac/LoRaMacClassB.c \
+                  mac/LoRaMacCommands.c mac/LoRaMacConfirmQueue.c mac/LoRaMacCrypto.c mac/LoRaMacParser.c \
+                  mac/LoRaMacSerializer.c mac/region/Region.c mac/region/RegionCommon.c mac/region/RegionEU868.c \
+                  system/timer.c system/systime.c boards/mcu/utilities.c) \
+                  $(addprefix $(LMN_APP_DIR)/LmHandler/,LmHandler.c packages/LmhpCompliance.c packages/LmhpClockSync.c \
+                  packages/LmhpRemoteMcastSetup.c packages/LmhpFragmentation.c packages/FragDecoder.c)
+LMN_NODE_OURS := $(wildcard ports/loramac-node/lab/*.c) ports/loramac-node/ferry-se/LmhpFerry.c \
+                  ports/loramac-node/ferry-se/ferry-se.c tests/loramac/lmn_transport_local.c
+LMN_NODE_HDR  := $(wildcard ports/loramac-node/lab/*.h ports/loramac-node/ferry-se/*.h tests/loramac/*.h)
+LMN_NODE_INC  := -I$(LMN_SRC_DIR)/mac -I$(LMN_SRC_DIR)/mac/region -I$(LMN_SRC_DIR)/boards -I$(LMN_SRC_DIR)/system \
+                  -I$(LMN_SRC_DIR)/radio -I$(LMN_APP_DIR) -I$(LMN_APP_DIR)/LmHandler -I$(LMN_APP_DIR)/LmHandler/packages \
+                  -Iports/loramac-node/lab -Iports/loramac-node/ferry-se -Itests/loramac -Isrc
+LMN_NODE_DEFS := -DREGION_EU868 -DLMN_LAB
+LMN_HAVE_SRC  := $(wildcard $(LMN_SRC_DIR)/mac/LoRaMac.c)
+LMN_NODE_BINS := $(if $(LMN_HAVE_SRC),$(BUILD)/loramac/lmn_node)
+LMN_NODE_SAN  := $(if $(LMN_HAVE_SRC),$(BUILD)/san/loramac/lmn_node)
+
+# $(call lmn_node_rule,OUT,CFLAGS,LIBDIR)
+define lmn_node_rule
+$(1): $(LMN_NODE_UPSTREAM) $(LMN_NODE_OURS) $(LMN_NODE_HDR) $(call LAYER_LIBS,$(3))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)for f in $(filter ports/%,$(LMN_NODE_OURS)); do \
+	    $$(CC) -std=gnu17 -D_DEFAULT_SOURCE $(WARN) -fsyntax-only $(LMN_NODE_DEFS) $(LMN_NODE_INC) $$$$f || exit 1; done
+	$(Q)$$(CC) -std=gnu17 -D_DEFAULT_SOURCE $(2) $(LMN_NODE_DEFS) $(LMN_NODE_INC) $(JANSSON_CFLAGS) \
+	    $(LMN_NODE_UPSTREAM) $(LMN_NODE_OURS) $(call LAYER_LIBS,$(3)) $(EXT_LIBS) -lm -o $$@
+endef
+$(eval $(call lmn_node_rule,$(BUILD)/loramac/lmn_node,$(OPT),$(BUILD)))
+$(eval $(call lmn_node_rule,$(BUILD)/san/loramac/lmn_node,-O1 -g $(SAN),$(BUILD)/san))
+
 .PHONY: loramac
-loramac: $(LMN_BINS) $(LMN_SE_BINS)
+loramac: $(LMN_BINS) $(LMN_SE_BINS) $(LMN_NODE_BINS)
+	@$(if $(LMN_HAVE_SRC),true,echo "loramac: skipped: no LoRaMac-node source in $(LORAMAC_NODE_DIR) (set LORAMAC_NODE_DIR)")
 
 .PHONY: all deps check check-stress demo soak bench bench-se se-target fuzz clean san-build
 .DEFAULT_GOAL := all
@@ -164,7 +208,8 @@ all: $(BUILD)/bin/ferry $(foreach l,$(LAYERS),$(BUILD)/lib/libferry-$(l).a)
 deps:
 	@./scripts/deps.sh
 
-san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $(LMN_BINS) $(LMN_SE_BINS)
+san-build: $(BUILD)/san/bin/ferry $(UNIT_BINS) $(BUILD)/san/tests/oracle_check $(LMN_BINS) $(LMN_SE_BINS) \
+           $(LMN_NODE_SAN)
 
 # The bench flavour (-O2 -DNDEBUG) is built too, not run: an assert-only
 # variable or a warning that only NDEBUG shows would otherwise break

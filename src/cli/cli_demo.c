@@ -3,6 +3,8 @@
  * machine, every piece real and on 127.0.0.1 (docs/demo.md).
  *
  *   ferry demo [--dir DIR] [--devices N] [--loss P] [--json FILE] [--keep]
+ *              [--stack ferry|loramac-node|mixed] [--mac-version 1.0.4|1.1]
+ *              [--restart-join-servers true]
  *
  * Set-up (under DIR, default a fresh temporary directory): the HSA batch
  * (`ferry hsa personalise`), the IDM deployment with its bootstrap Join
@@ -27,10 +29,17 @@
  *               the IDM abandons the transfer
  * At the end the IDM's state and owner of every device are compared with
  * what the scenario expects; the exit status is 1 when any differs.
+ *
+ * --stack loramac-node (or mixed) runs all (or every third) device as an
+ * lmn_node process running LoRaMac-node with ferry's element (cli_lmn.h,
+ * docs/loramac-node.md): its goals are read from its status lines, a
+ * thread keeps reading them, and each step drives ferry's devices on the
+ * fleet's workers and LoRaMac-node's by `run` / `pause` at once.
  */
 #include "cli/cli.h"
 #include "cli/cli_cpu.h"
 #include "cli/cli_json.h"
+#include "cli/cli_lmn.h"
 #include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 #include "lorawan/lw_secure.h"
@@ -69,6 +78,12 @@
 #define VISITED_NET "000042"
 
 enum { OWNER_ACME = 0, OWNER_BOLT = 1 };
+
+/* Which devices run LoRaMac-node (--stack): none, all, or every third
+ * (device i when i % 3 == 0: among them transferred, renewed, roaming
+ * devices and the one that gets the secure command). */
+enum { STACK_FERRY, STACK_LMN, STACK_MIXED };
+static const char *const stack_name[] = {"ferry", "loramac-node", "mixed"};
 
 /* Where the flow's CPU time goes (docs/demo.md, "The report"): each spawned
  * process is counted in the group it was started for, the element is the
@@ -115,7 +130,62 @@ typedef struct demo {
     volatile bool progress_stop;
     const char *step_name;
     volatile sig_atomic_t *stop;  /* --console: set by SIGTERM/SIGINT (cli_server_stop_on_signals) */
+    /* LoRaMac-node devices (--stack): lmn_node processes (cli_lmn.h) */
+    int stack;
+    char lmn_prog[PATH_MAX];
+    bool *is_lmn;
+    cli_lmn *lmn;                /* n entries; used where is_lmn */
+    uint32_t *need_switch;       /* profile changes an LoRaMac-node device must have seen */
+    uint32_t *secure_base;       /* secure commands answered before the step */
+    pthread_mutex_t lmn_lock;    /* the devices' status, read by lmn_reader */
+    pthread_t lmn_reader;
+    volatile bool lmn_reader_stop;
+    bool lmn_reader_on;
+    const char *mac_version;     /* of the HSA batch: 1.0.4 or 1.1 (--mac-version) */
+    bool restart_js;             /* --restart-join-servers: each Join Server restarted before each step */
+    unsigned js_restarts;
 } demo;
+
+/* What the scenario needs to know of device i, whichever its stack. */
+typedef struct dev_view {
+    bool ok;
+    uint64_t join_eui;
+    bool joined, on_trial;
+    int slot;
+    uint32_t mls;                /* ferry: MLS commands executed; LoRaMac-node: FPort 200 downlinks the element took */
+    uint32_t uplinks, secure, switches, joins, join_requests, downlinks;
+} dev_view;
+
+static void view_of(demo *d, size_t i, dev_view *v)
+{
+    memset(v, 0, sizeof *v);
+    if (d->is_lmn[i]) {
+        pthread_mutex_lock(&d->lmn_lock);
+        cli_lmn_status st = d->lmn[i].st;
+        pthread_mutex_unlock(&d->lmn_lock);
+        v->ok = st.seen;
+        v->join_eui = st.join_eui, v->joined = st.joined && st.stack_joined, v->on_trial = st.on_trial;
+        v->slot = (int)st.active_slot, v->mls = st.mls_downlinks, v->uplinks = st.uplinks;
+        v->secure = st.secure_commands, v->switches = st.profile_switches, v->joins = st.joins;
+        v->join_requests = st.join_requests, v->downlinks = st.downlinks;
+        return;
+    }
+    lab_dev *dv = &d->dev[i];
+    se_info s;
+    v->ok = lab_dev_info(dv, &s) == LAB_OK;
+    if (v->ok)
+        v->join_eui = s.join_eui, v->joined = s.joined, v->on_trial = s.on_trial, v->slot = s.active_slot,
+        v->mls = s.mls_down_counter;
+    v->uplinks = dv->st.uplinks, v->secure = dv->st.secure_commands, v->joins = dv->st.joins;
+    v->join_requests = dv->st.join_requests, v->downlinks = dv->st.downlinks;
+}
+
+static uint64_t frames_of(demo *d, size_t i)
+{
+    dev_view v;
+    view_of(d, i, &v);
+    return (uint64_t)v.uplinks + v.join_requests + v.downlinks;
+}
 
 static bool roaming(size_t i)
 {
@@ -284,8 +354,8 @@ static int setup(demo *d)
         RUN("'%s' -d %s-js peer add %s --token-out %s-js.tok", F, cust[c], net[c], cust[c]);
     }
     RUN_IN(hsa,
-           "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version 1.0.4 --dev-eui-base %016llX",
-           F, d->n, DEV_BASE);
+           "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version %s --dev-eui-base %016llX",
+           F, d->n, d->mac_version, DEV_BASE);
     /* the batch's maker, a tenant that follows its SEs (docs/idm.md, "Who may do what") */
     RUN("'%s' -d idm idm tenant add maker --kind maker --name 'the device maker' --token-out maker.tok", F);
     RUN("'%s' -d idm idm import hsa/batch.jsonl --maker maker", F);
@@ -398,6 +468,37 @@ static int setup(demo *d)
 #undef RUN_IN
 }
 
+/* The three Join Servers are the first three processes start() spawns. */
+static const char *const js_log[3] = {"bootstrap-js.log", "acme-js.log", "bolt-js.log"};
+static const char *const js_dir[3] = {"idm", "acme-js", "bolt-js"};
+
+/* --restart-join-servers: stops each Join Server (SIGTERM, waited for) and
+ * starts it again on its port, before a step's joins: the JoinNonce a
+ * device is given next must not depend on the server's memory. The CPU it
+ * used before is not counted any more (docs/demo.md). */
+static int restart_join_servers(demo *d, const char *prog)
+{
+    unsigned port[3] = {d->p_js, d->p_acme_js, d->p_bolt_js};
+    for (size_t k = 0; k < 3; k++) {
+        if (d->pid[k] > 0) {
+            kill(d->pid[k], SIGTERM);
+            waitpid(d->pid[k], NULL, 0);
+        }
+        d->pid[k] = -1;
+        size_t keep = d->npid;
+        d->npid = k;   /* spawn() fills slot k */
+        int rc = spawn(d, CPU_JS, js_log[k], "'%s' -d %s serve", d->ferry, js_dir[k]);
+        d->npid = keep;
+        int status = 0;
+        if (rc != 0 || cli_wait_listening(d->pid[k], port[k], 30 * cli_build_slowness(), &status) != CLI_READY) {
+            cli_error(prog, "a Join Server did not start again: see %s/%s", d->dir, js_log[k]);
+            return -1;
+        }
+    }
+    d->js_restarts++;
+    return 0;
+}
+
 /* Starts every server, then waits for each to listen. A server that exits
  * or does not listen in time is named, with the end of its log: the
  * demo is the first thing a new user runs, and "a server did not start"
@@ -406,9 +507,9 @@ static int start(demo *d, const char *prog)
 {
     const char *F = d->ferry;
     cli_ports_release(&d->ports);
-    if (spawn(d, CPU_JS, "bootstrap-js.log", "'%s' -d idm serve", F) ||
-        spawn(d, CPU_JS, "acme-js.log", "'%s' -d acme-js serve", F) ||
-        spawn(d, CPU_JS, "bolt-js.log", "'%s' -d bolt-js serve", F) ||
+    if (spawn(d, CPU_JS, js_log[0], "'%s' -d %s serve", F, js_dir[0]) ||
+        spawn(d, CPU_JS, js_log[1], "'%s' -d %s serve", F, js_dir[1]) ||
+        spawn(d, CPU_JS, js_log[2], "'%s' -d %s serve", F, js_dir[2]) ||
         spawn(d, CPU_IDM, "idm.log", "'%s' -d idm idm serve", F) ||
         spawn(d, CPU_NS, "bootstrap-ns.log", "'%s' lab ns --config bootstrap-ns.conf", F) ||
         spawn(d, CPU_NS, "acme-ns.log", "'%s' lab ns --config acme-ns.conf", F) ||
@@ -446,6 +547,35 @@ static int start(demo *d, const char *prog)
     return 0;
 }
 
+/* Starts device i as an lmn_node process on the demo's four networks (in
+ * range as the lab device would be), its NVM and log under DIR/lmn/. */
+static int start_lmn(demo *d, size_t i, const char *img)
+{
+    char dir[PATH_MAX], nvm[PATH_MAX + 64], log[PATH_MAX + 64], nets[512];
+    snprintf(dir, sizeof dir, "%s/lmn", d->dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -1;
+    snprintf(nvm, sizeof nvm, "%s/se-%016llX.nvm", dir, (unsigned long long)(DEV_BASE + i));
+    snprintf(log, sizeof log, "%s/se-%016llX.log", dir, (unsigned long long)(DEV_BASE + i));
+    snprintf(nets, sizeof nets, "bootstrap=127.0.0.1:%u,acme=127.0.0.1:%u,bolt=127.0.0.1:%u,visited=127.0.0.1:%u",
+             d->u_ns[NET_BOOT], d->u_ns[NET_ACME], d->u_ns[NET_BOLT], d->u_ns[NET_VISITED]);
+    int margin = (int)(300 * cli_build_slowness());
+    cli_lmn_args a = {
+        .image = img,
+        .nvm = nvm,
+        .log = log,
+        .networks = nets,
+        .in_range = roaming(i) ? "acme,bolt,visited" : "bootstrap,acme,bolt",
+        .dr = (unsigned)(i % 6),
+        .loss = d->loss,
+        .seed = 0xC0FFEEu + (uint32_t)i * 2654435761u,
+        .window_margin_ms = margin < 700 ? margin : 700,   /* RX2 opens one second after RX1 */
+        .run = false,
+    };
+    d->dev[i].dev_eui = DEV_BASE + i;
+    return cli_lmn_start(&d->lmn[i], d->lmn_prog, &a);
+}
+
 /* ---------------------------------------------------------------- steps */
 
 /* The goal of a step for device i: a session on target_je[i], its trial
@@ -462,7 +592,7 @@ static bool want(lab_dev *dv, void *ctx)
         return true;
     bool met = s.joined && !s.on_trial && s.join_eui == d->target_je[i] && s.mls_down_counter >= d->need_mls[i] &&
                dv->st.uplinks >= d->need_up[i] && (d->leave_slot[i] < 0 || s.active_slot != d->leave_slot[i]) &&
-               (!d->need_secure[i] || dv->st.secure_commands > 0);
+               (!d->need_secure[i] || dv->st.secure_commands > d->secure_base[i]);
     if (met && d->done_at[i] == 0)
         d->done_at[i] = now();
     return !met;
@@ -492,9 +622,86 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Runs the devices with in_step set until each met its goal. */
+/* The goal of a step for a LoRaMac-node device i: as want()'s, read from
+ * its status line. Its MLS count is of FPort 200 downlinks the element
+ * took (fragments included), so need_mls is a lower bound there; a
+ * fallback also needs need_switch profile changes (to the new profile and
+ * back). */
+static bool lmn_met(demo *d, size_t i)
+{
+    dev_view v;
+    view_of(d, i, &v);
+    return v.ok && v.joined && !v.on_trial && v.join_eui == d->target_je[i] && v.mls >= d->need_mls[i] &&
+           v.uplinks >= d->need_up[i] && (d->leave_slot[i] < 0 || v.slot != d->leave_slot[i]) &&
+           (!d->need_secure[i] || v.secure > d->secure_base[i]) && v.switches >= d->need_switch[i];
+}
+
+/* Drives the LoRaMac-node devices of the step until each met its goal or
+ * `end`: `run` while a device has not, `pause` once it has (as the lab's
+ * own devices take no step once they met it). */
+static void lmn_drive(demo *d, double end)
+{
+    for (;;) {
+        bool all = true;
+        for (size_t i = 0; i < d->n; i++) {
+            if (!d->is_lmn[i])
+                continue;
+            bool met = !d->in_step[i] || lmn_met(d, i);
+            if (d->in_step[i] && met && d->done_at[i] == 0)
+                d->done_at[i] = now();
+            all = all && met;
+            if (!met != d->lmn[i].running && cli_lmn_send(&d->lmn[i], met ? "pause" : "run") != 0)
+                d->lmn[i].running = !met;   /* a device that is gone: not asked again */
+        }
+        if (all || now() > end)
+            break;
+        usleep(100 * 1000);
+    }
+    for (size_t i = 0; i < d->n; i++)
+        if (d->is_lmn[i] && d->lmn[i].running)
+            (void)cli_lmn_send(&d->lmn[i], "pause");   /* a device that is gone pauses anyway */
+}
+
+typedef struct fleet_job {
+    demo *d;
+    double seconds;
+    lab_status st;
+    size_t done;
+} fleet_job;
+
+static void *fleet_thread(void *arg)
+{
+    fleet_job *j = arg;
+    j->st = lab_fleet_run(j->d->fleet, want, j->d, 2000, j->seconds, &j->done);
+    return NULL;
+}
+
+/* Keeps reading the LoRaMac-node devices' status lines, also between
+ * steps: a device whose output nobody reads would block on it. */
+static void *lmn_reader(void *arg)
+{
+    demo *d = arg;
+    while (!d->lmn_reader_stop)
+        cli_lmn_poll(d->lmn, d->n, 200, &d->lmn_lock);
+    return NULL;
+}
+
+static void set_network_down(demo *d, size_t net, bool down)
+{
+    lab_fleet_set_down(d->fleet, net, down);
+    char line[32];
+    snprintf(line, sizeof line, "%s %zu", down ? "down" : "up", net);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->is_lmn[i] && cli_lmn_send(&d->lmn[i], line) != 0)
+            fprintf(stderr, "ferry demo: LoRaMac-node device %zu did not take \"%s\"\n", i, line);
+}
+
+/* Runs the devices with in_step set until each met its goal: ferry's on
+ * the fleet's workers, LoRaMac-node's as their own processes, at once. */
 static int run_step(demo *d, const char *name, double seconds)
 {
+    if (d->restart_js && strcmp(name, "bootstrap") != 0 && restart_join_servers(d, "ferry demo") != 0)
+        return -1;
     step_report *r = &d->steps[d->nsteps++];
     memset(r, 0, sizeof *r);
     r->name = name;
@@ -502,15 +709,29 @@ static int run_step(demo *d, const char *name, double seconds)
     uint64_t frames0 = 0;
     for (size_t i = 0; i < d->n; i++) {
         d->done_at[i] = 0;
-        frames0 += d->dev[i].st.uplinks + d->dev[i].st.join_requests + d->dev[i].st.downlinks;
+        frames0 += frames_of(d, i);
         r->total += d->in_step[i];
     }
     double t0 = now();
     pthread_t th;
     d->progress_stop = false;
     bool bar = d->tty && pthread_create(&th, NULL, progress, d) == 0;
-    size_t done = 0;
-    lab_status st = lab_fleet_run(d->fleet, want, d, 2000, seconds, &done);
+    bool any_ferry = false, any_lmn = false;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->in_step[i]) {
+            any_ferry = any_ferry || !d->is_lmn[i];
+            any_lmn = any_lmn || d->is_lmn[i];
+        }
+    fleet_job job = {.d = d, .seconds = seconds, .st = LAB_OK, .done = 0};
+    pthread_t ft;
+    bool fleet_on = any_ferry && pthread_create(&ft, NULL, fleet_thread, &job) == 0;
+    if (any_ferry && !fleet_on)
+        (void)fleet_thread(&job);
+    if (any_lmn)
+        lmn_drive(d, t0 + seconds);
+    if (fleet_on)
+        pthread_join(ft, NULL);
+    lab_status st = job.st;
     d->progress_stop = true;
     if (bar) {
         pthread_join(th, NULL);
@@ -520,7 +741,7 @@ static int run_step(demo *d, const char *name, double seconds)
     double *t = calloc(d->n + 1, sizeof *t);
     size_t k = 0;
     for (size_t i = 0; i < d->n; i++) {
-        frames1 += d->dev[i].st.uplinks + d->dev[i].st.join_requests + d->dev[i].st.downlinks;
+        frames1 += frames_of(d, i);
         if (d->in_step[i] && d->done_at[i] != 0 && t != NULL)
             t[k++] = d->done_at[i] - t0;
     }
@@ -540,13 +761,21 @@ static int run_step(demo *d, const char *name, double seconds)
 static void select_none(demo *d)
 {
     for (size_t i = 0; i < d->n; i++)
-        d->in_step[i] = false, d->need_secure[i] = false, d->leave_slot[i] = -1;
+        d->in_step[i] = false, d->need_secure[i] = false, d->leave_slot[i] = -1, d->need_switch[i] = 0;
 }
 
 static int slot_of(demo *d, size_t i)
 {
-    se_info s;
-    return lab_dev_info(&d->dev[i], &s) == LAB_OK ? s.active_slot : -1;
+    dev_view v;
+    view_of(d, i, &v);
+    return v.ok ? v.slot : -1;
+}
+
+static uint32_t uplinks_of(demo *d, size_t i)
+{
+    dev_view v;
+    view_of(d, i, &v);
+    return v.uplinks;
 }
 
 static uint64_t je_of(int owner)
@@ -556,8 +785,9 @@ static uint64_t je_of(int owner)
 
 static uint32_t mls_of(demo *d, size_t i)
 {
-    se_info s;
-    return lab_dev_info(&d->dev[i], &s) == LAB_OK ? s.mls_down_counter : 0;
+    dev_view v;
+    view_of(d, i, &v);
+    return v.mls;
 }
 
 /* Writes one DevEUI per line (optionally with its owner token from the
@@ -697,7 +927,7 @@ static int scenario(demo *d)
         return -1;
     /* uplinks on the customers' networks: three more each, which the owner's AS decrypts */
     for (size_t i = 0; i < d->n; i++)
-        d->need_mls[i] = 0, d->need_up[i] = d->dev[i].st.uplinks + 3;
+        d->need_mls[i] = 0, d->need_up[i] = uplinks_of(d, i) + 3;
     if (run_step(d, "uplinks", budget(d, 300, 0.06)) != 0)
         return -1;
     for (size_t i = 0; i < d->n; i++)
@@ -729,7 +959,11 @@ static int scenario(demo *d)
     select_none(d);
     d->in_step[secure_dev] = true, d->need_secure[secure_dev] = true;
     d->need_mls[secure_dev] = mls_of(d, secure_dev) + 1;
-    d->dev[secure_dev].st.secure_commands = 0;
+    {
+        dev_view v;
+        view_of(d, secure_dev, &v);
+        d->secure_base[secure_dev] = v.secure;
+    }
     if (idm_fleet(d, "command --payload 0102C0FFEE --tenant bolt") != 0 || run_step(d, "command", 300) != 0)
         return -1;
     /* fallback: bolt's network unreachable, one of acme's devices moved to bolt */
@@ -737,16 +971,21 @@ static int scenario(demo *d)
     d->in_step[fallback_dev] = true;
     d->target_je[fallback_dev] = ACME_JE;
     d->need_mls[fallback_dev] = mls_of(d, fallback_dev) + 3; /* INSTALL, ACTIVATE, the STATUS acking its event */
-    lab_fleet_set_down(d->fleet, NET_BOLT, true);
+    {
+        dev_view v;
+        view_of(d, fallback_dev, &v);
+        d->need_switch[fallback_dev] = v.switches + 2;   /* to bolt's profile and back (LoRaMac-node devices) */
+    }
+    set_network_down(d, NET_BOLT, true);
     if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "fallback", 600) != 0)
         return -1;
-    lab_fleet_set_down(d->fleet, NET_BOLT, false);
+    set_network_down(d, NET_BOLT, false);
     /* settle: devices go on reporting, which carries the last answers and
      * acknowledgements of the IDM's exchanges */
     select_none(d);
     for (size_t i = 0; i < d->n; i++)
         d->in_step[i] = true, d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 0,
-        d->need_up[i] = d->dev[i].st.uplinks + 3;
+        d->need_up[i] = uplinks_of(d, i) + 3;
     if (run_step(d, "settle", budget(d, 300, 0.06)) != 0)
         return -1;
     return 0;
@@ -793,6 +1032,17 @@ static bool verify(demo *d, json_t *devices, int attempts)
             json_object_set_new(o, "expected", json_string("active_at_customer"));
             json_object_set_new(o, "expected_owner", json_string(want_owner));
             json_object_set_new(o, "ok", json_boolean(ok));
+            json_object_set_new(o, "stack", json_string(d->is_lmn[i] ? "loramac-node" : "ferry"));
+            dev_view dvv;
+            view_of(d, i, &dvv);
+            json_object_set_new(o, "joins", json_integer((json_int_t)dvv.joins));
+            json_object_set_new(o, "join_requests", json_integer((json_int_t)dvv.join_requests));
+            if (d->is_lmn[i]) {
+                pthread_mutex_lock(&d->lmn_lock);
+                uint32_t ja = d->lmn[i].st.join_accepts;
+                pthread_mutex_unlock(&d->lmn_lock);
+                json_object_set_new(o, "join_accepts_heard", json_integer((json_int_t)ja));
+            }
             json_array_append_new(devices, o);
         }
         json_decref(st);
@@ -822,6 +1072,8 @@ static void cpu_sample(const demo *d, double out[CPU_GROUPS])
         out[CPU_SE] += d->dev[i].st.se_cpu_s;
     double self = cli_cpu_self();
     out[CPU_RADIO] = self > 0 ? self : 0; /* the whole process: cpu_account takes the element out */
+    /* LoRaMac-node devices: their stack, element and radio, one process each */
+    out[CPU_RADIO] += d->lmn != NULL ? cli_lmn_cpu(d->lmn, d->n) : 0;
 }
 
 /* d->cpu = what each group used since d->cpu0. A figure read at t0 but not
@@ -910,6 +1162,58 @@ static int console_mode(demo *d)
     return 0;
 }
 
+/* Frames per activation by stack (docs/demo.md, "The report"): over the
+ * whole flow, every frame on the air of the stack's devices (join-requests,
+ * uplinks, downlinks taken) over their activations (joins that ended with a
+ * join-accept taken). Written to the report and printed. */
+static void stacks_report(demo *d, json_t *report)
+{
+    json_t *o = json_object();
+    for (int k = 0; k < 2; k++) {
+        uint64_t devices = 0, joins = 0, jr = 0, up = 0, down = 0, heard = 0, refused = 0, lost_up = 0, lost_down = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            if ((int)d->is_lmn[i] != k)
+                continue;
+            dev_view v;
+            view_of(d, i, &v);
+            devices++, joins += v.joins, jr += v.join_requests, up += v.uplinks, down += v.downlinks;
+            if (k) {
+                pthread_mutex_lock(&d->lmn_lock);
+                uint32_t ja = d->lmn[i].st.join_accepts;
+                lost_up += d->lmn[i].st.lost_up, lost_down += d->lmn[i].st.lost_down;
+                pthread_mutex_unlock(&d->lmn_lock);
+                heard += ja, refused += ja > v.joins ? ja - v.joins : 0;
+            }
+        }
+        if (devices == 0)
+            continue;
+        uint64_t frames = jr + up + down;
+        double fpa = joins > 0 ? (double)frames / (double)joins : 0;
+        json_t *s = json_object();
+        json_object_set_new(s, "devices", json_integer((json_int_t)devices));
+        json_object_set_new(s, "activations", json_integer((json_int_t)joins));
+        json_object_set_new(s, "join_requests", json_integer((json_int_t)jr));
+        json_object_set_new(s, "uplinks", json_integer((json_int_t)up));
+        json_object_set_new(s, "downlinks", json_integer((json_int_t)down));
+        json_object_set_new(s, "frames", json_integer((json_int_t)frames));
+        json_object_set_new(s, "frames_per_activation", json_real(fpa));
+        json_object_set_new(s, "join_requests_per_activation", json_real(joins > 0 ? (double)jr / (double)joins : 0));
+        if (k) {
+            /* join-accepts the devices heard but their stack refused (e.g.
+             * a JoinNonce it does not take): 0 when every first one is taken */
+            json_object_set_new(s, "join_accepts_heard", json_integer((json_int_t)heard));
+            json_object_set_new(s, "join_accepts_refused", json_integer((json_int_t)refused));
+            json_object_set_new(s, "lost_up", json_integer((json_int_t)lost_up));
+            json_object_set_new(s, "lost_down", json_integer((json_int_t)lost_down));
+        }
+        json_object_set_new(o, k ? "loramac-node" : "ferry", s);
+        fprintf(stderr, "  %-13s %5llu devices %6llu activations %8llu frames: %.1f frames per activation, %.2f join-requests each\n",
+                k ? "loramac-node" : "ferry", (unsigned long long)devices, (unsigned long long)joins,
+                (unsigned long long)frames, fpa, joins > 0 ? (double)jr / (double)joins : 0);
+    }
+    json_object_set_new(report, "stacks", o);
+}
+
 int cli_demo_main(int argc, char **argv)
 {
     static const char prog[] = "ferry demo";
@@ -920,13 +1224,18 @@ int cli_demo_main(int argc, char **argv)
         {"json", "FILE", "write the report as JSON"},
         {"keep", "true", "keep the directory (default: removed when everything went well)"},
         {"console", "true", "after the bootstrap step, keep the devices running for the activation console until ^C"},
+        {"stack", "ferry|loramac-node|mixed", "the devices' LoRaWAN stack: ferry's lab devices (default), "
+                                             "LoRaMac-node (lmn_node processes, `make loramac`), or every third one"},
+        {"mac-version", "1.0.4|1.1", "the devices' LoRaWAN version (default 1.0.4)"},
+        {"restart-join-servers", "true", "restart every Join Server before each step after the bootstrap"},
     };
-    char *v[6];
+    char *v[9];
     size_t npos = 0;
-    switch (cli_opts_parse(prog, specs, 6, argc, argv, v, NULL, 0, &npos)) {
+    switch (cli_opts_parse(prog, specs, 9, argc, argv, v, NULL, 0, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] [--console true]",
-                       specs, 6);
+        cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] [--console true] "
+                               "[--stack S] [--mac-version V] [--restart-join-servers true]",
+                       specs, 9);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -945,6 +1254,34 @@ int cli_demo_main(int argc, char **argv)
         free(d);
         return CLI_EXIT_USAGE;
     }
+    d->stack = STACK_FERRY;
+    if (v[6] != NULL) {
+        for (d->stack = 0; d->stack < 3 && strcmp(v[6], stack_name[d->stack]) != 0; d->stack++)
+            ;
+        if (d->stack == 3) {
+            cli_error(prog, "--stack ferry, loramac-node or mixed");
+            free(d);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (d->stack != STACK_FERRY && d->n > 1000) {
+        cli_error(prog, "--stack %s: at most 1000 devices (each LoRaMac-node device is a process)", v[6]);
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
+    d->mac_version = v[7] != NULL ? v[7] : "1.0.4";
+    if (strcmp(d->mac_version, "1.0.4") != 0 && strcmp(d->mac_version, "1.1") != 0) {
+        cli_error(prog, "--mac-version 1.0.4 or 1.1");
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
+    d->restart_js = v[8] != NULL && strcmp(v[8], "true") == 0;
+    if (v[5] != NULL && d->stack != STACK_FERRY) {
+        /* the console mode runs the devices in this process (lab_fleet) */
+        cli_error(prog, "--console runs ferry's own lab devices: leave out --stack %s", v[6]);
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
     d->tty = isatty(2);
     ssize_t fl = readlink("/proc/self/exe", d->ferry, sizeof d->ferry - 1);
     if (fl <= 0) {
@@ -953,6 +1290,14 @@ int cli_demo_main(int argc, char **argv)
         return CLI_EXIT_FAIL;
     }
     d->ferry[fl] = '\0';
+    if (d->stack != STACK_FERRY) {
+        char why[PATH_MAX + 256];
+        if (cli_lmn_path(d->ferry, d->lmn_prog, sizeof d->lmn_prog, why, sizeof why) != 0) {
+            cli_error(prog, "--stack %s: %s", v[6], why);
+            free(d);
+            return CLI_EXIT_FAIL;
+        }
+    }
     if (v[0] != NULL) {
         if (strlen(v[0]) >= sizeof d->dir || (mkdir(v[0], 0700) != 0 && errno != EEXIST)) {
             cli_error(prog, "--dir %s: cannot create it", v[0]);
@@ -982,11 +1327,21 @@ int cli_demo_main(int argc, char **argv)
     d->in_step = calloc(d->n, sizeof *d->in_step);
     d->need_secure = calloc(d->n, sizeof *d->need_secure);
     d->done_at = calloc(d->n, sizeof *d->done_at);
+    d->is_lmn = calloc(d->n, sizeof *d->is_lmn);
+    d->lmn = calloc(d->n, sizeof *d->lmn);
+    d->need_switch = calloc(d->n, sizeof *d->need_switch);
+    d->secure_base = calloc(d->n, sizeof *d->secure_base);
+    pthread_mutex_init(&d->lmn_lock, NULL);
     size_t opened = 0;
     json_t *report = json_object(), *steps = json_object(), *devices = json_array();
-    if (!d->dev || !d->owner || !d->target_je || !d->need_mls || !d->need_up || !d->leave_slot || !d->in_step || !d->need_secure || !d->done_at)
+    if (!d->dev || !d->owner || !d->target_je || !d->need_mls || !d->need_up || !d->leave_slot || !d->in_step ||
+        !d->need_secure || !d->done_at || !d->is_lmn || !d->lmn || !d->need_switch || !d->secure_base)
         goto out;
-    fprintf(stderr, "ferry demo: %zu devices, %.0f%% radio loss, in %s\n", d->n, d->loss * 100, d->dir);
+    for (size_t i = 0; i < d->n; i++) {
+        d->lmn[i].pid = -1;
+        d->is_lmn[i] = d->stack == STACK_LMN || (d->stack == STACK_MIXED && i % 3 == 0);
+    }
+    fprintf(stderr, "ferry demo: %zu devices (stack: %s), %.0f%% radio loss, in %s\n", d->n, stack_name[d->stack], d->loss * 100, d->dir);
     fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS,\n"
                     "             a visited network (NS, operator %s) reaching it only through the hub, the hub\n",
             VISITED_NET);
@@ -1024,10 +1379,24 @@ int cli_demo_main(int argc, char **argv)
          * bootstrap one: it bootstraps by passive roaming through the hub */
         uint32_t range = roaming(opened) ? (1u << NET_ACME) | (1u << NET_BOLT) | (1u << NET_VISITED)
                                          : (1u << NET_BOOT) | (1u << NET_ACME) | (1u << NET_BOLT);
+        if (d->is_lmn[opened]) {
+            if (start_lmn(d, opened, img) != 0) {
+                cli_error(prog, "%s: cannot start its LoRaMac-node device (%s)", img, d->lmn_prog);
+                goto out;
+            }
+            continue;
+        }
         if (lab_dev_open(&d->dev[opened], img, (uint8_t)(opened % 6), range, 0xC0FFEEu + (uint32_t)opened * 2654435761u) !=
                 LAB_OK ||
             lab_fleet_add(d->fleet, &d->dev[opened]) != LAB_OK) {
             cli_error(prog, "%s: cannot load the element", img);
+            goto out;
+        }
+    }
+    if (d->stack != STACK_FERRY) {
+        d->lmn_reader_on = pthread_create(&d->lmn_reader, NULL, lmn_reader, d) == 0;
+        if (!d->lmn_reader_on) {
+            cli_error(prog, "cannot start the thread that reads the LoRaMac-node devices");
             goto out;
         }
     }
@@ -1065,6 +1434,9 @@ int cli_demo_main(int argc, char **argv)
         roam += roaming(i);
     json_object_set_new(report, "roaming_devices", json_integer((json_int_t)roam));
     json_object_set_new(report, "loss", json_real(d->loss));
+    json_object_set_new(report, "stack", json_string(stack_name[d->stack]));
+    json_object_set_new(report, "mac_version", json_string(d->mac_version));
+    json_object_set_new(report, "join_server_restarts", json_integer((json_int_t)d->js_restarts));
     json_object_set_new(report, "seconds", json_real(now() - d->t0));
     cpu_report(d, report);
     json_object_set_new(report, "steps", steps);
@@ -1076,6 +1448,8 @@ int cli_demo_main(int argc, char **argv)
         fprintf(stderr, "  %-10s %8zu %8zu %8llu %10.1f %10.1f\n", r->name, r->done, r->total - r->done,
                 (unsigned long long)r->frames, r->median_s, r->worst_s);
     }
+    fprintf(stderr, "\n");
+    stacks_report(d, report);
     cpu_print(d);
     fprintf(stderr, "\n  %s in %.0f s: %s\n", ok ? "every device reached the state the scenario expects" :
                                                    "SOME DEVICES DID NOT reach the state the scenario expects",
@@ -1084,9 +1458,16 @@ int cli_demo_main(int argc, char **argv)
         cli_error(prog, "%s: cannot write the report", v[3]);
     rc = ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 out:
+    if (d->lmn_reader_on) {
+        d->lmn_reader_stop = true;
+        pthread_join(d->lmn_reader, NULL);
+    }
+    if (d->lmn != NULL)
+        cli_lmn_stop_all(d->lmn, d->n, 10 * cli_build_slowness());
     lab_fleet_free(d->fleet);
     for (size_t i = 0; i < opened; i++)
-        lab_dev_close(&d->dev[i]);
+        if (!d->is_lmn[i])
+            lab_dev_close(&d->dev[i]);
     cli_ports_release(&d->ports);
     stop_all(d);
     if (rc == CLI_EXIT_OK && v[4] == NULL && v[0] == NULL) {
@@ -1100,6 +1481,8 @@ out:
     json_decref(devices);
     free(d->dev), free(d->owner), free(d->target_je), free(d->need_mls), free(d->in_step), free(d->need_secure);
     free(d->done_at), free(d->need_up), free(d->leave_slot);
+    free(d->is_lmn), free(d->lmn), free(d->need_switch), free(d->secure_base);
+    pthread_mutex_destroy(&d->lmn_lock);
     free(d);
     return rc;
 }

@@ -4,7 +4,8 @@
  *
  *   ferry lab devices --networks NAME=ADDR:PORT[,NAME=ADDR:PORT...] [--until GOAL]
  *                     [--loss P] [--workers N] [--dr D] [--seconds S] [--max-steps N]
- *                     [--down NAME] [--in-flight N] [--gateway-eui-base E] IMAGE...
+ *                     [--down NAME] [--in-flight N] [--gateway-eui-base E]
+ *                     [--stack ferry|loramac-node] IMAGE...
  *
  * GOAL: joined (any profile), joined:JOINEUI (a session on that JoinEUI),
  * switched (joined on a customer profile), bootstrap (joined on the
@@ -13,12 +14,19 @@
  * personalise`; it is written back after the run, so a later run goes on
  * from where the device was (a power cycle of the device, not of the SE).
  * Exit status 0 when every device met the goal, 1 otherwise.
+ *
+ * --stack loramac-node runs each image under LoRaMac-node instead (an
+ * lmn_node process per device, cli_lmn.h): its stack's NVM is IMAGE.nvm
+ * and its log IMAGE.log, beside the image; the report has the same goals
+ * and the device's own counters (docs/loramac-node.md).
  */
 #include "cli/cli.h"
 #include "cli/cli_json.h"
+#include "cli/cli_lmn.h"
 #include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +65,166 @@ static bool want(lab_dev *d, void *ctx)
     default:
         return d->st.uplinks < g->base[d - g->devs] + g->uplinks;
     }
+}
+
+/* The goal, for a LoRaMac-node device's status line. */
+static bool lmn_met(const goal *g, const cli_lmn_status *s, uint32_t base)
+{
+    bool joined = s->seen && s->joined && s->stack_joined;
+    switch (g->kind) {
+    case G_JOINED:
+        return joined;
+    case G_JOINED_EUI:
+        return joined && s->join_eui == g->join_eui;
+    case G_SWITCHED:
+        return joined && s->active_slot != 0 && !s->on_trial;
+    case G_BOOTSTRAP:
+        return joined && s->active_slot == 0;
+    case G_SECURE:
+        return s->secure_commands > 0;
+    default:
+        return s->uplinks >= base + g->uplinks;
+    }
+}
+
+static json_t *lmn_json(const cli_lmn_status *s, const char *image)
+{
+    json_t *o = json_object();
+    int e = cli_json_set_be(o, "DevEUI", s->dev_eui, 16);
+    e |= cli_json_set_be(o, "JoinEUI", s->join_eui, 16);
+    e |= json_object_set_new(o, "Stack", json_string("loramac-node"));
+    e |= json_object_set_new(o, "Image", json_string(image));
+    e |= cli_json_set_uint(o, "ActiveSlot", s->active_slot);
+    e |= cli_json_set_bool(o, "OnTrial", s->on_trial);
+    e |= cli_json_set_bool(o, "Joined", s->joined);
+    e |= cli_json_set_bool(o, "StackJoined", s->stack_joined);
+    e |= cli_json_set_uint(o, "JoinRequests", s->join_requests);
+    e |= cli_json_set_uint(o, "Joins", s->joins);
+    e |= cli_json_set_uint(o, "JoinFailures", s->join_failures);
+    e |= cli_json_set_uint(o, "Uplinks", s->uplinks);
+    e |= cli_json_set_uint(o, "MLSUplinks", s->mls_uplinks);
+    e |= cli_json_set_uint(o, "Downlinks", s->downlinks);
+    e |= cli_json_set_uint(o, "MLSDownlinks", s->mls_downlinks);
+    e |= cli_json_set_uint(o, "SecureCommands", s->secure_commands);
+    e |= cli_json_set_uint(o, "ProfileSwitches", s->profile_switches);
+    e |= cli_json_set_uint(o, "ElementErrors", s->element_errors);
+    e |= cli_json_set_uint(o, "Rx1", s->rx1);
+    e |= cli_json_set_uint(o, "Rx2", s->rx2);
+    e |= cli_json_set_uint(o, "LostUp", s->lost_up);
+    e |= cli_json_set_uint(o, "LostDown", s->lost_down);
+    e |= cli_json_set_uint(o, "DownMissed", s->missed);
+    e |= json_object_set_new(o, "SimulatedSeconds", json_real(s->simulated_s));
+    if (e != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* --stack loramac-node: each image under LoRaMac-node, one lmn_node
+ * process each, until every one met the goal or `seconds` ran out. */
+static int run_lmn(const char *prog, const lab_air *air, const goal *g, char **images, size_t n, bool mixed, int dr,
+                   double seconds)
+{
+    char ferry[PATH_MAX], program[PATH_MAX], why[PATH_MAX + 256];
+    ssize_t fl = readlink("/proc/self/exe", ferry, sizeof ferry - 1);
+    if (fl <= 0)
+        return CLI_EXIT_FAIL;
+    ferry[fl] = '\0';
+    if (cli_lmn_path(ferry, program, sizeof program, why, sizeof why) != 0) {
+        cli_error(prog, "--stack loramac-node: %s", why);
+        return CLI_EXIT_FAIL;
+    }
+    char nets[LAB_AIR_NETWORKS * 100] = "";
+    for (size_t i = 0; i < air->n_net; i++) {
+        size_t len = strlen(nets);
+        snprintf(nets + len, sizeof nets - len, "%s%s=%s", i ? "," : "", air->net[i].name, air->net[i].ns_addr);
+    }
+    cli_lmn *devs = calloc(n, sizeof *devs);
+    uint32_t *base = calloc(n, sizeof *base);
+    bool *met = calloc(n, sizeof *met);
+    int rc = CLI_EXIT_OK;
+    size_t started = 0, done = 0;
+    if (devs == NULL || base == NULL || met == NULL) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    int margin = (int)(300 * cli_build_slowness());
+    for (; started < n; started++) {
+        char nvm[PATH_MAX + 8], log[PATH_MAX + 8];
+        snprintf(nvm, sizeof nvm, "%s.nvm", images[started]);
+        snprintf(log, sizeof log, "%s.log", images[started]);
+        cli_lmn_args a = {.image = images[started], .nvm = nvm, .log = log, .networks = nets, .in_range = NULL,
+                          .dr = mixed ? (unsigned)(started % 6) : (unsigned)dr, .loss = air->loss_up,
+                          .seed = 0x1234567u + (uint32_t)started * 7919u,
+                          .window_margin_ms = margin < 700 ? margin : 700, .run = false};
+        if (cli_lmn_start(&devs[started], program, &a) != 0) {
+            cli_error(prog, "%s: cannot start its LoRaMac-node device", images[started]);
+            rc = CLI_EXIT_FAIL;
+            goto out;
+        }
+        for (size_t k = 0; k < air->n_net; k++) {
+            char line[32];
+            snprintf(line, sizeof line, "down %zu", k);
+            if (air->net[k].down && cli_lmn_send(&devs[started], line) != 0)
+                rc = CLI_EXIT_FAIL;
+        }
+    }
+    /* the counters a goal of "N more uplinks" starts from */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (size_t seen = 0; seen < n;) {
+        cli_lmn_poll(devs, n, 200, NULL);
+        seen = 0;
+        for (size_t i = 0; i < n; i++)
+            seen += devs[i].st.seen || devs[i].exited;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if ((double)(t.tv_sec - t0.tv_sec) > 30 * cli_build_slowness())
+            break;
+    }
+    for (size_t i = 0; i < n; i++)
+        base[i] = devs[i].st.uplinks;
+    double used = 0;
+    while (rc == CLI_EXIT_OK) {
+        done = 0;
+        for (size_t i = 0; i < n; i++) {
+            met[i] = lmn_met(g, &devs[i].st, base[i]);
+            done += met[i];
+            if (met[i] == devs[i].running && cli_lmn_send(&devs[i], met[i] ? "pause" : "run") != 0)
+                devs[i].running = !met[i];   /* gone: its status says how far it got */
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        used = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+        if (done == n || used >= seconds)
+            break;
+        cli_lmn_poll(devs, n, 200, NULL);
+    }
+    cli_lmn_stop_all(devs, started, 10 * cli_build_slowness());
+    if (rc == CLI_EXIT_OK && done < n)
+        cli_error(prog, "%zu of %zu devices reached the goal; the wall-time budget ran out (--seconds)", done, n);
+    json_t *out = json_object(), *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = lmn_json(&devs[i].st, images[i]);
+        if (o != NULL)
+            json_array_append_new(list, o);
+    }
+    json_object_set_new(out, "devices", list);
+    int e = cli_json_set_uint(out, "done", done);
+    e |= cli_json_set_uint(out, "total", n);
+    e |= json_object_set_new(out, "Stack", json_string("loramac-node"));
+    e |= json_object_set_new(out, "SecondsBudget", json_real(seconds));
+    e |= json_object_set_new(out, "SecondsUsed", json_real(used));
+    e |= json_object_set_new(out, "BudgetRanOut", json_boolean(done < n && used >= seconds));
+    int erc = cli_json_emit(prog, out, e);
+    if (rc == CLI_EXIT_OK)
+        rc = erc != CLI_EXIT_OK ? erc : done == n ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+out:
+    if (rc != CLI_EXIT_OK && devs != NULL)
+        cli_lmn_stop_all(devs, started, 10 * cli_build_slowness());
+    free(devs);
+    free(base);
+    free(met);
+    return rc;
 }
 
 static int parse_goal(const char *prog, const char *s, goal *g)
@@ -156,16 +324,18 @@ int cli_lab_devices_main(int argc, char **argv)
         {"in-flight", "N", "class A exchanges each worker has open at once (default 32)"},
         {"gateway-eui-base", "E", "EUI of the first gateway (default AA555A, this process's id, then zeros): "
                                   "two runs against one network need different ones"},
+        {"stack", "S", "ferry (default: the lab's own devices) or loramac-node (an lmn_node process per image, "
+                       "`make loramac`)"},
     };
-    char *v[10];
+    char *v[11];
     char **pos = calloc(MAX_DEVICES, sizeof *pos);
     size_t npos = 0;
     if (pos == NULL)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
-    switch (cli_opts_parse(prog, specs, 10, argc, argv, v, pos, MAX_DEVICES, &npos)) {
+    switch (cli_opts_parse(prog, specs, 11, argc, argv, v, pos, MAX_DEVICES, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 10);
+        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 11);
         free(pos);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
@@ -223,6 +393,21 @@ int cli_lab_devices_main(int argc, char **argv)
     for (size_t i = 0; v[7] != NULL && i < air.n_net; i++)
         if (strcmp(air.net[i].name, v[7]) == 0)
             air.net[i].down = true;
+    if (v[10] != NULL && strcmp(v[10], "ferry") != 0) {
+        if (strcmp(v[10], "loramac-node") != 0) {
+            cli_error(prog, "--stack ferry or loramac-node");
+            free(pos);
+            return CLI_EXIT_USAGE;
+        }
+        if (npos > 1000) {
+            cli_error(prog, "--stack loramac-node: at most 1000 images (each device is a process)");
+            free(pos);
+            return CLI_EXIT_USAGE;
+        }
+        rc = run_lmn(prog, &air, &g, pos, npos, mixed, dr, seconds);
+        free(pos);
+        return rc;
+    }
     lab_dev *devs = calloc(npos, sizeof *devs);
     g.base = calloc(npos, sizeof *g.base);
     g.devs = devs;

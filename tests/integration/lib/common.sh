@@ -5,6 +5,7 @@
 #
 #   ok/notok/check   TAP lines; n and failed count them; notok shows $tmp/err
 #   need_node        node, curl and tests/oracle/node_modules, or a failing plan
+#   need_lmn_node    LoRaMac-node's source (else "skipped") and $LMN_NODE
 #   make_tmp NAME    $tmp, removed at exit (unless KEEP), with every pid in
 #                    $pids and $idm_pid killed first
 #   hex16, jget KEY, idm_deployment (the IDM's), customer_js (a customer
@@ -29,6 +30,20 @@ need_node() {
     if ! command -v node >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1 ||
         ! "$root/tests/oracle/install.sh" >/dev/null 2>&1 || [ ! -d "$NODE_PATH/aes-cmac" ]; then
         echo "not ok 1 - node, curl and tests/oracle/node_modules are needed (scripts/deps.sh, tests/oracle/install.sh)"
+        echo "1..1"
+        exit 1
+    fi
+}
+# LoRaMac-node's lab devices (issue 20): without LoRaMac-node's source in
+# LORAMAC_NODE_DIR the test says "skipped" and ends (never "passed");
+# otherwise LMN_NODE is the lmn_node program beside $FERRY's build, which
+# must be there (a failing plan if not).
+need_lmn_node() {
+    LORAMAC_NODE_DIR=${LORAMAC_NODE_DIR:-$(cd "$root/.." && pwd)/shared/loramac-node}
+    need_loramac_node
+    LMN_NODE="$(dirname "$(dirname "$FERRY")")/loramac/lmn_node"
+    if [ ! -x "$LMN_NODE" ]; then
+        echo "not ok 1 - lmn_node is built next to $FERRY from $LORAMAC_NODE_DIR (make loramac, make check)"
         echo "1..1"
         exit 1
     fi

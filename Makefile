@@ -42,7 +42,7 @@ LAYERS    := $(foreach l,lorawan net mls se sehost hsm store bi js idm hub lab,$
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
-EXT_LIBS  := $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS)
+EXT_LIBS  := $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS) -lm
 EXT_CFLAGS := $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS) $(SERVER_CFLAGS)
 
 CLI_SRC   := $(wildcard src/cli/*.c)

@@ -912,8 +912,8 @@ int cli_demo_main(int argc, char **argv)
         {"keep", "true", "keep the directory (default: removed when everything went well)"},
         {"clock", "wall|simulated", "wall (default): receive windows waited for; simulated: a discrete-event "
                                     "radio clock, bound by CPU (docs/scale.md)"},
-        {"gateways", "G", "simulated clock: cells, each with one gateway per network (default: one per device, "
-                          "at most 120)"},
+        {"gateways", "G", "simulated clock: cells, each with one gateway per network (default: one per device up "
+                          "to 200 devices, then one per 10, at most 1000)"},
     };
     enum { NSPEC = 7 };
     char *v[NSPEC];
@@ -937,12 +937,12 @@ int cli_demo_main(int argc, char **argv)
     d->loss = v[2] != NULL ? atof(v[2]) : 0.0;
     long gws = v[6] != NULL ? strtol(v[6], NULL, 10) : 0;
     if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5 ||
-        (v[5] != NULL && lab_clock_parse(v[5], &d->clock) != LAB_OK) || gws < 0 || gws > 120) {
-        cli_error(prog, "--devices 4..10000, --loss 0..0.5, --clock wall or simulated, --gateways 1..120");
+        (v[5] != NULL && lab_clock_parse(v[5], &d->clock) != LAB_OK) || gws < 0 || gws > 1000) {
+        cli_error(prog, "--devices 4..10000, --loss 0..0.5, --clock wall or simulated, --gateways 1..1000");
         free(d);
         return CLI_EXIT_USAGE;
     }
-    d->gateways = gws > 0 ? (unsigned)gws : d->n < 120 ? (unsigned)d->n : 120;
+    d->gateways = gws > 0 ? (unsigned)gws : d->n <= 200 ? (unsigned)d->n : (unsigned)(d->n / 10 < 1000 ? d->n / 10 : 1000);
     d->tty = isatty(2);
     ssize_t fl = readlink("/proc/self/exe", d->ferry, sizeof d->ferry - 1);
     if (fl <= 0) {
@@ -1013,6 +1013,9 @@ int cli_demo_main(int argc, char **argv)
     air.window_margin_ms = (int)(300 * cli_build_slowness());
     air.clock = d->clock;
     air.gateways = d->gateways;
+    /* each step's devices start over 10 simulated seconds per device of a
+     * cell: a cell's gateway is not asked for every join-accept at once */
+    air.start_spread_s = 10.0 * (double)d->n / (double)d->gateways;
     unsigned workers = 2;
     if (lab_fleet_new(&air, workers, 0xAA555A0000000000ull, &d->fleet) != LAB_OK) {
         cli_error(prog, "the simulated gateways could not reach the network servers");

@@ -204,6 +204,8 @@ typedef struct worker {
     size_t *heap;                /* device indices, by next_us */
     size_t n_heap, cap_heap;
     uint32_t next_id;
+    struct pollfd *pfd;          /* every gateway socket of its cells */
+    size_t n_pfd;
 } worker;
 
 /* Simulated clock: one cell, one gateway per network, worker cell % workers. */
@@ -316,6 +318,7 @@ void lab_fleet_free(lab_fleet *f)
         free(f->w[i].open);
         free(f->w[i].sx);
         free(f->w[i].heap);
+        free(f->w[i].pfd);
     }
     for (unsigned c = 0; f->cells != NULL && c < f->n_cells; c++)
         for (size_t n = 0; n < f->air.n_net; n++) {
@@ -1138,14 +1141,8 @@ static void sim_downlink_end(worker *w, size_t k)
 static void sim_collect(worker *w, int ms)
 {
     lab_fleet *f = w->f;
-    struct pollfd p[512];
-    size_t np = 0;
-    if (ms > 0) {
-        for (unsigned c = (unsigned)(w - f->w); c < f->n_cells && np < 512; c += f->n_workers)
-            for (size_t n = 0; n < f->air.n_net && np < 512; n++)
-                p[np++] = (struct pollfd){.fd = f->cells[c].gw[n].fd, .events = POLLIN};
-        (void)poll(p, np, ms);
-    }
+    if (ms > 0)
+        (void)poll(w->pfd, w->n_pfd, ms);
     for (unsigned c = (unsigned)(w - f->w); c < f->n_cells; c += f->n_workers)
         for (size_t n = 0; n < f->air.n_net; n++) {
             lab_gw *gw = &f->cells[c].gw[n];
@@ -1174,16 +1171,25 @@ static void *sim_work(void *arg)
         w->heap = calloc(f->n_dev + 1, sizeof *w->heap);
         w->cap_heap = f->n_dev + 1;
     }
-    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1) {
+    if (w->pfd == NULL) {
+        w->pfd = calloc((size_t)f->n_cells * f->air.n_net / f->n_workers + f->air.n_net, sizeof *w->pfd);
+        for (unsigned c = (unsigned)(w - f->w); w->pfd != NULL && c < f->n_cells; c += f->n_workers)
+            for (size_t n = 0; n < f->air.n_net; n++)
+                w->pfd[w->n_pfd++] = (struct pollfd){.fd = f->cells[c].gw[n].fd, .events = POLLIN};
+    }
+    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1 || w->pfd == NULL) {
         pthread_mutex_lock(&f->lock);
         f->stop = true;
         pthread_mutex_unlock(&f->lock);
         return NULL;
     }
+    /* a run's devices start over start_spread_s, as a fleet powered up
+     * over a while rather than at one instant */
+    uint64_t spread_us = f->air.start_spread_s > 0 ? (uint64_t)(f->air.start_spread_s * 1e6) : SIM_JITTER_US;
     for (size_t i = 0; i < f->n_dev; i++)
         if (cell_of(f, i) % f->n_workers == (unsigned)(w - f->w)) {
             if (f->dev[i]->next_us < w->now_us)
-                f->dev[i]->next_us = w->now_us + (uint64_t)(draw(f->dev[i]) * SIM_JITTER_US);
+                f->dev[i]->next_us = w->now_us + (uint64_t)(draw(f->dev[i]) * spread_us);
             heap_push(w, i);
         }
     double keepalive_at = now_wall() + KEEPALIVE_S;

@@ -106,6 +106,8 @@ typedef struct lab_air {
     lab_clock clock;             /* wall (default) or simulated (below) */
     unsigned gateways;           /* simulated: cells, each with one gateway per network
                                     (default: one per worker) */
+    double start_spread_s;       /* simulated: a run's devices start uniformly over this many
+                                    simulated seconds (default 1) */
 } lab_air;
 
 typedef struct lab_dev_stats {

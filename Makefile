@@ -105,6 +105,11 @@ $(1)/bench/idm_profile: $(1)/obj/bench/idm_profile.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/bench/lab_scale: $(1)/obj/bench/lab_scale.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 endef
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -172,7 +177,7 @@ soak: deps
 	@BUILD=$(BUILD) ./tests/soak.sh
 
 BENCH_BINS := $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bench/idm_profile \
-              $(BUILD)/bench/bin/ferry
+              $(BUILD)/bench/bench/lab_scale $(BUILD)/bench/bin/ferry
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
@@ -181,6 +186,8 @@ bench: deps
 	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 	@BUILD=$(BUILD) ./bench/lab_demo.sh
+	@BUILD=$(BUILD) LAB_BENCH_CLOCK=simulated LAB_BENCH_DEVICES=10000 ./bench/lab_demo.sh
+	@$(BUILD)/bench/bench/lab_scale
 
 # ---------------------------------------------------------------------------
 # The secure element on its target: src/se, src/mls and the parts of

@@ -796,6 +796,7 @@ static void *work(void *arg)
 /* ---------------------------------------------------------------- the simulated clock */
 
 #define SIM_COLLECT_EVERY 64u
+#define SIM_ANSWER_GUARD_S 30.0      /* wall time an NS has to answer (a downlink or a notice) */
 #define SIM_POLL_MS 20               /* longest wait for an answer before looking again */
 #define SIM_JITTER_US 1000000u       /* a device's random delay before an exchange */
 #define SIM_PRUNE_US 20000000u       /* frames older than this cannot overlap a new one */
@@ -822,6 +823,7 @@ typedef struct sim_x {
     lab_txpk down;
     bool down_rx2;
     uint64_t hear_us;            /* the downlink has been received */
+    bool roamed;                 /* a network said its answer may come later (txnone wait) */
 } sim_x;
 
 static lab_status sim_cells_open(lab_fleet *f, uint64_t gw_eui_base)
@@ -1047,7 +1049,7 @@ static void sim_uplink_end(worker *w, size_t k)
     }
     e->state = SX_WAIT;
     e->horizon_us = e->rx1_us;
-    e->guard = now_wall() + air.window_margin_ms / 1000.0;
+    e->guard = now_wall() + SIM_ANSWER_GUARD_S;
 }
 
 static void tx_ack(worker *w, lab_gw *gw, uint16_t token, const char *error)
@@ -1057,8 +1059,9 @@ static void tx_ack(worker *w, lab_gw *gw, uint16_t token, const char *error)
 }
 
 /* A PULL_RESP (or a "no downlink" notice) from network n's gateway of cell c. */
-static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint16_t token, bool none)
+static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint16_t token, lab_gw_down_kind kind)
 {
+    bool none = kind != LAB_GW_DOWNLINK;
     lab_fleet *f = w->f;
     cell *ce = &f->cells[c];
     for (size_t k = 0; k < w->n_sx; k++) {
@@ -1068,6 +1071,13 @@ static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint
         if (none) {
             if (tx->tmst != (uint32_t)e->end_us)
                 continue;
+            if (kind == LAB_GW_WAIT) {
+                /* a roamed uplink: its home network's answer, if any, comes
+                 * through the hub within window_margin_ms of wall time */
+                e->guard = now_wall() + w->f->air.window_margin_ms / 1000.0;
+                e->roamed = true;
+                return;
+            }
             w->c.no_downlink++;
             e->answered |= 1u << n;
             if (e->answered == e->pushed)
@@ -1148,12 +1158,12 @@ static void sim_collect(worker *w, int ms)
             lab_gw *gw = &f->cells[c].gw[n];
             lab_txpk tx;
             uint16_t token = 0;
-            bool none = false;
+            lab_gw_down_kind kind = LAB_GW_DOWNLINK;
             for (;;) {
                 lab_gw_read_room(gw);
-                if (!lab_gw_take(gw, &tx, &token, &none))
+                if (!lab_gw_take(gw, &tx, &token, &kind))
                     break;
-                sim_answer(w, c, n, &tx, token, none);
+                sim_answer(w, c, n, &tx, token, kind);
             }
         }
 }
@@ -1209,7 +1219,8 @@ static void *sim_work(void *arg)
         for (size_t k = 0; k < w->n_sx; k++) {
             sim_x *e = &w->sx[k];
             if (e->state == SX_WAIT && (wall >= e->guard || stop)) {
-                w->c.answers_late++;
+                if (!e->roamed)
+                    w->c.answers_late++;
                 sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
                 k--;
                 continue;

@@ -82,12 +82,12 @@ static lab_status send_packet(lab_gw *gw, const lab_udp_packet *p)
     return send(gw->fd, d, n, 0) == (ssize_t)n ? LAB_OK : LAB_ERR_IO;
 }
 
-static void queue_down(lab_gw *gw, const lab_txpk *tx, uint16_t token, bool none)
+static void queue_down(lab_gw *gw, const lab_txpk *tx, uint16_t token, lab_gw_down_kind kind)
 {
     size_t at = (gw->head + gw->pending) % LAB_GW_PENDING;
     gw->down[at] = *tx;
     gw->down_token[at] = token;
-    gw->down_none[at] = none;
+    gw->down_kind[at] = kind;
     gw->pending++;
 }
 
@@ -101,12 +101,13 @@ static void take_pull_resp(lab_gw *gw, const lab_udp_packet *p)
     const char *bad = "{\"txpk_ack\":{\"error\":\"TX_FREQ\"}}";
     const char *full = "{\"txpk_ack\":{\"error\":\"COLLISION_PACKET\"}}";
     uint32_t tmst = 0;
+    bool wait = false;
     bool room = gw->pending < LAB_GW_PENDING;
-    if (lab_udp_txnone_parse(p->json, p->json_len, &tmst) == LAB_OK) {
+    if (lab_udp_txnone_parse(p->json, p->json_len, &tmst, &wait) == LAB_OK) {
         memset(&tx, 0, sizeof tx);
         tx.tmst = tmst;
         if (room)
-            queue_down(gw, &tx, p->token, true);
+            queue_down(gw, &tx, p->token, wait ? LAB_GW_WAIT : LAB_GW_NONE);
         else
             gw->down_refused++;
         return;
@@ -119,7 +120,7 @@ static void take_pull_resp(lab_gw *gw, const lab_udp_packet *p)
         (void)send_packet(gw, &ack);
     }
     if (parsed && room)
-        queue_down(gw, &tx, p->token, false);
+        queue_down(gw, &tx, p->token, LAB_GW_DOWNLINK);
     else
         gw->down_refused++;
 }
@@ -243,13 +244,13 @@ void lab_gw_read_room(lab_gw *gw)
     }
 }
 
-bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, bool *none)
+bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, lab_gw_down_kind *kind)
 {
     if (gw->pending == 0)
         return false;
     *out = gw->down[gw->head];
     *token = gw->down_token[gw->head];
-    *none = gw->down_none[gw->head];
+    *kind = gw->down_kind[gw->head];
     gw->head = (gw->head + 1) % LAB_GW_PENDING;
     gw->pending--;
     return true;
@@ -258,9 +259,9 @@ bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, bool *none)
 bool lab_gw_take_down(lab_gw *gw, lab_txpk *out)
 {
     uint16_t token = 0;
-    bool none = false;
-    while (lab_gw_take(gw, out, &token, &none))
-        if (!none)
+    lab_gw_down_kind kind = LAB_GW_DOWNLINK;
+    while (lab_gw_take(gw, out, &token, &kind))
+        if (kind == LAB_GW_DOWNLINK)
             return true;
     return false;
 }

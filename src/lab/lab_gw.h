@@ -17,6 +17,14 @@
 
 #define LAB_GW_PENDING 64
 
+/* What a PULL_RESP carried (lab_udp.h): a downlink, or one of the
+ * simulated clock's notices (only the tmst of the uplink is set). */
+typedef enum lab_gw_down_kind {
+    LAB_GW_DOWNLINK,
+    LAB_GW_NONE,                 /* no downlink for that uplink */
+    LAB_GW_WAIT,                 /* an answer may come later, from another network */
+} lab_gw_down_kind;
+
 typedef struct lab_gw {
     int fd;
     uint64_t eui;
@@ -24,7 +32,7 @@ typedef struct lab_gw {
     size_t head, pending;               /* PULL_RESPs received, not yet taken (a ring) */
     lab_txpk down[LAB_GW_PENDING];
     uint16_t down_token[LAB_GW_PENDING];
-    bool down_none[LAB_GW_PENDING];     /* a "no downlink" notice (lab_udp.h txnone): down[].tmst only */
+    lab_gw_down_kind down_kind[LAB_GW_PENDING];
     bool defer_ack;                     /* the caller answers each PULL_RESP (lab_gw_tx_ack): the
                                            simulated clock's gateway checks its duty cycle first */
     uint32_t push_sent, push_acked;     /* PUSH_DATA sent, PUSH_ACKs seen */
@@ -54,8 +62,8 @@ void lab_gw_read_room(lab_gw *gw);
 /* Takes the oldest queued downlink; false when there is none. */
 bool lab_gw_take_down(lab_gw *gw, lab_txpk *out);
 /* The same, for the simulated clock: *token is the PULL_RESP's (for
- * lab_gw_tx_ack), *none tells a "no downlink" notice (only out->tmst set). */
-bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, bool *none);
+ * lab_gw_tx_ack), *kind whether it is a downlink or a notice. */
+bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, lab_gw_down_kind *kind);
 /* TX_ACK for a PULL_RESP taken under defer_ack: error "NONE" (sent) or a
  * reason ("DUTY_CYCLE", "COLLISION_PACKET", ...). */
 lab_status lab_gw_tx_ack(lab_gw *gw, uint16_t token, const char *error) LAB_MUST_CHECK;

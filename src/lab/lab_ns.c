@@ -217,13 +217,13 @@ static lab_status send_txpk(lab_ns *ns, uint64_t gw, const lab_txpk *tx, uint16_
 
 /* Simulated clock: tells gateway gw that its uplink of tmst gets no
  * downlink (lab_udp.h, txnone). */
-static void send_none(lab_ns *ns, uint64_t gw, uint32_t tmst)
+static void send_none(lab_ns *ns, uint64_t gw, uint32_t tmst, bool wait)
 {
     char json[64];
     size_t jn = 0;
     uint8_t d[128];
     size_t dn = 0;
-    if (lab_udp_txnone_build(tmst, json, sizeof(json), &jn) != LAB_OK)
+    if (lab_udp_txnone_build(tmst, wait, json, sizeof(json), &jn) != LAB_OK)
         return;
     lab_udp_packet p = {.token = ++ns->down_token, .type = LAB_UDP_PULL_RESP, .json = (const uint8_t *)json,
                         .json_len = jn};
@@ -327,7 +327,7 @@ static void sim_tx_ack(lab_ns *ns, uint64_t gw, uint16_t token, bool refused)
         sd->used = false;
         requeue(ns, sd);
         lw_secure_wipe(&sd->q, sizeof(sd->q));
-        send_none(ns, gw, sd->up_tmst);
+        send_none(ns, gw, sd->up_tmst, false);
         return;
     }
 }
@@ -736,10 +736,10 @@ static void process(lab_ns *ns, dedup_slot *up, uint64_t now_ms)
     else
         lab_ns_log(ns, "ignored", 0, "%s not handled by this NS", lw_mtype_name(f.mtype));
     /* Simulated clock: an uplink that got nothing is said so, so that the
-     * simulator need not wait for its RX2 (a roamed one is answered, or
-     * not, by its home network later). */
-    if (ns->cfg.clock == LAB_CLOCK_SIMULATED && !ns->answered && !ns->deferred && up->roam == NULL)
-        send_none(ns, up->best_gw, up->best.tmst);
+     * simulator need not wait for its RX2; a roamed one is answered, or
+     * not, by its home network later, which the "wait" notice says. */
+    if (ns->cfg.clock == LAB_CLOCK_SIMULATED && !ns->answered && up->roam == NULL)
+        send_none(ns, up->best_gw, up->best.tmst, ns->deferred);
 }
 
 static void take_rxpk(lab_ns *ns, uint64_t now_ms, uint64_t gw, const lab_rxpk *pk)

@@ -120,9 +120,11 @@ lab_status lab_udp_txpk_parse(const uint8_t *json, size_t len, lab_txpk *out) LA
  * simulator need not wait for that uplink's RX2 to close. It is never
  * acknowledged and never sent under the wall clock; a real forwarder would
  * answer it with a TX_ACK error and send nothing. */
-lab_status lab_udp_txnone_build(uint32_t tmst, char *out, size_t cap, size_t *out_len) LAB_MUST_CHECK;
-/* LAB_ERR_FORMAT when json[len] is not such an object (e.g. a txpk). */
-lab_status lab_udp_txnone_parse(const uint8_t *json, size_t len, uint32_t *tmst) LAB_MUST_CHECK;
+lab_status lab_udp_txnone_build(uint32_t tmst, bool wait, char *out, size_t cap, size_t *out_len) LAB_MUST_CHECK;
+/* LAB_ERR_FORMAT when json[len] is not such an object (e.g. a txpk). With
+ * {"txnone":{"tmst":N,"wait":true}} the NS says instead that the answer, if
+ * any, comes later from elsewhere (a roamed uplink's home network): *wait. */
+lab_status lab_udp_txnone_parse(const uint8_t *json, size_t len, uint32_t *tmst, bool *wait) LAB_MUST_CHECK;
 
 /* TX_ACK's {"txpk_ack":{"error":"..."}}: *error gets the text, "NONE" when
  * the JSON part is empty or has no error field. */

@@ -426,8 +426,10 @@ static void assert_none(const fake *f, int i, uint32_t tmst)
     assert_int_equal(lab_udp_decode(f->sent[i], f->sent_len[i], &p), LAB_OK);
     assert_int_equal(p.type, LAB_UDP_PULL_RESP);
     uint32_t t = 0;
-    assert_int_equal(lab_udp_txnone_parse(p.json, p.json_len, &t), LAB_OK);
+    bool wait = true;
+    assert_int_equal(lab_udp_txnone_parse(p.json, p.json_len, &t, &wait), LAB_OK);
     assert_int_equal(t, tmst);
+    assert_false(wait);
     lab_txpk tx;
     assert_int_equal(lab_udp_txpk_parse(p.json, p.json_len, &tx), LAB_ERR_FORMAT);
 }

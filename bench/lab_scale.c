@@ -13,7 +13,7 @@
  *     projected linearly from the largest one simulated (a saturated cell's
  *     time grows with its devices), and the table says which.
  *
- *   lab_scale [--max-cell N (default 1000)] [--seed S]
+ *   lab_scale [--max-cell N (default 100)] [--seed S]
  *
  * Prints figures; asserts nothing.
  */
@@ -295,7 +295,7 @@ static void human(double s, char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
-    size_t max_cell = 1000;
+    size_t max_cell = 100;
     uint64_t seed = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--max-cell") == 0)

@@ -399,6 +399,23 @@ static void windows_of(const lab_air *air, exchange *x, uint32_t tmst, double fr
     x->deadline = now_wall() + (double)(delay + 1) + air->window_margin_ms / 1000.0;
 }
 
+/* The rxpk a gateway forwards for phy[len] heard at tmst. */
+static void rxpk_fill(lab_rxpk *pk, uint32_t tmst, double freq, uint8_t sf, uint16_t bw, const uint8_t *phy, size_t len)
+{
+    memset(pk, 0, sizeof *pk);
+    pk->tmst = tmst;
+    pk->freq = freq;
+    pk->stat = 1;
+    pk->lora = true;
+    pk->sf = sf;
+    pk->bw = bw;
+    memcpy(pk->codr, "4/5", 4);
+    pk->rssi = -80;
+    pk->lsnr = 5.0;
+    pk->size = len;
+    memcpy(pk->data, phy, len);
+}
+
 /* Pushes phy from every gateway of this worker whose network hears the
  * device, and opens the device's windows; x->heard gets a mask of the
  * networks that got a copy. */
@@ -406,23 +423,12 @@ static void transmit(worker *w, exchange *x, const uint8_t *phy, size_t len)
 {
     lab_dev *d = x->d;
     lab_rxpk pk;
-    memset(&pk, 0, sizeof pk);
     uint8_t sf = 7;
     uint16_t bw = 125;
     if (lab_eu868_dr_params(d->dr, &sf, &bw) != LAB_OK)
         sf = 7, bw = 125;
     w->tmst += FRAME_SPACING_US;
-    pk.tmst = w->tmst;
-    pk.freq = 868.1 + 0.2 * ((d->st.uplinks + d->st.join_requests) % 3);
-    pk.stat = 1;
-    pk.lora = true;
-    pk.sf = sf;
-    pk.bw = bw;
-    memcpy(pk.codr, "4/5", 4);
-    pk.rssi = -80;
-    pk.lsnr = 5.0;
-    pk.size = len;
-    memcpy(pk.data, phy, len);
+    rxpk_fill(&pk, w->tmst, 868.1 + 0.2 * ((d->st.uplinks + d->st.join_requests) % 3), sf, bw, phy, len);
     lab_air air;
     pthread_mutex_lock(&w->f->lock);
     air = w->f->air;
@@ -1011,18 +1017,7 @@ static void sim_uplink_end(worker *w, size_t k)
     e->rx1_us = e->end_us + (uint64_t)delay * 1000000u;
     e->rx2_us = e->rx1_us + 1000000u;
     lab_rxpk pk;
-    memset(&pk, 0, sizeof pk);
-    pk.tmst = (uint32_t)e->end_us;
-    pk.freq = e->freq;
-    pk.stat = 1;
-    pk.lora = true;
-    pk.sf = e->sf;
-    pk.bw = e->bw;
-    memcpy(pk.codr, "4/5", 4);
-    pk.rssi = -80;
-    pk.lsnr = 5.0;
-    pk.size = e->len;
-    memcpy(pk.data, e->phy, e->len);
+    rxpk_fill(&pk, (uint32_t)e->end_us, e->freq, e->sf, e->bw, e->phy, e->len);
     for (size_t n = 0; n < air.n_net; n++) {
         if (!(d->in_range & (1u << n)) || air.net[n].down)
             continue;

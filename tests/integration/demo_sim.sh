@@ -4,4 +4,4 @@
 # simulated clock's own counters (docs/scale.md). The 10,000-device run is
 # make bench's (bench/lab_demo.sh), not make check's.
 here=$(cd "$(dirname "$0")" && pwd)
-DEMO_CLOCK=simulated exec "$here/demo.sh"
+DEMO_CLOCK=simulated exec sh "$here/demo.sh"

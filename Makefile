@@ -50,6 +50,14 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 HEADERS   := $(wildcard src/*/*.h tests/unit/*.h)
 
+# The activation console's static files, embedded in `idm serve`
+# (src/idm/idm_console.h, docs/console.md): index.html first.
+CONSOLE_FILES := console/index.html $(filter-out console/index.html,$(wildcard console/*.html console/*.js console/*.css console/*.svg))
+CONSOLE_C     := $(BUILD)/gen/idm_console_assets.c
+$(CONSOLE_C): $(CONSOLE_FILES) scripts/embed_console.sh
+	@mkdir -p $(dir $@)
+	$(Q)scripts/embed_console.sh $@ $(CONSOLE_FILES)
+
 # Quiet by default: one line per file; `make V=1` prints whole commands.
 ifeq ($(V),1)
 Q :=
@@ -69,8 +77,13 @@ $(1)/obj/%.o: %.c $(HEADERS)
 	$$(call say,CC,$$@)
 	$(Q)$$(CC) $(BASE_CFLAGS) $(2) $(EXT_CFLAGS) -c $$< -o $$@
 
+$(1)/obj/gen/idm_console_assets.o: $(CONSOLE_C) src/idm/idm_console.h
+	@mkdir -p $$(dir $$@)
+	$$(call say,CC,$$@)
+	$(Q)$$(CC) $(BASE_CFLAGS) $(2) -c $$< -o $$@
+
 $(foreach l,$(LAYERS),
-$(1)/lib/libferry-$(l).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard src/$(l)/*.c))
+$(1)/lib/libferry-$(l).a: $$(patsubst %.c,$(1)/obj/%.o,$$(wildcard src/$(l)/*.c)) $(if $(filter idm,$(l)),$(1)/obj/gen/idm_console_assets.o)
 	@mkdir -p $$(dir $$@)
 	$$(call say,AR,$$@)
 	$(Q)rm -f $$@ && ar rcs $$@ $$^

@@ -12,7 +12,12 @@
 # it. With group commit, threads that wait for an fsync use no CPU, so more
 # threads make bigger batches (docs/join-server.md, "Performance"). The
 # PKCS#11 floor is measured before and after the served runs and averaged:
-# the load of the machine moves both the same way, and the ratio less.
+# the load of the machine moves both the same way, and the ratio less. Each
+# served run also reports the server's CPU time per join (from /proc), which
+# the machine's other jobs move less than the rate, and joins per commit;
+# PostgreSQL is measured beside SQLite when its binaries are installed. The
+# floor in two threads of one process shows how far the token library lets
+# one `ferry serve` go in parallel.
 set -eu
 
 BUILD=${BUILD:-build}
@@ -29,7 +34,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-jsbench.XXXXXX")
 server=""
 pg_started=""
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null
+    [ -n "$server" ] && kill $server 2>/dev/null
     [ -n "$pg_started" ] && $as_pg "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m immediate -w stop >/dev/null 2>&1
     rm -rf "$tmp"
 }
@@ -54,31 +59,57 @@ default_threads=$(sed -n 's/^threads = //p' "$dep/ferry.conf")
 
 mem=$("$load" memory "$seconds")
 floor1=$("$load" floor "$dep" "$seconds")
-# serve THREADS: the served rate over HTTP, its batch, then the same joins
-# in-process; one JSON line each (http, batch, handler)
+# serve THREADS [DATABASE [PROCESSES]]: the served rate over HTTP, its
+# batch and CPU, then the same joins in-process; one line each (http,
+# batch + CPU, handler). PROCESSES > 1: that many `serve` processes share
+# the port (listen_shared), THREADS threads in all
 serve() {
-    d="$tmp/dep-$1${2:+-pg}"
+    procs=${3:-1}
+    d="$tmp/dep-$1${2:+-pg}-p$procs"
     deploy "$d" "${2:-}" || { echo "js_bench: the deployment could not be made" >&2; exit 1; }
-    sed -i "s/^threads = .*/threads = $1/" "$d/ferry.conf"
-    "$ferry" -d "$d" serve 2>/dev/null &
-    server=$!
+    sed -i "s/^threads = .*/threads = $(($1 / procs))/" "$d/ferry.conf"
+    [ "$procs" -gt 1 ] && echo "listen_shared = true" >>"$d/ferry.conf"
+    server=""
+    k=0
+    while [ $k -lt "$procs" ]; do
+        "$ferry" -d "$d" serve 2>/dev/null &
+        server="$server $!"
+        k=$((k + 1))
+    done
     i=0
     until curl -s -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; do
         sleep 0.05; i=$((i + 1)); [ $i -lt 200 ] || { echo "js_bench: serve did not start" >&2; exit 1; }
     done
+    # the server's CPU time (user + system, clock ticks) around the load:
+    # CPU per join, which the machine's other jobs move less than the rate
+    sleep 0.3 # every process listening, not only the first
+    cpu() { for p in $server; do cat "/proc/$p/stat"; done | awk '{c += $14 + $15} END {print c}'; }
+    cpu0=$(cpu)
     "$load" http "$port" "$(cat "$d.ns.tok")" "$conns" "$seconds"
-    curl -s "http://127.0.0.1:$port/metrics" | awk '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f\n", (c > 0 ? j / c : 0)}'
-    kill "$server"; wait "$server" 2>/dev/null || true; server=""
-    # the same joins through the handler in-process: no HTTP, same store and token
-    "$load" handler "$d" "$(cat "$d.ns.tok")" "$1" "$conns" "$seconds" 2>/dev/null
+    cpu1=$(cpu)
+    curl -s "http://127.0.0.1:$port/metrics" | awk -v cpu=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" \
+        '/^ferry_js_store_commits_total/ {c=$2} /^ferry_js_store_committed_joins_total/ {j=$2} END {printf "%.2f %.4f\n", (c > 0 ? j / c : 0), cpu / hz}'
+    kill $server; wait $server 2>/dev/null || true; server=""
+    # the same joins through the handler in-process: no HTTP, same store and
+    # token (one process only: the line is not printed for two)
+    if [ "$procs" -gt 1 ]; then
+        echo '{"per_s":0,"threads":0,"errors":0}'
+    else
+        "$load" handler "$d" "$(cat "$d.ns.tok")" "$1" "$conns" "$seconds" 2>/dev/null
+    fi
 }
 runs=""
 for t in ${threads:-$default_threads 2}; do
     serve "$t" >"$tmp/run-$t.txt"
     runs="$runs $t"
 done
+# two processes on one port (listen_shared): the token library serialises
+# the threads of one process, not processes (docs/join-server.md)
+t=${threads:-$default_threads}
+serve "$t" "" 2 >"$tmp/run-p2-$t.txt" && runs="$runs p2-$t"
 # The same on PostgreSQL (a throwaway cluster, fsync on as deployed; every
-# join its own transaction with row locks: the group commit is SQLite's),
+# join its own transaction with row locks, in parallel: PostgreSQL shares
+# the WAL flushes of concurrent commits itself; docs/join-server.md),
 # when its server binaries are installed (scripts/deps.sh installs them).
 pg_bin=""
 for b in /usr/lib/postgresql/*/bin; do [ -x "$b/initdb" ] && pg_bin=$b; done
@@ -96,27 +127,40 @@ if [ -n "$pg_bin" ]; then
     fi
 fi
 floor2=$("$load" floor "$dep" "$seconds")
+# the same calls in two threads of one process: what the token library lets
+# one `ferry serve` do in parallel (SoftHSM2: about what one thread does)
+floor_mt=$("$load" floor "$dep" "$seconds" 2)
 
-python3 - "$mem" "$floor1" "$floor2" "$tmp" "$default_threads" $runs <<'PY'
+python3 - "$mem" "$floor1" "$floor2" "$floor_mt" "$tmp" "$default_threads" $runs <<'PY'
 import json, sys
-m, f1, f2 = (json.loads(x) for x in sys.argv[1:4])
-tmp, default = sys.argv[4], sys.argv[5]
+m, f1, f2, fmt = (json.loads(x) for x in sys.argv[1:5])
+tmp, default = sys.argv[5], sys.argv[6]
 floor = (f1["per_s"] + f2["per_s"]) / 2
 print("Join Server, LoRaWAN 1.0.4 JoinReq -> JoinAns (NwkSKey + AppSKey wrapped, AppSKey kept)")
 print(f"  {'what':44} {'joins/s':>10}")
 print(f"  {'plain-memory crypto (mbedTLS, no token)':44} {m['per_s']:>10.0f}")
-print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   before {f1['per_s']:.0f}, after {f2['per_s']:.0f}")
-for t in sys.argv[6:]:
+print(f"  {'PKCS#11 floor (same calls, no HTTP, no DB)':44} {floor:>10.0f}   before {f1['per_s']:.0f}, after {f2['per_s']:.0f}"
+      f" (one thread: {1000 / floor:.3f} ms per join)")
+print(f"  {'  same, 2 threads of one process':44} {fmt['per_s']:>10.0f}   the token library's parallelism in one process:"
+      f" {fmt['per_s'] / floor:.2f} x one thread")
+for t in sys.argv[7:]:
     lines = open(f"{tmp}/run-{t}.txt").read().split("\n")
-    h, batch, hd = json.loads(lines[0]), lines[1], json.loads(lines[2])
+    h, hd = json.loads(lines[0]), json.loads(lines[2])
+    batch, cpu_s = lines[1].split()
+    cpu_ms = float(cpu_s) * 1000 / h['ops'] if h['ops'] else 0
     pg = t.endswith("-pg")
-    n = t[:-3] if pg else t
+    two = t.startswith("p2-")
+    n = t[:-3] if pg else t[3:] if two else t
     db = "PostgreSQL" if pg else "SQLite"
-    tag = " (ferry init's default)" if n == default else ""
-    print(f"  {'served, ' + db + ', ' + n + ' threads' + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
-          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors"
-          + ("" if pg else f", {batch} joins per SQLite commit"))
-    print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
-    print(f"  served / PKCS#11 floor, {db}, {n} threads = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
+    tag = " (ferry init's default)" if n == default and not two else ""
+    what = f"{n} threads" if not two else f"2 processes x {int(n) // 2} threads"
+    print(f"  {'served, ' + db + ', ' + what + tag:44} {h['per_s']:>10.0f}   {h['conns']} keep-alive connections,"
+          f" p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms, {h['errors']} errors,"
+          + (" one transaction per join," if pg else f" {batch} joins per commit (one process's)," if two
+             else f" {batch} joins per commit,")
+          + f" server CPU {cpu_ms:.3f} ms per join")
+    if not two:
+        print(f"  {'  same, without HTTP (in-process)':44} {hd['per_s']:>10.0f}   {hd['threads']} threads, {hd['errors']} errors")
+    print(f"  served / PKCS#11 floor, {db}, {what} = {h['per_s']/floor:.2f}   (aim: >= 0.80)")
 print(f"  PKCS#11 floor / memory = {floor/m['per_s']:.3f}")
 PY

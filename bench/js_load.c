@@ -9,10 +9,12 @@
  *                                            the same JoinReqs through js_handle_bi
  *                                            in THREADS threads, no HTTP (handler,
  *                                            store with group commit, token)
- *   js_load floor DIR SECONDS                the PKCS#11 calls of one 1.0.x join
+ *   js_load floor DIR SECONDS [THREADS]      the PKCS#11 calls of one 1.0.x join
  *                                            (unwrap, MIC, 2 derives, accept MIC +
  *                                            encrypt, 2 KEK wraps, keep AppSKey,
- *                                            releases) in DIR's token, no HTTP, no DB
+ *                                            releases) in DIR's token, no HTTP, no DB;
+ *                                            with THREADS, that many threads of one
+ *                                            process, each its own session
  *   js_load memory SECONDS                   the same crypto with lw_crypto_software
  *
  * Each prints one line of JSON: {"mode":...,"ops":N,"seconds":S,"per_s":R
@@ -383,6 +385,72 @@ static int run_floor(floor_keys *fk, const char *mode, double seconds)
     return 0;
 }
 
+/* `floor` in several threads of one process, each with its own session
+ * and KEKs: what the token's library lets one process do in parallel. */
+typedef struct floor_thread {
+    hsm *h;
+    const store_device *d;
+    const store_kek *ns, *as;
+    double seconds;
+    size_t ops;
+    bool ok;
+} floor_thread;
+
+static void *floor_run(void *arg)
+{
+    floor_thread *t = arg;
+    hsm_session *s = NULL;
+    if (hsm_session_open(t->h, &s) != HSM_OK)
+        return NULL;
+    floor_keys fk;
+    memset(&fk, 0, sizeof(fk));
+    fk.c = hsm_session_crypto(s);
+    fk.s = s;
+    fk.blob = t->d->nwk_key.data;
+    fk.blob_len = t->d->nwk_key.len;
+    if (hsm_key_unwrap_blob(s, HSM_KEY_KEK, t->ns->key.data, t->ns->key.len, &fk.ns_kek) == HSM_OK &&
+        hsm_key_unwrap_blob(s, HSM_KEY_KEK, t->as->key.data, t->as->key.len, &fk.as_kek) == HSM_OK) {
+        t->ok = true;
+        double end = now_s() + t->seconds;
+        while (t->ok && now_s() < end) {
+            for (int i = 0; i < 64 && t->ok; i++)
+                t->ok = one_join(&fk, (uint32_t)t->ops++);
+        }
+    }
+    hsm_key_release(s, &fk.ns_kek);
+    hsm_key_release(s, &fk.as_kek);
+    hsm_session_close(s);
+    return NULL;
+}
+
+static int run_floor_threads(hsm *h, const store_device *d, const store_kek *ns, const store_kek *as,
+                             unsigned n, double seconds)
+{
+    floor_thread t[MAX_CONNS];
+    pthread_t th[MAX_CONNS];
+    double t0 = now_s();
+    for (unsigned i = 0; i < n; i++) {
+        t[i] = (floor_thread){.h = h, .d = d, .ns = ns, .as = as, .seconds = seconds};
+        if (pthread_create(&th[i], NULL, floor_run, &t[i]) != 0)
+            return 1;
+    }
+    size_t ops = 0;
+    bool ok = true;
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        ops += t[i].ops;
+        ok = ok && t[i].ok;
+    }
+    double el = now_s() - t0;
+    if (!ok) {
+        fprintf(stderr, "js_load floor: a join's crypto failed\n");
+        return 1;
+    }
+    printf("{\"mode\":\"pkcs11\",\"threads\":%u,\"ops\":%zu,\"seconds\":%.2f,\"per_s\":%.1f}\n", n, ops, el,
+           (double)ops / el);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 6 && strcmp(argv[1], "http") == 0)
@@ -400,7 +468,12 @@ int main(int argc, char **argv)
             return 1;
         return run_floor(&fk, "memory", atof(argv[2]));
     }
-    if (argc == 4 && strcmp(argv[1], "floor") == 0) {
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "floor") == 0) {
+        unsigned threads = argc == 5 ? (unsigned)atoi(argv[4]) : 1;
+        if (threads < 1 || threads > MAX_CONNS) {
+            fprintf(stderr, "js_load floor: 1 to %d threads\n", MAX_CONNS);
+            return 2;
+        }
         char err[JS_ERR_MAX];
         js_config *cfg = calloc(1, sizeof(*cfg));
         if (cfg == NULL || js_config_load(argv[2], cfg, err) != JS_OK) {
@@ -422,7 +495,15 @@ int main(int argc, char **argv)
         hsm_diag diag;
         hsm *h = NULL;
         hsm_session *s = NULL;
-        if (hsm_open(&hc, &h, &diag) != HSM_OK || hsm_session_open(h, &s) != HSM_OK)
+        if (hsm_open(&hc, &h, &diag) != HSM_OK)
+            return 1;
+        if (argc == 5) {
+            int rc = run_floor_threads(h, &d, &ns, &as, threads, atof(argv[3]));
+            hsm_close(h);
+            free(cfg);
+            return rc;
+        }
+        if (hsm_session_open(h, &s) != HSM_OK)
             return 1;
         floor_keys fk;
         memset(&fk, 0, sizeof(fk));
@@ -442,6 +523,6 @@ int main(int argc, char **argv)
         return rc;
     }
     fprintf(stderr, "usage: js_load http PORT TOKEN CONNS SECONDS | handler DIR TOKEN THREADS DEVICES SECONDS |"
-                    " floor DIR SECONDS | memory SECONDS\n");
+                    " floor DIR SECONDS [THREADS] | memory SECONDS\n");
     return 2;
 }

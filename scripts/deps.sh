@@ -25,6 +25,7 @@ curl
 sqlite3
 stress-ng
 python3
+chromium
 gcc-arm-none-eabi
 libnewlib-arm-none-eabi
 qemu-system-arm

@@ -118,6 +118,7 @@ typedef struct demo {
     size_t nsteps;
     volatile bool progress_stop;
     const char *step_name;
+    volatile sig_atomic_t *stop;  /* --console: set by SIGTERM/SIGINT (cli_server_stop_on_signals) */
 } demo;
 
 /* A lab NS configuration ends with its clock (docs/lab-ns.md). */
@@ -297,7 +298,9 @@ static int setup(demo *d)
     RUN_IN(hsa,
            "'%s' hsa personalise --count %zu --out hsa --kek-label hsa-idm --mac-version 1.0.4 --dev-eui-base %016llX",
            F, d->n, DEV_BASE);
-    RUN("'%s' -d idm idm import hsa/batch.jsonl", F);
+    /* the batch's maker, a tenant that follows its SEs (docs/idm.md, "Who may do what") */
+    RUN("'%s' -d idm idm tenant add maker --kind maker --name 'the device maker' --token-out maker.tok", F);
+    RUN("'%s' -d idm idm import hsa/batch.jsonl --maker maker", F);
     RUN("'%s' -d idm idm init --ns-token-out idm-ns.tok --listen 127.0.0.1:%u", F, d->p_idm);
     /* a demo's minutes, not a deployment's hours: re-send, poll and re-deliver sooner */
     RUN("'%s' -d idm idm config set retry_base 1 poll 1 redeliver_after 10", F);
@@ -901,6 +904,43 @@ static void cpu_print(const demo *d)
     fprintf(stderr, "  %-20s %10.2f %7.1f%%\n", "total", total, total > 0 ? 100.0 : 0);
 }
 
+/* --console: the bootstrap step, then the devices go on as devices do
+ * (uplinks, joins, profile switches) until SIGTERM or SIGINT, while
+ * people or a browser test act through the activation console of `idm
+ * serve` (docs/console.md). console.json says where and with which token
+ * files; nothing is claimed, transferred or checked by the demo itself. */
+static bool want_live(lab_dev *dv, void *ctx)
+{
+    (void)dv;
+    demo *d = ctx;
+    return !*d->stop;
+}
+
+static int console_mode(demo *d)
+{
+    select_none(d);
+    for (size_t i = 0; i < d->n; i++)
+        d->in_step[i] = true, d->target_je[i] = BOOT_JE, d->need_mls[i] = 0;
+    if (run_step(d, "bootstrap", budget(d, 300, 0.03)) != 0)
+        return -1;
+    char text[6 * PATH_MAX + 512];
+    int n = snprintf(text, sizeof text,
+             "{\"url\": \"http://127.0.0.1:%u/\", \"batch\": \"%s/hsa/batch.jsonl\",\n"
+             " \"tokens\": {\"acme\": \"%s/acme.tok\", \"bolt\": \"%s/bolt.tok\", \"maker\": \"%s/maker.tok\","
+             " \"operator\": \"%s/hub-op.tok\"},\n \"operator\": \"%s\"}\n",
+             d->p_idm, d->dir, d->dir, d->dir, d->dir, d->dir, VISITED_NET);
+    if (n < 0 || (size_t)n >= sizeof text || write_file(d, "console.json.tmp", text) != 0 ||
+        run(d, NULL, "mv console.json.tmp console.json") != 0)
+        return -1;
+    fprintf(stderr, "  console    http://127.0.0.1:%u/ (tokens: %s/*.tok); the devices run until SIGTERM or ^C\n",
+            d->p_idm, d->dir);
+    size_t done = 0;
+    while (!*d->stop) /* a round ends after its steps; the devices' state carries on into the next */
+        if (lab_fleet_run(d->fleet, want_live, d, 1000000, 3600, &done) != LAB_OK && !*d->stop)
+            return -1;
+    return 0;
+}
+
 int cli_demo_main(int argc, char **argv)
 {
     static const char prog[] = "ferry demo";
@@ -910,18 +950,19 @@ int cli_demo_main(int argc, char **argv)
         {"loss", "P", "radio loss both ways, 0..0.5 (default 0)"},
         {"json", "FILE", "write the report as JSON"},
         {"keep", "true", "keep the directory (default: removed when everything went well)"},
+        {"console", "true", "after the bootstrap step, keep the devices running for the activation console until ^C"},
         {"clock", "wall|simulated", "wall (default): receive windows waited for; simulated: a discrete-event "
                                     "radio clock, bound by CPU (docs/scale.md)"},
         {"gateways", "G", "simulated clock: cells, each with one gateway per network (default: one per device up "
                           "to 200 devices, then one per 10, at most 1000)"},
     };
-    enum { NSPEC = 7 };
+    enum { NSPEC = 8 };
     char *v[NSPEC];
     size_t npos = 0;
     switch (cli_opts_parse(prog, specs, NSPEC, argc, argv, v, NULL, 0, &npos)) {
     case CLI_PARSE_HELP:
         cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] "
-                               "[--clock wall|simulated] [--gateways G]", specs, NSPEC);
+                               "[--console true] [--clock wall|simulated] [--gateways G]", specs, NSPEC);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -935,10 +976,12 @@ int cli_demo_main(int argc, char **argv)
         d->ports.fd[i] = -1;
     d->n = v[1] != NULL ? (size_t)strtoul(v[1], NULL, 10) : 100;
     d->loss = v[2] != NULL ? atof(v[2]) : 0.0;
-    long gws = v[6] != NULL ? strtol(v[6], NULL, 10) : 0;
+    long gws = v[7] != NULL ? strtol(v[7], NULL, 10) : 0;
     if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5 ||
-        (v[5] != NULL && lab_clock_parse(v[5], &d->clock) != LAB_OK) || gws < 0 || gws > 1000) {
-        cli_error(prog, "--devices 4..10000, --loss 0..0.5, --clock wall or simulated, --gateways 1..1000");
+        (v[6] != NULL && lab_clock_parse(v[6], &d->clock) != LAB_OK) || gws < 0 || gws > 1000 ||
+        (v[5] != NULL && d->clock == LAB_CLOCK_SIMULATED)) {
+        cli_error(prog, "--devices 4..10000, --loss 0..0.5, --clock wall or simulated, --gateways 1..1000 "
+                        "(--console runs the devices in wall time: not with --clock simulated)");
         free(d);
         return CLI_EXIT_USAGE;
     }
@@ -1037,6 +1080,12 @@ int cli_demo_main(int argc, char **argv)
     }
     d->t0 = now();
     d->setup_s = d->t0 - t_setup;
+    if (v[5] != NULL) {
+        d->stop = cli_server_stop_on_signals();
+        rc = console_mode(d) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        v[4] = "true"; /* the directory stays: its logs and tokens */
+        goto out;
+    }
     cpu_sample(d, d->cpu0);
     int sc = scenario(d);
     d->flow_s = now() - d->t0;

@@ -332,6 +332,7 @@ static int config(int argc, char **argv)
         e |= cli_json_set_uint(out, "poll", cfg->policy.poll_s);
         e |= cli_json_set_uint(out, "max_key_age", cfg->policy.max_key_age_s);
         e |= cli_json_set_uint(out, "redeliver_after", cfg->policy.redeliver_after_s);
+        e |= cli_json_set_uint(out, "console_streams", cfg->console_streams);
         idm_close(&c);
         return cli_json_emit(prog, out, e);
     }

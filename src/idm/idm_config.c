@@ -17,6 +17,7 @@
  *   max_key_age       = 0          renew root keys older than this (seconds; 0 = never)
  *   redeliver_after   = 3600       a new profile for an SE back on bootstrap after this long (0 = never)
  *   mls_rx_slots      = 256        SEs whose uplink MLS messages are reassembled at once
+ *   console_streams   = 64         the console's live streams (GET /api/v1/events) open at once
  *   tls_priority      = STRING     GnuTLS priority (default: docs/net.md, "TLS policy")
  *   tls_priority_below_floor = no  yes: allow a tls_priority below the default's floor
  *
@@ -90,6 +91,8 @@ static bool apply_key(const char *dir, idm_config *out, const char *k, const cha
         out->policy.redeliver_after_s = x;
     else if (strcmp(k, "mls_rx_slots") == 0 && num(v, IDM_OTA_RX_SLOTS_MAX, &x) && x > 0)
         out->policy.mls_rx_slots = x;
+    else if (strcmp(k, "console_streams") == 0 && num(v, IDM_CONSOLE_STREAMS_MAX, &x) && x > 0)
+        out->console_streams = x;
     else if (strcmp(k, "tls_priority") == 0 && v[0] != '\0' && strlen(v) < sizeof out->tls_priority)
         memcpy(out->tls_priority, v, strlen(v) + 1);
     else if (strcmp(k, "tls_priority_below_floor") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
@@ -138,6 +141,7 @@ static idm_status load_file(const char *dir, const char *path, idm_config *out, 
     memset(out, 0, sizeof *out);
     snprintf(out->listen, sizeof out->listen, "127.0.0.1:4720");
     out->policy = (idm_policy)IDM_POLICY_DEFAULT;
+    out->console_streams = IDM_CONSOLE_STREAMS_DEFAULT;
     if (access(path, F_OK) != 0 && errno == ENOENT)
         return IDM_OK; /* the defaults */
     conf_reader rd = {dir, out};
@@ -165,6 +169,7 @@ idm_status idm_config_load(const char *dir, idm_config *out, char err[IDM_ERR_MA
 static const char *const settable[] = {"listen",      "ns_token_sha256", "tls_cert",          "tls_key",
                                        "delivery_deadline", "retry_base", "retry_max", "max_join_attempts",
                                        "poll",        "max_key_age",     "redeliver_after",   "mls_rx_slots",
+                                       "console_streams",
                                        "tls_priority", "tls_priority_below_floor"};
 
 static bool known_key(const char *k)

@@ -302,8 +302,12 @@ typedef struct idm_config {
     char tls_key[1024];           /* PEM private key path; set together with tls_cert */
     char tls_priority[512];       /* GnuTLS priority string; "" = NET_TLS_PRIORITY_DEFAULT */
     bool tls_priority_below_floor;
+    uint32_t console_streams;     /* the console's live streams open at once (1..IDM_CONSOLE_STREAMS_MAX) */
     idm_policy policy;
 } idm_config;
+
+#define IDM_CONSOLE_STREAMS_DEFAULT 64u
+#define IDM_CONSOLE_STREAMS_MAX 1024u
 
 /* DIR/idm.conf: `key = value` lines (listen, ns_token_sha256, tls_cert,
  * tls_key, delivery_deadline, retry_base, retry_max, max_join_attempts,

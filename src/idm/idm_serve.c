@@ -21,14 +21,24 @@
  *   DELETE /api/v1/claims/{DevEUI}       tenant: release
  *   POST /api/v1/ses/{DevEUI}/assign     tenant: {"JoinServer": id} (optional)
  *   GET  /api/v1/ses/{DevEUI}            tenant: status of an SE it holds (maker: any)
+ *   GET  /api/v1/me, /ses, /ses/{DevEUI}/history, /commands, /joinservers, /overview, /operator
+ *                                        the console's reads (idm_view.c); operators too
+ *   GET  /api/v1/events                  the live stream of SE changes (idm_stream.c, a thread of its own)
+ *   GET  /, /app.js, ...                 the activation console (idm_console.h, docs/console.md)
  *   GET  /healthz
  *   GET  /metrics                        the server layer's counters (Prometheus text)
+ *
+ * Every answer carries the security headers of secure_headers() (a CSP
+ * without inline script or style; no-store on API answers).
  */
 #include "idm/idm_access.h"
 #include "idm/idm_core.h"
 #include "idm/idm_log.h"
 #include "idm/idm_ota.h"
 #include "idm/idm_serve_ops.h"
+#include "idm/idm_console.h"
+#include "idm/idm_stream.h"
+#include "idm/idm_view.h"
 #include "lorawan/lw_secure.h"
 #include "net/net_addr.h"
 #include "net/net_json.h"
@@ -42,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BODY_MAX 8192
@@ -56,6 +67,7 @@ typedef struct server {
     store *db;
     const idm_config *cfg;
     volatile sig_atomic_t *stop;
+    idm_stream_hub *hub;          /* the console's live streams (its own lock) */
 } server;
 
 /* An answer: a small one in body[], or one of any size in heap, which then
@@ -357,6 +369,93 @@ static void handle_claims_list(server *sv, const store_idm_tenant *t, const char
     reply_json(r, 200, out);
 }
 
+static const char *query_of(void *ctx, const char *name)
+{
+    return net_request_query(ctx, name);
+}
+
+/* A bearer token that is no tenant's: a network operator's (the token it
+ * has for the Join Server) reads its counters; anything else is 401.
+ * Called with sv->lock held; gives it back. */
+static void handle_operator(server *sv, const net_request *rq, reply *r)
+{
+    store_operator op;
+    idm_status st = rq->bearer != NULL ? idm_operator_authenticate(sv->db, rq->bearer, &op) : IDM_ERR_AUTH;
+    if (st != IDM_OK) {
+        pthread_mutex_unlock(&sv->lock);
+        reply_error(r, st == IDM_ERR_STORE ? 500 : 401,
+                    st == IDM_ERR_STORE ? "the database could not be read" : "bearer token missing or wrong");
+        return;
+    }
+    idm_viewer v = {.actor = {IDM_ACTOR_NETWORK, ""}, .name = op.name, .net_id = op.net_id};
+    unsigned code = 500;
+    json_t *doc = NULL;
+    bool handled = idm_view_handle(sv->db, &v, rq->method, rq->path, query_of, (void *)rq, &code, &doc);
+    pthread_mutex_unlock(&sv->lock);
+    if (handled)
+        reply_json(r, code, doc);
+    else
+        reply_error(r, 403, "a network operator reads its activation counters only (GET /api/v1/operator)");
+}
+
+/* GET /api/v1/events: the caller's SE state changes as server-sent
+ * events (idm_stream.h), from now or after Last-Event-ID. */
+static void handle_events(server *sv, const net_request *rq, net_reply *rp)
+{
+    store_idm_tenant t;
+    pthread_mutex_lock(&sv->lock);
+    idm_status st = rq->bearer != NULL ? idm_tenant_authenticate(sv->db, rq->bearer, &t) : IDM_ERR_AUTH;
+    int64_t head = 0;
+    bool head_ok = st == IDM_OK && store_idm_audit_head(sv->db, &head) == STORE_OK;
+    store_operator op;
+    bool is_operator = st == IDM_ERR_AUTH && rq->bearer != NULL &&
+                    idm_operator_authenticate(sv->db, rq->bearer, &op) == IDM_OK;
+    pthread_mutex_unlock(&sv->lock);
+    if (is_operator) {
+        net_reply_error(rp, 403, "a network operator has no secure elements to follow: GET /api/v1/operator");
+        return;
+    }
+    if (st != IDM_OK) {
+        net_reply_error(rp, st == IDM_ERR_STORE ? 500 : 401,
+                        st == IDM_ERR_STORE ? "the database could not be read" : "bearer token missing or wrong");
+        return;
+    }
+    if (!head_ok) {
+        net_reply_error(rp, 500, "the audit chain could not be read");
+        return;
+    }
+    int64_t after = head;
+    const char *last = net_request_header(rq, "Last-Event-ID");
+    if (last != NULL && last[0] != '\0') {
+        char *end = NULL;
+        long long v = strtoll(last, &end, 10);
+        if (end == last || *end != '\0' || v < 0 || v > head) {
+            net_reply_error(rp, 400, "Last-Event-ID: the id of an event this stream sent");
+            return;
+        }
+        after = v;
+    }
+    net_stream *ns = NULL;
+    if (net_reply_stream(rp, 200, "text/event-stream", &ns) != NET_OK) {
+        net_reply_error(rp, 500, "out of memory");
+        return;
+    }
+    char hello[96];
+    int n = snprintf(hello, sizeof hello, "retry: 2000\nevent: hello\ndata: {\"Head\":%lld}\n\n", (long long)after);
+    idm_actor a = idm_actor_of_tenant(&t);
+    if (net_stream_send(ns, hello, (size_t)n) != NET_OK || idm_stream_subscribe(sv->hub, &a, after, ns) != IDM_OK) {
+        /* full (counted by the hub): the stream ends at once after an error event */
+        static const char full[] = "event: error\ndata: {\"Error\":\"too many live streams are open: "
+                                   "the page falls back to reloading; try again later\"}\n\n";
+        if (net_stream_send(ns, full, sizeof full - 1) != NET_OK)
+            idm_core_logf(sv->core, "a live stream refused: its error event could not be queued either");
+        net_stream_end(ns);
+        net_stream_release(ns);
+        rp->status = 503;
+        json_object_set_new(rp->log, "detail", json_string("live streams full"));
+    }
+}
+
 static void handle_tenant(server *sv, const net_request *rq, reply *r)
 {
     const char *method = rq->method, *url = rq->path;
@@ -365,8 +464,7 @@ static void handle_tenant(server *sv, const net_request *rq, reply *r)
     pthread_mutex_lock(&sv->lock);
     idm_status st = tok != NULL ? idm_tenant_authenticate(sv->db, tok, &t) : IDM_ERR_AUTH;
     if (st != IDM_OK) {
-        pthread_mutex_unlock(&sv->lock);
-        reply_error(r, 401, "bearer token missing or wrong");
+        handle_operator(sv, rq, r); /* unlocks */
         return;
     }
     char err[IDM_ERR_MAX] = "";
@@ -386,7 +484,11 @@ static void handle_tenant(server *sv, const net_request *rq, reply *r)
     }
     idm_serve_ops_ctx ops = {sv->engine, sv->hs, sv->db, &sv->cfg->policy, &sv->lock};
     char *ops_body = NULL;
-    if (idm_serve_ops(&ops, &t, method, url, o, &code, &ops_body)) {
+    idm_viewer viewer = {.actor = idm_actor_of_tenant(&t), .name = t.name};
+    json_t *view = NULL;
+    if (idm_view_handle(sv->db, &viewer, method, url, query_of, (void *)rq, &code, &view)) {
+        reply_json(r, code, view);
+    } else if (idm_serve_ops(&ops, &t, method, url, o, &code, &ops_body)) {
         r->status = code;
         if (ops_body != NULL)
             r->heap = ops_body;
@@ -462,11 +564,17 @@ static void handle_healthz(server *sv, reply *r)
     pthread_mutex_lock(&sv->lock);
     idm_ota_counters_get(sv->engine, &k);
     pthread_mutex_unlock(&sv->lock);
+    idm_stream_counters sk;
+    idm_stream_counters_get(sv->hub, &sk);
     r->status = 200;
     int n = snprintf(r->body, sizeof r->body,
-                     "{\"ok\":true,\"mls_rx_slots\":%llu,\"mls_rx_in_use\":%llu,\"mls_rx_refused\":%llu}",
+                     "{\"ok\":true,\"mls_rx_slots\":%llu,\"mls_rx_in_use\":%llu,\"mls_rx_refused\":%llu,"
+                     "\"streams_max\":%d,\"streams_open\":%llu,\"streams_refused\":%llu,\"streams_dropped_slow\":%llu,"
+                     "\"stream_events_sent\":%llu}",
                      (unsigned long long)k.rx_slots, (unsigned long long)k.rx_in_use,
-                     (unsigned long long)k.rx_refused);
+                     (unsigned long long)k.rx_refused, (int)sk.capacity, (unsigned long long)sk.subscribers,
+                     (unsigned long long)sk.refused_full, (unsigned long long)sk.dropped_slow,
+                     (unsigned long long)sk.sent);
     if (n < 0 || (size_t)n >= sizeof r->body) { /* three integers fit many times over: never, but said */
         r->status = 500;
         snprintf(r->body, sizeof r->body, "{\"ok\":false}");
@@ -480,6 +588,30 @@ static size_t body_max(void *user, const char *method, const char *path)
     bool lists = strcmp(method, "POST") == 0 &&
                  (strcmp(path, "/api/v1/claims") == 0 || strncmp(path, "/api/v1/fleet/", 14) == 0);
     return lists ? CLAIMS_BODY_MAX : BODY_MAX;
+}
+
+/* Every answer: nothing framed, sniffed or sent elsewhere; the console's
+ * page runs only its own files (no inline script or style); API answers
+ * are never cached (they carry a tenant's fleet). */
+static void secure_headers(net_reply *rp, bool api)
+{
+    static const char *const H[][2] = {
+        {"Content-Security-Policy",
+         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+         "connect-src 'self'; media-src 'self' blob:; base-uri 'none'; form-action 'none'; "
+         "frame-ancestors 'none'"},
+        {"X-Content-Type-Options", "nosniff"},
+        {"Referrer-Policy", "no-referrer"},
+        {"X-Frame-Options", "DENY"},
+        {"Cross-Origin-Opener-Policy", "same-origin"},
+        {"Cross-Origin-Resource-Policy", "same-origin"},
+        {"Permissions-Policy", "camera=(self), microphone=(), geolocation=()"},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof H / sizeof H[0]; i++)
+        ok = ok && net_reply_header(rp, H[i][0], H[i][1]) == NET_OK;
+    ok = ok && net_reply_header(rp, "Cache-Control", api ? "no-store" : "no-cache") == NET_OK;
+    (void)ok; /* 8 of NET_REPLY_HEADERS_MAX (12): never short, and an answer without them is still correct */
 }
 
 static void on_request(void *user, const net_request *rq, net_reply *rp)
@@ -500,6 +632,19 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
         else
             net_reply_error(rp, 500, "the metrics do not fit their buffer");
         rp->log_level = "debug";
+        free(r);
+        return;
+    }
+    secure_headers(rp, strncmp(url, "/api/", 5) == 0 || strcmp(url, "/healthz") == 0);
+    const idm_console_asset *asset = strcmp(method, "GET") == 0 ? idm_console_find(url) : NULL;
+    if (asset != NULL) {
+        net_reply_copy(rp, 200, asset->content_type, asset->data, asset->len);
+        rp->log_level = "debug";
+        free(r);
+        return;
+    }
+    if (strcmp(url, "/api/v1/events") == 0 && strcmp(method, "GET") == 0) {
+        handle_events(sv, rq, rp);
         free(r);
         return;
     }
@@ -525,6 +670,24 @@ static void on_request(void *user, const net_request *rq, net_reply *rp)
     }
     lw_secure_wipe(r, sizeof *r);
     free(r);
+}
+
+/* The console's live streams: a tick every IDM_STREAM_TICK_MS reads the
+ * new lifecycle changes from the audit chain (any instance's) and sends
+ * them to whoever may see them (idm_stream.h). */
+static void *streamer(void *arg)
+{
+    server *sv = arg;
+    while (!*sv->stop) {
+        pthread_mutex_lock(&sv->lock);
+        idm_status st = idm_stream_tick(sv->hub, sv->db, (int64_t)time(NULL));
+        pthread_mutex_unlock(&sv->lock);
+        if (st != IDM_OK)
+            idm_core_logf(sv->core, "live streams: a tick failed (%s); the changes go out next tick",
+                          idm_strerror(st));
+        usleep(IDM_STREAM_TICK_MS * 1000);
+    }
+    return NULL;
 }
 
 static void *housekeeping(void *arg)
@@ -576,6 +739,8 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     sv.hs = idm_core_session(o->core);
     sv.db = idm_core_store(o->core);
     idm_status rc = idm_core_engine_new(o->core, &sv.engine);
+    if (rc == IDM_OK)
+        rc = idm_stream_hub_new(cfg->console_streams, &sv.hub);
     if (rc != IDM_OK)
         goto out;
     pthread_mutex_init(&sv.lock, NULL);
@@ -598,8 +763,9 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         rc = IDM_ERR_IO;
     } else {
         idm_log_listening(listen, net_server_port(ns), tls ? "https" : "http");
-        pthread_t hk;
+        pthread_t hk, sm;
         bool hk_ok = pthread_create(&hk, NULL, housekeeping, &sv) == 0;
+        bool sm_ok = pthread_create(&sm, NULL, streamer, &sv) == 0;
         while (!*sv.stop) {
             usleep(50 * 1000);
             if (o->hup != NULL && *o->hup) {
@@ -618,11 +784,16 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
         }
         if (hk_ok)
             pthread_join(hk, NULL);
+        if (sm_ok)
+            pthread_join(sm, NULL);
+        idm_stream_hub_free(sv.hub); /* ends every stream before the server stops */
+        sv.hub = NULL;
         net_server_stop(ns);
         idm_core_logf(o->core, "stopped");
     }
     pthread_mutex_destroy(&sv.lock);
 out:
+    idm_stream_hub_free(sv.hub);
     idm_ota_free(sv.engine);
     return rc;
 }

@@ -252,6 +252,22 @@ idm_status idm_tenant_authenticate(store *db, const char *token, store_idm_tenan
     return IDM_OK;
 }
 
+idm_status idm_operator_authenticate(store *db, const char *token, store_operator *out)
+{
+    if (db == NULL || token == NULL || out == NULL || token[0] == '\0' || strlen(token) > IDM_OPERATOR_TOKEN_MAX)
+        return IDM_ERR_AUTH;
+    uint8_t h[32];
+    sha256_text(token, h);
+    store_status st = store_operator_by_token(db, h, out);
+    bool ok = st == STORE_OK && out->has_token && lw_secure_equal(h, out->token_sha256, sizeof h);
+    lw_secure_wipe(h, sizeof h);
+    if (!ok) {
+        memset(out, 0, sizeof *out);
+        return st == STORE_OK || st == STORE_ERR_NOT_FOUND ? IDM_ERR_AUTH : IDM_ERR_STORE;
+    }
+    return IDM_OK;
+}
+
 /* ---------------------------------------------------------------- customer Join Servers */
 
 /* token_ct = nonce(16) || token XOR AES-CTR keystream of K over blocks

@@ -24,6 +24,7 @@
 
 #include "idm/idm.h"
 #include "store/store_idm_tenant.h"
+#include "store/store_operator.h"
 
 #include <jansson.h>
 
@@ -39,6 +40,14 @@ idm_status idm_tenant_add(store *db, const char *id, const char *kind, const cha
 /* The tenant whose bearer token is `token` (SHA-256 looked up, then
  * compared in constant time); IDM_ERR_AUTH otherwise. */
 idm_status idm_tenant_authenticate(store *db, const char *token, store_idm_tenant *out)
+    __attribute__((warn_unused_result));
+
+/* A network operator signing in to the activation console with the bearer
+ * token it has for the Join Server (docs/operators.md): the operator whose
+ * token hashes the same (looked up, then compared in constant time);
+ * IDM_ERR_AUTH otherwise (also for an operator without a token). */
+#define IDM_OPERATOR_TOKEN_MAX 256
+idm_status idm_operator_authenticate(store *db, const char *token, store_operator *out)
     __attribute__((warn_unused_result));
 
 typedef struct idm_js_opts {

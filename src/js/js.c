@@ -135,6 +135,8 @@ void js_worker_close(js_worker *w)
         return;
     for (size_t i = 0; i < JS_KEK_CACHE; i++)
         hsm_key_release(w->sess, &w->keks[i].key);
+    for (size_t i = 0; i < JS_ROOT_CACHE; i++)
+        hsm_key_release(w->sess, &w->roots[i].key);
     js_op_trust_release(w);
     store_close(w->db);
     hsm_session_close(w->sess);
@@ -187,6 +189,45 @@ js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, cha
     victim->used = w->clock;
     *key = &victim->key;
     return JS_OK;
+}
+
+hsm_status js_worker_root_key(js_worker *w, uint64_t dev_eui, js_root_role role, const store_blob *blob,
+                              const lw_key **key)
+{
+    w->clock++;
+    js_root_entry *victim = &w->roots[0];
+    for (size_t i = 0; i < JS_ROOT_CACHE; i++) {
+        js_root_entry *e = &w->roots[i];
+        if (e->key.handle != 0 && e->dev_eui == dev_eui && e->role == role) {
+            if (e->blob.len == blob->len && lw_secure_equal(e->blob.data, blob->data, blob->len)) {
+                e->used = w->clock;
+                *key = &e->key;
+                return HSM_OK;
+            }
+            victim = e; /* the device's key changed: replace this entry */
+            break;
+        }
+        if (victim->key.handle != 0 && (e->key.handle == 0 || e->used < victim->used))
+            victim = e;
+    }
+    bool evict = victim->key.handle != 0 && !(victim->dev_eui == dev_eui && victim->role == role);
+    hsm_key_release(w->sess, &victim->key);
+    memset(victim, 0, sizeof(*victim));
+    hsm_status hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, blob->data, blob->len, &victim->key);
+    pthread_mutex_lock(&w->ctx->metrics.lock);
+    w->ctx->metrics.root_unwraps++;
+    w->ctx->metrics.root_evictions += evict;
+    pthread_mutex_unlock(&w->ctx->metrics.lock);
+    if (hs != HSM_OK) {
+        memset(victim, 0, sizeof(*victim));
+        return hs;
+    }
+    victim->dev_eui = dev_eui;
+    victim->role = role;
+    victim->blob = *blob;
+    victim->used = w->clock;
+    *key = &victim->key;
+    return HSM_OK;
 }
 
 bool js_reply_text(js_reply *r, unsigned status, const char *content_type, const char *fmt, ...)

@@ -124,6 +124,7 @@ typedef struct js_config {
     bool peer_auth_required;          /* false only with plain HTTP on loopback */
     uint32_t lifetime;                /* JoinAns Lifetime and session expiry, seconds; 0 = none */
     unsigned threads;                 /* HTTP worker threads, 1..64 */
+    bool listen_shared;               /* SO_REUSEPORT: several `serve` processes on one address */
     char tls_cert[JS_PATH_MAX];       /* "" = no TLS */
     char tls_key[JS_PATH_MAX];
     char tls_client_ca[JS_PATH_MAX];  /* CA for the peers without their own client_ca; "" = none */

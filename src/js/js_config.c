@@ -215,6 +215,8 @@ static js_status set_key(js_config *cfg, const char *key, const char *v, char er
         }
     } else if (strcmp(key, "listen") == 0)
         ok = copy_str(cfg->listen, sizeof(cfg->listen), v);
+    else if (strcmp(key, "listen_shared") == 0)
+        ok = parse_bool(v, &cfg->listen_shared);
     else if (strcmp(key, "database") == 0)
         ok = copy_str(cfg->database, sizeof(cfg->database), v);
     else if (strcmp(key, "pkcs11_module") == 0)

@@ -231,15 +231,27 @@ static store_status make_session(void *ctx, const store_join_grant *g, store_ses
     return st;
 }
 
+/* The root keys are the worker's cache's (js_worker_root_key): only the
+ * copies of their handles go. */
 static void release_job(join_job *j)
 {
     const lw_crypto *c = hsm_session_crypto(j->w->sess);
     lw_js_keys_release(c, &j->js);
-    hsm_key_release(j->w->sess, &j->nwk_key);
-    hsm_key_release(j->w->sess, &j->app_key);
+    lw_secure_wipe(&j->nwk_key, sizeof(j->nwk_key));
+    lw_secure_wipe(&j->app_key, sizeof(j->app_key));
 }
 
-static void handle_join(js_worker *w, const bi_request *req, const store_operator *op, js_reply *out)
+static hsm_status root_key(join_job *j, js_root_role role, const store_blob *blob, lw_key *out)
+{
+    const lw_key *k = NULL;
+    hsm_status hs = js_worker_root_key(j->w, j->dev->dev_eui, role, blob, &k);
+    if (hs == HSM_OK)
+        *out = *k;
+    return hs;
+}
+
+static void handle_join(js_worker *w, const bi_request *req, const store_operator *op, store_batch_ticket *ticket,
+                        js_reply *out)
 {
     const js_config *cfg = w->ctx->cfg;
     const bi_join_req *jr = &req->u.join;
@@ -337,12 +349,12 @@ static void handle_join(js_worker *w, const bi_request *req, const store_operato
         }
     }
     const lw_crypto *c = hsm_session_crypto(w->sess);
-    hsm_status hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, dev.nwk_key.data, dev.nwk_key.len, &j.nwk_key);
+    hsm_status hs = root_key(&j, JS_ROOT_NWK, &dev.nwk_key, &j.nwk_key);
     if (hs == HSM_OK && j.v11) {
         if (dev.app_key.len == 0)
             hs = HSM_ERR_KEY_INVALID;
         else
-            hs = hsm_key_unwrap_blob(w->sess, HSM_KEY_WORKING, dev.app_key.data, dev.app_key.len, &j.app_key);
+            hs = root_key(&j, JS_ROOT_APP, &dev.app_key, &j.app_key);
     }
     if (hs == HSM_OK && dev11) {
         if (lw_derive_js_keys(c, &j.nwk_key, dev.dev_eui, &j.js) != LW_OK)
@@ -390,12 +402,13 @@ static void handle_join(js_worker *w, const bi_request *req, const store_operato
     store_join_result res;
     if (!rejoin) {
         store_join sj = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .dev_nonce = nonce,
-                         .make_session = make_session, .ctx = &j, .prepared = prepared ? &prep : NULL};
+                         .make_session = make_session, .ctx = &j, .prepared = prepared ? &prep : NULL,
+                         .ticket = ticket};
         ss = store_join_commit_batched(w->db, w->ctx->batch, &sj, &res);
     } else {
         store_rejoin sr = {.dev_eui = dev.dev_eui, .join_eui = j.join_eui, .rejoin_type = j.rejoin_type,
                            .rj_count = nonce, .make_session = make_session, .ctx = &j,
-                           .prepared = prepared ? &prep : NULL};
+                           .prepared = prepared ? &prep : NULL, .ticket = ticket};
         ss = store_rejoin_commit_batched(w->db, w->ctx->batch, &sr, &res);
     }
     lw_secure_wipe(&prep, sizeof(prep));
@@ -691,9 +704,17 @@ void js_answer_request(js_worker *w, const bi_request *req, const store_operator
     }
     switch (req->hdr.message_type) {
     case BI_MSG_JOIN_REQ:
-    case BI_MSG_REJOIN_REQ:
-        handle_join(w, req, op, out);
+    case BI_MSG_REJOIN_REQ: {
+        /* Announced as it starts: the thread that writes the next batch
+         * waits for this join (store_batch_announce) instead of paying an
+         * fsync without it. Withdrawn whatever happened: a no-op once the
+         * join was queued. */
+        store_batch_ticket ticket;
+        store_batch_announce(w->ctx->batch, &ticket);
+        handle_join(w, req, op, &ticket, out);
+        store_batch_withdraw(w->ctx->batch, &ticket);
         break;
+    }
     case BI_MSG_APP_S_KEY_REQ:
         handle_app_s_key(w, req, out);
         break;

@@ -52,6 +52,7 @@ typedef struct js_metrics {
     uint64_t cert_refused[NET_CERT_VERDICT_COUNT];            /* client certificate chains refused, by why */
     uint64_t async[JS_ASYNC_OUTCOME_COUNT];                   /* asynchronous answers, by outcome */
     int64_t async_pending;                                    /* outbox rows pending, as last counted (-1: not yet) */
+    uint64_t root_unwraps, root_evictions;                    /* js_worker_root_key: misses, and entries released at JS_ROOT_CACHE */
 } js_metrics;
 
 typedef struct js_async js_async;
@@ -102,6 +103,24 @@ typedef struct js_kek_entry {
     uint64_t used;            /* LRU clock */
 } js_kek_entry;
 
+/* Device root keys (NwkKey, AppKey) kept unwrapped per worker: a device
+ * that joins again on the same worker skips the C_UnwrapKey (and the
+ * C_DestroyObject) of its root key. An entry is the blob it came from; a
+ * changed key (a PUT of the device) has another blob and replaces it. At
+ * JS_ROOT_CACHE the least recently used entry is released (counted:
+ * ferry_js_root_key_cache_evictions_total). */
+#define JS_ROOT_CACHE 64
+
+typedef enum js_root_role { JS_ROOT_NWK = 0, JS_ROOT_APP = 1 } js_root_role;
+
+typedef struct js_root_entry {
+    uint64_t dev_eui;
+    js_root_role role;
+    store_blob blob;          /* what was unwrapped */
+    lw_key key;               /* session object in this worker's session; handle 0: free */
+    uint64_t used;            /* LRU clock */
+} js_root_entry;
+
 /* An operator's client CA bundle as a trust list, kept while the bundle's
  * SHA-256 in its row is the same (js_auth.c). */
 #define JS_OP_TRUST_CACHE 8
@@ -127,7 +146,9 @@ struct js_worker {
     store *db;
     uint64_t clock;
     js_kek_entry keks[JS_KEK_CACHE];
+    js_root_entry roots[JS_ROOT_CACHE];
     js_op_trust op_trust[JS_OP_TRUST_CACHE];
+    js_reply reply;           /* js_http.c: the answer being built on this worker's thread */
 };
 
 /* True when `auth` authenticates the onboarded operator `op` for a request
@@ -182,6 +203,17 @@ void js_canonical_id(const char *in, char out[BI_ID_MAX + 1]);
  * the cache or unwrapped from the store. *key stays owned by the cache.
  * JS_ERR_NOT_FOUND when no KEK has that label. */
 js_status js_worker_kek(js_worker *w, const char *label, const lw_key **key, char err[JS_ERR_MAX]);
+
+/* The root key `role` of device `dev_eui`, wrapped in `blob` under the
+ * master key, as a HSM_KEY_WORKING handle of this worker's session: from
+ * the cache when the same blob was unwrapped for that device and role
+ * before, else unwrapped and cached. *key stays owned by the cache (never
+ * release it). It stays valid while this worker makes fewer than
+ * JS_ROOT_CACHE further calls (eviction takes the least recently used
+ * entry), so a join may hold its NwkKey and AppKey together. Fails as
+ * hsm_key_unwrap_blob, caching nothing. */
+hsm_status js_worker_root_key(js_worker *w, uint64_t dev_eui, js_root_role role, const store_blob *blob,
+                              const lw_key **key);
 
 
 /* The answer to an authenticated request (js_handler.c): JoinReq,

@@ -230,6 +230,8 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
     memcpy(snap.cert_refused, ctx->metrics.cert_refused, sizeof(snap.cert_refused));
     memcpy(snap.async, ctx->metrics.async, sizeof(snap.async));
     snap.async_pending = ctx->metrics.async_pending;
+    snap.root_unwraps = ctx->metrics.root_unwraps;
+    snap.root_evictions = ctx->metrics.root_evictions;
     pthread_mutex_unlock(&ctx->metrics.lock);
 
     net_text o = {outp, cap, 0, cap == 0};
@@ -270,16 +272,29 @@ js_status js_metrics_render(js_ctx *ctx, char *outp, size_t cap, size_t *len)
                  (unsigned long long)snap.hist_count);
     net_text_put(&o, "ferry_js_request_duration_seconds_sum %.6f\n", snap.hist_sum);
     net_text_put(&o, "ferry_js_request_duration_seconds_count %llu\n", (unsigned long long)snap.hist_count);
-    uint64_t txns = 0, joins = 0;
-    store_batch_counts(ctx->batch, &txns, &joins);
+    uint64_t txns = 0, joins = 0, cut = 0;
+    store_batch_counts(ctx->batch, &txns, &joins, &cut);
     net_text_put(&o,
-                 "# HELP ferry_js_store_commits_total SQLite transactions that wrote joins (group commit).\n"
+                 "# HELP ferry_js_store_commits_total Transactions that wrote joins (group commit).\n"
                  "# TYPE ferry_js_store_commits_total counter\n"
                  "ferry_js_store_commits_total %llu\n"
                  "# HELP ferry_js_store_committed_joins_total Joins and rejoins those transactions carried.\n"
                  "# TYPE ferry_js_store_committed_joins_total counter\n"
-                 "ferry_js_store_committed_joins_total %llu\n",
-                 (unsigned long long)txns, (unsigned long long)joins);
+                 "ferry_js_store_committed_joins_total %llu\n"
+                 "# HELP ferry_js_store_batch_waits_cut_total Commits that stopped waiting for joins in flight "
+                 "at the bound (STORE_BATCH_WAIT_US).\n"
+                 "# TYPE ferry_js_store_batch_waits_cut_total counter\n"
+                 "ferry_js_store_batch_waits_cut_total %llu\n",
+                 (unsigned long long)txns, (unsigned long long)joins, (unsigned long long)cut);
+    net_text_put(&o,
+                 "# HELP ferry_js_root_key_unwraps_total Device root keys unwrapped (not found in a worker's cache).\n"
+                 "# TYPE ferry_js_root_key_unwraps_total counter\n"
+                 "ferry_js_root_key_unwraps_total %llu\n"
+                 "# HELP ferry_js_root_key_cache_evictions_total Root keys released because a worker's cache "
+                 "was full (JS_ROOT_CACHE).\n"
+                 "# TYPE ferry_js_root_key_cache_evictions_total counter\n"
+                 "ferry_js_root_key_cache_evictions_total %llu\n",
+                 (unsigned long long)snap.root_unwraps, (unsigned long long)snap.root_evictions);
     put_async(&o, snap.async, snap.async_pending);
     put_operators(&o, ops, op_count);
     free(ops);

@@ -96,6 +96,22 @@ struct net_server {
     pthread_t watchdog;
     bool watching;
     volatile bool stopping;
+    net_stream *streams; /* live streamed answers, under lock */
+};
+
+/* A streamed answer: referenced by the service (until net_stream_release)
+ * and by its connection (until libmicrohttpd frees the response). The
+ * queue and the flags are under st->lock; the server's list under s->lock,
+ * always taken before st->lock. */
+struct net_stream {
+    pthread_mutex_t lock;
+    unsigned refs;
+    net_server *srv;
+    struct MHD_Connection *conn; /* NULL until queued, and once gone */
+    bool suspended, ended, gone;
+    char *buf;
+    size_t len, off, cap;
+    net_stream *next;
 };
 
 typedef struct conn_state {
@@ -192,6 +208,169 @@ void net_reply_clear(net_reply *rp)
     }
     json_decref(rp->log);
     memset(rp, 0, sizeof(*rp));
+}
+
+net_status net_reply_header(net_reply *rp, const char *name, const char *value)
+{
+    if (rp->n_headers >= NET_REPLY_HEADERS_MAX)
+        return NET_ERR_LIMIT;
+    rp->headers[rp->n_headers][0] = name;
+    rp->headers[rp->n_headers][1] = value;
+    rp->n_headers++;
+    return NET_OK;
+}
+
+/* ---------------------------------------------------------------- streamed answers */
+
+static void stream_unref(net_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    bool last = --st->refs == 0;
+    pthread_mutex_unlock(&st->lock);
+    if (!last)
+        return;
+    pthread_mutex_destroy(&st->lock);
+    free(st->buf);
+    free(st);
+}
+
+/* Under st->lock: lets libmicrohttpd call the reader again. */
+static void stream_wake_locked(net_stream *st)
+{
+    if (st->suspended && st->conn != NULL) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+}
+
+net_status net_reply_stream(net_reply *rp, unsigned status, const char *content_type, net_stream **out)
+{
+    *out = NULL;
+    net_stream *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NET_ERR_NOMEM;
+    pthread_mutex_init(&st->lock, NULL);
+    st->refs = 2; /* the service's, and the connection's (answer() takes it over) */
+    rp->status = status;
+    rp->content_type = content_type;
+    rp->stream = st;
+    *out = st;
+    return NET_OK;
+}
+
+net_status net_stream_send(net_stream *st, const char *text, size_t len)
+{
+    pthread_mutex_lock(&st->lock);
+    net_status rc = NET_OK;
+    if (st->ended || st->gone) {
+        rc = NET_ERR_IO;
+    } else if (st->len - st->off + len > NET_STREAM_QUEUE_MAX) {
+        st->ended = true; /* a client that does not read: the queue is not grown, the stream ends */
+        rc = NET_ERR_LIMIT;
+    } else {
+        if (st->off > 0) { /* compact: what was sent goes */
+            memmove(st->buf, st->buf + st->off, st->len - st->off);
+            st->len -= st->off;
+            st->off = 0;
+        }
+        if (st->len + len > st->cap) {
+            size_t cap = st->cap == 0 ? 1024 : st->cap;
+            while (cap < st->len + len)
+                cap *= 2;
+            char *b = realloc(st->buf, cap);
+            if (b == NULL)
+                rc = NET_ERR_NOMEM;
+            else {
+                st->buf = b;
+                st->cap = cap;
+            }
+        }
+        if (rc == NET_OK) {
+            memcpy(st->buf + st->len, text, len);
+            st->len += len;
+        }
+    }
+    stream_wake_locked(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+bool net_stream_open(net_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    bool open = !st->ended && !st->gone;
+    pthread_mutex_unlock(&st->lock);
+    return open;
+}
+
+void net_stream_end(net_stream *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ended = true;
+    stream_wake_locked(st);
+    pthread_mutex_unlock(&st->lock);
+}
+
+void net_stream_release(net_stream *st)
+{
+    if (st != NULL)
+        stream_unref(st);
+}
+
+/* libmicrohttpd asks for more of the body: the queued bytes, the end, or
+ * nothing for now - then the connection is suspended (no polling, no
+ * thread) until a send or an end resumes it. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    net_stream *st = cls;
+    pthread_mutex_lock(&st->lock);
+    ssize_t n = 0;
+    if (st->len > st->off) {
+        size_t k = st->len - st->off < max ? st->len - st->off : max;
+        memcpy(buf, st->buf + st->off, k);
+        st->off += k;
+        n = (ssize_t)k;
+    } else if (st->ended) {
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    } else if (st->conn != NULL) {
+        st->suspended = true;
+        MHD_suspend_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return n;
+}
+
+/* The response is freed: the connection is done with the stream. */
+static void stream_gone(void *cls)
+{
+    net_stream *st = cls;
+    net_server *s = st->srv;
+    if (s != NULL) {
+        pthread_mutex_lock(&s->lock);
+        for (net_stream **p = &s->streams; *p != NULL; p = &(*p)->next) {
+            if (*p == st) {
+                *p = st->next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_lock(&st->lock);
+    st->gone = true;
+    st->conn = NULL;
+    pthread_mutex_unlock(&st->lock);
+    stream_unref(st);
+}
+
+/* The server stops: every stream ends (its connection resumed), so that
+ * the stop's grace period is not spent waiting for them. */
+static void streams_end_all(net_server *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (net_stream *st = s->streams; st != NULL; st = st->next)
+        net_stream_end(st);
+    pthread_mutex_unlock(&s->lock);
 }
 
 double net_request_seconds(const net_request *rq)
@@ -446,12 +625,29 @@ static enum MHD_Result answer(net_server *s, struct MHD_Connection *c, const cha
     pthread_mutex_lock(&s->lock);
     s->st.requests++;
     pthread_mutex_unlock(&s->lock);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(rp.len, rp.body != NULL ? rp.body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp = NULL;
+    net_stream *st = rp.stream;
+    if (st != NULL) {
+        st->srv = s;
+        st->conn = c;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_gone);
+        if (resp == NULL) {
+            stream_gone(st); /* the connection's reference */
+        } else {
+            pthread_mutex_lock(&s->lock);
+            st->next = s->streams;
+            s->streams = st;
+            pthread_mutex_unlock(&s->lock);
+        }
+    } else {
+        resp = MHD_create_response_from_buffer(rp.len, rp.body != NULL ? rp.body : (char *)"", MHD_RESPMEM_MUST_COPY);
+    }
     enum MHD_Result ret = MHD_NO;
     if (resp != NULL) {
         if (rp.content_type != NULL)
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, rp.content_type);
+        for (size_t i = 0; i < rp.n_headers; i++)
+            MHD_add_response_header(resp, rp.headers[i][0], rp.headers[i][1]);
         ret = MHD_queue_response(c, rp.status, resp);
         MHD_destroy_response(resp);
     }
@@ -670,17 +866,22 @@ static struct MHD_Daemon *daemon_start(net_server *s, const tls_material *m)
     opts[no++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     /* ITC: a daemon can be quiesced (a reload) from another thread */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+                     MHD_ALLOW_SUSPEND_RESUME |
                      (s->addr.v6 ? MHD_USE_IPv6 : 0) | (m->on ? MHD_USE_TLS : 0);
     return MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
 }
 
-static int listen_on(const net_addr *a, unsigned *port)
+static int listen_on(const net_addr *a, bool shared, unsigned *port)
 {
     int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+        close(fd);
+        return -1;
+    }
     if (a->v6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     struct sockaddr_storage bound;
@@ -752,7 +953,7 @@ net_status net_server_start(const net_server_opts *o, net_server **out, char err
         return st;
     }
     s->asks_cert = s->m.ca != NULL;
-    s->listen_fd = listen_on(&a, &s->port);
+    s->listen_fd = listen_on(&a, o->shared_port, &s->port);
     if (s->listen_fd < 0) {
         snprintf(err, NET_ERR_MAX, "could not listen on %.80s: %s", o->listen, strerror(errno));
         net_server_stop(s);
@@ -911,6 +1112,7 @@ void net_server_stop(net_server *s)
     if (s == NULL)
         return;
     s->stopping = true;
+    streams_end_all(s);
     if (s->watching)
         pthread_join(s->watchdog, NULL);
     for (size_t i = 0; i < s->n_old; i++)

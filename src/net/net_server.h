@@ -68,6 +68,10 @@ double net_request_seconds(const net_request *rq);
 const char *net_request_query(const net_request *rq, const char *name);
 const char *net_request_header(const net_request *rq, const char *name);
 
+#define NET_REPLY_HEADERS_MAX 12 /* extra headers of one answer (net_reply_header) */
+
+typedef struct net_stream net_stream;
+
 typedef struct net_reply {
     unsigned status; /* 0 = the handler answered nothing: 500 */
     const char *content_type;
@@ -77,6 +81,9 @@ typedef struct net_reply {
     const char *log_level; /* NULL: by status (error >= 500, warn >= 400, else info) */
     const char *log_msg; /* NULL: "request" */
     json_t *log; /* fields of the access-log line (the handler adds; never a secret) */
+    const char *headers[NET_REPLY_HEADERS_MAX][2]; /* name, value: strings that outlive the answer */
+    size_t n_headers;
+    net_stream *stream; /* net_reply_stream: the body is streamed (body ignored) */
 } net_reply;
 
 /* Each of these replaces the answer; when memory runs out the answer
@@ -89,6 +96,33 @@ void net_reply_json(net_reply *rp, unsigned status, json_t *doc);
 void net_reply_error(net_reply *rp, unsigned status, const char *msg);
 /* Frees the body (wiped first) and the log fields. */
 void net_reply_clear(net_reply *rp);
+
+/* Adds a header to the answer (name and value must outlive it: constants).
+ * NET_ERR_LIMIT past NET_REPLY_HEADERS_MAX, and nothing is added. */
+net_status net_reply_header(net_reply *rp, const char *name, const char *value) NET_MUST_CHECK;
+
+/* ---- streamed answers (server-sent events) ----
+ * The answer's status and headers go now; its body is whatever the
+ * service hands net_stream_send later, from any thread, as the client
+ * takes it, until net_stream_end, the client going away, or the server
+ * stopping. A connection waiting for bytes costs no thread and no CPU
+ * (libmicrohttpd suspends it until the next send). */
+#define NET_STREAM_QUEUE_MAX 65536 /* bytes queued for one client and not taken yet */
+
+/* Makes rp a streamed answer; *out is the service's reference to the
+ * stream (release it with net_stream_release when done with it). */
+net_status net_reply_stream(net_reply *rp, unsigned status, const char *content_type,
+                            net_stream **out) NET_MUST_CHECK;
+/* Queues len bytes. NET_ERR_LIMIT when they would pass
+ * NET_STREAM_QUEUE_MAX (a client that does not read): nothing is queued
+ * and the stream ends; NET_ERR_IO when the stream has ended already. */
+net_status net_stream_send(net_stream *st, const char *text, size_t len) NET_MUST_CHECK;
+/* False once the stream ended (net_stream_end, the client gone, the server stopping). */
+bool net_stream_open(net_stream *st);
+/* Ends the stream once the queued bytes are sent. */
+void net_stream_end(net_stream *st);
+/* Drops the service's reference (NULL is fine). */
+void net_stream_release(net_stream *st);
 
 typedef void (*net_handler_fn)(void *user, const net_request *rq, net_reply *rp);
 /* The body limit for this route; 0 = the server's limits.body_max. */
@@ -110,6 +144,10 @@ typedef struct net_server_opts {
     const char *listen; /* ADDR:PORT */
     net_tls tls;
     unsigned threads; /* 0 or 1: one thread; else a pool */
+    /* SO_REUSEPORT: several processes of the same user listen on one
+     * address and the kernel spreads new connections among them (for a
+     * service whose state is all in a shared database) */
+    bool shared_port;
     net_limits limits; /* zero fields take the defaults above */
     net_handler_fn handle;
     net_body_max_fn body_max; /* optional */

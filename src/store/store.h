@@ -255,6 +255,12 @@ typedef struct store_prepared {
     store_session session;
 } store_prepared;
 
+/* A join announced to a store_batch (store_batch_announce); see there. */
+typedef struct store_batch_ticket {
+    unsigned parity;
+    bool live;
+} store_batch_ticket;
+
 typedef struct store_join {
     uint64_t dev_eui;
     /* From the JoinReq frame. The nonce rules are per (DevEUI, JoinEUI); the
@@ -265,6 +271,7 @@ typedef struct store_join {
     store_session_fn make_session;
     void *ctx;
     const store_prepared *prepared; /* NULL: make_session always runs inside */
+    store_batch_ticket *ticket;     /* announced to the batch, or NULL (store_batch_announce) */
 } store_join;
 
 typedef struct store_join_result {
@@ -298,6 +305,7 @@ typedef struct store_rejoin {
     store_session_fn make_session;
     void *ctx;
     const store_prepared *prepared; /* as in store_join */
+    store_batch_ticket *ticket;     /* as in store_join */
 } store_rejoin;
 
 /* Serves a RejoinReq like store_join_commit (same JoinNonce counter, same
@@ -328,8 +336,24 @@ store_status store_batch_new(store_batch **out) STORE_MUST_CHECK;
 void store_batch_free(store_batch *b);
 
 /* What `b` wrote so far: *transactions committed (or failed) and the
- * *joins they carried; joins / transactions is the mean batch size. */
-void store_batch_counts(store_batch *b, uint64_t *transactions, uint64_t *joins);
+ * *joins they carried (joins / transactions is the mean batch size), and
+ * *waits_cut: the writers that stopped waiting for announced joins at
+ * STORE_BATCH_WAIT_US. */
+void store_batch_counts(store_batch *b, uint64_t *transactions, uint64_t *joins, uint64_t *waits_cut);
+
+/* The longest a batch's writer waits for announced joins, microseconds. */
+#define STORE_BATCH_WAIT_US 2000
+
+/* Announces a join that will be queued on `b` within moments (the caller
+ * derives its keys now): the next writer of `b` waits for it, up to
+ * STORE_BATCH_WAIT_US, so that the joins in flight share one commit instead
+ * of each paying an fsync. store_join_commit_batched with `t` as the join's
+ * ticket resolves the announcement when it queues the join; a caller that
+ * will not queue it (a refusal before the commit) calls
+ * store_batch_withdraw. Withdrawing a resolved ticket does nothing, so a
+ * caller may always withdraw after the commit call. Never fails. */
+void store_batch_announce(store_batch *b, store_batch_ticket *t);
+void store_batch_withdraw(store_batch *b, store_batch_ticket *t);
 
 /* store_join_commit / store_rejoin_commit through the queue `b`, on the
  * calling thread's own handle `s` (all handles queued on one batch must

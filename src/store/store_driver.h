@@ -77,7 +77,7 @@ struct store {
 };
 
 /* The migrations (store_schema.c); version i + 1 is element i. */
-#define STORE_SCHEMA_COUNT 11
+#define STORE_SCHEMA_COUNT 12
 extern const char *const store_schema_sqlite[STORE_SCHEMA_COUNT];
 extern const char *const store_schema_pg[STORE_SCHEMA_COUNT];
 

@@ -34,6 +34,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct commit_ctx {
     /* in */
@@ -324,9 +325,13 @@ store_status store_rejoin_commit(store *s, const store_rejoin *r, store_join_res
  * own item included), runs every item's commit_body in a SAVEPOINT of its
  * own inside one BEGIN IMMEDIATE, commits once, then marks every item done
  * and wakes the waiters. Items that arrive meanwhile queue up; when the
- * writer finishes, one of their threads becomes the next writer. No thread
- * sleeps for a timer: a lone join is written at once, a batch is exactly
- * what piled up during the previous write.
+ * writer finishes, one of their threads becomes the next writer. Before it
+ * takes the queue, a writer waits for the joins announced to the batch
+ * (store_batch_announce: their threads are deriving keys and will queue
+ * within moments), at most STORE_BATCH_WAIT_US: when the CPU rather than
+ * the disk is the limit, what piles up during one fsync is one or two
+ * joins, and the joins in flight are many. A lone join with nothing
+ * announced is written at once.
  *
  * Why it keeps the guarantees:
  *  - the rules run in order inside one transaction that holds the writer
@@ -346,15 +351,23 @@ typedef struct batch_item {
     commit_ctx *x;
     store_status st;
     bool done;
+    pthread_cond_t wake; /* its thread sleeps here: until done, or its turn to write */
     struct batch_item *next;
 } batch_item;
 
 struct store_batch {
     pthread_mutex_t lock;
-    pthread_cond_t cond;
+    pthread_cond_t announced; /* a writer waits here for announced joins */
     batch_item *head, *tail; /* waiting to be written */
     bool writing;            /* a thread is writing a batch */
+    /* Joins announced (store_batch_announce) and not yet queued or
+     * withdrawn, by the parity of the epoch they were announced in: a
+     * writer closes the current epoch and waits for that one only, so joins
+     * announced while it waits do not keep it waiting. */
+    unsigned coming[2];
+    unsigned epoch;
     uint64_t transactions, joins; /* store_batch_counts */
+    uint64_t waits_cut;           /* writers that stopped waiting at STORE_BATCH_WAIT_US */
 };
 
 store_status store_batch_new(store_batch **out)
@@ -368,7 +381,7 @@ store_status store_batch_new(store_batch **out)
         free(b);
         return STORE_ERR_NOMEM;
     }
-    if (pthread_cond_init(&b->cond, NULL) != 0) {
+    if (pthread_cond_init(&b->announced, NULL) != 0) {
         pthread_mutex_destroy(&b->lock);
         free(b);
         return STORE_ERR_NOMEM;
@@ -382,17 +395,79 @@ void store_batch_free(store_batch *b)
     if (b == NULL)
         return;
     assert(b->head == NULL && !b->writing);
-    pthread_cond_destroy(&b->cond);
+    pthread_cond_destroy(&b->announced);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
-void store_batch_counts(store_batch *b, uint64_t *transactions, uint64_t *joins)
+void store_batch_counts(store_batch *b, uint64_t *transactions, uint64_t *joins, uint64_t *waits_cut)
 {
     pthread_mutex_lock(&b->lock);
     *transactions = b->transactions;
     *joins = b->joins;
+    *waits_cut = b->waits_cut;
     pthread_mutex_unlock(&b->lock);
+}
+
+void store_batch_announce(store_batch *b, store_batch_ticket *t)
+{
+    t->live = false;
+    if (b == NULL)
+        return;
+    pthread_mutex_lock(&b->lock);
+    t->parity = b->epoch & 1u;
+    t->live = true;
+    b->coming[t->parity]++;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Under b->lock. */
+static void ticket_resolve(store_batch *b, store_batch_ticket *t)
+{
+    if (t == NULL || !t->live)
+        return;
+    assert(b->coming[t->parity] > 0);
+    b->coming[t->parity]--;
+    t->live = false;
+    if (b->coming[t->parity] == 0 && b->writing)
+        pthread_cond_signal(&b->announced);
+}
+
+void store_batch_withdraw(store_batch *b, store_batch_ticket *t)
+{
+    if (b == NULL || t == NULL)
+        return;
+    pthread_mutex_lock(&b->lock);
+    ticket_resolve(b, t);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Under b->lock, by the thread about to write: closes the epoch and waits
+ * until every join announced in it is queued or withdrawn, at most
+ * STORE_BATCH_WAIT_US. Those joins are deriving their keys on other
+ * threads and are about to queue: waiting for them makes one commit (one
+ * fsync) out of what would be several, the batch growing with the joins in
+ * flight. A stall (a slow HSM call) costs at most the bound, never
+ * correctness: the wait decides only how the queue is cut. */
+static void wait_for_announced(store_batch *b)
+{
+    unsigned closed = b->epoch & 1u;
+    b->epoch++;
+    if (b->coming[closed] == 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += STORE_BATCH_WAIT_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (b->coming[closed] > 0) {
+        if (pthread_cond_timedwait(&b->announced, &b->lock, &until) != 0) {
+            b->waits_cut++;
+            return;
+        }
+    }
 }
 
 static const char SP_OPEN[] = "SAVEPOINT store_join";
@@ -433,10 +508,11 @@ static store_status batch_body(store *s, void *ctx)
     return STORE_OK;
 }
 
-static store_status batched(store *s, store_batch *b, commit_ctx *x)
+static store_status batched(store *s, store_batch *b, commit_ctx *x, store_batch_ticket *t)
 {
-    batch_item me = {.x = x, .st = STORE_ERR_BUSY};
+    batch_item me = {.x = x, .st = STORE_ERR_BUSY, .wake = PTHREAD_COND_INITIALIZER};
     pthread_mutex_lock(&b->lock);
+    ticket_resolve(b, t);
     if (b->tail != NULL)
         b->tail->next = &me;
     else
@@ -444,13 +520,15 @@ static store_status batched(store *s, store_batch *b, commit_ctx *x)
     b->tail = &me;
     while (!me.done) {
         if (b->writing) {
-            pthread_cond_wait(&b->cond, &b->lock);
+            pthread_cond_wait(&me.wake, &b->lock);
             continue;
         }
-        /* Not done and nobody writing: `me` is still queued. Write it all. */
+        /* Not done and nobody writing: `me` is still queued. Write it all,
+         * once the joins announced so far have joined the queue. */
+        b->writing = true;
+        wait_for_announced(b);
         batch_item *list = b->head;
         b->head = b->tail = NULL;
-        b->writing = true;
         pthread_mutex_unlock(&b->lock);
         store_status st = store_txn(s, batch_body, list);
         pthread_mutex_lock(&b->lock);
@@ -461,11 +539,16 @@ static store_status batched(store *s, store_batch *b, commit_ctx *x)
             if (st != STORE_OK)
                 it->st = st;
             it->done = true; /* its thread may return once we unlock */
+            pthread_cond_signal(&it->wake);
         }
         b->writing = false;
-        pthread_cond_broadcast(&b->cond);
+        /* the first of those queued meanwhile writes the next batch; the
+         * others sleep on until theirs is written (no herd wakes per batch) */
+        if (b->head != NULL)
+            pthread_cond_signal(&b->head->wake);
     }
     pthread_mutex_unlock(&b->lock);
+    pthread_cond_destroy(&me.wake);
     return me.st;
 }
 
@@ -476,7 +559,7 @@ store_status store_join_commit_batched(store *s, store_batch *b, const store_joi
     if (j == NULL || j->make_session == NULL || out == NULL)
         return STORE_ERR_ARGUMENT;
     commit_ctx x = join_ctx(j);
-    store_status st = batched(s, b, &x);
+    store_status st = batched(s, b, &x, j->ticket);
     if (st == STORE_OK)
         *out = x.result;
     return st;
@@ -489,7 +572,7 @@ store_status store_rejoin_commit_batched(store *s, store_batch *b, const store_r
     if (r == NULL || out == NULL || !rejoin_args_ok(r))
         return STORE_ERR_ARGUMENT;
     commit_ctx x = rejoin_ctx(r);
-    store_status st = batched(s, b, &x);
+    store_status st = batched(s, b, &x, r->ticket);
     if (st == STORE_OK)
         *out = x.result;
     return st;

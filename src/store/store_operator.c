@@ -162,6 +162,18 @@ store_status store_operator_get(store *s, uint32_t net_id, store_operator *out)
     return st;
 }
 
+store_status store_operator_by_token(store *s, const uint8_t hash[STORE_OPERATOR_HASH_LEN], store_operator *out)
+{
+    if (s == NULL || hash == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    const store_value p[] = {SV_BLOB(hash, STORE_OPERATOR_HASH_LEN)};
+    op_rows r = {.out = out, .cap = 1};
+    store_status st = s->drv->exec(s, OP_COLS "WHERE token_hash = $1 ORDER BY net_id", p, 1, op_row, &r, NULL);
+    if (st == STORE_OK && r.count == 0)
+        st = STORE_ERR_NOT_FOUND;
+    return st;
+}
+
 store_status store_operator_client_ca(store *s, uint32_t net_id, char *out, size_t cap, size_t *len)
 {
     if (net_id > 0xFFFFFF)

@@ -72,6 +72,12 @@ store_status store_operator_put(store *s, const store_operator *op, const char *
 /* The operator `net_id`; STORE_ERR_NOT_FOUND if none. */
 store_status store_operator_get(store *s, uint32_t net_id, store_operator *out) STORE_MUST_CHECK;
 
+/* The operator whose bearer token hashes to hash[32] (the activation
+ * console's sign-in, docs/idm.md "Console API"); STORE_ERR_NOT_FOUND if
+ * none. The caller still compares the hash in constant time. */
+store_status store_operator_by_token(store *s, const uint8_t hash[STORE_OPERATOR_HASH_LEN],
+                                     store_operator *out) STORE_MUST_CHECK;
+
 /* Its client CA bundle into out[cap] (NUL-terminated), *len without the
  * NUL; "" when it has none. STORE_ERR_NOT_FOUND, STORE_ERR_ARGUMENT when it
  * does not fit. */

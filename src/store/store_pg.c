@@ -21,7 +21,9 @@
  * default, so COMMIT returns only after the WAL reached the disk.
  *
  * Statements are prepared once per connection (named "fs<slot>", keyed by
- * the address of their SQL text, like the SQLite driver's cache): a join is
+ * the address of their SQL text, like the SQLite driver's cache; a text
+ * built at run time may come again at the same address with other words,
+ * so a hit also compares the text kept with the slot): a join is
  * seven round trips, and parsing and planning each again was a third of the
  * time. Prepared statements outlive a rolled-back transaction, so a failed
  * join does not lose them.
@@ -88,7 +90,17 @@ static store_status command(store *s, const char *sql)
 
 typedef struct pg_cache {
     const char *sql[CACHE_SLOTS];
+    char *text[CACHE_SLOTS];       /* a copy of what was prepared there */
 } pg_cache;
+
+static void cache_forget(pg_cache *c)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        free(c->text[i]);
+        c->text[i] = NULL;
+        c->sql[i] = NULL;
+    }
+}
 
 static store_status session_settings(store *s)
 {
@@ -100,6 +112,8 @@ static void pg_disconnect(store *s)
 {
     PQfinish(conn_of(s));
     s->conn = NULL;
+    if (s->cache != NULL)
+        cache_forget(s->cache);
     free(s->cache);
     s->cache = NULL;
 }
@@ -112,21 +126,37 @@ static store_status prepared(store *s, const char *sql, int n, char name[16])
     int slot = -1;
     name[0] = '\0';
     for (int i = 0; i < CACHE_SLOTS; i++) {
-        if (c->sql[i] == sql) {
+        if (c->sql[i] == sql && strcmp(c->text[i], sql) == 0) {
             snprintf(name, 16, "fs%d", i);
             return STORE_OK;
+        }
+        if (c->sql[i] == sql) { /* the same buffer, another statement in it now: that slot again */
+            char dealloc[32];
+            snprintf(dealloc, sizeof dealloc, "DEALLOCATE fs%d", i);
+            store_status st = command(s, dealloc);
+            if (st != STORE_OK)
+                return st;
+            free(c->text[i]);
+            c->text[i] = NULL;
+            c->sql[i] = NULL;
         }
         if (c->sql[i] == NULL && slot < 0)
             slot = i;
     }
     if (slot < 0)
         return STORE_OK;
+    char *copy = strdup(sql);
+    if (copy == NULL)
+        return STORE_ERR_NOMEM;
     snprintf(name, 16, "fs%d", slot);
     PGresult *res = PQprepare(conn_of(s), name, sql, n, NULL);
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        free(copy);
         return fail(s, res);
+    }
     PQclear(res);
     c->sql[slot] = sql;
+    c->text[slot] = copy;
     return STORE_OK;
 }
 
@@ -161,7 +191,7 @@ static bool reconnect(store *s, bool was_idle)
     PQreset(conn_of(s));
     if (PQstatus(conn_of(s)) != CONNECTION_OK)
         return false;
-    memset(s->cache, 0, sizeof(pg_cache)); /* prepared statements died with it */
+    cache_forget(s->cache); /* prepared statements died with it */
     return session_settings(s) == STORE_OK;
 }
 

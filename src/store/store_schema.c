@@ -307,6 +307,16 @@
     " owner TEXT NOT NULL CHECK (length(owner) BETWEEN 1 AND 64),"                                    \
     " expires_at BIGINT NOT NULL);"
 
+/* Version 12: indexes for the activation console's reads
+ * (store_idm_view.c): an SE's audit entries by subject, a customer's held
+ * SEs, a maker's batches, a tenant's commands. Self-contained (indexes
+ * only, nothing else touched) so that it can be renumbered at a merge. */
+#define V12(BLOB, KEY)                                                                                     \
+    "CREATE INDEX idm_audit_subject ON idm_audit (subject, seq);"                                      \
+    "CREATE INDEX idm_claim_tenant ON idm_claim (tenant_id, dev_eui);"                                 \
+    "CREATE INDEX idm_se_maker ON idm_se (maker, dev_eui);"                                            \
+    "CREATE INDEX idm_cmd_origin ON idm_cmd (origin, dev_eui, seq);"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -319,6 +329,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V9("BLOB", "TEXT"),
     V10("BLOB", "TEXT"),
     V11("BLOB", "TEXT"),
+    V12("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -333,4 +344,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V9("BYTEA", "TEXT COLLATE \"C\""),
     V10("BYTEA", "TEXT COLLATE \"C\""),
     V11("BYTEA", "TEXT COLLATE \"C\""),
+    V12("BYTEA", "TEXT COLLATE \"C\""),
 };

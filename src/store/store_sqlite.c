@@ -7,8 +7,8 @@
  * - synchronous=FULL: the log is fsync()ed at every commit, so a join that
  *   store_join_commit() reported committed survives power loss, not only a
  *   crash of the process (NORMAL would only guarantee the latter in WAL).
- * - busy_timeout: several handles (threads, or a CLI next to `serve`) wait
- *   for the writer lock instead of failing at once.
+ * - a busy handler (busy_wait): several handles (threads, processes, a CLI
+ *   next to `serve`) wait for the writer lock instead of failing at once.
  * - foreign_keys=ON: deleting a device deletes its nonces and sessions.
  * - Every write transaction is BEGIN IMMEDIATE: the writer lock is taken
  *   before the first read, so the DevNonce check, the JoinNonce increment and
@@ -19,18 +19,24 @@
  *   that out with row locks.
  *
  * Statements are prepared once per handle and kept in a small cache keyed
- * by the address of their SQL text (they are all string literals).
+ * by the address of their SQL text (most are string literals). A text
+ * built at run time (a page's LIMIT, the console's filters) may come
+ * again at the same address with other words, so a hit is taken only when
+ * the prepared statement's text is still the one asked for; otherwise that
+ * slot is prepared anew.
  */
 #include "store/store_driver.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CACHE_SLOTS 48
 #define MAX_COLUMNS 24
 #define BUSY_TIMEOUT_MS 10000
 #define WAL_RETRY_MS 5
+#define BUSY_SLEEP_US 250
 
 typedef struct stmt_cache {
     const char *sql[CACHE_SLOTS];
@@ -119,6 +125,23 @@ static int journal_to_wal(sqlite3 *db, bool *wal)
     return rc;
 }
 
+/* The busy handler. SQLite's own (sqlite3_busy_timeout) sleeps 1, 2, 5,
+ * 10, ... up to 100 ms between tries: a commit waiting for another process
+ * that holds the writer lock (a second `ferry serve` with listen_shared, the
+ * CLI) then sleeps far longer than the lock is held (a batch commits in
+ * about a millisecond), which showed as a p99 of 167 ms. Even, short
+ * sleeps instead, up to the same BUSY_TIMEOUT_MS (counted in sleeps: a
+ * loaded machine only makes the wait longer). */
+static int busy_wait(void *ctx, int tries)
+{
+    (void)ctx;
+    if ((long long)tries * BUSY_SLEEP_US >= BUSY_TIMEOUT_MS * 1000LL)
+        return 0;
+    struct timespec pause = {0, BUSY_SLEEP_US * 1000L};
+    nanosleep(&pause, NULL);
+    return 1;
+}
+
 static store_status sq_connect(store *s, const char *path)
 {
     sqlite3 *db = NULL;
@@ -132,7 +155,7 @@ static store_status sq_connect(store *s, const char *path)
     if (s->cache == NULL)
         return STORE_ERR_NOMEM;
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db, busy_wait, NULL);
     /* journal_mode answers with the mode in force; anything but "wal" (a
      * filesystem without shared memory, say) is refused rather than
      * silently running with weaker guarantees than documented. */
@@ -175,6 +198,18 @@ static void sq_rollback(store *s)
         sqlite3_exec(db_of(s), "ROLLBACK", NULL, NULL, NULL);
 }
 
+/* The text prepared (with ?) is the one asked for (with $). */
+static bool same_text(const char *prepared, const char *sql)
+{
+    if (prepared == NULL)
+        return false;
+    size_t i = 0;
+    for (; sql[i] != '\0'; i++)
+        if (prepared[i] != (sql[i] == '$' ? '?' : sql[i]))
+            return false;
+    return prepared[i] == '\0';
+}
+
 /* The shared SQL says $1, $2 ...; SQLite reads ?1, ?2 ... by number. */
 static store_status prepare(store *s, const char *sql, sqlite3_stmt **out)
 {
@@ -182,8 +217,13 @@ static store_status prepare(store *s, const char *sql, sqlite3_stmt **out)
     int free_slot = -1;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         if (c->sql[i] == sql) {
-            *out = c->stmt[i];
-            return STORE_OK;
+            if (same_text(sqlite3_sql(c->stmt[i]), sql)) {
+                *out = c->stmt[i];
+                return STORE_OK;
+            }
+            sqlite3_finalize(c->stmt[i]); /* the same buffer, another statement in it now */
+            c->stmt[i] = NULL;
+            c->sql[i] = NULL;
         }
         if (c->sql[i] == NULL && free_slot < 0)
             free_slot = i;

@@ -110,6 +110,14 @@ check "the bootstrap and customer Join Servers answer /metrics" '[ $? -eq 0 ]'
 PORTS="$P_IDM1 $P_IDM2 $P_IDM3"
 AUTH="Authorization: Bearer $(cat "$tmp/acme.tok")"
 
+# ---- the console's live stream on instance 3 (never killed): it reads the
+# one audit chain of the database, so it carries the changes every
+# instance makes (docs/idm.md, "Console API")
+curl -sN -H "$AUTH" "http://127.0.0.1:$P_IDM3/api/v1/events" >"$tmp/stream3.sse" 2>/dev/null &
+pids="$pids $!"
+wait_until "instance 3's live stream says hello" 30 'grep -q "^event: hello" "$tmp/stream3.sse"'
+check "acme's live stream open on instance 3" '[ $? -eq 0 ]'
+
 # ---- claims and assignments through the instances in turn
 bad=0; i=0; : >"$tmp/err"
 while read -r eui tok; do
@@ -211,6 +219,15 @@ for k in 1 2 3; do
     [ "$k" = 2 ] || [ "$h" -gt 0 ] || echo "idm$k handled no MLS message" >>"$tmp/err"
 done
 check "every instance answered uplinks, the two left handled MLS messages ($handled)" '[ ! -s "$tmp/err" ]'
+# the stream on instance 3 saw every SE's steps, though the uplinks (and so
+# the acknowledgements that make profile_acked) went to all three in turn
+: >"$tmp/err"
+for e in $SES; do
+    for ev in bootstrap_join profile_queued profile_acked customer_join; do
+        grep -q "\"DevEUI\":\"$e\",\"Event\":\"$ev\"" "$tmp/stream3.sse" || echo "$e: no $ev on instance 3's stream" >>"$tmp/err"
+    done
+done
+check "instance 3's live stream carried every SE's changes, made by whichever instance handled them" '[ ! -s "$tmp/err" ]'
 "$FERRY" -d "$tmp/idm3" idm audit verify >"$tmp/o" 2>"$tmp/err"
 verify_rc=$?
 check "the audit chain written by the three instances verifies ($(q "SELECT count(*) FROM idm_audit") entries)" \

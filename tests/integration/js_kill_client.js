@@ -7,10 +7,9 @@
 "use strict";
 const http = require("http");
 const fs = require("fs");
-const lp = require("lora-packet");
+const { joinReqBody, openAccept } = require("./js_joinreq.js");
 const [port, stopFile, token, joinEui, ...devs] = process.argv.slice(2); // devs: "deveui:key:mac" ...
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-const H = (s) => Buffer.from(s, "hex");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function post(body) {
@@ -25,14 +24,7 @@ function post(body) {
     req.end(body);
   });
 }
-function body(dev, nonce) {
-  const dn = Buffer.alloc(2); dn.writeUInt16BE(nonce);
-  const phy = lp.fromFields({ MType: "Join Request", AppEUI: H(joinEui), DevEUI: H(dev.eui), DevNonce: dn },
-    undefined, undefined, H(dev.key)).getPHYPayload().toString("hex");
-  return JSON.stringify({ ProtocolVersion: "1.0", SenderID: "000013", ReceiverID: joinEui, TransactionID: nonce,
-    MessageType: "JoinReq", MACVersion: dev.mac, PHYPayload: phy, DevEUI: dev.eui, DevAddr: "26011234",
-    DLSettings: "00", RxDelay: 1 });
-}
+const body = (dev, nonce) => joinReqBody(joinEui, dev, nonce, nonce);
 
 (async () => {
   const list = devs.map((s) => { const [eui, key, mac] = s.split(":"); return { eui, key, mac, next: 1, answered: [], joinNonces: [] }; });
@@ -62,9 +54,8 @@ function body(dev, nonce) {
     }
     const code = ans.Result && ans.Result.ResultCode;
     if (code === "Success") {
-      const plain = lp.fromWire(lp.decryptJoinAccept(lp.fromWire(H(ans.PHYPayload)), H(dev.key)));
-      if (!lp.verifyMIC(plain, undefined, H(dev.key))) violations.push("bad accept MIC");
-      const jn = plain.AppNonce.readUIntBE(0, 3);
+      const { micOk, joinNonce: jn } = openAccept(dev, ans);
+      if (!micOk) violations.push("bad accept MIC");
       if (dev.answered.includes(nonce)) violations.push(dev.mac + " DevNonce " + nonce + " answered twice");
       if (dev.joinNonces.length && jn <= dev.joinNonces[dev.joinNonces.length - 1])
         violations.push(dev.mac + " JoinNonce " + jn + " after " + dev.joinNonces[dev.joinNonces.length - 1]);

@@ -688,6 +688,61 @@ static void admin_api(void **state)
     assert_int_equal(r.http_status, 400);
 }
 
+/* Root keys kept per worker (js_worker_root_key): a key renewed by a PUT
+ * is used at once (the old one, still cached, would fail the MIC); at
+ * JS_ROOT_CACHE the oldest entries go, counted, and are unwrapped again
+ * when needed; a blob that does not unwrap caches nothing. */
+static void root_key_cache(void **state)
+{
+    (void)state;
+    static const char *RENEWED = "3132333435363738393A3B3C3D3E3F40";
+    join_10(DEV_104, APPKEY_104, "1.0.4", 5000, false, HOME_NET, ns_token); /* cached now */
+    char wr[49], line[1024], path[64], bearer[100];
+    wrap_hex(TR_KEK, RENEWED, wr);
+    snprintf(line, sizeof line,
+             "{\"DevEUI\":\"%016llX\",\"JoinEUI\":\"%016llX\",\"MACVersion\":\"1.0.4\",\"HomeNetID\":\"000013\","
+             "\"NwkKey\":{\"KEKLabel\":\"transport\",\"AESKey\":\"%s\"},\"NSKEKLabel\":\"ns:000013\"}",
+             (unsigned long long)DEV_104, JOIN_EUI, wr);
+    snprintf(path, sizeof path, "/api/v1/devices/%016llX", (unsigned long long)DEV_104);
+    snprintf(bearer, sizeof bearer, "%s", admin_token);
+    js_auth admin = {.bearer = bearer, .tls_chain = NULL, .tls_chain_len = 0};
+    js_reply r;
+    js_handle_admin(w, &admin, "PUT", path, line, strlen(line), &r);
+    assert_int_equal(r.http_status, 200);
+    uint8_t phy[23];
+    char body[2048];
+    join_request(DEV_104, 5001, APPKEY_104, phy);
+    body_for(BI_MSG_JOIN_REQ, BI_VERSION_1_0, HOME_NET, "1.0.4", phy, 23, DEV_104, body, sizeof(body));
+    expect(body, ns_token, "MICFailed");
+    join_10(DEV_104, RENEWED, "1.0.4", 5001, false, HOME_NET, ns_token);
+
+    store_device d;
+    assert_int_equal(store_device_get(js_worker_store(w), DEV_104, &d), STORE_OK);
+    size_t held = 0;
+    for (size_t i = 0; i < JS_ROOT_CACHE; i++)
+        held += w->roots[i].key.handle != 0;
+    assert_true(held >= 1);
+    uint64_t evicted = ctx->metrics.root_evictions;
+    const lw_key *k = NULL;
+    for (uint64_t i = 0; i < JS_ROOT_CACHE; i++)
+        assert_int_equal(js_worker_root_key(w, 0xFEED000000000000ull + i, JS_ROOT_NWK, &d.nwk_key, &k), HSM_OK);
+    assert_int_equal(ctx->metrics.root_evictions - evicted, held); /* every earlier entry, once */
+    /* the same blob for the same device again: the entry, not a new unwrap */
+    uint64_t unwraps = ctx->metrics.root_unwraps;
+    const lw_key *again = NULL;
+    assert_int_equal(js_worker_root_key(w, 0xFEED000000000000ull, JS_ROOT_NWK, &d.nwk_key, &again), HSM_OK);
+    assert_int_equal(ctx->metrics.root_unwraps, unwraps);
+    assert_int_not_equal(again->handle, 0);
+    /* a blob that does not unwrap: an error, and nothing kept for it */
+    store_blob bad = d.nwk_key;
+    bad.data[3] ^= 0x40;
+    assert_int_not_equal(js_worker_root_key(w, 0xBAD, JS_ROOT_NWK, &bad, &k), HSM_OK);
+    for (size_t i = 0; i < JS_ROOT_CACHE; i++)
+        assert_false(w->roots[i].key.handle != 0 && w->roots[i].dev_eui == 0xBAD);
+    /* DEV_104 was evicted: unwrapped again, served with the renewed key */
+    join_10(DEV_104, RENEWED, "1.0.4", 5002, false, HOME_NET, ns_token);
+}
+
 static void metrics(void **state)
 {
     (void)state;
@@ -850,6 +905,7 @@ int main(void)
         cmocka_unit_test(join_eui_ranges),
         cmocka_unit_test(home_ns),
         cmocka_unit_test(admin_api),
+        cmocka_unit_test(root_key_cache),
         cmocka_unit_test(metrics),
         cmocka_unit_test(reply_too_large_is_500),
         cmocka_unit_test(asynchronous_answers),

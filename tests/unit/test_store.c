@@ -33,6 +33,7 @@
 #include "store/store.h"
 #include "store/store_idm.h"
 #include "store/store_idm_tenant.h"
+#include "store/store_idm_view.h"
 #include "store/store_operator.h"
 #include "store/store_outbox.h"
 
@@ -935,9 +936,14 @@ static void test_join_nonce_migration(void **state)
     raw_sql(fx, "UPDATE devices SET next_join_nonce = 0 WHERE dev_eui = '0000000000000330'");
     /* and what came after it: version 11's lease table */
     raw_sql(fx, "DROP TABLE idm_lease");
+    /* and version 12's indexes */
+    raw_sql(fx, "DROP INDEX idm_audit_subject");
+    raw_sql(fx, "DROP INDEX idm_claim_tenant");
+    raw_sql(fx, "DROP INDEX idm_se_maker");
+    raw_sql(fx, "DROP INDEX idm_cmd_origin");
     raw_sql(fx, "DELETE FROM schema_version WHERE version >= 10");
     assert_int_equal(store_open(fx->location, &fx->s), STORE_OK);
-    assert_int_equal(store_schema_version(fx->s), 11);
+    assert_int_equal(store_schema_version(fx->s), 12);
     assert_int_equal(next_join_nonce(fx->s, 0x330), 1);
     assert_int_equal(next_join_nonce(fx->s, 0x331), 3); /* its last session: JoinNonce 2 */
     store_device got;
@@ -1600,6 +1606,145 @@ static void test_idm_work_lists_page(void **state)
     free(all);
 }
 
+/* ---------------------------------------------------------------- the console's reads (schema 12) */
+
+static store_status view_audit(store *s, void *ctx)
+{
+    (void)ctx;
+    const store_idm_audit_record r[] = {
+        {"idm-ota", "idm.se.bootstrap_join", "70B3D57ED0080000", "{\"from\":\"manufactured\",\"to\":\"bootstrapped\"}"},
+        {"tenant:ca", "idm.claim", "70B3D57ED0080000", "{\"tenant\":\"ca\"}"},
+        {"idm-ota", "idm.se.customer_join", "70B3D57ED0080003", "{\"from\":\"profile_delivered\",\"to\":\"active_at_customer\"}"},
+        {"cli", "idm.tenant.add", "cb", "{}"},
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++) {
+        store_status st = store_idm_audit_append(s, &r[i], NULL);
+        if (st != STORE_OK)
+            return st;
+    }
+    return STORE_OK;
+}
+
+static size_t view_page(fixture *fx, const store_idm_se_filter *f, uint64_t *devs, size_t cap)
+{
+    store_idm_se_row rows[8];
+    size_t n = 0;
+    assert_true(cap <= 8);
+    assert_int_equal(store_idm_se_page(fx->s, f, rows, cap, &n), STORE_OK);
+    for (size_t i = 0; i < n; i++)
+        devs[i] = rows[i].dev_eui & 0xF;
+    return n;
+}
+
+/* Pages of a tenant's SEs with filters, counts per state, an SE's audit
+ * entries, the lifecycle changes after a point, events per hour, on both
+ * databases (the SQL is shared). */
+static void test_idm_view(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t dev0 = 0x70B3D57ED0080000ull;
+    const char *tenants[3] = {"mk", "ca", "cb"};
+    for (int k = 0; k < 3; k++) {
+        store_idm_tenant t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.id, sizeof t.id, "%s", tenants[k]);
+        memset(t.token_hash, 0x40 + k, sizeof t.token_hash);
+        t.kind = k == 0 ? STORE_IDM_TENANT_MAKER : STORE_IDM_TENANT_CUSTOMER;
+        assert_int_equal(store_idm_tenant_put(fx->s, &t), STORE_OK);
+    }
+    /* 0 manufactured, 1 bootstrapped, 2 and 3 active, 4 retired: maker mk; 5: no maker */
+    const idm_state states[6] = {IDM_STATE_MANUFACTURED, IDM_STATE_BOOTSTRAPPED, IDM_STATE_ACTIVE_AT_CUSTOMER,
+                                 IDM_STATE_ACTIVE_AT_CUSTOMER, IDM_STATE_RETIRED, IDM_STATE_BOOTSTRAPPED};
+    for (int i = 0; i < 6; i++) {
+        store_idm_se se;
+        memset(&se, 0, sizeof se);
+        se.dev_eui = dev0 + (uint64_t)i;
+        se.mac_version = STORE_MAC_1_0_4;
+        se.mls_key = fake_blob(9);
+        se.state = states[i];
+        snprintf(se.maker, sizeof se.maker, "%s", i < 5 ? "mk" : "");
+        assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+    }
+    for (int i = 0; i < 5; i++) { /* 0, 1, 2 held by ca; 3 by cb; 4 released */
+        store_idm_claim c;
+        memset(&c, 0, sizeof c);
+        c.dev_eui = dev0 + (uint64_t)i;
+        c.state = i == 4 ? STORE_IDM_CLAIM_RELEASED : STORE_IDM_CLAIM_CLAIMED;
+        snprintf(c.tenant_id, sizeof c.tenant_id, "%s", i == 4 ? "" : i == 3 ? "cb" : "ca");
+        assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_OK);
+    }
+    uint64_t d[8];
+    store_idm_se_filter f = {.scope = STORE_IDM_SCOPE_HOLDER, .tenant_id = "ca"};
+    assert_int_equal(view_page(fx, &f, d, 8), 3);
+    assert_true(d[0] == 0 && d[1] == 1 && d[2] == 2);
+    f.tenant_id = "cb";
+    assert_int_equal(view_page(fx, &f, d, 8), 1);
+    assert_true(d[0] == 3);
+    f = (store_idm_se_filter){.scope = STORE_IDM_SCOPE_MAKER, .tenant_id = "mk"};
+    assert_int_equal(view_page(fx, &f, d, 8), 4); /* not the retired one, not another maker's */
+    /* cursor pages of 2: 0 1 | 2 3 | (none) */
+    assert_int_equal(view_page(fx, &f, d, 2), 2);
+    f.has_after = true, f.after = dev0 + 1;
+    assert_int_equal(view_page(fx, &f, d, 2), 2);
+    assert_true(d[0] == 2 && d[1] == 3);
+    f.after = dev0 + 3;
+    assert_int_equal(view_page(fx, &f, d, 2), 0);
+    f.has_after = false;
+    f.has_state = true, f.state = IDM_STATE_ACTIVE_AT_CUSTOMER;
+    assert_int_equal(view_page(fx, &f, d, 8), 2);
+    f.has_state = false;
+    f.has_claim = true, f.claim = STORE_IDM_CLAIM_NONE;
+    assert_int_equal(view_page(fx, &f, d, 8), 0);
+    f.has_claim = false;
+    f.prefix = "70B3D57ED0080003";
+    assert_int_equal(view_page(fx, &f, d, 8), 1);
+    assert_true(d[0] == 3);
+    f.prefix = "70B3D57ED008000";
+    assert_int_equal(view_page(fx, &f, d, 8), 4);
+    f.prefix = "70b3";   /* lower case is the caller's to fold: refused here */
+    store_idm_se_row rows[2];
+    size_t n = 0;
+    assert_int_equal(store_idm_se_page(fx->s, &f, rows, 2, &n), STORE_ERR_ARGUMENT);
+    f.prefix = NULL;
+    f.tenant_id = "x'; DROP TABLE idm_se; --";
+    assert_int_equal(store_idm_se_page(fx->s, &f, rows, 2, &n), STORE_ERR_ARGUMENT);
+    uint64_t counts[IDM_STATE_COUNT];
+    assert_int_equal(store_idm_se_state_counts(fx->s, STORE_IDM_SCOPE_MAKER, "mk", counts), STORE_OK);
+    assert_int_equal(counts[IDM_STATE_MANUFACTURED], 1);
+    assert_int_equal(counts[IDM_STATE_BOOTSTRAPPED], 1);
+    assert_int_equal(counts[IDM_STATE_ACTIVE_AT_CUSTOMER], 2);
+    assert_int_equal(counts[IDM_STATE_RETIRED], 0);
+    assert_int_equal(store_idm_se_state_counts(fx->s, STORE_IDM_SCOPE_HOLDER, "cb", counts), STORE_OK);
+    assert_int_equal(counts[IDM_STATE_ACTIVE_AT_CUSTOMER], 1);
+    /* the audit chain */
+    assert_int_equal(store_idm_txn(fx->s, view_audit, NULL), STORE_OK);
+    int64_t head = 0;
+    assert_int_equal(store_idm_audit_head(fx->s, &head), STORE_OK);
+    assert_true(head >= 4);
+    store_idm_audit_entry *es = calloc(8, sizeof *es);
+    assert_non_null(es);
+    assert_int_equal(store_idm_audit_of_se(fx->s, dev0, 0, es, 8, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(es[0].action, "idm.se.bootstrap_join");
+    assert_string_equal(es[1].actor, "tenant:ca");
+    assert_int_equal(store_idm_audit_of_se(fx->s, dev0, es[0].seq, es, 8, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_idm_audit_se_changes(fx->s, head - 4, es, 8, &n), STORE_OK);
+    assert_int_equal(n, 2); /* lifecycle changes only */
+    assert_true(es[0].dev_eui == dev0 && es[1].dev_eui == dev0 + 3);
+    assert_int_equal(store_idm_audit_se_changes(fx->s, es[1].seq, es, 8, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    free(es);
+    store_idm_event_count ev[4];
+    assert_int_equal(store_idm_se_event_counts(fx->s, STORE_IDM_SCOPE_MAKER, "mk", 0, ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ev[0].hour % 3600, 0);
+    assert_int_equal(store_idm_se_event_counts(fx->s, STORE_IDM_SCOPE_HOLDER, "cb", 0, ev, 4, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].event, "customer_join");
+    assert_int_equal(store_idm_se_event_counts(fx->s, STORE_IDM_SCOPE_MAKER, "mk", 0, ev, 1, &n), STORE_ERR_ARGUMENT);
+}
+
 /* ---------------------------------------------------------------- outbox (schema 9) */
 
 static store_outbox_entry *outbox_entry(const char *sender, uint32_t txid, uint8_t hash_byte, int64_t next_ms)
@@ -1738,6 +1883,7 @@ static void test_outbox(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_device_crud, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_device_list, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_idm_work_lists_page, setup, teardown, &B), \
+    cmocka_unit_test_prestate_setup_teardown(test_idm_view, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
     cmocka_unit_test_prestate_setup_teardown(test_outbox, setup, teardown, &B),              \

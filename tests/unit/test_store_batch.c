@@ -10,7 +10,11 @@
  *    contiguous, accepted DevNonces strictly increasing in JoinNonce order
  *    (1.1), i.e. the batched history is a serial one;
  *  - a callback that refuses inside a batch rolls back its own join only;
- *  - the fallbacks (no batch) behave like store_join_commit.
+ *  - the fallbacks (no batch) behave like store_join_commit;
+ *  - announced joins (store_batch_announce): the writer waits for them (one
+ *    transaction for joins announced together), at most its bound (a join
+ *    that never comes is a counted cut), and the rules still hold between
+ *    two joins of one device in that transaction.
  * The durability side (kill -9 while batches commit) is js_kill.sh's.
  */
 #include <stdarg.h>
@@ -198,10 +202,15 @@ static void *race(void *arg)
         for (int k = 0; k < r->per_round; k++) {
             int a = r->attempts++;
             r->nonce[a] = r->same ? (uint16_t)(round + 1) : (uint16_t)((round * r->per_round + k) * THREADS + r->id);
+            /* announced as the Join Server does: writers wait for it */
+            store_batch_ticket t;
+            store_batch_announce(r->b, &t);
             store_join j = {.dev_eui = r->dev, .join_eui = JOIN_EUI, .dev_nonce = r->nonce[a],
-                            .make_session = make_session};
+                            .make_session = make_session, .ticket = &t};
             store_join_result res;
             r->st[a] = store_join_commit_batched(s, r->b, &j, &res);
+            store_batch_withdraw(r->b, &t);
+            assert_false(t.live);
             r->jn[a] = res.join_nonce;
         }
     }
@@ -309,8 +318,8 @@ static void test_refusal_inside_batch(void **state)
         }
     }
     assert_int_equal(ok + aborted, TOTAL);
-    uint64_t txns = 0, joins = 0;
-    store_batch_counts(fx->b, &txns, &joins);
+    uint64_t txns = 0, joins = 0, cut = 0;
+    store_batch_counts(fx->b, &txns, &joins, &cut);
     assert_int_equal(joins, TOTAL);
     if (txns >= joins) /* else nothing above tested a batch of more than one */
         fail_msg("no two joins shared a transaction (%llu for %llu)", (unsigned long long)txns,
@@ -322,12 +331,126 @@ static void test_refusal_inside_batch(void **state)
         assert_int_equal(seen[k], 1);
 }
 
+/* ---------------------------------------------------------------- announced joins */
+
+typedef struct announced {
+    const char *location;
+    store_batch *b;
+    store_batch_ticket *t;
+    uint64_t dev;
+    uint16_t nonce;
+    store_status st;
+} announced;
+
+static void *commit_announced(void *arg)
+{
+    announced *a = arg;
+    store *s = NULL;
+    assert_int_equal(store_open(a->location, &s), STORE_OK);
+    store_join j = {.dev_eui = a->dev, .join_eui = JOIN_EUI, .dev_nonce = a->nonce, .make_session = make_session,
+                    .ticket = a->t};
+    store_join_result res;
+    a->st = store_join_commit_batched(s, a->b, &j, &res);
+    store_close(s);
+    return NULL;
+}
+
+typedef struct batch_counts {
+    uint64_t txns, joins, cut;
+} batch_counts;
+
+static batch_counts counts(store_batch *b)
+{
+    batch_counts c;
+    store_batch_counts(b, &c.txns, &c.joins, &c.cut);
+    return c;
+}
+
+/* Two joins announced before either is queued: the thread that writes
+ * waits for the other, so both go in one transaction unless the wait was
+ * cut at its bound (counted). Same device and DevNonce: one of the two. */
+static void two_announced(fixture *fx, uint64_t dev1, uint64_t dev2, uint16_t nonce1, uint16_t nonce2, announced *a)
+{
+    store_batch_ticket t[2];
+    store_batch_announce(fx->b, &t[0]);
+    store_batch_announce(fx->b, &t[1]);
+    assert_true(t[0].live && t[1].live);
+    a[0] = (announced){.location = fx->location, .b = fx->b, .t = &t[0], .dev = dev1, .nonce = nonce1};
+    a[1] = (announced){.location = fx->location, .b = fx->b, .t = &t[1], .dev = dev2, .nonce = nonce2};
+    batch_counts before = counts(fx->b);
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, commit_announced, &a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    batch_counts after = counts(fx->b);
+    assert_false(t[0].live || t[1].live); /* queuing resolved both */
+    assert_int_equal(after.joins - before.joins, 2);
+    if (after.cut == before.cut)
+        assert_int_equal(after.txns - before.txns, 1);
+}
+
+static void test_announced_joins(void **state)
+{
+    fixture *fx = *state;
+    add_device(fx->s, 0x500, STORE_MAC_1_0_4);
+    add_device(fx->s, 0x501, STORE_MAC_1_0_2);
+
+    /* An announced join that never comes: a join waits at most the bound,
+     * then commits alone, and the cut is counted. Withdrawing twice is
+     * harmless. */
+    store_batch_ticket lost;
+    store_batch_announce(fx->b, &lost);
+    store_join j = {.dev_eui = 0x500, .join_eui = JOIN_EUI, .dev_nonce = 1, .make_session = make_session};
+    store_join_result r;
+    batch_counts c0 = counts(fx->b);
+    assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
+    batch_counts c1 = counts(fx->b);
+    assert_int_equal(c1.txns - c0.txns, 1);
+    assert_int_equal(c1.cut - c0.cut, 1);
+    store_batch_withdraw(fx->b, &lost);
+    assert_false(lost.live);
+    store_batch_withdraw(fx->b, &lost);
+    /* withdrawn: the next lone join does not wait */
+    j.dev_nonce = 2;
+    assert_int_equal(store_join_commit_batched(fx->s, fx->b, &j, &r), STORE_OK);
+    assert_int_equal(counts(fx->b).cut, c1.cut);
+
+    announced a[2];
+    for (uint16_t k = 0; k < 10; k++) {
+        two_announced(fx, 0x500, 0x501, (uint16_t)(10 + k), (uint16_t)(10 + k), a);
+        assert_int_equal(a[0].st, STORE_OK);
+        assert_int_equal(a[1].st, STORE_OK);
+    }
+    /* the same device twice, the same DevNonce (1.0.2: never twice): one
+     * is accepted, the other refused, in one transaction or in two */
+    for (uint16_t k = 0; k < 10; k++) {
+        two_announced(fx, 0x501, 0x501, (uint16_t)(100 + k), (uint16_t)(100 + k), a);
+        assert_true((a[0].st == STORE_OK && a[1].st == STORE_ERR_REPLAY) ||
+                    (a[0].st == STORE_ERR_REPLAY && a[1].st == STORE_OK));
+    }
+    /* 1.0.4, the same device twice with increasing DevNonces: both, the
+     * JoinNonces one after the other */
+    uint32_t jn = next_join_nonce(fx->s, 0x500);
+    two_announced(fx, 0x500, 0x500, 200, 201, a);
+    assert_int_equal(a[1].st, STORE_OK); /* 201 is above 200 whatever the order */
+    assert_true(a[0].st == STORE_OK || a[0].st == STORE_ERR_REPLAY);
+    assert_int_equal(next_join_nonce(fx->s, 0x500), jn + (a[0].st == STORE_OK) + (a[1].st == STORE_OK));
+
+    /* no batch: nothing to announce to */
+    store_batch_ticket none;
+    store_batch_announce(NULL, &none);
+    assert_false(none.live);
+    store_batch_withdraw(NULL, &none);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_prepared_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_same_dev_nonce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_race_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_announced_joins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_inside_batch, setup, teardown),
     };
     return cmocka_run_group_tests_name("store-batch", tests, NULL, NULL);

@@ -802,7 +802,11 @@ static void *work(void *arg)
 /* ---------------------------------------------------------------- the simulated clock */
 
 #define SIM_COLLECT_EVERY 64u
-#define SIM_ANSWER_GUARD_S 30.0      /* wall time an NS has to answer (a downlink or a notice) */
+#define SIM_ANSWER_GUARD_S 3.0       /* wall time an NS has to answer (a downlink or a notice);
+                                        past it the exchange ends silent (AnswersLate): some answers
+                                        are still lost at 2,000 devices and more (docs/scale.md) */
+#define SIM_WAIT_MAX 64u             /* uplinks a worker has pushed and not had answered: an NS
+                                        reads one UDP socket, whose buffer a burst would overflow */
 #define SIM_POLL_MS 20               /* longest wait for an answer before looking again */
 #define SIM_JITTER_US 1000000u       /* a device's random delay before an exchange */
 #define SIM_PRUNE_US 20000000u       /* frames older than this cannot overlap a new one */
@@ -1210,7 +1214,7 @@ static void *sim_work(void *arg)
         double wall = now_wall();
         bool stop = finished(f) && f->stop;
         uint64_t horizon = UINT64_MAX, t_next = UINT64_MAX;
-        size_t k_next = SIZE_MAX;
+        size_t k_next = SIZE_MAX, n_wait = 0;
         for (size_t k = 0; k < w->n_sx; k++) {
             sim_x *e = &w->sx[k];
             if (e->state == SX_WAIT && (wall >= e->guard || stop)) {
@@ -1223,6 +1227,7 @@ static void *sim_work(void *arg)
             uint64_t t = e->state == SX_AIR ? e->end_us : e->state == SX_DOWN ? e->hear_us : UINT64_MAX;
             if (e->state == SX_WAIT && e->horizon_us < horizon)
                 horizon = e->horizon_us;
+            n_wait += e->state == SX_WAIT;
             if (t < t_next)
                 t_next = t, k_next = k;
         }
@@ -1235,7 +1240,9 @@ static void *sim_work(void *arg)
             break;
         if (t_next == UINT64_MAX && horizon == UINT64_MAX)
             break; /* nothing on the air, nobody waiting, no device wants more */
-        if (t_next >= horizon || t_next == UINT64_MAX) {
+        /* flow control: the next uplink's end would push one more */
+        bool full = !start && k_next != SIZE_MAX && w->sx[k_next].state == SX_AIR && n_wait >= SIM_WAIT_MAX;
+        if (t_next >= horizon || t_next == UINT64_MAX || full) {
             sim_collect(w, SIM_POLL_MS);
             since_collect = 0;
         } else {

@@ -192,7 +192,7 @@ typedef struct lab_fleet_counters {
     uint64_t collisions;              /* uplink copies lost to a collision (per gateway) */
     uint64_t deaf;                    /* uplink copies lost while the gateway transmitted */
     uint64_t medium_full;             /* frames not put on a full medium (LAB_MEDIUM_MAX) */
-    uint64_t answers_late;            /* exchanges whose NS did not answer within 30 s of wall time
+    uint64_t answers_late;            /* exchanges whose NS did not answer within 3 s of wall time
                                          (a roamed one waits window_margin_ms and is not counted) */
     uint64_t tx_ack_failed;           /* TX_ACKs that could not be sent */
 } lab_fleet_counters;

@@ -42,7 +42,7 @@ LAYERS    := $(foreach l,lorawan net mls se sehost hsm store bi js idm hub lab,$
 LAYER_LIBS = $(foreach l,$(call reverse,$(LAYERS)),$(1)/lib/libferry-$(l).a)
 reverse    = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
 
-EXT_LIBS  := $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS)
+EXT_LIBS  := $(JANSSON_LIBS) $(SERVER_LIBS) $(MBEDTLS_LIBS) -lm
 EXT_CFLAGS := $(JANSSON_CFLAGS) $(CMOCKA_CFLAGS) $(SERVER_CFLAGS)
 
 CLI_SRC   := $(wildcard src/cli/*.c)
@@ -115,6 +115,11 @@ $(1)/bench/js_load: $(1)/obj/bench/js_load.o $(call LAYER_LIBS,$(1))
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 
 $(1)/bench/idm_profile: $(1)/obj/bench/idm_profile.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
+
+$(1)/bench/lab_scale: $(1)/obj/bench/lab_scale.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
@@ -235,7 +240,7 @@ soak: deps
 	@BUILD=$(BUILD) ./tests/soak.sh
 
 BENCH_BINS := $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bench/idm_profile \
-              $(BUILD)/bench/bin/ferry
+              $(BUILD)/bench/bench/lab_scale $(BUILD)/bench/bin/ferry
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
@@ -244,6 +249,10 @@ bench: deps
 	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 	@BUILD=$(BUILD) ./bench/lab_demo.sh
+	@# the simulated 10,000-device flow does not complete yet (issue 15, docs/scale.md): its
+	@# failure is a figure to print, not the end of the bench
+	-@BUILD=$(BUILD) LAB_BENCH_CLOCK=simulated LAB_BENCH_DEVICES=10000 ./bench/lab_demo.sh
+	@$(BUILD)/bench/bench/lab_scale
 
 # ---------------------------------------------------------------------------
 # The secure element on its target: src/se, src/mls and the parts of

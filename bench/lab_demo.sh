@@ -9,7 +9,13 @@
 # invocation (1.0 = linear). Prints figures; asserts nothing about them, but
 # fails when a demo run fails.
 #
-#   BUILD=build [LAB_BENCH_DEVICES="1000 10000"] [KEEP=1] bench/lab_demo.sh
+#   BUILD=build [LAB_BENCH_DEVICES="1000 10000"] [LAB_BENCH_CLOCK=wall|simulated] [KEEP=1] bench/lab_demo.sh
+#
+# Under LAB_BENCH_CLOCK=simulated (docs/scale.md) it also prints, per run,
+# activations per CPU-second of each piece (devices through the whole flow
+# over that piece's CPU seconds), the CPU seconds a million devices would
+# take at that rate, the simulated radio's own counters, and the frames and
+# time on air per device against the minimum of bench/lab_scale.
 #
 # Each run is `ferry demo --devices N --json FILE` in a directory of its own
 # under one temporary directory; KEEP=1 leaves it (the deployments, logs and
@@ -19,6 +25,7 @@ set -eu
 
 BUILD=${BUILD:-build}
 counts=${LAB_BENCH_DEVICES:-"1000 10000"}
+clock=${LAB_BENCH_CLOCK:-wall}
 ferry=${LAB_BENCH_FERRY:-$BUILD/bench/bin/ferry}
 [ -x "$ferry" ] || { echo "lab_demo: $ferry is missing (make bench builds it)" >&2; exit 1; }
 [ -n "$counts" ] || { echo "lab_demo: LAB_BENCH_DEVICES is empty" >&2; exit 1; }
@@ -27,9 +34,9 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/ferry-lab-bench.XXXXXX")
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT INT TERM
 
 for n in $counts; do
-    echo "lab demo: $n devices, the whole flow..." >&2
+    echo "lab demo: $n devices, the whole flow, $clock clock..." >&2
     run="$tmp/d$n"
-    if ! "$ferry" demo --devices "$n" --dir "$run" --json "$tmp/report-$n.json" >"$tmp/demo-$n.log" 2>&1; then
+    if ! "$ferry" demo --devices "$n" --clock "$clock" --dir "$run" --json "$tmp/report-$n.json" >"$tmp/demo-$n.log" 2>&1; then
         echo "lab_demo: ferry demo --devices $n failed:" >&2
         tail -20 "$tmp/demo-$n.log" >&2
         exit 1
@@ -41,7 +48,7 @@ python3 - "$tmp" $counts <<'PY'
 import json, sys
 runs = [json.load(open(f"{sys.argv[1]}/report-{n}.json")) for n in sys.argv[2:]]
 groups = ["se", "join_server", "idm", "network_server", "application_server", "hub", "lab_radio"]
-print("Lab, ferry demo: devices through the whole flow (bootstrap .. settle) per second of wall time")
+print(f"Lab, ferry demo ({runs[0].get('clock', 'wall')} clock): devices through the whole flow (bootstrap .. settle) per second of wall time")
 print(f"  {'devices':34}" + "".join(f"{r['devices_total']:>14}" for r in runs))
 print(f"  {'set-up s (not in devices/s)':34}" + "".join(f"{r['setup_s']:>14.1f}" for r in runs))
 print(f"  {'flow s':34}" + "".join(f"{r['flow_s']:>14.1f}" for r in runs))
@@ -50,6 +57,26 @@ print(f"  {'CPU s during the flow (all pieces)':34}" + "".join(f"{r['cpu']['tota
 print("  where the time goes, share of that CPU time:")
 for g in groups:
     print(f"    {g:32}" + "".join(f"{100 * r['cpu_share'][g]:>13.1f}%" for r in runs))
+for r in runs:
+    if r.get("clock") != "simulated":
+        continue
+    n = r["devices_total"]
+    sim = r["simulated"]
+    print(f"  simulated clock, {n} devices, {r['gateways']} gateways per network:")
+    print(f"    {'activations per CPU-second':34}{'rate':>12}{'CPU s for 1,000,000':>22}")
+    for g in ["idm", "join_server", "network_server", "application_server", "hub", "se", "lab_radio"]:
+        cpu = r["cpu"][g]
+        rate = n / cpu if cpu > 0 else float("inf")
+        print(f"    {g:34}{rate:>12.0f}{1e6 / rate if rate > 0 else 0:>22.0f}")
+    tot = r["cpu"]["total"]
+    print(f"    {'all pieces':34}{n / tot:>12.1f}{1e6 * tot / n:>22.0f}")
+    frames = sum(s["frames"] for s in r["steps"].values())
+    print(f"    frames over the whole flow per device: {frames / n:.1f}; airtime per device: "
+          f"{sim['AirtimeUpSeconds'] / n:.2f} s up, {sim['AirtimeDownSeconds'] / n:.2f} s down "
+          f"(minimum of one activation, per DR: bench/lab_scale)")
+    print(f"    radio: {sim['SimulatedSeconds']:.0f} simulated s, {sim['DutyCycleRefused']} downlinks refused by duty "
+          f"cycle, {sim['TxBusyRefused']} by a busy transmitter, {sim['Collisions']} uplink copies collided, "
+          f"{sim['Deaf']} unheard by a transmitting gateway, {sim['AnswersLate']} answers late")
 base = runs[0]
 for r in runs[1:]:
     ratio = r["devices_per_s"] / base["devices_per_s"] if base["devices_per_s"] > 0 else float("nan")

@@ -5,6 +5,7 @@
  *   ferry demo [--dir DIR] [--devices N] [--loss P] [--json FILE] [--keep]
  *              [--stack ferry|loramac-node|mixed] [--mac-version 1.0.4|1.1]
  *              [--restart-join-servers true]
+ *              [--clock wall|simulated] [--gateways G]
  *
  * Set-up (under DIR, default a fresh temporary directory): the HSA batch
  * (`ferry hsa personalise`), the IDM deployment with its bootstrap Join
@@ -40,6 +41,7 @@
 #include "cli/cli_cpu.h"
 #include "cli/cli_json.h"
 #include "cli/cli_lmn.h"
+#include "cli/cli_lab_sim.h"
 #include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 #include "lorawan/lw_secure.h"
@@ -104,6 +106,8 @@ typedef struct demo {
     char ferry[PATH_MAX];
     size_t n;
     double loss;
+    lab_clock clock;             /* --clock: the lab NSs are configured with it too */
+    unsigned gateways;           /* --gateways (simulated clock) */
     bool tty;
     pid_t pid[MAX_PROCS];
     int group[MAX_PROCS];        /* CPU_JS ... CPU_HUB, per pid */
@@ -185,6 +189,14 @@ static uint64_t frames_of(demo *d, size_t i)
     dev_view v;
     view_of(d, i, &v);
     return (uint64_t)v.uplinks + v.join_requests + v.downlinks;
+}
+
+/* A lab NS configuration ends with its clock (docs/lab-ns.md). */
+static int sim_clock_line(const demo *d, char *text, size_t cap)
+{
+    size_t len = strlen(text);
+    int n = snprintf(text + len, cap - len, "clock = %s\n", lab_clock_name(d->clock));
+    return n > 0 && (size_t)n < cap - len ? 0 : -1;
 }
 
 static bool roaming(size_t i)
@@ -419,7 +431,7 @@ static int setup(demo *d)
              "http_listen = 127.0.0.1:%u\nroaming_hub = http://127.0.0.1:%u/ visited-hub.tok\n"
              "bi_token_file = hub-visited-bi.tok\n",
              VISITED_NET, VISITED_NET, d->u_ns[3], d->p_ns[3], d->p_hub);
-    if (write_file(d, "visited-ns.conf", text) != 0)
+    if (sim_clock_line(d, text, sizeof text) != 0 || write_file(d, "visited-ns.conf", text) != 0)
         return -1;
     lw_secure_wipe(vis_kek, sizeof vis_kek), lw_secure_wipe(bi_home, sizeof bi_home), lw_secure_wipe(bi_vis, sizeof bi_vis);
     /* the network servers and the customers' application servers */
@@ -432,7 +444,7 @@ static int setup(demo *d)
              "as_url = http://127.0.0.1:%u\nas_token_file = idm-ns.tok\ndownlink_token_file = dl.tok\n"
              "roaming_hub = http://127.0.0.1:%u/ home-hub.tok\nbi_token_file = hub-home-bi.tok\nroaming_lifetime = 600\n",
              d->u_ns[0], d->p_ns[0], BOOT_JE, d->p_js, d->p_idm, d->p_hub);
-    if (write_file(d, "bootstrap-ns.conf", text) != 0)
+    if (sim_clock_line(d, text, sizeof text) != 0 || write_file(d, "bootstrap-ns.conf", text) != 0)
         return -1;
     for (int c = 0; c < 2; c++) {
         snprintf(name, sizeof name, "%s-ns.kek", cust[c]);
@@ -448,7 +460,7 @@ static int setup(demo *d)
                  net[c], cust[c], cust[c], d->u_ns[1 + c], d->p_ns[1 + c], (unsigned long long)je[c], js_port[c],
                  cust[c], d->p_as[c]);
         snprintf(name, sizeof name, "%s-ns.conf", cust[c]);
-        if (write_file(d, name, text) != 0)
+        if (sim_clock_line(d, text, sizeof text) != 0 || write_file(d, name, text) != 0)
             return -1;
         snprintf(text, sizeof text,
                  "listen = 127.0.0.1:%u\ntoken_file = ns-as.tok\nkek_label = %s-as\nkek_file = %s-as.kek\n"
@@ -837,6 +849,21 @@ static bool pick_bolt(demo *d, size_t i) { return d->owner[i] == OWNER_BOLT; }
 static bool pick_step(demo *d, size_t i) { return d->in_step[i]; }
 
 /* ferry idm <verb> with the DevEUIs of the step's devices as arguments. */
+static bool verify(demo *d, json_t *devices, int attempts);
+
+/* Simulated clock: the devices outrun the IDM's own (wall-time) housekeeping,
+ * so a fleet command waits until the IDM has every device where the
+ * scenario left it (up to 30 s), as the wall clock's steps give it time to. */
+static void idm_settle(demo *d)
+{
+    if (d->clock != LAB_CLOCK_SIMULATED)
+        return;
+    json_t *tmp = json_array();
+    if (tmp != NULL && !verify(d, tmp, 60))
+        fprintf(stderr, "  (the IDM had not settled every device after 30 s; going on)\n");
+    json_decref(tmp);
+}
+
 static int idm_fleet(demo *d, const char *verb_and_opts)
 {
     if (fleet_file(d, "step.txt", pick_step, false) != 0)
@@ -932,6 +959,7 @@ static int scenario(demo *d)
         return -1;
     for (size_t i = 0; i < d->n; i++)
         d->need_up[i] = 0;
+    idm_settle(d);
     /* transfer half of acme's fleet to bolt */
     select_none(d);
     for (size_t i = 0; i < d->n; i++)
@@ -945,6 +973,7 @@ static int scenario(demo *d)
     if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "transfer", budget(d, 600, 0.06)) != 0)
         return -1;
     /* renew some of bolt's devices */
+    idm_settle(d);
     select_none(d);
     for (size_t i = 0; i < d->n; i++)
         if (pick_renew(d, i)) {
@@ -956,6 +985,7 @@ static int scenario(demo *d)
     if (idm_fleet(d, "renew --tenant bolt") != 0 || run_step(d, "renew", budget(d, 600, 0.06)) != 0)
         return -1;
     /* one secure command */
+    idm_settle(d);
     select_none(d);
     d->in_step[secure_dev] = true, d->need_secure[secure_dev] = true;
     d->need_mls[secure_dev] = mls_of(d, secure_dev) + 1;
@@ -967,6 +997,7 @@ static int scenario(demo *d)
     if (idm_fleet(d, "command --payload 0102C0FFEE --tenant bolt") != 0 || run_step(d, "command", 300) != 0)
         return -1;
     /* fallback: bolt's network unreachable, one of acme's devices moved to bolt */
+    idm_settle(d);
     select_none(d);
     d->in_step[fallback_dev] = true;
     d->target_je[fallback_dev] = ACME_JE;
@@ -1228,14 +1259,19 @@ int cli_demo_main(int argc, char **argv)
                                              "LoRaMac-node (lmn_node processes, `make loramac`), or every third one"},
         {"mac-version", "1.0.4|1.1", "the devices' LoRaWAN version (default 1.0.4)"},
         {"restart-join-servers", "true", "restart every Join Server before each step after the bootstrap"},
+        {"clock", "wall|simulated", "wall (default): receive windows waited for; simulated: a discrete-event "
+                                    "radio clock, bound by CPU (docs/scale.md)"},
+        {"gateways", "G", "simulated clock: cells, each with one gateway per network (default: one per device up "
+                          "to 200 devices, then one per 10, at most 1000)"},
     };
-    char *v[9];
+    enum { NSPEC = 11 };
+    char *v[NSPEC];
     size_t npos = 0;
-    switch (cli_opts_parse(prog, specs, 9, argc, argv, v, NULL, 0, &npos)) {
+    switch (cli_opts_parse(prog, specs, NSPEC, argc, argv, v, NULL, 0, &npos)) {
     case CLI_PARSE_HELP:
         cli_opts_usage(stdout, "ferry demo [--devices N] [--loss P] [--json FILE] [--dir DIR] [--keep true] [--console true] "
-                               "[--stack S] [--mac-version V] [--restart-join-servers true]",
-                       specs, 9);
+                               "[--stack S] [--mac-version V] [--restart-join-servers true] [--clock wall|simulated] "
+                               "[--gateways G]", specs, NSPEC);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
         return CLI_EXIT_USAGE;
@@ -1249,8 +1285,12 @@ int cli_demo_main(int argc, char **argv)
         d->ports.fd[i] = -1;
     d->n = v[1] != NULL ? (size_t)strtoul(v[1], NULL, 10) : 100;
     d->loss = v[2] != NULL ? atof(v[2]) : 0.0;
-    if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5) {
-        cli_error(prog, "--devices 4..10000, --loss 0..0.5");
+    long gws = v[10] != NULL ? strtol(v[10], NULL, 10) : 0;
+    if (d->n < 4 || d->n > 10000 || d->loss < 0 || d->loss > 0.5 ||
+        (v[9] != NULL && lab_clock_parse(v[9], &d->clock) != LAB_OK) || gws < 0 || gws > 1000 ||
+        (v[5] != NULL && d->clock == LAB_CLOCK_SIMULATED)) {
+        cli_error(prog, "--devices 4..10000, --loss 0..0.5, --clock wall or simulated, --gateways 1..1000 "
+                        "(--console runs the devices in wall time: not with --clock simulated)");
         free(d);
         return CLI_EXIT_USAGE;
     }
@@ -1282,6 +1322,12 @@ int cli_demo_main(int argc, char **argv)
         free(d);
         return CLI_EXIT_USAGE;
     }
+    if (d->stack != STACK_FERRY && d->clock == LAB_CLOCK_SIMULATED) {
+        cli_error(prog, "--stack %s runs on the wall clock: leave out --clock simulated", v[6]);
+        free(d);
+        return CLI_EXIT_USAGE;
+    }
+    d->gateways = gws > 0 ? (unsigned)gws : d->n <= 200 ? (unsigned)d->n : (unsigned)(d->n / 10 < 1000 ? d->n / 10 : 1000);
     d->tty = isatty(2);
     ssize_t fl = readlink("/proc/self/exe", d->ferry, sizeof d->ferry - 1);
     if (fl <= 0) {
@@ -1341,7 +1387,8 @@ int cli_demo_main(int argc, char **argv)
         d->lmn[i].pid = -1;
         d->is_lmn[i] = d->stack == STACK_LMN || (d->stack == STACK_MIXED && i % 3 == 0);
     }
-    fprintf(stderr, "ferry demo: %zu devices (stack: %s), %.0f%% radio loss, in %s\n", d->n, stack_name[d->stack], d->loss * 100, d->dir);
+    fprintf(stderr, "ferry demo: %zu devices (stack: %s), %.0f%% radio loss, %s clock, in %s\n", d->n,
+            stack_name[d->stack], d->loss * 100, lab_clock_name(d->clock), d->dir);
     fprintf(stderr, "  set-up     HSA batch, IDM + bootstrap JS, acme and bolt (JS, NS, AS each), bootstrap NS,\n"
                     "             a visited network (NS, operator %s) reaching it only through the hub, the hub\n",
             VISITED_NET);
@@ -1365,8 +1412,13 @@ int cli_demo_main(int argc, char **argv)
     air.loss_up = air.loss_down = d->loss;
     /* Two workers (the machine's cores) with many exchanges each: a device
      * waiting for a silent RX2 costs no worker. */
-    air.in_flight = 128;
+    air.in_flight = d->clock == LAB_CLOCK_SIMULATED ? CLI_LAB_SIM_IN_FLIGHT : 128;
     air.window_margin_ms = (int)(300 * cli_build_slowness());
+    air.clock = d->clock;
+    air.gateways = d->gateways;
+    /* each step's devices start over 10 simulated seconds per device of a
+     * cell: a cell's gateway is not asked for every join-accept at once */
+    air.start_spread_s = 10.0 * (double)d->n / (double)d->gateways;
     unsigned workers = 2;
     if (lab_fleet_new(&air, workers, 0xAA555A0000000000ull, &d->fleet) != LAB_OK) {
         cli_error(prog, "the simulated gateways could not reach the network servers");
@@ -1437,6 +1489,16 @@ int cli_demo_main(int argc, char **argv)
     json_object_set_new(report, "stack", json_string(stack_name[d->stack]));
     json_object_set_new(report, "mac_version", json_string(d->mac_version));
     json_object_set_new(report, "join_server_restarts", json_integer((json_int_t)d->js_restarts));
+    json_object_set_new(report, "clock", json_string(lab_clock_name(d->clock)));
+    if (d->clock == LAB_CLOCK_SIMULATED) {
+        lab_fleet_counters fc;
+        lab_fleet_counters_get(d->fleet, &fc);
+        json_object_set_new(report, "gateways", json_integer((json_int_t)d->gateways));
+        json_object_set_new(report, "simulated", cli_lab_sim_json(&fc));
+        fprintf(stderr, "  simulated clock: %.0f s of radio time, %u gateways per network, %llu downlinks refused "
+                        "by duty cycle, %llu uplink copies lost to collisions\n",
+                fc.sim_s, d->gateways, (unsigned long long)fc.dc_refused, (unsigned long long)fc.collisions);
+    }
     json_object_set_new(report, "seconds", json_real(now() - d->t0));
     cpu_report(d, report);
     json_object_set_new(report, "steps", steps);

@@ -5,7 +5,7 @@
  *   ferry lab devices --networks NAME=ADDR:PORT[,NAME=ADDR:PORT...] [--until GOAL]
  *                     [--loss P] [--workers N] [--dr D] [--seconds S] [--max-steps N]
  *                     [--down NAME] [--in-flight N] [--gateway-eui-base E]
- *                     [--stack ferry|loramac-node] IMAGE...
+ *                     [--stack ferry|loramac-node] [--clock wall|simulated] [--gateways G] IMAGE...
  *
  * GOAL: joined (any profile), joined:JOINEUI (a session on that JoinEUI),
  * switched (joined on a customer profile), bootstrap (joined on the
@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "cli/cli_json.h"
 #include "cli/cli_lmn.h"
+#include "cli/cli_lab_sim.h"
 #include "cli/cli_servers.h"
 #include "lab/lab_dev.h"
 
@@ -301,6 +302,7 @@ static json_t *device_json(lab_dev *d)
     if (d->last_secure_len > 0)
         e |= cli_json_set_hex(o, "LastSecureCommand", d->last_secure, d->last_secure_len);
     e |= json_object_set_new(o, "RadioSeconds", json_real(d->st.radio_s));
+    e |= json_object_set_new(o, "SimulatedSeconds", json_real(d->st.sim_s));
     e |= cli_json_set_uint(o, "MLSDownCounter", i.mls_down_counter);
     if (e != 0) {
         json_decref(o);
@@ -326,16 +328,20 @@ int cli_lab_devices_main(int argc, char **argv)
                                   "two runs against one network need different ones"},
         {"stack", "S", "ferry (default: the lab's own devices) or loramac-node (an lmn_node process per image, "
                        "`make loramac`)"},
+        {"clock", "wall|simulated", "wall (default): receive windows waited for; simulated: a discrete-event clock "
+                                    "(the networks' lab NS need clock = simulated)"},
+        {"gateways", "G", "simulated clock: cells, each with one gateway per network (default: --workers)"},
     };
-    char *v[11];
+    enum { NSPEC = 13 };
+    char *v[NSPEC];
     char **pos = calloc(MAX_DEVICES, sizeof *pos);
     size_t npos = 0;
     if (pos == NULL)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
-    switch (cli_opts_parse(prog, specs, 11, argc, argv, v, pos, MAX_DEVICES, &npos)) {
+    switch (cli_opts_parse(prog, specs, NSPEC, argc, argv, v, pos, MAX_DEVICES, &npos)) {
     case CLI_PARSE_HELP:
-        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, 11);
+        cli_opts_usage(stdout, "ferry lab devices --networks NAME=ADDR:PORT,... [options] IMAGE...", specs, NSPEC);
         free(pos);
         return CLI_EXIT_OK;
     case CLI_PARSE_ERROR:
@@ -385,6 +391,15 @@ int cli_lab_devices_main(int argc, char **argv)
         free(pos);
         return CLI_EXIT_USAGE;
     }
+    long gateways = v[12] != NULL ? strtol(v[12], NULL, 10) : 0;
+    if ((v[11] != NULL && lab_clock_parse(v[11], &air.clock) != LAB_OK) || gateways < 0 || gateways > 4096) {
+        cli_error(prog, "--clock wall or simulated, --gateways 1..4096");
+        free(pos);
+        return CLI_EXIT_USAGE;
+    }
+    air.gateways = (unsigned)gateways;
+    if (air.clock == LAB_CLOCK_SIMULATED && v[8] == NULL)
+        in_flight = CLI_LAB_SIM_IN_FLIGHT;
     air.loss_up = air.loss_down = loss;
     air.in_flight = (unsigned)in_flight;
     /* The receive windows are kept in wall time, and a slower build answers
@@ -396,6 +411,11 @@ int cli_lab_devices_main(int argc, char **argv)
     if (v[10] != NULL && strcmp(v[10], "ferry") != 0) {
         if (strcmp(v[10], "loramac-node") != 0) {
             cli_error(prog, "--stack ferry or loramac-node");
+            free(pos);
+            return CLI_EXIT_USAGE;
+        }
+        if (air.clock == LAB_CLOCK_SIMULATED) {
+            cli_error(prog, "--stack loramac-node runs on the wall clock: leave out --clock simulated");
             free(pos);
             return CLI_EXIT_USAGE;
         }
@@ -473,6 +493,8 @@ int cli_lab_devices_main(int argc, char **argv)
         e |= cli_json_set_uint(gw, "DownRefused", c.down_refused);
         e |= cli_json_set_uint(gw, "Exchanges", c.exchanges);
         e |= cli_json_set_uint(gw, "InFlightMax", c.in_flight_max);
+        if (air.clock == LAB_CLOCK_SIMULATED)
+            e |= json_object_set_new(out, "simulated", cli_lab_sim_json(&c));
         e |= json_object_set_new(out, "gateways", gw);
     }
     int erc = cli_json_emit(prog, out, e);

@@ -197,7 +197,24 @@ typedef struct worker {
     size_t n_open;
     lab_fleet_counters c;        /* merged into the fleet's at the end of a run */
     pthread_t thread;
+    /* simulated clock (lab_dev_sim below) */
+    uint64_t now_us;
+    struct sim_x *sx;
+    size_t n_sx;
+    size_t *heap;                /* device indices, by next_us */
+    size_t n_heap, cap_heap;
+    uint32_t next_id;
+    struct pollfd *pfd;          /* every gateway socket of its cells */
+    size_t n_pfd;
 } worker;
+
+/* Simulated clock: one cell, one gateway per network, worker cell % workers. */
+typedef struct cell {
+    lab_gw gw[LAB_AIR_NETWORKS];
+    bool gw_open[LAB_AIR_NETWORKS];
+    lab_medium *med[LAB_AIR_NETWORKS];
+    lab_dc dc[LAB_AIR_NETWORKS];
+} cell;
 
 struct lab_fleet {
     lab_air air;
@@ -206,6 +223,8 @@ struct lab_fleet {
     size_t n_dev, cap_dev;
     unsigned n_workers;
     worker *w;
+    cell *cells;                 /* simulated clock: air.gateways of them */
+    unsigned n_cells;
     lab_fleet_counters total;
     /* one run */
     bool (*want)(lab_dev *d, void *ctx);
@@ -233,6 +252,9 @@ static double thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static lab_status sim_cells_open(lab_fleet *f, uint64_t gw_eui_base);
+static void *sim_work(void *arg);
+
 lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_base, lab_fleet **out)
 {
     if (air == NULL || air->n_net == 0 || air->n_net > LAB_AIR_NETWORKS || workers == 0 || workers > 256 ||
@@ -253,6 +275,13 @@ lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_b
         lab_fleet_free(f);
         return LAB_ERR_NOMEM;
     }
+    if (f->air.clock == LAB_CLOCK_SIMULATED) {
+        lab_status st = sim_cells_open(f, gw_eui_base);
+        if (st != LAB_OK) {
+            lab_fleet_free(f);
+            return st;
+        }
+    }
     for (unsigned i = 0; i < workers; i++) {
         worker *w = &f->w[i];
         w->f = f;
@@ -262,7 +291,7 @@ lab_status lab_fleet_new(const lab_air *air, unsigned workers, uint64_t gw_eui_b
             lab_fleet_free(f);
             return LAB_ERR_NOMEM;
         }
-        for (size_t n = 0; n < f->air.n_net; n++) {
+        for (size_t n = 0; n < f->air.n_net && f->air.clock == LAB_CLOCK_WALL; n++) {
             uint64_t eui = gw_eui_base + ((uint64_t)n << 16) + i;
             if (lab_gw_open(&w->gw[n], f->air.net[n].ns_addr, eui) != LAB_OK ||
                 lab_gw_pull(&w->gw[n], 2000) != LAB_OK) {
@@ -287,7 +316,17 @@ void lab_fleet_free(lab_fleet *f)
             if (f->w[i].gw_open[n])
                 lab_gw_close(&f->w[i].gw[n]);
         free(f->w[i].open);
+        free(f->w[i].sx);
+        free(f->w[i].heap);
+        free(f->w[i].pfd);
     }
+    for (unsigned c = 0; f->cells != NULL && c < f->n_cells; c++)
+        for (size_t n = 0; n < f->air.n_net; n++) {
+            if (f->cells[c].gw_open[n])
+                lab_gw_close(&f->cells[c].gw[n]);
+            free(f->cells[c].med[n]);
+        }
+    free(f->cells);
     free(f->w);
     free(f->dev);
     free(f->steps);
@@ -328,6 +367,13 @@ void lab_fleet_counters_get(lab_fleet *f, lab_fleet_counters *out)
                 out->push_acked += f->w[i].gw[n].push_acked;
                 out->down_refused += f->w[i].gw[n].down_refused;
             }
+    for (unsigned c = 0; f->cells != NULL && c < f->n_cells; c++)
+        for (size_t n = 0; n < f->air.n_net; n++)
+            if (f->cells[c].gw_open[n]) {
+                out->push_sent += f->cells[c].gw[n].push_sent;
+                out->push_acked += f->cells[c].gw[n].push_acked;
+                out->down_refused += f->cells[c].gw[n].down_refused;
+            }
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -353,6 +399,23 @@ static void windows_of(const lab_air *air, exchange *x, uint32_t tmst, double fr
     x->deadline = now_wall() + (double)(delay + 1) + air->window_margin_ms / 1000.0;
 }
 
+/* The rxpk a gateway forwards for phy[len] heard at tmst. */
+static void rxpk_fill(lab_rxpk *pk, uint32_t tmst, double freq, uint8_t sf, uint16_t bw, const uint8_t *phy, size_t len)
+{
+    memset(pk, 0, sizeof *pk);
+    pk->tmst = tmst;
+    pk->freq = freq;
+    pk->stat = 1;
+    pk->lora = true;
+    pk->sf = sf;
+    pk->bw = bw;
+    memcpy(pk->codr, "4/5", 4);
+    pk->rssi = -80;
+    pk->lsnr = 5.0;
+    pk->size = len;
+    memcpy(pk->data, phy, len);
+}
+
 /* Pushes phy from every gateway of this worker whose network hears the
  * device, and opens the device's windows; x->heard gets a mask of the
  * networks that got a copy. */
@@ -360,23 +423,12 @@ static void transmit(worker *w, exchange *x, const uint8_t *phy, size_t len)
 {
     lab_dev *d = x->d;
     lab_rxpk pk;
-    memset(&pk, 0, sizeof pk);
     uint8_t sf = 7;
     uint16_t bw = 125;
     if (lab_eu868_dr_params(d->dr, &sf, &bw) != LAB_OK)
         sf = 7, bw = 125;
     w->tmst += FRAME_SPACING_US;
-    pk.tmst = w->tmst;
-    pk.freq = 868.1 + 0.2 * ((d->st.uplinks + d->st.join_requests) % 3);
-    pk.stat = 1;
-    pk.lora = true;
-    pk.sf = sf;
-    pk.bw = bw;
-    memcpy(pk.codr, "4/5", 4);
-    pk.rssi = -80;
-    pk.lsnr = 5.0;
-    pk.size = len;
-    memcpy(pk.data, phy, len);
+    rxpk_fill(&pk, w->tmst, 868.1 + 0.2 * ((d->st.uplinks + d->st.join_requests) % 3), sf, bw, phy, len);
     lab_air air;
     pthread_mutex_lock(&w->f->lock);
     air = w->f->air;
@@ -397,14 +449,13 @@ static void transmit(worker *w, exchange *x, const uint8_t *phy, size_t len)
     d->st.radio_s += 0.05 * (double)(1u << (sf - 7));
 }
 
-/* Builds the device's next frame with its element and sends it. False when
- * the element had nothing to send (no session any more after a profile
- * switch: the next exchange joins). */
-static bool exchange_begin(worker *w, exchange *x)
+/* Builds the device's next frame with its element into phy[*plen]. False
+ * when the element had nothing to send (no session any more after a
+ * profile switch: the next exchange joins). */
+static bool exchange_build(exchange *x, uint8_t phy[LW_PHY_MAX], size_t *plen_out)
 {
     lab_dev *d = x->d;
     double cpu0 = thread_cpu();
-    uint8_t phy[LW_PHY_MAX];
     size_t plen = 0;
     bool built = false;
     se_info info;
@@ -453,7 +504,7 @@ static bool exchange_begin(worker *w, exchange *x)
         up.payload = app;
         up.payload_len = sizeof app;
     }
-    built = se_protect_uplink(&d->e, &up, phy, sizeof phy, &plen) == SE_OK;
+    built = se_protect_uplink(&d->e, &up, phy, LW_PHY_MAX, &plen) == SE_OK;
     if (built && flen > 0)
         d->st.mls_uplinks++;
 out:
@@ -467,6 +518,17 @@ out:
     if (x->link_check)
         d->st.link_checks++;
     x->sent = true;
+    *plen_out = plen;
+    return true;
+}
+
+/* Builds the device's next frame and sends it (wall clock). */
+static bool exchange_begin(worker *w, exchange *x)
+{
+    uint8_t phy[LW_PHY_MAX];
+    size_t plen = 0;
+    if (!exchange_build(x, phy, &plen))
+        return false;
     transmit(w, x, phy, plen);
     return true;
 }
@@ -538,13 +600,14 @@ static bool exchange_hear(exchange *x, const lab_txpk *down, bool rx2)
     return taken;
 }
 
-/* RX2 closed without a frame for the device. */
-static void exchange_silent(exchange *x)
+/* RX2 closed without a frame for the device. Returns the join back-off it
+ * imposes, in seconds (0 for a data uplink). */
+static double exchange_silent(exchange *x)
 {
     lab_dev *d = x->d;
     if (!x->join) {
         if (!x->sent)
-            return;
+            return 0;
         d->silent_uplinks++;
         if (x->link_check && ++d->checks_unanswered >= LAB_DEV_CHECKS_BEFORE_REJOIN) {
             /* The network no longer knows this session: join again. */
@@ -552,13 +615,14 @@ static void exchange_silent(exchange *x)
             d->checks_unanswered = d->silent_uplinks = 0;
             d->st.rejoins++;
         }
-        return;
+        return 0;
     }
     /* Retransmission back-off, in simulated time: the spec's duty-cycle
      * limits make a device wait longer after each unanswered attempt. */
     d->join_failures++;
     unsigned shift = d->join_failures < 10 ? d->join_failures : 10;
     d->st.radio_s += (double)(1u << shift);
+    return (double)(1u << shift);
 }
 
 static bool same_freq(double a, double b)
@@ -677,7 +741,7 @@ static void open_exchanges(worker *w)
         /* Nothing was sent, or no gateway heard it: nobody can answer, so
          * its windows pass in simulated time. */
         if (x->heard == 0)
-            exchange_silent(x);
+            (void)exchange_silent(x);
         release(w, x);
     }
 }
@@ -709,7 +773,7 @@ static void serve_windows(worker *w)
     now = now_wall();
     for (size_t k = 0; k < w->n_open;) {
         if (w->open[k].deadline <= now) {
-            exchange_silent(&w->open[k]);
+            (void)exchange_silent(&w->open[k]);
             close_open(w, k);
         } else {
             k++;
@@ -735,6 +799,474 @@ static void *work(void *arg)
     }
 }
 
+/* ---------------------------------------------------------------- the simulated clock */
+
+#define SIM_COLLECT_EVERY 64u
+#define SIM_ANSWER_GUARD_S 3.0       /* wall time an NS has to answer (a downlink or a notice);
+                                        past it the exchange ends silent (AnswersLate): some answers
+                                        are still lost at 2,000 devices and more (docs/scale.md) */
+#define SIM_WAIT_MAX 64u             /* uplinks a worker has pushed and not had answered: an NS
+                                        reads one UDP socket, whose buffer a burst would overflow */
+#define SIM_POLL_MS 20               /* longest wait for an answer before looking again */
+#define SIM_JITTER_US 1000000u       /* a device's random delay before an exchange */
+#define SIM_PRUNE_US 20000000u       /* frames older than this cannot overlap a new one */
+
+typedef enum sx_state { SX_AIR, SX_WAIT, SX_DOWN } sx_state;
+
+/* One exchange under the simulated clock. */
+typedef struct sim_x {
+    exchange x;
+    sx_state state;
+    unsigned cell;
+    uint32_t id;                 /* its name on the cell's media */
+    uint64_t start_us, end_us;   /* the uplink on the air */
+    uint64_t rx1_us, rx2_us;
+    uint64_t horizon_us;         /* the clock waits here for its networks' answers */
+    double freq;
+    uint8_t sf;
+    uint16_t bw;
+    size_t len;
+    uint8_t phy[LW_PHY_MAX];
+    uint32_t pushed;             /* networks whose gateway passed the uplink on */
+    uint32_t answered;           /* ... that said "no downlink" */
+    double guard;                /* wall time: end without an answer */
+    lab_txpk down;
+    bool down_rx2;
+    uint64_t hear_us;            /* the downlink has been received */
+    bool roamed;                 /* a network said its answer may come later (txnone wait) */
+} sim_x;
+
+static lab_status sim_cells_open(lab_fleet *f, uint64_t gw_eui_base)
+{
+    f->n_cells = f->air.gateways != 0 ? f->air.gateways : f->n_workers;
+    if (f->n_cells > 0xFFFF)
+        return LAB_ERR_ARGUMENT;
+    f->cells = calloc(f->n_cells, sizeof *f->cells);
+    if (f->cells == NULL)
+        return LAB_ERR_NOMEM;
+    for (unsigned c = 0; c < f->n_cells; c++)
+        for (size_t n = 0; n < f->air.n_net; n++) {
+            cell *ce = &f->cells[c];
+            lab_dc_init(&ce->dc[n]);
+            ce->med[n] = malloc(sizeof *ce->med[n]);
+            if (ce->med[n] == NULL)
+                return LAB_ERR_NOMEM;
+            lab_medium_init(ce->med[n]);
+            uint64_t eui = gw_eui_base + ((uint64_t)n << 16) + c;
+            if (lab_gw_open(&ce->gw[n], f->air.net[n].ns_addr, eui) != LAB_OK) {
+                ce->gw_open[n] = ce->gw[n].fd >= 0;
+                return LAB_ERR_IO;
+            }
+            ce->gw_open[n] = true;
+            ce->gw[n].defer_ack = true;
+            if (lab_gw_pull(&ce->gw[n], 2000) != LAB_OK)
+                return LAB_ERR_IO;
+        }
+    return LAB_OK;
+}
+
+/* Consecutive devices share a cell (so each cell holds a mix of the data
+ * rates a caller spreads by index). */
+static unsigned cell_of(const lab_fleet *f, size_t dev_idx)
+{
+    size_t per = (f->n_dev + f->n_cells - 1) / f->n_cells;
+    return (unsigned)(dev_idx / (per ? per : 1));
+}
+
+/* ---- the device heap ---- */
+
+static bool heap_less(const lab_fleet *f, size_t a, size_t b)
+{
+    return f->dev[a]->next_us < f->dev[b]->next_us || (f->dev[a]->next_us == f->dev[b]->next_us && a < b);
+}
+
+static void heap_push(worker *w, size_t i)
+{
+    lab_fleet *f = w->f;
+    size_t k = w->n_heap++;
+    w->heap[k] = i;
+    while (k > 0 && heap_less(f, w->heap[k], w->heap[(k - 1) / 2])) {
+        size_t p = (k - 1) / 2, t = w->heap[p];
+        w->heap[p] = w->heap[k];
+        w->heap[k] = t;
+        k = p;
+    }
+}
+
+static size_t heap_pop(worker *w)
+{
+    lab_fleet *f = w->f;
+    size_t top = w->heap[0], k = 0;
+    w->heap[0] = w->heap[--w->n_heap];
+    for (;;) {
+        size_t l = 2 * k + 1, r = l + 1, m = k;
+        if (l < w->n_heap && heap_less(f, w->heap[l], w->heap[m]))
+            m = l;
+        if (r < w->n_heap && heap_less(f, w->heap[r], w->heap[m]))
+            m = r;
+        if (m == k)
+            return top;
+        size_t t = w->heap[m];
+        w->heap[m] = w->heap[k];
+        w->heap[k] = t;
+        k = m;
+    }
+}
+
+/* ---- one exchange ---- */
+
+static uint64_t preamble_us(uint8_t sf, uint16_t bw)
+{
+    return (uint64_t)(12.25 * (double)(1u << sf) * 1000.0 / (double)(bw ? bw : 125));
+}
+
+/* The exchange is over at t_us (silent: its RX2 closed with nothing for the
+ * device); the device goes back on the heap for its next one. */
+static void sim_finish(worker *w, size_t k, bool silent, uint64_t t_us)
+{
+    sim_x *e = &w->sx[k];
+    lab_dev *d = e->x.d;
+    double backoff = silent ? exchange_silent(&e->x) : 0;
+    uint64_t next = t_us + (uint64_t)(backoff * 1e6) + (uint64_t)(draw(d) * SIM_JITTER_US);
+    d->next_us = next;
+    d->st.sim_s = (double)t_us / 1e6;
+    size_t idx = e->x.idx;
+    release(w, &e->x);
+    w->sx[k] = w->sx[--w->n_sx];
+    lab_fleet *f = w->f;
+    pthread_mutex_lock(&f->lock);
+    bool more = f->steps[idx] < f->max_steps;
+    pthread_mutex_unlock(&f->lock);
+    if (more)
+        heap_push(w, idx);
+}
+
+/* The device at the top of the heap starts an exchange at w->now_us, or
+ * waits for its duty cycle, or is done for this run. */
+static void sim_start(worker *w)
+{
+    lab_fleet *f = w->f;
+    size_t idx = heap_pop(w);
+    lab_dev *d = f->dev[idx];
+    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(&f->lock);
+    bool spent = f->steps[idx] >= f->max_steps || f->stop;
+    pthread_mutex_unlock(&f->lock);
+    if (spent || !f->want(d, f->ctx)) {
+        pthread_mutex_lock(&f->lock);
+        if (f->steps[idx] < f->max_steps) {
+            f->steps[idx] = f->max_steps;
+            f->remaining--;
+        }
+        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&d->lock);
+        return;
+    }
+    double freq = 868.1 + 0.2 * (double)(unsigned)(draw(d) * 3.0);
+    uint64_t at = lab_dc_next_us(&d->dc, freq, w->now_us);
+    if (at > w->now_us) {
+        d->next_us = at;
+        pthread_mutex_unlock(&d->lock);
+        heap_push(w, idx);
+        return;
+    }
+    sim_x *e = &w->sx[w->n_sx];
+    memset(e, 0, sizeof *e);
+    e->x.d = d;
+    e->x.idx = idx;
+    e->cell = cell_of(f, idx);
+    if (!exchange_build(&e->x, e->phy, &e->len)) {
+        /* nothing to send: the next exchange joins */
+        w->n_sx++;
+        sim_finish(w, w->n_sx - 1, false, w->now_us);
+        return;
+    }
+    lab_lora_params lp;
+    uint64_t air = 0;
+    if (lab_lora_params_eu868(d->dr, true, &lp) != LAB_OK || lab_lora_airtime_us(&lp, e->len, &air) != LAB_OK ||
+        lab_dc_take(&d->dc, freq, w->now_us, air) != LAB_OK)
+        air = 1000000; /* cannot happen: DR 0..5, a frame of at most 255 bytes, the band free at `at` */
+    e->freq = freq;
+    e->sf = lp.sf;
+    e->bw = lp.bw_khz;
+    e->start_us = w->now_us;
+    e->end_us = w->now_us + air;
+    e->id = ++w->next_id;
+    e->state = SX_AIR;
+    d->st.radio_s += (double)air / 1e6;
+    w->c.air_up_s += (double)air / 1e6;
+    cell *ce = &f->cells[e->cell];
+    for (size_t n = 0; n < f->air.n_net; n++)
+        if ((d->in_range & (1u << n)) &&
+            lab_medium_uplink(ce->med[n], e->id, e->start_us, e->end_us, freq, e->sf, e->bw) != LAB_OK)
+            w->c.medium_full++;
+    if (++w->n_sx > w->c.in_flight_max)
+        w->c.in_flight_max = (uint32_t)w->n_sx;
+}
+
+/* The uplink of exchange k has ended: each network's gateway that heard it
+ * passes it on. */
+static void sim_uplink_end(worker *w, size_t k)
+{
+    lab_fleet *f = w->f;
+    sim_x *e = &w->sx[k];
+    lab_dev *d = e->x.d;
+    cell *ce = &f->cells[e->cell];
+    lab_air air;
+    pthread_mutex_lock(&f->lock);
+    air = f->air;
+    pthread_mutex_unlock(&f->lock);
+    windows_of(&air, &e->x, (uint32_t)e->end_us, e->freq);
+    unsigned delay = e->x.join ? LAB_JOIN_ACCEPT_DELAY1_S : d->rx_delay_s;
+    e->rx1_us = e->end_us + (uint64_t)delay * 1000000u;
+    e->rx2_us = e->rx1_us + 1000000u;
+    lab_rxpk pk;
+    rxpk_fill(&pk, (uint32_t)e->end_us, e->freq, e->sf, e->bw, e->phy, e->len);
+    for (size_t n = 0; n < air.n_net; n++) {
+        if (!(d->in_range & (1u << n)) || air.net[n].down)
+            continue;
+        lab_medium *m = ce->med[n];
+        uint64_t col = m->collisions, deaf = m->deaf;
+        bool heard = lab_medium_heard(m, e->id);
+        w->c.collisions += m->collisions - col;
+        w->c.deaf += m->deaf - deaf;
+        if (!heard)
+            continue;
+        if (draw(d) < air.loss_up) {
+            d->st.lost_up++;
+            continue;
+        }
+        if (lab_gw_send_push(&ce->gw[n], &pk) == LAB_OK)
+            e->pushed |= 1u << n;
+    }
+    if (ce->med[0]->n > LAB_MEDIUM_MAX / 2 && w->now_us > SIM_PRUNE_US)
+        for (size_t n = 0; n < air.n_net; n++)
+            lab_medium_prune(ce->med[n], w->now_us - SIM_PRUNE_US);
+    if (e->pushed == 0) {
+        sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
+        return;
+    }
+    e->state = SX_WAIT;
+    e->horizon_us = e->rx1_us;
+    e->guard = now_wall() + SIM_ANSWER_GUARD_S;
+}
+
+static void tx_ack(worker *w, lab_gw *gw, uint16_t token, const char *error)
+{
+    if (lab_gw_tx_ack(gw, token, error) != LAB_OK)
+        w->c.tx_ack_failed++;
+}
+
+/* A PULL_RESP (or a "no downlink" notice) from network n's gateway of cell c. */
+static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint16_t token, lab_gw_down_kind kind)
+{
+    bool none = kind != LAB_GW_DOWNLINK;
+    lab_fleet *f = w->f;
+    cell *ce = &f->cells[c];
+    for (size_t k = 0; k < w->n_sx; k++) {
+        sim_x *e = &w->sx[k];
+        if (e->cell != c || e->state != SX_WAIT || !(e->pushed & (1u << n)))
+            continue;
+        if (none) {
+            if (tx->tmst != (uint32_t)e->end_us)
+                continue;
+            if (kind == LAB_GW_WAIT) {
+                /* a roamed uplink: its home network's answer, if any, comes
+                 * through the hub within window_margin_ms of wall time */
+                e->guard = now_wall() + w->f->air.window_margin_ms / 1000.0;
+                e->roamed = true;
+                return;
+            }
+            w->c.no_downlink++;
+            e->answered |= 1u << n;
+            if (e->answered == e->pushed)
+                sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
+            return;
+        }
+        bool rx1 = tx->tmst == e->x.rx1_tmst && same_freq(tx->freq, e->x.rx1_freq) && tx->sf == e->x.rx1_sf &&
+                   tx->bw == e->x.rx1_bw;
+        bool rx2 = tx->tmst == e->x.rx2_tmst && same_freq(tx->freq, LAB_EU868_RX2_FREQ) && tx->sf == e->x.rx2_sf &&
+                   tx->bw == e->x.rx2_bw;
+        if (!rx1 && !rx2)
+            continue;
+        uint64_t t_d = rx1 ? e->rx1_us : e->rx2_us;
+        lab_lora_params lp;
+        uint64_t air = 0;
+        uint8_t dr = 0;
+        if (lab_eu868_dr(tx->sf, tx->bw, &dr) != LAB_OK || lab_lora_params_eu868(dr, false, &lp) != LAB_OK ||
+            lab_lora_airtime_us(&lp, tx->size, &air) != LAB_OK) {
+            tx_ack(w, &ce->gw[n], token, "TX_FREQ");
+            return;
+        }
+        lab_status st = lab_dc_take(&ce->dc[n], tx->freq, t_d, air);
+        if (st == LAB_OK) {
+            st = lab_medium_downlink(ce->med[n], e->id, t_d, t_d + air, tx->freq, tx->sf, tx->bw);
+            if (st != LAB_OK) {
+                /* the ledger gave the band: hand the time back is not possible; count it */
+                w->c.tx_busy++;
+            }
+        } else {
+            w->c.dc_refused++;
+        }
+        if (st != LAB_OK) {
+            tx_ack(w, &ce->gw[n], token, st == LAB_ERR_DUTY_CYCLE ? "DUTY_CYCLE" : "COLLISION_PACKET");
+            if (rx1)
+                e->horizon_us = e->rx2_us; /* the NS may try RX2 */
+            return;
+        }
+        tx_ack(w, &ce->gw[n], token, "NONE");
+        w->c.air_down_s += (double)air / 1e6;
+        e->state = SX_DOWN;
+        e->down = *tx;
+        e->down_rx2 = rx2;
+        e->hear_us = t_d + air;
+        return;
+    }
+    /* nobody listens for it (its exchange ended): the gateway still sends */
+    if (!none) {
+        tx_ack(w, &ce->gw[n], token, "NONE");
+        w->c.down_missed++;
+    }
+}
+
+/* The downlink of exchange k has been received. */
+static void sim_downlink_end(worker *w, size_t k)
+{
+    sim_x *e = &w->sx[k];
+    lab_dev *d = e->x.d;
+    w->c.down_received++;
+    if (draw(d) < w->f->air.loss_down) {
+        d->st.lost_down++;
+    } else if (exchange_hear(&e->x, &e->down, e->down_rx2)) {
+        sim_finish(w, k, false, e->hear_us);
+        return;
+    } else {
+        w->c.down_missed++;
+    }
+    sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
+}
+
+/* Reads what the worker's gateways received, waiting up to ms for it. */
+static void sim_collect(worker *w, int ms)
+{
+    lab_fleet *f = w->f;
+    if (ms > 0)
+        (void)poll(w->pfd, w->n_pfd, ms);
+    for (unsigned c = (unsigned)(w - f->w); c < f->n_cells; c += f->n_workers)
+        for (size_t n = 0; n < f->air.n_net; n++) {
+            lab_gw *gw = &f->cells[c].gw[n];
+            lab_txpk tx;
+            uint16_t token = 0;
+            lab_gw_down_kind kind = LAB_GW_DOWNLINK;
+            for (;;) {
+                lab_gw_read_room(gw);
+                if (!lab_gw_take(gw, &tx, &token, &kind))
+                    break;
+                sim_answer(w, c, n, &tx, token, kind);
+            }
+        }
+}
+
+static void *sim_work(void *arg)
+{
+    worker *w = arg;
+    lab_fleet *f = w->f;
+    size_t cap = f->air.in_flight;
+    w->n_sx = 0;
+    w->n_heap = 0;
+    if (w->sx == NULL)
+        w->sx = calloc(cap, sizeof *w->sx);
+    if (w->heap == NULL) {
+        w->heap = calloc(f->n_dev + 1, sizeof *w->heap);
+        w->cap_heap = f->n_dev + 1;
+    }
+    if (w->pfd == NULL) {
+        w->pfd = calloc((size_t)f->n_cells * f->air.n_net / f->n_workers + f->air.n_net, sizeof *w->pfd);
+        for (unsigned c = (unsigned)(w - f->w); w->pfd != NULL && c < f->n_cells; c += f->n_workers)
+            for (size_t n = 0; n < f->air.n_net; n++)
+                w->pfd[w->n_pfd++] = (struct pollfd){.fd = f->cells[c].gw[n].fd, .events = POLLIN};
+    }
+    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1 || w->pfd == NULL) {
+        pthread_mutex_lock(&f->lock);
+        f->stop = true;
+        pthread_mutex_unlock(&f->lock);
+        return NULL;
+    }
+    /* a run's devices start over start_spread_s, as a fleet powered up
+     * over a while rather than at one instant */
+    uint64_t spread_us = f->air.start_spread_s > 0 ? (uint64_t)(f->air.start_spread_s * 1e6) : SIM_JITTER_US;
+    for (size_t i = 0; i < f->n_dev; i++)
+        if (cell_of(f, i) % f->n_workers == (unsigned)(w - f->w)) {
+            if (f->dev[i]->next_us < w->now_us)
+                f->dev[i]->next_us = w->now_us + (uint64_t)(draw(f->dev[i]) * spread_us);
+            heap_push(w, i);
+        }
+    double keepalive_at = now_wall() + KEEPALIVE_S;
+    unsigned since_collect = 0;
+    for (;;) {
+        /* the sockets are read every SIM_COLLECT_EVERY events, and whenever
+         * the clock waits for an answer: a read of every gateway per event
+         * would cost more than the events */
+        if (++since_collect >= SIM_COLLECT_EVERY) {
+            sim_collect(w, 0);
+            since_collect = 0;
+        }
+        double wall = now_wall();
+        bool stop = finished(f) && f->stop;
+        uint64_t horizon = UINT64_MAX, t_next = UINT64_MAX;
+        size_t k_next = SIZE_MAX, n_wait = 0;
+        for (size_t k = 0; k < w->n_sx; k++) {
+            sim_x *e = &w->sx[k];
+            if (e->state == SX_WAIT && (wall >= e->guard || stop)) {
+                if (!e->roamed)
+                    w->c.answers_late++;
+                sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
+                k--;
+                continue;
+            }
+            uint64_t t = e->state == SX_AIR ? e->end_us : e->state == SX_DOWN ? e->hear_us : UINT64_MAX;
+            if (e->state == SX_WAIT && e->horizon_us < horizon)
+                horizon = e->horizon_us;
+            n_wait += e->state == SX_WAIT;
+            if (t < t_next)
+                t_next = t, k_next = k;
+        }
+        bool start = false;
+        if (!stop && w->n_heap > 0 && w->n_sx < cap && f->dev[w->heap[0]]->next_us < t_next) {
+            t_next = f->dev[w->heap[0]]->next_us;
+            start = true;
+        }
+        if (stop && w->n_sx == 0)
+            break;
+        if (t_next == UINT64_MAX && horizon == UINT64_MAX)
+            break; /* nothing on the air, nobody waiting, no device wants more */
+        /* flow control: the next uplink's end would push one more */
+        bool full = !start && k_next != SIZE_MAX && w->sx[k_next].state == SX_AIR && n_wait >= SIM_WAIT_MAX;
+        if (t_next >= horizon || t_next == UINT64_MAX || full) {
+            sim_collect(w, SIM_POLL_MS);
+            since_collect = 0;
+        } else {
+            if (t_next > w->now_us)
+                w->now_us = t_next;
+            if (start)
+                sim_start(w);
+            else if (w->sx[k_next].state == SX_AIR)
+                sim_uplink_end(w, k_next);
+            else
+                sim_downlink_end(w, k_next);
+        }
+        if (wall >= keepalive_at) {
+            for (unsigned c = (unsigned)(w - f->w); c < f->n_cells; c += f->n_workers)
+                for (size_t n = 0; n < f->air.n_net; n++)
+                    if (lab_gw_send_pull(&f->cells[c].gw[n]) != LAB_OK)
+                        w->c.keepalive_failed++;
+            keepalive_at = wall + KEEPALIVE_S;
+        }
+    }
+    w->c.sim_s = (double)w->now_us / 1e6;
+    return NULL;
+}
+
 lab_status lab_fleet_run(lab_fleet *f, bool (*want)(lab_dev *d, void *ctx), void *ctx, unsigned max_steps,
                          double seconds, size_t *done)
 {
@@ -753,8 +1285,11 @@ lab_status lab_fleet_run(lab_fleet *f, bool (*want)(lab_dev *d, void *ctx), void
     f->next = 0;
     unsigned started = 0;
     for (unsigned i = 0; i < f->n_workers; i++) {
+        double sim_s = f->w[i].c.sim_s;
         memset(&f->w[i].c, 0, sizeof f->w[i].c);
-        if (pthread_create(&f->w[i].thread, NULL, work, &f->w[i]) != 0)
+        f->w[i].c.sim_s = sim_s;
+        if (pthread_create(&f->w[i].thread, NULL, f->air.clock == LAB_CLOCK_SIMULATED ? sim_work : work, &f->w[i]) !=
+            0)
             break;
         started++;
     }
@@ -769,6 +1304,18 @@ lab_status lab_fleet_run(lab_fleet *f, bool (*want)(lab_dev *d, void *ctx), void
         f->total.keepalive_failed += c->keepalive_failed;
         if (c->in_flight_max > f->total.in_flight_max)
             f->total.in_flight_max = c->in_flight_max;
+        if (c->sim_s > f->total.sim_s)
+            f->total.sim_s = c->sim_s;
+        f->total.air_up_s += c->air_up_s;
+        f->total.air_down_s += c->air_down_s;
+        f->total.no_downlink += c->no_downlink;
+        f->total.dc_refused += c->dc_refused;
+        f->total.tx_busy += c->tx_busy;
+        f->total.collisions += c->collisions;
+        f->total.deaf += c->deaf;
+        f->total.medium_full += c->medium_full;
+        f->total.answers_late += c->answers_late;
+        f->total.tx_ack_failed += c->tx_ack_failed;
     }
     pthread_mutex_unlock(&f->lock);
     size_t n = 0;

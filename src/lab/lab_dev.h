@@ -29,6 +29,20 @@
  * at the join-accept's RX2 data rate (DR0 before a join). A downlink at any
  * other time, frequency or data rate is not heard (counted as missed).
  *
+ * Simulated time (air.clock = LAB_CLOCK_SIMULATED; docs/lab-ns.md,
+ * "Simulated time"). The devices are spread over `gateways` cells, each
+ * with one gateway per network; each worker runs the cells it owns as a
+ * discrete-event simulation whose clock is the gateways' tmst. Uplinks take
+ * their time on air (lab_radio.h) after the device's own duty cycle allows
+ * them, collide on a channel and SF, go unheard by a gateway that is
+ * transmitting; a gateway refuses a downlink its duty cycle or its one
+ * transmitter cannot carry (TX_ACK "DUTY_CYCLE" / "COLLISION_PACKET"), and
+ * the NS, which under the simulated clock always aims at RX1, retries RX2
+ * or says "no downlink". The clock never passes the RX1 of an exchange whose
+ * network has not answered yet (a downlink or a notice), so what the real
+ * servers do, however long it takes them in wall time, lands at the right
+ * simulated moment; everything else runs as fast as the CPU allows.
+ *
  * Many exchanges at once. Each worker keeps up to `in_flight` devices
  * waiting on their windows at a time and serves whichever downlink comes
  * first, so devices waiting for an RX2 that stays silent cost no worker.
@@ -62,6 +76,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "lab/lab_gw.h"
+#include "lab/lab_radio.h"
 #include "lab/lab_status.h"
 #include "se/se.h"
 #include "sehost/se_nvm_ram.h"
@@ -85,7 +100,14 @@ typedef struct lab_air {
     double loss_down;            /* probability that a downlink is lost */
     unsigned in_flight;          /* exchanges each worker has open at once (default 32) */
     int window_margin_ms;        /* wall time past RX2 a device still listens (default 300):
-                                    the NS's PULL_RESP travels over loopback, not the air */
+                                    the NS's PULL_RESP travels over loopback, not the air;
+                                    simulated clock: how long an exchange waits, in wall time,
+                                    for an answer its NS does not announce (a roamed uplink) */
+    lab_clock clock;             /* wall (default) or simulated (below) */
+    unsigned gateways;           /* simulated: cells, each with one gateway per network
+                                    (default: one per worker) */
+    double start_spread_s;       /* simulated: a run's devices start uniformly over this many
+                                    simulated seconds (default 1) */
 } lab_air;
 
 typedef struct lab_dev_stats {
@@ -97,6 +119,7 @@ typedef struct lab_dev_stats {
                                     or the MAC state was lost */
     double radio_s;              /* simulated air and back-off time */
     double se_cpu_s;             /* CPU time (of the worker thread) spent inside the element's calls */
+    double sim_s;                /* simulated clock: when its last exchange ended */
 } lab_dev_stats;
 
 typedef struct lab_dev {
@@ -121,6 +144,8 @@ typedef struct lab_dev {
     uint8_t last_secure[64];     /* the last secure command the application got */
     size_t last_secure_len;
     uint32_t rng;                /* per-device loss draws */
+    lab_dc dc;                   /* simulated clock: its own duty cycle per sub-band */
+    uint64_t next_us;            /* simulated clock: when it may start its next exchange */
     pthread_mutex_t lock;        /* one worker at a time */
 } lab_dev;
 
@@ -158,6 +183,18 @@ typedef struct lab_fleet_counters {
     uint64_t exchanges;               /* class A exchanges ended */
     uint64_t keepalive_failed;        /* PULL_DATA keepalives that could not be sent */
     uint32_t in_flight_max;           /* most exchanges open at once in one worker */
+    /* simulated clock */
+    double sim_s;                     /* the simulated clock (the latest cell's) */
+    double air_up_s, air_down_s;      /* time on air of the uplinks sent, the downlinks sent */
+    uint64_t no_downlink;             /* "no downlink" notices from the network servers */
+    uint64_t dc_refused;              /* downlinks a gateway refused: its sub-band's duty cycle */
+    uint64_t tx_busy;                 /* ... refused: the gateway already transmitting then */
+    uint64_t collisions;              /* uplink copies lost to a collision (per gateway) */
+    uint64_t deaf;                    /* uplink copies lost while the gateway transmitted */
+    uint64_t medium_full;             /* frames not put on a full medium (LAB_MEDIUM_MAX) */
+    uint64_t answers_late;            /* exchanges whose NS did not answer within 3 s of wall time
+                                         (a roamed one waits window_margin_ms and is not counted) */
+    uint64_t tx_ack_failed;           /* TX_ACKs that could not be sent */
 } lab_fleet_counters;
 
 void lab_fleet_counters_get(lab_fleet *f, lab_fleet_counters *out);

@@ -82,26 +82,58 @@ static lab_status send_packet(lab_gw *gw, const lab_udp_packet *p)
     return send(gw->fd, d, n, 0) == (ssize_t)n ? LAB_OK : LAB_ERR_IO;
 }
 
-/* Handles one PULL_RESP: TX_ACK back, txpk kept. A full queue answers an
- * error the forwarder protocol has for a downlink it cannot take. */
+static void queue_down(lab_gw *gw, const lab_txpk *tx, uint16_t token, lab_gw_down_kind kind)
+{
+    size_t at = (gw->head + gw->pending) % LAB_GW_PENDING;
+    gw->down[at] = *tx;
+    gw->down_token[at] = token;
+    gw->down_kind[at] = kind;
+    gw->pending++;
+}
+
+/* Handles one PULL_RESP: TX_ACK back (unless the caller answers it), txpk
+ * kept. A full queue answers an error the forwarder protocol has for a
+ * downlink it cannot take. A "no downlink" notice is kept, not answered. */
 static void take_pull_resp(lab_gw *gw, const lab_udp_packet *p)
 {
     lab_txpk tx;
     const char *ok = "{\"txpk_ack\":{\"error\":\"NONE\"}}";
     const char *bad = "{\"txpk_ack\":{\"error\":\"TX_FREQ\"}}";
     const char *full = "{\"txpk_ack\":{\"error\":\"COLLISION_PACKET\"}}";
-    bool parsed = lab_udp_txpk_parse(p->json, p->json_len, &tx) == LAB_OK;
+    uint32_t tmst = 0;
+    bool wait = false;
     bool room = gw->pending < LAB_GW_PENDING;
-    const char *j = !parsed ? bad : room ? ok : full;
-    lab_udp_packet ack = {.token = p->token, .type = LAB_UDP_TX_ACK, .gateway_eui = gw->eui,
-                          .json = (const uint8_t *)j, .json_len = strlen(j)};
-    (void)send_packet(gw, &ack);
-    if (parsed && room) {
-        gw->down[(gw->head + gw->pending) % LAB_GW_PENDING] = tx;
-        gw->pending++;
-    } else {
-        gw->down_refused++;
+    if (lab_udp_txnone_parse(p->json, p->json_len, &tmst, &wait) == LAB_OK) {
+        memset(&tx, 0, sizeof tx);
+        tx.tmst = tmst;
+        if (room)
+            queue_down(gw, &tx, p->token, wait ? LAB_GW_WAIT : LAB_GW_NONE);
+        else
+            gw->down_refused++;
+        return;
     }
+    bool parsed = lab_udp_txpk_parse(p->json, p->json_len, &tx) == LAB_OK;
+    const char *j = !parsed ? bad : room ? ok : full;
+    if (!(parsed && room && gw->defer_ack)) {
+        lab_udp_packet ack = {.token = p->token, .type = LAB_UDP_TX_ACK, .gateway_eui = gw->eui,
+                              .json = (const uint8_t *)j, .json_len = strlen(j)};
+        (void)send_packet(gw, &ack);
+    }
+    if (parsed && room)
+        queue_down(gw, &tx, p->token, LAB_GW_DOWNLINK);
+    else
+        gw->down_refused++;
+}
+
+lab_status lab_gw_tx_ack(lab_gw *gw, uint16_t token, const char *error)
+{
+    char j[96];
+    int n = snprintf(j, sizeof j, "{\"txpk_ack\":{\"error\":\"%s\"}}", error);
+    if (n < 0 || (size_t)n >= sizeof j)
+        return LAB_ERR_ARGUMENT;
+    lab_udp_packet ack = {.token = token, .type = LAB_UDP_TX_ACK, .gateway_eui = gw->eui,
+                          .json = (const uint8_t *)j, .json_len = (size_t)n};
+    return send_packet(gw, &ack);
 }
 
 /* One datagram from the NS: PULL_RESPs queued, PUSH_ACKs counted. Returns
@@ -200,14 +232,38 @@ void lab_gw_read(lab_gw *gw)
     }
 }
 
-bool lab_gw_take_down(lab_gw *gw, lab_txpk *out)
+void lab_gw_read_room(lab_gw *gw)
+{
+    uint8_t d[4096];
+    while (gw->pending < LAB_GW_PENDING) {
+        ssize_t n = recv(gw->fd, d, sizeof(d), MSG_DONTWAIT);
+        if (n <= 0)
+            return;
+        uint16_t token = 0;
+        (void)take_datagram(gw, d, (size_t)n, &token);
+    }
+}
+
+bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, lab_gw_down_kind *kind)
 {
     if (gw->pending == 0)
         return false;
     *out = gw->down[gw->head];
+    *token = gw->down_token[gw->head];
+    *kind = gw->down_kind[gw->head];
     gw->head = (gw->head + 1) % LAB_GW_PENDING;
     gw->pending--;
     return true;
+}
+
+bool lab_gw_take_down(lab_gw *gw, lab_txpk *out)
+{
+    uint16_t token = 0;
+    lab_gw_down_kind kind = LAB_GW_DOWNLINK;
+    while (lab_gw_take(gw, out, &token, &kind))
+        if (kind == LAB_GW_DOWNLINK)
+            return true;
+    return false;
 }
 
 lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out)

@@ -17,12 +17,24 @@
 
 #define LAB_GW_PENDING 64
 
+/* What a PULL_RESP carried (lab_udp.h): a downlink, or one of the
+ * simulated clock's notices (only the tmst of the uplink is set). */
+typedef enum lab_gw_down_kind {
+    LAB_GW_DOWNLINK,
+    LAB_GW_NONE,                 /* no downlink for that uplink */
+    LAB_GW_WAIT,                 /* an answer may come later, from another network */
+} lab_gw_down_kind;
+
 typedef struct lab_gw {
     int fd;
     uint64_t eui;
     uint16_t token;
     size_t head, pending;               /* PULL_RESPs received, not yet taken (a ring) */
     lab_txpk down[LAB_GW_PENDING];
+    uint16_t down_token[LAB_GW_PENDING];
+    lab_gw_down_kind down_kind[LAB_GW_PENDING];
+    bool defer_ack;                     /* the caller answers each PULL_RESP (lab_gw_tx_ack): the
+                                           simulated clock's gateway checks its duty cycle first */
     uint32_t push_sent, push_acked;     /* PUSH_DATA sent, PUSH_ACKs seen */
     uint32_t down_refused;              /* PULL_RESPs answered with an error (unreadable, or the queue full) */
 } lab_gw;
@@ -44,8 +56,17 @@ lab_status lab_gw_send_pull(lab_gw *gw) LAB_MUST_CHECK;
 /* Reads every datagram the socket holds now, without blocking: PULL_RESPs
  * answered with TX_ACK and queued, PUSH_ACKs counted. */
 void lab_gw_read(lab_gw *gw);
+/* The same, but leaves datagrams in the socket once the queue is full
+ * (the simulated clock takes every answer; none is refused for room). */
+void lab_gw_read_room(lab_gw *gw);
 /* Takes the oldest queued downlink; false when there is none. */
 bool lab_gw_take_down(lab_gw *gw, lab_txpk *out);
+/* The same, for the simulated clock: *token is the PULL_RESP's (for
+ * lab_gw_tx_ack), *kind whether it is a downlink or a notice. */
+bool lab_gw_take(lab_gw *gw, lab_txpk *out, uint16_t *token, lab_gw_down_kind *kind);
+/* TX_ACK for a PULL_RESP taken under defer_ack: error "NONE" (sent) or a
+ * reason ("DUTY_CYCLE", "COLLISION_PACKET", ...). */
+lab_status lab_gw_tx_ack(lab_gw *gw, uint16_t token, const char *error) LAB_MUST_CHECK;
 /* Waits for a PULL_RESP (or takes one received earlier), answers TX_ACK
  * "NONE" and returns its txpk. LAB_ERR_IO on timeout. */
 lab_status lab_gw_wait_down(lab_gw *gw, int timeout_ms, lab_txpk *out) LAB_MUST_CHECK;

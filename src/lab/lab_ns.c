@@ -67,7 +67,9 @@ lab_status lab_ns_new(const lab_ns_config *cfg, const lab_ns_io *io, lab_ns **ou
     ns->recent = calloc(RECENT_SLOTS, sizeof(*ns->recent));
     ns->roam_entries = calloc(ROAM_ENTRIES, sizeof(*ns->roam_entries));
     ns->roam_ups = calloc(ROAM_UPS, sizeof(*ns->roam_ups));
-    if (ns->dedup == NULL || ns->recent == NULL || ns->roam_entries == NULL || ns->roam_ups == NULL) {
+    ns->sent = calloc(LAB_NS_SENT_MAX, sizeof(*ns->sent));
+    if (ns->dedup == NULL || ns->recent == NULL || ns->roam_entries == NULL || ns->roam_ups == NULL ||
+        ns->sent == NULL) {
         lab_ns_free(ns);
         return LAB_ERR_NOMEM;
     }
@@ -91,6 +93,7 @@ void lab_ns_free(lab_ns *ns)
     free(ns->recent);
     free(ns->roam_entries);
     free(ns->roam_ups);
+    free(ns->sent);
     lab_ns_config_wipe(&ns->cfg);
     lw_secure_wipe(ns, sizeof(*ns));
     free(ns);
@@ -192,36 +195,12 @@ void lab_ns_windows_of(const dedup_slot *up, unsigned delay_s, unsigned rx2_max,
     w->rx2_max = rx2_max;
 }
 
-lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_windows *w, uint64_t now_ms,
-                             const uint8_t *phy, size_t len, bool *rx2)
+/* Sends tx as a PULL_RESP to gateway gw; *token gets its token. */
+static lab_status send_txpk(lab_ns *ns, uint64_t gw, const lab_txpk *tx, uint16_t *token)
 {
-    lab_txpk tx;
-    memset(&tx, 0, sizeof(tx));
-    uint64_t elapsed = now_ms > up->first_ms ? now_ms - up->first_ms : 0;
-    bool rx1 = w->has_rx1 && elapsed + RX_MARGIN_MS < (uint64_t)w->delay_s * 1000;
-    if (rx1) {
-        tx.tmst = up->best.tmst + w->delay_s * 1000000u;
-        tx.freq = w->f1;
-        tx.sf = w->sf1;
-        tx.bw = w->bw1;
-    } else {
-        if (elapsed + RX_MARGIN_MS >= (uint64_t)(w->delay_s + 1) * 1000 || len > w->rx2_max)
-            return LAB_ERR_IO;
-        tx.tmst = up->best.tmst + (w->delay_s + 1) * 1000000u;
-        tx.freq = w->f2;
-        tx.sf = w->sf2;
-        tx.bw = w->bw2;
-    }
-    if (rx2 != NULL)
-        *rx2 = !rx1;
-    tx.powe = ns->cfg.tx_power;
-    strcpy(tx.codr, "4/5");
-    tx.ipol = true;
-    tx.size = len;
-    memcpy(tx.data, phy, len);
     char json[1024];
     size_t jn = 0;
-    lab_status st = lab_udp_txpk_build(&tx, json, sizeof(json), &jn);
+    lab_status st = lab_udp_txpk_build(tx, json, sizeof(json), &jn);
     if (st != LAB_OK)
         return st;
     lab_udp_packet p = {.token = ++ns->down_token, .type = LAB_UDP_PULL_RESP, .json = (const uint8_t *)json,
@@ -231,8 +210,126 @@ lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_wind
     st = lab_udp_encode(&p, d, sizeof(d), &dn);
     if (st != LAB_OK)
         return st;
-    ns->io.send(ns->io.user, up->best_gw, d, dn);
+    ns->io.send(ns->io.user, gw, d, dn);
+    *token = p.token;
     return LAB_OK;
+}
+
+/* Simulated clock: tells gateway gw that its uplink of tmst gets no
+ * downlink (lab_udp.h, txnone). */
+static void send_none(lab_ns *ns, uint64_t gw, uint32_t tmst, bool wait)
+{
+    char json[64];
+    size_t jn = 0;
+    uint8_t d[128];
+    size_t dn = 0;
+    if (lab_udp_txnone_build(tmst, wait, json, sizeof(json), &jn) != LAB_OK)
+        return;
+    lab_udp_packet p = {.token = ++ns->down_token, .type = LAB_UDP_PULL_RESP, .json = (const uint8_t *)json,
+                        .json_len = jn};
+    if (lab_udp_encode(&p, d, sizeof(d), &dn) != LAB_OK)
+        return;
+    ns->io.send(ns->io.user, gw, d, dn);
+    ns->stats.no_downlink++;
+}
+
+lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_windows *w, uint64_t now_ms,
+                             const uint8_t *phy, size_t len, bool *rx2)
+{
+    lab_txpk tx;
+    memset(&tx, 0, sizeof(tx));
+    /* Under the simulated clock the servers' own time is not on the air's
+     * clock: RX1 is always still ahead (docs/lab-ns.md, "Simulated time"). */
+    bool sim = ns->cfg.clock == LAB_CLOCK_SIMULATED;
+    uint64_t elapsed = now_ms > up->first_ms ? now_ms - up->first_ms : 0;
+    bool rx1 = w->has_rx1 && (sim || elapsed + RX_MARGIN_MS < (uint64_t)w->delay_s * 1000);
+    tx.powe = ns->cfg.tx_power;
+    strcpy(tx.codr, "4/5");
+    tx.ipol = true;
+    tx.size = len;
+    memcpy(tx.data, phy, len);
+    lab_txpk second = tx;
+    second.tmst = up->best.tmst + (w->delay_s + 1) * 1000000u;
+    second.freq = w->f2;
+    second.sf = w->sf2;
+    second.bw = w->bw2;
+    if (rx1) {
+        tx.tmst = up->best.tmst + w->delay_s * 1000000u;
+        tx.freq = w->f1;
+        tx.sf = w->sf1;
+        tx.bw = w->bw1;
+    } else {
+        if ((!sim && elapsed + RX_MARGIN_MS >= (uint64_t)(w->delay_s + 1) * 1000) || len > w->rx2_max)
+            return LAB_ERR_IO;
+        tx = second;
+    }
+    if (rx2 != NULL)
+        *rx2 = !rx1;
+    uint16_t token = 0;
+    lab_status st = send_txpk(ns, up->best_gw, &tx, &token);
+    if (st != LAB_OK)
+        return st;
+    ns->answered = true;
+    if (sim) {
+        sent_down *sd = &ns->sent[ns->sent_next];
+        ns->sent_next = (ns->sent_next + 1) % LAB_NS_SENT_MAX;
+        if (sd->used)
+            ns->stats.sent_forgotten++;
+        *sd = (sent_down){.used = true, .rx2_ok = rx1 && len <= w->rx2_max, .token = token, .gw = up->best_gw,
+                          .up_tmst = up->best.tmst, .rx2 = second, .has_q = ns->sending_q != NULL,
+                          .dev_eui = ns->sending_dev_eui};
+        if (ns->sending_q != NULL)
+            sd->q = *ns->sending_q;
+    }
+    return LAB_OK;
+}
+
+/* Simulated clock: an application downlink that no window took goes back
+ * to the head of its queue with its counter, as an NS that dequeues on a
+ * positive TX_ACK would keep it (the device never saw that counter). */
+static void requeue(lab_ns *ns, const sent_down *sd)
+{
+    lab_session *s = sd->has_q ? lab_ns_session_by_dev_eui(ns, sd->dev_eui) : NULL;
+    if (s == NULL || s->queued == LAB_NS_QUEUE_MAX)
+        return;
+    uint32_t *next = s->v11 ? &s->afcnt_down : &s->nfcnt_down;
+    if (*next != sd->q.fcnt + 1)
+        return; /* another downlink went since: the counter is spent */
+    memmove(&s->queue[1], &s->queue[0], s->queued * sizeof(s->queue[0]));
+    s->queue[0] = sd->q;
+    s->queued++;
+    *next = sd->q.fcnt;
+    if (sd->q.confirmed)
+        s->conf_down_pending = false;
+    ns->stats.requeued++;
+}
+
+/* Simulated clock: the TX_ACK of a downlink. A refused RX1 is sent again
+ * for RX2; a refused RX2 (or an RX1 that RX2 cannot carry) gets the "no
+ * downlink" notice, so the gateway's device stops listening. */
+static void sim_tx_ack(lab_ns *ns, uint64_t gw, uint16_t token, bool refused)
+{
+    for (size_t i = 0; i < LAB_NS_SENT_MAX; i++) {
+        sent_down *sd = &ns->sent[i];
+        if (!sd->used || sd->token != token || sd->gw != gw)
+            continue;
+        if (!refused) {
+            sd->used = false;
+            return;
+        }
+        uint16_t t2 = 0;
+        if (sd->rx2_ok && send_txpk(ns, gw, &sd->rx2, &t2) == LAB_OK) {
+            ns->stats.rx2_retries++;
+            sd->token = t2;
+            sd->rx2_ok = false;
+            return;
+        }
+        sd->used = false;
+        requeue(ns, sd);
+        lw_secure_wipe(&sd->q, sizeof(sd->q));
+        send_none(ns, gw, sd->up_tmst, false);
+        return;
+    }
 }
 
 /* Sends phy[len] as the answer to `up`, for the window `delay_s` after it
@@ -518,8 +615,12 @@ static void answer_uplink(lab_ns *ns, lab_session *s, const dedup_slot *up, bool
         lab_ns_log(ns, "downlink failed", s->dev_eui, "could not build the frame");
         return;
     }
-    if (send_down(ns, up, s->dev_eui, ns->cfg.rx_delay, now_ms, phy, len, lab_eu868_max_payload(LAB_EU868_RX2_DR)) !=
-        LAB_OK) {
+    ns->sending_q = q;
+    ns->sending_dev_eui = s->dev_eui;
+    lab_status sst = send_down(ns, up, s->dev_eui, ns->cfg.rx_delay, now_ms, phy, len,
+                               lab_eu868_max_payload(LAB_EU868_RX2_DR));
+    ns->sending_q = NULL;
+    if (sst != LAB_OK) {
         lab_ns_log(ns, "downlink late", s->dev_eui, "RX1 and RX2 passed; kept for the next uplink");
         return;
     }
@@ -607,8 +708,10 @@ lab_status lab_ns_data_up(lab_ns *ns, const dedup_slot *up, const lw_frame *f, u
 
 static void handle_data(lab_ns *ns, const dedup_slot *up, const lw_frame *f, uint64_t now_ms)
 {
-    if (lab_ns_roam_data(ns, up, f, now_ms))
+    if (lab_ns_roam_data(ns, up, f, now_ms)) {
+        ns->deferred = true;
         return;
+    }
     (void)lab_ns_data_up(ns, up, f, now_ms); /* refusals are counted and logged there */
 }
 
@@ -622,17 +725,21 @@ static void process(lab_ns *ns, dedup_slot *up, uint64_t now_ms)
     r->at_ms = now_ms;
     r->len = up->len;
     memcpy(r->phy, up->phy, up->len);
+    ns->answered = ns->deferred = false;
     lw_frame f;
-    if (lw_frame_decode(up->phy, up->len, &f) != LW_OK) {
+    if (lw_frame_decode(up->phy, up->len, &f) != LW_OK)
         lab_ns_log(ns, "bad frame", 0, "%zu bytes that are not a LoRaWAN frame", up->len);
-        return;
-    }
-    if (f.mtype == LW_MTYPE_JOIN_REQUEST)
+    else if (f.mtype == LW_MTYPE_JOIN_REQUEST)
         handle_join(ns, up, &f.u.join_request, now_ms);
     else if (f.mtype == LW_MTYPE_UNCONFIRMED_DATA_UP || f.mtype == LW_MTYPE_CONFIRMED_DATA_UP)
         handle_data(ns, up, &f, now_ms);
     else
         lab_ns_log(ns, "ignored", 0, "%s not handled by this NS", lw_mtype_name(f.mtype));
+    /* Simulated clock: an uplink that got nothing is said so, so that the
+     * simulator need not wait for its RX2; a roamed one is answered, or
+     * not, by its home network later, which the "wait" notice says. */
+    if (ns->cfg.clock == LAB_CLOCK_SIMULATED && !ns->answered && up->roam == NULL)
+        send_none(ns, up->best_gw, up->best.tmst, ns->deferred);
 }
 
 static void take_rxpk(lab_ns *ns, uint64_t now_ms, uint64_t gw, const lab_rxpk *pk)
@@ -724,7 +831,10 @@ lab_status lab_ns_datagram(lab_ns *ns, uint64_t now_ms, const uint8_t *d, size_t
         char err[32];
         *gateway_eui = p.gateway_eui;
         st = lab_udp_tx_ack_parse(p.json, p.json_len, err, sizeof(err));
-        if (st != LAB_OK || strcmp(err, "NONE") != 0) {
+        bool refused = st != LAB_OK || strcmp(err, "NONE") != 0;
+        if (ns->cfg.clock == LAB_CLOCK_SIMULATED)
+            sim_tx_ack(ns, p.gateway_eui, p.token, refused);
+        if (refused) {
             ns->stats.tx_ack_errors++;
             lab_ns_log(ns, "tx refused", 0, "gateway %016llX: %s", (unsigned long long)p.gateway_eui,
                        st == LAB_OK ? err : "malformed TX_ACK");

@@ -34,6 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bi/bi.h"
+#include "lab/lab_radio.h"
 #include "lab/lab_status.h"
 #include "lorawan/lw_crypto.h"
 
@@ -42,6 +43,8 @@
 #define LAB_NS_TOKEN_MAX  128
 #define LAB_NS_QUEUE_MAX  8      /* downlinks queued per device */
 #define LAB_NS_ANSWER_MAX 16384  /* largest JS/AS answer body read */
+#define LAB_NS_SIM_DEDUP_MS 20   /* dedup_ms by default under clock = simulated */
+#define LAB_NS_SENT_MAX   256    /* RX1 downlinks remembered for an RX2 retry (simulated clock) */
 
 /* One JoinEUI-prefix route: JoinEUIs whose top `bits` bits equal those of
  * `prefix` go to `url` with `token` as bearer. Longest prefix wins. */
@@ -79,6 +82,7 @@ typedef struct lab_ns_config {
     char bi_token[LAB_NS_TOKEN_MAX + 1];       /* bearer the hub must send to POST /bi; "" = /bi closed */
     uint32_t roaming_lifetime;                 /* home role: PRStartAns Lifetime, seconds (default 3600) */
     char state_file[512];                      /* sessions kept across restarts; "" = in memory only */
+    lab_clock clock;             /* simulated: docs/lab-ns.md, "Simulated time" */
 } lab_ns_config;
 
 /* Reads a `key = value` file (docs/lab-ns.md). Token and KEK files are read
@@ -137,6 +141,11 @@ typedef struct lab_ns_stats {
     /* state_file */
     uint64_t state_sessions_loaded; /* sessions read back at the start */
     uint64_t state_write_failures;  /* records not written (each logged) */
+    /* clock = simulated */
+    uint64_t no_downlink;      /* "no downlink" notices sent to gateways */
+    uint64_t rx2_retries;      /* RX1 downlinks a gateway refused, sent again for RX2 */
+    uint64_t sent_forgotten;   /* RX1 downlinks forgotten before their TX_ACK (LAB_NS_SENT_MAX) */
+    uint64_t requeued;         /* application downlinks no window took, queued again */
 } lab_ns_stats;
 
 typedef struct lab_ns lab_ns;

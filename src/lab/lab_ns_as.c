@@ -206,7 +206,8 @@ lab_status lab_ns_stats_json(const lab_ns *ns, char *out, size_t cap)
                      "\"as_errors\":%llu,\"downlinks\":%llu,\"join_accepts\":%llu,\"tx_ack_errors\":%llu,"
                      "\"sessions\":%llu,\"roam_joins\":%llu,\"roam_refused\":%llu,\"roam_up\":%llu,"
                      "\"roam_down\":%llu,\"pr_start\":%llu,\"xmit_up\":%llu,\"xmit_down\":%llu,"
-                     "\"roam_errors\":%llu,\"state_sessions_loaded\":%llu,\"state_write_failures\":%llu}",
+                     "\"roam_errors\":%llu,\"state_sessions_loaded\":%llu,\"state_write_failures\":%llu,"
+                     "\"no_downlink\":%llu,\"rx2_retries\":%llu,\"sent_forgotten\":%llu}",
                      (unsigned long long)s.datagrams, (unsigned long long)s.bad_datagrams,
                      (unsigned long long)s.uplinks, (unsigned long long)s.duplicates, (unsigned long long)s.joins,
                      (unsigned long long)s.joins_refused, (unsigned long long)s.no_route,
@@ -219,6 +220,7 @@ lab_status lab_ns_stats_json(const lab_ns *ns, char *out, size_t cap)
                      (unsigned long long)s.roam_up, (unsigned long long)s.roam_down, (unsigned long long)s.pr_start,
                      (unsigned long long)s.xmit_up, (unsigned long long)s.xmit_down,
                      (unsigned long long)s.roam_errors, (unsigned long long)s.state_sessions_loaded,
-                     (unsigned long long)s.state_write_failures);
+                     (unsigned long long)s.state_write_failures, (unsigned long long)s.no_downlink,
+                     (unsigned long long)s.rx2_retries, (unsigned long long)s.sent_forgotten);
     return n > 0 && (size_t)n < cap ? LAB_OK : LAB_ERR_BUFFER;
 }

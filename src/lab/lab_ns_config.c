@@ -171,6 +171,9 @@ static lab_status set_key(lab_ns_config *cfg, const char *k, char *v, const char
             cfg->rx_delay = (uint8_t)x;
         else
             cfg->tx_power = (int)x;
+    } else if (strcmp(k, "clock") == 0) {
+        if (lab_clock_parse(v, &cfg->clock) != LAB_OK)
+            return fail(err, cap, "line %u: clock: wall or simulated", ln);
     } else if (strcmp(k, "udp_listen") == 0 || strcmp(k, "http_listen") == 0) {
         char *dst = k[0] == 'u' ? cfg->udp_listen : cfg->http_listen;
         if (strlen(v) >= sizeof(cfg->udp_listen) || strrchr(v, ':') == NULL)
@@ -225,6 +228,7 @@ typedef struct lab_ns_reader {
     size_t cap;
     lab_status st;
     bool has_net_id;
+    bool has_dedup;
 } lab_ns_reader;
 
 static bool lab_ns_config_key(void *user, const char *key, const char *value, unsigned line, char err[NET_ERR_MAX])
@@ -233,6 +237,7 @@ static bool lab_ns_config_key(void *user, const char *key, const char *value, un
     char v[NET_CONFIG_LINE_MAX + 1]; /* routes are split in place */
     snprintf(v, sizeof(v), "%s", value);
     rd->has_net_id |= strcmp(key, "net_id") == 0;
+    rd->has_dedup |= strcmp(key, "dedup_ms") == 0;
     rd->st = set_key(rd->cfg, key, v, rd->dir, rd->err, rd->cap, line);
     lw_secure_wipe(v, sizeof(v));
     if (rd->st != LAB_OK)
@@ -272,6 +277,10 @@ lab_status lab_ns_config_load(const char *path, lab_ns_config *cfg, char *err, s
         st = fail(err, cap, "%s: net_id is required", path);
     if (st == LAB_OK && (cfg->kek.length == 0 || cfg->kek_label[0] == 0))
         st = fail(err, cap, "%s: kek_label and kek_file are required (the NS unwraps its session keys)", path);
+    /* Under the simulated clock every copy of an uplink arrives at once
+     * (docs/lab-ns.md, "Simulated time"): a short window is enough. */
+    if (st == LAB_OK && cfg->clock == LAB_CLOCK_SIMULATED && !rd.has_dedup)
+        cfg->dedup_ms = LAB_NS_SIM_DEDUP_MS;
     if (st == LAB_OK && cfg->nsid == 0)
         cfg->nsid = cfg->net_id; /* a NetID is a valid NSID as EUI-64 0000000000NNNNNN */
     if (st != LAB_OK) {

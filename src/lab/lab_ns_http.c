@@ -42,7 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GW_MAX 64
+#define GW_MAX 1024 /* gateways an NS keeps an address for (the simulated clock's cells: docs/scale.md) */
 #define HTTP_BODY_MAX 65536
 
 typedef struct gw_addr {

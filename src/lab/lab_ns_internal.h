@@ -121,6 +121,21 @@ typedef struct recent_slot {
     uint8_t phy[LW_PHY_MAX];
 } recent_slot;
 
+/* Simulated clock: an RX1 downlink sent, kept until its TX_ACK so that a
+ * gateway's refusal (its duty cycle, a frame already on air) can be
+ * answered with the same frame in RX2, or with a "no downlink" notice. */
+typedef struct sent_down {
+    bool used;
+    bool rx2_ok;                 /* rx2 below can be tried */
+    uint16_t token;
+    uint64_t gw;
+    uint32_t up_tmst;            /* the uplink's concentrator time */
+    lab_txpk rx2;
+    bool has_q;                  /* it carried this application downlink: */
+    queued_down q;               /* back to the head of its queue when no window takes it */
+    uint64_t dev_eui;
+} sent_down;
+
 struct lab_ns {
     lab_ns_config cfg;
     lab_ns_io io;
@@ -139,6 +154,12 @@ struct lab_ns {
     size_t roam_up_next;
     uint64_t roam_token_seq;
     int state_fd;                 /* cfg.state_file open to append; -1: none */
+    sent_down *sent;              /* LAB_NS_SENT_MAX, a ring (simulated clock) */
+    size_t sent_next;
+    bool answered;                /* the uplink being processed got a PULL_RESP */
+    bool deferred;                /* ... or went to its home network, which answers later */
+    const queued_down *sending_q; /* answer_uplink: the application downlink being sent */
+    uint64_t sending_dev_eui;
 };
 
 /* lab_ns.c: a session joins the table (ownership passes). */

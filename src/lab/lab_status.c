@@ -22,6 +22,8 @@ const char *lab_strerror(lab_status st)
         [LAB_ERR_IO] = "I/O error",
         [LAB_ERR_CONFIG] = "configuration error",
         [LAB_ERR_CRYPTO] = "crypto failure or key unwrap failed",
+        [LAB_ERR_DUTY_CYCLE] = "the sub-band's duty cycle does not allow a transmission yet",
+        [LAB_ERR_BUSY] = "the gateway already transmits at that time",
     };
     if ((unsigned)st >= LAB_STATUS_COUNT)
         return "unknown status";

@@ -22,6 +22,8 @@ typedef enum lab_status {
     LAB_ERR_IO,         /* a socket, file or HTTP exchange failed */
     LAB_ERR_CONFIG,     /* the configuration file is wrong */
     LAB_ERR_CRYPTO,     /* the crypto backend failed, or a key did not unwrap */
+    LAB_ERR_DUTY_CYCLE, /* the sub-band's duty cycle does not allow a transmission yet */
+    LAB_ERR_BUSY,       /* the gateway already transmits at that time */
     LAB_STATUS_COUNT
 } lab_status;
 

@@ -477,6 +477,38 @@ done:
     return st;
 }
 
+lab_status lab_udp_txnone_build(uint32_t tmst, bool wait, char *out, size_t cap, size_t *out_len)
+{
+    if (out == NULL || out_len == NULL)
+        return LAB_ERR_ARGUMENT;
+    int n = snprintf(out, cap, "{\"txnone\":{\"tmst\":%u%s}}", (unsigned)tmst, wait ? ",\"wait\":true" : "");
+    if (n < 0 || (size_t)n >= cap)
+        return LAB_ERR_BUFFER;
+    *out_len = (size_t)n;
+    return LAB_OK;
+}
+
+lab_status lab_udp_txnone_parse(const uint8_t *json, size_t len, uint32_t *tmst, bool *wait)
+{
+    if (json == NULL || tmst == NULL || wait == NULL)
+        return LAB_ERR_ARGUMENT;
+    json_t *root = load(json, len);
+    if (root == NULL)
+        return LAB_ERR_FORMAT;
+    json_t *o = json_object_get(root, "txnone");
+    uint64_t u = 0;
+    lab_status st = json_is_object(o) && get_uint(o, "tmst", UINT32_MAX, &u) ? LAB_OK : LAB_ERR_FORMAT;
+    json_t *w = st == LAB_OK ? json_object_get(o, "wait") : NULL;
+    if (w != NULL && !json_is_boolean(w))
+        st = LAB_ERR_FORMAT;
+    if (st == LAB_OK) {
+        *tmst = (uint32_t)u;
+        *wait = json_is_true(w);
+    }
+    json_decref(root);
+    return st;
+}
+
 lab_status lab_udp_tx_ack_parse(const uint8_t *json, size_t len, char *error, size_t cap)
 {
     if (error == NULL || cap < 5)

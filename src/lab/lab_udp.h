@@ -114,6 +114,18 @@ lab_status lab_udp_txpk_build(const lab_txpk *tx, char *out, size_t cap, size_t 
  * optional (defaults 0/false). */
 lab_status lab_udp_txpk_parse(const uint8_t *json, size_t len, lab_txpk *out) LAB_MUST_CHECK;
 
+/* A ferry extension for the simulated clock (docs/lab-ns.md, "Simulated
+ * time"): a PULL_RESP whose JSON is {"txnone":{"tmst":N}} tells the gateway
+ * that the uplink it heard at concentrator time N gets no downlink, so the
+ * simulator need not wait for that uplink's RX2 to close. It is never
+ * acknowledged and never sent under the wall clock; a real forwarder would
+ * answer it with a TX_ACK error and send nothing. */
+lab_status lab_udp_txnone_build(uint32_t tmst, bool wait, char *out, size_t cap, size_t *out_len) LAB_MUST_CHECK;
+/* LAB_ERR_FORMAT when json[len] is not such an object (e.g. a txpk). With
+ * {"txnone":{"tmst":N,"wait":true}} the NS says instead that the answer, if
+ * any, comes later from elsewhere (a roamed uplink's home network): *wait. */
+lab_status lab_udp_txnone_parse(const uint8_t *json, size_t len, uint32_t *tmst, bool *wait) LAB_MUST_CHECK;
+
 /* TX_ACK's {"txpk_ack":{"error":"..."}}: *error gets the text, "NONE" when
  * the JSON part is empty or has no error field. */
 lab_status lab_udp_tx_ack_parse(const uint8_t *json, size_t len, char *error, size_t cap) LAB_MUST_CHECK;

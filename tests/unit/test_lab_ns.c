@@ -402,6 +402,118 @@ static void test_downlink_endpoint_and_class_a(void **state)
     lab_ns_free(ns);
 }
 
+/* The gateway's TX_ACK for the PULL_RESP in f->sent[i]. */
+static void tx_ack(lab_ns *ns, const fake *f, int i, uint64_t gw, const char *error)
+{
+    lab_udp_packet p;
+    assert_int_equal(lab_udp_decode(f->sent[i], f->sent_len[i], &p), LAB_OK);
+    char j[96];
+    snprintf(j, sizeof(j), "{\"txpk_ack\":{\"error\":\"%s\"}}", error);
+    lab_udp_packet a = {.token = p.token, .type = LAB_UDP_TX_ACK, .gateway_eui = gw, .json = (const uint8_t *)j,
+                        .json_len = strlen(j)};
+    uint8_t d[256], rep[16];
+    size_t dn = 0, rn = 0;
+    uint64_t g = 0;
+    bool pull = false;
+    assert_int_equal(lab_udp_encode(&a, d, sizeof(d), &dn), LAB_OK);
+    assert_int_equal(lab_ns_datagram(ns, T0, d, dn, rep, sizeof(rep), &rn, &g, &pull), LAB_OK);
+}
+
+/* f->sent[i] is a "no downlink" notice for the uplink of tmst. */
+static void assert_none(const fake *f, int i, uint32_t tmst)
+{
+    lab_udp_packet p;
+    assert_int_equal(lab_udp_decode(f->sent[i], f->sent_len[i], &p), LAB_OK);
+    assert_int_equal(p.type, LAB_UDP_PULL_RESP);
+    uint32_t t = 0;
+    bool wait = true;
+    assert_int_equal(lab_udp_txnone_parse(p.json, p.json_len, &t, &wait), LAB_OK);
+    assert_int_equal(t, tmst);
+    assert_false(wait);
+    lab_txpk tx;
+    assert_int_equal(lab_udp_txpk_parse(p.json, p.json_len, &tx), LAB_ERR_FORMAT);
+}
+
+/* clock = simulated (docs/lab-ns.md, "Simulated time"): RX1 whatever the
+ * wall clock says, a notice for an uplink that gets nothing, RX2 after a
+ * refused RX1, a notice and the application downlink queued again (same
+ * counter) after a refused RX2. */
+static void test_simulated_clock(void **state)
+{
+    (void)state;
+    fake f;
+    memset(&f, 0, sizeof(f));
+    lab_ns_config cfg;
+    config(&cfg);
+    cfg.clock = LAB_CLOCK_SIMULATED;
+    lab_ns_io io = {.user = &f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
+    lab_ns *ns = NULL;
+    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    /* the join is processed 9 s of wall time after the uplink: still RX1 */
+    uint8_t jr[23] = {0};
+    jr[17] = 1;
+    lw_put_le(jr + 1, JOIN_EUI, 8);
+    lw_put_le(jr + 9, DEV_EUI, 8);
+    push(ns, T0, GW1, jr, sizeof(jr), 5);
+    lab_ns_tick(ns, T0 + 9000);
+    assert_int_equal(f.n_sent, 1);
+    lab_txpk tx;
+    sent_txpk(&f, 0, &tx);
+    assert_true(tx.tmst == 1000000 + 5000000 && tx.freq == 868.1 && tx.sf == 7);
+    tx_ack(ns, &f, 0, GW1, "NONE");
+    /* an uplink with nothing to say back: the notice names its tmst */
+    f.n_sent = 0;
+    uint8_t phy[LW_PHY_MAX];
+    size_t n = uplink(false, ADDR, 0, false, NULL, 0, 2, phy);
+    push(ns, T0 + 10000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 10200);
+    assert_int_equal(f.n_sent, 1);
+    assert_true(f.sent_gw[0] == GW1);
+    assert_none(&f, 0, 1000000);
+    /* an application downlink: RX1 refused (duty cycle), then RX2 */
+    char body[256], ans[512];
+    snprintf(body, sizeof(body), "{\"DevEUI\":\"%016llX\",\"FPort\":3,\"FCnt\":0,\"FRMPayload\":\"0102\"}",
+             (unsigned long long)DEV_EUI);
+    assert_int_equal(lab_ns_downlink_post(ns, body, strlen(body), ans, sizeof(ans)), 200);
+    f.n_sent = 0;
+    n = uplink(false, ADDR, 1, false, NULL, 0, 2, phy);
+    push(ns, T0 + 20000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 20200);
+    assert_int_equal(f.n_sent, 1);
+    sent_txpk(&f, 0, &tx);
+    assert_true(tx.tmst == 2000000);
+    tx_ack(ns, &f, 0, GW1, "DUTY_CYCLE");
+    assert_int_equal(f.n_sent, 2);
+    lab_txpk tx2;
+    sent_txpk(&f, 1, &tx2);
+    assert_true(tx2.tmst == 3000000 && tx2.freq == LAB_EU868_RX2_FREQ && tx2.sf == 12);
+    assert_int_equal(tx2.size, tx.size);
+    assert_memory_equal(tx2.data, tx.data, tx.size);
+    /* RX2 refused too: a notice, and the downlink waits for the next uplink */
+    tx_ack(ns, &f, 1, GW1, "COLLISION_PACKET");
+    assert_int_equal(f.n_sent, 3);
+    assert_none(&f, 2, 1000000);
+    lab_ns_stats st;
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.rx2_retries, 1);
+    assert_int_equal(st.requeued, 1);
+    assert_int_equal(lab_ns_downlink_post(ns, body, strlen(body), ans, sizeof(ans)), 409);
+    assert_non_null(strstr(ans, "\"NextAFCntDown\":1"));
+    f.n_sent = 0;
+    n = uplink(false, ADDR, 2, false, NULL, 0, 2, phy);
+    push(ns, T0 + 30000, GW1, phy, n, 2.5);
+    lab_ns_tick(ns, T0 + 30200);
+    assert_int_equal(f.n_sent, 1);
+    sent_txpk(&f, 0, &tx);
+    lw_frame fr;
+    assert_int_equal(lw_frame_decode(tx.data, tx.size, &fr), LW_OK);
+    assert_int_equal(fr.u.data.fport, 3);
+    assert_int_equal(fr.u.data.fcnt, 0);
+    tx_ack(ns, &f, 0, GW1, "NONE");
+    assert_int_equal(f.n_sent, 1);
+    lab_ns_free(ns);
+}
+
 static void test_session_11(void **state)
 {
     (void)state;
@@ -691,6 +803,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_join_and_uplinks_10),
         cmocka_unit_test(test_downlink_endpoint_and_class_a),
+        cmocka_unit_test(test_simulated_clock),
         cmocka_unit_test(test_session_11),
         cmocka_unit_test(test_join_refusals),
         cmocka_unit_test(test_mac_commands),

@@ -1625,6 +1625,18 @@ static store_status view_audit(store *s, void *ctx)
     return STORE_OK;
 }
 
+static void view_se_put(fixture *fx, uint64_t dev_eui, idm_state state, const char *maker)
+{
+    store_idm_se se;
+    memset(&se, 0, sizeof se);
+    se.dev_eui = dev_eui;
+    se.mac_version = STORE_MAC_1_0_4;
+    se.mls_key = fake_blob(9);
+    se.state = state;
+    snprintf(se.maker, sizeof se.maker, "%s", maker);
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+}
+
 static size_t view_page(fixture *fx, const store_idm_se_filter *f, uint64_t *devs, size_t cap)
 {
     store_idm_se_row rows[8];
@@ -1655,16 +1667,8 @@ static void test_idm_view(void **state)
     /* 0 manufactured, 1 bootstrapped, 2 and 3 active, 4 retired: maker mk; 5: no maker */
     const idm_state states[6] = {IDM_STATE_MANUFACTURED, IDM_STATE_BOOTSTRAPPED, IDM_STATE_ACTIVE_AT_CUSTOMER,
                                  IDM_STATE_ACTIVE_AT_CUSTOMER, IDM_STATE_RETIRED, IDM_STATE_BOOTSTRAPPED};
-    for (int i = 0; i < 6; i++) {
-        store_idm_se se;
-        memset(&se, 0, sizeof se);
-        se.dev_eui = dev0 + (uint64_t)i;
-        se.mac_version = STORE_MAC_1_0_4;
-        se.mls_key = fake_blob(9);
-        se.state = states[i];
-        snprintf(se.maker, sizeof se.maker, "%s", i < 5 ? "mk" : "");
-        assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
-    }
+    for (int i = 0; i < 6; i++)
+        view_se_put(fx, dev0 + (uint64_t)i, states[i], i < 5 ? "mk" : "");
     for (int i = 0; i < 5; i++) { /* 0, 1, 2 held by ca; 3 by cb; 4 released */
         store_idm_claim c;
         memset(&c, 0, sizeof c);
@@ -1813,17 +1817,11 @@ static void test_idm_view_sort(void **state)
     const char *js[7] = {"jb", "", "ja", "jb", "ja", "", "ja"};
     const int64_t se_at[7] = {500, 100, 300, 300, 900, 200, 100}, claim_at[7] = {0, 700, 0, 0, 0, 0, 800};
     for (int i = 0; i < 7; i++) {
-        store_idm_se se;
-        memset(&se, 0, sizeof se);
-        se.dev_eui = dev0 + (uint64_t)i;
-        se.mac_version = STORE_MAC_1_0_4;
-        se.mls_key = fake_blob(9);
-        se.state = states[i];
-        snprintf(se.maker, sizeof se.maker, "mk");
-        assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+        const uint64_t dev = dev0 + (uint64_t)i;
+        view_se_put(fx, dev, states[i], "mk");
         store_idm_claim c;
         memset(&c, 0, sizeof c);
-        c.dev_eui = se.dev_eui;
+        c.dev_eui = dev;
         c.state = STORE_IDM_CLAIM_CLAIMED;
         snprintf(c.tenant_id, sizeof c.tenant_id, "%s", i == 6 ? "cb" : "ca"); /* 6 is cb's */
         snprintf(c.js_id, sizeof c.js_id, "%s", i == 6 ? "" : js[i]);
@@ -1831,8 +1829,7 @@ static void test_idm_view_sort(void **state)
         char sql[300];
         snprintf(sql, sizeof sql, "UPDATE idm_se SET updated_at = %lld WHERE dev_eui = '%016llX';"
                  "UPDATE idm_claim SET updated_at = %lld WHERE dev_eui = '%016llX';",
-                 (long long)se_at[i], (unsigned long long)se.dev_eui, (long long)claim_at[i],
-                 (unsigned long long)se.dev_eui);
+                 (long long)se_at[i], (unsigned long long)dev, (long long)claim_at[i], (unsigned long long)dev);
         raw_sql(fx, sql);
     }
     /* ca's six: 0..5 */

@@ -7,6 +7,13 @@
  * whether each row may then be shown is idm_authorize's to say, above this
  * layer. Filters arrive as values, never as SQL text: the statement is
  * chosen from fixed fragments and every value is a parameter.
+ *
+ * A sorted page is keyset-paged: WHERE (key, DevEUI) comes after the
+ * cursor's in the order, ORDER BY key, DevEUI. The keys other than the
+ * DevEUI are expressions over an SE and its claim (a lifecycle rank, the
+ * later of two tables' times, a column of the LEFT JOIN), which no index
+ * orders; schema 12's indexes narrow the rows to the tenant's and the
+ * database sorts those for each page (docs/idm.md, "Sorting a fleet").
  */
 #include "store/store_idm_view.h"
 #include "store/store_driver.h"
@@ -133,6 +140,11 @@ store_status store_idm_se_page(store *s, const store_idm_se_filter *f, store_idm
     }
     snprintf(key, sizeof key, "%s", f->sort == STORE_IDM_SORT_STATE ? rank : SORT_SQL[f->sort]);
     const char *dir = f->desc ? "DESC" : "ASC", *beyond = f->desc ? "<" : ">";
+    char order[460]; /* the key, then the DevEUI as the tie-break, both one way */
+    int o = f->sort == STORE_IDM_SORT_DEV_EUI ? snprintf(order, sizeof order, "s.dev_eui %s", dir)
+                                              : snprintf(order, sizeof order, "%s %s, s.dev_eui %s", key, dir, dir);
+    if (o < 0 || (size_t)o >= sizeof order)
+        return STORE_ERR_ARGUMENT; /* fixed fragments: never, but checked */
     char after[17] = "", like[18];
     store_value p[8];
     size_t np = 0;
@@ -176,9 +188,8 @@ store_status store_idm_se_page(store *s, const store_idm_se_filter *f, store_idm
                      " s.updated_at, c.updated_at,"
                      " (SELECT k.profile_id FROM idm_profile_key k WHERE k.dev_eui = s.dev_eui AND k.slot = 'current')"
                      " FROM idm_se s LEFT JOIN idm_claim c ON c.dev_eui = s.dev_eui"
-                     " WHERE %s ORDER BY %s%s%s s.dev_eui %s LIMIT %zu",
-                     where, f->sort == STORE_IDM_SORT_DEV_EUI ? "" : key, f->sort == STORE_IDM_SORT_DEV_EUI ? "" : " ",
-                     f->sort == STORE_IDM_SORT_DEV_EUI ? "" : strcmp(dir, "DESC") == 0 ? "DESC," : "ASC,", dir, cap);
+                     " WHERE %s ORDER BY %s LIMIT %zu",
+                     where, order, cap);
     if (w < 0 || (size_t)w >= sizeof where || n < 0 || (size_t)n >= sizeof sql)
         return STORE_ERR_ARGUMENT; /* fixed fragments: never, but checked */
     rows r = {.out = out, .cap = cap};

@@ -20,7 +20,7 @@ const OPS = {
 
 const st = {
   api: null, me: null, stop: null, view: null,
-  rows: [], cursors: [null], page: 0, next: null, sort: { key: "DevEUI", dir: 1 },
+  rows: [], cursors: [null], page: 0, next: null, sort: { key: "dev_eui", desc: false },
   selected: new Set(), se: null, watch: new Map(), reloadTimer: null,
 };
 
@@ -111,27 +111,41 @@ async function loadJoinServers() {
   }
 }
 
-function query() {
+// The filter and the sort as the server takes them; cursor: a page's Next.
+function query(cursor) {
   const p = new URLSearchParams();
   for (const k of ["state", "claim", "js", "prefix", "limit"]) {
     const v = $("f-" + k).value.trim();
     if (v) p.set(k, v);
   }
-  if (st.cursors[st.page]) p.set("cursor", st.cursors[st.page]);
+  p.set("sort", st.sort.key);
+  p.set("order", st.sort.desc ? "desc" : "asc");
+  if (cursor) p.set("cursor", cursor);
   return p.toString();
+}
+
+// The filter in words, for a confirmation.
+function filterWords() {
+  const w = [];
+  const v = (k) => $("f-" + k).value.trim();
+  if (v("state")) w.push(`state ${v("state").replace(/_/g, " ")}`);
+  if (v("claim")) w.push(`claim ${v("claim")}`);
+  if (v("js")) w.push(`Join Server ${v("js")}`);
+  if (v("prefix")) w.push(`DevEUI starting with ${v("prefix").toUpperCase()}`);
+  return w.length ? w.join(", ") : "no filter: your whole fleet";
 }
 
 async function loadFleet() {
   try {
-    const doc = await st.api.get("/api/v1/ses?" + query());
+    const doc = await st.api.get("/api/v1/ses?" + query(st.cursors[st.page]));
     st.rows = doc.SEs; st.next = doc.Next;
     renderFleet();
   } catch (e) { fail(e); }
 }
 
+// Rows in the server's order: the sort covers every page, not only this one.
 function renderFleet() {
-  const { key, dir } = st.sort;
-  const rows = st.rows.slice().sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
+  const rows = st.rows;
   const body = $("fleet-body");
   body.replaceChildren();
   for (const r of rows) {
@@ -159,15 +173,17 @@ function renderFleet() {
   $("page-info").textContent = `Page ${st.page + 1}`;
   $("page-prev").disabled = st.page === 0;
   $("page-next").disabled = !st.next;
-  for (const b of document.querySelectorAll("th button.sort"))
-    b.parentElement.setAttribute("aria-sort", b.dataset.key === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  for (const b of document.querySelectorAll("th button.sort")) {
+    if (b.dataset.key === st.sort.key) b.parentElement.setAttribute("aria-sort", st.sort.desc ? "descending" : "ascending");
+    else b.parentElement.removeAttribute("aria-sort");
+  }
   selection();
 }
 
 function selection() {
-  const n = st.selected.size;
-  $("sel-count").textContent = `${n} selected`;
-  for (const id of ["act-transfer", "act-renew", "act-return", "act-command"]) $(id).disabled = n === 0;
+  const n = st.selected.size, all = $("act-all").checked;
+  $("sel-count").textContent = all ? "All that match the filter:" : `${n} selected`;
+  for (const id of ["act-transfer", "act-renew", "act-return", "act-command"]) $(id).disabled = n === 0 && !all;
   const kind = st.me && st.me.Kind;
   $("act-transfer").hidden = kind !== "customer"; $("act-renew").hidden = kind !== "customer";
   $("sel-all").checked = st.rows.length > 0 && st.rows.every((r) => st.selected.has(r.DevEUI));
@@ -180,18 +196,23 @@ $("sel-all").addEventListener("change", (ev) => {
   for (const r of st.rows) ev.target.checked ? st.selected.add(r.DevEUI) : st.selected.delete(r.DevEUI);
   renderFleet();
 });
+// A column's button sorts the whole fleet on the server (again: the other
+// way); paging starts over, since a cursor belongs to one order.
 for (const b of document.querySelectorAll("th button.sort"))
   b.addEventListener("click", () => {
-    st.sort = { key: b.dataset.key, dir: st.sort.key === b.dataset.key ? -st.sort.dir : 1 };
-    renderFleet();
+    st.sort = { key: b.dataset.key, desc: st.sort.key === b.dataset.key ? !st.sort.desc : false };
+    st.cursors = [null]; st.page = 0;
+    loadFleet();
   });
+$("act-all").addEventListener("change", selection);
 
 // ---------------------------------------------------------------- actions
 
-function ask(op, devs) {
+function ask(op, devs, matching) {
   const d = $("confirm");
   $("confirm-h").textContent = OPS[op].title;
-  $("confirm-text").textContent = OPS[op].text(devs.length);
+  $("confirm-text").textContent = (matching ? `These are all ${devs.length} secure element${devs.length === 1 ? "" : "s"} that match ${matching}. ` : "") +
+    OPS[op].text(devs.length);
   const f = $("confirm-fields");
   f.replaceChildren();
   const field = (id, label, required, pattern) => {
@@ -217,24 +238,81 @@ function ask(op, devs) {
   });
 }
 
-async function act(op, devs) {
-  const body = await ask(op, devs);
-  if (!body) return;
+// Every DevEUI the filter matches, in the table's order, a page (of the
+// chosen size) at a time; null when the user cancelled or it failed.
+async function matchingDevs() {
+  const devs = [];
+  let cursor = null;
+  const bulk = $("bulk-status");
+  do {
+    bulk.textContent = `Finding the secure elements that match… ${devs.length} so far`;
+    const doc = await st.api.get("/api/v1/ses?" + query(cursor));
+    devs.push(...doc.SEs.map((r) => r.DevEUI));
+    cursor = doc.Next;
+  } while (cursor);
+  bulk.textContent = "";
+  return devs;
+}
+
+// A selection, or every SE that matches the filter: confirmed with the
+// exact count, then sent in batches the server takes (FleetMax per
+// request, and no more than a page), each SE followed until it confirms.
+async function act(op, selected, fromFleet) {
+  const all = fromFleet && $("act-all").checked;
+  let devs = selected;
   notice("");
+  try { if (all) devs = await matchingDevs(); } catch (e) { $("bulk-status").textContent = ""; fail(e); return; }
+  if (devs.length === 0) { notice("No secure element matches the filter: nothing to do."); return; }
+  const body = await ask(op, devs, all ? filterWords() : null);
+  if (!body) return;
+  const size = Math.max(1, Math.min(st.me.FleetMax || 1000, Number($("f-limit").value) || 100));
+  const group = devs.length > 1 ? progressGroup(op, devs.length, all ? filterWords() : null) : null;
+  const bulk = $("bulk-status");
+  let sent = 0;
   try {
-    const doc = await st.api.post("/api/v1/fleet/" + OPS[op].path, body);
-    for (const r of doc.Results) track(op, r, body);
-    st.selected.clear();
-    if (st.view === "fleet") loadFleet();
-  } catch (e) { fail(e); }
+    for (let i = 0; i < devs.length; i += size) {
+      bulk.textContent = `${OPS[op].title}: sending ${sent} of ${devs.length}…`;
+      const part = Object.assign({}, body, { DevEUIs: devs.slice(i, i + size) });
+      const doc = await st.api.post("/api/v1/fleet/" + OPS[op].path, part);
+      for (const r of doc.Results) track(op, r, body, group);
+      sent += part.DevEUIs.length;
+    }
+    bulk.textContent = `${OPS[op].title}: all ${devs.length} sent; each line below follows its device until it confirms.`;
+  } catch (e) {
+    bulk.textContent = `${OPS[op].title}: stopped after ${sent} of ${devs.length}; the other ${devs.length - sent} were not sent and are unchanged.`;
+    fail(e);
+  }
+  st.selected.clear();
+  $("act-all").checked = false; /* acting on everything again is asked for again */
+  if (st.view === "fleet") loadFleet();
+}
+
+// One summary line for an action on many SEs: how many confirmed, refused
+// or still waiting.
+function progressGroup(op, total, matching) {
+  const li = document.createElement("li");
+  li.className = "summary";
+  const g = { total, done: 0, failed: 0, li };
+  g.update = () => {
+    const waiting = g.total - g.done - g.failed;
+    li.textContent = `${OPS[op].title} on ${total} secure elements${matching ? ` (all that match ${matching})` : ""}: ` +
+      `${g.done} confirmed, ${g.failed} refused or failed, ${waiting} waiting`;
+  };
+  g.update();
+  $("progress").prepend(li);
+  return g;
 }
 
 // One line per SE acted on, kept until the SE itself confirmed (or refused).
-function track(op, r, body) {
+function track(op, r, body, group) {
   const li = document.createElement("li");
   li.dataset.dev = r.DevEUI;
-  const say = (text, cls) => { li.textContent = `${r.DevEUI}: ${text}`; li.className = cls || ""; };
-  $("progress").prepend(li);
+  let ended = false;
+  const say = (text, cls) => {
+    li.textContent = `${r.DevEUI}: ${text}`; li.className = cls || "";
+    if (group && !ended && (cls === "done" || cls === "failed")) { ended = true; group[cls]++; group.update(); }
+  };
+  if (group) group.li.after(li); else $("progress").prepend(li);
   if (r.Error) { say(`${OPS[op].title} refused. ${explain(r.Status, r.Error)}`, "failed"); return; }
   const w = { op, say, li, seq: r.Seq, tenant: body.Tenant, since: Date.now() };
   if (op === "transfer") say(`queued for ${body.Tenant}: waiting for the device to take the new profile…`);
@@ -250,7 +328,8 @@ function track(op, r, body) {
 async function poll(dev, w) {
   const key = dev + ":" + w.op;
   while (st.watch.get(key) === w && st.api) {
-    await new Promise((res) => setTimeout(res, 2000));
+    /* every 2 s, slower when many are followed: at most about 20 requests a second in all */
+    await new Promise((res) => setTimeout(res, Math.max(2000, 50 * st.watch.size)));
     try {
       if (w.op === "command") {
         const c = await st.api.get(`/api/v1/ses/${dev}/commands/${w.seq}`);
@@ -271,8 +350,8 @@ async function poll(dev, w) {
 }
 
 for (const op of Object.keys(OPS)) {
-  $("act-" + op).addEventListener("click", () => act(op, [...st.selected]));
-  $("se-" + op).addEventListener("click", () => st.se && act(op, [st.se]));
+  $("act-" + op).addEventListener("click", () => act(op, [...st.selected], true));
+  $("se-" + op).addEventListener("click", () => st.se && act(op, [st.se], false));
 }
 
 // ---------------------------------------------------------------- live updates

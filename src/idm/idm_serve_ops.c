@@ -29,8 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FLEET_MAX 1000
-
 typedef enum op_kind { OP_TRANSFER, OP_RENEW, OP_RETURN, OP_COMMAND, OP_NONE } op_kind;
 
 static unsigned code_of(idm_status st)
@@ -267,7 +265,7 @@ static void fleet(const idm_serve_ops_ctx *x, const store_idm_tenant *t, op_kind
         *out = error_body("out of memory");
         return;
     }
-    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > FLEET_MAX) {
+    if (!json_is_array(list) || json_array_size(list) == 0 || json_array_size(list) > IDM_FLEET_MAX) {
         *status = 400;
         *out = error_body("DevEUIs: an array of 1 to 1000 DevEUIs");
     } else if (!args_parse(k, body, a, &why)) {

@@ -11,6 +11,11 @@
 
 #include "idm/idm_ota.h"
 
+/* DevEUIs of one POST /api/v1/fleet/... request: more is a 400. The
+ * console learns it from GET /api/v1/me ("FleetMax") and acts on a larger
+ * set in batches under it. */
+#define IDM_FLEET_MAX 1000
+
 typedef struct idm_serve_ops_ctx {
     idm_ota *engine;
     hsm_session *hs;

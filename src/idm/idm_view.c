@@ -2,7 +2,7 @@
  * idm_view.c - the console's reads (idm_view.h):
  *
  *   GET /api/v1/me                          who the token is
- *   GET /api/v1/ses?state=&claim=&js=&prefix=&cursor=&limit=
+ *   GET /api/v1/ses?state=&claim=&js=&prefix=&sort=&order=&cursor=&limit=
  *   GET /api/v1/ses/{DevEUI}/history?cursor=&limit=
  *   GET /api/v1/commands?cursor=&limit=
  *   GET /api/v1/joinservers
@@ -18,6 +18,7 @@
  */
 #include "idm/idm_view.h"
 #include "idm/idm_access.h"
+#include "idm/idm_serve_ops.h"
 #include "lorawan/lw_secure.h"
 
 #include <stdio.h>
@@ -104,6 +105,91 @@ static json_t *se_json(const store_idm_se_row *r)
                      (json_int_t)r->updated_at, "ProfileID", (int)r->profile_id);
 }
 
+/* `sort` (dev_eui, state, last_event, join_server; absent: dev_eui) and
+ * `order` (asc, desc; absent: asc). */
+static bool sort_order(idm_view_query_fn q, void *qctx, store_idm_se_filter *f, answer *a)
+{
+    const char *t = q(qctx, "sort");
+    if (t != NULL && t[0] != '\0' && store_idm_se_sort_parse(t, &f->sort) != STORE_OK) {
+        fail(a, 400, "sort: one of dev_eui, state, last_event, join_server");
+        return false;
+    }
+    t = q(qctx, "order");
+    if (t != NULL && t[0] != '\0' && strcmp(t, "asc") != 0 && strcmp(t, "desc") != 0) {
+        fail(a, 400, "order: asc or desc");
+        return false;
+    }
+    f->desc = t != NULL && strcmp(t, "desc") == 0;
+    return true;
+}
+
+/* A page's Next: "SORT:ORDER:DEVEUI" for the DevEUI order, else
+ * "SORT:ORDER:DEVEUI:KEY" with the last row's key (a state name, Unix
+ * seconds, a Join Server id or ""). The sort and order are in it so that
+ * a cursor is never read in an order it was not made in. */
+#define SE_CURSOR_MAX (12 + 1 + 4 + 1 + 16 + 1 + STORE_IDM_ID_MAX + 1)
+
+static void cursor_text(const store_idm_se_row *r, const store_idm_se_filter *f, char out[SE_CURSOR_MAX])
+{
+    int64_t num = 0;
+    const char *text = "";
+    store_idm_se_row_key(r, f->sort, &num, &text);
+    int w = snprintf(out, SE_CURSOR_MAX, "%s:%s:%016llX", store_idm_se_sort_name(f->sort), f->desc ? "desc" : "asc",
+                     (unsigned long long)r->dev_eui);
+    if (f->sort == STORE_IDM_SORT_STATE)
+        snprintf(out + w, SE_CURSOR_MAX - (size_t)w, ":%s", idm_state_name((idm_state)num));
+    else if (f->sort == STORE_IDM_SORT_LAST_EVENT)
+        snprintf(out + w, SE_CURSOR_MAX - (size_t)w, ":%lld", (long long)num);
+    else if (f->sort == STORE_IDM_SORT_JOIN_SERVER)
+        snprintf(out + w, SE_CURSOR_MAX - (size_t)w, ":%s", text);
+}
+
+/* Reads a cursor made by cursor_text for f's sort and order; a cursor of
+ * another sort or order is refused with both named. */
+static bool sort_cursor(const char *t, store_idm_se_filter *f, answer *a)
+{
+    if (t == NULL || t[0] == '\0')
+        return true;
+    const char *sort = store_idm_se_sort_name(f->sort), *order = f->desc ? "desc" : "asc";
+    char msg[200], dev[17];
+    const char *c1 = strchr(t, ':'), *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+    if (c1 == NULL || c2 == NULL || strlen(c2 + 1) < 16 || (c2[17] != '\0' && c2[17] != ':')) {
+        fail(a, 400, "cursor: the Next of the previous page, unchanged (SORT:ORDER:DEVEUI[:KEY])");
+        return false;
+    }
+    if ((size_t)(c1 - t) != strlen(sort) || strncmp(t, sort, strlen(sort)) != 0 ||
+        (size_t)(c2 - c1 - 1) != strlen(order) || strncmp(c1 + 1, order, strlen(order)) != 0) {
+        snprintf(msg, sizeof msg, "cursor: made for another sort or order than %s %s; start again without a cursor",
+                 sort, order);
+        fail(a, 400, msg);
+        return false;
+    }
+    memcpy(dev, c2 + 1, 16);
+    dev[16] = '\0';
+    const char *key = c2[17] == ':' ? c2 + 18 : NULL;
+    bool ok = parse_eui(dev, &f->after) && (key == NULL) == (f->sort == STORE_IDM_SORT_DEV_EUI);
+    if (ok && f->sort == STORE_IDM_SORT_STATE) {
+        idm_state s;
+        ok = store_idm_se_state_parse(key, &s) == STORE_OK;
+        f->after_num = ok ? (int64_t)s : 0;
+    } else if (ok && f->sort == STORE_IDM_SORT_LAST_EVENT) {
+        char *end = NULL;
+        long long v = strtoll(key, &end, 10);
+        ok = end != key && *end == '\0' && v >= 0;
+        f->after_num = v;
+    } else if (ok && f->sort == STORE_IDM_SORT_JOIN_SERVER) {
+        ok = key[0] == '\0' || store_idm_id_ok(key);
+        f->after_text = key;
+    }
+    if (!ok) {
+        snprintf(msg, sizeof msg, "cursor: its DevEUI or %s key is malformed; use the Next of the previous page", sort);
+        fail(a, 400, msg);
+        return false;
+    }
+    f->has_after = true;
+    return true;
+}
+
 static void list_ses(store *db, const idm_viewer *v, idm_view_query_fn q, void *qctx, answer *a)
 {
     size_t limit = 0;
@@ -144,13 +230,8 @@ static void list_ses(store *db, const idm_viewer *v, idm_view_query_fn q, void *
         prefix[n] = '\0';
         f.prefix = prefix;
     }
-    if ((t = q(qctx, "cursor")) != NULL && t[0] != '\0') {
-        if (!parse_eui(t, &f.after)) {
-            fail(a, 400, "cursor: the Next of the previous page (16 hex digits)");
-            return;
-        }
-        f.has_after = true;
-    }
+    if (!sort_order(q, qctx, &f, a) || !sort_cursor(q(qctx, "cursor"), &f, a))
+        return;
     store_idm_se_row *rows = calloc(limit, sizeof *rows);
     if (rows == NULL) {
         fail(a, 500, "out of memory");
@@ -177,9 +258,9 @@ static void list_ses(store *db, const idm_viewer *v, idm_view_query_fn q, void *
             continue;
         ok = json_array_append_new(list, se_json(&rows[i])) == 0;
     }
-    char next[17];
+    char next[SE_CURSOR_MAX];
     if (n == limit)
-        eui_text(rows[n - 1].dev_eui, next);
+        cursor_text(&rows[n - 1], &f, next);
     free(rows);
     a->doc = ok ? json_pack("{s:o,s:o}", "SEs", list, "Next", n == limit ? json_string(next) : json_null()) : NULL;
     if (!ok)
@@ -501,8 +582,8 @@ static void me(const idm_viewer *v, answer *a)
         snprintf(net, sizeof net, "%06X", (unsigned)v->net_id);
         a->doc = json_pack("{s:s,s:s,s:s}", "Kind", "operator", "NetID", net, "Name", v->name);
     } else {
-        a->doc = json_pack("{s:s,s:s,s:s,s:i}", "Kind", idm_actor_kind_name(v->actor.kind), "Tenant", v->actor.id,
-                           "Name", v->name, "PageMax", IDM_VIEW_PAGE_MAX);
+        a->doc = json_pack("{s:s,s:s,s:s,s:i,s:i}", "Kind", idm_actor_kind_name(v->actor.kind), "Tenant", v->actor.id,
+                           "Name", v->name, "PageMax", IDM_VIEW_PAGE_MAX, "FleetMax", IDM_FLEET_MAX);
     }
     a->status = a->doc != NULL ? 200 : 500;
 }

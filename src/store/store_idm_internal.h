@@ -13,9 +13,6 @@ typedef struct rows {
     size_t cap, count;
 } rows;
 
-/* Tenant and Join Server ids: [A-Za-z0-9._-], 1..STORE_IDM_ID_MAX. */
-bool store_idm_id_ok(const char *id);
-
 /* A TEXT column into dst[cap]; NULL gives "" when null_ok. CORRUPT when it does not fit. */
 store_status store_idm_copy_text(char *dst, size_t cap, const store_value *v, bool null_ok);
 

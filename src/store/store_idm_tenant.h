@@ -30,6 +30,9 @@
 #include "store/store_idm.h"
 
 #define STORE_IDM_ID_MAX 64          /* tenant and JS ids: [A-Za-z0-9._-], 1..64 */
+
+/* Tenant and Join Server ids: [A-Za-z0-9._-], 1..STORE_IDM_ID_MAX. */
+bool store_idm_id_ok(const char *id);
 #define STORE_IDM_NAME_MAX 128
 #define STORE_IDM_URL_MAX 512
 #define STORE_IDM_TOKEN_CT_MAX 144   /* 16-byte nonce + a token of up to 128 bytes */

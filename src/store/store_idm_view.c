@@ -7,6 +7,13 @@
  * whether each row may then be shown is idm_authorize's to say, above this
  * layer. Filters arrive as values, never as SQL text: the statement is
  * chosen from fixed fragments and every value is a parameter.
+ *
+ * A sorted page is keyset-paged: WHERE (key, DevEUI) comes after the
+ * cursor's in the order, ORDER BY key, DevEUI. The keys other than the
+ * DevEUI are expressions over an SE and its claim (a lifecycle rank, the
+ * later of two tables' times, a column of the LEFT JOIN), which no index
+ * orders; schema 12's indexes narrow the rows to the tenant's and the
+ * database sorts those for each page (docs/idm.md, "Sorting a fleet").
  */
 #include "store/store_idm_view.h"
 #include "store/store_driver.h"
@@ -32,6 +39,49 @@ static bool prefix_ok(const char *p)
         if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'A' && p[i] <= 'F')))
             return false;
     return true;
+}
+
+/* The sort keys as SQL over `s` (idm_se) and `c` (its claim, or NULLs).
+ * The state's lifecycle rank is spelled from the state table, so that it
+ * follows idm_state's order wherever that goes. */
+static const char *const SORT_SQL[STORE_IDM_SORT_COUNT] = {
+    [STORE_IDM_SORT_DEV_EUI] = "s.dev_eui",
+    [STORE_IDM_SORT_STATE] = NULL, /* state_rank_sql */
+    [STORE_IDM_SORT_LAST_EVENT] = "(CASE WHEN c.updated_at > s.updated_at THEN c.updated_at ELSE s.updated_at END)",
+    [STORE_IDM_SORT_JOIN_SERVER] = "COALESCE(c.js_id, '')",
+};
+static const char *const SORT_NAME[STORE_IDM_SORT_COUNT] = {"dev_eui", "state", "last_event", "join_server"};
+
+const char *store_idm_se_sort_name(store_idm_se_sort sort)
+{
+    return (unsigned)sort < STORE_IDM_SORT_COUNT ? SORT_NAME[sort] : "unknown";
+}
+
+store_status store_idm_se_sort_parse(const char *text, store_idm_se_sort *out)
+{
+    for (int i = 0; text != NULL && out != NULL && i < STORE_IDM_SORT_COUNT; i++)
+        if (strcmp(text, SORT_NAME[i]) == 0) {
+            *out = (store_idm_se_sort)i;
+            return STORE_OK;
+        }
+    return STORE_ERR_ARGUMENT;
+}
+
+void store_idm_se_row_key(const store_idm_se_row *r, store_idm_se_sort sort, int64_t *num, const char **text)
+{
+    *num = sort == STORE_IDM_SORT_STATE ? (int64_t)r->state : sort == STORE_IDM_SORT_LAST_EVENT ? r->updated_at : 0;
+    *text = sort == STORE_IDM_SORT_JOIN_SERVER ? r->js_id : "";
+}
+
+/* "(CASE s.state WHEN 'manufactured' THEN 0 ... END)" into out. */
+static bool state_rank_sql(char *out, size_t cap)
+{
+    int w = snprintf(out, cap, "(CASE s.state");
+    for (int i = 0; i < IDM_STATE_COUNT && w > 0 && (size_t)w < cap; i++)
+        w += snprintf(out + w, cap - (size_t)w, " WHEN '%s' THEN %d", store_idm_se_state_name((idm_state)i), i);
+    if (w > 0 && (size_t)w < cap)
+        w += snprintf(out + w, cap - (size_t)w, " END)");
+    return w > 0 && (size_t)w < cap;
 }
 
 static store_status se_row(void *ctx, const store_value *c, size_t n)
@@ -75,18 +125,43 @@ store_status store_idm_se_page(store *s, const store_idm_se_filter *f, store_idm
         f->tenant_id == NULL || !store_idm_id_ok(f->tenant_id) || scope_sql(f->scope) == NULL ||
         (f->has_state && (unsigned)f->state >= IDM_STATE_COUNT) ||
         (f->has_claim && (unsigned)f->claim >= STORE_IDM_CLAIM_STATE_COUNT) ||
-        (f->js_id != NULL && !store_idm_id_ok(f->js_id)) || (f->prefix != NULL && !prefix_ok(f->prefix)))
+        (f->js_id != NULL && !store_idm_id_ok(f->js_id)) || (f->prefix != NULL && !prefix_ok(f->prefix)) ||
+        (unsigned)f->sort >= STORE_IDM_SORT_COUNT)
+        return STORE_ERR_ARGUMENT;
+    if (f->has_after && ((f->sort == STORE_IDM_SORT_STATE && (f->after_num < 0 || f->after_num >= IDM_STATE_COUNT)) ||
+                         (f->sort == STORE_IDM_SORT_JOIN_SERVER &&
+                          (f->after_text == NULL || (f->after_text[0] != '\0' && !store_idm_id_ok(f->after_text))))))
         return STORE_ERR_ARGUMENT;
     *count = 0;
+    char rank[400], key[400];
+    if (f->sort == STORE_IDM_SORT_STATE) {
+        if (!state_rank_sql(rank, sizeof rank))
+            return STORE_ERR_ARGUMENT; /* fixed fragments: never, but checked */
+    }
+    snprintf(key, sizeof key, "%s", f->sort == STORE_IDM_SORT_STATE ? rank : SORT_SQL[f->sort]);
+    const char *dir = f->desc ? "DESC" : "ASC", *beyond = f->desc ? "<" : ">";
+    char order[460]; /* the key, then the DevEUI as the tie-break, both one way */
+    int o = f->sort == STORE_IDM_SORT_DEV_EUI ? snprintf(order, sizeof order, "s.dev_eui %s", dir)
+                                              : snprintf(order, sizeof order, "%s %s, s.dev_eui %s", key, dir, dir);
+    if (o < 0 || (size_t)o >= sizeof order)
+        return STORE_ERR_ARGUMENT; /* fixed fragments: never, but checked */
     char after[17] = "", like[18];
-    if (f->has_after)
-        store_eui_text(f->after, after);
-    store_value p[6];
+    store_value p[8];
     size_t np = 0;
     p[np++] = SV_TEXT(f->tenant_id);
-    p[np++] = SV_TEXT(after);
-    char where[512];
-    int w = snprintf(where, sizeof where, "%s AND s.dev_eui > $2", scope_sql(f->scope));
+    char where[1400];
+    int w = snprintf(where, sizeof where, "%s", scope_sql(f->scope));
+    if (f->has_after) {
+        store_eui_text(f->after, after);
+        p[np++] = SV_TEXT(after);
+        if (f->sort == STORE_IDM_SORT_DEV_EUI) {
+            w += snprintf(where + w, sizeof where - (size_t)w, " AND s.dev_eui %s $%zu", beyond, np);
+        } else {
+            p[np++] = f->sort == STORE_IDM_SORT_JOIN_SERVER ? SV_TEXT(f->after_text) : SV_INT(f->after_num);
+            w += snprintf(where + w, sizeof where - (size_t)w, " AND (%s %s $%zu OR (%s = $%zu AND s.dev_eui %s $%zu))",
+                          key, beyond, np, key, np, beyond, np - 1);
+        }
+    }
     if (f->has_state) {
         p[np++] = SV_TEXT(store_idm_se_state_name(f->state));
         w += snprintf(where + w, sizeof where - (size_t)w, " AND s.state = $%zu", np);
@@ -106,15 +181,15 @@ store_status store_idm_se_page(store *s, const store_idm_se_filter *f, store_idm
         p[np++] = SV_TEXT(like);
         w += snprintf(where + w, sizeof where - (size_t)w, " AND s.dev_eui LIKE $%zu", np);
     }
-    char sql[1200];
+    char sql[2600];
     int n = snprintf(sql, sizeof sql,
                      "SELECT s.dev_eui, s.state, s.maker, c.state, c.tenant_id, c.js_id, c.op, c.prev_tenant_id,"
                      " (SELECT COUNT(*) FROM idm_cmd m WHERE m.dev_eui = s.dev_eui AND m.state IN ('queued','sending')),"
                      " s.updated_at, c.updated_at,"
                      " (SELECT k.profile_id FROM idm_profile_key k WHERE k.dev_eui = s.dev_eui AND k.slot = 'current')"
                      " FROM idm_se s LEFT JOIN idm_claim c ON c.dev_eui = s.dev_eui"
-                     " WHERE %s ORDER BY s.dev_eui LIMIT %zu",
-                     where, cap);
+                     " WHERE %s ORDER BY %s LIMIT %zu",
+                     where, order, cap);
     if (w < 0 || (size_t)w >= sizeof where || n < 0 || (size_t)n >= sizeof sql)
         return STORE_ERR_ARGUMENT; /* fixed fragments: never, but checked */
     rows r = {.out = out, .cap = cap};

@@ -25,6 +25,25 @@ typedef enum store_idm_scope {
     STORE_IDM_SCOPE_MAKER,
 } store_idm_scope;
 
+/* The orders a page of SEs comes in. Each is a key and the DevEUI as the
+ * tie-break, so that a keyset cursor (the key and DevEUI of a page's last
+ * row) leads to the next page without a row seen twice or skipped:
+ *   DEV_EUI      the DevEUI alone
+ *   STATE        the lifecycle state in lifecycle order (idm_state's)
+ *   LAST_EVENT   the later of the SE's and its claim's last change
+ *   JOIN_SERVER  the Join Server id of its claim ("" without one) */
+typedef enum store_idm_se_sort {
+    STORE_IDM_SORT_DEV_EUI = 0,
+    STORE_IDM_SORT_STATE,
+    STORE_IDM_SORT_LAST_EVENT,
+    STORE_IDM_SORT_JOIN_SERVER,
+    STORE_IDM_SORT_COUNT
+} store_idm_se_sort;
+
+/* The wire names "dev_eui", "state", "last_event", "join_server". */
+const char *store_idm_se_sort_name(store_idm_se_sort sort);
+store_status store_idm_se_sort_parse(const char *text, store_idm_se_sort *out) STORE_MUST_CHECK;
+
 typedef struct store_idm_se_filter {
     store_idm_scope scope;
     const char *tenant_id;          /* required */
@@ -34,8 +53,12 @@ typedef struct store_idm_se_filter {
     store_idm_claim_state claim;    /* NONE: SEs without a claim row */
     const char *js_id;              /* NULL: any */
     const char *prefix;             /* DevEUI prefix, 0..16 uppercase hex digits; NULL: any */
-    bool has_after;
-    uint64_t after;                 /* the cursor: DevEUIs above it */
+    store_idm_se_sort sort;
+    bool desc;                      /* descending key, then descending DevEUI */
+    bool has_after;                 /* the cursor: the rows after (key, DevEUI) in the order */
+    uint64_t after;                 /* its DevEUI */
+    int64_t after_num;              /* its key for STATE (an idm_state) and LAST_EVENT */
+    const char *after_text;         /* its key for JOIN_SERVER ("" or a Join Server id) */
 } store_idm_se_filter;
 
 /* An SE as a list shows it, with the facts idm_authorize needs. */
@@ -53,8 +76,13 @@ typedef struct store_idm_se_row {
     uint16_t profile_id;            /* the customer profile of its current keys; 0 none */
 } store_idm_se_row;
 
-/* One page of the SEs f selects, in DevEUI order, into out[cap]
- * (1..INT32_MAX). STORE_ERR_ARGUMENT for a malformed filter. */
+/* Key of r in the order `sort` as a cursor holds it: *num for STATE and
+ * LAST_EVENT, *text (r's own buffer, "" for none) for JOIN_SERVER. */
+void store_idm_se_row_key(const store_idm_se_row *r, store_idm_se_sort sort, int64_t *num, const char **text);
+
+/* One page of the SEs f selects, in f's order, into out[cap]
+ * (1..INT32_MAX). STORE_ERR_ARGUMENT for a malformed filter (a cursor key
+ * out of range included). */
 store_status store_idm_se_page(store *s, const store_idm_se_filter *f, store_idm_se_row *out, size_t cap,
                                size_t *count) STORE_MUST_CHECK;
 

@@ -15,6 +15,9 @@
 #     active_at_customer, bolt's bootstrap_join, the maker's all;
 #   - GET /api/v1/ses: each tenant sees its own SEs only, filters (state,
 #     claim, js, prefix), cursor pages, limit above the named maximum = 400;
+#     every sort (dev_eui, state, last_event, join_server) both ways walked
+#     a page of 1 at a time against the whole list sorted here, for each
+#     tenant, never another's SE; a cursor of another sort or order 400;
 #     history: the caller's own entries whole, lifecycle changes without
 #     actor or details, another tenant's SE 404; commands: only the
 #     caller's; Join Servers; overview counts and events per hour; the
@@ -133,7 +136,7 @@ check "the maker lists the 4 SEs of its batch" '[ "$(js "$tmp/o" "d.SEs.length")
 c=$(get "$tmp/maker.tok" "/ses?limit=3"); js "$tmp/o" "d.SEs.map(s=>s.DevEUI).join(\" \") + \"|\" + d.Next" >"$tmp/p1"
 c2=$(get "$tmp/maker.tok" "/ses?limit=3&cursor=$(js "$tmp/o" "d.Next")"); js "$tmp/o" "d.SEs.map(s=>s.DevEUI).join(\" \") + \"|\" + d.Next" >"$tmp/p2"
 check "cursor pages: 3 SEs and a Next, then the 4th and Next null" \
-    '[ "$c$c2" = 200200 ] && [ "$(cat "$tmp/p1")" = "$SE1 $SE2 $SE3|$SE3" ] && [ "$(cat "$tmp/p2")" = "$SE4|null" ]'
+    '[ "$c$c2" = 200200 ] && [ "$(cat "$tmp/p1")" = "$SE1 $SE2 $SE3|dev_eui:asc:$SE3" ] && [ "$(cat "$tmp/p2")" = "$SE4|null" ]'
 c1=$(get "$tmp/acme.tok" "/ses?limit=501"); cp "$tmp/o" "$tmp/o501"
 c2=$(get "$tmp/acme.tok" "/ses?limit=0")
 c3=$(get "$tmp/acme.tok" "/ses?state=sleeping")
@@ -183,6 +186,57 @@ check "the maker's stream: changes of all 4 SEs of its batch" '[ "$(cut -d: -f1 
 grep -h "^data:" "$tmp/acme.sse" "$tmp/bolt.sse" >"$tmp/data"
 check "no stream event names a tenant or an actor" '! grep -q "acme\|bolt\|tenant:\|Actor" "$tmp/data"'
 
+# ---- sorts: every order walked a page at a time, against the whole list sorted here
+# sortwalk TOKENFILE: for each sort and order, the DevEUIs of its pages of
+# 1 as "SORT ORDER OK|DEVEUIS" lines (OK: the order the server gave is the
+# whole list sorted by key then DevEUI, no DevEUI twice or missed)
+sortwalk() {
+    API="$API" TOKEN=$(cat "$1") node -e '
+const ORDER = ["manufactured","bootstrapped","profile_pending","profile_delivered","active_at_customer","fallback",
+               "transfer_pending","returned_to_bootstrap","retired"];
+const key = { dev_eui: () => 0, state: (s) => ORDER.indexOf(s.State), last_event: (s) => s.LastEventAt,
+              join_server: (s) => s.JoinServer };
+const get = async (q) => { const r = await fetch(process.env.API + "/ses?" + q, { headers: { Authorization: "Bearer " + process.env.TOKEN } });
+                           if (r.status !== 200) throw new Error(q + ": " + r.status); return r.json(); };
+(async () => {
+  const all = (await get("limit=500")).SEs;
+  for (const sort of Object.keys(key)) for (const order of ["asc", "desc"]) {
+    const d = order === "asc" ? 1 : -1, k = key[sort];
+    const want = all.slice().sort((a, b) => (k(a) < k(b) ? -d : k(a) > k(b) ? d : a.DevEUI < b.DevEUI ? -d : d)).map((s) => s.DevEUI);
+    const got = [];
+    let cursor = null, pages = 0;
+    do {
+      const p = await get(`sort=${sort}&order=${order}&limit=1` + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""));
+      got.push(...p.SEs.map((s) => s.DevEUI)); cursor = p.Next; pages++;
+      if (cursor && !cursor.startsWith(sort + ":" + order + ":")) throw new Error("cursor " + cursor);
+    } while (cursor && pages < 50);
+    console.log(`${sort} ${order} ${got.join() === want.join() && new Set(got).size === all.length}|${got.join(" ")}`);
+  }
+})().catch((e) => { console.log("error " + e.message); process.exit(1); });'
+}
+for t in maker acme bolt; do sortwalk "$tmp/$t.tok" >"$tmp/sort.$t" 2>>"$tmp/err"; done
+cat "$tmp/sort.maker" | sed 's/^/# maker: /'
+for s in dev_eui state last_event join_server; do
+    check "sort=$s, asc and desc: pages of 1 walk the whole list in key then DevEUI order, for the maker, acme and bolt" \
+        '[ "$(cat "$tmp/sort.maker" "$tmp/sort.acme" "$tmp/sort.bolt" | grep -c "^$s \(asc\|desc\) true|")" = 6 ]'
+done
+check "another tenant's SEs are in none of acme's or bolt's sorted pages" \
+    '! grep -q "$SE4" "$tmp/sort.acme" && ! grep -q "$SE1\|$SE2\|$SE3" "$tmp/sort.bolt" &&
+     [ "$(grep -c "|$SE4\$" "$tmp/sort.bolt")" = 8 ]'
+check "the state order is the lifecycle's (the maker: bolt's bootstrapped SE before acme's 3 active, asc)" \
+    'grep -q "^state asc true|$SE4 " "$tmp/sort.maker" && grep -q "^state desc true|.* $SE4\$" "$tmp/sort.maker"'
+c=$(get "$tmp/maker.tok" "/ses?sort=state&limit=1"); st_next=$(js "$tmp/o" "d.Next")
+c1=$(get "$tmp/maker.tok" "/ses?sort=last_event&limit=1&cursor=$st_next"); cp "$tmp/o" "$tmp/foreign"
+c2=$(get "$tmp/maker.tok" "/ses?sort=state&order=desc&limit=1&cursor=$st_next")
+c3=$(get "$tmp/maker.tok" "/ses?sort=state&limit=1&cursor=state:asc:$SE1:sleeping")
+c4=$(get "$tmp/maker.tok" "/ses?limit=1&cursor=$SE1")
+c5=$(get "$tmp/maker.tok" "/ses?sort=size"); c6=$(get "$tmp/maker.tok" "/ses?order=up")
+check "a cursor from another sort or order, a malformed key, a bare DevEUI, an unknown sort or order: each 400 ($c $st_next; $c1 $c2 $c3 $c4 $c5 $c6)" \
+    '[ "$c" = 200 ] && [ "$c1$c2$c3$c4$c5$c6" = 400400400400400400 ] && grep -q "another sort or order than last_event asc" "$tmp/foreign"'
+c=$(get "$tmp/bolt.tok" "/ses?sort=state&limit=1&cursor=$st_next")
+check "the maker's cursor in bolt's hands leads to bolt's own SEs only ($c)" \
+    '[ "$c" = 200 ] && ! grep -q "$SE1\|$SE2\|$SE3" "$tmp/o"'
+
 # ---- history, commands, Join Servers, overview
 c=$(get "$tmp/acme.tok" "/ses/$SE1/history")
 check "acme reads SE1's history: its claim whole (Actor, Details), lifecycle changes up to active_at_customer ($c)" \
@@ -225,8 +279,8 @@ check "the operator signs in with its token ($k), reads its counters, and gets 4
 c=$(get "$tmp/wrong.tok" /ses); c2=$(curl -s -o /dev/null -w '%{http_code}' "$API/ses")
 check "a wrong token and no token: 401 ($c $c2)" '[ "$c$c2" = 401401 ]'
 get "$tmp/acme.tok" /me >/dev/null
-check "GET /api/v1/me names the tenant, its kind and the page maximum" \
-    '[ "$(js "$tmp/o" "d.Kind + \"/\" + d.Tenant + \"/\" + d.PageMax")" = customer/acme/500 ]'
+check "GET /api/v1/me names the tenant, its kind, the page maximum and the fleet request maximum" \
+    '[ "$(js "$tmp/o" "d.Kind + \"/\" + d.Tenant + \"/\" + d.PageMax + \"/\" + d.FleetMax")" = customer/acme/500/1000 ]'
 
 # ---- headers
 curl -s -D "$tmp/hdr" -o /dev/null -H "Authorization: Bearer $(cat "$tmp/acme.tok")" "$API/ses"

@@ -1625,6 +1625,18 @@ static store_status view_audit(store *s, void *ctx)
     return STORE_OK;
 }
 
+static void view_se_put(fixture *fx, uint64_t dev_eui, idm_state state, const char *maker)
+{
+    store_idm_se se;
+    memset(&se, 0, sizeof se);
+    se.dev_eui = dev_eui;
+    se.mac_version = STORE_MAC_1_0_4;
+    se.mls_key = fake_blob(9);
+    se.state = state;
+    snprintf(se.maker, sizeof se.maker, "%s", maker);
+    assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
+}
+
 static size_t view_page(fixture *fx, const store_idm_se_filter *f, uint64_t *devs, size_t cap)
 {
     store_idm_se_row rows[8];
@@ -1655,16 +1667,8 @@ static void test_idm_view(void **state)
     /* 0 manufactured, 1 bootstrapped, 2 and 3 active, 4 retired: maker mk; 5: no maker */
     const idm_state states[6] = {IDM_STATE_MANUFACTURED, IDM_STATE_BOOTSTRAPPED, IDM_STATE_ACTIVE_AT_CUSTOMER,
                                  IDM_STATE_ACTIVE_AT_CUSTOMER, IDM_STATE_RETIRED, IDM_STATE_BOOTSTRAPPED};
-    for (int i = 0; i < 6; i++) {
-        store_idm_se se;
-        memset(&se, 0, sizeof se);
-        se.dev_eui = dev0 + (uint64_t)i;
-        se.mac_version = STORE_MAC_1_0_4;
-        se.mls_key = fake_blob(9);
-        se.state = states[i];
-        snprintf(se.maker, sizeof se.maker, "%s", i < 5 ? "mk" : "");
-        assert_int_equal(store_idm_se_put(fx->s, &se), STORE_OK);
-    }
+    for (int i = 0; i < 6; i++)
+        view_se_put(fx, dev0 + (uint64_t)i, states[i], i < 5 ? "mk" : "");
     for (int i = 0; i < 5; i++) { /* 0, 1, 2 held by ca; 3 by cb; 4 released */
         store_idm_claim c;
         memset(&c, 0, sizeof c);
@@ -1743,6 +1747,136 @@ static void test_idm_view(void **state)
     assert_int_equal(n, 1);
     assert_string_equal(ev[0].event, "customer_join");
     assert_int_equal(store_idm_se_event_counts(fx->s, STORE_IDM_SCOPE_MAKER, "mk", 0, ev, 1, &n), STORE_ERR_ARGUMENT);
+}
+
+/* Every page of f at page size `per` (cursors the REST layer would make,
+ * from the last row's key): the DevEUIs' low nibbles in order into d. */
+static size_t view_all_pages(fixture *fx, store_idm_se_filter f, size_t per, uint64_t *d, size_t cap)
+{
+    store_idm_se_row rows[8];
+    char text[STORE_IDM_ID_MAX + 1]; /* the cursor's key outlives rows, reused by the next page */
+    size_t total = 0, n = 0;
+    f.has_after = false;
+    do {
+        assert_int_equal(store_idm_se_page(fx->s, &f, rows, per, &n), STORE_OK);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(total < cap);
+            d[total++] = rows[i].dev_eui & 0xF;
+        }
+        if (n > 0) {
+            f.has_after = true;
+            f.after = rows[n - 1].dev_eui;
+            store_idm_se_row_key(&rows[n - 1], f.sort, &f.after_num, &f.after_text);
+            snprintf(text, sizeof text, "%s", f.after_text);
+            f.after_text = text;
+        }
+    } while (n == per);
+    return total;
+}
+
+static void assert_order(const uint64_t *d, size_t n, const char *want)
+{
+    char got[17] = "";
+    for (size_t i = 0; i < n && i < 16; i++)
+        got[i] = (char)"0123456789ABCDEF"[d[i]];
+    assert_string_equal(got, want);
+}
+
+/* Sorted pages (schema 12's SQL, no index of their own): each order is
+ * its key then the DevEUI, both directions, and keyset cursors walk it
+ * page by page without a row seen twice or missed, ties included; another
+ * tenant's SEs are in no order. */
+static void test_idm_view_sort(void **state)
+{
+    fixture *fx = *state;
+    const uint64_t dev0 = 0x70B3D57ED0090000ull;
+    const char *tenants[2] = {"ca", "cb"};
+    for (int k = 0; k < 2; k++) {
+        store_idm_tenant t;
+        memset(&t, 0, sizeof t);
+        snprintf(t.id, sizeof t.id, "%s", tenants[k]);
+        memset(t.token_hash, 0x50 + k, sizeof t.token_hash);
+        t.kind = STORE_IDM_TENANT_CUSTOMER;
+        assert_int_equal(store_idm_tenant_put(fx->s, &t), STORE_OK);
+    }
+    for (int i = 0; i < 2; i++) {
+        store_idm_js j;
+        memset(&j, 0, sizeof j);
+        snprintf(j.id, sizeof j.id, "%s", i == 0 ? "ja" : "jb");
+        snprintf(j.tenant_id, sizeof j.tenant_id, "ca");
+        snprintf(j.admin_url, sizeof j.admin_url, "http://127.0.0.1:1");
+        snprintf(j.kek_label, sizeof j.kek_label, "k");
+        j.token_key.len = 24;
+        j.token_ct_len = 20;
+        assert_int_equal(store_idm_js_put(fx->s, &j), STORE_OK);
+    }
+    /* SE i: state, Join Server, last event (the SE's, its claim's) */
+    const idm_state states[7] = {IDM_STATE_ACTIVE_AT_CUSTOMER, IDM_STATE_BOOTSTRAPPED,  IDM_STATE_ACTIVE_AT_CUSTOMER,
+                                 IDM_STATE_FALLBACK,           IDM_STATE_BOOTSTRAPPED,  IDM_STATE_PROFILE_PENDING,
+                                 IDM_STATE_ACTIVE_AT_CUSTOMER};
+    const char *js[7] = {"jb", "", "ja", "jb", "ja", "", "ja"};
+    const int64_t se_at[7] = {500, 100, 300, 300, 900, 200, 100}, claim_at[7] = {0, 700, 0, 0, 0, 0, 800};
+    for (int i = 0; i < 7; i++) {
+        const uint64_t dev = dev0 + (uint64_t)i;
+        view_se_put(fx, dev, states[i], "mk");
+        store_idm_claim c;
+        memset(&c, 0, sizeof c);
+        c.dev_eui = dev;
+        c.state = STORE_IDM_CLAIM_CLAIMED;
+        snprintf(c.tenant_id, sizeof c.tenant_id, "%s", i == 6 ? "cb" : "ca"); /* 6 is cb's */
+        snprintf(c.js_id, sizeof c.js_id, "%s", i == 6 ? "" : js[i]);
+        assert_int_equal(store_idm_claim_put(fx->s, &c), STORE_OK);
+        char sql[300];
+        snprintf(sql, sizeof sql, "UPDATE idm_se SET updated_at = %lld WHERE dev_eui = '%016llX';"
+                 "UPDATE idm_claim SET updated_at = %lld WHERE dev_eui = '%016llX';",
+                 (long long)se_at[i], (unsigned long long)dev, (long long)claim_at[i], (unsigned long long)dev);
+        raw_sql(fx, sql);
+    }
+    /* ca's six: 0..5 */
+    static const struct {
+        store_idm_se_sort sort;
+        bool desc;
+        const char *want;
+    } cases[] = {
+        {STORE_IDM_SORT_DEV_EUI, false, "012345"},    {STORE_IDM_SORT_DEV_EUI, true, "543210"},
+        {STORE_IDM_SORT_STATE, false, "145023"},      {STORE_IDM_SORT_STATE, true, "320541"},
+        {STORE_IDM_SORT_LAST_EVENT, false, "523014"}, {STORE_IDM_SORT_LAST_EVENT, true, "410325"},
+        {STORE_IDM_SORT_JOIN_SERVER, false, "152403"}, {STORE_IDM_SORT_JOIN_SERVER, true, "304251"},
+    };
+    uint64_t d[8];
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        store_idm_se_filter f = {.scope = STORE_IDM_SCOPE_HOLDER, .tenant_id = "ca", .sort = cases[k].sort,
+                                 .desc = cases[k].desc};
+        for (size_t per = 1; per <= 7; per += 2) {
+            size_t n = view_all_pages(fx, f, per, d, 8);
+            assert_int_equal(n, 6);
+            assert_order(d, n, cases[k].want);
+        }
+    }
+    /* a filter with a sort; the other tenant's one alone in its list */
+    store_idm_se_filter f = {.scope = STORE_IDM_SCOPE_HOLDER, .tenant_id = "ca", .sort = STORE_IDM_SORT_LAST_EVENT,
+                             .has_state = true, .state = IDM_STATE_ACTIVE_AT_CUSTOMER};
+    assert_int_equal(view_all_pages(fx, f, 1, d, 8), 2);
+    assert_order(d, 2, "20");
+    f = (store_idm_se_filter){.scope = STORE_IDM_SCOPE_HOLDER, .tenant_id = "cb", .sort = STORE_IDM_SORT_JOIN_SERVER};
+    assert_int_equal(view_all_pages(fx, f, 2, d, 8), 1);
+    assert_order(d, 1, "6");
+    /* a cursor key out of range: refused, nothing read */
+    store_idm_se_row rows[2];
+    size_t n = 0;
+    f = (store_idm_se_filter){.scope = STORE_IDM_SCOPE_HOLDER, .tenant_id = "ca", .sort = STORE_IDM_SORT_STATE,
+                              .has_after = true, .after = dev0, .after_num = IDM_STATE_COUNT};
+    assert_int_equal(store_idm_se_page(fx->s, &f, rows, 2, &n), STORE_ERR_ARGUMENT);
+    f.sort = STORE_IDM_SORT_JOIN_SERVER;
+    f.after_text = "x'; --";
+    assert_int_equal(store_idm_se_page(fx->s, &f, rows, 2, &n), STORE_ERR_ARGUMENT);
+    f.sort = STORE_IDM_SORT_COUNT;
+    assert_int_equal(store_idm_se_page(fx->s, &f, rows, 2, &n), STORE_ERR_ARGUMENT);
+    store_idm_se_sort s = STORE_IDM_SORT_DEV_EUI;
+    assert_int_equal(store_idm_se_sort_parse("last_event", &s), STORE_OK);
+    assert_int_equal(s, STORE_IDM_SORT_LAST_EVENT);
+    assert_string_equal(store_idm_se_sort_name(STORE_IDM_SORT_JOIN_SERVER), "join_server");
+    assert_int_equal(store_idm_se_sort_parse("LastEvent", &s), STORE_ERR_ARGUMENT);
 }
 
 /* ---------------------------------------------------------------- outbox (schema 9) */
@@ -1884,6 +2018,7 @@ static void test_outbox(void **state)
     cmocka_unit_test_prestate_setup_teardown(test_device_list, setup, teardown, &B),         \
     cmocka_unit_test_prestate_setup_teardown(test_idm_work_lists_page, setup, teardown, &B), \
     cmocka_unit_test_prestate_setup_teardown(test_idm_view, setup, teardown, &B),            \
+    cmocka_unit_test_prestate_setup_teardown(test_idm_view_sort, setup, teardown, &B),       \
     cmocka_unit_test_prestate_setup_teardown(test_kek_crud, setup, teardown, &B),            \
     cmocka_unit_test_prestate_setup_teardown(test_operators, setup, teardown, &B),           \
     cmocka_unit_test_prestate_setup_teardown(test_outbox, setup, teardown, &B),              \

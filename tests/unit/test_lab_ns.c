@@ -434,6 +434,18 @@ static void assert_none(const fake *f, int i, uint32_t tmst)
     assert_int_equal(lab_udp_txpk_parse(p.json, p.json_len, &tx), LAB_ERR_FORMAT);
 }
 
+/* An NS with clock = simulated, its I/O the fake f. */
+static lab_ns *sim_ns(fake *f)
+{
+    lab_ns_config cfg;
+    config(&cfg);
+    cfg.clock = LAB_CLOCK_SIMULATED;
+    lab_ns_io io = {.user = f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
+    lab_ns *ns = NULL;
+    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    return ns;
+}
+
 /* clock = simulated (docs/lab-ns.md, "Simulated time"): RX1 whatever the
  * wall clock says, a notice for an uplink that gets nothing, RX2 after a
  * refused RX1, a notice and the application downlink queued again (same
@@ -443,12 +455,7 @@ static void test_simulated_clock(void **state)
     (void)state;
     fake f;
     memset(&f, 0, sizeof(f));
-    lab_ns_config cfg;
-    config(&cfg);
-    cfg.clock = LAB_CLOCK_SIMULATED;
-    lab_ns_io io = {.user = &f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
-    lab_ns *ns = NULL;
-    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    lab_ns *ns = sim_ns(&f);
     /* the join is processed 9 s of wall time after the uplink: still RX1 */
     uint8_t jr[23] = {0};
     jr[17] = 1;
@@ -524,12 +531,7 @@ static void test_simulated_many_in_flight(void **state)
     (void)state;
     fake f;
     memset(&f, 0, sizeof(f));
-    lab_ns_config cfg;
-    config(&cfg);
-    cfg.clock = LAB_CLOCK_SIMULATED;
-    lab_ns_io io = {.user = &f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
-    lab_ns *ns = NULL;
-    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    lab_ns *ns = sim_ns(&f);
     fake first;
     enum { JOINS = 1000 };
     for (unsigned i = 0; i < JOINS; i++) {

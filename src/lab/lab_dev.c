@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,8 +205,7 @@ typedef struct worker {
     size_t *heap;                /* device indices, by next_us */
     size_t n_heap, cap_heap;
     uint32_t next_id;
-    struct pollfd *pfd;          /* every gateway socket of its cells */
-    size_t n_pfd;
+    int ep;                      /* epoll over every gateway socket of its cells (0: not yet) */
 } worker;
 
 /* Simulated clock: one cell, one gateway per network, worker cell % workers. */
@@ -318,7 +318,8 @@ void lab_fleet_free(lab_fleet *f)
         free(f->w[i].open);
         free(f->w[i].sx);
         free(f->w[i].heap);
-        free(f->w[i].pfd);
+        if (f->w[i].ep > 0)
+            close(f->w[i].ep);
     }
     for (unsigned c = 0; f->cells != NULL && c < f->n_cells; c++)
         for (size_t n = 0; n < f->air.n_net; n++) {
@@ -1146,25 +1147,44 @@ static void sim_downlink_end(worker *w, size_t k)
     sim_finish(w, k, true, e->rx2_us + preamble_us(e->x.rx2_sf, e->x.rx2_bw));
 }
 
-/* Reads what the worker's gateways received, waiting up to ms for it. */
+/* Reads what the worker's gateways received, waiting up to ms for it: only
+ * the sockets epoll says hold something (a worker has hundreds of them). */
+#define SIM_EVENTS 256
 static void sim_collect(worker *w, int ms)
 {
     lab_fleet *f = w->f;
-    if (ms > 0)
-        (void)poll(w->pfd, w->n_pfd, ms);
+    struct epoll_event ev[SIM_EVENTS];
+    int n_ev = epoll_wait(w->ep, ev, SIM_EVENTS, ms);
+    for (int i = 0; i < n_ev; i++) {
+        unsigned c = (unsigned)(ev[i].data.u64 >> 8);
+        size_t n = (size_t)(ev[i].data.u64 & 0xFF);
+        lab_gw *gw = &f->cells[c].gw[n];
+        lab_txpk tx;
+        uint16_t token = 0;
+        lab_gw_down_kind kind = LAB_GW_DOWNLINK;
+        for (;;) {
+            lab_gw_read_room(gw);
+            if (!lab_gw_take(gw, &tx, &token, &kind))
+                break;
+            sim_answer(w, c, n, &tx, token, kind);
+        }
+    }
+}
+
+/* The worker's epoll set: every gateway socket of its cells. */
+static bool sim_epoll_open(worker *w)
+{
+    lab_fleet *f = w->f;
+    w->ep = epoll_create1(EPOLL_CLOEXEC);
+    if (w->ep <= 0)
+        return false;
     for (unsigned c = (unsigned)(w - f->w); c < f->n_cells; c += f->n_workers)
         for (size_t n = 0; n < f->air.n_net; n++) {
-            lab_gw *gw = &f->cells[c].gw[n];
-            lab_txpk tx;
-            uint16_t token = 0;
-            lab_gw_down_kind kind = LAB_GW_DOWNLINK;
-            for (;;) {
-                lab_gw_read_room(gw);
-                if (!lab_gw_take(gw, &tx, &token, &kind))
-                    break;
-                sim_answer(w, c, n, &tx, token, kind);
-            }
+            struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)c << 8) | n};
+            if (epoll_ctl(w->ep, EPOLL_CTL_ADD, f->cells[c].gw[n].fd, &ev) != 0)
+                return false;
         }
+    return true;
 }
 
 static void *sim_work(void *arg)
@@ -1180,13 +1200,8 @@ static void *sim_work(void *arg)
         w->heap = calloc(f->n_dev + 1, sizeof *w->heap);
         w->cap_heap = f->n_dev + 1;
     }
-    if (w->pfd == NULL) {
-        w->pfd = calloc((size_t)f->n_cells * f->air.n_net / f->n_workers + f->air.n_net, sizeof *w->pfd);
-        for (unsigned c = (unsigned)(w - f->w); w->pfd != NULL && c < f->n_cells; c += f->n_workers)
-            for (size_t n = 0; n < f->air.n_net; n++)
-                w->pfd[w->n_pfd++] = (struct pollfd){.fd = f->cells[c].gw[n].fd, .events = POLLIN};
-    }
-    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1 || w->pfd == NULL) {
+    bool ep_ok = w->ep > 0 || sim_epoll_open(w);
+    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1 || !ep_ok) {
         pthread_mutex_lock(&f->lock);
         f->stop = true;
         pthread_mutex_unlock(&f->lock);

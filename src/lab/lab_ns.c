@@ -271,8 +271,10 @@ lab_status lab_ns_send_radio(lab_ns *ns, const dedup_slot *up, const lab_ns_wind
         return st;
     ns->answered = true;
     if (sim) {
-        sent_down *sd = &ns->sent[ns->sent_next];
-        ns->sent_next = (ns->sent_next + 1) % LAB_NS_SENT_MAX;
+        /* kept at its token's slot: the TX_ACK finds it at once, and only a
+         * downlink LAB_NS_SENT_MAX PULL_RESPs older, still unacknowledged,
+         * is ever forgotten (counted) */
+        sent_down *sd = &ns->sent[token % LAB_NS_SENT_MAX];
         if (sd->used)
             ns->stats.sent_forgotten++;
         *sd = (sent_down){.used = true, .rx2_ok = rx1 && len <= w->rx2_max, .token = token, .gw = up->best_gw,
@@ -309,27 +311,32 @@ static void requeue(lab_ns *ns, const sent_down *sd)
  * downlink" notice, so the gateway's device stops listening. */
 static void sim_tx_ack(lab_ns *ns, uint64_t gw, uint16_t token, bool refused)
 {
-    for (size_t i = 0; i < LAB_NS_SENT_MAX; i++) {
-        sent_down *sd = &ns->sent[i];
-        if (!sd->used || sd->token != token || sd->gw != gw)
-            continue;
-        if (!refused) {
-            sd->used = false;
-            return;
-        }
-        uint16_t t2 = 0;
-        if (sd->rx2_ok && send_txpk(ns, gw, &sd->rx2, &t2) == LAB_OK) {
-            ns->stats.rx2_retries++;
-            sd->token = t2;
-            sd->rx2_ok = false;
-            return;
-        }
-        sd->used = false;
-        requeue(ns, sd);
-        lw_secure_wipe(&sd->q, sizeof(sd->q));
-        send_none(ns, gw, sd->up_tmst, false);
+    sent_down *sd = &ns->sent[token % LAB_NS_SENT_MAX];
+    if (!sd->used || sd->token != token || sd->gw != gw)
+        return;
+    if (!refused) {
+        lw_secure_wipe(sd, sizeof(*sd));
         return;
     }
+    uint16_t t2 = 0;
+    if (sd->rx2_ok && send_txpk(ns, gw, &sd->rx2, &t2) == LAB_OK) {
+        ns->stats.rx2_retries++;
+        /* the retry's TX_ACK comes back with its own token: the entry moves there */
+        sent_down *to = &ns->sent[t2 % LAB_NS_SENT_MAX];
+        if (to != sd) {
+            if (to->used)
+                ns->stats.sent_forgotten++;
+            *to = *sd;
+            lw_secure_wipe(sd, sizeof(*sd));
+        }
+        to->token = t2;
+        to->rx2_ok = false;
+        return;
+    }
+    sd->used = false;
+    requeue(ns, sd);
+    send_none(ns, gw, sd->up_tmst, false);
+    lw_secure_wipe(sd, sizeof(*sd));
 }
 
 /* Sends phy[len] as the answer to `up`, for the window `delay_s` after it

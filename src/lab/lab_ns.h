@@ -44,7 +44,7 @@
 #define LAB_NS_QUEUE_MAX  8      /* downlinks queued per device */
 #define LAB_NS_ANSWER_MAX 16384  /* largest JS/AS answer body read */
 #define LAB_NS_SIM_DEDUP_MS 20   /* dedup_ms by default under clock = simulated */
-#define LAB_NS_SENT_MAX   256    /* RX1 downlinks remembered for an RX2 retry (simulated clock) */
+#define LAB_NS_SENT_MAX   16384  /* downlinks remembered until their TX_ACK, at token % this (simulated clock) */
 
 /* One JoinEUI-prefix route: JoinEUIs whose top `bits` bits equal those of
  * `prefix` go to `url` with `token` as bearer. Longest prefix wins. */

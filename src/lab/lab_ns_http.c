@@ -44,6 +44,7 @@
 
 #define GW_MAX 1024 /* gateways an NS keeps an address for (the simulated clock's cells: docs/scale.md) */
 #define HTTP_BODY_MAX 65536
+#define UDP_RCVBUF (8 * 1024 * 1024) /* asked for the gateways' socket (the kernel caps it at rmem_max) */
 
 typedef struct gw_addr {
     uint64_t eui;
@@ -331,6 +332,19 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         st = LAB_ERR_IO;
         goto out;
     }
+    /* The one socket every gateway's PUSH_DATA and TX_ACK arrive on: while
+     * the loop waits on a Join Server, a burst from hundreds of simulated
+     * gateways overflowed the kernel's default (~208 KiB) and the datagrams
+     * were dropped unseen (RcvbufErrors), uplinks and TX_ACKs with them
+     * (issue 15). The kernel may grant less (net.core.rmem_max): logged. */
+    int rcvbuf = UDP_RCVBUF;
+    socklen_t rl = sizeof rcvbuf;
+    if (sh.udp >= 0 && (setsockopt(sh.udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) != 0 ||
+                        getsockopt(sh.udp, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &rl) != 0)) {
+        snprintf(err, cap, "udp_listen %s: receive buffer: %s", cfg->udp_listen, strerror(errno));
+        st = LAB_ERR_IO;
+        goto out;
+    }
     if (sh.udp < 0 || bind(sh.udp, (struct sockaddr *)&ua, ul) != 0) {
         snprintf(err, cap, "udp_listen %s: %s", cfg->udp_listen, strerror(errno));
         st = LAB_ERR_IO;
@@ -353,8 +367,8 @@ lab_status lab_ns_serve(const lab_ns_config *cfg, volatile sig_atomic_t *stop, c
         udp_port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
                                                      : ((struct sockaddr_in *)&bound)->sin_port);
     char detail[600];
-    snprintf(detail, sizeof(detail), "udp %s, http %s, udp port %u, http port %u, %zu route(s)%s%s", cfg->udp_listen,
-             cfg->http_listen, udp_port, net_server_port(d), cfg->n_routes,
+    snprintf(detail, sizeof(detail), "udp %s, http %s, udp port %u, http port %u, udp receive buffer %d bytes, %zu route(s)%s%s",
+             cfg->udp_listen, cfg->http_listen, udp_port, net_server_port(d), rcvbuf, cfg->n_routes,
              roaming ? ", roaming hub " : "", roaming ? cfg->roaming_hub_url : "");
     lab_log_line("info", "listening", 0, detail);
     uint64_t wait = UINT64_MAX;

@@ -154,8 +154,7 @@ struct lab_ns {
     size_t roam_up_next;
     uint64_t roam_token_seq;
     int state_fd;                 /* cfg.state_file open to append; -1: none */
-    sent_down *sent;              /* LAB_NS_SENT_MAX, a ring (simulated clock) */
-    size_t sent_next;
+    sent_down *sent;              /* LAB_NS_SENT_MAX, at token % LAB_NS_SENT_MAX (simulated clock) */
     bool answered;                /* the uplink being processed got a PULL_RESP */
     bool deferred;                /* ... or went to its home network, which answers later */
     const queued_down *sending_q; /* answer_uplink: the application downlink being sent */

@@ -434,6 +434,18 @@ static void assert_none(const fake *f, int i, uint32_t tmst)
     assert_int_equal(lab_udp_txpk_parse(p.json, p.json_len, &tx), LAB_ERR_FORMAT);
 }
 
+/* An NS with clock = simulated, its I/O the fake f. */
+static lab_ns *sim_ns(fake *f)
+{
+    lab_ns_config cfg;
+    config(&cfg);
+    cfg.clock = LAB_CLOCK_SIMULATED;
+    lab_ns_io io = {.user = f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
+    lab_ns *ns = NULL;
+    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    return ns;
+}
+
 /* clock = simulated (docs/lab-ns.md, "Simulated time"): RX1 whatever the
  * wall clock says, a notice for an uplink that gets nothing, RX2 after a
  * refused RX1, a notice and the application downlink queued again (same
@@ -443,12 +455,7 @@ static void test_simulated_clock(void **state)
     (void)state;
     fake f;
     memset(&f, 0, sizeof(f));
-    lab_ns_config cfg;
-    config(&cfg);
-    cfg.clock = LAB_CLOCK_SIMULATED;
-    lab_ns_io io = {.user = &f, .js_post = fake_js, .as_post = fake_as, .send = fake_send, .log = fake_log};
-    lab_ns *ns = NULL;
-    assert_int_equal(lab_ns_new(&cfg, &io, &ns), LAB_OK);
+    lab_ns *ns = sim_ns(&f);
     /* the join is processed 9 s of wall time after the uplink: still RX1 */
     uint8_t jr[23] = {0};
     jr[17] = 1;
@@ -511,6 +518,49 @@ static void test_simulated_clock(void **state)
     assert_int_equal(fr.u.data.fcnt, 0);
     tx_ack(ns, &f, 0, GW1, "NONE");
     assert_int_equal(f.n_sent, 1);
+    lab_ns_free(ns);
+}
+
+/* Simulated clock, many downlinks in flight (issue 15's lost answers): a
+ * gateway that reads its socket late acknowledges its downlink after the NS
+ * has sent hundreds of others; a refusal must still get the RX2 retry (or
+ * the notice), or the device listens for an answer that never comes. The
+ * NS once kept its last 256 RX1 downlinks only. */
+static void test_simulated_many_in_flight(void **state)
+{
+    (void)state;
+    fake f;
+    memset(&f, 0, sizeof(f));
+    lab_ns *ns = sim_ns(&f);
+    fake first;
+    enum { JOINS = 1000 };
+    for (unsigned i = 0; i < JOINS; i++) {
+        uint8_t jr[23] = {0};
+        lw_put_le(jr + 1, JOIN_EUI, 8);
+        lw_put_le(jr + 9, DEV_EUI, 8);
+        lw_put_le(jr + 17, i + 1, 2); /* DevNonce: a new join-request each time */
+        f.n_sent = 0;
+        push(ns, T0 + i * 1000ull, GW1, jr, sizeof(jr), 5);
+        lab_ns_tick(ns, T0 + i * 1000ull + 500);
+        assert_int_equal(f.n_sent, 1);
+        if (i == 0)
+            first = f;
+    }
+    /* the first join-accept's RX1 is refused: its RX2 follows */
+    f.n_sent = 0;
+    tx_ack(ns, &first, 0, GW1, "DUTY_CYCLE");
+    assert_int_equal(f.n_sent, 1);
+    lab_txpk tx;
+    sent_txpk(&f, 0, &tx);
+    assert_true(tx.tmst == 1000000 + 6000000 && tx.freq == LAB_EU868_RX2_FREQ);
+    /* and its RX2 refused: the notice */
+    tx_ack(ns, &f, 0, GW1, "DUTY_CYCLE");
+    assert_int_equal(f.n_sent, 2);
+    assert_none(&f, 1, 1000000);
+    lab_ns_stats st;
+    lab_ns_stats_get(ns, &st);
+    assert_int_equal(st.sent_forgotten, 0);
+    assert_int_equal(st.rx2_retries, 1);
     lab_ns_free(ns);
 }
 
@@ -804,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_join_and_uplinks_10),
         cmocka_unit_test(test_downlink_endpoint_and_class_a),
         cmocka_unit_test(test_simulated_clock),
+        cmocka_unit_test(test_simulated_many_in_flight),
         cmocka_unit_test(test_session_11),
         cmocka_unit_test(test_join_refusals),
         cmocka_unit_test(test_mac_commands),

@@ -247,13 +247,21 @@ static int uplinks(bench *b, double seconds, run_out *o)
     return 0;
 }
 
-/* One housekeeping round, locked as idm serve's housekeeping thread locks it. */
+static void lock_engine(void *arg)
+{
+    pthread_mutex_lock(&((bench *)arg)->lock);
+}
+
+static void unlock_engine(void *arg)
+{
+    pthread_mutex_unlock(&((bench *)arg)->lock);
+}
+
+/* One housekeeping round, locked as idm serve's housekeeping thread locks
+ * it: the engine takes the lock per SE's step (idm_ota_set_lock). */
 static idm_status round_locked(bench *b, char err[IDM_ERR_MAX])
 {
-    pthread_mutex_lock(&b->lock);
-    idm_status st = idm_ota_tick(b->engine, err);
-    pthread_mutex_unlock(&b->lock);
-    return st;
+    return idm_ota_tick(b->engine, err);
 }
 
 static void *housekeeper(void *arg)
@@ -325,6 +333,8 @@ int main(int argc, char **argv)
     b.fcnt = calloc(b.n, sizeof *b.fcnt);
     pthread_mutex_init(&b.lock, NULL);
     int rc = b.fcnt == NULL || setup(&b) != 0 || idm_core_engine_new(b.core, &b.engine) != IDM_OK;
+    if (rc == 0)
+        idm_ota_set_lock(b.engine, lock_engine, unlock_engine, &b);
     run_out alone, together;
     double r1 = 0, r2 = 0;
     unsigned long rs1 = 0;

@@ -73,11 +73,12 @@ struct store {
     void *conn;      /* sqlite3 * or PGconn * */
     void *cache;     /* driver-private (SQLite's prepared statements) */
     int schema_version;
+    int txn_depth;   /* store_txn calls open now: 0 none, above 1 = savepoints */
     char error[256]; /* the last database message, never with parameters */
 };
 
 /* The migrations (store_schema.c); version i + 1 is element i. */
-#define STORE_SCHEMA_COUNT 12
+#define STORE_SCHEMA_COUNT 13
 extern const char *const store_schema_sqlite[STORE_SCHEMA_COUNT];
 extern const char *const store_schema_pg[STORE_SCHEMA_COUNT];
 
@@ -90,7 +91,9 @@ void store_set_error(store *s, const char *prefix, const char *msg);
 /* Runs `fn` in a write transaction: begin, fn, commit; rollback on any
  * error; retried a few times when the driver reports STORE_ERR_BUSY from a
  * conflict it knows is transient (a PostgreSQL serialization failure or
- * deadlock). */
+ * deadlock). Called inside another store_txn, `fn` runs under a savepoint
+ * instead: undone alone when it fails, durable only with the enclosing
+ * commit, never retried by itself. */
 store_status store_txn(store *s, store_status (*fn)(store *s, void *ctx), void *ctx);
 
 /* EUIs are stored as 16 uppercase hex digits: readable in psql and the

@@ -258,7 +258,8 @@ static store_status dump_row(void *ctx, const store_value *c, size_t n)
 static void dump_db(store *db, dump *d)
 {
     static const char *const q[] = {
-        "SELECT * FROM idm_ota ORDER BY dev_eui",
+        "SELECT dev_eui, epoch, tx_next, rx_last, next_msg_id, next_profile_id, last_fcnt_up, last_session, "
+        "last_event_id FROM idm_ota ORDER BY dev_eui",
         "SELECT dev_eui, seq, state, msg_id, frame_max, acked, sent, rounds, last_sent_at, result FROM idm_cmd "
         "ORDER BY dev_eui, seq",
         "SELECT dev_eui, state FROM idm_se ORDER BY dev_eui",
@@ -335,11 +336,13 @@ static void se_acks(idm_core *c, const idm_downlink *dl, up *ack)
     free(rx);
 }
 
-/* Copies deployment `from`'s files over `to` (the database as it was). */
+/* Copies deployment `from`'s files over `to` (the database as it was);
+ * the copy's ferry.conf names its own database (the token stays from's). */
 static void copy_dir(const char *from, const char *to)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", to, from, to);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s' && sed -i 's#^database = sqlite:.*#database = sqlite:%s/ferry.db#' '%s/ferry.conf'",
+             to, from, to, to, to);
     assert_int_equal(system(cmd), 0);
 }
 

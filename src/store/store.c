@@ -120,6 +120,33 @@ store_status store_read_text(store *s, const char *sql, const store_value *param
     return st;
 }
 
+typedef struct int_out {
+    int64_t v;
+    bool found;
+} int_out;
+
+static store_status int_out_row(void *ctx, const store_value *c, size_t n)
+{
+    int_out *o = ctx;
+    if (n < 1 || c[0].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    o->v = c[0].i;
+    o->found = true;
+    return STORE_OK;
+}
+
+store_status store_read_int(store *s, const char *sql, const store_value *params, size_t n, int64_t *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    int_out o = {0, false};
+    store_status st = s->drv->exec(s, sql, params, n, int_out_row, &o, NULL);
+    if (st == STORE_OK && !o.found)
+        st = STORE_ERR_NOT_FOUND;
+    *out = st == STORE_OK ? o.v : 0;
+    return st;
+}
+
 store_status store_eui_parse(const char *text, uint64_t *out)
 {
     uint64_t v = 0;

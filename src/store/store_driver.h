@@ -108,6 +108,11 @@ store_status store_eui_parse(const char *text, uint64_t *out);
 store_status store_read_text(store *s, const char *sql, const store_value *params, size_t n, char *out, size_t cap,
                              size_t *len);
 
+/* The one INTEGER column of the first row `sql` selects into *out:
+ * STORE_ERR_NOT_FOUND without a row, STORE_ERR_CORRUPT when it is not an
+ * integer. */
+store_status store_read_int(store *s, const char *sql, const store_value *params, size_t n, int64_t *out);
+
 int64_t store_now(void);
 
 #endif

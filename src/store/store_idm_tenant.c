@@ -459,14 +459,6 @@ store_status store_idm_join_check_due(store *s, int64_t now, const uint64_t *aft
                               x, 1, after, out, cap, count);
 }
 
-static store_status int_row(void *ctx, const store_value *c, size_t n)
-{
-    if (n < 1 || c[0].type != STORE_V_INT)
-        return STORE_ERR_CORRUPT;
-    *(int64_t *)ctx = c[0].i;
-    return STORE_OK;
-}
-
 /* The count goes on within one delivery and starts again at 1 in a new
  * one (the SE's updated_at moved). */
 static const char JOIN_CHECK_LATER[] =
@@ -494,7 +486,7 @@ static store_status join_check_fn(store *s, void *ctx)
     if (st == STORE_OK && changes != 1)
         st = STORE_ERR_NOT_FOUND;
     if (st == STORE_OK)
-        st = s->drv->exec(s, "SELECT checks FROM idm_join_check WHERE dev_eui = $1", p, 1, int_row, &k, NULL);
+        st = store_read_int(s, "SELECT checks FROM idm_join_check WHERE dev_eui = $1", p, 1, &k);
     if (st != STORE_OK)
         return st;
     uint64_t wait = k >= 1 && k <= 32 ? (uint64_t)j->first_s << (k - 1) : j->max_s;

@@ -75,5 +75,6 @@ for r in rows:
               f"{u['p50_ms']:>7.2f} {u['p90_ms']:>7.2f} {u['p99_ms']:>7.2f} {u['max_ms']:>7.1f}")
     h = r["round"]
     print(f"  {r['ses']:>6} housekeeping, all {r['ses']} SEs profile_delivered: first round {h['first_s']:.2f} s "
-          f"({h['syncs_first']} syncs), the next {h['next_s']:.3f} s; {r['rounds_together']} rounds ran beside 'together'")
+          f"({h['syncs_first']} syncs), the next at the same second {h['next_s']:.3f} s ({h.get('syncs_next', '?')} syncs); "
+          f"{r['rounds_together']} rounds ran beside 'together'")
 PY

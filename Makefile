@@ -119,6 +119,11 @@ $(1)/bench/idm_profile: $(1)/obj/bench/idm_profile.o $(call LAYER_LIBS,$(1))
 	$$(call say,LD,$$@)
 	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -o $$@
 
+$(1)/bench/idm_uplink: $(1)/obj/bench/idm_uplink.o $(call LAYER_LIBS,$(1))
+	@mkdir -p $$(dir $$@)
+	$$(call say,LD,$$@)
+	$(Q)$$(CC) $(2) $(3) $$^ $(EXT_LIBS) -ldl -lpthread -o $$@
+
 $(1)/bench/lab_scale: $(1)/obj/bench/lab_scale.o $(call LAYER_LIBS,$(1))
 	@mkdir -p $$(dir $$@)
 	$$(call say,LD,$$@)
@@ -240,13 +245,14 @@ soak: deps
 	@BUILD=$(BUILD) ./tests/soak.sh
 
 BENCH_BINS := $(BUILD)/bench/bench/bench_lw $(BUILD)/bench/bench/js_load $(BUILD)/bench/bench/idm_profile \
-              $(BUILD)/bench/bench/lab_scale $(BUILD)/bench/bin/ferry
+              $(BUILD)/bench/bench/idm_uplink $(BUILD)/bench/bench/lab_scale $(BUILD)/bench/bin/ferry
 bench: deps
 	@$(MAKE) --no-print-directory $(BENCH_BINS)
 	@BUILD=$(BUILD) BENCH_LW=$(BUILD)/bench/bench/bench_lw ./bench/run.sh
 	@$(MAKE) --no-print-directory bench-se
 	@BUILD=$(BUILD) ./bench/idm_import.sh
 	@BUILD=$(BUILD) IDM_PROFILE=$(BUILD)/bench/bench/idm_profile ./bench/idm_profile.sh
+	@BUILD=$(BUILD) IDM_UPLINK=$(BUILD)/bench/bench/idm_uplink ./bench/idm_uplink.sh
 	@BUILD=$(BUILD) JS_LOAD=$(BUILD)/bench/bench/js_load ./bench/js_bench.sh
 	@BUILD=$(BUILD) ./bench/lab_demo.sh
 	@# the simulated 10,000-device flow does not complete yet (issue 15, docs/scale.md): its

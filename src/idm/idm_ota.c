@@ -17,6 +17,20 @@
  *   - a fragment round (sent/acked bitmaps) is persisted before the frame
  *     is returned to the NS.
  *
+ * One transaction per uplink (or relayed frame): everything an uplink
+ * reads and writes (its de-duplication, an ack's bitmaps, a message of the
+ * SE recorded and acted on, the next fragment's sent bit) commits at once,
+ * before the answer leaves, or not at all: one fdatasync per uplink on
+ * SQLite instead of four or five. The steps that were transactions of their
+ * own are savepoints inside it (store_txn). When it does not commit, no
+ * frame goes out and the SE's reassembly here is dropped (none of it was
+ * acknowledged: the SE sends it again).
+ *
+ * Leases (below) keep several `idm serve` on one PostgreSQL off each
+ * other's SEs. Where a write transaction excludes every other writer
+ * (SQLite, store_txn_excludes_writers), one transaction per uplink already
+ * does, in every process on the database: no lease rows there.
+ *
  * Back-off: within a round every fragment goes once; when an uplink brings
  * no ack and nothing is left in the round, a new round (only unacked
  * fragments) starts after retry_base * 2^rounds seconds (capped at
@@ -76,6 +90,10 @@ struct idm_ota {
     idm_clock_fn now_fn;        /* NULL = the wall clock */
     void *now_arg;
     char owner[STORE_IDM_LEASE_OWNER_MAX + 1]; /* this engine in the SEs' leases: host:pid:random */
+    bool one_writer;            /* store_txn_excludes_writers: no leases needed */
+    idm_lock_fn lock, unlock;   /* idm_ota_set_lock; NULL = the caller locks around a tick */
+    void *lock_arg;
+    bool renew_push_due;        /* the uplink's transaction recorded a RENEW's ack: push its keys after the commit */
 };
 
 static int64_t now_s(const idm_ota *e)
@@ -117,6 +135,7 @@ idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota 
     if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
         r = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)e;
     snprintf(e->owner, sizeof e->owner, "%s:%ld:%08x", host, (long)getpid(), (unsigned)r);
+    e->one_writer = store_txn_excludes_writers(db);
     *out = e;
     return IDM_OK;
 }
@@ -126,6 +145,8 @@ idm_status idm_ota_new(hsm_session *hs, store *db, const idm_policy *p, idm_ota 
  * elsewhere, or the database failed: logged). */
 static bool lease_take(idm_ota *e, uint64_t dev_eui, bool wait)
 {
+    if (e->one_writer)
+        return true; /* the uplink's one transaction keeps every other writer out */
     for (int waited = 0;; waited += LEASE_POLL_MS) {
         int64_t now = now_s(e);
         store_status st = store_idm_lease_take(e->db, dev_eui, e->owner, now, now + LEASE_S);
@@ -146,10 +167,32 @@ static bool lease_take(idm_ota *e, uint64_t dev_eui, bool wait)
  * run out; a failure only leaves it to run out. */
 static void lease_give_back(idm_ota *e, uint64_t dev_eui)
 {
+    if (e->one_writer)
+        return;
     store_status st = store_idm_lease_give_back(e->db, dev_eui, e->owner);
     if (st != STORE_OK)
         logf_("%016llX: giving the SE's lease back: %s (it runs out in %d s)", (unsigned long long)dev_eui,
               store_strerror(st), LEASE_S);
+}
+
+void idm_ota_set_lock(idm_ota *e, idm_lock_fn lock, idm_lock_fn unlock, void *arg)
+{
+    bool both = lock != NULL && unlock != NULL;
+    e->lock = both ? lock : NULL;
+    e->unlock = both ? unlock : NULL;
+    e->lock_arg = both ? arg : NULL;
+}
+
+static void hold(idm_ota *e)
+{
+    if (e->lock != NULL)
+        e->lock(e->lock_arg);
+}
+
+static void let_go(idm_ota *e)
+{
+    if (e->unlock != NULL)
+        e->unlock(e->lock_arg);
 }
 
 void idm_ota_free(idm_ota *e)
@@ -209,6 +252,21 @@ static mls_frag_rx *rx_for(idm_ota *e, uint64_t dev_eui)
     pick->last_use = now;
     mls_frag_rx_init(&pick->rx, RX_TIMEOUT);
     return &pick->rx;
+}
+
+/* Drops the SE's reassembly: what an uplink put there belongs to a
+ * transaction that did not commit (a message taken from it may have been
+ * acted on in the rollback only), and nothing of it was acknowledged, so
+ * the SE sends it all again. */
+static void rx_forget(idm_ota *e, uint64_t dev_eui)
+{
+    for (size_t i = 0; i < e->rx_cap; i++) {
+        rx_slot *s = &e->rx[i];
+        if (s->used && s->dev_eui == dev_eui) {
+            mls_frag_rx_init(&s->rx, RX_TIMEOUT);
+            s->used = false;
+        }
+    }
 }
 
 /* ---------------------------------------------------------------- transactions */
@@ -478,11 +536,8 @@ static bool handle_message(idm_ota *e, const store_idm_se *se, store_idm_ota *ot
         if (store_idm_ota_get(e->db, se->dev_eui, ota) != STORE_OK)
             ota->rx_last = h.counter;
         logf_("%016llX: MLS %s counter %u handled", (unsigned long long)se->dev_eui, mls_type_name(h.type), h.counter);
-        char e2[IDM_ERR_MAX];
-        /* At once, so the SE's first join on the new keys finds them; the
-         * housekeeping retries when the JS cannot be reached. */
-        if (j.renew_acked && idm_ops_renew_push(e->hs, e->db, se->dev_eui, "idm-ota", e2) != IDM_OK)
-            logf_("%016llX: renewal: the customer JS gets the keys later: %s", (unsigned long long)se->dev_eui, e2);
+        /* pushed once the uplink's transaction committed (after_commit) */
+        e->renew_push_due = j.renew_acked;
     } else {
         /* ABORTED is a repeat when its counter is recorded by now; else
          * another writer moved the counters (the STATUS to queue lost its
@@ -691,6 +746,43 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
     }
 }
 
+/* After an uplink's transaction committed: the keys of a RENEW the SE
+ * acknowledged go to the customer JS at once, so the SE's first join on
+ * them finds them; the housekeeping retries a JS that cannot be reached. */
+static void after_commit(idm_ota *e, uint64_t dev_eui)
+{
+    char e2[IDM_ERR_MAX];
+    if (e->renew_push_due && idm_ops_renew_push(e->hs, e->db, dev_eui, "idm-ota", e2) != IDM_OK)
+        logf_("%016llX: renewal: the customer JS gets the keys later: %s", (unsigned long long)dev_eui, e2);
+    e->renew_push_due = false;
+}
+
+typedef struct relay_job {
+    idm_ota *e;
+    const store_idm_se *se;
+    const uint8_t *frame;
+    size_t len, cap;
+    uint8_t *buf;
+    size_t *out_len;
+    unsigned attempts;
+} relay_job;
+
+static store_status relay_fn(store *s, void *ctx)
+{
+    relay_job *j = ctx;
+    /* a retried transaction starts the SE's reassembly afresh */
+    if (j->attempts++ > 0)
+        rx_forget(j->e, j->se->dev_eui);
+    j->e->renew_push_due = false;
+    *j->out_len = 0;
+    store_idm_ota ota;
+    store_status ss = store_idm_ota_get(s, j->se->dev_eui, &ota);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND)
+        return ss;
+    exchange(j->e, j->se, &ota, j->len > 0 ? j->frame : NULL, j->len, j->cap, -1, j->buf, j->out_len);
+    return STORE_OK;
+}
+
 idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t len, size_t max_downlink,
                          uint8_t out[242], size_t *out_len, char err[IDM_ERR_MAX])
 {
@@ -701,13 +793,7 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
         return IDM_ERR_ARGUMENT;
     }
     store_idm_se se;
-    store_idm_ota ota;
     store_status ss = store_idm_se_get(e->db, dev_eui, &se);
-    if (ss == STORE_OK) {
-        ss = store_idm_ota_get(e->db, dev_eui, &ota);
-        if (ss == STORE_ERR_NOT_FOUND)
-            ss = STORE_OK;
-    }
     if (ss != STORE_OK) {
         snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
         lw_secure_wipe(&se, sizeof se);
@@ -721,17 +807,23 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
         lw_secure_wipe(&se, sizeof se);
         return IDM_OK;
     }
-    /* read under the lease: the state as the last holder left it */
-    ss = store_idm_ota_get(e->db, dev_eui, &ota);
     uint8_t buf[242];
-    size_t cap = max_downlink > sizeof buf ? sizeof buf : max_downlink;
-    if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND)
-        exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, -1, buf, out_len);
+    relay_job j = {e, &se, frame, len, max_downlink > sizeof buf ? sizeof buf : max_downlink, buf, out_len, 0};
+    /* read and written in one transaction (under the lease): the state as
+     * the last one left it */
+    ss = store_idm_txn(e->db, relay_fn, &j);
     lease_give_back(e, dev_eui);
-    memcpy(out, buf, *out_len);
+    if (ss == STORE_OK) {
+        memcpy(out, buf, *out_len);
+        after_commit(e, dev_eui);
+    } else {
+        *out_len = 0;
+        rx_forget(e, dev_eui);
+        e->renew_push_due = false;
+    }
     lw_secure_wipe(buf, sizeof buf);
     lw_secure_wipe(&se, sizeof se);
-    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
+    if (ss != STORE_OK) {
         snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)dev_eui, store_strerror(ss));
         return IDM_ERR_STORE;
     }
@@ -739,6 +831,111 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
 }
 
 /* ---------------------------------------------------------------- the uplink */
+
+typedef struct uplink_job {
+    idm_ota *e;
+    const idm_uplink *u;
+    const store_idm_se *se;
+    idm_downlink *dl;
+    char *err;
+    idm_status rc;      /* the uplink's answer when the transaction was given up for it */
+    unsigned attempts;
+} uplink_job;
+
+/* The whole uplink, in one transaction: what it read is what it wrote
+ * back, and its frame leaves only once all of it is committed. */
+static store_status uplink_fn(store *s, void *ctx)
+{
+    uplink_job *j = ctx;
+    idm_ota *e = j->e;
+    const idm_uplink *u = j->u;
+    if (j->attempts++ > 0)
+        rx_forget(e, u->dev_eui); /* a retried transaction starts the SE's reassembly afresh */
+    e->renew_push_due = false;
+    memset(j->dl, 0, sizeof *j->dl);
+    j->rc = IDM_OK;
+    j->err[0] = '\0';
+    store_status ss = STORE_OK;
+    store_session sess;
+    lw_key ask = {0};
+    uint8_t plain[242], frame[242];
+    memset(&sess, 0, sizeof sess);
+    store_idm_ota ota;
+    ss = store_idm_ota_get(s, u->dev_eui, &ota);
+    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND)
+        goto out;
+    ss = STORE_OK;
+    if (ota.last_fcnt_up >= 0 && (int64_t)u->fcnt <= ota.last_fcnt_up &&
+        ota.last_session_len == u->session_key_id_len &&
+        memcmp(ota.last_session, u->session_key_id, u->session_key_id_len) == 0)
+        goto out; /* a repeat of an uplink of this session already handled */
+    ss = store_session_get(s, u->dev_eui, u->session_key_id, u->session_key_id_len, &sess);
+    if (ss != STORE_OK || sess.app_s_key.len == 0 || sess.dev_addr != u->dev_addr) {
+        snprintf(j->err, IDM_ERR_MAX, "%016llX: no bootstrap session with that SessionKeyID and DevAddr",
+                 (unsigned long long)u->dev_eui);
+        j->rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
+        ss = STORE_ERR_ABORTED;
+        goto out;
+    }
+    if (hsm_key_unwrap_blob(e->hs, HSM_KEY_WORKING, sess.app_s_key.data, sess.app_s_key.len, &ask) != HSM_OK ||
+        (u->frm_len > 0 && lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, true, u->dev_addr, u->fcnt, u->frm,
+                                                 u->frm_len, plain) != LW_OK)) {
+        snprintf(j->err, IDM_ERR_MAX, "key service: AppSKey");
+        j->rc = IDM_ERR_HSM;
+        ss = STORE_ERR_ABORTED;
+        goto out;
+    }
+    /* An uplink on the bootstrap session: the SE has joined. */
+    idm_state next;
+    if ((j->se->state == IDM_STATE_MANUFACTURED || j->se->state == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
+        idm_state_transition(j->se->state, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
+        char e2[IDM_ERR_MAX];
+        json_t *via = json_pack("{s:s}", "via", "uplink");
+        if (via == NULL || idm_se_event(s, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) != IDM_OK)
+            logf_("%016llX: bootstrap join seen in an uplink not recorded now (the housekeeping records it): %s",
+                  (unsigned long long)u->dev_eui, via == NULL ? idm_strerror(IDM_ERR_NOMEM) : e2);
+        json_decref(via);
+    }
+    /* Any uplink opens a downlink window for the next fragment; only FPort
+     * 200 carries MLS frames to read. */
+    size_t flen = 0;
+    size_t cap = u->max_downlink > sizeof frame ? sizeof frame : u->max_downlink;
+    exchange(e, j->se, &ota, u->fport == IDM_MLS_FPORT ? plain : NULL, u->frm_len, cap, u->queued_down, frame, &flen);
+    /* Remember the uplink for de-duplication (best effort: a writer that
+     * moved the row meanwhile wins, and a repeat is harmless anyway). */
+    store_idm_ota now_row, seen;
+    ss = store_idm_ota_get(s, u->dev_eui, &now_row);
+    if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND) {
+        seen = now_row;
+        seen.last_fcnt_up = u->fcnt;
+        memcpy(seen.last_session, u->session_key_id, u->session_key_id_len);
+        seen.last_session_len = u->session_key_id_len;
+        ss = store_idm_ota_cas(s, &now_row, &seen);
+        if (ss == STORE_ERR_ABORTED)
+            ss = STORE_OK;
+    }
+    if (ss != STORE_OK)
+        goto out;
+    if (flen > 0) {
+        if (lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, false, u->dev_addr, u->next_af_cnt_down, frame, flen,
+                                 j->dl->frm) != LW_OK) {
+            j->rc = IDM_ERR_HSM;
+            snprintf(j->err, IDM_ERR_MAX, "key service: AppSKey");
+            ss = STORE_ERR_ABORTED;
+            goto out;
+        }
+        j->dl->present = true;
+        j->dl->fport = IDM_MLS_FPORT;
+        j->dl->fcnt = u->next_af_cnt_down;
+        j->dl->frm_len = flen;
+    }
+out:
+    hsm_key_release(e->hs, &ask);
+    lw_secure_wipe(plain, sizeof plain);
+    lw_secure_wipe(frame, sizeof frame);
+    lw_secure_wipe(&sess, sizeof sess);
+    return ss;
+}
 
 idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, char err[IDM_ERR_MAX])
 {
@@ -754,93 +951,32 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
         snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)u->dev_eui, store_strerror(ss));
         return ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
     }
-    idm_status rc = IDM_OK;
-    store_session sess;
-    lw_key ask = {0};
-    uint8_t plain[242], frame[242];
-    memset(&sess, 0, sizeof sess);
-    store_idm_ota ota;
-    /* Everything below reads and writes the SE's delivery state over
-     * several transactions: one engine at a time, and the de-duplication
-     * below then also sees an uplink another instance handled. */
-    bool leased = lease_take(e, u->dev_eui, true);
-    if (!leased) {
+    /* On PostgreSQL the SE's lease keeps other instances' engines off it
+     * while this one works: then the de-duplication below also sees an
+     * uplink another instance handled. */
+    if (!lease_take(e, u->dev_eui, true)) {
         logf_("%016llX: uplink FCnt %u answered without a downlink: another IDM instance holds the SE",
               (unsigned long long)u->dev_eui, (unsigned)u->fcnt);
-        goto out;
+        lw_secure_wipe(&se, sizeof se);
+        return IDM_OK;
     }
-    ss = store_idm_ota_get(e->db, u->dev_eui, &ota);
-    if (ss != STORE_OK && ss != STORE_ERR_NOT_FOUND) {
-        rc = IDM_ERR_STORE;
-        goto out;
+    uplink_job j = {e, u, &se, dl, err, IDM_OK, 0};
+    ss = store_idm_txn(e->db, uplink_fn, &j);
+    lease_give_back(e, u->dev_eui);
+    idm_status rc = IDM_OK;
+    if (ss == STORE_OK) {
+        after_commit(e, u->dev_eui);
+    } else {
+        /* nothing of it committed: no frame leaves (its sent bit is not
+         * recorded), and no ack of a message that is not recorded */
+        lw_secure_wipe(dl, sizeof *dl);
+        memset(dl, 0, sizeof *dl);
+        rx_forget(e, u->dev_eui);
+        e->renew_push_due = false;
+        rc = j.rc != IDM_OK ? j.rc : IDM_ERR_STORE;
+        if (j.rc == IDM_OK)
+            snprintf(err, IDM_ERR_MAX, "%016llX: %s", (unsigned long long)u->dev_eui, store_strerror(ss));
     }
-    if (ota.last_fcnt_up >= 0 && (int64_t)u->fcnt <= ota.last_fcnt_up &&
-        ota.last_session_len == u->session_key_id_len &&
-        memcmp(ota.last_session, u->session_key_id, u->session_key_id_len) == 0)
-        goto out; /* a repeat of an uplink of this session already handled */
-    ss = store_session_get(e->db, u->dev_eui, u->session_key_id, u->session_key_id_len, &sess);
-    if (ss != STORE_OK || sess.app_s_key.len == 0 || sess.dev_addr != u->dev_addr) {
-        snprintf(err, IDM_ERR_MAX, "%016llX: no bootstrap session with that SessionKeyID and DevAddr",
-                 (unsigned long long)u->dev_eui);
-        rc = ss == STORE_OK || ss == STORE_ERR_NOT_FOUND ? IDM_ERR_NOT_FOUND : IDM_ERR_STORE;
-        goto out;
-    }
-    if (hsm_key_unwrap_blob(e->hs, HSM_KEY_WORKING, sess.app_s_key.data, sess.app_s_key.len, &ask) != HSM_OK ||
-        (u->frm_len > 0 && lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, true, u->dev_addr, u->fcnt, u->frm,
-                                                 u->frm_len, plain) != LW_OK)) {
-        snprintf(err, IDM_ERR_MAX, "key service: AppSKey");
-        rc = IDM_ERR_HSM;
-        goto out;
-    }
-    /* An uplink on the bootstrap session: the SE has joined. */
-    idm_state next;
-    if ((se.state == IDM_STATE_MANUFACTURED || se.state == IDM_STATE_RETURNED_TO_BOOTSTRAP) &&
-        idm_state_transition(se.state, IDM_EV_BOOTSTRAP_JOIN, &next) == IDM_OK) {
-        char e2[IDM_ERR_MAX];
-        json_t *via = json_pack("{s:s}", "via", "uplink");
-        if (via == NULL || idm_se_event(e->db, u->dev_eui, IDM_EV_BOOTSTRAP_JOIN, "idm-ota", via, NULL, e2) != IDM_OK)
-            logf_("%016llX: bootstrap join seen in an uplink not recorded now (the housekeeping records it): %s",
-                  (unsigned long long)u->dev_eui, via == NULL ? idm_strerror(IDM_ERR_NOMEM) : e2);
-        json_decref(via);
-    }
-    /* Any uplink opens a downlink window for the next fragment; only FPort
-     * 200 carries MLS frames to read. */
-    size_t flen = 0;
-    size_t cap = u->max_downlink > sizeof frame ? sizeof frame : u->max_downlink;
-    exchange(e, &se, &ota, u->fport == IDM_MLS_FPORT ? plain : NULL, u->frm_len, cap, u->queued_down, frame, &flen);
-    /* Remember the uplink for de-duplication (best effort: a writer that
-     * moved the row meanwhile wins, and a repeat is harmless anyway). */
-    store_idm_ota now_row, seen;
-    ss = store_idm_ota_get(e->db, u->dev_eui, &now_row);
-    if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND) {
-        seen = now_row;
-        seen.last_fcnt_up = u->fcnt;
-        memcpy(seen.last_session, u->session_key_id, u->session_key_id_len);
-        seen.last_session_len = u->session_key_id_len;
-        ss = store_idm_ota_cas(e->db, &now_row, &seen);
-    }
-    if (ss != STORE_OK && ss != STORE_ERR_ABORTED) {
-        rc = IDM_ERR_STORE;
-        goto out;
-    }
-    if (flen > 0) {
-        if (lw_frm_payload_crypt(hsm_session_crypto(e->hs), &ask, false, u->dev_addr, u->next_af_cnt_down, frame, flen,
-                                 dl->frm) != LW_OK) {
-            rc = IDM_ERR_HSM;
-            goto out;
-        }
-        dl->present = true;
-        dl->fport = IDM_MLS_FPORT;
-        dl->fcnt = u->next_af_cnt_down;
-        dl->frm_len = flen;
-    }
-out:
-    if (leased)
-        lease_give_back(e, u->dev_eui);
-    hsm_key_release(e->hs, &ask);
-    lw_secure_wipe(plain, sizeof plain);
-    lw_secure_wipe(frame, sizeof frame);
-    lw_secure_wipe(&sess, sizeof sess);
     lw_secure_wipe(&se, sizeof se);
     return rc;
 }
@@ -854,30 +990,48 @@ out:
  * joined from 0 to 1, which would read as a join against a base of 0
  * recorded before it (and then a transfer would delete the old owner's
  * device too early). A JS too old to say LastJoinNonce counts from 0, and
- * there NextJoinNonce > base is still exact. */
+ * there NextJoinNonce > base is still exact.
+ * Called with the engine's lock held: what the GET needs is read from the
+ * database and the token first, and the lock is let go while the customer
+ * JS answers (the HTTP thread's uplinks go on meanwhile). */
 static bool customer_joined(idm_ota *e, uint64_t dev_eui)
 {
     store_idm_claim c;
     store_idm_js *js = malloc(sizeof *js);
     store_idm_profile_key *k = calloc(1, sizeof *k);
+    idm_http_resp *r = malloc(sizeof *r);
+    char *ca = malloc(STORE_IDM_CA_MAX);
+    char token[STORE_IDM_TOKEN_CT_MAX + 1], url[STORE_IDM_URL_MAX + 64];
+    size_t ca_len = 0;
     bool joined = false;
     char err[IDM_ERR_MAX];
     uint32_t next = 0, base = 0;
     int64_t last = IDM_JOIN_NONCE_UNSAID;
-    if (js == NULL || k == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK || c.js_id[0] == '\0' ||
-        store_idm_js_get(e->db, c.js_id, js) != STORE_OK ||
-        idm_js_next_join_nonce(e->hs, e->db, js, dev_eui, &next, &last, err) != IDM_OK)
+    memset(token, 0, sizeof token);
+    if (js == NULL || k == NULL || r == NULL || ca == NULL || store_idm_claim_get(e->db, dev_eui, &c) != STORE_OK ||
+        c.js_id[0] == '\0' || store_idm_js_get(e->db, c.js_id, js) != STORE_OK ||
+        store_idm_js_ca_get(e->db, js->id, ca, STORE_IDM_CA_MAX, &ca_len) != STORE_OK ||
+        idm_js_token(e->hs, js, token, sizeof token) != IDM_OK)
         goto out;
     if (store_idm_key_get(e->db, dev_eui, STORE_IDM_SLOT_CURRENT, k) == STORE_OK && strcmp(k->js_id, c.js_id) == 0)
         base = k->join_nonce_base;
+    snprintf(url, sizeof url, "%s/api/v1/devices/%016llX", js->admin_url, (unsigned long long)dev_eui);
+    let_go(e);
+    idm_status st = idm_http_call("GET", url, token, NULL, ca_len > 0 ? ca : NULL, r, err);
+    hold(e);
+    if (st != IDM_OK || idm_js_join_nonce_answer(js, dev_eui, r, &next, &last, err) != IDM_OK)
+        goto out;
     joined = last != IDM_JOIN_NONCE_UNSAID ? last >= (int64_t)base : next > base;
 out:
+    lw_secure_wipe(token, sizeof token);
     if (k != NULL)
         lw_secure_wipe(k, sizeof *k);
     if (js != NULL)
         lw_secure_wipe(js, sizeof *js);
     free(k);
     free(js);
+    free(r);
+    free(ca);
     return joined;
 }
 
@@ -936,8 +1090,20 @@ static void delivered_one(idm_ota *e, uint64_t dev_eui)
             logf_("%016llX: %s undone: no join on the new keys", (unsigned long long)dev_eui, store_idm_op_name(c.op));
         else
             logf_("%016llX: undoing the %s: %s", (unsigned long long)dev_eui, store_idm_op_name(c.op), e2);
+        lw_secure_wipe(&se, sizeof se);
+        return;
     }
     lw_secure_wipe(&se, sizeof se);
+    /* No join yet: ask again after poll, 2 poll, 4 poll... seconds, at most
+     * IDM_JOIN_CHECK_MAX_S (a new delivery starts the count again). A
+     * failure to record it only means the next round asks again. */
+    uint32_t first = e->pol.poll_s > 0 ? e->pol.poll_s : 1;
+    int64_t due = 0;
+    store_status st = store_idm_join_check_later(e->db, dev_eui, now_s(e), first,
+                                                 first > IDM_JOIN_CHECK_MAX_S ? first : IDM_JOIN_CHECK_MAX_S, &due);
+    if (st != STORE_OK)
+        logf_("%016llX: the next customer-join check could not be recorded: %s (asked again next round)",
+              (unsigned long long)dev_eui, store_strerror(st));
 }
 
 static void renew_by_age_one(idm_ota *e, uint64_t dev_eui)
@@ -957,13 +1123,15 @@ static void expired_one(idm_ota *e, uint64_t dev_eui)
 
 /* The work lists of the store, one signature: `arg` is the list's own
  * parameter (which work, or a time). */
-typedef enum work_list { WL_WORK, WL_REDELIVER, WL_KEY_AGE, WL_EXPIRED } work_list;
+typedef enum work_list { WL_WORK, WL_JOIN_CHECK, WL_REDELIVER, WL_KEY_AGE, WL_EXPIRED } work_list;
 
 static store_status list_page(store *db, work_list l, int64_t arg, const uint64_t *after, uint64_t *out, size_t *n)
 {
     switch (l) {
     case WL_WORK:
         return store_idm_work_list(db, (store_idm_work)arg, after, out, IDM_OTA_WORK_PAGE, n);
+    case WL_JOIN_CHECK:
+        return store_idm_join_check_due(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
     case WL_REDELIVER:
         return store_idm_redeliver_list(db, arg, after, out, IDM_OTA_WORK_PAGE, n);
     case WL_KEY_AGE:
@@ -984,19 +1152,25 @@ static idm_status each_of(idm_ota *e, work_list l, int64_t arg, work_fn act, uin
     size_t n = 0;
     bool first = true;
     do {
+        hold(e);
         store_status st = list_page(e->db, l, arg, first ? NULL : &after, page, &n);
+        let_go(e);
         if (st != STORE_OK) {
             snprintf(err, IDM_ERR_MAX, "housekeeping: listing %s: %s", what, store_strerror(st));
             logf_("%s", err);
             return IDM_ERR_STORE;
         }
         for (size_t i = 0; i < n; i++) {
+            /* one SE's step at a time under the shared lock: an uplink
+             * waits for one step, never for a round */
+            hold(e);
             /* an SE another instance works on now is its business this
              * round; this one sees it again next round if it still needs it */
-            if (!lease_take(e, page[i], false))
-                continue;
-            act(e, page[i]);
-            lease_give_back(e, page[i]);
+            if (lease_take(e, page[i], false)) {
+                act(e, page[i]);
+                lease_give_back(e, page[i]);
+            }
+            let_go(e);
         }
         if (n > 0)
             after = page[n - 1];
@@ -1032,13 +1206,14 @@ idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX])
     keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_PROVISION, provision_one, page, "provisioning", e2), e2, &rc, err);
     keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_RENEW_ACKED, renew_push_one, page, "acknowledged renewals", e2), e2,
                &rc, err);
-    keep_first(each_of(e, WL_WORK, STORE_IDM_WORK_DELIVERED, delivered_one, page, "delivered profiles", e2), e2, &rc,
-               err);
+    keep_first(each_of(e, WL_JOIN_CHECK, now_s(e), delivered_one, page, "delivered profiles", e2), e2, &rc, err);
     if (e->pol.max_key_age_s > 0)
         keep_first(each_of(e, WL_KEY_AGE, now_s(e) - (int64_t)e->pol.max_key_age_s, renew_by_age_one, page,
                            "keys by age", e2),
                    e2, &rc, err);
+    hold(e);
     keep_first(idm_ops_cleanup(e->hs, e->db, e2), e2, &rc, err);
+    let_go(e);
     keep_first(each_of(e, WL_EXPIRED, now_s(e), expired_one, page, "expired commands", e2), e2, &rc, err);
     free(page);
     return rc;

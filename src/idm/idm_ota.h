@@ -131,6 +131,10 @@ idm_status idm_js_put_device(hsm_session *hs, store *db, const store_idm_js *js,
 #define IDM_JOIN_NONCE_UNSAID (-2)
 idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js *js, uint64_t dev_eui,
                                   uint32_t *next, int64_t *last, char err[IDM_ERR_MAX]);
+/* The same from an answer *r to that GET made by the caller (the
+ * housekeeping makes it outside its lock), with the same results. */
+idm_status idm_js_join_nonce_answer(const store_idm_js *js, uint64_t dev_eui, const idm_http_resp *r, uint32_t *next,
+                                    int64_t *last, char err[IDM_ERR_MAX]);
 
 /* The JoinNonce floor for the next Join Server of device dev_eui: above the
  * bootstrap Join Server's counter (this database) and, when other_js_id is
@@ -293,6 +297,21 @@ void idm_ota_counters_get(const idm_ota *e, idm_ota_counters *out);
  * logged, the other lists still run, and the first such failure is the
  * answer (IDM_ERR_STORE, err says which list). */
 idm_status idm_ota_tick(idm_ota *e, char err[IDM_ERR_MAX]);
+
+/* The lock the engine shares with its other callers (idm serve: the HTTP
+ * thread's uplinks and requests, one PKCS#11 session, one database
+ * connection). Without one (the default) idm_ota_tick runs as one piece and
+ * its caller locks around it. With one, the caller of idm_ota_tick must not
+ * hold it: the tick takes it for each page of a work list and each SE's
+ * step, and lets go of it while it waits on a customer JS's answer to a
+ * customer-join check, so that an uplink waits at most one SE's step. */
+typedef void (*idm_lock_fn)(void *arg);
+void idm_ota_set_lock(idm_ota *e, idm_lock_fn lock, idm_lock_fn unlock, void *arg);
+
+/* A delivered SE whose customer JS saw no join with its new keys yet is
+ * asked again after poll, 2 poll, 4 poll... seconds, at most this often
+ * (docs/idm.md, "Housekeeping"): catches every join, at most this late. */
+#define IDM_JOIN_CHECK_MAX_S 30
 
 /* ---- idm serve (idm_serve.c, libmicrohttpd) ---- */
 

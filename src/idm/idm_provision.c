@@ -359,10 +359,23 @@ idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js
         *last = IDM_JOIN_NONCE_UNSAID;
     idm_http_resp *r = malloc(sizeof *r);
     idm_status rc = r == NULL ? IDM_ERR_NOMEM : device_call(hs, db, js, "GET", dev_eui, r, err);
-    if (rc == IDM_OK && r->status == 404) {
+    if (rc == IDM_OK)
+        rc = idm_js_join_nonce_answer(js, dev_eui, r, next, last, err);
+    free(r);
+    return rc;
+}
+
+idm_status idm_js_join_nonce_answer(const store_idm_js *js, uint64_t dev_eui, const idm_http_resp *r, uint32_t *next,
+                                    int64_t *last, char err[IDM_ERR_MAX])
+{
+    *next = 0;
+    if (last != NULL)
+        *last = IDM_JOIN_NONCE_UNSAID;
+    idm_status rc = IDM_OK;
+    if (r->status == 404) {
         rc = IDM_ERR_NOT_FOUND;
         snprintf(err, IDM_ERR_MAX, "join server %s does not know %016llX", js->id, (unsigned long long)dev_eui);
-    } else if (rc == IDM_OK) {
+    } else {
         json_t *root = r->status == 200 ? json_loadb(r->body, r->len, 0, NULL) : NULL;
         json_t *n = root != NULL ? json_object_get(root, "NextJoinNonce") : NULL;
         if (n == NULL || !json_is_integer(n) || json_integer_value(n) < 0 ||
@@ -379,7 +392,6 @@ idm_status idm_js_next_join_nonce(hsm_session *hs, store *db, const store_idm_js
         }
         json_decref(root);
     }
-    free(r);
     return rc;
 }
 

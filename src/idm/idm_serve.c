@@ -5,7 +5,9 @@
  *
  * The IDM's core (idm_core.h, opened by the caller) gives its one PKCS#11
  * session, one database connection and idm.conf, used under one lock by
- * the HTTP thread and the housekeeping thread: the engine keeps its state
+ * the HTTP thread and the housekeeping thread (which takes it for one SE's
+ * step at a time, never for a round or a customer JS's answer: see
+ * idm_ota_set_lock): the engine keeps its state
  * in the database, so a second `idm serve` on PostgreSQL would scale it out
  * more simply than threads here (not done: two engines would race for one
  * SE's fragments; an advisory lock per SE would be needed).
@@ -698,14 +700,25 @@ static void *streamer(void *arg)
     return NULL;
 }
 
+static void lock_engine(void *arg)
+{
+    pthread_mutex_lock(&((server *)arg)->lock);
+}
+
+static void unlock_engine(void *arg)
+{
+    pthread_mutex_unlock(&((server *)arg)->lock);
+}
+
+/* A round takes the lock for each SE's step, not for the round, and lets
+ * go of it while a customer JS answers (idm_ota_set_lock): an uplink waits
+ * for one step at most. */
 static void *housekeeping(void *arg)
 {
     server *sv = arg;
     while (!*sv->stop) {
         char err[IDM_ERR_MAX];
-        pthread_mutex_lock(&sv->lock);
         (void)idm_ota_tick(sv->engine, err);
-        pthread_mutex_unlock(&sv->lock);
         for (uint32_t i = 0; i < sv->cfg->policy.poll_s * 10 && !*sv->stop; i++)
             usleep(100 * 1000);
     }
@@ -752,6 +765,7 @@ idm_status idm_serve(const idm_serve_opts *o, char err[IDM_ERR_MAX])
     if (rc != IDM_OK)
         goto out;
     pthread_mutex_init(&sv.lock, NULL);
+    idm_ota_set_lock(sv.engine, lock_engine, unlock_engine, &sv);
     net_server_opts so = {
         .service = "idm",
         .listen = listen,

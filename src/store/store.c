@@ -120,6 +120,33 @@ store_status store_read_text(store *s, const char *sql, const store_value *param
     return st;
 }
 
+typedef struct int_out {
+    int64_t v;
+    bool found;
+} int_out;
+
+static store_status int_out_row(void *ctx, const store_value *c, size_t n)
+{
+    int_out *o = ctx;
+    if (n < 1 || c[0].type != STORE_V_INT)
+        return STORE_ERR_CORRUPT;
+    o->v = c[0].i;
+    o->found = true;
+    return STORE_OK;
+}
+
+store_status store_read_int(store *s, const char *sql, const store_value *params, size_t n, int64_t *out)
+{
+    if (s == NULL || out == NULL)
+        return STORE_ERR_ARGUMENT;
+    int_out o = {0, false};
+    store_status st = s->drv->exec(s, sql, params, n, int_out_row, &o, NULL);
+    if (st == STORE_OK && !o.found)
+        st = STORE_ERR_NOT_FOUND;
+    *out = st == STORE_OK ? o.v : 0;
+    return st;
+}
+
 store_status store_eui_parse(const char *text, uint64_t *out)
 {
     uint64_t v = 0;
@@ -166,6 +193,11 @@ int store_schema_version(const store *s)
     return s != NULL ? s->schema_version : 0;
 }
 
+bool store_txn_excludes_writers(const store *s)
+{
+    return s != NULL && !s->drv->row_locks;
+}
+
 int store_schema_latest(void)
 {
     return STORE_SCHEMA_COUNT;
@@ -176,14 +208,42 @@ int store_schema_latest(void)
  * conflict-free, so this is a safety net, not the mechanism. */
 #define TXN_ATTEMPTS 5
 
+/* Inside a transaction, fn runs under a savepoint: its writes are undone
+ * alone when it fails, and become durable only with the enclosing
+ * transaction's commit. Not retried here: a conflict is the enclosing
+ * transaction's to retry. Both databases take the same SQL, and a
+ * savepoint name may repeat (the latest one of that name is meant). */
+static store_status nested_txn(store *s, store_status (*fn)(store *s, void *ctx), void *ctx)
+{
+    store_status st = s->drv->script(s, "SAVEPOINT ferry_nested");
+    if (st != STORE_OK)
+        return st;
+    s->txn_depth++;
+    st = fn(s, ctx);
+    s->txn_depth--;
+    if (st != STORE_OK) {
+        store_status undo = s->drv->script(s, "ROLLBACK TO SAVEPOINT ferry_nested");
+        if (undo == STORE_OK)
+            undo = s->drv->script(s, "RELEASE SAVEPOINT ferry_nested");
+        /* a savepoint that cannot be undone leaves the enclosing
+         * transaction unusable: make sure it is rolled back */
+        return undo == STORE_OK ? st : STORE_ERR_BACKEND;
+    }
+    return s->drv->script(s, "RELEASE SAVEPOINT ferry_nested");
+}
+
 store_status store_txn(store *s, store_status (*fn)(store *s, void *ctx), void *ctx)
 {
     assert(s != NULL && s->conn != NULL && fn != NULL);
+    if (s->txn_depth > 0)
+        return nested_txn(s, fn, ctx);
     store_status st = STORE_ERR_BUSY;
     for (int attempt = 0; attempt < TXN_ATTEMPTS; attempt++) {
         st = s->drv->begin(s);
         if (st == STORE_OK) {
+            s->txn_depth = 1;
             st = fn(s, ctx);
+            s->txn_depth = 0;
             if (st == STORE_OK)
                 st = s->drv->commit(s);
             else

@@ -120,6 +120,13 @@ const char *store_backend_name(const store *s);
 /* The schema version the database is at after open. */
 int store_schema_version(const store *s);
 
+/* True where a write transaction excludes every other writer of the
+ * database, in any process, from its begin to its end (SQLite: BEGIN
+ * IMMEDIATE takes the writer lock); false where writers run at once and
+ * keep apart by row locks (PostgreSQL, READ COMMITTED). What one such
+ * transaction reads and writes can never interleave with another's. */
+bool store_txn_excludes_writers(const store *s);
+
 /* The schema version this binary migrates to. */
 int store_schema_latest(void);
 

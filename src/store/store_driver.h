@@ -73,11 +73,12 @@ struct store {
     void *conn;      /* sqlite3 * or PGconn * */
     void *cache;     /* driver-private (SQLite's prepared statements) */
     int schema_version;
+    int txn_depth;   /* store_txn calls open now: 0 none, above 1 = savepoints */
     char error[256]; /* the last database message, never with parameters */
 };
 
 /* The migrations (store_schema.c); version i + 1 is element i. */
-#define STORE_SCHEMA_COUNT 12
+#define STORE_SCHEMA_COUNT 13
 extern const char *const store_schema_sqlite[STORE_SCHEMA_COUNT];
 extern const char *const store_schema_pg[STORE_SCHEMA_COUNT];
 
@@ -90,7 +91,9 @@ void store_set_error(store *s, const char *prefix, const char *msg);
 /* Runs `fn` in a write transaction: begin, fn, commit; rollback on any
  * error; retried a few times when the driver reports STORE_ERR_BUSY from a
  * conflict it knows is transient (a PostgreSQL serialization failure or
- * deadlock). */
+ * deadlock). Called inside another store_txn, `fn` runs under a savepoint
+ * instead: undone alone when it fails, durable only with the enclosing
+ * commit, never retried by itself. */
 store_status store_txn(store *s, store_status (*fn)(store *s, void *ctx), void *ctx);
 
 /* EUIs are stored as 16 uppercase hex digits: readable in psql and the
@@ -104,6 +107,11 @@ store_status store_eui_parse(const char *text, uint64_t *out);
  * For the PEM bundles kept apart from their rows. */
 store_status store_read_text(store *s, const char *sql, const store_value *params, size_t n, char *out, size_t cap,
                              size_t *len);
+
+/* The one INTEGER column of the first row `sql` selects into *out:
+ * STORE_ERR_NOT_FOUND without a row, STORE_ERR_CORRUPT when it is not an
+ * integer. */
+store_status store_read_int(store *s, const char *sql, const store_value *params, size_t n, int64_t *out);
 
 int64_t store_now(void);
 

@@ -56,7 +56,9 @@ typedef struct store_idm_se {
 
 /* Runs fn(s, ctx) in one write transaction (rolled back when fn fails, or
  * when the commit does; retried as a whole on a transient conflict, so fn
- * must be repeatable). Everything below may run inside it. */
+ * must be repeatable). Everything below may run inside it, store_idm_txn
+ * too: a transaction inside a transaction is a savepoint (store_txn), undone
+ * alone when its fn fails, durable only with the enclosing commit. */
 store_status store_idm_txn(store *s, store_status (*fn)(store *s, void *ctx), void *ctx) STORE_MUST_CHECK;
 
 /* Inserts a secure element; STORE_ERR_EXISTS if the DevEUI is known. */

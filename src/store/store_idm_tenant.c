@@ -448,6 +448,64 @@ store_status store_idm_work_list(store *s, store_idm_work what, const uint64_t *
     return store_idm_eui_page(s, WORK_SQL[what], NULL, 0, after, out, cap, count);
 }
 
+store_status store_idm_join_check_due(store *s, int64_t now, const uint64_t *after, uint64_t *out, size_t cap,
+                                      size_t *count)
+{
+    const store_value x[] = {SV_INT(now)};
+    return store_idm_eui_page(s,
+                              "SELECT e.dev_eui FROM idm_se e LEFT JOIN idm_join_check j ON j.dev_eui = e.dev_eui "
+                              "WHERE e.state = 'profile_delivered' AND (j.dev_eui IS NULL OR j.delivered_at <> "
+                              "e.updated_at OR j.due_at <= $3)" WORK_PAGE,
+                              x, 1, after, out, cap, count);
+}
+
+/* The count goes on within one delivery and starts again at 1 in a new
+ * one (the SE's updated_at moved). */
+static const char JOIN_CHECK_LATER[] =
+    "INSERT INTO idm_join_check (dev_eui, delivered_at, due_at, checks) "
+    "SELECT e.dev_eui, e.updated_at, CAST($2 AS BIGINT), 1 FROM idm_se e WHERE e.dev_eui = $1 "
+    "ON CONFLICT (dev_eui) DO UPDATE SET due_at = excluded.due_at, "
+    "checks = CASE WHEN idm_join_check.delivered_at = excluded.delivered_at THEN idm_join_check.checks + 1 ELSE 1 END, "
+    "delivered_at = excluded.delivered_at";
+
+typedef struct join_check_job {
+    uint64_t dev_eui;
+    int64_t now;
+    uint32_t first_s, max_s;
+    int64_t due_at;
+} join_check_job;
+
+static store_status join_check_fn(store *s, void *ctx)
+{
+    join_check_job *j = ctx;
+    char dev[17];
+    store_eui_text(j->dev_eui, dev);
+    const store_value p[] = {SV_TEXT(dev), SV_INT(j->now)};
+    int64_t changes = 0, k = 0;
+    store_status st = s->drv->exec(s, JOIN_CHECK_LATER, p, 2, NULL, NULL, &changes);
+    if (st == STORE_OK && changes != 1)
+        st = STORE_ERR_NOT_FOUND;
+    if (st == STORE_OK)
+        st = store_read_int(s, "SELECT checks FROM idm_join_check WHERE dev_eui = $1", p, 1, &k);
+    if (st != STORE_OK)
+        return st;
+    uint64_t wait = k >= 1 && k <= 32 ? (uint64_t)j->first_s << (k - 1) : j->max_s;
+    j->due_at = j->now + (int64_t)(wait < j->max_s ? wait : j->max_s);
+    const store_value q[] = {SV_TEXT(dev), SV_INT(j->due_at)};
+    return s->drv->exec(s, "UPDATE idm_join_check SET due_at = $2 WHERE dev_eui = $1", q, 2, NULL, NULL, NULL);
+}
+
+store_status store_idm_join_check_later(store *s, uint64_t dev_eui, int64_t now, uint32_t first_s, uint32_t max_s,
+                                        int64_t *due_at)
+{
+    if (s == NULL || due_at == NULL || first_s == 0 || first_s > max_s)
+        return STORE_ERR_ARGUMENT;
+    join_check_job j = {dev_eui, now, first_s, max_s, 0};
+    store_status st = store_txn(s, join_check_fn, &j);
+    *due_at = st == STORE_OK ? j.due_at : 0;
+    return st;
+}
+
 /* ---------------------------------------------------------------- over-the-air state */
 
 static store_status ota_row(void *ctx, const store_value *c, size_t n)

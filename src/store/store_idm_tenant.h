@@ -207,6 +207,20 @@ typedef enum store_idm_work {
 store_status store_idm_work_list(store *s, store_idm_work what, const uint64_t *after, uint64_t *out, size_t cap,
                                  size_t *count) STORE_MUST_CHECK;
 
+/* Customer joins to ask about (docs/idm.md, "Housekeeping"): the SEs in
+ * profile_delivered whose check is due at `now`: never checked in this
+ * delivery, or due_at <= now. A page as above. */
+store_status store_idm_join_check_due(store *s, int64_t now, const uint64_t *after, uint64_t *out, size_t cap,
+                                      size_t *count) STORE_MUST_CHECK;
+/* Records that a check of the SE at `now` found no join yet, in one
+ * transaction: the k-th such check of this delivery makes the next one due
+ * first_s * 2^(k-1) seconds later, at most max_s (1 <= first_s <= max_s),
+ * into *due_at. The delivery is the SE's updated_at as stored now: once the
+ * SE's state changes, the record no longer applies and k starts again.
+ * STORE_ERR_NOT_FOUND for an unknown SE. */
+store_status store_idm_join_check_later(store *s, uint64_t dev_eui, int64_t now, uint32_t first_s, uint32_t max_s,
+                                        int64_t *due_at) STORE_MUST_CHECK;
+
 /* ---- over-the-air state ---- */
 /* NOT_FOUND when the SE has none yet (*out is then the fresh state: tx_next
  * 1, rx_last 0, exists false). */

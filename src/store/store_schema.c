@@ -317,6 +317,20 @@
     "CREATE INDEX idm_se_maker ON idm_se (maker, dev_eui);"                                            \
     "CREATE INDEX idm_cmd_origin ON idm_cmd (origin, dev_eui, seq);"
 
+/* Version 13: when the housekeeping next asks a customer JS whether a
+ * delivered SE joined it (docs/idm.md, "Housekeeping": customer joins, with
+ * a back-off per SE). A row is written when a check found no join; it
+ * holds for the delivery it was made for (delivered_at = the SE's
+ * updated_at then): a later delivery is checked at once. Self-contained
+ * (one new table, nothing else touched) so that it can be renumbered at a
+ * merge. */
+#define V13(BLOB, KEY)                                                                                     \
+    "CREATE TABLE idm_join_check ("                                                                   \
+    " dev_eui " KEY " PRIMARY KEY CHECK (length(dev_eui) = 16),"                                        \
+    " delivered_at BIGINT NOT NULL,"                                                                  \
+    " due_at BIGINT NOT NULL,"                                                                        \
+    " checks INTEGER NOT NULL CHECK (checks >= 0));"
+
 const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V1("BLOB", "TEXT", " WITHOUT ROWID"),
     V2("BLOB", "TEXT"),
@@ -330,6 +344,7 @@ const char *const store_schema_sqlite[STORE_SCHEMA_COUNT] = {
     V10("BLOB", "TEXT"),
     V11("BLOB", "TEXT"),
     V12("BLOB", "TEXT"),
+    V13("BLOB", "TEXT"),
 };
 
 const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
@@ -345,4 +360,5 @@ const char *const store_schema_pg[STORE_SCHEMA_COUNT] = {
     V10("BYTEA", "TEXT COLLATE \"C\""),
     V11("BYTEA", "TEXT COLLATE \"C\""),
     V12("BYTEA", "TEXT COLLATE \"C\""),
+    V13("BYTEA", "TEXT COLLATE \"C\""),
 };

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "idm/idm_core.h"
+#include "idm_test_env.h"
 #include "js/js.h"
 #include "mls/mls_cmd.h"
 
@@ -45,27 +46,19 @@ static char root[64];
 /* A deployment in root/name made by the CLI's init path. */
 static void make_deployment(const char *name, char dir[256])
 {
-    snprintf(dir, 256, "%s/%s", root, name);
-    static const js_join_eui_range je = {0x70B3D57ED0000000ull, 64};
-    js_init_opts o = {.join_euis = &je, .n_join_euis = 1, .listen = "127.0.0.1:0"};
-    char jerr[JS_ERR_MAX], err[IDM_ERR_MAX], tok[IDM_TENANT_TOKEN_HEX + 1];
-    assert_int_equal(js_deploy_init(dir, &o, jerr), JS_OK);
-    assert_int_equal(idm_config_init(dir, "127.0.0.1:0", tok, err), IDM_OK);
+    idm_test_deployment(root, name, dir);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(root, sizeof root, "/tmp/ferry-idmcore-XXXXXX");
-    return mkdtemp(root) != NULL ? 0 : -1;
+    return idm_test_root_make(root, "idmcore");
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return idm_test_root_remove(root);
 }
 
 static void opens_a_fresh_deployment(void **state)

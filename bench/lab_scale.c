@@ -14,11 +14,12 @@
  *     src/lab/lab_radio.c (airtime, device and gateway duty cycle, collisions,
  *     half-duplex, an ADR-like DR spread, a seeded generator) and an ideal
  *     network server that answers at once, every device taking the
- *     activation as it travels now; cells larger than --max-cell are
+ *     activation as it travels now (--profile before: as it did before
+ *     issue 15, to compare); cells larger than --max-cell are
  *     projected linearly from the largest one simulated (a saturated cell's
  *     time grows with its devices), and the table says which.
  *
- *   lab_scale [--max-cell N (default 100)] [--seed S]
+ *   lab_scale [--max-cell N (default 100)] [--seed S] [--profile now|before]
  *
  * Prints figures; asserts nothing.
  */
@@ -196,7 +197,7 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static cell_result run_cell(size_t n, uint64_t seed)
+static cell_result run_cell(size_t n, uint64_t seed, profile_kind kind)
 {
     cell_result r;
     memset(&r, 0, sizeof r);
@@ -208,7 +209,7 @@ static cell_result run_cell(size_t n, uint64_t seed)
     step plan[6][MAX_STEPS];
     size_t plan_n[6];
     for (uint8_t dr = 0; dr < 6; dr++)
-        plan_n[dr] = activation(dr, PROFILE_NOW, plan[dr]);
+        plan_n[dr] = activation(dr, kind, plan[dr]);
     heap h = {0};
     if (d == NULL || done == NULL || m == NULL)
         goto out;
@@ -335,11 +336,19 @@ int main(int argc, char **argv)
 {
     size_t max_cell = 100;
     uint64_t seed = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--max-cell") == 0)
-            max_cell = strtoul(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--seed") == 0)
-            seed = strtoull(argv[i + 1], NULL, 10);
+    profile_kind kind = PROFILE_NOW;
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v != NULL && strcmp(argv[i], "--max-cell") == 0)
+            max_cell = strtoul(v, NULL, 10);
+        else if (v != NULL && strcmp(argv[i], "--seed") == 0)
+            seed = strtoull(v, NULL, 10);
+        else if (v != NULL && strcmp(argv[i], "--profile") == 0 && (strcmp(v, "now") == 0 || strcmp(v, "before") == 0))
+            kind = strcmp(v, "now") == 0 ? PROFILE_NOW : PROFILE_BEFORE;
+        else {
+            fprintf(stderr, "usage: lab_scale [--max-cell N] [--seed S] [--profile now|before]\n");
+            return 2;
+        }
     }
     printf("== minimum frames and time on air of one activation (bootstrap join, the profile, each command's "
            "response and its ack, customer join, confirming uplink)\n"
@@ -363,8 +372,9 @@ int main(int argc, char **argv)
         printf("DR%-2u %-10s | %4u %4u %6u %11.1f %11.1f | %4u %4u %6u %11.1f %11.1f\n", dr, name, up, down, up + down,
                au, ad, bup, bdown, bup + bdown, bau, bad);
     }
-    printf("\n== time to activate N devices behind G gateways (one cell of N/G devices simulated; seed %llu)\n",
-           (unsigned long long)seed);
+    printf("\n== time to activate N devices behind G gateways (one cell of N/G devices simulated; seed %llu; the "
+           "profile as it travels %s)\n",
+           (unsigned long long)seed, kind == PROFILE_NOW ? "now" : "before");
     static const size_t N[] = {10000, 100000, 1000000};
     static const size_t G[] = {1, 10, 100};
     size_t sizes[16];
@@ -378,7 +388,7 @@ int main(int argc, char **argv)
                 known |= sizes[k] == c;
             if (!known && c <= max_cell) {
                 sizes[n_sizes] = c;
-                res[n_sizes] = run_cell(c, seed);
+                res[n_sizes] = run_cell(c, seed, kind);
                 fprintf(stderr, "lab_scale: a cell of %zu devices simulated\n", c);
                 printf("# cell of %7zu devices: last active after %.0f s (median %.0f s), %.1f frames and %.2f s on air "
                        "per device, %llu uplinks lost to collisions, %llu downlinks the gateway's duty cycle refused%s\n",

@@ -745,6 +745,18 @@ static void join_nonce_floors(void **state)
 }
 
 /* The server end in the token against the SE end in software. */
+/* INSTALL of profile 1 on acme's JoinEUI for SE DEV, flags 0, its keys
+ * not filled in. */
+static void install_of_dev(mls_cmd *c)
+{
+    memset(c, 0, sizeof *c);
+    c->type = MLS_T_INSTALL;
+    c->u.install.profile_id = 1;
+    c->u.install.join_eui = 0x70B3D57ED00A0000ull;
+    c->u.install.dev_eui = DEV;
+    c->u.install.mac_version = MLS_MAC_1_0_4;
+}
+
 static void mls_token_vs_se(void **state)
 {
     (void)state;
@@ -763,12 +775,7 @@ static void mls_token_vs_se(void **state)
     /* a profile key made in the token, wrapped for the SE */
     assert_int_equal(hsm_key_generate(G.s, HSM_KEY_WORKING, &key), HSM_OK);
     mls_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = MLS_T_INSTALL;
-    cmd.u.install.profile_id = 1;
-    cmd.u.install.join_eui = 0x70B3D57ED00A0000ull;
-    cmd.u.install.dev_eui = DEV;
-    cmd.u.install.mac_version = MLS_MAC_1_0_4;
+    install_of_dev(&cmd);
     assert_int_equal(mls_wrap_key(&srv, &key, cmd.u.install.nwk_key_wrapped, MLS_WRAPPED_LEN), MLS_OK);
     uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX], out[MLS_BODY_MAX];
     size_t bl = 0, ml = 0, ol = 0;
@@ -962,13 +969,7 @@ static void two_command_profile_completes(void **state)
     store_idm_cmd *cmd = calloc(2, sizeof *cmd);
     assert_non_null(cmd);
     mls_cmd c;
-    memset(&c, 0, sizeof c);
-    c.type = MLS_T_INSTALL;
-    c.u.install.profile_id = 1;
-    c.u.install.join_eui = 0x70B3D57ED00A0000ull;
-    c.u.install.dev_eui = DEV;
-    c.u.install.mac_version = MLS_MAC_1_0_4;
-    c.u.install.max_join_attempts = 8;
+    install_of_dev(&c);
     assert_int_equal(idm_seal_cmd(&srv, &c, 0, &cmd[0], (int64_t)time(NULL) + 600), IDM_OK);
     memset(&c, 0, sizeof c);
     c.type = MLS_T_ACTIVATE;

@@ -290,7 +290,8 @@ static bool idm_exchange(world *w, uint8_t type, const mls_cmd *cmd, uint8_t *rt
     for (int round = 0; round < 400; round++) {
         uint8_t frag[FRAME];
         size_t flen = 0;
-        if (sending && !mls_frag_tx_done(&tx)) {
+        /* the answer ends the command's transfer, acked or not (docs/mls.md 6.3) */
+        if (sending && !have_answer && !mls_frag_tx_done(&tx)) {
             assert_int_equal(mls_frag_tx_next(&tx, FRAME, frag, &flen), MLS_OK);
             if (flen == 0) {
                 mls_frag_tx_rewind(&tx);
@@ -308,7 +309,7 @@ static bool idm_exchange(world *w, uint8_t type, const mls_cmd *cmd, uint8_t *rt
         if (!uplink(w, up, &ulen))
             return false;
         if (ulen == 0) {
-            if (have_answer && (!sending || mls_frag_tx_done(&tx)))
+            if (have_answer)
                 break;
             continue;
         }

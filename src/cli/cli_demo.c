@@ -915,7 +915,7 @@ static bool pick_transfer(demo *d, size_t i) { (void)d; return i % 4 == 0 && i +
 static bool pick_renew(demo *d, size_t i) { (void)d; return i % 4 == 1; }
 
 /* A step's wall-time budget: `base` seconds, and more for large fleets (the
- * profile step moves about 10 frames a device at a few hundred a second). */
+ * profile step moves about 9 frames a device at a few hundred a second). */
 static double budget(const demo *d, double base, double per_device)
 {
     return (base + per_device * (double)d->n) * cli_build_slowness();

@@ -653,11 +653,43 @@ static int js_add(int argc, char **argv)
     return cli_json_emit(prog, out, e);
 }
 
-/* `idm claim --file F --tenant ID`: one idm_claim per line, each its own
- * transaction and audit entry, so a bad line stops nothing. Prints a result
- * per line and the counts, as POST /api/v1/claims answers; exit 1 when any
- * claim failed. Blank lines and lines starting with # are skipped. The
- * lines, and stdio's buffer of the file, hold owner tokens: all wiped. */
+/* `idm claim --file F --tenant ID`: the lines' claims in batches of
+ * IDM_CLAIM_BATCH_MAX, each batch one transaction (idm_claim_many), each
+ * line its own result and audit entry, so a bad line stops nothing. Prints
+ * a result per line, in the file's order, and the counts, as POST
+ * /api/v1/claims answers; exit 1 when any claim failed. Blank lines and
+ * lines starting with # are skipped. The lines, the batch's tokens and
+ * stdio's buffer of the file hold owner tokens: all wiped. */
+typedef struct claim_pending {
+    idm_claim_item item[IDM_CLAIM_BATCH_MAX];
+    char tok[IDM_CLAIM_BATCH_MAX][2 * IDM_OWNER_TOKEN_LEN + 1];
+    json_t *res[IDM_CLAIM_BATCH_MAX];    /* its line's result object, already in the results array */
+    size_t n;
+} claim_pending;
+
+static int claim_flush(idm_core *c, const char *tenant, claim_pending *p, uint64_t *claimed, uint64_t *failed)
+{
+    if (p->n == 0)
+        return 0;
+    idm_status st = idm_claim_many(idm_core_store(c), tenant, "cli", p->item, p->n);
+    int e = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        idm_claim_item *it = &p->item[i];
+        idm_status r = st == IDM_OK ? it->result : st;
+        if (r == IDM_OK) {
+            (*claimed)++;
+            e |= cli_json_set_str(p->res[i], "Claim", "claimed");
+            e |= cli_json_set_bool(p->res[i], "Already", it->already);
+        } else {
+            (*failed)++;
+            e |= cli_json_set_str(p->res[i], "Error", st == IDM_OK && it->err[0] != '\0' ? it->err : idm_strerror(r));
+        }
+    }
+    lw_secure_wipe(p->tok, sizeof p->tok);
+    p->n = 0;
+    return e;
+}
+
 static int claim_file(const char *prog, const char *path, const char *tenant)
 {
     FILE *in = fopen(path, "r");
@@ -668,10 +700,12 @@ static int claim_file(const char *prog, const char *path, const char *tenant)
     char iobuf[4096];
     setvbuf(in, iobuf, _IOFBF, sizeof iobuf);
     idm_core *c = NULL;
-    int rc = cli_idm_open(prog, false, &c);
+    claim_pending *p = calloc(1, sizeof *p);
+    int rc = p == NULL ? CLI_EXIT_FAIL : cli_idm_open(prog, false, &c);
     if (rc != CLI_EXIT_OK) {
         fclose(in);
         lw_secure_wipe(iobuf, sizeof iobuf);
+        free(p);
         return rc;
     }
     json_t *results = json_array();
@@ -688,36 +722,39 @@ static int claim_file(const char *prog, const char *path, const char *tenant)
             while (ch != EOF && ch != '\n')
                 ch = fgetc(in);
         }
-        const char *p = line + strspn(line, " \t\r\n");
-        if (!too_long && (*p == '\0' || *p == '#')) {
+        const char *s = line + strspn(line, " \t\r\n");
+        if (!too_long && (*s == '\0' || *s == '#')) {
             lw_secure_wipe(line, sizeof line);
             continue;
         }
         uint64_t dev = 0;
-        char tok[2 * IDM_OWNER_TOKEN_LEN + 1] = "", err[IDM_ERR_MAX] = "";
-        bool parsed = false, already = false;
+        char err[IDM_ERR_MAX] = "";
         idm_status st = IDM_ERR_INPUT;
         if (too_long)
             snprintf(err, sizeof err, "longer than %zu characters", sizeof line - 1);
-        else if ((st = idm_claim_line_parse(line, &dev, tok, err)) == IDM_OK) {
-            parsed = true;
-            st = idm_claim(idm_core_store(c), dev, tenant, tok, "cli", &already, err);
-        }
-        lw_secure_wipe(tok, sizeof tok);
+        else
+            st = idm_claim_line_parse(line, &dev, p->tok[p->n], err);
         lw_secure_wipe(line, sizeof line);
         json_t *res = json_object();
-        e |= cli_json_set_uint(res, "Line", lineno);
-        e |= parsed ? cli_json_set_be(res, "DevEUI", dev, 16) : cli_json_set_obj(res, "DevEUI", json_null());
-        if (st == IDM_OK) {
-            claimed++;
-            e |= cli_json_set_str(res, "Claim", "claimed");
-            e |= cli_json_set_bool(res, "Already", already);
-        } else {
-            failed++;
-            e |= cli_json_set_str(res, "Error", err[0] != '\0' ? err : idm_strerror(st));
-        }
         e |= res != NULL && json_array_append_new(results, res) == 0 ? 0 : -1;
+        if (e != 0)
+            break;
+        e |= cli_json_set_uint(res, "Line", lineno);
+        if (st != IDM_OK) {
+            failed++;
+            e |= cli_json_set_obj(res, "DevEUI", json_null());
+            e |= cli_json_set_str(res, "Error", err[0] != '\0' ? err : idm_strerror(st));
+            continue;
+        }
+        e |= cli_json_set_be(res, "DevEUI", dev, 16);
+        p->item[p->n] = (idm_claim_item){.dev_eui = dev, .owner_token = p->tok[p->n]};
+        p->res[p->n++] = res;
+        if (p->n == IDM_CLAIM_BATCH_MAX)
+            e |= claim_flush(c, tenant, p, &claimed, &failed);
     }
+    e |= claim_flush(c, tenant, p, &claimed, &failed);
+    lw_secure_wipe(p, sizeof *p);
+    free(p);
     bool read_error = ferror(in) != 0;
     fclose(in);
     lw_secure_wipe(iobuf, sizeof iobuf);

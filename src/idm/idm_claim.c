@@ -15,6 +15,7 @@
 
 #include <mbedtls/sha256.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void eui_text(uint64_t eui, char out[17])
@@ -193,6 +194,52 @@ idm_status idm_claim(store *db, uint64_t dev_eui, const char *tenant_id, const c
     if (already != NULL)
         *already = j.already;
     return j.result;
+}
+
+typedef struct claim_batch {
+    claim_job *jobs;
+    size_t n;
+} claim_batch;
+
+static store_status claim_batch_fn(store *s, void *ctx)
+{
+    claim_batch *b = ctx;
+    for (size_t i = 0; i < b->n; i++) {
+        store_status st = claim_fn(s, &b->jobs[i]);
+        if (st != STORE_OK)
+            return st;
+    }
+    return STORE_OK;
+}
+
+idm_status idm_claim_many(store *db, const char *tenant_id, const char *actor, idm_claim_item *items, size_t n)
+{
+    if (db == NULL || tenant_id == NULL || items == NULL || n == 0 || n > IDM_CLAIM_BATCH_MAX)
+        return IDM_ERR_ARGUMENT;
+    claim_job *jobs = calloc(n, sizeof *jobs);
+    if (jobs == NULL)
+        return IDM_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        items[i].err[0] = '\0';
+        jobs[i] = (claim_job){.dev_eui = items[i].dev_eui, .tenant_id = tenant_id, .owner_token = items[i].owner_token,
+                              .actor = actor, .err = items[i].err};
+    }
+    claim_batch b = {jobs, n};
+    if (store_idm_txn(db, claim_batch_fn, &b) == STORE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            items[i].result = jobs[i].result;
+            items[i].already = jobs[i].already;
+            if (jobs[i].result == IDM_ERR_NOT_FOUND && items[i].err[0] == '\0')
+                snprintf(items[i].err, IDM_ERR_MAX, "no such secure element");
+        }
+    } else {
+        /* rolled back as a whole: each on its own, as idm_claim */
+        for (size_t i = 0; i < n; i++)
+            items[i].result = idm_claim(db, items[i].dev_eui, tenant_id, items[i].owner_token, actor,
+                                        &items[i].already, items[i].err);
+    }
+    free(jobs);
+    return IDM_OK;
 }
 
 /* ---------------------------------------------------------------- claims files */

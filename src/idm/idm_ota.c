@@ -577,7 +577,8 @@ static store_status start_fn(store *s, void *ctx)
 }
 
 /* The next fragment of the SE's current command into frame[*len]. */
-static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool got_ack, uint8_t *frame, size_t *len)
+static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool got_ack, int32_t queued_down,
+                          uint8_t *frame, size_t *len)
 {
     *len = 0;
     store_idm_cmd *c = malloc(sizeof *c);
@@ -621,9 +622,12 @@ static void next_fragment(idm_ota *e, store_idm_ota *ota, size_t max_dl, bool go
         if (mls_frag_tx_next(tx, cap, frame, len) != MLS_OK)
             *len = 0;
     }
-    if (*len == 0 && !got_ack) {
+    if (*len == 0 && !got_ack && queued_down <= 0) {
         /* Nothing left in this round and no ack came: back off, then a new
-         * round of only the fragments not acked. */
+         * round of only the fragments not acked. Not while the NS still
+         * holds one of our downlinks for the device (its gateway had no air
+         * for it yet): that one is not lost, and a copy behind it in the
+         * queue would take a window the next fragment could use. */
         uint32_t shift = c->rounds < 16 ? c->rounds : 16;
         uint64_t wait = (uint64_t)e->pol.retry_base_s << shift;
         if (wait > e->pol.retry_max_s)
@@ -675,7 +679,7 @@ static bool apply_ack(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, size_t
  * and acted on when complete, and acknowledged; anything else gets the next
  * fragment of the current command. */
 static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, const uint8_t *plain, size_t len,
-                     size_t cap, uint8_t *frame, size_t *flen)
+                     size_t cap, int32_t queued_down, uint8_t *frame, size_t *flen)
 {
     bool got_ack = false, want_rx_ack = false;
     mls_frag_rx *rx = NULL;
@@ -710,7 +714,7 @@ static void exchange(idm_ota *e, const store_idm_se *se, store_idm_ota *ota, con
         if (mls_frag_rx_ack(rx, cap, frame, flen) != MLS_OK)
             *flen = 0;
     } else {
-        next_fragment(e, ota, cap, got_ack, frame, flen);
+        next_fragment(e, ota, cap, got_ack, queued_down, frame, flen);
     }
 }
 
@@ -749,7 +753,7 @@ idm_status idm_ota_relay(idm_ota *e, uint64_t dev_eui, const uint8_t *frame, siz
     uint8_t buf[242];
     size_t cap = max_downlink > sizeof buf ? sizeof buf : max_downlink;
     if (ss == STORE_OK || ss == STORE_ERR_NOT_FOUND)
-        exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, buf, out_len);
+        exchange(e, &se, &ota, len > 0 ? frame : NULL, len, cap, -1, buf, out_len);
     lease_give_back(e, dev_eui);
     memcpy(out, buf, *out_len);
     lw_secure_wipe(buf, sizeof buf);
@@ -830,7 +834,7 @@ idm_status idm_ota_uplink(idm_ota *e, const idm_uplink *u, idm_downlink *dl, cha
      * 200 carries MLS frames to read. */
     size_t flen = 0;
     size_t cap = u->max_downlink > sizeof frame ? sizeof frame : u->max_downlink;
-    exchange(e, &se, &ota, u->fport == IDM_MLS_FPORT ? plain : NULL, u->frm_len, cap, frame, &flen);
+    exchange(e, &se, &ota, u->fport == IDM_MLS_FPORT ? plain : NULL, u->frm_len, cap, u->queued_down, frame, &flen);
     /* Remember the uplink for de-duplication (best effort: a writer that
      * moved the row meanwhile wins, and a repeat is harmless anyway). */
     store_idm_ota now_row, seen;

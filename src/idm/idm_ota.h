@@ -248,6 +248,8 @@ typedef struct idm_uplink {
     uint8_t frm[242];             /* encrypted with AppSKey, as received */
     size_t max_downlink;          /* MaxDownlinkPayload */
     uint32_t next_af_cnt_down;
+    int32_t queued_down;          /* DownlinkQueued: downlinks the NS still holds for the
+                                     device, not yet sent; -1 when the NS does not say */
 } idm_uplink;
 
 typedef struct idm_downlink {

@@ -184,6 +184,14 @@ static void handle_uplink(server *sv, const net_request *rq, reply *r)
         bad = "MaxDownlinkPayload: a number";
     else if (!json_u32(o, "NextAFCntDown", &u.next_af_cnt_down))
         bad = "NextAFCntDown: a number";
+    u.queued_down = -1;
+    uint32_t queued = 0;
+    if (bad == NULL && json_object_get(o, "DownlinkQueued") != NULL) {
+        if (!json_u32(o, "DownlinkQueued", &queued) || queued > 1000)
+            bad = "DownlinkQueued: a number, 0..1000";
+        else
+            u.queued_down = (int32_t)queued;
+    }
     json_decref(o);
     if (bad != NULL) {
         reply_error(r, 400, bad);

@@ -199,7 +199,11 @@ typedef struct worker {
     lab_fleet_counters c;        /* merged into the fleet's at the end of a run */
     pthread_t thread;
     /* simulated clock (lab_dev_sim below) */
-    uint64_t now_us;
+    uint64_t now_us;             /* the time of the event being handled (its cell's clock) */
+    uint64_t max_us;             /* the latest event handled: where the next run starts */
+    uint64_t *hz;                /* per cell: the RX1 its waiting exchanges hold it at */
+    size_t *park_head;           /* per cell: devices due while it waits (SIZE_MAX: none) */
+    size_t *park_next;           /* per device: the next one parked in its cell */
     struct sim_x *sx;
     size_t n_sx;
     size_t *heap;                /* device indices, by next_us */
@@ -318,6 +322,9 @@ void lab_fleet_free(lab_fleet *f)
         free(f->w[i].open);
         free(f->w[i].sx);
         free(f->w[i].heap);
+        free(f->w[i].hz);
+        free(f->w[i].park_head);
+        free(f->w[i].park_next);
         if (f->w[i].ep > 0)
             close(f->w[i].ep);
     }
@@ -811,6 +818,7 @@ static void *work(void *arg)
 #define SIM_POLL_MS 20               /* longest wait for an answer before looking again */
 #define SIM_JITTER_US 1000000u       /* a device's random delay before an exchange */
 #define SIM_PRUNE_US 20000000u       /* frames older than this cannot overlap a new one */
+#define SIM_POLL_BACKOFF_MAX_S 512u  /* longest simulated wait after data uplinks heard nothing */
 
 typedef enum sx_state { SX_AIR, SX_WAIT, SX_DOWN } sx_state;
 
@@ -914,6 +922,25 @@ static size_t heap_pop(worker *w)
     }
 }
 
+/* Devices whose start fell at or past their cell's horizon wait off the
+ * heap, in their cell's list, so that other cells' devices behind them are
+ * not held up; anything that moves the cell's horizon puts them back. */
+static void park(worker *w, unsigned c, size_t i)
+{
+    w->park_next[i] = w->park_head[c];
+    w->park_head[c] = i;
+}
+
+static void unpark(worker *w, unsigned c)
+{
+    for (size_t i = w->park_head[c]; i != SIZE_MAX;) {
+        size_t nx = w->park_next[i];
+        heap_push(w, i);
+        i = nx;
+    }
+    w->park_head[c] = SIZE_MAX;
+}
+
 /* ---- one exchange ---- */
 
 static uint64_t preamble_us(uint8_t sf, uint16_t bw)
@@ -928,12 +955,24 @@ static void sim_finish(worker *w, size_t k, bool silent, uint64_t t_us)
     sim_x *e = &w->sx[k];
     lab_dev *d = e->x.d;
     double backoff = silent ? exchange_silent(&e->x) : 0;
+    if (silent && !e->x.join && d->silent_uplinks > 0) {
+        /* A data uplink that heard nothing: wait 1, 2, 4 .. 512 simulated
+         * seconds before the next one. A device free to send whenever its
+         * own duty cycle allows would poll a cell whose gateway is out of
+         * downlink air (1 % / 10 %) some ten times per downlink it can get,
+         * every poll a round trip through the real servers: wall time and
+         * CPU for nothing. A downlink heard resets the count. */
+        unsigned n = d->silent_uplinks - 1;
+        backoff = (double)(n < 9 ? 1u << n : SIM_POLL_BACKOFF_MAX_S);
+    }
     uint64_t next = t_us + (uint64_t)(backoff * 1e6) + (uint64_t)(draw(d) * SIM_JITTER_US);
     d->next_us = next;
     d->st.sim_s = (double)t_us / 1e6;
     size_t idx = e->x.idx;
+    unsigned c = e->cell;
     release(w, &e->x);
     w->sx[k] = w->sx[--w->n_sx];
+    unpark(w, c);
     lab_fleet *f = w->f;
     pthread_mutex_lock(&f->lock);
     bool more = f->steps[idx] < f->max_steps;
@@ -1111,8 +1150,10 @@ static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint
         }
         if (st != LAB_OK) {
             tx_ack(w, &ce->gw[n], token, st == LAB_ERR_DUTY_CYCLE ? "DUTY_CYCLE" : "COLLISION_PACKET");
-            if (rx1)
+            if (rx1) {
                 e->horizon_us = e->rx2_us; /* the NS may try RX2 */
+                unpark(w, c);
+            }
             return;
         }
         tx_ack(w, &ce->gw[n], token, "NONE");
@@ -1121,6 +1162,7 @@ static void sim_answer(worker *w, unsigned c, size_t n, const lab_txpk *tx, uint
         e->down = *tx;
         e->down_rx2 = rx2;
         e->hear_us = t_d + air;
+        unpark(w, c);
         return;
     }
     /* nobody listens for it (its exchange ended): the gateway still sends */
@@ -1198,10 +1240,20 @@ static void *sim_work(void *arg)
         w->sx = calloc(cap, sizeof *w->sx);
     if (w->heap == NULL) {
         w->heap = calloc(f->n_dev + 1, sizeof *w->heap);
+        w->park_next = calloc(f->n_dev + 1, sizeof *w->park_next);
         w->cap_heap = f->n_dev + 1;
     }
+    if (w->hz == NULL) {
+        w->hz = malloc(f->n_cells * sizeof *w->hz);
+        w->park_head = malloc(f->n_cells * sizeof *w->park_head);
+        for (unsigned c = 0; w->hz != NULL && w->park_head != NULL && c < f->n_cells; c++) {
+            w->hz[c] = UINT64_MAX;
+            w->park_head[c] = SIZE_MAX;
+        }
+    }
     bool ep_ok = w->ep > 0 || sim_epoll_open(w);
-    if (w->sx == NULL || w->heap == NULL || w->cap_heap < f->n_dev + 1 || !ep_ok) {
+    if (w->sx == NULL || w->heap == NULL || w->park_next == NULL || w->hz == NULL || w->park_head == NULL ||
+        w->cap_heap < f->n_dev + 1 || !ep_ok) {
         pthread_mutex_lock(&f->lock);
         f->stop = true;
         pthread_mutex_unlock(&f->lock);
@@ -1212,8 +1264,8 @@ static void *sim_work(void *arg)
     uint64_t spread_us = f->air.start_spread_s > 0 ? (uint64_t)(f->air.start_spread_s * 1e6) : SIM_JITTER_US;
     for (size_t i = 0; i < f->n_dev; i++)
         if (cell_of(f, i) % f->n_workers == (unsigned)(w - f->w)) {
-            if (f->dev[i]->next_us < w->now_us)
-                f->dev[i]->next_us = w->now_us + (uint64_t)(draw(f->dev[i]) * spread_us);
+            if (f->dev[i]->next_us < w->max_us)
+                f->dev[i]->next_us = w->max_us + (uint64_t)(draw(f->dev[i]) * spread_us);
             heap_push(w, i);
         }
     double keepalive_at = now_wall() + KEEPALIVE_S;
@@ -1228,8 +1280,10 @@ static void *sim_work(void *arg)
         }
         double wall = now_wall();
         bool stop = finished(f) && f->stop;
-        uint64_t horizon = UINT64_MAX, t_next = UINT64_MAX;
-        size_t k_next = SIZE_MAX, n_wait = 0;
+        /* Cells share nothing but the servers, so each keeps its own time:
+         * a cell waits at the RX1 of its unanswered exchanges (its horizon)
+         * while the others go on. Pass 1: the guards and the horizons. */
+        size_t n_wait = 0;
         for (size_t k = 0; k < w->n_sx; k++) {
             sim_x *e = &w->sx[k];
             if (e->state == SX_WAIT && (wall >= e->guard || stop)) {
@@ -1239,30 +1293,50 @@ static void *sim_work(void *arg)
                 k--;
                 continue;
             }
+            if (e->state == SX_WAIT) {
+                n_wait++;
+                if (e->horizon_us < w->hz[e->cell])
+                    w->hz[e->cell] = e->horizon_us;
+            }
+        }
+        /* Pass 2: the earliest event of a cell not held at it. */
+        uint64_t t_next = UINT64_MAX;
+        size_t k_next = SIZE_MAX;
+        for (size_t k = 0; k < w->n_sx; k++) {
+            sim_x *e = &w->sx[k];
             uint64_t t = e->state == SX_AIR ? e->end_us : e->state == SX_DOWN ? e->hear_us : UINT64_MAX;
-            if (e->state == SX_WAIT && e->horizon_us < horizon)
-                horizon = e->horizon_us;
-            n_wait += e->state == SX_WAIT;
-            if (t < t_next)
+            if (t < t_next && t < w->hz[e->cell])
                 t_next = t, k_next = k;
         }
         bool start = false;
-        if (!stop && w->n_heap > 0 && w->n_sx < cap && f->dev[w->heap[0]]->next_us < t_next) {
-            t_next = f->dev[w->heap[0]]->next_us;
-            start = true;
+        while (!stop && w->n_heap > 0 && w->n_sx < cap) {
+            size_t i = w->heap[0];
+            uint64_t t = f->dev[i]->next_us;
+            if (t >= t_next)
+                break;
+            unsigned c = cell_of(f, i);
+            if (t < w->hz[c]) {
+                t_next = t;
+                start = true;
+                break;
+            }
+            park(w, c, heap_pop(w));
         }
+        for (size_t k = 0; k < w->n_sx; k++)
+            w->hz[w->sx[k].cell] = UINT64_MAX;
         if (stop && w->n_sx == 0)
             break;
-        if (t_next == UINT64_MAX && horizon == UINT64_MAX)
+        if (t_next == UINT64_MAX && n_wait == 0)
             break; /* nothing on the air, nobody waiting, no device wants more */
         /* flow control: the next uplink's end would push one more */
         bool full = !start && k_next != SIZE_MAX && w->sx[k_next].state == SX_AIR && n_wait >= SIM_WAIT_MAX;
-        if (t_next >= horizon || t_next == UINT64_MAX || full) {
+        if (t_next == UINT64_MAX || full) {
             sim_collect(w, SIM_POLL_MS);
             since_collect = 0;
         } else {
-            if (t_next > w->now_us)
-                w->now_us = t_next;
+            w->now_us = t_next;
+            if (t_next > w->max_us)
+                w->max_us = t_next;
             if (start)
                 sim_start(w);
             else if (w->sx[k_next].state == SX_AIR)
@@ -1278,7 +1352,9 @@ static void *sim_work(void *arg)
             keepalive_at = wall + KEEPALIVE_S;
         }
     }
-    w->c.sim_s = (double)w->now_us / 1e6;
+    for (unsigned c = 0; c < f->n_cells; c++)
+        w->park_head[c] = SIZE_MAX; /* every device goes on the heap again at the next run */
+    w->c.sim_s = (double)w->max_us / 1e6;
     return NULL;
 }
 

@@ -165,6 +165,7 @@ void lab_ns_forward_uplink(lab_ns *ns, lab_session *s, const uint8_t *phy, size_
     e |= json_object_set_new(o, "DR", json_integer(s->last_dr));
     e |= json_object_set_new(o, "MaxDownlinkPayload", json_integer(lab_ns_max_payload(s)));
     e |= json_object_set_new(o, "NextAFCntDown", json_integer(lab_ns_next_afcnt(s)));
+    e |= json_object_set_new(o, "DownlinkQueued", json_integer((json_int_t)s->queued));
     e |= json_object_set_new(o, "RecvTime", json_string(when));
     char body[2048];
     size_t blen = e == 0 ? json_dumpb(o, body, sizeof(body), JSON_COMPACT) : 0;

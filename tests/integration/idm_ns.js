@@ -125,9 +125,38 @@ async function pump(state, idmUrl, tokenFile, rounds, until) {
   console.log(JSON.stringify({ rounds, sent, switched }));
 }
 
+// An NS whose gateway has no air: k uplinks, every downlink the IDM answers
+// with stays in this NS's queue (never reaches the element), and each uplink
+// says how many it holds (DownlinkQueued). Prints how many the IDM made.
+async function hold(state, idmUrl, tokenFile, k) {
+  const st = JSON.parse(fs.readFileSync(state, "utf8"));
+  let held = 0;
+  for (let i = 0; i < k; i++) {
+    const m = se(["mls-uplink", "--frame-max", String(MAXDL)]);
+    const phy = m.FRMPayload && m.FRMPayload.length > 0 ? se(["uplink", "--fport", "200", "--payload", m.FRMPayload]).PHYPayload
+                                                          : se(["uplink", "--fport", "1", "--payload", "00"]).PHYPayload;
+    const b = H(phy);
+    const foptsLen = b[5] & 0x0f;
+    const up = { DevEUI: st.devEui, DevAddr: st.devAddr, SessionKeyID: st.sessionKeyId, FCnt: b.readUInt16LE(6),
+      FPort: b[8 + foptsLen], FRMPayload: b.subarray(9 + foptsLen, b.length - 4).toString("hex"), Confirmed: false,
+      DR: 0, MaxDownlinkPayload: MAXDL, NextAFCntDown: st.fcntDown, DownlinkQueued: held,
+      RecvTime: new Date().toISOString() };
+    const r = await post(idmUrl + "/uplink", tokenFile, up);
+    if (r.status !== 200) die("uplink: " + r.status + " " + JSON.stringify(r.body));
+    for (const d of r.body.Downlinks || []) {
+      if (d.FCnt !== st.fcntDown) die("downlink FCnt " + d.FCnt + " != " + st.fcntDown);
+      st.fcntDown++; // the NS numbered it; the queue then drops it (a gap the element accepts)
+      held++;
+    }
+    fs.writeFileSync(state, JSON.stringify(st), { mode: 0o600 });
+  }
+  console.log(JSON.stringify({ uplinks: k, held }));
+}
+
 (async () => {
   const [cmd, ...a] = process.argv.slice(2);
   if (cmd === "join") await join(a[0], a[1], a[2], a[3], a[4]);
   else if (cmd === "pump") await pump(a[0], a[1], a[2], parseInt(a[3], 10), a[4]);
-  else die("usage: join|pump ...");
+  else if (cmd === "hold") await hold(a[0], a[1], a[2], parseInt(a[3], 10));
+  else die("usage: join|pump|hold ...");
 })().catch((e) => die(e.stack || String(e)));

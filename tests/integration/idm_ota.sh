@@ -178,6 +178,13 @@ check "SE1 joins the IDM's bootstrap Join Server" '[ $? -eq 0 ]'
 # profile: the pump's rounds then only count deliveries, not waiting
 wait_state $SE1 profile_pending
 check "IDM: the profile for SE1 queued once the bootstrap join was served" '[ $? -eq 0 ]'
+# An NS that still holds the IDM's downlinks (its gateway out of air) says
+# so in DownlinkQueued: the IDM sends each fragment once and no new round
+# (retry_base is 0 here) while any is held; once the NS holds none (they
+# were dropped), the next uplinks get the fragments again.
+ns "$tmp/se1.sock" hold "$nsd/se1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 6 >"$tmp/o" 2>"$tmp/err"
+check "SE1: 6 uplinks while the NS holds the IDM's downlinks: the 2 fragments once, no copy ($(cat "$tmp/o"))" \
+    '[ $? -eq 0 ] && grep -q "\"held\":2}" "$tmp/o"'
 ns "$tmp/se1.sock" pump "$nsd/se1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 80 switched >"$tmp/o" 2>"$tmp/err"
 check "SE1: the profile arrives over FPort 200 and the SE switches to it" '[ $? -eq 0 ] && grep -q "\"switched\":true" "$tmp/o"'
 sent1=$(jget sent <"$tmp/o")

@@ -173,6 +173,43 @@ static void tenants_and_tokens(void **state)
     assert_string_equal(list[3].id, "maker");
 }
 
+/* idm_claim_many: one transaction, each item the answer idm_claim gives it
+ * alone, in order (a second claim of the same SE in the batch sees the
+ * first), wrong tokens counted. */
+static void claim_many_as_one_by_one(void **state)
+{
+    (void)state;
+    idm_claim_item it[5];
+    memset(it, 0, sizeof it);
+    it[0] = (idm_claim_item){.dev_eui = DEV, .owner_token = OWNER_HEX};
+    it[1] = (idm_claim_item){.dev_eui = DEV + 1, .owner_token = "00000000000000000000000000000000"};
+    it[2] = (idm_claim_item){.dev_eui = 0x1234, .owner_token = "00000000000000000000000000000000"};
+    it[3] = (idm_claim_item){.dev_eui = DEV + 2, .owner_token = "not-a-token"};
+    it[4] = (idm_claim_item){.dev_eui = DEV, .owner_token = OWNER_HEX};
+    assert_int_equal(idm_claim_many(G.db, "acme", "t", it, 5), IDM_OK);
+    assert_int_equal(it[0].result, IDM_OK);
+    assert_false(it[0].already);
+    assert_int_equal(it[1].result, IDM_ERR_AUTH);
+    assert_int_equal(it[2].result, IDM_ERR_AUTH);
+    assert_string_equal(it[1].err, it[2].err); /* unknown or wrong: one answer */
+    assert_int_equal(it[3].result, IDM_ERR_ARGUMENT);
+    assert_int_equal(it[4].result, IDM_OK);
+    assert_true(it[4].already);
+    uint32_t fails = 0;
+    assert_int_equal(store_idm_claim_failures_get(G.db, DEV + 1, "acme", &fails), STORE_OK);
+    assert_int_equal(fails, 1);
+    store_idm_claim c;
+    assert_int_equal(store_idm_claim_get(G.db, DEV, &c), STORE_OK);
+    assert_int_equal(c.state, STORE_IDM_CLAIM_CLAIMED);
+    assert_string_equal(c.tenant_id, "acme");
+    /* a customer tenant only, as alone */
+    idm_claim_item m = {.dev_eui = DEV + 2, .owner_token = OWNER_HEX};
+    assert_int_equal(idm_claim_many(G.db, "mk", "t", &m, 1), IDM_OK);
+    assert_int_equal(m.result, IDM_ERR_FORBIDDEN);
+    assert_int_equal(idm_claim_many(G.db, "acme", "t", it, 0), IDM_ERR_ARGUMENT);
+    assert_int_equal(idm_claim_many(G.db, "acme", "t", it, IDM_CLAIM_BATCH_MAX + 1), IDM_ERR_ARGUMENT);
+}
+
 static void claim_rules(void **state)
 {
     (void)state;
@@ -1162,6 +1199,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tenants_and_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_many_as_one_by_one, setup, teardown),
         cmocka_unit_test_setup_teardown(js_and_assign, setup, teardown),
         cmocka_unit_test_setup_teardown(lifecycle_events, setup, teardown),
         cmocka_unit_test_setup_teardown(ota_rows, setup, teardown),

@@ -11,7 +11,7 @@
  *       the customer JS's device line (KeyEnvelopes under KEK, read from the
  *       store as idm_provision does), the SE's MLS session opened (root
  *       unwrapped, five purpose keys, WrapDown as a KEK), the keys wrapped
- *       under WrapDown, INSTALL + ACTIVATE sealed; nothing posted or stored;
+ *       under WrapDown, one INSTALL (activating at once) sealed; nothing posted or stored;
  *     - the PKCS#11 floor: the same calls through the hsm API and the
  *       token's lw_crypto directly, no JSON, no MLS code, no store, no wipes
  *       (see floor_one).
@@ -70,7 +70,7 @@ typedef struct bench {
     store_idm_se *se;
     store_idm_ota *ota;
     bool v11;
-    size_t body_len[2];   /* INSTALL and ACTIVATE bodies, as the product seals them */
+    size_t body_len;      /* the INSTALL body, as the product seals it */
     unsigned reopens;
 } bench;
 
@@ -105,10 +105,10 @@ static int token_reopen(bench *b)
 
 /* ---------------------------------------------------------------- product */
 
-static bool prepare_one(bench *b, size_t i, store_idm_cmd cmds[2])
+static bool prepare_one(bench *b, size_t i, store_idm_cmd *cmd)
 {
     char line[1024], err[IDM_ERR_MAX];
-    idm_status st = idm_profile_prepare(b->s, b->db, &b->se[i], &b->js, &b->ota[i], &b->pol, line, sizeof line, cmds,
+    idm_status st = idm_profile_prepare(b->s, b->db, &b->se[i], &b->js, &b->ota[i], &b->pol, line, sizeof line, cmd,
                                         err);
     if (st != IDM_OK)
         fprintf(stderr, "idm_profile: idm_profile_prepare(%016llX): %s: %s\n", (unsigned long long)b->se[i].dev_eui,
@@ -129,8 +129,9 @@ static bool prepare_one(bench *b, size_t i, store_idm_cmd cmds[2])
  *   WrapDown released, hsm_key_derive as KEK   C_DestroyObject, C_DeriveKey
  *   release the root                           C_DestroyObject
  *   lw_key_wrap of each under WrapDown         C_WrapKey
- *   two seals: AES-CTR block by block (one lw_aes_encrypt per 16 bytes of
- *   body) and one CMAC over DevEUI|header|ciphertext
+ *   one seal (INSTALL, activating at once): AES-CTR block by block (one
+ *   lw_aes_encrypt per 16 bytes of body) and one CMAC over
+ *   DevEUI|header|ciphertext
  *                                              C_EncryptInit+C_Encrypt, C_SignInit+C_Sign
  *   release the five MLS keys and the profile keys   C_DestroyObject
  */
@@ -202,8 +203,7 @@ static bool floor_one(bench *b, size_t i)
     ok = ok && lw_key_wrap(c, &k.wrap_down, &nwk, w, sizeof w) == LW_OK &&
          (!v11 || lw_key_wrap(c, &k.wrap_down, &app, w, sizeof w) == LW_OK);
     uint32_t tx = b->ota[i].tx_next;
-    ok = ok && seal_floor(c, &k.enc_down, &k.mac_down, se->dev_eui, epoch, tx, b->body_len[0]) &&
-         seal_floor(c, &k.enc_down, &k.mac_down, se->dev_eui, epoch, tx + 1, b->body_len[1]);
+    ok = ok && seal_floor(c, &k.enc_down, &k.mac_down, se->dev_eui, epoch, tx, b->body_len);
     for (int j = 0; j < 5; j++)
         if (mk[j]->handle != 0)
             lw_key_release(c, mk[j]);
@@ -310,13 +310,13 @@ static void p11_print(const char *what, unsigned long per)
  * move. */
 static int run_both(bench *b, double seconds, unsigned recycle)
 {
-    store_idm_cmd *cmds = malloc(2 * sizeof *cmds);
-    if (cmds == NULL)
+    store_idm_cmd *cmd = malloc(sizeof *cmd);
+    if (cmd == NULL)
         return 1;
     size_t ops[2] = {0, 0}; /* [0] floor, [1] prepare */
     double timed[2] = {0, 0};
     for (size_t w = 0; w < WARMUP; w++)
-        if (!floor_one(b, w % b->n) || !prepare_one(b, w % b->n, cmds))
+        if (!floor_one(b, w % b->n) || !prepare_one(b, w % b->n, cmd))
             goto fail;
     if (token_reopen(b) != 0)
         goto fail;
@@ -326,7 +326,7 @@ static int run_both(bench *b, double seconds, unsigned recycle)
         for (int side = 0; side < 2; side++) {
             double t0 = now_s();
             for (int k = 0; k < BATCH; k++, ops[side]++)
-                if (!(side == 0 ? floor_one(b, ops[0] % b->n) : prepare_one(b, ops[1] % b->n, cmds)))
+                if (!(side == 0 ? floor_one(b, ops[0] % b->n) : prepare_one(b, ops[1] % b->n, cmd)))
                     goto fail;
             timed[side] += now_s() - t0;
             since += BATCH;
@@ -337,7 +337,7 @@ static int run_both(bench *b, double seconds, unsigned recycle)
                 goto fail;
         }
     }
-    free(cmds);
+    free(cmd);
     printf("{\"mode\":\"run\",\"mac\":\"%s\",\"ses\":%zu,\"reopens\":%u,\"recycle\":%u,\"peak_rss_kb\":%ld",
            store_mac_version_name(b->se[0].mac_version), b->n, b->reopens, recycle, peak_rss_kb());
     for (int side = 0; side < 2; side++)
@@ -347,19 +347,19 @@ static int run_both(bench *b, double seconds, unsigned recycle)
     printf("}\n");
     return 0;
 fail:
-    free(cmds);
+    free(cmd);
     return 1;
 }
 
 static int run_count(bench *b)
 {
-    store_idm_cmd *cmds = malloc(2 * sizeof *cmds);
-    if (cmds == NULL)
+    store_idm_cmd *cmd = malloc(sizeof *cmd);
+    if (cmd == NULL)
         return 1;
     memset(p11_count, 0, sizeof p11_count);
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < b->n; i++)
-        rc = prepare_one(b, i, cmds) ? 0 : 1;
+        rc = prepare_one(b, i, cmd) ? 0 : 1;
     printf("{\"mode\":\"count\",\"mac\":\"%s\",\"profiles\":%zu,", store_mac_version_name(b->se[0].mac_version),
            b->n);
     p11_print("prepare", b->n);
@@ -371,7 +371,7 @@ static int run_count(bench *b)
     if (hsm_session_count_objects(b->s, &left) == HSM_OK)
         printf(",\"session_objects_left\":%zu", left);
     printf("}\n");
-    free(cmds);
+    free(cmd);
     return rc;
 }
 
@@ -431,14 +431,13 @@ static int setup(bench *b, const char *dir, const char *kek_label, uint64_t base
  * lengths for the floor. */
 static int learn_bodies(bench *b)
 {
-    store_idm_cmd *cmds = malloc(2 * sizeof *cmds);
-    if (cmds == NULL || !prepare_one(b, 0, cmds)) {
-        free(cmds);
+    store_idm_cmd *cmd = malloc(sizeof *cmd);
+    if (cmd == NULL || !prepare_one(b, 0, cmd)) {
+        free(cmd);
         return 1;
     }
-    b->body_len[0] = cmds[0].msg_len - MLS_OVERHEAD;
-    b->body_len[1] = cmds[1].msg_len - MLS_OVERHEAD;
-    free(cmds);
+    b->body_len = cmd->msg_len - MLS_OVERHEAD;
+    free(cmd);
     return 0;
 }
 

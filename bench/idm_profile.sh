@@ -2,7 +2,7 @@
 # idm_profile.sh - `make bench`, Identity Manager part 2: customer profiles
 # prepared per second (idm_profile_prepare: root keys generated in the token,
 # KeyEnvelopes for the customer JS, the SE's MLS session, keys wrapped under
-# its WrapDown, INSTALL + ACTIVATE sealed; nothing posted or stored), beside
+# its WrapDown, one INSTALL (activating at once) sealed; nothing posted or stored), beside
 # the PKCS#11 floor of the same token calls measured in the same run, for
 # LoRaWAN 1.0.4 and 1.1 SEs. Prints figures and ratios; asserts nothing
 # about them (only that the steps succeed).

@@ -2,18 +2,24 @@
  * lab_scale.c - `make bench`, the radio side of scale (docs/scale.md):
  *
  *  1. the minimum frames and time on air of one activation at each EU868 data
- *     rate, from the profile's size (INSTALL and ACTIVATE, docs/mls.md) and
- *     the frame formats (how: docs/scale.md, "The minimum");
+ *     rate, from the profile's size and the frame formats (how: docs/scale.md,
+ *     "Frames and airtime per activation"): as it travels now, one INSTALL
+ *     that activates at once, answered in place of the ack of its last
+ *     fragment (docs/mls.md 5.2, 6.2), and beside it as it travelled before
+ *     issue 15, INSTALL then ACTIVATE, each last fragment acknowledged in an
+ *     uplink of its own before the response;
  *  2. the time to activate N devices behind G gateways under duty cycle, for
  *     N = 10k, 100k, 1M and G = 1, 10, 100: each device hears one gateway, so
  *     the fleet's time is that of one cell of N/G devices, simulated here with
  *     src/lab/lab_radio.c (airtime, device and gateway duty cycle, collisions,
  *     half-duplex, an ADR-like DR spread, a seeded generator) and an ideal
- *     network server that answers at once; cells larger than --max-cell are
+ *     network server that answers at once, every device taking the
+ *     activation as it travels now (--profile before: as it did before
+ *     issue 15, to compare); cells larger than --max-cell are
  *     projected linearly from the largest one simulated (a saturated cell's
  *     time grows with its devices), and the table says which.
  *
- *   lab_scale [--max-cell N (default 100)] [--seed S]
+ *   lab_scale [--max-cell N (default 100)] [--seed S] [--profile now|before]
  *
  * Prints figures; asserts nothing.
  */
@@ -34,6 +40,8 @@
 #define INSTALL_BODY 72  /* docs/mls.md 5 */
 #define ACTIVATE_BODY 2
 #define ACK_UP_LEN (LW_OVERHEAD + 3) /* an uplink carrying an MLS ack frame (3 bytes) */
+#define ACK_DOWN_LEN (LW_OVERHEAD + 3) /* the IDM's ack of a whole response */
+#define RSP_UP_LEN (LW_OVERHEAD + FRAG_HDR + MLS_OVERHEAD + 5) /* a response without data, one fragment */
 #define MAX_STEPS 32
 
 /* One class A exchange of the activation: an uplink of `up` bytes answered
@@ -48,22 +56,35 @@ static unsigned frags(unsigned msg, uint8_t dr)
     return (msg + room - 1) / room;
 }
 
-/* The shortest activation at data rate dr: bootstrap join, INSTALL's and
- * ACTIVATE's fragments each on the window an uplink opens (that uplink
- * acknowledges the previous fragment), the join on the customer's profile,
- * one uplink that confirms the trial and carries the last ack. */
-static size_t activation(uint8_t dr, step out[MAX_STEPS])
+/* How the profile travels. */
+typedef enum profile_kind {
+    PROFILE_NOW,     /* one INSTALL with "activate now"; its response in place of the last ack */
+    PROFILE_BEFORE   /* before issue 15: INSTALL, then ACTIVATE; each last fragment acked on its own */
+} profile_kind;
+
+/* The shortest activation at data rate dr: bootstrap join; each MLS
+ * command's fragments each on the window an uplink opens (the first any
+ * uplink, each later one the ack of the fragment before), then the SE's
+ * response, which the IDM acknowledges in that uplink's window (before:
+ * after an uplink of its own with the ack of the last fragment, which no
+ * downlink answers: the IDM waits for the response); the join on the
+ * customer's profile; one uplink that confirms the trial. */
+static size_t activation(uint8_t dr, profile_kind kind, step out[MAX_STEPS])
 {
     size_t n = 0;
     out[n++] = (step){JR_LEN, JA_LEN, LAB_JOIN_ACCEPT_DELAY1_S};
     unsigned msgs[2] = {MLS_OVERHEAD + INSTALL_BODY, MLS_OVERHEAD + ACTIVATE_BODY};
-    for (int m = 0; m < 2; m++) {
+    int cmds = kind == PROFILE_BEFORE ? 2 : 1;
+    for (int m = 0; m < cmds; m++) {
         unsigned k = frags(msgs[m], dr), room = lab_eu868_max_payload(dr) - FRAG_HDR, left = msgs[m];
         for (unsigned i = 0; i < k; i++) {
             unsigned part = left < room ? left : room;
             left -= part;
             out[n++] = (step){ACK_UP_LEN, LW_OVERHEAD + FRAG_HDR + part, 1};
         }
+        if (kind == PROFILE_BEFORE)
+            out[n++] = (step){ACK_UP_LEN, 0, 1};
+        out[n++] = (step){RSP_UP_LEN, ACK_DOWN_LEN, 1};
     }
     out[n++] = (step){JR_LEN, JA_LEN, LAB_JOIN_ACCEPT_DELAY1_S};
     out[n++] = (step){ACK_UP_LEN, 0, 1};
@@ -77,6 +98,24 @@ static uint64_t air_us(uint8_t dr, bool up, unsigned len)
     if (lab_lora_params_eu868(dr, up, &p) != LAB_OK || lab_lora_airtime_us(&p, len, &us) != LAB_OK)
         return 0;
     return us;
+}
+
+/* Frames and airtime (ms) of activation(dr, kind). */
+static void activation_cost(uint8_t dr, profile_kind kind, unsigned *up, unsigned *down, double *air_up,
+                            double *air_down)
+{
+    step plan[MAX_STEPS];
+    size_t n = activation(dr, kind, plan);
+    *up = *down = 0;
+    *air_up = *air_down = 0;
+    for (size_t i = 0; i < n; i++) {
+        (*up)++;
+        *air_up += (double)air_us(dr, true, plan[i].up) / 1000.0;
+        if (plan[i].down) {
+            (*down)++;
+            *air_down += (double)air_us(dr, false, plan[i].down) / 1000.0; /* RX1 at the uplink's DR */
+        }
+    }
 }
 
 /* ---- one cell ---- */
@@ -158,7 +197,7 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static cell_result run_cell(size_t n, uint64_t seed)
+static cell_result run_cell(size_t n, uint64_t seed, profile_kind kind)
 {
     cell_result r;
     memset(&r, 0, sizeof r);
@@ -170,7 +209,7 @@ static cell_result run_cell(size_t n, uint64_t seed)
     step plan[6][MAX_STEPS];
     size_t plan_n[6];
     for (uint8_t dr = 0; dr < 6; dr++)
-        plan_n[dr] = activation(dr, plan[dr]);
+        plan_n[dr] = activation(dr, kind, plan[dr]);
     heap h = {0};
     if (d == NULL || done == NULL || m == NULL)
         goto out;
@@ -297,39 +336,45 @@ int main(int argc, char **argv)
 {
     size_t max_cell = 100;
     uint64_t seed = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--max-cell") == 0)
-            max_cell = strtoul(argv[i + 1], NULL, 10);
-        else if (strcmp(argv[i], "--seed") == 0)
-            seed = strtoull(argv[i + 1], NULL, 10);
-    }
-    printf("== minimum frames and time on air of one activation (bootstrap join, INSTALL %u B + ACTIVATE %u B "
-           "sealed, customer join, confirming uplink)\n",
-           MLS_OVERHEAD + INSTALL_BODY, MLS_OVERHEAD + ACTIVATE_BODY);
-    printf("%-4s %-10s %8s %8s %8s %12s %12s\n", "DR", "", "up", "down", "frames", "air up ms", "air down ms");
-    for (uint8_t dr = 0; dr < 6; dr++) {
-        step plan[MAX_STEPS];
-        size_t n = activation(dr, plan);
-        unsigned up = 0, down = 0;
-        double au = 0, ad = 0;
-        for (size_t i = 0; i < n; i++) {
-            up++;
-            au += (double)air_us(dr, true, plan[i].up) / 1000.0;
-            if (plan[i].down) {
-                down++;
-                ad += (double)air_us(dr, false, plan[i].down) / 1000.0; /* RX1 at the uplink's DR */
-            }
+    profile_kind kind = PROFILE_NOW;
+    for (int i = 1; i < argc; i += 2) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v != NULL && strcmp(argv[i], "--max-cell") == 0)
+            max_cell = strtoul(v, NULL, 10);
+        else if (v != NULL && strcmp(argv[i], "--seed") == 0)
+            seed = strtoull(v, NULL, 10);
+        else if (v != NULL && strcmp(argv[i], "--profile") == 0 && (strcmp(v, "now") == 0 || strcmp(v, "before") == 0))
+            kind = strcmp(v, "now") == 0 ? PROFILE_NOW : PROFILE_BEFORE;
+        else {
+            fprintf(stderr, "usage: lab_scale [--max-cell N] [--seed S] [--profile now|before]\n");
+            return 2;
         }
+    }
+    printf("== minimum frames and time on air of one activation (bootstrap join, the profile, each command's "
+           "response and its ack, customer join, confirming uplink)\n"
+           "   now: one INSTALL %u B sealed that activates at once, its response in place of the ack of its last "
+           "fragment;\n   before: INSTALL %u B + ACTIVATE %u B, each last fragment acked in an uplink of its own\n",
+           MLS_OVERHEAD + INSTALL_BODY, MLS_OVERHEAD + INSTALL_BODY, MLS_OVERHEAD + ACTIVATE_BODY);
+    printf("%-4s %-10s | %-40s | %s\n", "", "", "now", "before");
+    printf("%-4s %-10s | %4s %4s %6s %11s %11s | %4s %4s %6s %11s %11s\n", "DR", "", "up", "down", "frames",
+           "air up ms", "air down ms", "up", "down", "frames", "air up ms", "air down ms");
+    for (uint8_t dr = 0; dr < 6; dr++) {
+        unsigned up = 0, down = 0, bup = 0, bdown = 0;
+        double au = 0, ad = 0, bau = 0, bad = 0;
+        activation_cost(dr, PROFILE_NOW, &up, &down, &au, &ad);
+        activation_cost(dr, PROFILE_BEFORE, &bup, &bdown, &bau, &bad);
         uint8_t sf = 0;
         uint16_t bw = 0;
         if (lab_eu868_dr_params(dr, &sf, &bw) != LAB_OK)
             return 1;
         char name[16];
         snprintf(name, sizeof name, "SF%uBW%u", sf, bw);
-        printf("DR%-2u %-10s %8u %8u %8u %12.1f %12.1f\n", dr, name, up, down, up + down, au, ad);
+        printf("DR%-2u %-10s | %4u %4u %6u %11.1f %11.1f | %4u %4u %6u %11.1f %11.1f\n", dr, name, up, down, up + down,
+               au, ad, bup, bdown, bup + bdown, bau, bad);
     }
-    printf("\n== time to activate N devices behind G gateways (one cell of N/G devices simulated; seed %llu)\n",
-           (unsigned long long)seed);
+    printf("\n== time to activate N devices behind G gateways (one cell of N/G devices simulated; seed %llu; the "
+           "profile as it travels %s)\n",
+           (unsigned long long)seed, kind == PROFILE_NOW ? "now" : "before");
     static const size_t N[] = {10000, 100000, 1000000};
     static const size_t G[] = {1, 10, 100};
     size_t sizes[16];
@@ -343,7 +388,7 @@ int main(int argc, char **argv)
                 known |= sizes[k] == c;
             if (!known && c <= max_cell) {
                 sizes[n_sizes] = c;
-                res[n_sizes] = run_cell(c, seed);
+                res[n_sizes] = run_cell(c, seed, kind);
                 fprintf(stderr, "lab_scale: a cell of %zu devices simulated\n", c);
                 printf("# cell of %7zu devices: last active after %.0f s (median %.0f s), %.1f frames and %.2f s on air "
                        "per device, %llu uplinks lost to collisions, %llu downlinks the gateway's duty cycle refused%s\n",

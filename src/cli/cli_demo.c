@@ -958,7 +958,7 @@ static bool pick_transfer(demo *d, size_t i) { (void)d; return i % 4 == 0 && i +
 static bool pick_renew(demo *d, size_t i) { (void)d; return i % 4 == 1; }
 
 /* A step's wall-time budget: `base` seconds, and more for large fleets (the
- * profile step moves about 13 frames a device at a few hundred a second). */
+ * profile step moves about 9 frames a device at a few hundred a second). */
 static double budget(const demo *d, double base, double per_device)
 {
     return (base + per_device * (double)d->n) * cli_build_slowness();
@@ -990,9 +990,9 @@ static int scenario(demo *d)
     r->name = "claim", r->total = r->done = d->n, r->median_s = r->worst_s = now() - t;
     fprintf(stderr, "  %-10s %zu/%zu devices claimed and assigned (acme %zu, bolt %zu), %.1f s\n", "claim", d->n, d->n,
             (d->n + 1) / 2, d->n / 2, now() - t);
-    /* profile: INSTALL + ACTIVATE over the bootstrap network, then the owner's network */
+    /* profile: one INSTALL that activates at once, over the bootstrap network, then the owner's network */
     for (size_t i = 0; i < d->n; i++)
-        d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 2;
+        d->target_je[i] = je_of(d->owner[i]), d->need_mls[i] = 1;
     if (run_step(d, "profile", budget(d, 600, 0.12)) != 0)
         return -1;
     /* uplinks on the customers' networks: three more each, which the owner's AS decrypts */
@@ -1010,7 +1010,7 @@ static int scenario(demo *d)
             d->in_step[i] = true;
             d->owner[i] = OWNER_BOLT;
             d->target_je[i] = BOLT_JE;
-            d->need_mls[i] = mls_of(d, i) + 2;
+            d->need_mls[i] = mls_of(d, i) + 1; /* the new owner's INSTALL */
             d->leave_slot[i] = slot_of(d, i);
         }
     if (idm_fleet(d, "transfer --to-tenant bolt --tenant acme") != 0 || run_step(d, "transfer", budget(d, 600, 0.06)) != 0)
@@ -1044,7 +1044,7 @@ static int scenario(demo *d)
     select_none(d);
     d->in_step[fallback_dev] = true;
     d->target_je[fallback_dev] = ACME_JE;
-    d->need_mls[fallback_dev] = mls_of(d, fallback_dev) + 3; /* INSTALL, ACTIVATE, the STATUS acking its event */
+    d->need_mls[fallback_dev] = mls_of(d, fallback_dev) + 2; /* INSTALL, the STATUS acking its event */
     {
         dev_view v;
         view_of(d, fallback_dev, &v);

@@ -359,16 +359,43 @@ static store_status event_txn(store *s, resp_job *j, const store_idm_ota *cur, c
     return idm_audit_txn(s, j->actor, "idm.mls.event", subject, det);
 }
 
+/* Is an ACTIVATE the SE's next command? Only behind an INSTALL queued
+ * before a profile became one message (idm_provision.c): the two were
+ * queued together, and that ACTIVATE's answer acknowledges the profile.
+ * Read in the transaction that marked the INSTALL done. */
+static store_status activate_follows(store *s, uint64_t dev_eui, bool *follows)
+{
+    *follows = false;
+    store_idm_cmd *next = malloc(sizeof *next);
+    if (next == NULL)
+        return STORE_ERR_NOMEM;
+    store_status st = store_idm_cmd_current(s, dev_eui, next);
+    if (st == STORE_OK)
+        *follows = next->type == MLS_T_ACTIVATE;
+    free(next);
+    return st == STORE_ERR_NOT_FOUND ? STORE_OK : st;
+}
+
 /* What a response moves, once recorded: the lifecycle, or a renewal's keys
  * made ready for the customer JS. d2 the details of a failure. */
 static store_status after_response_txn(store *s, resp_job *j, uint8_t cmd_type, bool ok, const json_t *d2)
 {
     store_status st;
+    bool follows = false;
     switch (cmd_type) {
     case MLS_T_ACTIVATE:
+        /* the second half of a profile queued as INSTALL + ACTIVATE */
         return ok ? idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL)
                   : give_up_txn(s, j->ota->dev_eui, j->actor, d2);
     case MLS_T_INSTALL:
+        /* A profile is one INSTALL with "activate now": its OK is the
+         * acknowledgement, as ACTIVATE's was; an older INSTALL waits for
+         * the ACTIVATE queued behind it. */
+        if (!ok)
+            return give_up_txn(s, j->ota->dev_eui, j->actor, d2);
+        if ((st = activate_follows(s, j->ota->dev_eui, &follows)) != STORE_OK || follows)
+            return st;
+        return idm_se_event_txn(s, j->ota->dev_eui, IDM_EV_PROFILE_ACKED, j->actor, NULL, NULL);
     case MLS_T_RENEW:
     case MLS_T_BOOTSTRAP:
         if (!ok)

@@ -5,10 +5,10 @@
  *
  *   idm_provision()   customer root keys generated IN the token; the
  *                     customer JS provisioned through its admin API
- *                     (KeyEnvelopes under the customer KEK); INSTALL and
- *                     ACTIVATE sealed for the SE (keys wrapped under its
- *                     MLS WrapDown, also in the token) and queued with the
- *                     MLS counter, all in one transaction
+ *                     (KeyEnvelopes under the customer KEK); one INSTALL
+ *                     that activates at once sealed for the SE (keys
+ *                     wrapped under its MLS WrapDown, also in the token)
+ *                     and queued with the MLS counter, in one transaction
  *   idm_ota_uplink()  one NS uplink on FPort 200: decrypt with the
  *                     session's AppSKey (in the token), acks and fragments,
  *                     reassemble, mls_open, act; answer with the next
@@ -90,15 +90,16 @@ idm_status idm_mls_open(hsm_session *hs, const store_idm_se *se, const store_idm
 
 /* Step 1 of idm_provision alone, for measuring it (make bench): the
  * customer keys made in the token, the device line for JS js (KeyEnvelopes
- * under its KEK) into line[cap], INSTALL + ACTIVATE sealed for SE se with
- * the counters of *ota into cmds[2]; nothing posted, nothing stored. */
+ * under its KEK) into line[cap], INSTALL with "activate now" sealed for SE
+ * se with counter ota->tx_next into *cmd; nothing posted, nothing stored. */
 idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *se, const store_idm_js *js,
                                const store_idm_ota *ota, const idm_policy *pol, char *line, size_t cap,
-                               store_idm_cmd cmds[2], char err[IDM_ERR_MAX]);
+                               store_idm_cmd *cmd, char err[IDM_ERR_MAX]);
 
 /* Provisions SE dev_eui for its assigned customer JS (claimed, assigned,
- * state bootstrapped/fallback/active_at_customer) and queues INSTALL +
- * ACTIVATE; transition profile_queued. IDM_ERR_REMOTE when the customer JS
+ * state bootstrapped/fallback/active_at_customer) and queues one INSTALL
+ * with "activate now" (its OK response is profile_acked); transition
+ * profile_queued. IDM_ERR_REMOTE when the customer JS
  * refuses (nothing queued, nothing changed). */
 idm_status idm_provision(hsm_session *hs, store *db, uint64_t dev_eui, const idm_policy *p, const char *actor,
                          char err[IDM_ERR_MAX]);
@@ -207,7 +208,7 @@ idm_status idm_ops_cleanup(hsm_session *hs, store *db, char err[IDM_ERR_MAX]);
 
 /* An SE back on its bootstrap profile after a profile that never joined
  * (state fallback) is given a new one: its claim becomes unprovisioned again,
- * and provisioning makes new keys and queues a new INSTALL + ACTIVATE. Run by
+ * and provisioning makes new keys and queues a new INSTALL (activating). Run by
  * housekeeping `redeliver_after` seconds after the fallback. */
 idm_status idm_ops_redeliver(store *db, uint64_t dev_eui, const char *actor, char err[IDM_ERR_MAX]);
 

@@ -1,7 +1,8 @@
 /*
  * idm_provision.c - a customer profile for one SE: keys made in the token,
- * the customer Join Server provisioned, INSTALL and ACTIVATE sealed and
- * queued (docs/idm.md, "Provisioning").
+ * the customer Join Server provisioned, one INSTALL that also activates the
+ * profile (flags bit 0, docs/mls.md 5.2) sealed and queued (docs/idm.md,
+ * "Provisioning").
  *
  * Order, and why:
  *   0. a reservation: the claim's provisioned_at becomes -now in its own
@@ -11,11 +12,13 @@
  *      provisioner) may be taken over
  *   1. keys generated (hsm_key_generate: session objects, never bytes here),
  *      wrapped under the customer KEK and under the SE's MLS WrapDown;
- *      INSTALL and ACTIVATE sealed with MLS counters tx_next, tx_next + 1
+ *      INSTALL with "activate now" sealed with MLS counter tx_next (one
+ *      message instead of INSTALL + ACTIVATE: one fragment train, one
+ *      response, and so fewer frames in the air; docs/scale.md)
  *   2. POST the device to the customer JS (a 409 means an earlier attempt
  *      got this far and then failed to commit: its keys were never sent to
  *      the SE, so the device is deleted and posted again)
- *   3. one transaction: the two sealed commands, tx_next + 2, the claim's
+ *   3. one transaction: the sealed command, tx_next + 1, the claim's
  *      provisioned_at, the lifecycle transition profile_queued and its audit
  * A crash between 2 and 3 leaves a device on the customer JS whose keys
  * nobody has; step 2 of the retry replaces it. A crash before 3 never let a
@@ -74,7 +77,7 @@ typedef struct prov {
     store_idm_js js;
     store_idm_ota ota;           /* as it will be written */
     store_idm_ota ota_old;       /* as read: the compare of the compare-and-set */
-    store_idm_cmd cmd[2];
+    store_idm_cmd cmd;           /* INSTALL, activating at once */
     store_idm_profile_key key;   /* the new keys as master-key blobs: the "current" row once committed */
     uint32_t join_nonce_floor;   /* NextJoinNonce in the device line (idm_join_nonce_floor) */
     char line[1024];
@@ -228,6 +231,11 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
     in->dev_eui = p->se.dev_eui;
     in->mac_version = mls_mac(p->se.mac_version);
     in->max_join_attempts = pol->max_join_attempts;
+    /* The element activates the profile right after installing it and
+     * answers once for both, switching networks after the answer has left
+     * (docs/mls.md 9): the job of a separate ACTIVATE, without its
+     * fragments, its response and their acknowledgements. */
+    in->flags = MLS_INSTALL_ACTIVATE_NOW;
     if (mls_wrap_key(&ms, &nwk, in->nwk_key_wrapped, sizeof in->nwk_key_wrapped) != MLS_OK ||
         (v11 && mls_wrap_key(&ms, &app, in->app_key_wrapped, sizeof in->app_key_wrapped) != MLS_OK)) {
         snprintf(p->err, IDM_ERR_MAX, "MLS: could not wrap the profile keys for the SE");
@@ -235,15 +243,8 @@ static idm_status prepare(hsm_session *hs, store *db, prov *p, const idm_policy 
     }
     uint16_t profile_id = in->profile_id;
     int64_t deadline = p->now + (int64_t)pol->deadline_s;
-    if ((rc = idm_seal_cmd(&ms, &cmd, p->se.mls_msg_max, &p->cmd[0], deadline)) != IDM_OK) {
+    if ((rc = idm_seal_cmd(&ms, &cmd, p->se.mls_msg_max, &p->cmd, deadline)) != IDM_OK) {
         snprintf(p->err, IDM_ERR_MAX, "MLS: the INSTALL command %s", rc == IDM_ERR_TOO_BIG ? "exceeds the SE's MLSMessageMax" : "could not be sealed");
-        goto out;
-    }
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = MLS_T_ACTIVATE;
-    cmd.u.activate.profile_id = profile_id;
-    if ((rc = idm_seal_cmd(&ms, &cmd, p->se.mls_msg_max, &p->cmd[1], deadline)) != IDM_OK) {
-        snprintf(p->err, IDM_ERR_MAX, "MLS: the ACTIVATE command could not be sealed");
         goto out;
     }
     rc = IDM_ERR_MLS;
@@ -266,7 +267,7 @@ out:
 
 idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *se, const store_idm_js *js,
                                const store_idm_ota *ota, const idm_policy *pol, char *line, size_t cap,
-                               store_idm_cmd cmds[2], char err[IDM_ERR_MAX])
+                               store_idm_cmd *cmd, char err[IDM_ERR_MAX])
 {
     err[0] = '\0';
     prov *p = calloc(1, sizeof *p);
@@ -284,8 +285,7 @@ idm_status idm_profile_prepare(hsm_session *hs, store *db, const store_idm_se *s
     }
     if (rc == IDM_OK) {
         memcpy(line, p->line, strlen(p->line) + 1);
-        cmds[0] = p->cmd[0];
-        cmds[1] = p->cmd[1];
+        *cmd = p->cmd;
     }
     lw_secure_wipe(p, sizeof *p);
     free(p);
@@ -499,12 +499,10 @@ static store_status commit_fn(store *s, void *ctx)
     c.provisioned_at = p->now;
     if ((st = store_idm_claim_put(s, &c)) != STORE_OK || (st = store_idm_ota_cas(s, &p->ota_old, &p->ota)) != STORE_OK)
         return st;
-    for (int i = 0; i < 2; i++) {
-        p->cmd[i].dev_eui = p->se.dev_eui;
-        snprintf(p->cmd[i].origin, sizeof p->cmd[i].origin, "%s", p->actor);
-        if ((st = store_idm_cmd_add(s, &p->cmd[i])) != STORE_OK)
-            return st;
-    }
+    p->cmd.dev_eui = p->se.dev_eui;
+    snprintf(p->cmd.origin, sizeof p->cmd.origin, "%s", p->actor);
+    if ((st = store_idm_cmd_add(s, &p->cmd)) != STORE_OK)
+        return st;
     /* The keys of the profile: "current" from now on. A transfer keeps the
      * old owner's as "previous" until the new owner's JS confirms a join
      * (an abandoned transfer puts them back). */
@@ -526,9 +524,8 @@ keys_out:
     lw_secure_wipe(&old, sizeof old);
     if (st != STORE_OK)
         return st;
-    json_t *det = json_pack("{s:s,s:s,s:i,s:[I,I]}", "tenant", c.tenant_id, "js", p->js.id, "profile_id",
-                            (int)(p->ota.next_profile_id - 1), "mls_counters", (json_int_t)p->cmd[0].counter,
-                            (json_int_t)p->cmd[1].counter);
+    json_t *det = json_pack("{s:s,s:s,s:i,s:[I]}", "tenant", c.tenant_id, "js", p->js.id, "profile_id",
+                            (int)(p->ota.next_profile_id - 1), "mls_counters", (json_int_t)p->cmd.counter);
     st = det != NULL ? idm_se_event_txn(s, p->se.dev_eui, IDM_EV_PROFILE_QUEUED, p->actor, det, NULL) : STORE_ERR_NOMEM;
     json_decref(det);
     return st;

@@ -50,10 +50,11 @@
  * A device step is one class A exchange: a join-request, or an uplink (the
  * element's next MLS frame on FPort 200 if it has one, else an application
  * frame on FPort 1), then the downlink of its receive windows if any. When
- * the element switches profile (an MLS ACTIVATE, RENEW or BOOTSTRAP) it
- * drops its session, and the device joins again on the new profile; when a
- * trial profile is never answered, the element falls back by itself after
- * its policy's join attempts, and the device joins on what it fell back to.
+ * the element switches profile (an MLS INSTALL that activates, ACTIVATE,
+ * RENEW or BOOTSTRAP) it drops its session, and the device joins again on
+ * the new profile; when a trial profile is never answered, the element
+ * falls back by itself after its policy's join attempts, and the device
+ * joins on what it fell back to.
  *
  * Losing the network. A device whose network stops answering (the network
  * server lost its session, or it is gone) must not send into the void for

@@ -310,7 +310,9 @@ void se_set_time(se *e, uint32_t now);
 
 /* Writes the next MLS frame to send (an ack, a fragment of a response or of
  * an event) into out[frame_max] (frame_max: the uplink's maximum FRMPayload,
- * 11..242) and its length to *out_len, 0 when there is nothing to send. */
+ * 11..242) and its length to *out_len, 0 when there is nothing to send. A
+ * command answered at once is acknowledged by its response alone (no ack
+ * frame first: docs/mls.md 6.2). */
 se_status se_mls_next_uplink(se *e, size_t frame_max, uint8_t *out, size_t *out_len);
 
 /* The secure command waiting for the application: *cmd points into the

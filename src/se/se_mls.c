@@ -255,8 +255,8 @@ static void accept_into(se_state *next, bool pending, uint32_t counter)
 /* What opening a complete downlink message led to. */
 typedef enum opened_as {
     OPENED_NOTHING,    /* dropped */
-    OPENED_REPEAT,     /* a command answered before: send its response again */
     OPENED_SECURE,     /* a secure command, to hold for the application */
+    OPENED_REPEAT,     /* a command answered before: send its response again */
     OPENED_COMMAND     /* a command to execute and answer */
 } opened_as;
 
@@ -376,7 +376,8 @@ static void process_message(se *e, uint8_t *msg, size_t len)
 {
     opened_msg o;
     memset(&o, 0, sizeof(o));
-    switch (open_command(e, msg, len, &o)) {
+    opened_as r = open_command(e, msg, len, &o);
+    switch (r) {
     case OPENED_REPEAT:
         start_tx(e, e->mls.tx.len, default_frame());
         break;
@@ -389,6 +390,8 @@ static void process_message(se *e, uint8_t *msg, size_t len)
     case OPENED_NOTHING:
         break;
     }
+    if (r >= OPENED_REPEAT)
+        e->mls.ack_pending = !e->mls.tx_active;
     LW_WIPE(o);   /* the wrap key */
 }
 

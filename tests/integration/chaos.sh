@@ -467,9 +467,9 @@ node "$here/chaos.js" last "$tmp" $REPORTS | awk '{ print $1, $6 }' >"$tmp/se-co
 awk '{ print $1, $4 }' "$tmp/mls.txt" | sort >"$tmp/idm-counters.txt"
 check "each SE's MLS down counter is the IDM's last (no command lost or executed twice)" \
     '[ "$(wc -l <"$tmp/se-counters.txt")" = "$COUNT" ] && cmp -s "$tmp/se-counters.txt" "$tmp/idm-counters.txt"'
-# ACTIVATE (type 3) more than once: a trial that failed during an outage,
-# the SE back on bootstrap, and a new profile delivered (redeliver_after)
-extra=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM (SELECT 1 FROM idm_cmd WHERE type = 3 GROUP BY dev_eui HAVING count(*) > 1)")
+# INSTALL (type 2, a profile) more than once: a trial that failed during an
+# outage, the SE back on bootstrap, and a new profile delivered (redeliver_after)
+extra=$(sqlite3 "$idm/ferry.db" "SELECT count(*) FROM (SELECT 1 FROM idm_cmd WHERE type = 2 GROUP BY dev_eui HAVING count(*) > 1)")
 echo "# $extra SE(s) got their profile more than once (fallback and redelivery after an outage)"
 check "no sanitizer report from any process" '! grep -l "ERROR: AddressSanitizer\|runtime error" "$tmp"/*.log "$tmp"/*.err 2>/dev/null'
 

@@ -144,8 +144,8 @@ check "all $COUNT SEs join the IDM's bootstrap Join Server" '[ $? -eq 0 ] && gre
 wait_until "all $COUNT SEs profile_pending (the instances' housekeeping)" 180 \
     '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ]'
 cmds=$(q "SELECT count(*), count(*) FILTER (WHERE state = 'queued') FROM idm_cmd")
-check "all $COUNT SEs provisioned once (profile_pending, INSTALL + ACTIVATE queued): $cmds" \
-    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ] && [ "$cmds" = "$((2 * COUNT))|$((2 * COUNT))" ]'
+check "all $COUNT SEs provisioned once (profile_pending, one INSTALL each queued): $cmds" \
+    '[ "$(q "SELECT count(*) FROM idm_se WHERE state='"'"'profile_pending'"'"'")" = "$COUNT" ] && [ "$cmds" = "$((PROFILE_CMDS * COUNT))|$((PROFILE_CMDS * COUNT))" ]'
 prov=""
 for k in 1 2 3; do prov="$prov idm$k:$(grep -c 'profile queued' "$tmp/idm$k.log")"; done
 echo "# provisioned by:$prov"
@@ -177,9 +177,9 @@ kill -9 "$idm2_pid" 2>/dev/null; kill -CONT "$idm2_pid" 2>/dev/null; wait "$idm2
 idm_pids=$(echo "$idm_pids" | sed "s/ $idm2_pid\$//; s/ $idm2_pid / /")
 done_at_kill=$(q "SELECT count(*) FROM idm_cmd WHERE state = 'done'")
 echo "{\"test\":\"idm_pg_multi.sh: kill -9 of this instance\"}" >>"$tmp/idm2.log"
-echo "# instance 2 (pid $idm2_pid) killed -9 with $done_at_kill of $((2 * COUNT)) commands done, after $tries tries, holding the lease of: ${held:-none}"
-check "instance 2 was killed in the middle of the deliveries ($done_at_kill of $((2 * COUNT)) commands done)" \
-    '[ "$done_at_kill" -lt $((2 * COUNT)) ]'
+echo "# instance 2 (pid $idm2_pid) killed -9 with $done_at_kill of $((PROFILE_CMDS * COUNT)) commands done, after $tries tries, holding the lease of: ${held:-none}"
+check "instance 2 was killed in the middle of the deliveries ($done_at_kill of $((PROFILE_CMDS * COUNT)) commands done)" \
+    '[ "$done_at_kill" -lt $((PROFILE_CMDS * COUNT)) ]'
 check "instance 2 was killed while it held an SE's lease (${held:-none})" '[ -n "$held" ]'
 wait "$drv"
 drv_rc=$?

@@ -17,7 +17,7 @@
 #     down are retried by the stand-in, then given up;
 #   - at the end every SE runs its customer profile and joined the customer
 #     JS; the IDM shows each active_at_customer; each SE accepted exactly as
-#     many MLS commands as the IDM sealed for it (2: INSTALL, ACTIVATE), all
+#     many MLS commands as the IDM sealed for it (1: INSTALL, activating), all
 #     done; the audit has one profile_queued per SE and one response per
 #     command; the audit chain verifies.
 # SEED (env) fixes the radio loss and the kill delays; it is printed. COUNT
@@ -122,8 +122,8 @@ wait_until "all $COUNT SEs profile_pending (idm serve's housekeeping)" 180 \
 wait_pid=""
 pend=$(q "SELECT count(*) FROM idm_se WHERE state='profile_pending'")
 cmds=$(q "SELECT count(*), sum(state='queued') FROM idm_cmd")
-check "idm serve provisioned all $COUNT (profile_pending, INSTALL + ACTIVATE queued): $pend, $cmds" \
-    '[ "$pend" = "$COUNT" ] && [ "$cmds" = "$((2 * COUNT))|$((2 * COUNT))" ]'
+check "idm serve provisioned all $COUNT (profile_pending, one INSTALL each queued): $pend, $cmds" \
+    '[ "$pend" = "$COUNT" ] && [ "$cmds" = "$((PROFILE_CMDS * COUNT))|$((PROFILE_CMDS * COUNT))" ]'
 
 phase "provisioned"
 # ---- the deliveries, with idm serve killed -9 at random moments

@@ -13,6 +13,9 @@
  *     sealed in the token with a token key wrapped for the SE is opened by
  *     the SE's side of MLS in software, the unwrapped key equals the token's
  *     (same AES output), and the SE's answer opens in the token;
+ *   - a profile is one INSTALL with "activate now", acknowledged by its
+ *     OK response (refused: given up); a delivery queued as INSTALL +
+ *     ACTIVATE before that still completes on ACTIVATE's answer;
  *   - schema 4: profile key slots, deletions owed to customer JSs, the
  *     key-age query, secure command replies; an abandoned transfer or
  *     renewal undone in its transaction; operations refused by state and
@@ -270,9 +273,10 @@ static void claim_rules(void **state)
     assert_true(rep.ok);
 }
 
-static void js_and_assign(void **state)
+/* The KEK acme-kek in the token and the database, and acme's Join Server
+ * acme-js under it (at 127.0.0.1:1, where nothing answers). */
+static void add_acme_js(void)
 {
-    (void)state;
     char err[IDM_ERR_MAX];
     store_kek k;
     memset(&k, 0, sizeof k);
@@ -289,6 +293,13 @@ static void js_and_assign(void **state)
     assert_int_equal(idm_js_add(G.s, G.db, &o, err), IDM_OK);
     for (size_t i = 0; i < sizeof token - 1; i++)
         assert_int_equal(token[i], 0); /* wiped */
+}
+
+static void js_and_assign(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    add_acme_js();
     char token2[] = "x";
     idm_js_opts bad = {"bolt-js", "bolt", "http://127.0.0.1:2", token2, 1, 1, "no-kek", NULL, NULL, "t", NULL, NULL};
     assert_int_equal(idm_js_add(G.s, G.db, &bad, err), IDM_ERR_KEK);
@@ -771,6 +782,18 @@ static void join_nonce_floors(void **state)
 }
 
 /* The server end in the token against the SE end in software. */
+/* INSTALL of profile 1 on acme's JoinEUI for SE DEV, flags 0, its keys
+ * not filled in. */
+static void install_of_dev(mls_cmd *c)
+{
+    memset(c, 0, sizeof *c);
+    c->type = MLS_T_INSTALL;
+    c->u.install.profile_id = 1;
+    c->u.install.join_eui = 0x70B3D57ED00A0000ull;
+    c->u.install.dev_eui = DEV;
+    c->u.install.mac_version = MLS_MAC_1_0_4;
+}
+
 static void mls_token_vs_se(void **state)
 {
     (void)state;
@@ -789,12 +812,7 @@ static void mls_token_vs_se(void **state)
     /* a profile key made in the token, wrapped for the SE */
     assert_int_equal(hsm_key_generate(G.s, HSM_KEY_WORKING, &key), HSM_OK);
     mls_cmd cmd;
-    memset(&cmd, 0, sizeof cmd);
-    cmd.type = MLS_T_INSTALL;
-    cmd.u.install.profile_id = 1;
-    cmd.u.install.join_eui = 0x70B3D57ED00A0000ull;
-    cmd.u.install.dev_eui = DEV;
-    cmd.u.install.mac_version = MLS_MAC_1_0_4;
+    install_of_dev(&cmd);
     assert_int_equal(mls_wrap_key(&srv, &key, cmd.u.install.nwk_key_wrapped, MLS_WRAPPED_LEN), MLS_OK);
     uint8_t body[MLS_BODY_MAX], msg[MLS_MSG_MAX], out[MLS_BODY_MAX];
     size_t bl = 0, ml = 0, ol = 0;
@@ -821,6 +839,214 @@ static void mls_token_vs_se(void **state)
     mls_session_end(&srv);
     mls_session_end(&dev);
     lw_secure_wipe(&se, sizeof se);
+}
+
+/* ---- a profile over the air, the SE's side played in software ---- */
+
+/* The SE's end of dev_eui's MLS session, epoch 0 (every test SE has the
+ * root G.mls_root). */
+static void se_session(uint64_t dev_eui, mls_session *out)
+{
+    lw_key root;
+    assert_int_equal(lw_key_from_bytes(&root, G.mls_root, 16), LW_OK);
+    assert_int_equal(mls_session_init(out, lw_crypto_software(), MLS_ROLE_SE, &root, dev_eui, 0, 1, 0), MLS_OK);
+    lw_key_wipe(&root);
+}
+
+/* The SE takes the IDM's current command through windows without an MLS
+ * frame of its own (idm_ota_relay, 51-byte frames), opens it and decodes it
+ * into *got. With ack it first acknowledges the fragments, as an element
+ * that does not answer in place of the ack does; the IDM then has nothing
+ * to send until the answer. */
+static void se_take(idm_ota *e, uint64_t dev_eui, mls_session *dev, bool ack, mls_header *h, mls_cmd *got)
+{
+    mls_frag_rx *rx = calloc(1, sizeof *rx);
+    assert_non_null(rx);
+    mls_frag_rx_init(rx, 600);
+    uint8_t out[242], msg[MLS_MSG_MAX], body[MLS_BODY_MAX];
+    size_t olen = 0, ml = 0, bl = 0;
+    char err[IDM_ERR_MAX];
+    int complete = 0;
+    for (int i = 0; i < 8 && !complete; i++) {
+        assert_int_equal(idm_ota_relay(e, dev_eui, NULL, 0, 51, out, &olen, err), IDM_OK);
+        assert_true(olen > 0 && (out[0] & MLS_FRAG_ACK_BIT) == 0);
+        assert_int_equal(mls_frag_rx_push(rx, out, olen, 0, &complete), MLS_OK);
+    }
+    assert_true(complete);
+    if (ack) {
+        assert_int_equal(mls_frag_rx_ack(rx, 51, msg, &ml), MLS_OK);
+        assert_int_equal(idm_ota_relay(e, dev_eui, msg, ml, 51, out, &olen, err), IDM_OK);
+        assert_int_equal(olen, 0);
+    }
+    assert_int_equal(mls_frag_rx_take(rx, msg, sizeof msg, &ml), MLS_OK);
+    assert_int_equal(mls_open(dev, msg, ml, h, body, sizeof body, &bl), MLS_OK);
+    assert_int_equal(mls_accept_counter(dev, h->counter), MLS_OK);
+    assert_int_equal(mls_cmd_decode(h->type, body, bl, got), MLS_OK);
+    lw_secure_wipe(body, sizeof body);
+    free(rx);
+}
+
+/* The SE answers the command of header *h with `result`, as its message
+ * msg_id; the IDM must acknowledge the whole answer. */
+static void se_answer(idm_ota *e, uint64_t dev_eui, mls_session *dev, const mls_header *h, uint8_t result,
+                      uint8_t msg_id)
+{
+    mls_rsp rsp = {.type = h->type, .req_counter = h->counter, .result = result};
+    uint8_t body[64], msg[128], frame[64], out[242];
+    size_t bl = 0, ml = 0, fl = 0, olen = 0;
+    char err[IDM_ERR_MAX];
+    assert_int_equal(mls_rsp_encode(&rsp, body, sizeof body, &bl), MLS_OK);
+    assert_int_equal(mls_seal(dev, (uint8_t)(MLS_T_RESPONSE | h->type), body, bl, msg, sizeof msg, &ml), MLS_OK);
+    mls_frag_tx *tx = calloc(1, sizeof *tx);
+    assert_non_null(tx);
+    assert_int_equal(mls_frag_tx_start(tx, msg_id, msg, ml, sizeof frame, 0, 600), MLS_OK);
+    assert_int_equal(mls_frag_tx_next(tx, sizeof frame, frame, &fl), MLS_OK);
+    assert_int_equal(idm_ota_relay(e, dev_eui, frame, fl, 51, out, &olen, err), IDM_OK);
+    assert_true(olen > 0 && (out[0] & MLS_FRAG_ACK_BIT) != 0);
+    assert_int_equal(mls_frag_tx_ack(tx, out, olen, 0), MLS_OK);
+    assert_true(mls_frag_tx_done(tx));
+    free(tx);
+}
+
+static void assert_state(uint64_t dev_eui, idm_state want)
+{
+    store_idm_se se;
+    assert_int_equal(store_idm_se_get(G.db, dev_eui, &se), STORE_OK);
+    assert_int_equal(se.state, want);
+    lw_secure_wipe(&se, sizeof se);
+}
+
+static void assert_cmd(uint64_t dev_eui, int64_t seq, uint8_t type, store_idm_cmd_state want)
+{
+    store_idm_cmd *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    assert_int_equal(store_idm_cmd_get(G.db, dev_eui, seq, c), STORE_OK);
+    assert_int_equal(c->type, type);
+    assert_int_equal(c->state, want);
+    free(c);
+}
+
+/* A profile is one MLS message: INSTALL with "activate now" (docs/mls.md
+ * 5.2) under one counter, prepared as idm_provision prepares it. Its OK
+ * response is the acknowledgement (profile_delivered), also when it comes
+ * in place of the ack of the command's fragments; a refusal gives the
+ * delivery up (back to bootstrapped). */
+static void profile_is_one_install(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX], line[1024];
+    add_acme_js();
+    store_idm_js js;
+    assert_int_equal(store_idm_js_get(G.db, "acme-js", &js), STORE_OK);
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    idm_ota *e = NULL;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_OK);
+    store_idm_cmd *cmd = calloc(1, sizeof *cmd);
+    assert_non_null(cmd);
+    for (uint64_t i = 0; i < 2; i++) {
+        uint64_t dev_eui = DEV + i;
+        bool refuse = i == 1;
+        store_idm_se se;
+        store_idm_ota ota, next;
+        assert_int_equal(store_idm_se_get(G.db, dev_eui, &se), STORE_OK);
+        assert_int_equal(store_idm_ota_get(G.db, dev_eui, &ota), STORE_ERR_NOT_FOUND);
+        assert_int_equal(idm_profile_prepare(G.s, G.db, &se, &js, &ota, &pol, line, sizeof line, cmd, err), IDM_OK);
+        assert_int_equal(cmd->type, MLS_T_INSTALL);
+        assert_int_equal(cmd->counter, 1);
+        assert_int_equal(cmd->msg_len, MLS_OVERHEAD + 72);
+        assert_int_equal(cmd->state, STORE_IDM_CMD_QUEUED);
+        /* queued as idm_provision's last step queues it: one command, the
+         * counter moved on by one */
+        next = ota;
+        next.tx_next = 2;
+        assert_int_equal(store_idm_ota_cas(G.db, &ota, &next), STORE_OK);
+        cmd->dev_eui = dev_eui;
+        assert_int_equal(store_idm_cmd_add(G.db, cmd), STORE_OK);
+        assert_int_equal(idm_se_event(G.db, dev_eui, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+        assert_int_equal(idm_se_event(G.db, dev_eui, IDM_EV_PROFILE_QUEUED, "t", NULL, NULL, err), IDM_OK);
+        mls_session dev;
+        se_session(dev_eui, &dev);
+        mls_header h;
+        mls_cmd got;
+        se_take(e, dev_eui, &dev, refuse, &h, &got);
+        assert_int_equal(h.counter, 1);
+        assert_int_equal(got.type, MLS_T_INSTALL);
+        assert_int_equal(got.u.install.flags, MLS_INSTALL_ACTIVATE_NOW);
+        assert_int_equal(got.u.install.profile_id, 1);
+        assert_true(got.u.install.join_eui == js.join_eui);
+        assert_true(got.u.install.dev_eui == dev_eui);
+        assert_state(dev_eui, IDM_STATE_PROFILE_PENDING);
+        se_answer(e, dev_eui, &dev, &h, refuse ? MLS_R_UNWRAP_FAILED : MLS_R_OK, 1);
+        assert_state(dev_eui, refuse ? IDM_STATE_BOOTSTRAPPED : IDM_STATE_PROFILE_DELIVERED);
+        assert_cmd(dev_eui, 1, MLS_T_INSTALL, refuse ? STORE_IDM_CMD_FAILED : STORE_IDM_CMD_DONE);
+        assert_int_equal(store_idm_cmd_current(G.db, dev_eui, cmd), STORE_ERR_NOT_FOUND);
+        lw_secure_wipe(&got, sizeof got);
+        lw_secure_wipe(&se, sizeof se);
+        mls_session_end(&dev);
+    }
+    free(cmd);
+    idm_ota_free(e);
+}
+
+/* A delivery queued before a profile became one message, as INSTALL
+ * (without "activate now") and ACTIVATE under two counters, still
+ * completes after the upgrade: INSTALL's OK moves nothing, ACTIVATE's is
+ * the acknowledgement. */
+static void two_command_profile_completes(void **state)
+{
+    (void)state;
+    char err[IDM_ERR_MAX];
+    idm_policy pol = IDM_POLICY_DEFAULT;
+    store_idm_se se;
+    store_idm_ota ota, next;
+    assert_int_equal(store_idm_se_get(G.db, DEV, &se), STORE_OK);
+    assert_int_equal(store_idm_ota_get(G.db, DEV, &ota), STORE_ERR_NOT_FOUND);
+    mls_session srv;
+    assert_int_equal(idm_mls_open(G.s, &se, &ota, &srv), IDM_OK);
+    store_idm_cmd *cmd = calloc(2, sizeof *cmd);
+    assert_non_null(cmd);
+    mls_cmd c;
+    install_of_dev(&c);
+    assert_int_equal(idm_seal_cmd(&srv, &c, 0, &cmd[0], (int64_t)time(NULL) + 600), IDM_OK);
+    memset(&c, 0, sizeof c);
+    c.type = MLS_T_ACTIVATE;
+    c.u.activate.profile_id = 1;
+    assert_int_equal(idm_seal_cmd(&srv, &c, 0, &cmd[1], (int64_t)time(NULL) + 600), IDM_OK);
+    next = ota;
+    next.tx_next = srv.tx_next;
+    mls_session_end(&srv);
+    assert_int_equal(next.tx_next, 3);
+    assert_int_equal(store_idm_ota_cas(G.db, &ota, &next), STORE_OK);
+    for (int k = 0; k < 2; k++) {
+        cmd[k].dev_eui = DEV;
+        assert_int_equal(store_idm_cmd_add(G.db, &cmd[k]), STORE_OK);
+    }
+    free(cmd);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_BOOTSTRAP_JOIN, "t", NULL, NULL, err), IDM_OK);
+    assert_int_equal(idm_se_event(G.db, DEV, IDM_EV_PROFILE_QUEUED, "t", NULL, NULL, err), IDM_OK);
+    idm_ota *e = NULL;
+    assert_int_equal(idm_ota_new(G.s, G.db, &pol, &e), IDM_OK);
+    mls_session dev;
+    se_session(DEV, &dev);
+    mls_header h;
+    mls_cmd got;
+    se_take(e, DEV, &dev, true, &h, &got);
+    assert_int_equal(got.type, MLS_T_INSTALL);
+    assert_int_equal(got.u.install.flags, 0);
+    se_answer(e, DEV, &dev, &h, MLS_R_OK, 1);
+    assert_state(DEV, IDM_STATE_PROFILE_PENDING); /* ACTIVATE to come */
+    assert_cmd(DEV, 1, MLS_T_INSTALL, STORE_IDM_CMD_DONE);
+    assert_cmd(DEV, 2, MLS_T_ACTIVATE, STORE_IDM_CMD_QUEUED);
+    se_take(e, DEV, &dev, true, &h, &got);
+    assert_int_equal(got.type, MLS_T_ACTIVATE);
+    assert_int_equal(h.counter, 2);
+    se_answer(e, DEV, &dev, &h, MLS_R_OK, 2);
+    assert_state(DEV, IDM_STATE_PROFILE_DELIVERED);
+    assert_cmd(DEV, 2, MLS_T_ACTIVATE, STORE_IDM_CMD_DONE);
+    lw_secure_wipe(&got, sizeof got);
+    lw_secure_wipe(&se, sizeof se);
+    mls_session_end(&dev);
+    idm_ota_free(e);
 }
 
 /* The reassembly of the SEs' uplink messages has a named capacity
@@ -979,6 +1205,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ota_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(mls_token_vs_se, setup, teardown),
+        cmocka_unit_test_setup_teardown(profile_is_one_install, setup, teardown),
+        cmocka_unit_test_setup_teardown(two_command_profile_completes, setup, teardown),
         cmocka_unit_test_setup_teardown(profile_keys_and_cleanups, setup, teardown),
         cmocka_unit_test_setup_teardown(update_failed_undoes, setup, teardown),
         cmocka_unit_test_setup_teardown(operations_refuse_and_queue, setup, teardown),

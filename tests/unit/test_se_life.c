@@ -290,7 +290,8 @@ static bool idm_exchange(world *w, uint8_t type, const mls_cmd *cmd, uint8_t *rt
     for (int round = 0; round < 400; round++) {
         uint8_t frag[FRAME];
         size_t flen = 0;
-        if (sending && !mls_frag_tx_done(&tx)) {
+        /* the answer ends the command's transfer, acked or not (docs/mls.md 6.3) */
+        if (sending && !have_answer && !mls_frag_tx_done(&tx)) {
             assert_int_equal(mls_frag_tx_next(&tx, FRAME, frag, &flen), MLS_OK);
             if (flen == 0) {
                 mls_frag_tx_rewind(&tx);
@@ -308,7 +309,7 @@ static bool idm_exchange(world *w, uint8_t type, const mls_cmd *cmd, uint8_t *rt
         if (!uplink(w, up, &ulen))
             return false;
         if (ulen == 0) {
-            if (have_answer && (!sending || mls_frag_tx_done(&tx)))
+            if (have_answer)
                 break;
             continue;
         }
@@ -665,6 +666,68 @@ static void test_new_command_abandons_a_reply_being_built(void **state)
     test_free(w);
 }
 
+/* The element's next MLS uplink, which must be a data frame of one
+ * fragment: the sealed message it carries, opened as the IDM, is answer
+ * type `want`. */
+static void next_uplink_is_answer(world *w, uint8_t want)
+{
+    uint8_t up[FRAME], body[MLS_BODY_MAX];
+    size_t ul = 0, blen = 0;
+    mls_header h;
+    assert_int_equal(se_mls_next_uplink(&w->e, FRAME, up, &ul), SE_OK);
+    assert_true(ul > 4);
+    assert_int_equal(up[0] & MLS_FRAG_ACK_BIT, 0);
+    assert_int_equal(up[2], 1);   /* one fragment: the whole answer */
+    assert_int_equal(mls_open(&w->idm, up + 4, ul - 4, &h, body, sizeof(body), &blen), MLS_OK);
+    assert_int_equal(h.type, want);
+}
+
+static void next_uplink_is_ack(world *w)
+{
+    uint8_t up[FRAME];
+    size_t ul = 0;
+    assert_int_equal(se_mls_next_uplink(&w->e, FRAME, up, &ul), SE_OK);
+    assert_true(ul >= MLS_FRAG_ACK_HEADER);
+    assert_true((up[0] & MLS_FRAG_ACK_BIT) != 0);
+}
+
+/* An answer acknowledges its command (docs/mls.md 6.2): the first uplink
+ * after a command's last fragment carries the answer, not an ack of the
+ * fragments, and so does the first after a repetition of that command. A
+ * secure command, whose answer waits for the application, and a message
+ * that does not open are acknowledged as before. */
+static void test_answer_in_place_of_the_ack(void **state)
+{
+    (void)state;
+    ram_nvm nvm = {0};
+    world *w = personalised_world(&nvm, 13);
+    mls_cmd status = {.type = MLS_T_STATUS};
+    uint8_t body[8], frame[4 + 64];
+    size_t blen = 0, mlen = 0;
+    assert_int_equal(mls_cmd_encode(&status, body, sizeof(body), &blen), MLS_OK);
+    assert_int_equal(mls_seal(&w->idm, MLS_T_STATUS, body, blen, frame + 4, sizeof(frame) - 4, &mlen), MLS_OK);
+    frame[0] = 1, frame[1] = 0, frame[2] = 1, frame[3] = (uint8_t)mlen;
+    assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
+    next_uplink_is_answer(w, MLS_T_RESPONSE | MLS_T_STATUS);
+    /* the IDM missed it and sends the command again, as a new message */
+    frame[0] = 2;
+    assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
+    next_uplink_is_answer(w, MLS_T_RESPONSE | MLS_T_STATUS);
+    /* a secure command is held for the application: acknowledged */
+    mls_cmd sec = {.type = MLS_T_SECURE};
+    sec.u.secure.len = 3;
+    sec.u.secure.data = (const uint8_t *)"\x01\x02\x03";
+    push_one_fragment(w, &sec, 3);
+    next_uplink_is_ack(w);
+    /* a message that does not open: acknowledged, not answered */
+    frame[0] = 4;
+    frame[4 + mlen - 1] ^= 1;
+    assert_int_equal(se_mls_push(&w->e, frame, 4 + mlen), SE_OK);
+    next_uplink_is_ack(w);
+    mls_session_end(&w->idm);
+    test_free(w);
+}
+
 static void test_power_cut_at_every_write(void **state)
 {
     (void)state;
@@ -751,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_whole_life),
         cmocka_unit_test(test_bit_flips_of_a_command_change_nothing),
         cmocka_unit_test(test_new_command_abandons_a_reply_being_built),
+        cmocka_unit_test(test_answer_in_place_of_the_ack),
         cmocka_unit_test(test_power_cut_at_every_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

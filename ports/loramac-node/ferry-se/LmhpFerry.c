@@ -411,8 +411,8 @@ static void LmhpFerryOnMcpsIndication( McpsIndication_t* mcpsIndication )
 }
 
 /* After every uplink the element is read again: a profile switch can
- * complete as it protects a frame (an ACTIVATE's acknowledgement), with no
- * downlink to tell. */
+ * complete as it protects a frame (once the answer to an INSTALL that
+ * activates, or to an ACTIVATE, has left), with no downlink to tell. */
 static void LmhpFerryOnMcpsConfirm( McpsConfirm_t* mcpsConfirm )
 {
     ( void )mcpsConfirm;

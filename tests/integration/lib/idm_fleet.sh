@@ -32,10 +32,13 @@
 #                      every SE (`ferry se info`): its first customer
 #                      profile active and joined at the customer's JoinEUI;
 #                      it accepted exactly the MLS counters the IDM sealed
-#                      for it (2: INSTALL, ACTIVATE); every command done; one
+#                      for it (PROFILE_CMDS); every command done; one
 #                      profile_queued and one response per command in the
 #                      audit. Leaves $tmp/both (DEVEUI|slot|joined|joineui|
 #                      MLSDownCounter|profile|commands|done|queued|responses).
+#   PROFILE_CMDS       the MLS commands of one profile: 1, an INSTALL that
+#                      activates at once (docs/idm.md, "Provisioning")
+PROFILE_CMDS=1
 idm_deployments() {
     _count=$1; _base=$2; shift 2
     {
@@ -115,12 +118,12 @@ idm_fleet_verify() {
     sort "$tmp/se-state" >"$tmp/a"; sort "$tmp/idm-state" >"$tmp/b"
     join -t '|' "$tmp/a" "$tmp/b" >"$tmp/both"
     check "the IDM's records of all $COUNT SEs" '[ "$(wc -l <"$tmp/both")" -eq "$COUNT" ]'
-    awk -F'|' '$5 != $7 || $7 != 2' "$tmp/both" >"$tmp/err"
-    check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = 2): none twice, none lost" \
+    awk -F'|' -v k="$PROFILE_CMDS" '$5 != $7 || $7 != k' "$tmp/both" >"$tmp/err"
+    check "every SE accepted exactly the MLS counters the IDM sealed for it (MLSDownCounter = commands = $PROFILE_CMDS): none twice, none lost" \
         '[ ! -s "$tmp/err" ]'
     q "SELECT dev_eui, seq, type, counter, state FROM idm_cmd WHERE state <> 'done'" >"$tmp/err"
     check "every idm_cmd row is done ($(q "SELECT count(*) FROM idm_cmd") commands)" \
-        '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((2 * COUNT))" ]'
+        '[ ! -s "$tmp/err" ] && [ "$(q "SELECT count(*) FROM idm_cmd")" = "$((PROFILE_CMDS * COUNT))" ]'
     awk -F'|' '$9 != 1' "$tmp/both" >"$tmp/err"
     check "audit: exactly one idm.se.profile_queued per SE" '[ ! -s "$tmp/err" ]'
     awk -F'|' '$10 != $7' "$tmp/both" >"$tmp/err"

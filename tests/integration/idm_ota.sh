@@ -182,6 +182,16 @@ check "IDM: the profile for SE1 queued once the bootstrap join was served" '[ $?
 # so in DownlinkQueued: the IDM sends each fragment once and no new round
 # (retry_base is 0 here) while any is held; once the NS holds none (they
 # were dropped), the next uplinks get the fragments again.
+# a DownlinkQueued out of range: 400 naming it, and nothing moves (the
+# check after this one still sees both fragments go out once)
+for q in 1001 '"2"' -1; do
+    printf '{"DevEUI":"%s","DevAddr":"%s","SessionKeyID":"%s","FCnt":0,"FPort":1,"FRMPayload":"00","MaxDownlinkPayload":51,"NextAFCntDown":0,"DownlinkQueued":%s}' \
+        $SE1 "$(jget devAddr <"$nsd/se1.json")" "$(jget sessionKeyId <"$nsd/se1.json")" "$q" >"$tmp/badq.json"
+    code=$(curl -s -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $(cat "$nsd/idm-ns.tok")" \
+        --data-binary @"$tmp/badq.json" "http://127.0.0.1:$P_IDM/uplink")
+    check "POST /uplink with DownlinkQueued $q: 400 naming the field" \
+        '[ "$code" = 400 ] && grep -q "DownlinkQueued" "$tmp/body"'
+done
 ns "$tmp/se1.sock" hold "$nsd/se1.json" "http://127.0.0.1:$P_IDM" "$nsd/idm-ns.tok" 6 >"$tmp/o" 2>"$tmp/err"
 check "SE1: 6 uplinks while the NS holds the IDM's downlinks: the 2 fragments once, no copy ($(cat "$tmp/o"))" \
     '[ $? -eq 0 ] && grep -q "\"held\":2}" "$tmp/o"'
